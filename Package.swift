@@ -1,0 +1,109 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Keywarden",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "keywarden", targets: ["keywarden"]),
+        .executable(name: "keywarden-bench", targets: ["keywarden-bench"]),
+        .library(name: "KeywardenCore", targets: ["KeywardenCore"]),
+        .library(name: "KeywardenVault", targets: ["KeywardenVault"]),
+        .library(name: "KeywardenStore", targets: ["KeywardenStore"]),
+        .library(name: "KeywardenServer", targets: ["KeywardenServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // Catalog, domain values, errors. No I/O beyond reading its own bundled catalog.
+        .target(
+            name: "KeywardenCore",
+            resources: [.copy("Resources/catalog.json")]
+        ),
+        // Keyring and envelope encryption.
+        .target(
+            name: "KeywardenVault",
+            dependencies: [
+                "KeywardenCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Migrations, repositories, audit chain, rotation over SQLKit.
+        .target(
+            name: "KeywardenStore",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // HTTP routes and the application service.
+        .target(
+            name: "KeywardenServer",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                "KeywardenStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "keywarden",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                "KeywardenStore",
+                "KeywardenServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "keywarden-bench",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                "KeywardenStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "KeywardenCoreTests", dependencies: ["KeywardenCore"]),
+        .testTarget(
+            name: "KeywardenVaultTests",
+            dependencies: ["KeywardenVault", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Resources")]
+        ),
+        .testTarget(
+            name: "KeywardenStoreTests",
+            dependencies: ["KeywardenStore", .product(name: "SQLKit", package: "sql-kit")]
+        ),
+        .testTarget(
+            name: "KeywardenServerTests",
+            dependencies: [
+                "KeywardenServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "KeywardenIntegrationTests",
+            dependencies: ["KeywardenCore"]
+        ),
+    ]
+)

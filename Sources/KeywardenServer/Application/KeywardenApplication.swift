@@ -1,0 +1,82 @@
+import Foundation
+import Hummingbird
+import KeywardenCore
+import KeywardenStore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Where the HTTP server listens.
+public struct ServerSettings: Sendable {
+    public var host: String
+    /// 0 asks the system for a free port; the chosen one is reported through `onListening`.
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// The request context of every route.
+public struct KeywardenRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+}
+
+/// Builds the router: middleware, then every controller.
+public func buildRouter(store: Store) -> Router<KeywardenRequestContext> {
+    let router = Router(context: KeywardenRequestContext.self)
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: ErrorMiddleware())
+    HealthController(store: store).addRoutes(to: router)
+    CatalogController(catalog: store.catalog).addRoutes(to: router)
+    return router
+}
+
+/// Builds the application: the router, the listening address, and `onListening` called with the bound port.
+public func buildApplication(
+    store: Store, settings: ServerSettings, logger: Logger,
+    onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(store: store),
+        configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Keywarden"),
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? settings.port
+            onListening(settings.host, port)
+        },
+        logger: logger
+    )
+}
+
+/// Closes the store when the service group shuts down, after the server has stopped.
+struct StoreShutdownService: Service {
+    let store: Store
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.close()
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT, then shuts down gracefully: the server stops
+/// accepting, finishes in-flight requests, and the database closes last.
+public func runServer(
+    store: Store, settings: ServerSettings, logger: Logger,
+    onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+) async throws {
+    let app = buildApplication(store: store, settings: settings, logger: logger, onListening: onListening)
+    // Services shut down in reverse order: the application first, the store last.
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [.init(service: StoreShutdownService(store: store)), .init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
+    try await group.run()
+}

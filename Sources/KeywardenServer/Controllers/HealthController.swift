@@ -1,0 +1,46 @@
+import Hummingbird
+import KeywardenStore
+
+/// `/healthz` (the process is up) and `/readyz` (it can serve: database reachable, keyring loaded).
+struct HealthController<Context: RequestContext> {
+    let store: Store
+
+    func addRoutes(to router: Router<Context>) {
+        router.get("/healthz") { _, _ in
+            HealthStatus(status: "ok")
+        }
+        router.get("/readyz") { _, _ -> Response in
+            let databaseOK = await store.ping()
+            let keys = store.vault.keyring.keys.count
+            let body = Readiness(
+                status: databaseOK ? "ready" : "not_ready",
+                database: databaseOK ? "ok" : "unreachable",
+                databaseEngine: store.engine.name,
+                keyring: keys > 0 ? "loaded" : "missing",
+                masterKeys: keys,
+                activeMasterKey: store.vault.activeKeyID
+            )
+            return try JSONResponse.make(body, status: databaseOK ? .ok : .serviceUnavailable)
+        }
+    }
+
+    struct HealthStatus: ResponseEncodable {
+        let status: String
+    }
+
+    struct Readiness: Encodable {
+        let status: String
+        let database: String
+        let databaseEngine: String
+        let keyring: String
+        let masterKeys: Int
+        let activeMasterKey: String
+
+        enum CodingKeys: String, CodingKey {
+            case status, database, keyring
+            case databaseEngine = "database_engine"
+            case masterKeys = "master_keys"
+            case activeMasterKey = "active_master_key"
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Hummingbird
+import Logging
+
+/// Gives every failure the one error shape: typed errors answer for themselves, Hummingbird's own
+/// errors (unknown route, body too large) are translated, anything else is logged and answered 500
+/// without detail.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as HTTPError {
+            throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error))
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
+            throw APIError.internalError
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: return "not_found"
+        case .methodNotAllowed: return "method_not_allowed"
+        case .contentTooLarge: return "body_too_large"
+        case .badRequest: return "bad_request"
+        case .unauthorized: return "unauthorized"
+        case .forbidden: return "forbidden"
+        case .unsupportedMediaType: return "unsupported_media_type"
+        default: return status.code >= 500 ? "internal" : "error"
+        }
+    }
+
+    static func message(for error: HTTPError) -> String {
+        switch error.status {
+        case .notFound: return "No such route."
+        case .contentTooLarge: return "The request body is too large."
+        default: return error.body ?? error.status.reasonPhrase
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Crypto
+import Foundation
+
+/// One entry of the audit log: who did what to which target, when, with a fingerprint (never the value) of any secret involved.
+public struct AuditEntry: Sendable, Equatable, Codable {
+    public let seq: Int
+    public let at: String
+    /// Who acted, such as `token:tok_…`, `cli` or `system`.
+    public let actor: String
+    /// What happened, such as `credential.created`.
+    public let action: String
+    public let targetType: String
+    public let targetID: String?
+    public let workspaceID: String?
+    /// Canonical JSON (sorted keys) of extra facts; never a secret.
+    public let details: String
+    public let secretFingerprint: String?
+    public let prevHash: String
+    public let hash: String
+
+    enum CodingKeys: String, CodingKey {
+        case seq, at, actor, action, details, hash
+        case targetType = "target_type"
+        case targetID = "target_id"
+        case workspaceID = "workspace_id"
+        case secretFingerprint = "secret_fingerprint"
+        case prevHash = "prev_hash"
+    }
+
+    /// The `prev_hash` of the first entry.
+    public static let genesisHash = String(repeating: "0", count: 64)
+
+    /// The hash of an entry's content and its predecessor's hash.
+    static func computeHash(
+        seq: Int, at: String, actor: String, action: String, targetType: String, targetID: String?,
+        workspaceID: String?, details: String, secretFingerprint: String?, prevHash: String
+    ) -> String {
+        var hasher = SHA256()
+        func add(_ value: String?) {
+            guard let value else {
+                hasher.update(data: [0xFF, 0xFF, 0xFF, 0xFF])
+                return
+            }
+            let bytes = Array(value.utf8)
+            let n = UInt32(bytes.count)
+            hasher.update(data: [UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)])
+            hasher.update(data: bytes)
+        }
+        add("keywarden.audit.v1")
+        add(String(seq))
+        add(at)
+        add(actor)
+        add(action)
+        add(targetType)
+        add(targetID)
+        add(workspaceID)
+        add(details)
+        add(secretFingerprint)
+        add(prevHash)
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether the stored hash matches the entry's content.
+    var hashMatchesContent: Bool {
+        hash == Self.computeHash(
+            seq: seq, at: at, actor: actor, action: action, targetType: targetType, targetID: targetID,
+            workspaceID: workspaceID, details: details, secretFingerprint: secretFingerprint, prevHash: prevHash
+        )
+    }
+}
+
+/// An audit entry about to be appended.
+public struct AuditEvent: Sendable {
+    public var actor: String
+    public var action: String
+    public var targetType: String
+    public var targetID: String?
+    public var workspaceID: String?
+    public var details: [String: String]
+    public var secretFingerprint: String?
+
+    public init(
+        actor: String, action: String, targetType: String, targetID: String? = nil,
+        workspaceID: String? = nil, details: [String: String] = [:], secretFingerprint: String? = nil
+    ) {
+        self.actor = actor
+        self.action = action
+        self.targetType = targetType
+        self.targetID = targetID
+        self.workspaceID = workspaceID
+        self.details = details
+        self.secretFingerprint = secretFingerprint
+    }
+}

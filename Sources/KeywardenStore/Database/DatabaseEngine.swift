@@ -1,0 +1,20 @@
+import SQLKit
+
+/// A database Keywarden stores its state in: reads on any pooled connection, writes one at a time in a transaction.
+///
+/// Repositories write their queries with SQLKit's builders against the `SQLDatabase` they are handed,
+/// so the same code runs on every engine. Where engines differ, the difference lives in the engine.
+public protocol DatabaseEngine: Sendable {
+    /// A short name for logs and `/readyz` (`sqlite`, `postgres`).
+    var name: String { get }
+
+    /// Runs `body` on a connection for reading.
+    func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+
+    /// Runs `body` in a transaction; commits when it returns, rolls back when it throws.
+    /// Writes are serialized, so read-then-write inside one transaction (such as the audit chain) is safe.
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+
+    /// Closes every connection; later calls fail.
+    func close() async
+}

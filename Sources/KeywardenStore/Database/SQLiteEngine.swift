@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import NIOPosix
+import SQLKit
+import SQLiteKit
+import SQLiteNIO
+
+/// The embedded default: one SQLite file in WAL mode, foreign keys on, `synchronous = FULL`
+/// (a commit returns only once it is on disk).
+///
+/// One writer connection serializes transactions (`BEGIN IMMEDIATE`); a few reader connections
+/// serve reads concurrently (WAL lets them read while the writer writes). Other processes
+/// (the CLI beside a running server) wait up to the busy timeout for the write lock.
+public final class SQLiteEngine: DatabaseEngine {
+    public let name = "sqlite"
+    /// The database file.
+    public let path: String
+
+    private let writer: ConnectionPool<SQLiteConnection>
+    private let readers: ConnectionPool<SQLiteConnection>
+    private let logger: Logger
+
+    /// How long a writer waits for another process's write lock before failing.
+    public static let busyTimeoutMilliseconds = 10_000
+
+    /// Opens (creating if needed) the database at `path` and checks that it is usable.
+    public init(path: String, readers: Int = 4, logger: Logger) async throws {
+        self.path = path
+        self.logger = logger
+        // The file holds sealed secrets and token digests: readable by its owner only. SQLite gives
+        // the -wal and -shm files the same permissions as the database file.
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw StoreError.databaseUnavailable(path: path, reason: "cannot create the file")
+            }
+        }
+        let open: @Sendable (Bool) async throws -> SQLiteConnection = { readOnly in
+            let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            do {
+                for pragma in Self.connectionPragmas(readOnly: readOnly) {
+                    _ = try await connection.query(pragma, [])
+                }
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            return connection
+        }
+        let close: @Sendable (SQLiteConnection) async -> Void = { try? await $0.close() }
+        self.writer = ConnectionPool(capacity: 1, open: { try await open(false) }, close: close)
+        self.readers = ConnectionPool(capacity: readers, open: { try await open(true) }, close: close)
+        do {
+            try await writer.withConnection { connection in
+                let rows = try await connection.query("PRAGMA journal_mode = WAL", [])
+                let mode = rows.first?.column("journal_mode")?.string ?? ""
+                guard mode.lowercased() == "wal" else {
+                    throw StoreError.databaseUnavailable(path: path, reason: "could not switch to WAL mode (got '\(mode)')")
+                }
+                _ = try await connection.query("SELECT count(*) FROM sqlite_master", [])
+            }
+        } catch let error as StoreError {
+            await self.close()
+            throw error
+        } catch {
+            await self.close()
+            throw StoreError.databaseUnavailable(path: path, reason: String(describing: error))
+        }
+    }
+
+    static func connectionPragmas(readOnly: Bool) -> [String] {
+        var pragmas = [
+            "PRAGMA busy_timeout = \(busyTimeoutMilliseconds)",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA synchronous = FULL",
+        ]
+        if readOnly { pragmas.append("PRAGMA query_only = ON") }
+        return pragmas
+    }
+
+    public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await readers.withConnection { connection in
+            try await body(connection.sql(queryLogLevel: nil))
+        }
+    }
+
+    public func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await writer.withConnection { connection in
+            let db = connection.sql(queryLogLevel: nil)
+            try await db.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    public func close() async {
+        await writer.close()
+        await readers.close()
+    }
+}

@@ -1,0 +1,50 @@
+/// Why the store could not open, migrate or answer. Messages name the problem and what to do.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    case dataDirectoryNotWritable(path: String, reason: String)
+    case databaseUnavailable(path: String, reason: String)
+    case schemaTooNew(found: Int, known: Int)
+    case migrationFailed(version: Int, reason: String)
+    case keyringMissing(path: String, sealedSecrets: Int)
+    case notInitialized(path: String)
+    case notFound(what: String)
+    case conflict(String)
+    case closed
+
+    /// A stable code.
+    public var code: String {
+        switch self {
+        case .dataDirectoryNotWritable: return "data_directory_not_writable"
+        case .databaseUnavailable: return "database_unavailable"
+        case .schemaTooNew: return "schema_too_new"
+        case .migrationFailed: return "migration_failed"
+        case .keyringMissing: return "keyring_missing"
+        case .notInitialized: return "not_initialized"
+        case .notFound: return "not_found"
+        case .conflict: return "conflict"
+        case .closed: return "store_closed"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .dataDirectoryNotWritable(let path, let reason):
+            return "the data directory \(path) is not writable (\(reason)); choose another with --data or fix its permissions"
+        case .databaseUnavailable(let path, let reason):
+            return "cannot open the database \(path): \(reason)"
+        case .schemaTooNew(let found, let known):
+            return "the database has schema version \(found) but this keywarden knows only up to \(known); run a newer keywarden (or restore a backup made before the upgrade)"
+        case .migrationFailed(let version, let reason):
+            return "migration \(version) failed and was rolled back: \(reason)"
+        case .keyringMissing(let path, let count):
+            return "the keyring file \(path) is missing but the database holds \(count) sealed secret(s); restore keyring.json from a backup or set KEYWARDEN_MASTER_KEY / KEYWARDEN_MASTER_KEY_FILE (a new keyring would make every secret unreadable)"
+        case .notInitialized(let path):
+            return "\(path) is not initialised; run `keywarden init --data \(path)` first"
+        case .notFound(let what):
+            return "\(what) was not found"
+        case .conflict(let detail):
+            return detail
+        case .closed:
+            return "the store is closed"
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import SQLKit
+
+/// Keywarden's schema, one migration per version. Never edit a released migration: add the next one.
+public enum Schema {
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "initial schema", apply: createInitialSchema),
+    ]
+
+    static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
+
+    @Sendable
+    static func createInitialSchema(_ db: any SQLDatabase) async throws {
+        // Catalog state a person can change. `*_saved` is false while the value is the seeded one,
+        // so a newer catalog may update it; once a person saves it, seeding never touches it again.
+        try await db.create(table: "providers")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("display_order", type: .bigint, .notNull)
+            .column("display_order_saved", type: boolean, .notNull, .default(false))
+            .column("default_model", type: .text)
+            .column("default_model_saved", type: boolean, .notNull, .default(false))
+            .column("active", type: boolean, .notNull, .default(false))
+            .column("created_at", type: .text, .notNull)
+            .column("updated_at", type: .text, .notNull)
+            .column("updated_by", type: .text)
+            .run()
+
+        try await db.create(table: "workspaces")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("name", type: .text, .notNull)
+            .column("byok_allowed", type: boolean, .notNull, .default(true))
+            .column("exclusive", type: boolean, .notNull, .default(false))
+            .column("notification_email", type: .text)
+            .column("created_at", type: .text, .notNull)
+            .column("updated_at", type: .text, .notNull)
+            .run()
+
+        // Keys at both scopes. The secret and the extras live sealed in `vault_secrets`
+        // (owner_id = this id); this row keeps only what may be shown: a masked hint and a keyed fingerprint.
+        try await db.create(table: "credentials")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("scope", type: .text, .notNull)
+            .column("workspace_id", type: .text, .references("workspaces", "id", onDelete: .cascade))
+            .column("provider_id", type: .text, .notNull, .references("providers", "id"))
+            .column("description", type: .text, .notNull, .default(""))
+            .column("default_model", type: .text)
+            .column("role", type: .text, .notNull, .default("fallback"))
+            .column("weight", type: .bigint, .notNull, .default(1))
+            .column("position", type: .bigint, .notNull, .default(0))
+            .column("active", type: boolean, .notNull, .default(false))
+            .column("status", type: .text, .notNull, .default("unverified"))
+            .column("last_verified_at", type: .text)
+            .column("last_error", type: .text)
+            .column("hint", type: .text, .notNull, .default(""))
+            .column("fingerprint", type: .text)
+            .column("extras_set", type: .text, .notNull, .default("[]"))
+            .column("created_at", type: .text, .notNull)
+            .column("created_by", type: .text, .notNull)
+            .column("updated_at", type: .text, .notNull)
+            .column("updated_by", type: .text, .notNull)
+            .run()
+        try await db.create(index: "credentials_by_scope").on("credentials").column("workspace_id").column("provider_id").run()
+        try await db.create(index: "credentials_by_fingerprint").on("credentials").column("fingerprint").run()
+
+        // Every sealed secret of the product, one row each: credential keys and extras, webhook and
+        // SMTP secrets, the fingerprint key. Rotation re-wraps `wrapped_key` here and nowhere else.
+        try await db.create(table: "vault_secrets")
+            .column("scope", type: .text, .notNull)
+            .column("owner_id", type: .text, .notNull)
+            .column("field", type: .text, .notNull)
+            .column("master_key_id", type: .text, .notNull)
+            .column("wrapped_key", type: .blob, .notNull)
+            .column("ciphertext", type: .blob, .notNull)
+            .column("created_at", type: .text, .notNull)
+            .column("updated_at", type: .text, .notNull)
+            .primaryKey("owner_id", "field")
+            .run()
+        try await db.create(index: "vault_secrets_by_master_key").on("vault_secrets").column("master_key_id").run()
+
+        try await db.create(table: "vault_rotations")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("target_key_id", type: .text, .notNull)
+            .column("started_at", type: .text, .notNull)
+            .column("finished_at", type: .text)
+            .column("total", type: .bigint, .notNull, .default(0))
+            .column("rewrapped", type: .bigint, .notNull, .default(0))
+            .column("unreadable", type: .bigint, .notNull, .default(0))
+            .run()
+
+        try await db.create(table: "tokens")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("digest", type: .text, .notNull, .unique)
+            .column("display_prefix", type: .text, .notNull)
+            .column("name", type: .text, .notNull)
+            .column("kind", type: .text, .notNull)
+            .column("workspace_id", type: .text, .references("workspaces", "id", onDelete: .cascade))
+            .column("role", type: .text)
+            .column("permissions", type: .text, .notNull, .default("[]"))
+            .column("created_at", type: .text, .notNull)
+            .column("created_by", type: .text, .notNull)
+            .column("last_used_at", type: .text)
+            .column("revoked_at", type: .text)
+            .run()
+
+        // Append-only and hash-chained: `hash` covers every other column and `prev_hash`.
+        try await db.create(table: "audit_log")
+            .column("seq", type: .bigint, .primaryKey(autoIncrement: false))
+            .column("at", type: .text, .notNull)
+            .column("actor", type: .text, .notNull)
+            .column("action", type: .text, .notNull)
+            .column("target_type", type: .text, .notNull)
+            .column("target_id", type: .text)
+            .column("workspace_id", type: .text)
+            .column("details", type: .text, .notNull, .default("{}"))
+            .column("secret_fingerprint", type: .text)
+            .column("prev_hash", type: .text, .notNull)
+            .column("hash", type: .text, .notNull)
+            .run()
+        try await db.create(index: "audit_log_by_workspace").on("audit_log").column("workspace_id").column("seq").run()
+    }
+}

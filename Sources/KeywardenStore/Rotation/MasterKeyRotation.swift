@@ -1,0 +1,255 @@
+import Foundation
+import KeywardenCore
+import KeywardenVault
+import Logging
+import SQLKit
+
+/// How far a rotation has come.
+public struct RotationProgress: Sendable, Equatable {
+    /// Secrets re-wrapped so far in this run.
+    public var rewrapped: Int
+    /// Secrets that do not open with any key of the keyring (left as they are).
+    public var unreadable: Int
+    /// Secrets not yet on the target key when the run started.
+    public var total: Int
+}
+
+/// What a rotation did.
+public struct RotationReport: Sendable, Equatable {
+    public let targetKeyID: String
+    /// Whether this run continued an interrupted rotation.
+    public let resumed: Bool
+    public let progress: RotationProgress
+    /// Decrypt-only keys that still wrap secrets (the unreadable ones, or rows written during the run).
+    public let keysStillInUse: [String: Int]
+}
+
+/// Re-wraps every data key under the active master key, in batches, resumably.
+///
+/// With a keyring file, a run first adds a new active key and saves the file (the old key stays,
+/// decrypt-only), records the rotation, then walks `vault_secrets`. If the process dies, the next
+/// run finds the unfinished rotation and continues with the same target key. Secrets are never
+/// re-encrypted: only their small wrapped data keys change. The server keeps serving meanwhile:
+/// each batch is one short transaction, and the server's vault reloads the keyring file when it
+/// meets the new key id.
+public struct MasterKeyRotation: Sendable {
+    let engine: any DatabaseEngine
+    let vault: Vault
+    let source: KeyringSource
+    let logger: Logger
+    let audit = AuditLog()
+
+    static let secretsTable = SealedSecretRepository.table
+    static let rotationsTable = "vault_rotations"
+
+    public init(engine: any DatabaseEngine, vault: Vault, source: KeyringSource, logger: Logger) {
+        self.engine = engine
+        self.vault = vault
+        self.source = source
+        self.logger = logger
+    }
+
+    /// Rotates (or resumes a rotation) and re-wraps every secret; `progress` is called after each batch.
+    public func run(
+        actor: String, batchSize: Int = 1000,
+        progress: @Sendable (RotationProgress) -> Void = { _ in }
+    ) async throws -> RotationReport {
+        let (rotationID, targetKeyID, resumed) = try await prepare(actor: actor)
+        let total = try await engine.read { db in
+            try await Self.countNotOn(targetKeyID, on: db)
+        }
+        var state = RotationProgress(rewrapped: 0, unreadable: 0, total: total)
+        progress(state)
+        // Passes repeat until one finds nothing left to move: rows the server sealed with the old key
+        // during the run (before it noticed the new keyring) are picked up by the next pass.
+        var unreadableKeys = Set<[String]>()
+        while true {
+            var cursor = (owner: "", field: "")
+            var movedThisPass = 0
+            while true {
+                let batch = try await engine.read { [cursor] db in
+                    try await Self.batch(notOn: targetKeyID, after: cursor, limit: batchSize, on: db)
+                }
+                guard let last = batch.last else { break }
+                cursor = (last.ownerID, last.field)
+                var updates: [(row: StoredRow, sealed: SealedSecret)] = []
+                for row in batch {
+                    do {
+                        updates.append((row, try vault.rewrap(row.sealed, in: row.context)))
+                    } catch {
+                        if unreadableKeys.insert([row.ownerID, row.field]).inserted {
+                            state.unreadable += 1
+                            logger.warning("secret does not open with any master key; left as it is", metadata: [
+                                "owner": "\(row.ownerID)", "field": "\(row.field)", "reason": "\(error)",
+                            ])
+                        }
+                    }
+                }
+                let moved = try await engine.transaction { [updates, state] db in
+                    var moved = 0
+                    let now = Timestamp.now
+                    for update in updates {
+                        guard let newKeyID = update.sealed.masterKeyID else { continue }
+                        // Only if the row is still what was read: a concurrent re-seal is left for the next pass.
+                        let before = try await db.select().column("owner_id").from(Self.secretsTable)
+                            .where("owner_id", .equal, update.row.ownerID).where("field", .equal, update.row.field)
+                            .where("wrapped_key", .equal, Data(update.row.sealed.wrappedKey)).first()
+                        guard before != nil else { continue }
+                        try await db.update(Self.secretsTable)
+                            .set("master_key_id", to: newKeyID)
+                            .set("wrapped_key", to: Data(update.sealed.wrappedKey))
+                            .set("updated_at", to: now)
+                            .where("owner_id", .equal, update.row.ownerID).where("field", .equal, update.row.field)
+                            .run()
+                        moved += 1
+                    }
+                    try await db.update(Self.rotationsTable)
+                        .set("rewrapped", to: SQLBinaryExpression(SQLColumn("rewrapped"), .add, SQLBind(moved)))
+                        .set("unreadable", to: state.unreadable)
+                        .where("id", .equal, rotationID).run()
+                    return moved
+                }
+                movedThisPass += moved
+                state.rewrapped += moved
+                state.total = max(state.total, state.rewrapped + state.unreadable)
+                progress(state)
+            }
+            if movedThisPass == 0 { break }
+            let remaining = try await engine.read { db in try await Self.countNotOn(targetKeyID, on: db) }
+            if remaining <= unreadableKeys.count { break }
+        }
+        let stillInUse = try await engine.transaction { [state] db in
+            try await db.update(Self.rotationsTable)
+                .set("finished_at", to: Timestamp.now).set("unreadable", to: state.unreadable)
+                .where("id", .equal, rotationID).run()
+            try await self.audit.append(AuditEvent(
+                actor: actor, action: "master_key.rotated", targetType: "master_key", targetID: targetKeyID,
+                details: ["rewrapped": "\(state.rewrapped)", "unreadable": "\(state.unreadable)"]
+            ), on: db)
+            return try await SealedSecretRepository().countByMasterKey(on: db).filter { $0.key != targetKeyID }
+        }
+        logger.info("master key rotation finished", metadata: [
+            "target": "\(targetKeyID)", "rewrapped": "\(state.rewrapped)", "unreadable": "\(state.unreadable)",
+        ])
+        return RotationReport(targetKeyID: targetKeyID, resumed: resumed, progress: state, keysStillInUse: stillInUse)
+    }
+
+    /// Removes decrypt-only keys that no stored secret refers to any more; returns their ids.
+    ///
+    /// Refuses (naming the count) while a key still wraps secrets. With a keyring from the
+    /// environment nothing is written: the caller tells the operator which keys to drop.
+    public func retire(actor: String) async throws -> [String] {
+        vault.reloadIfChanged()
+        var keyring = vault.keyring
+        let counts = try await engine.read { db in try await SealedSecretRepository().countByMasterKey(on: db) }
+        let retirable = keyring.decryptOnlyIDs
+        for id in retirable {
+            if let rows = counts[id], rows > 0 { throw KeyringError.keyStillInUse(id: id, rows: rows) }
+        }
+        guard !retirable.isEmpty else { return [] }
+        if let file = source.file {
+            for id in retirable { try keyring.retire(id: id) }
+            try file.write(keyring)
+            vault.replaceKeyring(keyring)
+        }
+        try await engine.transaction { db in
+            for id in retirable {
+                try await self.audit.append(AuditEvent(
+                    actor: actor, action: "master_key.retired", targetType: "master_key", targetID: id
+                ), on: db)
+            }
+        }
+        return retirable
+    }
+
+    // MARK: Steps
+
+    /// Finds the rotation to continue, or starts a new one (with a new key when the keyring is a file).
+    func prepare(actor: String) async throws -> (id: String, target: String, resumed: Bool) {
+        vault.reloadIfChanged()
+        let activeID = vault.activeKeyID
+        let unfinished = try await engine.read { db in
+            try await db.select().columns("id", "target_key_id").from(Self.rotationsTable)
+                .where("finished_at", .is, SQLLiteral.null).orderBy("started_at", .descending).first()
+        }
+        if let unfinished, try unfinished.decode(column: "target_key_id", as: String.self) == activeID {
+            let id = try unfinished.decode(column: "id", as: String.self)
+            logger.info("resuming master key rotation", metadata: ["target": "\(activeID)"])
+            return (id, activeID, true)
+        }
+
+        let target: String
+        switch source {
+        case .environment:
+            // The operator chose the new key (KEYWARDEN_MASTER_KEY) and listed the old ones as previous.
+            let counts = try await engine.read { db in try await SealedSecretRepository().countByMasterKey(on: db) }
+            guard counts.keys.contains(where: { $0 != activeID }) else {
+                throw KeyringError.notRotatable(reason: "every stored secret is already wrapped by the active master key \(activeID); to rotate with keys from the environment, set KEYWARDEN_MASTER_KEY to a new key and KEYWARDEN_MASTER_KEY_PREVIOUS to the old one, then run rotate-master-key again")
+            }
+            target = activeID
+        case .file(let url, _):
+            var keyring = vault.keyring
+            let newKey = MasterKey.generate()
+            keyring.promote(newKey)
+            // The new key is on disk before any secret refers to it.
+            try KeyringFile(url: url).write(keyring)
+            vault.replaceKeyring(keyring)
+            target = newKey.id
+        }
+
+        let id = Identifier.make("rot")
+        try await engine.transaction { db in
+            try await db.insert(into: Self.rotationsTable)
+                .columns("id", "target_key_id", "started_at")
+                .values(SQLBind(id), SQLBind(target), SQLBind(Timestamp.now)).run()
+            try await self.audit.append(AuditEvent(
+                actor: actor, action: "master_key.rotation_started", targetType: "master_key", targetID: target,
+                details: ["previous": activeID]
+            ), on: db)
+        }
+        return (id, target, false)
+    }
+
+    struct StoredRow: Sendable {
+        let ownerID: String
+        let field: String
+        let context: SecretContext
+        let sealed: SealedSecret
+    }
+
+    static func countNotOn(_ keyID: String, on db: any SQLDatabase) async throws -> Int {
+        let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(secretsTable)
+            .where("master_key_id", .notEqual, keyID).first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    static func batch(notOn keyID: String, after cursor: (owner: String, field: String), limit: Int, on db: any SQLDatabase) async throws -> [StoredRow] {
+        let rows = try await db.select()
+            .columns("scope", "owner_id", "field", "wrapped_key", "ciphertext")
+            .from(secretsTable)
+            .where("master_key_id", .notEqual, keyID)
+            .where { group in
+                group.where("owner_id", .greaterThan, cursor.owner)
+                    .orWhere { inner in
+                        inner.where("owner_id", .equal, cursor.owner).where("field", .greaterThan, cursor.field)
+                    }
+            }
+            .orderBy("owner_id").orderBy("field").limit(limit)
+            .all()
+        return try rows.compactMap { row in
+            let scopeText = try row.decode(column: "scope", as: String.self)
+            let ownerID = try row.decode(column: "owner_id", as: String.self)
+            let field = try row.decode(column: "field", as: String.self)
+            // A row whose scope text is damaged still belongs in the walk: it will not open, and is counted unreadable.
+            let scope = Scope(scopeText) ?? .workspace("\u{0}invalid")
+            return StoredRow(
+                ownerID: ownerID, field: field,
+                context: SecretContext(scope: scope, ownerID: ownerID, field: field),
+                sealed: SealedSecret(
+                    wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)),
+                    ciphertext: Array(try row.decode(column: "ciphertext", as: Data.self))
+                )
+            )
+        }
+    }
+}

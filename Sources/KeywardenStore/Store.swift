@@ -1,0 +1,201 @@
+import Foundation
+import KeywardenCore
+import KeywardenVault
+import Logging
+import SQLKit
+
+/// Where the store lives and what it is opened with.
+public struct StoreConfiguration: Sendable {
+    public var dataDirectory: URL
+    public var keyringSource: KeyringSource
+    public var catalog: ProviderCatalog
+
+    public init(dataDirectory: URL, keyringSource: KeyringSource, catalog: ProviderCatalog) {
+        self.dataDirectory = dataDirectory
+        self.keyringSource = keyringSource
+        self.catalog = catalog
+    }
+
+    /// The SQLite database file in the data directory.
+    public var databaseURL: URL { dataDirectory.appendingPathComponent("keywarden.sqlite") }
+}
+
+/// What opening the store did.
+public struct OpenReport: Sendable {
+    /// Whether this run created the database (a first run).
+    public var createdDatabase = false
+    /// Whether this run generated the keyring file.
+    public var createdKeyring = false
+    /// The first platform-admin token, issued on a first run only; shown once, stored only as a digest.
+    public var adminToken: AccessToken?
+    public var seed = SeedReport()
+    /// Stored secrets that no key of the keyring wrapped (a wrong master key): they read as unreadable.
+    public var secretsUnderUnknownKeys = 0
+}
+
+/// Keywarden's state: the database, the vault over it, and the repositories that use both.
+public final class Store: Sendable {
+    public let configuration: StoreConfiguration
+    public let engine: any DatabaseEngine
+    public let vault: Vault
+    /// `nil` when the fingerprint key does not open (wrong master key): fingerprints are then not recorded.
+    public let fingerprinter: SecretFingerprinter?
+    public let logger: Logger
+
+    public let providers = ProviderStateRepository()
+    public let tokens = TokenRepository()
+    public let audit = AuditLog()
+    public let secrets = SealedSecretRepository()
+    public var credentials: CredentialRepository { CredentialRepository(vault: vault, fingerprinter: fingerprinter) }
+    public var catalog: ProviderCatalog { configuration.catalog }
+
+    /// The vault context of the key that makes secret fingerprints.
+    static let fingerprintKeyContext = SecretContext(scope: .platform, ownerID: "keywarden", field: "fingerprint_key")
+
+    private init(configuration: StoreConfiguration, engine: any DatabaseEngine, vault: Vault, fingerprinter: SecretFingerprinter?, logger: Logger) {
+        self.configuration = configuration
+        self.engine = engine
+        self.vault = vault
+        self.fingerprinter = fingerprinter
+        self.logger = logger
+    }
+
+    /// Opens the store: data directory, keyring, database, migrations, fingerprint key, catalog seed.
+    ///
+    /// With `createIfMissing`, a missing data directory, keyring and database are created (a first run,
+    /// which also issues the first platform-admin token). Without it, an uninitialised directory is an error.
+    public static func open(_ configuration: StoreConfiguration, createIfMissing: Bool, logger: Logger) async throws -> (Store, OpenReport) {
+        var report = OpenReport()
+        let directory = configuration.dataDirectory
+        let databaseExists = FileManager.default.fileExists(atPath: configuration.databaseURL.path)
+        guard createIfMissing || databaseExists else {
+            throw StoreError.notInitialized(path: directory.path)
+        }
+        try prepareDataDirectory(directory)
+
+        // The keyring comes before the database is touched, and is never silently replaced.
+        let source = configuration.keyringSource
+        if source.isGenerated, let file = source.file, !file.exists {
+            if databaseExists {
+                let sealed = try await countSealedSecrets(at: configuration.databaseURL, logger: logger)
+                if sealed > 0 { throw StoreError.keyringMissing(path: file.url.path, sealedSecrets: sealed) }
+            }
+            _ = try file.create()
+            report.createdKeyring = true
+            logger.info("generated a new keyring", metadata: ["path": "\(file.url.path)"])
+        }
+        let vault = try Vault(source: source)
+
+        let engine = try await SQLiteEngine(path: configuration.databaseURL.path, logger: logger)
+        do {
+            let applied = try await Migrator().migrate(engine, logger: logger)
+            report.createdDatabase = applied.contains(1)
+
+            let fingerprinter = try await loadFingerprinter(engine: engine, vault: vault, logger: logger)
+            let store = Store(configuration: configuration, engine: engine, vault: vault, fingerprinter: fingerprinter, logger: logger)
+            report.seed = try await store.seedCatalog()
+
+            if report.createdDatabase {
+                report.adminToken = try await engine.transaction { db in
+                    try await store.tokens.issue(name: "initial platform admin", kind: .platformAdmin, actor: "system", on: db).0
+                }
+            }
+
+            let counts = try await engine.read { db in try await store.secrets.countByMasterKey(on: db) }
+            let known = Set(vault.keyring.keys.map(\.id))
+            report.secretsUnderUnknownKeys = counts.filter { !known.contains($0.key) }.values.reduce(0, +)
+            if report.secretsUnderUnknownKeys > 0 {
+                logger.warning(
+                    "stored secrets are wrapped by master keys this keyring does not have; they will show as unreadable until the right master key is configured",
+                    metadata: ["secrets": "\(report.secretsUnderUnknownKeys)", "keyring": "\(source)"]
+                )
+            }
+            return (store, report)
+        } catch {
+            await engine.close()
+            throw error
+        }
+    }
+
+    /// Inserts missing catalog providers and moves still-seeded values to the catalog's seeds.
+    public func seedCatalog() async throws -> SeedReport {
+        let catalog = configuration.catalog
+        return try await engine.transaction { [providers, audit] db in
+            let report = try await providers.seed(catalog, on: db)
+            if !report.inserted.isEmpty || !report.reseeded.isEmpty {
+                try await audit.append(AuditEvent(
+                    actor: "system", action: "catalog.seeded", targetType: "catalog",
+                    details: ["inserted": report.inserted.joined(separator: ","), "reseeded": report.reseeded.joined(separator: ",")]
+                ), on: db)
+            }
+            return report
+        }
+    }
+
+    /// A rotation of the master key over this store.
+    public func rotation() -> MasterKeyRotation {
+        MasterKeyRotation(engine: engine, vault: vault, source: configuration.keyringSource, logger: logger)
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    public func ping() async -> Bool {
+        (try? await engine.read { db in try await db.raw("SELECT 1 AS ok").first() != nil }) ?? false
+    }
+
+    /// Closes the database.
+    public func close() async {
+        await engine.close()
+    }
+
+    // MARK: Opening steps
+
+    static func prepareDataDirectory(_ url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StoreError.dataDirectoryNotWritable(path: url.path, reason: "cannot create it")
+        }
+        let probe = url.appendingPathComponent(".keywarden-write-check-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe.path, contents: Data()) else {
+            throw StoreError.dataDirectoryNotWritable(path: url.path, reason: "cannot create a file in it")
+        }
+        try? FileManager.default.removeItem(at: probe)
+    }
+
+    static func countSealedSecrets(at url: URL, logger: Logger) async throws -> Int {
+        let engine = try await SQLiteEngine(path: url.path, readers: 1, logger: logger)
+        do {
+            let count = try await engine.read { db in
+                let table = try await db.select().column("name").from("sqlite_master")
+                    .where("type", .equal, "table").where("name", .equal, SealedSecretRepository.table).first()
+                guard table != nil else { return 0 }
+                let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n")
+                    .from(SealedSecretRepository.table).first()
+                return try row?.decode(column: "n", as: Int.self) ?? 0
+            }
+            await engine.close()
+            return count
+        } catch {
+            await engine.close()
+            throw error
+        }
+    }
+
+    static func loadFingerprinter(engine: any DatabaseEngine, vault: Vault, logger: Logger) async throws -> SecretFingerprinter? {
+        let context = fingerprintKeyContext
+        let repository = SealedSecretRepository()
+        let key: Secret? = try await engine.transaction { db in
+            if let sealed = try await repository.get(context, on: db) {
+                return try? vault.open(sealed, in: context)
+            }
+            let key = SecretFingerprinter.generateKey()
+            try await repository.put(try vault.seal(key, in: context), for: context, on: db)
+            return key
+        }
+        guard let key else {
+            logger.warning("the fingerprint key does not open with this keyring; new secrets get no fingerprint until the right master key is configured")
+            return nil
+        }
+        return SecretFingerprinter(key: key)
+    }
+}

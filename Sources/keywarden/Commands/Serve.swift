@@ -1,0 +1,33 @@
+import ArgumentParser
+import KeywardenServer
+import KeywardenStore
+
+/// `keywarden serve`: starts the server, initialising the data directory on the first run.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the Keywarden server (initialises the data directory on first run).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: "The address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "The port to listen on (0 picks a free one).")
+    var port: Int = 8080
+
+    func run() async throws {
+        try await reportingFailures {
+            let logger = global.makeLogger()
+            let (store, report) = try await Store.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
+            let dataPath = store.configuration.dataDirectory.path
+            let token = report.adminToken
+            try await runServer(store: store, settings: ServerSettings(host: host, port: port), logger: logger) { host, port in
+                say("Keywarden is listening on http://\(host):\(port)")
+                say("Data directory: \(dataPath)")
+                if let token {
+                    say("First run: the platform admin token is below. It is shown only this once; store it now.")
+                    say("  \(token.value)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The `keywarden` command: one binary for the server and its operations.
+@main
+struct Keywarden: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keywarden",
+        abstract: "A self-hosted vault and gateway for AI provider keys.",
+        subcommands: [
+            Serve.self, Init.self, Providers.self, RotateMasterKey.self, Audit.self,
+        ],
+        defaultSubcommand: nil
+    )
+}

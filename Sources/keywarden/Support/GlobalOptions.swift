@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import KeywardenServer
+import KeywardenStore
+import Logging
+
+/// Options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The data directory (database, keyring). Default: $KEYWARDEN_DATA or ./keywarden-data.")
+    var data: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Default: $KEYWARDEN_LOG_LEVEL or info.")
+    var logLevel: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// Sets up logging to standard error and returns the root logger.
+    func makeLogger() -> Logger {
+        let level = (logLevel ?? environment["KEYWARDEN_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingBootstrap.once(level: level)
+        var logger = Logger(label: "keywarden")
+        logger.logLevel = level
+        return logger
+    }
+
+    func storeConfiguration() throws -> StoreConfiguration {
+        try RuntimeConfiguration.store(dataOption: data, environment: environment)
+    }
+}
+
+enum LoggingBootstrap {
+    private static let done = LockedFlag()
+
+    static func once(level: Logger.Level) {
+        guard done.setIfUnset() else { return }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    /// Sets the flag; returns whether it was unset before.
+    func setIfUnset() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if value { return false }
+        value = true
+        return true
+    }
+}
