@@ -67,6 +67,8 @@ public struct MasterKeyRotation: Sendable {
             var cursor = (owner: "", field: "")
             var movedThisPass = 0
             while true {
+                // Stopping between batches is safe: each batch is committed, and the next run resumes.
+                try Task.checkCancellation()
                 let batch = try await engine.read { [cursor] db in
                     try await Self.batch(notOn: targetKeyID, after: cursor, limit: batchSize, on: db)
                 }

@@ -1,0 +1,67 @@
+import Foundation
+import KeywardenCore
+import SQLKit
+
+/// A customer workspace (team) of the platform.
+public struct Workspace: Sendable, Equatable, Codable {
+    public let id: String
+    public var name: String
+    /// Whether the workspace's plan lets it bring its own keys.
+    public var byokAllowed: Bool
+    /// Whether at most one provider may be active at a time.
+    public var exclusive: Bool
+    public var notificationEmail: String?
+    public let createdAt: String
+    public var updatedAt: String
+}
+
+/// The `workspaces` table.
+public struct WorkspaceRepository: Sendable {
+    static let table = "workspaces"
+    let audit = AuditLog()
+
+    public init() {}
+
+    /// Creates a workspace and audits it, in the caller's transaction.
+    public func create(name: String, byokAllowed: Bool, exclusive: Bool, actor: String, on db: any SQLDatabase) async throws -> Workspace {
+        let now = Timestamp.now
+        let workspace = Workspace(
+            id: Identifier.make("ws"), name: name, byokAllowed: byokAllowed, exclusive: exclusive,
+            notificationEmail: nil, createdAt: now, updatedAt: now
+        )
+        try await db.insert(into: Self.table)
+            .columns("id", "name", "byok_allowed", "exclusive", "notification_email", "created_at", "updated_at")
+            .values(
+                SQLBind(workspace.id), SQLBind(name), SQLBind(byokAllowed), SQLBind(exclusive),
+                SQLBind(workspace.notificationEmail), SQLBind(now), SQLBind(now)
+            )
+            .run()
+        try await audit.append(AuditEvent(
+            actor: actor, action: "workspace.created", targetType: "workspace", targetID: workspace.id, workspaceID: workspace.id,
+            details: ["name": name, "byok_allowed": "\(byokAllowed)", "exclusive": "\(exclusive)"]
+        ), on: db)
+        return workspace
+    }
+
+    /// One workspace.
+    public func get(_ id: String, on db: any SQLDatabase) async throws -> Workspace? {
+        try await db.select().column("*").from(Self.table).where("id", .equal, id).first().map(Self.decode)
+    }
+
+    /// Every workspace, oldest first.
+    public func list(on db: any SQLDatabase) async throws -> [Workspace] {
+        try await db.select().column("*").from(Self.table).orderBy("created_at").all().map(Self.decode)
+    }
+
+    static func decode(_ row: any SQLRow) throws -> Workspace {
+        Workspace(
+            id: try row.decode(column: "id", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            byokAllowed: try row.decode(column: "byok_allowed", as: Bool.self),
+            exclusive: try row.decode(column: "exclusive", as: Bool.self),
+            notificationEmail: try row.decode(column: "notification_email", as: String?.self),
+            createdAt: try row.decode(column: "created_at", as: String.self),
+            updatedAt: try row.decode(column: "updated_at", as: String.self)
+        )
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import KeywardenCore
+import KeywardenVault
+import Logging
+import Synchronization
+@testable import KeywardenStore
+
+/// Captures every log line (at trace level) so tests can search them for secrets.
+final class LogCapture: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "test") { _ in CapturingHandler(capture: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    struct CapturingHandler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            capture.append("\(event.level) \(event.message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))")
+        }
+    }
+}
+
+/// A data directory in /tmp with its own keyring, removed by the test when done.
+struct StoreFixture {
+    let directory: URL
+    let logs = LogCapture()
+    var environment: [String: String] = [:]
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-store-\(UUID().uuidString)")
+    }
+
+    func configuration(catalog: ProviderCatalog? = nil) throws -> StoreConfiguration {
+        StoreConfiguration(
+            dataDirectory: directory,
+            keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
+            catalog: try catalog ?? ProviderCatalog.load()
+        )
+    }
+
+    func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (Store, OpenReport) {
+        try await Store.open(try configuration(catalog: catalog), createIfMissing: create, logger: logs.logger)
+    }
+
+    /// Every byte Keywarden wrote to the data directory (database, WAL, shared memory, keyring excluded).
+    func databaseBytes() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasPrefix("keywarden.sqlite") {
+            bytes += Array(try Data(contentsOf: directory.appendingPathComponent(name)))
+        }
+        return bytes
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
+    let needle = Array(needle.utf8)
+    guard !needle.isEmpty, haystack.count >= needle.count else { return false }
+    let first = needle[0]
+    var index = 0
+    while index <= haystack.count - needle.count {
+        if haystack[index] == first, Array(haystack[index..<index + needle.count]) == needle { return true }
+        index += 1
+    }
+    return false
+}
