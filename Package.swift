@@ -84,6 +84,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Fixtures shared by the test targets (a store in a temporary directory, log capture).
+        .target(
+            name: "KeywardenTestSupport",
+            dependencies: [
+                "KeywardenCore", "KeywardenVault", "KeywardenStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/KeywardenTestSupport"
+        ),
         .testTarget(name: "KeywardenCoreTests", dependencies: ["KeywardenCore"]),
         .testTarget(
             name: "KeywardenVaultTests",
@@ -92,18 +101,19 @@ let package = Package(
         ),
         .testTarget(
             name: "KeywardenStoreTests",
-            dependencies: ["KeywardenStore", .product(name: "SQLKit", package: "sql-kit")]
+            dependencies: ["KeywardenStore", "KeywardenTestSupport", .product(name: "SQLKit", package: "sql-kit")]
         ),
         .testTarget(
             name: "KeywardenServerTests",
             dependencies: [
                 "KeywardenServer",
+                "KeywardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(
             name: "KeywardenIntegrationTests",
-            dependencies: ["KeywardenCore"]
+            dependencies: ["KeywardenTestSupport", "KeywardenStore", "KeywardenVault", .product(name: "SQLKit", package: "sql-kit")]
         ),
     ]
 )

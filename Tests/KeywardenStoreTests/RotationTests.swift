@@ -3,6 +3,7 @@ import KeywardenCore
 import KeywardenVault
 import SQLKit
 import Synchronization
+import KeywardenTestSupport
 import Testing
 @testable import KeywardenStore
 

@@ -2,6 +2,7 @@ import Foundation
 import KeywardenCore
 import KeywardenVault
 import SQLKit
+import KeywardenTestSupport
 import Testing
 @testable import KeywardenStore
 

@@ -2,6 +2,7 @@ import Foundation
 import KeywardenCore
 import KeywardenVault
 import SQLKit
+import KeywardenTestSupport
 import Testing
 @testable import KeywardenStore
 
@@ -126,6 +127,3 @@ struct StoreOpeningTests {
     }
 }
 
-extension StoreFixture {
-    var databaseURL: URL { directory.appendingPathComponent("keywarden.sqlite") }
-}

@@ -10,6 +10,7 @@ struct HealthController<Context: RequestContext> {
             HealthStatus(status: "ok")
         }
         router.get("/readyz") { _, _ -> Response in
+            store.vault.reloadIfChanged()
             let databaseOK = await store.ping()
             let keys = store.vault.keyring.keys.count
             let body = Readiness(

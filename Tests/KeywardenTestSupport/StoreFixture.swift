@@ -3,21 +3,23 @@ import KeywardenCore
 import KeywardenVault
 import Logging
 import Synchronization
-@testable import KeywardenStore
+import KeywardenStore
 
 /// Captures every log line (at trace level) so tests can search them for secrets.
-final class LogCapture: Sendable {
+public final class LogCapture: Sendable {
+    public init() {}
+
     private let lines = Mutex<[String]>([])
 
-    var logger: Logger {
+    public var logger: Logger {
         var logger = Logger(label: "test") { _ in CapturingHandler(capture: self) }
         logger.logLevel = .trace
         return logger
     }
 
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    public var text: String { lines.withLock { $0.joined(separator: "\n") } }
 
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    public func append(_ line: String) { lines.withLock { $0.append(line) } }
 
     struct CapturingHandler: LogHandler {
         let capture: LogCapture
@@ -37,16 +39,16 @@ final class LogCapture: Sendable {
 }
 
 /// A data directory in /tmp with its own keyring, removed by the test when done.
-struct StoreFixture {
-    let directory: URL
-    let logs = LogCapture()
-    var environment: [String: String] = [:]
+public struct StoreFixture {
+    public let directory: URL
+    public let logs = LogCapture()
+    public var environment: [String: String] = [:]
 
-    init() throws {
+    public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-store-\(UUID().uuidString)")
     }
 
-    func configuration(catalog: ProviderCatalog? = nil) throws -> StoreConfiguration {
+    public func configuration(catalog: ProviderCatalog? = nil) throws -> StoreConfiguration {
         StoreConfiguration(
             dataDirectory: directory,
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
@@ -54,12 +56,12 @@ struct StoreFixture {
         )
     }
 
-    func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (Store, OpenReport) {
+    public func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (Store, OpenReport) {
         try await Store.open(try configuration(catalog: catalog), createIfMissing: create, logger: logs.logger)
     }
 
     /// Every byte Keywarden wrote to the data directory (database, WAL, shared memory, keyring excluded).
-    func databaseBytes() throws -> [UInt8] {
+    public func databaseBytes() throws -> [UInt8] {
         var bytes: [UInt8] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasPrefix("keywarden.sqlite") {
             bytes += Array(try Data(contentsOf: directory.appendingPathComponent(name)))
@@ -67,12 +69,13 @@ struct StoreFixture {
         return bytes
     }
 
-    func remove() {
+    public func remove() {
         try? FileManager.default.removeItem(at: directory)
     }
 }
 
-func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
+/// Whether `needle`'s UTF-8 bytes occur in `haystack`.
+public func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
     let needle = Array(needle.utf8)
     guard !needle.isEmpty, haystack.count >= needle.count else { return false }
     let first = needle[0]
@@ -82,4 +85,9 @@ func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
         index += 1
     }
     return false
+}
+
+extension StoreFixture {
+    /// The SQLite database file.
+    public var databaseURL: URL { directory.appendingPathComponent("keywarden.sqlite") }
 }

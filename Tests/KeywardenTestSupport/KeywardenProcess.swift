@@ -1,0 +1,156 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Synchronization
+
+/// The built `keywarden` binary, run as a real process with its output captured.
+public final class KeywardenProcess: Sendable {
+    /// The outcome of a finished run.
+    public struct Outcome: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    private let process: Process
+    private let out = OutputBuffer()
+    private let err = OutputBuffer()
+
+    /// Bytes a pipe handler appends while tests read them.
+    final class OutputBuffer: Sendable {
+        private let data = Mutex<Data>(Data())
+        func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
+        var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// Where the binary is: `KEYWARDEN_BINARY`, else beside the test bundle in the build folder.
+    public static func binaryURL() throws -> URL {
+        if let path = ProcessInfo.processInfo.environment["KEYWARDEN_BINARY"] {
+            return URL(fileURLWithPath: path)
+        }
+        var candidates: [URL] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("keywarden"))
+        }
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent("keywarden"))
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("keywarden"))
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw ProcessError.binaryNotFound(candidates.map(\.path))
+        }
+        return found
+    }
+
+    public enum ProcessError: Error, CustomStringConvertible {
+        case binaryNotFound([String])
+        case notListening(String)
+
+        public var description: String {
+            switch self {
+            case .binaryNotFound(let paths): return "the keywarden binary was not found (looked at \(paths)); run `swift build` first"
+            case .notListening(let output): return "keywarden did not start listening; its output:\n\(output)"
+            }
+        }
+    }
+
+    /// Starts `keywarden` with `arguments` and `environment` (added to a minimal environment).
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process = Process()
+        process.executableURL = try Self.binaryURL()
+        process.arguments = arguments
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
+        env.merge(environment) { $1 }
+        process.environment = env
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        let out = self.out, err = self.err
+        stdout.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            out.append(chunk)
+        }
+        stderr.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            err.append(chunk)
+        }
+        try process.run()
+    }
+
+    /// Runs `keywarden` to completion.
+    public static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Outcome {
+        let process = try KeywardenProcess(arguments, environment: environment)
+        return try await process.wait(timeout: timeout)
+    }
+
+    public var stdout: String { out.text }
+    public var stderr: String { err.text }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Waits for the "listening on http://host:port" line and returns the port.
+    public func waitUntilListening(timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let range = stdout.range(of: #"listening on http://[0-9.]+:([0-9]+)"#, options: .regularExpression) {
+                let line = String(stdout[range])
+                if let port = line.split(separator: ":").last.flatMap({ Int($0) }) { return port }
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ProcessError.notListening(stdout + stderr)
+    }
+
+    /// Sends a signal (SIGTERM by default).
+    public func signal(_ signal: Int32 = SIGTERM) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to end; kills it after `timeout`.
+    public func wait(timeout: Duration = .seconds(30)) async throws -> Outcome {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        // Let the pipe handlers drain what is left.
+        try await Task.sleep(for: .milliseconds(50))
+        return Outcome(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A small HTTP client for tests against a running server.
+public enum TestHTTP {
+    public struct Reply: Sendable {
+        public let status: Int
+        public let body: Data
+        public let headers: [String: String]
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public static func get(_ url: String, headers: [String: String] = [:]) async throws -> Reply {
+        try await send("GET", url, headers: headers)
+    }
+
+    public static func send(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:]) async throws -> Reply {
+        guard let target = URL(string: url) else { throw URLError(.badURL) }
+        var request = URLRequest(url: target)
+        request.httpMethod = method
+        request.httpBody = body
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as? HTTPURLResponse
+        var collected: [String: String] = [:]
+        for (key, value) in http?.allHeaderFields ?? [:] {
+            collected[String(describing: key).lowercased()] = String(describing: value)
+        }
+        return Reply(status: http?.statusCode ?? 0, body: data, headers: collected)
+    }
+}
