@@ -93,16 +93,15 @@ public struct MasterKeyRotation: Sendable {
                     for update in updates {
                         guard let newKeyID = update.sealed.masterKeyID else { continue }
                         // Only if the row is still what was read: a concurrent re-seal is left for the next pass.
-                        let before = try await db.select().column("owner_id").from(Self.secretsTable)
-                            .where("owner_id", .equal, update.row.ownerID).where("field", .equal, update.row.field)
-                            .where("wrapped_key", .equal, Data(update.row.sealed.wrappedKey)).first()
-                        guard before != nil else { continue }
-                        try await db.update(Self.secretsTable)
+                        let changed = try await db.update(Self.secretsTable)
                             .set("master_key_id", to: newKeyID)
                             .set("wrapped_key", to: Data(update.sealed.wrappedKey))
                             .set("updated_at", to: now)
                             .where("owner_id", .equal, update.row.ownerID).where("field", .equal, update.row.field)
-                            .run()
+                            .where("wrapped_key", .equal, Data(update.row.sealed.wrappedKey))
+                            .returning("owner_id")
+                            .first()
+                        guard changed != nil else { continue }
                         moved += 1
                     }
                     try await db.update(Self.rotationsTable)
