@@ -77,7 +77,7 @@ struct BinaryTests {
         try #"{"version": 1, "providers": [{"id": "acme", "display_name": "Acme"}]}"#.write(to: brokenCatalog, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: brokenCatalog) }
         let notADirectory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-file-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: notADirectory.path, contents: Data())
+        #expect(FileManager.default.createFile(atPath: notADirectory.path, contents: Data()))
         defer { try? FileManager.default.removeItem(at: notADirectory) }
 
         let cases: [(String, [String], [String: String], String)] = [

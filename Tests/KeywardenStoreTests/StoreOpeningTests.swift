@@ -98,7 +98,7 @@ struct StoreOpeningTests {
         await #expect(throws: StoreError.notInitialized(path: fixture.directory.path)) { try await fixture.open(create: false) }
 
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kw-file-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8)))
         defer { try? FileManager.default.removeItem(at: file) }
         let blocked = StoreConfiguration(
             dataDirectory: file.appendingPathComponent("data"),

@@ -88,22 +88,7 @@ public struct MasterKeyRotation: Sendable {
                     }
                 }
                 let moved = try await engine.transaction { [updates, state] db in
-                    var moved = 0
-                    let now = Timestamp.now
-                    for update in updates {
-                        guard let newKeyID = update.sealed.masterKeyID else { continue }
-                        // Only if the row is still what was read: a concurrent re-seal is left for the next pass.
-                        let changed = try await db.update(Self.secretsTable)
-                            .set("master_key_id", to: newKeyID)
-                            .set("wrapped_key", to: Data(update.sealed.wrappedKey))
-                            .set("updated_at", to: now)
-                            .where("owner_id", .equal, update.row.ownerID).where("field", .equal, update.row.field)
-                            .where("wrapped_key", .equal, Data(update.row.sealed.wrappedKey))
-                            .returning("owner_id")
-                            .first()
-                        guard changed != nil else { continue }
-                        moved += 1
-                    }
+                    let moved = try await Self.store(updates, targetKeyID: targetKeyID, on: db)
                     try await db.update(Self.rotationsTable)
                         .set("rewrapped", to: SQLBinaryExpression(SQLColumn("rewrapped"), .add, SQLBind(moved)))
                         .set("unreadable", to: state.unreadable)
@@ -216,6 +201,25 @@ public struct MasterKeyRotation: Sendable {
         let field: String
         let context: SecretContext
         let sealed: SealedSecret
+    }
+
+    /// Writes a batch of re-wrapped data keys in one statement, each only if its row still holds the
+    /// wrapped key that was read (a row the server re-sealed meanwhile is left for the next pass).
+    /// Returns how many rows changed.
+    static func store(_ updates: [(row: StoredRow, sealed: SealedSecret)], targetKeyID: String, on db: any SQLDatabase) async throws -> Int {
+        guard !updates.isEmpty else { return 0 }
+        let rows: [SQLQueryString] = updates.map { update in
+            "(\(bind: update.row.ownerID), \(bind: update.row.field), \(bind: Data(update.row.sealed.wrappedKey)), \(bind: Data(update.sealed.wrappedKey)))"
+        }
+        // VALUES columns are column1…column4 on SQLite and PostgreSQL alike.
+        let query: SQLQueryString = """
+            UPDATE \(ident: secretsTable) SET master_key_id = \(bind: targetKeyID), wrapped_key = v.column4, updated_at = \(bind: Timestamp.now)
+            FROM (VALUES \(rows.joined(separator: ", "))) AS v
+            WHERE \(ident: secretsTable).owner_id = v.column1 AND \(ident: secretsTable).field = v.column2
+              AND \(ident: secretsTable).wrapped_key = v.column3
+            RETURNING \(ident: secretsTable).owner_id
+            """
+        return try await db.raw(query).all().count
     }
 
     static func countNotOn(_ keyID: String, on db: any SQLDatabase) async throws -> Int {

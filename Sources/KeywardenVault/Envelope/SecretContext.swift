@@ -20,22 +20,36 @@ public struct SecretContext: Sendable, Hashable, CustomStringConvertible {
     /// Length-prefixed encoding of a purpose label and the context, so no two contexts share bytes.
     func associatedData(purpose: StaticString, extra: String? = nil) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(96)
-        func append(_ part: some Sequence<UInt8>) {
-            let start = bytes.count
-            bytes.append(contentsOf: [0, 0, 0, 0])
-            bytes.append(contentsOf: part)
-            let length = UInt32(bytes.count - start - 4)
-            bytes[start] = UInt8(truncatingIfNeeded: length >> 24)
-            bytes[start + 1] = UInt8(truncatingIfNeeded: length >> 16)
-            bytes[start + 2] = UInt8(truncatingIfNeeded: length >> 8)
-            bytes[start + 3] = UInt8(truncatingIfNeeded: length)
+        bytes.reserveCapacity(64 + ownerID.utf8.count + field.utf8.count + (extra?.utf8.count ?? 0) + (scope.workspaceID?.utf8.count ?? 0))
+        purpose.withUTF8Buffer { bytes.appendLengthPrefixed($0) }
+        switch scope {
+        case .platform:
+            bytes.appendLengthPrefixed("platform".utf8)
+        case .workspace(let id):
+            // The same bytes as `scope.description` ("workspace:<id>"), without building the string.
+            let prefix = "workspace:".utf8
+            bytes.appendLength(prefix.count + id.utf8.count)
+            bytes.append(contentsOf: prefix)
+            bytes.append(contentsOf: id.utf8)
         }
-        append(UnsafeBufferPointer(start: purpose.utf8Start, count: purpose.utf8CodeUnitCount))
-        append(scope.description.utf8)
-        append(ownerID.utf8)
-        append(field.utf8)
-        if let extra { append(extra.utf8) }
+        bytes.appendLengthPrefixed(ownerID.utf8)
+        bytes.appendLengthPrefixed(field.utf8)
+        if let extra { bytes.appendLengthPrefixed(extra.utf8) }
         return bytes
+    }
+}
+
+extension [UInt8] {
+    mutating func appendLength(_ length: Int) {
+        let n = UInt32(truncatingIfNeeded: length)
+        append(UInt8(truncatingIfNeeded: n >> 24))
+        append(UInt8(truncatingIfNeeded: n >> 16))
+        append(UInt8(truncatingIfNeeded: n >> 8))
+        append(UInt8(truncatingIfNeeded: n))
+    }
+
+    mutating func appendLengthPrefixed(_ part: some Collection<UInt8>) {
+        appendLength(part.count)
+        append(contentsOf: part)
     }
 }

@@ -127,23 +127,24 @@ public final class Vault: Sendable {
     }
 
     private func unwrapDataKey(_ sealed: SealedSecret, in context: SecretContext) throws(VaultError) -> SymmetricKey {
-        guard let id = sealed.masterKeyID else { throw .unreadable(.malformed) }
+        let wrapped = sealed.wrappedKey
+        guard wrapped.count >= 2, wrapped[0] == EnvelopeFormat.version else { throw .unreadable(.malformed) }
+        let headerLength = 2 + Int(wrapped[1])
+        guard wrapped[1] > 0, wrapped.count == headerLength + EnvelopeFormat.nonceLength + EnvelopeFormat.dataKeyLength + EnvelopeFormat.tagLength else {
+            throw .unreadable(.malformed)
+        }
+        let idBytes = wrapped[2..<headerLength]
         let master: MasterKey
-        if let known = state.withLock({ $0.keyring.key(id: id) }) {
+        if let known = state.withLock({ $0.keyring.key(idBytes: idBytes) }) {
             master = known
-        } else if reloadIfChanged(), let reloaded = state.withLock({ $0.keyring.key(id: id) }) {
+        } else if reloadIfChanged(), let reloaded = state.withLock({ $0.keyring.key(idBytes: idBytes) }) {
             master = reloaded
         } else {
             throw .unreadable(.unknownMasterKey)
         }
-        let headerLength = 2 + Int(sealed.wrappedKey[1])
-        let body = sealed.wrappedKey[headerLength...]
-        guard body.count == EnvelopeFormat.nonceLength + EnvelopeFormat.dataKeyLength + EnvelopeFormat.tagLength else {
-            throw .unreadable(.malformed)
-        }
         do {
-            let box = try AES.GCM.SealedBox(combined: body)
-            let bytes = try AES.GCM.open(box, using: master.key, authenticating: context.associatedData(purpose: Self.dataKeyPurpose, extra: id))
+            let box = try AES.GCM.SealedBox(combined: wrapped[headerLength...])
+            let bytes = try AES.GCM.open(box, using: master.key, authenticating: context.associatedData(purpose: Self.dataKeyPurpose, extra: master.id))
             return SymmetricKey(data: bytes)
         } catch {
             throw .unreadable(.authenticationFailed)

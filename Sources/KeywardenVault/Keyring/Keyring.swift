@@ -35,6 +35,11 @@ public struct Keyring: Sendable {
         keys.first { $0.id == id }
     }
 
+    /// The key whose id has these UTF-8 bytes (read from a ciphertext header without building a string).
+    func key(idBytes: ArraySlice<UInt8>) -> MasterKey? {
+        keys.first { $0.idBytes.elementsEqual(idBytes) }
+    }
+
     /// The ids of keys kept only to open old data keys.
     public var decryptOnlyIDs: [String] {
         keys.filter { $0.state == .decryptOnly }.map(\.id)

@@ -17,6 +17,8 @@ public struct MasterKey: Sendable {
     /// `mk-` and 12 hex digits of an HMAC of a fixed label under the key: stable wherever the key
     /// is configured (file or environment), and says nothing about the key.
     public let id: String
+    /// The id's UTF-8 bytes, as they appear in ciphertext headers.
+    let idBytes: [UInt8]
     public let key: SymmetricKey
     public var state: State
     public let createdAt: Date
@@ -29,6 +31,7 @@ public struct MasterKey: Sendable {
         let key = SymmetricKey(data: material)
         self.key = key
         self.id = Self.deriveID(for: key)
+        self.idBytes = Array(id.utf8)
         self.state = state
         self.createdAt = createdAt
     }
@@ -42,6 +45,7 @@ public struct MasterKey: Sendable {
     private init(key: SymmetricKey, state: State, createdAt: Date) {
         self.key = key
         self.id = Self.deriveID(for: key)
+        self.idBytes = Array(id.utf8)
         self.state = state
         self.createdAt = createdAt
     }
