@@ -50,6 +50,15 @@ public final class Store: Sendable {
     public var credentials: CredentialRepository { CredentialRepository(vault: vault, fingerprinter: fingerprinter) }
     public var catalog: ProviderCatalog { configuration.catalog }
 
+    /// The platform's provider cards.
+    public var platformCards: PlatformCardService { PlatformCardService(store: self) }
+    /// Workspaces, members and tokens.
+    public var workspaceService: WorkspaceService { WorkspaceService(store: self) }
+    /// Workspace keys.
+    public var keys: KeyService { KeyService(store: self) }
+    /// Reading the audit log.
+    public var auditQuery: AuditQueryService { AuditQueryService(store: self) }
+
     /// The vault context of the key that makes secret fingerprints.
     static let fingerprintKeyContext = SecretContext(scope: .platform, ownerID: "keywarden", field: "fingerprint_key")
 

@@ -53,8 +53,9 @@ public final class KeywardenProcess: Sendable {
         }
     }
 
-    /// Starts `keywarden` with `arguments` and `environment` (added to a minimal environment).
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `keywarden` with `arguments` and `environment` (added to a minimal environment);
+    /// `stdin`, when given, is written to its standard input, which is then closed.
+    public init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws {
         process = Process()
         process.executableURL = try Self.binaryURL()
         process.arguments = arguments
@@ -64,7 +65,8 @@ public final class KeywardenProcess: Sendable {
         let stdout = Pipe(), stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        let input = stdin.map { _ in Pipe() }
+        process.standardInput = input ?? FileHandle.nullDevice
         let out = self.out, err = self.err
         stdout.fileHandleForReading.readabilityHandler = { handle in
             let chunk = handle.availableData
@@ -75,11 +77,15 @@ public final class KeywardenProcess: Sendable {
             err.append(chunk)
         }
         try process.run()
+        if let input, let stdin {
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try? input.fileHandleForWriting.close()
+        }
     }
 
     /// Runs `keywarden` to completion.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Outcome {
-        let process = try KeywardenProcess(arguments, environment: environment)
+    public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> Outcome {
+        let process = try KeywardenProcess(arguments, environment: environment, stdin: stdin)
         return try await process.wait(timeout: timeout)
     }
 

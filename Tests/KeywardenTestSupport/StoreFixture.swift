@@ -39,7 +39,7 @@ public final class LogCapture: Sendable {
 }
 
 /// A data directory in /tmp with its own keyring, removed by the test when done.
-public struct StoreFixture {
+public struct StoreFixture: Sendable {
     public let directory: URL
     public let logs = LogCapture()
     public var environment: [String: String] = [:]

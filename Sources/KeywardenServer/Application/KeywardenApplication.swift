@@ -18,12 +18,26 @@ public struct ServerSettings: Sendable {
     }
 }
 
-/// The request context of every route.
+/// The request context of every route: the authenticated principal, once the auth middleware ran.
 public struct KeywardenRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Who is calling; set by ``AuthenticationMiddleware`` on authenticated routes.
+    public var principal: Principal?
+
+    /// Management bodies are small: anything larger is refused with 413 before it is read.
+    public static let maximumBodySize = 64 * 1024
+
+    public var maxUploadSize: Int { Self.maximumBodySize }
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.principal = nil
+    }
+
+    /// The authenticated principal; routes behind the auth middleware always have one.
+    public func requirePrincipal() throws -> Principal {
+        guard let principal else { throw KeywardenError(.unauthenticated, code: "unauthorized", message: "Authentication is required.") }
+        return principal
     }
 }
 
@@ -34,6 +48,17 @@ public func buildRouter(store: Store) -> Router<KeywardenRequestContext> {
     router.add(middleware: ErrorMiddleware())
     HealthController(store: store).addRoutes(to: router)
     CatalogController(catalog: store.catalog).addRoutes(to: router)
+    OpenAPIController().addRoutes(to: router)
+
+    let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(store: store))
+    MeController().addRoutes(to: api)
+    PlatformCardsController(store: store).addRoutes(to: api.group("platform/providers"))
+    TokensController(store: store).addPlatformRoutes(to: api.group("platform/tokens"))
+    WorkspacesController(store: store).addRoutes(to: api.group("workspaces"))
+    MembersController(store: store).addRoutes(to: api.group("workspaces/:workspace/members"))
+    TokensController(store: store).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
+    KeysController(store: store).addRoutes(to: api.group("workspaces/:workspace/keys"))
+    AuditController(store: store).addRoutes(to: api.group("audit"))
     return router
 }
 

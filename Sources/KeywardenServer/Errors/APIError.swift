@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import KeywardenCore
 import NIOCore
 
 /// An error answered to an API client: a status and `{"error": {"code", "message", "field"?}}`.
@@ -39,6 +40,24 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 }
 
 extension APIError {
+    /// The HTTP face of a domain error.
+    init(_ error: KeywardenError) {
+        let status: HTTPResponse.Status
+        var headers: HTTPFields = [:]
+        switch error.kind {
+        case .invalid: status = .badRequest
+        case .unauthenticated:
+            status = .unauthorized
+            headers[.wwwAuthenticate] = #"Bearer realm="keywarden""#
+        case .forbidden: status = .forbidden
+        case .notFound: status = .notFound
+        case .conflict: status = .conflict
+        case .tooLarge: status = .contentTooLarge
+        case .unprocessable: status = .unprocessableContent
+        }
+        self.init(status, code: error.code, message: error.message, field: error.field, headers: headers)
+    }
+
     static func notFound(_ what: String = "resource") -> APIError {
         APIError(.notFound, code: "not_found", message: "The \(what) was not found.")
     }

@@ -1,4 +1,5 @@
 import Hummingbird
+import KeywardenCore
 import Logging
 
 /// Gives every failure the one error shape: typed errors answer for themselves, Hummingbird's own
@@ -10,8 +11,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as KeywardenError {
+            throw APIError(error)
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error))
+        } catch let error as any HTTPResponseError {
+            // Hummingbird's and NIO's own errors (a body over the limit is NIOTooManyBytesError).
+            throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error.status))
         } catch {
             context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
             throw APIError.internalError
@@ -33,9 +39,16 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func message(for error: HTTPError) -> String {
         switch error.status {
-        case .notFound: return "No such route."
-        case .contentTooLarge: return "The request body is too large."
+        case .notFound, .contentTooLarge: return message(for: error.status)
         default: return error.body ?? error.status.reasonPhrase
+        }
+    }
+
+    static func message(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: return "No such route."
+        case .contentTooLarge: return "The request body is larger than \(KeywardenRequestContext.maximumBodySize / 1024) KiB."
+        default: return status.reasonPhrase
         }
     }
 }

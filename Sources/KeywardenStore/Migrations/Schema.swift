@@ -4,6 +4,7 @@ import SQLKit
 public enum Schema {
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "initial schema", apply: createInitialSchema),
+        Migration(version: 2, name: "workspace members", apply: addMembers),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -116,5 +117,23 @@ public enum Schema {
             .column("hash", type: .text, .notNull)
             .run()
         try await db.create(index: "audit_log_by_workspace").on("audit_log").column("workspace_id").column("seq").run()
+    }
+
+    @Sendable
+    static func addMembers(_ db: any SQLDatabase) async throws {
+        try await db.create(table: "members")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("workspace_id", type: .text, .notNull, .references("workspaces", "id", onDelete: .cascade))
+            .column("name", type: .text, .notNull)
+            .column("role", type: .text, .notNull)
+            .column("created_at", type: .text, .notNull)
+            .column("created_by", type: .text, .notNull)
+            .column("revoked_at", type: .text)
+            .run()
+        try await db.create(index: "members_by_workspace").on("members").column("workspace_id").run()
+        try await db.alter(table: "tokens")
+            .column("member_id", type: .text, .references("members", "id", onDelete: .cascade))
+            .run()
+        try await db.create(index: "tokens_by_workspace").on("tokens").column("workspace_id").run()
     }
 }

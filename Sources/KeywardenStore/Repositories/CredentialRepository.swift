@@ -34,6 +34,66 @@ public struct NewCredential: Sendable {
     }
 }
 
+/// Changes to a stored credential. Leave-blank-to-keep: a `nil` or blank key, and a blank extra,
+/// keep what is stored; a new value overwrites it. `clearExtras` removes extras explicitly.
+public struct CredentialChanges: Sendable {
+    public var description: String?
+    public var apiKey: Secret?
+    public var extras: [String: Secret]
+    public var clearExtras: [String]
+    /// `.some(nil)` clears the default model.
+    public var defaultModel: String??
+    public var role: CredentialRole?
+    public var weight: Int?
+    public var position: Int?
+    public var active: Bool?
+
+    public init(
+        description: String? = nil, apiKey: Secret? = nil, extras: [String: Secret] = [:], clearExtras: [String] = [],
+        defaultModel: String?? = nil, role: CredentialRole? = nil, weight: Int? = nil, position: Int? = nil, active: Bool? = nil
+    ) {
+        self.description = description
+        self.apiKey = apiKey
+        self.extras = extras
+        self.clearExtras = clearExtras
+        self.defaultModel = defaultModel
+        self.role = role
+        self.weight = weight
+        self.position = position
+        self.active = active
+    }
+
+    /// The new key, if one was given (blank means keep).
+    var replacementKey: Secret? { apiKey.flatMap { $0.isBlank ? nil : $0 } }
+    /// The extras that overwrite stored ones (blank means keep).
+    var filledExtras: [String: Secret] { extras.filter { !$0.value.isBlank } }
+}
+
+/// How to sort a list of keys.
+public enum CredentialSort: String, Sendable, CaseIterable {
+    case description, provider, createdAt = "created_at", status
+}
+
+/// A page of a workspace's keys: filters, sort, and page.
+public struct CredentialQuery: Sendable {
+    public var search: String?
+    /// Only these providers (a category filter becomes the category's providers).
+    public var providerIDs: [String]?
+    public var sort: CredentialSort
+    public var descending: Bool
+    public var page: Int
+    public var perPage: Int
+
+    public init(search: String? = nil, providerIDs: [String]? = nil, sort: CredentialSort = .createdAt, descending: Bool = false, page: Int = 1, perPage: Int = 20) {
+        self.search = search
+        self.providerIDs = providerIDs
+        self.sort = sort
+        self.descending = descending
+        self.page = page
+        self.perPage = perPage
+    }
+}
+
 /// The `credentials` table and the sealed secrets that belong to each row.
 public struct CredentialRepository: Sendable {
     static let table = "credentials"
@@ -115,6 +175,187 @@ public struct CredentialRepository: Sendable {
         return try Self.decodeExtras(try vault.open(sealed, in: context))
     }
 
+    /// Applies changes (leave-blank-to-keep) in the caller's transaction; returns the credential and the names of what changed.
+    public func update(_ credential: Credential, with changes: CredentialChanges, actor: String, on db: any SQLDatabase) async throws -> (Credential, [String]) {
+        var updated = credential
+        var changed: [String] = []
+        var fingerprint: String?
+
+        if let description = changes.description, description != credential.description {
+            updated.description = description
+            changed.append("description")
+        }
+        if let key = changes.replacementKey {
+            let context = Self.context(credential, field: Self.keyField)
+            try await secrets.put(try vault.seal(key, in: context), for: context, on: db)
+            updated.hint = key.maskedHint
+            updated.fingerprint = fingerprinter?.fingerprint(of: key)
+            fingerprint = updated.fingerprint
+            updated.status = .unverified
+            updated.lastVerifiedAt = nil
+            updated.lastError = nil
+            changed.append("api_key")
+        }
+        let filled = changes.filledExtras
+        let cleared = changes.clearExtras.filter { credential.extrasSet.contains($0) }
+        if !filled.isEmpty || !cleared.isEmpty {
+            // Unreadable stored extras cannot be merged; the new values replace them.
+            var extras = (try? await openExtras(of: credential, on: db)) ?? [:]
+            for id in cleared { extras[id] = nil }
+            for (id, value) in filled { extras[id] = value }
+            let context = Self.context(credential, field: Self.extrasField)
+            if extras.isEmpty {
+                try await db.delete(from: SealedSecretRepository.table)
+                    .where("owner_id", .equal, credential.id).where("field", .equal, Self.extrasField).run()
+            } else {
+                try await secrets.put(try vault.seal(Self.encodeExtras(extras), in: context), for: context, on: db)
+            }
+            updated.extrasSet = extras.keys.sorted()
+            // The key's verification depended on the extras (an organization, an endpoint).
+            if updated.status != .unverified, !updated.hint.isEmpty {
+                updated.status = .unverified
+                updated.lastVerifiedAt = nil
+            }
+            changed.append(contentsOf: (Array(filled.keys) + cleared).sorted().map { "extras.\($0)" })
+        }
+        if let model = changes.defaultModel, model != credential.defaultModel {
+            updated.defaultModel = model
+            changed.append("default_model")
+        }
+        if let role = changes.role, role != credential.role {
+            updated.role = role
+            changed.append("role")
+        }
+        if let weight = changes.weight, weight != credential.weight {
+            updated.weight = weight
+            changed.append("weight")
+        }
+        if let position = changes.position, position != credential.position {
+            updated.position = position
+            changed.append("position")
+        }
+        if let active = changes.active, active != credential.active {
+            updated.active = active
+            changed.append("active")
+        }
+        guard !changed.isEmpty else { return (credential, []) }
+        updated.updatedAt = Date()
+        updated.updatedBy = actor
+        try await write(updated, on: db)
+        try await audit.append(AuditEvent(
+            actor: actor, action: "credential.updated", targetType: "credential", targetID: credential.id,
+            workspaceID: credential.scope.workspaceID,
+            details: ["provider": credential.providerID, "changed": changed.joined(separator: ",")],
+            secretFingerprint: fingerprint
+        ), on: db)
+        return (updated, changed)
+    }
+
+    /// Writes a credential's metadata row as it is.
+    func write(_ credential: Credential, on db: any SQLDatabase) async throws {
+        var update = db.update(Self.table)
+        for (column, bind) in zip(Self.columns, Self.binds(credential)) where column != "id" {
+            update = update.set(SQLIdentifier(column), to: bind)
+        }
+        try await update.where("id", .equal, credential.id).run()
+    }
+
+    /// Sets the active flag of several credentials at once (no secrets change).
+    public func setActive(_ active: Bool, ids: [String], actor: String, on db: any SQLDatabase) async throws {
+        guard !ids.isEmpty else { return }
+        try await db.update(Self.table)
+            .set("active", to: active).set("updated_at", to: Timestamp.now).set("updated_by", to: actor)
+            .where("id", .in, ids).run()
+    }
+
+    /// Deletes a credential and its sealed secrets, with an audit entry.
+    public func delete(_ credential: Credential, actor: String, on db: any SQLDatabase) async throws {
+        try await secrets.deleteAll(ownerID: credential.id, on: db)
+        try await db.delete(from: Self.table).where("id", .equal, credential.id).run()
+        try await audit.append(AuditEvent(
+            actor: actor, action: "credential.deleted", targetType: "credential", targetID: credential.id,
+            workspaceID: credential.scope.workspaceID,
+            details: ["provider": credential.providerID, "hint": credential.hint],
+            secretFingerprint: credential.fingerprint
+        ), on: db)
+    }
+
+    /// A credential of a scope: another scope's credential is not found.
+    public func get(_ id: String, scope: Scope, on db: any SQLDatabase) async throws -> Credential? {
+        guard let credential = try await get(id, on: db), credential.scope == scope else { return nil }
+        return credential
+    }
+
+    /// The credentials of a scope for one provider, primary first, then by position.
+    public func list(scope: Scope, providerID: String, on db: any SQLDatabase) async throws -> [Credential] {
+        try await list(scope: scope, on: db).filter { $0.providerID == providerID }
+            .sorted { ($0.role == .primary ? 0 : 1, $0.position, $0.createdAt) < ($1.role == .primary ? 0 : 1, $1.position, $1.createdAt) }
+    }
+
+    /// A page of a workspace's credentials and the total that match.
+    public func page(workspaceID: String, query: CredentialQuery, on db: any SQLDatabase) async throws -> (items: [Credential], total: Int) {
+        func filtered(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
+            var select = select.from(Self.table).where("workspace_id", .equal, workspaceID)
+            if let search = query.search?.trimmingCharacters(in: .whitespaces), !search.isEmpty {
+                let pattern = "%" + search.lowercased()
+                    .replacingOccurrences(of: "\\", with: "\\\\")
+                    .replacingOccurrences(of: "%", with: "\\%")
+                    .replacingOccurrences(of: "_", with: "\\_") + "%"
+                let predicate: SQLQueryString = "lower(description) LIKE \(bind: pattern) ESCAPE '\\'"
+                select = select.where(predicate)
+            }
+            if let providers = query.providerIDs {
+                select = providers.isEmpty ? select.where(SQLRaw("1 = 0")) : select.where("provider_id", .in, providers)
+            }
+            return select
+        }
+        let countRow = try await filtered(db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n")).first()
+        let total = try countRow?.decode(column: "n", as: Int.self) ?? 0
+        let column: String
+        switch query.sort {
+        case .description: column = "description"
+        case .provider: column = "provider_id"
+        case .createdAt: column = "created_at"
+        case .status: column = "status"
+        }
+        let direction: SQLDirection = query.descending ? .descending : .ascending
+        let rows = try await filtered(db.select().column("*"))
+            .orderBy(SQLFunction("lower", args: SQLColumn(column)), direction).orderBy("id", direction)
+            .limit(query.perPage).offset((query.page - 1) * query.perPage)
+            .all()
+        return (try rows.map(Self.decode), total)
+    }
+
+    /// The providers with an active key in a workspace.
+    public func activeProviders(workspaceID: String, on db: any SQLDatabase) async throws -> [String] {
+        try await db.select().distinct().column("provider_id").from(Self.table)
+            .where("workspace_id", .equal, workspaceID).where("active", .equal, true)
+            .orderBy("provider_id").all().map { try $0.decode(column: "provider_id", as: String.self) }
+    }
+
+    /// Whether a credential's stored key opens: `nil` when none is stored.
+    public func keyIsReadable(_ credential: Credential, on db: any SQLDatabase) async throws -> Bool? {
+        let context = Self.context(credential, field: Self.keyField)
+        guard let sealed = try await secrets.get(context, on: db) else { return nil }
+        return (try? vault.open(sealed, in: context)) != nil
+    }
+
+    /// The credentials of a scope whose key has this fingerprint.
+    public func withFingerprint(_ fingerprint: String, scope: Scope, on db: any SQLDatabase) async throws -> [Credential] {
+        var select = db.select().column("*").from(Self.table).where("fingerprint", .equal, fingerprint)
+        if let workspaceID = scope.workspaceID {
+            select = select.where("workspace_id", .equal, workspaceID)
+        } else {
+            select = select.where("scope", .equal, "platform")
+        }
+        return try await select.all().map(Self.decode)
+    }
+
+    /// The fingerprint a key would have, when fingerprints are available.
+    public func fingerprint(of key: Secret) -> String? {
+        fingerprinter?.fingerprint(of: key)
+    }
+
     // MARK: Row mapping
 
     static let columns = [
@@ -129,7 +370,7 @@ public struct CredentialRepository: Sendable {
             SQLBind(c.providerID), SQLBind(c.description), SQLBind(c.defaultModel), SQLBind(c.role.rawValue),
             SQLBind(c.weight), SQLBind(c.position), SQLBind(c.active), SQLBind(c.status.rawValue),
             SQLBind(c.lastVerifiedAt.map(Timestamp.string)), SQLBind(c.lastError), SQLBind(c.hint), SQLBind(c.fingerprint),
-            SQLBind(encodeList(c.extrasSet)), SQLBind(Timestamp.string(c.createdAt)), SQLBind(c.createdBy),
+            SQLBind(JSONList.encode(c.extrasSet)), SQLBind(Timestamp.string(c.createdAt)), SQLBind(c.createdBy),
             SQLBind(Timestamp.string(c.updatedAt)), SQLBind(c.updatedBy),
         ]
     }
@@ -151,20 +392,12 @@ public struct CredentialRepository: Sendable {
             lastError: try row.decode(column: "last_error", as: String?.self),
             hint: try row.decode(column: "hint", as: String.self),
             fingerprint: try row.decode(column: "fingerprint", as: String?.self),
-            extrasSet: decodeList(try row.decode(column: "extras_set", as: String.self)),
+            extrasSet: JSONList.decode(try row.decode(column: "extras_set", as: String.self)),
             createdAt: Timestamp.date(try row.decode(column: "created_at", as: String.self)) ?? .distantPast,
             createdBy: try row.decode(column: "created_by", as: String.self),
             updatedAt: Timestamp.date(try row.decode(column: "updated_at", as: String.self)) ?? .distantPast,
             updatedBy: try row.decode(column: "updated_by", as: String.self)
         )
-    }
-
-    static func encodeList(_ list: [String]) -> String {
-        (try? String(decoding: JSONEncoder().encode(list), as: UTF8.self)) ?? "[]"
-    }
-
-    static func decodeList(_ text: String) -> [String] {
-        (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
     }
 
     /// Extras travel sealed as one JSON object; the values leave `Secret` only inside this encoding.

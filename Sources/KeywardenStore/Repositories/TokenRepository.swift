@@ -3,13 +3,6 @@ import KeywardenCore
 import KeywardenVault
 import SQLKit
 
-/// What a token lets its holder be.
-public enum TokenKind: String, Codable, Sendable {
-    case platformAdmin = "platform_admin"
-    case member
-    case service
-}
-
 /// A stored token: its digest and who it belongs to, never the token itself.
 public struct TokenRecord: Sendable, Equatable {
     public let id: String
@@ -17,12 +10,19 @@ public struct TokenRecord: Sendable, Equatable {
     public var name: String
     public let kind: TokenKind
     public let workspaceID: String?
-    public var role: String?
-    public var permissions: [String]
+    public let memberID: String?
+    public var role: MemberRole?
+    public var permissions: [Permission]
     public let createdAt: String
     public let createdBy: String
     public var lastUsedAt: String?
     public var revokedAt: String?
+
+    /// The identity this token grants; a member's permissions come from its role.
+    public var principal: Principal {
+        let granted: Set<Permission> = kind == .member ? (role?.permissions ?? []) : Set(permissions)
+        return Principal(tokenID: id, kind: kind, workspaceID: workspaceID, role: role, permissions: granted, name: name)
+    }
 }
 
 /// The `tokens` table.
@@ -34,26 +34,29 @@ public struct TokenRepository: Sendable {
 
     /// Issues a new token and stores its digest; the returned token is the only copy.
     public func issue(
-        name: String, kind: TokenKind, workspaceID: String? = nil, role: String? = nil,
-        permissions: [String] = [], actor: String, on db: any SQLDatabase
+        name: String, kind: TokenKind, workspaceID: String? = nil, memberID: String? = nil, role: MemberRole? = nil,
+        permissions: [Permission] = [], actor: String, on db: any SQLDatabase
     ) async throws -> (AccessToken, TokenRecord) {
         let token = AccessToken.generate()
         let record = TokenRecord(
             id: Identifier.make("tok"), displayPrefix: token.displayPrefix, name: name, kind: kind,
-            workspaceID: workspaceID, role: role, permissions: permissions, createdAt: Timestamp.now,
-            createdBy: actor, lastUsedAt: nil, revokedAt: nil
+            workspaceID: workspaceID, memberID: memberID, role: role, permissions: permissions.sorted(),
+            createdAt: Timestamp.now, createdBy: actor, lastUsedAt: nil, revokedAt: nil
         )
         try await db.insert(into: Self.table)
-            .columns("id", "digest", "display_prefix", "name", "kind", "workspace_id", "role", "permissions", "created_at", "created_by")
+            .columns("id", "digest", "display_prefix", "name", "kind", "workspace_id", "member_id", "role", "permissions", "created_at", "created_by")
             .values(
                 SQLBind(record.id), SQLBind(token.digest), SQLBind(record.displayPrefix), SQLBind(name),
-                SQLBind(kind.rawValue), SQLBind(workspaceID), SQLBind(role),
-                SQLBind(CredentialRepository.encodeList(permissions)), SQLBind(record.createdAt), SQLBind(actor)
+                SQLBind(kind.rawValue), SQLBind(workspaceID), SQLBind(memberID), SQLBind(role?.rawValue),
+                SQLBind(JSONList.encode(record.permissions.map(\.rawValue))), SQLBind(record.createdAt), SQLBind(actor)
             )
             .run()
         try await audit.append(AuditEvent(
             actor: actor, action: "token.created", targetType: "token", targetID: record.id, workspaceID: workspaceID,
-            details: ["kind": kind.rawValue, "name": name, "prefix": record.displayPrefix]
+            details: [
+                "kind": kind.rawValue, "name": name, "prefix": record.displayPrefix,
+                "role": role?.rawValue ?? "", "permissions": record.permissions.map(\.rawValue).joined(separator: ","),
+            ]
         ), on: db)
         return (token, record)
     }
@@ -69,6 +72,40 @@ public struct TokenRepository: Sendable {
         return try Self.decode(row)
     }
 
+    /// One token by id, revoked or not.
+    public func get(_ id: String, on db: any SQLDatabase) async throws -> TokenRecord? {
+        try await db.select().column("*").from(Self.table).where("id", .equal, id).first().map(Self.decode)
+    }
+
+    /// Live tokens of a workspace (or of the platform, for `nil`), optionally of one kind, oldest first.
+    public func list(workspaceID: String?, kind: TokenKind? = nil, on db: any SQLDatabase) async throws -> [TokenRecord] {
+        var query = db.select().column("*").from(Self.table).where("revoked_at", .is, SQLLiteral.null)
+        if let workspaceID {
+            query = query.where("workspace_id", .equal, workspaceID)
+        } else {
+            query = query.where("workspace_id", .is, SQLLiteral.null)
+        }
+        if let kind { query = query.where("kind", .equal, kind.rawValue) }
+        return try await query.orderBy("created_at").orderBy("id").all().map(Self.decode)
+    }
+
+    /// Revokes one token at once; returns whether a live token was revoked.
+    public func revoke(_ id: String, actor: String, on db: any SQLDatabase) async throws -> Bool {
+        guard let record = try await get(id, on: db), record.revokedAt == nil else { return false }
+        try await db.update(Self.table).set("revoked_at", to: Timestamp.now).where("id", .equal, id).run()
+        try await audit.append(AuditEvent(
+            actor: actor, action: "token.revoked", targetType: "token", targetID: id, workspaceID: record.workspaceID,
+            details: ["kind": record.kind.rawValue, "name": record.name, "prefix": record.displayPrefix]
+        ), on: db)
+        return true
+    }
+
+    /// Revokes every live token of a member.
+    public func revokeAll(memberID: String, on db: any SQLDatabase) async throws {
+        try await db.update(Self.table).set("revoked_at", to: Timestamp.now)
+            .where("member_id", .equal, memberID).where("revoked_at", .is, SQLLiteral.null).run()
+    }
+
     /// How many live tokens of a kind exist.
     public func countLive(kind: TokenKind, on db: any SQLDatabase) async throws -> Int {
         let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(Self.table)
@@ -78,9 +115,18 @@ public struct TokenRepository: Sendable {
 
     static func decode(_ row: any SQLRow) throws -> TokenRecord {
         let kindText = try row.decode(column: "kind", as: String.self)
-        // An unknown kind grants nothing: it is an error, never a guess.
+        // An unknown kind, role or permission grants nothing: it is an error, never a guess.
         guard let kind = TokenKind(rawValue: kindText) else {
             throw StoreError.conflict("token has an unknown kind '\(kindText)'")
+        }
+        let roleText = try row.decode(column: "role", as: String?.self)
+        let role = try roleText.map { text in
+            guard let role = MemberRole(rawValue: text) else { throw StoreError.conflict("token has an unknown role '\(text)'") }
+            return role
+        }
+        let permissions = try JSONList.decode(try row.decode(column: "permissions", as: String.self)).map { text in
+            guard let permission = Permission(rawValue: text) else { throw StoreError.conflict("token has an unknown permission '\(text)'") }
+            return permission
         }
         return TokenRecord(
             id: try row.decode(column: "id", as: String.self),
@@ -88,8 +134,9 @@ public struct TokenRepository: Sendable {
             name: try row.decode(column: "name", as: String.self),
             kind: kind,
             workspaceID: try row.decode(column: "workspace_id", as: String?.self),
-            role: try row.decode(column: "role", as: String?.self),
-            permissions: CredentialRepository.decodeList(try row.decode(column: "permissions", as: String.self)),
+            memberID: try row.decode(column: "member_id", as: String?.self),
+            role: role,
+            permissions: permissions,
             createdAt: try row.decode(column: "created_at", as: String.self),
             createdBy: try row.decode(column: "created_by", as: String.self),
             lastUsedAt: try row.decode(column: "last_used_at", as: String?.self),

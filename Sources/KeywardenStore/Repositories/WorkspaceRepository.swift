@@ -43,6 +43,15 @@ public struct WorkspaceRepository: Sendable {
         return workspace
     }
 
+    /// Writes a workspace's settings as they are.
+    public func save(_ workspace: Workspace, on db: any SQLDatabase) async throws {
+        try await db.update(Self.table)
+            .set("name", to: workspace.name).set("byok_allowed", to: workspace.byokAllowed)
+            .set("exclusive", to: workspace.exclusive).set("notification_email", to: workspace.notificationEmail)
+            .set("updated_at", to: workspace.updatedAt)
+            .where("id", .equal, workspace.id).run()
+    }
+
     /// One workspace.
     public func get(_ id: String, on db: any SQLDatabase) async throws -> Workspace? {
         try await db.select().column("*").from(Self.table).where("id", .equal, id).first().map(Self.decode)

@@ -1,0 +1,56 @@
+import Foundation
+
+extension ProviderDefinition {
+    /// The longest value accepted for any field.
+    public static let maximumFieldLength = 4096
+
+    /// Checks submitted extras against this provider's card: known fields only, each value of its kind.
+    /// Blank values are allowed here (they mean "keep what is stored").
+    public func validateExtras(_ extras: [String: Secret], fieldPrefix: String = "extras") throws(KeywardenError) {
+        for (id, value) in extras {
+            let path = "\(fieldPrefix).\(id)"
+            guard let field = extraFields.first(where: { $0.id == id }) else {
+                throw .invalid(path, "\(displayName) has no field '\(id)'.", code: "unknown_field")
+            }
+            if value.isBlank { continue }
+            guard value.byteCount <= Self.maximumFieldLength else {
+                throw .invalid(path, "\(field.label) is longer than \(Self.maximumFieldLength) bytes.")
+            }
+            let text = value.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines)
+            switch field.kind {
+            case .url:
+                guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host != nil else {
+                    throw .invalid(path, "\(field.label) must be an http(s) URL.")
+                }
+            case .integer:
+                guard let number = Int(text), number > 0 else {
+                    throw .invalid(path, "\(field.label) must be a positive whole number.")
+                }
+            case .text, .secret:
+                guard !text.contains(where: { $0 == "\n" || $0 == "\r" }) else {
+                    throw .invalid(path, "\(field.label) must be one line.")
+                }
+            }
+        }
+    }
+
+    /// Checks a submitted API key: a single line of printable text within the length limit.
+    public func validateKey(_ key: Secret, field: String = "api_key") throws(KeywardenError) {
+        guard keyField != nil else {
+            throw .invalid(field, "\(displayName) takes no API key.", code: "unknown_field")
+        }
+        guard key.byteCount <= Self.maximumFieldLength else {
+            throw .invalid(field, "The API key is longer than \(Self.maximumFieldLength) bytes.")
+        }
+        let printable = key.withPlaintext { bytes in bytes.allSatisfy { $0 >= 0x20 && $0 != 0x7F } }
+        guard printable else { throw .invalid(field, "The API key must be one line of printable characters.") }
+    }
+
+    /// The required fields (key included) that are not filled, in card order.
+    public func missingRequiredFields(hasKey: Bool, extrasSet: [String]) -> [ProviderField] {
+        fields.filter { field in
+            guard field.required else { return false }
+            return field.id == Self.keyFieldID ? !hasKey : !extrasSet.contains(field.id)
+        }
+    }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import KeywardenCore
+import KeywardenStore
+
+/// `{has_key, hint, status}`: all the API ever says about a stored key.
+struct KeyStateBody: Encodable {
+    let hasKey: Bool
+    let hint: String
+    let status: String
+
+    enum CodingKeys: String, CodingKey {
+        case hint, status
+        case hasKey = "has_key"
+    }
+
+    init(hasKey: Bool, hint: String, status: VerificationStatus) {
+        self.hasKey = hasKey
+        // An unreadable key shows as "No key": no hint either.
+        self.hint = hasKey ? hint : ""
+        self.status = status.rawValue
+    }
+}
+
+/// A platform provider card.
+struct PlatformCardBody: Encodable {
+    let provider: String
+    let name: String
+    let category: String
+    let summary: String?
+    let fields: [ProviderField]
+    let models: [CuratedModel]
+    let defaultModel: String?
+    let defaultModelCustom: Bool
+    let displayOrder: Int
+    let active: Bool
+    let ready: Bool
+    let configured: Bool
+    let missingFields: [String]
+    let key: KeyStateBody
+    let extrasSet: [String]
+    let lastVerifiedAt: Date?
+    let lastError: String?
+    let updatedAt: String
+    let updatedBy: String?
+
+    enum CodingKeys: String, CodingKey {
+        case provider, name, category, summary, fields, models, active, ready, configured, key
+        case defaultModel = "default_model"
+        case defaultModelCustom = "default_model_custom"
+        case displayOrder = "display_order"
+        case missingFields = "missing_fields"
+        case extrasSet = "extras_set"
+        case lastVerifiedAt = "last_verified_at"
+        case lastError = "last_error"
+        case updatedAt = "updated_at"
+        case updatedBy = "updated_by"
+    }
+
+    init(_ card: PlatformCard) {
+        provider = card.provider.id
+        name = card.provider.displayName
+        category = card.provider.category.rawValue
+        summary = card.provider.summary
+        fields = card.provider.fields
+        models = card.provider.models
+        defaultModel = card.state.defaultModel
+        defaultModelCustom = card.defaultModelIsCustom
+        displayOrder = card.state.displayOrder
+        active = card.state.active
+        ready = card.ready
+        configured = card.configured
+        missingFields = card.missingFields.map(\.id)
+        key = KeyStateBody(hasKey: card.hasKey, hint: card.credential?.hint ?? "", status: card.status)
+        extrasSet = card.credential?.extrasSet ?? []
+        lastVerifiedAt = card.credential?.lastVerifiedAt
+        lastError = card.credential?.lastError
+        updatedAt = max(card.state.updatedAt, card.credential.map { Timestamp.string($0.updatedAt) } ?? "")
+        updatedBy = card.state.updatedBy ?? card.credential?.updatedBy
+    }
+}
+
+/// A workspace key.
+struct KeyBody: Encodable {
+    let id: String
+    let workspaceID: String?
+    let provider: String
+    let providerName: String
+    let category: String
+    let description: String
+    let hasKey: Bool
+    let hint: String
+    let status: String
+    let role: String
+    let weight: Int
+    let position: Int
+    let active: Bool
+    let defaultModel: String?
+    let defaultModelCustom: Bool
+    let extrasSet: [String]
+    let lastVerifiedAt: Date?
+    let lastError: String?
+    let createdAt: Date
+    let createdBy: String
+    let updatedAt: Date
+    let updatedBy: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, provider, category, description, hint, status, role, weight, position, active
+        case workspaceID = "workspace_id"
+        case providerName = "provider_name"
+        case hasKey = "has_key"
+        case defaultModel = "default_model"
+        case defaultModelCustom = "default_model_custom"
+        case extrasSet = "extras_set"
+        case lastVerifiedAt = "last_verified_at"
+        case lastError = "last_error"
+        case createdAt = "created_at"
+        case createdBy = "created_by"
+        case updatedAt = "updated_at"
+        case updatedBy = "updated_by"
+    }
+
+    init(_ details: KeyDetails) {
+        let c = details.credential
+        id = c.id
+        workspaceID = c.scope.workspaceID
+        provider = c.providerID
+        providerName = details.provider?.displayName ?? c.providerID
+        category = details.provider?.category.rawValue ?? ProviderCategory.other.rawValue
+        description = c.description
+        hasKey = details.hasKey
+        hint = details.hasKey ? c.hint : ""
+        status = details.status.rawValue
+        role = c.role.rawValue
+        weight = c.weight
+        position = c.position
+        active = c.active
+        defaultModel = c.defaultModel
+        defaultModelCustom = details.defaultModelIsCustom
+        extrasSet = c.extrasSet
+        lastVerifiedAt = c.lastVerifiedAt
+        lastError = c.lastError
+        createdAt = c.createdAt
+        createdBy = c.createdBy
+        updatedAt = c.updatedAt
+        updatedBy = c.updatedBy
+    }
+}
+
+struct WorkspaceBody: Encodable {
+    let id: String
+    let name: String
+    let byokAllowed: Bool
+    let exclusive: Bool
+    let notificationEmail: String?
+    let createdAt: String
+    let updatedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, exclusive
+        case byokAllowed = "byok_allowed"
+        case notificationEmail = "notification_email"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    init(_ w: Workspace) {
+        id = w.id
+        name = w.name
+        byokAllowed = w.byokAllowed
+        exclusive = w.exclusive
+        notificationEmail = w.notificationEmail
+        createdAt = w.createdAt
+        updatedAt = w.updatedAt
+    }
+}
+
+struct MemberBody: Encodable {
+    let id: String
+    let workspaceID: String
+    let name: String
+    let role: String
+    let createdAt: String
+    let createdBy: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, role
+        case workspaceID = "workspace_id"
+        case createdAt = "created_at"
+        case createdBy = "created_by"
+    }
+
+    init(_ m: Member) {
+        id = m.id
+        workspaceID = m.workspaceID
+        name = m.name
+        role = m.role.rawValue
+        createdAt = m.createdAt
+        createdBy = m.createdBy
+    }
+}
+
+struct TokenBody: Encodable {
+    let id: String
+    let name: String
+    let kind: String
+    let prefix: String
+    let workspaceID: String?
+    let memberID: String?
+    let role: String?
+    let permissions: [String]
+    let createdAt: String
+    let createdBy: String
+    let lastUsedAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, kind, prefix, role, permissions
+        case workspaceID = "workspace_id"
+        case memberID = "member_id"
+        case createdAt = "created_at"
+        case createdBy = "created_by"
+        case lastUsedAt = "last_used_at"
+    }
+
+    init(_ t: TokenRecord) {
+        id = t.id
+        name = t.name
+        kind = t.kind.rawValue
+        prefix = t.displayPrefix
+        workspaceID = t.workspaceID
+        memberID = t.memberID
+        role = t.role?.rawValue
+        permissions = t.principal.permissions.map(\.rawValue).sorted()
+        createdAt = t.createdAt
+        createdBy = t.createdBy
+        lastUsedAt = t.lastUsedAt
+    }
+}
+
+/// A page of items with its position.
+struct PageBody<Item: Encodable>: Encodable {
+    let items: [Item]
+    let total: Int
+    let page: Int
+    let perPage: Int
+
+    enum CodingKeys: String, CodingKey {
+        case items, total, page
+        case perPage = "per_page"
+    }
+}
+
+/// A human message and the object it is about.
+struct MessageBody<Item: Encodable>: Encodable {
+    let message: String
+    let item: Item
+    let itemKey: String
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: DynamicKey.self)
+        try container.encode(message, forKey: DynamicKey("message"))
+        try container.encode(item, forKey: DynamicKey(itemKey))
+    }
+}
+
+struct MessageOnlyBody: Encodable {
+    let message: String
+}
+
+struct DynamicKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}

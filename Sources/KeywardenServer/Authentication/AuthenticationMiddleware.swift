@@ -1,0 +1,61 @@
+import Hummingbird
+import KeywardenCore
+import KeywardenStore
+import KeywardenVault
+
+/// Authenticates `Authorization: Bearer kw_…` against the stored token digests and puts the
+/// principal in the context. A missing or unknown token is 401; the token never reaches a log.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = KeywardenRequestContext
+    let store: Store
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let presented = Self.bearerToken(request) else {
+            throw KeywardenError(.unauthenticated, code: "unauthorized", message: "Send a Keywarden token: Authorization: Bearer kw_…")
+        }
+        guard AccessToken.looksLikeToken(presented),
+              let record = try await store.engine.read({ db in try await store.tokens.find(presented: presented, on: db) })
+        else {
+            throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The token is not valid or was revoked.")
+        }
+        var context = context
+        context.principal = record.principal
+        context.logger[metadataKey: "token"] = "\(record.id)"
+        return try await next(request, context)
+    }
+
+    static func bearerToken(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+}
+
+/// The access checks every controller makes, in one place.
+enum Access {
+    /// Allows an action in a workspace, or answers 404 for a workspace that is not the caller's, 403 otherwise.
+    static func require(_ permission: Permission, in workspaceID: String, _ context: KeywardenRequestContext) throws -> Principal {
+        let principal = try context.requirePrincipal()
+        switch principal.decide(permission, inWorkspace: workspaceID) {
+        case .allowed: return principal
+        case .forbidden: throw KeywardenError.forbidden
+        case .notFound: throw KeywardenError.notFound("workspace")
+        }
+    }
+
+    /// Allows reaching a workspace at all (reading its settings, its members).
+    static func requireVisible(_ workspaceID: String, _ context: KeywardenRequestContext) throws -> Principal {
+        let principal = try context.requirePrincipal()
+        guard principal.canSee(workspace: workspaceID) else { throw KeywardenError.notFound("workspace") }
+        return principal
+    }
+
+    /// Allows a platform-level action.
+    static func requirePlatform(_ context: KeywardenRequestContext, _ permission: Permission? = nil) throws -> Principal {
+        let principal = try context.requirePrincipal()
+        guard principal.decidePlatform(permission) == .allowed else { throw KeywardenError.forbidden }
+        return principal
+    }
+}

@@ -1,0 +1,144 @@
+import Hummingbird
+import KeywardenCore
+import KeywardenStore
+
+/// A workspace's own keys: list (search, category, provider, sort, pages), create, read, update
+/// (leave-blank-to-keep), delete, activate, deactivate.
+struct KeysController {
+    let store: Store
+
+    func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            _ = try Access.require(.keysRead, in: id, context)
+            let pagination = try Pagination(
+                page: try request.queryInt("page", code: "invalid_pagination"),
+                perPage: try request.queryInt("per_page", code: "invalid_pagination")
+            )
+            let query = try listQuery(request, pagination: pagination)
+            let (items, total) = try await store.keys.list(workspaceID: id, query: query)
+            return try JSONResponse.make(PageBody(items: items.map(KeyBody.init), total: total, page: pagination.page, perPage: pagination.perPage))
+        }
+        group.post { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysCreate, in: id, context)
+            let body = try await request.decodeBody(CreateBody.self, context: context)
+            guard let provider = body.provider, !provider.isEmpty else { throw KeywardenError.missing("provider") }
+            guard let description = body.description else { throw KeywardenError.missing("description") }
+            let details = try await store.keys.create(workspaceID: id, NewKeyRequest(
+                providerID: provider, description: description, apiKey: body.apiKey, extras: body.extras ?? [:],
+                defaultModel: body.defaultModel, role: try body.role.map(Self.role), weight: body.weight, active: body.active
+            ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "API key created successfully", item: KeyBody(details), itemKey: "key"), status: .created)
+        }
+        group.get(":key") { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            _ = try Access.require(.keysRead, in: id, context)
+            let details = try await store.keys.get(workspaceID: id, keyID: try context.parameters.require("key"))
+            return try JSONResponse.make(KeyBody(details))
+        }
+        group.patch(":key") { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysUpdate, in: id, context)
+            let body = try await request.decodeBody(UpdateBody.self, context: context)
+            let details = try await store.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), CredentialChanges(
+                description: body.description, apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
+                defaultModel: body.defaultModel.change, role: try body.role.map(Self.role), weight: body.weight, active: body.active
+            ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "API key updated successfully", item: KeyBody(details), itemKey: "key"))
+        }
+        group.delete(":key") { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysDelete, in: id, context)
+            try await store.keys.delete(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            return try JSONResponse.make(MessageOnlyBody(message: "API key deleted successfully"))
+        }
+        group.post(":key/activate") { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysUpdate, in: id, context)
+            let details = try await store.keys.activate(
+                workspaceID: id, keyID: try context.parameters.require("key"),
+                switchExclusive: try request.queryBool("switch"), actor: principal.actor
+            )
+            return try JSONResponse.make(MessageBody(message: "API key activated", item: KeyBody(details), itemKey: "key"))
+        }
+        group.post(":key/deactivate") { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysUpdate, in: id, context)
+            let details = try await store.keys.deactivate(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "API key deactivated", item: KeyBody(details), itemKey: "key"))
+        }
+    }
+
+    func listQuery(_ request: Request, pagination: Pagination) throws -> CredentialQuery {
+        var providerIDs: [String]?
+        if let categoryText = request.queryText("category"), categoryText != "all" {
+            guard let category = ProviderCategory(rawValue: categoryText) else {
+                throw KeywardenError.invalid("category", "category must be one of all, \(ProviderCategory.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            providerIDs = store.catalog.providers(in: category).map(\.id)
+        }
+        if let provider = request.queryText("provider") {
+            guard store.catalog.contains(provider) else { throw KeywardenError.unknownProvider(provider) }
+            providerIDs = (providerIDs ?? [provider]).filter { $0 == provider }
+        }
+        let sort = try request.queryText("sort").map { text in
+            guard let sort = CredentialSort(rawValue: text) else {
+                throw KeywardenError.invalid("sort", "sort must be one of \(CredentialSort.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            return sort
+        } ?? .createdAt
+        let order = request.queryText("order") ?? "asc"
+        guard order == "asc" || order == "desc" else { throw KeywardenError.invalid("order", "order must be asc or desc.") }
+        let search = request.queryText("search")
+        if let search, search.count > 200 { throw KeywardenError.invalid("search", "search is longer than 200 characters.") }
+        return CredentialQuery(
+            search: search, providerIDs: providerIDs, sort: sort, descending: order == "desc",
+            page: pagination.page, perPage: pagination.perPage
+        )
+    }
+
+    static func role(_ text: String) throws -> CredentialRole {
+        guard let role = CredentialRole(rawValue: text) else {
+            throw KeywardenError.invalid("role", "role must be one of primary, fallback, pool.")
+        }
+        return role
+    }
+
+    struct CreateBody: RequestBody {
+        static let fields: Set<String> = ["provider", "description", "api_key", "extras", "default_model", "role", "weight", "active"]
+        let provider: String?
+        let description: String?
+        let apiKey: Secret?
+        let extras: [String: Secret]?
+        let defaultModel: String?
+        let role: String?
+        let weight: Int?
+        let active: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case provider, description, extras, role, weight, active
+            case apiKey = "api_key"
+            case defaultModel = "default_model"
+        }
+    }
+
+    struct UpdateBody: RequestBody {
+        static let fields: Set<String> = ["description", "api_key", "extras", "clear_extras", "default_model", "role", "weight", "active"]
+        let description: String?
+        let apiKey: Secret?
+        let extras: [String: Secret]?
+        let clearExtras: [String]?
+        let defaultModel: Patch<String>
+        let role: String?
+        let weight: Int?
+        let active: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case description, extras, role, weight, active
+            case apiKey = "api_key"
+            case clearExtras = "clear_extras"
+            case defaultModel = "default_model"
+        }
+    }
+}

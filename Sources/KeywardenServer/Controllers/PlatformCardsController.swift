@@ -1,0 +1,59 @@
+import Hummingbird
+import KeywardenCore
+import KeywardenStore
+
+/// The platform's provider cards (platform admins): list with the stats strip, save, activate, deactivate.
+struct PlatformCardsController {
+    let store: Store
+
+    func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get { _, context -> Response in
+            _ = try Access.requirePlatform(context)
+            let (cards, stats) = try await store.platformCards.cards()
+            return try JSONResponse.make(CardsBody(providers: cards.map(PlatformCardBody.init), stats: stats))
+        }
+        group.put(":provider") { request, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            let providerID = try context.parameters.require("provider")
+            guard store.catalog.contains(providerID) else { throw KeywardenError.notFound("provider") }
+            let body = try await request.decodeBody(SaveCardBody.self, context: context)
+            let card = try await store.platformCards.save(providerID, PlatformCardUpdate(
+                apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
+                defaultModel: body.defaultModel, displayOrder: body.displayOrder
+            ), actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) settings saved.", item: PlatformCardBody(card), itemKey: "card"))
+        }
+        group.post(":provider/activate") { _, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            let card = try await store.platformCards.activate(try context.parameters.require("provider"), actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) activated.", item: PlatformCardBody(card), itemKey: "card"))
+        }
+        group.post(":provider/deactivate") { _, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            let card = try await store.platformCards.deactivate(try context.parameters.require("provider"), actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) deactivated.", item: PlatformCardBody(card), itemKey: "card"))
+        }
+    }
+
+    struct CardsBody: Encodable {
+        let providers: [PlatformCardBody]
+        let stats: PlatformCardStats
+    }
+
+    struct SaveCardBody: RequestBody {
+        static let fields: Set<String> = ["api_key", "extras", "clear_extras", "default_model", "display_order"]
+        let apiKey: Secret?
+        let extras: [String: Secret]?
+        let clearExtras: [String]?
+        let defaultModel: String?
+        let displayOrder: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case extras
+            case apiKey = "api_key"
+            case clearExtras = "clear_extras"
+            case defaultModel = "default_model"
+            case displayOrder = "display_order"
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Hummingbird
+import KeywardenCore
+import KeywardenStore
+
+/// Service tokens, bound to a workspace or to the platform: created (shown once), listed by name and prefix, revoked at once.
+struct TokensController {
+    let store: Store
+
+    func addWorkspaceRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.post { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.membersManage, in: id, context)
+            return try await create(request, context: context, workspaceID: id, principal: principal)
+        }
+        group.get { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            _ = try Access.require(.membersManage, in: id, context)
+            return try JSONResponse.make(["items": try await store.workspaceService.listTokens(workspaceID: id).map(TokenBody.init)])
+        }
+        group.delete(":token") { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.membersManage, in: id, context)
+            try await store.workspaceService.revokeToken(workspaceID: id, tokenID: try context.parameters.require("token"), actor: principal.actor)
+            return try JSONResponse.make(MessageOnlyBody(message: "Token revoked."))
+        }
+    }
+
+    func addPlatformRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.post { request, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            return try await create(request, context: context, workspaceID: nil, principal: principal)
+        }
+        group.get { _, context -> Response in
+            _ = try Access.requirePlatform(context)
+            return try JSONResponse.make(["items": try await store.workspaceService.listTokens(workspaceID: nil).map(TokenBody.init)])
+        }
+        group.delete(":token") { _, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            try await store.workspaceService.revokeToken(workspaceID: nil, tokenID: try context.parameters.require("token"), actor: principal.actor)
+            return try JSONResponse.make(MessageOnlyBody(message: "Token revoked."))
+        }
+    }
+
+    func create(_ request: Request, context: KeywardenRequestContext, workspaceID: String?, principal: Principal) async throws -> Response {
+        let body = try await request.decodeBody(CreateBody.self, context: context)
+        guard let name = body.name else { throw KeywardenError.missing("name") }
+        if let kind = body.kind, kind != TokenKind.service.rawValue {
+            throw KeywardenError.invalid("kind", "Only service tokens are created here; add a member for a person's token.")
+        }
+        var permissions: [Permission] = []
+        for text in body.permissions ?? [] {
+            guard let permission = Permission(rawValue: text) else {
+                throw KeywardenError.invalid("permissions", "Unknown permission '\(text)'.")
+            }
+            permissions.append(permission)
+        }
+        let (record, token) = try await store.workspaceService.createServiceToken(
+            workspaceID: workspaceID, name: name, permissions: permissions,
+            mayGrantReveal: principal.isPlatformAdmin, actor: principal.actor
+        )
+        return try JSONResponse.make(CreatedBody(token: TokenBody(record), value: token.value), status: .created)
+    }
+
+    struct CreateBody: RequestBody {
+        static let fields: Set<String> = ["name", "kind", "permissions"]
+        let name: String?
+        let kind: String?
+        let permissions: [String]?
+    }
+
+    struct CreatedBody: Encodable {
+        let token: TokenBody
+        /// The token itself, shown once.
+        let value: String
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import KeywardenCore
+import SQLKit
+
+/// A person in a workspace, with a role. Their token is issued once, at creation.
+public struct Member: Sendable, Equatable {
+    public let id: String
+    public let workspaceID: String
+    public var name: String
+    public var role: MemberRole
+    public let createdAt: String
+    public let createdBy: String
+    public var revokedAt: String?
+}
+
+/// The `members` table.
+public struct MemberRepository: Sendable {
+    static let table = "members"
+
+    public init() {}
+
+    public func insert(_ member: Member, on db: any SQLDatabase) async throws {
+        try await db.insert(into: Self.table)
+            .columns("id", "workspace_id", "name", "role", "created_at", "created_by")
+            .values(
+                SQLBind(member.id), SQLBind(member.workspaceID), SQLBind(member.name), SQLBind(member.role.rawValue),
+                SQLBind(member.createdAt), SQLBind(member.createdBy)
+            )
+            .run()
+    }
+
+    /// A live member of a workspace.
+    public func get(_ id: String, workspaceID: String, on db: any SQLDatabase) async throws -> Member? {
+        try await db.select().column("*").from(Self.table)
+            .where("id", .equal, id).where("workspace_id", .equal, workspaceID).where("revoked_at", .is, SQLLiteral.null)
+            .first().map(Self.decode)
+    }
+
+    /// The live members of a workspace, oldest first.
+    public func list(workspaceID: String, on db: any SQLDatabase) async throws -> [Member] {
+        try await db.select().column("*").from(Self.table)
+            .where("workspace_id", .equal, workspaceID).where("revoked_at", .is, SQLLiteral.null)
+            .orderBy("created_at").orderBy("id").all().map(Self.decode)
+    }
+
+    public func revoke(_ id: String, on db: any SQLDatabase) async throws {
+        try await db.update(Self.table).set("revoked_at", to: Timestamp.now).where("id", .equal, id).run()
+    }
+
+    static func decode(_ row: any SQLRow) throws -> Member {
+        let roleText = try row.decode(column: "role", as: String.self)
+        guard let role = MemberRole(rawValue: roleText) else { throw StoreError.conflict("member has an unknown role '\(roleText)'") }
+        return Member(
+            id: try row.decode(column: "id", as: String.self),
+            workspaceID: try row.decode(column: "workspace_id", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            role: role,
+            createdAt: try row.decode(column: "created_at", as: String.self),
+            createdBy: try row.decode(column: "created_by", as: String.self),
+            revokedAt: try row.decode(column: "revoked_at", as: String?.self)
+        )
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import KeywardenTestSupport
+import Testing
+
+/// The management commands work on the data directory beside a running server, through the same services as the API.
+@Suite("Management commands", .serialized)
+struct CLITests {
+    @Test("workspaces, keys and tokens made by the CLI are what the running server answers with")
+    func cliBesideRunningServer() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"])
+        let port = try await server.waitUntilListening()
+
+        let created = try await KeywardenProcess.run(["workspaces", "create", "--data", data.path, "--name", "Acme"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let workspace = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(workspace.hasPrefix("ws_"))
+
+        let keyFile = data.appendingPathComponent("key.txt")
+        try "sk-cli-canary-7d1e4f09a2b3\n".write(to: keyFile, atomically: true, encoding: .utf8)
+        let added = try await KeywardenProcess.run([
+            "keys", "add", "--data", data.path, "--workspace", workspace, "--provider", "openai",
+            "--description", "From the CLI", "--api-key-file", keyFile.path, "--extra", "organization_id=org-cli",
+        ])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout.contains("API key created successfully") && added.stdout.contains("sk-…a2b3"))
+        let keyID = try #require(added.stdout.split(separator: " ").first { $0.hasPrefix("key_") }.map(String.init))
+
+        let listed = try await KeywardenProcess.run(["keys", "list", "--data", data.path, "--workspace", workspace])
+        #expect(listed.status == 0 && listed.stdout.contains("From the CLI") && listed.stdout.contains("sk-…a2b3"))
+
+        let tokenRun = try await KeywardenProcess.run([
+            "tokens", "create", "--data", data.path, "--workspace", workspace, "--name", "backend",
+            "--permission", "keys.read", "--permission", "keys.update",
+        ])
+        #expect(tokenRun.status == 0)
+        let token = try #require(tokenRun.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("kw_") })
+
+        // The server sees what the CLI wrote, through the API.
+        let keys = try await TestHTTP.get("http://127.0.0.1:\(port)/api/v1/workspaces/\(workspace)/keys", headers: ["Authorization": "Bearer \(token)"])
+        #expect(keys.status == 200 && keys.text.contains(keyID) && keys.text.contains("From the CLI"))
+
+        let deactivated = try await KeywardenProcess.run(["keys", "deactivate", "--data", data.path, "--workspace", workspace, keyID])
+        #expect(deactivated.status == 0)
+        let after = try await TestHTTP.get("http://127.0.0.1:\(port)/api/v1/workspaces/\(workspace)/keys/\(keyID)", headers: ["Authorization": "Bearer \(token)"])
+        #expect(after.text.contains(#""active":false"#))
+
+        let removed = try await KeywardenProcess.run(["keys", "rm", "--data", data.path, "--workspace", workspace, keyID])
+        #expect(removed.status == 0 && removed.stdout.contains("API key deleted successfully"))
+        let gone = try await TestHTTP.get("http://127.0.0.1:\(port)/api/v1/workspaces/\(workspace)/keys/\(keyID)", headers: ["Authorization": "Bearer \(token)"])
+        #expect(gone.status == 404)
+
+        // Refusals are one line with the error's code, and a non-zero exit.
+        let guardRun = try await KeywardenProcess.run(["keys", "activate", "--data", data.path, "--platform", "--provider", "openai"])
+        #expect(guardRun.status != 0 && guardRun.stderr.contains("keywarden: key_required: Add an API key before activating."))
+
+        server.signal(SIGTERM)
+        let outcome = try await server.wait()
+        #expect(outcome.status == 0)
+        for output in [outcome.stdout, outcome.stderr, added.stdout, added.stderr, listed.stdout, keys.text] {
+            #expect(!output.contains("sk-cli-canary"))
+        }
+    }
+
+    @Test("a key piped on standard input is stored; an empty one is refused")
+    func keyFromStandardInput() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        #expect(try await KeywardenProcess.run(["init", "--data", data.path]).status == 0)
+        let piped = try await KeywardenProcess.run(["keys", "add", "--data", data.path, "--platform", "--provider", "anthropic"], stdin: "sk-ant-piped-abcdefghij\n")
+        #expect(piped.status == 0 && piped.stdout.contains("Anthropic settings saved") && piped.stdout.contains("sk-…ghij"))
+        let empty = try await KeywardenProcess.run(["keys", "add", "--data", data.path, "--workspace", "ws_nope", "--provider", "openai", "--description", "x"], stdin: "")
+        #expect(empty.status != 0)
+    }
+}
