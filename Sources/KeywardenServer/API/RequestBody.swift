@@ -5,6 +5,12 @@ import KeywardenCore
 /// A JSON request body: the fields it accepts, so an unknown (misspelt) field is refused instead of ignored.
 protocol RequestBody: Decodable {
     static var fields: Set<String> { get }
+    /// Fields that may be `null` (to clear a value); any other field given as `null` is refused.
+    static var nullableFields: Set<String> { get }
+}
+
+extension RequestBody {
+    static var nullableFields: Set<String> { [] }
 }
 
 extension Request {
@@ -23,8 +29,13 @@ extension Request {
         guard let dictionary = object as? [String: Any] else {
             throw KeywardenError(.invalid, code: "malformed_json", message: "The body must be a JSON object.")
         }
-        for key in dictionary.keys.sorted() where !T.fields.contains(key) {
-            throw KeywardenError.invalid(key, "Unknown field '\(key)'.", code: "unknown_field")
+        for key in dictionary.keys.sorted() {
+            guard T.fields.contains(key) else {
+                throw KeywardenError.invalid(key, "Unknown field '\(key)'.", code: "unknown_field")
+            }
+            if dictionary[key] is NSNull, !T.nullableFields.contains(key) {
+                throw KeywardenError.invalid(key, "\(key) cannot be null; leave it out to keep the current value.")
+            }
         }
         do {
             return try JSONDecoder().decode(T.self, from: data)

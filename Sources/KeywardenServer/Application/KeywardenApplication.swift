@@ -46,6 +46,9 @@ public func buildRouter(store: Store) -> Router<KeywardenRequestContext> {
     let router = Router(context: KeywardenRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
+    // Middleware comes before routes; the table it reads is filled once they are all registered.
+    let routeTable = RouteTable()
+    router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
     HealthController(store: store).addRoutes(to: router)
     CatalogController(catalog: store.catalog).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
@@ -59,6 +62,7 @@ public func buildRouter(store: Store) -> Router<KeywardenRequestContext> {
     TokensController(store: store).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
     KeysController(store: store).addRoutes(to: api.group("workspaces/:workspace/keys"))
     AuditController(store: store).addRoutes(to: api.group("audit"))
+    routeTable.fill(from: router)
     return router
 }
 

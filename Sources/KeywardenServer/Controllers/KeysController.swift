@@ -125,6 +125,7 @@ struct KeysController {
 
     struct UpdateBody: RequestBody {
         static let fields: Set<String> = ["description", "api_key", "extras", "clear_extras", "default_model", "role", "weight", "active"]
+        static let nullableFields: Set<String> = ["default_model"]
         let description: String?
         let apiKey: Secret?
         let extras: [String: Secret]?

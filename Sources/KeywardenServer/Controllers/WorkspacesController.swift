@@ -58,6 +58,7 @@ struct WorkspacesController {
 
     struct UpdateBody: RequestBody {
         static let fields: Set<String> = ["name", "byok_allowed", "exclusive", "notification_email"]
+        static let nullableFields: Set<String> = ["notification_email"]
         let name: String?
         let byokAllowed: Bool?
         let exclusive: Bool?

@@ -171,6 +171,11 @@ public struct WorkspaceService: Sendable {
             guard let record = try await self.store.tokens.get(tokenID, on: db), record.workspaceID == workspaceID, record.revokedAt == nil else {
                 throw KeywardenError.notFound("token")
             }
+            // The last platform-admin token is the only way into the API: keep it (`keywarden tokens create --admin` issues another).
+            if record.kind == .platformAdmin, try await self.store.tokens.countLive(kind: .platformAdmin, on: db) <= 1 {
+                throw KeywardenError(.conflict, code: "last_admin_token",
+                    message: "This is the last platform-admin token; issue another one before revoking it.")
+            }
             _ = try await self.store.tokens.revoke(tokenID, actor: actor, on: db)
         }
     }

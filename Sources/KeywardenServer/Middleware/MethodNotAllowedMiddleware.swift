@@ -1,0 +1,44 @@
+import Hummingbird
+import KeywardenCore
+import Synchronization
+
+/// The registered routes, filled once the router is complete (middleware is added before routes).
+final class RouteTable: Sendable {
+    private let routes = Mutex<[(components: [Substring?], method: HTTPRequest.Method)]>([])
+
+    /// Records the router's routes: path components (`nil` for a `:parameter`) and method.
+    func fill<Context>(from router: Router<Context>) {
+        let table = router.routes.map { route in
+            (route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? nil : $0 }, route.method)
+        }
+        routes.withLock { $0 = table }
+    }
+
+    /// The methods registered for a concrete path.
+    func allowedMethods(for path: String) -> [HTTPRequest.Method] {
+        let parts = path.split(separator: "/")
+        return routes.withLock { routes in
+            routes.filter { route in
+                route.components.count == parts.count && zip(route.components, parts).allSatisfy { $0 == nil || $0 == $1 }
+            }.map(\.method)
+        }
+    }
+}
+
+/// Answers 405 with an `Allow` header when a path exists but not for the request's method;
+/// the router alone would answer 404.
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    let table: RouteTable
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let allowed = table.allowedMethods(for: request.uri.path)
+            guard !allowed.isEmpty, !allowed.contains(request.method) else { throw error }
+            let names = Set(allowed.map(\.rawValue)).sorted().joined(separator: ", ")
+            throw APIError(.methodNotAllowed, code: "method_not_allowed",
+                           message: "\(request.method.rawValue) is not allowed here; use \(names).", headers: [.allow: names])
+        }
+    }
+}
