@@ -153,3 +153,48 @@ final class Counter: Sendable {
 }
 
 import Synchronization
+
+@Suite("Protocol edges")
+struct ProtocolEdgeTests {
+    @Test("a known path with another method answers 405 with Allow; an unknown path 404")
+    func methodNotAllowed() async throws {
+        try await APIHarness.run { harness, api in
+            let reply = try await api.call(.delete, "/api/v1/platform/providers", token: harness.adminToken)
+            #expect(reply.status == 405 && reply.errorCode == "method_not_allowed")
+            #expect(reply.headers["allow"] == "GET")
+            let keys = try await api.call(.put, "/api/v1/workspaces/ws_x/keys/key_y", token: harness.adminToken)
+            #expect(keys.status == 405 && keys.headers["allow"] == "DELETE, GET, PATCH")
+            #expect(try await api.get("/api/v1/nothing/here", token: harness.adminToken).status == 404)
+        }
+    }
+
+    @Test("null for a field that cannot be cleared is refused; null clears one that can")
+    func nulls() async throws {
+        try await APIHarness.run { harness, api in
+            let refused = try await api.post("/api/v1/workspaces", token: harness.adminToken, json: ["name": "A", "exclusive": NSNull()])
+            #expect(refused.status == 400 && refused.errorField == "exclusive")
+            let ws = try await api.createWorkspace("A")
+            #expect(try await api.patch("/api/v1/workspaces/\(ws)", token: harness.adminToken, json: ["notification_email": "ops@example.com"]).json["notification_email"] as? String == "ops@example.com")
+            let cleared = try await api.patch("/api/v1/workspaces/\(ws)", token: harness.adminToken, json: ["notification_email": NSNull()])
+            #expect(cleared.status == 200 && cleared.json["notification_email"] == nil)
+            let bad = try await api.patch("/api/v1/workspaces/\(ws)", token: harness.adminToken, json: ["notification_email": "not an address"])
+            #expect(bad.status == 400 && bad.errorField == "notification_email")
+        }
+    }
+
+    @Test("the last platform-admin token cannot be revoked; with a second one it can")
+    func lastAdminTokenKept() async throws {
+        try await APIHarness.run { harness, api in
+            let me = try await api.get("/api/v1/me", token: harness.adminToken)
+            let id = try #require(me.json["token_id"] as? String)
+            let refused = try await api.delete("/api/v1/platform/tokens/\(id)", token: harness.adminToken)
+            #expect(refused.status == 409 && refused.errorCode == "last_admin_token")
+            #expect(try await api.get("/api/v1/me", token: harness.adminToken).status == 200)
+            try await harness.store.engine.transaction { db in
+                _ = try await harness.store.tokens.issue(name: "second admin", kind: .platformAdmin, actor: "test", on: db)
+            }
+            #expect(try await api.delete("/api/v1/platform/tokens/\(id)", token: harness.adminToken).status == 200)
+            #expect(try await api.get("/api/v1/me", token: harness.adminToken).status == 401)
+        }
+    }
+}

@@ -34,12 +34,8 @@ struct OpenAPITests {
         let (store, _) = try await fixture.open()
         let router = buildRouter(store: store)
         await store.close()
-        let registered = Set(router.routes.map { route -> String in
-            let path = route.path.description.split(separator: "/").map { part in
-                part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
-            }.joined(separator: "/")
-            return "\(route.method.rawValue) /\(path)"
-        })
+        // Hummingbird writes captures as `{name}`, as OpenAPI does.
+        let registered = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         let text = try #require(OpenAPIDocument.text)
         let documented = Self.documentedOperations(text)
         #expect(documented.count >= 25)

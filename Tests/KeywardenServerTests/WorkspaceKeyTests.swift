@@ -45,7 +45,9 @@ struct WorkspaceKeyTests {
             #expect(stored == "sk-proj-new-abcdefghijklmnop7777" && extras == ["organization_id": "org-prod", "project_id": "proj_x"])
 
             let read = try await api.get(path, token: owner)
-            #expect(read.status == 200 && read.json["id"] as? String == id)
+            #expect(read.status == 200 && read.json["id"] as? String == id && read.json["default_model"] as? String == "gpt-5.4")
+            let cleared = try await api.patch(path, token: owner, json: ["default_model": NSNull()])
+            #expect(cleared.status == 200 && cleared.object("key")["default_model"] == nil)
 
             let deleted = try await api.delete(path, token: owner)
             #expect(deleted.status == 200 && deleted.json["message"] as? String == "API key deleted successfully")

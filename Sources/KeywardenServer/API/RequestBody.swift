@@ -132,6 +132,8 @@ enum Patch<Value: Decodable & Sendable>: Decodable, Sendable {
 
 extension KeyedDecodingContainer {
     func decode<Value>(_ type: Patch<Value>.Type, forKey key: Key) throws -> Patch<Value> {
-        try decodeIfPresent(type, forKey: key) ?? .absent
+        guard contains(key) else { return .absent }
+        if try decodeNil(forKey: key) { return .null }
+        return .value(try decode(Value.self, forKey: key))
     }
 }

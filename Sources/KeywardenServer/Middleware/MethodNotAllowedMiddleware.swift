@@ -6,10 +6,10 @@ import Synchronization
 final class RouteTable: Sendable {
     private let routes = Mutex<[(components: [Substring?], method: HTTPRequest.Method)]>([])
 
-    /// Records the router's routes: path components (`nil` for a `:parameter`) and method.
+    /// Records the router's routes: path components (`nil` for a `{parameter}` capture) and method.
     func fill<Context>(from router: Router<Context>) {
         let table = router.routes.map { route in
-            (route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? nil : $0 }, route.method)
+            (route.path.description.split(separator: "/").map { $0.hasPrefix("{") ? nil : $0 }, route.method)
         }
         routes.withLock { $0 = table }
     }
