@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "KeywardenCore", targets: ["KeywardenCore"]),
         .library(name: "KeywardenVault", targets: ["KeywardenVault"]),
         .library(name: "KeywardenStore", targets: ["KeywardenStore"]),
+        .library(name: "KeywardenProviders", targets: ["KeywardenProviders"]),
+        .library(name: "KeywardenNotifications", targets: ["KeywardenNotifications"]),
         .library(name: "KeywardenServer", targets: ["KeywardenServer"]),
     ],
     dependencies: [
@@ -22,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Catalog, domain values, errors. No I/O beyond reading its own bundled catalog.
@@ -51,6 +56,35 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Per-vendor requests: inject auth, verify a key, classify the answer; the health checks.
+        .target(
+            name: "KeywardenProviders",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                "KeywardenStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Events delivered to webhooks (signed) and e-mail (a small SMTP client on SwiftNIO).
+        .target(
+            name: "KeywardenNotifications",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                "KeywardenStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // HTTP routes and the application service.
         .target(
             name: "KeywardenServer",
@@ -58,6 +92,8 @@ let package = Package(
                 "KeywardenCore",
                 "KeywardenVault",
                 "KeywardenStore",
+                "KeywardenProviders",
+                "KeywardenNotifications",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -73,6 +109,16 @@ let package = Package(
                 "KeywardenServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test doubles of the vendors' APIs (one port per vendor), for tests and benchmarks.
+        .executableTarget(
+            name: "keywarden-mock-vendors",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -103,6 +149,14 @@ let package = Package(
         .testTarget(
             name: "KeywardenStoreTests",
             dependencies: ["KeywardenStore", "KeywardenTestSupport", .product(name: "SQLKit", package: "sql-kit")]
+        ),
+        .testTarget(
+            name: "KeywardenProvidersTests",
+            dependencies: ["KeywardenProviders", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
+        .testTarget(
+            name: "KeywardenNotificationsTests",
+            dependencies: ["KeywardenNotifications", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "KeywardenServerTests",

@@ -56,6 +56,10 @@ public final class Store: Sendable {
     public var workspaceService: WorkspaceService { WorkspaceService(store: self) }
     /// Workspace keys.
     public var keys: KeyService { KeyService(store: self) }
+    /// Webhooks, SMTP settings, key status events.
+    public var notifications: NotificationSettingsService { NotificationSettingsService(store: self) }
+    /// Events and their deliveries.
+    public let events = EventRepository()
     /// Reading the audit log.
     public var auditQuery: AuditQueryService { AuditQueryService(store: self) }
 

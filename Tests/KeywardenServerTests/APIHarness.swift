@@ -27,16 +27,22 @@ final class APIHarness: Sendable {
     enum HarnessError: Error { case noAdminToken }
 
     /// Runs `body` against the live server, then closes the store and removes the data directory.
-    static func run(_ body: @Sendable (APIHarness, API) async throws -> Void) async throws {
+    static func run(
+        settings: ServerSettings = ServerSettings(host: "127.0.0.1", port: 0),
+        _ body: @Sendable (APIHarness, API) async throws -> Void
+    ) async throws {
         let harness = try await APIHarness()
-        let app = buildApplication(store: harness.store, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: harness.fixture.logs.logger)
+        let services = ServerServices.make(store: harness.store, settings: settings, logger: harness.fixture.logs.logger)
+        let app = buildApplication(services, logger: harness.fixture.logs.logger)
         do {
-            try await app.test(.live) { client in try await body(harness, API(client: client, harness: harness)) }
+            try await app.test(.live) { client in try await body(harness, API(client: client, harness: harness, services: services)) }
         } catch {
+            await services.shutdown()
             await harness.store.close()
             harness.fixture.remove()
             throw error
         }
+        await services.shutdown()
         await harness.store.close()
         harness.fixture.remove()
     }
@@ -72,6 +78,7 @@ struct Reply: Sendable {
 struct API: Sendable {
     let client: any TestClientProtocol
     let harness: APIHarness
+    let services: ServerServices
 
     @discardableResult
     func call(_ method: HTTPRequest.Method, _ path: String, token: String?, json: Any? = nil, raw: String? = nil) async throws -> Reply {

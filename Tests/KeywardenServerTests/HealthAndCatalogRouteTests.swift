@@ -14,13 +14,16 @@ struct HealthAndCatalogRouteTests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let (store, _) = try await fixture.open()
-        let app = buildApplication(store: store, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: fixture.logs.logger)
+        let services = ServerServices.make(store: store, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: fixture.logs.logger)
+        let app = buildApplication(services, logger: fixture.logs.logger)
         do {
             try await app.test(.live) { client in try await body(client, store) }
         } catch {
+            await services.shutdown()
             await store.close()
             throw error
         }
+        await services.shutdown()
         await store.close()
     }
 

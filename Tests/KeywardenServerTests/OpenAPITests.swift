@@ -32,7 +32,9 @@ struct OpenAPITests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let (store, _) = try await fixture.open()
-        let router = buildRouter(store: store)
+        let services = ServerServices.make(store: store, settings: ServerSettings(), logger: fixture.logs.logger)
+        let router = buildRouter(services)
+        await services.shutdown()
         await store.close()
         // Hummingbird writes captures as `{name}`, as OpenAPI does.
         let registered = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })

@@ -23,3 +23,22 @@ public enum VerificationStatus: String, Codable, Sendable, CaseIterable {
         }
     }
 }
+
+extension VerificationStatus {
+    /// Short, actionable advice for an operator.
+    public func hint(retryAfter: Int? = nil) -> String {
+        switch self {
+        case .unverified: return "Not tested yet: press Test."
+        case .valid: return "The key works."
+        case .invalid: return "The vendor rejected this key. Create a new key in the vendor's console and paste it here."
+        case .noPermission: return "The key works but may not do this. Check the organization or project it belongs to, and its permissions."
+        case .rateLimited:
+            let wait = retryAfter.map { " (the vendor asked to wait \($0) s)" } ?? ""
+            return "The vendor is rate-limiting this key\(wait). Try again later, or raise the limit with the vendor."
+        case .quotaExceeded: return "The account behind this key has no credit or quota left. Add billing or raise the quota with the vendor."
+        case .modelNotFound: return "The default model is not available to this key. Pick one of the listed models."
+        case .unreachable: return "Keywarden could not reach the vendor. Check the base URL and the network, and the vendor's status page."
+        case .unreadable: return "The stored key cannot be decrypted (the master key changed, or the row was altered). Enter the key again."
+        }
+    }
+}

@@ -1,20 +1,33 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenNotifications
+import KeywardenProviders
 import KeywardenStore
 import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// Where the HTTP server listens.
+/// Where the HTTP server listens and how its background services behave.
 public struct ServerSettings: Sendable {
     public var host: String
     /// 0 asks the system for a free port; the chosen one is reported through `onListening`.
     public var port: Int
+    /// The deadline of a verification call.
+    public var verifyTimeoutSeconds: Int64
+    public var health: HealthCheckSettings
+    /// Whether the periodic health checks run (on-demand checks always do).
+    public var healthChecksEnabled: Bool
+    public var dispatch: DispatchSettings
 
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, verifyTimeoutSeconds: Int64 = 10,
+                health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init()) {
         self.host = host
         self.port = port
+        self.verifyTimeoutSeconds = verifyTimeoutSeconds
+        self.health = health
+        self.healthChecksEnabled = healthChecksEnabled
+        self.dispatch = dispatch
     }
 }
 
@@ -42,7 +55,8 @@ public struct KeywardenRequestContext: RequestContext {
 }
 
 /// Builds the router: middleware, then every controller.
-public func buildRouter(store: Store) -> Router<KeywardenRequestContext> {
+public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestContext> {
+    let store = services.store
     let router = Router(context: KeywardenRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
@@ -55,12 +69,16 @@ public func buildRouter(store: Store) -> Router<KeywardenRequestContext> {
 
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(store: store))
     MeController().addRoutes(to: api)
-    PlatformCardsController(store: store).addRoutes(to: api.group("platform/providers"))
+    PlatformCardsController(store: store, verification: services.verification).addRoutes(to: api.group("platform/providers"))
     TokensController(store: store).addPlatformRoutes(to: api.group("platform/tokens"))
     WorkspacesController(store: store).addRoutes(to: api.group("workspaces"))
     MembersController(store: store).addRoutes(to: api.group("workspaces/:workspace/members"))
     TokensController(store: store).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
-    KeysController(store: store).addRoutes(to: api.group("workspaces/:workspace/keys"))
+    KeysController(store: store, verification: services.verification).addRoutes(to: api.group("workspaces/:workspace/keys"))
+    WebhooksController(store: store).addWorkspaceRoutes(to: api.group("workspaces/:workspace/webhooks"))
+    WebhooksController(store: store).addPlatformRoutes(to: api.group("platform/webhooks"))
+    NotificationSettingsController(store: store).addRoutes(to: api.group("platform"))
+    EventsController(store: store).addRoutes(to: api.group("events"))
     AuditController(store: store).addRoutes(to: api.group("audit"))
     routeTable.fill(from: router)
     return router
@@ -68,11 +86,12 @@ public func buildRouter(store: Store) -> Router<KeywardenRequestContext> {
 
 /// Builds the application: the router, the listening address, and `onListening` called with the bound port.
 public func buildApplication(
-    store: Store, settings: ServerSettings, logger: Logger,
+    _ services: ServerServices, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) -> some ApplicationProtocol {
-    Application(
-        router: buildRouter(store: store),
+    let settings = services.settings
+    return Application(
+        router: buildRouter(services),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Keywarden"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? settings.port
@@ -98,14 +117,18 @@ public func runServer(
     store: Store, settings: ServerSettings, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) async throws {
-    let app = buildApplication(store: store, settings: settings, logger: logger, onListening: onListening)
-    // Services shut down in reverse order: the application first, the store last.
-    let group = ServiceGroup(
-        configuration: .init(
-            services: [.init(service: StoreShutdownService(store: store)), .init(service: app)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
-    )
-    try await group.run()
+    let services = ServerServices.make(store: store, settings: settings, logger: logger)
+    let app = buildApplication(services, logger: logger, onListening: onListening)
+    // Services shut down in reverse order: the application first, then the background work, the store last.
+    var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StoreShutdownService(store: store)), .init(service: services.dispatcher)]
+    if settings.healthChecksEnabled { members.append(.init(service: services.health)) }
+    members.append(.init(service: app))
+    let group = ServiceGroup(configuration: .init(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    do {
+        try await group.run()
+    } catch {
+        await services.shutdown()
+        throw error
+    }
+    await services.shutdown()
 }

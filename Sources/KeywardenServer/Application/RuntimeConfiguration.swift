@@ -1,7 +1,17 @@
 import Foundation
 import KeywardenCore
 import KeywardenStore
+import KeywardenNotifications
+import KeywardenProviders
 import KeywardenVault
+
+/// A configuration variable with a value Keywarden cannot use.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let variable: String
+    public let problem: String
+
+    public var description: String { "\(variable) \(problem)" }
+}
 
 /// Reads Keywarden's configuration from the command line and the environment.
 public enum RuntimeConfiguration {
@@ -20,6 +30,44 @@ public enum RuntimeConfiguration {
     public static func catalog(environment: [String: String]) throws -> ProviderCatalog {
         let file = environment[catalogFileVariable].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
         return try ProviderCatalog.load(file: file).applyingUpstreamOverrides(from: environment)
+    }
+
+    /// The server's settings: address from the command line, the rest from `KEYWARDEN_*` variables.
+    /// A variable that is set but not a valid number is an error naming it.
+    public static func server(host: String, port: Int, environment: [String: String]) throws -> ServerSettings {
+        func seconds(_ name: String, default value: Double, minimum: Double = 0) throws -> Double {
+            guard let text = environment[name], !text.isEmpty else { return value }
+            guard let number = Double(text), number >= minimum else {
+                throw ConfigurationError(variable: name, problem: "must be a number of seconds ≥ \(minimum), got '\(text)'")
+            }
+            return number
+        }
+        func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let text = environment[name], !text.isEmpty else { return value }
+            guard let number = Int(text), range.contains(number) else {
+                throw ConfigurationError(variable: name, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+            }
+            return number
+        }
+        func duration(_ seconds: Double) -> Duration { .milliseconds(Int64(seconds * 1000)) }
+
+        let interval = try seconds("KEYWARDEN_HEALTH_INTERVAL", default: 6 * 3600)
+        let health = HealthCheckSettings(
+            interval: duration(max(interval, 1)),
+            concurrency: try integer("KEYWARDEN_HEALTH_CONCURRENCY", default: 4, range: 1...64),
+            tick: duration(try seconds("KEYWARDEN_HEALTH_TICK", default: 30, minimum: 0.05))
+        )
+        let dispatch = DispatchSettings(
+            pollInterval: duration(try seconds("KEYWARDEN_NOTIFY_POLL", default: 1, minimum: 0.05)),
+            retryBase: duration(try seconds("KEYWARDEN_WEBHOOK_RETRY_BASE", default: 10, minimum: 0.01)),
+            maximumAttempts: try integer("KEYWARDEN_WEBHOOK_MAX_ATTEMPTS", default: 10, range: 1...100),
+            smtpCAFile: environment["KEYWARDEN_SMTP_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        )
+        return ServerSettings(
+            host: host, port: port,
+            verifyTimeoutSeconds: Int64(try integer("KEYWARDEN_VERIFY_TIMEOUT", default: 10, range: 1...300)),
+            health: health, healthChecksEnabled: interval > 0, dispatch: dispatch
+        )
     }
 
     /// Everything the store needs.

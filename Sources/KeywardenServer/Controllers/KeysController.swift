@@ -1,11 +1,13 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenProviders
 import KeywardenStore
 
 /// A workspace's own keys: list (search, category, provider, sort, pages), create, read, update
 /// (leave-blank-to-keep), delete, activate, deactivate.
 struct KeysController {
     let store: Store
+    let verification: KeyVerificationService
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
@@ -29,7 +31,10 @@ struct KeysController {
                 providerID: provider, description: description, apiKey: body.apiKey, extras: body.extras ?? [:],
                 defaultModel: body.defaultModel, role: try body.role.map(Self.role), weight: body.weight, active: body.active
             ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
-            return try JSONResponse.make(MessageBody(message: "API key created successfully", item: KeyBody(details), itemKey: "key"), status: .created)
+            let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
+            return try JSONResponse.make(SavedAndVerifiedBody(
+                message: "API key created successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
+            ), status: .created)
         }
         group.get(":key") { _, context -> Response in
             let id = try context.parameters.require("workspace")
@@ -45,7 +50,10 @@ struct KeysController {
                 description: body.description, apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
                 defaultModel: body.defaultModel.change, role: try body.role.map(Self.role), weight: body.weight, active: body.active
             ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
-            return try JSONResponse.make(MessageBody(message: "API key updated successfully", item: KeyBody(details), itemKey: "key"))
+            let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
+            return try JSONResponse.make(SavedAndVerifiedBody(
+                message: "API key updated successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
+            ))
         }
         group.delete(":key") { _, context -> Response in
             let id = try context.parameters.require("workspace")
@@ -62,12 +70,27 @@ struct KeysController {
             )
             return try JSONResponse.make(MessageBody(message: "API key activated", item: KeyBody(details), itemKey: "key"))
         }
+        group.post(":key/test") { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysTest, in: id, context)
+            let result = try await verification.testWorkspaceKey(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            return try JSONResponse.make(VerificationBody(result))
+        }
         group.post(":key/deactivate") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.keysUpdate, in: id, context)
             let details = try await store.keys.deactivate(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
             return try JSONResponse.make(MessageBody(message: "API key deactivated", item: KeyBody(details), itemKey: "key"))
         }
+    }
+
+    /// With `?verify=true`, tests the saved key; the key stays saved whatever the outcome.
+    func verifyIfAsked(_ request: Request, _ details: KeyDetails, workspaceID: String, actor: String) async throws -> (KeyDetails, VerificationResult?) {
+        guard try request.queryBool("verify"), details.provider?.verification.available == true, details.hasKey || details.provider?.requiresKey == false else {
+            return (details, nil)
+        }
+        let result = try await verification.testWorkspaceKey(workspaceID: workspaceID, keyID: details.credential.id, actor: actor)
+        return (try await store.keys.get(workspaceID: workspaceID, keyID: details.credential.id), result)
     }
 
     func listQuery(_ request: Request, pagination: Pagination) throws -> CredentialQuery {

@@ -1,10 +1,12 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenProviders
 import KeywardenStore
 
 /// The platform's provider cards (platform admins): list with the stats strip, save, activate, deactivate.
 struct PlatformCardsController {
     let store: Store
+    let verification: KeyVerificationService
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { _, context -> Response in
@@ -17,16 +19,31 @@ struct PlatformCardsController {
             let providerID = try context.parameters.require("provider")
             guard store.catalog.contains(providerID) else { throw KeywardenError.notFound("provider") }
             let body = try await request.decodeBody(SaveCardBody.self, context: context)
-            let card = try await store.platformCards.save(providerID, PlatformCardUpdate(
+            let verify = try request.queryBool("verify")
+            var card = try await store.platformCards.save(providerID, PlatformCardUpdate(
                 apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
                 defaultModel: body.defaultModel, displayOrder: body.displayOrder
             ), actor: principal.actor)
-            return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) settings saved.", item: PlatformCardBody(card), itemKey: "card"))
+            // The saved card is kept whatever the verification finds; its status records the outcome.
+            var result: VerificationResult?
+            if verify, card.credential != nil, card.provider.verification.available {
+                result = try await verification.testPlatformCard(providerID, actor: principal.actor)
+                card = try await store.platformCards.card(providerID)
+            }
+            return try JSONResponse.make(SavedAndVerifiedBody(
+                message: "\(card.provider.displayName) settings saved.", item: PlatformCardBody(card), itemKey: "card",
+                verification: result.map(VerificationBody.init)
+            ))
         }
         group.post(":provider/activate") { _, context -> Response in
             let principal = try Access.requirePlatform(context)
             let card = try await store.platformCards.activate(try context.parameters.require("provider"), actor: principal.actor)
             return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) activated.", item: PlatformCardBody(card), itemKey: "card"))
+        }
+        group.post(":provider/test") { _, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            let result = try await verification.testPlatformCard(try context.parameters.require("provider"), actor: principal.actor)
+            return try JSONResponse.make(VerificationBody(result))
         }
         group.post(":provider/deactivate") { _, context -> Response in
             let principal = try Access.requirePlatform(context)

@@ -5,6 +5,7 @@ public enum Schema {
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "initial schema", apply: createInitialSchema),
         Migration(version: 2, name: "workspace members", apply: addMembers),
+        Migration(version: 3, name: "events, webhooks, deliveries, settings", apply: addNotifications),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -135,5 +136,55 @@ public enum Schema {
             .column("member_id", type: .text, .references("members", "id", onDelete: .cascade))
             .run()
         try await db.create(index: "tokens_by_workspace").on("tokens").column("workspace_id").run()
+    }
+
+    @Sendable
+    static func addNotifications(_ db: any SQLDatabase) async throws {
+        // Events are recorded in the transaction that causes them, with one delivery row per
+        // destination (an outbox): a crash between recording and delivering loses nothing.
+        try await db.create(table: "events")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("kind", type: .text, .notNull)
+            .column("workspace_id", type: .text)
+            .column("credential_id", type: .text)
+            .column("provider_id", type: .text)
+            .column("payload", type: .text, .notNull)
+            .column("created_at", type: .text, .notNull)
+            .run()
+        try await db.create(index: "events_by_workspace").on("events").column("workspace_id").column("created_at").run()
+
+        try await db.create(table: "webhooks")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("workspace_id", type: .text, .references("workspaces", "id", onDelete: .cascade))
+            .column("url", type: .text, .notNull)
+            .column("description", type: .text, .notNull, .default(""))
+            .column("events", type: .text, .notNull, .default("[]"))
+            .column("active", type: boolean, .notNull, .default(true))
+            .column("created_at", type: .text, .notNull)
+            .column("created_by", type: .text, .notNull)
+            .run()
+
+        try await db.create(table: "deliveries")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("event_id", type: .text, .notNull, .references("events", "id", onDelete: .cascade))
+            .column("channel", type: .text, .notNull)
+            .column("target", type: .text, .notNull)
+            .column("status", type: .text, .notNull, .default("pending"))
+            .column("attempts", type: .bigint, .notNull, .default(0))
+            .column("next_attempt_at", type: .text, .notNull)
+            .column("last_status_code", type: .bigint)
+            .column("last_error", type: .text)
+            .column("delivered_at", type: .text)
+            .column("created_at", type: .text, .notNull)
+            .run()
+        try await db.create(index: "deliveries_due").on("deliveries").column("status").column("next_attempt_at").run()
+        try await db.create(index: "deliveries_by_target").on("deliveries").column("target").column("created_at").run()
+
+        try await db.create(table: "settings")
+            .column("key", type: .text, .primaryKey(autoIncrement: false))
+            .column("value", type: .text, .notNull)
+            .column("updated_at", type: .text, .notNull)
+            .column("updated_by", type: .text, .notNull)
+            .run()
     }
 }

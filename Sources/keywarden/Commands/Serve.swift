@@ -17,10 +17,11 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let logger = global.makeLogger()
+            let settings = try RuntimeConfiguration.server(host: host, port: port, environment: global.environment)
             let (store, report) = try await Store.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
             let dataPath = store.configuration.dataDirectory.path
             let token = report.adminToken
-            try await runServer(store: store, settings: ServerSettings(host: host, port: port), logger: logger) { host, port in
+            try await runServer(store: store, settings: settings, logger: logger) { host, port in
                 say("Keywarden is listening on http://\(host):\(port)")
                 say("Data directory: \(dataPath)")
                 if let token {

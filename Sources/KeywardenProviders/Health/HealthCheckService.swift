@@ -1,0 +1,198 @@
+import Foundation
+import KeywardenCore
+import KeywardenStore
+import Logging
+import ServiceLifecycle
+
+/// How often and how hard the background checks run.
+public struct HealthCheckSettings: Sendable {
+    /// How long a key's last verification stays fresh (default 6 h).
+    public var interval: Duration
+    /// Each key's interval is moved by up to this fraction, so checks spread out.
+    public var jitter: Double
+    /// The most checks in flight at once.
+    public var concurrency: Int
+    /// How often the service looks for due keys.
+    public var tick: Duration
+    /// After a vendor is unreachable, its next checks wait this long, doubling up to `maximumBackoff`.
+    public var initialBackoff: Duration
+    public var maximumBackoff: Duration
+    /// An on-demand check (after the gateway saw a 401) is skipped if the key was checked this recently.
+    public var recheckGuard: Duration
+
+    public init(
+        interval: Duration = .seconds(6 * 3600), jitter: Double = 0.1, concurrency: Int = 4, tick: Duration = .seconds(30),
+        initialBackoff: Duration = .seconds(60), maximumBackoff: Duration = .seconds(3600), recheckGuard: Duration = .seconds(60)
+    ) {
+        self.interval = interval
+        self.jitter = jitter
+        self.concurrency = max(1, concurrency)
+        self.tick = tick
+        self.initialBackoff = initialBackoff
+        self.maximumBackoff = maximumBackoff
+        self.recheckGuard = recheckGuard
+    }
+}
+
+/// Re-verifies every active key on an interval (jittered, bounded concurrency, never two checks of
+/// one key at once), and on demand after the gateway sees a key fail. A provider that is
+/// unreachable backs off, so an outage does not become a storm of checks.
+public final class HealthCheckService: Service, Sendable {
+    let verification: KeyVerificationService
+    let store: Store
+    let settings: HealthCheckSettings
+    let logger: Logger
+    let state = HealthState()
+
+    public init(verification: KeyVerificationService, store: Store, settings: HealthCheckSettings, logger: Logger) {
+        self.verification = verification
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // Graceful shutdown cancels the loop; a round in progress stops at its next await.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.checkDueKeys()
+                } catch {
+                    self.logger.warning("health check round failed", metadata: ["error": "\(String(describing: error))"])
+                }
+                try? await Task.sleep(for: self.settings.tick)
+            }
+        }
+    }
+
+    /// Asks for a check of one key soon (the gateway calls this after a 401, 403 or quota error).
+    public func requestCheck(credentialID: String) {
+        Task { [self] in
+            guard await state.begin(credentialID, unlessCheckedWithin: settings.recheckGuard) else { return }
+            defer { Task { await state.end(credentialID) } }
+            do {
+                try await check(credentialID: credentialID)
+            } catch {
+                logger.warning("on-demand check failed", metadata: ["credential": "\(credentialID)", "error": "\(String(describing: error))"])
+            }
+        }
+    }
+
+    /// One round: every active key whose last check is older than its (jittered) interval.
+    public func checkDueKeys(now: Date = Date()) async throws {
+        let due = try await dueCredentials(now: now)
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for (credential, model) in due {
+                guard await state.providerAvailable(credential.providerID, now: ContinuousClock.now) else { continue }
+                guard await state.begin(credential.id, unlessCheckedWithin: nil) else { continue }
+                if running >= settings.concurrency {
+                    await group.next()
+                    running -= 1
+                }
+                running += 1
+                group.addTask { [self] in
+                    defer { Task { await state.end(credential.id) } }
+                    await run(credential, defaultModel: model)
+                }
+            }
+        }
+    }
+
+    func check(credentialID: String) async throws {
+        guard let credential = try await store.engine.read({ db in try await self.store.credentials.get(credentialID, on: db) }) else { return }
+        let model = try await defaultModel(for: credential)
+        await run(credential, defaultModel: model)
+    }
+
+    func run(_ credential: Credential, defaultModel: String?) async {
+        do {
+            let result = try await verification.verify(credential, defaultModel: defaultModel, actor: "system:health")
+            if result.status == .unreachable {
+                await state.providerFailed(credential.providerID, now: ContinuousClock.now, initial: settings.initialBackoff, maximum: settings.maximumBackoff)
+            } else {
+                await state.providerAnswered(credential.providerID)
+            }
+        } catch {
+            logger.debug("key not checked", metadata: ["credential": "\(credential.id)", "error": "\(String(describing: error))"])
+        }
+    }
+
+    /// Active keys due for a check, with the default model each is checked against.
+    func dueCredentials(now: Date) async throws -> [(Credential, String?)] {
+        let (cards, _) = try await store.platformCards.cards()
+        var due: [(Credential, String?)] = []
+        for card in cards where card.state.active && card.provider.verification.available {
+            if let credential = card.credential, isDue(credential, now: now) { due.append((credential, card.state.defaultModel)) }
+        }
+        let workspaceKeys = try await store.engine.read { db in
+            try await self.store.workspaces.list(on: db).asyncFlatMap { workspace in
+                try await self.store.credentials.list(scope: .workspace(workspace.id), on: db)
+            }
+        }
+        for credential in workspaceKeys where credential.active && isDue(credential, now: now) {
+            if store.catalog.provider(credential.providerID)?.verification.available == true {
+                due.append((credential, credential.defaultModel))
+            }
+        }
+        return due
+    }
+
+    func isDue(_ credential: Credential, now: Date) -> Bool {
+        guard let last = credential.lastVerifiedAt else { return true }
+        let interval = Double(settings.interval.components.seconds)
+        // A stable per-key jitter (FNV-1a of the id): the same key is always due at the same offset.
+        let hash = credential.id.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        let spread = Double(hash % 1000) / 1000 * 2 - 1
+        return now.timeIntervalSince(last) >= interval * (1 + settings.jitter * spread)
+    }
+
+    func defaultModel(for credential: Credential) async throws -> String? {
+        if credential.scope == .platform { return try await store.platformCards.card(credential.providerID).state.defaultModel }
+        return credential.defaultModel
+    }
+}
+
+/// Which keys are being checked and which providers are backing off.
+actor HealthState {
+    private var inFlight = Set<String>()
+    private var lastChecked: [String: ContinuousClock.Instant] = [:]
+    private var backoff: [String: (until: ContinuousClock.Instant, delay: Duration)] = [:]
+
+    /// Marks a key as being checked; false if it already is (or was checked within `within`).
+    func begin(_ id: String, unlessCheckedWithin within: Duration?) -> Bool {
+        guard !inFlight.contains(id) else { return false }
+        if let within, let last = lastChecked[id], ContinuousClock.now - last < within { return false }
+        inFlight.insert(id)
+        return true
+    }
+
+    func end(_ id: String) {
+        inFlight.remove(id)
+        lastChecked[id] = .now
+    }
+
+    func providerAvailable(_ provider: String, now: ContinuousClock.Instant) -> Bool {
+        guard let entry = backoff[provider] else { return true }
+        return now >= entry.until
+    }
+
+    func providerFailed(_ provider: String, now: ContinuousClock.Instant, initial: Duration, maximum: Duration) {
+        let delay = backoff[provider].map { min($0.delay * 2, maximum) } ?? initial
+        backoff[provider] = (now + delay, delay)
+    }
+
+    func providerAnswered(_ provider: String) {
+        backoff[provider] = nil
+    }
+
+    var checking: Int { inFlight.count }
+}
+
+extension Array {
+    func asyncFlatMap<T>(_ transform: (Element) async throws -> [T]) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result += try await transform(element) }
+        return result
+    }
+}

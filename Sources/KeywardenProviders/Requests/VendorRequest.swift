@@ -1,0 +1,98 @@
+import Foundation
+import KeywardenCore
+
+/// A request ready to send to a vendor: URL, method and headers with the key injected.
+///
+/// It holds the key for the moment of the call; printing it shows no header values.
+public struct VendorRequest: Sendable, CustomStringConvertible {
+    public let method: String
+    public let url: String
+    public let headers: [(name: String, value: String)]
+    /// Values that must never appear in a message (the key, and the key as sent with its prefix).
+    let secrets: [String]
+
+    public var description: String {
+        "VendorRequest(\(method) \(SecretScrubber(secrets: secrets).scrub(url)), headers: \(headers.map(\.name).joined(separator: ", ")))"
+    }
+}
+
+/// Builds vendor requests from the catalog's data: base URL and path templates, the auth scheme,
+/// the extras that travel as headers (only when filled), and the provider's static headers.
+public enum VendorRequestBuilder {
+    /// The `User-Agent` Keywarden sends.
+    public static let userAgent = "Keywarden/0.4"
+
+    /// The request for a provider's verification call.
+    public static func verification(for provider: ProviderDefinition, credentials: VendorCredentials) throws(KeywardenError) -> VendorRequest {
+        let call = provider.verification
+        guard call.available, let method = call.method, let path = call.path else {
+            throw KeywardenError(.unprocessable, code: "verification_unavailable",
+                message: call.note ?? "\(provider.displayName) has no read-only call to test a key with.")
+        }
+        return try build(provider, credentials: credentials, method: method, path: path, baseTemplate: call.baseURL ?? provider.baseURL)
+    }
+
+    /// A request to any path of the vendor's API (the gateway's pass-through uses this).
+    public static func request(for provider: ProviderDefinition, credentials: VendorCredentials, method: String, path: String) throws(KeywardenError) -> VendorRequest {
+        try build(provider, credentials: credentials, method: method, path: path, baseTemplate: provider.baseURL)
+    }
+
+    static func build(_ provider: ProviderDefinition, credentials: VendorCredentials, method: String, path: String, baseTemplate: String?) throws(KeywardenError) -> VendorRequest {
+        let values = credentials.templateValues
+        guard let baseTemplate else {
+            throw KeywardenError(.unprocessable, code: "no_base_url", message: "\(provider.displayName) has no API Keywarden can call.")
+        }
+        func render(_ template: String, what: String, encode: Bool = false) throws(KeywardenError) -> String {
+            let filled = encode ? values.mapValues { $0.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? $0 } : values
+            guard let text = FieldTemplate(template).render(filled) else {
+                let missing = FieldTemplate(template).placeholders.first { (values[$0] ?? "").isEmpty } ?? "?"
+                let label = provider.fields.first { $0.id == missing }?.label ?? missing
+                throw KeywardenError(.unprocessable, code: "field_required", message: "Fill in \(label) first (it is part of the \(what)).", field: "extras.\(missing)")
+            }
+            return text
+        }
+        var base = try render(baseTemplate, what: "base URL")
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let baseURL = URL(string: base), let scheme = baseURL.scheme?.lowercased(), ["http", "https"].contains(scheme), baseURL.host != nil else {
+            throw KeywardenError(.unprocessable, code: "invalid_base_url", message: "The base URL of \(provider.displayName) is not an http(s) URL.", field: "extras.base_url")
+        }
+        var url = base + (path.hasPrefix("/") ? "" : "/") + (try render(path, what: "path", encode: true))
+
+        var headers: [(name: String, value: String)] = [("User-Agent", userAgent), ("Accept", "application/json")]
+        for (name, value) in provider.staticHeaders.sorted(by: { $0.key < $1.key }) { headers.append((name, value)) }
+        for field in provider.extraFields {
+            if let header = field.header, let value = values[field.id], !value.isEmpty { headers.append((header, value)) }
+        }
+
+        var secrets: [String] = []
+        if let key = credentials.key, !key.isBlank {
+            let keyText = key.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines)
+            secrets.append(keyText)
+            switch provider.auth.kind {
+            case .header:
+                let name = try provider.auth.name.map { template throws(KeywardenError) in try render(template, what: "auth header") } ?? "Authorization"
+                // An empty prefix field (the custom provider's) means no prefix.
+                let prefix = provider.auth.prefix.flatMap { FieldTemplate($0).render(values) } ?? ""
+                headers.append((name, prefix + keyText))
+                secrets.append(prefix + keyText)
+            case .query:
+                let name = provider.auth.name ?? "key"
+                let encoded = keyText.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? keyText
+                url += (url.contains("?") ? "&" : "?") + "\(name)=\(encoded)"
+                secrets.append(encoded)
+            case .none:
+                break
+            }
+        }
+        return VendorRequest(method: method, url: url, headers: headers, secrets: secrets)
+    }
+}
+
+extension CharacterSet {
+    /// Characters that may stand unescaped in a query value.
+    static let urlQueryValueAllowed: CharacterSet = {
+        var set = CharacterSet.urlQueryAllowed
+        set.remove(charactersIn: "&=+?#")
+        return set
+    }()
+}

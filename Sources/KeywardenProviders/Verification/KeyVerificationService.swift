@@ -1,0 +1,64 @@
+import Foundation
+import KeywardenCore
+import KeywardenStore
+import KeywardenVault
+import Logging
+
+/// The Test button and the health checks: opens a stored key for one call, verifies it, records the
+/// status (and, on a transition, an event) and returns the outcome.
+public struct KeyVerificationService: Sendable {
+    let store: Store
+    let verifier: KeyVerifier
+    let logger: Logger
+
+    public init(store: Store, verifier: KeyVerifier, logger: Logger) {
+        self.store = store
+        self.verifier = verifier
+        self.logger = logger
+    }
+
+    /// Tests the platform's key for a provider (its card).
+    public func testPlatformCard(_ providerID: String, actor: String) async throws -> VerificationResult {
+        let card = try await store.platformCards.card(providerID)
+        guard let credential = card.credential else {
+            throw KeywardenError(.conflict, code: "key_required", message: "Add an API key before testing.", field: "api_key")
+        }
+        return try await verify(credential, defaultModel: card.state.defaultModel, actor: actor)
+    }
+
+    /// Tests a workspace key.
+    public func testWorkspaceKey(workspaceID: String, keyID: String, actor: String) async throws -> VerificationResult {
+        let details = try await store.keys.get(workspaceID: workspaceID, keyID: keyID)
+        return try await verify(details.credential, defaultModel: details.credential.defaultModel, actor: actor)
+    }
+
+    /// Verifies a stored credential and records the outcome.
+    public func verify(_ credential: Credential, defaultModel: String?, actor: String) async throws -> VerificationResult {
+        guard let provider = store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }
+        guard provider.verification.available else {
+            throw KeywardenError(.unprocessable, code: "verification_unavailable",
+                                 message: provider.verification.note ?? "\(provider.displayName) has no read-only call to test a key with.")
+        }
+        let result: VerificationResult
+        do {
+            let (key, extras) = try await store.engine.read { db in
+                (try await self.store.credentials.openKey(of: credential, on: db),
+                 (try? await self.store.credentials.openExtras(of: credential, on: db)) ?? [:])
+            }
+            if provider.requiresKey, key == nil {
+                throw KeywardenError(.conflict, code: "key_required", message: "Add an API key before testing.", field: "api_key")
+            }
+            result = await verifier.verify(provider: provider, credentials: VendorCredentials(key: key, extras: extras), defaultModel: defaultModel, logger: logger)
+        } catch let error as VaultError {
+            logger.warning("stored key does not open", metadata: ["credential": "\(credential.id)", "reason": "\(error)"])
+            result = VerificationResult(status: .unreadable, message: "The stored key cannot be decrypted.")
+        }
+        // A missing field is the operator's to fix, not a verdict on the key: it is answered, not recorded.
+        if result.status != .unverified {
+            try await store.notifications.recordStatus(
+                credentialID: credential.id, status: result.status, message: result.message, checkedAt: result.checkedAt, actor: actor
+            )
+        }
+        return result
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import KeywardenCore
+import KeywardenStore
+
+/// `GET/PUT /api/v1/platform/smtp`: how Keywarden sends e-mail (platform admin). The password is
+/// sealed, never shown, and leave-blank-to-keep.
+struct NotificationSettingsController {
+    let store: Store
+
+    func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get("smtp") { _, context -> Response in
+            _ = try Access.requirePlatform(context)
+            guard let (settings, hasPassword) = try await store.notifications.smtp() else {
+                return try JSONResponse.make(["configured": false])
+            }
+            return try JSONResponse.make(SMTPBody(settings, hasPassword: hasPassword))
+        }
+        group.put("smtp") { request, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            let body = try await request.decodeBody(SaveBody.self, context: context)
+            guard let host = body.host else { throw KeywardenError.missing("host") }
+            guard let from = body.from else { throw KeywardenError.missing("from") }
+            let security = try body.security.map { text in
+                guard let security = SMTPSettings.Security(rawValue: text) else {
+                    throw KeywardenError.invalid("security", "security must be one of starttls, tls, none.")
+                }
+                return security
+            } ?? .starttls
+            let settings = SMTPSettings(
+                host: host, port: body.port ?? (security == .tls ? 465 : 587), security: security,
+                username: body.username, from: from, platformAddress: body.platformAddress
+            )
+            try await store.notifications.saveSMTP(settings, password: body.password, actor: principal.actor)
+            let (saved, hasPassword) = try await store.notifications.smtp() ?? (settings, false)
+            return try JSONResponse.make(MessageBody(message: "E-mail settings saved.", item: SMTPBody(saved, hasPassword: hasPassword), itemKey: "smtp"))
+        }
+    }
+
+    struct SaveBody: RequestBody {
+        static let fields: Set<String> = ["host", "port", "security", "username", "password", "from", "platform_address"]
+        let host: String?
+        let port: Int?
+        let security: String?
+        let username: String?
+        let password: Secret?
+        let from: String?
+        let platformAddress: String?
+
+        enum CodingKeys: String, CodingKey {
+            case host, port, security, username, password, from
+            case platformAddress = "platform_address"
+        }
+    }
+
+    struct SMTPBody: Encodable {
+        let configured = true
+        let host: String
+        let port: Int
+        let security: String
+        let username: String?
+        let hasPassword: Bool
+        let from: String
+        let platformAddress: String?
+
+        enum CodingKeys: String, CodingKey {
+            case configured, host, port, security, username, from
+            case hasPassword = "has_password"
+            case platformAddress = "platform_address"
+        }
+
+        init(_ s: SMTPSettings, hasPassword: Bool) {
+            host = s.host
+            port = s.port
+            security = s.security.rawValue
+            username = s.username
+            self.hasPassword = hasPassword
+            from = s.from
+            platformAddress = s.platformAddress
+        }
+    }
+}
+
+/// `GET /api/v1/events?workspace=&kind=`: recent events (platform admin: all; a workspace: its own, with audit.read).
+struct EventsController {
+    let store: Store
+
+    func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get { request, context -> Response in
+            let principal = try context.requirePrincipal()
+            let requested = request.queryText("workspace")
+            let workspaceID: String?
+            if principal.isPlatformAdmin {
+                workspaceID = requested
+            } else {
+                guard let target = requested ?? principal.workspaceID else { throw KeywardenError.missing("workspace", "Name the workspace: ?workspace=…") }
+                _ = try Access.require(.auditRead, in: target, context)
+                workspaceID = target
+            }
+            let kind = try request.queryText("kind").map { text in
+                guard let kind = EventKind(rawValue: text) else { throw KeywardenError.invalid("kind", "Unknown event kind '\(text)'.") }
+                return kind
+            }
+            let events = try await store.engine.read { db in try await store.events.list(workspaceID: workspaceID, kind: kind, on: db) }
+            return try JSONResponse.make(["items": events.map(EventBody.init)])
+        }
+    }
+
+    struct EventBody: Encodable {
+        let id: String
+        let kind: String
+        let workspaceID: String?
+        let credentialID: String?
+        let providerID: String?
+        let data: [String: String]
+        let createdAt: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, data
+            case workspaceID = "workspace_id"
+            case credentialID = "credential_id"
+            case providerID = "provider_id"
+            case createdAt = "created_at"
+        }
+
+        init(_ e: Event) {
+            id = e.id
+            kind = e.kind.rawValue
+            workspaceID = e.workspaceID
+            credentialID = e.credentialID
+            providerID = e.providerID
+            data = (try? JSONDecoder().decode([String: String].self, from: Data(e.payload.utf8))) ?? [:]
+            createdAt = e.createdAt
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import KeywardenCore
+import KeywardenVault
+import SQLKit
+
+/// How Keywarden reaches an SMTP server. The password lives sealed in the vault.
+public struct SMTPSettings: Codable, Sendable, Equatable {
+    /// How the connection is secured.
+    public enum Security: String, Codable, Sendable, CaseIterable {
+        /// Plain connection upgraded with STARTTLS (refused if the server does not offer it).
+        case starttls
+        /// TLS from the first byte (port 465).
+        case tls
+        /// No encryption: only for a relay on the same host.
+        case none
+    }
+
+    public var host: String
+    public var port: Int
+    public var security: Security
+    public var username: String?
+    /// The sender address.
+    public var from: String
+    /// Where platform-level events (the platform's own keys) are mailed.
+    public var platformAddress: String?
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, security, username, from
+        case platformAddress = "platform_address"
+    }
+
+    public init(host: String, port: Int, security: Security, username: String?, from: String, platformAddress: String?) {
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self.from = from
+        self.platformAddress = platformAddress
+    }
+}
+
+/// Webhooks, SMTP settings, and turning key status changes into events.
+public struct NotificationSettingsService: Sendable {
+    let store: Store
+    let webhooks = WebhookRepository()
+    let settings = SettingsRepository()
+    let events = EventRepository()
+
+    static let smtpKey = "smtp"
+    /// Where the SMTP password is sealed.
+    public static let smtpPasswordContext = SecretContext(scope: .platform, ownerID: "smtp", field: "password")
+
+    // MARK: Webhooks
+
+    /// Registers a webhook; returns it and its signing secret (shown once).
+    public func createWebhook(workspaceID: String?, url: String, description: String, events: [EventKind], actor: String) async throws -> (Webhook, Secret) {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme), parsed.host != nil else {
+            throw KeywardenError.invalid("url", "url must be an http(s) URL.")
+        }
+        guard url.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
+        let description = description.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard description.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
+        return try await store.engine.transaction { db in
+            if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil { throw KeywardenError.notFound("workspace") }
+            let hook = Webhook(
+                id: Identifier.make("whk"), workspaceID: workspaceID, url: url, description: description,
+                events: events, active: true, createdAt: Timestamp.now, createdBy: actor
+            )
+            try await self.webhooks.insert(hook, on: db)
+            let secret = Secret(AccessToken.generate().value.replacingOccurrences(of: AccessToken.prefix, with: "whsec_"))
+            let context = Self.secretContext(hook)
+            try await self.store.secrets.put(try self.store.vault.seal(secret, in: context), for: context, on: db)
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "webhook.created", targetType: "webhook", targetID: hook.id, workspaceID: workspaceID,
+                details: ["url": Self.displayURL(url), "events": events.map(\.rawValue).joined(separator: ",")],
+                secretFingerprint: self.store.fingerprinter?.fingerprint(of: secret)
+            ), on: db)
+            return (hook, secret)
+        }
+    }
+
+    public func listWebhooks(workspaceID: String?) async throws -> [Webhook] {
+        try await store.engine.read { db in
+            if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil { throw KeywardenError.notFound("workspace") }
+            return try await self.webhooks.list(workspaceID: workspaceID, on: db)
+        }
+    }
+
+    public func deleteWebhook(workspaceID: String?, id: String, actor: String) async throws {
+        try await store.engine.transaction { db in
+            guard let hook = try await self.webhooks.get(id, workspaceID: workspaceID, on: db) else { throw KeywardenError.notFound("webhook") }
+            try await self.webhooks.delete(id, on: db)
+            try await self.store.secrets.deleteAll(ownerID: id, on: db)
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "webhook.deleted", targetType: "webhook", targetID: id, workspaceID: workspaceID,
+                details: ["url": Self.displayURL(hook.url)]
+            ), on: db)
+        }
+    }
+
+    /// The delivery log of one webhook, newest first.
+    public func deliveries(workspaceID: String?, webhookID: String) async throws -> [Delivery] {
+        try await store.engine.read { db in
+            guard try await self.webhooks.get(webhookID, workspaceID: workspaceID, on: db) != nil else { throw KeywardenError.notFound("webhook") }
+            return try await self.events.deliveries(target: webhookID, on: db)
+        }
+    }
+
+    /// Opens a webhook's signing secret (for the dispatcher, at the moment of signing).
+    public func signingSecret(of hook: Webhook) async throws -> Secret? {
+        let context = Self.secretContext(hook)
+        return try await store.engine.read { db in
+            guard let sealed = try await self.store.secrets.get(context, on: db) else { return nil }
+            return try self.store.vault.open(sealed, in: context)
+        }
+    }
+
+    static func secretContext(_ hook: Webhook) -> SecretContext {
+        SecretContext(scope: hook.workspaceID.map(Scope.workspace) ?? .platform, ownerID: hook.id, field: WebhookRepository.secretField)
+    }
+
+    /// A URL for audit entries and lists: scheme, host and path only (a query may carry a token).
+    public static func displayURL(_ url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "(invalid)" }
+        components.query = nil
+        components.user = nil
+        components.password = nil
+        components.fragment = nil
+        return components.string ?? "(invalid)"
+    }
+
+    /// Sends a test event to one webhook (or to every hook of the scope) and the scope's address.
+    public func sendTest(workspaceID: String?, actor: String) async throws -> Event {
+        try await store.engine.transaction { db in
+            if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil { throw KeywardenError.notFound("workspace") }
+            let targets = try await self.emailTargets(workspaceID: workspaceID, on: db)
+            return try await self.events.record(
+                .test, workspaceID: workspaceID, credentialID: nil, providerID: nil,
+                data: ["message": "A test notification from Keywarden.", "requested_by": actor], emailTargets: targets, on: db
+            )
+        }
+    }
+
+    // MARK: SMTP
+
+    public func smtp() async throws -> (SMTPSettings, hasPassword: Bool)? {
+        try await store.engine.read { db in
+            guard let settings = try await self.settings.get(Self.smtpKey, as: SMTPSettings.self, on: db) else { return nil }
+            let password = try await self.store.secrets.get(Self.smtpPasswordContext, on: db)
+            return (settings, password != nil)
+        }
+    }
+
+    /// The SMTP settings and password, opened for the dispatcher.
+    public func smtpForSending() async throws -> (SMTPSettings, Secret?)? {
+        try await store.engine.read { db in
+            guard let settings = try await self.settings.get(Self.smtpKey, as: SMTPSettings.self, on: db) else { return nil }
+            let sealed = try await self.store.secrets.get(Self.smtpPasswordContext, on: db)
+            return (settings, try sealed.map { try self.store.vault.open($0, in: Self.smtpPasswordContext) })
+        }
+    }
+
+    /// Saves SMTP settings; a blank password keeps the stored one (leave blank to keep).
+    public func saveSMTP(_ settings: SMTPSettings, password: Secret?, actor: String) async throws {
+        guard !settings.host.trimmingCharacters(in: .whitespaces).isEmpty else { throw KeywardenError.missing("host") }
+        guard (1...65535).contains(settings.port) else { throw KeywardenError.invalid("port", "port must be between 1 and 65535.") }
+        guard WorkspaceService.looksLikeEmail(settings.from) else { throw KeywardenError.invalid("from", "from must be an e-mail address.") }
+        if let address = settings.platformAddress, !WorkspaceService.looksLikeEmail(address) {
+            throw KeywardenError.invalid("platform_address", "platform_address must be an e-mail address.")
+        }
+        try await store.engine.transaction { db in
+            try await self.settings.set(Self.smtpKey, to: settings, by: actor, on: db)
+            var fingerprint: String?
+            if let password, !password.isBlank {
+                try await self.store.secrets.put(try self.store.vault.seal(password, in: Self.smtpPasswordContext), for: Self.smtpPasswordContext, on: db)
+                fingerprint = self.store.fingerprinter?.fingerprint(of: password)
+            }
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "settings.smtp_saved", targetType: "settings", targetID: Self.smtpKey,
+                details: ["host": settings.host, "port": "\(settings.port)", "security": settings.security.rawValue, "password_changed": "\(fingerprint != nil)"],
+                secretFingerprint: fingerprint
+            ), on: db)
+        }
+    }
+
+    /// The addresses an event of this scope is mailed to (none when SMTP is not configured).
+    func emailTargets(workspaceID: String?, on db: any SQLDatabase) async throws -> [String] {
+        guard let smtp = try await settings.get(Self.smtpKey, as: SMTPSettings.self, on: db) else { return [] }
+        if let workspaceID {
+            return (try await store.workspaces.get(workspaceID, on: db)?.notificationEmail).map { [$0] } ?? []
+        }
+        return smtp.platformAddress.map { [$0] } ?? []
+    }
+
+    // MARK: Key status
+
+    /// Records a verification outcome on a credential and, on a transition between usable and
+    /// unusable, an event (with its deliveries) in the same transaction. Ten failures in a row raise one event.
+    @discardableResult
+    public func recordStatus(
+        credentialID: String, status: VerificationStatus, message: String?, checkedAt: Date, actor: String
+    ) async throws -> (Credential, Event?) {
+        try await store.engine.transaction { db in
+            guard var credential = try await self.store.credentials.get(credentialID, on: db) else { throw KeywardenError.notFound("key") }
+            let previous = credential.status
+            credential.status = status
+            credential.lastVerifiedAt = checkedAt
+            credential.lastError = status == .valid ? nil : message
+            try await self.store.credentials.write(credential, on: db)
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "credential.verified", targetType: "credential", targetID: credential.id,
+                workspaceID: credential.scope.workspaceID,
+                details: ["provider": credential.providerID, "status": status.rawValue, "previous": previous.rawValue]
+            ), on: db)
+            guard let kind = EventKind.transition(from: previous, to: status) else { return (credential, nil) }
+            let provider = self.store.catalog.provider(credential.providerID)
+            let event = try await self.events.record(
+                kind, workspaceID: credential.scope.workspaceID, credentialID: credential.id, providerID: credential.providerID,
+                data: [
+                    "credential_id": credential.id, "description": credential.description, "key_hint": credential.hint,
+                    "provider": credential.providerID, "provider_name": provider?.displayName ?? credential.providerID,
+                    "scope": credential.scope.workspaceID == nil ? "platform" : "workspace",
+                    "status": status.rawValue, "previous_status": previous.rawValue, "message": message ?? "",
+                ],
+                emailTargets: try await self.emailTargets(workspaceID: credential.scope.workspaceID, on: db), on: db
+            )
+            return (credential, event)
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// One mocked vendor on its own port.
+struct MockVendor: Sendable {
+    let name: String
+    let family: Family
+    let recorder = RequestRecorder()
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/__mock/requests") { _, _ -> Response in
+            let data = await recorder.json()
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.delete("/__mock/requests") { _, _ -> HTTPResponse.Status in
+            await recorder.clear()
+            return .noContent
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            router.on("**", method: method) { request, context in try await handle(request, context: context) }
+        }
+        return router
+    }
+
+    func handle(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: 16 * 1024 * 1024)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
+        let path = request.uri.path
+        await recorder.record([
+            "method": request.method.rawValue, "path": path, "query": query, "headers": headers,
+            "body": String(buffer: body),
+        ])
+
+        guard let key = family.presentedKey(headers, query: query), !key.isEmpty else {
+            return error(401, kind: .missingKey)
+        }
+        if family == .anthropic, headers["anthropic-version"] == nil {
+            return json(400, ["type": "error", "error": ["type": "invalid_request_error", "message": "anthropic-version: header is required"]])
+        }
+        if family == .azureOpenAI, query["api-version"] == nil {
+            return json(404, ["error": ["code": "404", "message": "Resource not found"]])
+        }
+        if key.contains("slow") {
+            try await Task.sleep(for: .seconds(30))
+        }
+        if key.contains("revoked") { return error(401, kind: .invalidKey(key)) }
+        if key.contains("forbidden") { return error(403, kind: .forbidden) }
+        if key.contains("noquota") { return error(429, kind: .quota) }
+        if key.contains("ratelimited") { return error(429, kind: .rateLimit) }
+        if key.contains("servererror") { return error(500, kind: .server) }
+
+        if family.isVerification(method: request.method.rawValue, path: path) {
+            return verificationSuccess()
+        }
+        return json(404, ["error": ["message": "Unknown path \(path) on the \(name) mock", "type": "invalid_request_error", "code": "not_found"]])
+    }
+
+    // MARK: Answers
+
+    func verificationSuccess() -> Response {
+        switch family {
+        case .anthropic:
+            return json(200, ["data": family.models.map { ["type": "model", "id": $0, "display_name": $0, "created_at": "2026-01-01T00:00:00Z"] },
+                              "has_more": false, "first_id": family.models.first ?? "", "last_id": family.models.last ?? ""])
+        case .gemini:
+            return json(200, ["models": family.models.map { ["name": "models/\($0)", "displayName": $0] }])
+        case .ollama:
+            return json(200, ["models": family.models.map { ["name": $0, "model": $0, "size": 1_000_000] }])
+        case .cohere:
+            return json(200, ["models": family.models.map { ["name": $0, "endpoints": ["chat"]] }])
+        case .elevenlabs:
+            return json(200, ["user_id": "u_mock", "subscription": ["tier": "creator", "character_count": 1200, "character_limit": 100000]])
+        case .googleTTS:
+            return json(200, ["voices": [["name": "en-US-Chirp3-HD-Achernar", "languageCodes": ["en-US"]]]])
+        case .googleTranslate:
+            return json(200, ["data": ["languages": [["language": "en"], ["language": "de"]]]])
+        case .azureSpeech:
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "eyJhbGciOiJodHRwOi8vbW9jay5leGFtcGxlIn0.mock")))
+        case .stability:
+            return json(200, ["id": "user-mock", "email": "mock@example.com", "organizations": []])
+        default:
+            return json(200, ["object": "list", "data": family.models.map { ["id": $0, "object": "model", "created": 1_700_000_000, "owned_by": name] }])
+        }
+    }
+
+    enum ErrorKind {
+        case missingKey, invalidKey(String), forbidden, quota, rateLimit, server
+    }
+
+    /// The vendor's own error body for each failure.
+    func error(_ status: Int, kind: ErrorKind) -> Response {
+        let message: String
+        var code = "error"
+        var type = "invalid_request_error"
+        var extra: HTTPFields = [:]
+        switch kind {
+        case .missingKey: message = "You didn't provide an API key."; code = "missing_api_key"
+        case .invalidKey(let key):
+            // Like OpenAI, echo a masked form of the key, so tests see that Keywarden scrubs it.
+            message = "Incorrect API key provided: \(key.prefix(6))****\(key.suffix(4)). You can find your API key in your account settings."
+            code = "invalid_api_key"
+        case .forbidden: message = "You are not allowed to use this resource with this key."; code = "permission_denied"; type = "permission_error"
+        case .quota: message = "You exceeded your current quota, please check your plan and billing details."; code = "insufficient_quota"; type = "insufficient_quota"
+        case .rateLimit: message = "Rate limit reached for requests. Please try again in 7s."; code = "rate_limit_exceeded"; type = "requests"; extra[.retryAfter] = "7"
+        case .server: message = "The server had an error while processing your request."; code = "server_error"; type = "server_error"
+        }
+        let body: [String: Any]
+        var status = status
+        switch family {
+        case .anthropic:
+            let anthropicType: String
+            switch kind {
+            case .missingKey, .invalidKey: anthropicType = "authentication_error"
+            case .forbidden: anthropicType = "permission_error"
+            case .quota:
+                // Anthropic reports an empty credit balance as a 400.
+                status = 400
+                anthropicType = "invalid_request_error"
+            case .rateLimit: anthropicType = "rate_limit_error"
+            case .server: anthropicType = "api_error"
+            }
+            let text = { if case .quota = kind { return "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits." }; return message }()
+            body = ["type": "error", "error": ["type": anthropicType, "message": text]]
+        case .gemini, .googleTTS, .googleTranslate:
+            let googleStatus: String
+            switch kind {
+            case .missingKey, .invalidKey: googleStatus = "UNAUTHENTICATED"; status = status == 401 ? 400 : status
+            case .forbidden: googleStatus = "PERMISSION_DENIED"
+            case .quota, .rateLimit: googleStatus = "RESOURCE_EXHAUSTED"
+            case .server: googleStatus = "INTERNAL"
+            }
+            let text: String = { if case .invalidKey = kind { return "API key not valid. Please pass a valid API key." }; if case .quota = kind { return "Quota exceeded for quota metric 'Generate Content API requests per day'." }; return message }()
+            body = ["error": ["code": status, "message": text, "status": googleStatus]]
+        case .elevenlabs:
+            let detailStatus: String
+            switch kind {
+            case .missingKey, .invalidKey: detailStatus = "invalid_api_key"
+            case .forbidden: detailStatus = "missing_permissions"
+            case .quota: detailStatus = "quota_exceeded"; status = 401
+            case .rateLimit: detailStatus = "too_many_concurrent_requests"
+            case .server: detailStatus = "internal_error"
+            }
+            let text: String = { if case .quota = kind { return "This request exceeds your quota of 10000. You have 0 credits remaining." }; return message }()
+            body = ["detail": ["status": detailStatus, "message": text]]
+        case .azureOpenAI, .azureSpeech:
+            body = ["error": ["code": status == 401 ? "401" : code, "message": status == 401 ? "Access denied due to invalid subscription key or wrong API endpoint." : message]]
+        case .cohere, .ollama:
+            body = ["message": message]
+        default:
+            body = ["error": ["message": message, "type": type, "param": NSNull(), "code": code]]
+        }
+        // Google's "invalid key" is a 400 with UNAUTHENTICATED; keep the real status for the others.
+        if case .invalidKey = kind, [.gemini, .googleTTS, .googleTranslate].contains(family) { status = 400 }
+        return json(status, body, headers: extra)
+    }
+
+    func json(_ status: Int, _ object: [String: Any], headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The requests a mock received, for tests to assert on.
+actor RequestRecorder {
+    private var requests: [Data] = []
+
+    func record(_ request: [String: Any]) {
+        if let data = try? JSONSerialization.data(withJSONObject: request, options: [.sortedKeys]) { requests.append(data) }
+    }
+
+    /// Every recorded request, oldest first, as one JSON array.
+    func json() -> Data {
+        Data("[".utf8) + requests.joined(separator: Data(",".utf8)) + Data("]".utf8)
+    }
+
+    func clear() { requests.removeAll() }
+}
