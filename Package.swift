@@ -156,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KeywardenNotificationsTests",
-            dependencies: ["KeywardenNotifications", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["KeywardenNotifications", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(
             name: "KeywardenServerTests",

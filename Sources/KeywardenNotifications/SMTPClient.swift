@@ -1,6 +1,7 @@
 import Foundation
 import KeywardenCore
 import KeywardenStore
+import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
@@ -40,9 +41,13 @@ public struct SMTPClient: Sendable {
     let tls: TLSConfiguration
     let timeout: Duration
     let clientName: String
+    /// Logs the conversation at debug level (commands and replies; never the AUTH payload).
+    let logger: Logger
 
     /// - Parameter caFile: trust only the certificates in this PEM file (a private relay); `nil` uses the system's roots.
-    public init(settings: SMTPSettings, password: Secret?, caFile: String? = nil, timeout: Duration = .seconds(30), clientName: String = "keywarden.localhost") {
+    public init(settings: SMTPSettings, password: Secret?, caFile: String? = nil, timeout: Duration = .seconds(30),
+                clientName: String = "keywarden.localhost", logger: Logger = Logger(label: "keywarden.smtp")) {
+        self.logger = logger
         self.settings = settings
         self.password = password
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -91,11 +96,13 @@ public struct SMTPClient: Sendable {
                     // "250-…" continues a reply; "250 …" ends it.
                     if line.count < 4 || line[line.index(line.startIndex, offsetBy: 3)] != "-" { break }
                 }
+                logger.debug("SMTP <- \(text.joined(separator: " | "))")
                 let code = Int(text.last?.prefix(3) ?? "") ?? 0
                 guard codes.contains(code) else { throw SMTPError(stage: stage, reply: text.joined(separator: " ")) }
                 return text
             }
             func command(_ text: String) async throws {
+                logger.debug("SMTP -> \(text.hasPrefix("AUTH") ? "AUTH PLAIN <redacted>" : text)")
                 try await outbound.write(ByteBuffer(string: text + "\r\n"))
             }
 

@@ -11,6 +11,8 @@ enum Family: String, CaseIterable, Sendable {
     case azureSpeech = "azure-speech"
     case stability
     case googleTranslate = "google-translate"
+    /// Not a vendor: a webhook receiver that records what it is sent.
+    case receiver
 
     /// The key the request carries, read from the header this vendor's SDK sends.
     func presentedKey(_ headers: [String: String], query: [String: String]) -> String? {
@@ -25,6 +27,7 @@ enum Family: String, CaseIterable, Sendable {
         case .azureOpenAI: return headers["api-key"]
         case .azureSpeech: return headers["ocp-apim-subscription-key"]
         case .ollama: return bearer() ?? "local"
+        case .receiver: return "receiver"
         default: return bearer()
         }
     }
@@ -45,6 +48,7 @@ enum Family: String, CaseIterable, Sendable {
         case .googleTranslate: return method == "GET" && path == "/language/translate/v2/languages"
         case .azureSpeech: return method == "POST" && path == "/sts/v1.0/issueToken"
         case .stability: return method == "GET" && path == "/v1/user/account"
+        case .receiver: return false
         }
     }
 
@@ -61,7 +65,7 @@ enum Family: String, CaseIterable, Sendable {
         case .cohere: return ["command-a-03-2025", "embed-v4.0"]
         case .perplexity: return ["sonar", "sonar-pro"]
         case .ollama: return ["llama3.2:latest", "qwen2.5:7b"]
-        case .elevenlabs, .googleTTS, .azureSpeech, .stability, .googleTranslate: return []
+        case .elevenlabs, .googleTTS, .azureSpeech, .stability, .googleTranslate, .receiver: return []
         }
     }
 }

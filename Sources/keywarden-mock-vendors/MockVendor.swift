@@ -18,6 +18,10 @@ struct MockVendor: Sendable {
             await recorder.clear()
             return .noContent
         }
+        router.post("/__mock/respond") { request, _ -> HTTPResponse.Status in
+            await recorder.setForcedStatus(request.uri.queryParameters.get("status").flatMap { Int($0) })
+            return .noContent
+        }
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             router.on("**", method: method) { request, context in try await handle(request, context: context) }
         }
@@ -36,6 +40,10 @@ struct MockVendor: Sendable {
             "body": String(buffer: body),
         ])
 
+        if let forced = await recorder.forcedStatus {
+            return json(forced, forced < 300 ? ["ok": true] : ["error": ["message": "forced \(forced)"]])
+        }
+        if family == .receiver { return json(200, ["received": true]) }
         guard let key = family.presentedKey(headers, query: query), !key.isEmpty else {
             return error(401, kind: .missingKey)
         }
@@ -181,4 +189,9 @@ actor RequestRecorder {
     }
 
     func clear() { requests.removeAll() }
+
+    /// When set, every non-mock request is answered with this status.
+    private(set) var forcedStatus: Int?
+
+    func setForcedStatus(_ status: Int?) { forcedStatus = status }
 }

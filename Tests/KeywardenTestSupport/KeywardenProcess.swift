@@ -24,17 +24,17 @@ public final class KeywardenProcess: Sendable {
         var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
     }
 
-    /// Where the binary is: `KEYWARDEN_BINARY`, else beside the test bundle in the build folder.
-    public static func binaryURL() throws -> URL {
-        if let path = ProcessInfo.processInfo.environment["KEYWARDEN_BINARY"] {
+    /// Where a built executable of this package is: `KEYWARDEN_BINARY` (for `keywarden`), else beside the test bundle.
+    public static func binaryURL(_ name: String = "keywarden") throws -> URL {
+        if name == "keywarden", let path = ProcessInfo.processInfo.environment["KEYWARDEN_BINARY"] {
             return URL(fileURLWithPath: path)
         }
         var candidates: [URL] = []
         if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("keywarden"))
+            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name))
         }
-        candidates.append(Bundle.main.bundleURL.appendingPathComponent("keywarden"))
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("keywarden"))
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent(name))
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
             throw ProcessError.binaryNotFound(candidates.map(\.path))
         }
@@ -55,9 +55,9 @@ public final class KeywardenProcess: Sendable {
 
     /// Starts `keywarden` with `arguments` and `environment` (added to a minimal environment);
     /// `stdin`, when given, is written to its standard input, which is then closed.
-    public init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws {
+    public init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, executable: String = "keywarden") throws {
         process = Process()
-        process.executableURL = try Self.binaryURL()
+        process.executableURL = try Self.binaryURL(executable)
         process.arguments = arguments
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
         env.merge(environment) { $1 }

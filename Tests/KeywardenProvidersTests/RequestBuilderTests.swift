@@ -1,0 +1,140 @@
+import Foundation
+import KeywardenCore
+import Testing
+@testable import KeywardenProviders
+
+@Suite("Vendor requests from catalog data")
+struct RequestBuilderTests {
+    let catalog: ProviderCatalog
+
+    init() throws { catalog = try ProviderCatalog.load() }
+
+    func headers(_ request: VendorRequest) -> [String: String] {
+        Dictionary(request.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { $1 })
+    }
+
+    @Test("each auth scheme puts the key where the vendor expects it")
+    func authSchemes() throws {
+        let openai = try VendorRequestBuilder.verification(for: try #require(catalog.provider("openai")), credentials: .init(key: Secret("sk-a")))
+        #expect(openai.url == "https://api.openai.com/v1/models" && headers(openai)["authorization"] == "Bearer sk-a")
+        let anthropic = try VendorRequestBuilder.verification(for: try #require(catalog.provider("anthropic")), credentials: .init(key: Secret("sk-ant")))
+        #expect(headers(anthropic)["x-api-key"] == "sk-ant" && headers(anthropic)["anthropic-version"] == "2023-06-01" && headers(anthropic)["authorization"] == nil)
+        let gemini = try VendorRequestBuilder.verification(for: try #require(catalog.provider("gemini")), credentials: .init(key: Secret("AIza1")))
+        #expect(headers(gemini)["x-goog-api-key"] == "AIza1")
+        let eleven = try VendorRequestBuilder.verification(for: try #require(catalog.provider("elevenlabs")), credentials: .init(key: Secret("sk_e")))
+        #expect(eleven.url == "https://api.elevenlabs.io/v1/user" && headers(eleven)["xi-api-key"] == "sk_e")
+
+        // A query-parameter scheme (the custom provider can be one; here a hand-made entry).
+        let query = ProviderDefinition(
+            id: "q", displayName: "Q", category: .other, fields: [ProviderField(id: "api_key", label: "Key", kind: .secret, required: true)],
+            auth: AuthScheme(kind: .query, name: "key"), baseURL: "https://q.example", verification: VerificationCall(available: true, method: "GET", path: "/v1/list?x=1"),
+            models: [], defaultModel: nil, modalities: [.chat], displayOrder: 1
+        )
+        let request = try VendorRequestBuilder.verification(for: query, credentials: .init(key: Secret("a b&c")))
+        #expect(request.url == "https://q.example/v1/list?x=1&key=a%20b%26c")
+        #expect(!request.description.contains("a%20b%26c") && !request.description.contains("a b&c"))
+    }
+
+    @Test("extras travel as headers only when filled")
+    func extrasOnlyWhenFilled() throws {
+        let openai = try #require(catalog.provider("openai"))
+        let filled = try VendorRequestBuilder.verification(for: openai, credentials: .init(key: Secret("sk"), extras: ["organization_id": Secret("org-1"), "project_id": Secret("  ")]))
+        #expect(headers(filled)["openai-organization"] == "org-1")
+        #expect(headers(filled)["openai-project"] == nil)
+        let none = try VendorRequestBuilder.verification(for: openai, credentials: .init(key: Secret("sk")))
+        #expect(headers(none)["openai-organization"] == nil)
+    }
+
+    @Test("templated base URLs and paths are filled from the card; a missing field is named")
+    func templates() throws {
+        let azure = try #require(catalog.provider("azure-openai"))
+        let request = try VendorRequestBuilder.verification(for: azure, credentials: .init(key: Secret("k"), extras: [
+            "endpoint": Secret("https://acme.openai.azure.com/"), "api_version": Secret("2024-10-21"),
+        ]))
+        #expect(request.url == "https://acme.openai.azure.com/openai/models?api-version=2024-10-21")
+        #expect(headers(request)["api-key"] == "k")
+        let missing = #expect(throws: KeywardenError.self) {
+            try VendorRequestBuilder.verification(for: azure, credentials: .init(key: Secret("k"), extras: ["endpoint": Secret("https://a.example")]))
+        }
+        #expect(missing?.field == "extras.api_version" && missing?.message.contains("API version") == true)
+
+        let speech = try #require(catalog.provider("azure-speech"))
+        let token = try VendorRequestBuilder.verification(for: speech, credentials: .init(key: Secret("k"), extras: ["region": Secret("westeurope")]))
+        #expect(token.method == "POST" && token.url == "https://westeurope.api.cognitive.microsoft.com/sts/v1.0/issueToken")
+        #expect(headers(token)["ocp-apim-subscription-key"] == "k")
+
+        let custom = try #require(catalog.provider("custom"))
+        let customRequest = try VendorRequestBuilder.request(for: custom, credentials: .init(key: Secret("tok"), extras: [
+            "base_url": Secret("https://support.example/api"), "auth_header": Secret("X-Api-Token"),
+        ]), method: "GET", path: "/tickets")
+        #expect(customRequest.url == "https://support.example/api/tickets" && headers(customRequest)["x-api-token"] == "tok")
+    }
+
+    @Test("a provider without verification says why")
+    func unavailable() throws {
+        let error = #expect(throws: KeywardenError.self) {
+            try VendorRequestBuilder.verification(for: try #require(catalog.provider("midjourney")), credentials: .init(key: Secret("x")))
+        }
+        #expect(error?.code == "verification_unavailable")
+    }
+}
+
+@Suite("Classifying vendor answers")
+struct ClassifierTests {
+    let scrubber = SecretScrubber(secrets: ["sk-proj-abcdefghijklmnop1234"])
+
+    func classify(_ status: Int, _ body: String, retryAfter: String? = nil) -> (VerificationStatus, String, Int?) {
+        ResponseClassifier.classify(httpStatus: status, body: Data(body.utf8), retryAfterHeader: retryAfter, scrubber: scrubber)
+    }
+
+    @Test("each vendor's error shape is read, and statuses follow the rules")
+    func shapes() {
+        #expect(classify(200, #"{"data":[]}"#).0 == .valid)
+        let openai = classify(401, #"{"error":{"message":"Incorrect API key provided: sk-proj-****1234.","type":"invalid_request_error","code":"invalid_api_key"}}"#)
+        #expect(openai.0 == .invalid && openai.1.hasPrefix("Incorrect API key provided"))
+        #expect(classify(403, #"{"error":{"message":"nope","type":"permission_error"}}"#).0 == .noPermission)
+        #expect(classify(429, #"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#).0 == .quotaExceeded)
+        let limited = classify(429, #"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#, retryAfter: "7")
+        #expect(limited.0 == .rateLimited && limited.2 == 7)
+        #expect(classify(400, #"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#).0 == .quotaExceeded)
+        #expect(classify(401, #"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#).1 == "invalid x-api-key")
+        #expect(classify(429, #"{"error":{"code":429,"message":"Quota exceeded for quota metric","status":"RESOURCE_EXHAUSTED"}}"#).0 == .quotaExceeded)
+        #expect(classify(401, #"{"detail":{"status":"quota_exceeded","message":"This request exceeds your quota."}}"#).0 == .quotaExceeded)
+        #expect(classify(401, #"{"detail":{"status":"invalid_api_key","message":"Invalid API key"}}"#).0 == .invalid)
+        #expect(classify(503, "<html>down</html>").0 == .unreachable)
+        #expect(classify(404, #"{"error":{"code":"404","message":"Resource not found"}}"#).0 == .unreachable)
+        #expect(classify(401, #"{"message":"invalid api token"}"#).1 == "invalid api token")
+    }
+
+    @Test("a Retry-After date is turned into seconds")
+    func retryAfterDate() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        #expect(ResponseClassifier.retryAfter(formatter.string(from: now.addingTimeInterval(42)), now: now) == 42)
+        #expect(ResponseClassifier.retryAfter("3.2") == 4 && ResponseClassifier.retryAfter("soon") == nil)
+    }
+
+    @Test("vendor messages lose the key, even echoed in part, and are cut short")
+    func scrubbing() {
+        let message = "Key sk-proj-abcdefghijklmnop1234 and fragment abcdefghijkl are wrong"
+        let cleaned = ResponseClassifier.clean(message, scrubber: scrubber)
+        #expect(!cleaned.contains("sk-proj-abcdefghijklmnop1234") && !cleaned.contains("abcdefghijkl"))
+        #expect(cleaned.contains("[redacted]"))
+        let long = ResponseClassifier.clean(String(repeating: "x", count: 1000) + "\nline", scrubber: scrubber)
+        #expect(long.count == ResponseClassifier.maximumMessageLength && !long.contains("\n"))
+    }
+
+    @Test("events are raised on transitions only")
+    func transitions() {
+        #expect(EventKind.transition(from: .valid, to: .invalid) == .keyInvalid)
+        #expect(EventKind.transition(from: .unverified, to: .quotaExceeded) == .keyQuotaExceeded)
+        #expect(EventKind.transition(from: .invalid, to: .invalid) == nil)
+        #expect(EventKind.transition(from: .invalid, to: .valid) == .keyRecovered)
+        #expect(EventKind.transition(from: .rateLimited, to: .valid) == nil)
+        #expect(EventKind.transition(from: .valid, to: .rateLimited) == nil)
+        #expect(EventKind.transition(from: .invalid, to: .quotaExceeded) == .keyQuotaExceeded)
+    }
+}
