@@ -162,6 +162,7 @@ let package = Package(
             name: "KeywardenServerTests",
             dependencies: [
                 "KeywardenServer",
+                "KeywardenProviders",
                 "KeywardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

@@ -23,5 +23,5 @@ token=$(grep -o 'kw_[A-Za-z0-9_-]*' "$data/out" | head -1)
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.yaml" \
   -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method,allow_header_conformance,ignored_auth,use_after_free,ensure_resource_availability \
-  --max-examples "${KEYWARDEN_FUZZ_EXAMPLES:-60}" --seed 20261122 --no-color
+  --max-examples "${KEYWARDEN_FUZZ_EXAMPLES:-40}" --seed 20261122 --no-color
 echo "api-fuzz: no failures"

@@ -16,9 +16,9 @@ final class APIHarness: Sendable {
     let adminToken: String
     private let recorded = Mutex<[String]>([])
 
-    init() async throws {
+    init(catalog: ProviderCatalog? = nil) async throws {
         fixture = try StoreFixture()
-        let (store, report) = try await fixture.open()
+        let (store, report) = try await fixture.open(catalog: catalog)
         self.store = store
         guard let token = report.adminToken?.value else { throw HarnessError.noAdminToken }
         adminToken = token
@@ -29,9 +29,10 @@ final class APIHarness: Sendable {
     /// Runs `body` against the live server, then closes the store and removes the data directory.
     static func run(
         settings: ServerSettings = ServerSettings(host: "127.0.0.1", port: 0),
+        catalog: ProviderCatalog? = nil,
         _ body: @Sendable (APIHarness, API) async throws -> Void
     ) async throws {
-        let harness = try await APIHarness()
+        let harness = try await APIHarness(catalog: catalog)
         let services = ServerServices.make(store: harness.store, settings: settings, logger: harness.fixture.logs.logger)
         let app = buildApplication(services, logger: harness.fixture.logs.logger)
         do {

@@ -27,9 +27,9 @@ public final class MockVendorsProcess: Sendable {
         urls = found
     }
 
-    /// `KEYWARDEN_UPSTREAM_<ID>` for every mocked vendor.
+    /// `KEYWARDEN_UPSTREAM_<ID>` for every mocked vendor (the webhook receiver is not one).
     public var upstreamEnvironment: [String: String] {
-        Dictionary(uniqueKeysWithValues: urls.map { ("KEYWARDEN_UPSTREAM_" + $0.key.uppercased().replacingOccurrences(of: "-", with: "_"), $0.value) })
+        Dictionary(uniqueKeysWithValues: urls.filter { $0.key != "receiver" && $0.key != "hooks" }.map { ("KEYWARDEN_UPSTREAM_" + $0.key.uppercased().replacingOccurrences(of: "-", with: "_"), $0.value) })
     }
 
     /// The requests a vendor's mock received, oldest first.

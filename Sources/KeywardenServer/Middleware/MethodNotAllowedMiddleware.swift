@@ -14,13 +14,16 @@ final class RouteTable: Sendable {
         routes.withLock { $0 = table }
     }
 
-    /// The methods registered for a concrete path.
+    /// The methods registered for a concrete path. Like the router, a literal segment wins over a
+    /// capture: `/webhooks/test` is that route, not `/webhooks/{webhook}`.
     func allowedMethods(for path: String) -> [HTTPRequest.Method] {
         let parts = path.split(separator: "/")
         return routes.withLock { routes in
-            routes.filter { route in
+            let matching = routes.filter { route in
                 route.components.count == parts.count && zip(route.components, parts).allSatisfy { $0 == nil || $0 == $1 }
-            }.map(\.method)
+            }
+            guard let best = matching.map({ $0.components.filter { $0 != nil }.count }).max() else { return [] }
+            return matching.filter { $0.components.filter { $0 != nil }.count == best }.map(\.method)
         }
     }
 }

@@ -85,6 +85,14 @@ public struct EventRepository: Sendable {
         return try await query.orderBy("created_at", .descending).orderBy("id", .descending).limit(limit).all().map(Self.decodeEvent)
     }
 
+    /// The kind of the newest key-status event of a credential.
+    func lastKeyEvent(credentialID: String, on db: any SQLDatabase) async throws -> EventKind? {
+        let row = try await db.select().column("kind").from(Self.events).where("credential_id", .equal, credentialID)
+            .where("kind", .in, [EventKind.keyInvalid, .keyQuotaExceeded, .keyRecovered].map(\.rawValue))
+            .orderBy("created_at", .descending).orderBy("id", .descending).limit(1).first()
+        return try row.flatMap { EventKind(rawValue: try $0.decode(column: "kind", as: String.self)) }
+    }
+
     /// Deliveries due now, oldest first.
     public func due(now: String, limit: Int, on db: any SQLDatabase) async throws -> [Delivery] {
         try await db.select().column("*").from(Self.deliveries)

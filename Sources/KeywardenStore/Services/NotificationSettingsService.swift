@@ -212,7 +212,17 @@ public struct NotificationSettingsService: Sendable {
                 workspaceID: credential.scope.workspaceID,
                 details: ["provider": credential.providerID, "status": status.rawValue, "previous": previous.rawValue]
             ), on: db)
-            guard let kind = EventKind.transition(from: previous, to: status) else { return (credential, nil) }
+            // A key edited since its last verdict reads "unverified": the transition is judged against the
+            // last event, so a replaced bad key that works raises key.recovered, and a second bad one nothing.
+            var before = previous
+            if previous == .unverified, let last = try await self.events.lastKeyEvent(credentialID: credential.id, on: db) {
+                switch last {
+                case .keyInvalid: before = .invalid
+                case .keyQuotaExceeded: before = .quotaExceeded
+                default: break
+                }
+            }
+            guard let kind = EventKind.transition(from: before, to: status) else { return (credential, nil) }
             let provider = self.store.catalog.provider(credential.providerID)
             let event = try await self.events.record(
                 kind, workspaceID: credential.scope.workspaceID, credentialID: credential.id, providerID: credential.providerID,
