@@ -8,11 +8,6 @@ struct KeyStateBody: Encodable {
     let hint: String
     let status: String
 
-    enum CodingKeys: String, CodingKey {
-        case hint, status
-        case hasKey = "has_key"
-    }
-
     init(hasKey: Bool, hint: String, status: VerificationStatus) {
         self.hasKey = hasKey
         // An unreadable key shows as "No key": no hint either.
@@ -42,19 +37,6 @@ struct PlatformCardBody: Encodable {
     let lastError: String?
     let updatedAt: String
     let updatedBy: String?
-
-    enum CodingKeys: String, CodingKey {
-        case provider, name, category, summary, fields, models, active, ready, configured, key
-        case defaultModel = "default_model"
-        case defaultModelCustom = "default_model_custom"
-        case displayOrder = "display_order"
-        case missingFields = "missing_fields"
-        case extrasSet = "extras_set"
-        case lastVerifiedAt = "last_verified_at"
-        case lastError = "last_error"
-        case updatedAt = "updated_at"
-        case updatedBy = "updated_by"
-    }
 
     init(_ card: PlatformCard) {
         provider = card.provider.id
@@ -104,22 +86,6 @@ struct KeyBody: Encodable {
     let updatedAt: Date
     let updatedBy: String
 
-    enum CodingKeys: String, CodingKey {
-        case id, provider, category, description, hint, status, role, weight, position, active
-        case workspaceID = "workspace_id"
-        case providerName = "provider_name"
-        case hasKey = "has_key"
-        case defaultModel = "default_model"
-        case defaultModelCustom = "default_model_custom"
-        case extrasSet = "extras_set"
-        case lastVerifiedAt = "last_verified_at"
-        case lastError = "last_error"
-        case createdAt = "created_at"
-        case createdBy = "created_by"
-        case updatedAt = "updated_at"
-        case updatedBy = "updated_by"
-    }
-
     init(_ details: KeyDetails) {
         let c = details.credential
         id = c.id
@@ -156,14 +122,6 @@ struct WorkspaceBody: Encodable {
     let createdAt: String
     let updatedAt: String
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, exclusive
-        case byokAllowed = "byok_allowed"
-        case notificationEmail = "notification_email"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-    }
-
     init(_ w: Workspace) {
         id = w.id
         name = w.name
@@ -182,13 +140,6 @@ struct MemberBody: Encodable {
     let role: String
     let createdAt: String
     let createdBy: String
-
-    enum CodingKeys: String, CodingKey {
-        case id, name, role
-        case workspaceID = "workspace_id"
-        case createdAt = "created_at"
-        case createdBy = "created_by"
-    }
 
     init(_ m: Member) {
         id = m.id
@@ -213,15 +164,6 @@ struct TokenBody: Encodable {
     let createdBy: String
     let lastUsedAt: String?
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, kind, prefix, role, permissions
-        case workspaceID = "workspace_id"
-        case memberID = "member_id"
-        case createdAt = "created_at"
-        case createdBy = "created_by"
-        case lastUsedAt = "last_used_at"
-    }
-
     init(_ t: TokenRecord) {
         id = t.id
         name = t.name
@@ -243,11 +185,6 @@ struct PageBody<Item: Encodable>: Encodable {
     let total: Int
     let page: Int
     let perPage: Int
-
-    enum CodingKeys: String, CodingKey {
-        case items, total, page
-        case perPage = "per_page"
-    }
 }
 
 /// A human message and the object it is about.

@@ -11,14 +11,6 @@ struct VerificationBody: Encodable {
     let modelsAvailable: Int?
     let retryAfter: Int?
 
-    enum CodingKeys: String, CodingKey {
-        case status, message, hint
-        case checkedAt = "checked_at"
-        case latencyMs = "latency_ms"
-        case modelsAvailable = "models_available"
-        case retryAfter = "retry_after"
-    }
-
     init(_ result: VerificationResult) {
         status = result.status.rawValue
         message = result.message

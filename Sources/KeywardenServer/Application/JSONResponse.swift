@@ -2,10 +2,12 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Builds JSON responses with the API's encoding conventions (ISO 8601 dates, stable key order).
+/// Builds JSON responses with the API's encoding conventions: `snake_case` keys (from the Swift
+/// property names), ISO 8601 dates, stable key order.
 enum JSONResponse {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return encoder

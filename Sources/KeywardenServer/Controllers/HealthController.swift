@@ -36,12 +36,5 @@ struct HealthController<Context: RequestContext> {
         let keyring: String
         let masterKeys: Int
         let activeMasterKey: String
-
-        enum CodingKeys: String, CodingKey {
-            case status, database, keyring
-            case databaseEngine = "database_engine"
-            case masterKeys = "master_keys"
-            case activeMasterKey = "active_master_key"
-        }
     }
 }

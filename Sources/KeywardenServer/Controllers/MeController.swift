@@ -21,11 +21,5 @@ struct MeController {
         let workspaceID: String?
         let role: String?
         let permissions: [String]
-
-        enum CodingKeys: String, CodingKey {
-            case kind, name, role, permissions
-            case tokenID = "token_id"
-            case workspaceID = "workspace_id"
-        }
     }
 }

@@ -63,12 +63,6 @@ struct NotificationSettingsController {
         let from: String
         let platformAddress: String?
 
-        enum CodingKeys: String, CodingKey {
-            case configured, host, port, security, username, from
-            case hasPassword = "has_password"
-            case platformAddress = "platform_address"
-        }
-
         init(_ s: SMTPSettings, hasPassword: Bool) {
             host = s.host
             port = s.port
@@ -114,14 +108,6 @@ struct EventsController {
         let providerID: String?
         let data: [String: String]
         let createdAt: String
-
-        enum CodingKeys: String, CodingKey {
-            case id, kind, data
-            case workspaceID = "workspace_id"
-            case credentialID = "credential_id"
-            case providerID = "provider_id"
-            case createdAt = "created_at"
-        }
 
         init(_ e: Event) {
             id = e.id

@@ -66,11 +66,6 @@ struct WebhooksController {
         let webhook: WebhookBody
         /// Shown once: receivers verify `X-Keywarden-Signature` with it.
         let signingSecret: String
-
-        enum CodingKeys: String, CodingKey {
-            case webhook
-            case signingSecret = "signing_secret"
-        }
     }
 }
 
@@ -82,12 +77,6 @@ struct WebhookBody: Encodable {
     let events: [String]
     let active: Bool
     let createdAt: String
-
-    enum CodingKeys: String, CodingKey {
-        case id, url, description, events, active
-        case workspaceID = "workspace_id"
-        case createdAt = "created_at"
-    }
 
     init(_ hook: Webhook) {
         id = hook.id
@@ -111,16 +100,6 @@ struct DeliveryBody: Encodable {
     let lastError: String?
     let deliveredAt: String?
     let createdAt: String
-
-    enum CodingKeys: String, CodingKey {
-        case id, channel, status, attempts
-        case eventID = "event_id"
-        case nextAttemptAt = "next_attempt_at"
-        case lastStatusCode = "last_status_code"
-        case lastError = "last_error"
-        case deliveredAt = "delivered_at"
-        case createdAt = "created_at"
-    }
 
     init(_ d: Delivery) {
         id = d.id
