@@ -9,11 +9,21 @@ public struct StoreConfiguration: Sendable {
     public var dataDirectory: URL
     public var keyringSource: KeyringSource
     public var catalog: ProviderCatalog
+    /// Whether workspaces may point base URLs and webhooks at loopback or private addresses
+    /// (`KEYWARDEN_ALLOW_PRIVATE_TARGETS`; off by default, see ``NetworkTargetPolicy``).
+    public var allowPrivateTargets: Bool
 
-    public init(dataDirectory: URL, keyringSource: KeyringSource, catalog: ProviderCatalog) {
+    public init(dataDirectory: URL, keyringSource: KeyringSource, catalog: ProviderCatalog, allowPrivateTargets: Bool = false) {
         self.dataDirectory = dataDirectory
         self.keyringSource = keyringSource
         self.catalog = catalog
+        self.allowPrivateTargets = allowPrivateTargets
+    }
+
+    /// Refuses a URL a workspace gave that points inside the network, unless allowed.
+    func ensureAllowedTarget(_ url: String, field: String) throws {
+        guard !allowPrivateTargets, NetworkTargetPolicy.isInternal(url) else { return }
+        throw KeywardenError.invalid(field, "\(field) points at a loopback or private address; a workspace may not make Keywarden call inside its network.", code: "private_target")
     }
 
     /// The SQLite database file in the data directory.

@@ -144,3 +144,29 @@ struct SecretStorageTests {
         await store.close()
     }
 }
+
+@Suite("Private network targets")
+struct PrivateTargetTests {
+    @Test("a workspace cannot point a base URL or a webhook inside the network; the platform can")
+    func workspaceTargetsAreChecked() async throws {
+        var fixture = try StoreFixture()
+        fixture.allowPrivateTargets = false
+        defer { fixture.remove() }
+        let (store, _) = try await fixture.open()
+        let ws = try await store.workspaceService.create(name: "Acme", byokAllowed: true, exclusive: false, actor: "t")
+        let local = NewKeyRequest(providerID: "openai-compatible", description: "local", apiKey: Secret("sk-local-abcdefghij"),
+                                  extras: ["base_url": Secret("http://127.0.0.1:8000/v1")])
+        let refused = await #expect(throws: KeywardenError.self) { try await store.keys.create(workspaceID: ws.id, local, actor: "t") }
+        #expect(refused?.code == "private_target" && refused?.field == "extras.base_url")
+        let metadata = await #expect(throws: KeywardenError.self) {
+            try await store.notifications.createWebhook(workspaceID: ws.id, url: "http://169.254.169.254/latest", description: "", events: [], actor: "t")
+        }
+        #expect(metadata?.code == "private_target")
+        // Public targets are fine; the platform's own settings are trusted.
+        _ = try await store.keys.create(workspaceID: ws.id, NewKeyRequest(providerID: "openai-compatible", description: "host", apiKey: Secret("sk-host-abcdefghij"),
+                                                                         extras: ["base_url": Secret("https://api.together.xyz/v1")]), actor: "t")
+        _ = try await store.platformCards.save("ollama", PlatformCardUpdate(extras: ["base_url": Secret("http://localhost:11434")]), actor: "t")
+        _ = try await store.notifications.createWebhook(workspaceID: nil, url: "http://127.0.0.1:9000/hook", description: "", events: [], actor: "t")
+        await store.close()
+    }
+}

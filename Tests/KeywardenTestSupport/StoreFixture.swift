@@ -43,6 +43,8 @@ public struct StoreFixture: Sendable {
     public let directory: URL
     public let logs = LogCapture()
     public var environment: [String: String] = [:]
+    /// The tests' vendors and receivers listen on loopback.
+    public var allowPrivateTargets = true
 
     public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-store-\(UUID().uuidString)")
@@ -52,7 +54,8 @@ public struct StoreFixture: Sendable {
         StoreConfiguration(
             dataDirectory: directory,
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
-            catalog: try catalog ?? ProviderCatalog.load()
+            catalog: try catalog ?? ProviderCatalog.load(),
+            allowPrivateTargets: allowPrivateTargets
         )
     }
 

@@ -73,10 +73,12 @@ public enum RuntimeConfiguration {
     /// Everything the store needs.
     public static func store(dataOption: String?, environment: [String: String]) throws -> StoreConfiguration {
         let directory = dataDirectory(option: dataOption, environment: environment)
+        let allowPrivate = ["1", "true", "yes"].contains((environment["KEYWARDEN_ALLOW_PRIVATE_TARGETS"] ?? "").lowercased())
         return StoreConfiguration(
             dataDirectory: directory,
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
-            catalog: try catalog(environment: environment)
+            catalog: try catalog(environment: environment),
+            allowPrivateTargets: allowPrivate
         )
     }
 }

@@ -73,6 +73,7 @@ public struct KeyService: Sendable {
         if provider.keyField != nil, provider.requiresKey, key == nil { throw KeywardenError.missing("api_key", "api_key is required.") }
         if let key { try provider.validateKey(key) }
         try provider.validateExtras(request.extras)
+        try ensureAllowedTargets(provider, request.extras)
         let model = try Self.validModel(request.defaultModel)
         let weight = try Self.validWeight(request.weight)
         let active = request.active ?? true
@@ -121,6 +122,7 @@ public struct KeyService: Sendable {
                 }
             }
             try provider.validateExtras(validated.extras)
+            try self.ensureAllowedTargets(provider, validated.extras)
             for id in validated.clearExtras where !provider.extraFields.contains(where: { $0.id == id }) {
                 throw KeywardenError.invalid("clear_extras", "\(provider.displayName) has no field '\(id)'.", code: "unknown_field")
             }
@@ -185,6 +187,15 @@ public struct KeyService: Sendable {
         for primary in siblings where primary.role == .primary {
             let firstPosition = (siblings.filter { $0.role == .fallback }.map(\.position).min() ?? 1) - 1
             _ = try await store.credentials.update(primary, with: CredentialChanges(role: .fallback, position: firstPosition), actor: actor, on: db)
+        }
+    }
+
+    /// A workspace's URL fields (base URL, endpoint) may not point inside the network.
+    func ensureAllowedTargets(_ provider: ProviderDefinition, _ extras: [String: Secret]) throws {
+        for field in provider.extraFields where field.kind == .url {
+            if let value = extras[field.id], !value.isBlank {
+                try store.configuration.ensureAllowedTarget(value.unprotectedString, field: "extras.\(field.id)")
+            }
         }
     }
 

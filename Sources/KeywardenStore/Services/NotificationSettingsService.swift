@@ -58,6 +58,7 @@ public struct NotificationSettingsService: Sendable {
             throw KeywardenError.invalid("url", "url must be an http(s) URL.")
         }
         guard url.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
+        if workspaceID != nil { try store.configuration.ensureAllowedTarget(url, field: "url") }
         let description = description.trimmingCharacters(in: .whitespacesAndNewlines)
         guard description.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
         return try await store.engine.transaction { db in
