@@ -12,12 +12,16 @@ public struct StoreConfiguration: Sendable {
     /// Whether workspaces may point base URLs and webhooks at loopback or private addresses
     /// (`KEYWARDEN_ALLOW_PRIVATE_TARGETS`; off by default, see ``NetworkTargetPolicy``).
     public var allowPrivateTargets: Bool
+    /// The platform's built-in model for workspaces whose own provider is off or failing.
+    public var managedDefault: ResolutionSnapshot.ManagedDefault?
 
-    public init(dataDirectory: URL, keyringSource: KeyringSource, catalog: ProviderCatalog, allowPrivateTargets: Bool = false) {
+    public init(dataDirectory: URL, keyringSource: KeyringSource, catalog: ProviderCatalog, allowPrivateTargets: Bool = false,
+                managedDefault: ResolutionSnapshot.ManagedDefault? = nil) {
         self.dataDirectory = dataDirectory
         self.keyringSource = keyringSource
         self.catalog = catalog
         self.allowPrivateTargets = allowPrivateTargets
+        self.managedDefault = managedDefault
     }
 
     /// Refuses a URL a workspace gave that points inside the network, unless allowed.
@@ -75,6 +79,11 @@ public final class Store: Sendable {
 
     /// The vault context of the key that makes secret fingerprints.
     static let fingerprintKeyContext = SecretContext(scope: .platform, ownerID: "keywarden", field: "fingerprint_key")
+
+    /// The resolution snapshot, cached between changes.
+    let snapshotCache = SnapshotCache()
+    /// Resolution and bindings.
+    public var resolution: ResolutionService { ResolutionService(store: self) }
 
     private init(configuration: StoreConfiguration, engine: any DatabaseEngine, vault: Vault, fingerprinter: SecretFingerprinter?, logger: Logger) {
         self.configuration = configuration

@@ -79,6 +79,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     WebhooksController(store: store).addPlatformRoutes(to: api.group("platform/webhooks"))
     NotificationSettingsController(store: store).addRoutes(to: api.group("platform"))
     EventsController(store: store).addRoutes(to: api.group("events"))
+    ResolutionController(store: store).addRoutes(to: api)
     AuditController(store: store).addRoutes(to: api.group("audit"))
     routeTable.fill(from: router)
     return router

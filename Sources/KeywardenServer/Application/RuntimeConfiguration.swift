@@ -74,11 +74,25 @@ public enum RuntimeConfiguration {
     public static func store(dataOption: String?, environment: [String: String]) throws -> StoreConfiguration {
         let directory = dataDirectory(option: dataOption, environment: environment)
         let allowPrivate = ["1", "true", "yes"].contains((environment["KEYWARDEN_ALLOW_PRIVATE_TARGETS"] ?? "").lowercased())
+        let catalog = try catalog(environment: environment)
+        var managed: ResolutionSnapshot.ManagedDefault?
+        switch (environment["KEYWARDEN_MANAGED_PROVIDER"].flatMap { $0.isEmpty ? nil : $0 }, environment["KEYWARDEN_MANAGED_MODEL"].flatMap { $0.isEmpty ? nil : $0 }) {
+        case (nil, nil):
+            break
+        case (let provider?, let model?):
+            guard catalog.contains(provider) else {
+                throw ConfigurationError(variable: "KEYWARDEN_MANAGED_PROVIDER", problem: "names no provider of the catalog ('\(provider)')")
+            }
+            managed = .init(providerID: provider, model: model)
+        default:
+            throw ConfigurationError(variable: "KEYWARDEN_MANAGED_PROVIDER", problem: "and KEYWARDEN_MANAGED_MODEL must be set together")
+        }
         return StoreConfiguration(
             dataDirectory: directory,
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
-            catalog: try catalog(environment: environment),
-            allowPrivateTargets: allowPrivate
+            catalog: catalog,
+            allowPrivateTargets: allowPrivate,
+            managedDefault: managed
         )
     }
 }

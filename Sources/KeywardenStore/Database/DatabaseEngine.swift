@@ -1,4 +1,5 @@
 import SQLKit
+import Synchronization
 
 /// A database Keywarden stores its state in: reads on any pooled connection, writes one at a time in a transaction.
 ///
@@ -17,4 +18,18 @@ public protocol DatabaseEngine: Sendable {
 
     /// Closes every connection; later calls fail.
     func close() async
+
+    /// Counts this process's committed transactions, so caches know when to reload.
+    var changes: ChangeCounter { get }
+}
+
+/// A counter of committed write transactions.
+public final class ChangeCounter: Sendable {
+    private let counter = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public var value: UInt64 { counter.load(ordering: .acquiring) }
+
+    public func bump() { counter.add(1, ordering: .releasing) }
 }

@@ -16,6 +16,7 @@ public final class SQLiteEngine: DatabaseEngine {
     /// The database file.
     public let path: String
 
+    public let changes = ChangeCounter()
     private let writer: ConnectionPool<SQLiteConnection>
     private let readers: ConnectionPool<SQLiteConnection>
     private let logger: Logger
@@ -90,6 +91,7 @@ public final class SQLiteEngine: DatabaseEngine {
             do {
                 let result = try await body(db)
                 try await db.raw("COMMIT").run()
+                changes.bump()
                 return result
             } catch {
                 try? await db.raw("ROLLBACK").run()

@@ -6,6 +6,7 @@ public enum Schema {
         Migration(version: 1, name: "initial schema", apply: createInitialSchema),
         Migration(version: 2, name: "workspace members", apply: addMembers),
         Migration(version: 3, name: "events, webhooks, deliveries, settings", apply: addNotifications),
+        Migration(version: 4, name: "bindings", apply: addBindings),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -185,6 +186,21 @@ public enum Schema {
             .column("value", type: .text, .notNull)
             .column("updated_at", type: .text, .notNull)
             .column("updated_by", type: .text, .notNull)
+            .run()
+    }
+
+    @Sendable
+    static func addBindings(_ db: any SQLDatabase) async throws {
+        // `modality` is "" for a binding that covers every modality of the consumer;
+        // `credential_id` NULL means "the provider's main chain" (an explicit no-override).
+        try await db.create(table: "bindings")
+            .column("workspace_id", type: .text, .notNull, .references("workspaces", "id", onDelete: .cascade))
+            .column("consumer", type: .text, .notNull)
+            .column("modality", type: .text, .notNull, .default(""))
+            .column("credential_id", type: .text, .references("credentials", "id", onDelete: .cascade))
+            .column("created_at", type: .text, .notNull)
+            .column("created_by", type: .text, .notNull)
+            .primaryKey("workspace_id", "consumer", "modality")
             .run()
     }
 }

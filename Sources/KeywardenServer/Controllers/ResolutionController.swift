@@ -1,0 +1,170 @@
+import Foundation
+import Hummingbird
+import KeywardenCore
+import KeywardenStore
+import KeywardenVault
+
+/// `POST /api/v1/resolve` ("which key would pay for this?") and a workspace's bindings.
+struct ResolutionController {
+    let store: Store
+
+    func addRoutes(to api: RouterGroup<KeywardenRequestContext>) {
+        api.post("resolve") { request, context -> Response in
+            let principal = try context.requirePrincipal()
+            let body = try await request.decodeBody(ResolveBody.self, context: context)
+            let workspaceID = body.workspace ?? principal.workspaceID
+            if let workspaceID {
+                // The caller may explain resolution if it may send calls or read keys in that workspace.
+                if principal.decide(.gatewayUse, inWorkspace: workspaceID) != .allowed {
+                    _ = try Access.require(.keysRead, in: workspaceID, context)
+                }
+            } else if principal.decidePlatform(.gatewayUse) != .allowed {
+                _ = try Access.requirePlatform(context)
+            }
+            let modality = try body.modality.map { text in
+                guard let modality = Modality(rawValue: text) else { throw KeywardenError.invalid("modality", "Unknown modality '\(text)'.") }
+                return modality
+            } ?? .chat
+            guard body.provider != nil || body.model != nil else { throw KeywardenError.missing("provider", "Name a provider or a model.") }
+            let query = ResolutionQuery(workspaceID: workspaceID, providerID: body.provider, model: body.model, modality: modality,
+                                        consumer: body.consumer, allowsOtherProvider: body.provider == nil)
+            let candidates: [Candidate]
+            switch try await store.resolution.resolve(query) {
+            case .success(let list): candidates = list
+            case .failure(let failure):
+                throw KeywardenError(.unprocessable, code: failure.code, message: failure.description)
+            }
+            let snapshot = try await store.resolution.snapshot()
+            var secret: String?
+            if body.reveal == true {
+                guard principal.kind == .service, principal.permissions.contains(.keysReveal) else {
+                    throw KeywardenError(.forbidden, code: "forbidden", message: "Revealing a key needs a service token with keys.reveal.", field: "reveal")
+                }
+                secret = try await reveal(candidates[0], snapshot: snapshot, actor: principal.actor)
+            }
+            let items = candidates.map { candidate in
+                CandidateBody(candidate: candidate, key: snapshot.credential(candidate.credentialID))
+            }
+            return try JSONResponse.make(
+                ResolvedBody(provider: candidates[0].providerID, candidates: items, secret: secret),
+                headers: [.cacheControl: "no-store"]
+            )
+        }
+
+        let bindings = api.group("workspaces/:workspace/bindings")
+        bindings.get { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            _ = try Access.require(.keysRead, in: id, context)
+            return try JSONResponse.make(["items": try await store.resolution.listBindings(workspaceID: id).map(BindingBody.init)])
+        }
+        bindings.put { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysUpdate, in: id, context)
+            let body = try await request.decodeBody(BindBody.self, context: context)
+            guard let consumer = body.consumer else { throw KeywardenError.missing("consumer") }
+            let modality = try Self.modality(body.modality)
+            let keyID: String?
+            switch (body.keyID, body.target) {
+            case (let key?, nil): keyID = key
+            case (nil, "provider_main"?): keyID = nil
+            case (nil, nil): throw KeywardenError.missing("key_id", "Give key_id, or target: \"provider_main\".")
+            default: throw KeywardenError.invalid("target", "Give either key_id or target: \"provider_main\".")
+            }
+            let binding = try await store.resolution.bind(workspaceID: id, consumer: consumer, modality: modality, keyID: keyID, actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "Binding saved.", item: BindingBody(binding), itemKey: "binding"))
+        }
+        bindings.delete { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.keysUpdate, in: id, context)
+            guard let consumer = request.queryText("consumer") else { throw KeywardenError.missing("consumer") }
+            try await store.resolution.unbind(workspaceID: id, consumer: consumer, modality: try Self.modality(request.queryText("modality")), actor: principal.actor)
+            return try JSONResponse.make(MessageOnlyBody(message: "Binding removed."))
+        }
+    }
+
+    static func modality(_ text: String?) throws -> Modality? {
+        guard let text, text != "*", !text.isEmpty else { return nil }
+        guard let modality = Modality(rawValue: text) else { throw KeywardenError.invalid("modality", "Unknown modality '\(text)'.") }
+        return modality
+    }
+
+    /// Opens the first candidate's key for a service token with `keys.reveal`; audited with its fingerprint.
+    func reveal(_ candidate: Candidate, snapshot: ResolutionSnapshot, actor: String) async throws -> String {
+        guard let credential = snapshot.credential(candidate.credentialID) else { throw KeywardenError.notFound("key") }
+        return try await store.engine.transaction { db in
+            guard let key = try await store.credentials.openKey(of: credential, on: db) else { throw KeywardenError.notFound("key") }
+            try await store.audit.append(AuditEvent(
+                actor: actor, action: "key.revealed", targetType: "credential", targetID: credential.id,
+                workspaceID: credential.scope.workspaceID, details: ["provider": credential.providerID, "source": candidate.source.rawValue],
+                secretFingerprint: credential.fingerprint
+            ), on: db)
+            return key.unprotectedString
+        }
+    }
+
+    struct ResolveBody: RequestBody {
+        static let fields: Set<String> = ["workspace", "provider", "model", "modality", "consumer", "reveal"]
+        let workspace: String?
+        let provider: String?
+        let model: String?
+        let modality: String?
+        let consumer: String?
+        let reveal: Bool?
+    }
+
+    struct BindBody: RequestBody {
+        static let fields: Set<String> = ["consumer", "modality", "key_id", "target"]
+        let consumer: String?
+        let modality: String?
+        let keyID: String?
+        let target: String?
+
+        enum CodingKeys: String, CodingKey {
+            case consumer, modality, target
+            case keyID = "key_id"
+        }
+    }
+
+    struct CandidateBody: Encodable {
+        let keyID: String
+        let provider: String
+        let source: String
+        let reason: String
+        let model: String?
+        let description: String?
+        let hint: String?
+
+        init(candidate: Candidate, key: Credential?) {
+            keyID = candidate.credentialID
+            provider = candidate.providerID
+            source = candidate.source.rawValue
+            reason = candidate.reason
+            model = candidate.model
+            description = key?.description
+            hint = key?.hint
+        }
+    }
+
+    struct ResolvedBody: Encodable {
+        let provider: String
+        let candidates: [CandidateBody]
+        /// Only with `reveal` and `keys.reveal`.
+        let secret: String?
+    }
+
+    struct BindingBody: Encodable {
+        let workspaceID: String
+        let consumer: String
+        let modality: String
+        let keyID: String?
+        let target: String
+
+        init(_ binding: Binding) {
+            workspaceID = binding.workspaceID
+            consumer = binding.consumer
+            modality = binding.modality?.rawValue ?? "*"
+            keyID = binding.credentialID
+            target = binding.credentialID == nil ? "provider_main" : "key"
+        }
+    }
+}

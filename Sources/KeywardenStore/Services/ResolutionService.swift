@@ -1,0 +1,102 @@
+import Foundation
+import KeywardenCore
+import KeywardenVault
+import SQLKit
+import Synchronization
+
+/// Bindings, and the in-memory snapshot resolution reads: key metadata (never a secret), plans,
+/// cards, bindings. The snapshot is rebuilt as soon as this process commits a change (the engine's
+/// change counter), and at least once a second for changes made by another process (the CLI).
+public struct ResolutionService: Sendable {
+    let store: Store
+    let bindings = BindingRepository()
+
+    /// The current snapshot, rebuilt if anything changed.
+    public func snapshot() async throws -> ResolutionSnapshot {
+        let generation = store.engine.changes.value
+        if let snapshot = store.snapshotCache.fresh(generation: generation) { return snapshot }
+        let snapshot = try await load()
+        store.snapshotCache.store(snapshot, generation: generation)
+        return snapshot
+    }
+
+    /// Resolves a call against the current snapshot.
+    public func resolve(_ query: ResolutionQuery, coolingDown: Set<String> = []) async throws -> Result<[Candidate], ResolutionFailure> {
+        Resolver.resolve(query, in: try await snapshot(), catalog: store.catalog, coolingDown: coolingDown)
+    }
+
+    func load() async throws -> ResolutionSnapshot {
+        try await store.engine.read { db in
+            let workspaces = try await self.store.workspaces.list(on: db)
+            var credentials = try await self.store.credentials.list(scope: .platform, on: db)
+            for workspace in workspaces { credentials += try await self.store.credentials.list(scope: .workspace(workspace.id), on: db) }
+            let cards = try await self.store.providers.all(on: db)
+            return ResolutionSnapshot(
+                workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed)) }),
+                credentials: credentials,
+                platformCards: Dictionary(uniqueKeysWithValues: cards.map { ($0.providerID, .init(active: $0.active, defaultModel: $0.defaultModel)) }),
+                bindings: try await self.bindings.list(workspaceID: nil, on: db),
+                managedDefault: self.store.configuration.managedDefault
+            )
+        }
+    }
+
+    // MARK: Bindings
+
+    /// Pins a consumer's calls (of one modality, or all) to a key of the workspace, or to the main chain (`keyID == nil`).
+    public func bind(workspaceID: String, consumer: String, modality: Modality?, keyID: String?, actor: String) async throws -> Binding {
+        let consumer = consumer.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !consumer.isEmpty, consumer.count <= 200 else { throw KeywardenError.invalid("consumer", "consumer must be 1 to 200 characters.") }
+        return try await store.engine.transaction { db in
+            guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
+            if let keyID, try await self.store.credentials.get(keyID, scope: .workspace(workspaceID), on: db) == nil {
+                throw KeywardenError(.notFound, code: "not_found", message: "The key was not found in this workspace.", field: "key_id")
+            }
+            let binding = Binding(workspaceID: workspaceID, consumer: consumer, modality: modality, credentialID: keyID)
+            try await self.bindings.put(binding, actor: actor, on: db)
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "binding.set", targetType: "binding", targetID: consumer, workspaceID: workspaceID,
+                details: ["modality": modality?.rawValue ?? "*", "key": keyID ?? "provider_main"]
+            ), on: db)
+            return binding
+        }
+    }
+
+    public func unbind(workspaceID: String, consumer: String, modality: Modality?, actor: String) async throws {
+        try await store.engine.transaction { db in
+            guard try await self.bindings.delete(workspaceID: workspaceID, consumer: consumer, modality: modality, on: db) else {
+                throw KeywardenError.notFound("binding")
+            }
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "binding.removed", targetType: "binding", targetID: consumer, workspaceID: workspaceID,
+                details: ["modality": modality?.rawValue ?? "*"]
+            ), on: db)
+        }
+    }
+
+    public func listBindings(workspaceID: String) async throws -> [Binding] {
+        try await store.engine.read { db in
+            guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
+            return try await self.bindings.list(workspaceID: workspaceID, on: db)
+        }
+    }
+}
+
+
+/// The last resolution snapshot and when it was built.
+final class SnapshotCache: Sendable {
+    /// How long a snapshot is trusted without a change from this process (another process may have written).
+    static let maximumAge: Duration = .seconds(1)
+    private let entry = Mutex<(snapshot: ResolutionSnapshot, generation: UInt64, builtAt: ContinuousClock.Instant)?>(nil)
+
+    func fresh(generation: UInt64) -> ResolutionSnapshot? {
+        entry.withLock { entry in
+            guard let entry, entry.generation == generation, ContinuousClock.now - entry.builtAt < Self.maximumAge else { return nil }
+            return entry.snapshot
+        }
+    }
+
+    func store(_ snapshot: ResolutionSnapshot, generation: UInt64) {
+        entry.withLock { $0 = (snapshot, generation, .now) }
+    }
+}
