@@ -181,10 +181,13 @@ public struct CredentialRepository: Sendable {
         var changed: [String] = []
         var fingerprint: String?
 
-        if let description = changes.description, description != credential.description {
-            updated.description = description
-            changed.append("description")
+        /// Sets a field when a new value was given and differs, naming it in `changed`.
+        func apply<T: Equatable>(_ value: T?, _ field: WritableKeyPath<Credential, T>, _ name: String) {
+            guard let value, value != updated[keyPath: field] else { return }
+            updated[keyPath: field] = value
+            changed.append(name)
         }
+        apply(changes.description, \.description, "description")
         if let key = changes.replacementKey {
             let context = Self.context(credential, field: Self.keyField)
             try await secrets.put(try vault.seal(key, in: context), for: context, on: db)
@@ -218,26 +221,11 @@ public struct CredentialRepository: Sendable {
             }
             changed.append(contentsOf: (Array(filled.keys) + cleared).sorted().map { "extras.\($0)" })
         }
-        if let model = changes.defaultModel, model != credential.defaultModel {
-            updated.defaultModel = model
-            changed.append("default_model")
-        }
-        if let role = changes.role, role != credential.role {
-            updated.role = role
-            changed.append("role")
-        }
-        if let weight = changes.weight, weight != credential.weight {
-            updated.weight = weight
-            changed.append("weight")
-        }
-        if let position = changes.position, position != credential.position {
-            updated.position = position
-            changed.append("position")
-        }
-        if let active = changes.active, active != credential.active {
-            updated.active = active
-            changed.append("active")
-        }
+        apply(changes.defaultModel, \.defaultModel, "default_model")
+        apply(changes.role, \.role, "role")
+        apply(changes.weight, \.weight, "weight")
+        apply(changes.position, \.position, "position")
+        apply(changes.active, \.active, "active")
         guard !changed.isEmpty else { return (credential, []) }
         updated.updatedAt = Date()
         updated.updatedBy = actor

@@ -120,47 +120,43 @@ struct Keys: AsyncParsableCommand {
 
     struct Activate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Activate a workspace key, or a platform card with --platform --provider.")
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var target: Target
-        @Option(help: "The provider (with --platform).") var provider: String?
-        @Argument(help: "The key id (with --workspace).") var key: String?
+        @OptionGroup var toggle: Toggle
         @Flag(help: "In exclusive mode, deactivate the other active provider.") var `switch` = false
 
-        func run() async throws {
-            try await reportingFailures {
-                try await global.withStore { store in
-                    if target.platform {
-                        guard let provider else { throw ValidationError("--provider is required with --platform") }
-                        let card = try await store.platformCards.activate(provider, actor: "cli")
-                        say("\(card.provider.displayName) activated.")
-                    } else if let workspace = target.workspace {
-                        guard let key else { throw ValidationError("give the key id") }
-                        _ = try await store.keys.activate(workspaceID: workspace, keyID: key, switchExclusive: `switch`, actor: "cli")
-                        say("API key activated")
-                    }
-                }
-            }
-        }
+        func run() async throws { try await toggle.run(active: true, switchExclusive: `switch`) }
     }
 
     struct Deactivate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Deactivate a workspace key, or a platform card with --platform --provider.")
+        @OptionGroup var toggle: Toggle
+
+        func run() async throws { try await toggle.run(active: false, switchExclusive: false) }
+    }
+
+    /// What activate and deactivate share: the target and the one call each makes.
+    struct Toggle: ParsableArguments {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
         @Option(help: "The provider (with --platform).") var provider: String?
         @Argument(help: "The key id (with --workspace).") var key: String?
 
-        func run() async throws {
+        func run(active: Bool, switchExclusive: Bool) async throws {
             try await reportingFailures {
                 try await global.withStore { store in
                     if target.platform {
                         guard let provider else { throw ValidationError("--provider is required with --platform") }
-                        let card = try await store.platformCards.deactivate(provider, actor: "cli")
-                        say("\(card.provider.displayName) deactivated.")
+                        let card = active
+                            ? try await store.platformCards.activate(provider, actor: "cli")
+                            : try await store.platformCards.deactivate(provider, actor: "cli")
+                        say("\(card.provider.displayName) \(active ? "activated" : "deactivated").")
                     } else if let workspace = target.workspace {
                         guard let key else { throw ValidationError("give the key id") }
-                        _ = try await store.keys.deactivate(workspaceID: workspace, keyID: key, actor: "cli")
-                        say("API key deactivated")
+                        if active {
+                            _ = try await store.keys.activate(workspaceID: workspace, keyID: key, switchExclusive: switchExclusive, actor: "cli")
+                        } else {
+                            _ = try await store.keys.deactivate(workspaceID: workspace, keyID: key, actor: "cli")
+                        }
+                        say("API key \(active ? "activated" : "deactivated")")
                     }
                 }
             }
