@@ -126,9 +126,7 @@ public final class HealthCheckService: Service, Sendable {
             if let credential = card.credential, isDue(credential, now: now) { due.append((credential, card.state.defaultModel)) }
         }
         let workspaceKeys = try await store.engine.read { db in
-            try await self.store.workspaces.list(on: db).asyncFlatMap { workspace in
-                try await self.store.credentials.list(scope: .workspace(workspace.id), on: db)
-            }
+            try await self.store.credentials.all(on: db).filter { $0.scope != .platform }
         }
         for credential in workspaceKeys where credential.active && isDue(credential, now: now) {
             if store.catalog.provider(credential.providerID)?.verification.available == true {
@@ -187,12 +185,4 @@ actor HealthState {
     }
 
     var checking: Int { inFlight.count }
-}
-
-extension Array {
-    func asyncFlatMap<T>(_ transform: (Element) async throws -> [T]) async rethrows -> [T] {
-        var result: [T] = []
-        for element in self { result += try await transform(element) }
-        return result
-    }
 }

@@ -276,8 +276,17 @@ public struct CredentialRepository: Sendable {
 
     /// The credentials of a scope for one provider, primary first, then by position.
     public func list(scope: Scope, providerID: String, on db: any SQLDatabase) async throws -> [Credential] {
-        try await list(scope: scope, on: db).filter { $0.providerID == providerID }
-            .sorted { ($0.role == .primary ? 0 : 1, $0.position, $0.createdAt) < ($1.role == .primary ? 0 : 1, $1.position, $1.createdAt) }
+        try await list(scope: scope, on: db).filter { $0.providerID == providerID }.sorted(by: Self.mainFirst)
+    }
+
+    /// Every credential of every scope, in one query.
+    public func all(on db: any SQLDatabase) async throws -> [Credential] {
+        try await db.select().column("*").from(Self.table).orderBy("created_at").all().map(Self.decode)
+    }
+
+    /// The order of a provider's keys within a scope: the primary first, then by position, then oldest.
+    public static func mainFirst(_ a: Credential, _ b: Credential) -> Bool {
+        (a.role == .primary ? 0 : 1, a.position, a.createdAt) < (b.role == .primary ? 0 : 1, b.position, b.createdAt)
     }
 
     /// A page of a workspace's credentials and the total that match.

@@ -200,8 +200,7 @@ public struct PlatformCardService: Sendable {
         var cards: [PlatformCard] = []
         for provider in store.catalog.providers {
             guard let state = states[provider.id] else { continue }
-            let credential = credentials.filter { $0.providerID == provider.id }
-                .min { ($0.role == .primary ? 0 : 1, $0.position) < ($1.role == .primary ? 0 : 1, $1.position) }
+            let credential = credentials.filter { $0.providerID == provider.id }.min(by: CredentialRepository.mainFirst)
             let readable = try await credential.asyncMap { try await store.credentials.keyIsReadable($0, on: db) } ?? nil
             cards.append(PlatformCard(provider: provider, state: state, credential: credential, keyReadable: readable))
         }

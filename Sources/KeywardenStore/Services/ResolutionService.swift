@@ -28,8 +28,7 @@ public struct ResolutionService: Sendable {
     func load() async throws -> ResolutionSnapshot {
         try await store.engine.read { db in
             let workspaces = try await self.store.workspaces.list(on: db)
-            var credentials = try await self.store.credentials.list(scope: .platform, on: db)
-            for workspace in workspaces { credentials += try await self.store.credentials.list(scope: .workspace(workspace.id), on: db) }
+            let credentials = try await self.store.credentials.all(on: db)
             let cards = try await self.store.providers.all(on: db)
             return ResolutionSnapshot(
                 workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed)) }),
