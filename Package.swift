@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "KeywardenStore", targets: ["KeywardenStore"]),
         .library(name: "KeywardenProviders", targets: ["KeywardenProviders"]),
         .library(name: "KeywardenNotifications", targets: ["KeywardenNotifications"]),
+        .library(name: "KeywardenGateway", targets: ["KeywardenGateway"]),
         .library(name: "KeywardenServer", targets: ["KeywardenServer"]),
     ],
     dependencies: [
@@ -27,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Catalog, domain values, errors. No I/O beyond reading its own bundled catalog.
@@ -85,6 +88,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Candidates → forward → failover → meter: the gateway between the platform's code and the vendors.
+        .target(
+            name: "KeywardenGateway",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                "KeywardenStore",
+                "KeywardenProviders",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // HTTP routes and the application service.
         .target(
             name: "KeywardenServer",
@@ -94,7 +112,10 @@ let package = Package(
                 "KeywardenStore",
                 "KeywardenProviders",
                 "KeywardenNotifications",
+                "KeywardenGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -125,6 +146,7 @@ let package = Package(
             name: "keywarden-bench",
             dependencies: [
                 "KeywardenCore",
+                "KeywardenProviders",
                 "KeywardenVault",
                 "KeywardenStore",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -82,8 +82,12 @@ public final class Store: Sendable {
 
     /// The resolution snapshot, cached between changes.
     let snapshotCache = SnapshotCache()
+    /// Recent token lookups, cached between changes.
+    let tokenCache = TokenCache()
     /// Resolution and bindings.
     public var resolution: ResolutionService { ResolutionService(store: self) }
+    /// The usage ledger.
+    public var usage: UsageService { UsageService(store: self) }
 
     private init(configuration: StoreConfiguration, engine: any DatabaseEngine, vault: Vault, fingerprinter: SecretFingerprinter?, logger: Logger) {
         self.configuration = configuration

@@ -21,8 +21,10 @@ enum Family: String, CaseIterable, Sendable {
             return String(value.dropFirst(7))
         }
         switch self {
-        case .anthropic: return headers["x-api-key"]
-        case .gemini, .googleTTS, .googleTranslate: return headers["x-goog-api-key"] ?? query["key"]
+        // Anthropic's and Gemini's OpenAI-compatible endpoints take a bearer token.
+        case .anthropic: return headers["x-api-key"] ?? bearer()
+        case .gemini: return headers["x-goog-api-key"] ?? query["key"] ?? bearer()
+        case .googleTTS, .googleTranslate: return headers["x-goog-api-key"] ?? query["key"]
         case .elevenlabs: return headers["xi-api-key"]
         case .azureOpenAI: return headers["api-key"]
         case .azureSpeech: return headers["ocp-apim-subscription-key"]

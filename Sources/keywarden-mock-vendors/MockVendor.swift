@@ -6,6 +6,8 @@ import NIOCore
 struct MockVendor: Sendable {
     let name: String
     let family: Family
+    /// Whether requests are recorded (off for benchmarks).
+    var recording = true
     let recorder = RequestRecorder()
 
     func router() -> Router<BasicRequestContext> {
@@ -35,10 +37,12 @@ struct MockVendor: Sendable {
         var query: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
         let path = request.uri.path
-        await recorder.record([
-            "method": request.method.rawValue, "path": path, "query": query, "headers": headers,
-            "body": String(buffer: body),
-        ])
+        if recording {
+            await recorder.record([
+                "method": request.method.rawValue, "path": path, "query": query, "headers": headers,
+                "body": String(buffer: body),
+            ])
+        }
 
         if let forced = await recorder.forcedStatus {
             return json(forced, forced < 300 ? ["ok": true] : ["error": ["message": "forced \(forced)"]])
@@ -64,6 +68,9 @@ struct MockVendor: Sendable {
 
         if family.isVerification(method: request.method.rawValue, path: path) {
             return verificationSuccess()
+        }
+        if let answer = generation(method: request.method.rawValue, path: path, query: query, body: body, key: key) {
+            return answer
         }
         return json(404, ["error": ["message": "Unknown path \(path) on the \(name) mock", "type": "invalid_request_error", "code": "not_found"]])
     }

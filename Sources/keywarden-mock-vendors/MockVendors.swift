@@ -19,6 +19,7 @@ import ServiceLifecycle
 /// | `noquota` | the vendor's out-of-quota error |
 /// | `servererror` | 500 |
 /// | `slow` | answers after 30 s (past any client timeout) |
+/// | `midstream` | a streamed answer breaks off after two events |
 /// | anything else | success |
 @main
 struct MockVendors: AsyncParsableCommand {
@@ -30,6 +31,9 @@ struct MockVendors: AsyncParsableCommand {
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
 
+    @Flag(help: "Do not record requests (for benchmarks).")
+    var noRecord = false
+
     func run() async throws {
         var logger = Logger(label: "mock-vendors")
         logger.logLevel = .warning
@@ -40,7 +44,8 @@ struct MockVendors: AsyncParsableCommand {
             guard let family = Family(rawValue: parts.count == 2 ? parts[1] : name) else {
                 throw ValidationError("unknown family for '\(entry)'")
             }
-            let mock = MockVendor(name: name, family: family)
+            var mock = MockVendor(name: name, family: family)
+            mock.recording = !noRecord
             let app = Application(
                 router: mock.router(),
                 configuration: .init(address: .hostname(host, port: 0), serverName: "mock-\(name)"),

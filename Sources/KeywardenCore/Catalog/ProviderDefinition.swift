@@ -28,10 +28,12 @@ public struct ProviderField: Codable, Sendable, Equatable {
     public let help: String?
     /// When set and the field is filled, its value is sent to the vendor in this header.
     public let header: String?
+    /// When set and the field is filled, its value is sent as this query parameter (unless the call has one).
+    public let query: String?
 
     public init(
         id: String, label: String, kind: Kind, required: Bool,
-        placeholder: String? = nil, help: String? = nil, header: String? = nil
+        placeholder: String? = nil, help: String? = nil, header: String? = nil, query: String? = nil
     ) {
         self.id = id
         self.label = label
@@ -40,6 +42,7 @@ public struct ProviderField: Codable, Sendable, Equatable {
         self.placeholder = placeholder
         self.help = help
         self.header = header
+        self.query = query
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +54,7 @@ public struct ProviderField: Codable, Sendable, Equatable {
         self.placeholder = try c.decodeIfPresent(String.self, forKey: .placeholder)
         self.help = try c.decodeIfPresent(String.self, forKey: .help)
         self.header = try c.decodeIfPresent(String.self, forKey: .header)
+        self.query = try c.decodeIfPresent(String.self, forKey: .query)
     }
 }
 
@@ -140,6 +144,18 @@ public struct CuratedModel: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a provider answers OpenAI-shaped chat completions, and how it wants the key there when
+/// that differs from its native API (Anthropic and Gemini take a bearer token on their compatibility endpoints).
+public struct ChatCompletionsEndpoint: Codable, Sendable, Equatable {
+    public let path: String
+    public let auth: AuthScheme?
+
+    public init(path: String, auth: AuthScheme? = nil) {
+        self.path = path
+        self.auth = auth
+    }
+}
+
 /// One provider of the catalog: data that says how to show, store, authenticate and verify its keys.
 public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
     /// Stable id (`lowercase-with-dashes`), used in URLs, the database and configuration.
@@ -161,6 +177,8 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
     public let displayOrder: Int
     /// A short line shown on the card.
     public let summary: String?
+    /// The OpenAI-compatible chat completions endpoint, for the gateway's `/v1/chat/completions`.
+    public let chatCompletions: ChatCompletionsEndpoint?
 
     enum CodingKeys: String, CodingKey {
         case id, category, fields, auth, verification, models, modalities, summary
@@ -169,13 +187,14 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         case baseURL = "base_url"
         case defaultModel = "default_model"
         case displayOrder = "display_order"
+        case chatCompletions = "chat_completions"
     }
 
     public init(
         id: String, displayName: String, category: ProviderCategory, fields: [ProviderField],
         auth: AuthScheme, staticHeaders: [String: String] = [:], baseURL: String?,
         verification: VerificationCall, models: [CuratedModel], defaultModel: String?,
-        modalities: [Modality], displayOrder: Int, summary: String? = nil
+        modalities: [Modality], displayOrder: Int, summary: String? = nil, chatCompletions: ChatCompletionsEndpoint? = nil
     ) {
         self.id = id
         self.displayName = displayName
@@ -190,6 +209,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.modalities = modalities
         self.displayOrder = displayOrder
         self.summary = summary
+        self.chatCompletions = chatCompletions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -207,6 +227,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.modalities = try c.decode([Modality].self, forKey: .modalities)
         self.displayOrder = try c.decode(Int.self, forKey: .displayOrder)
         self.summary = try c.decodeIfPresent(String.self, forKey: .summary)
+        self.chatCompletions = try c.decodeIfPresent(ChatCompletionsEndpoint.self, forKey: .chatCompletions)
     }
 
     /// The id of the field that holds the API key.
@@ -237,7 +258,8 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         return ProviderDefinition(
             id: id, displayName: displayName, category: category, fields: fields, auth: auth,
             staticHeaders: staticHeaders, baseURL: url, verification: verification, models: models,
-            defaultModel: defaultModel, modalities: modalities, displayOrder: displayOrder, summary: summary
+            defaultModel: defaultModel, modalities: modalities, displayOrder: displayOrder, summary: summary,
+            chatCompletions: chatCompletions
         )
     }
 }

@@ -11,6 +11,12 @@ public struct VendorRequest: Sendable, CustomStringConvertible {
     /// Values that must never appear in a message (the key, and the key as sent with its prefix).
     let secrets: [String]
 
+    /// A scrubber that removes this request's secrets from text the vendor sent back.
+    public var scrubber: SecretScrubber { SecretScrubber(secrets: secrets) }
+
+    /// The secrets this request carries, for scrubbing what comes back (never for display).
+    public var secretsForScrubbing: [String] { secrets }
+
     public var description: String {
         "VendorRequest(\(method) \(SecretScrubber(secrets: secrets).scrub(url)), headers: \(headers.map(\.name).joined(separator: ", ")))"
     }
@@ -32,12 +38,36 @@ public enum VendorRequestBuilder {
         return try build(provider, credentials: credentials, method: method, path: path, baseTemplate: call.baseURL ?? provider.baseURL)
     }
 
-    /// A request to any path of the vendor's API (the gateway's pass-through uses this).
-    public static func request(for provider: ProviderDefinition, credentials: VendorCredentials, method: String, path: String) throws(KeywardenError) -> VendorRequest {
-        try build(provider, credentials: credentials, method: method, path: path, baseTemplate: provider.baseURL)
+    /// A request the gateway forwards: the caller's path and query taken as they are (never rendered as a
+    /// template), the key injected with `auth` (the provider's own scheme unless an endpoint says otherwise),
+    /// the filled extras as headers or query parameters, and the static headers the caller did not send itself.
+    public static func forward(
+        for provider: ProviderDefinition, credentials: VendorCredentials, method: String, pathAndQuery: String,
+        auth: AuthScheme? = nil, callerHeaders: Set<String> = []
+    ) throws(KeywardenError) -> VendorRequest {
+        var pathAndQuery = pathAndQuery
+        let values = credentials.templateValues
+        let presentQuery = pathAndQuery.split(separator: "?", maxSplits: 1).dropFirst().first.map { query in
+            Set(query.split(separator: "&").map { String($0.split(separator: "=", maxSplits: 1)[0]) })
+        } ?? []
+        for field in provider.extraFields {
+            guard let name = field.query, let value = values[field.id], !value.isEmpty, !presentQuery.contains(name) else { continue }
+            let encoded = value.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? value
+            pathAndQuery += (pathAndQuery.contains("?") ? "&" : "?") + "\(name)=\(encoded)"
+        }
+        return try build(provider, credentials: credentials, method: method, path: pathAndQuery, baseTemplate: provider.baseURL,
+                         renderPath: false, auth: auth, forwarding: callerHeaders)
     }
 
-    static func build(_ provider: ProviderDefinition, credentials: VendorCredentials, method: String, path: String, baseTemplate: String?) throws(KeywardenError) -> VendorRequest {
+    /// - Parameters:
+    ///   - renderPath: whether `path` is the catalog's template (verification) or a caller's path (forwarding).
+    ///   - forwarding: when forwarding, the header names (lowercased) the caller sent: the catalog's static
+    ///     headers are defaults the caller may override, and no `User-Agent` / `Accept` of ours is added.
+    static func build(
+        _ provider: ProviderDefinition, credentials: VendorCredentials, method: String, path: String, baseTemplate: String?,
+        renderPath: Bool = true, auth: AuthScheme? = nil, forwarding callerHeaders: Set<String>? = nil
+    ) throws(KeywardenError) -> VendorRequest {
+        let auth = auth ?? provider.auth
         let values = credentials.templateValues
         guard let baseTemplate else {
             throw KeywardenError(.unprocessable, code: "no_base_url", message: "\(provider.displayName) has no API Keywarden can call.")
@@ -56,10 +86,12 @@ public enum VendorRequestBuilder {
         guard let baseURL = URL(string: base), let scheme = baseURL.scheme?.lowercased(), ["http", "https"].contains(scheme), baseURL.host != nil else {
             throw KeywardenError(.unprocessable, code: "invalid_base_url", message: "The base URL of \(provider.displayName) is not an http(s) URL.", field: "extras.base_url")
         }
-        var url = base + (path.hasPrefix("/") ? "" : "/") + (try render(path, what: "path", encode: true))
+        var url = base + (path.hasPrefix("/") ? "" : "/") + (renderPath ? try render(path, what: "path", encode: true) : path)
 
-        var headers: [(name: String, value: String)] = [("User-Agent", userAgent), ("Accept", "application/json")]
-        for (name, value) in provider.staticHeaders.sorted(by: { $0.key < $1.key }) { headers.append((name, value)) }
+        var headers: [(name: String, value: String)] = callerHeaders == nil ? [("User-Agent", userAgent), ("Accept", "application/json")] : []
+        for (name, value) in provider.staticHeaders.sorted(by: { $0.key < $1.key }) where callerHeaders?.contains(name.lowercased()) != true {
+            headers.append((name, value))
+        }
         for field in provider.extraFields {
             if let header = field.header, let value = values[field.id], !value.isEmpty { headers.append((header, value)) }
         }
@@ -68,15 +100,15 @@ public enum VendorRequestBuilder {
         if let key = credentials.key, !key.isBlank {
             let keyText = key.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines)
             secrets.append(keyText)
-            switch provider.auth.kind {
+            switch auth.kind {
             case .header:
-                let name = try provider.auth.name.map { template throws(KeywardenError) in try render(template, what: "auth header") } ?? "Authorization"
+                let name = try auth.name.map { template throws(KeywardenError) in try render(template, what: "auth header") } ?? "Authorization"
                 // An empty prefix field (the custom provider's) means no prefix.
-                let prefix = provider.auth.prefix.flatMap { FieldTemplate($0).render(values) } ?? ""
+                let prefix = auth.prefix.flatMap { FieldTemplate($0).render(values) } ?? ""
                 headers.append((name, prefix + keyText))
                 secrets.append(prefix + keyText)
             case .query:
-                let name = provider.auth.name ?? "key"
+                let name = auth.name ?? "key"
                 let encoded = keyText.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? keyText
                 url += (url.contains("?") ? "&" : "?") + "\(name)=\(encoded)"
                 secrets.append(encoded)

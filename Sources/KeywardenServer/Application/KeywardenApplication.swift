@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenGateway
 import KeywardenNotifications
 import KeywardenProviders
 import KeywardenStore
@@ -19,15 +20,18 @@ public struct ServerSettings: Sendable {
     /// Whether the periodic health checks run (on-demand checks always do).
     public var healthChecksEnabled: Bool
     public var dispatch: DispatchSettings
+    public var gateway: GatewaySettings
 
     public init(host: String = "127.0.0.1", port: Int = 8080, verifyTimeoutSeconds: Int64 = 10,
-                health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init()) {
+                health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init(),
+                gateway: GatewaySettings = .init()) {
         self.host = host
         self.port = port
         self.verifyTimeoutSeconds = verifyTimeoutSeconds
         self.health = health
         self.healthChecksEnabled = healthChecksEnabled
         self.dispatch = dispatch
+        self.gateway = gateway
     }
 }
 
@@ -64,6 +68,8 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     let routeTable = RouteTable()
     router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
     HealthController(store: store).addRoutes(to: router)
+    MetricsController(registry: services.metrics.registry).addRoutes(to: router)
+    GatewayController(store: store, gateway: services.gateway, replayLimit: services.settings.gateway.replayLimit).addRoutes(to: router)
     CatalogController(catalog: store.catalog).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
 
@@ -81,6 +87,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     EventsController(store: store).addRoutes(to: api.group("events"))
     ResolutionController(store: store).addRoutes(to: api)
     AuditController(store: store).addRoutes(to: api.group("audit"))
+    UsageController(store: store).addRoutes(to: api.group("usage"))
     routeTable.fill(from: router)
     return router
 }
@@ -121,8 +128,10 @@ public func runServer(
     let services = ServerServices.make(store: store, settings: settings, logger: logger)
     let app = buildApplication(services, logger: logger, onListening: onListening)
     // Services shut down in reverse order: the application first, then the background work, the store last.
+    // The usage ledger stops after the application, so the calls it finished are written before the store closes.
     var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StoreShutdownService(store: store)), .init(service: services.dispatcher)]
     if settings.healthChecksEnabled { members.append(.init(service: services.health)) }
+    members.append(.init(service: services.ledger))
     members.append(.init(service: app))
     let group = ServiceGroup(configuration: .init(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {

@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenGateway
 import KeywardenStore
 import KeywardenNotifications
 import KeywardenProviders
@@ -63,10 +64,30 @@ public enum RuntimeConfiguration {
             maximumAttempts: try integer("KEYWARDEN_WEBHOOK_MAX_ATTEMPTS", default: 10, range: 1...100),
             smtpCAFile: environment["KEYWARDEN_SMTP_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         )
+        var credits = CreditPolicy.standard
+        if let text = environment["KEYWARDEN_CREDITS"], !text.isEmpty {
+            do { credits = try CreditPolicy(parsing: text) } catch {
+                throw ConfigurationError(variable: "KEYWARDEN_CREDITS", problem: error.message)
+            }
+            for rule in credits.rules {
+                if let provider = rule.provider, !(try catalog(environment: environment)).contains(provider) {
+                    throw ConfigurationError(variable: "KEYWARDEN_CREDITS", problem: "names no provider of the catalog ('\(provider)')")
+                }
+            }
+        }
+        let gateway = GatewaySettings(
+            maxAttempts: try integer("KEYWARDEN_GATEWAY_MAX_ATTEMPTS", default: 3, range: 1...10),
+            firstByteTimeout: duration(try seconds("KEYWARDEN_GATEWAY_TIMEOUT", default: 300, minimum: 0.1)),
+            defaultCooldown: duration(try seconds("KEYWARDEN_GATEWAY_COOLDOWN", default: 30, minimum: 0)),
+            rejectedCooldown: duration(try seconds("KEYWARDEN_GATEWAY_REJECTED_COOLDOWN", default: 60, minimum: 0)),
+            replayLimit: try integer("KEYWARDEN_GATEWAY_REPLAY_LIMIT", default: 4 * 1024 * 1024, range: 0...(256 * 1024 * 1024)),
+            credits: credits,
+            flushInterval: duration(try seconds("KEYWARDEN_USAGE_FLUSH", default: 0.5, minimum: 0.01))
+        )
         return ServerSettings(
             host: host, port: port,
             verifyTimeoutSeconds: Int64(try integer("KEYWARDEN_VERIFY_TIMEOUT", default: 10, range: 1...300)),
-            health: health, healthChecksEnabled: interval > 0, dispatch: dispatch
+            health: health, healthChecksEnabled: interval > 0, dispatch: dispatch, gateway: gateway
         )
     }
 

@@ -13,14 +13,12 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard let presented = Self.bearerToken(request) else {
             throw KeywardenError(.unauthenticated, code: "unauthorized", message: "Send a Keywarden token: Authorization: Bearer kw_…")
         }
-        guard AccessToken.looksLikeToken(presented),
-              let record = try await store.engine.read({ db in try await store.tokens.find(presented: presented, on: db) })
-        else {
+        guard AccessToken.looksLikeToken(presented), let principal = try await store.authenticate(presented: presented) else {
             throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The token is not valid or was revoked.")
         }
         var context = context
-        context.principal = record.principal
-        context.logger[metadataKey: "token"] = "\(record.id)"
+        context.principal = principal
+        context.logger[metadataKey: "token"] = "\(principal.tokenID)"
         return try await next(request, context)
     }
 

@@ -14,13 +14,22 @@ public protocol DatabaseEngine: Sendable {
 
     /// Runs `body` in a transaction; commits when it returns, rolls back when it throws.
     /// Writes are serialized, so read-then-write inside one transaction (such as the audit chain) is safe.
-    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    ///
+    /// `changesState: false` marks a write no cache depends on (the usage ledger), so caches are not reloaded for it.
+    func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
 
     /// Closes every connection; later calls fail.
     func close() async
 
     /// Counts this process's committed transactions, so caches know when to reload.
     var changes: ChangeCounter { get }
+}
+
+extension DatabaseEngine {
+    /// Runs `body` in a transaction that changes state caches depend on.
+    public func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await transaction(changesState: true, body)
+    }
 }
 
 /// A counter of committed write transactions.

@@ -84,14 +84,14 @@ public final class SQLiteEngine: DatabaseEngine {
         }
     }
 
-    public func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await writer.withConnection { connection in
             let db = connection.sql(queryLogLevel: nil)
             try await db.raw("BEGIN IMMEDIATE").run()
             do {
                 let result = try await body(db)
                 try await db.raw("COMMIT").run()
-                changes.bump()
+                if changesState { changes.bump() }
                 return result
             } catch {
                 try? await db.raw("ROLLBACK").run()

@@ -7,6 +7,7 @@ public enum Schema {
         Migration(version: 2, name: "workspace members", apply: addMembers),
         Migration(version: 3, name: "events, webhooks, deliveries, settings", apply: addNotifications),
         Migration(version: 4, name: "bindings", apply: addBindings),
+        Migration(version: 5, name: "usage ledger", apply: addUsage),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -202,5 +203,30 @@ public enum Schema {
             .column("created_by", type: .text, .notNull)
             .primaryKey("workspace_id", "consumer", "modality")
             .run()
+    }
+
+    @Sendable
+    static func addUsage(_ db: any SQLDatabase) async throws {
+        // No foreign keys: the ledger outlives the keys and workspaces it names.
+        try await db.create(table: "usage")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("at", type: .text, .notNull)
+            .column("workspace_id", type: .text)
+            .column("provider_id", type: .text, .notNull)
+            .column("model", type: .text)
+            .column("credential_id", type: .text)
+            .column("source", type: .text)
+            .column("modality", type: .text, .notNull)
+            .column("consumer", type: .text)
+            .column("status", type: .bigint, .notNull)
+            .column("latency_ms", type: .bigint, .notNull)
+            .column("tokens_in", type: .bigint)
+            .column("tokens_out", type: .bigint)
+            .column("characters", type: .bigint)
+            .column("milli_credits", type: .bigint, .notNull, .default(0))
+            .column("attempts", type: .bigint, .notNull, .default(1))
+            .run()
+        try await db.create(index: "usage_by_workspace").on("usage").column("workspace_id").column("at").run()
+        try await db.create(index: "usage_by_time").on("usage").column("at").run()
     }
 }

@@ -50,6 +50,20 @@ public struct SealedSecretRepository: Sendable {
         )
     }
 
+    /// Every sealed secret of the given fields, by `owner id/field`.
+    public func all(fields: [String], on db: any SQLDatabase) async throws -> [String: SealedSecret] {
+        var result: [String: SealedSecret] = [:]
+        for row in try await db.select().columns("owner_id", "field", "wrapped_key", "ciphertext").from(Self.table)
+            .where("field", .in, fields).all() {
+            let key = try row.decode(column: "owner_id", as: String.self) + "/" + (try row.decode(column: "field", as: String.self))
+            result[key] = SealedSecret(
+                wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)),
+                ciphertext: Array(try row.decode(column: "ciphertext", as: Data.self))
+            )
+        }
+        return result
+    }
+
     /// Deletes every sealed secret of an owner row.
     public func deleteAll(ownerID: String, on db: any SQLDatabase) async throws {
         try await db.delete(from: Self.table).where("owner_id", .equal, ownerID).run()

@@ -238,4 +238,21 @@ public struct NotificationSettingsService: Sendable {
             return (credential, event)
         }
     }
+
+    /// Records that a workspace's calls to a provider moved from its own keys to the platform's (or the
+    /// managed default): one `fallback.engaged` event with its deliveries. The gateway calls it once per transition.
+    @discardableResult
+    public func recordFallback(workspaceID: String, providerID: String, source: KeySource, credentialID: String?, reason: String) async throws -> Event {
+        try await store.engine.transaction(changesState: false) { db in
+            let provider = self.store.catalog.provider(providerID)
+            return try await self.events.record(
+                .fallbackEngaged, workspaceID: workspaceID, credentialID: credentialID, providerID: providerID,
+                data: [
+                    "workspace_id": workspaceID, "provider": providerID, "provider_name": provider?.displayName ?? providerID,
+                    "source": source.rawValue, "credential_id": credentialID ?? "", "reason": reason,
+                ],
+                emailTargets: try await self.emailTargets(workspaceID: workspaceID, on: db), on: db
+            )
+        }
+    }
 }

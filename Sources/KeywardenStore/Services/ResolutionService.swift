@@ -13,11 +13,27 @@ public struct ResolutionService: Sendable {
 
     /// The current snapshot, rebuilt if anything changed.
     public func snapshot() async throws -> ResolutionSnapshot {
+        try await current().snapshot
+    }
+
+    /// The snapshot and the sealed secrets of its keys, rebuilt if anything changed.
+    func current() async throws -> SnapshotCache.Entry {
         let generation = store.engine.changes.value
-        if let snapshot = store.snapshotCache.fresh(generation: generation) { return snapshot }
-        let snapshot = try await load()
-        store.snapshotCache.store(snapshot, generation: generation)
-        return snapshot
+        if let entry = store.snapshotCache.fresh(generation: generation) { return entry }
+        let entry = try await load(generation: generation)
+        store.snapshotCache.store(entry)
+        return entry
+    }
+
+    /// Opens a credential's key and extras for one call, from the sealed copies held with the snapshot
+    /// (no database read). Throws ``VaultError/unreadable(_:)`` when they do not open.
+    public func openSecrets(of credential: Credential) async throws -> (key: Secret?, extras: [String: Secret]) {
+        let sealed = try await current().sealed
+        let keyContext = CredentialRepository.context(credential, field: CredentialRepository.keyField)
+        let extrasContext = CredentialRepository.context(credential, field: CredentialRepository.extrasField)
+        let key = try sealed[credential.id + "/" + keyContext.field].map { try store.vault.open($0, in: keyContext) }
+        let extras = try sealed[credential.id + "/" + extrasContext.field].map { try CredentialRepository.decodeExtras(try store.vault.open($0, in: extrasContext)) } ?? [:]
+        return (key, extras)
     }
 
     /// Resolves a call against the current snapshot.
@@ -25,18 +41,20 @@ public struct ResolutionService: Sendable {
         Resolver.resolve(query, in: try await snapshot(), catalog: store.catalog, coolingDown: coolingDown)
     }
 
-    func load() async throws -> ResolutionSnapshot {
+    func load(generation: UInt64) async throws -> SnapshotCache.Entry {
         try await store.engine.read { db in
             let workspaces = try await self.store.workspaces.list(on: db)
             let credentials = try await self.store.credentials.all(on: db)
             let cards = try await self.store.providers.all(on: db)
-            return ResolutionSnapshot(
+            let snapshot = ResolutionSnapshot(
                 workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed)) }),
                 credentials: credentials,
                 platformCards: Dictionary(uniqueKeysWithValues: cards.map { ($0.providerID, .init(active: $0.active, defaultModel: $0.defaultModel)) }),
                 bindings: try await self.bindings.list(workspaceID: nil, on: db),
                 managedDefault: self.store.configuration.managedDefault
             )
+            let sealed = try await self.store.secrets.all(fields: [CredentialRepository.keyField, CredentialRepository.extrasField], on: db)
+            return SnapshotCache.Entry(snapshot: snapshot, sealed: sealed, generation: generation, builtAt: .now)
         }
     }
 
@@ -82,20 +100,28 @@ public struct ResolutionService: Sendable {
 }
 
 
-/// The last resolution snapshot and when it was built.
+/// The last resolution snapshot, the sealed secrets of its keys (never opened ones), and when it was built.
 final class SnapshotCache: Sendable {
+    struct Entry: Sendable {
+        let snapshot: ResolutionSnapshot
+        /// Sealed secrets by `owner id/field`.
+        let sealed: [String: SealedSecret]
+        let generation: UInt64
+        let builtAt: ContinuousClock.Instant
+    }
+
     /// How long a snapshot is trusted without a change from this process (another process may have written).
     static let maximumAge: Duration = .seconds(1)
-    private let entry = Mutex<(snapshot: ResolutionSnapshot, generation: UInt64, builtAt: ContinuousClock.Instant)?>(nil)
+    private let entry = Mutex<Entry?>(nil)
 
-    func fresh(generation: UInt64) -> ResolutionSnapshot? {
+    func fresh(generation: UInt64) -> Entry? {
         entry.withLock { entry in
             guard let entry, entry.generation == generation, ContinuousClock.now - entry.builtAt < Self.maximumAge else { return nil }
-            return entry.snapshot
+            return entry
         }
     }
 
-    func store(_ snapshot: ResolutionSnapshot, generation: UInt64) {
-        entry.withLock { $0 = (snapshot, generation, .now) }
+    func store(_ new: Entry) {
+        entry.withLock { $0 = new }
     }
 }

@@ -1,0 +1,50 @@
+import Prometheus
+
+/// The gateway's Prometheus series, labelled by provider and source (never by workspace or key).
+public struct GatewayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+        .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+    ]
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
+
+    func call(provider: String, source: String, status: Int, duration: Duration) {
+        let statusClass = "\(status / 100)xx"
+        registry.makeCounter(
+            descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "requests", unitName: "total", helpText: "Gateway calls by provider, source and status class."),
+            labels: [("provider", provider), ("source", source), ("status", statusClass)]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "request_duration", unitName: "seconds", helpText: "Gateway call latency, until the last byte."),
+            labels: [("provider", provider), ("source", source)], buckets: Self.latencyBuckets
+        ).record(duration)
+    }
+
+    func failover(provider: String, reason: String) {
+        registry.makeCounter(
+            descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "failovers", unitName: "total", helpText: "Keys given up on during a call, by reason."),
+            labels: [("provider", provider), ("reason", reason)]
+        ).increment()
+    }
+
+    func tokens(provider: String, source: String, input: Int?, output: Int?) {
+        let descriptor = MetricNameDescriptor(namespace: "keywarden", subsystem: "gateway", metricName: "tokens", unitName: "total", helpText: "Tokens the vendors reported, by direction.")
+        if let input, input > 0 {
+            registry.makeCounter(descriptor: descriptor, labels: [("provider", provider), ("source", source), ("direction", "input")]).increment(by: Int64(input))
+        }
+        if let output, output > 0 {
+            registry.makeCounter(descriptor: descriptor, labels: [("provider", provider), ("source", source), ("direction", "output")]).increment(by: Int64(output))
+        }
+    }
+
+    func usageDropped(_ count: Int) {
+        registry.makeCounter(
+            descriptor: .init(namespace: "keywarden", subsystem: "usage", metricName: "rows_dropped", unitName: "total", helpText: "Usage rows dropped because the database refused them for too long.")
+        ).increment(by: Int64(count))
+    }
+}

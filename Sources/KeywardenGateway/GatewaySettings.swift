@@ -1,0 +1,31 @@
+import KeywardenCore
+
+/// How the gateway forwards, fails over and meters.
+public struct GatewaySettings: Sendable {
+    /// The most keys one call tries (the first included).
+    public var maxAttempts: Int
+    /// How long a vendor may take to send its response head; past it the next key is tried.
+    public var firstByteTimeout: Duration
+    /// How long a key rests after a 429 without `Retry-After`.
+    public var defaultCooldown: Duration
+    /// How long a key rests after a 401 or 403 while the health check looks at it.
+    public var rejectedCooldown: Duration
+    /// Request bodies up to this size are kept in memory so another key can be tried; larger ones
+    /// stream straight through to the first key, without failover.
+    public var replayLimit: Int
+    public var credits: CreditPolicy
+    /// How often buffered usage rows are written.
+    public var flushInterval: Duration
+
+    public init(maxAttempts: Int = 3, firstByteTimeout: Duration = .seconds(300), defaultCooldown: Duration = .seconds(30),
+                rejectedCooldown: Duration = .seconds(60), replayLimit: Int = 4 * 1024 * 1024, credits: CreditPolicy = .standard,
+                flushInterval: Duration = .milliseconds(500)) {
+        self.maxAttempts = maxAttempts
+        self.firstByteTimeout = firstByteTimeout
+        self.defaultCooldown = defaultCooldown
+        self.rejectedCooldown = rejectedCooldown
+        self.replayLimit = replayLimit
+        self.credits = credits
+        self.flushInterval = flushInterval
+    }
+}

@@ -1,0 +1,149 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KeywardenCore
+import KeywardenGateway
+import KeywardenStore
+import KeywardenVault
+import NIOCore
+
+/// The gateway's two faces: native pass-through (`/{provider}/…`, one route per catalog provider, so a
+/// vendor SDK works with only its base URL and API key changed) and OpenAI-compatible `/v1/chat/completions`.
+struct GatewayController {
+    let store: Store
+    let gateway: Gateway
+    let replayLimit: Int
+
+    /// Headers a vendor SDK may carry its API key in: the Keywarden token arrives in one of them, and
+    /// none of them is ever forwarded.
+    static let credentialHeaders: [String] = ["authorization", "x-api-key", "x-goog-api-key", "xi-api-key", "api-key", "ocp-apim-subscription-key"]
+
+    func addRoutes(to router: Router<KeywardenRequestContext>) {
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
+        for provider in store.catalog.providers where provider.baseURL != nil {
+            for method in methods {
+                router.on(RouterPath("\(provider.id)/**"), method: method) { request, context in
+                    try await forward(request, context: context, face: .native(providerID: provider.id), prefix: "/" + provider.id)
+                }
+            }
+        }
+        router.post("v1/chat/completions") { request, context in
+            let provider = request.headers[.keywardenProvider]
+            if let provider, !store.catalog.contains(provider) {
+                throw KeywardenError.invalid("X-Keywarden-Provider", "There is no provider '\(provider)'.")
+            }
+            return try await forward(request, context: context, face: .chatCompletions(providerID: provider), prefix: "")
+        }
+    }
+
+    func forward(_ request: Request, context: KeywardenRequestContext, face: GatewayCall.Face, prefix: String) async throws -> Response {
+        let principal = try await authenticate(request)
+        let workspaceID = try workspace(for: principal, request: request)
+
+        var path = String(request.uri.path.dropFirst(prefix.count))
+        if path.isEmpty { path = "/" }
+        if let query = request.uri.query, !query.isEmpty { path += "?" + query }
+        let modality = try request.headers[.keywardenModality].map { text in
+            guard let modality = Modality(rawValue: text) else { throw KeywardenError.invalid("X-Keywarden-Modality", "Unknown modality '\(text)'.") }
+            return modality
+        }
+        var headers: [(name: String, value: String)] = []
+        for field in request.headers {
+            let name = field.name.canonicalName
+            if Self.credentialHeaders.contains(name) || name.hasPrefix("x-keywarden-") { continue }
+            headers.append((field.name.rawName, field.value))
+        }
+
+        let body: GatewayRequestBody
+        let declared = request.headers[.contentLength].flatMap(Int.init)
+        if request.method == .get || request.method == .head || declared == 0 {
+            body = .empty
+        } else if let declared, declared > replayLimit {
+            // Too large to keep for a retry: streamed once to the first key.
+            let stream = request.body
+            body = .stream(length: declared) { .stream(stream, length: .known(Int64(declared))) }
+        } else {
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: replayLimit)
+            } catch {
+                throw KeywardenError(.tooLarge, code: "body_too_large",
+                    message: "A request body without Content-Length may be at most \(replayLimit) bytes; send Content-Length to stream larger ones.")
+            }
+            body = buffer.readableBytes == 0 ? .empty : .complete(buffer)
+        }
+
+        let call = GatewayCall(face: face, method: request.method.rawValue, pathAndQuery: path, headers: headers, body: body,
+                               workspaceID: workspaceID, consumer: request.headers[.keywardenConsumer], modality: modality)
+        let answer = await gateway.handle(call)
+
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+        }
+        let status = HTTPResponse.Status(code: answer.status)
+        switch answer.body {
+        case .complete(let buffer):
+            return Response(status: status, headers: fields, body: .init(byteBuffer: buffer))
+        case .stream(let stream):
+            return Response(status: status, headers: fields, body: ResponseBody(contentLength: answer.contentLength) { writer in
+                try await stream.pump { chunk in try await writer.write(chunk) }
+                try await writer.finish(nil)
+            })
+        }
+    }
+
+    /// The Keywarden token from whichever header the caller's SDK put its API key in.
+    func authenticate(_ request: Request) async throws -> Principal {
+        var presented: String?
+        for name in Self.credentialHeaders {
+            guard let fieldName = HTTPField.Name(name), let value = request.headers[fieldName] else { continue }
+            var token = value.trimmingCharacters(in: .whitespaces)
+            if name == "authorization" {
+                let parts = token.split(separator: " ", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "bearer" else { continue }
+                token = parts[1].trimmingCharacters(in: .whitespaces)
+            }
+            if AccessToken.looksLikeToken(token) { presented = token; break }
+        }
+        guard let presented else {
+            throw KeywardenError(.unauthenticated, code: "unauthorized",
+                message: "Send a Keywarden service token as the API key (Authorization: Bearer, x-api-key, x-goog-api-key, xi-api-key or api-key).")
+        }
+        guard let principal = try await store.authenticate(presented: presented) else {
+            throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The token is not valid or was revoked.")
+        }
+        return principal
+    }
+
+    /// The workspace the call is for: the token's own, or `X-Keywarden-Workspace` for a platform-bound token.
+    func workspace(for principal: Principal, request: Request) throws -> String? {
+        let named = request.headers[.keywardenWorkspace]
+        if let bound = principal.workspaceID {
+            if let named, named != bound { throw KeywardenError.notFound("workspace") }
+            guard principal.decide(.gatewayUse, inWorkspace: bound) == .allowed else {
+                throw KeywardenError(.forbidden, code: "forbidden", message: "This token may not send calls through the gateway (gateway.use).")
+            }
+            return bound
+        }
+        if let named {
+            switch principal.decide(.gatewayUse, inWorkspace: named) {
+            case .allowed: return named
+            case .notFound: throw KeywardenError.notFound("workspace")
+            case .forbidden: throw KeywardenError(.forbidden, code: "forbidden", message: "This token may not send calls through the gateway (gateway.use).")
+            }
+        }
+        guard principal.decidePlatform(.gatewayUse) == .allowed else {
+            throw KeywardenError(.forbidden, code: "forbidden", message: "This token may not send calls through the gateway (gateway.use).")
+        }
+        return nil
+    }
+}
+
+extension HTTPField.Name {
+    static let keywardenWorkspace = Self("X-Keywarden-Workspace")!
+    static let keywardenConsumer = Self("X-Keywarden-Consumer")!
+    static let keywardenModality = Self("X-Keywarden-Modality")!
+    static let keywardenProvider = Self("X-Keywarden-Provider")!
+}

@@ -1,0 +1,138 @@
+import Foundation
+import KeywardenCore
+import SQLKit
+
+/// The `usage` table: one row per gateway call, written in batches.
+public struct UsageRepository: Sendable {
+    static let table = "usage"
+    static let columns = [
+        "id", "at", "workspace_id", "provider_id", "model", "credential_id", "source", "modality", "consumer",
+        "status", "latency_ms", "tokens_in", "tokens_out", "characters", "milli_credits", "attempts",
+    ]
+    /// Rows per INSERT statement (16 binds each, well under SQLite's limit of 32,766).
+    static let rowsPerStatement = 500
+
+    public init() {}
+
+    /// Inserts a batch of records in the caller's transaction.
+    public func insert(_ records: [UsageRecord], on db: any SQLDatabase) async throws {
+        for start in stride(from: 0, to: records.count, by: Self.rowsPerStatement) {
+            var insert = db.insert(into: Self.table).columns(Self.columns)
+            for record in records[start..<min(start + Self.rowsPerStatement, records.count)] {
+                insert = insert.values(Self.binds(record))
+            }
+            try await insert.run()
+        }
+    }
+
+    static func binds(_ r: UsageRecord) -> [any SQLExpression] {
+        [
+            SQLBind(Identifier.make("use")), SQLBind(Timestamp.string(r.at)), SQLBind(r.workspaceID), SQLBind(r.providerID),
+            SQLBind(r.model), SQLBind(r.credentialID), SQLBind(r.source?.rawValue), SQLBind(r.modality.rawValue), SQLBind(r.consumer),
+            SQLBind(r.status), SQLBind(r.latencyMilliseconds), SQLBind(r.counts.inputTokens), SQLBind(r.counts.outputTokens),
+            SQLBind(r.counts.characters), SQLBind(r.milliCredits), SQLBind(r.attempts),
+        ]
+    }
+
+    /// Totals grouped by one dimension, over a time range and optionally one workspace.
+    public func report(_ query: UsageQuery, on db: any SQLDatabase) async throws -> UsageReport {
+        func filtered(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
+            var select = select.from(Self.table)
+            if let workspace = query.workspaceID { select = select.where("workspace_id", .equal, workspace) }
+            if let from = query.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
+            if let to = query.to { select = select.where("at", .lessThan, Timestamp.string(to)) }
+            return select
+        }
+        func sums(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
+            select
+                .column(SQLFunction("COUNT", args: SQLLiteral.all), as: "requests")
+                .column(SQLRaw("COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0)"), as: "errors")
+                .column(SQLRaw("COALESCE(SUM(tokens_in), 0)"), as: "tokens_in")
+                .column(SQLRaw("COALESCE(SUM(tokens_out), 0)"), as: "tokens_out")
+                .column(SQLRaw("COALESCE(SUM(characters), 0)"), as: "characters")
+                .column(SQLRaw("COALESCE(SUM(milli_credits), 0)"), as: "milli_credits")
+        }
+        func totals(_ row: any SQLRow) throws -> UsageTotals {
+            UsageTotals(
+                requests: try row.decode(column: "requests", as: Int.self), errors: try row.decode(column: "errors", as: Int.self),
+                inputTokens: try row.decode(column: "tokens_in", as: Int.self), outputTokens: try row.decode(column: "tokens_out", as: Int.self),
+                characters: try row.decode(column: "characters", as: Int.self), milliCredits: try row.decode(column: "milli_credits", as: Int.self)
+            )
+        }
+        let key = query.groupBy.expression
+        let groups = try await sums(filtered(db.select().column(SQLRaw("COALESCE(\(key), '')"), as: "group_key")))
+            .groupBy(SQLRaw("COALESCE(\(key), '')")).orderBy(SQLRaw("COALESCE(\(key), '')"))
+            .all()
+            .map { row in UsageGroup(key: try row.decode(column: "group_key", as: String.self), totals: try totals(row)) }
+        let total = try await sums(filtered(db.select())).first().map(totals) ?? UsageTotals()
+        return UsageReport(groups: groups, totals: total)
+    }
+}
+
+/// What to report: a time range, an optional workspace, one grouping.
+public struct UsageQuery: Sendable, Equatable {
+    /// The dimension rows are grouped by.
+    public enum GroupBy: String, Sendable, CaseIterable {
+        case provider, source, model, day, key, workspace, modality, consumer
+
+        /// The column (or expression) grouped on; fixed text, never from the request.
+        var expression: String {
+            switch self {
+            case .provider: return "provider_id"
+            case .source: return "source"
+            case .model: return "model"
+            case .day: return "SUBSTR(at, 1, 10)"
+            case .key: return "credential_id"
+            case .workspace: return "workspace_id"
+            case .modality: return "modality"
+            case .consumer: return "consumer"
+            }
+        }
+    }
+
+    public var workspaceID: String?
+    public var from: Date?
+    /// Exclusive.
+    public var to: Date?
+    public var groupBy: GroupBy
+
+    public init(workspaceID: String?, from: Date?, to: Date?, groupBy: GroupBy) {
+        self.workspaceID = workspaceID
+        self.from = from
+        self.to = to
+        self.groupBy = groupBy
+    }
+}
+
+/// Sums over a set of calls.
+public struct UsageTotals: Sendable, Equatable {
+    public var requests = 0
+    /// Calls the client saw fail (status 400 or more).
+    public var errors = 0
+    public var inputTokens = 0
+    public var outputTokens = 0
+    public var characters = 0
+    public var milliCredits = 0
+
+    public init(requests: Int = 0, errors: Int = 0, inputTokens: Int = 0, outputTokens: Int = 0, characters: Int = 0, milliCredits: Int = 0) {
+        self.requests = requests
+        self.errors = errors
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.characters = characters
+        self.milliCredits = milliCredits
+    }
+
+    public var credits: Double { Double(milliCredits) / 1000 }
+}
+
+/// One group of a report (`key` is "" for calls without that dimension, e.g. no key could be tried).
+public struct UsageGroup: Sendable, Equatable {
+    public let key: String
+    public let totals: UsageTotals
+}
+
+public struct UsageReport: Sendable, Equatable {
+    public let groups: [UsageGroup]
+    public let totals: UsageTotals
+}
