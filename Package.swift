@@ -191,7 +191,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KeywardenIntegrationTests",
-            dependencies: ["KeywardenTestSupport", "KeywardenStore", "KeywardenVault", .product(name: "SQLKit", package: "sql-kit")]
+            dependencies: [
+                "KeywardenTestSupport", "KeywardenStore", "KeywardenVault", .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
     ]
 )

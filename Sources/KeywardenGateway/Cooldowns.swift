@@ -4,31 +4,38 @@ import Synchronization
 ///
 /// In memory: each instance keeps its own, and a restart forgets them (the vendor will say 429 again).
 public final class Cooldowns: Sendable {
-    private let until = Mutex<[String: ContinuousClock.Instant]>([:])
+    private struct Rest {
+        let until: ContinuousClock.Instant
+        /// A vendor's rate limit (the caller may retry later), rather than a refusal being checked.
+        let rateLimited: Bool
+    }
+    private let rests = Mutex<[String: Rest]>([:])
 
     public init() {}
 
     /// Rests a key for `duration` (a longer rest already running is kept).
-    public func rest(_ credentialID: String, for duration: Duration, now: ContinuousClock.Instant = .now) {
-        until.withLock { until in
+    public func rest(_ credentialID: String, for duration: Duration, rateLimited: Bool, now: ContinuousClock.Instant = .now) {
+        rests.withLock { rests in
             let end = now + duration
-            if let current = until[credentialID], current > end { return }
-            until[credentialID] = end
+            if let current = rests[credentialID], current.until > end { return }
+            rests[credentialID] = Rest(until: end, rateLimited: rateLimited)
         }
     }
 
-    /// The keys resting now; expired rests are forgotten.
-    public func resting(now: ContinuousClock.Instant = .now) -> Set<String> {
-        until.withLock { until in
-            guard !until.isEmpty else { return [] }
-            until = until.filter { $0.value > now }
-            return Set(until.keys)
+    /// The keys resting now (only those resting for a refusal, with `refusedOnly`); expired rests are forgotten.
+    public func resting(refusedOnly: Bool = false, now: ContinuousClock.Instant = .now) -> Set<String> {
+        rests.withLock { rests in
+            guard !rests.isEmpty else { return [] }
+            rests = rests.filter { $0.value.until > now }
+            return Set(rests.filter { !refusedOnly || !$0.value.rateLimited }.keys)
         }
     }
 
-    /// How long until the first of these keys is usable again.
-    public func shortestRest(among ids: Set<String>, now: ContinuousClock.Instant = .now) -> Duration? {
-        until.withLock { until in ids.compactMap { until[$0].map { $0 - now } }.filter { $0 > .zero }.min() }
+    /// How long until the first of these keys comes back from a rate-limit rest.
+    public func shortestRateLimit(among ids: [String], now: ContinuousClock.Instant = .now) -> Duration? {
+        rests.withLock { rests in
+            ids.compactMap { id in rests[id].flatMap { $0.rateLimited ? $0.until - now : nil } }.filter { $0 > .zero }.min()
+        }
     }
 }
 

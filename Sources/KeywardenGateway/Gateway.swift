@@ -59,6 +59,10 @@ public final class Gateway: Sendable {
             return finishWithError(&meter, status: 503, code: "store_unavailable", message: "Keywarden cannot read its keys right now; try again.")
         }
 
+        if let workspaceID = call.workspaceID, snapshot.workspaces[workspaceID] == nil {
+            return finishWithError(&meter, status: 404, code: "not_found", message: "The workspace was not found.")
+        }
+
         // What is asked: provider (or a model to route by), modality, and for the OpenAI face the JSON body.
         let bodyBytes = call.body.bytes.map { Array($0.readableBytesView) }
         let facts = RequestFacts.read(body: bodyBytes, path: call.pathAndQuery)
@@ -100,8 +104,10 @@ public final class Gateway: Sendable {
             candidates = list
         case .failure(let failure):
             meter.providerID = failure.providerID ?? meter.providerID
-            if !resting.isEmpty, let wait = cooldowns.shortestRest(among: resting) {
-                // Every usable key is resting after a 429: say so like a vendor would.
+            // When only rate-limit rests stand in the way, say so like a vendor would: 429 with Retry-After.
+            if !resting.isEmpty,
+               case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: store.catalog, coolingDown: cooldowns.resting(refusedOnly: true)),
+               let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID)) {
                 let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
                 return finishWithError(&meter, status: 429, code: "keys_cooling_down",
                                        message: failure.description + " (keys are resting after a rate limit; retry in \(seconds) s)",
@@ -114,6 +120,9 @@ public final class Gateway: Sendable {
         let requestedProvider = query.providerID ?? store.catalog.provider(servingModel: query.model ?? "")?.id
         meter.providerID = requestedProvider ?? candidates[0].providerID
 
+        // Headers the caller's Connection header names are hop-by-hop too.
+        let hopByHop = Set(call.headers.filter { $0.name.lowercased() == "connection" }
+            .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
         var attempts = 0
         var lastFailure: AttemptFailure?
         var secrets: [String] = []
@@ -165,7 +174,7 @@ public final class Gateway: Sendable {
 
             var request = HTTPClientRequest(url: vendorRequest.url)
             request.method = HTTPMethod(rawValue: call.method)
-            for (name, value) in call.headers where !Self.requestHeadersNotForwarded.contains(name.lowercased()) {
+            for (name, value) in call.headers where !Self.requestHeadersNotForwarded.contains(name.lowercased()) && !hopByHop.contains(name.lowercased()) {
                 request.headers.add(name: name, value: value)
             }
             for (name, value) in vendorRequest.headers {
@@ -261,18 +270,18 @@ public final class Gateway: Sendable {
         var record: VerificationStatus?
         switch verdict {
         case .rateLimited:
-            cooldowns.rest(credential.id, for: retryAfter.map { .seconds($0) } ?? settings.defaultCooldown)
+            cooldowns.rest(credential.id, for: retryAfter.map { .seconds($0) } ?? settings.defaultCooldown, rateLimited: true)
             reason = "rate_limited"
         case .quotaExceeded:
-            cooldowns.rest(credential.id, for: settings.rejectedCooldown)
+            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
             record = .quotaExceeded
             reason = "quota_exceeded"
         case .invalid where status == 401:
-            cooldowns.rest(credential.id, for: settings.rejectedCooldown)
+            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
             record = .invalid
             reason = "invalid"
         case .noPermission:
-            cooldowns.rest(credential.id, for: settings.rejectedCooldown)
+            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
             reason = "forbidden"
             health?.requestCheck(credentialID: credential.id)
         default:

@@ -33,8 +33,9 @@ public final class UsageLedger: Service, Sendable {
     public var pending: Int { buffer.withLock { $0.count } }
 
     public func run() async throws {
+        // The wait ends early at graceful shutdown; the last flush runs after the server has stopped.
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
             await flush()
         }
         await flush()

@@ -63,7 +63,11 @@ struct MockVendor: Sendable {
         if key.contains("revoked") { return error(401, kind: .invalidKey(key)) }
         if key.contains("forbidden") { return error(403, kind: .forbidden) }
         if key.contains("noquota") { return error(429, kind: .quota) }
-        if key.contains("ratelimited") { return error(429, kind: .rateLimit) }
+        if key.contains("ratelimited") {
+            var answer = error(429, kind: .rateLimit)
+            if key.contains("retry1") { answer.headers[.retryAfter] = "1" }
+            return answer
+        }
         if key.contains("servererror") { return error(500, kind: .server) }
 
         if family.isVerification(method: request.method.rawValue, path: path) {

@@ -64,10 +64,33 @@ struct RequestBuilderTests {
         #expect(headers(token)["ocp-apim-subscription-key"] == "k")
 
         let custom = try #require(catalog.provider("custom"))
-        let customRequest = try VendorRequestBuilder.request(for: custom, credentials: .init(key: Secret("tok"), extras: [
+        let customRequest = try VendorRequestBuilder.forward(for: custom, credentials: .init(key: Secret("tok"), extras: [
             "base_url": Secret("https://support.example/api"), "auth_header": Secret("X-Api-Token"),
-        ]), method: "GET", path: "/tickets")
+        ]), method: "GET", pathAndQuery: "/tickets")
         #expect(customRequest.url == "https://support.example/api/tickets" && headers(customRequest)["x-api-token"] == "tok")
+    }
+
+    @Test("forwarding keeps the caller's path and overridable headers, and adds extras as headers or query parameters")
+    func forwarding() throws {
+        let anthropic = try #require(catalog.provider("anthropic"))
+        let own = try VendorRequestBuilder.forward(for: anthropic, credentials: .init(key: Secret("sk-ant-x")), method: "POST",
+                                                   pathAndQuery: "/v1/messages?beta={api_key}", callerHeaders: ["anthropic-version"])
+        #expect(own.url == "https://api.anthropic.com/v1/messages?beta={api_key}", "a caller's path is never rendered as a template")
+        #expect(headers(own)["anthropic-version"] == nil && headers(own)["x-api-key"] == "sk-ant-x" && headers(own)["user-agent"] == nil)
+        let defaulted = try VendorRequestBuilder.forward(for: anthropic, credentials: .init(key: Secret("sk-ant-x")), method: "POST", pathAndQuery: "/v1/messages")
+        #expect(headers(defaulted)["anthropic-version"] == "2023-06-01")
+        let compat = try VendorRequestBuilder.forward(for: anthropic, credentials: .init(key: Secret("sk-ant-x")), method: "POST",
+                                                      pathAndQuery: "/v1/chat/completions", auth: anthropic.chatCompletions?.auth)
+        #expect(headers(compat)["authorization"] == "Bearer sk-ant-x" && headers(compat)["x-api-key"] == nil)
+
+        let azure = try #require(catalog.provider("azure-openai"))
+        let extras = ["endpoint": Secret("https://res.openai.azure.com"), "api_version": Secret("2024-10-21")]
+        let added = try VendorRequestBuilder.forward(for: azure, credentials: .init(key: Secret("k"), extras: extras), method: "POST",
+                                                     pathAndQuery: "/openai/deployments/d/chat/completions")
+        #expect(added.url == "https://res.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21")
+        let kept = try VendorRequestBuilder.forward(for: azure, credentials: .init(key: Secret("k"), extras: extras), method: "POST",
+                                                    pathAndQuery: "/openai/x?api-version=2025-01-01")
+        #expect(kept.url == "https://res.openai.azure.com/openai/x?api-version=2025-01-01")
     }
 
     @Test("a provider without verification says why")

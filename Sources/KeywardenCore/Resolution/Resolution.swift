@@ -163,8 +163,8 @@ public enum Resolver {
             let counts = Dictionary(grouping: keys) { key -> String in
                 if !key.active { return "inactive" }
                 if key.hint.isEmpty { return "no key" }
-                if coolingDown.contains(key.id) { return "cooling down" }
-                return key.status.rawValue
+                if !key.status.isUsable || !coolingDown.contains(key.id) { return key.status.rawValue }
+                return "cooling down"
             }.map { "\($0.value.count) \($0.key)" }.sorted()
             return counts.joined(separator: ", ")
         }
@@ -214,9 +214,13 @@ public enum Resolver {
         // 4: the managed default, where another provider may serve the call.
         if let managed = snapshot.managedDefault, query.allowsOtherProvider || managed.providerID == providerID {
             let keys = snapshot.platformKeys[managed.providerID] ?? []
-            let ready = keys.filter(usable)
-            for key in ready { add(key, .managed, "managed", model: managed.model) }
-            if ready.isEmpty { reasons.append("the managed default (\(managed.providerID)) has no usable key") }
+            if snapshot.platformCards[managed.providerID]?.active != true {
+                reasons.append("the managed default's card (\(managed.providerID)) is deactivated")
+            } else {
+                let ready = keys.filter(usable)
+                for key in ready { add(key, .managed, "managed", model: managed.model) }
+                if ready.isEmpty { reasons.append("the managed default (\(managed.providerID)) has no usable key") }
+            }
         }
 
         guard !candidates.isEmpty else {

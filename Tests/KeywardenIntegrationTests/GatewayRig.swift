@@ -1,0 +1,103 @@
+import AsyncHTTPClient
+import Foundation
+import KeywardenTestSupport
+import NIOCore
+import Testing
+
+/// The real `keywarden` binary in front of the real mock vendors, with an admin token and helpers.
+final class GatewayRig: Sendable {
+    let mocks: MockVendorsProcess
+    let server: KeywardenProcess
+    let base: String
+    let adminToken: String
+    let data: URL
+
+    static let managed = ["KEYWARDEN_MANAGED_PROVIDER": "anthropic", "KEYWARDEN_MANAGED_MODEL": "claude-haiku-4-5"]
+
+    init(environment: [String: String] = [:], mocks: MockVendorsProcess? = nil, data: URL? = nil, vendors: [String]? = nil) async throws {
+        let mocks = if let mocks { mocks } else { try await MockVendorsProcess(vendors: vendors) }
+        self.mocks = mocks
+        let data = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("kw-gw-\(UUID().uuidString)")
+        self.data = data
+        var env = mocks.upstreamEnvironment
+        env["KEYWARDEN_ALLOW_PRIVATE_TARGETS"] = "1"
+        env["KEYWARDEN_HEALTH_INTERVAL"] = "0"
+        env["KEYWARDEN_GATEWAY_TIMEOUT"] = "2"
+        env["KEYWARDEN_USAGE_FLUSH"] = "0.05"
+        for (key, value) in environment { env[key] = value }
+        server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"], environment: env)
+        let port = try await server.waitUntilListening()
+        base = "http://127.0.0.1:\(port)"
+        adminToken = server.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("kw_") } ?? ""
+    }
+
+    func stop(mocksToo: Bool = true) async {
+        server.signal(SIGTERM)
+        _ = try? await server.wait(timeout: .seconds(15))
+        if mocksToo { await mocks.stop() }
+        try? FileManager.default.removeItem(at: data)
+    }
+
+    /// A management call as the platform admin (or `token`); the JSON answer.
+    @discardableResult
+    func api(_ method: String, _ path: String, _ body: [String: Any]? = nil, token: String? = nil, expect: Int? = nil,
+             sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Any] {
+        let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
+        let reply = try await TestHTTP.send(method, base + path, body: data, headers: ["Authorization": "Bearer \(token ?? adminToken)", "Content-Type": "application/json"])
+        if let expect { #expect(reply.status == expect, "\(method) \(path): \(reply.status) \(reply.text)", sourceLocation: sourceLocation) }
+        return (try? JSONSerialization.jsonObject(with: reply.body) as? [String: Any]) ?? [:]
+    }
+
+    func workspace(_ name: String, byok: Bool = true, exclusive: Bool = false) async throws -> String {
+        let reply = try await api("POST", "/api/v1/workspaces", ["name": name, "byok_allowed": byok, "exclusive": exclusive], expect: 201)
+        return reply["id"] as? String ?? ""
+    }
+
+    /// Adds an active workspace key; returns its id.
+    func key(_ workspace: String, provider: String = "openai", secret: String, role: String = "primary", active: Bool = true,
+             query: String = "") async throws -> String {
+        let reply = try await api("POST", "/api/v1/workspaces/\(workspace)/keys\(query)",
+                                  ["provider": provider, "description": secret, "api_key": secret, "role": role, "active": active], expect: 201)
+        return ((reply["key"] as? [String: Any])?["id"] as? String) ?? ""
+    }
+
+    /// Saves and activates a platform card.
+    func platformCard(_ provider: String, secret: String) async throws {
+        try await api("PUT", "/api/v1/platform/providers/\(provider)", ["api_key": secret], expect: 200)
+        try await api("POST", "/api/v1/platform/providers/\(provider)/activate", expect: 200)
+    }
+
+    func serviceToken(_ workspace: String?, permissions: [String] = ["gateway.use"]) async throws -> String {
+        let path = workspace.map { "/api/v1/workspaces/\($0)/tokens" } ?? "/api/v1/platform/tokens"
+        let reply = try await api("POST", path, ["name": "backend", "permissions": permissions], expect: 201)
+        return reply["value"] as? String ?? ""
+    }
+
+    /// A gateway call; `json` is sent as the body.
+    func call(_ path: String, token: String, json: [String: Any]? = nil, headers: [String: String] = [:], method: String = "POST") async throws -> TestHTTP.Reply {
+        var all = ["Authorization": "Bearer \(token)", "Content-Type": "application/json"]
+        for (key, value) in headers { all[key] = value }
+        return try await TestHTTP.send(method, base + path, body: try json.map { try JSONSerialization.data(withJSONObject: $0) }, headers: all)
+    }
+
+    nonisolated(unsafe) static let chat: [String: Any] = ["model": "gpt-5.4-mini", "messages": [["role": "user", "content": "Say hello to the gateway test."]]]
+
+    /// Polls until `condition` holds (CI machines are slow and shared: never a fixed sleep).
+    func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool,
+                    sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
+    }
+
+    func usage(_ query: String) async throws -> [String: Any] {
+        try await api("GET", "/api/v1/usage?\(query)", expect: 200)
+    }
+}
+
+extension TestHTTP.Reply {
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+}

@@ -1,0 +1,338 @@
+import AsyncHTTPClient
+import Foundation
+import KeywardenTestSupport
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The gateway through the real binary, against the real mock vendors.
+@Suite("Gateway", .serialized)
+struct GatewayTests {
+    @Test("the chain walks binding → BYOK primary → fallback → platform → managed → a clear error, with source headers and one fallback.engaged")
+    func wholeChain() async throws {
+        let rig = try await GatewayRig(environment: GatewayRig.managed)
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Acme")
+        let token = try await rig.serviceToken(ws)
+        let primary = try await rig.key(ws, secret: "sk-ws-primary-revoked-0001")
+        let fallback = try await rig.key(ws, secret: "sk-ws-fallback-works-0002", role: "fallback")
+        let bound = try await rig.key(ws, secret: "sk-ws-bound-works-0003", role: "pool", active: true)
+        try await rig.platformCard("openai", secret: "sk-platform-openai-0004")
+        try await rig.platformCard("anthropic", secret: "sk-ant-platform-0005")
+        try await rig.api("PUT", "/api/v1/workspaces/\(ws)/bindings", ["consumer": "assistant-1", "modality": "chat", "key_id": bound], expect: 200)
+
+        // 1. The binding wins for its consumer.
+        let viaBinding = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat, headers: ["X-Keywarden-Consumer": "assistant-1"])
+        #expect(viaBinding.status == 200)
+        #expect(viaBinding.headers["x-keywarden-key"] == bound && viaBinding.headers["x-keywarden-source"] == "byok" && viaBinding.headers["x-keywarden-attempts"] == "1")
+
+        // 2. The primary is refused (401): the fallback answers in the same call, and the primary is marked invalid.
+        let viaFallback = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(viaFallback.status == 200, "\(viaFallback.text)")
+        #expect(viaFallback.headers["x-keywarden-key"] == fallback && viaFallback.headers["x-keywarden-attempts"] == "2")
+        try await rig.eventually("the refused primary is marked invalid") {
+            let key = try await rig.api("GET", "/api/v1/workspaces/\(ws)/keys/\(primary)")
+            return ((key["key"] as? [String: Any])?["status"] ?? key["status"]) as? String == "invalid"
+        }
+
+        // 3. The workspace's keys all off: the platform's key pays, and fallback.engaged is raised once.
+        for id in [fallback, bound] { try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(id)/deactivate", expect: 200) }
+        for _ in 0..<3 {
+            let viaPlatform = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+            #expect(viaPlatform.status == 200 && viaPlatform.headers["x-keywarden-source"] == "platform")
+        }
+        try await rig.eventually("one fallback.engaged event") {
+            let events = try await rig.api("GET", "/api/v1/events?workspace=\(ws)&kind=fallback.engaged")
+            return (events["items"] as? [Any])?.count == 1
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let engaged = try await rig.api("GET", "/api/v1/events?workspace=\(ws)&kind=fallback.engaged")
+        #expect((engaged["items"] as? [Any])?.count == 1, "one event per transition, not one per call")
+
+        // 4. The platform's OpenAI card off: the OpenAI-compatible face falls to the managed default (Anthropic), with its model.
+        try await rig.api("POST", "/api/v1/platform/providers/openai/deactivate", expect: 200)
+        try await rig.mocks.clear()
+        let viaManaged = try await rig.call("/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(viaManaged.status == 200, "\(viaManaged.text)")
+        #expect(viaManaged.headers["x-keywarden-source"] == "managed" && viaManaged.headers["x-keywarden-provider"] == "anthropic")
+        let sent = try await rig.mocks.requests("anthropic").last
+        #expect(sent?["path"] as? String == "/v1/chat/completions")
+        #expect((sent?["body"] as? String)?.contains("claude-haiku-4-5") == true)
+        #expect((sent?["headers"] as? [String: String])?["authorization"] == "Bearer sk-ant-platform-0005")
+        // The native face never switches provider.
+        let nativeNoKey = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(nativeNoKey.status == 503 && nativeNoKey.json.errorCode == "no_key_available", "\(nativeNoKey.status) \(nativeNoKey.headers) \(nativeNoKey.text)")
+
+        // 5. Nothing left: a clear error naming the provider and each reason.
+        try await rig.api("POST", "/api/v1/platform/providers/anthropic/deactivate", expect: 200)
+        let none = try await rig.call("/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(none.status == 503 && none.json.errorCode == "no_key_available")
+        let message = none.json.errorMessage ?? ""
+        #expect(message.contains("openai") && message.contains("card is deactivated") && message.contains("managed default"), "\(message)")
+    }
+
+    @Test("a plan without BYOK skips the workspace's keys; exclusive mode leaves one provider's keys in play")
+    func planAndExclusiveMode() async throws {
+        let rig = try await GatewayRig()
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: "sk-platform-openai-0100")
+        // A workspace whose plan loses BYOK keeps its keys, but the chain skips them.
+        let noByok = try await rig.workspace("Free plan")
+        _ = try await rig.key(noByok, secret: "sk-free-plan-key-0101")
+        try await rig.api("PATCH", "/api/v1/workspaces/\(noByok)", ["byok_allowed": false], expect: 200)
+        let token = try await rig.serviceToken(noByok)
+        let reply = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(reply.status == 200 && reply.headers["x-keywarden-source"] == "platform")
+
+        let exclusive = try await rig.workspace("Exclusive", exclusive: true)
+        let exclusiveToken = try await rig.serviceToken(exclusive)
+        let openaiKey = try await rig.key(exclusive, secret: "sk-exclusive-openai-0102")
+        let first = try await rig.call("/openai/v1/chat/completions", token: exclusiveToken, json: GatewayRig.chat)
+        #expect(first.headers["x-keywarden-key"] == openaiKey)
+        // Activating Anthropic with ?switch=true turns OpenAI's key off: OpenAI calls now go to the platform.
+        _ = try await rig.key(exclusive, provider: "anthropic", secret: "sk-ant-exclusive-0103", query: "?switch=true")
+        let after = try await rig.call("/openai/v1/chat/completions", token: exclusiveToken, json: GatewayRig.chat)
+        #expect(after.status == 200 && after.headers["x-keywarden-source"] == "platform")
+    }
+
+    @Test("a 429 rests the key for its Retry-After: the next call skips it, and it is used again afterwards")
+    func cooldownHonouredThenLifted() async throws {
+        let rig = try await GatewayRig()
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Busy")
+        let token = try await rig.serviceToken(ws)
+        let limited = try await rig.key(ws, secret: "sk-ratelimited-retry1-0200")
+        let spare = try await rig.key(ws, secret: "sk-spare-works-0201", role: "fallback")
+
+        let first = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(first.status == 200 && first.headers["x-keywarden-key"] == spare && first.headers["x-keywarden-attempts"] == "2")
+        try await rig.mocks.clear()
+        let second = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(second.headers["x-keywarden-key"] == spare && second.headers["x-keywarden-attempts"] == "1", "the resting key is skipped")
+        #expect(try await rig.mocks.requests("openai").count == 1)
+
+        // Only the limited key left: while it rests Keywarden answers 429 itself, without calling the vendor.
+        try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(spare)/deactivate", expect: 200)
+        _ = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        try await rig.mocks.clear()
+        let resting = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(resting.status == 429 && resting.json.errorCode == "keys_cooling_down" && resting.headers["retry-after"] == "1", "\(resting.status) \(resting.text)")
+        #expect(try await rig.mocks.requests("openai").isEmpty)
+        // After the rest, the key is tried again (the vendor answers 429 again, passed through with its Retry-After).
+        try await Task.sleep(for: .milliseconds(1100))
+        let again = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(again.status == 429 && again.headers["x-keywarden-key"] == limited && again.headers["retry-after"] == "1")
+        #expect(try await rig.mocks.requests("openai").count == 1)
+    }
+
+    @Test("a stream reaches the client as the vendor sends it; a failure mid-stream is not retried")
+    func streamingAndMidstreamFailure() async throws {
+        let rig = try await GatewayRig()
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Streams")
+        let token = try await rig.serviceToken(ws)
+        let breaking = try await rig.key(ws, secret: "sk-midstream-breaks-0300")
+        _ = try await rig.key(ws, secret: "sk-stream-works-0301", role: "fallback")
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await client.shutdown() } }
+
+        func stream(_ body: [String: Any]) async throws -> (status: Int, headers: HTTPHeaders, chunks: [(ContinuousClock.Instant, String)], failed: Bool) {
+            var request = HTTPClientRequest(url: rig.base + "/openai/v1/chat/completions")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+            let response = try await client.execute(request, timeout: .seconds(30))
+            var chunks: [(ContinuousClock.Instant, String)] = []
+            var failed = false
+            do {
+                for try await chunk in response.body { chunks.append((.now, String(buffer: chunk))) }
+            } catch { failed = true }
+            return (Int(response.status.code), response.headers, chunks, failed)
+        }
+        var body = GatewayRig.chat
+        body["stream"] = true
+        body["stream_options"] = ["include_usage": true]
+
+        // The first key breaks after two events: the client sees those, then the broken stream; no retry.
+        let broken = try await stream(body)
+        #expect(broken.status == 200 && broken.headers.first(name: "x-keywarden-key") == breaking && broken.headers.first(name: "x-keywarden-attempts") == "1")
+        #expect(broken.chunks.map(\.1).joined().contains("\"role\":\"assistant\""))
+        #expect(broken.failed || !broken.chunks.map(\.1).joined().contains("[DONE]"))
+        #expect(try await rig.mocks.requests("openai").count == 1, "no second key was tried after the first byte")
+
+        // A whole stream arrives in parts over time (the mock sends an event every 20 ms), not at the end.
+        try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(breaking)/deactivate", expect: 200)
+        let whole = try await stream(body)
+        let text = whole.chunks.map(\.1).joined()
+        #expect(whole.status == 200 && text.hasSuffix("data: [DONE]\n\n") && !whole.failed)
+        #expect(whole.headers.first(name: "content-type")?.hasPrefix("text/event-stream") == true)
+        #expect(whole.chunks.count >= 5, "chunks arrive separately: \(whole.chunks.count)")
+        if let first = whole.chunks.first?.0, let last = whole.chunks.last?.0 {
+            #expect(last - first >= .milliseconds(100), "the first chunk arrived \(last - first) before the last")
+        }
+    }
+
+    @Test("usage rows carry the token counts the vendors reported, for plain and streamed calls of each shape")
+    func usageMatchesVendorCounts() async throws {
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_CREDITS": "*=1,elevenlabs=0.5"])
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Metered")
+        let token = try await rig.serviceToken(ws)
+        for (provider, secret) in [("openai", "sk-meter-openai-0400"), ("anthropic", "sk-ant-meter-0401"), ("gemini", "AIza-meter-gemini-0402"), ("elevenlabs", "sk_meter_eleven_0403")] {
+            _ = try await rig.key(ws, provider: provider, secret: secret)
+        }
+        var expected: [String: (input: Int, output: Int)] = [:]
+        func add(_ provider: String, _ input: Int, _ output: Int) {
+            let current = expected[provider] ?? (0, 0)
+            expected[provider] = (current.input + input, current.output + output)
+        }
+
+        // OpenAI, plain and streamed (usage in the last chunk).
+        let plain = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        let plainUsage = plain.json["usage"] as? [String: Int] ?? [:]
+        add("openai", plainUsage["prompt_tokens"] ?? -1, plainUsage["completion_tokens"] ?? -1)
+        var streamed = GatewayRig.chat
+        streamed["stream"] = true
+        streamed["stream_options"] = ["include_usage": true]
+        let openaiStream = try await rig.call("/openai/v1/chat/completions", token: token, json: streamed)
+        let lastUsage = openaiStream.text.split(separator: "\n").filter { $0.contains("\"usage\"") }.last.flatMap { line in
+            try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+        }?["usage"] as? [String: Int] ?? [:]
+        add("openai", lastUsage["prompt_tokens"] ?? -1, lastUsage["completion_tokens"] ?? -1)
+
+        // Anthropic's messages, streamed: input in message_start, output in message_delta.
+        let messages: [String: Any] = ["model": "claude-sonnet-4-6", "max_tokens": 64, "stream": true, "messages": [["role": "user", "content": "Count the tokens of this, please."]]]
+        let anthropic = try await rig.call("/anthropic/v1/messages", token: token, json: messages, headers: ["x-api-key": token, "anthropic-version": "2023-06-01"])
+        #expect(anthropic.status == 200 && anthropic.text.contains("message_delta"))
+        let start = anthropic.text.split(separator: "\n").first { $0.contains("message_start") && $0.hasPrefix("data:") }
+        let startUsage = ((start.flatMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any] })?["message"] as? [String: Any])?["usage"] as? [String: Int]
+        let delta = anthropic.text.split(separator: "\n").first { $0.contains("\"message_delta\"") && $0.hasPrefix("data:") }
+        let deltaUsage = (delta.flatMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any] })?["usage"] as? [String: Int]
+        add("anthropic", startUsage?["input_tokens"] ?? -1, deltaUsage?["output_tokens"] ?? -1)
+
+        // Gemini, streamed over SSE with x-goog-api-key.
+        let gemini = try await rig.call("/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", token: "ignored",
+                                        json: ["contents": [["parts": [["text": "Hello Gemini, how are you today?"]]]]], headers: ["Authorization": "", "x-goog-api-key": token])
+        #expect(gemini.status == 200, "\(gemini.text)")
+        let geminiLast = gemini.text.components(separatedBy: .newlines).filter { $0.hasPrefix("data:") }.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(5).utf8)) as? [String: Any] }
+        let metadata = geminiLast?["usageMetadata"] as? [String: Int]
+        add("gemini", metadata?["promptTokenCount"] ?? -1, metadata?["candidatesTokenCount"] ?? -1)
+
+        // ElevenLabs text-to-speech: characters, and half a credit per call.
+        let speech = "Twenty-nine characters spoken"
+        let tts = try await rig.call("/elevenlabs/v1/text-to-speech/voice123", token: "ignored", json: ["text": speech, "model_id": "eleven_v3"],
+                                     headers: ["Authorization": "", "xi-api-key": token])
+        #expect(tts.status == 200 && tts.headers["content-type"] == "audio/mpeg")
+
+        try await rig.eventually("every call is metered") {
+            let report = try await rig.usage("workspace=\(ws)&group_by=provider")
+            return (report["totals"] as? [String: Any])?["requests"] as? Int == 5
+        }
+        let report = try await rig.usage("workspace=\(ws)&group_by=provider")
+        let groups = Dictionary(uniqueKeysWithValues: ((report["groups"] as? [[String: Any]]) ?? []).map { ($0["key"] as? String ?? "", $0) })
+        for (provider, counts) in expected {
+            #expect(groups[provider]?["tokens_in"] as? Int == counts.input, "\(provider) input: \(groups[provider] ?? [:]) vs \(counts)")
+            #expect(groups[provider]?["tokens_out"] as? Int == counts.output, "\(provider) output: \(groups[provider] ?? [:]) vs \(counts)")
+            #expect(counts.input > 0 && counts.output > 0)
+        }
+        #expect(groups["elevenlabs"]?["characters"] as? Int == speech.count)
+        #expect(groups["elevenlabs"]?["credits"] as? Double == 0.5)
+        #expect((report["totals"] as? [String: Any])?["credits"] as? Double == 4.5)
+        let bySource = try await rig.usage("workspace=\(ws)&group_by=source")
+        #expect(((bySource["groups"] as? [[String: Any]]) ?? []).map { $0["key"] as? String } == ["byok"])
+        let byModel = try await rig.usage("workspace=\(ws)&group_by=model")
+        let models = Set(((byModel["groups"] as? [[String: Any]]) ?? []).compactMap { $0["key"] as? String })
+        #expect(models.isSuperset(of: ["gpt-5.4-mini", "claude-sonnet-4-6", "gemini-2.5-flash", "eleven_v3"]), "\(models)")
+        let metrics = try await TestHTTP.get(rig.base + "/metrics")
+        #expect(metrics.text.contains(#"keywarden_gateway_requests_total{provider="anthropic",source="byok",status="2xx"} 1"#))
+        #expect(!metrics.text.contains(ws), "no workspace in metric labels")
+    }
+
+    @Test("the vendor never sees the Keywarden token; the client, the logs and the metrics never see the vendor key")
+    func secretsStayWhereTheyBelong() async throws {
+        let rig = try await GatewayRig()
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Canary")
+        let token = try await rig.serviceToken(ws)
+        let canary = "sk-canary-revoked-7Hq2mZ9xL4"
+        _ = try await rig.key(ws, secret: canary)
+
+        // Only key refused: the vendor's 401 goes back, with the key it echoed removed.
+        let refused = try await rig.call("/openai/v1/chat/completions?trace=1", token: token, json: GatewayRig.chat,
+                                         headers: ["X-Keywarden-Consumer": "bot", "OpenAI-Beta": "assistants=v2", "Connection": "keep-alive, X-Private-Hop", "X-Private-Hop": "1"])
+        #expect(refused.status == 401)
+        let seenByClient = refused.text + refused.headers.description
+        #expect(!seenByClient.contains(canary) && !seenByClient.contains(String(canary.suffix(8))) && !seenByClient.contains(String(canary.prefix(9))), "\(seenByClient)")
+
+        // (The refusal also triggers a health check of the key: look at the chat call itself.)
+        let sent = try await rig.mocks.requests("openai").first { $0["path"] as? String == "/v1/chat/completions" }
+        let headers = sent?["headers"] as? [String: String] ?? [:]
+        #expect(headers["authorization"] == "Bearer \(canary)")
+        #expect(!(String(describing: sent ?? [:])).contains(token), "the vendor never sees the Keywarden token")
+        #expect(headers.keys.allSatisfy { !$0.hasPrefix("x-keywarden") }, "\(headers.keys)")
+        #expect(headers["openai-beta"] == "assistants=v2", "end-to-end headers are forwarded")
+        #expect(headers["x-private-hop"] == nil, "headers named by Connection are hop-by-hop")
+        #expect(sent?["query"] as? [String: String] == ["trace": "1"])
+
+        let metrics = try await TestHTTP.get(rig.base + "/metrics")
+        let usage = try await rig.usage("workspace=\(ws)&group_by=key")
+        await rig.stop(mocksToo: true)
+        for text in [rig.server.stdout, rig.server.stderr, metrics.text, String(describing: usage)] {
+            #expect(!text.contains(canary) && !text.contains(token))
+        }
+    }
+
+    @Test("usage buffered at SIGTERM is written before the process exits")
+    func usageFlushedOnGracefulShutdown() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-gw-\(UUID().uuidString)")
+        let mocks = try await MockVendorsProcess(vendors: ["openai"])
+        // Flush only every 10 minutes: what is written, shutdown wrote.
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_USAGE_FLUSH": "600"], mocks: mocks, data: data)
+        try await rig.platformCard("openai", secret: "sk-platform-flush-0500")
+        for _ in 0..<7 {
+            #expect(try await rig.call("/openai/v1/chat/completions", token: rig.adminToken, json: GatewayRig.chat).status == 200)
+        }
+        rig.server.signal(SIGTERM)
+        #expect(try await rig.server.wait(timeout: .seconds(20)).status == 0)
+
+        let again = try await GatewayRig(mocks: mocks, data: data)
+        defer { Task { await again.stop() } }
+        // The admin token was printed on the first run only.
+        let report = try await again.api("GET", "/api/v1/usage?group_by=provider", token: rig.adminToken, expect: 200)
+        #expect((report["totals"] as? [String: Any])?["requests"] as? Int == 7, "\(report)")
+    }
+
+    @Test("bad gateway input gets a clear error with a stable code")
+    func badInput() async throws {
+        let rig = try await GatewayRig(vendors: ["openai"])
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: "sk-platform-bad-0600")
+        let other = try await rig.workspace("Other")
+        let viewerLike = try await rig.serviceToken(other, permissions: ["keys.read"])
+        let cases: [(String, [String: String], Data?, Int, String)] = [
+            ("/openai/v1/chat/completions", [:], Data("{}".utf8), 401, "unauthorized"),
+            ("/openai/v1/chat/completions", ["Authorization": "Bearer kw_not_a_real_token_000000000000000000000"], Data("{}".utf8), 401, "invalid_token"),
+            ("/openai/v1/chat/completions", ["Authorization": "Bearer \(viewerLike)"], Data("{}".utf8), 403, "forbidden"),
+            ("/openai/v1/chat/completions", ["Authorization": "Bearer \(rig.adminToken)", "X-Keywarden-Workspace": "ws_nope"], Data("{}".utf8), 404, "not_found"),
+            ("/v1/chat/completions", ["Authorization": "Bearer \(rig.adminToken)"], Data("not json".utf8), 400, "invalid_request"),
+            ("/v1/chat/completions", ["Authorization": "Bearer \(rig.adminToken)"], Data(#"{"model":"no-such-model"}"#.utf8), 400, "unknown_model"),
+            ("/v1/chat/completions", ["Authorization": "Bearer \(rig.adminToken)", "X-Keywarden-Provider": "acme"], Data(#"{"model":"x"}"#.utf8), 400, "invalid_field"),
+            ("/openai/v1/chat/completions", ["Authorization": "Bearer \(rig.adminToken)", "X-Keywarden-Modality": "telepathy"], Data("{}".utf8), 400, "invalid_field"),
+        ]
+        for (path, headers, body, status, code) in cases {
+            let reply = try await TestHTTP.send("POST", rig.base + path, body: body, headers: headers)
+            #expect(reply.status == status && reply.json.errorCode == code, "\(path) \(headers): \(reply.status) \(reply.text)")
+        }
+        // A body past the replay limit streams to the first key instead of being refused.
+        let big = Data(("{\"model\":\"gpt-5.4-mini\",\"pad\":\"" + String(repeating: "x", count: 5 * 1024 * 1024) + "\"}").utf8)
+        let reply = try await TestHTTP.send("POST", rig.base + "/openai/v1/chat/completions", body: big, headers: ["Authorization": "Bearer \(rig.adminToken)", "Content-Type": "application/json"])
+        #expect(reply.status == 200 && reply.headers["x-keywarden-attempts"] == "1", "\(reply.status) \(reply.text.prefix(200))")
+        #expect(try await TestHTTP.get(rig.base + "/healthz").status == 200)
+    }
+}
+
+extension Dictionary where Key == String, Value == Any {
+    var errorCode: String? { (self["error"] as? [String: Any])?["code"] as? String }
+    var errorMessage: String? { (self["error"] as? [String: Any])?["message"] as? String }
+}
