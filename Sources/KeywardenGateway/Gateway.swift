@@ -113,7 +113,8 @@ public final class Gateway: Sendable {
                                        message: failure.description + " (keys are resting after a rate limit; retry in \(seconds) s)",
                                        headers: [("Retry-After", "\(seconds)")])
             }
-            let status = failure.code == "no_key_available" ? 503 : 400
+            // As POST /api/v1/resolve answers: a call no key can pay for is not something to retry.
+            let status = failure.code == "no_key_available" ? 422 : 400
             return finishWithError(&meter, status: status, code: failure.code, message: failure.description)
         }
         // The provider asked for (directly, or through its model); another one only serves as the managed default.
@@ -244,7 +245,7 @@ public final class Gateway: Sendable {
             if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: attempts) }
             return finishWithError(&meter, status: status, code: code, message: message, headers: headers)
         case nil:
-            return finishWithError(&meter, status: 503, code: "no_key_available", message: "No key could be tried for this call.")
+            return finishWithError(&meter, status: 422, code: "no_key_available", message: "No key could be tried for this call.")
         }
     }
 

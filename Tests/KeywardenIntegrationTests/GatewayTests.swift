@@ -61,12 +61,12 @@ struct GatewayTests {
         #expect((sent?["headers"] as? [String: String])?["authorization"] == "Bearer sk-ant-platform-0005")
         // The native face never switches provider.
         let nativeNoKey = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
-        #expect(nativeNoKey.status == 503 && nativeNoKey.json.errorCode == "no_key_available", "\(nativeNoKey.status) \(nativeNoKey.headers) \(nativeNoKey.text)")
+        #expect(nativeNoKey.status == 422 && nativeNoKey.json.errorCode == "no_key_available", "\(nativeNoKey.status) \(nativeNoKey.headers) \(nativeNoKey.text)")
 
         // 5. Nothing left: a clear error naming the provider and each reason.
         try await rig.api("POST", "/api/v1/platform/providers/anthropic/deactivate", expect: 200)
         let none = try await rig.call("/v1/chat/completions", token: token, json: GatewayRig.chat)
-        #expect(none.status == 503 && none.json.errorCode == "no_key_available")
+        #expect(none.status == 422 && none.json.errorCode == "no_key_available")
         let message = none.json.errorMessage ?? ""
         #expect(message.contains("openai") && message.contains("card is deactivated") && message.contains("managed default"), "\(message)")
     }

@@ -26,7 +26,7 @@ public struct VendorRequest: Sendable, CustomStringConvertible {
 /// the extras that travel as headers (only when filled), and the provider's static headers.
 public enum VendorRequestBuilder {
     /// The `User-Agent` Keywarden sends.
-    public static let userAgent = "Keywarden/0.4"
+    public static let userAgent = "Keywarden/0.5"
 
     /// The request for a provider's verification call.
     public static func verification(for provider: ProviderDefinition, credentials: VendorCredentials) throws(KeywardenError) -> VendorRequest {
