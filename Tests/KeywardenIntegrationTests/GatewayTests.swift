@@ -113,7 +113,10 @@ struct GatewayTests {
 
         // Only the limited key left: while it rests Keywarden answers 429 itself, without calling the vendor.
         try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(spare)/deactivate", expect: 200)
-        _ = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        // Wait for a call that reaches the vendor, so a fresh one-second rest has just begun.
+        try await rig.eventually("the vendor rate-limits the key again") {
+            try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).headers["x-keywarden-key"] == limited
+        }
         try await rig.mocks.clear()
         let resting = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(resting.status == 429 && resting.json.errorCode == "keys_cooling_down" && resting.headers["retry-after"] == "1", "\(resting.status) \(resting.text)")
