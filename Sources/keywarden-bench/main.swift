@@ -9,6 +9,7 @@ import SQLKit
 // keywarden-bench: figures for the goals the issues set, printed, not asserted.
 //   swift run -c release keywarden-bench vault [--iterations N] [--credentials N]
 //   swift run -c release keywarden-bench open-loop [--iterations N]   (for perf record)
+//   swift run -c release keywarden-bench resolve [--iterations N] [--workspaces N]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 
@@ -144,7 +145,65 @@ func vaultBenchmark() async throws {
     if sink == 42 { print("") }
 }
 
+/// Resolution in process: the pure `Resolver.resolve` over a snapshot of `--workspaces` workspaces with
+/// five keys each (primary, two fallbacks, a pool of two) and the platform's cards, against a baseline
+/// that only looks up the workspace's keys and filters them by provider (the least any resolution does).
+func resolveBenchmark() {
+    let workspaces = option("--workspaces", default: 10_000)
+    let iterations = option("--iterations", default: 1_000_000)
+    guard let catalog = try? ProviderCatalog.load() else { print("the bundled catalog did not load"); return }
+    let now = Date()
+    var credentials: [Credential] = []
+    for w in 0..<workspaces {
+        let roles: [(CredentialRole, Int)] = [(.primary, 0), (.fallback, 1), (.fallback, 2), (.pool, 0), (.pool, 0)]
+        for (i, (role, position)) in roles.enumerated() {
+            credentials.append(Credential(
+                id: "key_\(w)_\(i)", scope: .workspace("ws_\(w)"), providerID: i == 4 ? "anthropic" : "openai", description: "k",
+                role: role, weight: 1 + i, position: position, active: true, status: .valid, hint: "sk-…abcd",
+                createdAt: now, createdBy: "bench", updatedAt: now, updatedBy: "bench"))
+        }
+    }
+    for provider in ["openai", "anthropic"] {
+        credentials.append(Credential(id: "key_platform_\(provider)", scope: .platform, providerID: provider, description: provider,
+                                      active: true, status: .valid, hint: "sk-…pl", createdAt: now, createdBy: "bench", updatedAt: now, updatedBy: "bench"))
+    }
+    let snapshot = ResolutionSnapshot(
+        workspaces: Dictionary(uniqueKeysWithValues: (0..<workspaces).map { ("ws_\($0)", .init(byokAllowed: true)) }),
+        credentials: credentials,
+        platformCards: ["openai": .init(active: true, defaultModel: "gpt-5.4-mini"), "anthropic": .init(active: true, defaultModel: "claude-haiku-4-5")],
+        managedDefault: .init(providerID: "anthropic", model: "claude-haiku-4-5")
+    )
+    let queries = (0..<1024).map { i in
+        ResolutionQuery(workspaceID: "ws_\((i &* 7919) % workspaces)", providerID: "openai", modality: .chat, consumer: nil)
+    }
+    var sink = 0
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    let random: (Int) -> Int = { bound in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int((state >> 33) % UInt64(bound))
+    }
+    print("resolve: \(workspaces) workspaces × 5 keys, \(iterations) resolutions (primary, 2 fallbacks, pool by weight, platform, managed)")
+    var baseline = 0.0, resolve = 0.0
+    for round in 0..<5 {
+        let perRound = iterations / 5
+        baseline += measure(perRound) {
+            let query = queries[sink & 1023]
+            sink &+= (snapshot.workspaceKeys[query.workspaceID ?? ""] ?? []).filter { $0.providerID == "openai" }.count
+        }
+        resolve += measure(perRound) {
+            if case .success(let candidates) = Resolver.resolve(queries[(sink &+ round) & 1023], in: snapshot, catalog: catalog, random: random) {
+                sink &+= candidates.count
+            }
+        }
+    }
+    print("  baseline (lookup+filter) \(rate(iterations, baseline))")
+    print("  Resolver.resolve         \(rate(iterations, resolve))   (\(String(format: "%.2f", resolve / baseline))× baseline; goal ≤ 2 µs)")
+    if sink == 42 { print("") }
+}
+
 switch arguments.first {
+case "resolve":
+    resolveBenchmark()
 case "open-loop":
     let vault = Vault(keyring: .generate())
     let context = SecretContext(scope: .workspace("ws_bench"), ownerID: "key_bench", field: "api_key")
@@ -157,5 +216,6 @@ case "vault":
 default:
     print("usage: keywarden-bench vault [--iterations N] [--credentials N]   figures for the vault goals")
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")
+    print("       keywarden-bench resolve [--iterations N] [--workspaces N]   resolution in process (goal ≤ 2 µs)")
     exit(2)
 }

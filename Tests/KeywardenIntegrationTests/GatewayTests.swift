@@ -339,3 +339,66 @@ extension Dictionary where Key == String, Value == Any {
     var errorCode: String? { (self["error"] as? [String: Any])?["code"] as? String }
     var errorMessage: String? { (self["error"] as? [String: Any])?["message"] as? String }
 }
+
+@Suite("Vendor SDKs through the gateway", .serialized)
+struct SDKTests {
+    /// The Python with the `openai` and `anthropic` packages: `KEYWARDEN_PYTHON`, else `.venv/bin/python`, else `python3`.
+    static func python() -> String {
+        if let path = ProcessInfo.processInfo.environment["KEYWARDEN_PYTHON"] { return path }
+        let venv = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".venv/bin/python").path
+        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/env"
+    }
+
+    @Test("the official openai and anthropic Python SDKs complete a chat and a streamed chat with only base_url and api_key changed")
+    func officialSDKs() async throws {
+        let rig = try await GatewayRig(vendors: ["openai", "anthropic"])
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("SDK")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, secret: "sk-sdk-openai-0700")
+        _ = try await rig.key(ws, provider: "anthropic", secret: "sk-ant-sdk-0701")
+
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = root.appendingPathComponent("scripts/sdk-test.py").path
+        let python = Self.python()
+        let arguments = python == "/usr/bin/env" ? ["python3", script, rig.base, token] : [script, rig.base, token]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "sdk-test.py failed (pip install openai anthropic?): \(errors)")
+        let results = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+
+        let chat = results["openai_chat"] as? [String: Any]
+        #expect(chat?["text"] as? String == "Hello from the openai mock.")
+        #expect((chat?["completion_tokens"] as? Int ?? 0) > 0)
+        #expect((results["openai_headers"] as? [String: String])?["x-keywarden-source"] == "byok")
+        let stream = results["openai_stream"] as? [String: Any]
+        #expect(stream?["text"] as? String == "Hello from the openai mock." && (stream?["chunks"] as? Int ?? 0) >= 5)
+        let compatible = results["compatible_chat"] as? [String: Any]
+        #expect(compatible?["text"] as? String == "Hello from the anthropic mock." && compatible?["provider"] as? String == "anthropic")
+        let message = results["anthropic_message"] as? [String: Any]
+        #expect(message?["text"] as? String == "Hello from the anthropic mock." && (message?["input_tokens"] as? Int ?? 0) > 0)
+        let anthropicStream = results["anthropic_stream"] as? [String: Any]
+        #expect(anthropicStream?["text"] as? String == "Hello from the anthropic mock." && anthropicStream?["output_tokens"] as? Int == 5)
+        #expect(results["bad_token"] as? Int == 401)
+
+        // Neither vendor saw the Keywarden token; each saw its own key in its own header.
+        let openaiSeen = try await rig.mocks.requests("openai")
+        let anthropicSeen = try await rig.mocks.requests("anthropic")
+        #expect(!openaiSeen.isEmpty && !anthropicSeen.isEmpty)
+        #expect(!String(describing: openaiSeen + anthropicSeen).contains(token))
+        #expect(anthropicSeen.contains { ($0["headers"] as? [String: String])?["x-api-key"] == "sk-ant-sdk-0701" })
+        try await rig.eventually("six SDK calls metered") {
+            let report = try await rig.usage("workspace=\(ws)")
+            return (report["totals"] as? [String: Any])?["requests"] as? Int == 6
+        }
+    }
+}
