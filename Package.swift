@@ -180,6 +180,7 @@ let package = Package(
             name: "KeywardenNotificationsTests",
             dependencies: ["KeywardenNotifications", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
+        .testTarget(name: "KeywardenGatewayTests", dependencies: ["KeywardenGateway"]),
         .testTarget(
             name: "KeywardenServerTests",
             dependencies: [

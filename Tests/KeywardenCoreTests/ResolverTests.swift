@@ -105,3 +105,30 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Resolution: the managed default")
+struct ManagedDefaultTests {
+    @Test("the managed default serves only while its card is active, and the failure says so")
+    func managedNeedsItsCard() throws {
+        let catalog = try ProviderCatalog.load()
+        let now = Date()
+        let key = Credential(id: "key_managed", scope: .platform, providerID: "anthropic", description: "managed", active: true, status: .valid,
+                             hint: "sk-…x", createdAt: now, createdBy: "t", updatedAt: now, updatedBy: "t")
+        func snapshot(active: Bool) -> ResolutionSnapshot {
+            ResolutionSnapshot(workspaces: ["ws": .init(byokAllowed: true)], credentials: [key],
+                               platformCards: ["anthropic": .init(active: active, defaultModel: nil)],
+                               managedDefault: .init(providerID: "anthropic", model: "claude-haiku-4-5"))
+        }
+        let query = ResolutionQuery(workspaceID: "ws", providerID: "openai", allowsOtherProvider: true)
+        let served = try Resolver.resolve(query, in: snapshot(active: true), catalog: catalog).get()
+        #expect(served.map(\.source) == [.managed] && served.first?.model == "claude-haiku-4-5")
+        guard case .failure(let failure) = Resolver.resolve(query, in: snapshot(active: false), catalog: catalog) else {
+            Issue.record("a deactivated managed card still served")
+            return
+        }
+        #expect(failure.description.contains("managed default's card (anthropic) is deactivated"))
+        // The native face never switches provider.
+        let native = Resolver.resolve(ResolutionQuery(workspaceID: "ws", providerID: "openai"), in: snapshot(active: true), catalog: catalog)
+        #expect((try? native.get()) == nil)
+    }
+}
