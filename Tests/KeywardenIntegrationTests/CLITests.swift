@@ -73,4 +73,22 @@ struct CLITests {
         let empty = try await KeywardenProcess.run(["keys", "add", "--data", data.path, "--workspace", "ws_nope", "--provider", "openai", "--description", "x"], stdin: "")
         #expect(empty.status != 0)
     }
+
+    @Test("usage prints the metered calls as a table; a bad grouping or date is a clear error")
+    func usageReport() async throws {
+        let mocks = try await MockVendorsProcess(vendors: ["openai"])
+        let rig = try await GatewayRig(mocks: mocks)
+        try await rig.platformCard("openai", secret: "sk-platform-cli-usage-0800")
+        for _ in 0..<3 { _ = try await rig.call("/openai/v1/chat/completions", token: rig.adminToken, json: GatewayRig.chat) }
+        try await rig.eventually("three calls metered") {
+            (try await rig.usage("group_by=provider")["totals"] as? [String: Any])?["requests"] as? Int == 3
+        }
+        let report = try await KeywardenProcess.run(["usage", "--data", rig.data.path, "--group-by", "source"])
+        #expect(report.status == 0 && report.stdout.contains("platform") && report.stdout.contains("total"), "\(report.stdout)\(report.stderr)")
+        let totalLine = report.stdout.split(separator: "\n").first { $0.hasPrefix("total") }
+        #expect(totalLine?.split(separator: " ").dropFirst().first == "3", "\(totalLine ?? "")")
+        let bad = try await KeywardenProcess.run(["usage", "--data", rig.data.path, "--from", "last tuesday"])
+        #expect(bad.status != 0 && bad.stderr.contains("from is a day"))
+        await rig.stop()
+    }
 }

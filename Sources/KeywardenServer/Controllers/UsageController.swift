@@ -30,8 +30,8 @@ struct UsageController {
             guard let groupBy = UsageQuery.GroupBy(rawValue: groupText) else {
                 throw KeywardenError.invalid("group_by", "group_by is one of \(UsageQuery.GroupBy.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
-            let from = try Self.time(request.queryText("from"), field: "from", endOfDay: false)
-            let to = try Self.time(request.queryText("to"), field: "to", endOfDay: true)
+            let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false)
+            let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
             if let from, let to, to <= from { throw KeywardenError.invalid("to", "to must be after from.") }
             let report = try await store.usage.report(UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: groupBy))
             return try JSONResponse.make(UsageBody(
@@ -39,17 +39,6 @@ struct UsageController {
                 groups: report.groups.map { GroupBody(key: $0.key, totals: $0.totals) }, totals: TotalsBody(report.totals)
             ), headers: [.cacheControl: "no-store"])
         }
-    }
-
-    /// A day (`2026-11-22`, inclusive: `to` means the end of that day) or an RFC 3339 time.
-    static func time(_ text: String?, field: String, endOfDay: Bool) throws -> Date? {
-        guard let text, !text.isEmpty else { return nil }
-        if text.count == 10, let day = Timestamp.date(text + "T00:00:00.000Z") {
-            return endOfDay ? day.addingTimeInterval(86_400) : day
-        }
-        let plain = ISO8601DateFormatter()
-        if let date = Timestamp.date(text) ?? plain.date(from: text) { return date }
-        throw KeywardenError.invalid(field, "\(field) is a day (2026-11-22) or an RFC 3339 time.")
     }
 
     struct TotalsBody: Encodable {

@@ -102,6 +102,16 @@ public struct UsageQuery: Sendable, Equatable {
         self.to = to
         self.groupBy = groupBy
     }
+
+    /// Parses a bound of the range: a day (`2026-11-22`; as `to`, the end of that day) or an RFC 3339 time.
+    public static func time(_ text: String?, field: String, endOfDay: Bool) throws(KeywardenError) -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        if text.count == 10, let day = Timestamp.date(text + "T00:00:00.000Z") {
+            return endOfDay ? day.addingTimeInterval(86_400) : day
+        }
+        if let date = Timestamp.date(text) ?? ISO8601DateFormatter().date(from: text) { return date }
+        throw KeywardenError.invalid(field, "\(field) is a day (2026-11-22) or an RFC 3339 time.")
+    }
 }
 
 /// Sums over a set of calls.
