@@ -30,6 +30,9 @@ struct BinaryTests {
         let ready = try await TestHTTP.get("http://127.0.0.1:\(port)/readyz")
         #expect(ready.status == 200)
 
+        // The token is printed just after "listening on".
+        let printed = ContinuousClock.now + .seconds(10)
+        while !server.stdout.contains("\n  kw_"), ContinuousClock.now < printed { try await Task.sleep(for: .milliseconds(20)) }
         #expect(server.stdout.contains("First run"))
         let token = server.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("kw_") }
         #expect(token.map { AccessToken.looksLikeToken($0) } == true)

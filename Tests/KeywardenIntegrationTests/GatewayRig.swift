@@ -25,10 +25,19 @@ final class GatewayRig: Sendable {
         env["KEYWARDEN_GATEWAY_TIMEOUT"] = "2"
         env["KEYWARDEN_USAGE_FLUSH"] = "0.05"
         for (key, value) in environment { env[key] = value }
+        let firstRun = !FileManager.default.fileExists(atPath: data.path)
         server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"], environment: env)
         let port = try await server.waitUntilListening()
         base = "http://127.0.0.1:\(port)"
-        adminToken = server.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("kw_") } ?? ""
+        // A first run prints the admin token just after "listening on": wait for it.
+        var token = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        repeat {
+            token = server.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("kw_") } ?? ""
+            if !token.isEmpty || !firstRun { break }
+            try await Task.sleep(for: .milliseconds(20))
+        } while ContinuousClock.now < deadline
+        adminToken = token
     }
 
     func stop(mocksToo: Bool = true) async {

@@ -286,6 +286,31 @@ struct GatewayTests {
         }
     }
 
+    @Test("a vendor that sends no response head in time, or cannot be reached, is failed over; the last failure has a stable code")
+    func timeoutAndConnectFailures() async throws {
+        // Mistral's upstream is a port nobody listens on.
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_UPSTREAM_MISTRAL": "http://127.0.0.1:1"])
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Slow")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, secret: "sk-slow-vendor-0900")
+        let spare = try await rig.key(ws, secret: "sk-spare-then-0901", role: "fallback")
+        let started = ContinuousClock.now
+        let reply = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(reply.status == 200 && reply.headers["x-keywarden-key"] == spare && reply.headers["x-keywarden-attempts"] == "2")
+        #expect(ContinuousClock.now - started >= .seconds(2), "the first key had its two seconds")
+
+        try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(spare)/deactivate", expect: 200)
+        let timedOut = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(timedOut.status == 504 && timedOut.json.errorCode == "upstream_timeout", "\(timedOut.status) \(timedOut.text)")
+
+        _ = try await rig.key(ws, provider: "mistral", secret: "sk-mistral-unreachable-0902")
+        let refused = try await rig.call("/mistral/v1/chat/completions", token: token, json: ["model": "mistral-small-latest", "messages": []])
+        #expect(refused.status == 502 && refused.json.errorCode == "upstream_unreachable", "\(refused.status) \(refused.text)")
+        let metrics = try await TestHTTP.get(rig.base + "/metrics")
+        #expect(metrics.text.contains(#"keywarden_gateway_failovers_total{provider="openai",reason="timeout"} 2"#), "\(metrics.text)")
+    }
+
     @Test("usage buffered at SIGTERM is written before the process exits")
     func usageFlushedOnGracefulShutdown() async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-gw-\(UUID().uuidString)")
@@ -308,7 +333,8 @@ struct GatewayTests {
 
     @Test("bad gateway input gets a clear error with a stable code")
     func badInput() async throws {
-        let rig = try await GatewayRig(vendors: ["openai"])
+        // A generous first-byte deadline: the 5 MiB upload below must not race it on a loaded machine.
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_GATEWAY_TIMEOUT": "60"], vendors: ["openai"])
         defer { Task { await rig.stop() } }
         try await rig.platformCard("openai", secret: "sk-platform-bad-0600")
         let other = try await rig.workspace("Other")

@@ -1,0 +1,56 @@
+import AsyncHTTPClient
+import Foundation
+import KeywardenCore
+import KeywardenProviders
+import KeywardenStore
+import NIOCore
+import NIOHTTP1
+
+extension Gateway {
+    /// Headers a proxy never forwards (RFC 9110 §7.6.1), plus the ones Keywarden sets or removes itself.
+    static let requestHeadersNotForwarded: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "host", "content-length", "accept-encoding", "cookie",
+    ]
+    static let responseHeadersNotForwarded: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade",
+        "content-length", "set-cookie", "openai-organization", "openai-project",
+    ]
+    /// The most of a failed attempt's body read (to classify it, and to pass the last one on).
+    static let errorBodyLimit = 64 * 1024
+
+    // MARK: Headers and bodies
+
+    static func forwardedHeaders(_ headers: HTTPHeaders) -> [(name: String, value: String)] {
+        headers.filter { !responseHeadersNotForwarded.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
+    }
+
+    static func keywardenHeaders(_ candidate: Candidate, attempts: Int) -> [(name: String, value: String)] {
+        [("X-Keywarden-Source", candidate.source.rawValue), ("X-Keywarden-Key", candidate.credentialID),
+         ("X-Keywarden-Provider", candidate.providerID), ("X-Keywarden-Attempts", "\(attempts)")]
+    }
+
+    /// Reads a body up to `limit` bytes (the rest is read and dropped, so the connection can be reused).
+    static func collect(_ body: HTTPClientResponse.Body, limit: Int) async -> [UInt8] {
+        var bytes: [UInt8] = []
+        do {
+            for try await chunk in body where bytes.count < limit {
+                bytes.append(contentsOf: chunk.readableBytesView.prefix(limit - bytes.count))
+            }
+        } catch {}
+        return bytes
+    }
+
+    /// A vendor's body with every secret sent to it, and long fragments of them, removed.
+    static func scrub(_ bytes: [UInt8], secrets: [String]) -> [UInt8] {
+        guard !secrets.isEmpty, let text = String(validating: bytes, as: UTF8.self) else { return bytes }
+        return Array(SecretScrubber(secrets: secrets).scrub(text).utf8)
+    }
+
+    /// The JSON body with its `model` replaced, or `nil` when it is not a JSON object.
+    static func replacingModel(in body: [UInt8], with model: String) -> [UInt8]? {
+        guard var object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
+        object["model"] = model
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
+    }
+}
