@@ -89,6 +89,12 @@ struct GatewayTests {
         let openaiKey = try await rig.key(exclusive, secret: "sk-exclusive-openai-0102")
         let first = try await rig.call("/openai/v1/chat/completions", token: exclusiveToken, json: GatewayRig.chat)
         #expect(first.headers["x-keywarden-key"] == openaiKey)
+        // A platform-bound service token names the workspace it calls for.
+        let platformToken = try await rig.serviceToken(nil)
+        let named = try await rig.call("/openai/v1/chat/completions", token: platformToken, json: GatewayRig.chat, headers: ["X-Keywarden-Workspace": exclusive])
+        #expect(named.status == 200 && named.headers["x-keywarden-key"] == openaiKey)
+        let unnamed = try await rig.call("/openai/v1/chat/completions", token: platformToken, json: GatewayRig.chat)
+        #expect(unnamed.status == 200 && unnamed.headers["x-keywarden-source"] == "platform")
         // Activating Anthropic with ?switch=true turns OpenAI's key off: OpenAI calls now go to the platform.
         _ = try await rig.key(exclusive, provider: "anthropic", secret: "sk-ant-exclusive-0103", query: "?switch=true")
         let after = try await rig.call("/openai/v1/chat/completions", token: exclusiveToken, json: GatewayRig.chat)
