@@ -78,6 +78,7 @@ model_list:
   - model_name: gpt-5.4-mini
     litellm_params: { model: openai/gpt-5.4-mini, api_base: "$mock/v1", api_key: sk-bench-litellm-0001 }
 litellm_settings: { drop_params: true, set_verbose: false }
+general_settings: { master_key: sk-litellm-master-0001 }
 CONF
 LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm.yaml" --host 127.0.0.1 --port "$ll_port" > "$work/litellm.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$ll_port/health/liveliness" && break; sleep 0.2; done
@@ -89,7 +90,7 @@ declare -A url=(
   [keywarden]="http://127.0.0.1:$kw_port/openai/v1/chat/completions"
   [litellm]="http://127.0.0.1:$ll_port/v1/chat/completions"
 )
-auth_for() { case $1 in keywarden) echo "Bearer $token";; *) echo "Bearer sk-bench-direct-0001";; esac; }
+auth_for() { case $1 in keywarden) echo "Bearer $token";; litellm) echo "Bearer sk-litellm-master-0001";; *) echo "Bearer sk-bench-direct-0001";; esac; }
 for name in direct nginx keywarden litellm; do
   code=$(curl -s -o "$work/check.$name" -w '%{http_code}' -X POST "${url[$name]}" -H "Authorization: $(auth_for $name)" -H 'Content-Type: application/json' -d "$body")
   [ "$code" = 200 ] || { echo "$name answered $code: $(head -c 300 "$work/check.$name")"; exit 1; }
