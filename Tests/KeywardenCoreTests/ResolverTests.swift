@@ -84,7 +84,7 @@ struct ResolverTests {
         var generator = SeededGenerator(seed: 42)
         var firsts: [String: Int] = [:]
         for _ in 0..<4000 {
-            let order = Resolver.weightedOrder(keys, random: { Int.random(in: 0..<$0, using: &generator) })
+            let order = Resolver.weightedOrder(keys, weight: \.weight, random: { Int.random(in: 0..<$0, using: &generator) })
             firsts[order[0].id, default: 0] += 1
             #expect(order.count == 2)
         }

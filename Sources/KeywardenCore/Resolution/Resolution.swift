@@ -150,14 +150,17 @@ public enum Resolver {
         }
 
         var candidates: [Candidate] = []
+        candidates.reserveCapacity(8)
         var reasons: [String] = []
-        var seen = Set<String>()
-        func usable(_ key: Credential) -> Bool {
-            key.active && key.status.isUsable && !key.hint.isEmpty && !coolingDown.contains(key.id)
+        // Keys are read in place (a `Credential` is large: copying one costs more than resolving with it).
+        func usable(_ key: borrowing Credential) -> Bool {
+            key.active && key.status.isUsable && !key.hint.isEmpty && (coolingDown.isEmpty || !coolingDown.contains(key.id))
         }
-        func add(_ key: Credential, _ source: KeySource, _ reason: String, model: String?) {
-            guard seen.insert(key.id).inserted else { return }
-            candidates.append(Candidate(credentialID: key.id, providerID: key.providerID, source: source, reason: reason, model: model))
+        func add(_ key: borrowing Credential, _ source: KeySource, _ reason: String, model: String?) {
+            // At most a handful of candidates: a linear check beats hashing ids.
+            let id = key.id
+            guard !candidates.contains(where: { $0.credentialID == id }) else { return }
+            candidates.append(Candidate(credentialID: id, providerID: key.providerID, source: source, reason: reason, model: model))
         }
         func skipped(_ keys: [Credential]) -> String {
             let counts = Dictionary(grouping: keys) { key -> String in
@@ -172,30 +175,40 @@ public enum Resolver {
         // 1 and 2: the workspace's binding and its own keys.
         if let workspaceID = query.workspaceID {
             let policy = snapshot.workspaces[workspaceID]
-            let own = (snapshot.workspaceKeys[workspaceID] ?? []).filter { $0.providerID == providerID }
+            let keys = snapshot.workspaceKeys[workspaceID] ?? []
             if policy?.byokAllowed == true {
-                if let consumer = query.consumer,
+                if let consumer = query.consumer, !snapshot.bindings.isEmpty,
                    let binding = snapshot.bindings.first(where: { $0.workspaceID == workspaceID && $0.consumer == consumer && $0.modality == query.modality })
                         ?? snapshot.bindings.first(where: { $0.workspaceID == workspaceID && $0.consumer == consumer && $0.modality == nil }),
-                   let boundID = binding.credentialID {
-                    if let bound = snapshot.workspaceKeys[workspaceID]?.first(where: { $0.id == boundID }), bound.providerID == providerID {
-                        if usable(bound) { add(bound, .byok, "binding", model: bound.defaultModel) } else { reasons.append("the bound key is \(skipped([bound]))") }
+                   let boundID = binding.credentialID,
+                   let index = keys.firstIndex(where: { $0.id == boundID }), keys[index].providerID == providerID {
+                    if usable(keys[index]) { add(keys[index], .byok, "binding", model: keys[index].defaultModel) } else { reasons.append("the bound key is \(skipped([keys[index]]))") }
+                }
+                var own = 0
+                var ready = 0
+                var fallbacks: [Int] = []
+                var pool: [Int] = []
+                for index in keys.indices where keys[index].providerID == providerID {
+                    own += 1
+                    guard usable(keys[index]) else { continue }
+                    ready += 1
+                    switch keys[index].role {
+                    case .primary: add(keys[index], .byok, "primary", model: keys[index].defaultModel)
+                    case .fallback: fallbacks.append(index)
+                    case .pool: pool.append(index)
                     }
                 }
-                let ready = own.filter(usable)
-                for key in ready where key.role == .primary { add(key, .byok, "primary", model: key.defaultModel) }
-                for key in ready.filter({ $0.role == .fallback }).sorted(by: { ($0.position, $0.createdAt) < ($1.position, $1.createdAt) }) {
-                    add(key, .byok, "fallback", model: key.defaultModel)
-                }
-                for key in weightedOrder(ready.filter { $0.role == .pool }, random: random) { add(key, .byok, "pool", model: key.defaultModel) }
-                if own.isEmpty {
+                fallbacks.sort { (keys[$0].position, keys[$0].createdAt) < (keys[$1].position, keys[$1].createdAt) }
+                for index in fallbacks { add(keys[index], .byok, "fallback", model: keys[index].defaultModel) }
+                for index in weightedOrder(pool, weight: { keys[$0].weight }, random: random) { add(keys[index], .byok, "pool", model: keys[index].defaultModel) }
+                if own == 0 {
                     reasons.append("the workspace has no \(providerID) key")
-                } else if ready.isEmpty {
-                    reasons.append("the workspace's \(providerID) keys are unusable (\(skipped(own)))")
+                } else if ready == 0 {
+                    reasons.append("the workspace's \(providerID) keys are unusable (\(skipped(keys.filter { $0.providerID == providerID })))")
                 }
             } else if policy == nil {
                 reasons.append("the workspace does not exist")
-            } else if !own.isEmpty {
+            } else if keys.contains(where: { $0.providerID == providerID }) {
                 reasons.append("the workspace's plan does not allow its own keys")
             }
         }
@@ -204,9 +217,12 @@ public enum Resolver {
         let card = snapshot.platformCards[providerID]
         let platformKeys = snapshot.platformKeys[providerID] ?? []
         if card?.active == true {
-            let ready = platformKeys.filter(usable)
-            for key in ready { add(key, .platform, "platform", model: card?.defaultModel) }
-            if ready.isEmpty { reasons.append(platformKeys.isEmpty ? "the platform has no \(providerID) key" : "the platform's \(providerID) key is unusable (\(skipped(platformKeys)))") }
+            var ready = 0
+            for index in platformKeys.indices where usable(platformKeys[index]) {
+                ready += 1
+                add(platformKeys[index], .platform, "platform", model: card?.defaultModel)
+            }
+            if ready == 0 { reasons.append(platformKeys.isEmpty ? "the platform has no \(providerID) key" : "the platform's \(providerID) key is unusable (\(skipped(platformKeys)))") }
         } else {
             reasons.append("the platform's \(providerID) card is deactivated")
         }
@@ -217,9 +233,12 @@ public enum Resolver {
             if snapshot.platformCards[managed.providerID]?.active != true {
                 reasons.append("the managed default's card (\(managed.providerID)) is deactivated")
             } else {
-                let ready = keys.filter(usable)
-                for key in ready { add(key, .managed, "managed", model: managed.model) }
-                if ready.isEmpty { reasons.append("the managed default (\(managed.providerID)) has no usable key") }
+                var ready = 0
+                for index in keys.indices where usable(keys[index]) {
+                    ready += 1
+                    add(keys[index], .managed, "managed", model: managed.model)
+                }
+                if ready == 0 { reasons.append("the managed default (\(managed.providerID)) has no usable key") }
             }
         }
 
@@ -229,16 +248,18 @@ public enum Resolver {
         return .success(candidates)
     }
 
-    /// A weighted random order: each key's chance to come first is its share of the total weight.
-    static func weightedOrder(_ keys: [Credential], random: (Int) -> Int) -> [Credential] {
-        var remaining = keys
-        var ordered: [Credential] = []
+    /// A weighted random order: each item's chance to come first is its share of the total weight (at least 1 each).
+    static func weightedOrder<Item>(_ items: [Item], weight: (Item) -> Int, random: (Int) -> Int) -> [Item] {
+        guard items.count > 1 else { return items }
+        var remaining = items
+        var ordered: [Item] = []
+        ordered.reserveCapacity(items.count)
         while !remaining.isEmpty {
-            let total = remaining.reduce(0) { $0 + max($1.weight, 1) }
+            let total = remaining.reduce(0) { $0 + max(weight($1), 1) }
             var pick = random(total)
             var index = 0
-            for (i, key) in remaining.enumerated() {
-                pick -= max(key.weight, 1)
+            for (i, item) in remaining.enumerated() {
+                pick -= max(weight(item), 1)
                 if pick < 0 { index = i; break }
             }
             ordered.append(remaining.remove(at: index))
