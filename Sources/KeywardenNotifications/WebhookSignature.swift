@@ -36,6 +36,6 @@ public enum WebhookSignature {
         let key = secret.withPlaintext { SymmetricKey(data: $0) }
         var message = Data("\(timestamp).".utf8)
         message.append(body)
-        return HMAC<SHA256>.authenticationCode(for: message, using: key).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(HMAC<SHA256>.authenticationCode(for: message, using: key))
     }
 }

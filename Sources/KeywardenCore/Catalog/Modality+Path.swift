@@ -3,7 +3,8 @@ extension Modality {
     ///
     /// The gateway uses it when a call does not send `X-Keywarden-Modality`.
     public static func inferred(fromPath path: String) -> Modality? {
-        let path = path.lowercased()
+        // ASCII-lowercased bytes and a plain byte search: this runs on every gateway call.
+        let path = path.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
         let rules: [(String, Modality)] = [
             ("/audio/speech", .tts), ("text-to-speech", .tts), ("text:synthesize", .tts), ("/cognitiveservices/v1", .tts),
             ("/audio/transcriptions", .stt), ("/audio/translations", .stt), ("speech-to-text", .stt),
@@ -14,6 +15,13 @@ extension Modality {
             ("chat/completions", .chat), ("/messages", .chat), ("generatecontent", .chat), ("/responses", .chat),
             ("/chat", .chat), ("/completions", .chat), ("/api/generate", .chat),
         ]
-        return rules.first { path.contains($0.0) }?.1
+        return rules.first { rule in
+            let needle = Array(rule.0.utf8)
+            guard needle.count <= path.count else { return false }
+            for start in 0...(path.count - needle.count) where path[start] == needle[0] {
+                if path[start..<start + needle.count].elementsEqual(needle) { return true }
+            }
+            return false
+        }?.1
     }
 }

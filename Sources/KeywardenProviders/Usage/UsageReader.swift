@@ -54,8 +54,8 @@ public struct UsageReader: Sendable {
         guard !overflowed else { return }
         if isEventStream {
             readLine()
-        } else if let object = try? JSONSerialization.jsonObject(with: Data(buffer)) as? [String: Any] {
-            absorb(object)
+        } else if let shape = try? JSONDecoder().decode(UsageShape.self, from: Data(buffer)) {
+            absorb(shape)
         }
         buffer = []
     }
@@ -66,8 +66,8 @@ public struct UsageReader: Sendable {
     private mutating func readLine() {
         guard buffer.starts(with: Self.dataPrefix), Self.contains(buffer, Self.usageMarker) else { return }
         let payload = buffer[Self.dataPrefix.count...]
-        if let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] {
-            absorb(object)
+        if let shape = try? JSONDecoder().decode(UsageShape.self, from: Data(payload)) {
+            absorb(shape)
         }
     }
 
@@ -82,44 +82,72 @@ public struct UsageReader: Sendable {
         return false
     }
 
-    mutating func absorb(_ object: [String: Any]) {
-        if let model = object["model"] as? String, !model.isEmpty { self.model = model }
-        if let usage = object["usage"] as? [String: Any] { absorbUsage(usage) }
-        if let message = object["message"] as? [String: Any] {
-            if let usage = message["usage"] as? [String: Any] { absorbUsage(usage) }
-            if let model = message["model"] as? String { self.model = model }
+    mutating func absorb(_ shape: UsageShape) {
+        if let model = shape.model?.value, !model.isEmpty { self.model = model }
+        absorb(shape.usage?.value)
+        absorb(shape.message?.value?.usage?.value)
+        if let model = shape.message?.value?.model?.value { self.model = model }
+        absorb(shape.response?.value?.usage?.value)
+        if let metadata = shape.usageMetadata?.value {
+            raise(\.inputTokens, metadata.promptTokenCount?.value)
+            let candidates = metadata.candidatesTokenCount?.value
+            let thoughts = metadata.thoughtsTokenCount?.value
+            if candidates != nil || thoughts != nil { raise(\.outputTokens, (candidates ?? 0) + (thoughts ?? 0)) }
         }
-        if let response = object["response"] as? [String: Any], let usage = response["usage"] as? [String: Any] { absorbUsage(usage) }
-        if let metadata = object["usageMetadata"] as? [String: Any] {
-            raise(\.inputTokens, metadata["promptTokenCount"])
-            let candidates = Self.integer(metadata["candidatesTokenCount"]) ?? 0
-            let thoughts = Self.integer(metadata["thoughtsTokenCount"]) ?? 0
-            if metadata["candidatesTokenCount"] != nil || metadata["thoughtsTokenCount"] != nil { raise(\.outputTokens, candidates + thoughts) }
-        }
-        if let version = object["modelVersion"] as? String { model = version }
+        if let version = shape.modelVersion?.value { model = version }
     }
 
-    mutating func absorbUsage(_ usage: [String: Any]) {
-        raise(\.inputTokens, usage["prompt_tokens"] ?? usage["input_tokens"])
-        raise(\.outputTokens, usage["completion_tokens"] ?? usage["output_tokens"])
+    mutating func absorb(_ usage: UsageShape.Numbers?) {
+        guard let usage else { return }
+        raise(\.inputTokens, usage.prompt_tokens?.value ?? usage.input_tokens?.value)
+        raise(\.outputTokens, usage.completion_tokens?.value ?? usage.output_tokens?.value)
         // Cohere's v2 chat: usage.tokens.{input,output}_tokens.
-        if let tokens = usage["tokens"] as? [String: Any] {
-            raise(\.inputTokens, tokens["input_tokens"])
-            raise(\.outputTokens, tokens["output_tokens"])
-        }
+        raise(\.inputTokens, usage.tokens?.value?.input_tokens?.value)
+        raise(\.outputTokens, usage.tokens?.value?.output_tokens?.value)
     }
 
-    mutating func raise(_ field: WritableKeyPath<UsageCounts, Int?>, _ value: Any?) {
-        guard let value = Self.integer(value) else { return }
+    mutating func raise(_ field: WritableKeyPath<UsageCounts, Int?>, _ value: Int?) {
+        guard let value else { return }
         counts[keyPath: field] = max(counts[keyPath: field] ?? 0, value)
     }
+}
 
-    static func integer(_ value: Any?) -> Int? {
-        switch value {
-        case let number as NSNumber: return number.intValue
-        case let int as Int: return int
-        default: return nil
+/// The parts of a vendor's answer that carry usage; everything else is skipped by the decoder.
+struct UsageShape: Decodable {
+    struct Numbers: Decodable {
+        struct Tokens: Decodable {
+            let input_tokens: Lenient<Int>?
+            let output_tokens: Lenient<Int>?
         }
+        let prompt_tokens: Lenient<Int>?
+        let completion_tokens: Lenient<Int>?
+        let input_tokens: Lenient<Int>?
+        let output_tokens: Lenient<Int>?
+        let tokens: Lenient<Tokens>?
+    }
+    struct Nested: Decodable {
+        let model: Lenient<String>?
+        let usage: Lenient<Numbers>?
+    }
+    struct Metadata: Decodable {
+        let promptTokenCount: Lenient<Int>?
+        let candidatesTokenCount: Lenient<Int>?
+        let thoughtsTokenCount: Lenient<Int>?
+    }
+    let model: Lenient<String>?
+    let usage: Lenient<Numbers>?
+    let message: Lenient<Nested>?
+    let response: Lenient<Nested>?
+    let usageMetadata: Lenient<Metadata>?
+    let modelVersion: Lenient<String>?
+}
+
+/// A value of the expected type, or `nil` when the vendor sent something else there (never a decoding failure).
+struct Lenient<Value: Decodable>: Decodable {
+    let value: Value?
+
+    init(from decoder: any Decoder) throws {
+        value = try? decoder.singleValueContainer().decode(Value.self)
     }
 }
 
@@ -136,6 +164,15 @@ public struct RequestFacts: Sendable, Equatable {
         self.characters = characters
     }
 
+    /// The fields read; the decoder skips the rest of the body (the messages).
+    struct Shape: Decodable {
+        let model: Lenient<String>?
+        let model_id: Lenient<String>?
+        let stream: Lenient<Bool>?
+        let text: Lenient<String>?
+        let input: Lenient<String>?
+    }
+
     /// Reads a JSON body (anything else tells nothing) and the path (Gemini names the model there:
     /// `/v1beta/models/gemini-2.5-flash:streamGenerateContent`).
     public static func read(body: [UInt8]?, path: String) -> RequestFacts {
@@ -146,11 +183,10 @@ public struct RequestFacts: Sendable, Equatable {
             if end > rest.startIndex { facts.model = String(rest[..<end]) }
             if path.contains(":streamGenerateContent") { facts.stream = true }
         }
-        guard let body, body.first == UInt8(ascii: "{"),
-              let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return facts }
-        if let model = (object["model"] ?? object["model_id"]) as? String { facts.model = model }
-        if let stream = object["stream"] as? Bool { facts.stream = stream }
-        if let text = (object["text"] ?? object["input"]) as? String { facts.characters = text.count }
+        guard let body, body.first == UInt8(ascii: "{"), let shape = try? JSONDecoder().decode(Shape.self, from: Data(body)) else { return facts }
+        if let model = shape.model?.value ?? shape.model_id?.value { facts.model = model }
+        if let stream = shape.stream?.value { facts.stream = stream }
+        if let text = shape.text?.value ?? shape.input?.value { facts.characters = text.count }
         return facts
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KeywardenCore
 
 /// One entry of the audit log: who did what to which target, when, with a fingerprint (never the value) of any secret involved.
 public struct AuditEntry: Sendable, Equatable, Codable {
@@ -57,7 +58,7 @@ public struct AuditEntry: Sendable, Equatable, Codable {
         add(details)
         add(secretFingerprint)
         add(prevHash)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 
     /// Whether the stored hash matches the entry's content.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KeywardenCore
 
 /// One 256-bit master key of a keyring, named by an id derived from the key itself.
 public struct MasterKey: Sendable {
@@ -64,6 +65,6 @@ public struct MasterKey: Sendable {
 
     static func deriveID(for key: SymmetricKey) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array("keywarden.master-key-id.v1".utf8), using: key)
-        return "mk-" + mac.prefix(6).map { String(format: "%02x", $0) }.joined()
+        return "mk-" + Hex.encode(mac.prefix(6))
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KeywardenCore
 
 /// A bearer token Keywarden issues: `kw_` and 43 URL-safe characters (32 random bytes).
 ///
@@ -36,7 +37,7 @@ public struct AccessToken: Sendable, CustomStringConvertible {
 
     /// The digest of any presented token text.
     public static func digest(of text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(text.utf8)))
     }
 
     /// The part shown in listings to tell tokens apart.

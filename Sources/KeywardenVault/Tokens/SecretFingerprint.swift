@@ -21,6 +21,6 @@ public struct SecretFingerprinter: Sendable {
     /// `fp_` and 24 hex digits.
     public func fingerprint(of secret: Secret) -> String {
         let mac = secret.withPlaintext { HMAC<SHA256>.authenticationCode(for: $0, using: key) }
-        return "fp_" + mac.prefix(12).map { String(format: "%02x", $0) }.joined()
+        return "fp_" + Hex.encode(mac.prefix(12))
     }
 }
