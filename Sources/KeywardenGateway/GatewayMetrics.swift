@@ -1,8 +1,26 @@
 import Prometheus
+import Synchronization
 
 /// The gateway's Prometheus series, labelled by provider and source (never by workspace or key).
 public struct GatewayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
+    /// Series already made, by their labels: the registry's own lookup builds names and label sets on every call.
+    private let calls = CallSeries()
+
+    final class CallSeries: Sendable {
+        let series = Mutex<[String: (Counter, DurationHistogram)]>([:])
+        let counters = Mutex<[String: Counter]>([:])
+    }
+
+    /// A counter made once per key and reused.
+    private func counter(_ key: String, make: () -> Counter) -> Counter {
+        calls.counters.withLock { counters in
+            if let made = counters[key] { return made }
+            let made = make()
+            counters[key] = made
+            return made
+        }
+    }
     static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
@@ -15,14 +33,24 @@ public struct GatewayMetrics: Sendable {
 
     func call(provider: String, source: String, status: Int, duration: Duration) {
         let statusClass = "\(status / 100)xx"
-        registry.makeCounter(
-            descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "requests", unitName: "total", helpText: "Gateway calls by provider, source and status class."),
-            labels: [("provider", provider), ("source", source), ("status", statusClass)]
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "request_duration", unitName: "seconds", helpText: "Gateway call latency, until the last byte."),
-            labels: [("provider", provider), ("source", source)], buckets: Self.latencyBuckets
-        ).record(duration)
+        let key = provider + "|" + source + "|" + statusClass
+        let (counter, histogram) = calls.series.withLock { series in
+            if let made = series[key] { return made }
+            let made = (
+                registry.makeCounter(
+                    descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "requests", unitName: "total", helpText: "Gateway calls by provider, source and status class."),
+                    labels: [("provider", provider), ("source", source), ("status", statusClass)]
+                ),
+                registry.makeDurationHistogram(
+                    descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "request_duration", unitName: "seconds", helpText: "Gateway call latency, until the last byte."),
+                    labels: [("provider", provider), ("source", source)], buckets: Self.latencyBuckets
+                )
+            )
+            series[key] = made
+            return made
+        }
+        counter.increment()
+        histogram.record(duration)
     }
 
     func failover(provider: String, reason: String) {
@@ -33,12 +61,14 @@ public struct GatewayMetrics: Sendable {
     }
 
     func tokens(provider: String, source: String, input: Int?, output: Int?) {
-        let descriptor = MetricNameDescriptor(namespace: "keywarden", subsystem: "gateway", metricName: "tokens", unitName: "total", helpText: "Tokens the vendors reported, by direction.")
-        if let input, input > 0 {
-            registry.makeCounter(descriptor: descriptor, labels: [("provider", provider), ("source", source), ("direction", "input")]).increment(by: Int64(input))
-        }
-        if let output, output > 0 {
-            registry.makeCounter(descriptor: descriptor, labels: [("provider", provider), ("source", source), ("direction", "output")]).increment(by: Int64(output))
+        for (direction, count) in [("input", input), ("output", output)] {
+            guard let count, count > 0 else { continue }
+            counter("tokens|\(provider)|\(source)|\(direction)") {
+                registry.makeCounter(
+                    descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "tokens", unitName: "total", helpText: "Tokens the vendors reported, by direction."),
+                    labels: [("provider", provider), ("source", source), ("direction", direction)]
+                )
+            }.increment(by: Int64(count))
         }
     }
 
