@@ -88,6 +88,8 @@ public final class Store: Sendable {
     public var resolution: ResolutionService { ResolutionService(store: self) }
     /// The usage ledger.
     public var usage: UsageService { UsageService(store: self) }
+    /// Admin UI sessions.
+    public var sessions: SessionService { SessionService(store: self) }
 
     private init(configuration: StoreConfiguration, engine: any DatabaseEngine, vault: Vault, fingerprinter: SecretFingerprinter?, logger: Logger) {
         self.configuration = configuration

@@ -65,7 +65,10 @@ struct MockVendor: Sendable {
         if key.contains("noquota") { return error(429, kind: .quota) }
         if key.contains("ratelimited") {
             var answer = error(429, kind: .rateLimit)
-            if key.contains("retry1") { answer.headers[.retryAfter] = "1" }
+            // "retry3" in the key: Retry-After 3 instead of the usual 7.
+            if let range = key.range(of: "retry"), let seconds = Int(key[range.upperBound...].prefix { $0.isNumber }) {
+                answer.headers[.retryAfter] = "\(seconds)"
+            }
             return answer
         }
         if key.contains("servererror") { return error(500, kind: .server) }

@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// | --- | --- |
 /// | `revoked` | 401 with the vendor's invalid-key error |
 /// | `forbidden` | 403 |
-/// | `ratelimited` | 429 with `Retry-After: 7` (`Retry-After: 1` when it also contains `retry1`) |
+/// | `ratelimited` | 429 with `Retry-After: 7` (`Retry-After: N` when it also contains `retryN`) |
 /// | `noquota` | the vendor's out-of-quota error |
 /// | `servererror` | 500 |
 /// | `slow` | answers after 30 s (past any client timeout) |

@@ -87,6 +87,8 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     EventsController(store: store).addRoutes(to: api.group("events"))
     ResolutionController(store: store).addRoutes(to: api)
     AuditController(store: store).addRoutes(to: api.group("audit"))
+    PagesController(store: store, verification: services.verification, keys: KeysController(store: store, verification: services.verification))
+        .addRoutes(to: router)
     UsageController(store: store).addRoutes(to: api.group("usage"))
     routeTable.fill(from: router)
     return router

@@ -20,19 +20,6 @@ struct OpenAPIController {
 
 /// The bundled OpenAPI document.
 public enum OpenAPIDocument {
-    /// The resource bundle's name, beside the executable.
-    static let bundleName = "Keywarden_KeywardenServer.resources"
-
     /// The document's text, or `nil` if the resource bundle is missing.
-    public static let text: String? = {
-        var directories = [Bundle.main.bundleURL]
-        if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
-            directories.append(executable.deletingLastPathComponent())
-        }
-        for directory in directories {
-            let url = directory.appendingPathComponent(bundleName).appendingPathComponent("openapi.yaml")
-            if let text = try? String(contentsOf: url, encoding: .utf8) { return text }
-        }
-        return nil
-    }()
+    public static let text: String? = ServerResources.data("openapi.yaml").map { String(decoding: $0, as: UTF8.self) }
 }

@@ -8,6 +8,7 @@ public enum Schema {
         Migration(version: 3, name: "events, webhooks, deliveries, settings", apply: addNotifications),
         Migration(version: 4, name: "bindings", apply: addBindings),
         Migration(version: 5, name: "usage ledger", apply: addUsage),
+        Migration(version: 6, name: "web sessions", apply: addSessions),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -228,5 +229,18 @@ public enum Schema {
             .run()
         try await db.create(index: "usage_by_workspace").on("usage").column("workspace_id").column("at").run()
         try await db.create(index: "usage_by_time").on("usage").column("at").run()
+    }
+
+    @Sendable
+    static func addSessions(_ db: any SQLDatabase) async throws {
+        // A browser session of the admin UI: the cookie's digest (never the cookie), the token it signed in with.
+        try await db.create(table: "sessions")
+            .column("digest", type: .text, .primaryKey(autoIncrement: false))
+            .column("token_id", type: .text, .notNull, .references("tokens", "id", onDelete: .cascade))
+            .column("csrf", type: .text, .notNull)
+            .column("created_at", type: .text, .notNull)
+            .column("expires_at", type: .text, .notNull)
+            .run()
+        try await db.create(index: "sessions_by_token").on("sessions").column("token_id").run()
     }
 }

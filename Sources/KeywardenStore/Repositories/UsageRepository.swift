@@ -69,6 +69,26 @@ public struct UsageRepository: Sendable {
     }
 }
 
+extension UsageRepository {
+    /// Calls per day split by a second dimension (for the usage charts): (day, series value, calls, credits).
+    public func daily(_ query: UsageQuery, seriesBy: UsageQuery.GroupBy, on db: any SQLDatabase) async throws -> [(day: String, series: String, requests: Int, milliCredits: Int)] {
+        var select = db.select()
+            .column(SQLRaw("SUBSTR(at, 1, 10)"), as: "day")
+            .column(SQLRaw("COALESCE(\(seriesBy.expression), '')"), as: "series")
+            .column(SQLFunction("COUNT", args: SQLLiteral.all), as: "requests")
+            .column(SQLRaw("COALESCE(SUM(milli_credits), 0)"), as: "milli_credits")
+            .from(Self.table)
+        if let workspace = query.workspaceID { select = select.where("workspace_id", .equal, workspace) }
+        if let from = query.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
+        if let to = query.to { select = select.where("at", .lessThan, Timestamp.string(to)) }
+        return try await select.groupBy(SQLRaw("SUBSTR(at, 1, 10)")).groupBy(SQLRaw("COALESCE(\(seriesBy.expression), '')"))
+            .orderBy(SQLRaw("SUBSTR(at, 1, 10)")).all().map { row in
+                (try row.decode(column: "day", as: String.self), try row.decode(column: "series", as: String.self),
+                 try row.decode(column: "requests", as: Int.self), try row.decode(column: "milli_credits", as: Int.self))
+            }
+    }
+}
+
 /// What to report: a time range, an optional workspace, one grouping.
 public struct UsageQuery: Sendable, Equatable {
     /// The dimension rows are grouped by.

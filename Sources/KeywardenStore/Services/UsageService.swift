@@ -24,4 +24,9 @@ public struct UsageService: Sendable {
             return try await self.repository.report(query, on: db)
         }
     }
+
+    /// Calls per day split by `seriesBy` (source, provider…), for charts.
+    public func daily(_ query: UsageQuery, seriesBy: UsageQuery.GroupBy) async throws -> [(day: String, series: String, requests: Int, milliCredits: Int)] {
+        try await store.engine.read { db in try await self.repository.daily(query, seriesBy: seriesBy, on: db) }
+    }
 }

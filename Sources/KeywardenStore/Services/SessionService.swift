@@ -1,0 +1,63 @@
+import Foundation
+import KeywardenCore
+import KeywardenVault
+import SQLKit
+
+/// A signed-in browser session of the admin UI.
+public struct WebSession: Sendable {
+    public let principal: Principal
+    /// The session's anti-forgery token, put in every form and checked on every POST.
+    public let csrf: String
+    public let expiresAt: Date
+}
+
+/// Admin UI sessions: created by signing in with a token, stored as a digest of the cookie, ended by
+/// signing out, by expiry, or when the token they signed in with is revoked.
+public struct SessionService: Sendable {
+    let store: Store
+    static let table = "sessions"
+    /// How long a session lasts after signing in.
+    public static let lifetime: TimeInterval = 8 * 3600
+
+    /// Signs in with a presented token: the new cookie value (shown to the browser only) and the session.
+    public func signIn(presented: String) async throws -> (cookie: String, session: WebSession)? {
+        guard AccessToken.looksLikeToken(presented) else { return nil }
+        let cookie = AccessToken.generate().value
+        let csrf = AccessToken.generate().value
+        let expires = Date().addingTimeInterval(Self.lifetime)
+        return try await store.engine.transaction { db in
+            guard let record = try await self.store.tokens.find(presented: presented, on: db) else { return nil }
+            try await db.delete(from: Self.table).where("expires_at", .lessThan, Timestamp.now).run()
+            try await db.insert(into: Self.table).columns("digest", "token_id", "csrf", "created_at", "expires_at")
+                .values(SQLBind(AccessToken.digest(of: cookie)), SQLBind(record.id), SQLBind(csrf), SQLBind(Timestamp.now), SQLBind(Timestamp.string(expires)))
+                .run()
+            try await self.store.audit.append(AuditEvent(
+                actor: record.principal.actor, action: "session.created", targetType: "token", targetID: record.id,
+                workspaceID: record.workspaceID, details: [:]
+            ), on: db)
+            return (cookie, WebSession(principal: record.principal, csrf: csrf, expiresAt: expires))
+        }
+    }
+
+    /// The live session of a cookie value, if any (its token still live, not expired).
+    public func session(cookie: String) async throws -> WebSession? {
+        guard AccessToken.looksLikeToken(cookie) else { return nil }
+        let digest = AccessToken.digest(of: cookie)
+        return try await store.engine.read { db in
+            guard let row = try await db.select().columns("token_id", "csrf", "expires_at").from(Self.table).where("digest", .equal, digest).first(),
+                  let expires = Timestamp.date(try row.decode(column: "expires_at", as: String.self)), expires > Date(),
+                  let record = try await self.store.tokens.get(try row.decode(column: "token_id", as: String.self), on: db),
+                  record.revokedAt == nil
+            else { return nil }
+            return WebSession(principal: record.principal, csrf: try row.decode(column: "csrf", as: String.self), expiresAt: expires)
+        }
+    }
+
+    /// Ends a session.
+    public func signOut(cookie: String) async throws {
+        let digest = AccessToken.digest(of: cookie)
+        try await store.engine.transaction { db in
+            try await db.delete(from: Self.table).where("digest", .equal, digest).run()
+        }
+    }
+}

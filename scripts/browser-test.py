@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""The admin UI in real headless Chromium (selenium + chromedriver), against a running Keywarden and mock vendors.
+
+    python3 scripts/browser-test.py http://127.0.0.1:PORT ADMIN_TOKEN SCREENSHOT_DIR
+
+Signs in, saves a key on the OpenAI card, changes the default model with the key blank and tests it, meets the
+activation guard on an empty card, watches the stats strip move, creates / searches / sorts / pages / edits /
+deletes (with confirmation) workspace keys, checks that a viewer is offered no edit controls, and that no page
+ever contains the canary key. Saves a screenshot of each page at laptop and phone widths.
+"""
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+base, admin, shots = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+os.makedirs(shots, exist_ok=True)
+CANARY = "sk-canary-ui-Zq81Lm0Pw3Xv"
+failures = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what)
+    if not condition:
+        failures.append(what)
+
+
+def api(method, path, body=None, token=admin):
+    request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read() or b"{}")
+
+
+options = webdriver.ChromeOptions()
+for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900"]:
+    options.add_argument(flag)
+driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+driver.implicitly_wait(3)
+seen_sources = []
+
+
+def visit(path):
+    driver.get(base + path)
+    seen_sources.append(driver.page_source)
+
+
+def shot(name):
+    seen_sources.append(driver.page_source)
+    driver.set_window_size(1280, 900)
+    driver.save_screenshot(os.path.join(shots, f"{name}.png"))
+    driver.set_window_size(390, 844)
+    driver.save_screenshot(os.path.join(shots, f"{name}-phone.png"))
+    driver.set_window_size(1280, 900)
+
+
+def card(provider):
+    return driver.find_element(By.ID, provider)
+
+
+def stat(name):
+    return int(driver.find_element(By.ID, f"stat-{name}").text)
+
+
+def sign_in(token):
+    visit("/login")
+    driver.find_element(By.NAME, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+try:
+    # Sign in.
+    visit("/login")
+    shot("01-login")
+    sign_in(admin)
+    check(driver.current_url.endswith("/platform/providers"), "a platform admin lands on the provider cards")
+    before = {name: stat(name) for name in ["providers", "active", "ready", "nokey"]}
+    check(before["providers"] >= 20 and before["nokey"] == before["providers"], f"stats strip on a fresh install: {before}")
+
+    # Paste a key on the OpenAI card and save.
+    card("openai").find_element(By.NAME, "api_key").send_keys(CANARY)
+    card("openai").find_element(By.CSS_SELECTOR, "button.primary").click()
+    check("OpenAI settings saved." in card("openai").text, "saving shows 'OpenAI settings saved.'")
+    placeholder = card("openai").find_element(By.NAME, "api_key").get_attribute("placeholder")
+    check("saved — leave blank to keep" in placeholder, f"the key field says it is saved: {placeholder!r}")
+    check(card("openai").find_element(By.NAME, "api_key").get_attribute("value") == "", "the key field is empty after saving")
+    check(stat("nokey") == before["nokey"] - 1, "No key set moves down by one")
+
+    # Change the default model with the key field blank; the key still works (Test against the mock says valid).
+    models = Select(card("openai").find_element(By.NAME, "default_model"))
+    choice = next(o.get_attribute("value") for o in models.options if o.get_attribute("value") and not o.is_selected() and o.is_enabled())
+    models.select_by_value(choice)
+    card("openai").find_element(By.CSS_SELECTOR, "button.primary").click()
+    check(Select(card("openai").find_element(By.NAME, "default_model")).first_selected_option.get_attribute("value") == choice,
+          f"the default model is now {choice}")
+    card("openai").find_element(By.XPATH, ".//button[text()='Test']").click()
+    check("valid" in card("openai").find_element(By.CSS_SELECTOR, "[data-status]").text, "Test with the kept key says valid")
+    shot("02-providers-tested")
+
+    # Activate: the stats strip moves; an empty card meets the guard.
+    card("openai").find_element(By.XPATH, ".//button[text()='Activate']").click()
+    check(stat("active") == before["active"] + 1 and stat("ready") == before["ready"] + 1, "Active and Ready move up after activating")
+    card("anthropic").find_element(By.XPATH, ".//button[text()='Activate']").click()
+    check("Add an API key before activating." in card("anthropic").text, "an empty card shows the activation guard")
+    shot("03-providers-guard")
+
+    # Workspace keys: create (form), search, sort, paginate, edit, delete with confirmation.
+    workspace = api("POST", "/api/v1/workspaces", {"name": "Acme Support"})["id"]
+    for i in range(11):
+        api("POST", f"/api/v1/workspaces/{workspace}/keys",
+            {"provider": ["openai", "anthropic", "elevenlabs"][i % 3], "description": f"Team key {i:02d}", "api_key": f"sk-team-{i:02d}-abcdefgh", "role": "fallback"})
+    visit(f"/workspaces/{workspace}/keys")
+    Select(driver.find_element(By.ID, "provider")).select_by_value("openai")
+    driver.find_element(By.ID, "description").send_keys("Assistant chat key")
+    driver.find_element(By.ID, "api_key").send_keys(CANARY + "-ws")
+    driver.find_element(By.XPATH, "//button[text()='Add key']").click()
+    check("API key created." in driver.page_source, "creating a key shows a toast")
+    check("12 key(s)" in driver.page_source, "twelve keys in the table")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10, "a page holds ten rows")
+    driver.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+    check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2 and "Page 2 of 2" in driver.page_source, "page two holds the other two")
+    shot("04-keys-page2")
+    visit(f"/workspaces/{workspace}/keys")
+    driver.find_element(By.ID, "search").send_keys("Assistant")
+    driver.find_element(By.XPATH, "//button[text()='Filter']").click()
+    rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+    check(len(rows) == 1 and "Assistant chat key" in rows[0].text, "search by description finds one key")
+    visit(f"/workspaces/{workspace}/keys?category=voice")
+    check("3 key(s)" in driver.page_source, "the Voice category shows the ElevenLabs keys")
+    visit(f"/workspaces/{workspace}/keys")
+    driver.find_element(By.LINK_TEXT, "Description").click()
+    first = driver.find_elements(By.CSS_SELECTOR, "tbody tr td")[0].text
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Description").click()
+    first_desc = driver.find_elements(By.CSS_SELECTOR, "tbody tr td")[0].text
+    check(first == "Assistant chat key" and first_desc == "Team key 10", f"sorting by description, both ways: {first!r}, {first_desc!r}")
+    driver.find_element(By.LINK_TEXT, "Team key 10").click()
+    description = driver.find_element(By.ID, "description")
+    description.clear()
+    description.send_keys("Team key 10 (renamed)")
+    driver.find_element(By.XPATH, "//button[text()='Save changes']").click()
+    check("API key updated." in driver.page_source, "editing a key from its row shows a toast")
+    visit(f"/workspaces/{workspace}/keys?search=renamed")
+    check("Team key 10 (renamed)" in driver.page_source, "the edited description is saved")
+    visit(f"/workspaces/{workspace}/keys")
+    row = driver.find_element(By.XPATH, "//tr[td[contains(., 'Team key 03')]]")
+    row.find_element(By.XPATH, ".//button[text()='Delete']").click()
+    dialog = driver.find_element(By.TAG_NAME, "dialog")
+    check("Delete the key" in dialog.text, "delete asks for confirmation first")
+    shot("05-keys-confirm")
+    driver.find_element(By.ID, "confirm-ok").click()
+    check("API key deleted." in driver.page_source and "Team key 03" not in driver.page_source, "confirming deletes the key")
+    shot("06-keys")
+
+    visit(f"/workspaces/{workspace}/usage")
+    check("Calls per day by source" in driver.page_source, "the usage page shows its charts")
+    shot("07-usage")
+    visit("/audit")
+    check("credential.created" in driver.page_source, "the audit log lists the changes")
+    shot("08-audit")
+
+    # A viewer sees the table and no edit controls.
+    viewer = api("POST", f"/api/v1/workspaces/{workspace}/members", {"name": "Val Viewer", "role": "viewer"})["token"]
+    driver.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    check(driver.current_url.endswith("/login"), "signing out returns to the sign-in page")
+    sign_in(viewer)
+    check(driver.current_url.endswith(f"/workspaces/{workspace}/keys"), "a member lands on the workspace's keys")
+    check(not driver.find_elements(By.XPATH, "//button[text()='Delete']") and not driver.find_elements(By.ID, "description"),
+          "a viewer is offered no edit controls")
+    shot("09-keys-viewer")
+    visit("/platform/providers")
+    check("AI &amp; API keys" not in driver.page_source and "Something went wrong" in driver.page_source, "a viewer cannot open the platform cards")
+
+    # A POST without the session's CSRF token is refused and changes nothing; without a session it goes to sign-in.
+    session_cookie = driver.get_cookie("kw_session")
+    check(session_cookie and session_cookie.get("httpOnly") and session_cookie.get("sameSite") == "Strict", f"the session cookie is HttpOnly, SameSite=Strict: {session_cookie}")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+    opener = urllib.request.build_opener(NoRedirect)
+    def post(path, data, cookie=None):
+        request = urllib.request.Request(base + path, data=data.encode(), method="POST",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded", **({"Cookie": cookie} if cookie else {})})
+        try:
+            with opener.open(request) as reply:
+                return reply.status, dict(reply.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers)
+    forged = post(f"/workspaces/{workspace}/keys/x/delete", "csrf_token=forged", f"kw_session={session_cookie['value']}")
+    check(forged[0] == 403, f"a forged POST is refused: {forged[0]}")
+    anonymous = post("/platform/providers/openai", "api_key=sk-x&csrf_token=x")
+    check(anonymous[0] == 303 and anonymous[1].get("Location") == "/login", f"no session: sent to sign in ({anonymous[0]})")
+    headers = urllib.request.urlopen(base + "/login").headers
+    check("frame-ancestors 'none'" in headers.get("Content-Security-Policy", "") and headers.get("X-Frame-Options") == "DENY"
+          and headers.get("Cache-Control") == "no-store", "pages carry CSP, X-Frame-Options DENY and no-store")
+
+    check(all(CANARY not in source for source in seen_sources), f"no page contained the canary key ({len(seen_sources)} pages read)")
+    logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
+    csp = [entry for entry in logs if "Content Security Policy" in entry.get("message", "")]
+    check(not csp, f"no Content-Security-Policy violations: {csp}")
+finally:
+    driver.quit()
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
