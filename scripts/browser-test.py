@@ -19,7 +19,8 @@ signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 base, admin, shots = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
 os.makedirs(shots, exist_ok=True)
@@ -62,6 +63,28 @@ def shot(name):
     driver.set_window_size(1280, 900)
 
 
+def wait_for(text, timeout=8.0):
+    """Whether `text` appears in the page within `timeout` seconds (a click's navigation may still be loading)."""
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if text in driver.page_source:
+                return True
+        except Exception:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def submit(element):
+    """Clicks something that loads a new page, and waits until it has."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+    seen_sources.append(driver.page_source)
+
+
 def card(provider):
     return driver.find_element(By.ID, provider)
 
@@ -73,7 +96,7 @@ def stat(name):
 def sign_in(token):
     visit("/login")
     driver.find_element(By.NAME, "token").send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit(driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
 
 
 try:
@@ -87,8 +110,8 @@ try:
 
     # Paste a key on the OpenAI card and save.
     card("openai").find_element(By.NAME, "api_key").send_keys(CANARY)
-    card("openai").find_element(By.CSS_SELECTOR, "button.primary").click()
-    check("OpenAI settings saved." in card("openai").text, "saving shows 'OpenAI settings saved.'")
+    submit(card("openai").find_element(By.CSS_SELECTOR, "button.primary"))
+    check(wait_for("OpenAI settings saved.") and "OpenAI settings saved." in card("openai").text, "saving shows 'OpenAI settings saved.'")
     placeholder = card("openai").find_element(By.NAME, "api_key").get_attribute("placeholder")
     check("saved — leave blank to keep" in placeholder, f"the key field says it is saved: {placeholder!r}")
     check(card("openai").find_element(By.NAME, "api_key").get_attribute("value") == "", "the key field is empty after saving")
@@ -98,17 +121,17 @@ try:
     models = Select(card("openai").find_element(By.NAME, "default_model"))
     choice = next(o.get_attribute("value") for o in models.options if o.get_attribute("value") and not o.is_selected() and o.is_enabled())
     models.select_by_value(choice)
-    card("openai").find_element(By.CSS_SELECTOR, "button.primary").click()
+    submit(card("openai").find_element(By.CSS_SELECTOR, "button.primary"))
     check(Select(card("openai").find_element(By.NAME, "default_model")).first_selected_option.get_attribute("value") == choice,
           f"the default model is now {choice}")
-    card("openai").find_element(By.XPATH, ".//button[text()='Test']").click()
+    submit(card("openai").find_element(By.XPATH, ".//button[text()='Test']"))
     check("valid" in card("openai").find_element(By.CSS_SELECTOR, "[data-status]").text, "Test with the kept key says valid")
     shot("02-providers-tested")
 
     # Activate: the stats strip moves; an empty card meets the guard.
-    card("openai").find_element(By.XPATH, ".//button[text()='Activate']").click()
+    submit(card("openai").find_element(By.XPATH, ".//button[text()='Activate']"))
     check(stat("active") == before["active"] + 1 and stat("ready") == before["ready"] + 1, "Active and Ready move up after activating")
-    card("anthropic").find_element(By.XPATH, ".//button[text()='Activate']").click()
+    submit(card("anthropic").find_element(By.XPATH, ".//button[text()='Activate']"))
     check("Add an API key before activating." in card("anthropic").text, "an empty card shows the activation guard")
     shot("03-providers-guard")
 
@@ -121,32 +144,32 @@ try:
     Select(driver.find_element(By.ID, "provider")).select_by_value("openai")
     driver.find_element(By.ID, "description").send_keys("Assistant chat key")
     driver.find_element(By.ID, "api_key").send_keys(CANARY + "-ws")
-    driver.find_element(By.XPATH, "//button[text()='Add key']").click()
-    check("API key created." in driver.page_source, "creating a key shows a toast")
+    submit(driver.find_element(By.XPATH, "//button[text()='Add key']"))
+    check(wait_for("API key created."), "creating a key shows a toast")
     check("12 key(s)" in driver.page_source, "twelve keys in the table")
     check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10, "a page holds ten rows")
-    driver.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+    submit(driver.find_element(By.CSS_SELECTOR, "a[rel=next]"))
     check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2 and "Page 2 of 2" in driver.page_source, "page two holds the other two")
     shot("04-keys-page2")
     visit(f"/workspaces/{workspace}/keys")
     driver.find_element(By.ID, "search").send_keys("Assistant")
-    driver.find_element(By.XPATH, "//button[text()='Filter']").click()
+    submit(driver.find_element(By.XPATH, "//button[text()='Filter']"))
     rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
     check(len(rows) == 1 and "Assistant chat key" in rows[0].text, "search by description finds one key")
     visit(f"/workspaces/{workspace}/keys?category=voice")
     check("3 key(s)" in driver.page_source, "the Voice category shows the ElevenLabs keys")
     visit(f"/workspaces/{workspace}/keys")
-    driver.find_element(By.LINK_TEXT, "Description").click()
+    submit(driver.find_element(By.LINK_TEXT, "Description"))
     first = driver.find_elements(By.CSS_SELECTOR, "tbody tr td")[0].text
-    driver.find_element(By.PARTIAL_LINK_TEXT, "Description").click()
+    submit(driver.find_element(By.PARTIAL_LINK_TEXT, "Description"))
     first_desc = driver.find_elements(By.CSS_SELECTOR, "tbody tr td")[0].text
     check(first == "Assistant chat key" and first_desc == "Team key 10", f"sorting by description, both ways: {first!r}, {first_desc!r}")
-    driver.find_element(By.LINK_TEXT, "Team key 10").click()
+    submit(driver.find_element(By.LINK_TEXT, "Team key 10"))
     description = driver.find_element(By.ID, "description")
     description.clear()
     description.send_keys("Team key 10 (renamed)")
-    driver.find_element(By.XPATH, "//button[text()='Save changes']").click()
-    check("API key updated." in driver.page_source, "editing a key from its row shows a toast")
+    submit(driver.find_element(By.XPATH, "//button[text()='Save changes']"))
+    check(wait_for("API key updated."), "editing a key from its row shows a toast")
     visit(f"/workspaces/{workspace}/keys?search=renamed")
     check("Team key 10 (renamed)" in driver.page_source, "the edited description is saved")
     visit(f"/workspaces/{workspace}/keys")
@@ -155,8 +178,8 @@ try:
     dialog = driver.find_element(By.TAG_NAME, "dialog")
     check("Delete the key" in dialog.text, "delete asks for confirmation first")
     shot("05-keys-confirm")
-    driver.find_element(By.ID, "confirm-ok").click()
-    check("API key deleted." in driver.page_source and "Team key 03" not in driver.page_source, "confirming deletes the key")
+    submit(driver.find_element(By.ID, "confirm-ok"))
+    check(wait_for("API key deleted.") and "Team key 03" not in driver.page_source, "confirming deletes the key")
     shot("06-keys")
 
     visit(f"/workspaces/{workspace}/usage")
@@ -166,9 +189,39 @@ try:
     check("credential.created" in driver.page_source, "the audit log lists the changes")
     shot("08-audit")
 
+    # Workspace settings: exclusive mode, a binding, a webhook (its secret shown once); the platform's e-mail settings.
+    visit(f"/workspaces/{workspace}/settings")
+    driver.find_element(By.NAME, "exclusive").click()
+    submit(driver.find_element(By.XPATH, "//section[@aria-labelledby='mode-title']//button"))
+    # Three providers have active keys here: exclusive mode is refused, with the reason.
+    check("toast bad" in driver.page_source and not driver.find_element(By.NAME, "exclusive").is_selected(),
+          "exclusive mode is refused while several providers are active")
+    driver.find_element(By.ID, "consumer").send_keys("assistant-1")
+    Select(driver.find_element(By.ID, "modality")).select_by_value("tts")
+    Select(driver.find_element(By.ID, "key_id")).select_by_index(1)
+    submit(driver.find_element(By.XPATH, "//button[text()='Add binding']"))
+    check(wait_for("Binding saved.") and "assistant-1" in driver.page_source, "a binding is added and listed")
+    driver.find_element(By.ID, "url").send_keys("https://hooks.example.com/keywarden")
+    driver.find_element(By.NAME, "event_key.invalid").click()
+    submit(driver.find_element(By.XPATH, "//button[text()='Add webhook']"))
+    secret = driver.find_element(By.CSS_SELECTOR, "code.secret").text
+    check(secret.startswith("whsec_") and "shown only this once" in driver.page_source, "a new webhook's signing secret is shown once")
+    shot("10-settings")
+    visit(f"/workspaces/{workspace}/settings")
+    check(secret not in driver.page_source and "hooks.example.com" in driver.page_source, "the secret is not shown again; the webhook is listed")
+    visit("/platform/notifications")
+    for field, value in [("smtp-host", "smtp.example.com"), ("smtp-username", "mailer"), ("smtp-password", "smtp-pass-canary-77"), ("smtp-from", "keys@example.com")]:
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+    submit(driver.find_element(By.XPATH, "//button[text()='Save e-mail settings']"))
+    check(wait_for("E-mail settings saved.") and "smtp-pass-canary-77" not in driver.page_source
+          and "saved — leave blank to keep" in driver.find_element(By.ID, "smtp-password").get_attribute("placeholder"), "SMTP settings saved, the password never shown")
+    shot("11-notifications")
+
     # A viewer sees the table and no edit controls.
     viewer = api("POST", f"/api/v1/workspaces/{workspace}/members", {"name": "Val Viewer", "role": "viewer"})["token"]
-    driver.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    submit(driver.find_element(By.XPATH, "//button[text()='Sign out']"))
     check(driver.current_url.endswith("/login"), "signing out returns to the sign-in page")
     sign_in(viewer)
     check(driver.current_url.endswith(f"/workspaces/{workspace}/keys"), "a member lands on the workspace's keys")
@@ -202,7 +255,8 @@ try:
     check("frame-ancestors 'none'" in headers.get("Content-Security-Policy", "") and headers.get("X-Frame-Options") == "DENY"
           and headers.get("Cache-Control") == "no-store", "pages carry CSP, X-Frame-Options DENY and no-store")
 
-    check(all(CANARY not in source for source in seen_sources), f"no page contained the canary key ({len(seen_sources)} pages read)")
+    check(all(CANARY not in source and "smtp-pass-canary-77" not in source for source in seen_sources),
+          f"no page contained the canary key or the SMTP password ({len(seen_sources)} pages read)")
     logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
     csp = [entry for entry in logs if "Content Security Policy" in entry.get("message", "")]
     check(not csp, f"no Content-Security-Policy violations: {csp}")

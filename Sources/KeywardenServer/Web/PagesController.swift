@@ -22,7 +22,7 @@ struct PagesController {
 
     /// Paths the pages own (kept apart from the API's in the OpenAPI check).
     static func isPage(_ path: String) -> Bool {
-        path == "/" || ["/login", "/logout", "/platform/providers", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
+        path == "/" || ["/login", "/logout", "/platform/providers", "/platform/notifications", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
     }
 
     func addRoutes(to router: Router<KeywardenRequestContext>) {
@@ -199,6 +199,8 @@ struct PagesController {
                 }
             }
         }
+
+        addSettingsRoutes(to: router)
 
         // Usage and audit.
         router.get("workspaces/:workspace/usage") { request, context in
