@@ -158,8 +158,12 @@ struct PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 try require(.keysUpdate, session, workspaceID)
                 do {
+                    let current = try await store.keys.get(workspaceID: workspaceID, keyID: keyID)
+                    var extras: [String: Secret] = [:]
+                    for field in current.provider?.extraFields ?? [] { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
                     _ = try await store.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
-                        description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) },
+                        description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) }, extras: extras,
+                        defaultModel: form.text("default_model").map { .some($0) },
                         role: try form.text("role").map(KeysController.role), weight: form.text("weight").flatMap(Int.init)
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
@@ -337,6 +341,16 @@ struct PagesController {
         values["formDescription"] = editing?.credential.description ?? ""
         values["formWeight"] = editing?.credential.weight ?? 1
         values["keyPlaceholder"] = editing?.hasKey == true ? Self.savedPlaceholder : "sk-…"
+        if let editing, let provider = editing.provider {
+            // The key's own extras and default model, as on the platform's card (leave blank to keep).
+            let filled = Set(editing.credential.extrasSet)
+            values["editExtras"] = provider.extraFields.map { field in
+                ["fieldID": field.id, "label": field.label, "required": field.required,
+                 "placeholder": filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? "")] as [String: Any]
+            }
+            values["hasModels"] = !provider.models.isEmpty
+            values["models"] = Self.modelOptions(provider, selected: editing.credential.defaultModel)
+        }
         let role = editing?.credential.role ?? .primary
         values["roles"] = [CredentialRole.primary, .fallback, .pool].map { ["value": $0.rawValue, "selected": $0 == role] as [String: Any] }
         return WebResponse.page("keys", values, status: status)
