@@ -188,8 +188,21 @@ try:
     check(wait_for("API key deleted.") and "Team key 03" not in driver.page_source, "confirming deletes the key")
     shot("06-keys")
 
+    # A few gateway calls for the workspace, so the usage page has something to draw.
+    for _ in range(3):
+        request = urllib.request.Request(base + "/openai/v1/chat/completions", method="POST",
+                                         data=json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+                                         headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json", "X-Keywarden-Workspace": workspace})
+        urllib.request.urlopen(request).read()
+    import time
+    for _ in range(50):
+        if api("GET", f"/api/v1/usage?workspace={workspace}")["totals"]["requests"] >= 3:
+            break
+        time.sleep(0.1)
     visit(f"/workspaces/{workspace}/usage")
-    check("Calls per day by source" in driver.page_source, "the usage page shows its charts")
+    check("Calls per day by source" in driver.page_source and driver.find_elements(By.CSS_SELECTOR, "svg.chart rect"),
+          "the usage page draws its charts")
+    check(driver.find_element(By.CSS_SELECTOR, ".stats li .n").text == "3", "the usage totals count the three calls")
     shot("07-usage")
     visit("/audit")
     check("credential.created" in driver.page_source, "the audit log lists the changes")

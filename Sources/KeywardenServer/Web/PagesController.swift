@@ -216,8 +216,10 @@ struct PagesController {
                 let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
                 let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .day)
                 let report = try await store.usage.report(query)
-                let bySource = UsageChart(title: "Calls per day by source", rows: try await store.usage.daily(query, seriesBy: .source))
-                let byProvider = UsageChart(title: "Calls per day by provider", rows: try await store.usage.daily(query, seriesBy: .provider))
+                let lastDay = String(Timestamp.string(min(to.map { $0.addingTimeInterval(-1) } ?? Date(), Date())).prefix(10))
+                let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
+                let bySource = UsageChart(title: "Calls per day by source", rows: try await store.usage.daily(query, seriesBy: .source), days: days)
+                let byProvider = UsageChart(title: "Calls per day by provider", rows: try await store.usage.daily(query, seriesBy: .provider), days: days)
                 var values = base(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID)
                 values["workspaceName"] = workspace.name
                 values["from"] = String(Timestamp.string(from).prefix(10))

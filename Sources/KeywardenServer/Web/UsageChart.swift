@@ -1,3 +1,5 @@
+import KeywardenStore
+
 /// A stacked bar chart of calls per day, drawn as SVG on the server (no script, no external library).
 struct UsageChart {
     let title: String
@@ -7,9 +9,10 @@ struct UsageChart {
     /// Calls by day, then by series.
     let values: [String: [String: Int]]
 
-    init(title: String, rows: [(day: String, series: String, requests: Int, milliCredits: Int)]) {
+    /// - Parameter days: every day of the period (days without calls get an empty slot); the rows' days when empty.
+    init(title: String, rows: [(day: String, series: String, requests: Int, milliCredits: Int)], days: [String] = []) {
         self.title = title
-        days = Array(Set(rows.map(\.day))).sorted()
+        self.days = days.isEmpty ? Array(Set(rows.map(\.day))).sorted() : days
         series = Array(Set(rows.map { $0.series.isEmpty ? "none" : $0.series })).sorted()
         var values: [String: [String: Int]] = [:]
         for row in rows { values[row.day, default: [:]][row.series.isEmpty ? "none" : row.series, default: 0] += row.requests }
@@ -24,7 +27,7 @@ struct UsageChart {
     /// The SVG markup (every text in it escaped).
     var svg: String {
         let width = 720, height = 240, left = 44, bottom = 28, top = 10
-        guard !days.isEmpty else {
+        guard !values.isEmpty else {
             return #"<p class="muted">No calls in this period.</p>"#
         }
         let maximum = max(1, days.map { day in values[day, default: [:]].values.reduce(0, +) }.max() ?? 1)
@@ -32,7 +35,7 @@ struct UsageChart {
         let slot = Double(width - left) / Double(days.count)
         let barWidth = max(2, slot * 0.7)
         var parts = ["<svg class=\"chart\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"\(Self.escape(title))\">"]
-        for tick in [0, maximum / 2, maximum] {
+        for tick in maximum >= 4 ? [0, maximum / 2, maximum] : [0, maximum] {
             let y = top + plotHeight - Int(Double(tick) / Double(maximum) * Double(plotHeight))
             parts.append("<line x1=\"\(left)\" x2=\"\(width)\" y1=\"\(y)\" y2=\"\(y)\" stroke=\"#dfe3ea\"/><text x=\"\(left - 6)\" y=\"\(y + 4)\" text-anchor=\"end\" font-size=\"11\" fill=\"#5b6478\">\(tick)</text>")
         }
@@ -53,6 +56,18 @@ struct UsageChart {
         }
         parts.append("</svg>")
         return parts.joined()
+    }
+
+    /// The days from `from` to `to` (at most 366), as `YYYY-MM-DD`.
+    static func days(from: String, to: String) -> [String] {
+        var days: [String] = []
+        var day = from
+        while day <= to, days.count < 366 {
+            days.append(day)
+            guard let date = Timestamp.date(day + "T00:00:00.000Z") else { break }
+            day = String(Timestamp.string(date.addingTimeInterval(86_400)).prefix(10))
+        }
+        return days
     }
 
     var legend: [[String: Any]] { series.enumerated().map { ["index": $0.offset % 5, "name": $0.element] } }
