@@ -36,11 +36,39 @@ enum Access {
     /// Allows an action in a workspace, or answers 404 for a workspace that is not the caller's, 403 otherwise.
     static func require(_ permission: Permission, in workspaceID: String, _ context: KeywardenRequestContext) throws -> Principal {
         let principal = try context.requirePrincipal()
+        try require(permission, in: workspaceID, principal: principal)
+        return principal
+    }
+
+    /// The same check for a principal known otherwise (an admin-UI session).
+    static func require(_ permission: Permission, in workspaceID: String, principal: Principal) throws {
         switch principal.decide(permission, inWorkspace: workspaceID) {
-        case .allowed: return principal
+        case .allowed: return
         case .forbidden: throw KeywardenError.forbidden
         case .notFound: throw KeywardenError.notFound("workspace")
         }
+    }
+
+    /// The workspace a read of workspace-scoped records (audit log, events, usage) covers, `nil` for all of them.
+    ///
+    /// Platform admins read every workspace or the one they name; a workspace token reads its own (naming another
+    /// is a 404); a platform-bound service token names one, or — only with `platformWide` — reads them all with the
+    /// permission granted at platform level.
+    static func readScope(_ permission: Permission, requested: String?, platformWide: Bool, _ context: KeywardenRequestContext) throws -> String? {
+        let principal = try context.requirePrincipal()
+        if principal.isPlatformAdmin { return requested }
+        if let own = principal.workspaceID {
+            if let requested, requested != own { throw KeywardenError.notFound("workspace") }
+            try require(permission, in: own, principal: principal)
+            return own
+        }
+        if let requested {
+            try require(permission, in: requested, principal: principal)
+            return requested
+        }
+        guard platformWide else { throw KeywardenError.missing("workspace", "Name the workspace: ?workspace=…") }
+        _ = try requirePlatform(context, permission)
+        return nil
     }
 
     /// Allows reaching a workspace at all (reading its settings, its members).

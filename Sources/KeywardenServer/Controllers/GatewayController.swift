@@ -98,14 +98,10 @@ struct GatewayController {
     func authenticate(_ request: Request) async throws -> Principal {
         var presented: String?
         for name in Self.credentialHeaders {
-            guard let fieldName = HTTPField.Name(name), let value = request.headers[fieldName] else { continue }
-            var token = value.trimmingCharacters(in: .whitespaces)
-            if name == "authorization" {
-                let parts = token.split(separator: " ", maxSplits: 1)
-                guard parts.count == 2, parts[0].lowercased() == "bearer" else { continue }
-                token = parts[1].trimmingCharacters(in: .whitespaces)
-            }
-            if AccessToken.looksLikeToken(token) { presented = token; break }
+            let token = name == "authorization"
+                ? AuthenticationMiddleware.bearerToken(request)
+                : HTTPField.Name(name).flatMap { request.headers[$0] }?.trimmingCharacters(in: .whitespaces)
+            if let token, AccessToken.looksLikeToken(token) { presented = token; break }
         }
         guard let presented else {
             throw KeywardenError(.unauthenticated, code: "unauthorized",

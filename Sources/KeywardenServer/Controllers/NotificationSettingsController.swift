@@ -81,16 +81,7 @@ struct EventsController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
-            let principal = try context.requirePrincipal()
-            let requested = request.queryText("workspace")
-            let workspaceID: String?
-            if principal.isPlatformAdmin {
-                workspaceID = requested
-            } else {
-                guard let target = requested ?? principal.workspaceID else { throw KeywardenError.missing("workspace", "Name the workspace: ?workspace=…") }
-                _ = try Access.require(.auditRead, in: target, context)
-                workspaceID = target
-            }
+            let workspaceID = try Access.readScope(.auditRead, requested: request.queryText("workspace"), platformWide: false, context)
             let kind = try request.queryText("kind").map { text in
                 guard let kind = EventKind(rawValue: text) else { throw KeywardenError.invalid("kind", "Unknown event kind '\(text)'.") }
                 return kind

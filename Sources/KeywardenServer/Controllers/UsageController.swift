@@ -10,22 +10,7 @@ struct UsageController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
-            let principal = try context.requirePrincipal()
-            let requested = request.queryText("workspace")
-            let workspaceID: String?
-            if principal.isPlatformAdmin {
-                workspaceID = requested
-            } else if let own = principal.workspaceID {
-                if let requested, requested != own { throw KeywardenError.notFound("workspace") }
-                _ = try Access.require(.usageRead, in: own, context)
-                workspaceID = own
-            } else if let requested {
-                _ = try Access.require(.usageRead, in: requested, context)
-                workspaceID = requested
-            } else {
-                _ = try Access.requirePlatform(context, .usageRead)
-                workspaceID = nil
-            }
+            let workspaceID = try Access.readScope(.usageRead, requested: request.queryText("workspace"), platformWide: true, context)
             let groupText = request.queryText("group_by") ?? "provider"
             guard let groupBy = UsageQuery.GroupBy(rawValue: groupText) else {
                 throw KeywardenError.invalid("group_by", "group_by is one of \(UsageQuery.GroupBy.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -36,12 +21,14 @@ struct UsageController {
             let report = try await store.usage.report(UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: groupBy))
             return try JSONResponse.make(UsageBody(
                 workspace: workspaceID, groupBy: groupBy.rawValue, from: from.map(Timestamp.string), to: to.map(Timestamp.string),
-                groups: report.groups.map { GroupBody(key: $0.key, totals: $0.totals) }, totals: TotalsBody(report.totals)
+                groups: report.groups.map { TotalsBody($0.totals, key: $0.key) }, totals: TotalsBody(report.totals)
             ), headers: [.cacheControl: "no-store"])
         }
     }
 
+    /// Totals; a group's carry its `key` (the totals of the whole report have none, and omit it).
     struct TotalsBody: Encodable {
+        let key: String?
         let requests: Int
         let errors: Int
         let tokensIn: Int
@@ -49,35 +36,14 @@ struct UsageController {
         let characters: Int
         let credits: Double
 
-        init(_ totals: UsageTotals) {
+        init(_ totals: UsageTotals, key: String? = nil) {
+            self.key = key
             requests = totals.requests
             errors = totals.errors
             tokensIn = totals.inputTokens
             tokensOut = totals.outputTokens
             characters = totals.characters
             credits = totals.credits
-        }
-
-    }
-
-    struct GroupBody: Encodable {
-        let key: String
-        let requests: Int
-        let errors: Int
-        let tokensIn: Int
-        let tokensOut: Int
-        let characters: Int
-        let credits: Double
-
-        init(key: String, totals: UsageTotals) {
-            self.key = key
-            let body = TotalsBody(totals)
-            requests = body.requests
-            errors = body.errors
-            tokensIn = body.tokensIn
-            tokensOut = body.tokensOut
-            characters = body.characters
-            credits = body.credits
         }
     }
 
@@ -86,7 +52,7 @@ struct UsageController {
         let groupBy: String
         let from: String?
         let to: String?
-        let groups: [GroupBody]
+        let groups: [TotalsBody]
         let totals: TotalsBody
     }
 }

@@ -379,11 +379,7 @@ struct PagesController {
     }
 
     func require(_ permission: Permission, _ session: WebSession, _ workspaceID: String) throws {
-        switch session.principal.decide(permission, inWorkspace: workspaceID) {
-        case .allowed: return
-        case .notFound: throw KeywardenError.notFound("workspace")
-        case .forbidden: throw KeywardenError.forbidden
-        }
+        try Access.require(permission, in: workspaceID, principal: session.principal)
     }
 
     func home(_ principal: Principal) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenVault
 
 /// An `application/x-www-form-urlencoded` body, read once and checked against the session's CSRF token.
 struct WebForm {
@@ -33,17 +34,10 @@ struct WebForm {
     static func read(_ request: Request, context: KeywardenRequestContext, csrf expected: String) async throws -> WebForm {
         let buffer = try await request.body.collect(upTo: KeywardenRequestContext.maximumBodySize)
         let form = parse(String(buffer: buffer))
-        guard let presented = form["csrf_token"], constantTimeEqual(presented, expected) else {
+        // The constant-time comparison tokens use (`digestsMatch` compares any two strings so).
+        guard let presented = form["csrf_token"], AccessToken.digestsMatch(presented, expected) else {
             throw KeywardenError(.forbidden, code: "csrf_failed", message: "The form expired or did not come from this site; reload the page and try again.")
         }
         return form
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for (l, r) in zip(x, y) { difference |= l ^ r }
-        return difference == 0
     }
 }

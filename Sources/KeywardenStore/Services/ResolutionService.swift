@@ -54,7 +54,7 @@ public struct ResolutionService: Sendable {
                 managedDefault: self.store.configuration.managedDefault
             )
             let sealed = try await self.store.secrets.all(fields: [CredentialRepository.keyField, CredentialRepository.extrasField], on: db)
-            return SnapshotCache.Entry(snapshot: snapshot, sealed: sealed, generation: generation, builtAt: .now)
+            return SnapshotCache.Entry(snapshot: snapshot, sealed: sealed, stamp: CacheStamp(generation: generation))
         }
     }
 
@@ -106,17 +106,14 @@ final class SnapshotCache: Sendable {
         let snapshot: ResolutionSnapshot
         /// Sealed secrets by `owner id/field`.
         let sealed: [String: SealedSecret]
-        let generation: UInt64
-        let builtAt: ContinuousClock.Instant
+        let stamp: CacheStamp
     }
 
-    /// How long a snapshot is trusted without a change from this process (another process may have written).
-    static let maximumAge: Duration = .seconds(1)
     private let entry = Mutex<Entry?>(nil)
 
     func fresh(generation: UInt64) -> Entry? {
         entry.withLock { entry in
-            guard let entry, entry.generation == generation, ContinuousClock.now - entry.builtAt < Self.maximumAge else { return nil }
+            guard let entry, entry.stamp.isFresh(generation: generation) else { return nil }
             return entry
         }
     }

@@ -21,19 +21,17 @@ extension Store {
 
 /// Token digests recently looked up, with their principal (or `nil`: not a live token).
 final class TokenCache: Sendable {
-    static let maximumAge: Duration = .seconds(1)
     static let maximumEntries = 10_000
     private struct Entry {
         let principal: Principal?
-        let generation: UInt64
-        let at: ContinuousClock.Instant
+        let stamp: CacheStamp
     }
     private let entries = Mutex<[String: Entry]>([:])
 
     /// `.some(nil)` is a cached "not a live token"; `nil` means "look it up".
     func lookup(_ digest: String, generation: UInt64) -> Principal?? {
         entries.withLock { entries -> Principal?? in
-            guard let entry = entries[digest], entry.generation == generation, ContinuousClock.now - entry.at < Self.maximumAge else { return nil }
+            guard let entry = entries[digest], entry.stamp.isFresh(generation: generation) else { return nil }
             return .some(entry.principal)
         }
     }
@@ -41,7 +39,7 @@ final class TokenCache: Sendable {
     func store(_ digest: String, principal: Principal?, generation: UInt64) {
         entries.withLock { entries in
             if entries.count >= Self.maximumEntries { entries.removeAll(keepingCapacity: true) }
-            entries[digest] = Entry(principal: principal, generation: generation, at: .now)
+            entries[digest] = Entry(principal: principal, stamp: CacheStamp(generation: generation))
         }
     }
 }
