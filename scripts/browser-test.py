@@ -18,8 +18,8 @@ import urllib.request
 signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 base, admin, shots = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
@@ -78,10 +78,22 @@ def wait_for(text, timeout=8.0):
 
 
 def submit(element):
-    """Clicks something that loads a new page, and waits until it has."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    """Clicks something that loads a new page, and waits until it has.
+
+    The old page is marked with a window property that a new document does not carry; asking for it while the
+    browser swaps documents can fail (chromedriver: "Node with given id does not belong to the document"), so
+    such errors mean "not yet" and the wait asks again.
+    """
+    driver.execute_script("window.__keywardenOldPage = true")
     element.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+
+    def loaded(d):
+        try:
+            return d.execute_script("return !window.__keywardenOldPage && document.readyState === 'complete'")
+        except WebDriverException:
+            return False
+
+    WebDriverWait(driver, 15, poll_frequency=0.1).until(loaded)
     seen_sources.append(driver.page_source)
 
 
