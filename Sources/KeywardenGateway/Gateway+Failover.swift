@@ -64,8 +64,8 @@ extension Gateway {
             fallbacks.release(workspaceID: workspaceID, providerID: providerID)
             return
         }
-        guard snapshot.workspaces[workspaceID]?.byokAllowed == true,
-              let own = snapshot.workspaceKeys[workspaceID]?.filter({ $0.providerID == providerID && $0.active && !$0.hint.isEmpty }), !own.isEmpty,
+        guard snapshot.policy(ofWorkspace: workspaceID)?.byokAllowed == true,
+              snapshot.keys(ofWorkspace: workspaceID).contains(where: { $0.providerID == providerID && $0.active && !$0.hint.isEmpty }),
               fallbacks.engage(workspaceID: workspaceID, providerID: providerID)
         else { return }
         let reason = "the workspace's \(providerID) keys could not serve the call; \(candidate.source.rawValue) key used"

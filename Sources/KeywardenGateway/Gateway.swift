@@ -47,7 +47,7 @@ public final class Gateway: Sendable {
             return finishWithError(&meter, status: 503, code: "store_unavailable", message: "Keywarden cannot read its keys right now; try again.")
         }
 
-        if let workspaceID = call.workspaceID, snapshot.workspaces[workspaceID] == nil {
+        if let workspaceID = call.workspaceID, snapshot.policy(ofWorkspace: workspaceID) == nil {
             return finishWithError(&meter, status: 404, code: "not_found", message: "The workspace was not found.")
         }
 

@@ -188,7 +188,7 @@ func resolveBenchmark() {
         let perRound = iterations / 5
         baseline += measure(perRound) {
             let query = queries[sink & 1023]
-            sink &+= (snapshot.workspaceKeys[query.workspaceID ?? ""] ?? []).filter { $0.providerID == "openai" }.count
+            sink &+= snapshot.keys(ofWorkspace: query.workspaceID ?? "").filter { $0.providerID == "openai" }.count
         }
         resolve += measure(perRound) {
             if case .success(let candidates) = Resolver.resolve(queries[(sink &+ round) & 1023], in: snapshot, catalog: catalog, random: random) {

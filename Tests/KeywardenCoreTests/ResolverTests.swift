@@ -47,6 +47,18 @@ struct ResolverTests {
         #expect(!ids(Resolver.resolve(ResolutionQuery(workspaceID: "ws", providerID: "openai"), in: s, catalog: catalog)).contains("mgd"))
     }
 
+    @Test("a snapshot finds every key by id, in a workspace or on the platform, and lists a workspace's keys in chain order")
+    func snapshotLookups() {
+        let keys = [key("pool", role: .pool), key("fb2", position: 2), key("claude", provider: "anthropic"), key("fb1", position: 1),
+                    key("prim", role: .primary), key("plat", ws: nil), key("other", ws: "ws2")]
+        let s = snapshot(keys)
+        for key in keys { #expect(s.credential(key.id) == key) }
+        #expect(s.credential("missing") == nil)
+        #expect(s.keys(ofWorkspace: "ws").map(\.id) == ["claude", "prim", "fb1", "fb2", "pool"])
+        #expect(s.keys(ofWorkspace: "ws2").map(\.id) == ["other"] && s.policy(ofWorkspace: "ws2") == nil)
+        #expect(s.platformKeys(for: "openai").map(\.id) == ["plat"] && s.platformCard(for: "openai")?.defaultModel == "gpt-5.4-mini")
+    }
+
     @Test("a plan without BYOK skips the workspace's keys and says so")
     func noByok() {
         let s = snapshot([key("prim", role: .primary), key("plat", ws: nil)], byok: false)

@@ -8,6 +8,8 @@ public struct ProviderCatalog: Sendable, Equatable {
     /// Every provider, sorted by display order then id.
     public let providers: [ProviderDefinition]
     private let indexByID: [String: Int]
+    /// Each curated model's provider (the first in display order when several list it).
+    private let indexByModel: [String: Int]
 
     /// Builds a catalog from definitions, validating each one.
     public init(providers: [ProviderDefinition]) throws {
@@ -22,6 +24,11 @@ public struct ProviderCatalog: Sendable, Equatable {
         let sorted = providers.sorted { ($0.displayOrder, $0.id) < ($1.displayOrder, $1.id) }
         self.providers = sorted
         self.indexByID = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1.id, $0) })
+        var indexByModel: [String: Int] = [:]
+        for (index, provider) in sorted.enumerated() {
+            for model in provider.models where indexByModel[model.id] == nil { indexByModel[model.id] = index }
+        }
+        self.indexByModel = indexByModel
     }
 
     /// Decodes and validates a catalog document (JSON).
@@ -53,7 +60,7 @@ public struct ProviderCatalog: Sendable, Equatable {
 
     /// The first provider whose curated list has this model id (for routing by model).
     public func provider(servingModel model: String) -> ProviderDefinition? {
-        providers.first { $0.model(model) != nil }
+        indexByModel[model].map { providers[$0] }
     }
 
     // MARK: Upstream overrides

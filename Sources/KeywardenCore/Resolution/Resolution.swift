@@ -69,29 +69,100 @@ public struct ResolutionSnapshot: Sendable {
         }
     }
 
-    public var workspaces: [String: WorkspacePolicy]
-    /// Workspace keys by workspace, and the platform's keys (scope platform) by provider.
-    public var workspaceKeys: [String: [Credential]]
-    public var platformKeys: [String: [Credential]]
-    public var platformCards: [String: PlatformCard]
-    public var bindings: [Binding]
-    public var managedDefault: ManagedDefault?
+    /// What resolution reads of a key: small, so walking a chain copies a few references, not a whole `Credential`.
+    struct ChainKey: Sendable {
+        let id: String
+        let providerID: String
+        let role: CredentialRole
+        let weight: Int
+        let defaultModel: String?
+        /// Active, holding a key, and not known bad; only a rest can still rule it out.
+        let ready: Bool
+
+        init(_ key: Credential) {
+            (id, providerID, role, weight, defaultModel) = (key.id, key.providerID, key.role, key.weight, key.defaultModel)
+            ready = key.active && key.status.isUsable && !key.hint.isEmpty
+        }
+
+        @inline(__always)
+        func isUsable(coolingDown: Set<String>) -> Bool { ready && (coolingDown.isEmpty || !coolingDown.contains(id)) }
+    }
+
+    /// A workspace's plan and its keys in the order its chain tries them (`chain[i]` is `keys[i]`).
+    struct WorkspaceEntry: Sendable {
+        var policy: WorkspacePolicy?
+        var keys: [Credential] = []
+        var chain: [ChainKey] = []
+    }
+
+    /// A provider's platform card and the platform's keys for it (`chain[i]` is `keys[i]`).
+    struct ProviderEntry: Sendable {
+        var card: PlatformCard?
+        var keys: [Credential] = []
+        var chain: [ChainKey] = []
+    }
+
+    /// Where a key lives: its workspace (or `nil` for the platform's keys under a provider) and its index there.
+    private struct Location: Sendable {
+        let workspaceID: String?
+        let providerID: String
+        let index: Int
+    }
+
+    /// Workspaces by id, each with its plan and keys: one lookup answers both.
+    let workspaceEntries: [String: WorkspaceEntry]
+    /// The platform's cards and keys by provider.
+    let providerEntries: [String: ProviderEntry]
+    private let locations: [String: Location]
+    public let bindings: [Binding]
+    public let managedDefault: ManagedDefault?
 
     public init(workspaces: [String: WorkspacePolicy] = [:], credentials: [Credential] = [], platformCards: [String: PlatformCard] = [:],
                 bindings: [Binding] = [], managedDefault: ManagedDefault? = nil) {
-        self.workspaces = workspaces
-        self.workspaceKeys = Dictionary(grouping: credentials.filter { $0.scope.workspaceID != nil }) { $0.scope.workspaceID ?? "" }
-        self.platformKeys = Dictionary(grouping: credentials.filter { $0.scope == .platform }) { $0.providerID }
-        self.platformCards = platformCards
+        var workspaceEntries = workspaces.mapValues { WorkspaceEntry(policy: $0) }
+        var providerEntries = platformCards.mapValues { ProviderEntry(card: $0) }
+        for credential in credentials {
+            if let workspaceID = credential.scope.workspaceID {
+                workspaceEntries[workspaceID, default: WorkspaceEntry()].keys.append(credential)
+            } else {
+                providerEntries[credential.providerID, default: ProviderEntry()].keys.append(credential)
+            }
+        }
+        var locations: [String: Location] = [:]
+        for (workspaceID, entry) in workspaceEntries {
+            let keys = entry.keys.sorted(by: Credential.precedesInChain)
+            workspaceEntries[workspaceID]?.keys = keys
+            workspaceEntries[workspaceID]?.chain = keys.map(ChainKey.init)
+            for (index, key) in keys.enumerated() { locations[key.id] = Location(workspaceID: workspaceID, providerID: key.providerID, index: index) }
+        }
+        for (providerID, entry) in providerEntries {
+            providerEntries[providerID]?.chain = entry.keys.map(ChainKey.init)
+            for (index, key) in entry.keys.enumerated() { locations[key.id] = Location(workspaceID: nil, providerID: providerID, index: index) }
+        }
+        self.workspaceEntries = workspaceEntries
+        self.providerEntries = providerEntries
+        self.locations = locations
         self.bindings = bindings
         self.managedDefault = managedDefault
     }
 
+    /// The workspace's plan, or `nil` when there is no such workspace.
+    public func policy(ofWorkspace workspaceID: String) -> WorkspacePolicy? { workspaceEntries[workspaceID]?.policy }
+
+    /// The workspace's keys, every provider, in the order its chains try them.
+    public func keys(ofWorkspace workspaceID: String) -> [Credential] { workspaceEntries[workspaceID]?.keys ?? [] }
+
+    /// The platform's keys for a provider.
+    public func platformKeys(for providerID: String) -> [Credential] { providerEntries[providerID]?.keys ?? [] }
+
+    /// The platform's card for a provider.
+    public func platformCard(for providerID: String) -> PlatformCard? { providerEntries[providerID]?.card }
+
     /// A key by id, wherever it lives.
     public func credential(_ id: String) -> Credential? {
-        for keys in workspaceKeys.values { if let key = keys.first(where: { $0.id == id }) { return key } }
-        for keys in platformKeys.values { if let key = keys.first(where: { $0.id == id }) { return key } }
-        return nil
+        guard let location = locations[id] else { return nil }
+        let keys = location.workspaceID.map { workspaceEntries[$0]?.keys ?? [] } ?? providerEntries[location.providerID]?.keys ?? []
+        return location.index < keys.count ? keys[location.index] : nil
     }
 }
 
@@ -149,19 +220,8 @@ public enum Resolver {
             return .failure(ResolutionFailure(code: "unknown_model", providerID: nil, reasons: ["no provider of the catalog serves model '\(query.model ?? "")'; name the provider"]))
         }
 
-        var candidates: [Candidate] = []
-        candidates.reserveCapacity(8)
+        var candidates = CandidateList()
         var reasons: [String] = []
-        // Keys are read in place (a `Credential` is large: copying one costs more than resolving with it).
-        func usable(_ key: borrowing Credential) -> Bool {
-            key.active && key.status.isUsable && !key.hint.isEmpty && (coolingDown.isEmpty || !coolingDown.contains(key.id))
-        }
-        func add(_ key: borrowing Credential, _ source: KeySource, _ reason: String, model: String?) {
-            // At most a handful of candidates: a linear check beats hashing ids.
-            let id = key.id
-            guard !candidates.contains(where: { $0.credentialID == id }) else { return }
-            candidates.append(Candidate(credentialID: id, providerID: key.providerID, source: source, reason: reason, model: model))
-        }
         func skipped(_ keys: [Credential]) -> String {
             let counts = Dictionary(grouping: keys) { key -> String in
                 if !key.active { return "inactive" }
@@ -172,80 +232,91 @@ public enum Resolver {
             return counts.joined(separator: ", ")
         }
 
-        // 1 and 2: the workspace's binding and its own keys.
+        // 1 and 2: the workspace's binding and its own keys (already in chain order: primaries, fallbacks, pool).
         if let workspaceID = query.workspaceID {
-            let policy = snapshot.workspaces[workspaceID]
-            let keys = snapshot.workspaceKeys[workspaceID] ?? []
-            if policy?.byokAllowed == true {
+            let entry = snapshot.workspaceEntries[workspaceID]
+            if let entry, let policy = entry.policy, policy.byokAllowed {
+                let keys = entry.chain
                 if let consumer = query.consumer, !snapshot.bindings.isEmpty,
                    let binding = snapshot.bindings.first(where: { $0.workspaceID == workspaceID && $0.consumer == consumer && $0.modality == query.modality })
                         ?? snapshot.bindings.first(where: { $0.workspaceID == workspaceID && $0.consumer == consumer && $0.modality == nil }),
                    let boundID = binding.credentialID,
                    let index = keys.firstIndex(where: { $0.id == boundID }), keys[index].providerID == providerID {
-                    if usable(keys[index]) { add(keys[index], .byok, "binding", model: keys[index].defaultModel) } else { reasons.append("the bound key is \(skipped([keys[index]]))") }
+                    if keys[index].isUsable(coolingDown: coolingDown) {
+                        candidates.add(keys[index], .byok, "binding", model: keys[index].defaultModel)
+                    } else {
+                        reasons.append("the bound key is \(skipped([entry.keys[index]]))")
+                    }
                 }
                 var own = 0
                 var ready = 0
-                var fallbacks: [Int] = []
-                var pool: [Int] = []
+                var firstPool = -1
+                var poolCount = 0
                 for index in keys.indices where keys[index].providerID == providerID {
                     own += 1
-                    guard usable(keys[index]) else { continue }
+                    guard keys[index].isUsable(coolingDown: coolingDown) else { continue }
                     ready += 1
                     switch keys[index].role {
-                    case .primary: add(keys[index], .byok, "primary", model: keys[index].defaultModel)
-                    case .fallback: fallbacks.append(index)
-                    case .pool: pool.append(index)
+                    case .primary: candidates.add(keys[index], .byok, "primary", model: keys[index].defaultModel)
+                    case .fallback: candidates.add(keys[index], .byok, "fallback", model: keys[index].defaultModel)
+                    case .pool:
+                        if firstPool < 0 { firstPool = index }
+                        poolCount += 1
                     }
                 }
-                fallbacks.sort { (keys[$0].position, keys[$0].createdAt) < (keys[$1].position, keys[$1].createdAt) }
-                for index in fallbacks { add(keys[index], .byok, "fallback", model: keys[index].defaultModel) }
-                for index in weightedOrder(pool, weight: { keys[$0].weight }, random: random) { add(keys[index], .byok, "pool", model: keys[index].defaultModel) }
+                if poolCount == 1 {
+                    candidates.add(keys[firstPool], .byok, "pool", model: keys[firstPool].defaultModel)
+                } else if poolCount > 1 {
+                    let pool = keys.indices.filter { keys[$0].providerID == providerID && keys[$0].role == .pool && keys[$0].isUsable(coolingDown: coolingDown) }
+                    for index in weightedOrder(pool, weight: { keys[$0].weight }, random: random) {
+                        candidates.add(keys[index], .byok, "pool", model: keys[index].defaultModel)
+                    }
+                }
                 if own == 0 {
                     reasons.append("the workspace has no \(providerID) key")
                 } else if ready == 0 {
-                    reasons.append("the workspace's \(providerID) keys are unusable (\(skipped(keys.filter { $0.providerID == providerID })))")
+                    reasons.append("the workspace's \(providerID) keys are unusable (\(skipped(entry.keys.filter { $0.providerID == providerID })))")
                 }
-            } else if policy == nil {
+            } else if entry?.policy == nil {
                 reasons.append("the workspace does not exist")
-            } else if keys.contains(where: { $0.providerID == providerID }) {
+            } else if entry?.chain.contains(where: { $0.providerID == providerID }) == true {
                 reasons.append("the workspace's plan does not allow its own keys")
             }
         }
 
         // 3: the platform's card for the provider.
-        let card = snapshot.platformCards[providerID]
-        let platformKeys = snapshot.platformKeys[providerID] ?? []
-        if card?.active == true {
+        let platform = snapshot.providerEntries[providerID]
+        if let platform, let card = platform.card, card.active {
             var ready = 0
-            for index in platformKeys.indices where usable(platformKeys[index]) {
+            for index in platform.chain.indices where platform.chain[index].isUsable(coolingDown: coolingDown) {
                 ready += 1
-                add(platformKeys[index], .platform, "platform", model: card?.defaultModel)
+                candidates.add(platform.chain[index], .platform, "platform", model: card.defaultModel)
             }
-            if ready == 0 { reasons.append(platformKeys.isEmpty ? "the platform has no \(providerID) key" : "the platform's \(providerID) key is unusable (\(skipped(platformKeys)))") }
+            if ready == 0 { reasons.append(platform.keys.isEmpty ? "the platform has no \(providerID) key" : "the platform's \(providerID) key is unusable (\(skipped(platform.keys)))") }
         } else {
             reasons.append("the platform's \(providerID) card is deactivated")
         }
 
         // 4: the managed default, where another provider may serve the call.
         if let managed = snapshot.managedDefault, query.allowsOtherProvider || managed.providerID == providerID {
-            let keys = snapshot.platformKeys[managed.providerID] ?? []
-            if snapshot.platformCards[managed.providerID]?.active != true {
+            let entry = managed.providerID == providerID ? platform : snapshot.providerEntries[managed.providerID]
+            if entry?.card?.active != true {
                 reasons.append("the managed default's card (\(managed.providerID)) is deactivated")
             } else {
+                let keys = entry?.chain ?? []
                 var ready = 0
-                for index in keys.indices where usable(keys[index]) {
+                for index in keys.indices where keys[index].isUsable(coolingDown: coolingDown) {
                     ready += 1
-                    add(keys[index], .managed, "managed", model: managed.model)
+                    candidates.add(keys[index], .managed, "managed", model: managed.model)
                 }
                 if ready == 0 { reasons.append("the managed default (\(managed.providerID)) has no usable key") }
             }
         }
 
-        guard !candidates.isEmpty else {
+        guard !candidates.items.isEmpty else {
             return .failure(ResolutionFailure(code: "no_key_available", providerID: providerID, reasons: reasons))
         }
-        return .success(candidates)
+        return .success(candidates.items)
     }
 
     /// A weighted random order: each item's chance to come first is its share of the total weight (at least 1 each).
@@ -265,5 +336,38 @@ public enum Resolver {
             ordered.append(remaining.remove(at: index))
         }
         return ordered
+    }
+}
+
+/// The candidates found so far; a key is listed once, at its first place.
+private struct CandidateList {
+    var items: [Candidate] = []
+
+    init() { items.reserveCapacity(8) }
+
+    mutating func add(_ key: borrowing ResolutionSnapshot.ChainKey, _ source: KeySource, _ reason: String, model: String?) {
+        // At most a handful of candidates: a linear check beats hashing ids.
+        let id = key.id
+        guard !items.contains(where: { $0.credentialID == id }) else { return }
+        items.append(Candidate(credentialID: id, providerID: key.providerID, source: source, reason: reason, model: model))
+    }
+}
+
+extension Credential {
+    /// The order a workspace's chain tries its keys: by provider, then primaries, fallbacks by position, the pool;
+    /// the oldest first among equals.
+    static func precedesInChain(_ a: Credential, _ b: Credential) -> Bool {
+        (a.providerID, a.role.chainRank, a.position, a.createdAt, a.id) < (b.providerID, b.role.chainRank, b.position, b.createdAt, b.id)
+    }
+}
+
+extension CredentialRole {
+    /// Primaries come first in a chain, then fallbacks, then the pool.
+    var chainRank: Int {
+        switch self {
+        case .primary: 0
+        case .fallback: 1
+        case .pool: 2
+        }
     }
 }
