@@ -111,7 +111,7 @@ public final class Gateway: Sendable {
 
         // Headers the caller's Connection header names are hop-by-hop too.
         let hopByHop = Set(call.headers.filter { $0.name.lowercased() == "connection" }
-            .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+            .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingSpacesAndTabs.lowercased() })
         var attempts = 0
         var lastFailure: AttemptFailure?
         var secrets: [String] = []

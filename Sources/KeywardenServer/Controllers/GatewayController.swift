@@ -100,7 +100,7 @@ struct GatewayController {
         for name in Self.credentialHeaders {
             let token = name == "authorization"
                 ? AuthenticationMiddleware.bearerToken(request)
-                : HTTPField.Name(name).flatMap { request.headers[$0] }?.trimmingCharacters(in: .whitespaces)
+                : HTTPField.Name(name).flatMap { request.headers[$0] }?.trimmingSpacesAndTabs
             if let token, AccessToken.looksLikeToken(token) { presented = token; break }
         }
         guard let presented else {

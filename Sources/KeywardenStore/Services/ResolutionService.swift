@@ -19,10 +19,19 @@ public struct ResolutionService: Sendable {
     /// The snapshot and the sealed secrets of its keys, rebuilt if anything changed.
     func current() async throws -> SnapshotCache.Entry {
         let generation = store.engine.changes.value
-        if let entry = store.snapshotCache.fresh(generation: generation) { return entry }
-        let entry = try await load(generation: generation)
-        store.snapshotCache.store(entry)
-        return entry
+        switch store.snapshotCache.lookup(generation: generation) {
+        case .fresh(let entry), .refreshing(let entry):
+            return entry
+        case .reload:
+            do {
+                let entry = try await load(generation: generation)
+                store.snapshotCache.store(entry)
+                return entry
+            } catch {
+                store.snapshotCache.reloadFailed()
+                throw error
+            }
+        }
     }
 
     /// Opens a credential's key and extras for one call, from the sealed copies held with the snapshot
@@ -109,16 +118,45 @@ final class SnapshotCache: Sendable {
         let stamp: CacheStamp
     }
 
-    private let entry = Mutex<Entry?>(nil)
+    /// What a caller does with the cache.
+    enum Lookup {
+        /// Use it.
+        case fresh(Entry)
+        /// Use it: this process changed nothing since, it is only older than the age rule, and another caller
+        /// is already rebuilding it (so a burst of calls at the turn of the second makes one rebuild, not one each).
+        case refreshing(Entry)
+        /// Rebuild it: this caller does (after a local change, every caller waits for its own rebuild, so
+        /// a change is seen by the next request).
+        case reload
+    }
 
-    func fresh(generation: UInt64) -> Entry? {
-        entry.withLock { entry in
-            guard let entry, entry.stamp.isFresh(generation: generation) else { return nil }
-            return entry
+    private struct State {
+        var entry: Entry?
+        var refreshing = false
+    }
+
+    private let state = Mutex(State())
+
+    func lookup(generation: UInt64) -> Lookup {
+        state.withLock { state in
+            guard let entry = state.entry, entry.stamp.generation == generation else { return .reload }
+            if entry.stamp.isFresh(generation: generation) { return .fresh(entry) }
+            if state.refreshing { return .refreshing(entry) }
+            state.refreshing = true
+            return .reload
         }
     }
 
     func store(_ new: Entry) {
-        entry.withLock { $0 = new }
+        state.withLock { state in
+            // A slower rebuild of an older generation does not replace a newer one.
+            if let old = state.entry, old.stamp.generation > new.stamp.generation { return }
+            state.entry = new
+            state.refreshing = false
+        }
+    }
+
+    func reloadFailed() {
+        state.withLock { $0.refreshing = false }
     }
 }

@@ -28,8 +28,12 @@ public struct AccessToken: Sendable, CustomStringConvertible {
 
     /// Whether `text` has the shape of a Keywarden token (not whether it is valid).
     public static func looksLikeToken(_ text: String) -> Bool {
-        text.hasPrefix(prefix) && text.count >= prefix.count + 32
-            && text.dropFirst(prefix.count).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        // Over UTF-8 bytes: every request is checked, and walking `Character`s costs grapheme breaking.
+        let utf8 = text.utf8
+        return text.hasPrefix(prefix) && utf8.count >= prefix.utf8.count + 32
+            && utf8.dropFirst(prefix.utf8.count).allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F
+            }
     }
 
     /// The digest stored in place of the token (hex SHA-256).
