@@ -36,6 +36,12 @@ for chunk in native.chat.completions.create(model="gpt-5.4-mini", messages=messa
         usage = chunk.usage
 results["openai_stream"] = {"text": "".join(pieces), "chunks": len(pieces), "completion_tokens": usage.completion_tokens if usage else None}
 
+# A stream that does not ask for usage: every chunk has a choice (the gateway asks the vendor for usage to
+# meter the call, and keeps that extra usage-only chunk from this caller), so code reading choices[0] works.
+plain_pieces = [chunk.choices[0].delta.content or "" for chunk in
+                native.chat.completions.create(model="gpt-5.4-mini", messages=messages, stream=True)]
+results["openai_stream_unasked"] = {"text": "".join(plain_pieces)}
+
 # OpenAI's SDK on the OpenAI-compatible face, routed by model to Anthropic.
 compatible = openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0)
 routed = compatible.chat.completions.with_raw_response.create(model="claude-sonnet-4-6", messages=messages)

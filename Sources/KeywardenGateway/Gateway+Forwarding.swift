@@ -47,10 +47,24 @@ extension Gateway {
         return Array(SecretScrubber(secrets: secrets).scrub(text).utf8)
     }
 
-    /// The JSON body with its `model` replaced, or `nil` when it is not a JSON object.
-    static func replacingModel(in body: [UInt8], with model: String) -> [UInt8]? {
+    /// The JSON body with its `model` replaced and, when asked, `stream_options.include_usage` set; `nil` when
+    /// it is not a JSON object (or its `stream_options` is not an object), so the body goes on as the caller sent it.
+    static func rewritingBody(_ body: [UInt8], model: String?, includeUsage: Bool) -> [UInt8]? {
         guard var object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
-        object["model"] = model
+        if let model { object["model"] = model }
+        if includeUsage {
+            guard var options = object["stream_options"].map({ $0 as? [String: Any] }) ?? [:] else { return nil }
+            options["include_usage"] = true
+            object["stream_options"] = options
+        }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
+    }
+
+    /// Whether the gateway asks this call's stream for usage on the caller's behalf: a streamed chat completion
+    /// that did not ask, to a provider whose streams carry usage only when asked.
+    static func asksForStreamUsage(_ facts: RequestFacts, provider: ProviderDefinition, path: String) -> Bool {
+        guard facts.stream, !facts.streamIncludesUsage, provider.chatCompletions?.streamUsageOnRequest == true else { return false }
+        let pathOnly = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return pathOnly.hasSuffix("/chat/completions")
     }
 }

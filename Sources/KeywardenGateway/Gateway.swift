@@ -135,6 +135,7 @@ public final class Gateway: Sendable {
             var path = call.pathAndQuery
             var auth: AuthScheme?
             var body = call.body
+            var sendModel: String?
             if case .chatCompletions = call.face {
                 guard let endpoint = provider.chatCompletions else {
                     lastFailure = .local(400, "not_openai_compatible", "\(provider.displayName) has no OpenAI-compatible chat completions endpoint.")
@@ -143,11 +144,17 @@ public final class Gateway: Sendable {
                 path = endpoint.path
                 auth = endpoint.auth
                 // The managed default (or another provider) answers with its own model; a "provider/" prefix is dropped.
-                let sendModel = candidate.providerID == requestedProvider ? (requestedModel ?? candidate.model) : candidate.model
-                if let sendModel, sendModel != facts.model, let bytes = bodyBytes, let rewritten = Self.replacingModel(in: bytes, with: sendModel) {
-                    body = .complete(ByteBuffer(bytes: rewritten))
-                }
-                meter.model = sendModel ?? meter.model
+                let model = candidate.providerID == requestedProvider ? (requestedModel ?? candidate.model) : candidate.model
+                if let model, model != facts.model { sendModel = model }
+                meter.model = model ?? meter.model
+            }
+            // One rewrite of the JSON body, when the model changes or the stream should carry usage.
+            var hidesUsageEvents = false
+            let asksUsage = Self.asksForStreamUsage(facts, provider: provider, path: path)
+            if sendModel != nil || asksUsage, let bytes = bodyBytes,
+               let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) {
+                body = .complete(ByteBuffer(bytes: rewritten))
+                hidesUsageEvents = asksUsage
             }
             let vendorRequest: VendorRequest
             do {
@@ -212,7 +219,7 @@ public final class Gateway: Sendable {
             }
             let length = contentType?.contains("text/event-stream") == true ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
             let finalMeter = meter
-            let stream = UpstreamStream(body: response.body, contentType: contentType) { [self] result, error in
+            let stream = UpstreamStream(body: response.body, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents) { [self] result, error in
                 var meter = finalMeter
                 if error != nil { meter.interrupted = true }
                 finish(&meter, counts: result.counts, model: result.model)

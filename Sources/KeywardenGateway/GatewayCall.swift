@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import KeywardenCore
 import KeywardenProviders
 import NIOCore
@@ -75,16 +76,24 @@ public struct GatewayResponse: Sendable {
 public struct UpstreamStream: Sendable {
     let body: HTTPClientResponse.Body
     let contentType: String?
+    /// Whether the usage-only event the gateway asked for (on the caller's behalf) is kept from the caller.
+    var hidesUsageOnlyEvents = false
     let finish: @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void
 
     /// Sends every chunk to `write` as it arrives; meters the call when the stream ends or fails.
     public func pump(_ write: (ByteBuffer) async throws -> Void) async throws {
         var reader = UsageReader(contentType: contentType)
+        var filter = hidesUsageOnlyEvents ? UsageEventFilter() : nil
         do {
             for try await chunk in body {
                 reader.feed(chunk.readableBytesView)
-                try await write(chunk)
+                if filter == nil {
+                    try await write(chunk)
+                } else if let passed = filter?.pass(chunk.readableBytesView), !passed.isEmpty {
+                    try await write(ByteBuffer(bytes: passed))
+                }
             }
+            if let rest = filter?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
             reader.finish()
             finish(UsageReaderResult(counts: reader.counts, model: reader.model), nil)
         } catch {
@@ -98,4 +107,69 @@ public struct UpstreamStream: Sendable {
 struct UsageReaderResult: Sendable {
     var counts: UsageCounts
     var model: String?
+}
+
+/// Passes an event stream on event by event, leaving out the usage-only events (`"choices":[]` with a
+/// `usage` object) that a caller who did not ask for usage does not expect: OpenAI sends one at the end of
+/// a stream when `stream_options.include_usage` is set, and a client reading `choices[0]` of every event
+/// would fail on it. An event is passed on as soon as its blank line arrives.
+struct UsageEventFilter {
+    /// A longer run without an event boundary is passed on as it is, and filtering stops.
+    static let maximumEventSize = 1024 * 1024
+    private var pending: [UInt8] = []
+    private var gaveUp = false
+
+    /// The bytes of every complete event in `bytes` (with what came before), minus usage-only events.
+    mutating func pass<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+        if gaveUp { return Array(bytes) }
+        pending.append(contentsOf: bytes)
+        var passed: [UInt8] = []
+        var start = 0
+        while let end = Self.eventEnd(in: pending, from: start) {
+            let event = pending[start..<end]
+            if !Self.isUsageOnly(event) { passed.append(contentsOf: event) }
+            start = end
+        }
+        pending.removeFirst(start)
+        if pending.count > Self.maximumEventSize {
+            gaveUp = true
+            passed.append(contentsOf: pending)
+            pending = []
+        }
+        return passed
+    }
+
+    /// What is left at the end of the stream (an event without its blank line).
+    mutating func finish() -> [UInt8] {
+        defer { pending = [] }
+        return Self.isUsageOnly(pending[...]) ? [] : pending
+    }
+
+    /// The index after the blank line that ends the event starting at `start` (`\n\n`, or `\r\n\r\n`).
+    static func eventEnd(in bytes: [UInt8], from start: Int) -> Int? {
+        var index = start
+        while index < bytes.count {
+            if bytes[index] == 0x0A {
+                var next = index + 1
+                if next < bytes.count, bytes[next] == 0x0D { next += 1 }
+                if next < bytes.count, bytes[next] == 0x0A { return next + 1 }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    private static let emptyChoices = [Array(#""choices":[]"#.utf8), Array(#""choices": []"#.utf8)]
+
+    /// Whether an event's data is a JSON object whose `choices` is empty and whose `usage` is an object.
+    static func isUsageOnly(_ event: ArraySlice<UInt8>) -> Bool {
+        guard emptyChoices.contains(where: { event.firstRange(of: $0) != nil }) else { return false }
+        let payload = event.split(separator: 0x0A).compactMap { line -> ArraySlice<UInt8>? in
+            guard line.starts(with: Array("data:".utf8)) else { return nil }
+            return line.dropFirst(5)
+        }.joined()
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              let choices = object["choices"] as? [Any], choices.isEmpty else { return false }
+        return object["usage"] is [String: Any]
+    }
 }

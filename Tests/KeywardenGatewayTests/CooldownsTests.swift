@@ -1,6 +1,8 @@
 import Foundation
 import Testing
+import KeywardenCore
 @testable import KeywardenGateway
+import KeywardenProviders
 
 @Suite("Cooldowns")
 struct CooldownsTests {
@@ -37,11 +39,32 @@ struct CooldownsTests {
     @Test("the model of an OpenAI-shaped body is replaced, the rest kept; a body that is not JSON is left alone")
     func modelRewrite() throws {
         let body = Array(#"{"model":"anthropic/claude-sonnet-4-6","messages":[{"role":"user","content":"a/b"}],"stream":true}"#.utf8)
-        let rewritten = try #require(Gateway.replacingModel(in: body, with: "claude-sonnet-4-6"))
+        let rewritten = try #require(Gateway.rewritingBody(body, model: "claude-sonnet-4-6", includeUsage: false))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(rewritten)) as? [String: Any])
-        #expect(object["model"] as? String == "claude-sonnet-4-6" && object["stream"] as? Bool == true)
+        #expect(object["model"] as? String == "claude-sonnet-4-6" && object["stream"] as? Bool == true && object["stream_options"] == nil)
         #expect(String(decoding: rewritten, as: UTF8.self).contains("a/b"))
-        #expect(Gateway.replacingModel(in: Array("[1]".utf8), with: "x") == nil)
+        #expect(Gateway.rewritingBody(Array("[1]".utf8), model: "x", includeUsage: false) == nil)
+    }
+
+    @Test("a stream is asked for usage, keeping the caller's other stream options; a malformed stream_options is left alone")
+    func includeUsageRewrite() throws {
+        let body = Array(#"{"model":"gpt-5.4-mini","stream":true,"stream_options":{"include_obfuscation":false}}"#.utf8)
+        let rewritten = try #require(Gateway.rewritingBody(body, model: nil, includeUsage: true))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(rewritten)) as? [String: Any])
+        let options = try #require(object["stream_options"] as? [String: Any])
+        #expect(options["include_usage"] as? Bool == true && options["include_obfuscation"] as? Bool == false && object["model"] as? String == "gpt-5.4-mini")
+        #expect(Gateway.rewritingBody(Array(#"{"stream":true,"stream_options":"yes"}"#.utf8), model: nil, includeUsage: true) == nil)
+
+        let catalog = try ProviderCatalog.load()
+        let openai = try #require(catalog.provider("openai"))
+        let streamed = RequestFacts.read(body: body, path: "/v1/chat/completions")
+        #expect(streamed.stream && !streamed.streamIncludesUsage)
+        #expect(Gateway.asksForStreamUsage(streamed, provider: openai, path: "/v1/chat/completions?x=1"))
+        #expect(!Gateway.asksForStreamUsage(streamed, provider: openai, path: "/v1/responses"))
+        #expect(!Gateway.asksForStreamUsage(streamed, provider: try #require(catalog.provider("mistral")), path: "/v1/chat/completions"))
+        let asked = RequestFacts.read(body: Array(#"{"stream":true,"stream_options":{"include_usage":true}}"#.utf8), path: "/v1/chat/completions")
+        #expect(asked.streamIncludesUsage && !Gateway.asksForStreamUsage(asked, provider: openai, path: "/v1/chat/completions"))
+        #expect(!Gateway.asksForStreamUsage(RequestFacts.read(body: Array(#"{"model":"m"}"#.utf8), path: "/v1/chat/completions"), provider: openai, path: "/v1/chat/completions"))
     }
 
     @Test("a vendor's error is scrubbed of every key sent and of long fragments of it")

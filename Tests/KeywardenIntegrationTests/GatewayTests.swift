@@ -209,6 +209,18 @@ struct GatewayTests {
             try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
         }?["usage"] as? [String: Int] ?? [:]
         add("openai", lastUsage["prompt_tokens"] ?? -1, lastUsage["completion_tokens"] ?? -1)
+        #expect(openaiStream.text.contains(#""choices":[]"#), "a caller who asked for usage gets its event")
+
+        // An OpenAI stream that does not ask for usage is asked for it by the gateway (so it is metered), and the
+        // caller does not see the usage-only event it did not ask for.
+        streamed["stream_options"] = nil
+        let unasked = try await rig.call("/openai/v1/chat/completions", token: token, json: streamed)
+        #expect(unasked.status == 200 && unasked.text.hasSuffix("data: [DONE]\n\n") && unasked.text.contains("\"content\""))
+        #expect(!unasked.text.contains(#""choices":[]"#) && !unasked.text.contains(#""prompt_tokens""#), "\(unasked.text)")
+        let sent = try await rig.mocks.requests("openai").last?["body"] as? String ?? ""
+        let sentOptions = (try? JSONSerialization.jsonObject(with: Data(sent.utf8)) as? [String: Any])?["stream_options"] as? [String: Any]
+        #expect(sentOptions?["include_usage"] as? Bool == true, "the vendor was asked for usage: \(sent)")
+        add("openai", lastUsage["prompt_tokens"] ?? -1, lastUsage["completion_tokens"] ?? -1)
 
         // Anthropic's messages, streamed: input in message_start, output in message_delta.
         let messages: [String: Any] = ["model": "claude-sonnet-4-6", "max_tokens": 64, "stream": true, "messages": [["role": "user", "content": "Count the tokens of this, please."]]]
@@ -236,7 +248,7 @@ struct GatewayTests {
 
         try await rig.eventually("every call is metered") {
             let report = try await rig.usage("workspace=\(ws)&group_by=provider")
-            return (report["totals"] as? [String: Any])?["requests"] as? Int == 5
+            return (report["totals"] as? [String: Any])?["requests"] as? Int == 6
         }
         let report = try await rig.usage("workspace=\(ws)&group_by=provider")
         let groups = Dictionary(uniqueKeysWithValues: ((report["groups"] as? [[String: Any]]) ?? []).map { ($0["key"] as? String ?? "", $0) })
@@ -247,7 +259,7 @@ struct GatewayTests {
         }
         #expect(groups["elevenlabs"]?["characters"] as? Int == speech.count)
         #expect(groups["elevenlabs"]?["credits"] as? Double == 0.5)
-        #expect((report["totals"] as? [String: Any])?["credits"] as? Double == 4.5)
+        #expect((report["totals"] as? [String: Any])?["credits"] as? Double == 5.5)
         let bySource = try await rig.usage("workspace=\(ws)&group_by=source")
         #expect(((bySource["groups"] as? [[String: Any]]) ?? []).map { $0["key"] as? String } == ["byok"])
         let byModel = try await rig.usage("workspace=\(ws)&group_by=model")
@@ -414,6 +426,7 @@ struct SDKTests {
         #expect((results["openai_headers"] as? [String: String])?["x-keywarden-source"] == "byok")
         let stream = results["openai_stream"] as? [String: Any]
         #expect(stream?["text"] as? String == "Hello from the openai mock." && (stream?["chunks"] as? Int ?? 0) >= 5)
+        #expect((results["openai_stream_unasked"] as? [String: Any])?["text"] as? String == "Hello from the openai mock.")
         let compatible = results["compatible_chat"] as? [String: Any]
         #expect(compatible?["text"] as? String == "Hello from the anthropic mock." && compatible?["provider"] as? String == "anthropic")
         let message = results["anthropic_message"] as? [String: Any]
@@ -428,9 +441,11 @@ struct SDKTests {
         #expect(!openaiSeen.isEmpty && !anthropicSeen.isEmpty)
         #expect(!String(describing: openaiSeen + anthropicSeen).contains(token))
         #expect(anthropicSeen.contains { ($0["headers"] as? [String: String])?["x-api-key"] == "sk-ant-sdk-0701" })
-        try await rig.eventually("six SDK calls metered") {
-            let report = try await rig.usage("workspace=\(ws)")
-            return (report["totals"] as? [String: Any])?["requests"] as? Int == 6
+        try await rig.eventually("seven SDK calls metered, the streams with their tokens") {
+            let report = try await rig.usage("workspace=\(ws)&group_by=provider")
+            let openai = ((report["groups"] as? [[String: Any]]) ?? []).first { $0["key"] as? String == "openai" }
+            // Plain chat, raw chat and two streams, each 5 tokens out (the unasked stream was asked for usage by the gateway).
+            return (report["totals"] as? [String: Any])?["requests"] as? Int == 7 && openai?["tokens_out"] as? Int == 20
         }
     }
 }

@@ -149,10 +149,27 @@ public struct CuratedModel: Codable, Sendable, Equatable {
 public struct ChatCompletionsEndpoint: Codable, Sendable, Equatable {
     public let path: String
     public let auth: AuthScheme?
+    /// Whether a stream carries usage only when the request sets `stream_options.include_usage` (OpenAI's
+    /// rule): the gateway then asks on the caller's behalf, so the call is metered, and keeps the extra
+    /// usage-only event from a caller that did not ask.
+    public let streamUsageOnRequest: Bool
 
-    public init(path: String, auth: AuthScheme? = nil) {
+    enum CodingKeys: String, CodingKey {
+        case path, auth
+        case streamUsageOnRequest = "stream_usage_on_request"
+    }
+
+    public init(path: String, auth: AuthScheme? = nil, streamUsageOnRequest: Bool = false) {
         self.path = path
         self.auth = auth
+        self.streamUsageOnRequest = streamUsageOnRequest
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decode(String.self, forKey: .path)
+        auth = try c.decodeIfPresent(AuthScheme.self, forKey: .auth)
+        streamUsageOnRequest = try c.decodeIfPresent(Bool.self, forKey: .streamUsageOnRequest) ?? false
     }
 }
 

@@ -53,7 +53,7 @@ public final class HealthCheckService: Service, Sendable {
 
     public func run() async throws {
         // Graceful shutdown cancels the loop; a round in progress stops at its next await.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await self.checkDueKeys()

@@ -156,19 +156,26 @@ struct Lenient<Value: Decodable>: Decodable {
 public struct RequestFacts: Sendable, Equatable {
     public var model: String?
     public var stream = false
+    /// Whether the request asks for usage in its stream (`stream_options.include_usage`).
+    public var streamIncludesUsage = false
     public var characters: Int?
 
-    public init(model: String? = nil, stream: Bool = false, characters: Int? = nil) {
+    public init(model: String? = nil, stream: Bool = false, streamIncludesUsage: Bool = false, characters: Int? = nil) {
         self.model = model
         self.stream = stream
+        self.streamIncludesUsage = streamIncludesUsage
         self.characters = characters
     }
 
     /// The fields read; the decoder skips the rest of the body (the messages).
     struct Shape: Decodable {
+        struct StreamOptions: Decodable {
+            let include_usage: Lenient<Bool>?
+        }
         let model: Lenient<String>?
         let model_id: Lenient<String>?
         let stream: Lenient<Bool>?
+        let stream_options: Lenient<StreamOptions>?
         let text: Lenient<String>?
         let input: Lenient<String>?
     }
@@ -186,6 +193,7 @@ public struct RequestFacts: Sendable, Equatable {
         guard let body, body.first == UInt8(ascii: "{"), let shape = try? JSONDecoder().decode(Shape.self, from: Data(body)) else { return facts }
         if let model = shape.model?.value ?? shape.model_id?.value { facts.model = model }
         if let stream = shape.stream?.value { facts.stream = stream }
+        facts.streamIncludesUsage = shape.stream_options?.value?.include_usage?.value == true
         if let text = shape.text?.value ?? shape.input?.value { facts.characters = text.count }
         return facts
     }
