@@ -117,6 +117,8 @@ struct UsageEventFilter {
     /// A longer run without an event boundary is passed on as it is, and filtering stops.
     static let maximumEventSize = 1024 * 1024
     private var pending: [UInt8] = []
+    /// How far `pending` is known to hold no event boundary (so a long event is not scanned again per chunk).
+    private var scanned = 0
     private var gaveUp = false
 
     /// The bytes of every complete event in `bytes` (with what came before), minus usage-only events.
@@ -125,12 +127,16 @@ struct UsageEventFilter {
         pending.append(contentsOf: bytes)
         var passed: [UInt8] = []
         var start = 0
-        while let end = Self.eventEnd(in: pending, from: start) {
+        var searchFrom = scanned
+        while let end = Self.eventEnd(in: pending, from: searchFrom) {
             let event = pending[start..<end]
             if !Self.isUsageOnly(event) { passed.append(contentsOf: event) }
             start = end
+            searchFrom = end
         }
         pending.removeFirst(start)
+        // A boundary's first line feed (and a carriage return after it) may be the last bytes so far.
+        scanned = max(0, pending.count - 2)
         if pending.count > Self.maximumEventSize {
             gaveUp = true
             passed.append(contentsOf: pending)
@@ -145,7 +151,7 @@ struct UsageEventFilter {
         return Self.isUsageOnly(pending[...]) ? [] : pending
     }
 
-    /// The index after the blank line that ends the event starting at `start` (`\n\n`, or `\r\n\r\n`).
+    /// The index after the first blank line at or after `start` (`\n\n`, or `\r\n\r\n`): the end of an event.
     static func eventEnd(in bytes: [UInt8], from start: Int) -> Int? {
         var index = start
         while index < bytes.count {

@@ -30,6 +30,15 @@ struct UsageEventFilterTests {
             out += filter.finish()
             #expect(String(decoding: out, as: UTF8.self) == expected, "cut at \(cut)")
         }
+        // One byte at a time, in LF and in CRLF streams.
+        for text in [stream, stream.replacingOccurrences(of: "\n", with: "\r\n")] {
+            var filter = UsageEventFilter()
+            var out: [UInt8] = []
+            for byte in text.utf8 { out += filter.pass([byte]) }
+            out += filter.finish()
+            let want = text == stream ? expected : expected.replacingOccurrences(of: "\n", with: "\r\n")
+            #expect(String(decoding: out, as: UTF8.self) == want)
+        }
     }
 
     @Test("an event is passed on as soon as its blank line arrives; CRLF streams and spaced JSON are read too")
