@@ -1,6 +1,6 @@
 import Foundation
 import KeywardenCore
-import KeywardenProviders
+@testable import KeywardenProviders
 import Testing
 
 @Suite("Reading usage from vendor answers")
@@ -36,6 +36,33 @@ struct UsageReaderTests {
         }
         let withoutUsage = read("data: {\"choices\":[]}\n\ndata: [DONE]\n\n", contentType: "text/event-stream", chunk: 5)
         #expect(withoutUsage.counts == UsageCounts(), "no usage asked for: nothing invented")
+    }
+
+    @Test("a stream that asked for usage is read once its null usage lines are skipped, the model and counts as before")
+    func nullUsageLines() {
+        #expect(UsageReader.usageMention(in: Array(#"data: {"choices":[{"delta":{}}]}"#.utf8)) == .none)
+        #expect(UsageReader.usageMention(in: Array(#"data: {"model":"m","usage":null}"#.utf8)) == .nullOnly)
+        #expect(UsageReader.usageMention(in: Array(#"data: {"usage": null,"x":"usage":null}"#.utf8)) == .nullOnly)
+        #expect(UsageReader.usageMention(in: Array(#"data: {"usage":null,"message":{"usage":{"input_tokens":3}}}"#.utf8)) == .values)
+        #expect(UsageReader.usageMention(in: Array(#"data: {"usageMetadata":{"promptTokenCount":2}}"#.utf8)) == .values)
+        #expect(UsageReader.usageMention(in: Array(#"data: {"delta":{"content":"usage notes"},"usage":null}"#.utf8)) == .values)
+        let stream = """
+        data: {"model":"gpt-5.4-mini-2026-03-05","choices":[{"delta":{"content":"Hi"}}],"usage":null}
+
+        data: {"model":"gpt-5.4-mini-2026-03-05","choices":[{"delta":{}}],"usage":null}
+
+        data: {"model":"gpt-5.4-mini-2026-03-05","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":9}}
+
+        data: [DONE]
+
+        """
+        for size in [1, 7, 4096] {
+            let reader = read(stream, contentType: "text/event-stream", chunk: size)
+            #expect(reader.counts == UsageCounts(inputTokens: 5, outputTokens: 9) && reader.model == "gpt-5.4-mini-2026-03-05", "chunk \(size)")
+        }
+        // Cut before its usage arrives, the stream still names the model it was served by.
+        let broken = read(stream.components(separatedBy: "\n\n").prefix(2).joined(separator: "\n\n") + "\n\n", contentType: "text/event-stream", chunk: 3)
+        #expect(broken.model == "gpt-5.4-mini-2026-03-05" && broken.counts == UsageCounts())
     }
 
     @Test("Anthropic streams: input in message_start, output in the cumulative message_delta")

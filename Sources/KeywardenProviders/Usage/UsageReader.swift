@@ -64,22 +64,50 @@ public struct UsageReader: Sendable {
     private static let usageMarker = Array("usage".utf8)
 
     private mutating func readLine() {
-        guard buffer.starts(with: Self.dataPrefix), Self.contains(buffer, Self.usageMarker) else { return }
+        guard buffer.starts(with: Self.dataPrefix) else { return }
+        switch Self.usageMention(in: buffer) {
+        case .none: return
+        // Once the model is known, a line whose only usage is `null` has nothing left to give.
+        case .nullOnly where model != nil: return
+        case .nullOnly, .values: break
+        }
         let payload = buffer[Self.dataPrefix.count...]
         if let shape = try? JSONDecoder().decode(UsageShape.self, from: Data(payload)) {
             absorb(shape)
         }
     }
 
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard haystack.count >= needle.count, let first = needle.first else { return false }
-        var index = haystack.startIndex
-        let last = haystack.endIndex - needle.count
+    /// How an event line mentions usage.
+    enum UsageMention: Equatable {
+        case none
+        /// Only as `"usage":null`: a stream that asks for usage (as the gateway does for OpenAI) carries it in
+        /// every event but the last, and those need no parse once the model is known.
+        case nullOnly
+        case values
+    }
+
+    private static let null = Array("null".utf8)
+
+    static func usageMention(in line: [UInt8]) -> UsageMention {
+        let marker = usageMarker
+        guard line.count >= marker.count, let first = marker.first else { return .none }
+        var mention = UsageMention.none
+        var index = line.startIndex
+        let last = line.endIndex - marker.count
         while index <= last {
-            if haystack[index] == first, haystack[index..<index + needle.count].elementsEqual(needle) { return true }
+            if line[index] == first, line[index..<index + marker.count].elementsEqual(marker) {
+                // `usage":` then optional spaces then `null`; anything else (`usageMetadata`, an object, the word in text) is read.
+                var next = index + marker.count
+                guard next + 1 < line.count, line[next] == 0x22, line[next + 1] == 0x3A else { return .values }
+                next += 2
+                while next < line.count, line[next] == 0x20 { next += 1 }
+                guard line[next...].starts(with: null) else { return .values }
+                mention = .nullOnly
+                index = next
+            }
             index += 1
         }
-        return false
+        return mention
     }
 
     mutating func absorb(_ shape: UsageShape) {
