@@ -2,6 +2,10 @@ import Synchronization
 
 /// Keys resting after a 429 (for the vendor's `Retry-After`) or a rejection: resolution skips them until then.
 ///
+/// A rest is shared (every workspace skips the key: a 429 is the vendor's real limit, and a workspace's own key
+/// is only its own) or held for one workspace only: a refusal of a shared key on a request a tenant shaped is no
+/// proof the key is bad for anyone else, so only that tenant moves on while Keywarden's own probe judges the key.
+///
 /// In memory: each instance keeps its own, and a restart forgets them (the vendor will say 429 again).
 public final class Cooldowns: Sendable {
     private struct Rest {
@@ -9,32 +13,50 @@ public final class Cooldowns: Sendable {
         /// A vendor's rate limit (the caller may retry later), rather than a refusal being checked.
         let rateLimited: Bool
     }
-    private let rests = Mutex<[String: Rest]>([:])
+    private struct State {
+        var shared: [String: Rest] = [:]
+        /// Rests held for one workspace: workspace id → key id → rest.
+        var scoped: [String: [String: Rest]] = [:]
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
-    /// Rests a key for `duration` (a longer rest already running is kept).
-    public func rest(_ credentialID: String, for duration: Duration, rateLimited: Bool, now: ContinuousClock.Instant = .now) {
-        rests.withLock { rests in
+    /// Rests a key for `duration` (a longer rest already running is kept): for everyone, or only for `workspaceID`.
+    public func rest(_ credentialID: String, for duration: Duration, rateLimited: Bool, onlyFor workspaceID: String? = nil,
+                     now: ContinuousClock.Instant = .now) {
+        state.withLock { state in
             let end = now + duration
-            if let current = rests[credentialID], current.until > end { return }
-            rests[credentialID] = Rest(until: end, rateLimited: rateLimited)
+            if let workspaceID {
+                if let current = state.scoped[workspaceID]?[credentialID], current.until > end { return }
+                state.scoped[workspaceID, default: [:]][credentialID] = Rest(until: end, rateLimited: rateLimited)
+            } else {
+                if let current = state.shared[credentialID], current.until > end { return }
+                state.shared[credentialID] = Rest(until: end, rateLimited: rateLimited)
+            }
         }
     }
 
-    /// The keys resting now (only those resting for a refusal, with `refusedOnly`); expired rests are forgotten.
-    public func resting(refusedOnly: Bool = false, now: ContinuousClock.Instant = .now) -> Set<String> {
-        rests.withLock { rests in
-            guard !rests.isEmpty else { return [] }
-            rests = rests.filter { $0.value.until > now }
-            return Set(rests.filter { !refusedOnly || !$0.value.rateLimited }.keys)
+    /// The keys resting now for a call of `workspaceID` (shared rests and its own; only those resting for a refusal,
+    /// with `refusedOnly`); expired rests are forgotten.
+    public func resting(for workspaceID: String? = nil, refusedOnly: Bool = false, now: ContinuousClock.Instant = .now) -> Set<String> {
+        state.withLock { state in
+            guard !state.shared.isEmpty || !state.scoped.isEmpty else { return [] }
+            state.shared = state.shared.filter { $0.value.until > now }
+            var ids = Set(state.shared.filter { !refusedOnly || !$0.value.rateLimited }.keys)
+            if let workspaceID, let own = state.scoped[workspaceID] {
+                let live = own.filter { $0.value.until > now }
+                state.scoped[workspaceID] = live.isEmpty ? nil : live
+                ids.formUnion(live.filter { !refusedOnly || !$0.value.rateLimited }.keys)
+            }
+            return ids
         }
     }
 
-    /// How long until the first of these keys comes back from a rate-limit rest.
+    /// How long until the first of these keys comes back from a (shared) rate-limit rest.
     public func shortestRateLimit(among ids: [String], now: ContinuousClock.Instant = .now) -> Duration? {
-        rests.withLock { rests in
-            ids.compactMap { id in rests[id].flatMap { $0.rateLimited ? $0.until - now : nil } }.filter { $0 > .zero }.min()
+        state.withLock { state in
+            ids.compactMap { id in state.shared[id].flatMap { $0.rateLimited ? $0.until - now : nil } }.filter { $0 > .zero }.min()
         }
     }
 }

@@ -14,43 +14,57 @@ extension Gateway {
         status == 401 || status == 403 || status == 429 || (500...599).contains(status)
     }
 
-    /// Takes a failing key out of rotation for this instance at once, and records what the vendor said
-    /// (a refused key is marked invalid and re-checked; a spent quota is recorded) without delaying the call.
-    func react(to status: Int, body: [UInt8], headers: HTTPHeaders, credential: Credential, scrubber: SecretScrubber) -> String {
+    /// Takes a failing key out of rotation and records what the vendor said, without delaying the call.
+    ///
+    /// - A 429 rests the key for everyone (for its `Retry-After`, clamped): it is the vendor's real limit.
+    /// - A refusal (401, 403, no quota) of a key the caller owns rests it and records the verdict (its own key).
+    /// - A refusal of a key the caller does not own (the platform's, the managed default) is no proof the key is bad:
+    ///   the caller's request (its path, its headers) shaped the answer. Only the calling workspace moves on from the
+    ///   key for a while, and Keywarden's own probe (a verification call, at most once a minute per key) decides
+    ///   whether the key is marked invalid for everyone.
+    func react(to status: Int, body: [UInt8], headers: HTTPHeaders, credential: Credential, owned: Bool, workspaceID: String?,
+               keyVersion: KeyVersion, scrubber: SecretScrubber) -> String {
+        let maximum = UntrustedNumber.integer(Double(settings.maximumCooldown.components.seconds), clampedTo: 0...Int(Int32.max)) ?? 3600
         let (verdict, message, retryAfter) = ResponseClassifier.classify(
-            httpStatus: status, body: Data(body), retryAfterHeader: headers.first(name: "retry-after"), scrubber: scrubber
+            httpStatus: status, body: Data(body), retryAfterHeader: headers.first(name: "retry-after"), scrubber: scrubber,
+            maximumRetryAfter: maximum
         )
         let reason: String
         var record: VerificationStatus?
         switch verdict {
         case .rateLimited:
             cooldowns.rest(credential.id, for: retryAfter.map { .seconds($0) } ?? settings.defaultCooldown, rateLimited: true)
-            reason = "rate_limited"
+            return "rate_limited"
         case .quotaExceeded:
-            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
             record = .quotaExceeded
             reason = "quota_exceeded"
         case .invalid where status == 401:
-            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
             record = .invalid
             reason = "invalid"
         case .noPermission:
-            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
             reason = "forbidden"
-            health?.requestCheck(credentialID: credential.id)
         default:
-            reason = "server_error"
+            return "server_error"
         }
-        if let record {
-            let (store, health, logger) = (self.store, self.health, self.logger)
-            Task {
-                do {
-                    try await store.notifications.recordStatus(credentialID: credential.id, status: record, message: message, checkedAt: Date(), actor: "gateway")
-                } catch {
-                    logger.error("gateway: key status not recorded", metadata: ["key": "\(credential.id)", "error": "\(error)"])
-                }
-                if record == .invalid { health?.requestCheck(credentialID: credential.id) }
+        guard owned else {
+            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false, onlyFor: workspaceID)
+            health?.requestCheck(credentialID: credential.id)
+            return reason
+        }
+        cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
+        guard let record else {
+            health?.requestCheck(credentialID: credential.id)
+            return reason
+        }
+        let (store, health, logger) = (self.store, self.health, self.logger)
+        Task {
+            do {
+                try await store.notifications.recordStatus(credentialID: credential.id, status: record, message: message, checkedAt: Date(),
+                                                           actor: "gateway", keyVersion: keyVersion)
+            } catch {
+                logger.error("gateway: key status not recorded", metadata: ["key": "\(credential.id)", "error": "\(error)"])
             }
+            if record == .invalid { health?.requestCheck(credentialID: credential.id) }
         }
         return reason
     }
@@ -72,8 +86,9 @@ extension Gateway {
         let (store, logger) = (self.store, self.logger)
         Task {
             do {
+                // The platform's key is not named to the workspace's hooks: the source says who paid.
                 try await store.notifications.recordFallback(workspaceID: workspaceID, providerID: providerID, source: candidate.source,
-                                                             credentialID: candidate.credentialID, reason: reason)
+                                                             credentialID: nil, reason: reason)
             } catch {
                 logger.error("gateway: fallback event not recorded", metadata: ["error": "\(error)"])
             }

@@ -25,9 +25,24 @@ extension Gateway {
         headers.filter { !responseHeadersNotForwarded.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
     }
 
-    static func keywardenHeaders(_ candidate: Candidate, attempts: Int) -> [(name: String, value: String)] {
-        [("X-Keywarden-Source", candidate.source.rawValue), ("X-Keywarden-Key", candidate.credentialID),
-         ("X-Keywarden-Provider", candidate.providerID), ("X-Keywarden-Attempts", "\(attempts)")]
+    /// What the answer says about the key that served: the source always; the key's id only when the caller owns it
+    /// (a tenant learns that the platform paid, not which of the platform's keys did).
+    static func keywardenHeaders(_ candidate: Candidate, attempts: Int, owned: Bool) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [("X-Keywarden-Source", candidate.source.rawValue)]
+        if owned { headers.append(("X-Keywarden-Key", candidate.credentialID)) }
+        headers.append(("X-Keywarden-Provider", candidate.providerID))
+        headers.append(("X-Keywarden-Attempts", "\(attempts)"))
+        return headers
+    }
+
+    /// Whether the caller owns a candidate's key: a workspace its own keys, the platform (a call without a workspace) its keys.
+    static func owns(_ call: GatewayCall, _ candidate: Candidate) -> Bool {
+        candidate.source == .byok || call.workspaceID == nil
+    }
+
+    /// Whether a shared key may serve this native call: the catalog's inference endpoints, plus what the operator allowed.
+    func sharedKeyAllows(_ provider: ProviderDefinition, method: String, pathAndQuery: String) -> Bool {
+        EndpointRule.allows(provider.sharedKeyEndpoints + (settings.sharedKeyEndpoints[provider.id] ?? []), method: method, pathAndQuery: pathAndQuery)
     }
 
     /// Reads a body up to `limit` bytes (the rest is read and dropped, so the connection can be reused).

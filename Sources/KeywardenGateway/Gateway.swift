@@ -13,7 +13,7 @@ import NIOHTTP1
 /// After the response head there is no retry: the client sees the vendor's stream as it comes.
 public final class Gateway: Sendable {
     let store: Store
-    let client: HTTPClient
+    let clients: OutboundClients
     let settings: GatewaySettings
     let health: HealthCheckService?
     let ledger: UsageLedger
@@ -22,10 +22,10 @@ public final class Gateway: Sendable {
     public let cooldowns = Cooldowns()
     let fallbacks = FallbackTracker()
 
-    public init(store: Store, client: HTTPClient, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
+    public init(store: Store, clients: OutboundClients, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
                 metrics: GatewayMetrics, logger: Logger) {
         self.store = store
-        self.client = client
+        self.clients = clients
         self.settings = settings
         self.health = health
         self.ledger = ledger
@@ -85,7 +85,7 @@ public final class Gateway: Sendable {
                                     consumer: call.consumer, allowsOtherProvider: true)
         }
 
-        let resting = cooldowns.resting()
+        let resting = cooldowns.resting(for: call.workspaceID)
         let candidates: [Candidate]
         switch Resolver.resolve(query, in: snapshot, catalog: store.catalog, coolingDown: resting) {
         case .success(let list):
@@ -94,7 +94,8 @@ public final class Gateway: Sendable {
             meter.providerID = failure.providerID ?? meter.providerID
             // When only rate-limit rests stand in the way, say so like a vendor would: 429 with Retry-After.
             if !resting.isEmpty,
-               case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: store.catalog, coolingDown: cooldowns.resting(refusedOnly: true)),
+               case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: store.catalog,
+                                                             coolingDown: cooldowns.resting(for: call.workspaceID, refusedOnly: true)),
                let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID)) {
                 let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
                 return finishWithError(&meter, status: 429, code: "keys_cooling_down",
@@ -118,12 +119,20 @@ public final class Gateway: Sendable {
         for candidate in candidates.prefix(max(1, settings.maxAttempts)) {
             guard attempts == 0 || call.body.isReplayable else { break }
             guard let credential = snapshot.credential(candidate.credentialID), let provider = store.catalog.provider(candidate.providerID) else { continue }
+            // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
+            // inference endpoints through the native face, unless the operator allows more.
+            let owned = credential.scope.workspaceID == call.workspaceID
+            if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: call.pathAndQuery) {
+                lastFailure = .local(403, "endpoint_not_allowed",
+                    "\(provider.displayName)'s \(call.method) \(EndpointRule.plainPath(call.pathAndQuery).map(String.init) ?? "path") is not one the platform's key may be used for; use your own key for it, or ask the operator to allow it.")
+                continue
+            }
             attempts += 1
             meter.attempts = attempts
             meter.candidate = candidate
 
             // The request for this key.
-            let opened: (key: Secret?, extras: [String: Secret])
+            let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
             do {
                 opened = try await store.resolution.openSecrets(of: credential)
             } catch {
@@ -185,12 +194,16 @@ public final class Gateway: Sendable {
             // Send, and decide on the response head.
             let response: HTTPClientResponse
             do {
+                let client = clients.client(shapedByWorkspace: credential.scope != .platform && vendorRequest.hostFromFields)
                 response = try await client.execute(request, deadline: .now() + TimeAmount(settings.firstByteTimeout))
             } catch {
                 let timedOut = Self.isTimeout(error)
-                metrics.failover(provider: provider.id, reason: timedOut ? "timeout" : "connect")
-                logger.warning("gateway: vendor unreachable", metadata: ["provider": "\(provider.id)", "key": "\(credential.id)", "timeout": "\(timedOut)"])
-                lastFailure = timedOut
+                let refused = EgressRefusal.isRefusal(error)
+                metrics.failover(provider: provider.id, reason: refused ? "target_not_allowed" : timedOut ? "timeout" : "connect")
+                logger.warning("gateway: vendor unreachable", metadata: ["provider": "\(provider.id)", "key": "\(credential.id)", "timeout": "\(timedOut)", "refused": "\(refused)"])
+                lastFailure = refused
+                    ? .local(502, "target_not_allowed", "\(provider.displayName)'s endpoint points at an address Keywarden may not call for a workspace (loopback, private or metadata).")
+                    : timedOut
                     ? .local(504, "upstream_timeout", "\(provider.displayName) did not answer in time.")
                     : .local(502, "upstream_unreachable", "\(provider.displayName) could not be reached.")
                 continue
@@ -198,7 +211,8 @@ public final class Gateway: Sendable {
             let status = Int(response.status.code)
             if Self.triggersFailover(status) {
                 let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit)
-                let reason = react(to: status, body: errorBody, headers: response.headers, credential: credential, scrubber: vendorRequest.scrubber)
+                let reason = react(to: status, body: errorBody, headers: response.headers, credential: credential, owned: owned,
+                                   workspaceID: call.workspaceID, keyVersion: opened.version, scrubber: vendorRequest.scrubber)
                 metrics.failover(provider: provider.id, reason: reason)
                 lastFailure = .vendor(status, response.headers, errorBody)
                 continue
@@ -208,7 +222,7 @@ public final class Gateway: Sendable {
             meter.status = status
             noteSource(candidate, call: call, snapshot: snapshot, query: query)
             var headers = Self.forwardedHeaders(response.headers)
-            headers += Self.keywardenHeaders(candidate, attempts: attempts)
+            headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: owned)
             let contentType = response.headers.first(name: "content-type")
             if status >= 400 {
                 // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
@@ -232,12 +246,12 @@ public final class Gateway: Sendable {
         case .vendor(let status, let vendorHeaders, let bytes)?:
             meter.status = status
             var headers = Self.forwardedHeaders(vendorHeaders)
-            if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: attempts) }
+            if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }
             finish(&meter, counts: UsageCounts(), model: nil)
             return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: Self.scrub(bytes, secrets: secrets))), contentLength: nil)
         case .local(let status, let code, let message)?:
             var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(attempts)")]
-            if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: attempts) }
+            if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }
             return finishWithError(&meter, status: status, code: code, message: message, headers: headers)
         case nil:
             return finishWithError(&meter, status: 422, code: "no_key_available", message: "No key could be tried for this call.")

@@ -16,10 +16,17 @@ public struct GatewaySettings: Sendable {
     public var credits: CreditPolicy
     /// How often buffered usage rows are written.
     public var flushInterval: Duration
+    /// The longest rest a vendor's `Retry-After` can impose on a key (a longer one is clamped).
+    public var maximumCooldown: Duration
+    /// Endpoints the operator allows shared keys for beyond the catalog's, by provider (`KEYWARDEN_SHARED_KEY_ENDPOINTS_<ID>`).
+    public var sharedKeyEndpoints: [String: [EndpointRule]]
 
     public init(maxAttempts: Int = 3, firstByteTimeout: Duration = .seconds(300), defaultCooldown: Duration = .seconds(30),
                 rejectedCooldown: Duration = .seconds(60), replayLimit: Int = 4 * 1024 * 1024, credits: CreditPolicy = .standard,
-                flushInterval: Duration = .milliseconds(500)) {
+                flushInterval: Duration = .milliseconds(500), maximumCooldown: Duration = .seconds(3600),
+                sharedKeyEndpoints: [String: [EndpointRule]] = [:]) {
+        self.maximumCooldown = maximumCooldown
+        self.sharedKeyEndpoints = sharedKeyEndpoints
         self.maxAttempts = maxAttempts
         self.firstByteTimeout = firstByteTimeout
         self.defaultCooldown = defaultCooldown

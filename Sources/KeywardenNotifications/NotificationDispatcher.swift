@@ -43,14 +43,17 @@ public struct DispatchSettings: Sendable {
 public final class NotificationDispatcher: Service, Sendable {
     let store: Store
     let client: HTTPClient
+    /// The client for a workspace's webhooks: through the egress guard (its URL is the workspace's choice).
+    let workspaceClient: HTTPClient
     let settings: DispatchSettings
     let logger: Logger
     /// How long a claimed delivery is reserved for the attempt in progress.
     static let lease: TimeInterval = 120
 
-    public init(store: Store, client: HTTPClient, settings: DispatchSettings, logger: Logger) {
+    public init(store: Store, client: HTTPClient, workspaceClient: HTTPClient? = nil, settings: DispatchSettings, logger: Logger) {
         self.store = store
         self.client = client
+        self.workspaceClient = workspaceClient ?? client
         self.settings = settings
         self.logger = logger
     }
@@ -174,7 +177,7 @@ public final class NotificationDispatcher: Service, Sendable {
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: settings.webhookTimeout, logger: logger)
+            response = try await (hook.workspaceID == nil ? client : workspaceClient).execute(request, timeout: settings.webhookTimeout, logger: logger)
         } catch {
             throw DeliveryFailure(message: Self.describe(error), statusCode: nil, permanent: false)
         }

@@ -14,20 +14,27 @@ public struct StoreConfiguration: Sendable {
     public var allowPrivateTargets: Bool
     /// The platform's built-in model for workspaces whose own provider is off or failing.
     public var managedDefault: ResolutionSnapshot.ManagedDefault?
+    /// How a URL a workspace saves is judged before it is stored (the server injects one that resolves names;
+    /// the connect-time check in KeywardenProviders is what enforces the rule).
+    public var targetCheck: any NetworkTargetCheck
 
     public init(dataDirectory: URL, keyringSource: KeyringSource, catalog: ProviderCatalog, allowPrivateTargets: Bool = false,
-                managedDefault: ResolutionSnapshot.ManagedDefault? = nil) {
+                managedDefault: ResolutionSnapshot.ManagedDefault? = nil, targetCheck: any NetworkTargetCheck = LiteralNetworkTargetCheck()) {
         self.dataDirectory = dataDirectory
         self.keyringSource = keyringSource
         self.catalog = catalog
         self.allowPrivateTargets = allowPrivateTargets
         self.managedDefault = managedDefault
+        self.targetCheck = targetCheck
     }
 
-    /// Refuses a URL a workspace gave that points inside the network, unless allowed.
-    func ensureAllowedTarget(_ url: String, field: String) throws {
-        guard !allowPrivateTargets, NetworkTargetPolicy.isInternal(url) else { return }
-        throw KeywardenError.invalid(field, "\(field) points at a loopback or private address; a workspace may not make Keywarden call inside its network.", code: "private_target")
+    /// Refuses a URL a workspace gave that points inside the network (in any spelling, or by a name that
+    /// resolves there), unless allowed.
+    func ensureAllowedTarget(_ url: String, field: String) async throws {
+        guard !allowPrivateTargets, let refusal = await targetCheck.refusal(forURL: url) else { return }
+        throw KeywardenError.invalid(
+            field, "\(field) points at \(refusal.explanation); a workspace may not make Keywarden call inside its network.", code: "private_target"
+        )
     }
 
     /// The SQLite database file in the data directory.

@@ -131,7 +131,7 @@ struct CatalogValidationTests {
         Data(#"{"version": 1, "providers": [\#(providers)]}"#.utf8)
     }
 
-    let valid = #"{"id": "acme", "display_name": "Acme", "category": "llm", "display_order": 1, "fields": [{"id": "api_key", "label": "Key", "kind": "secret", "required": true}], "auth": {"kind": "header", "name": "Authorization", "prefix": "Bearer "}, "base_url": "https://api.acme.test", "verification": {"method": "GET", "path": "/v1/models"}, "modalities": ["chat"], "default_model": "a1", "models": [{"id": "a1", "label": "A1"}]}"#
+    let valid = #"{"id": "acme", "display_name": "Acme", "category": "llm", "display_order": 1, "fields": [{"id": "api_key", "label": "Key", "kind": "secret", "required": true}], "auth": {"kind": "header", "name": "Authorization", "prefix": "Bearer "}, "base_url": "https://api.acme.test", "shared_key_endpoints": ["POST /v1/chat/completions"], "verification": {"method": "GET", "path": "/v1/models"}, "modalities": ["chat"], "default_model": "a1", "models": [{"id": "a1", "label": "A1"}]}"#
 
     @Test("a valid entry loads")
     func validEntryLoads() throws {

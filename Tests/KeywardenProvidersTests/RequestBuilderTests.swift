@@ -136,8 +136,8 @@ struct ClassifierTests {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        #expect(ResponseClassifier.retryAfter(formatter.string(from: now.addingTimeInterval(42)), now: now) == 42)
-        #expect(ResponseClassifier.retryAfter("3.2") == 4 && ResponseClassifier.retryAfter("soon") == nil)
+        #expect(RetryAfter.seconds(formatter.string(from: now.addingTimeInterval(42)), now: now, maximum: 3600) == 42)
+        #expect(RetryAfter.seconds("3", maximum: 3600) == 3 && RetryAfter.seconds("soon", maximum: 3600) == nil)
     }
 
     @Test("vendor messages lose the key, even echoed in part, and are cut short")

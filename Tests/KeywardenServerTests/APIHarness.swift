@@ -33,7 +33,7 @@ final class APIHarness: Sendable {
         _ body: @Sendable (APIHarness, API) async throws -> Void
     ) async throws {
         let harness = try await APIHarness(catalog: catalog)
-        let services = ServerServices.make(store: harness.store, settings: settings, logger: harness.fixture.logs.logger)
+        let services = try await ServerServices.make(store: harness.store, settings: settings, logger: harness.fixture.logs.logger)
         let app = buildApplication(services, logger: harness.fixture.logs.logger)
         do {
             try await app.test(.live) { client in try await body(harness, API(client: client, harness: harness, services: services)) }

@@ -14,7 +14,7 @@ struct HealthAndCatalogRouteTests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let (store, _) = try await fixture.open()
-        let services = ServerServices.make(store: store, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: fixture.logs.logger)
+        let services = try await ServerServices.make(store: store, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: fixture.logs.logger)
         let app = buildApplication(services, logger: fixture.logs.logger)
         do {
             try await app.test(.live) { client in try await body(client, store) }

@@ -14,7 +14,8 @@ struct SeedingTests {
             return ProviderDefinition(
                 id: p.id, displayName: p.displayName, category: p.category, fields: p.fields, auth: p.auth,
                 staticHeaders: p.staticHeaders, baseURL: p.baseURL, verification: p.verification, models: models,
-                defaultModel: defaultModel, modalities: p.modalities, displayOrder: order ?? p.displayOrder, summary: p.summary
+                defaultModel: defaultModel, modalities: p.modalities, displayOrder: order ?? p.displayOrder, summary: p.summary,
+                sharedKeyEndpoints: p.sharedKeyEndpoints
             )
         })
     }

@@ -140,6 +140,21 @@ public struct ProviderCatalog: Sendable, Equatable {
                 throw fail("'{\(name)}' in '\(template)' names no field of the card")
             }
         }
+        // A text field rendered into a base URL or a header name could change the host or the header: it needs a pattern.
+        for template in [p.baseURL, p.verification.baseURL, p.auth.name].compactMap({ $0 }) {
+            for name in FieldTemplate(template).placeholders {
+                guard let field = p.fields.first(where: { $0.id == name }) else { continue }
+                if field.kind != .url, field.pattern == nil {
+                    throw fail("field '\(name)' is rendered into '\(template)' and needs a pattern")
+                }
+                if field.kind == .url, template != "{\(name)}" {
+                    throw fail("url field '\(name)' must be the whole of '\(template)'")
+                }
+            }
+        }
+        if p.baseURL != nil, p.sharedKeyEndpoints.isEmpty {
+            throw fail("shared_key_endpoints must list the endpoints a shared key may be used for (or \"*\" for all)")
+        }
         if let base = p.baseURL, FieldTemplate(base).placeholders.isEmpty, !isHTTPURL(base) {
             throw fail("base_url '\(base)' is not an http(s) URL")
         }

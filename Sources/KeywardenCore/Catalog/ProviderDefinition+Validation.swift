@@ -3,6 +3,8 @@ import Foundation
 extension ProviderDefinition {
     /// The longest value accepted for any field.
     public static let maximumFieldLength = 4096
+    /// The largest value of an integer field (a default max tokens).
+    public static let maximumFieldInteger = 10_000_000
 
     /// Checks submitted extras against this provider's card: known fields only, each value of its kind.
     /// Blank values are allowed here (they mean "keep what is stored").
@@ -23,13 +25,16 @@ extension ProviderDefinition {
                     throw .invalid(path, "\(field.label) must be an http(s) URL.")
                 }
             case .integer:
-                guard let number = Int(text), number > 0 else {
-                    throw .invalid(path, "\(field.label) must be a positive whole number.")
+                guard let number = UntrustedNumber.integer(text), (1...Self.maximumFieldInteger).contains(number) else {
+                    throw .invalid(path, "\(field.label) must be a whole number from 1 to \(Self.maximumFieldInteger).")
                 }
             case .text, .secret:
                 guard !text.contains(where: { $0 == "\n" || $0 == "\r" }) else {
                     throw .invalid(path, "\(field.label) must be one line.")
                 }
+            }
+            if let pattern = field.pattern, !pattern.matches(text) {
+                throw .invalid(path, "\(field.label) must match \(pattern) (letters, digits and the listed signs only).")
             }
         }
     }

@@ -30,10 +30,12 @@ public struct ProviderField: Codable, Sendable, Equatable {
     public let header: String?
     /// When set and the field is filled, its value is sent as this query parameter (unless the call has one).
     public let query: String?
+    /// What a text value must look like (see ``FieldPattern``); required for a text field rendered into a base URL.
+    public let pattern: FieldPattern?
 
     public init(
         id: String, label: String, kind: Kind, required: Bool,
-        placeholder: String? = nil, help: String? = nil, header: String? = nil, query: String? = nil
+        placeholder: String? = nil, help: String? = nil, header: String? = nil, query: String? = nil, pattern: FieldPattern? = nil
     ) {
         self.id = id
         self.label = label
@@ -43,6 +45,24 @@ public struct ProviderField: Codable, Sendable, Equatable {
         self.help = help
         self.header = header
         self.query = query
+        self.pattern = pattern
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, label, kind, required, placeholder, help, header, query, pattern
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(label, forKey: .label)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(required, forKey: .required)
+        try c.encodeIfPresent(placeholder, forKey: .placeholder)
+        try c.encodeIfPresent(help, forKey: .help)
+        try c.encodeIfPresent(header, forKey: .header)
+        try c.encodeIfPresent(query, forKey: .query)
+        try c.encodeIfPresent(pattern?.description, forKey: .pattern)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +75,14 @@ public struct ProviderField: Codable, Sendable, Equatable {
         self.help = try c.decodeIfPresent(String.self, forKey: .help)
         self.header = try c.decodeIfPresent(String.self, forKey: .header)
         self.query = try c.decodeIfPresent(String.self, forKey: .query)
+        if let text = try c.decodeIfPresent(String.self, forKey: .pattern) {
+            guard let pattern = FieldPattern(text) else {
+                throw DecodingError.dataCorruptedError(forKey: .pattern, in: c, debugDescription: "pattern '\(text)' is not [class]{min,max}")
+            }
+            self.pattern = pattern
+        } else {
+            self.pattern = nil
+        }
     }
 }
 
@@ -196,6 +224,9 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
     public let summary: String?
     /// The OpenAI-compatible chat completions endpoint, for the gateway's `/v1/chat/completions`.
     public let chatCompletions: ChatCompletionsEndpoint?
+    /// The endpoints the native pass-through may use a shared key (the platform's, the managed default) for:
+    /// the vendor's inference endpoints, never its files, batches, fine-tuning or administration.
+    public let sharedKeyEndpoints: [EndpointRule]
 
     enum CodingKeys: String, CodingKey {
         case id, category, fields, auth, verification, models, modalities, summary
@@ -205,13 +236,15 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         case defaultModel = "default_model"
         case displayOrder = "display_order"
         case chatCompletions = "chat_completions"
+        case sharedKeyEndpoints = "shared_key_endpoints"
     }
 
     public init(
         id: String, displayName: String, category: ProviderCategory, fields: [ProviderField],
         auth: AuthScheme, staticHeaders: [String: String] = [:], baseURL: String?,
         verification: VerificationCall, models: [CuratedModel], defaultModel: String?,
-        modalities: [Modality], displayOrder: Int, summary: String? = nil, chatCompletions: ChatCompletionsEndpoint? = nil
+        modalities: [Modality], displayOrder: Int, summary: String? = nil, chatCompletions: ChatCompletionsEndpoint? = nil,
+        sharedKeyEndpoints: [EndpointRule] = []
     ) {
         self.id = id
         self.displayName = displayName
@@ -227,6 +260,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.displayOrder = displayOrder
         self.summary = summary
         self.chatCompletions = chatCompletions
+        self.sharedKeyEndpoints = sharedKeyEndpoints
     }
 
     public init(from decoder: any Decoder) throws {
@@ -245,6 +279,33 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.displayOrder = try c.decode(Int.self, forKey: .displayOrder)
         self.summary = try c.decodeIfPresent(String.self, forKey: .summary)
         self.chatCompletions = try c.decodeIfPresent(ChatCompletionsEndpoint.self, forKey: .chatCompletions)
+        var rules: [EndpointRule] = []
+        for text in try c.decodeIfPresent([String].self, forKey: .sharedKeyEndpoints) ?? [] {
+            guard let rule = EndpointRule(text) else {
+                throw DecodingError.dataCorruptedError(forKey: .sharedKeyEndpoints, in: c, debugDescription: "'\(text)' is not 'METHOD /path' or '*'")
+            }
+            rules.append(rule)
+        }
+        self.sharedKeyEndpoints = rules
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(displayName, forKey: .displayName)
+        try c.encode(category, forKey: .category)
+        try c.encode(fields, forKey: .fields)
+        try c.encode(auth, forKey: .auth)
+        try c.encode(staticHeaders, forKey: .staticHeaders)
+        try c.encodeIfPresent(baseURL, forKey: .baseURL)
+        try c.encode(verification, forKey: .verification)
+        try c.encode(models, forKey: .models)
+        try c.encodeIfPresent(defaultModel, forKey: .defaultModel)
+        try c.encode(modalities, forKey: .modalities)
+        try c.encode(displayOrder, forKey: .displayOrder)
+        try c.encodeIfPresent(summary, forKey: .summary)
+        try c.encodeIfPresent(chatCompletions, forKey: .chatCompletions)
+        try c.encode(sharedKeyEndpoints.map(\.description), forKey: .sharedKeyEndpoints)
     }
 
     /// The id of the field that holds the API key.
@@ -276,7 +337,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
             id: id, displayName: displayName, category: category, fields: fields, auth: auth,
             staticHeaders: staticHeaders, baseURL: url, verification: verification, models: models,
             defaultModel: defaultModel, modalities: modalities, displayOrder: displayOrder, summary: summary,
-            chatCompletions: chatCompletions
+            chatCompletions: chatCompletions, sharedKeyEndpoints: sharedKeyEndpoints
         )
     }
 }

@@ -14,7 +14,8 @@ public struct HealthCheckSettings: Sendable {
     public var concurrency: Int
     /// How often the service looks for due keys.
     public var tick: Duration
-    /// After a vendor is unreachable, its next checks wait this long, doubling up to `maximumBackoff`.
+    /// After a key's vendor is unreachable, that key's next checks wait this long, doubling up to `maximumBackoff`
+    /// (per key: a workspace whose endpoint is down does not hold back the checks of anyone else's keys).
     public var initialBackoff: Duration
     public var maximumBackoff: Duration
     /// An on-demand check (after the gateway saw a 401) is skipped if the key was checked this recently.
@@ -35,7 +36,7 @@ public struct HealthCheckSettings: Sendable {
 }
 
 /// Re-verifies every active key on an interval (jittered, bounded concurrency, never two checks of
-/// one key at once), and on demand after the gateway sees a key fail. A provider that is
+/// one key at once), and on demand after the gateway sees a key fail. A key whose vendor is
 /// unreachable backs off, so an outage does not become a storm of checks.
 public final class HealthCheckService: Service, Sendable {
     let verification: KeyVerificationService
@@ -84,7 +85,7 @@ public final class HealthCheckService: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             for (credential, model) in due {
-                guard await state.providerAvailable(credential.providerID, now: ContinuousClock.now) else { continue }
+                guard await state.available(credential.id, now: ContinuousClock.now) else { continue }
                 guard await state.begin(credential.id, unlessCheckedWithin: nil) else { continue }
                 if running >= settings.concurrency {
                     await group.next()
@@ -109,9 +110,9 @@ public final class HealthCheckService: Service, Sendable {
         do {
             let result = try await verification.verify(credential, defaultModel: defaultModel, actor: "system:health")
             if result.status == .unreachable {
-                await state.providerFailed(credential.providerID, now: ContinuousClock.now, initial: settings.initialBackoff, maximum: settings.maximumBackoff)
+                await state.failed(credential.id, now: ContinuousClock.now, initial: settings.initialBackoff, maximum: settings.maximumBackoff)
             } else {
-                await state.providerAnswered(credential.providerID)
+                await state.answered(credential.id)
             }
         } catch {
             logger.debug("key not checked", metadata: ["credential": "\(credential.id)", "error": "\(String(describing: error))"])
@@ -151,7 +152,7 @@ public final class HealthCheckService: Service, Sendable {
     }
 }
 
-/// Which keys are being checked and which providers are backing off.
+/// Which keys are being checked and which are backing off.
 actor HealthState {
     private var inFlight = Set<String>()
     private var lastChecked: [String: ContinuousClock.Instant] = [:]
@@ -170,18 +171,18 @@ actor HealthState {
         lastChecked[id] = .now
     }
 
-    func providerAvailable(_ provider: String, now: ContinuousClock.Instant) -> Bool {
-        guard let entry = backoff[provider] else { return true }
+    func available(_ id: String, now: ContinuousClock.Instant) -> Bool {
+        guard let entry = backoff[id] else { return true }
         return now >= entry.until
     }
 
-    func providerFailed(_ provider: String, now: ContinuousClock.Instant, initial: Duration, maximum: Duration) {
-        let delay = backoff[provider].map { min($0.delay * 2, maximum) } ?? initial
-        backoff[provider] = (now + delay, delay)
+    func failed(_ id: String, now: ContinuousClock.Instant, initial: Duration, maximum: Duration) {
+        let delay = backoff[id].map { min($0.delay * 2, maximum) } ?? initial
+        backoff[id] = (now + delay, delay)
     }
 
-    func providerAnswered(_ provider: String) {
-        backoff[provider] = nil
+    func answered(_ id: String) {
+        backoff[id] = nil
     }
 
     var checking: Int { inFlight.count }

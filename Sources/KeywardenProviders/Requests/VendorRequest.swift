@@ -10,6 +10,9 @@ public struct VendorRequest: Sendable, CustomStringConvertible {
     public let headers: [(name: String, value: String)]
     /// Values that must never appear in a message (the key, and the key as sent with its prefix).
     let secrets: [String]
+    /// Whether the URL's host came from a card field (an endpoint, a base URL, a region) rather than the catalog:
+    /// for a workspace's key, such a request is shaped by the workspace and goes through the egress guard.
+    public let hostFromFields: Bool
 
     /// A scrubber that removes this request's secrets from text the vendor sent back.
     public var scrubber: SecretScrubber { SecretScrubber(secrets: secrets) }
@@ -69,6 +72,13 @@ public enum VendorRequestBuilder {
     ) throws(KeywardenError) -> VendorRequest {
         let auth = auth ?? provider.auth
         let values = credentials.templateValues
+        // Every filled value is checked against its field's pattern here, where it is used, whatever the store held.
+        for field in provider.extraFields {
+            if let pattern = field.pattern, let value = values[field.id], !pattern.matches(value) {
+                throw KeywardenError(.unprocessable, code: "invalid_field_value",
+                                     message: "\(field.label) of \(provider.displayName) does not match \(pattern); save it again.", field: "extras.\(field.id)")
+            }
+        }
         guard let baseTemplate else {
             throw KeywardenError(.unprocessable, code: "no_base_url", message: "\(provider.displayName) has no API Keywarden can call.")
         }
@@ -116,7 +126,8 @@ public enum VendorRequestBuilder {
                 break
             }
         }
-        return VendorRequest(method: method, url: url, headers: headers, secrets: secrets)
+        return VendorRequest(method: method, url: url, headers: headers, secrets: secrets,
+                             hostFromFields: !FieldTemplate(baseTemplate).placeholders.isEmpty)
     }
 }
 

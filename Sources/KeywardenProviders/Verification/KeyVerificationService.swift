@@ -40,23 +40,29 @@ public struct KeyVerificationService: Sendable {
                                  message: provider.verification.note ?? "\(provider.displayName) has no read-only call to test a key with.")
         }
         let result: VerificationResult
+        var version: KeyVersion?
         do {
-            let (key, extras) = try await store.engine.read { db in
+            let (key, extras, used) = try await store.engine.read { db in
                 (try await self.store.credentials.openKey(of: credential, on: db),
-                 (try? await self.store.credentials.openExtras(of: credential, on: db)) ?? [:])
+                 (try? await self.store.credentials.openExtras(of: credential, on: db)) ?? [:],
+                 try await self.store.credentials.keyVersion(of: credential, on: db))
             }
+            version = used
             if provider.requiresKey, key == nil {
                 throw KeywardenError(.conflict, code: "key_required", message: "Add an API key before testing.", field: "api_key")
             }
-            result = await verifier.verify(provider: provider, credentials: VendorCredentials(key: key, extras: extras), defaultModel: defaultModel, logger: logger)
+            result = await verifier.verify(provider: provider, credentials: VendorCredentials(key: key, extras: extras), defaultModel: defaultModel,
+                                           forWorkspace: credential.scope != .platform, logger: logger)
         } catch let error as VaultError {
             logger.warning("stored key does not open", metadata: ["credential": "\(credential.id)", "reason": "\(error)"])
             result = VerificationResult(status: .unreadable, message: "The stored key cannot be decrypted.")
         }
-        // A missing field is the operator's to fix, not a verdict on the key: it is answered, not recorded.
+        // A missing field is the operator's to fix, not a verdict on the key: it is answered, not recorded. A verdict on a
+        // key that was replaced while it was being tested is not recorded on the new one.
         if result.status != .unverified {
             try await store.notifications.recordStatus(
-                credentialID: credential.id, status: result.status, message: result.message, checkedAt: result.checkedAt, actor: actor
+                credentialID: credential.id, status: result.status, message: result.message, checkedAt: result.checkedAt, actor: actor,
+                keyVersion: version
             )
         }
         return result

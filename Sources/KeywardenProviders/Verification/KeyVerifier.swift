@@ -7,19 +7,26 @@ import NIOHTTP1
 
 /// Makes a provider's cheap, read-only verification call with a key and classifies the answer.
 public struct KeyVerifier: Sendable {
-    let client: HTTPClient
+    let clients: OutboundClients
     /// The whole call's deadline; a vendor slower than this is `unreachable`.
     public let timeout: TimeAmount
     /// The most of a vendor's answer read (model listings are small; anything bigger is cut).
     static let maximumBody = 4 * 1024 * 1024
 
-    public init(client: HTTPClient, timeout: TimeAmount = .seconds(10)) {
-        self.client = client
+    public init(clients: OutboundClients, timeout: TimeAmount = .seconds(10)) {
+        self.clients = clients
         self.timeout = timeout
     }
 
+    public init(client: HTTPClient, timeout: TimeAmount = .seconds(10)) {
+        self.init(clients: OutboundClients(only: client), timeout: timeout)
+    }
+
     /// Tests a key: one call, then a status with the vendor's message.
-    public func verify(provider: ProviderDefinition, credentials: VendorCredentials, defaultModel: String?, logger: Logger) async -> VerificationResult {
+    ///
+    /// - Parameter forWorkspace: whether the key is a workspace's: a target its fields shaped goes through the egress guard.
+    public func verify(provider: ProviderDefinition, credentials: VendorCredentials, defaultModel: String?, forWorkspace: Bool = false,
+                       logger: Logger) async -> VerificationResult {
         let started = ContinuousClock.now
         let request: VendorRequest
         do {
@@ -34,6 +41,7 @@ public struct KeyVerifier: Sendable {
         if request.method == "POST" { outgoing.body = .bytes(ByteBuffer()) }
 
         do {
+            let client = clients.client(shapedByWorkspace: forWorkspace && request.hostFromFields)
             let response = try await client.execute(outgoing, timeout: timeout, logger: logger)
             let body = try await response.body.collect(upTo: Self.maximumBody)
             let data = Data(body.readableBytesView)

@@ -8,7 +8,10 @@ public enum ResponseClassifier {
     public static let maximumMessageLength = 300
 
     /// Classifies an HTTP answer.
-    public static func classify(httpStatus: Int, body: Data, retryAfterHeader: String?, scrubber: SecretScrubber, now: Date = Date()) -> (VerificationStatus, String, Int?) {
+    ///
+    /// A `Retry-After` is read by ``RetryAfter`` (any hostile form falls back to `nil`) and clamped to `maximumRetryAfter` seconds.
+    public static func classify(httpStatus: Int, body: Data, retryAfterHeader: String?, scrubber: SecretScrubber, now: Date = Date(),
+                                maximumRetryAfter: Int = 3600) -> (VerificationStatus, String, Int?) {
         let error = VendorError.parse(body)
         let vendorMessage = error.message.map { clean($0, scrubber: scrubber) }
         func say(_ fallback: String) -> String { vendorMessage.map { "\($0)" } ?? fallback }
@@ -26,7 +29,7 @@ public enum ResponseClassifier {
         case 402:
             return (.quotaExceeded, say("Payment required (402)."), nil)
         case 429:
-            let wait = retryAfter(retryAfterHeader, now: now)
+            let wait = RetryAfter.seconds(retryAfterHeader, now: now, maximum: maximumRetryAfter)
             return (.rateLimited, say("Rate limited (429)."), wait)
         case 404:
             return (.unreachable, "The vendor answered 404 Not Found: check the base URL and the API version." + (vendorMessage.map { " \($0)" } ?? ""), nil)
@@ -39,21 +42,11 @@ public enum ResponseClassifier {
         }
     }
 
-    /// Seconds to wait from a `Retry-After` header (delta seconds or an HTTP date).
-    public static func retryAfter(_ header: String?, now: Date = Date()) -> Int? {
-        guard let header = header?.trimmingCharacters(in: .whitespaces), !header.isEmpty else { return nil }
-        if let seconds = Double(header) { return max(0, Int(seconds.rounded(.up))) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: header) else { return nil }
-        return max(0, Int(date.timeIntervalSince(now).rounded(.up)))
-    }
-
     /// A vendor message made safe to store and show: secrets removed, one line, cut short.
     public static func clean(_ message: String, scrubber: SecretScrubber) -> String {
-        let oneLine = scrubber.scrub(message).replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
+        // Cut before any per-byte work: a vendor's message may be megabytes; what is kept is 300 characters.
+        let capped = message.utf8.count > 4 * maximumMessageLength ? String(decoding: message.utf8.prefix(4 * maximumMessageLength), as: UTF8.self) : message
+        let oneLine = scrubber.scrub(capped).replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
         let trimmed = oneLine.trimmingCharacters(in: .whitespaces)
         guard trimmed.count > maximumMessageLength else { return trimmed }
         return String(trimmed.prefix(maximumMessageLength - 1)) + "…"

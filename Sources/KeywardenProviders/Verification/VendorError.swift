@@ -10,13 +10,20 @@ public struct VendorError: Sendable, Equatable {
     /// The vendor's machine-readable kind (`insufficient_quota`, `RESOURCE_EXHAUSTED`, `quota_exceeded`, …).
     public var codes: [String]
 
+    /// The most of an error body parsed.
+    public static let maximumParsedBody = 64 * 1024
+
     public init(message: String?, codes: [String]) {
         self.message = message
         self.codes = codes
     }
 
     /// Reads an error body; unknown shapes keep a short text excerpt.
+    ///
+    /// Only the first ``maximumParsedBody`` bytes are read: an error body is small, and a hostile vendor's 4 MiB one
+    /// must not cost a 4 MiB parse (a cut body is not JSON, so it is read as a text excerpt).
     public static func parse(_ body: Data) -> VendorError {
+        let body = body.prefix(maximumParsedBody)
         guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
             let text = String(decoding: body.prefix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return VendorError(message: text.isEmpty || text.hasPrefix("<") ? nil : text, codes: [])

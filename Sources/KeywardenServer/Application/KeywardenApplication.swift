@@ -14,6 +14,8 @@ public struct ServerSettings: Sendable {
     public var host: String
     /// 0 asks the system for a free port; the chosen one is reported through `onListening`.
     public var port: Int
+    /// When set, `/metrics` answers only a request that carries it as a bearer token (`KEYWARDEN_METRICS_TOKEN`).
+    public var metricsToken: Secret?
     /// The deadline of a verification call.
     public var verifyTimeoutSeconds: Int64
     public var health: HealthCheckSettings
@@ -22,11 +24,12 @@ public struct ServerSettings: Sendable {
     public var dispatch: DispatchSettings
     public var gateway: GatewaySettings
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, verifyTimeoutSeconds: Int64 = 10,
+    public init(host: String = "127.0.0.1", port: Int = 8080, metricsToken: Secret? = nil, verifyTimeoutSeconds: Int64 = 10,
                 health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init(),
                 gateway: GatewaySettings = .init()) {
         self.host = host
         self.port = port
+        self.metricsToken = metricsToken
         self.verifyTimeoutSeconds = verifyTimeoutSeconds
         self.health = health
         self.healthChecksEnabled = healthChecksEnabled
@@ -68,7 +71,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     let routeTable = RouteTable()
     router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
     HealthController(store: store).addRoutes(to: router)
-    MetricsController(registry: services.metrics.registry).addRoutes(to: router)
+    MetricsController(registry: services.metrics.registry, token: services.settings.metricsToken).addRoutes(to: router)
     GatewayController(store: store, gateway: services.gateway, replayLimit: services.settings.gateway.replayLimit).addRoutes(to: router)
     CatalogController(catalog: store.catalog).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
@@ -127,7 +130,7 @@ public func runServer(
     store: Store, settings: ServerSettings, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) async throws {
-    let services = ServerServices.make(store: store, settings: settings, logger: logger)
+    let services = try await ServerServices.make(store: store, settings: settings, logger: logger)
     let app = buildApplication(services, logger: logger, onListening: onListening)
     // Services shut down in reverse order: the application first, then the background work, the store last.
     // The usage ledger stops after the application, so the calls it finished are written before the store closes.

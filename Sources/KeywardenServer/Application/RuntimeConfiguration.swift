@@ -36,21 +36,23 @@ public enum RuntimeConfiguration {
     /// The server's settings: address from the command line, the rest from `KEYWARDEN_*` variables.
     /// A variable that is set but not a valid number is an error naming it.
     public static func server(host: String, port: Int, environment: [String: String]) throws -> ServerSettings {
+        // Every number through the checked helpers: `inf`, `nan`, `1e999` or 30 digits are errors naming the variable, never a trap.
+        let maximumSeconds = 365.0 * 86_400
         func seconds(_ name: String, default value: Double, minimum: Double = 0) throws -> Double {
             guard let text = environment[name], !text.isEmpty else { return value }
-            guard let number = Double(text), number >= minimum else {
-                throw ConfigurationError(variable: name, problem: "must be a number of seconds ≥ \(minimum), got '\(text)'")
+            guard let number = UntrustedNumber.decimal(text), number >= minimum, number <= maximumSeconds else {
+                throw ConfigurationError(variable: name, problem: "must be a number of seconds from \(minimum) to \(Int(maximumSeconds)), got '\(text)'")
             }
             return number
         }
         func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
             guard let text = environment[name], !text.isEmpty else { return value }
-            guard let number = Int(text), range.contains(number) else {
+            guard let number = UntrustedNumber.integer(text), range.contains(number) else {
                 throw ConfigurationError(variable: name, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
             }
             return number
         }
-        func duration(_ seconds: Double) -> Duration { .milliseconds(Int64(seconds * 1000)) }
+        func duration(_ seconds: Double) -> Duration { UntrustedNumber.duration(seconds: seconds) ?? .seconds(0) }
 
         let interval = try seconds("KEYWARDEN_HEALTH_INTERVAL", default: 6 * 3600)
         let health = HealthCheckSettings(
@@ -82,13 +84,43 @@ public enum RuntimeConfiguration {
             rejectedCooldown: duration(try seconds("KEYWARDEN_GATEWAY_REJECTED_COOLDOWN", default: 60, minimum: 0)),
             replayLimit: try integer("KEYWARDEN_GATEWAY_REPLAY_LIMIT", default: 4 * 1024 * 1024, range: 0...(256 * 1024 * 1024)),
             credits: credits,
-            flushInterval: duration(try seconds("KEYWARDEN_USAGE_FLUSH", default: 0.5, minimum: 0.01))
+            flushInterval: duration(try seconds("KEYWARDEN_USAGE_FLUSH", default: 0.5, minimum: 0.01)),
+            maximumCooldown: duration(try seconds("KEYWARDEN_GATEWAY_MAX_COOLDOWN", default: 3600, minimum: 1)),
+            sharedKeyEndpoints: try sharedKeyEndpoints(environment: environment)
         )
+        let metricsToken = environment["KEYWARDEN_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let metricsToken, metricsToken.utf8.count < 16 || !metricsToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw ConfigurationError(variable: "KEYWARDEN_METRICS_TOKEN", problem: "must be at least 16 printable characters without spaces")
+        }
         return ServerSettings(
-            host: host, port: port,
+            host: host, port: port, metricsToken: metricsToken.map(Secret.init),
             verifyTimeoutSeconds: Int64(try integer("KEYWARDEN_VERIFY_TIMEOUT", default: 10, range: 1...300)),
             health: health, healthChecksEnabled: interval > 0, dispatch: dispatch, gateway: gateway
         )
+    }
+
+    static let sharedKeyEndpointsPrefix = "KEYWARDEN_SHARED_KEY_ENDPOINTS_"
+
+    /// `KEYWARDEN_SHARED_KEY_ENDPOINTS_<ID>`: endpoints the operator allows the platform's keys for, beyond the catalog's
+    /// inference endpoints (`POST /v1/files,GET /v1/files/*`, or `*` for every endpoint).
+    static func sharedKeyEndpoints(environment: [String: String]) throws -> [String: [EndpointRule]] {
+        let catalog = try catalog(environment: environment)
+        var byVariable: [String: String] = [:]
+        for provider in catalog.providers {
+            byVariable[sharedKeyEndpointsPrefix + provider.id.uppercased().replacingOccurrences(of: "-", with: "_")] = provider.id
+        }
+        var result: [String: [EndpointRule]] = [:]
+        for (name, value) in environment where name.hasPrefix(sharedKeyEndpointsPrefix) && !value.isEmpty {
+            guard let provider = byVariable[name] else { throw ConfigurationError(variable: name, problem: "names no provider of the catalog") }
+            result[provider] = try value.split(separator: ",").map { text in
+                let trimmed = text.trimmingSpacesAndTabs
+                guard let rule = EndpointRule(trimmed) else {
+                    throw ConfigurationError(variable: name, problem: "'\(trimmed)' is not 'METHOD /path' (with * inside a segment) or '*'")
+                }
+                return rule
+            }
+        }
+        return result
     }
 
     /// Everything the store needs.
@@ -113,7 +145,8 @@ public enum RuntimeConfiguration {
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
             catalog: catalog,
             allowPrivateTargets: allowPrivate,
-            managedDefault: managed
+            managedDefault: managed,
+            targetCheck: EgressGuard(allowsPrivateTargets: allowPrivate)
         )
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import KeywardenGateway
 import KeywardenNotifications
 import KeywardenProviders
+import KeywardenCore
 import KeywardenStore
 import Logging
 import Prometheus
@@ -17,22 +18,29 @@ public struct ServerServices: Sendable {
     public let ledger: UsageLedger
     public let metrics: GatewayMetrics
     public let settings: ServerSettings
-    let httpClient: HTTPClient
-    let gatewayClient: HTTPClient
+    let outbound: OutboundClients
+    let gatewayOutbound: OutboundClients
+    let egressProxy: EgressProxy?
 
-    /// Builds the services over a store, with one HTTP client for vendors and webhooks.
-    public static func make(store: Store, settings: ServerSettings, logger: Logger) -> ServerServices {
+    /// Builds the services over a store: the egress proxy (unless private targets are allowed), one pair of HTTP
+    /// clients for verification and webhooks, and one pair for the gateway (each: direct, and through the proxy).
+    public static func make(store: Store, settings: ServerSettings, logger: Logger) async throws -> ServerServices {
+        let egressGuard = EgressGuard(allowsPrivateTargets: store.configuration.allowPrivateTargets)
+        let proxy = egressGuard.allowsPrivateTargets ? nil : try await EgressProxy.start(guard: egressGuard, logger: logger)
+
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(settings.verifyTimeoutSeconds))
         configuration.redirectConfiguration = .disallow
-        configuration.decompression = .enabled(limit: .ratio(20))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let verifier = KeyVerifier(client: client, timeout: .seconds(Int64(settings.verifyTimeoutSeconds)))
+        // Bodies are read as they come: an encoding the client did not ask for is not expanded (a hostile vendor's gzip).
+        configuration.decompression = .disabled
+        let outbound = OutboundClients.make(configuration, proxy: proxy)
+        let verifier = KeyVerifier(clients: outbound, timeout: .seconds(settings.verifyTimeoutSeconds))
         let verification = KeyVerificationService(store: store, verifier: verifier, logger: logger)
         let health = HealthCheckService(verification: verification, store: store, settings: settings.health, logger: logger)
-        let dispatcher = NotificationDispatcher(store: store, client: client, settings: settings.dispatch, logger: logger)
+        let dispatcher = NotificationDispatcher(store: store, client: outbound.direct, workspaceClient: outbound.guarded,
+                                                settings: settings.dispatch, logger: logger)
 
-        // The gateway's own client: no decompression (bodies pass through as sent), no redirects, a pool
+        // The gateway's own clients: no decompression (bodies pass through as sent), no redirects, a pool
         // sized for many concurrent calls, and an idle read timeout long enough for slow model streams.
         var gatewayConfiguration = HTTPClient.Configuration()
         let firstByte = settings.gateway.firstByteTimeout.components.seconds
@@ -40,18 +48,20 @@ public struct ServerServices: Sendable {
         gatewayConfiguration.redirectConfiguration = .disallow
         gatewayConfiguration.decompression = .disabled
         gatewayConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
-        let gatewayClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: gatewayConfiguration)
+        let gatewayOutbound = OutboundClients.make(gatewayConfiguration, proxy: proxy)
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(store: store, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger)
-        let gateway = Gateway(store: store, client: gatewayClient, settings: settings.gateway, health: health, ledger: ledger, metrics: metrics, logger: logger)
+        let gateway = Gateway(store: store, clients: gatewayOutbound, settings: settings.gateway, health: health, ledger: ledger,
+                              metrics: metrics, logger: logger)
         return ServerServices(store: store, verification: verification, health: health, dispatcher: dispatcher, gateway: gateway, ledger: ledger,
-                              metrics: metrics, settings: settings, httpClient: client, gatewayClient: gatewayClient)
+                              metrics: metrics, settings: settings, outbound: outbound, gatewayOutbound: gatewayOutbound, egressProxy: proxy)
     }
 
-    /// Writes buffered usage and closes the HTTP clients (after every service stopped).
+    /// Writes buffered usage and closes the HTTP clients and the proxy (after every service stopped).
     public func shutdown() async {
         await ledger.flush()
-        try? await httpClient.shutdown()
-        try? await gatewayClient.shutdown()
+        await outbound.shutdown()
+        await gatewayOutbound.shutdown()
+        await egressProxy?.shutdown()
     }
 }

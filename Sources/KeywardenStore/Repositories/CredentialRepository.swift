@@ -175,6 +175,14 @@ public struct CredentialRepository: Sendable {
         return try Self.decodeExtras(try vault.open(sealed, in: context))
     }
 
+    /// Which sealed key and extras a credential holds now: a verdict reached with one version is not recorded on another.
+    public func keyVersion(of credential: Credential, on db: any SQLDatabase) async throws -> KeyVersion {
+        KeyVersion(
+            key: try await secrets.get(Self.context(credential, field: Self.keyField), on: db)?.ciphertext,
+            extras: try await secrets.get(Self.context(credential, field: Self.extrasField), on: db)?.ciphertext
+        )
+    }
+
     /// Applies changes (leave-blank-to-keep) in the caller's transaction; returns the credential and the names of what changed.
     public func update(_ credential: Credential, with changes: CredentialChanges, actor: String, on db: any SQLDatabase) async throws -> (Credential, [String]) {
         var updated = credential
@@ -408,5 +416,17 @@ public struct CredentialRepository: Sendable {
     static func decodeExtras(_ secret: Secret) throws -> [String: Secret] {
         let plain = try secret.withPlaintext { try JSONDecoder().decode([String: String].self, from: Data($0)) }
         return plain.mapValues(Secret.init)
+    }
+}
+
+/// The sealed key and extras a credential held when it was used (their ciphertexts: a master-key rotation
+/// re-wraps the data keys but leaves these as they are; a new key or new extras change them).
+public struct KeyVersion: Sendable, Equatable {
+    public let key: [UInt8]?
+    public let extras: [UInt8]?
+
+    public init(key: [UInt8]?, extras: [UInt8]?) {
+        self.key = key
+        self.extras = extras
     }
 }

@@ -73,7 +73,7 @@ public struct KeyService: Sendable {
         if provider.keyField != nil, provider.requiresKey, key == nil { throw KeywardenError.missing("api_key", "api_key is required.") }
         if let key { try provider.validateKey(key) }
         try provider.validateExtras(request.extras)
-        try ensureAllowedTargets(provider, request.extras)
+        try await ensureAllowedTargets(provider, request.extras)
         let model = try Self.validModel(request.defaultModel)
         let weight = try Self.validWeight(request.weight)
         let active = request.active ?? true
@@ -111,6 +111,14 @@ public struct KeyService: Sendable {
         if case .some(.some(let model)) = changes.defaultModel { changes.defaultModel = .some(try Self.validModel(model)) }
         if let weight = changes.weight { changes.weight = try Self.validWeight(weight) }
         let validated = changes
+        // Judged before the write transaction: resolving a host name must not hold the writer.
+        if validated.extras.values.contains(where: { !$0.isBlank }) {
+            let current = try await store.engine.read { db in try await self.credential(keyID, workspaceID: workspaceID, on: db) }
+            if let provider = store.catalog.provider(current.providerID) {
+                try provider.validateExtras(validated.extras)
+                try await ensureAllowedTargets(provider, validated.extras)
+            }
+        }
         return try await store.engine.transaction { db in
             let credential = try await self.credential(keyID, workspaceID: workspaceID, on: db)
             guard let provider = self.store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }
@@ -122,7 +130,6 @@ public struct KeyService: Sendable {
                 }
             }
             try provider.validateExtras(validated.extras)
-            try self.ensureAllowedTargets(provider, validated.extras)
             for id in validated.clearExtras where !provider.extraFields.contains(where: { $0.id == id }) {
                 throw KeywardenError.invalid("clear_extras", "\(provider.displayName) has no field '\(id)'.", code: "unknown_field")
             }
@@ -191,10 +198,10 @@ public struct KeyService: Sendable {
     }
 
     /// A workspace's URL fields (base URL, endpoint) may not point inside the network.
-    func ensureAllowedTargets(_ provider: ProviderDefinition, _ extras: [String: Secret]) throws {
+    func ensureAllowedTargets(_ provider: ProviderDefinition, _ extras: [String: Secret]) async throws {
         for field in provider.extraFields where field.kind == .url {
             if let value = extras[field.id], !value.isBlank {
-                try store.configuration.ensureAllowedTarget(value.unprotectedString, field: "extras.\(field.id)")
+                try await store.configuration.ensureAllowedTarget(value.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines), field: "extras.\(field.id)")
             }
         }
     }

@@ -58,7 +58,7 @@ public struct NotificationSettingsService: Sendable {
             throw KeywardenError.invalid("url", "url must be an http(s) URL.")
         }
         guard url.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
-        if workspaceID != nil { try store.configuration.ensureAllowedTarget(url, field: "url") }
+        if workspaceID != nil { try await store.configuration.ensureAllowedTarget(url, field: "url") }
         let description = description.trimmingCharacters(in: .whitespacesAndNewlines)
         guard description.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
         return try await store.engine.transaction { db in
@@ -198,11 +198,17 @@ public struct NotificationSettingsService: Sendable {
     /// Records a verification outcome on a credential and, on a transition between usable and
     /// unusable, an event (with its deliveries) in the same transaction. Ten failures in a row raise one event.
     @discardableResult
+    ///
+    /// With `keyVersion`, the verdict is about the key and extras that were used: when they were replaced meanwhile
+    /// (a Test or a gateway call that finished after the key was edited), nothing is recorded.
     public func recordStatus(
-        credentialID: String, status: VerificationStatus, message: String?, checkedAt: Date, actor: String
+        credentialID: String, status: VerificationStatus, message: String?, checkedAt: Date, actor: String, keyVersion: KeyVersion? = nil
     ) async throws -> (Credential, Event?) {
         try await store.engine.transaction { db in
             guard var credential = try await self.store.credentials.get(credentialID, on: db) else { throw KeywardenError.notFound("key") }
+            if let keyVersion, try await self.store.credentials.keyVersion(of: credential, on: db) != keyVersion {
+                return (credential, nil)
+            }
             let previous = credential.status
             credential.status = status
             credential.lastVerifiedAt = checkedAt
@@ -245,12 +251,14 @@ public struct NotificationSettingsService: Sendable {
     public func recordFallback(workspaceID: String, providerID: String, source: KeySource, credentialID: String?, reason: String) async throws -> Event {
         try await store.engine.transaction(changesState: false) { db in
             let provider = self.store.catalog.provider(providerID)
+            var data = [
+                "workspace_id": workspaceID, "provider": providerID, "provider_name": provider?.displayName ?? providerID,
+                "source": source.rawValue, "reason": reason,
+            ]
+            if let credentialID { data["credential_id"] = credentialID }
             return try await self.events.record(
                 .fallbackEngaged, workspaceID: workspaceID, credentialID: credentialID, providerID: providerID,
-                data: [
-                    "workspace_id": workspaceID, "provider": providerID, "provider_name": provider?.displayName ?? providerID,
-                    "source": source.rawValue, "credential_id": credentialID ?? "", "reason": reason,
-                ],
+                data: data,
                 emailTargets: try await self.emailTargets(workspaceID: workspaceID, on: db), on: db
             )
         }

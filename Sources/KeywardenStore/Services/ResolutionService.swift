@@ -36,13 +36,15 @@ public struct ResolutionService: Sendable {
 
     /// Opens a credential's key and extras for one call, from the sealed copies held with the snapshot
     /// (no database read). Throws ``VaultError/unreadable(_:)`` when they do not open.
-    public func openSecrets(of credential: Credential) async throws -> (key: Secret?, extras: [String: Secret]) {
+    public func openSecrets(of credential: Credential) async throws -> (key: Secret?, extras: [String: Secret], version: KeyVersion) {
         let sealed = try await current().sealed
         let keyContext = CredentialRepository.context(credential, field: CredentialRepository.keyField)
         let extrasContext = CredentialRepository.context(credential, field: CredentialRepository.extrasField)
-        let key = try sealed[credential.id + "/" + keyContext.field].map { try store.vault.open($0, in: keyContext) }
-        let extras = try sealed[credential.id + "/" + extrasContext.field].map { try CredentialRepository.decodeExtras(try store.vault.open($0, in: extrasContext)) } ?? [:]
-        return (key, extras)
+        let sealedKey = sealed[credential.id + "/" + keyContext.field]
+        let sealedExtras = sealed[credential.id + "/" + extrasContext.field]
+        let key = try sealedKey.map { try store.vault.open($0, in: keyContext) }
+        let extras = try sealedExtras.map { try CredentialRepository.decodeExtras(try store.vault.open($0, in: extrasContext)) } ?? [:]
+        return (key, extras, KeyVersion(key: sealedKey?.ciphertext, extras: sealedExtras?.ciphertext))
     }
 
     /// Resolves a call against the current snapshot.

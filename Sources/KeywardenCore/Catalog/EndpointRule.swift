@@ -1,0 +1,67 @@
+/// One vendor endpoint a shared key (the platform's, or the managed default) may be used for through the
+/// native pass-through, written `METHOD /path` with `*` standing for any text inside one path segment
+/// (`POST /v1beta/models/*:generateContent`), or `*` alone for every endpoint (an operator's own API).
+///
+/// A workspace's own keys are its own business: the rules apply only to keys it does not own, so a tenant
+/// cannot use the platform's vendor account for files, batches, fine-tuning or its administration.
+public struct EndpointRule: Sendable, Equatable, CustomStringConvertible {
+    public let method: String
+    /// The path's segments; `nil` for the rule that allows every endpoint.
+    let segments: [[Substring]]?
+    public let description: String
+
+    /// Parses `METHOD /path` (or `*`); `nil` when it is neither.
+    public init?(_ text: String) {
+        description = text
+        if text == "*" {
+            method = "*"
+            segments = nil
+            return
+        }
+        let parts = text.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 2, ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(String(parts[0])), parts[1].hasPrefix("/") else { return nil }
+        method = String(parts[0])
+        // Each segment split at its `*`s: the pieces must appear in order.
+        segments = parts[1].dropFirst().split(separator: "/", omittingEmptySubsequences: false).map { $0.split(separator: "*", omittingEmptySubsequences: false) }
+        guard segments?.allSatisfy({ !$0.isEmpty }) == true else { return nil }
+    }
+
+    /// Whether the rule allows this call (`path` without its query, already judged plain by ``EndpointRule/plainPath(_:)``).
+    public func allows(method: String, path: Substring) -> Bool {
+        guard let segments else { return true }
+        guard method.uppercased() == self.method else { return false }
+        let actual = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard actual.count == segments.count else { return false }
+        return zip(segments, actual).allSatisfy { Self.matches($1, pieces: $0) }
+    }
+
+    static func matches(_ segment: Substring, pieces: [Substring]) -> Bool {
+        if pieces.count == 1 { return segment == pieces[0] }
+        guard !segment.isEmpty, segment.hasPrefix(pieces[0]), let last = pieces.last, segment.hasSuffix(last),
+              segment.count >= pieces[0].count + last.count else { return false }
+        var rest = segment.dropFirst(pieces[0].count).dropLast(last.count)
+        for piece in pieces.dropFirst().dropLast() where !piece.isEmpty {
+            guard let range = rest.range(of: piece) else { return false }
+            rest = rest[range.upperBound...]
+        }
+        return true
+    }
+
+    /// The path of a `path?query`, when it is plain enough to judge: starts with `/`, no empty, `.` or `..`
+    /// segment, no `%` (an encoded dot or slash a vendor might decode), no `\` or `;`. `nil` otherwise: a
+    /// shared key is not used for a path Keywarden cannot be sure it reads the way the vendor will.
+    public static func plainPath(_ pathAndQuery: String) -> Substring? {
+        let path = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard path.hasPrefix("/"), !path.contains(where: { $0 == "%" || $0 == "\\" || $0 == ";" || $0 == "#" }) else { return nil }
+        for segment in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.isEmpty || segment == "." || segment == ".." { return nil }
+        }
+        return path
+    }
+
+    /// Whether any of `rules` allows the call.
+    public static func allows(_ rules: [EndpointRule], method: String, pathAndQuery: String) -> Bool {
+        guard let path = plainPath(pathAndQuery) else { return rules.contains { $0.segments == nil } }
+        return rules.contains { $0.allows(method: method, path: path) }
+    }
+}
