@@ -19,6 +19,8 @@ public struct KeywardenError: Error, Sendable, Equatable, CustomStringConvertibl
         case tooLarge
         /// Well-formed but cannot be processed as asked (422).
         case unprocessable
+        /// Too many of these lately; try again after ``KeywardenError/retryAfter`` seconds (429).
+        case tooManyRequests
     }
 
     public let kind: Kind
@@ -26,12 +28,20 @@ public struct KeywardenError: Error, Sendable, Equatable, CustomStringConvertibl
     public let message: String
     /// The request field at fault, when there is one.
     public let field: String?
+    /// For ``Kind/tooManyRequests``: seconds until trying again may succeed.
+    public let retryAfter: Int?
 
-    public init(_ kind: Kind, code: String, message: String, field: String? = nil) {
+    public init(_ kind: Kind, code: String, message: String, field: String? = nil, retryAfter: Int? = nil) {
         self.kind = kind
         self.code = code
         self.message = message
         self.field = field
+        self.retryAfter = retryAfter
+    }
+
+    /// Too many of an action in a short time (a noisy Test button, sign-in attempts).
+    public static func rateLimited(_ what: String, retryAfter: Int) -> KeywardenError {
+        KeywardenError(.tooManyRequests, code: "rate_limited", message: "Too many \(what) in a short time; try again in \(retryAfter) s.", retryAfter: retryAfter)
     }
 
     public var description: String { "\(code): \(message)" }

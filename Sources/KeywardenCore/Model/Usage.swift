@@ -75,7 +75,7 @@ public struct CreditPolicy: Sendable, Equatable {
         for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             let target = parts[0].split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let credits = Double(parts[1]), credits >= 0, credits < 1_000_000 else {
+            guard parts.count == 2, let credits = UntrustedNumber.decimal(parts[1]), credits >= 0, credits < 1_000_000 else {
                 throw KeywardenError.invalid("credits", "Credit rule '\(entry)' is not provider[:source]=number.")
             }
             var source: KeySource?
@@ -85,7 +85,7 @@ public struct CreditPolicy: Sendable, Equatable {
                 }
                 source = parsed
             }
-            rules.append((target[0] == "*" ? nil : target[0], source, Int((credits * 1000).rounded())))
+            rules.append((target[0] == "*" ? nil : target[0], source, UntrustedNumber.integer(credits * 1000) ?? 0))
         }
         self.rules = rules
     }

@@ -326,11 +326,13 @@ public enum Resolver {
         var ordered: [Item] = []
         ordered.reserveCapacity(items.count)
         while !remaining.isEmpty {
-            let total = remaining.reduce(0) { $0 + max(weight($1), 1) }
+            // Weights are bounded when saved; clamped here too, so a weight forced into the database cannot overflow the sum.
+            func share(_ item: Item) -> Int { min(max(weight(item), 1), 1_000_000) }
+            let total = remaining.reduce(0) { $0 + share($1) }
             var pick = random(total)
             var index = 0
             for (i, item) in remaining.enumerated() {
-                pick -= max(weight(item), 1)
+                pick -= share(item)
                 if pick < 0 { index = i; break }
             }
             ordered.append(remaining.remove(at: index))

@@ -44,6 +44,9 @@ public final class HealthCheckService: Service, Sendable {
     let settings: HealthCheckSettings
     let logger: Logger
     let state = HealthState()
+    /// Probes asked for by the gateway, in all: each key at most once per `recheckGuard`, and a storm of refusals
+    /// across many keys does not become a storm of verification calls.
+    let probeLimiter = RateLimiter(.init(limit: 120, per: .seconds(60)))
 
     public init(verification: KeyVerificationService, store: Store, settings: HealthCheckSettings, logger: Logger) {
         self.verification = verification
@@ -68,6 +71,10 @@ public final class HealthCheckService: Service, Sendable {
 
     /// Asks for a check of one key soon (the gateway calls this after a 401, 403 or quota error).
     public func requestCheck(credentialID: String) {
+        guard probeLimiter.acquire("probe") == nil else {
+            logger.debug("probe skipped: too many lately", metadata: ["credential": "\(credentialID)"])
+            return
+        }
         Task { [self] in
             guard await state.begin(credentialID, unlessCheckedWithin: settings.recheckGuard) else { return }
             defer { Task { await state.end(credentialID) } }

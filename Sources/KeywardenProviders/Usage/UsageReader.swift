@@ -120,7 +120,7 @@ public struct UsageReader: Sendable {
             raise(\.inputTokens, metadata.promptTokenCount?.value)
             let candidates = metadata.candidatesTokenCount?.value
             let thoughts = metadata.thoughtsTokenCount?.value
-            if candidates != nil || thoughts != nil { raise(\.outputTokens, (candidates ?? 0) + (thoughts ?? 0)) }
+            if candidates != nil || thoughts != nil { raise(\.outputTokens, (candidates ?? 0).saturatingAdding(thoughts ?? 0)) }
         }
         if let version = shape.modelVersion?.value { model = version }
     }
@@ -134,8 +134,11 @@ public struct UsageReader: Sendable {
         raise(\.outputTokens, usage.tokens?.value?.output_tokens?.value)
     }
 
+    /// The largest count a vendor's answer is believed for (a trillion tokens); a larger or negative one is a lie and ignored.
+    static let maximumCount = 1_000_000_000_000
+
     mutating func raise(_ field: WritableKeyPath<UsageCounts, Int?>, _ value: Int?) {
-        guard let value else { return }
+        guard let value, (0...Self.maximumCount).contains(value) else { return }
         counts[keyPath: field] = max(counts[keyPath: field] ?? 0, value)
     }
 }

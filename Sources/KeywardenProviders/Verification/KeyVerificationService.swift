@@ -10,15 +10,19 @@ public struct KeyVerificationService: Sendable {
     let store: Store
     let verifier: KeyVerifier
     let logger: Logger
+    /// Tests on demand per scope (a workspace, the platform); the health checks are not counted.
+    let testLimiter: RateLimiter
 
-    public init(store: Store, verifier: KeyVerifier, logger: Logger) {
+    public init(store: Store, verifier: KeyVerifier, logger: Logger, testLimiter: RateLimiter = RateLimiter(.init(limit: 30, per: .seconds(60)))) {
         self.store = store
         self.verifier = verifier
         self.logger = logger
+        self.testLimiter = testLimiter
     }
 
     /// Tests the platform's key for a provider (its card).
     public func testPlatformCard(_ providerID: String, actor: String) async throws -> VerificationResult {
+        if let wait = testLimiter.acquire("platform") { throw KeywardenError.rateLimited("key tests", retryAfter: wait) }
         let card = try await store.platformCards.card(providerID)
         guard let credential = card.credential else {
             throw KeywardenError(.conflict, code: "key_required", message: "Add an API key before testing.", field: "api_key")
@@ -29,6 +33,7 @@ public struct KeyVerificationService: Sendable {
     /// Tests a workspace key.
     public func testWorkspaceKey(workspaceID: String, keyID: String, actor: String) async throws -> VerificationResult {
         let details = try await store.keys.get(workspaceID: workspaceID, keyID: keyID)
+        if let wait = testLimiter.acquire("workspace:\(workspaceID)") { throw KeywardenError.rateLimited("key tests", retryAfter: wait) }
         return try await verify(details.credential, defaultModel: details.credential.defaultModel, actor: actor)
     }
 

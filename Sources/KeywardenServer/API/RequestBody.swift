@@ -77,11 +77,11 @@ extension Request {
         }
     }
 
-    /// An integer query parameter; a present but non-numeric value is a 400 naming it.
-    func queryInt(_ name: String, code: String = "invalid_field") throws -> Int? {
-        guard let text = uri.queryParameters.get(name), !text.isEmpty else { return nil }
-        guard let value = Int(text) else { throw KeywardenError.invalid(name, "\(name) must be a whole number.", code: code) }
-        return value
+    /// An integer query parameter within `range`; a present value that is not a whole number in it (`1e3`, `-1`,
+    /// 20 digits) is a 400 naming it.
+    func queryInt(_ name: String, in range: ClosedRange<Int> = Int.min...Int.max, code: String = "invalid_field") throws -> Int? {
+        let text: String? = uri.queryParameters.get(name).map { String($0) }
+        return try NumberField.parse(text, field: name, in: range, code: code)
     }
 
     /// A text query parameter, `nil` when absent or empty.

@@ -43,6 +43,8 @@ public struct KeywardenRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Who is calling; set by ``AuthenticationMiddleware`` on authenticated routes.
     public var principal: Principal?
+    /// The peer's address (for per-client limits such as sign-in attempts); `nil` when unknown.
+    public let clientAddress: String?
 
     /// Management bodies are small: anything larger is refused with 413 before it is read.
     public static let maximumBodySize = 64 * 1024
@@ -52,6 +54,7 @@ public struct KeywardenRequestContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
+        self.clientAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The authenticated principal; routes behind the auth middleware always have one.
@@ -84,13 +87,14 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     MembersController(store: store).addRoutes(to: api.group("workspaces/:workspace/members"))
     TokensController(store: store).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
     KeysController(store: store, verification: services.verification).addRoutes(to: api.group("workspaces/:workspace/keys"))
-    WebhooksController(store: store).addWorkspaceRoutes(to: api.group("workspaces/:workspace/webhooks"))
-    WebhooksController(store: store).addPlatformRoutes(to: api.group("platform/webhooks"))
+    WebhooksController(store: store, testLimiter: services.limits.webhookTests).addWorkspaceRoutes(to: api.group("workspaces/:workspace/webhooks"))
+    WebhooksController(store: store, testLimiter: services.limits.webhookTests).addPlatformRoutes(to: api.group("platform/webhooks"))
     NotificationSettingsController(store: store).addRoutes(to: api.group("platform"))
     EventsController(store: store).addRoutes(to: api.group("events"))
     ResolutionController(store: store).addRoutes(to: api)
     AuditController(store: store).addRoutes(to: api.group("audit"))
-    PagesController(store: store, verification: services.verification, keys: KeysController(store: store, verification: services.verification))
+    PagesController(store: store, verification: services.verification, keys: KeysController(store: store, verification: services.verification),
+                    signInLimiter: services.limits.signIns)
         .addRoutes(to: router)
     UsageController(store: store).addRoutes(to: api.group("usage"))
     routeTable.fill(from: router)

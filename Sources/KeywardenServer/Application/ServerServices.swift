@@ -18,6 +18,8 @@ public struct ServerServices: Sendable {
     public let ledger: UsageLedger
     public let metrics: GatewayMetrics
     public let settings: ServerSettings
+    /// Limits on noisy actions.
+    public let limits: ServerLimits
     let outbound: OutboundClients
     let gatewayOutbound: OutboundClients
     let egressProxy: EgressProxy?
@@ -35,7 +37,8 @@ public struct ServerServices: Sendable {
         configuration.decompression = .disabled
         let outbound = OutboundClients.make(configuration, proxy: proxy)
         let verifier = KeyVerifier(clients: outbound, timeout: .seconds(settings.verifyTimeoutSeconds))
-        let verification = KeyVerificationService(store: store, verifier: verifier, logger: logger)
+        let limits = ServerLimits()
+        let verification = KeyVerificationService(store: store, verifier: verifier, logger: logger, testLimiter: limits.keyTests)
         let health = HealthCheckService(verification: verification, store: store, settings: settings.health, logger: logger)
         let dispatcher = NotificationDispatcher(store: store, client: outbound.direct, workspaceClient: outbound.guarded,
                                                 settings: settings.dispatch, logger: logger)
@@ -54,7 +57,7 @@ public struct ServerServices: Sendable {
         let gateway = Gateway(store: store, clients: gatewayOutbound, settings: settings.gateway, health: health, ledger: ledger,
                               metrics: metrics, logger: logger)
         return ServerServices(store: store, verification: verification, health: health, dispatcher: dispatcher, gateway: gateway, ledger: ledger,
-                              metrics: metrics, settings: settings, outbound: outbound, gatewayOutbound: gatewayOutbound, egressProxy: proxy)
+                              metrics: metrics, settings: settings, limits: limits, outbound: outbound, gatewayOutbound: gatewayOutbound, egressProxy: proxy)
     }
 
     /// Writes buffered usage and closes the HTTP clients and the proxy (after every service stopped).
@@ -64,4 +67,16 @@ public struct ServerServices: Sendable {
         await gatewayOutbound.shutdown()
         await egressProxy?.shutdown()
     }
+}
+
+/// How often noisy actions may run: over a limit, a 429 with `Retry-After`, never a queue.
+public struct ServerLimits: Sendable {
+    /// Key tests (the Test button, save-and-verify) per workspace, and for the platform.
+    public let keyTests = RateLimiter(.init(limit: 30, per: .seconds(60)))
+    /// Webhook test events per workspace, and for the platform.
+    public let webhookTests = RateLimiter(.init(limit: 5, per: .seconds(60)))
+    /// Sign-in attempts per client address.
+    public let signIns = RateLimiter(.init(limit: 10, per: .seconds(60)))
+
+    public init() {}
 }

@@ -35,15 +35,24 @@ struct ResolutionController {
                 throw KeywardenError(.unprocessable, code: failure.code, message: failure.description)
             }
             let snapshot = try await store.resolution.snapshot()
+            // The caller's own scope: a workspace its keys, the platform (a call without a workspace) its keys.
+            let ownScope: Scope = workspaceID.map(Scope.workspace) ?? .platform
             var secret: String?
             if body.reveal == true {
                 guard principal.kind == .service, principal.permissions.contains(.keysReveal) else {
                     throw KeywardenError(.forbidden, code: "forbidden", message: "Revealing a key needs a service token with keys.reveal.", field: "reveal")
                 }
-                secret = try await reveal(candidates[0], snapshot: snapshot, actor: principal.actor)
+                // Only a key of the caller's own scope is ever revealed: never the platform's or the managed key to a workspace.
+                guard let own = candidates.first(where: { snapshot.credential($0.credentialID)?.scope == ownScope }) else {
+                    throw KeywardenError(.notFound, code: "no_own_key",
+                        message: "No key of this workspace would serve this call; the platform's keys are never revealed.", field: "reveal")
+                }
+                secret = try await reveal(own, snapshot: snapshot, actor: principal.actor)
             }
-            let items = candidates.map { candidate in
-                CandidateBody(candidate: candidate, key: snapshot.credential(candidate.credentialID))
+            let items = candidates.map { candidate -> CandidateBody in
+                let key = snapshot.credential(candidate.credentialID)
+                // A tenant learns that the platform would pay, not which platform key or how it is described.
+                return CandidateBody(candidate: candidate, key: key, showsKey: key?.scope == ownScope)
             }
             return try JSONResponse.make(
                 ResolvedBody(provider: candidates[0].providerID, candidates: items, secret: secret),
@@ -126,7 +135,8 @@ struct ResolutionController {
     }
 
     struct CandidateBody: Encodable {
-        let keyID: String
+        /// The key's id, description and hint only for a key of the caller's own scope.
+        let keyID: String?
         let provider: String
         let source: String
         let reason: String
@@ -134,14 +144,14 @@ struct ResolutionController {
         let description: String?
         let hint: String?
 
-        init(candidate: Candidate, key: Credential?) {
-            keyID = candidate.credentialID
+        init(candidate: Candidate, key: Credential?, showsKey: Bool) {
+            keyID = showsKey ? candidate.credentialID : nil
             provider = candidate.providerID
             source = candidate.source.rawValue
             reason = candidate.reason
             model = candidate.model
-            description = key?.description
-            hint = key?.hint
+            description = showsKey ? key?.description : nil
+            hint = showsKey ? key?.hint : nil
         }
     }
 

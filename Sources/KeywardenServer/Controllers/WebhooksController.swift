@@ -6,6 +6,8 @@ import KeywardenStore
 /// secret is shown once), list, delete, read the delivery log, send a test event.
 struct WebhooksController {
     let store: Store
+    /// Test events per scope: each one is a delivery to every hook of the scope.
+    let testLimiter: RateLimiter
 
     func addWorkspaceRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         addRoutes(to: group) { context in
@@ -40,6 +42,9 @@ struct WebhooksController {
         }
         group.post("test") { _, context -> Response in
             let (workspaceID, principal) = try scope(context)
+            if let wait = testLimiter.acquire(workspaceID.map { "workspace:\($0)" } ?? "platform") {
+                throw KeywardenError.rateLimited("test events", retryAfter: wait)
+            }
             let event = try await store.notifications.sendTest(workspaceID: workspaceID, actor: principal.actor)
             return try JSONResponse.make(["message": "A test event was queued for every webhook and the notification address.", "event_id": event.id], status: .accepted)
         }

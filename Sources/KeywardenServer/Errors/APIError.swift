@@ -54,6 +54,9 @@ extension APIError {
         case .conflict: status = .conflict
         case .tooLarge: status = .contentTooLarge
         case .unprocessable: status = .unprocessableContent
+        case .tooManyRequests:
+            status = .tooManyRequests
+            headers[.retryAfter] = "\(max(1, error.retryAfter ?? 1))"
         }
         self.init(status, code: error.code, message: error.message, field: error.field, headers: headers)
     }

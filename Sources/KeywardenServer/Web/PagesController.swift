@@ -15,6 +15,8 @@ struct PagesController {
     let store: Store
     let verification: KeyVerificationService
     let keys: KeysController
+    /// Sign-in attempts per client address.
+    let signInLimiter: RateLimiter
 
     static let sessionCookie = "kw_session"
     static let loginCookie = "kw_login_csrf"
@@ -47,6 +49,14 @@ struct PagesController {
             // Before a session exists the form is checked against a cookie set with it (double submit).
             let expected = WebResponse.cookieValue(Self.loginCookie, in: request) ?? ""
             let form = try await WebForm.read(request, context: context, csrf: expected.isEmpty ? UUID().uuidString : expected)
+            if let wait = signInLimiter.acquire(context.clientAddress ?? "unknown") {
+                let csrf = AccessToken.generate().value
+                var response = WebResponse.page("login", ["title": "Sign in", "csrf": csrf, "error": "Too many sign-in attempts; try again in \(wait) s."],
+                                                status: .tooManyRequests,
+                                                cookies: [WebResponse.cookie(Self.loginCookie, csrf, maxAge: 1800, secure: WebResponse.isSecure(request))])
+                response.headers[.retryAfter] = "\(wait)"
+                return response
+            }
             guard let token = form.text("token"), let (cookie, session) = try await store.sessions.signIn(presented: token) else {
                 let csrf = AccessToken.generate().value
                 return WebResponse.page("login", ["title": "Sign in", "csrf": csrf, "error": "That token is not valid or was revoked."], status: .unauthorized,
@@ -85,7 +95,9 @@ struct PagesController {
                 var extras: [String: Secret] = [:]
                 for field in definition.extraFields { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
                 let order = try form.text("display_order").map { text in
-                    guard let value = Int(text), (0...100_000).contains(value) else { throw KeywardenError.invalid("display_order", "Display order is a whole number from 0 to 100000.") }
+                    guard let value = try NumberField.parse(text, field: "display_order", in: PlatformCardService.displayOrderRange) else {
+                        throw KeywardenError.missing("display_order")
+                    }
                     return value
                 }
                 do {

@@ -30,7 +30,7 @@ struct UsageChart {
         guard !values.isEmpty else {
             return #"<p class="muted">No calls in this period.</p>"#
         }
-        let maximum = max(1, days.map { day in values[day, default: [:]].values.reduce(0, +) }.max() ?? 1)
+        let maximum = max(1, days.map { day in values[day, default: [:]].values.reduce(0) { $0.saturatingAdding($1) } }.max() ?? 1)
         let plotHeight = height - bottom - top
         let slot = Double(width - left) / Double(days.count)
         let barWidth = max(2, slot * 0.7)

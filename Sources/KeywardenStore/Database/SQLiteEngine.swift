@@ -89,15 +89,23 @@ public final class SQLiteEngine: DatabaseEngine {
             let db = connection.sql(queryLogLevel: nil)
             try await db.raw("BEGIN IMMEDIATE").run()
             do {
+                // A transaction that wrote nothing (a failed sign-in, an unchanged save) is no reason for caches to reload.
+                let before = changesState ? try await Self.totalChanges(db) : 0
                 let result = try await body(db)
+                let wrote = changesState ? try await Self.totalChanges(db) != before : false
                 try await db.raw("COMMIT").run()
-                if changesState { changes.bump() }
+                if wrote { changes.bump() }
                 return result
             } catch {
                 try? await db.raw("ROLLBACK").run()
                 throw error
             }
         }
+    }
+
+    /// The rows this connection has written since it opened (SQLite's `total_changes()`).
+    static func totalChanges(_ db: any SQLDatabase) async throws -> Int {
+        try await db.raw("SELECT total_changes() AS n").first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
     public func close() async {

@@ -54,9 +54,10 @@ public struct WebhookRepository: Sendable {
         try await db.delete(from: Self.table).where("id", .equal, id).run()
     }
 
-    /// The hooks an event goes to: the workspace's own, and every platform hook.
+    /// The hooks an event goes to: the workspace's own, and every platform hook — except a workspace's test event,
+    /// which reaches the workspace's hooks only (a tenant cannot make the platform's receivers ring).
     func subscribers(of kind: EventKind, workspaceID: String?, on db: any SQLDatabase) async throws -> [Webhook] {
-        var hooks = try await list(workspaceID: nil, on: db)
+        var hooks = kind == .test && workspaceID != nil ? [] : try await list(workspaceID: nil, on: db)
         if let workspaceID { hooks += try await list(workspaceID: workspaceID, on: db) }
         return hooks.filter { $0.wants(kind) }
     }

@@ -65,6 +65,9 @@ public struct PlatformCardUpdate: Sendable {
 
 /// The platform's provider cards: one per catalog provider, with the platform's fallback key.
 public struct PlatformCardService: Sendable {
+    /// The display orders a card may take (the one rule, for the API and the admin UI).
+    public static let displayOrderRange = 0...1_000_000
+
     let store: Store
 
     /// Every card in display order, and the stats strip.
@@ -89,8 +92,8 @@ public struct PlatformCardService: Sendable {
         }
         let model = update.defaultModel?.trimmingCharacters(in: .whitespaces)
         if let model, model.count > 200 { throw KeywardenError.invalid("default_model", "default_model is longer than 200 characters.") }
-        if let order = update.displayOrder, !(0...1_000_000).contains(order) {
-            throw KeywardenError.invalid("display_order", "display_order must be between 0 and 1000000.")
+        if let order = update.displayOrder {
+            try NumberField.check(order, field: "display_order", in: Self.displayOrderRange)
         }
         return try await store.engine.transaction { db in
             let existing = try await self.platformCredential(providerID, on: db)
@@ -115,7 +118,8 @@ public struct PlatformCardService: Sendable {
                     changed.append("default_model")
                 }
             }
-            if let order = update.displayOrder {
+            if let order = update.displayOrder, let state = try await self.store.providers.get(providerID, on: db),
+               state.displayOrder != order || !state.displayOrderSaved {
                 try await self.store.providers.saveDisplayOrder(order, for: providerID, by: actor, on: db)
                 changed.append("display_order")
             }

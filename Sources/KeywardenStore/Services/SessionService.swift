@@ -25,7 +25,8 @@ public struct SessionService: Sendable {
         let cookie = AccessToken.generate().value
         let csrf = AccessToken.generate().value
         let expires = Date().addingTimeInterval(Self.lifetime)
-        return try await store.engine.transaction { db in
+        // Sessions are no input of the resolution snapshot or the token cache: signing in does not make them reload.
+        return try await store.engine.transaction(changesState: false) { db in
             guard let record = try await self.store.tokens.find(presented: presented, on: db) else { return nil }
             try await db.delete(from: Self.table).where("expires_at", .lessThan, Timestamp.now).run()
             try await db.insert(into: Self.table).columns("digest", "token_id", "csrf", "created_at", "expires_at")
@@ -56,7 +57,7 @@ public struct SessionService: Sendable {
     /// Ends a session.
     public func signOut(cookie: String) async throws {
         let digest = AccessToken.digest(of: cookie)
-        try await store.engine.transaction { db in
+        try await store.engine.transaction(changesState: false) { db in
             try await db.delete(from: Self.table).where("digest", .equal, digest).run()
         }
     }
