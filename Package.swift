@@ -199,7 +199,8 @@ let package = Package(
         .testTarget(
             name: "KeywardenIntegrationTests",
             dependencies: [
-                "KeywardenTestSupport", "KeywardenStore", "KeywardenVault", .product(name: "SQLKit", package: "sql-kit"),
+                "KeywardenTestSupport", "KeywardenCore", "KeywardenStore", "KeywardenVault", .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]

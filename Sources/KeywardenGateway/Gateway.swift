@@ -192,9 +192,16 @@ public final class Gateway: Sendable {
             }
 
             // Send, and decide on the response head.
+            let shapedByWorkspace = credential.scope != .platform && vendorRequest.hostFromFields
+            if shapedByWorkspace, let refusal = await clients.refusal(forGuardedURL: vendorRequest.url) {
+                metrics.failover(provider: provider.id, reason: "target_not_allowed")
+                lastFailure = .local(502, "target_not_allowed",
+                    "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
+                continue
+            }
             let response: HTTPClientResponse
             do {
-                let client = clients.client(shapedByWorkspace: credential.scope != .platform && vendorRequest.hostFromFields)
+                let client = clients.client(shapedByWorkspace: shapedByWorkspace)
                 response = try await client.execute(request, deadline: .now() + TimeAmount(settings.firstByteTimeout))
             } catch {
                 let timedOut = Self.isTimeout(error)

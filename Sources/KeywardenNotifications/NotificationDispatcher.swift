@@ -45,12 +45,16 @@ public final class NotificationDispatcher: Service, Sendable {
     let client: HTTPClient
     /// The client for a workspace's webhooks: through the egress guard (its URL is the workspace's choice).
     let workspaceClient: HTTPClient
+    /// Why a workspace's webhook URL will be refused by the egress guard (its explanation), so the delivery fails at once.
+    let workspaceTargetRefusal: @Sendable (String) async -> String?
     let settings: DispatchSettings
     let logger: Logger
     /// How long a claimed delivery is reserved for the attempt in progress.
     static let lease: TimeInterval = 120
 
-    public init(store: Store, client: HTTPClient, workspaceClient: HTTPClient? = nil, settings: DispatchSettings, logger: Logger) {
+    public init(store: Store, client: HTTPClient, workspaceClient: HTTPClient? = nil,
+                workspaceTargetRefusal: @escaping @Sendable (String) async -> String? = { _ in nil }, settings: DispatchSettings, logger: Logger) {
+        self.workspaceTargetRefusal = workspaceTargetRefusal
         self.store = store
         self.client = client
         self.workspaceClient = workspaceClient ?? client
@@ -175,6 +179,9 @@ public final class NotificationDispatcher: Service, Sendable {
         request.headers.add(name: "X-Keywarden-Delivery", value: delivery.id)
         request.headers.add(name: WebhookSignature.header, value: WebhookSignature.sign(body: body, secret: secret, timestamp: Int(Date().timeIntervalSince1970)))
         request.body = .bytes(ByteBuffer(bytes: body))
+        if hook.workspaceID != nil, let refusal = await workspaceTargetRefusal(hook.url) {
+            throw DeliveryFailure(message: "the URL points at \(refusal); Keywarden may not call it for a workspace", statusCode: nil, permanent: true)
+        }
         let response: HTTPClientResponse
         do {
             response = try await (hook.workspaceID == nil ? client : workspaceClient).execute(request, timeout: settings.webhookTimeout, logger: logger)

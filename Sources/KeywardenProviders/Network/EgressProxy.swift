@@ -14,10 +14,13 @@ public final class EgressProxy: Sendable {
     let listener: any Channel
     /// The port it listens on (127.0.0.1).
     public let port: Int
+    /// The guard it judges connections with.
+    public let egressGuard: EgressGuard
 
-    private init(listener: any Channel, port: Int) {
+    private init(listener: any Channel, port: Int, egressGuard: EgressGuard) {
         self.listener = listener
         self.port = port
+        self.egressGuard = egressGuard
     }
 
     /// Starts the proxy on a free port of 127.0.0.1.
@@ -29,7 +32,6 @@ public final class EgressProxy: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SOCKSServerHandshakeHandler())
                     try channel.pipeline.syncOperations.addHandler(
                         EgressConnectHandler(guard: egressGuard, connectTimeout: connectTimeout, logger: logger)
                     )
@@ -40,7 +42,7 @@ public final class EgressProxy: Sendable {
             try? await listener.close()
             throw HostResolutionError(host: "127.0.0.1", reason: "the egress proxy has no port")
         }
-        return EgressProxy(listener: listener, port: port)
+        return EgressProxy(listener: listener, port: port, egressGuard: egressGuard)
     }
 
     /// Stops listening (connections in progress finish on their own).
@@ -49,15 +51,25 @@ public final class EgressProxy: Sendable {
     }
 }
 
-/// Answers one SOCKS5 client: no authentication, CONNECT only, to an address the guard allows.
+/// Answers one SOCKS5 client (RFC 1928, the subset AsyncHTTPClient speaks): no authentication, CONNECT only, to an
+/// address the guard allows. Parsed here on raw bytes, so no input shape (a short read, a client that closes
+/// mid-handshake, bytes after the request) can meet a typed handler that does not expect it.
 final class EgressConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ClientMessage
-    typealias OutboundOut = ServerMessage
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Stage {
+        case greeting, request, connecting, done
+    }
 
     let egressGuard: EgressGuard
     let connectTimeout: TimeAmount
     let logger: Logger
-    private var requested = false
+    private var stage = Stage.greeting
+    private var buffer = ByteBuffer()
+    private var spliced = false
+    /// A handshake is small: a client that sends more before it is done is not a SOCKS client.
+    static let maximumHandshake = 600
 
     init(guard egressGuard: EgressGuard, connectTimeout: TimeAmount, logger: Logger) {
         self.egressGuard = egressGuard
@@ -66,58 +78,128 @@ final class EgressConnectHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .greeting(let greeting):
-            guard greeting.methods.contains(.noneRequired) else {
-                context.writeAndFlush(wrapOutboundOut(.selectedAuthenticationMethod(.init(method: .noneAcceptable))), promise: nil)
-                context.close(promise: nil)
-                return
-            }
-            context.writeAndFlush(wrapOutboundOut(.selectedAuthenticationMethod(.init(method: .noneRequired))), promise: nil)
-        case .request(let request):
-            guard !requested, request.command == .connect else {
-                reply(.commandUnsupported, context: context)
-                return
-            }
-            requested = true
-            connect(to: request.addressType, context: context)
-        case .authenticationData:
-            context.close(promise: nil)
+        // Spliced: until this handler is out of the pipeline, bytes go on to the glue.
+        if spliced {
+            context.fireChannelRead(data)
+            return
         }
+        var bytes = unwrapInboundIn(data)
+        buffer.writeBuffer(&bytes)
+        guard buffer.readableBytes <= Self.maximumHandshake || stage == .connecting else {
+            context.close(promise: nil)
+            return
+        }
+        advance(context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
 
-    private func reply(_ reply: SOCKSServerReply, context: ChannelHandlerContext) {
-        let response = SOCKSResponse(reply: reply, boundAddress: .address(SocketAddress(sockaddr_in(), host: "")))
-        context.writeAndFlush(wrapOutboundOut(.response(response))).assumeIsolated().whenComplete { _ in
+    private func advance(context: ChannelHandlerContext) {
+        switch stage {
+        case .greeting:
+            guard let version = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
+                  let count = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return }
+            guard version == 5 else { context.close(promise: nil); return }
+            guard let methods = buffer.getBytes(at: buffer.readerIndex + 2, length: Int(count)) else { return }
+            buffer.moveReaderIndex(forwardBy: 2 + Int(count))
+            guard methods.contains(0x00) else {
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [5, 0xFF]))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                stage = .done
+                return
+            }
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [5, 0x00])), promise: nil)
+            stage = .request
+            advance(context: context)
+        case .request:
+            let start = buffer.readerIndex
+            guard let header = buffer.getBytes(at: start, length: 4) else { return }
+            guard header[0] == 5 else { context.close(promise: nil); return }
+            var target: SOCKSTarget
+            var length: Int
+            switch header[3] {
+            case 1:
+                guard let raw = buffer.getBytes(at: start + 4, length: 6) else { return }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: raw[0..<4]) }
+                target = .address(SocketAddress(address, host: ""), port: Int(raw[4]) << 8 | Int(raw[5]))
+                length = 10
+            case 3:
+                guard let size = buffer.getInteger(at: start + 4, as: UInt8.self),
+                      let raw = buffer.getBytes(at: start + 5, length: Int(size) + 2) else { return }
+                let name = String(decoding: raw[0..<Int(size)], as: UTF8.self)
+                target = .domain(name, port: Int(raw[Int(size)]) << 8 | Int(raw[Int(size) + 1]))
+                length = 5 + Int(size) + 2
+            case 4:
+                guard let raw = buffer.getBytes(at: start + 4, length: 18) else { return }
+                var address = sockaddr_in6()
+                address.sin6_family = sa_family_t(AF_INET6)
+                withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: raw[0..<16]) }
+                target = .address(SocketAddress(address, host: ""), port: Int(raw[16]) << 8 | Int(raw[17]))
+                length = 22
+            default:
+                reply(0x08, context: context)
+                return
+            }
+            buffer.moveReaderIndex(forwardBy: length)
+            guard header[1] == 1 else {
+                reply(0x07, context: context)
+                return
+            }
+            stage = .connecting
+            connect(to: target, context: context)
+        case .connecting, .done:
+            return
+        }
+    }
+
+    enum SOCKSTarget: CustomStringConvertible {
+        case address(SocketAddress, port: Int)
+        case domain(String, port: Int)
+
+        var description: String {
+            switch self {
+            case .address(let address, let port): return "\(address.ipAddress ?? "?"):\(port)"
+            case .domain(let name, let port): return "\(name):\(port)"
+            }
+        }
+    }
+
+    /// SOCKS5 reply codes used: 0 succeeded, 1 general failure, 2 not allowed by ruleset, 4 host unreachable,
+    /// 7 command not supported, 8 address type not supported.
+    private func reply(_ code: UInt8, context: ChannelHandlerContext) {
+        stage = .done
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [5, code, 0, 1, 0, 0, 0, 0, 0, 0]))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }
 
-    private func connect(to target: SOCKSAddress, context: ChannelHandlerContext) {
+    private func connect(to target: SOCKSTarget, context: ChannelHandlerContext) {
         let loop = context.eventLoop
         let egressGuard = self.egressGuard
         let verdict = loop.makePromise(of: EgressGuard.Verdict.self)
         switch target {
-        case .address(let address):
-            verdict.succeed(egressGuard.check(address: address))
+        case .address(let address, let port):
+            var withPort = address
+            withPort.port = port
+            verdict.succeed(egressGuard.check(address: withPort))
         case .domain(let host, let port):
             verdict.completeWithTask { await egressGuard.check(host: host, port: port) }
         }
         verdict.futureResult.assumeIsolated().whenComplete { result in
+            guard context.channel.isActive else { return }
             switch result {
             case .success(.allowed(let addresses)):
                 self.open(addresses[...], context: context)
             case .success(.refused(let reason, let address)):
                 self.logger.warning("egress refused", metadata: ["target": "\(target)", "address": "\(address)", "reason": "\(reason.rawValue)"])
-                self.reply(.notAllowed, context: context)
+                self.reply(0x02, context: context)
             case .success(.unresolvable):
-                self.reply(.hostUnreachable, context: context)
+                self.reply(0x04, context: context)
             case .failure:
-                self.reply(.serverFailure, context: context)
+                self.reply(0x01, context: context)
             }
         }
     }
@@ -125,7 +207,7 @@ final class EgressConnectHandler: ChannelInboundHandler, RemovableChannelHandler
     /// Connects to the first address that answers, on this channel's event loop (the glue needs both on one loop).
     private func open(_ addresses: ArraySlice<SocketAddress>, context: ChannelHandlerContext) {
         guard let address = addresses.first else {
-            reply(.hostUnreachable, context: context)
+            reply(0x04, context: context)
             return
         }
         ClientBootstrap(group: context.eventLoop)
@@ -136,14 +218,19 @@ final class EgressConnectHandler: ChannelInboundHandler, RemovableChannelHandler
             .whenComplete { result in
                 switch result {
                 case .success(let outbound):
-                    self.splice(context: context, outbound: outbound, address: address)
+                    self.splice(context: context, outbound: outbound)
                 case .failure:
                     self.open(addresses.dropFirst(), context: context)
                 }
             }
     }
 
-    private func splice(context: ChannelHandlerContext, outbound: any Channel, address: SocketAddress) {
+    private func splice(context: ChannelHandlerContext, outbound: any Channel) {
+        guard context.channel.isActive else {
+            outbound.close(promise: nil)
+            return
+        }
+        stage = .done
         let (inboundGlue, outboundGlue) = GlueHandler.matchedPair()
         do {
             try outbound.pipeline.syncOperations.addHandler(outboundGlue)
@@ -153,19 +240,17 @@ final class EgressConnectHandler: ChannelInboundHandler, RemovableChannelHandler
             context.close(promise: nil)
             return
         }
-        let response = SOCKSResponse(reply: .succeeded, boundAddress: .address(outbound.localAddress ?? address))
-        context.writeAndFlush(wrapOutboundOut(.response(response))).assumeIsolated().whenComplete { result in
+        spliced = true
+        // Whatever the client sent after its request goes first, then the bytes flow through the glue.
+        if buffer.readableBytes > 0 { outbound.writeAndFlush(buffer, promise: nil) }
+        buffer = ByteBuffer()
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [5, 0, 0, 1, 0, 0, 0, 0, 0, 0]))).assumeIsolated().whenComplete { result in
             guard case .success = result else {
                 outbound.close(promise: nil)
                 context.close(promise: nil)
                 return
             }
-            // Out of the way: bytes now flow through the glue (the handshake handler hands on anything it buffered).
-            let pipeline = context.pipeline
-            pipeline.syncOperations.removeHandler(context: context, promise: nil)
-            if let handshake = try? pipeline.syncOperations.handler(type: SOCKSServerHandshakeHandler.self) {
-                pipeline.syncOperations.removeHandler(handshake, promise: nil)
-            }
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
     }
 }

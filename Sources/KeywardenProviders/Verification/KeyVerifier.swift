@@ -41,7 +41,13 @@ public struct KeyVerifier: Sendable {
         if request.method == "POST" { outgoing.body = .bytes(ByteBuffer()) }
 
         do {
-            let client = clients.client(shapedByWorkspace: forWorkspace && request.hostFromFields)
+            let shapedByWorkspace = forWorkspace && request.hostFromFields
+            if shapedByWorkspace, let refusal = await clients.refusal(forGuardedURL: request.url) {
+                return VerificationResult(status: .unreachable,
+                    message: "The endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.",
+                    latencyMilliseconds: Self.milliseconds(since: started))
+            }
+            let client = clients.client(shapedByWorkspace: shapedByWorkspace)
             let response = try await client.execute(outgoing, timeout: timeout, logger: logger)
             let body = try await response.body.collect(upTo: Self.maximumBody)
             let data = Data(body.readableBytesView)

@@ -41,6 +41,7 @@ public struct ServerServices: Sendable {
         let verification = KeyVerificationService(store: store, verifier: verifier, logger: logger, testLimiter: limits.keyTests)
         let health = HealthCheckService(verification: verification, store: store, settings: settings.health, logger: logger)
         let dispatcher = NotificationDispatcher(store: store, client: outbound.direct, workspaceClient: outbound.guarded,
+                                                workspaceTargetRefusal: { url in await outbound.refusal(forGuardedURL: url)?.explanation },
                                                 settings: settings.dispatch, logger: logger)
 
         // The gateway's own clients: no decompression (bodies pass through as sent), no redirects, a pool

@@ -18,6 +18,10 @@ public protocol DatabaseEngine: Sendable {
     /// `changesState: false` marks a write no cache depends on (the usage ledger), so caches are not reloaded for it.
     func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
 
+    /// Runs `body` while holding an exclusive, cross-process lock named `name` (an operation that must run alone, such as
+    /// a master-key rotation); throws ``StoreError/lockHeld(operation:)`` at once when another holder has it.
+    func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R
+
     /// Closes every connection; later calls fail.
     func close() async
 

@@ -103,6 +103,24 @@ public final class SQLiteEngine: DatabaseEngine {
         }
     }
 
+    /// A lock file beside the database, held with `flock` (released by the kernel if the process dies).
+    public func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R {
+        let lockPath = path + "." + name + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StoreError.databaseUnavailable(path: lockPath, reason: "cannot open the lock file: \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            closeDescriptor(fd)
+            throw StoreError.lockHeld(operation: name)
+        }
+        defer {
+            flock(fd, LOCK_UN)
+            closeDescriptor(fd)
+        }
+        return try await body()
+    }
+
     /// The rows this connection has written since it opened (SQLite's `total_changes()`).
     static func totalChanges(_ db: any SQLDatabase) async throws -> Int {
         try await db.raw("SELECT total_changes() AS n").first()?.decode(column: "n", as: Int.self) ?? 0
@@ -112,4 +130,9 @@ public final class SQLiteEngine: DatabaseEngine {
         await writer.close()
         await readers.close()
     }
+}
+
+/// `close(2)`, out of reach of ``SQLiteEngine/close()``'s name.
+private func closeDescriptor(_ fd: Int32) {
+    _ = close(fd)
 }

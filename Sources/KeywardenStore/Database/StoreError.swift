@@ -9,6 +9,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(what: String)
     case conflict(String)
     case closed
+    /// Another process holds an exclusive operation's lock (a second `rotate-master-key`).
+    case lockHeld(operation: String)
 
     /// A stable code.
     public var code: String {
@@ -22,6 +24,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound: return "not_found"
         case .conflict: return "conflict"
         case .closed: return "store_closed"
+        case .lockHeld: return "operation_in_progress"
         }
     }
 
@@ -45,6 +48,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return detail
         case .closed:
             return "the store is closed"
+        case .lockHeld(let operation):
+            return "another \(operation) is running on this database; wait for it to finish (it cannot run twice at once)"
         }
     }
 }

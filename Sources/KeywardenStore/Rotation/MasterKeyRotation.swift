@@ -50,9 +50,23 @@ public struct MasterKeyRotation: Sendable {
     }
 
     /// Rotates (or resumes a rotation) and re-wraps every secret; `progress` is called after each batch.
+    ///
+    /// Runs alone: a second rotation (or retire) on the same database meanwhile fails at once with
+    /// ``StoreError/lockHeld(operation:)``.
     public func run(
         actor: String, batchSize: Int = 1000,
         progress: @Sendable (RotationProgress) -> Void = { _ in }
+    ) async throws -> RotationReport {
+        try await engine.withExclusiveLock(Self.lockName) {
+            try await self.runAlone(actor: actor, batchSize: batchSize, progress: progress)
+        }
+    }
+
+    /// The lock every rotation and retirement takes.
+    static let lockName = "rotate-master-key"
+
+    private func runAlone(
+        actor: String, batchSize: Int, progress: @Sendable (RotationProgress) -> Void
     ) async throws -> RotationReport {
         let (rotationID, targetKeyID, resumed) = try await prepare(actor: actor)
         let total = try await engine.read { db in
@@ -125,6 +139,10 @@ public struct MasterKeyRotation: Sendable {
     /// Refuses (naming the count) while a key still wraps secrets. With a keyring from the
     /// environment nothing is written: the caller tells the operator which keys to drop.
     public func retire(actor: String) async throws -> [String] {
+        try await engine.withExclusiveLock(Self.lockName) { try await self.retireAlone(actor: actor) }
+    }
+
+    private func retireAlone(actor: String) async throws -> [String] {
         vault.reloadIfChanged()
         var keyring = vault.keyring
         let counts = try await engine.read { db in try await SealedSecretRepository().countByMasterKey(on: db) }

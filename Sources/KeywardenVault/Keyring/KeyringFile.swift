@@ -103,8 +103,11 @@ public struct KeyringFile: Sendable {
 
     static func writeAtomically(_ data: Data, to url: URL, mode: mode_t) throws(KeyringError) {
         let directory = url.deletingLastPathComponent().path
-        let temporary = url.path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        // A fresh name, created exclusively and never through a link: a file or symlink planted at a guessable
+        // name cannot be written through or raced.
+        var random = SystemRandomNumberGenerator()
+        let temporary = url.path + ".tmp-\(getpid())-\(String(random.next() as UInt64, radix: 36))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .fileNotWritable(path: url.path, reason: String(cString: strerror(errno))) }
         let written = data.withUnsafeBytes { buffer -> Int in
             guard let base = buffer.baseAddress else { return 0 }
