@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KeywardenCore
+import KeywardenProviders
 import KeywardenStore
 import KeywardenVault
 import Logging
@@ -10,6 +11,7 @@ import SQLKit
 //   swift run -c release keywarden-bench vault [--iterations N] [--credentials N]
 //   swift run -c release keywarden-bench open-loop [--iterations N]   (for perf record)
 //   swift run -c release keywarden-bench resolve [--iterations N] [--workspaces N]
+//   swift run -c release keywarden-bench scrub [--iterations N]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 
@@ -201,6 +203,33 @@ func resolveBenchmark() {
     if sink == 42 { print("") }
 }
 
+/// The secret scrubber over a hostile vendor's answer: a 4 MiB body that echoes a 4 KiB key (raw, masked and
+/// JSON-escaped, near the start and the end), scrubbed `--iterations` times with one scrubber.
+func scrubBenchmark() {
+    let iterations = option("--iterations", default: 5)
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    let printable = Array(" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~".utf8)
+    let key = String(decoding: (0..<4096).map { _ -> UInt8 in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return printable[Int((state >> 33) % UInt64(printable.count))]
+    }, as: UTF8.self)
+    let escaped = (try? JSONSerialization.data(withJSONObject: [key])).map { Array($0.dropFirst(2).dropLast(2)) } ?? []
+    let echo = Array("Incorrect API key provided: \(key) (\(key.prefix(12))****\(key.suffix(8))) ".utf8) + escaped
+    let filler = Array("{\"error\":{\"message\":\"The server had an error while processing your request.\",\"type\":\"server_error\"}}\n".utf8)
+    var text = echo
+    while text.count < 4 * 1024 * 1024 - echo.count { text += filler }
+    text += echo
+    text = Array(text.prefix(4 * 1024 * 1024))
+    var sink = 0
+    var scrubber = SecretScrubber(secrets: [])
+    let setup = measure(1) { scrubber = SecretScrubber(secrets: [key]) }
+    let seconds = measure(iterations) { sink &+= scrubber.scrub(bytes: text).count }
+    let perScrub = seconds / Double(iterations)
+    print(String(format: "scrub: %d-byte text, %d-byte key   %8.2f ms/scrub  %8.1f MB/s   (scrubber built in %.2f ms)",
+                 text.count, key.utf8.count, perScrub * 1e3, Double(text.count) / perScrub / 1e6, setup * 1e3))
+    if sink == 42 { print("") }
+}
+
 switch arguments.first {
 case "resolve":
     resolveBenchmark()
@@ -213,9 +242,12 @@ case "open-loop":
     print(sink)
 case "vault":
     try await vaultBenchmark()
+case "scrub":
+    scrubBenchmark()
 default:
     print("usage: keywarden-bench vault [--iterations N] [--credentials N]   figures for the vault goals")
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")
     print("       keywarden-bench resolve [--iterations N] [--workspaces N]   resolution in process (goal ≤ 2 µs)")
+    print("       keywarden-bench scrub [--iterations N]                      the secret scrubber: a 4 MiB body, a 4 KiB key")
     exit(2)
 }

@@ -57,6 +57,15 @@ struct MockVendor: Sendable {
         if family == .azureOpenAI, query["api-version"] == nil {
             return json(404, ["error": ["code": "404", "message": "Resource not found"]])
         }
+        let method = request.method.rawValue
+        if let hostile = try await hostileAnswer(key: key, ordinary: { try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body) }) {
+            return hostile
+        }
+        return try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body)
+    }
+
+    /// The answer chosen by the ordinary markers of the key (or success).
+    func ordinaryAnswer(key: String, method: String, path: String, query: [String: String], body: ByteBuffer) async throws -> Response {
         if key.contains("slow") {
             try await Task.sleep(for: .seconds(30))
         }
@@ -73,10 +82,10 @@ struct MockVendor: Sendable {
         }
         if key.contains("servererror") { return error(500, kind: .server) }
 
-        if family.isVerification(method: request.method.rawValue, path: path) {
+        if family.isVerification(method: method, path: path) {
             return verificationSuccess()
         }
-        if let answer = generation(method: request.method.rawValue, path: path, query: query, body: body, key: key) {
+        if let answer = generation(method: method, path: path, query: query, body: body, key: key) {
             return answer
         }
         return json(404, ["error": ["message": "Unknown path \(path) on the \(name) mock", "type": "invalid_request_error", "code": "not_found"]])

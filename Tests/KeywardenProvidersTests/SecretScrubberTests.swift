@@ -1,0 +1,210 @@
+import Foundation
+@testable import KeywardenProviders
+import Testing
+
+/// SplitMix64: a seeded generator, so a failure names its seed and reproduces.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Scrubbing secrets from what vendors send back")
+struct SecretScrubberTests {
+    /// Whether any `length`-byte run of `form` (or all of it, when shorter) appears in `output`.
+    func containsRun(of form: [UInt8], in output: [UInt8], length: Int = 8) -> Bool {
+        let length = min(length, form.count)
+        guard output.count >= length else { return false }
+        var seen = Set<ArraySlice<UInt8>>()
+        for start in 0...(output.count - length) { seen.insert(output[start..<start + length]) }
+        for start in 0...(form.count - length) where seen.contains(form[start..<start + length]) { return true }
+        return false
+    }
+
+    func contains(_ output: [UInt8], _ text: String) -> Bool {
+        containsRun(of: Array(text.utf8), in: output, length: text.utf8.count)
+    }
+
+    /// The key inside a JSON string as `JSONSerialization` writes it (`/` as `\/`).
+    func jsonSerializationEscaped(_ key: String) throws -> [UInt8] {
+        let data = try JSONSerialization.data(withJSONObject: [key])
+        return Array(data.dropFirst(2).dropLast(2))  // ["…"]
+    }
+
+    func jsonEncoderEscaped(_ key: String) throws -> [UInt8] {
+        Array(try JSONEncoder().encode([key]).dropFirst(2).dropLast(2))
+    }
+
+    func percentEncoded(_ key: String) throws -> String {
+        var unreserved = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
+        unreserved.insert(charactersIn: "-._~")
+        return try #require(key.addingPercentEncoding(withAllowedCharacters: unreserved))
+    }
+
+    /// Lower-case hex in every `%XX`.
+    func lowerHex(_ encoded: String) -> String {
+        var result = ""
+        var pending = 0
+        for character in encoded {
+            if character == "%" { pending = 2; result.append(character); continue }
+            result += pending > 0 ? character.lowercased() : String(character)
+            pending = max(0, pending - 1)
+        }
+        return result
+    }
+
+    static let printable = Array(" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~")
+
+    @Test("1,000 random keys are removed raw, JSON-escaped, URL-encoded, base64-encoded and among invalid UTF-8; text far from them stays")
+    func randomKeys() throws {
+        let seed: UInt64 = 0x5EC2_E75C_2B8B_0001
+        var random = SeededGenerator(state: seed)
+        var failures = 0
+        for index in 0..<1000 where failures < 5 {
+            let key = String((0..<Int.random(in: 8...200, using: &random)).map { _ in Self.printable.randomElement(using: &random)! })
+            let keyBytes = Array(key.utf8)
+            let scrubber = SecretScrubber(secrets: [key])
+            let far = "far-away-text-\(index)"
+            let label = "seed \(seed), key #\(index): \(key)"
+            var ok = true
+            func check(_ condition: Bool, _ what: String) {
+                if !condition { ok = false; Issue.record("\(what) — \(label)") }
+            }
+
+            // Raw, inside prose.
+            let raw = scrubber.scrub(bytes: Array("\(far) lorem ipsum: \(key) dolor sit amet \(far)".utf8))
+            check(!containsRun(of: keyBytes, in: raw), "raw: a run of the key is left")
+            check(raw.starts(with: Array("\(far) lorem ipsum: ".utf8)) && contains(raw, " dolor sit amet \(far)"), "raw: the text around the key is cut")
+
+            // JSON-escaped, as JSONSerialization and JSONEncoder write it.
+            let object = ["error": ["message": "Incorrect API key provided: \(key).", "far": far]]
+            let json = scrubber.scrub(bytes: Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])))
+            check(!containsRun(of: try jsonSerializationEscaped(key), in: json), "JSONSerialization: a run of the escaped key is left")
+            check(contains(json, #""far":"\#(far)""#) && contains(json, "Incorrect API key provided: "), "JSONSerialization: the text around the key is cut")
+            let encoded = scrubber.scrub(bytes: Array(try JSONEncoder().encode(object)))
+            check(!containsRun(of: try jsonEncoderEscaped(key), in: encoded), "JSONEncoder: a run of the escaped key is left")
+            check(contains(encoded, far), "JSONEncoder: the text around the key is cut")
+
+            // URL-encoded: upper- and lower-case hex, and + for space.
+            let upper = try percentEncoded(key)
+            for form in [upper, lowerHex(upper), upper.replacingOccurrences(of: "%20", with: "+")] {
+                let url = scrubber.scrub(bytes: Array("GET https://vendor.example/v1/models?user=\(far)&key=\(form)&next=\(far)".utf8))
+                check(!containsRun(of: Array(form.utf8), in: url), "URL: a run of the encoded key is left (\(form))")
+                check(url.starts(with: Array("GET https://vendor.example/v1/models?user=\(far)&key=".utf8)) && contains(url, "&next=\(far)"),
+                      "URL: the text around the key is cut")
+            }
+
+            // Base64 of surrounding bytes with the key at a random offset, both alphabets.
+            let prefix = (0..<Int.random(in: 0...40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let suffix = (0..<Int.random(in: 0...40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let standard = Array(Data(prefix + keyBytes + suffix).base64EncodedString().utf8)
+            let urlSafe = standard.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "-") : $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 }
+            // Characters first..<end depend on the key's bits alone.
+            let first = (prefix.count * 8 + 5) / 6, end = (prefix.count + keyBytes.count) * 8 / 6
+            for base64 in [standard, urlSafe] {
+                let output = scrubber.scrub(bytes: Array("data: ".utf8) + base64 + Array(" \(far)".utf8))
+                check(!containsRun(of: Array(base64[first..<end]), in: output), "base64 at offset \(prefix.count): a run of the key's characters is left")
+                check(output.starts(with: Array("data: ".utf8) + base64[..<max(0, first - 1)]), "base64: the characters of the bytes before the key are cut")
+                check(output.suffix(far.utf8.count + 1 + max(0, base64.count - end - 1)) == ArraySlice(base64[min(base64.count, end + 1)...] + Array(" \(far)".utf8)),
+                      "base64: the characters of the bytes after the key are cut")
+            }
+
+            // Among bytes that are not UTF-8.
+            let invalid: [UInt8] = [0xFF, 0xFE] + Array(" \(far) ".utf8) + [0xC3, 0x28, 0xED, 0xA0, 0x80, 0x20] + keyBytes + [0x80, 0xBF, 0xF0, 0x9F]
+                + Array(" \(far) ".utf8) + [0xFF]
+            let bytes = scrubber.scrub(bytes: invalid)
+            check(!containsRun(of: keyBytes, in: bytes), "invalid UTF-8: a run of the key is left")
+            check(bytes.starts(with: [0xFF, 0xFE] + Array(" \(far) ".utf8) + [0xC3, 0x28, 0xED, 0xA0, 0x80, 0x20]) && bytes.last == 0xFF
+                  && bytes.filter { $0 == 0xFF }.count == 2, "invalid UTF-8: the bytes around the key are cut")
+            if !ok { failures += 1 }
+        }
+    }
+
+    @Test("a masked echo loses every run of 8 or more bytes of the key, and nothing else")
+    func maskedEcho() {
+        let scrubber = SecretScrubber(secrets: ["sk-proj-abcdefghijklmnopqrstuvwxyz1234"])
+        #expect(scrubber.scrub("Incorrect API key provided: sk-proj-****************wxyz1234. You can find your API key at https://platform.example/keys.")
+            == "Incorrect API key provided: [redacted]****************[redacted]. You can find your API key at https://platform.example/keys.")
+        // Seven bytes of the key are not enough to name it: kept, as before.
+        #expect(scrubber.scrub("ends with xyz1234") == "ends with xyz1234")
+        #expect(scrubber.scrub("Key sk-proj-abcdefghijklmnopqrstuvwxyz1234 and fragment ghijklmnop are wrong") == "Key [redacted] and fragment [redacted] are wrong")
+        // A run of the key next to another run of it, or of another key, is one [redacted].
+        let two = SecretScrubber(secrets: ["first-secret-AAAA", "second-secret-BBBB"])
+        #expect(two.scrub("x first-secret-AAAAsecond-secret-BBBB y") == "x [redacted] y")
+    }
+
+    @Test("a secret shorter than 8 bytes is removed where it appears whole; one shorter than 4 is not a secret")
+    func shortSecrets() {
+        let scrubber = SecretScrubber(secrets: ["abc", "wxyz", "k3y-42"])
+        #expect(scrubber.scrub("abc wxyz k3y-42 k3y-4 xyz") == "abc [redacted] [redacted] k3y-4 xyz")
+        // Its JSON-escaped form is 8 bytes or more: any 8 of them go.
+        let quoted = SecretScrubber(secrets: [#"a"b/c\d"#])
+        let json = String(decoding: try! JSONSerialization.data(withJSONObject: ["m": #"a"b/c\d"#]), as: UTF8.self)
+        #expect(json.contains(#"a\"b\/c\\d"#))
+        #expect(quoted.scrub(json) == #"{"m":"[redacted]"}"#)
+        #expect(quoted.scrub(#"raw: a"b/c\d."#) == "raw: [redacted].")
+    }
+
+    @Test("a text without a secret comes back unchanged, byte for byte")
+    func noSecret() {
+        let scrubber = SecretScrubber(secrets: ["sk-live-0123456789abcdef"])
+        let text = "{\"error\":{\"message\":\"Rate limit reached for gpt-5.4 in organization org-123 on tokens per min. Limit: 30000.\"}}\r\n\u{0}é🔑"
+        #expect(scrubber.scrub(text) == text)
+        #expect(Array(scrubber.scrub(text).utf8) == Array(text.utf8))
+        let bytes: [UInt8] = [0xFF, 0x00, 0xC3, 0x28, 0x73, 0x6B, 0x2D, 0x6C, 0x69, 0x76, 0x65, 0x80]  // "sk-live": 7 bytes of the key
+        #expect(scrubber.scrub(bytes: bytes) == bytes)
+        #expect(SecretScrubber(secrets: []).scrub(text) == text)
+        #expect(scrubber.scrub("") == "" && scrubber.scrub(bytes: []) == [])
+    }
+
+    @Test("bytes that are not UTF-8 are scrubbed and otherwise kept")
+    func invalidUTF8() {
+        let scrubber = SecretScrubber(secrets: ["sk-ant-api03-SECRETSECRET"])
+        let body: [UInt8] = [0xFF, 0xFE, 0x41] + Array("sk-ant-api03-SECRETSECRET".utf8) + [0x42, 0xC3] + Array("api03-SEC".utf8) + [0xED, 0xA0, 0x80]
+        #expect(scrubber.scrub(bytes: body) == [0xFF, 0xFE, 0x41] + Array("[redacted]".utf8) + [0x42, 0xC3] + Array("[redacted]".utf8) + [0xED, 0xA0, 0x80])
+    }
+
+    @Test("a removed run never cuts a UTF-8 character, so a string stays valid")
+    func characterBoundaries() {
+        // The text's "¨" is C2 A8; the key's "è" is C3 A8: the match "\xA8te-tr\xC3\xA8…" starts at A8, and takes C2 with it.
+        let scrubber = SecretScrubber(secrets: ["clé-secrète-très-longue"])
+        let text = "x\u{A8}te-tr\u{E8}s-longue y"
+        let cleaned = scrubber.scrub(text)
+        #expect(cleaned == "x[redacted] y")
+        #expect(!cleaned.unicodeScalars.contains("\u{FFFD}"))
+    }
+
+    @Test("the forms: JSON with \\u escapes, URL-encoding with +, base64 at each offset")
+    func forms() {
+        let key = "k\u{1}y/<é>&"
+        let forms = SecretScrubber.forms(of: Array(key.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        #expect(forms.contains(#"k\u0001y\/<é>&"#) && forms.contains(#"k\u0001y/\u003c\u00e9\u003e\u0026"#) && forms.contains(#"k\u0001y/<\u00E9>&"#))
+        #expect(forms.contains("k%01y%2F%3C%C3%A9%3E%26") && forms.contains("k%01y%2f%3c%c3%a9%3e%26") && forms.contains("k%01y/%3C%C3%A9%3E%26"))
+        #expect(SecretScrubber.percentEncoded(Array("a b".utf8), upperHex: true, plusForSpace: true, alsoSafe: []) == Array("a+b".utf8))
+        // base64("sk-abc") = c2stYWJj; with one byte before, the first two characters and the last one depend on the neighbours.
+        #expect(SecretScrubber.base64Interior(Array("sk-abc".utf8), offset: 0, alphabet: SecretScrubber.base64Standard) == Array("c2stYWJj".utf8))
+        let shifted = Array(Data([0] + Array("sk-abc".utf8) + [0]).base64EncodedString().utf8)
+        #expect(SecretScrubber.base64Interior(Array("sk-abc".utf8), offset: 1, alphabet: SecretScrubber.base64Standard) == Array(shifted[2..<9]))
+    }
+
+    @Test("one scrubber serves many texts, and a large text with a long key takes a moment, not minutes")
+    func largeText() {
+        var random = SeededGenerator(state: 42)
+        let key = String((0..<4096).map { _ in Self.printable.randomElement(using: &random)! })
+        let scrubber = SecretScrubber(secrets: [key])
+        var text = Array(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 1 << 14).utf8)  // ~720 KiB
+        text.replaceSubrange(1000..<1000, with: Array(key.utf8))
+        let start = ContinuousClock.now
+        let cleaned = scrubber.scrub(bytes: text)
+        #expect(ContinuousClock.now - start < .seconds(20))
+        #expect(cleaned.count == text.count - key.utf8.count + "[redacted]".utf8.count)
+        #expect(!containsRun(of: Array(key.utf8), in: cleaned))
+        #expect(scrubber.scrub("again: \(key.prefix(100))") == "again: [redacted]")
+    }
+}
