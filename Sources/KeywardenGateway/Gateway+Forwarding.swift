@@ -45,21 +45,33 @@ extension Gateway {
         EndpointRule.allows(provider.sharedKeyEndpoints + (settings.sharedKeyEndpoints[provider.id] ?? []), method: method, pathAndQuery: pathAndQuery)
     }
 
-    /// Reads a body up to `limit` bytes (the rest is read and dropped, so the connection can be reused).
+    /// Reads a body up to `limit` bytes and stops there (a hostile vendor's endless error body is not read to its end;
+    /// the connection is dropped rather than reused).
     static func collect(_ body: HTTPClientResponse.Body, limit: Int) async -> [UInt8] {
         var bytes: [UInt8] = []
         do {
-            for try await chunk in body where bytes.count < limit {
+            for try await chunk in body {
                 bytes.append(contentsOf: chunk.readableBytesView.prefix(limit - bytes.count))
+                if bytes.count >= limit { break }
             }
         } catch {}
         return bytes
     }
 
-    /// A vendor's body with every secret sent to it, and long fragments of them, removed.
-    static func scrub(_ bytes: [UInt8], secrets: [String]) -> [UInt8] {
-        guard !secrets.isEmpty, let text = String(validating: bytes, as: UTF8.self) else { return bytes }
-        return Array(SecretScrubber(secrets: secrets).scrub(text).utf8)
+    /// A vendor's error body as the caller may see it: every secret sent to the vendor, and long fragments of them,
+    /// removed, whatever the bytes (valid UTF-8 or not). A body in an encoding Keywarden did not ask for (gzip) cannot be
+    /// checked for an echoed key, so it is replaced by a Keywarden error and its `Content-Encoding` dropped.
+    static func errorBody(_ bytes: [UInt8], status: Int, vendorHeaders: HTTPHeaders, headers: inout [(name: String, value: String)],
+                          secrets: [String]) -> [UInt8] {
+        let encoding = vendorHeaders.first(name: "content-encoding")?.trimmingSpacesAndTabs.lowercased() ?? ""
+        guard encoding.isEmpty || encoding == "identity" else {
+            headers.removeAll { ["content-encoding", "content-type"].contains($0.name.lowercased()) }
+            headers.append(("Content-Type", "application/json; charset=utf-8"))
+            let message = #"{"error":{"code":"upstream_error","message":"The vendor answered \#(status) with an encoded body Keywarden does not pass on."}}"#
+            return Array(message.utf8)
+        }
+        guard !secrets.isEmpty else { return bytes }
+        return SecretScrubber(secrets: secrets).scrub(bytes: bytes)
     }
 
     /// The JSON body with its `model` replaced and, when asked, `stream_options.include_usage` set; `nil` when

@@ -234,7 +234,7 @@ public final class Gateway: Sendable {
             if status >= 400 {
                 // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
                 let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit)
-                let cleaned = Self.scrub(bytes, secrets: secrets)
+                let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, secrets: secrets)
                 finish(&meter, counts: UsageCounts(), model: nil)
                 return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
             }
@@ -255,7 +255,8 @@ public final class Gateway: Sendable {
             var headers = Self.forwardedHeaders(vendorHeaders)
             if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }
             finish(&meter, counts: UsageCounts(), model: nil)
-            return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: Self.scrub(bytes, secrets: secrets))), contentLength: nil)
+            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, secrets: secrets)
+            return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
         case .local(let status, let code, let message)?:
             var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(attempts)")]
             if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }

@@ -67,10 +67,24 @@ struct CooldownsTests {
         #expect(!Gateway.asksForStreamUsage(RequestFacts.read(body: Array(#"{"model":"m"}"#.utf8), path: "/v1/chat/completions"), provider: openai, path: "/v1/chat/completions"))
     }
 
-    @Test("a vendor's error is scrubbed of every key sent and of long fragments of it")
+    @Test("a vendor's error is scrubbed of every key sent and of long fragments of it, valid UTF-8 or not; an encoded one is not passed on")
     func scrubbing() {
+        var headers: [(name: String, value: String)] = []
         let body = Array(#"{"error":{"message":"Incorrect API key provided: sk-canary-****7Hq2mZ9xL4."}}"#.utf8)
-        let text = String(decoding: Gateway.scrub(body, secrets: ["sk-canary-revoked-7Hq2mZ9xL4"]), as: UTF8.self)
+        let text = String(decoding: Gateway.errorBody(body, status: 401, vendorHeaders: [:], headers: &headers, secrets: ["sk-canary-revoked-7Hq2mZ9xL4"]), as: UTF8.self)
         #expect(!text.contains("7Hq2mZ9xL4") && text.contains("[redacted]"))
+        // Not UTF-8: scrubbed all the same (it used to be passed on as it came).
+        let raw: [UInt8] = [0xFF, 0xFE] + Array("key sk-canary-revoked-7Hq2mZ9xL4 ".utf8) + [0xC0, 0xAF]
+        let scrubbed = Gateway.errorBody(raw, status: 401, vendorHeaders: [:], headers: &headers, secrets: ["sk-canary-revoked-7Hq2mZ9xL4"])
+        #expect(!contains(scrubbed, "7Hq2mZ9xL4"))
+        // Gzip the caller never asked for: replaced, and the encoding header dropped.
+        headers = [("Content-Encoding", "gzip"), ("Content-Type", "application/json")]
+        let encoded = Gateway.errorBody([0x1f, 0x8b, 8, 0], status: 401, vendorHeaders: ["Content-Encoding": "gzip"], headers: &headers, secrets: ["sk-x-12345678"])
+        #expect(String(decoding: encoded, as: UTF8.self).contains("upstream_error") && !headers.contains { $0.name == "Content-Encoding" })
+    }
+
+    func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
+        let needle = Array(needle.utf8)
+        return haystack.count >= needle.count && (0...(haystack.count - needle.count)).contains { Array(haystack[$0..<$0 + needle.count]) == needle }
     }
 }
