@@ -63,6 +63,14 @@ extension Gateway {
     /// checked for an echoed key, so it is replaced by a Keywarden error and its `Content-Encoding` dropped.
     static func errorBody(_ bytes: [UInt8], status: Int, vendorHeaders: HTTPHeaders, headers: inout [(name: String, value: String)],
                           secrets: [String]) -> [UInt8] {
+        // A vendor's Retry-After reaches the caller only in a form the caller's SDK can read (seconds, clamped).
+        if let index = headers.firstIndex(where: { $0.name.lowercased() == "retry-after" }) {
+            if let seconds = RetryAfter.seconds(headers[index].value, maximum: 3600) {
+                headers[index].value = "\(seconds)"
+            } else {
+                headers.remove(at: index)
+            }
+        }
         let encoding = vendorHeaders.first(name: "content-encoding")?.trimmingSpacesAndTabs.lowercased() ?? ""
         guard encoding.isEmpty || encoding == "identity" else {
             headers.removeAll { ["content-encoding", "content-type"].contains($0.name.lowercased()) }

@@ -29,7 +29,7 @@ public final class MockVendorsProcess: Sendable {
 
     /// `KEYWARDEN_UPSTREAM_<ID>` for every mocked vendor (the webhook receiver is not one).
     public var upstreamEnvironment: [String: String] {
-        Dictionary(uniqueKeysWithValues: urls.filter { $0.key != "receiver" && $0.key != "hooks" }.map { ("KEYWARDEN_UPSTREAM_" + $0.key.uppercased().replacingOccurrences(of: "-", with: "_"), $0.value) })
+        Dictionary(uniqueKeysWithValues: urls.filter { !["receiver", "hooks", "hostile-raw"].contains($0.key) }.map { ("KEYWARDEN_UPSTREAM_" + $0.key.uppercased().replacingOccurrences(of: "-", with: "_"), $0.value) })
     }
 
     /// The requests a vendor's mock received, oldest first.
