@@ -1,0 +1,104 @@
+import Foundation
+import KeywardenTestSupport
+import Testing
+
+/// A tenant cannot change the platform's shared state for other tenants, use the platform's vendor account for
+/// more than inference, or learn more about the platform's keys than who paid.
+@Suite("Tenant isolation of shared keys against the real binary", .serialized)
+struct TenantIsolationTests {
+    @Test("tenant A's 401 on a request it shaped does not take the platform key from tenant B, and only the probe judges the key")
+    func refusalStaysWithTheTenant() async throws {
+        let rig = try await GatewayRig(vendors: ["openai"])
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: "sk-platform-shared-isolation-0001")
+        let a = try await rig.workspace("Tenant A")
+        let b = try await rig.workspace("Tenant B")
+        let tokenA = try await rig.serviceToken(a)
+        let tokenB = try await rig.serviceToken(b)
+
+        // A sends an OpenAI-Organization header the platform's key does not belong to: the vendor says 401.
+        let refused = try await rig.call("/openai/v1/chat/completions", token: tokenA, json: GatewayRig.chat, headers: ["OpenAI-Organization": "org-evil"])
+        #expect(refused.status == 401, "\(refused.status) \(refused.text)")
+        #expect(refused.headers["x-keywarden-source"] == "platform" && refused.headers["x-keywarden-key"] == nil, "a tenant learns who paid, not which key")
+
+        // B is served by the same platform key at once; the card is not marked invalid.
+        for _ in 0..<3 {
+            let served = try await rig.call("/openai/v1/chat/completions", token: tokenB, json: GatewayRig.chat)
+            #expect(served.status == 200, "\(served.status) \(served.text)")
+        }
+        // The probe (Keywarden's own verification call, without A's header) finds the key good.
+        func cardStatus() async throws -> String? {
+            let cards = try await rig.api("GET", "/api/v1/platform/providers")
+            let card = (cards["providers"] as? [[String: Any]])?.first { $0["provider"] as? String == "openai" }
+            return (card?["key"] as? [String: Any])?["status"] as? String
+        }
+        try await rig.eventually("the probe records the platform key as valid") { try await cardStatus() == "valid" }
+        #expect(try await cardStatus() == "valid")
+        // A itself rests from that key for a while (its own doing), and says so.
+        let again = try await rig.call("/openai/v1/chat/completions", token: tokenA, json: GatewayRig.chat)
+        #expect(again.status == 422 || again.status == 429, "\(again.status) \(again.text)")
+        let stillB = try await rig.call("/openai/v1/chat/completions", token: tokenB, json: GatewayRig.chat)
+        #expect(stillB.status == 200)
+    }
+
+    @Test("the platform's key serves inference endpoints only; a workspace's own key serves any path")
+    func sharedKeyEndpoints() async throws {
+        let rig = try await GatewayRig(vendors: ["openai"])
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: "sk-platform-endpoints-0001")
+        let tenant = try await rig.workspace("Tenant")
+        let token = try await rig.serviceToken(tenant)
+        try await rig.mocks.clear()
+        for (method, path) in [("GET", "/openai/v1/files"), ("POST", "/openai/v1/batches"), ("POST", "/openai/v1/fine_tuning/jobs"),
+                               ("GET", "/openai/v1/organization/users"), ("DELETE", "/openai/v1/models/ft:gpt-4o:acme"),
+                               ("POST", "/openai/v1/chat/completions/../../files"), ("POST", "/openai/v1/chat/completions%2F..%2F..%2Ffiles"),
+                               ("POST", "/openai//v1/files"), ("GET", "/openai/v1/models/../files")] {
+            let reply = try await rig.call(path, token: token, json: method == "GET" || method == "DELETE" ? nil : ["x": 1], method: method)
+            #expect(reply.status == 403 && reply.json.errorCode == "endpoint_not_allowed", "\(method) \(path): \(reply.status) \(reply.text)")
+        }
+        #expect(try await rig.mocks.requests("openai").isEmpty, "a refused endpoint never reaches the vendor")
+        let chat = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(chat.status == 200)
+        let models = try await rig.call("/openai/v1/models", token: token, method: "GET")
+        #expect(models.status == 200)
+        // With its own key, the workspace's calls are its own business.
+        _ = try await rig.key(tenant, secret: "sk-own-endpoints-0002")
+        let files = try await rig.call("/openai/v1/files", token: token, method: "GET")
+        #expect(files.status != 403 && files.headers["x-keywarden-source"] == "byok", "\(files.status) \(files.text)")
+    }
+
+    @Test("reveal of a workspace without its own key reveals nothing; /resolve hides the platform key's id; a workspace's test event reaches no platform hook")
+    func revealAndHooks() async throws {
+        let rig = try await GatewayRig(vendors: ["openai", "receiver"])
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: "sk-platform-reveal-0001")
+        let tenant = try await rig.workspace("Tenant")
+        let revealer = try await rig.serviceToken(tenant, permissions: ["gateway.use", "keys.reveal"])
+        let reply = try await rig.call("/api/v1/resolve", token: revealer, json: ["provider": "openai", "reveal": true])
+        #expect(reply.status == 404 && reply.json.errorCode == "no_own_key", "\(reply.status) \(reply.text)")
+        #expect(!reply.text.contains("sk-platform-reveal"))
+        let plain = try await rig.call("/api/v1/resolve", token: revealer, json: ["provider": "openai"])
+        let candidate = (plain.json["candidates"] as? [[String: Any]])?.first
+        #expect(candidate?["source"] as? String == "platform" && candidate?["key_id"] == nil && candidate?["hint"] == nil, "\(plain.text)")
+
+        // Hooks: the platform's and the tenant's, on one receiver; the tenant's test event reaches only its own.
+        let receiver = try #require(rig.mocks.urls["receiver"])
+        try await rig.api("POST", "/api/v1/platform/webhooks", ["url": receiver + "/platform-hook"], expect: 201)
+        try await rig.api("POST", "/api/v1/workspaces/\(tenant)/webhooks", ["url": receiver + "/tenant-hook"], expect: 201)
+        try await rig.mocks.clear()
+        try await rig.api("POST", "/api/v1/workspaces/\(tenant)/webhooks/test", expect: 202)
+        try await rig.eventually("the tenant's hook got the test event") {
+            try await rig.mocks.requests("receiver").contains { $0["path"] as? String == "/tenant-hook" }
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await !rig.mocks.requests("receiver").contains { $0["path"] as? String == "/platform-hook" })
+        // Noisy: the sixth test event within a minute is refused with Retry-After.
+        var last = 0
+        for _ in 0..<5 {
+            let sent = try await TestHTTP.send("POST", rig.base + "/api/v1/workspaces/\(tenant)/webhooks/test", headers: ["Authorization": "Bearer \(rig.adminToken)"])
+            last = sent.status
+            if sent.status == 429 { #expect(Int(sent.headers["retry-after"] ?? "") != nil) }
+        }
+        #expect(last == 429)
+    }
+}
