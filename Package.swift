@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // Catalog, domain values, errors. No I/O beyond reading its own bundled catalog.
@@ -170,7 +171,7 @@ let package = Package(
             ],
             path: "Tests/KeywardenTestSupport"
         ),
-        .testTarget(name: "KeywardenCoreTests", dependencies: ["KeywardenCore"]),
+        .testTarget(name: "KeywardenCoreTests", dependencies: ["KeywardenCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "KeywardenVaultTests",
             dependencies: ["KeywardenVault", .product(name: "Crypto", package: "swift-crypto")],
