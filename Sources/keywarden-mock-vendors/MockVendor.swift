@@ -54,9 +54,9 @@ struct MockVendor: Sendable {
         if family == .anthropic, headers["anthropic-version"] == nil {
             return json(400, ["type": "error", "error": ["type": "invalid_request_error", "message": "anthropic-version: header is required"]])
         }
-        // Like OpenAI: an OpenAI-Organization header the key does not belong to is a 401, whatever the key — so a
-        // caller's own header can make a good key look refused.
-        if family == .openai, let organization = headers["openai-organization"], organization != "org-mock" {
+        // Like OpenAI: an OpenAI-Organization header the key does not belong to (here: any `org-evil…`) is a 401,
+        // whatever the key — so a caller's own header can make a good key look refused.
+        if family == .openai, let organization = headers["openai-organization"], organization.hasPrefix("org-evil") {
             return json(401, ["error": ["message": "OpenAI-Organization header should match organization for API key", "type": "invalid_request_error",
                                         "param": NSNull(), "code": "mismatched_organization"]])
         }

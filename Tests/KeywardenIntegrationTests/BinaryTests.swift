@@ -217,3 +217,29 @@ struct BinaryTests {
     }
 }
 
+
+@Suite("Operations that must run alone")
+struct ExclusiveOperationTests {
+    @Test("a second rotate-master-key while one holds the lock says so and exits non-zero")
+    func rotationRunsAlone() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        #expect(try await KeywardenProcess.run(["init", "--data", data.path]).status == 0)
+        let fixture = try StoreFixture()
+        let configuration = StoreConfiguration(dataDirectory: data, keyringSource: .resolve(environment: [:], dataDirectory: data), catalog: try ProviderCatalog.load())
+        let (store, _) = try await Store.open(configuration, createIfMissing: false, logger: fixture.logs.logger)
+        let second = try await store.engine.withExclusiveLock("rotate-master-key") {
+            try await KeywardenProcess.run(["rotate-master-key", "--data", data.path])
+        }
+        #expect(second.status != 0)
+        #expect((second.stdout + second.stderr).contains("another rotate-master-key is running"), "\(second.stdout) \(second.stderr)")
+        let retire = try await store.engine.withExclusiveLock("rotate-master-key") {
+            try await KeywardenProcess.run(["rotate-master-key", "--retire", "--data", data.path])
+        }
+        #expect(retire.status != 0)
+        // Free again: the rotation runs.
+        let after = try await KeywardenProcess.run(["rotate-master-key", "--data", data.path])
+        #expect(after.status == 0, "\(after.stderr)")
+        await store.close()
+    }
+}

@@ -23,10 +23,13 @@ public struct ServerSettings: Sendable {
     public var healthChecksEnabled: Bool
     public var dispatch: DispatchSettings
     public var gateway: GatewaySettings
+    /// How many noisy actions (Test, webhook test events, sign-in attempts) may run per minute.
+    public var limits: NoisyActionLimits
 
     public init(host: String = "127.0.0.1", port: Int = 8080, metricsToken: Secret? = nil, verifyTimeoutSeconds: Int64 = 10,
                 health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init(),
-                gateway: GatewaySettings = .init()) {
+                gateway: GatewaySettings = .init(), limits: NoisyActionLimits = .init()) {
+        self.limits = limits
         self.host = host
         self.port = port
         self.metricsToken = metricsToken

@@ -37,7 +37,7 @@ public struct ServerServices: Sendable {
         configuration.decompression = .disabled
         let outbound = OutboundClients.make(configuration, proxy: proxy)
         let verifier = KeyVerifier(clients: outbound, timeout: .seconds(settings.verifyTimeoutSeconds))
-        let limits = ServerLimits()
+        let limits = ServerLimits(settings.limits)
         let verification = KeyVerificationService(store: store, verifier: verifier, logger: logger, testLimiter: limits.keyTests)
         let health = HealthCheckService(verification: verification, store: store, settings: settings.health, logger: logger)
         let dispatcher = NotificationDispatcher(store: store, client: outbound.direct, workspaceClient: outbound.guarded,
@@ -70,14 +70,31 @@ public struct ServerServices: Sendable {
     }
 }
 
-/// How often noisy actions may run: over a limit, a 429 with `Retry-After`, never a queue.
-public struct ServerLimits: Sendable {
+/// How many noisy actions may run per minute.
+public struct NoisyActionLimits: Sendable {
     /// Key tests (the Test button, save-and-verify) per workspace, and for the platform.
-    public let keyTests = RateLimiter(.init(limit: 30, per: .seconds(60)))
+    public var keyTestsPerMinute = 30
     /// Webhook test events per workspace, and for the platform.
-    public let webhookTests = RateLimiter(.init(limit: 5, per: .seconds(60)))
+    public var webhookTestsPerMinute = 5
     /// Sign-in attempts per client address.
-    public let signIns = RateLimiter(.init(limit: 10, per: .seconds(60)))
+    public var signInsPerMinute = 10
 
-    public init() {}
+    public init(keyTestsPerMinute: Int = 30, webhookTestsPerMinute: Int = 5, signInsPerMinute: Int = 10) {
+        self.keyTestsPerMinute = keyTestsPerMinute
+        self.webhookTestsPerMinute = webhookTestsPerMinute
+        self.signInsPerMinute = signInsPerMinute
+    }
+}
+
+/// The limiters of noisy actions: over a limit, a 429 with `Retry-After`, never a queue.
+public struct ServerLimits: Sendable {
+    public let keyTests: RateLimiter
+    public let webhookTests: RateLimiter
+    public let signIns: RateLimiter
+
+    public init(_ limits: NoisyActionLimits = NoisyActionLimits()) {
+        keyTests = RateLimiter(.init(limit: limits.keyTestsPerMinute, per: .seconds(60)))
+        webhookTests = RateLimiter(.init(limit: limits.webhookTestsPerMinute, per: .seconds(60)))
+        signIns = RateLimiter(.init(limit: limits.signInsPerMinute, per: .seconds(60)))
+    }
 }

@@ -1,0 +1,45 @@
+import Foundation
+import KeywardenCore
+import KeywardenTestSupport
+import Testing
+@testable import KeywardenStore
+
+@Suite("Stale verdicts and no-op writes")
+struct StaleVerdictAndNoOpTests {
+    @Test("a verdict reached with a key that was replaced meanwhile is not recorded on the new key")
+    func staleVerdict() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (store, _) = try await fixture.open()
+        let ws = try await store.workspaceService.create(name: "Acme", byokAllowed: true, exclusive: false, actor: "test").id
+        let key = try await store.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "k", apiKey: Secret("sk-old-abcdefghijkl")), actor: "test")
+        let used = try await store.engine.read { db in try await store.credentials.keyVersion(of: key.credential, on: db) }
+        // The key is replaced while a Test of the old one is in flight; the old one's verdict arrives after.
+        _ = try await store.keys.update(workspaceID: ws, keyID: key.credential.id, CredentialChanges(apiKey: Secret("sk-new-abcdefghijkl")), actor: "test")
+        let (_, event) = try await store.notifications.recordStatus(credentialID: key.credential.id, status: .invalid, message: "old key refused",
+                                                                    checkedAt: Date(), actor: "test", keyVersion: used)
+        #expect(event == nil)
+        #expect(try await store.keys.get(workspaceID: ws, keyID: key.credential.id).credential.status == .unverified)
+        // A master-key rotation re-wraps data keys but leaves the version as it is.
+        let current = try await store.engine.read { db in try await store.credentials.keyVersion(of: key.credential, on: db) }
+        _ = try await store.notifications.recordStatus(credentialID: key.credential.id, status: .valid, message: nil, checkedAt: Date(), actor: "test", keyVersion: current)
+        #expect(try await store.keys.get(workspaceID: ws, keyID: key.credential.id).credential.status == .valid)
+        await store.close()
+    }
+
+    @Test("a failed sign-in and an unchanged save leave the caches alone; a real change does not")
+    func noOpsDoNotInvalidate() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (store, _) = try await fixture.open()
+        _ = try await store.platformCards.save("openai", PlatformCardUpdate(displayOrder: 7), actor: "test")
+        let before = store.engine.changes.value
+        #expect(try await store.sessions.signIn(presented: "kw_" + String(repeating: "x", count: 43)) == nil)
+        #expect(store.engine.changes.value == before, "a failed sign-in")
+        _ = try await store.platformCards.save("openai", PlatformCardUpdate(displayOrder: 7), actor: "test")
+        #expect(store.engine.changes.value == before, "an unchanged save")
+        _ = try await store.platformCards.save("openai", PlatformCardUpdate(displayOrder: 8), actor: "test")
+        #expect(store.engine.changes.value > before, "a real change")
+        await store.close()
+    }
+}
