@@ -97,18 +97,10 @@ struct ResolutionController {
         return modality
     }
 
-    /// Opens the first candidate's key for a service token with `keys.reveal`; audited with its fingerprint.
+    /// Opens a candidate's key for a service token with `keys.reveal` (audited by the service, with its fingerprint).
     func reveal(_ candidate: Candidate, snapshot: ResolutionSnapshot, actor: String) async throws -> String {
         guard let credential = snapshot.credential(candidate.credentialID) else { throw KeywardenError.notFound("key") }
-        return try await store.engine.transaction { db in
-            guard let key = try await store.credentials.openKey(of: credential, on: db) else { throw KeywardenError.notFound("key") }
-            try await store.audit.append(AuditEvent(
-                actor: actor, action: "key.revealed", targetType: "credential", targetID: credential.id,
-                workspaceID: credential.scope.workspaceID, details: ["provider": credential.providerID, "source": candidate.source.rawValue],
-                secretFingerprint: credential.fingerprint
-            ), on: db)
-            return key.unprotectedString
-        }
+        return try await store.resolution.reveal(credential, source: candidate.source, actor: actor).unprotectedString
     }
 
     struct ResolveBody: RequestBody {

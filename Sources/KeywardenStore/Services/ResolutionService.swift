@@ -47,6 +47,19 @@ public struct ResolutionService: Sendable {
         return (key, extras, KeyVersion(key: sealedKey?.ciphertext, extras: sealedExtras?.ciphertext))
     }
 
+    /// Opens a key for a caller allowed to see it (`keys.reveal`), recording who, which key and its fingerprint.
+    public func reveal(_ credential: Credential, source: KeySource, actor: String) async throws -> Secret {
+        try await store.engine.transaction(changesState: false) { db in
+            guard let key = try await self.store.credentials.openKey(of: credential, on: db) else { throw KeywardenError.notFound("key") }
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "key.revealed", targetType: "credential", targetID: credential.id,
+                workspaceID: credential.scope.workspaceID, details: ["provider": credential.providerID, "source": source.rawValue],
+                secretFingerprint: credential.fingerprint
+            ), on: db)
+            return key
+        }
+    }
+
     /// Resolves a call against the current snapshot.
     public func resolve(_ query: ResolutionQuery, coolingDown: Set<String> = []) async throws -> Result<[Candidate], ResolutionFailure> {
         Resolver.resolve(query, in: try await snapshot(), catalog: store.catalog, coolingDown: coolingDown)
