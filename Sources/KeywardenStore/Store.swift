@@ -14,12 +14,16 @@ public struct StoreConfiguration: Sendable {
     public var allowPrivateTargets: Bool
     /// The platform's built-in model for workspaces whose own provider is off or failing.
     public var managedDefault: ResolutionSnapshot.ManagedDefault?
+    /// A PostgreSQL database shared by several instances (`KEYWARDEN_DATABASE_URL`); `nil`: SQLite in the data directory.
+    public var postgresURL: String?
     /// How a URL a workspace saves is judged before it is stored (the server injects one that resolves names;
     /// the connect-time check in KeywardenProviders is what enforces the rule).
     public var targetCheck: any NetworkTargetCheck
 
     public init(dataDirectory: URL, keyringSource: KeyringSource, catalog: ProviderCatalog, allowPrivateTargets: Bool = false,
-                managedDefault: ResolutionSnapshot.ManagedDefault? = nil, targetCheck: any NetworkTargetCheck = LiteralNetworkTargetCheck()) {
+                managedDefault: ResolutionSnapshot.ManagedDefault? = nil, targetCheck: any NetworkTargetCheck = LiteralNetworkTargetCheck(),
+                postgresURL: String? = nil) {
+        self.postgresURL = postgresURL
         self.dataDirectory = dataDirectory
         self.keyringSource = keyringSource
         self.catalog = catalog
@@ -39,6 +43,12 @@ public struct StoreConfiguration: Sendable {
 
     /// The SQLite database file in the data directory.
     public var databaseURL: URL { dataDirectory.appendingPathComponent("keywarden.sqlite") }
+
+    /// Opens the configured database: PostgreSQL when a URL is set, else the SQLite file.
+    func openEngine(logger: Logger) async throws -> any DatabaseEngine {
+        if let postgresURL { return try await PostgresEngine(url: postgresURL, logger: logger) }
+        return try await SQLiteEngine(path: databaseURL.path, logger: logger)
+    }
 }
 
 /// What opening the store did.
@@ -113,17 +123,18 @@ public final class Store: Sendable {
     public static func open(_ configuration: StoreConfiguration, createIfMissing: Bool, logger: Logger) async throws -> (Store, OpenReport) {
         var report = OpenReport()
         let directory = configuration.dataDirectory
-        let databaseExists = FileManager.default.fileExists(atPath: configuration.databaseURL.path)
-        guard createIfMissing || databaseExists else {
+        let isPostgres = configuration.postgresURL != nil
+        let fileExists = FileManager.default.fileExists(atPath: configuration.databaseURL.path)
+        guard createIfMissing || fileExists || isPostgres else {
             throw StoreError.notInitialized(path: directory.path)
         }
         try prepareDataDirectory(directory)
 
-        // The keyring comes before the database is touched, and is never silently replaced.
+        // The keyring comes before the database is written to, and is never silently replaced.
         let source = configuration.keyringSource
         if source.isGenerated, let file = source.file, !file.exists {
-            if databaseExists {
-                let sealed = try await countSealedSecrets(at: configuration.databaseURL, logger: logger)
+            if fileExists || isPostgres {
+                let sealed = try await countSealedSecrets(configuration, logger: logger)
                 if sealed > 0 { throw StoreError.keyringMissing(path: file.url.path, sealedSecrets: sealed) }
             }
             _ = try file.create()
@@ -132,8 +143,11 @@ public final class Store: Sendable {
         }
         let vault = try Vault(source: source)
 
-        let engine = try await SQLiteEngine(path: configuration.databaseURL.path, logger: logger)
+        let engine = try await configuration.openEngine(logger: logger)
         do {
+            if !createIfMissing, ((try? await Migrator().appliedVersion(engine)) ?? 0) == 0 {
+                throw StoreError.notInitialized(path: isPostgres ? "the database" : directory.path)
+            }
             let applied = try await Migrator().migrate(engine, logger: logger)
             report.createdDatabase = applied.contains(1)
 
@@ -208,23 +222,17 @@ public final class Store: Sendable {
         try? FileManager.default.removeItem(at: probe)
     }
 
-    static func countSealedSecrets(at url: URL, logger: Logger) async throws -> Int {
-        let engine = try await SQLiteEngine(path: url.path, readers: 1, logger: logger)
-        do {
-            let count = try await engine.read { db in
-                let table = try await db.select().column("name").from("sqlite_master")
-                    .where("type", .equal, "table").where("name", .equal, SealedSecretRepository.table).first()
-                guard table != nil else { return 0 }
-                let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n")
-                    .from(SealedSecretRepository.table).first()
-                return try row?.decode(column: "n", as: Int.self) ?? 0
-            }
-            await engine.close()
-            return count
-        } catch {
-            await engine.close()
-            throw error
-        }
+    /// Sealed secrets already in the database (0 when it has no schema yet), to refuse making a new keyring for them.
+    static func countSealedSecrets(_ configuration: StoreConfiguration, logger: Logger) async throws -> Int {
+        let engine = try await configuration.openEngine(logger: logger)
+        // A database without the table (a first run) answers with an error: nothing is sealed in it.
+        let count = (try? await engine.read { db in
+            let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n")
+                .from(SealedSecretRepository.table).first()
+            return try row?.decode(column: "n", as: Int.self) ?? 0
+        }) ?? 0
+        await engine.close()
+        return count
     }
 
     static func loadFingerprinter(engine: any DatabaseEngine, vault: Vault, logger: Logger) async throws -> SecretFingerprinter? {

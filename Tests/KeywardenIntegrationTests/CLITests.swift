@@ -83,11 +83,11 @@ struct CLITests {
         try await rig.eventually("three calls metered") {
             (try await rig.usage("group_by=provider")["totals"] as? [String: Any])?["requests"] as? Int == 3
         }
-        let report = try await KeywardenProcess.run(["usage", "--data", rig.data.path, "--group-by", "source"])
+        let report = try await KeywardenProcess.run(["usage", "--data", rig.data.path, "--group-by", "source"], environment: rig.commandEnvironment)
         #expect(report.status == 0 && report.stdout.contains("platform") && report.stdout.contains("total"), "\(report.stdout)\(report.stderr)")
         let totalLine = report.stdout.split(separator: "\n").first { $0.hasPrefix("total") }
         #expect(totalLine?.split(separator: " ").dropFirst().first == "3", "\(totalLine ?? "")")
-        let bad = try await KeywardenProcess.run(["usage", "--data", rig.data.path, "--from", "last tuesday"])
+        let bad = try await KeywardenProcess.run(["usage", "--data", rig.data.path, "--from", "last tuesday"], environment: rig.commandEnvironment)
         #expect(bad.status != 0 && bad.stderr.contains("from is a day"))
         await rig.stop()
     }

@@ -11,6 +11,8 @@ final class GatewayRig: Sendable {
     let base: String
     let adminToken: String
     let data: URL
+    /// The rig's PostgreSQL database when the tests run on PostgreSQL (kept in the data directory across restarts).
+    let databaseURL: String?
 
     static let managed = ["KEYWARDEN_MANAGED_PROVIDER": "anthropic", "KEYWARDEN_MANAGED_MODEL": "claude-haiku-4-5"]
 
@@ -20,12 +22,23 @@ final class GatewayRig: Sendable {
         let data = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("kw-gw-\(UUID().uuidString)")
         self.data = data
         var env = mocks.upstreamEnvironment
+        let remembered = data.appendingPathComponent(".test-database-url")
+        if TestDatabase.engine == .postgres {
+            var url = (try? String(contentsOf: remembered, encoding: .utf8)) ?? ""
+            if url.isEmpty { url = try await TestDatabase.create() }
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            try url.write(to: remembered, atomically: true, encoding: .utf8)
+            env["KEYWARDEN_DATABASE_URL"] = url
+            databaseURL = url
+        } else {
+            databaseURL = nil
+        }
         env["KEYWARDEN_ALLOW_PRIVATE_TARGETS"] = "1"
         env["KEYWARDEN_HEALTH_INTERVAL"] = "0"
         env["KEYWARDEN_GATEWAY_TIMEOUT"] = "2"
         env["KEYWARDEN_USAGE_FLUSH"] = "0.05"
         for (key, value) in environment { env[key] = value }
-        let firstRun = !FileManager.default.fileExists(atPath: data.path)
+        let firstRun = !FileManager.default.fileExists(atPath: data.appendingPathComponent("keyring.json").path)
         server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"], environment: env)
         let port = try await server.waitUntilListening()
         base = "http://127.0.0.1:\(port)"
@@ -38,6 +51,11 @@ final class GatewayRig: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         } while ContinuousClock.now < deadline
         adminToken = token
+    }
+
+    /// The environment a command run on the rig's data directory needs (its PostgreSQL database, on that engine).
+    var commandEnvironment: [String: String] {
+        databaseURL.map { ["KEYWARDEN_DATABASE_URL": $0] } ?? [:]
     }
 
     func stop(mocksToo: Bool = true) async {

@@ -54,11 +54,11 @@ struct NetworkPolicyTests {
 
         // 2. Forced into the database through the store (its save-time check lifted): the connect-time policy holds.
         var forced: [(workspace: String, key: String, token: String)] = []
-        for (index, target) in targets.enumerated() {
+        for index in targets.indices {
             let ws = try await rig.workspace("Forced \(index)")
             forced.append((ws, "", try await rig.serviceToken(ws)))
         }
-        let store = try await Self.openStore(rig.data)
+        let store = try await Self.openStore(rig.data, postgresURL: rig.databaseURL)
         for (index, target) in targets.enumerated() {
             let details = try await store.keys.create(workspaceID: forced[index].workspace, NewKeyRequest(
                 providerID: "openai-compatible", description: "forced", apiKey: Secret("sk-forced-ssrf-\(index)"),
@@ -100,12 +100,12 @@ struct NetworkPolicyTests {
         #expect(try await mocks.requests("receiver").count == 1)
     }
 
-    static func openStore(_ data: URL) async throws -> Store {
+    static func openStore(_ data: URL, postgresURL: String?) async throws -> Store {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let configuration = StoreConfiguration(
             dataDirectory: data, keyringSource: KeyringSource.resolve(environment: [:], dataDirectory: data),
-            catalog: try ProviderCatalog.load(), allowPrivateTargets: true
+            catalog: try ProviderCatalog.load(), allowPrivateTargets: true, postgresURL: postgresURL
         )
         return try await Store.open(configuration, createIfMissing: false, logger: logger).0
     }

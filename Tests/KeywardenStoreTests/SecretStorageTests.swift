@@ -36,9 +36,12 @@ struct SecretStorageTests {
 
         let walBytes = try fixture.databaseBytes()
         #expect(walBytes.count > 10_000)
-        #expect(FileManager.default.fileExists(atPath: fixture.directory.appendingPathComponent("keywarden.sqlite-wal").path))
+        if TestDatabase.engine == .sqlite {
+            #expect(FileManager.default.fileExists(atPath: fixture.directory.appendingPathComponent("keywarden.sqlite-wal").path))
+        }
         for needle in [canary, canaryExtra, String(canary.dropFirst(3).prefix(12))] {
             #expect(!contains(walBytes, needle), "found \(needle) in the database files")
+            #expect(!contains(TestDatabase.serverLog, needle), "found \(needle) in PostgreSQL's log")
         }
         await store.close()
         // After a checkpoint the main file holds everything: look again.

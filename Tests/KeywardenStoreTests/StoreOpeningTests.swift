@@ -28,7 +28,7 @@ struct StoreOpeningTests {
         await again.close()
     }
 
-    @Test("the database is in WAL mode with foreign keys on and full sync, readable by its owner only")
+    @Test("the database is in WAL mode with foreign keys on and full sync, readable by its owner only", .enabled(if: TestDatabase.engine == .sqlite))
     func pragmas() async throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
@@ -84,9 +84,8 @@ struct StoreOpeningTests {
         ])
         await #expect(throws: StoreError.self) { try await broken.migrate(store.engine, logger: fixture.logs.logger) }
         #expect(try await Migrator().appliedVersion(store.engine) == Migrator().latestVersion)
-        let half = try await store.engine.read { db in
-            try await db.select().column("name").from("sqlite_master").where("name", .equal, "half").first()
-        }
+        // The half-made table is gone (reading it fails on either engine).
+        let half = try? await store.engine.read { db in try await db.raw("SELECT count(*) AS n FROM half").first() }
         #expect(half == nil)
         await store.close()
     }
@@ -95,7 +94,8 @@ struct StoreOpeningTests {
     func directoryErrors() async throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
-        await #expect(throws: StoreError.notInitialized(path: fixture.directory.path)) { try await fixture.open(create: false) }
+        let uninitialised = await #expect(throws: StoreError.self) { try await fixture.open(create: false) }
+        #expect(uninitialised?.code == "not_initialized")
 
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kw-file-\(UUID().uuidString)")
         #expect(FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8)))
@@ -118,12 +118,17 @@ struct StoreOpeningTests {
         let (store, _) = try await fixture.open()
         await store.close()
         let keyring = fixture.directory.appendingPathComponent("keyring.json")
-        let before = try Data(contentsOf: fixture.databaseURL)
+        let before = try fixture.databaseBytes()
         try FileManager.default.removeItem(at: keyring)
         let error = await #expect(throws: StoreError.self) { try await fixture.open() }
         #expect(error?.code == "keyring_missing")
         #expect(!FileManager.default.fileExists(atPath: keyring.path))
-        #expect(try Data(contentsOf: fixture.databaseURL) == before)
+        // Byte for byte on SQLite; the same rows on PostgreSQL (pg_dump's row order may vary).
+        func lines(_ bytes: [UInt8]) -> [Substring] {
+            // pg_dump marks each dump with a random `\restrict` key.
+            String(decoding: bytes, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }.sorted()
+        }
+        #expect(lines(try fixture.databaseBytes()) == lines(before))
     }
 }
 

@@ -38,13 +38,16 @@ public final class LogCapture: Sendable {
     }
 }
 
-/// A data directory in /tmp with its own keyring, removed by the test when done.
+/// A data directory in /tmp with its own keyring, removed by the test when done; on the engine the run tests
+/// (``TestDatabase/engine``): SQLite in the directory, or a fresh PostgreSQL database of its own.
 public struct StoreFixture: Sendable {
     public let directory: URL
     public let logs = LogCapture()
     public var environment: [String: String] = [:]
     /// The tests' vendors and receivers listen on loopback.
     public var allowPrivateTargets = true
+    /// The PostgreSQL database of this fixture, made on first use (`nil` on SQLite).
+    public let database = TestDatabase()
 
     public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-store-\(UUID().uuidString)")
@@ -55,16 +58,20 @@ public struct StoreFixture: Sendable {
             dataDirectory: directory,
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
             catalog: try catalog ?? ProviderCatalog.load(),
-            allowPrivateTargets: allowPrivateTargets
+            allowPrivateTargets: allowPrivateTargets,
+            postgresURL: database.url
         )
     }
 
     public func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (Store, OpenReport) {
-        try await Store.open(try configuration(catalog: catalog), createIfMissing: create, logger: logs.logger)
+        try await database.prepare()
+        return try await Store.open(try configuration(catalog: catalog), createIfMissing: create, logger: logs.logger)
     }
 
-    /// Every byte Keywarden wrote to the data directory (database, WAL, shared memory, keyring excluded).
+    /// Every byte Keywarden wrote to the data directory (database, WAL, shared memory, keyring excluded); on
+    /// PostgreSQL, the database as `pg_dump` writes it.
     public func databaseBytes() throws -> [UInt8] {
+        if let url = database.url { return try TestDatabase.dump(url) }
         var bytes: [UInt8] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasPrefix("keywarden.sqlite") {
             bytes += Array(try Data(contentsOf: directory.appendingPathComponent(name)))
@@ -74,6 +81,7 @@ public struct StoreFixture: Sendable {
 
     public func remove() {
         try? FileManager.default.removeItem(at: directory)
+        database.dropLater()
     }
 }
 

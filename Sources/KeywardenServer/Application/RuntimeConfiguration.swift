@@ -124,8 +124,14 @@ public enum RuntimeConfiguration {
     }
 
     /// Everything the store needs.
-    public static func store(dataOption: String?, environment: [String: String]) throws -> StoreConfiguration {
+    public static func store(dataOption: String?, databaseOption: String? = nil, environment: [String: String]) throws -> StoreConfiguration {
         let directory = dataDirectory(option: dataOption, environment: environment)
+        let postgresURL = databaseOption ?? environment["KEYWARDEN_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        if let postgresURL {
+            do { _ = try PostgresLocation(postgresURL) } catch {
+                throw ConfigurationError(variable: "KEYWARDEN_DATABASE_URL", problem: "must be postgres://user:password@host:port/database (sslmode disable, prefer, require, verify-ca or verify-full)")
+            }
+        }
         let allowPrivate = ["1", "true", "yes"].contains((environment["KEYWARDEN_ALLOW_PRIVATE_TARGETS"] ?? "").lowercased())
         let catalog = try catalog(environment: environment)
         var managed: ResolutionSnapshot.ManagedDefault?
@@ -146,7 +152,8 @@ public enum RuntimeConfiguration {
             catalog: catalog,
             allowPrivateTargets: allowPrivate,
             managedDefault: managed,
-            targetCheck: EgressGuard(allowsPrivateTargets: allowPrivate)
+            targetCheck: EgressGuard(allowsPrivateTargets: allowPrivate),
+            postgresURL: postgresURL
         )
     }
 }

@@ -34,23 +34,26 @@ public struct Migrator: Sendable {
         }
         var applied: [Int] = []
         for migration in migrations where migration.version > current {
+            let didApply: Bool
             do {
-                try await engine.transaction { db in
-                    // Re-check inside the write lock: another process may have migrated meanwhile.
+                didApply = try await engine.transaction { db in
+                    // Re-check inside the write lock: another process (another instance) may have migrated meanwhile.
                     let done = try await db.select().column("version").from(Self.table)
                         .where("version", .equal, migration.version).first()
-                    guard done == nil else { return }
+                    guard done == nil else { return false }
                     try await migration.apply(db)
                     try await db.insert(into: Self.table)
                         .columns("version", "name", "applied_at")
                         .values(SQLBind(migration.version), SQLBind(migration.name), SQLBind(Timestamp.now))
                         .run()
+                    return true
                 }
             } catch let error as StoreError {
                 throw error
             } catch {
                 throw StoreError.migrationFailed(version: migration.version, reason: String(describing: error))
             }
+            guard didApply else { continue }
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             applied.append(migration.version)
         }

@@ -46,11 +46,11 @@ public struct UsageRepository: Sendable {
         func sums(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
             select
                 .column(SQLFunction("COUNT", args: SQLLiteral.all), as: "requests")
-                .column(SQLRaw("COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0)"), as: "errors")
-                .column(SQLRaw("COALESCE(SUM(tokens_in), 0)"), as: "tokens_in")
-                .column(SQLRaw("COALESCE(SUM(tokens_out), 0)"), as: "tokens_out")
-                .column(SQLRaw("COALESCE(SUM(characters), 0)"), as: "characters")
-                .column(SQLRaw("COALESCE(SUM(milli_credits), 0)"), as: "milli_credits")
+                .column(SQLRaw("CAST(COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT)"), as: "errors")
+                .column(SQLRaw("CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT)"), as: "tokens_in")
+                .column(SQLRaw("CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT)"), as: "tokens_out")
+                .column(SQLRaw("CAST(COALESCE(SUM(characters), 0) AS BIGINT)"), as: "characters")
+                .column(SQLRaw("CAST(COALESCE(SUM(milli_credits), 0) AS BIGINT)"), as: "milli_credits")
         }
         func totals(_ row: any SQLRow) throws -> UsageTotals {
             UsageTotals(
@@ -76,7 +76,7 @@ extension UsageRepository {
             .column(SQLRaw("SUBSTR(at, 1, 10)"), as: "day")
             .column(SQLRaw("COALESCE(\(seriesBy.expression), '')"), as: "series")
             .column(SQLFunction("COUNT", args: SQLLiteral.all), as: "requests")
-            .column(SQLRaw("COALESCE(SUM(milli_credits), 0)"), as: "milli_credits")
+            .column(SQLRaw("CAST(COALESCE(SUM(milli_credits), 0) AS BIGINT)"), as: "milli_credits")
             .from(Self.table)
         if let workspace = query.workspaceID { select = select.where("workspace_id", .equal, workspace) }
         if let from = query.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }

@@ -9,6 +9,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "The data directory (database, keyring). Default: $KEYWARDEN_DATA or ./keywarden-data.")
     var data: String?
 
+    @Option(name: .long, help: "A PostgreSQL database shared by several instances (postgres://user:password@host:port/db?sslmode=require). Default: $KEYWARDEN_DATABASE_URL, else SQLite in the data directory.")
+    var databaseURL: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical. Default: $KEYWARDEN_LOG_LEVEL or info.")
     var logLevel: String?
 
@@ -24,7 +27,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func storeConfiguration() throws -> StoreConfiguration {
-        try RuntimeConfiguration.store(dataOption: data, environment: environment)
+        try RuntimeConfiguration.store(dataOption: data, databaseOption: databaseURL, environment: environment)
     }
 }
 

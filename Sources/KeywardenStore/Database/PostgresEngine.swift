@@ -1,0 +1,160 @@
+import Foundation
+import KeywardenCore
+import Logging
+import NIOSSL
+import PostgresKit
+import PostgresNIO
+import SQLKit
+
+/// Several instances on one PostgreSQL database (`KEYWARDEN_DATABASE_URL=postgres://…`).
+///
+/// Reads run on any pooled connection. Every write transaction first takes one transaction-scoped advisory lock,
+/// so writes are serialized across every instance as SQLite serializes them in one file: the audit chain (read the
+/// last hash, append the next) stays one chain, and read-then-write checks inside a transaction hold.
+public final class PostgresEngine: DatabaseEngine {
+    public let name = "postgres"
+    public let changes = ChangeCounter()
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    let logger: Logger
+    /// Where the database is, with the password left out (for logs and errors).
+    public let location: String
+
+    /// The advisory lock every write transaction holds (an arbitrary constant: "kw" "write").
+    static let writeLock: Int64 = 0x6B77_7772_6974_6500
+
+    /// Connects to the database at `url` (`postgres://user:pass@host:port/db?sslmode=…`) and checks that it answers.
+    public init(url: String, logger: Logger) async throws {
+        let parsed = try PostgresLocation(url)
+        self.location = parsed.redacted
+        self.logger = logger
+        let client = PostgresClient(configuration: parsed.configuration, backgroundLogger: logger)
+        self.client = client
+        self.runner = Task { await client.run() }
+        do {
+            _ = try await read { db in try await db.raw("SELECT 1 AS ok").first() }
+        } catch {
+            runner.cancel()
+            throw StoreError.databaseUnavailable(path: parsed.redacted, reason: Self.describe(error))
+        }
+    }
+
+    public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await client.withConnection { connection in
+            try await body(connection.sql(queryLogLevel: nil))
+        }
+    }
+
+    public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        let (result, wrote) = try await client.withConnection { connection -> (R, Bool) in
+            let db = connection.sql(queryLogLevel: nil)
+            try await db.raw("BEGIN").run()
+            do {
+                try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
+                let result = try await body(db)
+                // A transaction that wrote nothing (a failed sign-in, an unchanged save) has no transaction id.
+                let wrote = changesState
+                    ? try await db.raw("SELECT txid_current_if_assigned() IS NOT NULL AS wrote").first()?.decode(column: "wrote", as: Bool.self) ?? true
+                    : false
+                try await db.raw("COMMIT").run()
+                return (result, wrote)
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+        if wrote { changes.bump() }
+        return result
+    }
+
+    /// A session-level advisory lock held on one connection for the duration of `body`.
+    public func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R {
+        let key = Self.lockKey(name)
+        return try await client.withConnection { connection in
+            let db = connection.sql(queryLogLevel: nil)
+            let got = try await db.raw("SELECT pg_try_advisory_lock(\(bind: key)) AS got").first()?.decode(column: "got", as: Bool.self) ?? false
+            guard got else { throw StoreError.lockHeld(operation: name) }
+            do {
+                let result = try await body()
+                _ = try? await db.raw("SELECT pg_advisory_unlock(\(bind: key))").run()
+                return result
+            } catch {
+                _ = try? await db.raw("SELECT pg_advisory_unlock(\(bind: key))").run()
+                throw error
+            }
+        }
+    }
+
+    public func close() async {
+        runner.cancel()
+        await runner.value
+    }
+
+    /// A stable 64-bit key for a lock name (FNV-1a).
+    static func lockKey(_ name: String) -> Int64 {
+        let hash = name.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        return Int64(bitPattern: hash)
+    }
+
+    /// A driver error in words, without the connection string.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            return "\(error.code)" + (error.serverInfo?[.message].map { ": \($0)" } ?? "")
+        }
+        return String(describing: error)
+    }
+}
+
+/// A PostgreSQL connection URL, read as libpq reads one: `postgres://user:password@host:port/database?sslmode=…`
+/// with `sslmode` `disable`, `prefer` (the default), `require` (encrypted, the server not verified), `verify-ca` or
+/// `verify-full` (the certificate checked against the system's roots, or `sslrootcert=<file>`).
+public struct PostgresLocation: Sendable {
+    public let configuration: PostgresClient.Configuration
+    /// The URL without its password.
+    public let redacted: String
+
+    public init(_ text: String) throws {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+              scheme == "postgres" || scheme == "postgresql", let host = components.host, !host.isEmpty else {
+            throw StoreError.databaseUnavailable(path: "(database URL)", reason: "not a postgres://user:password@host:port/database URL")
+        }
+        let user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
+        let password = components.password.flatMap { $0.removingPercentEncoding }
+        let database = String(components.path.drop { $0 == "/" }).removingPercentEncoding
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name.lowercased(), $0.value ?? "") }) { $1 }
+        var redactedComponents = components
+        redactedComponents.password = password == nil ? nil : "***"
+        redacted = redactedComponents.string ?? "postgres://\(host)"
+
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        if let root = query["sslrootcert"], !root.isEmpty {
+            tlsConfiguration.trustRoots = .file(root)
+        }
+        let tls: PostgresClient.Configuration.TLS
+        switch query["sslmode"] ?? "prefer" {
+        case "disable":
+            tls = .disable
+        case "prefer", "allow":
+            tlsConfiguration.certificateVerification = .none
+            tls = .prefer(tlsConfiguration)
+        case "require":
+            tlsConfiguration.certificateVerification = .none
+            tls = .require(tlsConfiguration)
+        case "verify-ca":
+            tlsConfiguration.certificateVerification = .noHostnameVerification
+            tls = .require(tlsConfiguration)
+        case "verify-full":
+            tlsConfiguration.certificateVerification = .fullVerification
+            tls = .require(tlsConfiguration)
+        case let other:
+            throw StoreError.databaseUnavailable(path: redacted, reason: "sslmode '\(other)' is not disable, prefer, require, verify-ca or verify-full")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: password,
+            database: (database?.isEmpty ?? true) ? nil : database, tls: tls
+        )
+        // `pool_size=N` (1…200): connections per instance.
+        configuration.options.maximumConnections = query["pool_size"].flatMap { UntrustedNumber.integer($0) }.flatMap { (1...200).contains($0) ? $0 : nil } ?? 10
+        self.configuration = configuration
+    }
+}
