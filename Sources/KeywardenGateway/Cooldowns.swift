@@ -17,6 +17,8 @@ public final class Cooldowns: Sendable {
         var shared: [String: Rest] = [:]
         /// Rests held for one workspace: workspace id → key id → rest.
         var scoped: [String: [String: Rest]] = [:]
+        /// A shared key's 429 seen by one workspace, waiting for a second workspace to confirm it.
+        var unconfirmed: [String: (workspaceID: String, until: ContinuousClock.Instant)] = [:]
     }
     private let state = Mutex(State())
 
@@ -37,6 +39,29 @@ public final class Cooldowns: Sendable {
         }
     }
 
+    /// Rests a key after the vendor's 429. A key the caller owns rests for everyone. A shared key (the platform's,
+    /// the managed default) rests for the calling workspace, and for everyone once a second workspace meets a 429 on it
+    /// within the rest: one tenant's request (a huge prompt, a model with a tiny daily limit) cannot take the platform's
+    /// key from every other tenant, while a limit that is really the account's is shared as soon as it shows twice.
+    public func rateLimited(_ credentialID: String, for duration: Duration, owned: Bool, workspaceID: String?,
+                            now: ContinuousClock.Instant = .now) {
+        guard !owned, let workspaceID else {
+            rest(credentialID, for: duration, rateLimited: true, now: now)
+            return
+        }
+        rest(credentialID, for: duration, rateLimited: true, onlyFor: workspaceID, now: now)
+        let confirmed = state.withLock { state -> Bool in
+            if let first = state.unconfirmed[credentialID], first.until > now, first.workspaceID != workspaceID {
+                state.unconfirmed[credentialID] = nil
+                return true
+            }
+            if state.unconfirmed.count > 10_000 { state.unconfirmed = state.unconfirmed.filter { $0.value.until > now } }
+            state.unconfirmed[credentialID] = (workspaceID, now + duration)
+            return false
+        }
+        if confirmed { rest(credentialID, for: duration, rateLimited: true, now: now) }
+    }
+
     /// The keys resting now for a call of `workspaceID` (shared rests and its own; only those resting for a refusal,
     /// with `refusedOnly`); expired rests are forgotten.
     public func resting(for workspaceID: String? = nil, refusedOnly: Bool = false, now: ContinuousClock.Instant = .now) -> Set<String> {
@@ -53,10 +78,14 @@ public final class Cooldowns: Sendable {
         }
     }
 
-    /// How long until the first of these keys comes back from a (shared) rate-limit rest.
-    public func shortestRateLimit(among ids: [String], now: ContinuousClock.Instant = .now) -> Duration? {
+    /// How long until the first of these keys comes back from a rate-limit rest (shared, or held for `workspaceID`).
+    public func shortestRateLimit(among ids: [String], for workspaceID: String? = nil, now: ContinuousClock.Instant = .now) -> Duration? {
         state.withLock { state in
-            ids.compactMap { id in state.shared[id].flatMap { $0.rateLimited ? $0.until - now : nil } }.filter { $0 > .zero }.min()
+            let own = workspaceID.flatMap { state.scoped[$0] } ?? [:]
+            return ids.compactMap { id -> Duration? in
+                let rests = [state.shared[id], own[id]].compactMap { $0 }.filter(\.rateLimited)
+                return rests.map { $0.until - now }.max()
+            }.filter { $0 > .zero }.min()
         }
     }
 }

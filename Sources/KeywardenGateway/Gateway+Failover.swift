@@ -16,7 +16,8 @@ extension Gateway {
 
     /// Takes a failing key out of rotation and records what the vendor said, without delaying the call.
     ///
-    /// - A 429 rests the key for everyone (for its `Retry-After`, clamped): it is the vendor's real limit.
+    /// - A 429 rests the key for its `Retry-After` (clamped): for everyone when the caller owns the key; a shared key
+    ///   for the calling workspace, and for everyone once a second workspace meets a 429 on it (``Cooldowns/rateLimited``).
     /// - A refusal (401, 403, no quota) of a key the caller owns rests it and records the verdict (its own key).
     /// - A refusal of a key the caller does not own (the platform's, the managed default) is no proof the key is bad:
     ///   the caller's request (its path, its headers) shaped the answer. Only the calling workspace moves on from the
@@ -33,7 +34,7 @@ extension Gateway {
         var record: VerificationStatus?
         switch verdict {
         case .rateLimited:
-            cooldowns.rest(credential.id, for: retryAfter.map { .seconds($0) } ?? settings.defaultCooldown, rateLimited: true)
+            cooldowns.rateLimited(credential.id, for: retryAfter.map { .seconds($0) } ?? settings.defaultCooldown, owned: owned, workspaceID: workspaceID)
             return "rate_limited"
         case .quotaExceeded:
             record = .quotaExceeded

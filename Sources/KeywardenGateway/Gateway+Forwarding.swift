@@ -21,9 +21,31 @@ extension Gateway {
 
     // MARK: Headers and bodies
 
-    static func forwardedHeaders(_ headers: HTTPHeaders) -> [(name: String, value: String)] {
-        headers.filter { !responseHeadersNotForwarded.contains($0.name.lowercased()) }.map { ($0.name, $0.value) }
+    /// The vendor's response headers the caller sees; with a shared key, none that describe the platform's account
+    /// (its organization, its rate limits).
+    static func forwardedHeaders(_ headers: HTTPHeaders, owned: Bool = true) -> [(name: String, value: String)] {
+        headers.filter { header in
+            let name = header.name.lowercased()
+            guard !responseHeadersNotForwarded.contains(name) else { return false }
+            return owned || !(sharedKeyResponseHeadersHidden.contains(name) || name.hasPrefix("x-ratelimit-") || name.hasPrefix("anthropic-ratelimit-"))
+        }.map { ($0.name, $0.value) }
     }
+
+    /// Response headers a tenant does not see when the platform's key served: they describe the platform's account.
+    static let sharedKeyResponseHeadersHidden: Set<String> = ["anthropic-organization-id", "openai-organization", "openai-project", "x-organization-id"]
+
+    /// The caller's request headers that travel with a shared key: what a request needs to be read (its type, its
+    /// language, an API version, an idempotency key, an SDK's own description), nothing that chooses the account's
+    /// organization or project, enables beta features, or overrides the method.
+    static func sharedKeyForwards(_ name: String) -> Bool {
+        let name = name.lowercased()
+        return sharedKeyRequestHeaders.contains(name) || name.hasPrefix("x-stainless-")
+    }
+
+    static let sharedKeyRequestHeaders: Set<String> = [
+        "content-type", "accept", "accept-language", "user-agent", "anthropic-version", "idempotency-key", "x-request-id",
+        "openai-beta", "x-goog-api-client",
+    ]
 
     /// What the answer says about the key that served: the source always; the key's id only when the caller owns it
     /// (a tenant learns that the platform paid, not which of the platform's keys did).

@@ -96,7 +96,7 @@ public final class Gateway: Sendable {
             if !resting.isEmpty,
                case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: store.catalog,
                                                              coolingDown: cooldowns.resting(for: call.workspaceID, refusedOnly: true)),
-               let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID)) {
+               let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID), for: call.workspaceID) {
                 let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
                 return finishWithError(&meter, status: 429, code: "keys_cooling_down",
                                        message: failure.description + " (keys are resting after a rate limit; retry in \(seconds) s)",
@@ -179,7 +179,8 @@ public final class Gateway: Sendable {
 
             var request = HTTPClientRequest(url: vendorRequest.url)
             request.method = HTTPMethod(rawValue: call.method)
-            for (name, value) in call.headers where !Self.requestHeadersNotForwarded.contains(name.lowercased()) && !hopByHop.contains(name.lowercased()) {
+            for (name, value) in call.headers where !Self.requestHeadersNotForwarded.contains(name.lowercased()) && !hopByHop.contains(name.lowercased())
+                && (owned || Self.sharedKeyForwards(name)) {
                 request.headers.add(name: name, value: value)
             }
             for (name, value) in vendorRequest.headers {
@@ -228,7 +229,7 @@ public final class Gateway: Sendable {
             // This key answers: pass the response on.
             meter.status = status
             noteSource(candidate, call: call, snapshot: snapshot, query: query)
-            var headers = Self.forwardedHeaders(response.headers)
+            var headers = Self.forwardedHeaders(response.headers, owned: owned)
             headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: owned)
             let contentType = response.headers.first(name: "content-type")
             if status >= 400 {
@@ -252,7 +253,7 @@ public final class Gateway: Sendable {
         switch lastFailure {
         case .vendor(let status, let vendorHeaders, let bytes)?:
             meter.status = status
-            var headers = Self.forwardedHeaders(vendorHeaders)
+            var headers = Self.forwardedHeaders(vendorHeaders, owned: meter.candidate.map { Self.owns(call, $0) } ?? true)
             if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }
             finish(&meter, counts: UsageCounts(), model: nil)
             let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, secrets: secrets)

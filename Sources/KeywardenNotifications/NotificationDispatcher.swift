@@ -78,16 +78,31 @@ public final class NotificationDispatcher: Service, Sendable {
 
     /// Attempts every delivery that is due; returns how many were attempted.
     @discardableResult
+    ///
+    /// Up to ``concurrentAttempts`` at once: one slow receiver (a workspace's hook that accepts and never answers) holds
+    /// one slot for its timeout, not the whole queue, so the platform's alerts are not delayed behind it.
     public func deliverDue(now: Date = Date()) async throws -> Int {
         let due = try await store.engine.read { db in try await self.store.events.due(now: Timestamp.string(now), limit: 50, on: db) }
-        var attempted = 0
+        var claimed: [Delivery] = []
         for delivery in due {
-            guard let claimed = try await claim(delivery, now: now) else { continue }
-            attempted += 1
-            await attempt(claimed, now: now)
+            if let delivery = try await claim(delivery, now: now) { claimed.append(delivery) }
         }
-        return attempted
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for delivery in claimed {
+                if running >= Self.concurrentAttempts {
+                    await group.next()
+                    running -= 1
+                }
+                running += 1
+                group.addTask { await self.attempt(delivery, now: now) }
+            }
+        }
+        return claimed.count
     }
+
+    /// Deliveries attempted at once.
+    static let concurrentAttempts = 16
 
     /// Reserves a delivery for this attempt, unless another worker took it first.
     func claim(_ delivery: Delivery, now: Date) async throws -> Delivery? {

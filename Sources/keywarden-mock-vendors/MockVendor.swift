@@ -60,6 +60,19 @@ struct MockVendor: Sendable {
             return json(401, ["error": ["message": "OpenAI-Organization header should match organization for API key", "type": "invalid_request_error",
                                         "param": NSNull(), "code": "mismatched_organization"]])
         }
+        // Like OpenAI, per model and whatever the key: a model the account may not sample from is a 403, and a model
+        // with a tiny limit answers 429 — both shaped by the caller's request, not by the key.
+        if family == .openai, let model = ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any])?["model"] as? String {
+            if model.contains("forbidden-model") {
+                return json(403, ["error": ["message": "You are not allowed to sample from this model", "type": "invalid_request_error",
+                                            "param": NSNull(), "code": "model_not_allowed"]])
+            }
+            if model.contains("tiny-limit-model") {
+                var answer = error(429, kind: .rateLimit)
+                answer.headers[.retryAfter] = "30"
+                return answer
+            }
+        }
         if family == .azureOpenAI, query["api-version"] == nil {
             return json(404, ["error": ["code": "404", "message": "Resource not found"]])
         }

@@ -12,7 +12,7 @@ struct NetworkTargetPolicyTests {
         "http://2130706433", "http://0177.0.0.1", "http://0x7f.1", "http://127.1", "http://0", "http://0x7f000001", "http://017700000001",
         "http://10.0x1.2", "http://3232235777",
         // IPv6 forms that carry an internal IPv4 address.
-        "http://[::ffff:7f00:1]", "http://[::127.0.0.1]", "http://[64:ff9b::a9fe:a9fe]", "http://[2002:7f00:1::]", "http://[::ffff:169.254.169.254]",
+        "http://[::ffff:7f00:1]", "http://[::127.0.0.1]", "http://[::ffff:0:7f00:1]", "http://[::ffff:0:a9fe:a9fe]", "http://[64:ff9b::a9fe:a9fe]", "http://[2002:7f00:1::]", "http://[::ffff:169.254.169.254]",
         // Metadata, CGNAT, multicast, reserved.
         "http://168.63.129.16", "http://100.100.100.200", "http://100.64.0.1", "http://[fd00:ec2::254]", "http://224.0.0.1",
         "http://255.255.255.255", "http://[ff02::1]", "http://[::]", "http://[fec0::1]", "http://198.18.0.1",

@@ -124,7 +124,8 @@ struct GuardRuleTests {
             #expect(!EndpointRule.allows(rules, method: method, pathAndQuery: path), "\(method) \(path)")
         }
         let all = try #require(EndpointRule("*"))
-        #expect(EndpointRule.allows([all], method: "DELETE", pathAndQuery: "/anything/%2e"))
+        #expect(EndpointRule.allows([all], method: "DELETE", pathAndQuery: "/anything/at/all"))
+        #expect(!EndpointRule.allows([all], method: "GET", pathAndQuery: "/v1/../admin") && !EndpointRule.allows([all], method: "GET", pathAndQuery: "/%2e%2e/admin"))
         for bad in ["", "GET", "FETCH /x", "GET x", "GET /a /b"] { #expect(EndpointRule(bad) == nil, "\(bad)") }
     }
 

@@ -16,9 +16,19 @@ struct TenantIsolationTests {
         let tokenA = try await rig.serviceToken(a)
         let tokenB = try await rig.serviceToken(b)
 
-        // A sends an OpenAI-Organization header the platform's key does not belong to: the vendor says 401.
-        let refused = try await rig.call("/openai/v1/chat/completions", token: tokenA, json: GatewayRig.chat, headers: ["OpenAI-Organization": "org-evil"])
-        #expect(refused.status == 401, "\(refused.status) \(refused.text)")
+        // A's own header choosing the account's organization never travels with the platform's key.
+        try await rig.mocks.clear()
+        let header = try await rig.call("/openai/v1/chat/completions", token: tokenA, json: GatewayRig.chat,
+                                        headers: ["OpenAI-Organization": "org-evil", "X-HTTP-Method-Override": "DELETE", "anthropic-beta": "files-api"])
+        #expect(header.status == 200, "\(header.status) \(header.text)")
+        let sent = try await rig.mocks.requests("openai").last?["headers"] as? [String: String] ?? [:]
+        #expect(sent["openai-organization"] == nil && sent["x-http-method-override"] == nil && sent["anthropic-beta"] == nil, "\(sent)")
+
+        // A asks for a model the account may not sample from: the vendor says 403 to a request A shaped.
+        var forbidden = GatewayRig.chat
+        forbidden["model"] = "forbidden-model-x"
+        let refused = try await rig.call("/openai/v1/chat/completions", token: tokenA, json: forbidden)
+        #expect(refused.status == 403, "\(refused.status) \(refused.text)")
         #expect(refused.headers["x-keywarden-source"] == "platform" && refused.headers["x-keywarden-key"] == nil, "a tenant learns who paid, not which key")
 
         // B is served by the same platform key at once; the card is not marked invalid.
@@ -41,6 +51,28 @@ struct TenantIsolationTests {
         #expect(stillB.status == 200)
     }
 
+    @Test("one tenant's 429 on the platform key rests it for that tenant only; a second tenant's 429 makes the rest shared")
+    func rateLimitIsSharedOnceConfirmed() async throws {
+        let rig = try await GatewayRig(vendors: ["openai"])
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: "sk-platform-shared-ratelimit-0001")
+        let tokens = try await [rig.workspace("A"), rig.workspace("B"), rig.workspace("C")].asyncMap { try await rig.serviceToken($0) }
+        var tiny = GatewayRig.chat
+        tiny["model"] = "tiny-limit-model"
+        let first = try await rig.call("/openai/v1/chat/completions", token: tokens[0], json: tiny)
+        #expect(first.status == 429)
+        // A rests; B is still served.
+        let again = try await rig.call("/openai/v1/chat/completions", token: tokens[0], json: GatewayRig.chat)
+        #expect(again.status == 429 && again.json.errorCode == "keys_cooling_down", "\(again.status) \(again.text)")
+        #expect(try await rig.call("/openai/v1/chat/completions", token: tokens[1], json: GatewayRig.chat).status == 200)
+        // B meets a 429 too: the limit is the account's, and C rests without calling the vendor.
+        #expect(try await rig.call("/openai/v1/chat/completions", token: tokens[1], json: tiny).status == 429)
+        try await rig.mocks.clear()
+        let shared = try await rig.call("/openai/v1/chat/completions", token: tokens[2], json: GatewayRig.chat)
+        #expect(shared.status == 429 && Int(shared.headers["retry-after"] ?? "") != nil, "\(shared.status) \(shared.text)")
+        #expect(try await rig.mocks.requests("openai").isEmpty)
+    }
+
     @Test("the platform's key serves inference endpoints only; a workspace's own key serves any path")
     func sharedKeyEndpoints() async throws {
         let rig = try await GatewayRig(vendors: ["openai"])
@@ -52,15 +84,15 @@ struct TenantIsolationTests {
         for (method, path) in [("GET", "/openai/v1/files"), ("POST", "/openai/v1/batches"), ("POST", "/openai/v1/fine_tuning/jobs"),
                                ("GET", "/openai/v1/organization/users"), ("DELETE", "/openai/v1/models/ft:gpt-4o:acme"),
                                ("POST", "/openai/v1/chat/completions/../../files"), ("POST", "/openai/v1/chat/completions%2F..%2F..%2Ffiles"),
-                               ("POST", "/openai//v1/files"), ("GET", "/openai/v1/models/../files")] {
+                               ("POST", "/openai//v1/files"), ("GET", "/openai/v1/models/../files"),
+                               // Listings of the account's models and voices name other tenants' fine-tunes and clones.
+                               ("GET", "/openai/v1/models"), ("GET", "/openai/v1/models/ft:gpt-4o:acme")] {
             let reply = try await rig.call(path, token: token, json: method == "GET" || method == "DELETE" ? nil : ["x": 1], method: method)
             #expect(reply.status == 403 && reply.json.errorCode == "endpoint_not_allowed", "\(method) \(path): \(reply.status) \(reply.text)")
         }
         #expect(try await rig.mocks.requests("openai").isEmpty, "a refused endpoint never reaches the vendor")
         let chat = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(chat.status == 200)
-        let models = try await rig.call("/openai/v1/models", token: token, method: "GET")
-        #expect(models.status == 200)
         // With its own key, the workspace's calls are its own business.
         _ = try await rig.key(tenant, secret: "sk-own-endpoints-0002")
         let files = try await rig.call("/openai/v1/files", token: token, method: "GET")
@@ -100,5 +132,13 @@ struct TenantIsolationTests {
             if sent.status == 429 { #expect(Int(sent.headers["retry-after"] ?? "") != nil) }
         }
         #expect(last == 429)
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
     }
 }

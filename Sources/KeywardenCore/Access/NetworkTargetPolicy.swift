@@ -106,6 +106,8 @@ public enum NetworkTargetPolicy {
     public enum Refusal: String, Sendable, Equatable {
         case loopback, unspecified, privateNetwork = "private", sharedAddressSpace = "shared_address_space", linkLocal = "link_local"
         case uniqueLocal = "unique_local", multicast, reserved, cloudMetadata = "cloud_metadata", internalName = "internal_name"
+        /// An address of the machine Keywarden runs on (its public interface included).
+        case thisHost = "this_host"
 
         /// Words for an error message.
         public var explanation: String {
@@ -120,6 +122,7 @@ public enum NetworkTargetPolicy {
             case .reserved: return "a reserved address"
             case .cloudMetadata: return "a cloud metadata address"
             case .internalName: return "an internal host name"
+            case .thisHost: return "an address of Keywarden's own host"
             }
         }
     }
@@ -138,6 +141,9 @@ public enum NetworkTargetPolicy {
         // IPv6 forms that carry an IPv4 address are judged by that address.
         let first10Zero = b[0..<10].allSatisfy { $0 == 0 }
         if first10Zero, b[10] == 0xff, b[11] == 0xff { return embedded(b[12...]) }                 // ::ffff:a.b.c.d (mapped)
+        if b[0..<8].allSatisfy({ $0 == 0 }), b[8] == 0xff, b[9] == 0xff, b[10] == 0, b[11] == 0 {
+            return embedded(b[12...])                                                                // ::ffff:0:a.b.c.d (SIIT)
+        }
         if b[0..<12].allSatisfy({ $0 == 0 }) {
             if b[12..<15].allSatisfy({ $0 == 0 }) && (b[15] == 0 || b[15] == 1) { return b[15] == 0 ? .unspecified : .loopback }
             return embedded(b[12...]) ?? .reserved                                                  // ::a.b.c.d (compatible, deprecated)

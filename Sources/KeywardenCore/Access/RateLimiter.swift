@@ -53,9 +53,13 @@ public final class RateLimiter: Sendable {
             }
             count.current += 1
             if counts.count >= capacity, counts[subject] == nil {
-                // Forget the subjects whose windows ended (cheap enough at this bound), else start over.
+                // Forget the subjects whose windows ended; if that is not enough, the tenth that started longest ago
+                // (never everyone: a flood of new subjects must not reset the counts of those being limited).
                 counts = counts.filter { now - $0.value.windowStart < rule.window * 2 }
-                if counts.count >= capacity { counts.removeAll(keepingCapacity: true) }
+                if counts.count >= capacity {
+                    let oldest = counts.sorted { $0.value.windowStart < $1.value.windowStart }.prefix(max(1, capacity / 10)).map(\.key)
+                    for key in oldest { counts[key] = nil }
+                }
             }
             counts[subject] = count
             return nil

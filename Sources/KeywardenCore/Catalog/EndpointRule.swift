@@ -59,9 +59,10 @@ public struct EndpointRule: Sendable, Equatable, CustomStringConvertible {
         return path
     }
 
-    /// Whether any of `rules` allows the call.
+    /// Whether any of `rules` allows the call. A path that is not plain is refused even under `*`: a `..` or an encoded
+    /// one could leave the base URL's own path (an operator's API under a prefix).
     public static func allows(_ rules: [EndpointRule], method: String, pathAndQuery: String) -> Bool {
-        guard let path = plainPath(pathAndQuery) else { return rules.contains { $0.segments == nil } }
+        guard let path = plainPath(pathAndQuery) else { return false }
         return rules.contains { $0.allows(method: method, path: path) }
     }
 }

@@ -15,10 +15,16 @@ public struct EgressGuard: NetworkTargetCheck {
     let refusal: @Sendable (NetworkAddress) -> NetworkTargetPolicy.Refusal?
 
     public init(resolver: any HostResolver = SystemHostResolver(), allowsPrivateTargets: Bool = false,
-                refusal: @escaping @Sendable (NetworkAddress) -> NetworkTargetPolicy.Refusal? = NetworkTargetPolicy.refusal(for:)) {
+                refusal: @escaping @Sendable (NetworkAddress) -> NetworkTargetPolicy.Refusal? = EgressGuard.standardRefusal) {
         self.resolver = resolver
         self.allowsPrivateTargets = allowsPrivateTargets
         self.refusal = refusal
+    }
+
+    /// The policy, plus the addresses of this host's own interfaces (a public address of the machine reaches the
+    /// services it binds to every interface).
+    public static let standardRefusal: @Sendable (NetworkAddress) -> NetworkTargetPolicy.Refusal? = { address in
+        NetworkTargetPolicy.refusal(for: address) ?? (LocalInterfaces.addresses.contains(address) ? .thisHost : nil)
     }
 
     /// What checking a host found: the addresses to connect to, or why not.
@@ -67,4 +73,31 @@ public struct EgressGuard: NetworkTargetCheck {
         if case .refused(let reason, _) = await check(host: host, port: port) { return reason }
         return nil
     }
+}
+
+/// The addresses of this host's network interfaces (`getifaddrs`), read once.
+enum LocalInterfaces {
+    static let addresses: Set<NetworkAddress> = {
+        var result = Set<NetworkAddress>()
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return result }
+        defer { freeifaddrs(first) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            if let address = entry.pointee.ifa_addr {
+                switch Int32(address.pointee.sa_family) {
+                case AF_INET:
+                    let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                    if let network = withUnsafeBytes(of: v4, { NetworkAddress(bytes: Array($0)) }) { result.insert(network) }
+                case AF_INET6:
+                    let v6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                    if let network = withUnsafeBytes(of: v6, { NetworkAddress(bytes: Array($0)) }) { result.insert(network) }
+                default:
+                    break
+                }
+            }
+            cursor = entry.pointee.ifa_next
+        }
+        return result
+    }()
 }

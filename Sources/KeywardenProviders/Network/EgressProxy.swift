@@ -77,6 +77,26 @@ final class EgressConnectHandler: ChannelInboundHandler, RemovableChannelHandler
         self.logger = logger
     }
 
+    /// The longest a client may take from connecting to a spliced connection.
+    static let handshakeDeadline: TimeAmount = .seconds(10)
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A client that connects and says nothing (or never finishes) is closed: any local process could otherwise
+        // hold connections open until the descriptors run out.
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.handshakeDeadline) {
+            if !self.spliced { context.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Half-closed before the splice: nothing more will come, so nothing to wait for.
+        if !spliced, let event = event as? ChannelEvent, case .inputClosed = event {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // Spliced: until this handler is out of the pipeline, bytes go on to the glue.
         if spliced {
@@ -85,7 +105,7 @@ final class EgressConnectHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         var bytes = unwrapInboundIn(data)
         buffer.writeBuffer(&bytes)
-        guard buffer.readableBytes <= Self.maximumHandshake || stage == .connecting else {
+        guard buffer.readableBytes <= Self.maximumHandshake else {
             context.close(promise: nil)
             return
         }

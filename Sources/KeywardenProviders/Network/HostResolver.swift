@@ -2,6 +2,7 @@ import Foundation
 import KeywardenCore
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Turns a host name into the addresses a connection would use.
 public protocol HostResolver: Sendable {
@@ -16,13 +17,37 @@ public struct HostResolutionError: Error, CustomStringConvertible {
     public var description: String { "cannot resolve \(host): \(reason)" }
 }
 
-/// The system's resolver (`getaddrinfo`, so `/etc/hosts` and every numeric spelling count), run off the event loops.
+/// The system's resolver (`getaddrinfo`, so `/etc/hosts` and every numeric spelling count), run off the event loops
+/// on threads of its own: a workspace's name whose server answers slowly ties up at most these threads (never the
+/// shared pool the database's queries run on), and a caller waits at most ``timeout``.
 public struct SystemHostResolver: HostResolver {
-    public init() {}
+    /// The lookups' own threads, started once.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
+    /// The longest a caller waits for a name (a lookup still running after it finishes on its thread, unseen).
+    public let timeout: Duration
+
+    public init(timeout: Duration = .seconds(5)) {
+        self.timeout = timeout
+    }
 
     public func resolve(host: String, port: Int) async throws -> [SocketAddress] {
-        try await NIOThreadPool.singleton.runIfActive {
-            try Self.lookup(host: host, port: port)
+        let timeout = self.timeout
+        // A blocked getaddrinfo cannot be cancelled: the caller is answered by whichever comes first, the lookup or
+        // the timeout, and the lookup (unstructured) ends on its own thread whenever it does.
+        let once = ResumeOnce<[SocketAddress]>()
+        return try await withCheckedThrowingContinuation { continuation in
+            once.set(continuation)
+            Task.detached {
+                do { once.resume(.success(try await Self.pool.runIfActive { try Self.lookup(host: host, port: port) })) } catch { once.resume(.failure(error)) }
+            }
+            Task.detached {
+                try? await Task.sleep(for: timeout)
+                once.resume(.failure(HostResolutionError(host: host, reason: "no answer within \(timeout)")))
+            }
         }
     }
 
@@ -72,6 +97,22 @@ extension SocketAddress {
             return withUnsafeBytes(of: v6.address.sin6_addr) { NetworkAddress(bytes: Array($0)) }
         case .unixDomainSocket:
             return nil
+        }
+    }
+}
+
+/// A continuation resumed by the first of several racers; the others are ignored.
+final class ResumeOnce<Value: Sendable>: Sendable {
+    private let state = Mutex<CheckedContinuation<Value, any Error>?>(nil)
+
+    func set(_ continuation: CheckedContinuation<Value, any Error>) {
+        state.withLock { $0 = continuation }
+    }
+
+    func resume(_ result: Result<Value, any Error>) {
+        state.withLock { waiting in
+            waiting?.resume(with: result)
+            waiting = nil
         }
     }
 }

@@ -35,8 +35,9 @@ struct ResolutionController {
                 throw KeywardenError(.unprocessable, code: failure.code, message: failure.description)
             }
             let snapshot = try await store.resolution.snapshot()
-            // The caller's own scope: a workspace its keys, the platform (a call without a workspace) its keys.
-            let ownScope: Scope = workspaceID.map(Scope.workspace) ?? .platform
+            // The caller's own scope, from its token: a workspace's token owns its workspace's keys, a platform token the
+            // platform's (it may ask about a workspace, but never reveal that workspace's key).
+            let ownScope: Scope = principal.workspaceID.map(Scope.workspace) ?? .platform
             var secret: String?
             if body.reveal == true {
                 guard principal.kind == .service, principal.permissions.contains(.keysReveal) else {

@@ -49,18 +49,19 @@ struct PagesController {
             // Before a session exists the form is checked against a cookie set with it (double submit).
             let expected = WebResponse.cookieValue(Self.loginCookie, in: request) ?? ""
             let form = try await WebForm.read(request, context: context, csrf: expected.isEmpty ? UUID().uuidString : expected)
-            if let wait = signInLimiter.acquire(context.clientAddress ?? "unknown") {
-                let csrf = AccessToken.generate().value
-                var response = WebResponse.page("login", ["title": "Sign in", "csrf": csrf, "error": "Too many sign-in attempts; try again in \(wait) s."],
-                                                status: .tooManyRequests,
-                                                cookies: [WebResponse.cookie(Self.loginCookie, csrf, maxAge: 1800, secure: WebResponse.isSecure(request))])
-                response.headers[.retryAfter] = "\(wait)"
-                return response
-            }
             guard let token = form.text("token"), let (cookie, session) = try await store.sessions.signIn(presented: token) else {
                 let csrf = AccessToken.generate().value
+                let cookies = [WebResponse.cookie(Self.loginCookie, csrf, maxAge: 1800, secure: WebResponse.isSecure(request))]
+                // Failed attempts are counted per client: a valid token always signs in (a neighbour behind the same
+                // proxy cannot lock anyone out), and guessing is answered 429 past the limit.
+                if let wait = signInLimiter.acquire(context.clientAddress ?? "unknown") {
+                    var response = WebResponse.page("login", ["title": "Sign in", "csrf": csrf, "error": "Too many failed sign-in attempts; try again in \(wait) s."],
+                                                    status: .tooManyRequests, cookies: cookies)
+                    response.headers[.retryAfter] = "\(wait)"
+                    return response
+                }
                 return WebResponse.page("login", ["title": "Sign in", "csrf": csrf, "error": "That token is not valid or was revoked."], status: .unauthorized,
-                                        cookies: [WebResponse.cookie(Self.loginCookie, csrf, maxAge: 1800, secure: WebResponse.isSecure(request))])
+                                        cookies: cookies)
             }
             return WebResponse.redirect(home(session.principal), cookies: [
                 WebResponse.cookie(Self.sessionCookie, cookie, maxAge: Int(SessionService.lifetime), secure: WebResponse.isSecure(request)),

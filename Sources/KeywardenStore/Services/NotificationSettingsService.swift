@@ -47,6 +47,11 @@ public struct NotificationSettingsService: Sendable {
     let events = EventRepository()
 
     static let smtpKey = "smtp"
+    /// The most webhooks a workspace may register (each event is one delivery per hook).
+    public static let maximumWorkspaceWebhooks = 10
+    /// The most webhooks of the platform.
+    public static let maximumPlatformWebhooks = 50
+
     /// Where the SMTP password is sealed.
     public static let smtpPasswordContext = SecretContext(scope: .platform, ownerID: "smtp", field: "password")
 
@@ -63,6 +68,10 @@ public struct NotificationSettingsService: Sendable {
         guard description.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
         return try await store.engine.transaction { db in
             if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil { throw KeywardenError.notFound("workspace") }
+            let limit = workspaceID == nil ? Self.maximumPlatformWebhooks : Self.maximumWorkspaceWebhooks
+            guard try await self.webhooks.list(workspaceID: workspaceID, on: db).count < limit else {
+                throw KeywardenError(.conflict, code: "too_many_webhooks", message: "At most \(limit) webhooks; delete one first.")
+            }
             let hook = Webhook(
                 id: Identifier.make("whk"), workspaceID: workspaceID, url: url, description: description,
                 events: events, active: true, createdAt: Timestamp.now, createdBy: actor
