@@ -16,14 +16,16 @@ final class GatewayRig: Sendable {
 
     static let managed = ["KEYWARDEN_MANAGED_PROVIDER": "anthropic", "KEYWARDEN_MANAGED_MODEL": "claude-haiku-4-5"]
 
-    init(environment: [String: String] = [:], mocks: MockVendorsProcess? = nil, data: URL? = nil, vendors: [String]? = nil) async throws {
+    /// - Parameter engine: the database engine (the test run's by default); `.postgres` needs `KEYWARDEN_TEST_POSTGRES_URL`.
+    init(environment: [String: String] = [:], mocks: MockVendorsProcess? = nil, data: URL? = nil, vendors: [String]? = nil,
+         engine: TestDatabase.Engine = TestDatabase.engine) async throws {
         let mocks = if let mocks { mocks } else { try await MockVendorsProcess(vendors: vendors) }
         self.mocks = mocks
         let data = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("kw-gw-\(UUID().uuidString)")
         self.data = data
         var env = mocks.upstreamEnvironment
         let remembered = data.appendingPathComponent(".test-database-url")
-        if TestDatabase.engine == .postgres {
+        if engine == .postgres {
             var url = (try? String(contentsOf: remembered, encoding: .utf8)) ?? ""
             if url.isEmpty { url = try await TestDatabase.create() }
             try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
@@ -58,11 +60,11 @@ final class GatewayRig: Sendable {
         databaseURL.map { ["KEYWARDEN_DATABASE_URL": $0] } ?? [:]
     }
 
-    func stop(mocksToo: Bool = true) async {
+    func stop(mocksToo: Bool = true, keepData: Bool = false) async {
         server.signal(SIGTERM)
         _ = try? await server.wait(timeout: .seconds(15))
         if mocksToo { await mocks.stop() }
-        try? FileManager.default.removeItem(at: data)
+        if !keepData { try? FileManager.default.removeItem(at: data) }
     }
 
     /// A management call as the platform admin (or `token`); the JSON answer.

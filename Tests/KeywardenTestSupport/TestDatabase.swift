@@ -22,6 +22,10 @@ public final class TestDatabase: Sendable {
     /// The maintenance database databases are made from.
     static var adminURL: String? { ProcessInfo.processInfo.environment["KEYWARDEN_TEST_POSTGRES_URL"] }
 
+    /// Whether a PostgreSQL server is there for the tests that need one whatever the run's engine (moving a store
+    /// to it, several instances on one database).
+    public static var postgresAvailable: Bool { adminURL.map { !$0.isEmpty } ?? false }
+
     private let state = Mutex<String?>(nil)
 
     public init() {}

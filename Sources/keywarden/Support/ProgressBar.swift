@@ -8,13 +8,14 @@ struct ProgressBar: Sendable {
     let label: String
     let isTerminal = isatty(STDERR_FILENO) == 1
 
-    func update(done: Int, total: Int) {
+    func update(done: Int, total: Int, label: String? = nil) {
         guard isTerminal else { return }
+        let label = label ?? self.label
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
         let width = 30
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        let line = "\r\(label) \(bar) \(Int(fraction * 100))% \(done)/\(total)"
+        let line = "\r\(label) \(bar) \(Int(fraction * 100))% \(done)/\(total)\u{1B}[K"
         FileHandle.standardError.write(Data(line.utf8))
     }
 
