@@ -1,0 +1,111 @@
+import Foundation
+import KeywardenTestSupport
+import Testing
+
+/// Two real `keywarden serve` processes on one PostgreSQL database.
+@Suite("Several instances on PostgreSQL", .serialized, .enabled(if: TestDatabase.postgresAvailable))
+struct MultiInstanceTests {
+    /// Instance B on A's database and data directory (the same keyring), against the same mocks.
+    static func second(to a: GatewayRig, environment: [String: String] = [:]) async throws -> GatewayRig {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-b-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: a.data.appendingPathComponent("keyring.json"), to: data.appendingPathComponent("keyring.json"))
+        try (a.databaseURL ?? "").write(to: data.appendingPathComponent(".test-database-url"), atomically: true, encoding: .utf8)
+        return try await GatewayRig(environment: environment, mocks: a.mocks, data: data, engine: .postgres)
+    }
+
+    @Test("a key saved through A serves on B within a second; deactivated on B, A stops using it within a second; concurrent changes keep one audit chain")
+    func changesTravel() async throws {
+        let a = try await GatewayRig(vendors: ["openai"], engine: .postgres)
+        let b = try await Self.second(to: a)
+        defer { Task { await b.stop(mocksToo: false); await a.stop() } }
+        let ws = try await a.workspace("Shared")
+        let token = try await a.serviceToken(ws)
+
+        // Saved on A, used by B.
+        let saved = ContinuousClock.now
+        let key = try await a.key(ws, secret: "sk-multi-instance-0001")
+        var servedAfter: Duration?
+        while ContinuousClock.now - saved < .seconds(3) {
+            let reply = try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+            if reply.status == 200, reply.headers["x-keywarden-key"] == key { servedAfter = ContinuousClock.now - saved; break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        print("saved on A → used on B after \(servedAfter.map { "\($0)" } ?? "never")")
+        #expect(servedAfter != nil && servedAfter! < .milliseconds(1500))
+
+        // Deactivated through B, A stops using it.
+        try await b.api("POST", "/api/v1/workspaces/\(ws)/keys/\(key)/deactivate", token: a.adminToken, expect: 200)
+        let off = ContinuousClock.now
+        var stoppedAfter: Duration?
+        while ContinuousClock.now - off < .seconds(3) {
+            let reply = try await a.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+            if reply.status != 200 { stoppedAfter = ContinuousClock.now - off; break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        print("deactivated on B → refused on A after \(stoppedAfter.map { "\($0)" } ?? "never")")
+        #expect(stoppedAfter != nil && stoppedAfter! < .milliseconds(1500))
+
+        // Concurrent changes on both instances: one audit chain, intact.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, rig) in [a, b, a, b, a, b, a, b].enumerated() {
+                group.addTask {
+                    _ = try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys",
+                                          ["provider": "openai", "description": "k\(index)", "api_key": "sk-concurrent-\(index)-abcdefgh", "role": "fallback"],
+                                          token: a.adminToken)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let verify = try await KeywardenProcess.run(["audit", "verify", "--data", a.data.path], environment: a.commandEnvironment)
+        #expect(verify.status == 0 && verify.stdout.contains("intact"), "\(verify.stdout) \(verify.stderr)")
+    }
+
+    @Test("one webhook delivery per event with two instances; kill -9 of A under load: B keeps answering and no acknowledged change is lost")
+    func deliveriesAndCrash() async throws {
+        let fast = ["KEYWARDEN_NOTIFY_POLL": "0.05"]
+        let a = try await GatewayRig(environment: fast, vendors: ["openai", "receiver"], engine: .postgres)
+        let b = try await Self.second(to: a, environment: fast)
+        defer { Task { await b.stop(mocksToo: false); await a.stop() } }
+        let receiver = try #require(a.mocks.urls["receiver"])
+        let ws = try await a.workspace("Hooks")
+        try await a.api("POST", "/api/v1/workspaces/\(ws)/webhooks", ["url": receiver + "/hook"], expect: 201)
+        try await a.mocks.clear()
+        for _ in 0..<4 { try await a.api("POST", "/api/v1/workspaces/\(ws)/webhooks/test", expect: 202) }
+        try await a.eventually("four deliveries") { try await a.mocks.requests("receiver").count >= 4 }
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await a.mocks.requests("receiver").count == 4, "each event delivered once, not once per instance")
+
+        // Under load on both, A dies without warning; B keeps answering and every acknowledged change is there.
+        let token = try await a.serviceToken(ws)
+        _ = try await a.key(ws, secret: "sk-crash-serving-0001")
+        let acknowledged = Acknowledged()
+        let load = Task {
+            for index in 0..<60 {
+                let rig = index.isMultiple(of: 2) ? a : b
+                if let reply = try? await TestHTTP.send("POST", rig.base + "/api/v1/workspaces/\(ws)/keys",
+                                                        body: try JSONSerialization.data(withJSONObject: ["provider": "openai", "description": "c\(index)",
+                                                                                                          "api_key": "sk-crash-\(index)-abcdefghij", "role": "fallback"]),
+                                                        headers: ["Authorization": "Bearer \(a.adminToken)", "Content-Type": "application/json"]),
+                   reply.status == 201, let id = (reply.json["key"] as? [String: Any])?["id"] as? String {
+                    await acknowledged.add(id)
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        a.server.signal(SIGKILL)
+        _ = await load.result
+        for _ in 0..<5 {
+            #expect(try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).status == 200)
+        }
+        let ids = await acknowledged.ids
+        let listed = try await b.api("GET", "/api/v1/workspaces/\(ws)/keys?per_page=100", token: a.adminToken)
+        let present = Set((listed["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+        #expect(!ids.isEmpty && ids.allSatisfy(present.contains), "\(ids.count) acknowledged, \(ids.filter { !present.contains($0) }.count) missing")
+    }
+
+    actor Acknowledged {
+        var ids: [String] = []
+        func add(_ id: String) { ids.append(id) }
+    }
+}
