@@ -186,6 +186,10 @@ public final class NotificationDispatcher: Service, Sendable {
             throw DeliveryFailure(message: "the webhook's signing secret is missing", statusCode: nil, permanent: true)
         }
         let body = Self.webhookBody(event)
+        // A URL no client can take (forced into the database past the save-time check) never reaches one.
+        if let problem = OutboundURL.problem(hook.url) {
+            throw DeliveryFailure(message: "the URL \(problem)", statusCode: nil, permanent: true)
+        }
         var request = HTTPClientRequest(url: hook.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

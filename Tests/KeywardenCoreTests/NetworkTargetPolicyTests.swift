@@ -29,6 +29,17 @@ struct NetworkTargetPolicyTests {
         }
     }
 
+    @Test("a URL Keywarden connects to has a DNS-sized host and a port in range, or is refused before any client sees it")
+    func outboundURLs() {
+        for good in ["https://api.openai.com", "http://a.b:1", "https://x.example:65535/v1", "http://[::1]:80", "https://" + String(repeating: "a", count: 63) + ".com"] {
+            #expect(OutboundURL.problem(good) == nil, "\(good)")
+        }
+        for bad in ["ftp://x.com", "https://", "https://" + String(repeating: "a", count: 300) + ".com", "https://" + String(repeating: "a", count: 64) + ".com",
+                    "http://x.com:0", "http://x.com:65536", "http://x.com:99999999999", "http://x.com:", "not a url", "https://" + String(repeating: "a.", count: 130) + "com"] {
+            #expect(OutboundURL.problem(bad) != nil, "\(bad)")
+        }
+    }
+
     @Test("cloud metadata addresses are named as such")
     func metadata() {
         for text in ["169.254.169.254", "168.63.129.16", "100.100.100.200", "fd00:ec2::254", "::ffff:169.254.169.254"] {

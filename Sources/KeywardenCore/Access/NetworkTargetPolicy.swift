@@ -235,3 +235,25 @@ public struct LiteralNetworkTargetCheck: NetworkTargetCheck {
         NetworkTargetPolicy.refusal(forURL: url)
     }
 }
+
+/// The one check of a URL Keywarden will connect to (a base URL, an endpoint, a webhook), before any client sees it:
+/// http or https, a host of at most 253 bytes in labels of at most 63 (a longer name is no DNS name, and the SOCKS
+/// client in the path traps on one over 255 bytes), a port from 1 to 65535 when one is given.
+public enum OutboundURL {
+    /// Why the URL cannot be called, or `nil` when it can.
+    public static func problem(_ text: String) -> String? {
+        guard text.utf8.count <= 2048 else { return "is longer than 2048 bytes" }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            return "must be an http(s) URL"
+        }
+        guard let host = components.host, !host.isEmpty else { return "must name a host" }
+        let name = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard name.utf8.count <= 253, name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ $0.utf8.count <= 63 }) else {
+            return "has a host name longer than DNS allows"
+        }
+        if let port = components.port, !(1...65535).contains(port) { return "has a port outside 1-65535" }
+        if components.port == nil, let authority = text.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first,
+           authority.hasSuffix(":") { return "has an empty port" }
+        return nil
+    }
+}

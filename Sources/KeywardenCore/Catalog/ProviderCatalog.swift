@@ -197,8 +197,7 @@ public struct ProviderCatalog: Sendable, Equatable {
     }
 
     static func isHTTPURL(_ value: String) -> Bool {
-        guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), url.host != nil else { return false }
-        return scheme == "http" || scheme == "https"
+        OutboundURL.problem(value) == nil
     }
 
     private struct Document: Decodable {

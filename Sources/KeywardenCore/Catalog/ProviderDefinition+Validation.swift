@@ -21,8 +21,8 @@ extension ProviderDefinition {
             let text = value.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines)
             switch field.kind {
             case .url:
-                guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host != nil else {
-                    throw .invalid(path, "\(field.label) must be an http(s) URL.")
+                if let problem = OutboundURL.problem(text) {
+                    throw .invalid(path, "\(field.label) \(problem).")
                 }
             case .integer:
                 guard let number = UntrustedNumber.integer(text), (1...Self.maximumFieldInteger).contains(number) else {

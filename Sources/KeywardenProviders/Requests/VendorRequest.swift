@@ -93,8 +93,9 @@ public enum VendorRequestBuilder {
         }
         var base = try render(baseTemplate, what: "base URL")
         while base.hasSuffix("/") { base.removeLast() }
-        guard let baseURL = URL(string: base), let scheme = baseURL.scheme?.lowercased(), ["http", "https"].contains(scheme), baseURL.host != nil else {
-            throw KeywardenError(.unprocessable, code: "invalid_base_url", message: "The base URL of \(provider.displayName) is not an http(s) URL.", field: "extras.base_url")
+        // Judged here, where it is used, whatever the store held: a host or port no client can take never reaches one.
+        if let problem = OutboundURL.problem(base) {
+            throw KeywardenError(.unprocessable, code: "invalid_base_url", message: "The base URL of \(provider.displayName) \(problem).", field: "extras.base_url")
         }
         var url = base + (path.hasPrefix("/") ? "" : "/") + (renderPath ? try render(path, what: "path", encode: true) : path)
 

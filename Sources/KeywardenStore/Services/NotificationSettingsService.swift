@@ -59,8 +59,8 @@ public struct NotificationSettingsService: Sendable {
 
     /// Registers a webhook; returns it and its signing secret (shown once).
     public func createWebhook(workspaceID: String?, url: String, description: String, events: [EventKind], actor: String) async throws -> (Webhook, Secret) {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme), parsed.host != nil else {
-            throw KeywardenError.invalid("url", "url must be an http(s) URL.")
+        if let problem = OutboundURL.problem(url) {
+            throw KeywardenError.invalid("url", "url \(problem).")
         }
         guard url.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
         if workspaceID != nil { try await store.configuration.ensureAllowedTarget(url, field: "url") }
