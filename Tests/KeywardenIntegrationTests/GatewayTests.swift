@@ -389,9 +389,14 @@ struct SDKTests {
     /// The Python with the `openai` and `anthropic` packages: `KEYWARDEN_PYTHON`, else `.venv/bin/python`, else `python3`.
     static func python() -> String {
         if let path = ProcessInfo.processInfo.environment["KEYWARDEN_PYTHON"] { return path }
-        let venv = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".venv/bin/python").path
-        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/env"
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let venv = root.appendingPathComponent(".venv/bin/python").path
+        // The project's venv only when it has the SDKs (the API fuzz makes one with schemathesis alone).
+        let libraries = root.appendingPathComponent(".venv/lib")
+        let hasSDK = ((try? FileManager.default.contentsOfDirectory(atPath: libraries.path)) ?? []).contains { version in
+            FileManager.default.fileExists(atPath: libraries.appendingPathComponent(version).appendingPathComponent("site-packages/openai").path)
+        }
+        return FileManager.default.isExecutableFile(atPath: venv) && hasSDK ? venv : "/usr/bin/env"
     }
 
     @Test("the official openai and anthropic Python SDKs complete a chat and a streamed chat with only base_url and api_key changed")
