@@ -54,13 +54,13 @@ public struct NotificationSettingsService: Sendable {
 
     /// Registers a webhook; returns it and its signing secret (shown once).
     public func createWebhook(workspaceID: String?, url: String, description: String, events: [EventKind], actor: String) async throws -> (Webhook, Secret) {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme), parsed.host != nil else {
+        guard HTTPURLSyntax.isValid(url), let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme), parsed.host != nil else {
             throw KeywardenError.invalid("url", "url must be an http(s) URL.")
         }
-        guard url.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
+        guard url.unicodeScalars.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
         if workspaceID != nil { try await store.configuration.ensureAllowedTarget(url, field: "url") }
         let description = description.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard description.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
+        guard description.unicodeScalars.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
         return try await store.engine.transaction { db in
             if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil { throw KeywardenError.notFound("workspace") }
             let hook = Webhook(
