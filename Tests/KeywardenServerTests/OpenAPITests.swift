@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import KeywardenCore
 import KeywardenServer
+import KeywardenStore
 import KeywardenTestSupport
 import Testing
 
@@ -72,6 +74,48 @@ struct OpenAPITests {
             process.waitUntilExit()
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(process.terminationStatus == 0, "\(text)")
+        }
+    }
+
+    /// The `pattern` of a schema in `components/schemas` (written on one line, in single quotes).
+    static func pattern(of schema: String, in text: String) throws -> NSRegularExpression {
+        let start = try #require(text.range(of: "\n    \(schema):\n"))
+        let rest = text[start.upperBound...]
+        let line = try #require(rest.split(separator: "\n").first { $0.hasPrefix("      pattern: '") })
+        let quoted = line.dropFirst("      pattern: '".count).dropLast()
+        return try NSRegularExpression(pattern: quoted.replacingOccurrences(of: "''", with: "'"))
+    }
+
+    static func matches(_ regex: NSRegularExpression, _ value: String) -> Bool {
+        regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
+    }
+
+    @Test("the document's URL and time patterns say what the server accepts")
+    func patternsMatchServerRules() throws {
+        let text = try #require(OpenAPIDocument.text)
+        let url = try Self.pattern(of: "WebhookURL", in: text)
+        let urls = [
+            "http://a", "https://api.example.com/v1/hook?x=1&y=%2F#top", "HTTPS://Example.COM:443", "http://u:p%40@h.example:8080/",
+            "http://[::1]:11434/v1", "http://[::ffff:127.0.0.1]", "http://[fd00:ec2::254]/", "http://2130706433", "http://0x7f.1",
+            "http://t*", "http://a.b:65535", "http://a.b:00080",
+            "http://", "http://:80", "ftp://a.b", " http://a.b", "http://a.b ", "http://a b", "http://a.b/x y", "http://a.b/{x}",
+            "http://ä.b", "http://a.b/%zz", "http://a.b:65536", "http://a.b:", "http://[::1", "http://[1::2::3]", "http://[v1.x]",
+            "http://a.b#x#y", "http://a.b/\\", "http:a.b", "http://a@b@c", "http://a.b/\u{0}",
+        ]
+        for value in urls {
+            #expect(Self.matches(url, value) == HTTPURLSyntax.isValid(value), "\(value.debugDescription)")
+        }
+        let time = try Self.pattern(of: "UsageTime", in: text)
+        let times = [
+            "", "2026-11-22", "2024-02-29", "2000-02-29", "1970-01-01", "9999-12-30", "2026-11-22T14:57:00Z", "2026-11-22t14:57:00.123456789z",
+            "2026-11-22T14:57:60+02:00", "2026-11-22T23:59:59-23:59",
+            "2023-02-29", "2100-02-29", "2026-02-30", "2026-04-31", "2026-13-01", "1969-12-31", "99999-01-01", "2026-1-22",
+            "2026-11-22T24:00:00Z", "2026-11-22T10:00:00+0200", "2026-11-22T10:00:00+02", "2026-11-22T10:00:00.5", "2026-11-22 10:00:00Z",
+            "2026-11-22T10:00:00.1234567890Z", "2026-11-22T10:00:00+24:00", "2026-11-22T10:00Z", "+2026-11-22T10:00:00Z",
+        ]
+        for value in times {
+            let accepted = value.isEmpty || (try? UsageQuery.time(value, field: "from", endOfDay: false)) != nil
+            #expect(Self.matches(time, value) == accepted, "\(value.debugDescription)")
         }
     }
 }

@@ -243,6 +243,7 @@ public enum OutboundURL {
     /// Why the URL cannot be called, or `nil` when it can.
     public static func problem(_ text: String) -> String? {
         guard text.utf8.count <= 2048 else { return "is longer than 2048 bytes" }
+        guard HTTPURLSyntax.isValid(text) else { return "must be an http(s) URL in RFC 3986 syntax" }
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             return "must be an http(s) URL"
         }

@@ -1,7 +1,7 @@
 import Foundation
 
 extension ProviderDefinition {
-    /// The longest value accepted for any field.
+    /// The longest value accepted for any field, in Unicode code points (as JSON Schema's `maxLength` counts).
     public static let maximumFieldLength = 4096
     /// The largest value of an integer field (a default max tokens).
     public static let maximumFieldInteger = 10_000_000
@@ -15,8 +15,8 @@ extension ProviderDefinition {
                 throw .invalid(path, "\(displayName) has no field '\(id)'.", code: "unknown_field")
             }
             if value.isBlank { continue }
-            guard value.byteCount <= Self.maximumFieldLength else {
-                throw .invalid(path, "\(field.label) is longer than \(Self.maximumFieldLength) bytes.")
+            guard value.characterCount <= Self.maximumFieldLength else {
+                throw .invalid(path, "\(field.label) is longer than \(Self.maximumFieldLength) characters.")
             }
             let text = value.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines)
             switch field.kind {
@@ -44,8 +44,8 @@ extension ProviderDefinition {
         guard keyField != nil else {
             throw .invalid(field, "\(displayName) takes no API key.", code: "unknown_field")
         }
-        guard key.byteCount <= Self.maximumFieldLength else {
-            throw .invalid(field, "The API key is longer than \(Self.maximumFieldLength) bytes.")
+        guard key.characterCount <= Self.maximumFieldLength else {
+            throw .invalid(field, "The API key is longer than \(Self.maximumFieldLength) characters.")
         }
         let printable = key.withPlaintext { bytes in bytes.allSatisfy { $0 >= 0x20 && $0 != 0x7F } }
         guard printable else { throw .invalid(field, "The API key must be one line of printable characters.") }

@@ -23,6 +23,9 @@ public struct Secret: Sendable {
     /// The number of bytes in the secret.
     public var byteCount: Int { bytes.count }
 
+    /// The number of Unicode code points in the secret (its UTF-8 bytes that do not continue a sequence).
+    public var characterCount: Int { bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
+
     /// Whether the secret is empty (an absent value, for leave-blank-to-keep updates).
     public var isEmpty: Bool { bytes.isEmpty }
 

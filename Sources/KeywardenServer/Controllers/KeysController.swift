@@ -114,7 +114,7 @@ struct KeysController {
         let order = request.queryText("order") ?? "asc"
         guard order == "asc" || order == "desc" else { throw KeywardenError.invalid("order", "order must be asc or desc.") }
         let search = request.queryText("search")
-        if let search, search.count > 200 { throw KeywardenError.invalid("search", "search is longer than 200 characters.") }
+        if let search, search.unicodeScalars.count > 200 { throw KeywardenError.invalid("search", "search is longer than 200 characters.") }
         return CredentialQuery(
             search: search, providerIDs: providerIDs, sort: sort, descending: order == "desc",
             page: pagination.page, perPage: pagination.perPage

@@ -126,14 +126,8 @@ public struct UsageQuery: Sendable, Equatable {
     /// Parses a bound of the range: a day (`2026-11-22`; as `to`, the end of that day) or an RFC 3339 time.
     public static func time(_ text: String?, field: String, endOfDay: Bool) throws(KeywardenError) -> Date? {
         guard let text, !text.isEmpty else { return nil }
-        let isDay = text.count == 10
-        let parsed: Date?
-        if isDay {
-            parsed = Timestamp.date(text + "T00:00:00.000Z")
-        } else {
-            parsed = text.utf8.count <= 64 ? (Timestamp.date(text) ?? ISO8601DateFormatter().date(from: text)) : nil
-        }
-        guard let date = parsed else { throw KeywardenError.invalid(field, "\(field) is a day (2026-11-22) or an RFC 3339 time.") }
+        let isDay = text.utf8.count == 10
+        guard let date = RFC3339.date(text) else { throw KeywardenError.invalid(field, "\(field) is a day (2026-11-22) or an RFC 3339 time.") }
         // Years 1970 to 9999: what the ledger's timestamps can hold, so a far year is a clear 400, not a surprise.
         guard (0...253_402_300_799).contains(date.timeIntervalSince1970) else {
             throw KeywardenError.invalid(field, "\(field) must fall between 1970 and 9999.")

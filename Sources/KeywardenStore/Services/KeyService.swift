@@ -233,13 +233,13 @@ public struct KeyService: Sendable {
     static func validDescription(_ text: String) throws(KeywardenError) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw .missing("description") }
-        guard trimmed.count <= 200 else { throw .invalid("description", "description is longer than 200 characters.") }
+        guard trimmed.unicodeScalars.count <= 200 else { throw .invalid("description", "description is longer than 200 characters.") }
         return trimmed
     }
 
     static func validModel(_ model: String?) throws(KeywardenError) -> String? {
         guard let model = model?.trimmingCharacters(in: .whitespaces), !model.isEmpty else { return nil }
-        guard model.count <= 200 else { throw .invalid("default_model", "default_model is longer than 200 characters.") }
+        guard model.unicodeScalars.count <= 200 else { throw .invalid("default_model", "default_model is longer than 200 characters.") }
         return model
     }
 

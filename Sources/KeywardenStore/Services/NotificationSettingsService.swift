@@ -62,10 +62,10 @@ public struct NotificationSettingsService: Sendable {
         if let problem = OutboundURL.problem(url) {
             throw KeywardenError.invalid("url", "url \(problem).")
         }
-        guard url.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
+        guard url.unicodeScalars.count <= 2000 else { throw KeywardenError.invalid("url", "url is longer than 2000 characters.") }
         if workspaceID != nil { try await store.configuration.ensureAllowedTarget(url, field: "url") }
         let description = description.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard description.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
+        guard description.unicodeScalars.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
         return try await store.engine.transaction { db in
             if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil { throw KeywardenError.notFound("workspace") }
             let limit = workspaceID == nil ? Self.maximumPlatformWebhooks : Self.maximumWorkspaceWebhooks

@@ -91,7 +91,7 @@ public struct PlatformCardService: Sendable {
             throw KeywardenError.invalid("clear_extras", "\(provider.displayName) has no field '\(id)'.", code: "unknown_field")
         }
         let model = update.defaultModel?.trimmingCharacters(in: .whitespaces)
-        if let model, model.count > 200 { throw KeywardenError.invalid("default_model", "default_model is longer than 200 characters.") }
+        if let model, model.unicodeScalars.count > 200 { throw KeywardenError.invalid("default_model", "default_model is longer than 200 characters.") }
         if let order = update.displayOrder {
             try NumberField.check(order, field: "display_order", in: Self.displayOrderRange)
         }

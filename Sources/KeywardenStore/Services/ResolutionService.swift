@@ -87,7 +87,7 @@ public struct ResolutionService: Sendable {
     /// Pins a consumer's calls (of one modality, or all) to a key of the workspace, or to the main chain (`keyID == nil`).
     public func bind(workspaceID: String, consumer: String, modality: Modality?, keyID: String?, actor: String) async throws -> Binding {
         let consumer = consumer.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !consumer.isEmpty, consumer.count <= 200 else { throw KeywardenError.invalid("consumer", "consumer must be 1 to 200 characters.") }
+        guard !consumer.isEmpty, consumer.unicodeScalars.count <= 200 else { throw KeywardenError.invalid("consumer", "consumer must be 1 to 200 characters.") }
         return try await store.engine.transaction { db in
             guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
             if let keyID, try await self.store.credentials.get(keyID, scope: .workspace(workspaceID), on: db) == nil {

@@ -185,12 +185,14 @@ public struct WorkspaceService: Sendable {
     static func validName(_ name: String) throws(KeywardenError) -> String {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw .missing("name") }
-        guard trimmed.count <= 200 else { throw .invalid("name", "name is longer than 200 characters.") }
+        guard trimmed.unicodeScalars.count <= 200 else { throw .invalid("name", "name is longer than 200 characters.") }
         return trimmed
     }
 
+    /// One `@` between a non-empty local part and a domain with a dot, no whitespace, at most 254 characters.
     static func looksLikeEmail(_ text: String) -> Bool {
-        let parts = text.split(separator: "@")
-        return parts.count == 2 && parts[1].contains(".") && !text.contains(where: { $0.isWhitespace }) && text.count <= 254
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !text.contains(where: { $0.isWhitespace })
+            && text.unicodeScalars.count <= 254
     }
 }
