@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "KeywardenVault", targets: ["KeywardenVault"]),
         .library(name: "KeywardenStore", targets: ["KeywardenStore"]),
         .library(name: "KeywardenProviders", targets: ["KeywardenProviders"]),
+        .library(name: "KeywardenApp", targets: ["KeywardenApp"]),
         .library(name: "KeywardenNotifications", targets: ["KeywardenNotifications"]),
         .library(name: "KeywardenGateway", targets: ["KeywardenGateway"]),
         .library(name: "KeywardenServer", targets: ["KeywardenServer"]),
@@ -66,17 +67,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Per-vendor requests: inject auth, verify a key, classify the answer; the health checks.
+        // Per-vendor requests: inject auth, verify a key, classify the answer; the egress guard.
         .target(
             name: "KeywardenProviders",
             dependencies: [
                 "KeywardenCore",
                 "KeywardenVault",
-                "KeywardenStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSOCKS", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The application: services over the store (validation, one transaction with its audit entry), the caches the
+        // gateway reads, key verification and health checks. The only layer that writes audit entries.
+        .target(
+            name: "KeywardenApp",
+            dependencies: [
+                "KeywardenCore",
+                "KeywardenVault",
+                "KeywardenStore",
+                "KeywardenProviders",
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -88,6 +102,7 @@ let package = Package(
                 "KeywardenCore",
                 "KeywardenVault",
                 "KeywardenStore",
+                "KeywardenApp",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -106,6 +121,7 @@ let package = Package(
                 "KeywardenVault",
                 "KeywardenStore",
                 "KeywardenProviders",
+                "KeywardenApp",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,6 +137,7 @@ let package = Package(
                 "KeywardenVault",
                 "KeywardenStore",
                 "KeywardenProviders",
+                "KeywardenApp",
                 "KeywardenNotifications",
                 "KeywardenGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -139,6 +156,7 @@ let package = Package(
                 "KeywardenCore",
                 "KeywardenVault",
                 "KeywardenStore",
+                "KeywardenApp",
                 "KeywardenServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -161,6 +179,7 @@ let package = Package(
             dependencies: [
                 "KeywardenCore",
                 "KeywardenProviders",
+                "KeywardenApp",
                 "KeywardenVault",
                 "KeywardenStore",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -171,7 +190,7 @@ let package = Package(
         .target(
             name: "KeywardenTestSupport",
             dependencies: [
-                "KeywardenCore", "KeywardenVault", "KeywardenStore",
+                "KeywardenCore", "KeywardenVault", "KeywardenStore", "KeywardenApp",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
@@ -185,22 +204,27 @@ let package = Package(
         ),
         .testTarget(
             name: "KeywardenStoreTests",
-            dependencies: ["KeywardenStore", "KeywardenTestSupport", .product(name: "SQLKit", package: "sql-kit")]
+            dependencies: ["KeywardenStore", "KeywardenApp", "KeywardenTestSupport", .product(name: "SQLKit", package: "sql-kit")]
+        ),
+        .testTarget(
+            name: "KeywardenAppTests",
+            dependencies: ["KeywardenApp", "KeywardenStore", "KeywardenTestSupport", .product(name: "SQLKit", package: "sql-kit")]
         ),
         .testTarget(
             name: "KeywardenProvidersTests",
-            dependencies: ["KeywardenProviders", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["KeywardenProviders", "KeywardenApp", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(
             name: "KeywardenNotificationsTests",
-            dependencies: ["KeywardenNotifications", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["KeywardenNotifications", "KeywardenApp", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
-        .testTarget(name: "KeywardenGatewayTests", dependencies: ["KeywardenGateway"]),
+        .testTarget(name: "KeywardenGatewayTests", dependencies: ["KeywardenGateway", "KeywardenApp"]),
         .testTarget(
             name: "KeywardenServerTests",
             dependencies: [
                 "KeywardenServer",
                 "KeywardenProviders",
+                "KeywardenApp",
                 "KeywardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
@@ -208,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "KeywardenIntegrationTests",
             dependencies: [
-                "KeywardenTestSupport", "KeywardenCore", "KeywardenStore", "KeywardenVault", .product(name: "SQLKit", package: "sql-kit"),
+                "KeywardenTestSupport", "KeywardenCore", "KeywardenStore", "KeywardenApp", "KeywardenVault", .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import KeywardenCore
+import KeywardenApp
 import KeywardenProviders
 import KeywardenStore
 import NIOCore
@@ -57,10 +58,10 @@ extension Gateway {
             health?.requestCheck(credentialID: credential.id)
             return reason
         }
-        let (store, health, logger) = (self.store, self.health, self.logger)
+        let (app, health, logger) = (self.app, self.health, self.logger)
         Task {
             do {
-                try await store.notifications.recordStatus(credentialID: credential.id, status: record, message: message, checkedAt: Date(),
+                try await app.notifications.recordStatus(credentialID: credential.id, status: record, message: message, checkedAt: Date(),
                                                            actor: "gateway", keyVersion: keyVersion)
             } catch {
                 logger.error("gateway: key status not recorded", metadata: ["key": "\(credential.id)", "error": "\(error)"])
@@ -74,7 +75,7 @@ extension Gateway {
     /// platform's or the managed key, once per move; the workspace's own key serving again re-arms it.
     func noteSource(_ candidate: Candidate, call: GatewayCall, snapshot: ResolutionSnapshot, query: ResolutionQuery) {
         guard let workspaceID = call.workspaceID else { return }
-        let providerID = query.providerID ?? store.catalog.provider(servingModel: query.model ?? "")?.id ?? candidate.providerID
+        let providerID = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id ?? candidate.providerID
         if candidate.source == .byok {
             fallbacks.release(workspaceID: workspaceID, providerID: providerID)
             return
@@ -84,11 +85,11 @@ extension Gateway {
               fallbacks.engage(workspaceID: workspaceID, providerID: providerID)
         else { return }
         let reason = "the workspace's \(providerID) keys could not serve the call; \(candidate.source.rawValue) key used"
-        let (store, logger) = (self.store, self.logger)
+        let (app, logger) = (self.app, self.logger)
         Task {
             do {
                 // The platform's key is not named to the workspace's hooks: the source says who paid.
-                try await store.notifications.recordFallback(workspaceID: workspaceID, providerID: providerID, source: candidate.source,
+                try await app.notifications.recordFallback(workspaceID: workspaceID, providerID: providerID, source: candidate.source,
                                                              credentialID: nil, reason: reason)
             } catch {
                 logger.error("gateway: fallback event not recorded", metadata: ["error": "\(error)"])

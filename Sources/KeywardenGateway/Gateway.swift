@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import KeywardenCore
+import KeywardenApp
 import KeywardenProviders
 import KeywardenStore
 import Logging
@@ -12,7 +13,7 @@ import NIOHTTP1
 ///
 /// After the response head there is no retry: the client sees the vendor's stream as it comes.
 public final class Gateway: Sendable {
-    let store: Store
+    let app: AppServices
     let clients: OutboundClients
     let settings: GatewaySettings
     let health: HealthCheckService?
@@ -22,9 +23,9 @@ public final class Gateway: Sendable {
     public let cooldowns = Cooldowns()
     let fallbacks = FallbackTracker()
 
-    public init(store: Store, clients: OutboundClients, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
+    public init(app: AppServices, clients: OutboundClients, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
                 metrics: GatewayMetrics, logger: Logger) {
-        self.store = store
+        self.app = app
         self.clients = clients
         self.settings = settings
         self.health = health
@@ -41,7 +42,7 @@ public final class Gateway: Sendable {
         var meter = Meter(call: call, started: started)
         let snapshot: ResolutionSnapshot
         do {
-            snapshot = try await store.resolution.snapshot()
+            snapshot = try await app.resolution.snapshot()
         } catch {
             logger.error("gateway: resolution snapshot unavailable", metadata: ["error": "\(error)"])
             return finishWithError(&meter, status: 503, code: "store_unavailable", message: "Keywarden cannot read its keys right now; try again.")
@@ -61,7 +62,7 @@ public final class Gateway: Sendable {
         switch call.face {
         case .native(let providerID):
             meter.providerID = providerID
-            let provider = store.catalog.provider(providerID)
+            let provider = app.catalog.provider(providerID)
             let modality = call.modality ?? Modality.inferred(fromPath: call.pathAndQuery) ?? provider?.modalities.first ?? .chat
             meter.modality = modality
             query = ResolutionQuery(workspaceID: call.workspaceID, providerID: providerID, model: facts.model, modality: modality,
@@ -74,8 +75,8 @@ public final class Gateway: Sendable {
             var provider = providerID
             var routedModel = model
             // "anthropic/claude-sonnet-4-6" names the provider, unless the whole name is a model of the catalog.
-            if provider == nil, store.catalog.provider(servingModel: model) == nil, let slash = model.firstIndex(of: "/"),
-               store.catalog.contains(String(model[..<slash])) {
+            if provider == nil, app.catalog.provider(servingModel: model) == nil, let slash = model.firstIndex(of: "/"),
+               app.catalog.contains(String(model[..<slash])) {
                 provider = String(model[..<slash])
                 routedModel = String(model[model.index(after: slash)...])
             }
@@ -87,14 +88,14 @@ public final class Gateway: Sendable {
 
         let resting = cooldowns.resting(for: call.workspaceID)
         let candidates: [Candidate]
-        switch Resolver.resolve(query, in: snapshot, catalog: store.catalog, coolingDown: resting) {
+        switch Resolver.resolve(query, in: snapshot, catalog: app.catalog, coolingDown: resting) {
         case .success(let list):
             candidates = list
         case .failure(let failure):
             meter.providerID = failure.providerID ?? meter.providerID
             // When only rate-limit rests stand in the way, say so like a vendor would: 429 with Retry-After.
             if !resting.isEmpty,
-               case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: store.catalog,
+               case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: app.catalog,
                                                              coolingDown: cooldowns.resting(for: call.workspaceID, refusedOnly: true)),
                let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID), for: call.workspaceID) {
                 let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
@@ -107,7 +108,7 @@ public final class Gateway: Sendable {
             return finishWithError(&meter, status: status, code: failure.code, message: failure.description)
         }
         // The provider asked for (directly, or through its model); another one only serves as the managed default.
-        let requestedProvider = query.providerID ?? store.catalog.provider(servingModel: query.model ?? "")?.id
+        let requestedProvider = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id
         meter.providerID = requestedProvider ?? candidates[0].providerID
 
         // Headers the caller's Connection header names are hop-by-hop too.
@@ -118,7 +119,7 @@ public final class Gateway: Sendable {
         var secrets: [String] = []
         for candidate in candidates.prefix(max(1, settings.maxAttempts)) {
             guard attempts == 0 || call.body.isReplayable else { break }
-            guard let credential = snapshot.credential(candidate.credentialID), let provider = store.catalog.provider(candidate.providerID) else { continue }
+            guard let credential = snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
             // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
             // inference endpoints through the native face, unless the operator allows more.
             let owned = credential.scope.workspaceID == call.workspaceID
@@ -134,7 +135,7 @@ public final class Gateway: Sendable {
             // The request for this key.
             let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
             do {
-                opened = try await store.resolution.openSecrets(of: credential)
+                opened = try await app.resolution.openSecrets(of: credential)
             } catch {
                 logger.error("gateway: key does not open; skipped", metadata: ["key": "\(credential.id)"])
                 metrics.failover(provider: provider.id, reason: "unreadable")

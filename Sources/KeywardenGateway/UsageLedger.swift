@@ -1,4 +1,5 @@
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 import Logging
 import ServiceLifecycle
@@ -11,14 +12,14 @@ import Synchronization
 /// beyond that the oldest are dropped, counted in a metric and logged).
 public final class UsageLedger: Service, Sendable {
     static let maximumBuffered = 200_000
-    let store: Store
+    let app: AppServices
     let interval: Duration
     let metrics: GatewayMetrics
     let logger: Logger
     private let buffer = Mutex<[UsageRecord]>([])
 
-    public init(store: Store, interval: Duration, metrics: GatewayMetrics, logger: Logger) {
-        self.store = store
+    public init(app: AppServices, interval: Duration, metrics: GatewayMetrics, logger: Logger) {
+        self.app = app
         self.interval = interval
         self.metrics = metrics
         self.logger = logger
@@ -49,7 +50,7 @@ public final class UsageLedger: Service, Sendable {
         }
         guard !batch.isEmpty else { return }
         do {
-            try await store.usage.record(batch)
+            try await app.usage.record(batch)
         } catch {
             logger.error("usage rows not written; kept for the next round", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
             let dropped = buffer.withLock { rows -> Int in

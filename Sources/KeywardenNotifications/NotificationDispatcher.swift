@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 import Logging
 import NIOCore
@@ -41,7 +42,7 @@ public struct DispatchSettings: Sendable {
 /// Delivers recorded events: signed webhook POSTs and e-mails, with retries and exponential backoff.
 /// Deliveries live in the database (recorded with their event), so a restart resumes them.
 public final class NotificationDispatcher: Service, Sendable {
-    let store: Store
+    let app: AppServices
     let client: HTTPClient
     /// The client for a workspace's webhooks: through the egress guard (its URL is the workspace's choice).
     let workspaceClient: HTTPClient
@@ -52,10 +53,10 @@ public final class NotificationDispatcher: Service, Sendable {
     /// How long a claimed delivery is reserved for the attempt in progress.
     static let lease: TimeInterval = 120
 
-    public init(store: Store, client: HTTPClient, workspaceClient: HTTPClient? = nil,
+    public init(app: AppServices, client: HTTPClient, workspaceClient: HTTPClient? = nil,
                 workspaceTargetRefusal: @escaping @Sendable (String) async -> String? = { _ in nil }, settings: DispatchSettings, logger: Logger) {
         self.workspaceTargetRefusal = workspaceTargetRefusal
-        self.store = store
+        self.app = app
         self.client = client
         self.workspaceClient = workspaceClient ?? client
         self.settings = settings
@@ -82,7 +83,7 @@ public final class NotificationDispatcher: Service, Sendable {
     /// Up to ``concurrentAttempts`` at once: one slow receiver (a workspace's hook that accepts and never answers) holds
     /// one slot for its timeout, not the whole queue, so the platform's alerts are not delayed behind it.
     public func deliverDue(now: Date = Date()) async throws -> Int {
-        let due = try await store.engine.read { db in try await self.store.events.due(now: Timestamp.string(now), limit: 50, on: db) }
+        let due = try await app.engine.read { db in try await self.app.events.due(now: Timestamp.string(now), limit: 50, on: db) }
         var claimed: [Delivery] = []
         for delivery in due {
             if let delivery = try await claim(delivery, now: now) { claimed.append(delivery) }
@@ -107,7 +108,7 @@ public final class NotificationDispatcher: Service, Sendable {
     /// Reserves a delivery for this attempt, unless another worker took it first.
     func claim(_ delivery: Delivery, now: Date) async throws -> Delivery? {
         let until = Timestamp.string(now.addingTimeInterval(Self.lease))
-        return try await store.engine.transaction { db in
+        return try await app.engine.transaction { db in
             let rows = try await db.update("deliveries").set("next_attempt_at", to: until)
                 .where("id", .equal, delivery.id).where("status", .equal, Delivery.Status.pending.rawValue)
                 .where("next_attempt_at", .equal, delivery.nextAttemptAt)
@@ -121,7 +122,7 @@ public final class NotificationDispatcher: Service, Sendable {
         delivery.attempts += 1
         do {
             let eventID = delivery.eventID
-            guard let event = try await store.engine.read({ db in try await self.store.events.get(eventID, on: db) }) else {
+            guard let event = try await app.engine.read({ db in try await self.app.events.get(eventID, on: db) }) else {
                 delivery.status = .failed
                 delivery.lastError = "the event no longer exists"
                 try await save(delivery)
@@ -164,7 +165,7 @@ public final class NotificationDispatcher: Service, Sendable {
     }
 
     func save(_ delivery: Delivery) async throws {
-        try await store.engine.transaction { db in try await self.store.events.update(delivery, on: db) }
+        try await app.engine.transaction { db in try await self.app.events.update(delivery, on: db) }
     }
 
     // MARK: Webhooks
@@ -179,10 +180,10 @@ public final class NotificationDispatcher: Service, Sendable {
 
     func sendWebhook(_ delivery: Delivery, event: Event) async throws -> Int {
         let hookID = delivery.target
-        guard let hook = try await store.engine.read({ db in try await WebhookRepository().get(hookID, on: db) }) else {
+        guard let hook = try await app.engine.read({ db in try await WebhookRepository().get(hookID, on: db) }) else {
             throw DeliveryFailure(message: "the webhook was deleted", statusCode: nil, permanent: true)
         }
-        guard let secret = try await store.notifications.signingSecret(of: hook) else {
+        guard let secret = try await app.notifications.signingSecret(of: hook) else {
             throw DeliveryFailure(message: "the webhook's signing secret is missing", statusCode: nil, permanent: true)
         }
         let body = Self.webhookBody(event)
@@ -219,7 +220,7 @@ public final class NotificationDispatcher: Service, Sendable {
     // MARK: E-mail
 
     func sendEmail(_ delivery: Delivery, event: Event) async throws {
-        guard let (smtp, password) = try await store.notifications.smtpForSending() else {
+        guard let (smtp, password) = try await app.notifications.smtpForSending() else {
             throw DeliveryFailure(message: "SMTP is not configured", statusCode: nil, permanent: true)
         }
         let message = EmailMessage(from: smtp.from, to: [delivery.target], subject: Self.subject(event), body: Self.text(event))

@@ -34,7 +34,7 @@ public struct StoreConfiguration: Sendable {
 
     /// Refuses a URL a workspace gave that points inside the network (in any spelling, or by a name that
     /// resolves there), unless allowed.
-    func ensureAllowedTarget(_ url: String, field: String) async throws {
+    package func ensureAllowedTarget(_ url: String, field: String) async throws {
         guard !allowPrivateTargets, let refusal = await targetCheck.refusal(forURL: url) else { return }
         throw KeywardenError.invalid(
             field, "\(field) points at \(refusal.explanation); a workspace may not make Keywarden call inside its network.", code: "private_target"
@@ -80,33 +80,16 @@ public final class Store: Sendable {
     public let secrets = SealedSecretRepository()
     public var credentials: CredentialRepository { CredentialRepository(vault: vault, fingerprinter: fingerprinter) }
     public var catalog: ProviderCatalog { configuration.catalog }
-
-    /// The platform's provider cards.
-    public var platformCards: PlatformCardService { PlatformCardService(store: self) }
-    /// Workspaces, members and tokens.
-    public var workspaceService: WorkspaceService { WorkspaceService(store: self) }
-    /// Workspace keys.
-    public var keys: KeyService { KeyService(store: self) }
-    /// Webhooks, SMTP settings, key status events.
-    public var notifications: NotificationSettingsService { NotificationSettingsService(store: self) }
     /// Events and their deliveries.
     public let events = EventRepository()
-    /// Reading the audit log.
-    public var auditQuery: AuditQueryService { AuditQueryService(store: self) }
+    public let bindings = BindingRepository()
+    public let webhooks = WebhookRepository()
+    public let members = MemberRepository()
+    public let settings = SettingsRepository()
+    public let usageRows = UsageRepository()
 
     /// The vault context of the key that makes secret fingerprints.
     static let fingerprintKeyContext = SecretContext(scope: .platform, ownerID: "keywarden", field: "fingerprint_key")
-
-    /// The resolution snapshot, cached between changes.
-    let snapshotCache = SnapshotCache()
-    /// Recent token lookups, cached between changes.
-    let tokenCache = TokenCache()
-    /// Resolution and bindings.
-    public var resolution: ResolutionService { ResolutionService(store: self) }
-    /// The usage ledger.
-    public var usage: UsageService { UsageService(store: self) }
-    /// Admin UI sessions.
-    public var sessions: SessionService { SessionService(store: self) }
 
     private init(configuration: StoreConfiguration, engine: any DatabaseEngine, vault: Vault, fingerprinter: SecretFingerprinter?, logger: Logger) {
         self.configuration = configuration
@@ -116,10 +99,11 @@ public final class Store: Sendable {
         self.logger = logger
     }
 
-    /// Opens the store: data directory, keyring, database, migrations, fingerprint key, catalog seed.
+    /// Opens the store: data directory, keyring, database, migrations, fingerprint key. (Seeding the catalog and
+    /// issuing the first admin token are the application's, which audits them: `AppServices.open`.)
     ///
-    /// With `createIfMissing`, a missing data directory, keyring and database are created (a first run,
-    /// which also issues the first platform-admin token). Without it, an uninitialised directory is an error.
+    /// With `createIfMissing`, a missing data directory, keyring and database are created (a first run).
+    /// Without it, an uninitialised directory is an error.
     public static func open(_ configuration: StoreConfiguration, createIfMissing: Bool, logger: Logger) async throws -> (Store, OpenReport) {
         var report = OpenReport()
         let directory = configuration.dataDirectory
@@ -153,13 +137,6 @@ public final class Store: Sendable {
 
             let fingerprinter = try await loadFingerprinter(engine: engine, vault: vault, logger: logger)
             let store = Store(configuration: configuration, engine: engine, vault: vault, fingerprinter: fingerprinter, logger: logger)
-            report.seed = try await store.seedCatalog()
-
-            if report.createdDatabase {
-                report.adminToken = try await engine.transaction { db in
-                    try await store.tokens.issue(name: "initial platform admin", kind: .platformAdmin, actor: "system", on: db).0
-                }
-            }
 
             let counts = try await engine.read { db in try await store.secrets.countByMasterKey(on: db) }
             let known = Set(vault.keyring.keys.map(\.id))
@@ -174,21 +151,6 @@ public final class Store: Sendable {
         } catch {
             await engine.close()
             throw error
-        }
-    }
-
-    /// Inserts missing catalog providers and moves still-seeded values to the catalog's seeds.
-    public func seedCatalog() async throws -> SeedReport {
-        let catalog = configuration.catalog
-        return try await engine.transaction { [providers, audit] db in
-            let report = try await providers.seed(catalog, on: db)
-            if !report.inserted.isEmpty || !report.reseeded.isEmpty {
-                try await audit.append(AuditEvent(
-                    actor: "system", action: "catalog.seeded", targetType: "catalog",
-                    details: ["inserted": report.inserted.joined(separator: ","), "reseeded": report.reseeded.joined(separator: ",")]
-                ), on: db)
-            }
-            return report
         }
     }
 

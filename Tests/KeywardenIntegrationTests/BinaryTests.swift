@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenStore
 import KeywardenTestSupport
@@ -201,12 +202,12 @@ struct BinaryTests {
     }
 
     /// Opens the same data directory the binary uses, as a second process would.
-    func withStore(_ data: URL, _ body: (Store) async throws -> Void) async throws {
+    func withStore(_ data: URL, _ body: (AppServices) async throws -> Void) async throws {
         let fixture = try StoreFixture()
         let configuration = StoreConfiguration(
             dataDirectory: data, keyringSource: .resolve(environment: [:], dataDirectory: data), catalog: try ProviderCatalog.load()
         )
-        let (store, _) = try await Store.open(configuration, createIfMissing: false, logger: fixture.logs.logger)
+        let (store, _) = try await AppServices.open(configuration, createIfMissing: false, logger: fixture.logs.logger)
         do {
             try await body(store)
         } catch {
@@ -227,7 +228,7 @@ struct ExclusiveOperationTests {
         #expect(try await KeywardenProcess.run(["init", "--data", data.path]).status == 0)
         let fixture = try StoreFixture()
         let configuration = StoreConfiguration(dataDirectory: data, keyringSource: .resolve(environment: [:], dataDirectory: data), catalog: try ProviderCatalog.load())
-        let (store, _) = try await Store.open(configuration, createIfMissing: false, logger: fixture.logs.logger)
+        let (store, _) = try await AppServices.open(configuration, createIfMissing: false, logger: fixture.logs.logger)
         let second = try await store.engine.withExclusiveLock("rotate-master-key") {
             try await KeywardenProcess.run(["rotate-master-key", "--data", data.path])
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenStore
 import KeywardenTestSupport
@@ -117,13 +118,13 @@ struct NetworkPolicyTests {
         #expect(try await mocks.requests("receiver").count == 1)
     }
 
-    static func openStore(_ data: URL, postgresURL: String?) async throws -> Store {
+    static func openStore(_ data: URL, postgresURL: String?) async throws -> AppServices {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let configuration = StoreConfiguration(
             dataDirectory: data, keyringSource: KeyringSource.resolve(environment: [:], dataDirectory: data),
             catalog: try ProviderCatalog.load(), allowPrivateTargets: true, postgresURL: postgresURL
         )
-        return try await Store.open(configuration, createIfMissing: false, logger: logger).0
+        return try await AppServices.open(configuration, createIfMissing: false, logger: logger).0
     }
 }

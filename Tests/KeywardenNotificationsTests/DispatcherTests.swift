@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenStore
 import KeywardenTestSupport
@@ -9,7 +10,7 @@ import Testing
 
 @Suite("Event delivery", .serialized)
 struct DispatcherTests {
-    func makeKey(_ store: Store, workspace: String?) async throws -> Credential {
+    func makeKey(_ store: AppServices, workspace: String?) async throws -> Credential {
         try await store.engine.transaction { db in
             try await store.credentials.insert(NewCredential(
                 scope: workspace.map(Scope.workspace) ?? .platform, providerID: "openai", description: "Production",
@@ -57,7 +58,7 @@ struct DispatcherTests {
         let (_, event) = try await store.notifications.recordStatus(credentialID: key.id, status: .invalid, message: "Incorrect API key", checkedAt: Date(), actor: "t")
         let eventID = try #require(event?.id)
         let start = Date()
-        let first = NotificationDispatcher(store: store, client: client, settings: settings, logger: logger)
+        let first = NotificationDispatcher(app: store, client: client, settings: settings, logger: logger)
         #expect(try await first.deliverDue(now: start) == 1)
         var log = try await store.notifications.deliveries(workspaceID: ws.id, webhookID: hook.id)
         #expect(log.count == 1 && log[0].status == .pending && log[0].attempts == 1 && log[0].lastStatusCode == 503)
@@ -71,7 +72,7 @@ struct DispatcherTests {
         await store.close()
         store = try await fixture.open().0
         try await receiver.respond("hooks", status: 200)
-        let second = NotificationDispatcher(store: store, client: client, settings: settings, logger: logger)
+        let second = NotificationDispatcher(app: store, client: client, settings: settings, logger: logger)
         #expect(try await second.deliverDue(now: start.addingTimeInterval(60)) == 1)
         log = try await store.notifications.deliveries(workspaceID: ws.id, webhookID: hook.id)
         #expect(log[0].status == .delivered && log[0].attempts == 3 && log[0].lastStatusCode == 200)
@@ -110,7 +111,7 @@ struct DispatcherTests {
         let key = try await makeKey(store, workspace: nil)
         try await receiver.respond("hooks", status: 500)
         try await store.notifications.recordStatus(credentialID: key.id, status: .invalid, message: "x", checkedAt: Date(), actor: "t")
-        let dispatcher = NotificationDispatcher(store: store, client: client, settings: DispatchSettings(retryBase: .seconds(1), maximumAttempts: 3), logger: fixture.logs.logger)
+        let dispatcher = NotificationDispatcher(app: store, client: client, settings: DispatchSettings(retryBase: .seconds(1), maximumAttempts: 3), logger: fixture.logs.logger)
         var now = Date()
         for _ in 0..<5 {
             _ = try await dispatcher.deliverDue(now: now)
@@ -144,7 +145,7 @@ struct DispatcherTests {
         _ = try await store.workspaceService.update(ws.id, WorkspaceChanges(notificationEmail: .some("team@acme.example")), actor: "t")
         let key = try await makeKey(store, workspace: ws.id)
         try await store.notifications.recordStatus(credentialID: key.id, status: .quotaExceeded, message: "You exceeded your current quota", checkedAt: Date(), actor: "t")
-        let dispatcher = NotificationDispatcher(store: store, client: client, settings: DispatchSettings(smtpCAFile: smtp.caFile), logger: fixture.logs.logger)
+        let dispatcher = NotificationDispatcher(app: store, client: client, settings: DispatchSettings(smtpCAFile: smtp.caFile), logger: fixture.logs.logger)
         #expect(try await dispatcher.deliverDue() == 1)
         let mail = try #require(try await smtp.waitForMessages(1).first)
         #expect(mail["to"] as? [String] == ["team@acme.example"] && mail["tls"] as? Bool == true && mail["authenticated"] as? Bool == true)

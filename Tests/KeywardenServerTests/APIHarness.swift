@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import Hummingbird
 import HummingbirdTesting
 import KeywardenCore
@@ -12,7 +13,7 @@ import Testing
 /// A live Keywarden server over a fresh store, and a client that records every answer it gets.
 final class APIHarness: Sendable {
     let fixture: StoreFixture
-    let store: Store
+    let store: AppServices
     let adminToken: String
     private let recorded = Mutex<[String]>([])
 
@@ -33,7 +34,7 @@ final class APIHarness: Sendable {
         _ body: @Sendable (APIHarness, API) async throws -> Void
     ) async throws {
         let harness = try await APIHarness(catalog: catalog)
-        let services = try await ServerServices.make(store: harness.store, settings: settings, logger: harness.fixture.logs.logger)
+        let services = try await ServerServices.make(app: harness.store, settings: settings, logger: harness.fixture.logs.logger)
         let app = buildApplication(services, logger: harness.fixture.logs.logger)
         do {
             try await app.test(.live) { client in try await body(harness, API(client: client, harness: harness, services: services)) }

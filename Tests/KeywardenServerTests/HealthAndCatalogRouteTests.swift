@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import Hummingbird
 import HummingbirdTesting
 import KeywardenCore
@@ -10,11 +11,11 @@ import Testing
 
 @Suite("Health and catalog routes")
 struct HealthAndCatalogRouteTests {
-    func withApp(_ body: @Sendable (any TestClientProtocol, Store) async throws -> Void) async throws {
+    func withApp(_ body: @Sendable (any TestClientProtocol, AppServices) async throws -> Void) async throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let (store, _) = try await fixture.open()
-        let services = try await ServerServices.make(store: store, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: fixture.logs.logger)
+        let services = try await ServerServices.make(app: store, settings: ServerSettings(host: "127.0.0.1", port: 0), logger: fixture.logs.logger)
         let app = buildApplication(services, logger: fixture.logs.logger)
         do {
             try await app.test(.live) { client in try await body(client, store) }

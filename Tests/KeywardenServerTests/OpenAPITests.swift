@@ -34,7 +34,7 @@ struct OpenAPITests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let (store, _) = try await fixture.open()
-        let services = try await ServerServices.make(store: store, settings: ServerSettings(), logger: fixture.logs.logger)
+        let services = try await ServerServices.make(app: store, settings: ServerSettings(), logger: fixture.logs.logger)
         let router = buildRouter(services)
         await services.shutdown()
         await store.close()

@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenVault
 import SQLKit
@@ -9,7 +10,7 @@ import Testing
 
 @Suite("Master-key rotation")
 struct RotationTests {
-    func addCredentials(_ count: Int, to store: Store) async throws -> [Credential] {
+    func addCredentials(_ count: Int, to store: AppServices) async throws -> [Credential] {
         try await store.engine.transaction { db in
             var credentials: [Credential] = []
             for index in 0..<count {
@@ -22,7 +23,7 @@ struct RotationTests {
         }
     }
 
-    func expectAllOpen(_ credentials: [Credential], in store: Store) async throws {
+    func expectAllOpen(_ credentials: [Credential], in store: AppServices) async throws {
         for (index, credential) in credentials.enumerated() {
             let key = try await store.engine.read { db in try await store.credentials.openKey(of: credential, on: db) }
             #expect(key?.unprotectedString == "sk-rotate-\(index)-abcdefghijkl")
@@ -33,7 +34,7 @@ struct RotationTests {
         }
     }
 
-    func keyCounts(_ store: Store) async throws -> [String: Int] {
+    func keyCounts(_ store: AppServices) async throws -> [String: Int] {
         try await store.engine.read { db in try await store.secrets.countByMasterKey(on: db) }
     }
 
@@ -170,7 +171,7 @@ struct RotationTests {
         await store.close()
     }
 
-    func ciphertexts(_ store: Store) async throws -> [String: Data] {
+    func ciphertexts(_ store: AppServices) async throws -> [String: Data] {
         try await store.engine.read { db in
             var result: [String: Data] = [:]
             for row in try await db.select().columns("owner_id", "field", "ciphertext").from("vault_secrets").all() {

@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenVault
 import SQLKit
@@ -11,7 +12,7 @@ struct SecretStorageTests {
     let canary = "sk-canary-STORE-9c41e07b5d2a83f6"
     let canaryExtra = "org-canary-EXTRA-51d9a7c3"
 
-    func addCanary(to store: Store) async throws -> Credential {
+    func addCanary(to store: AppServices) async throws -> Credential {
         let new = NewCredential(
             scope: .platform, providerID: "openai", description: "Canary key", apiKey: Secret(canary),
             extras: ["organization_id": Secret(canaryExtra)], defaultModel: "gpt-5.4-mini"
@@ -101,7 +102,7 @@ struct SecretStorageTests {
         await right.close()
     }
 
-    func sealedRows(_ store: Store) async throws -> [String] {
+    func sealedRows(_ store: AppServices) async throws -> [String] {
         try await store.engine.read { db in
             try await db.select().columns("owner_id", "field", "master_key_id", "wrapped_key", "ciphertext")
                 .from("vault_secrets").orderBy("owner_id").orderBy("field").all().map { row in

@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenVault
 import SQLKit
@@ -106,7 +107,7 @@ struct StoreOpeningTests {
             catalog: try ProviderCatalog.load()
         )
         let error = await #expect(throws: StoreError.self) {
-            try await Store.open(blocked, createIfMissing: true, logger: fixture.logs.logger)
+            try await AppServices.open(blocked, createIfMissing: true, logger: fixture.logs.logger)
         }
         #expect(error?.code == "data_directory_not_writable")
     }

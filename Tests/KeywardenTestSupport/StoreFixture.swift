@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenVault
 import Logging
@@ -63,9 +64,10 @@ public struct StoreFixture: Sendable {
         )
     }
 
-    public func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (Store, OpenReport) {
+    /// Opens the store with its application services (catalog seeded, first token issued on a first run).
+    public func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (AppServices, OpenReport) {
         try await database.prepare()
-        return try await Store.open(try configuration(catalog: catalog), createIfMissing: create, logger: logs.logger)
+        return try await AppServices.open(try configuration(catalog: catalog), createIfMissing: create, logger: logs.logger)
     }
 
     /// Every byte Keywarden wrote to the data directory (database, WAL, shared memory, keyring excluded); on

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenGateway
 import KeywardenNotifications
 import KeywardenProviders
@@ -69,37 +70,37 @@ public struct KeywardenRequestContext: RequestContext {
 
 /// Builds the router: middleware, then every controller.
 public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestContext> {
-    let store = services.store
+    let app = services.app
     let router = Router(context: KeywardenRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     // Middleware comes before routes; the table it reads is filled once they are all registered.
     let routeTable = RouteTable()
     router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
-    HealthController(store: store).addRoutes(to: router)
+    HealthController(app: app).addRoutes(to: router)
     MetricsController(registry: services.metrics.registry, token: services.settings.metricsToken).addRoutes(to: router)
-    GatewayController(store: store, gateway: services.gateway, replayLimit: services.settings.gateway.replayLimit).addRoutes(to: router)
-    CatalogController(catalog: store.catalog).addRoutes(to: router)
+    GatewayController(app: app, gateway: services.gateway, replayLimit: services.settings.gateway.replayLimit).addRoutes(to: router)
+    CatalogController(catalog: app.catalog).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
 
-    let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(store: store))
+    let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(app: app))
     MeController().addRoutes(to: api)
-    PlatformCardsController(store: store, verification: services.verification).addRoutes(to: api.group("platform/providers"))
-    TokensController(store: store).addPlatformRoutes(to: api.group("platform/tokens"))
-    WorkspacesController(store: store).addRoutes(to: api.group("workspaces"))
-    MembersController(store: store).addRoutes(to: api.group("workspaces/:workspace/members"))
-    TokensController(store: store).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
-    KeysController(store: store, verification: services.verification).addRoutes(to: api.group("workspaces/:workspace/keys"))
-    WebhooksController(store: store, testLimiter: services.limits.webhookTests).addWorkspaceRoutes(to: api.group("workspaces/:workspace/webhooks"))
-    WebhooksController(store: store, testLimiter: services.limits.webhookTests).addPlatformRoutes(to: api.group("platform/webhooks"))
-    NotificationSettingsController(store: store).addRoutes(to: api.group("platform"))
-    EventsController(store: store).addRoutes(to: api.group("events"))
-    ResolutionController(store: store).addRoutes(to: api)
-    AuditController(store: store).addRoutes(to: api.group("audit"))
-    PagesController(store: store, verification: services.verification, keys: KeysController(store: store, verification: services.verification),
+    PlatformCardsController(app: app, verification: services.verification).addRoutes(to: api.group("platform/providers"))
+    TokensController(app: app).addPlatformRoutes(to: api.group("platform/tokens"))
+    WorkspacesController(app: app).addRoutes(to: api.group("workspaces"))
+    MembersController(app: app).addRoutes(to: api.group("workspaces/:workspace/members"))
+    TokensController(app: app).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
+    KeysController(app: app, verification: services.verification).addRoutes(to: api.group("workspaces/:workspace/keys"))
+    WebhooksController(app: app, testLimiter: services.limits.webhookTests).addWorkspaceRoutes(to: api.group("workspaces/:workspace/webhooks"))
+    WebhooksController(app: app, testLimiter: services.limits.webhookTests).addPlatformRoutes(to: api.group("platform/webhooks"))
+    NotificationSettingsController(app: app).addRoutes(to: api.group("platform"))
+    EventsController(app: app).addRoutes(to: api.group("events"))
+    ResolutionController(app: app).addRoutes(to: api)
+    AuditController(app: app).addRoutes(to: api.group("audit"))
+    PagesController(app: app, verification: services.verification, keys: KeysController(app: app, verification: services.verification),
                     signInLimiter: services.limits.signIns)
         .addRoutes(to: router)
-    UsageController(store: store).addRoutes(to: api.group("usage"))
+    UsageController(app: app).addRoutes(to: api.group("usage"))
     routeTable.fill(from: router)
     return router
 }
@@ -123,28 +124,28 @@ public func buildApplication(
 
 /// Closes the store when the service group shuts down, after the server has stopped.
 struct StoreShutdownService: Service {
-    let store: Store
+    let app: AppServices
 
     func run() async throws {
         try? await gracefulShutdown()
-        await store.close()
+        await app.close()
     }
 }
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully: the server stops
 /// accepting, finishes in-flight requests, and the database closes last.
 public func runServer(
-    store: Store, settings: ServerSettings, logger: Logger,
+    app: AppServices, settings: ServerSettings, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) async throws {
-    let services = try await ServerServices.make(store: store, settings: settings, logger: logger)
-    let app = buildApplication(services, logger: logger, onListening: onListening)
-    // Services shut down in reverse order: the application first, then the background work, the store last.
-    // The usage ledger stops after the application, so the calls it finished are written before the store closes.
-    var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StoreShutdownService(store: store)), .init(service: services.dispatcher)]
+    let services = try await ServerServices.make(app: app, settings: settings, logger: logger)
+    let server = buildApplication(services, logger: logger, onListening: onListening)
+    // Services shut down in reverse order: the HTTP server first, then the background work, the store last.
+    // The usage ledger stops after the server, so the calls it finished are written before the store closes.
+    var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StoreShutdownService(app: app)), .init(service: services.dispatcher)]
     if settings.healthChecksEnabled { members.append(.init(service: services.health)) }
     members.append(.init(service: services.ledger))
-    members.append(.init(service: app))
+    members.append(.init(service: server))
     let group = ServiceGroup(configuration: .init(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
         try await group.run()

@@ -1,3 +1,4 @@
+import KeywardenApp
 import Foundation
 import KeywardenCore
 import KeywardenGateway

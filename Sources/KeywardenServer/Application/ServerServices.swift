@@ -4,13 +4,14 @@ import KeywardenGateway
 import KeywardenNotifications
 import KeywardenProviders
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 import Logging
 import Prometheus
 
 /// Everything the routes and background services use, built once and passed in.
 public struct ServerServices: Sendable {
-    public let store: Store
+    public let app: AppServices
     public let verification: KeyVerificationService
     public let health: HealthCheckService
     public let dispatcher: NotificationDispatcher
@@ -26,8 +27,8 @@ public struct ServerServices: Sendable {
 
     /// Builds the services over a store: the egress proxy (unless private targets are allowed), one pair of HTTP
     /// clients for verification and webhooks, and one pair for the gateway (each: direct, and through the proxy).
-    public static func make(store: Store, settings: ServerSettings, logger: Logger) async throws -> ServerServices {
-        let egressGuard = EgressGuard(allowsPrivateTargets: store.configuration.allowPrivateTargets)
+    public static func make(app: AppServices, settings: ServerSettings, logger: Logger) async throws -> ServerServices {
+        let egressGuard = EgressGuard(allowsPrivateTargets: app.configuration.allowPrivateTargets)
         let proxy = egressGuard.allowsPrivateTargets ? nil : try await EgressProxy.start(guard: egressGuard, logger: logger)
 
         var configuration = HTTPClient.Configuration()
@@ -38,9 +39,9 @@ public struct ServerServices: Sendable {
         let outbound = OutboundClients.make(configuration, proxy: proxy)
         let verifier = KeyVerifier(clients: outbound, timeout: .seconds(settings.verifyTimeoutSeconds))
         let limits = ServerLimits(settings.limits)
-        let verification = KeyVerificationService(store: store, verifier: verifier, logger: logger, testLimiter: limits.keyTests)
-        let health = HealthCheckService(verification: verification, store: store, settings: settings.health, logger: logger)
-        let dispatcher = NotificationDispatcher(store: store, client: outbound.direct, workspaceClient: outbound.guarded,
+        let verification = KeyVerificationService(app: app, verifier: verifier, logger: logger, testLimiter: limits.keyTests)
+        let health = HealthCheckService(verification: verification, app: app, settings: settings.health, logger: logger)
+        let dispatcher = NotificationDispatcher(app: app, client: outbound.direct, workspaceClient: outbound.guarded,
                                                 workspaceTargetRefusal: { url in await outbound.refusal(forGuardedURL: url)?.explanation },
                                                 settings: settings.dispatch, logger: logger)
 
@@ -54,10 +55,10 @@ public struct ServerServices: Sendable {
         gatewayConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
         let gatewayOutbound = OutboundClients.make(gatewayConfiguration, proxy: proxy)
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
-        let ledger = UsageLedger(store: store, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger)
-        let gateway = Gateway(store: store, clients: gatewayOutbound, settings: settings.gateway, health: health, ledger: ledger,
+        let ledger = UsageLedger(app: app, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger)
+        let gateway = Gateway(app: app, clients: gatewayOutbound, settings: settings.gateway, health: health, ledger: ledger,
                               metrics: metrics, logger: logger)
-        return ServerServices(store: store, verification: verification, health: health, dispatcher: dispatcher, gateway: gateway, ledger: ledger,
+        return ServerServices(app: app, verification: verification, health: health, dispatcher: dispatcher, gateway: gateway, ledger: ledger,
                               metrics: metrics, settings: settings, limits: limits, outbound: outbound, gatewayOutbound: gatewayOutbound, egressProxy: proxy)
     }
 

@@ -1,5 +1,6 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 import KeywardenVault
 
@@ -7,13 +8,13 @@ import KeywardenVault
 /// principal in the context. A missing or unknown token is 401; the token never reaches a log.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = KeywardenRequestContext
-    let store: Store
+    let app: AppServices
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let presented = Self.bearerToken(request) else {
             throw KeywardenError(.unauthenticated, code: "unauthorized", message: "Send a Keywarden token: Authorization: Bearer kw_…")
         }
-        guard AccessToken.looksLikeToken(presented), let principal = try await store.authenticate(presented: presented) else {
+        guard AccessToken.looksLikeToken(presented), let principal = try await app.authenticate(presented: presented) else {
             throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The token is not valid or was revoked.")
         }
         var context = context

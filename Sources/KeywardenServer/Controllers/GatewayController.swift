@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenGateway
 import KeywardenStore
 import KeywardenVault
@@ -11,7 +12,7 @@ import NIOCore
 /// The gateway's two faces: native pass-through (`/{provider}/…`, one route per catalog provider, so a
 /// vendor SDK works with only its base URL and API key changed) and OpenAI-compatible `/v1/chat/completions`.
 struct GatewayController {
-    let store: Store
+    let app: AppServices
     let gateway: Gateway
     let replayLimit: Int
 
@@ -21,7 +22,7 @@ struct GatewayController {
 
     func addRoutes(to router: Router<KeywardenRequestContext>) {
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
-        for provider in store.catalog.providers where provider.baseURL != nil {
+        for provider in app.catalog.providers where provider.baseURL != nil {
             for method in methods {
                 router.on(RouterPath("\(provider.id)/**"), method: method) { request, context in
                     try await forward(request, context: context, face: .native(providerID: provider.id), prefix: "/" + provider.id)
@@ -30,7 +31,7 @@ struct GatewayController {
         }
         router.post("v1/chat/completions") { request, context in
             let provider = request.headers[.keywardenProvider]
-            if let provider, !store.catalog.contains(provider) {
+            if let provider, !app.catalog.contains(provider) {
                 throw KeywardenError.invalid("X-Keywarden-Provider", "There is no provider '\(provider)'.")
             }
             return try await forward(request, context: context, face: .chatCompletions(providerID: provider), prefix: "")
@@ -107,7 +108,7 @@ struct GatewayController {
             throw KeywardenError(.unauthenticated, code: "unauthorized",
                 message: "Send a Keywarden service token as the API key (Authorization: Bearer, x-api-key, x-goog-api-key, xi-api-key or api-key).")
         }
-        guard let principal = try await store.authenticate(presented: presented) else {
+        guard let principal = try await app.authenticate(presented: presented) else {
             throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The token is not valid or was revoked.")
         }
         return principal

@@ -1,25 +1,26 @@
+import KeywardenApp
 import Hummingbird
 import KeywardenStore
 
 /// `/healthz` (the process is up) and `/readyz` (it can serve: database reachable, keyring loaded).
 struct HealthController<Context: RequestContext> {
-    let store: Store
+    let app: AppServices
 
     func addRoutes(to router: Router<Context>) {
         router.get("/healthz") { _, _ in
             HealthStatus(status: "ok")
         }
         router.get("/readyz") { _, _ -> Response in
-            store.vault.reloadIfChanged()
-            let databaseOK = await store.ping()
-            let keys = store.vault.keyring.keys.count
+            app.vault.reloadIfChanged()
+            let databaseOK = await app.ping()
+            let keys = app.vault.keyring.keys.count
             let body = Readiness(
                 status: databaseOK ? "ready" : "not_ready",
                 database: databaseOK ? "ok" : "unreachable",
-                databaseEngine: store.engine.name,
+                databaseEngine: app.engine.name,
                 keyring: keys > 0 ? "loaded" : "missing",
                 masterKeys: keys,
-                activeMasterKey: store.vault.activeKeyID
+                activeMasterKey: app.vault.activeKeyID
             )
             return try JSONResponse.make(body, status: databaseOK ? .ok : .serviceUnavailable)
         }

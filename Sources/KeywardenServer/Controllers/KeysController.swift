@@ -1,12 +1,13 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenProviders
 import KeywardenStore
 
 /// A workspace's own keys: list (search, category, provider, sort, pages), create, read, update
 /// (leave-blank-to-keep), delete, activate, deactivate.
 struct KeysController {
-    let store: Store
+    let app: AppServices
     let verification: KeyVerificationService
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
@@ -18,7 +19,7 @@ struct KeysController {
                 perPage: try request.queryInt("per_page", code: "invalid_pagination")
             )
             let query = try listQuery(request, pagination: pagination)
-            let (items, total) = try await store.keys.list(workspaceID: id, query: query)
+            let (items, total) = try await app.keys.list(workspaceID: id, query: query)
             return try JSONResponse.make(PageBody(items: items.map(KeyBody.init), total: total, page: pagination.page, perPage: pagination.perPage))
         }
         group.post { request, context -> Response in
@@ -27,7 +28,7 @@ struct KeysController {
             let body = try await request.decodeBody(CreateBody.self, context: context)
             guard let provider = body.provider, !provider.isEmpty else { throw KeywardenError.missing("provider") }
             guard let description = body.description else { throw KeywardenError.missing("description") }
-            let details = try await store.keys.create(workspaceID: id, NewKeyRequest(
+            let details = try await app.keys.create(workspaceID: id, NewKeyRequest(
                 providerID: provider, description: description, apiKey: body.apiKey, extras: body.extras ?? [:],
                 defaultModel: body.defaultModel, role: try body.role.map(Self.role), weight: body.weight, active: body.active
             ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
@@ -39,14 +40,14 @@ struct KeysController {
         group.get(":key") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             _ = try Access.require(.keysRead, in: id, context)
-            let details = try await store.keys.get(workspaceID: id, keyID: try context.parameters.require("key"))
+            let details = try await app.keys.get(workspaceID: id, keyID: try context.parameters.require("key"))
             return try JSONResponse.make(KeyBody(details))
         }
         group.patch(":key") { request, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.keysUpdate, in: id, context)
             let body = try await request.decodeBody(UpdateBody.self, context: context)
-            let details = try await store.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), CredentialChanges(
+            let details = try await app.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), CredentialChanges(
                 description: body.description, apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
                 defaultModel: body.defaultModel.change, role: try body.role.map(Self.role), weight: body.weight, active: body.active
             ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
@@ -58,13 +59,13 @@ struct KeysController {
         group.delete(":key") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.keysDelete, in: id, context)
-            try await store.keys.delete(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            try await app.keys.delete(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
             return try JSONResponse.make(MessageOnlyBody(message: "API key deleted successfully"))
         }
         group.post(":key/activate") { request, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.keysUpdate, in: id, context)
-            let details = try await store.keys.activate(
+            let details = try await app.keys.activate(
                 workspaceID: id, keyID: try context.parameters.require("key"),
                 switchExclusive: try request.queryBool("switch"), actor: principal.actor
             )
@@ -79,7 +80,7 @@ struct KeysController {
         group.post(":key/deactivate") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.keysUpdate, in: id, context)
-            let details = try await store.keys.deactivate(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            let details = try await app.keys.deactivate(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
             return try JSONResponse.make(MessageBody(message: "API key deactivated", item: KeyBody(details), itemKey: "key"))
         }
     }
@@ -90,7 +91,7 @@ struct KeysController {
             return (details, nil)
         }
         let result = try await verification.testWorkspaceKey(workspaceID: workspaceID, keyID: details.credential.id, actor: actor)
-        return (try await store.keys.get(workspaceID: workspaceID, keyID: details.credential.id), result)
+        return (try await app.keys.get(workspaceID: workspaceID, keyID: details.credential.id), result)
     }
 
     func listQuery(_ request: Request, pagination: Pagination) throws -> CredentialQuery {
@@ -99,10 +100,10 @@ struct KeysController {
             guard let category = ProviderCategory(rawValue: categoryText) else {
                 throw KeywardenError.invalid("category", "category must be one of all, \(ProviderCategory.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
-            providerIDs = store.catalog.providers(in: category).map(\.id)
+            providerIDs = app.catalog.providers(in: category).map(\.id)
         }
         if let provider = request.queryText("provider") {
-            guard store.catalog.contains(provider) else { throw KeywardenError.unknownProvider(provider) }
+            guard app.catalog.contains(provider) else { throw KeywardenError.unknownProvider(provider) }
             providerIDs = (providerIDs ?? [provider]).filter { $0 == provider }
         }
         let sort = try request.queryText("sort").map { text in

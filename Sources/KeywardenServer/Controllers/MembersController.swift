@@ -1,10 +1,11 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// A workspace's members: added with a role and a token shown once, listed, removed (tokens revoked at once).
 struct MembersController {
-    let store: Store
+    let app: AppServices
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
@@ -16,18 +17,18 @@ struct MembersController {
             guard let role = MemberRole(rawValue: roleText) else {
                 throw KeywardenError.invalid("role", "role must be one of owner, admin, member, viewer.")
             }
-            let (member, token) = try await store.workspaceService.addMember(workspaceID: id, name: name, role: role, actor: principal.actor)
+            let (member, token) = try await app.workspaceService.addMember(workspaceID: id, name: name, role: role, actor: principal.actor)
             return try JSONResponse.make(AddedBody(member: MemberBody(member), token: token.value), status: .created)
         }
         group.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
             _ = try Access.requireVisible(id, context)
-            return try JSONResponse.make(["items": try await store.workspaceService.listMembers(workspaceID: id).map(MemberBody.init)])
+            return try JSONResponse.make(["items": try await app.workspaceService.listMembers(workspaceID: id).map(MemberBody.init)])
         }
         group.delete(":member") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.membersManage, in: id, context)
-            try await store.workspaceService.removeMember(workspaceID: id, memberID: try context.parameters.require("member"), actor: principal.actor)
+            try await app.workspaceService.removeMember(workspaceID: id, memberID: try context.parameters.require("member"), actor: principal.actor)
             return try JSONResponse.make(MessageOnlyBody(message: "Member removed; their tokens no longer work."))
         }
     }

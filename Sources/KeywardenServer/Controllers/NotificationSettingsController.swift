@@ -1,17 +1,18 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// `GET/PUT /api/v1/platform/smtp`: how Keywarden sends e-mail (platform admin). The password is
 /// sealed, never shown, and leave-blank-to-keep.
 struct NotificationSettingsController {
-    let store: Store
+    let app: AppServices
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get("smtp") { _, context -> Response in
             _ = try Access.requirePlatform(context)
-            guard let (settings, hasPassword) = try await store.notifications.smtp() else {
+            guard let (settings, hasPassword) = try await app.notifications.smtp() else {
                 return try JSONResponse.make(["configured": false])
             }
             return try JSONResponse.make(SMTPBody(settings, hasPassword: hasPassword))
@@ -31,8 +32,8 @@ struct NotificationSettingsController {
                 host: host, port: body.port ?? (security == .tls ? 465 : 587), security: security,
                 username: body.username, from: from, platformAddress: body.platformAddress
             )
-            try await store.notifications.saveSMTP(settings, password: body.password, actor: principal.actor)
-            let (saved, hasPassword) = try await store.notifications.smtp() ?? (settings, false)
+            try await app.notifications.saveSMTP(settings, password: body.password, actor: principal.actor)
+            let (saved, hasPassword) = try await app.notifications.smtp() ?? (settings, false)
             return try JSONResponse.make(MessageBody(message: "E-mail settings saved.", item: SMTPBody(saved, hasPassword: hasPassword), itemKey: "smtp"))
         }
     }
@@ -77,7 +78,7 @@ struct NotificationSettingsController {
 
 /// `GET /api/v1/events?workspace=&kind=`: recent events (platform admin: all; a workspace: its own, with audit.read).
 struct EventsController {
-    let store: Store
+    let app: AppServices
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
@@ -86,7 +87,7 @@ struct EventsController {
                 guard let kind = EventKind(rawValue: text) else { throw KeywardenError.invalid("kind", "Unknown event kind '\(text)'.") }
                 return kind
             }
-            let events = try await store.engine.read { db in try await store.events.list(workspaceID: workspaceID, kind: kind, on: db) }
+            let events = try await app.engine.read { db in try await app.events.list(workspaceID: workspaceID, kind: kind, on: db) }
             return try JSONResponse.make(["items": events.map(EventBody.init)])
         }
     }

@@ -1,26 +1,27 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenProviders
 import KeywardenStore
 
 /// The platform's provider cards (platform admins): list with the stats strip, save, activate, deactivate.
 struct PlatformCardsController {
-    let store: Store
+    let app: AppServices
     let verification: KeyVerificationService
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { _, context -> Response in
             _ = try Access.requirePlatform(context)
-            let (cards, stats) = try await store.platformCards.cards()
+            let (cards, stats) = try await app.platformCards.cards()
             return try JSONResponse.make(CardsBody(providers: cards.map(PlatformCardBody.init), stats: stats))
         }
         group.put(":provider") { request, context -> Response in
             let principal = try Access.requirePlatform(context)
             let providerID = try context.parameters.require("provider")
-            guard store.catalog.contains(providerID) else { throw KeywardenError.notFound("provider") }
+            guard app.catalog.contains(providerID) else { throw KeywardenError.notFound("provider") }
             let body = try await request.decodeBody(SaveCardBody.self, context: context)
             let verify = try request.queryBool("verify")
-            var card = try await store.platformCards.save(providerID, PlatformCardUpdate(
+            var card = try await app.platformCards.save(providerID, PlatformCardUpdate(
                 apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
                 defaultModel: body.defaultModel, displayOrder: body.displayOrder
             ), actor: principal.actor)
@@ -28,7 +29,7 @@ struct PlatformCardsController {
             var result: VerificationResult?
             if verify, card.credential != nil, card.provider.verification.available {
                 result = try await verification.testPlatformCard(providerID, actor: principal.actor)
-                card = try await store.platformCards.card(providerID)
+                card = try await app.platformCards.card(providerID)
             }
             return try JSONResponse.make(SavedAndVerifiedBody(
                 message: "\(card.provider.displayName) settings saved.", item: PlatformCardBody(card), itemKey: "card",
@@ -37,7 +38,7 @@ struct PlatformCardsController {
         }
         group.post(":provider/activate") { _, context -> Response in
             let principal = try Access.requirePlatform(context)
-            let card = try await store.platformCards.activate(try context.parameters.require("provider"), actor: principal.actor)
+            let card = try await app.platformCards.activate(try context.parameters.require("provider"), actor: principal.actor)
             return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) activated.", item: PlatformCardBody(card), itemKey: "card"))
         }
         group.post(":provider/test") { _, context -> Response in
@@ -47,7 +48,7 @@ struct PlatformCardsController {
         }
         group.post(":provider/deactivate") { _, context -> Response in
             let principal = try Access.requirePlatform(context)
-            let card = try await store.platformCards.deactivate(try context.parameters.require("provider"), actor: principal.actor)
+            let card = try await app.platformCards.deactivate(try context.parameters.require("provider"), actor: principal.actor)
             return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) deactivated.", item: PlatformCardBody(card), itemKey: "card"))
         }
     }

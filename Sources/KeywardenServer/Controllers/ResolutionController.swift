@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 import KeywardenVault
 
 /// `POST /api/v1/resolve` ("which key would pay for this?") and a workspace's bindings.
 struct ResolutionController {
-    let store: Store
+    let app: AppServices
 
     func addRoutes(to api: RouterGroup<KeywardenRequestContext>) {
         api.post("resolve") { request, context -> Response in
@@ -29,12 +30,12 @@ struct ResolutionController {
             let query = ResolutionQuery(workspaceID: workspaceID, providerID: body.provider, model: body.model, modality: modality,
                                         consumer: body.consumer, allowsOtherProvider: body.provider == nil)
             let candidates: [Candidate]
-            switch try await store.resolution.resolve(query) {
+            switch try await app.resolution.resolve(query) {
             case .success(let list): candidates = list
             case .failure(let failure):
                 throw KeywardenError(.unprocessable, code: failure.code, message: failure.description)
             }
-            let snapshot = try await store.resolution.snapshot()
+            let snapshot = try await app.resolution.snapshot()
             // The caller's own scope, from its token: a workspace's token owns its workspace's keys, a platform token the
             // platform's (it may ask about a workspace, but never reveal that workspace's key).
             let ownScope: Scope = principal.workspaceID.map(Scope.workspace) ?? .platform
@@ -65,7 +66,7 @@ struct ResolutionController {
         bindings.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
             _ = try Access.require(.keysRead, in: id, context)
-            return try JSONResponse.make(["items": try await store.resolution.listBindings(workspaceID: id).map(BindingBody.init)])
+            return try JSONResponse.make(["items": try await app.resolution.listBindings(workspaceID: id).map(BindingBody.init)])
         }
         bindings.put { request, context -> Response in
             let id = try context.parameters.require("workspace")
@@ -80,14 +81,14 @@ struct ResolutionController {
             case (nil, nil): throw KeywardenError.missing("key_id", "Give key_id, or target: \"provider_main\".")
             default: throw KeywardenError.invalid("target", "Give either key_id or target: \"provider_main\".")
             }
-            let binding = try await store.resolution.bind(workspaceID: id, consumer: consumer, modality: modality, keyID: keyID, actor: principal.actor)
+            let binding = try await app.resolution.bind(workspaceID: id, consumer: consumer, modality: modality, keyID: keyID, actor: principal.actor)
             return try JSONResponse.make(MessageBody(message: "Binding saved.", item: BindingBody(binding), itemKey: "binding"))
         }
         bindings.delete { request, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.keysUpdate, in: id, context)
             guard let consumer = request.queryText("consumer") else { throw KeywardenError.missing("consumer") }
-            try await store.resolution.unbind(workspaceID: id, consumer: consumer, modality: try Self.modality(request.queryText("modality")), actor: principal.actor)
+            try await app.resolution.unbind(workspaceID: id, consumer: consumer, modality: try Self.modality(request.queryText("modality")), actor: principal.actor)
             return try JSONResponse.make(MessageOnlyBody(message: "Binding removed."))
         }
     }
@@ -101,7 +102,7 @@ struct ResolutionController {
     /// Opens a candidate's key for a service token with `keys.reveal` (audited by the service, with its fingerprint).
     func reveal(_ candidate: Candidate, snapshot: ResolutionSnapshot, actor: String) async throws -> String {
         guard let credential = snapshot.credential(candidate.credentialID) else { throw KeywardenError.notFound("key") }
-        return try await store.resolution.reveal(credential, source: candidate.source, actor: actor).unprotectedString
+        return try await app.resolution.reveal(credential, source: candidate.source, actor: actor).unprotectedString
     }
 
     struct ResolveBody: RequestBody {

@@ -1,10 +1,11 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// Service tokens, bound to a workspace or to the platform: created (shown once), listed by name and prefix, revoked at once.
 struct TokensController {
-    let store: Store
+    let app: AppServices
 
     func addWorkspaceRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
@@ -15,12 +16,12 @@ struct TokensController {
         group.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
             _ = try Access.require(.membersManage, in: id, context)
-            return try JSONResponse.make(["items": try await store.workspaceService.listTokens(workspaceID: id).map(TokenBody.init)])
+            return try JSONResponse.make(["items": try await app.workspaceService.listTokens(workspaceID: id).map(TokenBody.init)])
         }
         group.delete(":token") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.membersManage, in: id, context)
-            try await store.workspaceService.revokeToken(workspaceID: id, tokenID: try context.parameters.require("token"), actor: principal.actor)
+            try await app.workspaceService.revokeToken(workspaceID: id, tokenID: try context.parameters.require("token"), actor: principal.actor)
             return try JSONResponse.make(MessageOnlyBody(message: "Token revoked."))
         }
     }
@@ -32,11 +33,11 @@ struct TokensController {
         }
         group.get { _, context -> Response in
             _ = try Access.requirePlatform(context)
-            return try JSONResponse.make(["items": try await store.workspaceService.listTokens(workspaceID: nil).map(TokenBody.init)])
+            return try JSONResponse.make(["items": try await app.workspaceService.listTokens(workspaceID: nil).map(TokenBody.init)])
         }
         group.delete(":token") { _, context -> Response in
             let principal = try Access.requirePlatform(context)
-            try await store.workspaceService.revokeToken(workspaceID: nil, tokenID: try context.parameters.require("token"), actor: principal.actor)
+            try await app.workspaceService.revokeToken(workspaceID: nil, tokenID: try context.parameters.require("token"), actor: principal.actor)
             return try JSONResponse.make(MessageOnlyBody(message: "Token revoked."))
         }
     }
@@ -54,7 +55,7 @@ struct TokensController {
             }
             permissions.append(permission)
         }
-        let (record, token) = try await store.workspaceService.createServiceToken(
+        let (record, token) = try await app.workspaceService.createServiceToken(
             workspaceID: workspaceID, name: name, permissions: permissions,
             mayGrantReveal: principal.isPlatformAdmin, actor: principal.actor
         )

@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// `GET /api/v1/usage?workspace=&from=&to=&group_by=`: metered gateway calls, grouped, with totals.
 /// Platform admins see every workspace (or one); workspace tokens their own, with `usage.read`.
 struct UsageController {
-    let store: Store
+    let app: AppServices
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
@@ -18,7 +19,7 @@ struct UsageController {
             let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false)
             let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
             if let from, let to, to <= from { throw KeywardenError.invalid("to", "to must be after from.") }
-            let report = try await store.usage.report(UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: groupBy))
+            let report = try await app.usage.report(UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: groupBy))
             return try JSONResponse.make(UsageBody(
                 workspace: workspaceID, groupBy: groupBy.rawValue, from: from.map(Timestamp.string), to: to.map(Timestamp.string),
                 groups: report.groups.map { TotalsBody($0.totals, key: $0.key) }, totals: TotalsBody(report.totals)

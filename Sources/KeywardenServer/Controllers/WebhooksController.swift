@@ -1,11 +1,12 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// Webhooks of a workspace (keys.update) or of the platform (platform admin): register (the signing
 /// secret is shown once), list, delete, read the delivery log, send a test event.
 struct WebhooksController {
-    let store: Store
+    let app: AppServices
     /// Test events per scope: each one is a delivery to every hook of the scope.
     let testLimiter: RateLimiter
 
@@ -31,31 +32,31 @@ struct WebhooksController {
                 }
                 return kind
             }
-            let (hook, secret) = try await store.notifications.createWebhook(
+            let (hook, secret) = try await app.notifications.createWebhook(
                 workspaceID: workspaceID, url: url, description: body.description ?? "", events: events, actor: principal.actor
             )
             return try JSONResponse.make(CreatedBody(webhook: WebhookBody(hook), signingSecret: secret.unprotectedString), status: .created)
         }
         group.get { _, context -> Response in
             let (workspaceID, _) = try scope(context)
-            return try JSONResponse.make(["items": try await store.notifications.listWebhooks(workspaceID: workspaceID).map(WebhookBody.init)])
+            return try JSONResponse.make(["items": try await app.notifications.listWebhooks(workspaceID: workspaceID).map(WebhookBody.init)])
         }
         group.post("test") { _, context -> Response in
             let (workspaceID, principal) = try scope(context)
             if let wait = testLimiter.acquire(workspaceID.map { "workspace:\($0)" } ?? "platform") {
                 throw KeywardenError.rateLimited("test events", retryAfter: wait)
             }
-            let event = try await store.notifications.sendTest(workspaceID: workspaceID, actor: principal.actor)
+            let event = try await app.notifications.sendTest(workspaceID: workspaceID, actor: principal.actor)
             return try JSONResponse.make(["message": "A test event was queued for every webhook and the notification address.", "event_id": event.id], status: .accepted)
         }
         group.delete(":webhook") { _, context -> Response in
             let (workspaceID, principal) = try scope(context)
-            try await store.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), actor: principal.actor)
+            try await app.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), actor: principal.actor)
             return try JSONResponse.make(MessageOnlyBody(message: "Webhook deleted."))
         }
         group.get(":webhook/deliveries") { _, context -> Response in
             let (workspaceID, _) = try scope(context)
-            let deliveries = try await store.notifications.deliveries(workspaceID: workspaceID, webhookID: try context.parameters.require("webhook"))
+            let deliveries = try await app.notifications.deliveries(workspaceID: workspaceID, webhookID: try context.parameters.require("webhook"))
             return try JSONResponse.make(["items": deliveries.map(DeliveryBody.init)])
         }
     }

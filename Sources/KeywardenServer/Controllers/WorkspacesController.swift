@@ -1,31 +1,32 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// Workspaces: platform admins create them; members read their own; settings change by permission.
 struct WorkspacesController {
-    let store: Store
+    let app: AppServices
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
             let principal = try Access.requirePlatform(context)
             let body = try await request.decodeBody(CreateBody.self, context: context)
             guard let name = body.name else { throw KeywardenError.missing("name") }
-            let workspace = try await store.workspaceService.create(
+            let workspace = try await app.workspaceService.create(
                 name: name, byokAllowed: body.byokAllowed ?? true, exclusive: body.exclusive ?? false, actor: principal.actor
             )
             return try JSONResponse.make(WorkspaceBody(workspace), status: .created)
         }
         group.get { _, context -> Response in
             let principal = try context.requirePrincipal()
-            let all = try await store.workspaceService.list()
+            let all = try await app.workspaceService.list()
             let visible = all.filter { principal.canSee(workspace: $0.id) }
             return try JSONResponse.make(["items": visible.map(WorkspaceBody.init)])
         }
         group.get(":workspace") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             _ = try Access.requireVisible(id, context)
-            return try JSONResponse.make(WorkspaceBody(try await store.workspaceService.get(id)))
+            return try JSONResponse.make(WorkspaceBody(try await app.workspaceService.get(id)))
         }
         group.patch(":workspace") { request, context -> Response in
             let id = try context.parameters.require("workspace")
@@ -37,7 +38,7 @@ struct WorkspacesController {
                 if body.exclusive != nil { _ = try Access.require(.keysUpdate, in: id, context) }
                 if body.name != nil || body.notificationEmail.change != nil { _ = try Access.require(.membersManage, in: id, context) }
             }
-            let workspace = try await store.workspaceService.update(id, WorkspaceChanges(
+            let workspace = try await app.workspaceService.update(id, WorkspaceChanges(
                 name: body.name, byokAllowed: body.byokAllowed, exclusive: body.exclusive, notificationEmail: body.notificationEmail.change
             ), actor: principal.actor)
             return try JSONResponse.make(WorkspaceBody(workspace))

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// Settings pages: a workspace's exclusive mode, bindings and webhooks; the platform's webhooks and e-mail.
@@ -17,7 +18,7 @@ extension PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 try require(.keysUpdate, session, workspaceID)
                 do {
-                    _ = try await store.workspaceService.update(workspaceID, WorkspaceChanges(exclusive: form["exclusive"] == "on"), actor: session.principal.actor)
+                    _ = try await app.workspaceService.update(workspaceID, WorkspaceChanges(exclusive: form["exclusive"] == "on"), actor: session.principal.actor)
                 } catch let error as KeywardenError where error.kind != .notFound {
                     return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: .conflict)
                 }
@@ -31,7 +32,7 @@ extension PagesController {
                 try require(.keysUpdate, session, workspaceID)
                 let key = form.text("key_id")
                 do {
-                    _ = try await store.resolution.bind(workspaceID: workspaceID, consumer: form.text("consumer") ?? "",
+                    _ = try await app.resolution.bind(workspaceID: workspaceID, consumer: form.text("consumer") ?? "",
                                                         modality: try ResolutionController.modality(form.text("modality")),
                                                         keyID: key == "provider_main" ? nil : key, actor: session.principal.actor)
                 } catch let error as KeywardenError where error.kind != .notFound {
@@ -45,7 +46,7 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 try require(.keysUpdate, session, workspaceID)
-                try await store.resolution.unbind(workspaceID: workspaceID, consumer: form.text("consumer") ?? "",
+                try await app.resolution.unbind(workspaceID: workspaceID, consumer: form.text("consumer") ?? "",
                                                   modality: try ResolutionController.modality(form.text("modality")), actor: session.principal.actor)
                 return WebResponse.redirect("/workspaces/\(workspaceID)/settings?notice=unbound")
             }
@@ -63,7 +64,7 @@ extension PagesController {
                 do {
                     guard let port = form.text("port").flatMap(Int.init), (1...65_535).contains(port) else { throw KeywardenError.invalid("port", "The port is a number from 1 to 65535.") }
                     guard let security = SMTPSettings.Security(rawValue: form.text("security") ?? "") else { throw KeywardenError.invalid("security", "Choose starttls, tls or none.") }
-                    try await store.notifications.saveSMTP(SMTPSettings(
+                    try await app.notifications.saveSMTP(SMTPSettings(
                         host: form.text("host") ?? "", port: port, security: security, username: form.text("username"),
                         from: form.text("from") ?? "", platformAddress: form.text("platform_address")
                     ), password: form.text("password").map { Secret($0) }, actor: session.principal.actor)
@@ -83,7 +84,7 @@ extension PagesController {
                     try requireSettings(session, workspaceID)
                     let events = EventKind.allCases.filter { $0 != .test && form["event_\($0.rawValue)"] == "on" }
                     do {
-                        let (_, secret) = try await store.notifications.createWebhook(
+                        let (_, secret) = try await app.notifications.createWebhook(
                             workspaceID: workspaceID, url: form.text("url") ?? "", description: form.text("description") ?? "",
                             events: events, actor: session.principal.actor)
                         // The signing secret is shown once, on this answer only (no-store, never in a URL).
@@ -98,7 +99,7 @@ extension PagesController {
                     let workspaceID = platform ? nil : try context.parameters.require("workspace")
                     _ = try await WebForm.read(request, context: context, csrf: session.csrf)
                     try requireSettings(session, workspaceID)
-                    try await store.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), actor: session.principal.actor)
+                    try await app.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), actor: session.principal.actor)
                     return WebResponse.redirect(platform ? "/platform/notifications?notice=deleted" : "/workspaces/\(workspaceID ?? "")/settings?notice=deleted")
                 }
             }
@@ -116,14 +117,14 @@ extension PagesController {
         if let workspaceID {
             try require(.keysRead, session, workspaceID)
             canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
-            let workspace = try await store.workspaceService.get(workspaceID)
-            let keys = try await store.keys.list(workspaceID: workspaceID, query: CredentialQuery(perPage: 100)).items
+            let workspace = try await app.workspaceService.get(workspaceID)
+            let keys = try await app.keys.list(workspaceID: workspaceID, query: CredentialQuery(perPage: 100)).items
             let names = Dictionary(uniqueKeysWithValues: keys.map { ($0.credential.id, "\($0.credential.description) (\($0.provider?.displayName ?? $0.credential.providerID))") })
             values = base(session, title: "Settings", nav: "navSettings", workspaceID: workspaceID)
             values["heading"] = "Settings · \(workspace.name)"
             values["workspace"] = [
                 "id": workspaceID, "csrf": session.csrf, "canEdit": canEdit, "exclusive": workspace.exclusive,
-                "bindings": try await store.resolution.listBindings(workspaceID: workspaceID).map { binding -> [String: Any] in
+                "bindings": try await app.resolution.listBindings(workspaceID: workspaceID).map { binding -> [String: Any] in
                     ["consumer": binding.consumer, "modality": binding.modality?.rawValue ?? "every modality", "modalityValue": binding.modality?.rawValue ?? "*",
                      "target": binding.credentialID.map { names[$0] ?? $0 } ?? "the provider's main chain", "workspaceID": workspaceID, "csrf": session.csrf, "canEdit": canEdit]
                 },
@@ -135,7 +136,7 @@ extension PagesController {
             canEdit = true
             values = base(session, title: "Notifications", nav: "navNotifications", workspaceID: nil)
             values["heading"] = "Notifications"
-            let smtp = try await store.notifications.smtp()
+            let smtp = try await app.notifications.smtp()
             values["smtp"] = [
                 "csrf": session.csrf, "host": smtp?.0.host ?? "", "port": smtp?.0.port ?? 587, "username": smtp?.0.username ?? "",
                 "from": smtp?.0.from ?? "", "platformAddress": smtp?.0.platformAddress ?? "",
@@ -145,7 +146,7 @@ extension PagesController {
         }
         values["canEdit"] = canEdit
         values["base"] = workspaceID.map { "/workspaces/\($0)/settings" } ?? "/platform/notifications"
-        values["webhooks"] = try await store.notifications.listWebhooks(workspaceID: workspaceID).map { hook -> [String: Any] in
+        values["webhooks"] = try await app.notifications.listWebhooks(workspaceID: workspaceID).map { hook -> [String: Any] in
             ["id": hook.id, "url": NotificationSettingsService.displayURL(hook.url), "description": hook.description,
              "events": hook.events.isEmpty ? "all" : hook.events.map(\.rawValue).joined(separator: ", "),
              "base": workspaceID.map { "/workspaces/\($0)/settings" } ?? "/platform/notifications", "csrf": session.csrf, "canEdit": canEdit]

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenApp
 import KeywardenProviders
 import KeywardenStore
 import KeywardenVault
@@ -12,7 +13,7 @@ import NIOCore
 /// over TLS, eight hours); every form carries the session's `csrf_token`, and a POST without the right
 /// one is refused. Pages never contain a secret: keys are shown as their masked hint.
 struct PagesController {
-    let store: Store
+    let app: AppServices
     let verification: KeyVerificationService
     let keys: KeysController
     /// Sign-in attempts per client address.
@@ -49,7 +50,7 @@ struct PagesController {
             // Before a session exists the form is checked against a cookie set with it (double submit).
             let expected = WebResponse.cookieValue(Self.loginCookie, in: request) ?? ""
             let form = try await WebForm.read(request, context: context, csrf: expected.isEmpty ? UUID().uuidString : expected)
-            guard let token = form.text("token"), let (cookie, session) = try await store.sessions.signIn(presented: token) else {
+            guard let token = form.text("token"), let (cookie, session) = try await app.sessions.signIn(presented: token) else {
                 let csrf = AccessToken.generate().value
                 let cookies = [WebResponse.cookie(Self.loginCookie, csrf, maxAge: 1800, secure: WebResponse.isSecure(request))]
                 // Failed attempts are counted per client: a valid token always signs in (a neighbour behind the same
@@ -69,9 +70,9 @@ struct PagesController {
             ])
         }
         router.post("logout") { request, context in
-            if let cookie = WebResponse.cookieValue(Self.sessionCookie, in: request), let session = try await store.sessions.session(cookie: cookie) {
+            if let cookie = WebResponse.cookieValue(Self.sessionCookie, in: request), let session = try await app.sessions.session(cookie: cookie) {
                 _ = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try await store.sessions.signOut(cookie: cookie)
+                try await app.sessions.signOut(cookie: cookie)
             }
             return WebResponse.redirect("/login", cookies: [WebResponse.cookie(Self.sessionCookie, "", maxAge: 0, secure: WebResponse.isSecure(request))])
         }
@@ -82,7 +83,7 @@ struct PagesController {
                 guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 var flash: [String: String] = [:]
                 if let provider = request.queryText("provider"), let notice = request.queryText("notice") {
-                    flash[provider] = Self.noticeText(notice, provider: store.catalog.provider(provider)?.displayName ?? provider)
+                    flash[provider] = Self.noticeText(notice, provider: app.catalog.provider(provider)?.displayName ?? provider)
                 }
                 return try await providersPage(session, messages: flash.mapValues { ($0, "ok") })
             }
@@ -92,7 +93,7 @@ struct PagesController {
                 let provider = try context.parameters.require("provider")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-                guard let definition = store.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
+                guard let definition = app.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
                 var extras: [String: Secret] = [:]
                 for field in definition.extraFields { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
                 let order = try form.text("display_order").map { text in
@@ -102,7 +103,7 @@ struct PagesController {
                     return value
                 }
                 do {
-                    _ = try await store.platformCards.save(provider, PlatformCardUpdate(
+                    _ = try await app.platformCards.save(provider, PlatformCardUpdate(
                         apiKey: form.text("api_key").map { Secret($0) }, extras: extras, defaultModel: form.text("default_model"), displayOrder: order
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
@@ -119,8 +120,8 @@ struct PagesController {
                     guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                     do {
                         switch action {
-                        case "activate": _ = try await store.platformCards.activate(provider, actor: session.principal.actor)
-                        case "deactivate": _ = try await store.platformCards.deactivate(provider, actor: session.principal.actor)
+                        case "activate": _ = try await app.platformCards.activate(provider, actor: session.principal.actor)
+                        case "deactivate": _ = try await app.platformCards.deactivate(provider, actor: session.principal.actor)
                         default:
                             let result = try await verification.testPlatformCard(provider, actor: session.principal.actor)
                             return try await providersPage(session, messages: [provider: (result.message, result.status == .valid ? "ok" : "bad")],
@@ -144,7 +145,7 @@ struct PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 try require(.keysUpdate, session, workspaceID)
-                let details = try await store.keys.get(workspaceID: workspaceID, keyID: try context.parameters.require("key"))
+                let details = try await app.keys.get(workspaceID: workspaceID, keyID: try context.parameters.require("key"))
                 return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details)
             }
         }
@@ -154,7 +155,7 @@ struct PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 try require(.keysCreate, session, workspaceID)
                 do {
-                    _ = try await store.keys.create(workspaceID: workspaceID, NewKeyRequest(
+                    _ = try await app.keys.create(workspaceID: workspaceID, NewKeyRequest(
                         providerID: form.text("provider") ?? "", description: form.text("description") ?? "", apiKey: form.text("api_key").map { Secret($0) },
                         role: try form.text("role").map(KeysController.role), weight: form.text("weight").flatMap(Int.init), active: true
                     ), actor: session.principal.actor)
@@ -171,10 +172,10 @@ struct PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 try require(.keysUpdate, session, workspaceID)
                 do {
-                    let current = try await store.keys.get(workspaceID: workspaceID, keyID: keyID)
+                    let current = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
                     var extras: [String: Secret] = [:]
                     for field in current.provider?.extraFields ?? [] { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
-                    _ = try await store.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
+                    _ = try await app.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
                         description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) }, extras: extras,
                         defaultModel: form.text("default_model").map { .some($0) },
                         role: try form.text("role").map(KeysController.role), weight: form.text("weight").flatMap(Int.init)
@@ -196,7 +197,7 @@ struct PagesController {
                         switch action {
                         case "delete":
                             try require(.keysDelete, session, workspaceID)
-                            try await store.keys.delete(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            try await app.keys.delete(workspaceID: workspaceID, keyID: keyID, actor: actor)
                         case "test":
                             try require(.keysTest, session, workspaceID)
                             let result = try await verification.testWorkspaceKey(workspaceID: workspaceID, keyID: keyID, actor: actor)
@@ -204,10 +205,10 @@ struct PagesController {
                                                       notice: "\(result.status.rawValue): \(result.message) \(result.hint)")
                         case "activate":
                             try require(.keysUpdate, session, workspaceID)
-                            _ = try await store.keys.activate(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            _ = try await app.keys.activate(workspaceID: workspaceID, keyID: keyID, actor: actor)
                         default:
                             try require(.keysUpdate, session, workspaceID)
-                            _ = try await store.keys.deactivate(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            _ = try await app.keys.deactivate(workspaceID: workspaceID, keyID: keyID, actor: actor)
                         }
                     } catch let error as KeywardenError where error.kind != .notFound {
                         return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: .conflict)
@@ -224,15 +225,15 @@ struct PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 try require(.usageRead, session, workspaceID)
-                let workspace = try await store.workspaceService.get(workspaceID)
+                let workspace = try await app.workspaceService.get(workspaceID)
                 let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false) ?? Date().addingTimeInterval(-29 * 86_400)
                 let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
                 let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .day)
-                let report = try await store.usage.report(query)
+                let report = try await app.usage.report(query)
                 let lastDay = String(Timestamp.string(min(to.map { $0.addingTimeInterval(-1) } ?? Date(), Date())).prefix(10))
                 let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
-                let bySource = UsageChart(title: "Calls per day by source", rows: try await store.usage.daily(query, seriesBy: .source), days: days)
-                let byProvider = UsageChart(title: "Calls per day by provider", rows: try await store.usage.daily(query, seriesBy: .provider), days: days)
+                let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source), days: days)
+                let byProvider = UsageChart(title: "Calls per day by provider", rows: try await app.usage.daily(query, seriesBy: .provider), days: days)
                 var values = base(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID)
                 values["workspaceName"] = workspace.name
                 values["from"] = String(Timestamp.string(from).prefix(10))
@@ -254,7 +255,7 @@ struct PagesController {
                 }
                 let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: 25)
                 let action = request.queryText("action")
-                let (entries, total) = try await store.auditQuery.page(workspaceID: workspaceID, action: action, pagination: pagination)
+                let (entries, total) = try await app.auditQuery.page(workspaceID: workspaceID, action: action, pagination: pagination)
                 var values = base(session, title: "Audit log", nav: "navAudit", workspaceID: principal.workspaceID)
                 values["action"] = action ?? ""
                 values["entries"] = entries.map { ["seq": $0.seq, "at": String($0.at.prefix(19)).replacingOccurrences(of: "T", with: " "), "actor": $0.actor,
@@ -271,7 +272,7 @@ struct PagesController {
 
     func providersPage(_ session: WebSession, messages: [String: (String, String)] = [:], hints: [String: String] = [:],
                        status: HTTPResponse.Status = .ok) async throws -> Response {
-        let (cards, stats) = try await store.platformCards.cards()
+        let (cards, stats) = try await app.platformCards.cards()
         var values = base(session, title: "AI & API keys", nav: "navProviders", workspaceID: nil)
         values["stats"] = ["providers": stats.providers, "active": stats.active, "ready": stats.ready, "noKey": stats.noKey]
         values["cards"] = cards.map { card -> [String: Any] in
@@ -304,10 +305,10 @@ struct PagesController {
     func keysPage(_ request: Request, session: WebSession, workspaceID: String, editing: KeyDetails?, notice: String? = nil, error: String? = nil,
                   status: HTTPResponse.Status = .ok) async throws -> Response {
         try require(.keysRead, session, workspaceID)
-        let workspace = try await store.workspaceService.get(workspaceID)
+        let workspace = try await app.workspaceService.get(workspaceID)
         let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: try request.queryInt("per_page", code: "invalid_pagination") ?? 10)
         let query = try keys.listQuery(request, pagination: pagination)
-        let (items, total) = try await store.keys.list(workspaceID: workspaceID, query: query)
+        let (items, total) = try await app.keys.list(workspaceID: workspaceID, query: query)
         let canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
         var values = base(session, title: "API keys", nav: "navKeys", workspaceID: workspaceID)
         values["workspaceName"] = workspace.name
@@ -348,7 +349,7 @@ struct PagesController {
                     "toggleAction": key.active ? "deactivate" : "activate", "toggleLabel": key.active ? "Deactivate" : "Activate"]
         }
         values.merge(Self.paging(page: pagination.page, perPage: pagination.perPage, total: total) { link(page: $0) }) { $1 }
-        values["providers"] = store.catalog.providers.filter { $0.keyField != nil }.map { ["id": $0.id, "name": $0.displayName] }
+        values["providers"] = app.catalog.providers.filter { $0.keyField != nil }.map { ["id": $0.id, "name": $0.displayName] }
         values["editing"] = editing != nil
         values["formTitle"] = editing.map { "Edit “\($0.credential.description)”" } ?? "Add a key"
         values["formAction"] = editing.map { "/workspaces/\(workspaceID)/keys/\($0.credential.id)" } ?? "/workspaces/\(workspaceID)/keys"
@@ -388,7 +389,7 @@ struct PagesController {
 
     func session(_ request: Request) async throws -> WebSession? {
         guard let cookie = WebResponse.cookieValue(Self.sessionCookie, in: request) else { return nil }
-        return try await store.sessions.session(cookie: cookie)
+        return try await app.sessions.session(cookie: cookie)
     }
 
     func require(_ permission: Permission, _ session: WebSession, _ workspaceID: String) throws {

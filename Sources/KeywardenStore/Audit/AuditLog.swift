@@ -3,7 +3,7 @@ import SQLKit
 
 /// The append-only, hash-chained audit log.
 public struct AuditLog: Sendable {
-    static let table = "audit_log"
+    package static let table = "audit_log"
 
     public init() {}
 

@@ -4,7 +4,7 @@ import SQLKit
 
 /// The `bindings` table: a consumer's calls (of one modality, or all) pinned to a key.
 public struct BindingRepository: Sendable {
-    static let table = "bindings"
+    package static let table = "bindings"
 
     public init() {}
 

@@ -64,9 +64,9 @@ public struct CredentialChanges: Sendable {
     }
 
     /// The new key, if one was given (blank means keep).
-    var replacementKey: Secret? { apiKey.flatMap { $0.isBlank ? nil : $0 } }
+    package var replacementKey: Secret? { apiKey.flatMap { $0.isBlank ? nil : $0 } }
     /// The extras that overwrite stored ones (blank means keep).
-    var filledExtras: [String: Secret] { extras.filter { !$0.value.isBlank } }
+    package var filledExtras: [String: Secret] { extras.filter { !$0.value.isBlank } }
 }
 
 /// How to sort a list of keys.
@@ -96,7 +96,7 @@ public struct CredentialQuery: Sendable {
 
 /// The `credentials` table and the sealed secrets that belong to each row.
 public struct CredentialRepository: Sendable {
-    static let table = "credentials"
+    package static let table = "credentials"
     /// The vault field of a credential's API key.
     public static let keyField = ProviderDefinition.keyFieldID
     /// The vault field of a credential's extras (one sealed JSON object).
@@ -248,7 +248,7 @@ public struct CredentialRepository: Sendable {
     }
 
     /// Writes a credential's metadata row as it is.
-    func write(_ credential: Credential, on db: any SQLDatabase) async throws {
+    package func write(_ credential: Credential, on db: any SQLDatabase) async throws {
         var update = db.update(Self.table)
         for (column, bind) in zip(Self.columns, Self.binds(credential)) where column != "id" {
             update = update.set(SQLIdentifier(column), to: bind)
@@ -406,14 +406,14 @@ public struct CredentialRepository: Sendable {
     }
 
     /// Extras travel sealed as one JSON object; the values leave `Secret` only inside this encoding.
-    static func encodeExtras(_ extras: [String: Secret]) -> Secret {
+    package static func encodeExtras(_ extras: [String: Secret]) -> Secret {
         let plain = extras.mapValues(\.unprotectedString)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return Secret(bytes: Array((try? encoder.encode(plain)) ?? Data("{}".utf8)))
     }
 
-    static func decodeExtras(_ secret: Secret) throws -> [String: Secret] {
+    package static func decodeExtras(_ secret: Secret) throws -> [String: Secret] {
         let plain = try secret.withPlaintext { try JSONDecoder().decode([String: String].self, from: Data($0)) }
         return plain.mapValues(Secret.init)
     }

@@ -86,7 +86,7 @@ public struct EventRepository: Sendable {
     }
 
     /// The kind of the newest key-status event of a credential.
-    func lastKeyEvent(credentialID: String, on db: any SQLDatabase) async throws -> EventKind? {
+    package func lastKeyEvent(credentialID: String, on db: any SQLDatabase) async throws -> EventKind? {
         let row = try await db.select().column("kind").from(Self.events).where("credential_id", .equal, credentialID)
             .where("kind", .in, [EventKind.keyInvalid, .keyQuotaExceeded, .keyRecovered].map(\.rawValue))
             .orderBy("created_at", .descending).orderBy("id", .descending).limit(1).first()

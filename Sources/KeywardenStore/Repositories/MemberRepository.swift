@@ -11,11 +11,21 @@ public struct Member: Sendable, Equatable {
     public let createdAt: String
     public let createdBy: String
     public var revokedAt: String?
+
+    public init(id: String, workspaceID: String, name: String, role: MemberRole, createdAt: String, createdBy: String, revokedAt: String? = nil) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.revokedAt = revokedAt
+    }
 }
 
 /// The `members` table.
 public struct MemberRepository: Sendable {
-    static let table = "members"
+    package static let table = "members"
 
     public init() {}
 

@@ -28,7 +28,7 @@ public struct SeedReport: Sendable, Equatable {
 
 /// The `providers` table: the catalog state people change (default model, order, active).
 public struct ProviderStateRepository: Sendable {
-    static let table = "providers"
+    package static let table = "providers"
 
     public init() {}
 

@@ -5,7 +5,7 @@ import SQLKit
 
 /// The `vault_secrets` table: every sealed secret, addressed by its owner row and field.
 public struct SealedSecretRepository: Sendable {
-    static let table = "vault_secrets"
+    package static let table = "vault_secrets"
 
     public init() {}
 

@@ -3,7 +3,7 @@ import SQLKit
 
 /// Operator settings stored as JSON values by key (`smtp`, …). Secrets among them live in the vault.
 public struct SettingsRepository: Sendable {
-    static let table = "settings"
+    package static let table = "settings"
 
     public init() {}
 

@@ -27,7 +27,7 @@ public struct TokenRecord: Sendable, Equatable {
 
 /// The `tokens` table.
 public struct TokenRepository: Sendable {
-    static let table = "tokens"
+    package static let table = "tokens"
     let audit = AuditLog()
 
     public init() {}

@@ -4,7 +4,7 @@ import SQLKit
 
 /// The `usage` table: one row per gateway call, written in batches.
 public struct UsageRepository: Sendable {
-    static let table = "usage"
+    package static let table = "usage"
     static let columns = [
         "id", "at", "workspace_id", "provider_id", "model", "credential_id", "source", "modality", "consumer",
         "status", "latency_ms", "tokens_in", "tokens_out", "characters", "milli_credits", "attempts",

@@ -14,13 +14,24 @@ public struct Webhook: Sendable, Equatable {
     public let createdAt: String
     public let createdBy: String
 
+    public init(id: String, workspaceID: String?, url: String, description: String, events: [EventKind], active: Bool, createdAt: String, createdBy: String) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.url = url
+        self.description = description
+        self.events = events
+        self.active = active
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+    }
+
     /// Whether it wants events of this kind.
     public func wants(_ kind: EventKind) -> Bool { active && (events.isEmpty || events.contains(kind) || kind == .test) }
 }
 
 /// The `webhooks` table. Each hook's signing secret lives sealed in the vault (field `signing_secret`).
 public struct WebhookRepository: Sendable {
-    static let table = "webhooks"
+    package static let table = "webhooks"
     /// The vault field of a webhook's signing secret.
     public static let secretField = "signing_secret"
 

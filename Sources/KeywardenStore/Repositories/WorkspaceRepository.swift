@@ -17,7 +17,7 @@ public struct Workspace: Sendable, Equatable, Codable {
 
 /// The `workspaces` table.
 public struct WorkspaceRepository: Sendable {
-    static let table = "workspaces"
+    package static let table = "workspaces"
     let audit = AuditLog()
 
     public init() {}

@@ -1,3 +1,4 @@
+import KeywardenApp
 import ArgumentParser
 import KeywardenStore
 
@@ -15,15 +16,15 @@ struct Audit: AsyncParsableCommand {
             var intact = true
             try await reportingFailures {
                 let logger = global.makeLogger()
-                let (store, _) = try await Store.open(try global.storeConfiguration(), createIfMissing: false, logger: logger)
+                let (app, _) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: false, logger: logger)
                 let result: AuditLog.Verification
                 do {
-                    result = try await store.audit.verify(store.engine)
+                    result = try await app.audit.verify(app.engine)
                 } catch {
-                    await store.close()
+                    await app.close()
                     throw error
                 }
-                await store.close()
+                await app.close()
                 if let broken = result.firstBroken {
                     say("Audit log broken at entry \(broken.seq): \(broken.reason). \(result.entries) entries before it are intact.")
                     intact = false

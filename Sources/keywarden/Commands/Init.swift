@@ -1,3 +1,4 @@
+import KeywardenApp
 import ArgumentParser
 import KeywardenStore
 
@@ -10,18 +11,18 @@ struct Init: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let logger = global.makeLogger()
-            let (store, report) = try await Store.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
-            let path = store.configuration.dataDirectory.path
+            let (app, report) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
+            let path = app.configuration.dataDirectory.path
             if let token = report.adminToken {
                 say("Initialised \(path).")
-                say("Keyring: \(store.configuration.keyringSource)")
+                say("Keyring: \(app.configuration.keyringSource)")
                 say("Platform admin token (shown only this once; store it now):")
                 say("  \(token.value)")
             } else {
                 say("\(path) was already initialised; nothing was overwritten.")
                 if !report.seed.inserted.isEmpty { say("Added providers: \(report.seed.inserted.joined(separator: ", "))") }
             }
-            await store.close()
+            await app.close()
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// `keywarden keys add|list|rm|activate|deactivate`: workspace keys and platform cards, through the
@@ -48,13 +49,13 @@ struct Keys: AsyncParsableCommand {
                     return role
                 }
                 let key = Secret(try SecretInput.read(file: apiKeyFile, prompt: "API key for \(provider): "))
-                try await global.withStore { store in
+                try await global.withStore { app in
                     if target.platform {
-                        let card = try await store.platformCards.save(provider, PlatformCardUpdate(apiKey: key, extras: extras, defaultModel: defaultModel), actor: "cli")
+                        let card = try await app.platformCards.save(provider, PlatformCardUpdate(apiKey: key, extras: extras, defaultModel: defaultModel), actor: "cli")
                         say("\(card.provider.displayName) settings saved (key \(card.credential?.hint ?? "-")).")
                     } else if let workspace = target.workspace {
                         guard let description else { throw ValidationError("--description is required for a workspace key") }
-                        let details = try await store.keys.create(workspaceID: workspace, NewKeyRequest(
+                        let details = try await app.keys.create(workspaceID: workspace, NewKeyRequest(
                             providerID: provider, description: description, apiKey: key, extras: extras,
                             defaultModel: defaultModel, role: role, active: !inactive
                         ), switchExclusive: `switch`, actor: "cli")
@@ -74,9 +75,9 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                try await global.withStore { store in
+                try await global.withStore { app in
                     if target.platform {
-                        let (cards, stats) = try await store.platformCards.cards()
+                        let (cards, stats) = try await app.platformCards.cards()
                         say(TextTable.render(
                             header: ["PROVIDER", "KEY", "STATUS", "ACTIVE", "READY", "DEFAULT MODEL"],
                             rows: cards.map { [$0.provider.id, $0.hasKey ? ($0.credential?.hint ?? "") : "No key", $0.status.rawValue,
@@ -87,7 +88,7 @@ struct Keys: AsyncParsableCommand {
                         var rows: [[String]] = []
                         var page = 1
                         while true {
-                            let (items, total) = try await store.keys.list(workspaceID: workspace, query: CredentialQuery(
+                            let (items, total) = try await app.keys.list(workspaceID: workspace, query: CredentialQuery(
                                 search: search, providerIDs: provider.map { [$0] }, page: page, perPage: Pagination.maximumPerPage
                             ))
                             rows += items.map { d in
@@ -112,7 +113,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                try await global.withStore { store in try await store.keys.delete(workspaceID: workspace, keyID: key, actor: "cli") }
+                try await global.withStore { app in try await app.keys.delete(workspaceID: workspace, keyID: key, actor: "cli") }
                 say("API key deleted successfully")
             }
         }
@@ -142,19 +143,19 @@ struct Keys: AsyncParsableCommand {
 
         func run(active: Bool, switchExclusive: Bool) async throws {
             try await reportingFailures {
-                try await global.withStore { store in
+                try await global.withStore { app in
                     if target.platform {
                         guard let provider else { throw ValidationError("--provider is required with --platform") }
                         let card = active
-                            ? try await store.platformCards.activate(provider, actor: "cli")
-                            : try await store.platformCards.deactivate(provider, actor: "cli")
+                            ? try await app.platformCards.activate(provider, actor: "cli")
+                            : try await app.platformCards.deactivate(provider, actor: "cli")
                         say("\(card.provider.displayName) \(active ? "activated" : "deactivated").")
                     } else if let workspace = target.workspace {
                         guard let key else { throw ValidationError("give the key id") }
                         if active {
-                            _ = try await store.keys.activate(workspaceID: workspace, keyID: key, switchExclusive: switchExclusive, actor: "cli")
+                            _ = try await app.keys.activate(workspaceID: workspace, keyID: key, switchExclusive: switchExclusive, actor: "cli")
                         } else {
-                            _ = try await store.keys.deactivate(workspaceID: workspace, keyID: key, actor: "cli")
+                            _ = try await app.keys.deactivate(workspaceID: workspace, keyID: key, actor: "cli")
                         }
                         say("API key \(active ? "activated" : "deactivated")")
                     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeywardenApp
 import KeywardenStore
 
 /// `keywarden migrate-store --to postgres://…`: moves a SQLite data directory into an empty PostgreSQL database.
@@ -32,7 +33,7 @@ struct MigrateStore: AsyncParsableCommand {
             let logger = global.makeLogger()
             var sourceConfiguration = try global.storeConfiguration()
             sourceConfiguration.postgresURL = nil
-            let (source, _) = try await Store.open(sourceConfiguration, createIfMissing: false, logger: logger)
+            let (source, _) = try await AppServices.open(sourceConfiguration, createIfMissing: false, logger: logger)
             let target: PostgresEngine
             do {
                 target = try await PostgresEngine(url: to, logger: logger)

@@ -1,3 +1,4 @@
+import KeywardenApp
 import ArgumentParser
 import KeywardenStore
 import KeywardenVault
@@ -33,14 +34,14 @@ struct RotateMasterKey: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let logger = global.makeLogger()
-            let (store, _) = try await Store.open(try global.storeConfiguration(), createIfMissing: false, logger: logger)
+            let (app, _) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: false, logger: logger)
             do {
-                let rotation = store.rotation()
+                let rotation = app.store.rotation()
                 if retire {
                     let retired = try await rotation.retire(actor: "cli")
                     if retired.isEmpty {
                         say("No decrypt-only master key to retire.")
-                    } else if case .environment = store.configuration.keyringSource {
+                    } else if case .environment = app.configuration.keyringSource {
                         say("No stored secret uses \(retired.joined(separator: ", ")) any more: remove it from \(KeyringSource.previousKeysVariable).")
                     } else {
                         say("Retired \(retired.joined(separator: ", ")).")
@@ -62,10 +63,10 @@ struct RotateMasterKey: AsyncParsableCommand {
                     }
                 }
             } catch {
-                await store.close()
+                await app.close()
                 throw error
             }
-            await store.close()
+            await app.close()
         }
     }
 }

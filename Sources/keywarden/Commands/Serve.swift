@@ -1,3 +1,4 @@
+import KeywardenApp
 import ArgumentParser
 import KeywardenServer
 import KeywardenStore
@@ -18,10 +19,10 @@ struct Serve: AsyncParsableCommand {
         try await reportingFailures {
             let logger = global.makeLogger()
             let settings = try RuntimeConfiguration.server(host: host, port: port, environment: global.environment)
-            let (store, report) = try await Store.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
-            let dataPath = store.configuration.dataDirectory.path
+            let (app, report) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
+            let dataPath = app.configuration.dataDirectory.path
             let token = report.adminToken
-            try await runServer(store: store, settings: settings, logger: logger) { host, port in
+            try await runServer(app: app, settings: settings, logger: logger) { host, port in
                 say("Keywarden is listening on http://\(host):\(port)")
                 say("Data directory: \(dataPath)")
                 if let token {

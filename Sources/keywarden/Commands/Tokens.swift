@@ -1,5 +1,6 @@
 import ArgumentParser
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// `keywarden tokens create`: service tokens (workspace or platform) and platform-admin tokens.
@@ -20,14 +21,14 @@ struct Tokens: AsyncParsableCommand {
                     guard let permission = Permission(rawValue: text) else { throw ValidationError("unknown permission '\(text)'") }
                     return permission
                 }
-                let value = try await global.withStore { store -> String in
+                let value = try await global.withStore { app -> String in
                     if admin {
                         guard workspace == nil, permissions.isEmpty else { throw ValidationError("--admin takes no --workspace or --permission") }
-                        return try await store.engine.transaction { db in
-                            try await store.tokens.issue(name: name, kind: .platformAdmin, actor: "cli", on: db).0.value
+                        return try await app.engine.transaction { db in
+                            try await app.tokens.issue(name: name, kind: .platformAdmin, actor: "cli", on: db).0.value
                         }
                     }
-                    let (_, token) = try await store.workspaceService.createServiceToken(
+                    let (_, token) = try await app.workspaceService.createServiceToken(
                         workspaceID: workspace, name: name, permissions: permissions, mayGrantReveal: true, actor: "cli"
                     )
                     return token.value

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeywardenCore
+import KeywardenApp
 import KeywardenStore
 
 /// `keywarden usage`: the metered gateway calls, grouped, as a table.
@@ -20,7 +21,7 @@ struct Usage: AsyncParsableCommand {
             }
             let query = UsageQuery(workspaceID: workspace, from: try UsageQuery.time(from, field: "from", endOfDay: false),
                                    to: try UsageQuery.time(to, field: "to", endOfDay: true), groupBy: group)
-            let report = try await global.withStore { store in try await store.usage.report(query) }
+            let report = try await global.withStore { app in try await app.usage.report(query) }
             func row(_ key: String, _ t: UsageTotals) -> String {
                 let name = key.isEmpty ? "(none)" : key
                 return name.padding(toLength: max(24, name.count), withPad: " ", startingAt: 0)

@@ -1,3 +1,4 @@
+import KeywardenApp
 import ArgumentParser
 import KeywardenStore
 
@@ -14,8 +15,8 @@ struct Workspaces: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                let workspace = try await global.withStore { store in
-                    try await store.workspaceService.create(name: name, byokAllowed: !noByok, exclusive: exclusive, actor: "cli")
+                let workspace = try await global.withStore { app in
+                    try await app.workspaceService.create(name: name, byokAllowed: !noByok, exclusive: exclusive, actor: "cli")
                 }
                 say(workspace.id)
             }
@@ -28,7 +29,7 @@ struct Workspaces: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                let workspaces = try await global.withStore { store in try await store.workspaceService.list() }
+                let workspaces = try await global.withStore { app in try await app.workspaceService.list() }
                 say(TextTable.render(
                     header: ["ID", "NAME", "BYOK", "EXCLUSIVE", "CREATED"],
                     rows: workspaces.map { [$0.id, $0.name, $0.byokAllowed ? "yes" : "no", $0.exclusive ? "yes" : "no", $0.createdAt] }

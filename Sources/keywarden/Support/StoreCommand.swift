@@ -1,17 +1,18 @@
 import Foundation
+import KeywardenApp
 import KeywardenStore
 
 extension GlobalOptions {
-    /// Opens the initialised store, runs `body`, and closes the store whatever happens.
-    func withStore<R>(_ body: (Store) async throws -> R) async throws -> R {
+    /// Opens the initialised store with its services, runs `body`, and closes the store whatever happens.
+    func withStore<R>(_ body: (AppServices) async throws -> R) async throws -> R {
         let logger = makeLogger()
-        let (store, _) = try await Store.open(try storeConfiguration(), createIfMissing: false, logger: logger)
+        let (app, _) = try await AppServices.open(try storeConfiguration(), createIfMissing: false, logger: logger)
         do {
-            let result = try await body(store)
-            await store.close()
+            let result = try await body(app)
+            await app.close()
             return result
         } catch {
-            await store.close()
+            await app.close()
             throw error
         }
     }

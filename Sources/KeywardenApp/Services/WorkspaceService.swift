@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import SQLKit
 
@@ -21,7 +22,8 @@ public struct WorkspaceChanges: Sendable {
 
 /// Workspaces, their members and their tokens.
 public struct WorkspaceService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
     let members = MemberRepository()
 
     /// The permissions a service token may carry. `members.manage` stays with people.

@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import SQLKit
 
@@ -68,7 +69,8 @@ public struct PlatformCardService: Sendable {
     /// The display orders a card may take (the one rule, for the API and the admin UI).
     public static let displayOrderRange = 0...1_000_000
 
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
 
     /// Every card in display order, and the stats strip.
     public func cards() async throws -> ([PlatformCard], PlatformCardStats) {

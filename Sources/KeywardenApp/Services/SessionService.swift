@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import SQLKit
 
@@ -14,7 +15,8 @@ public struct WebSession: Sendable {
 /// Admin UI sessions: created by signing in with a token, stored as a digest of the cookie, ended by
 /// signing out, by expiry, or when the token they signed in with is revoked.
 public struct SessionService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
     static let table = "sessions"
     /// How long a session lasts after signing in.
     public static let lifetime: TimeInterval = 8 * 3600

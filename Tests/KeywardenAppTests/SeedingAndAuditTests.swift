@@ -4,6 +4,7 @@ import KeywardenVault
 import SQLKit
 import KeywardenTestSupport
 import Testing
+@testable import KeywardenApp
 @testable import KeywardenStore
 
 @Suite("Catalog seeding")
@@ -85,7 +86,7 @@ struct SeedingTests {
 
 @Suite("Audit chain")
 struct AuditChainTests {
-    func filledStore(_ fixture: StoreFixture, entries: Int) async throws -> Store {
+    func filledStore(_ fixture: StoreFixture, entries: Int) async throws -> AppServices {
         let (store, _) = try await fixture.open()
         try await store.engine.transaction { db in
             for index in 0..<entries {

@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenProviders
 import KeywardenStore
 import KeywardenVault
 import Logging
@@ -7,14 +8,15 @@ import Logging
 /// The Test button and the health checks: opens a stored key for one call, verifies it, records the
 /// status (and, on a transition, an event) and returns the outcome.
 public struct KeyVerificationService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
     let verifier: KeyVerifier
     let logger: Logger
     /// Tests on demand per scope (a workspace, the platform); the health checks are not counted.
     let testLimiter: RateLimiter
 
-    public init(store: Store, verifier: KeyVerifier, logger: Logger, testLimiter: RateLimiter = RateLimiter(.init(limit: 30, per: .seconds(60)))) {
-        self.store = store
+    public init(app: AppServices, verifier: KeyVerifier, logger: Logger, testLimiter: RateLimiter = RateLimiter(.init(limit: 30, per: .seconds(60)))) {
+        self.app = app
         self.verifier = verifier
         self.logger = logger
         self.testLimiter = testLimiter
@@ -23,7 +25,7 @@ public struct KeyVerificationService: Sendable {
     /// Tests the platform's key for a provider (its card).
     public func testPlatformCard(_ providerID: String, actor: String) async throws -> VerificationResult {
         if let wait = testLimiter.acquire("platform") { throw KeywardenError.rateLimited("key tests", retryAfter: wait) }
-        let card = try await store.platformCards.card(providerID)
+        let card = try await app.platformCards.card(providerID)
         guard let credential = card.credential else {
             throw KeywardenError(.conflict, code: "key_required", message: "Add an API key before testing.", field: "api_key")
         }
@@ -32,7 +34,7 @@ public struct KeyVerificationService: Sendable {
 
     /// Tests a workspace key.
     public func testWorkspaceKey(workspaceID: String, keyID: String, actor: String) async throws -> VerificationResult {
-        let details = try await store.keys.get(workspaceID: workspaceID, keyID: keyID)
+        let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
         if let wait = testLimiter.acquire("workspace:\(workspaceID)") { throw KeywardenError.rateLimited("key tests", retryAfter: wait) }
         return try await verify(details.credential, defaultModel: details.credential.defaultModel, actor: actor)
     }
@@ -65,7 +67,7 @@ public struct KeyVerificationService: Sendable {
         // A missing field is the operator's to fix, not a verdict on the key: it is answered, not recorded. A verdict on a
         // key that was replaced while it was being tested is not recorded on the new one.
         if result.status != .unverified {
-            try await store.notifications.recordStatus(
+            try await app.notifications.recordStatus(
                 credentialID: credential.id, status: result.status, message: result.message, checkedAt: result.checkedAt, actor: actor,
                 keyVersion: version
             )

@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenProviders
 import KeywardenStore
 import Logging
 import ServiceLifecycle
@@ -40,7 +41,8 @@ public struct HealthCheckSettings: Sendable {
 /// unreachable backs off, so an outage does not become a storm of checks.
 public final class HealthCheckService: Service, Sendable {
     let verification: KeyVerificationService
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
     let settings: HealthCheckSettings
     let logger: Logger
     let state = HealthState()
@@ -48,9 +50,9 @@ public final class HealthCheckService: Service, Sendable {
     /// across many keys does not become a storm of verification calls.
     let probeLimiter = RateLimiter(.init(limit: 120, per: .seconds(60)))
 
-    public init(verification: KeyVerificationService, store: Store, settings: HealthCheckSettings, logger: Logger) {
+    public init(verification: KeyVerificationService, app: AppServices, settings: HealthCheckSettings, logger: Logger) {
         self.verification = verification
-        self.store = store
+        self.app = app
         self.settings = settings
         self.logger = logger
     }
@@ -128,7 +130,7 @@ public final class HealthCheckService: Service, Sendable {
 
     /// Active keys due for a check, with the default model each is checked against.
     func dueCredentials(now: Date) async throws -> [(Credential, String?)] {
-        let (cards, _) = try await store.platformCards.cards()
+        let (cards, _) = try await app.platformCards.cards()
         var due: [(Credential, String?)] = []
         for card in cards where card.state.active && card.provider.verification.available {
             if let credential = card.credential, isDue(credential, now: now) { due.append((credential, card.state.defaultModel)) }
@@ -154,7 +156,7 @@ public final class HealthCheckService: Service, Sendable {
     }
 
     func defaultModel(for credential: Credential) async throws -> String? {
-        if credential.scope == .platform { return try await store.platformCards.card(credential.providerID).state.defaultModel }
+        if credential.scope == .platform { return try await app.platformCards.card(credential.providerID).state.defaultModel }
         return credential.defaultModel
     }
 }

@@ -1,6 +1,7 @@
 import KeywardenCore
 import Testing
-@testable import KeywardenStore
+@testable import KeywardenApp
+import KeywardenStore
 
 @Suite("Snapshot cache")
 struct SnapshotCacheTests {

@@ -1,10 +1,12 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import SQLKit
 
 /// The usage ledger: gateway calls written in batches, and reports over them.
 public struct UsageService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
     let repository = UsageRepository()
 
     /// Writes a batch of records in one transaction (not one that reloads the resolution snapshot).

@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import SQLKit
 
@@ -41,7 +42,8 @@ public struct SMTPSettings: Codable, Sendable, Equatable {
 
 /// Webhooks, SMTP settings, and turning key status changes into events.
 public struct NotificationSettingsService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
     let webhooks = WebhookRepository()
     let settings = SettingsRepository()
     let events = EventRepository()

@@ -1,9 +1,11 @@
 import KeywardenCore
+import KeywardenStore
 import SQLKit
 
 /// Reading the audit log, a page at a time.
 public struct AuditQueryService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
 
     /// Entries newest first, of one workspace or of all (`nil`), optionally of one action.
     public func page(workspaceID: String?, action: String?, pagination: Pagination) async throws -> (entries: [AuditEntry], total: Int) {

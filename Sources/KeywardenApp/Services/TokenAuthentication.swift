@@ -1,9 +1,10 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import Synchronization
 
-extension Store {
+extension AppServices {
     /// The principal of a presented token, or `nil` for an unknown or revoked one.
     ///
     /// Answers come from a cache keyed by the token's digest (never the token), trusted while this
@@ -11,9 +12,9 @@ extension Store {
     /// a revocation here takes effect on the next call, one made by another process within a second.
     public func authenticate(presented: String) async throws -> Principal? {
         let digest = AccessToken.digest(of: presented)
-        let generation = engine.changes.value
+        let generation = store.engine.changes.value
         if let cached = tokenCache.lookup(digest, generation: generation) { return cached }
-        let record = try await engine.read { db in try await self.tokens.find(presented: presented, on: db) }
+        let record = try await store.engine.read { db in try await self.store.tokens.find(presented: presented, on: db) }
         tokenCache.store(digest, principal: record?.principal, generation: generation)
         return record?.principal
     }

@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import SQLKit
 import Synchronization
@@ -8,7 +9,8 @@ import Synchronization
 /// cards, bindings. The snapshot is rebuilt as soon as this process commits a change (the engine's
 /// change counter), and at least once a second for changes made by another process (the CLI).
 public struct ResolutionService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
     let bindings = BindingRepository()
 
     /// The current snapshot, rebuilt if anything changed.
@@ -19,16 +21,16 @@ public struct ResolutionService: Sendable {
     /// The snapshot and the sealed secrets of its keys, rebuilt if anything changed.
     func current() async throws -> SnapshotCache.Entry {
         let generation = store.engine.changes.value
-        switch store.snapshotCache.lookup(generation: generation) {
+        switch app.snapshotCache.lookup(generation: generation) {
         case .fresh(let entry), .refreshing(let entry):
             return entry
         case .reload:
             do {
                 let entry = try await load(generation: generation)
-                store.snapshotCache.store(entry)
+                app.snapshotCache.store(entry)
                 return entry
             } catch {
-                store.snapshotCache.reloadFailed()
+                app.snapshotCache.reloadFailed()
                 throw error
             }
         }

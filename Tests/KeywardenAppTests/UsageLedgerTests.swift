@@ -2,7 +2,8 @@ import Foundation
 import KeywardenCore
 import KeywardenTestSupport
 import Testing
-@testable import KeywardenStore
+@testable import KeywardenApp
+import KeywardenStore
 
 @Suite("Usage ledger")
 struct UsageLedgerTests {

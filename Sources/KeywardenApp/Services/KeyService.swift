@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import SQLKit
 
@@ -43,7 +44,8 @@ public struct NewKeyRequest: Sendable {
 
 /// A workspace's own keys (BYOK): several per provider, one primary per provider, exclusive mode.
 public struct KeyService: Sendable {
-    let store: Store
+    let app: AppServices
+    var store: Store { app.store }
 
     public static let maximumWeight = 1000
 

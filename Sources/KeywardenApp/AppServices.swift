@@ -1,0 +1,90 @@
+import Foundation
+import KeywardenCore
+import KeywardenStore
+import KeywardenVault
+import Logging
+
+/// Keywarden's application layer: the services the API, the pages, the command line and the gateway call, over one
+/// store. Services validate, run each change in one transaction with its audit entry, and keep the caches the
+/// gateway reads (the resolution snapshot, recent tokens). Only this layer writes audit entries.
+///
+/// The store's repositories and engine are reached through ``store`` (or directly, `app.engine`, by member lookup).
+@dynamicMemberLookup
+public final class AppServices: Sendable {
+    public let store: Store
+
+    /// The resolution snapshot, cached between changes.
+    let snapshotCache = SnapshotCache()
+    /// Recent token lookups, cached between changes.
+    let tokenCache = TokenCache()
+
+    public init(store: Store) {
+        self.store = store
+    }
+
+    public subscript<Value>(dynamicMember keyPath: KeyPath<Store, Value>) -> Value {
+        store[keyPath: keyPath]
+    }
+
+    /// The platform's provider cards.
+    public var platformCards: PlatformCardService { PlatformCardService(app: self) }
+    /// Workspaces, members and tokens.
+    public var workspaceService: WorkspaceService { WorkspaceService(app: self) }
+    /// Workspace keys.
+    public var keys: KeyService { KeyService(app: self) }
+    /// Webhooks, SMTP settings, key status events.
+    public var notifications: NotificationSettingsService { NotificationSettingsService(app: self) }
+    /// Reading the audit log.
+    public var auditQuery: AuditQueryService { AuditQueryService(app: self) }
+    /// Resolution and bindings.
+    public var resolution: ResolutionService { ResolutionService(app: self) }
+    /// The usage ledger.
+    public var usage: UsageService { UsageService(app: self) }
+    /// Admin UI sessions.
+    public var sessions: SessionService { SessionService(app: self) }
+
+    /// Opens the store and brings the application's state up: the catalog seeded, and on a first run the first
+    /// platform-admin token issued (both audited).
+    public static func open(_ configuration: StoreConfiguration, createIfMissing: Bool, logger: Logger) async throws -> (AppServices, OpenReport) {
+        let (store, opened) = try await Store.open(configuration, createIfMissing: createIfMissing, logger: logger)
+        var report = opened
+        let app = AppServices(store: store)
+        do {
+            report.seed = try await app.seedCatalog()
+            if report.createdDatabase {
+                report.adminToken = try await store.engine.transaction { db in
+                    try await store.tokens.issue(name: "initial platform admin", kind: .platformAdmin, actor: "system", on: db).0
+                }
+            }
+            return (app, report)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// Inserts missing catalog providers and moves still-seeded values to the catalog's seeds.
+    public func seedCatalog() async throws -> SeedReport {
+        let catalog = store.configuration.catalog
+        let (providers, audit) = (store.providers, store.audit)
+        return try await store.engine.transaction { db in
+            let report = try await providers.seed(catalog, on: db)
+            if !report.inserted.isEmpty || !report.reseeded.isEmpty {
+                try await audit.append(AuditEvent(
+                    actor: "system", action: "catalog.seeded", targetType: "catalog",
+                    details: ["inserted": report.inserted.joined(separator: ","), "reseeded": report.reseeded.joined(separator: ",")]
+                ), on: db)
+            }
+            return report
+        }
+    }
+
+    /// A rotation of the master key over this store.
+    public func rotation() -> MasterKeyRotation { store.rotation() }
+
+    /// Whether the database answers (for `/readyz`).
+    public func ping() async -> Bool { await store.ping() }
+
+    /// Closes the database.
+    public func close() async { await store.close() }
+}
