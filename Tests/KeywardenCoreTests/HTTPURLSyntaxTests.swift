@@ -27,3 +27,23 @@ struct HTTPURLSyntaxTests {
         }
     }
 }
+
+@Suite("Card field values")
+struct CardFieldValueTests {
+    @Test("a text extra is one line by byte (CRLF inside is refused), a URL extra is judged by HTTPURLSyntax once trimmed; lengths in code points")
+    func values() throws {
+        let custom = try #require(try ProviderCatalog.load().provider("custom"))
+        func accepted(_ extras: [String: String]) -> Bool {
+            (try? custom.validateExtras(extras.mapValues { Secret($0) })) != nil
+        }
+        #expect(accepted(["auth_prefix": "Bearer x", "base_url": " https://api.example.com/v1\n"]))
+        #expect(accepted(["auth_prefix": "\r\nToken\r\n"]))
+        #expect(!accepted(["auth_prefix": "a\r\nb"]))
+        #expect(!accepted(["auth_prefix": "a\nb"]))
+        #expect(!accepted(["base_url": "https://api.example.com/a b"]))
+        #expect(accepted(["auth_prefix": String(repeating: "é", count: 4096)]))
+        #expect(!accepted(["auth_prefix": String(repeating: "é", count: 4097)]))
+        #expect((try? custom.validateKey(Secret(String(repeating: "é", count: 4096)))) != nil)
+        #expect((try? custom.validateKey(Secret(String(repeating: "a", count: 4097)))) == nil)
+    }
+}

@@ -192,9 +192,11 @@ public struct WorkspaceService: Sendable {
     }
 
     /// One `@` between a non-empty local part and a domain with a dot, no whitespace, at most 254 characters.
+    /// Judged by Unicode scalar: as Characters, an `@` followed by a combining mark is not an `@`.
     static func looksLikeEmail(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !text.contains(where: { $0.isWhitespace })
-            && text.unicodeScalars.count <= 254
+        let scalars = text.unicodeScalars
+        let parts = scalars.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !scalars.contains(where: { $0.properties.isWhitespace })
+            && scalars.count <= 254
     }
 }

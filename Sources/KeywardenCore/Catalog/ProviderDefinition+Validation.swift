@@ -29,7 +29,8 @@ extension ProviderDefinition {
                     throw .invalid(path, "\(field.label) must be a whole number from 1 to \(Self.maximumFieldInteger).")
                 }
             case .text, .secret:
-                guard !text.contains(where: { $0 == "\n" || $0 == "\r" }) else {
+                // By byte: "\r\n" is one Character, equal to neither "\r" nor "\n".
+                guard !text.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) else {
                     throw .invalid(path, "\(field.label) must be one line.")
                 }
             }
