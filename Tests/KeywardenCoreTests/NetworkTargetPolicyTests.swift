@@ -35,7 +35,7 @@ struct NetworkTargetPolicyTests {
             #expect(OutboundURL.problem(good) == nil, "\(good)")
         }
         for bad in ["ftp://x.com", "https://", "https://" + String(repeating: "a", count: 300) + ".com", "https://" + String(repeating: "a", count: 64) + ".com",
-                    "http://x.com:0", "http://x.com:65536", "http://x.com:99999999999", "http://x.com:", "not a url", "https://" + String(repeating: "a.", count: 130) + "com"] {
+                    "http://x.com:0", "http://x.com:0080", "http://x.com:65536", "http://x.com:99999999999", "http://x.com:", "not a url", "https://" + String(repeating: "a.", count: 130) + "com"] {
             #expect(OutboundURL.problem(bad) != nil, "\(bad)")
         }
     }

@@ -253,6 +253,7 @@ public enum OutboundURL {
             return "has a host name longer than DNS allows"
         }
         if let port = components.port, !(1...65535).contains(port) { return "has a port outside 1-65535" }
+        if let range = components.rangeOfPort, text[range].hasPrefix("0") { return "has a port with a leading zero" }
         if components.port == nil, let authority = text.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first,
            authority.hasSuffix(":") { return "has an empty port" }
         return nil
