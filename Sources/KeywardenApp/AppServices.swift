@@ -53,7 +53,7 @@ public final class AppServices: Sendable {
             report.seed = try await app.seedCatalog()
             if report.createdDatabase {
                 report.adminToken = try await store.engine.transaction { db in
-                    try await store.tokens.issue(name: "initial platform admin", kind: .platformAdmin, actor: "system", on: db).0
+                    try await app.issueToken(name: "initial platform admin", kind: .platformAdmin, actor: "system", on: db).0
                 }
             }
             return (app, report)
@@ -80,7 +80,9 @@ public final class AppServices: Sendable {
     }
 
     /// A rotation of the master key over this store.
-    public func rotation() -> MasterKeyRotation { store.rotation() }
+    public func rotation() -> MasterKeyRotation {
+        MasterKeyRotation(engine: store.engine, vault: store.vault, source: store.configuration.keyringSource, logger: store.logger)
+    }
 
     /// Whether the database answers (for `/readyz`).
     public func ping() async -> Bool { await store.ping() }

@@ -108,12 +108,9 @@ public final class NotificationDispatcher: Service, Sendable {
     /// Reserves a delivery for this attempt, unless another worker took it first.
     func claim(_ delivery: Delivery, now: Date) async throws -> Delivery? {
         let until = Timestamp.string(now.addingTimeInterval(Self.lease))
-        return try await app.engine.transaction { db in
-            let rows = try await db.update("deliveries").set("next_attempt_at", to: until)
-                .where("id", .equal, delivery.id).where("status", .equal, Delivery.Status.pending.rawValue)
-                .where("next_attempt_at", .equal, delivery.nextAttemptAt)
-                .returning("id").all()
-            return rows.isEmpty ? nil : delivery
+        let events = app.events
+        return try await app.engine.transaction(changesState: false) { db in
+            try await events.claim(delivery, until: until, on: db) ? delivery : nil
         }
     }
 
@@ -165,7 +162,7 @@ public final class NotificationDispatcher: Service, Sendable {
     }
 
     func save(_ delivery: Delivery) async throws {
-        try await app.engine.transaction { db in try await self.app.events.update(delivery, on: db) }
+        try await app.engine.transaction(changesState: false) { db in try await self.app.events.update(delivery, on: db) }
     }
 
     // MARK: Webhooks

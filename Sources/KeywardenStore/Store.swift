@@ -154,11 +154,6 @@ public final class Store: Sendable {
         }
     }
 
-    /// A rotation of the master key over this store.
-    public func rotation() -> MasterKeyRotation {
-        MasterKeyRotation(engine: engine, vault: vault, source: configuration.keyringSource, logger: logger)
-    }
-
     /// Whether the database answers (for `/readyz`).
     public func ping() async -> Bool {
         (try? await engine.read { db in try await db.raw("SELECT 1 AS ok").first() != nil }) ?? false

@@ -1,3 +1,4 @@
+import KeywardenApp
 import Crypto
 import Foundation
 import KeywardenCore
@@ -86,7 +87,7 @@ func vaultBenchmark() async throws {
     let configuration = StoreConfiguration(
         dataDirectory: directory, keyringSource: .resolve(environment: [:], dataDirectory: directory), catalog: try ProviderCatalog.load()
     )
-    let (store, _) = try await Store.open(configuration, createIfMissing: true, logger: logger)
+    let (store, _) = try await AppServices.open(configuration, createIfMissing: true, logger: logger)
     let fillStart = ContinuousClock.now
     let batch = 500
     for start in stride(from: 0, to: credentialCount, by: batch) {

@@ -127,7 +127,7 @@ struct BinaryTests {
         try await withStore(data) { store in
             try await store.engine.transaction { db in
                 for index in 0..<5 {
-                    _ = try await store.workspaces.create(name: "ws\(index)", byokAllowed: true, exclusive: false, actor: "test", on: db)
+                    _ = try await store.createWorkspace(name: "ws\(index)", byokAllowed: true, exclusive: false, actor: "test", on: db)
                 }
             }
         }

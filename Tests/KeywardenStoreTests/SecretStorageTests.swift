@@ -17,7 +17,7 @@ struct SecretStorageTests {
             scope: .platform, providerID: "openai", description: "Canary key", apiKey: Secret(canary),
             extras: ["organization_id": Secret(canaryExtra)], defaultModel: "gpt-5.4-mini"
         )
-        return try await store.engine.transaction { db in try await store.credentials.insert(new, actor: "test", on: db) }
+        return try await store.engine.transaction { db in try await store.createCredential(new, actor: "test", on: db) }
     }
 
     @Test("a canary secret sealed through the store appears in no database file (WAL included), log or audit entry")

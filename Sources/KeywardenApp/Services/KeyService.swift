@@ -98,7 +98,7 @@ public struct KeyService: Sendable {
             }
             if role == .primary { try await self.demotePrimary(of: siblings, actor: actor, on: db) }
             let position = (siblings.map(\.position).max() ?? -1) + 1
-            let credential = try await self.store.credentials.insert(NewCredential(
+            let credential = try await self.app.createCredential(NewCredential(
                 scope: .workspace(workspaceID), providerID: provider.id, description: description, apiKey: key, extras: extras,
                 defaultModel: model, role: role, weight: weight, position: position, active: active
             ), actor: actor, on: db)
@@ -140,7 +140,7 @@ public struct KeyService: Sendable {
                 let siblings = try await self.store.credentials.list(scope: .workspace(workspaceID), providerID: provider.id, on: db)
                 try await self.demotePrimary(of: siblings.filter { $0.id != keyID }, actor: actor, on: db)
             }
-            let (updated, _) = try await self.store.credentials.update(credential, with: validated, actor: actor, on: db)
+            let (updated, _) = try await self.app.updateCredential(credential, with: validated, actor: actor, on: db)
             if updated.active {
                 let readable = try await self.store.credentials.keyIsReadable(updated, on: db)
                 if validated.active == true, !credential.active {
@@ -155,7 +155,7 @@ public struct KeyService: Sendable {
     public func delete(workspaceID: String, keyID: String, actor: String) async throws {
         try await store.engine.transaction { db in
             let credential = try await self.credential(keyID, workspaceID: workspaceID, on: db)
-            try await self.store.credentials.delete(credential, actor: actor, on: db)
+            try await self.app.deleteCredential(credential, actor: actor, on: db)
         }
     }
 
@@ -195,7 +195,7 @@ public struct KeyService: Sendable {
     func demotePrimary(of siblings: [Credential], actor: String, on db: any SQLDatabase) async throws {
         for primary in siblings where primary.role == .primary {
             let firstPosition = (siblings.filter { $0.role == .fallback }.map(\.position).min() ?? 1) - 1
-            _ = try await store.credentials.update(primary, with: CredentialChanges(role: .fallback, position: firstPosition), actor: actor, on: db)
+            _ = try await app.updateCredential(primary, with: CredentialChanges(role: .fallback, position: firstPosition), actor: actor, on: db)
         }
     }
 

@@ -102,12 +102,12 @@ public struct PlatformCardService: Sendable {
             let key = update.apiKey.flatMap { $0.isBlank ? nil : $0 }
             let extras = update.extras.filter { !$0.value.isBlank }
             if let existing {
-                _ = try await self.store.credentials.update(
+                _ = try await self.app.updateCredential(
                     existing, with: CredentialChanges(apiKey: key, extras: extras, clearExtras: update.clearExtras),
                     actor: actor, on: db
                 )
             } else if key != nil || !extras.isEmpty {
-                _ = try await self.store.credentials.insert(NewCredential(
+                _ = try await self.app.createCredential(NewCredential(
                     scope: .platform, providerID: providerID, description: "\(provider.displayName) (platform)",
                     apiKey: key, extras: extras, role: .primary, active: true
                 ), actor: actor, on: db)

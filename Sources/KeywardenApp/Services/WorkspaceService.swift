@@ -34,7 +34,7 @@ public struct WorkspaceService: Sendable {
     public func create(name: String, byokAllowed: Bool, exclusive: Bool, actor: String) async throws -> Workspace {
         let name = try Self.validName(name)
         return try await store.engine.transaction { db in
-            try await self.store.workspaces.create(name: name, byokAllowed: byokAllowed, exclusive: exclusive, actor: actor, on: db)
+            try await self.app.createWorkspace(name: name, byokAllowed: byokAllowed, exclusive: exclusive, actor: actor, on: db)
         }
     }
 
@@ -102,7 +102,7 @@ public struct WorkspaceService: Sendable {
                 actor: actor, action: "member.added", targetType: "member", targetID: member.id, workspaceID: workspaceID,
                 details: ["name": name, "role": role.rawValue]
             ), on: db)
-            let (token, _) = try await self.store.tokens.issue(
+            let (token, _) = try await self.app.issueToken(
                 name: name, kind: .member, workspaceID: workspaceID, memberID: member.id, role: role, actor: actor, on: db
             )
             return (member, token)
@@ -150,7 +150,7 @@ public struct WorkspaceService: Sendable {
             if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil {
                 throw KeywardenError.notFound("workspace")
             }
-            let (token, record) = try await self.store.tokens.issue(
+            let (token, record) = try await self.app.issueToken(
                 name: name, kind: .service, workspaceID: workspaceID, permissions: Array(Set(permissions)), actor: actor, on: db
             )
             return (record, token)
@@ -178,7 +178,7 @@ public struct WorkspaceService: Sendable {
                 throw KeywardenError(.conflict, code: "last_admin_token",
                     message: "This is the last platform-admin token; issue another one before revoking it.")
             }
-            _ = try await self.store.tokens.revoke(tokenID, actor: actor, on: db)
+            _ = try await self.app.revokeToken(tokenID, actor: actor, on: db)
         }
     }
 

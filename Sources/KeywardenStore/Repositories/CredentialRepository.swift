@@ -105,7 +105,6 @@ public struct CredentialRepository: Sendable {
     let vault: Vault
     let fingerprinter: SecretFingerprinter?
     let secrets = SealedSecretRepository()
-    let audit = AuditLog()
 
     public init(vault: Vault, fingerprinter: SecretFingerprinter?) {
         self.vault = vault
@@ -117,7 +116,7 @@ public struct CredentialRepository: Sendable {
         SecretContext(scope: credential.scope, ownerID: credential.id, field: field)
     }
 
-    /// Stores a new credential, its sealed secrets and an audit entry, in the caller's transaction.
+    /// Stores a new credential and its sealed secrets, in the caller's transaction (the application audits it).
     public func insert(_ new: NewCredential, actor: String, on db: any SQLDatabase) async throws -> Credential {
         let now = Date()
         let key = new.apiKey.flatMap { $0.isBlank ? nil : $0 }
@@ -137,12 +136,6 @@ public struct CredentialRepository: Sendable {
             let context = Self.context(credential, field: Self.extrasField)
             try await secrets.put(try vault.seal(Self.encodeExtras(filledExtras), in: context), for: context, on: db)
         }
-        try await audit.append(AuditEvent(
-            actor: actor, action: "credential.created", targetType: "credential", targetID: credential.id,
-            workspaceID: credential.scope.workspaceID,
-            details: ["provider": credential.providerID, "hint": credential.hint, "extras": credential.extrasSet.joined(separator: ",")],
-            secretFingerprint: credential.fingerprint
-        ), on: db)
         return credential
     }
 
@@ -187,7 +180,6 @@ public struct CredentialRepository: Sendable {
     public func update(_ credential: Credential, with changes: CredentialChanges, actor: String, on db: any SQLDatabase) async throws -> (Credential, [String]) {
         var updated = credential
         var changed: [String] = []
-        var fingerprint: String?
 
         /// Sets a field when a new value was given and differs, naming it in `changed`.
         func apply<T: Equatable>(_ value: T?, _ field: WritableKeyPath<Credential, T>, _ name: String) {
@@ -201,7 +193,6 @@ public struct CredentialRepository: Sendable {
             try await secrets.put(try vault.seal(key, in: context), for: context, on: db)
             updated.hint = key.maskedHint
             updated.fingerprint = fingerprinter?.fingerprint(of: key)
-            fingerprint = updated.fingerprint
             updated.status = .unverified
             updated.lastVerifiedAt = nil
             updated.lastError = nil
@@ -238,12 +229,6 @@ public struct CredentialRepository: Sendable {
         updated.updatedAt = Date()
         updated.updatedBy = actor
         try await write(updated, on: db)
-        try await audit.append(AuditEvent(
-            actor: actor, action: "credential.updated", targetType: "credential", targetID: credential.id,
-            workspaceID: credential.scope.workspaceID,
-            details: ["provider": credential.providerID, "changed": changed.joined(separator: ",")],
-            secretFingerprint: fingerprint
-        ), on: db)
         return (updated, changed)
     }
 
@@ -264,16 +249,10 @@ public struct CredentialRepository: Sendable {
             .where("id", .in, ids).run()
     }
 
-    /// Deletes a credential and its sealed secrets, with an audit entry.
+    /// Deletes a credential and its sealed secrets (the application audits it).
     public func delete(_ credential: Credential, actor: String, on db: any SQLDatabase) async throws {
         try await secrets.deleteAll(ownerID: credential.id, on: db)
         try await db.delete(from: Self.table).where("id", .equal, credential.id).run()
-        try await audit.append(AuditEvent(
-            actor: actor, action: "credential.deleted", targetType: "credential", targetID: credential.id,
-            workspaceID: credential.scope.workspaceID,
-            details: ["provider": credential.providerID, "hint": credential.hint],
-            secretFingerprint: credential.fingerprint
-        ), on: db)
     }
 
     /// A credential of a scope: another scope's credential is not found.

@@ -93,6 +93,16 @@ public struct EventRepository: Sendable {
         return try row.flatMap { EventKind(rawValue: try $0.decode(column: "kind", as: String.self)) }
     }
 
+    /// Reserves a pending delivery until `until` for one attempt, unless another worker (another instance) took it
+    /// first: the row changes only if it is still pending at the time that was read.
+    public func claim(_ delivery: Delivery, until: String, on db: any SQLDatabase) async throws -> Bool {
+        let rows = try await db.update(Self.deliveries).set("next_attempt_at", to: until)
+            .where("id", .equal, delivery.id).where("status", .equal, Delivery.Status.pending.rawValue)
+            .where("next_attempt_at", .equal, delivery.nextAttemptAt)
+            .returning("id").all()
+        return !rows.isEmpty
+    }
+
     /// Deliveries due now, oldest first.
     public func due(now: String, limit: Int, on db: any SQLDatabase) async throws -> [Delivery] {
         try await db.select().column("*").from(Self.deliveries)

@@ -28,7 +28,6 @@ public struct TokenRecord: Sendable, Equatable {
 /// The `tokens` table.
 public struct TokenRepository: Sendable {
     package static let table = "tokens"
-    let audit = AuditLog()
 
     public init() {}
 
@@ -51,13 +50,6 @@ public struct TokenRepository: Sendable {
                 SQLBind(JSONList.encode(record.permissions.map(\.rawValue))), SQLBind(record.createdAt), SQLBind(actor)
             )
             .run()
-        try await audit.append(AuditEvent(
-            actor: actor, action: "token.created", targetType: "token", targetID: record.id, workspaceID: workspaceID,
-            details: [
-                "kind": kind.rawValue, "name": name, "prefix": record.displayPrefix,
-                "role": role?.rawValue ?? "", "permissions": record.permissions.map(\.rawValue).joined(separator: ","),
-            ]
-        ), on: db)
         return (token, record)
     }
 
@@ -93,10 +85,6 @@ public struct TokenRepository: Sendable {
     public func revoke(_ id: String, actor: String, on db: any SQLDatabase) async throws -> Bool {
         guard let record = try await get(id, on: db), record.revokedAt == nil else { return false }
         try await db.update(Self.table).set("revoked_at", to: Timestamp.now).where("id", .equal, id).run()
-        try await audit.append(AuditEvent(
-            actor: actor, action: "token.revoked", targetType: "token", targetID: id, workspaceID: record.workspaceID,
-            details: ["kind": record.kind.rawValue, "name": record.name, "prefix": record.displayPrefix]
-        ), on: db)
         return true
     }
 

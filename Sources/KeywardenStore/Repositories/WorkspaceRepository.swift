@@ -18,11 +18,10 @@ public struct Workspace: Sendable, Equatable, Codable {
 /// The `workspaces` table.
 public struct WorkspaceRepository: Sendable {
     package static let table = "workspaces"
-    let audit = AuditLog()
 
     public init() {}
 
-    /// Creates a workspace and audits it, in the caller's transaction.
+    /// Creates a workspace, in the caller's transaction (the application audits it).
     public func create(name: String, byokAllowed: Bool, exclusive: Bool, actor: String, on db: any SQLDatabase) async throws -> Workspace {
         let now = Timestamp.now
         let workspace = Workspace(
@@ -36,10 +35,6 @@ public struct WorkspaceRepository: Sendable {
                 SQLBind(workspace.notificationEmail), SQLBind(now), SQLBind(now)
             )
             .run()
-        try await audit.append(AuditEvent(
-            actor: actor, action: "workspace.created", targetType: "workspace", targetID: workspace.id, workspaceID: workspace.id,
-            details: ["name": name, "byok_allowed": "\(byokAllowed)", "exclusive": "\(exclusive)"]
-        ), on: db)
         return workspace
     }
 

@@ -36,7 +36,7 @@ struct RotateMasterKey: AsyncParsableCommand {
             let logger = global.makeLogger()
             let (app, _) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: false, logger: logger)
             do {
-                let rotation = app.store.rotation()
+                let rotation = app.rotation()
                 if retire {
                     let retired = try await rotation.retire(actor: "cli")
                     if retired.isEmpty {

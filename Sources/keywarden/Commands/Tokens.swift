@@ -25,7 +25,7 @@ struct Tokens: AsyncParsableCommand {
                     if admin {
                         guard workspace == nil, permissions.isEmpty else { throw ValidationError("--admin takes no --workspace or --permission") }
                         return try await app.engine.transaction { db in
-                            try await app.tokens.issue(name: name, kind: .platformAdmin, actor: "cli", on: db).0.value
+                            try await app.issueToken(name: name, kind: .platformAdmin, actor: "cli", on: db).0.value
                         }
                     }
                     let (_, token) = try await app.workspaceService.createServiceToken(

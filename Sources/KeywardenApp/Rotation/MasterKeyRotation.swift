@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import KeywardenStore
 import KeywardenVault
 import Logging
 import SQLKit
