@@ -68,6 +68,11 @@ struct RequestBuilderTests {
             "base_url": Secret("https://support.example/api"), "auth_header": Secret("X-Api-Token"),
         ]), method: "GET", pathAndQuery: "/tickets")
         #expect(customRequest.url == "https://support.example/api/tickets" && headers(customRequest)["x-api-token"] == "tok")
+        // A prefix keeps its trailing space: "Bearer tok", not "Bearertok".
+        let bearer = try VendorRequestBuilder.forward(for: custom, credentials: .init(key: Secret("tok"), extras: [
+            "base_url": Secret("https://support.example/api"), "auth_header": Secret("Authorization"), "auth_prefix": Secret("Bearer "),
+        ]), method: "GET", pathAndQuery: "/tickets")
+        #expect(headers(bearer)["authorization"] == "Bearer tok")
     }
 
     @Test("forwarding keeps the caller's path and overridable headers, and adds extras as headers or query parameters")

@@ -115,7 +115,9 @@ public enum VendorRequestBuilder {
             case .header:
                 let name = try auth.name.map { template throws(KeywardenError) in try render(template, what: "auth header") } ?? "Authorization"
                 // An empty prefix field (the custom provider's) means no prefix.
-                let prefix = auth.prefix.flatMap { FieldTemplate($0).render(values) } ?? ""
+                // A prefix keeps its spaces ("Bearer " for the custom provider): only line breaks are dropped from it.
+                let rawValues = credentials.extras.compactMapValues { $0.isBlank ? nil : $0.unprotectedString.trimmingCharacters(in: .newlines) }
+                let prefix = auth.prefix.flatMap { FieldTemplate($0).render(rawValues) } ?? ""
                 headers.append((name, prefix + keyText))
                 secrets.append(prefix + keyText)
             case .query:
