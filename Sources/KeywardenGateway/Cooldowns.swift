@@ -1,3 +1,4 @@
+import KeywardenCore
 import Synchronization
 
 /// Keys resting after a 429 (for the vendor's `Retry-After`) or a rejection: resolution skips them until then.
@@ -60,6 +61,49 @@ public final class Cooldowns: Sendable {
             return false
         }
         if confirmed { rest(credentialID, for: duration, rateLimited: true, now: now) }
+    }
+
+    // MARK: Across instances
+
+    /// One rest as instances tell it to each other: `v1|key|workspace or -|owned 0/1|rate limited 0/1|milliseconds`.
+    public struct Announcement: Sendable, Equatable {
+        public let credentialID: String
+        public let workspaceID: String?
+        public let owned: Bool
+        public let rateLimited: Bool
+        public let duration: Duration
+
+        public init(credentialID: String, workspaceID: String?, owned: Bool, rateLimited: Bool, duration: Duration) {
+            self.credentialID = credentialID
+            self.workspaceID = workspaceID
+            self.owned = owned
+            self.rateLimited = rateLimited
+            self.duration = duration
+        }
+
+        public var payload: String {
+            let milliseconds = Int(clamping: duration.components.seconds).saturatingMultiplied(by: 1000)
+            return ["v1", credentialID, workspaceID ?? "-", owned ? "1" : "0", rateLimited ? "1" : "0", "\(milliseconds)"].joined(separator: "|")
+        }
+
+        /// Reads an announcement; `nil` for anything else (a rest is never longer than a day, whatever it says).
+        public init?(payload: String) {
+            let parts = payload.split(separator: "|", omittingEmptySubsequences: false)
+            guard parts.count == 6, parts[0] == "v1", !parts[1].isEmpty, parts[1].count <= 100, parts[2].count <= 100,
+                  let milliseconds = UntrustedNumber.integer(parts[5], clampedTo: 0...86_400_000) else { return nil }
+            self.init(credentialID: String(parts[1]), workspaceID: parts[2] == "-" ? nil : String(parts[2]), owned: parts[3] == "1",
+                      rateLimited: parts[4] == "1", duration: .milliseconds(milliseconds))
+        }
+    }
+
+    /// Applies a rest another instance announced, as if this instance had met it.
+    public func apply(_ announcement: Announcement, now: ContinuousClock.Instant = .now) {
+        if announcement.rateLimited {
+            rateLimited(announcement.credentialID, for: announcement.duration, owned: announcement.owned, workspaceID: announcement.workspaceID, now: now)
+        } else {
+            rest(announcement.credentialID, for: announcement.duration, rateLimited: false,
+                 onlyFor: announcement.owned ? nil : announcement.workspaceID, now: now)
+        }
     }
 
     /// The keys resting now for a call of `workspaceID` (shared rests and its own; only those resting for a refusal,

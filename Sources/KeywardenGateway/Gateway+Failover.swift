@@ -35,7 +35,9 @@ extension Gateway {
         var record: VerificationStatus?
         switch verdict {
         case .rateLimited:
-            cooldowns.rateLimited(credential.id, for: retryAfter.map { .seconds($0) } ?? settings.defaultCooldown, owned: owned, workspaceID: workspaceID)
+            let duration = retryAfter.map { Duration.seconds($0) } ?? settings.defaultCooldown
+            cooldowns.rateLimited(credential.id, for: duration, owned: owned, workspaceID: workspaceID)
+            announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: owned, rateLimited: true, duration: duration))
             return "rate_limited"
         case .quotaExceeded:
             record = .quotaExceeded
@@ -50,10 +52,12 @@ extension Gateway {
         }
         guard owned else {
             cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false, onlyFor: workspaceID)
+            announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: false, rateLimited: false, duration: settings.rejectedCooldown))
             health?.requestCheck(credentialID: credential.id)
             return reason
         }
         cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
+        announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: true, rateLimited: false, duration: settings.rejectedCooldown))
         guard let record else {
             health?.requestCheck(credentialID: credential.id)
             return reason
@@ -69,6 +73,13 @@ extension Gateway {
             if record == .invalid { health?.requestCheck(credentialID: credential.id) }
         }
         return reason
+    }
+
+    /// Tells the other instances on the database about a rest (PostgreSQL `NOTIFY`), so they do not hammer a key the
+    /// vendor just refused; without it each instance would meet the vendor's 429 once itself.
+    func announce(_ rest: Cooldowns.Announcement) {
+        let engine = app.engine
+        Task { await engine.announce(.rests, rest.payload) }
     }
 
     /// Raises `fallback.engaged` when a workspace that has its own keys for the provider is served by the

@@ -32,6 +32,11 @@ public final class Gateway: Sendable {
         self.ledger = ledger
         self.metrics = metrics
         self.logger = logger
+        // Rests other instances announce are kept here too.
+        let cooldowns = self.cooldowns
+        app.engine.listen(.rests) { payload in
+            if let announcement = Cooldowns.Announcement(payload: payload) { cooldowns.apply(announcement) }
+        }
     }
 
     // MARK: Handling a call

@@ -61,6 +61,43 @@ struct MultiInstanceTests {
         #expect(verify.status == 0 && verify.stdout.contains("intact"), "\(verify.stdout) \(verify.stderr)")
     }
 
+    @Test("a 429 met through A rests the key on B too (B does not call the vendor); changes reach B by NOTIFY, well inside a second")
+    func restsAndNotifications() async throws {
+        let a = try await GatewayRig(vendors: ["openai"], engine: .postgres)
+        let b = try await Self.second(to: a)
+        defer { Task { await b.stop(mocksToo: false); await a.stop() } }
+        let ws = try await a.workspace("Rests")
+        let token = try await a.serviceToken(ws)
+        _ = try await a.key(ws, secret: "sk-ratelimited-retry30-0001")
+        try await Task.sleep(for: .milliseconds(300))
+        try await a.mocks.clear()
+        let limited = try await a.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(limited.status == 429)
+        #expect(try await a.mocks.requests("openai").count == 1)
+        try await b.eventually("B knows the key rests") {
+            let reply = try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+            return reply.status == 429 && reply.json.errorCode == "keys_cooling_down"
+        }
+        #expect(try await a.mocks.requests("openai").count == 1, "B answered from the announced rest, without calling the vendor")
+
+        // Propagation: a key saved on A, used by B; twenty times, figures printed.
+        var delays: [Duration] = []
+        for index in 0..<20 {
+            let other = try await a.workspace("Propagation \(index)")
+            let otherToken = try await a.serviceToken(other)
+            let saved = ContinuousClock.now
+            let key = try await a.key(other, secret: "sk-propagation-\(index)-abcdefgh")
+            while ContinuousClock.now - saved < .seconds(3) {
+                let reply = try await b.call("/openai/v1/chat/completions", token: otherToken, json: GatewayRig.chat)
+                if reply.headers["x-keywarden-key"] == key { delays.append(ContinuousClock.now - saved); break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        let sorted = delays.sorted()
+        print("saved on A → used on B, \(sorted.count) trials: p50 \(sorted[sorted.count / 2]), max \(sorted.last ?? .zero)")
+        #expect(sorted.count == 20 && (sorted.last ?? .seconds(9)) < .seconds(1))
+    }
+
     @Test("one webhook delivery per event with two instances; kill -9 of A under load: B keeps answering and no acknowledged change is lost")
     func deliveriesAndCrash() async throws {
         let fast = ["KEYWARDEN_NOTIFY_POLL": "0.05"]

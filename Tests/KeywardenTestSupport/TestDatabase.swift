@@ -48,6 +48,8 @@ public final class TestDatabase: Sendable {
         let name = "kw_t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await withAdmin { db in try await db.raw("CREATE DATABASE \(ident: name)").run() }
         components.path = "/" + name
+        // Many fixtures run at once: a small pool each keeps the server under its connection limit.
+        components.queryItems = (components.queryItems ?? []).filter { $0.name != "pool_size" } + [URLQueryItem(name: "pool_size", value: "4")]
         return components.string ?? adminURL
     }
 

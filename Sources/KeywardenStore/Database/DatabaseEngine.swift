@@ -22,6 +22,13 @@ public protocol DatabaseEngine: Sendable {
     /// a master-key rotation); throws ``StoreError/lockHeld(operation:)`` at once when another holder has it.
     func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R
 
+    /// Tells every other instance on this database something (PostgreSQL `NOTIFY`); a single-file engine has no
+    /// other instance to tell and does nothing. Delivery is best effort: receivers must also work without it.
+    func announce(_ channel: AnnouncementChannel, _ payload: String) async
+
+    /// Calls `handler` with what other instances announce on `channel` until the engine closes (nothing on SQLite).
+    func listen(_ channel: AnnouncementChannel, _ handler: @escaping @Sendable (String) -> Void)
+
     /// Closes every connection; later calls fail.
     func close() async
 
@@ -34,6 +41,14 @@ extension DatabaseEngine {
     public func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await transaction(changesState: true, body)
     }
+}
+
+/// What instances tell each other through the database.
+public enum AnnouncementChannel: String, Sendable {
+    /// A committed change caches depend on (the payload names the instance that made it).
+    case changes = "keywarden_changes"
+    /// A key resting after a vendor's 429 (the payload is the rest, see the gateway's `Cooldowns`).
+    case rests = "keywarden_rests"
 }
 
 /// A counter of committed write transactions.

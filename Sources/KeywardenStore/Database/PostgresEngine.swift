@@ -5,6 +5,7 @@ import NIOSSL
 import PostgresKit
 import PostgresNIO
 import SQLKit
+import Synchronization
 
 /// Several instances on one PostgreSQL database (`KEYWARDEN_DATABASE_URL=postgres://…`).
 ///
@@ -16,6 +17,9 @@ public final class PostgresEngine: DatabaseEngine {
     public let changes = ChangeCounter()
     let client: PostgresClient
     private let runner: Task<Void, Never>
+    /// This instance, in announcements: its own are not news to it.
+    let instanceID = UUID().uuidString
+    private let listeners = Mutex<[Task<Void, Never>]>([])
     let logger: Logger
     /// Where the database is, with the password left out (for logs and errors).
     public let location: String
@@ -37,6 +41,9 @@ public final class PostgresEngine: DatabaseEngine {
             runner.cancel()
             throw StoreError.databaseUnavailable(path: parsed.redacted, reason: Self.describe(error))
         }
+        // Another instance's committed change: caches here reload as they do after a change of this instance.
+        let changes = self.changes
+        listen(.changes) { _ in changes.bump() }
     }
 
     public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
@@ -56,6 +63,8 @@ public final class PostgresEngine: DatabaseEngine {
                 let wrote = changesState
                     ? try await db.raw("SELECT txid_current_if_assigned() IS NOT NULL AS wrote").first()?.decode(column: "wrote", as: Bool.self) ?? true
                     : false
+                // Delivered to every listening instance when (and only if) the transaction commits.
+                if wrote { try await db.raw("SELECT pg_notify(\(bind: AnnouncementChannel.changes.rawValue), \(bind: self.instanceID))").run() }
                 try await db.raw("COMMIT").run()
                 return (result, wrote)
             } catch {
@@ -85,7 +94,44 @@ public final class PostgresEngine: DatabaseEngine {
         }
     }
 
+    public func announce(_ channel: AnnouncementChannel, _ payload: String) async {
+        _ = try? await read { db in try await db.raw("SELECT pg_notify(\(bind: channel.rawValue), \(bind: self.instanceID + " " + payload))").run() }
+    }
+
+    /// Listens on a connection of its own, reconnecting after a second when it is lost (what was missed meanwhile
+    /// is caught by the caches' age rule).
+    public func listen(_ channel: AnnouncementChannel, _ handler: @escaping @Sendable (String) -> Void) {
+        let (client, instanceID, logger) = (self.client, self.instanceID, self.logger)
+        let task = Task {
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: channel.rawValue) { notifications in
+                            for try await notification in notifications {
+                                // Our own announcements are not news; a change announcement carries only the instance id.
+                                let (sender, payload) = Self.split(notification.payload)
+                                if sender != instanceID { handler(payload) }
+                            }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("database announcements lost; listening again", metadata: ["channel": "\(channel.rawValue)"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        listeners.withLock { $0.append(task) }
+    }
+
+    static func split(_ payload: String) -> (sender: String, payload: String) {
+        guard let space = payload.firstIndex(of: " ") else { return (payload, "") }
+        return (String(payload[..<space]), String(payload[payload.index(after: space)...]))
+    }
+
     public func close() async {
+        let tasks = listeners.withLock { $0 }
+        for task in tasks { task.cancel() }
         runner.cancel()
         await runner.value
     }

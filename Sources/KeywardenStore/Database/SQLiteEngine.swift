@@ -103,6 +103,11 @@ public final class SQLiteEngine: DatabaseEngine {
         }
     }
 
+    /// One process owns the file's server; another process (the CLI) is seen by the caches' age rule.
+    public func announce(_ channel: AnnouncementChannel, _ payload: String) async {}
+
+    public func listen(_ channel: AnnouncementChannel, _ handler: @escaping @Sendable (String) -> Void) {}
+
     /// A lock file beside the database, held with `flock` (released by the kernel if the process dies).
     public func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R {
         let lockPath = path + "." + name + ".lock"
