@@ -142,7 +142,12 @@ public final class Gateway: Sendable {
             do {
                 opened = try await app.resolution.openSecrets(of: credential)
             } catch {
-                logger.error("gateway: key does not open; skipped", metadata: ["key": "\(credential.id)"])
+                // An instance that lacks a master key the others have (a rotation not yet distributed) says which.
+                let unreadable = error as? UnreadableSecret
+                logger.error("gateway: key does not open; skipped", metadata: [
+                    "key": "\(credential.id)", "reason": "\(unreadable?.reason.description ?? "unreadable")",
+                    "master_key": "\(unreadable?.masterKeyID ?? "?")",
+                ])
                 metrics.failover(provider: provider.id, reason: "unreadable")
                 lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
                 continue

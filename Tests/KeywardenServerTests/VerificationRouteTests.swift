@@ -135,7 +135,7 @@ struct HealthCheckTests {
         do {
             var settings = ServerSettings(host: "127.0.0.1", port: 0)
             settings.healthChecksEnabled = false
-            settings.health.recheckGuard = .milliseconds(1500)
+            settings.health.recheckGuard = .seconds(4)
             try await APIHarness.run(settings: settings, catalog: catalog) { harness, api in
                 let ws = try await api.createWorkspace("Acme")
                 let good = try await api.createKey(ws, description: "good", key: "sk-good-health-0001")
@@ -157,7 +157,7 @@ struct HealthCheckTests {
                 api.services.health.requestCheck(credentialID: id)
                 try await Task.sleep(for: .milliseconds(500))
                 #expect(try await mocks.requests("openai").count == 1)
-                try await Task.sleep(for: .milliseconds(1600))
+                try await Task.sleep(for: .milliseconds(4100))
                 api.services.health.requestCheck(credentialID: id)
                 var calls = 1
                 for _ in 0..<100 where calls < 2 {

@@ -44,9 +44,14 @@ public struct ResolutionService: Sendable {
         let extrasContext = CredentialRepository.context(credential, field: CredentialRepository.extrasField)
         let sealedKey = sealed[credential.id + "/" + keyContext.field]
         let sealedExtras = sealed[credential.id + "/" + extrasContext.field]
-        let key = try sealedKey.map { try store.vault.open($0, in: keyContext) }
-        let extras = try sealedExtras.map { try CredentialRepository.decodeExtras(try store.vault.open($0, in: extrasContext)) } ?? [:]
-        return (key, extras, KeyVersion(key: sealedKey?.ciphertext, extras: sealedExtras?.ciphertext))
+        do {
+            let key = try sealedKey.map { try store.vault.open($0, in: keyContext) }
+            let extras = try sealedExtras.map { try CredentialRepository.decodeExtras(try store.vault.open($0, in: extrasContext)) } ?? [:]
+            return (key, extras, KeyVersion(key: sealedKey?.ciphertext, extras: sealedExtras?.ciphertext))
+        } catch let error as VaultError {
+            // The master key the data key is wrapped by names what is missing (an instance without the newest keyring).
+            throw UnreadableSecret(reason: error, masterKeyID: sealedKey?.masterKeyID ?? sealedExtras?.masterKeyID)
+        }
     }
 
     /// Opens a key for a caller allowed to see it (`keys.reveal`), recording who, which key and its fingerprint.
@@ -176,4 +181,12 @@ final class SnapshotCache: Sendable {
     func reloadFailed() {
         state.withLock { $0.refreshing = false }
     }
+}
+
+/// A stored secret that does not open here, with the id of the master key that wrapped it (never key material).
+public struct UnreadableSecret: Error, Sendable, CustomStringConvertible {
+    public let reason: VaultError
+    public let masterKeyID: String?
+
+    public var description: String { "\(reason), wrapped by master key \(masterKeyID ?? "?")" }
 }
