@@ -9,7 +9,8 @@ struct RotateMasterKey: AsyncParsableCommand {
         commandName: "rotate-master-key",
         abstract: "Add a new active master key and re-wrap every stored data key with it (resumable; the server may keep running).",
         discussion: """
-        With the generated keyring file (or KEYWARDEN_MASTER_KEY_FILE pointing at a keyring), a new key is \
+        Several instances: add the new key everywhere as a previous key first, then promote it everywhere, then run \
+        this once (docs/vault.md, "Several instances"). With the generated keyring file (or KEYWARDEN_MASTER_KEY_FILE pointing at a keyring), a new key is \
         generated and saved first; the old key stays decrypt-only. With KEYWARDEN_MASTER_KEY, set it to the \
         new key and list the old one in KEYWARDEN_MASTER_KEY_PREVIOUS, then run this command. \
         An interrupted run continues where it stopped when run again. \
