@@ -44,3 +44,30 @@ struct StaleVerdictAndNoOpTests {
         await store.close()
     }
 }
+
+@Suite("Health check leases")
+struct HealthLeaseTests {
+    @Test("one instance takes a key's health check per round: the lease is taken once, again when it ran out, and never after another instance's check")
+    func leases() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Leases", byokAllowed: true, exclusive: false, actor: "test").id
+        let created = try await app.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "k", apiKey: Secret("sk-lease-abcdefghijkl")), actor: "test")
+        _ = try await app.notifications.recordStatus(credentialID: created.credential.id, status: .valid, message: nil, checkedAt: Date(), actor: "test")
+        let seen = try #require(try await app.engine.read { db in try await app.credentials.get(created.credential.id, on: db) })
+        let now = Date()
+        func claim(_ credential: Credential, at time: Date) async throws -> Bool {
+            try await app.engine.transaction(changesState: false) { db in
+                try await app.credentials.claimHealthCheck(credential, now: time, until: time.addingTimeInterval(120), on: db)
+            }
+        }
+        #expect(try await claim(seen, at: now))
+        #expect(try await !claim(seen, at: now.addingTimeInterval(1)), "the lease is held")
+        #expect(try await claim(seen, at: now.addingTimeInterval(121)), "a lease that ran out is taken again")
+        // Another instance checked the key meanwhile: the round that read it before does not check it again.
+        _ = try await app.notifications.recordStatus(credentialID: seen.id, status: .valid, message: nil, checkedAt: Date().addingTimeInterval(5), actor: "test")
+        #expect(try await !claim(seen, at: now.addingTimeInterval(400)))
+        await app.close()
+    }
+}

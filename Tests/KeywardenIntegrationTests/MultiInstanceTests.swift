@@ -99,6 +99,23 @@ struct MultiInstanceTests {
         #expect(sorted.count == 20 && (sorted.last ?? .seconds(9)) < .seconds(3))
     }
 
+    @Test("two instances check each key once per interval, not once each")
+    func healthChecksOnce() async throws {
+        let health = ["KEYWARDEN_HEALTH_INTERVAL": "3600", "KEYWARDEN_HEALTH_TICK": "0.05"]
+        let a = try await GatewayRig(environment: health, vendors: ["openai"], engine: .postgres)
+        let b = try await Self.second(to: a, environment: health)
+        defer { Task { await b.stop(mocksToo: false); await a.stop() } }
+        let ws = try await a.workspace("Health")
+        try await a.mocks.clear()
+        for index in 0..<3 { _ = try await a.key(ws, secret: "sk-health-once-\(index)-abcdefgh", role: index == 0 ? "primary" : "fallback") }
+        try await a.eventually("the three keys are checked") {
+            try await a.mocks.requests("openai").filter { $0["path"] as? String == "/v1/models" }.count >= 3
+        }
+        try await Task.sleep(for: .seconds(1))
+        let checks = try await a.mocks.requests("openai").filter { $0["path"] as? String == "/v1/models" }
+        #expect(checks.count == 3, "each of three keys checked once by two instances, got \(checks.count)")
+    }
+
     @Test("one webhook delivery per event with two instances; kill -9 of A under load: B keeps answering and no acknowledged change is lost")
     func deliveriesAndCrash() async throws {
         let fast = ["KEYWARDEN_NOTIFY_POLL": "0.05"]

@@ -95,6 +95,8 @@ public final class HealthCheckService: Service, Sendable {
             var running = 0
             for (credential, model) in due {
                 guard await state.available(credential.id, now: ContinuousClock.now) else { continue }
+                // Several instances on one database: the one that takes the key's lease checks it this round.
+                guard (try? await claim(credential, now: now)) == true else { continue }
                 guard await state.begin(credential.id, unlessCheckedWithin: nil) else { continue }
                 if running >= settings.concurrency {
                     await group.next()
@@ -106,6 +108,16 @@ public final class HealthCheckService: Service, Sendable {
                     await run(credential, defaultModel: model)
                 }
             }
+        }
+    }
+
+    /// How long a check's lease is held (longer than any verification call).
+    static let lease: TimeInterval = 120
+
+    func claim(_ credential: Credential, now: Date) async throws -> Bool {
+        let credentials = store.credentials
+        return try await store.engine.transaction(changesState: false) { db in
+            try await credentials.claimHealthCheck(credential, now: now, until: now.addingTimeInterval(Self.lease), on: db)
         }
     }
 

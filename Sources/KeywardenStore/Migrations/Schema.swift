@@ -9,6 +9,7 @@ public enum Schema {
         Migration(version: 4, name: "bindings", apply: addBindings),
         Migration(version: 5, name: "usage ledger", apply: addUsage),
         Migration(version: 6, name: "web sessions", apply: addSessions),
+        Migration(version: 7, name: "health check leases", apply: addHealthLeases),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -242,5 +243,11 @@ public enum Schema {
             .column("expires_at", type: .text, .notNull)
             .run()
         try await db.create(index: "sessions_by_token").on("sessions").column("token_id").run()
+    }
+
+    @Sendable
+    static func addHealthLeases(_ db: any SQLDatabase) async throws {
+        // Which instance checks a key this round: the one whose compare-and-set took the lease.
+        try await db.alter(table: "credentials").column("health_lease_until", type: .text).run()
     }
 }

@@ -241,6 +241,22 @@ public struct CredentialRepository: Sendable {
         try await update.where("id", .equal, credential.id).run()
     }
 
+    /// Takes the lease of a key's periodic health check until `until`, unless another instance holds it or checked
+    /// the key since it was read (`lastVerifiedAt` still the one seen): one check per key per round, whatever the
+    /// number of instances.
+    public func claimHealthCheck(_ credential: Credential, now: Date, until: Date, on db: any SQLDatabase) async throws -> Bool {
+        var update = db.update(Self.table).set("health_lease_until", to: Timestamp.string(until))
+            .where("id", .equal, credential.id)
+            .where(SQLGroupExpression(SQLBinaryExpression(SQLColumn("health_lease_until"), .is, SQLLiteral.null)), .or,
+                   SQLBinaryExpression(SQLColumn("health_lease_until"), .lessThan, SQLBind(Timestamp.string(now))))
+        if let last = credential.lastVerifiedAt {
+            update = update.where("last_verified_at", .equal, Timestamp.string(last))
+        } else {
+            update = update.where("last_verified_at", .is, SQLLiteral.null)
+        }
+        return !(try await update.returning("id").all().isEmpty)
+    }
+
     /// Sets the active flag of several credentials at once (no secrets change).
     public func setActive(_ active: Bool, ids: [String], actor: String, on db: any SQLDatabase) async throws {
         guard !ids.isEmpty else { return }
