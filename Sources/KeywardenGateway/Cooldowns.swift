@@ -82,7 +82,8 @@ public final class Cooldowns: Sendable {
         }
 
         public var payload: String {
-            let milliseconds = Int(clamping: duration.components.seconds).saturatingMultiplied(by: 1000)
+            let (seconds, attoseconds) = duration.components
+            let milliseconds = Int(clamping: seconds).saturatingMultiplied(by: 1000).saturatingAdding(Int(attoseconds / 1_000_000_000_000_000))
             return ["v1", credentialID, workspaceID ?? "-", owned ? "1" : "0", rateLimited ? "1" : "0", "\(milliseconds)"].joined(separator: "|")
         }
 

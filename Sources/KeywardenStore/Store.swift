@@ -182,12 +182,18 @@ public final class Store: Sendable {
     /// Sealed secrets already in the database (0 when it has no schema yet), to refuse making a new keyring for them.
     static func countSealedSecrets(_ configuration: StoreConfiguration, logger: Logger) async throws -> Int {
         let engine = try await configuration.openEngine(logger: logger)
-        // A database without the table (a first run) answers with an error: nothing is sealed in it.
-        let count = (try? await engine.read { db in
-            let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n")
-                .from(SealedSecretRepository.table).first()
-            return try row?.decode(column: "n", as: Int.self) ?? 0
-        }) ?? 0
+        // A database without the table (a first run) has nothing sealed; any other failure is an error, not a zero.
+        let count: Int
+        do {
+            count = try await engine.tableExists(SealedSecretRepository.table) ? try await engine.read { db in
+                let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n")
+                    .from(SealedSecretRepository.table).first()
+                return try row?.decode(column: "n", as: Int.self) ?? 0
+            } : 0
+        } catch {
+            await engine.close()
+            throw error
+        }
         await engine.close()
         return count
     }

@@ -1,6 +1,7 @@
 import Foundation
 import KeywardenCore
 import KeywardenTestSupport
+import SQLKit
 import Testing
 @testable import KeywardenApp
 import KeywardenStore
@@ -68,6 +69,44 @@ struct HealthLeaseTests {
         // Another instance checked the key meanwhile: the round that read it before does not check it again.
         _ = try await app.notifications.recordStatus(credentialID: seen.id, status: .valid, message: nil, checkedAt: Date().addingTimeInterval(5), actor: "test")
         #expect(try await !claim(seen, at: now.addingTimeInterval(400)))
+        await app.close()
+    }
+
+    @Test("a key's lease is its own: claiming one key leaves every other key's lease untouched")
+    func leaseIsPerKey() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Two leases", byokAllowed: true, exclusive: false, actor: "test").id
+        var keys: [Credential] = []
+        for index in 0..<3 {
+            let created = try await app.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "k\(index)", apiKey: Secret("sk-lease-two-abcdefghij\(index)")), actor: "test")
+            let read = try #require(try await app.engine.read { db in try await app.credentials.get(created.credential.id, on: db) })
+            keys.append(read)
+        }
+        let now = Date()
+        func claim(_ credential: Credential, at time: Date) async throws -> Bool {
+            try await app.engine.transaction(changesState: false) { db in
+                try await app.credentials.claimHealthCheck(credential, now: time, until: time.addingTimeInterval(120), on: db)
+            }
+        }
+        func leases() async throws -> [String: String] {
+            try await app.engine.read { db in
+                try await db.select().column("id").column("health_lease_until").from("credentials").all()
+                    .reduce(into: [:]) { $0[try $1.decode(column: "id", as: String.self)] = try $1.decode(column: "health_lease_until", as: String?.self) ?? "-" }
+            }
+        }
+        for key in keys { #expect(try await claim(key, at: now)) }
+        let before = try await leases()
+        // Once every lease ran out, key 0 is claimed again. Were the conditions not one group
+        // (`id = ? AND lease IS NULL OR lease < ? …`), every other key with an old lease would be leased with it.
+        #expect(try await claim(keys[0], at: now.addingTimeInterval(200)))
+        let after = try await leases()
+        #expect(after[keys[0].id] != before[keys[0].id])
+        #expect(after[keys[1].id] == before[keys[1].id] && after[keys[2].id] == before[keys[2].id], "only the claimed key's lease moved")
+        let second = try await claim(keys[1], at: now.addingTimeInterval(200))
+        let third = try await claim(keys[2], at: now.addingTimeInterval(200))
+        #expect(second && third, "the other keys are still free to claim")
         await app.close()
     }
 }

@@ -170,7 +170,7 @@ struct GatewayTests {
         #expect(broken.failed || !broken.chunks.map(\.1).joined().contains("[DONE]"))
         #expect(try await rig.mocks.requests("openai").count == 1, "no second key was tried after the first byte")
 
-        // A whole stream arrives in parts over time (the mock sends an event every 20 ms), not at the end.
+        // A whole stream arrives in parts over time (the mock sends an event every 20 ms), not at the end: a buffered stream would arrive within a few ms, so half the sending time is the bound (robust on a loaded machine).
         try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(breaking)/deactivate", expect: 200)
         let whole = try await stream(body)
         let text = whole.chunks.map(\.1).joined()
@@ -178,7 +178,7 @@ struct GatewayTests {
         #expect(whole.headers.first(name: "content-type")?.hasPrefix("text/event-stream") == true)
         #expect(whole.chunks.count >= 5, "chunks arrive separately: \(whole.chunks.count)")
         if let first = whole.chunks.first?.0, let last = whole.chunks.last?.0 {
-            #expect(last - first >= .milliseconds(100), "the first chunk arrived \(last - first) before the last")
+            #expect(last - first >= .milliseconds(50), "the first chunk arrived \(last - first) before the last")
         }
     }
 

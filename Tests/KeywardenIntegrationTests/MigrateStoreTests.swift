@@ -30,8 +30,8 @@ struct MigrateStoreTests {
         #expect(moved.status == 0, "\(moved.stdout) \(moved.stderr)")
         #expect(moved.stdout.contains("Audit chain on the target") && !moved.stdout.contains("broken"), "\(moved.stdout)")
         #expect(!(moved.stdout + moved.stderr).contains("sk-moving"))
-        // Run again: everything is there already, nothing is duplicated.
-        let again = try await KeywardenProcess.run(["migrate-store", "--data", data.path, "--to", target])
+        // Run again with the target in the environment (the password stays out of the process list): nothing is duplicated.
+        let again = try await KeywardenProcess.run(["migrate-store", "--data", data.path], environment: ["KEYWARDEN_TARGET_DATABASE_URL": target])
         #expect(again.status == 0 && again.stdout.contains("Resumed"), "\(again.stdout) \(again.stderr)")
         let verify = try await KeywardenProcess.run(["audit", "verify", "--data", data.path], environment: ["KEYWARDEN_DATABASE_URL": target])
         #expect(verify.status == 0 && verify.stdout.contains("intact"), "\(verify.stdout) \(verify.stderr)")

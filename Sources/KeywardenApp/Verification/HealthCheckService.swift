@@ -96,7 +96,7 @@ public final class HealthCheckService: Service, Sendable {
             for (credential, model) in due {
                 guard await state.available(credential.id, now: ContinuousClock.now) else { continue }
                 // Several instances on one database: the one that takes the key's lease checks it this round.
-                guard (try? await claim(credential, now: now)) == true else { continue }
+                guard (try? await claim(credential)) == true else { continue }
                 guard await state.begin(credential.id, unlessCheckedWithin: nil) else { continue }
                 if running >= settings.concurrency {
                     await group.next()
@@ -114,8 +114,10 @@ public final class HealthCheckService: Service, Sendable {
     /// How long a check's lease is held (longer than any verification call).
     static let lease: TimeInterval = 120
 
-    func claim(_ credential: Credential, now: Date) async throws -> Bool {
+    /// Takes the key's lease from the time of the claim (a long round must not take a lease already run out).
+    func claim(_ credential: Credential) async throws -> Bool {
         let credentials = store.credentials
+        let now = Date()
         return try await store.engine.transaction(changesState: false) { db in
             try await credentials.claimHealthCheck(credential, now: now, until: now.addingTimeInterval(Self.lease), on: db)
         }

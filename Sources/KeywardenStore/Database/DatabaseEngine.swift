@@ -29,6 +29,9 @@ public protocol DatabaseEngine: Sendable {
     /// Calls `handler` with what other instances announce on `channel` until the engine closes (nothing on SQLite).
     func listen(_ channel: AnnouncementChannel, _ handler: @escaping @Sendable (String) -> Void)
 
+    /// Whether the database has a table named `name` (a first run has none).
+    func tableExists(_ name: String) async throws -> Bool
+
     /// Closes every connection; later calls fail.
     func close() async
 

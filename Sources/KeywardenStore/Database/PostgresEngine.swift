@@ -55,8 +55,12 @@ public final class PostgresEngine: DatabaseEngine {
     public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let (result, wrote) = try await client.withConnection { connection -> (R, Bool) in
             let db = connection.sql(queryLogLevel: nil)
-            try await db.raw("BEGIN").run()
+            // Read committed whatever the server's default (each statement sees what committed before the lock was
+            // granted); a stalled writer cannot hold every instance's write lock for long.
+            try await db.raw("BEGIN ISOLATION LEVEL READ COMMITTED").run()
             do {
+                try await db.raw("SET LOCAL lock_timeout = '30s'").run()
+                try await db.raw("SET LOCAL idle_in_transaction_session_timeout = '60s'").run()
                 try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
                 let result = try await body(db)
                 // A transaction that wrote nothing (a failed sign-in, an unchanged save) has no transaction id.
@@ -107,10 +111,24 @@ public final class PostgresEngine: DatabaseEngine {
                 do {
                     try await client.withConnection { connection in
                         try await connection.listen(on: channel.rawValue) { notifications in
-                            for try await notification in notifications {
-                                // Our own announcements are not news; a change announcement carries only the instance id.
-                                let (sender, payload) = Self.split(notification.payload)
-                                if sender != instanceID { handler(payload) }
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                group.addTask {
+                                    for try await notification in notifications {
+                                        // Our own announcements are not news; a change announcement carries only the instance id.
+                                        let (sender, payload) = Self.split(notification.payload)
+                                        if sender != instanceID { handler(payload) }
+                                    }
+                                }
+                                // A connection dropped silently (a NAT's idle timeout, a failover) would wait forever: ask
+                                // it something every 30 s, and listen again on a new one when it does not answer in 10.
+                                group.addTask {
+                                    while true {
+                                        try await Task.sleep(for: .seconds(30))
+                                        try await Self.withTimeout(.seconds(10)) { _ = try await connection.query("SELECT 1", logger: logger) }
+                                    }
+                                }
+                                try await group.next()
+                                group.cancelAll()
                             }
                         }
                     }
@@ -124,9 +142,28 @@ public final class PostgresEngine: DatabaseEngine {
         listeners.withLock { $0.append(task) }
     }
 
+    /// Runs `body`, failing when it takes longer than `limit`.
+    static func withTimeout(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw StoreError.databaseUnavailable(path: "(listening connection)", reason: "no answer within \(limit)")
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
     static func split(_ payload: String) -> (sender: String, payload: String) {
         guard let space = payload.firstIndex(of: " ") else { return (payload, "") }
         return (String(payload[..<space]), String(payload[payload.index(after: space)...]))
+    }
+
+    public func tableExists(_ name: String) async throws -> Bool {
+        try await read { db in
+            try await db.raw("SELECT 1 AS found FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = \(bind: name)").first() != nil
+        }
     }
 
     public func close() async {
@@ -164,10 +201,14 @@ public struct PostgresLocation: Sendable {
               scheme == "postgres" || scheme == "postgresql", let host = components.host, !host.isEmpty else {
             throw StoreError.databaseUnavailable(path: "(database URL)", reason: "not a postgres://user:password@host:port/database URL")
         }
-        let user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
-        let password = components.password.flatMap { $0.removingPercentEncoding }
-        let database = String(components.path.drop { $0 == "/" }).removingPercentEncoding
+        // URLComponents has already decoded these (decoding again would turn "50%25off" into nothing).
+        let user = components.user ?? "postgres"
+        let password = components.password
+        let database: String? = String(components.path.drop { $0 == "/" })
         let query = Dictionary((components.queryItems ?? []).map { ($0.name.lowercased(), $0.value ?? "") }) { $1 }
+        guard query["password"] == nil else {
+            throw StoreError.databaseUnavailable(path: "(database URL)", reason: "give the password in the URL's user part (user:password@), not as a query parameter")
+        }
         var redactedComponents = components
         redactedComponents.password = password == nil ? nil : "***"
         redacted = redactedComponents.string ?? "postgres://\(host)"
@@ -199,8 +240,9 @@ public struct PostgresLocation: Sendable {
             host: host, port: components.port ?? 5432, username: user, password: password,
             database: (database?.isEmpty ?? true) ? nil : database, tls: tls
         )
-        // `pool_size=N` (1…200): connections per instance.
-        configuration.options.maximumConnections = query["pool_size"].flatMap { UntrustedNumber.integer($0) }.flatMap { (1...200).contains($0) ? $0 : nil } ?? 10
+        // `pool_size=N` (4…200): connections per instance; two are held by the listeners for announcements and one by an
+        // exclusive operation, so fewer would leave queries waiting forever.
+        configuration.options.maximumConnections = query["pool_size"].flatMap { UntrustedNumber.integer($0) }.map { min(max($0, 4), 200) } ?? 10
         self.configuration = configuration
     }
 }

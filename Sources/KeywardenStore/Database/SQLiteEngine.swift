@@ -131,6 +131,12 @@ public final class SQLiteEngine: DatabaseEngine {
         try await db.raw("SELECT total_changes() AS n").first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
+    public func tableExists(_ name: String) async throws -> Bool {
+        try await read { db in
+            try await db.raw("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = \(bind: name)").first() != nil
+        }
+    }
+
     public func close() async {
         await writer.close()
         await readers.close()

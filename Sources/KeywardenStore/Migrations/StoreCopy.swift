@@ -41,6 +41,7 @@ public struct StoreCopy: Sendable {
     public enum CopyError: Error, CustomStringConvertible, Equatable {
         case targetNotEmpty(table: String)
         case schemaMismatch(source: Int, target: Int)
+        case sourceChanged(table: String, source: Int, target: Int)
 
         public var description: String {
             switch self {
@@ -48,6 +49,8 @@ public struct StoreCopy: Sendable {
                 return "the target database already holds data (table \(table)) that no earlier migrate-store put there; use an empty database"
             case .schemaMismatch(let source, let target):
                 return "the source has schema version \(source) and the target \(target); run the same keywarden on both"
+            case .sourceChanged(let table, let source, let target):
+                return "table \(table) has \(source) rows in the source and \(target) in the target: the source changed during the copy; stop every instance that uses it and copy again into an empty database"
             }
         }
     }
@@ -78,10 +81,14 @@ public struct StoreCopy: Sendable {
                 let names = rows[0].allColumns.filter { columns[$0] != nil }
                 let values: [[any SQLExpression]] = try rows.map { row in try names.map { try Self.value(row, column: $0, type: columns[$0] ?? "text") } }
                 let next = copied + rows.count
+                // One statement holds at most `maxBinds` values (SQLite allows 32,766, PostgreSQL 65,535).
+                let rowsPerInsert = max(1, Self.maxBinds / max(1, names.count))
                 try await target.transaction(changesState: false) { db in
-                    var insert = db.insert(into: table).columns(names)
-                    for row in values { insert = insert.values(row) }
-                    try await insert.ignoringConflicts().run()
+                    for start in stride(from: 0, to: values.count, by: rowsPerInsert) {
+                        var insert = db.insert(into: table).columns(names)
+                        for row in values[start..<min(start + rowsPerInsert, values.count)] { insert = insert.values(row) }
+                        try await insert.ignoringConflicts().run()
+                    }
                     try await db.update(Self.progressTable).set("copied", to: SQLBind(next)).where("table_name", .equal, table).run()
                 }
                 copied = next
@@ -89,8 +96,16 @@ public struct StoreCopy: Sendable {
             }
             report.rows[table] = copied
         }
+        // Rows are read page by page: a source that changed meanwhile (an instance still running) shows in the counts.
+        for (table, _) in Self.tables {
+            let (inSource, inTarget) = (try await count(table, on: source), try await count(table, on: target))
+            guard inSource == inTarget else { throw CopyError.sourceChanged(table: table, source: inSource, target: inTarget) }
+        }
         return report
     }
+
+    /// The most values bound in one insert statement.
+    static let maxBinds = 30_000
 
     /// What names a source store: the hash of its first audit entry (written when it was created).
     func identity(of source: any DatabaseEngine) async throws -> String {
@@ -102,7 +117,7 @@ public struct StoreCopy: Sendable {
     /// The target's record of copied rows; creates it on a first run, refusing a target with data of its own (or
     /// the data of another source).
     func prepareProgress(_ target: any DatabaseEngine, source: String, report: inout Report) async throws -> [String: Int] {
-        let existing = try? await target.read { db in
+        let existing = try await !target.tableExists(Self.progressTable) ? nil : target.read { db in
             try await db.select().columns("table_name", "copied", "source").from(Self.progressTable).all()
                 .map { (try $0.decode(column: "table_name", as: String.self), try $0.decode(column: "copied", as: Int.self),
                         try $0.decode(column: "source", as: String.self)) }

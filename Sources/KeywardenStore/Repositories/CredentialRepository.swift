@@ -245,10 +245,10 @@ public struct CredentialRepository: Sendable {
     /// the key since it was read (`lastVerifiedAt` still the one seen): one check per key per round, whatever the
     /// number of instances.
     public func claimHealthCheck(_ credential: Credential, now: Date, until: Date, on db: any SQLDatabase) async throws -> Bool {
+        // The two lease conditions are one group: `id = ? AND (lease IS NULL OR lease < ?) AND last_verified_at = ?`.
         var update = db.update(Self.table).set("health_lease_until", to: Timestamp.string(until))
             .where("id", .equal, credential.id)
-            .where(SQLGroupExpression(SQLBinaryExpression(SQLColumn("health_lease_until"), .is, SQLLiteral.null)), .or,
-                   SQLBinaryExpression(SQLColumn("health_lease_until"), .lessThan, SQLBind(Timestamp.string(now))))
+            .where { $0.where("health_lease_until", .is, SQLLiteral.null).orWhere("health_lease_until", .lessThan, Timestamp.string(now)) }
         if let last = credential.lastVerifiedAt {
             update = update.where("last_verified_at", .equal, Timestamp.string(last))
         } else {

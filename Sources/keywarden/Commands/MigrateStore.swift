@@ -18,14 +18,20 @@ struct MigrateStore: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "The PostgreSQL database to copy into (postgres://user:password@host:port/db?sslmode=…).")
-    var to: String
+    @Option(name: .long, help: "The PostgreSQL database to copy into (postgres://user:password@host:port/db?sslmode=…); or set KEYWARDEN_TARGET_DATABASE_URL, which keeps the password out of the process list.")
+    var to: String?
 
     @Option(name: .long, help: "Rows per transaction.")
     var batchSize: Int = 500
 
     func validate() throws {
         guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 100000") }
+        guard targetURL != nil else { throw ValidationError("name the target with --to or KEYWARDEN_TARGET_DATABASE_URL") }
+    }
+
+    /// The target from `--to`, else from the environment.
+    var targetURL: String? {
+        to ?? ProcessInfo.processInfo.environment["KEYWARDEN_TARGET_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func run() async throws {
@@ -36,7 +42,7 @@ struct MigrateStore: AsyncParsableCommand {
             let (source, _) = try await AppServices.open(sourceConfiguration, createIfMissing: false, logger: logger)
             let target: PostgresEngine
             do {
-                target = try await PostgresEngine(url: to, logger: logger)
+                target = try await PostgresEngine(url: targetURL ?? "", logger: logger)
             } catch {
                 await source.close()
                 throw error
