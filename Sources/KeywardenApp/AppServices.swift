@@ -13,14 +13,34 @@ import Logging
 public final class AppServices: Sendable {
     public let store: Store
 
-    /// The resolution snapshot, cached between changes.
-    let snapshotCache = SnapshotCache()
-    /// Recent token lookups, cached between changes.
+    /// The parts of resolution held in memory (the platform's, the workspaces in use).
+    let resolutionState: ResolutionState
+    /// Recent token lookups, until a change touches them.
     let tokenCache = TokenCache()
+    /// Applies the change log to both.
+    let follower: ChangeFollower
 
     public init(store: Store) {
         self.store = store
+        resolutionState = ResolutionState(capacity: store.configuration.resolutionCacheWorkspaces)
+        let reference = AppServicesReference()
+        follower = ChangeFollower(app: reference)
+        reference.set(self)
+        // A change of this process is applied before the call that made it returns: the next request uses it.
+        let follower = self.follower
+        store.engine.changes.onCommit { _ in await follower.catchUp() }
     }
+
+    /// Starts following other processes' changes (a serving instance): their announcements, and a poll of the
+    /// change log every 250 ms. Loads the platform's part first, so `/readyz` can say the state is loaded.
+    public func followChanges() async throws {
+        await follower.catchUp()
+        _ = try await resolution.platformPart()
+        follower.start()
+    }
+
+    /// Whether the resolution state is loaded (the platform's part; workspaces load on their first call).
+    public var resolutionReady: Bool { resolutionState.platform != nil }
 
     public subscript<Value>(dynamicMember keyPath: KeyPath<Store, Value>) -> Value {
         store[keyPath: keyPath]
@@ -87,6 +107,9 @@ public final class AppServices: Sendable {
     /// Whether the database answers (for `/readyz`).
     public func ping() async -> Bool { await store.ping() }
 
-    /// Closes the database.
-    public func close() async { await store.close() }
+    /// Stops following changes and closes the database.
+    public func close() async {
+        follower.stop()
+        await store.close()
+    }
 }

@@ -84,7 +84,7 @@ extension Gateway {
 
     /// Raises `fallback.engaged` when a workspace that has its own keys for the provider is served by the
     /// platform's or the managed key, once per move; the workspace's own key serving again re-arms it.
-    func noteSource(_ candidate: Candidate, call: GatewayCall, snapshot: ResolutionSnapshot, query: ResolutionQuery) {
+    func noteSource(_ candidate: Candidate, call: GatewayCall, snapshot: ResolutionView, query: ResolutionQuery) {
         guard let workspaceID = call.workspaceID else { return }
         let providerID = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id ?? candidate.providerID
         if candidate.source == .byok {

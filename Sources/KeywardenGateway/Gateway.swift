@@ -45,11 +45,11 @@ public final class Gateway: Sendable {
     public func handle(_ call: GatewayCall) async -> GatewayResponse {
         let started = ContinuousClock.now
         var meter = Meter(call: call, started: started)
-        let snapshot: ResolutionSnapshot
+        let snapshot: ResolutionView
         do {
-            snapshot = try await app.resolution.snapshot()
+            snapshot = try await app.resolution.view(for: call.workspaceID)
         } catch {
-            logger.error("gateway: resolution snapshot unavailable", metadata: ["error": "\(error)"])
+            logger.error("gateway: resolution state unavailable", metadata: ["error": "\(error)"])
             return finishWithError(&meter, status: 503, code: "store_unavailable", message: "Keywarden cannot read its keys right now; try again.")
         }
 

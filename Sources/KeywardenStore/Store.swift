@@ -14,6 +14,9 @@ public struct StoreConfiguration: Sendable {
     public var allowPrivateTargets: Bool
     /// The platform's built-in model for workspaces whose own provider is off or failing.
     public var managedDefault: ResolutionSnapshot.ManagedDefault?
+    /// How many workspaces' resolution parts an instance keeps in memory (`KEYWARDEN_RESOLUTION_CACHE_WORKSPACES`);
+    /// the others are read on their first call.
+    public var resolutionCacheWorkspaces: Int = 20_000
     /// A PostgreSQL database shared by several instances (`KEYWARDEN_DATABASE_URL`); `nil`: SQLite in the data directory.
     public var postgresURL: String?
     /// How a URL a workspace saves is judged before it is stored (the server injects one that resolves names;

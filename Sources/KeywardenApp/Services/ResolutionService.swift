@@ -5,41 +5,30 @@ import KeywardenVault
 import SQLKit
 import Synchronization
 
-/// Bindings, and the in-memory snapshot resolution reads: key metadata (never a secret), plans,
-/// cards, bindings. The snapshot is rebuilt as soon as this process commits a change (the engine's
-/// change counter), and at least once a second for changes made by another process (the CLI).
+/// Bindings, and the parts of resolution in memory: key metadata (never an opened secret), plans, cards, bindings,
+/// the sealed secrets of the keys. The platform's part is always held; a workspace's is read on its first call and
+/// kept while in use. A committed change replaces only the parts it touched (see ``ChangeFollower``).
 public struct ResolutionService: Sendable {
     let app: AppServices
     var store: Store { app.store }
     let bindings = BindingRepository()
 
-    /// The current snapshot, rebuilt if anything changed.
-    public func snapshot() async throws -> ResolutionSnapshot {
-        try await current().snapshot
+    /// What a call of `workspaceID` (or of no workspace) reads.
+    public func view(for workspaceID: String?) async throws -> ResolutionView {
+        let platform = try await platformPart()
+        guard let workspaceID else { return ResolutionView(workspace: nil, platform: platform.resolution) }
+        return ResolutionView(workspace: try await workspacePart(workspaceID).resolution, platform: platform.resolution)
     }
 
-    /// The snapshot and the sealed secrets of its keys, rebuilt if anything changed.
-    func current() async throws -> SnapshotCache.Entry {
-        let generation = store.engine.changes.value
-        switch app.snapshotCache.lookup(generation: generation) {
-        case .fresh(let entry), .refreshing(let entry):
-            return entry
-        case .reload:
-            do {
-                let entry = try await load(generation: generation)
-                app.snapshotCache.store(entry)
-                return entry
-            } catch {
-                app.snapshotCache.reloadFailed()
-                throw error
-            }
-        }
-    }
-
-    /// Opens a credential's key and extras for one call, from the sealed copies held with the snapshot
-    /// (no database read). Throws ``VaultError/unreadable(_:)`` when they do not open.
+    /// Opens a credential's key and extras for one call, from the sealed copies held with its part (no database
+    /// read when the part is held). Throws ``VaultError/unreadable(_:)`` when they do not open.
     public func openSecrets(of credential: Credential) async throws -> (key: Secret?, extras: [String: Secret], version: KeyVersion) {
-        let sealed = try await current().sealed
+        let sealed: [String: SealedSecret]
+        if let workspaceID = credential.scope.workspaceID {
+            sealed = try await workspacePart(workspaceID).sealed
+        } else {
+            sealed = try await platformPart().sealed
+        }
         let keyContext = CredentialRepository.context(credential, field: CredentialRepository.keyField)
         let extrasContext = CredentialRepository.context(credential, field: CredentialRepository.extrasField)
         let sealedKey = sealed[credential.id + "/" + keyContext.field]
@@ -54,6 +43,57 @@ public struct ResolutionService: Sendable {
         }
     }
 
+    // MARK: Parts
+
+    /// The platform's part, read if not held yet.
+    func platformPart() async throws -> ResolutionState.PlatformPart {
+        if let part = app.resolutionState.platform { return part }
+        return try await reloadPlatform()
+    }
+
+    /// Reads the platform's part (cards, keys, their sealed secrets) and holds it.
+    @discardableResult
+    func reloadPlatform() async throws -> ResolutionState.PlatformPart {
+        let part = try await store.engine.read { db in
+            let cards = try await self.store.providers.all(on: db)
+            let keys = try await self.store.credentials.list(scope: .platform, on: db)
+            let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
+            let resolution = PlatformResolution(
+                cards: Dictionary(cards.map { ($0.providerID, ResolutionSnapshot.PlatformCard(active: $0.active, defaultModel: $0.defaultModel)) }) { $1 },
+                credentials: keys, managedDefault: self.store.configuration.managedDefault
+            )
+            return ResolutionState.PlatformPart(resolution: resolution, sealed: sealed)
+        }
+        app.resolutionState.setPlatform(part)
+        return part
+    }
+
+    /// A workspace's part: the one held, else read now.
+    func workspacePart(_ id: String) async throws -> ResolutionState.WorkspacePart {
+        if let part = app.resolutionState.workspace(id) { return part }
+        return try await loadWorkspace(id)
+    }
+
+    /// Reads a workspace's part (plan, keys, bindings, sealed secrets; a workspace that does not exist has no plan)
+    /// and holds it, unless a change to it was applied while it was read.
+    @discardableResult
+    func loadWorkspace(_ id: String) async throws -> ResolutionState.WorkspacePart {
+        let mark = app.resolutionState.mark()
+        let part = try await store.engine.read { db in
+            let workspace = try await self.store.workspaces.get(id, on: db)
+            let keys = workspace == nil ? [] : try await self.store.credentials.list(scope: .workspace(id), on: db)
+            let bound = workspace == nil ? [] : try await self.bindings.list(workspaceID: id, on: db)
+            let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
+            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed) }, credentials: keys, bindings: bound)
+            return ResolutionState.WorkspacePart(resolution: resolution, sealed: sealed)
+        }
+        app.resolutionState.insert(part, readAfter: mark)
+        return part
+    }
+
+    /// The sealed fields a call opens.
+    static let sealedFields = [CredentialRepository.keyField, CredentialRepository.extrasField]
+
     /// Opens a key for a caller allowed to see it (`keys.reveal`), recording who, which key and its fingerprint.
     public func reveal(_ credential: Credential, source: KeySource, actor: String) async throws -> Secret {
         try await store.engine.transaction(changesState: false) { db in
@@ -67,25 +107,24 @@ public struct ResolutionService: Sendable {
         }
     }
 
-    /// Resolves a call against the current snapshot.
+    /// Resolves a call against the parts it reads.
     public func resolve(_ query: ResolutionQuery, coolingDown: Set<String> = []) async throws -> Result<[Candidate], ResolutionFailure> {
-        Resolver.resolve(query, in: try await snapshot(), catalog: store.catalog, coolingDown: coolingDown)
+        Resolver.resolve(query, in: try await view(for: query.workspaceID), catalog: store.catalog, coolingDown: coolingDown)
     }
 
-    func load(generation: UInt64) async throws -> SnapshotCache.Entry {
+    /// Every part read from scratch, as one snapshot: what the held parts must always equal (tests compare them).
+    public func rebuiltSnapshot() async throws -> ResolutionSnapshot {
         try await store.engine.read { db in
             let workspaces = try await self.store.workspaces.list(on: db)
             let credentials = try await self.store.credentials.all(on: db)
             let cards = try await self.store.providers.all(on: db)
-            let snapshot = ResolutionSnapshot(
+            return ResolutionSnapshot(
                 workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed)) }),
                 credentials: credentials,
                 platformCards: Dictionary(uniqueKeysWithValues: cards.map { ($0.providerID, .init(active: $0.active, defaultModel: $0.defaultModel)) }),
                 bindings: try await self.bindings.list(workspaceID: nil, on: db),
                 managedDefault: self.store.configuration.managedDefault
             )
-            let sealed = try await self.store.secrets.all(fields: [CredentialRepository.keyField, CredentialRepository.extrasField], on: db)
-            return SnapshotCache.Entry(snapshot: snapshot, sealed: sealed, stamp: CacheStamp(generation: generation))
         }
     }
 
@@ -130,58 +169,6 @@ public struct ResolutionService: Sendable {
     }
 }
 
-
-/// The last resolution snapshot, the sealed secrets of its keys (never opened ones), and when it was built.
-final class SnapshotCache: Sendable {
-    struct Entry: Sendable {
-        let snapshot: ResolutionSnapshot
-        /// Sealed secrets by `owner id/field`.
-        let sealed: [String: SealedSecret]
-        let stamp: CacheStamp
-    }
-
-    /// What a caller does with the cache.
-    enum Lookup {
-        /// Use it.
-        case fresh(Entry)
-        /// Use it: this process changed nothing since, it is only older than the age rule, and another caller
-        /// is already rebuilding it (so a burst of calls at the turn of the second makes one rebuild, not one each).
-        case refreshing(Entry)
-        /// Rebuild it: this caller does (after a local change, every caller waits for its own rebuild, so
-        /// a change is seen by the next request).
-        case reload
-    }
-
-    private struct State {
-        var entry: Entry?
-        var refreshing = false
-    }
-
-    private let state = Mutex(State())
-
-    func lookup(generation: UInt64) -> Lookup {
-        state.withLock { state in
-            guard let entry = state.entry, entry.stamp.generation == generation else { return .reload }
-            if entry.stamp.isFresh(generation: generation) { return .fresh(entry) }
-            if state.refreshing { return .refreshing(entry) }
-            state.refreshing = true
-            return .reload
-        }
-    }
-
-    func store(_ new: Entry) {
-        state.withLock { state in
-            // A slower rebuild of an older generation does not replace a newer one.
-            if let old = state.entry, old.stamp.generation > new.stamp.generation { return }
-            state.entry = new
-            state.refreshing = false
-        }
-    }
-
-    func reloadFailed() {
-        state.withLock { $0.refreshing = false }
-    }
-}
 
 /// A stored secret that does not open here, with the id of the master key that wrapped it (never key material).
 public struct UnreadableSecret: Error, Sendable, CustomStringConvertible {

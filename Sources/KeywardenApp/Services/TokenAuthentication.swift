@@ -7,15 +7,15 @@ import Synchronization
 extension AppServices {
     /// The principal of a presented token, or `nil` for an unknown or revoked one.
     ///
-    /// Answers come from a cache keyed by the token's digest (never the token), trusted while this
-    /// process has committed nothing since and for at most a second, like the resolution snapshot:
-    /// a revocation here takes effect on the next call, one made by another process within a second.
+    /// Answers come from a cache keyed by the token's digest (never the token), kept until a change touches the
+    /// token (the change log): a revocation here takes effect on the next call, one made by another process as soon
+    /// as this instance applies it (within the change log's poll, 250 ms; on PostgreSQL, its announcement).
     public func authenticate(presented: String) async throws -> Principal? {
         let digest = AccessToken.digest(of: presented)
-        let generation = store.engine.changes.value
-        if let cached = tokenCache.lookup(digest, generation: generation) { return cached }
+        if let cached = tokenCache.lookup(digest) { return cached }
+        let mark = tokenCache.mark()
         let record = try await store.engine.read { db in try await self.store.tokens.find(presented: presented, on: db) }
-        tokenCache.store(digest, principal: record?.principal, generation: generation)
+        tokenCache.store(digest, principal: record?.principal, readAfter: mark)
         return record?.principal
     }
 }
@@ -23,24 +23,41 @@ extension AppServices {
 /// Token digests recently looked up, with their principal (or `nil`: not a live token).
 final class TokenCache: Sendable {
     static let maximumEntries = 10_000
-    private struct Entry {
-        let principal: Principal?
-        let stamp: CacheStamp
+    private struct State {
+        var entries: [String: Principal?] = [:]
+        /// Counts invalidations; a lookup that raced one is not kept.
+        var invalidations: UInt64 = 0
     }
-    private let entries = Mutex<[String: Entry]>([:])
+    private let state = Mutex(State())
 
     /// `.some(nil)` is a cached "not a live token"; `nil` means "look it up".
-    func lookup(_ digest: String, generation: UInt64) -> Principal?? {
-        entries.withLock { entries -> Principal?? in
-            guard let entry = entries[digest], entry.stamp.isFresh(generation: generation) else { return nil }
-            return .some(entry.principal)
+    func lookup(_ digest: String) -> Principal?? {
+        state.withLock { $0.entries[digest] }
+    }
+
+    /// The mark to take before reading a token.
+    func mark() -> UInt64 { state.withLock { $0.invalidations } }
+
+    func store(_ digest: String, principal: Principal?, readAfter mark: UInt64) {
+        state.withLock { state in
+            guard state.invalidations == mark else { return }
+            if state.entries.count >= Self.maximumEntries { state.entries.removeAll(keepingCapacity: true) }
+            state.entries[digest] = .some(principal)
         }
     }
 
-    func store(_ digest: String, principal: Principal?, generation: UInt64) {
-        entries.withLock { entries in
-            if entries.count >= Self.maximumEntries { entries.removeAll(keepingCapacity: true) }
-            entries[digest] = Entry(principal: principal, stamp: CacheStamp(generation: generation))
+    /// A token changed: its entry goes, and every "not a live token" (it may be the new one).
+    func invalidate(tokenID: String) {
+        state.withLock { state in
+            state.invalidations += 1
+            state.entries = state.entries.filter { _, principal in principal.map { $0.tokenID != tokenID } ?? false }
+        }
+    }
+
+    func invalidateAll() {
+        state.withLock { state in
+            state.invalidations += 1
+            state.entries.removeAll()
         }
     }
 }

@@ -43,7 +43,8 @@ public struct Binding: Sendable, Equatable, Codable {
 }
 
 /// What resolution reads: every key's metadata (never a secret), the workspaces' plans, the platform's
-/// cards, bindings and the managed default. Built from the store and swapped whole when something changes.
+/// cards, bindings and the managed default, all of it in memory (tests and benchmarks). A server keeps the same
+/// parts per scope instead (``WorkspaceResolution``, ``PlatformResolution``) and resolves over a ``ResolutionView``.
 public struct ResolutionSnapshot: Sendable {
     public struct WorkspacePolicy: Sendable, Equatable {
         public let byokAllowed: Bool
@@ -69,101 +70,170 @@ public struct ResolutionSnapshot: Sendable {
         }
     }
 
-    /// What resolution reads of a key: small, so walking a chain copies a few references, not a whole `Credential`.
-    struct ChainKey: Sendable {
-        let id: String
-        let providerID: String
-        let role: CredentialRole
-        let weight: Int
-        let defaultModel: String?
-        /// Active, holding a key, and not known bad; only a rest can still rule it out.
-        let ready: Bool
-
-        init(_ key: Credential) {
-            (id, providerID, role, weight, defaultModel) = (key.id, key.providerID, key.role, key.weight, key.defaultModel)
-            ready = key.active && key.status.isUsable && !key.hint.isEmpty
-        }
-
-        @inline(__always)
-        func isUsable(coolingDown: Set<String>) -> Bool { ready && (coolingDown.isEmpty || !coolingDown.contains(id)) }
-    }
-
-    /// A workspace's plan and its keys in the order its chain tries them (`chain[i]` is `keys[i]`).
-    struct WorkspaceEntry: Sendable {
-        var policy: WorkspacePolicy?
-        var keys: [Credential] = []
-        var chain: [ChainKey] = []
-    }
-
-    /// A provider's platform card and the platform's keys for it (`chain[i]` is `keys[i]`).
-    struct ProviderEntry: Sendable {
-        var card: PlatformCard?
-        var keys: [Credential] = []
-        var chain: [ChainKey] = []
-    }
-
-    /// Where a key lives: its workspace (or `nil` for the platform's keys under a provider) and its index there.
-    private struct Location: Sendable {
-        let workspaceID: String?
-        let providerID: String
-        let index: Int
-    }
-
-    /// Workspaces by id, each with its plan and keys: one lookup answers both.
-    let workspaceEntries: [String: WorkspaceEntry]
-    /// The platform's cards and keys by provider.
-    let providerEntries: [String: ProviderEntry]
-    private let locations: [String: Location]
-    public let bindings: [Binding]
-    public let managedDefault: ManagedDefault?
+    /// Every workspace's part, by id.
+    public let workspaces: [String: WorkspaceResolution]
+    /// The platform's part.
+    public let platform: PlatformResolution
+    /// The workspace of every workspace key.
+    private let owners: [String: String]
 
     public init(workspaces: [String: WorkspacePolicy] = [:], credentials: [Credential] = [], platformCards: [String: PlatformCard] = [:],
                 bindings: [Binding] = [], managedDefault: ManagedDefault? = nil) {
-        var workspaceEntries = workspaces.mapValues { WorkspaceEntry(policy: $0) }
-        var providerEntries = platformCards.mapValues { ProviderEntry(card: $0) }
+        var keysByWorkspace: [String: [Credential]] = [:]
+        var platformKeys: [Credential] = []
+        var owners: [String: String] = [:]
         for credential in credentials {
             if let workspaceID = credential.scope.workspaceID {
-                workspaceEntries[workspaceID, default: WorkspaceEntry()].keys.append(credential)
+                keysByWorkspace[workspaceID, default: []].append(credential)
+                owners[credential.id] = workspaceID
             } else {
-                providerEntries[credential.providerID, default: ProviderEntry()].keys.append(credential)
+                platformKeys.append(credential)
             }
         }
-        var locations: [String: Location] = [:]
-        for (workspaceID, entry) in workspaceEntries {
-            let keys = entry.keys.sorted(by: Credential.precedesInChain)
-            workspaceEntries[workspaceID]?.keys = keys
-            workspaceEntries[workspaceID]?.chain = keys.map(ChainKey.init)
-            for (index, key) in keys.enumerated() { locations[key.id] = Location(workspaceID: workspaceID, providerID: key.providerID, index: index) }
+        let bindingsByWorkspace = Dictionary(grouping: bindings, by: \.workspaceID)
+        var parts: [String: WorkspaceResolution] = [:]
+        for id in Set(workspaces.keys).union(keysByWorkspace.keys) {
+            parts[id] = WorkspaceResolution(id: id, policy: workspaces[id], credentials: keysByWorkspace[id] ?? [], bindings: bindingsByWorkspace[id] ?? [])
         }
-        for (providerID, entry) in providerEntries {
-            providerEntries[providerID]?.chain = entry.keys.map(ChainKey.init)
-            for (index, key) in entry.keys.enumerated() { locations[key.id] = Location(workspaceID: nil, providerID: providerID, index: index) }
-        }
-        self.workspaceEntries = workspaceEntries
-        self.providerEntries = providerEntries
-        self.locations = locations
-        self.bindings = bindings
-        self.managedDefault = managedDefault
+        self.workspaces = parts
+        self.platform = PlatformResolution(cards: platformCards, credentials: platformKeys, managedDefault: managedDefault)
+        self.owners = owners
+    }
+
+    /// What a call of `workspaceID` (or of no workspace) reads.
+    public func view(for workspaceID: String?) -> ResolutionView {
+        ResolutionView(workspace: workspaceID.flatMap { workspaces[$0] }, platform: platform)
     }
 
     /// The workspace's plan, or `nil` when there is no such workspace.
-    public func policy(ofWorkspace workspaceID: String) -> WorkspacePolicy? { workspaceEntries[workspaceID]?.policy }
+    public func policy(ofWorkspace workspaceID: String) -> WorkspacePolicy? { workspaces[workspaceID]?.policy }
 
     /// The workspace's keys, every provider, in the order its chains try them.
-    public func keys(ofWorkspace workspaceID: String) -> [Credential] { workspaceEntries[workspaceID]?.keys ?? [] }
+    public func keys(ofWorkspace workspaceID: String) -> [Credential] { workspaces[workspaceID]?.keys ?? [] }
 
     /// The platform's keys for a provider.
-    public func platformKeys(for providerID: String) -> [Credential] { providerEntries[providerID]?.keys ?? [] }
+    public func platformKeys(for providerID: String) -> [Credential] { platform.keys(for: providerID) }
 
     /// The platform's card for a provider.
-    public func platformCard(for providerID: String) -> PlatformCard? { providerEntries[providerID]?.card }
+    public func platformCard(for providerID: String) -> PlatformCard? { platform.card(for: providerID) }
 
     /// A key by id, wherever it lives.
     public func credential(_ id: String) -> Credential? {
-        guard let location = locations[id] else { return nil }
-        let keys = location.workspaceID.map { workspaceEntries[$0]?.keys ?? [] } ?? providerEntries[location.providerID]?.keys ?? []
-        return location.index < keys.count ? keys[location.index] : nil
+        if let workspaceID = owners[id] { return workspaces[workspaceID]?.credential(id) }
+        return platform.credential(id)
     }
+}
+
+/// What resolution reads of a key: small, so walking a chain copies a few references, not a whole `Credential`.
+struct ChainKey: Sendable {
+    let id: String
+    let providerID: String
+    let role: CredentialRole
+    let weight: Int
+    let defaultModel: String?
+    /// Active, holding a key, and not known bad; only a rest can still rule it out.
+    let ready: Bool
+
+    init(_ key: Credential) {
+        (id, providerID, role, weight, defaultModel) = (key.id, key.providerID, key.role, key.weight, key.defaultModel)
+        ready = key.active && key.status.isUsable && !key.hint.isEmpty
+    }
+
+    @inline(__always)
+    func isUsable(coolingDown: Set<String>) -> Bool { ready && (coolingDown.isEmpty || !coolingDown.contains(id)) }
+}
+
+/// One workspace's part of resolution: its plan (`nil`: no such workspace), its keys in the order its chains try
+/// them, and its bindings. Immutable: a change to the workspace replaces it whole.
+public struct WorkspaceResolution: Sendable {
+    public let id: String
+    public let policy: ResolutionSnapshot.WorkspacePolicy?
+    /// Every provider's keys, in chain order (`chain[i]` is `keys[i]`).
+    public let keys: [Credential]
+    let chain: [ChainKey]
+    public let bindings: [Binding]
+
+    public init(id: String, policy: ResolutionSnapshot.WorkspacePolicy?, credentials: [Credential], bindings: [Binding]) {
+        self.id = id
+        self.policy = policy
+        keys = credentials.sorted(by: Credential.precedesInChain)
+        chain = keys.map(ChainKey.init)
+        self.bindings = bindings.filter { $0.workspaceID == id }
+    }
+
+    /// One of the workspace's keys by id.
+    public func credential(_ id: String) -> Credential? { keys.first { $0.id == id } }
+}
+
+/// The platform's part of resolution: its cards, its keys by provider, and the managed default.
+public struct PlatformResolution: Sendable {
+    /// A provider's platform card and the platform's keys for it (`chain[i]` is `keys[i]`).
+    struct ProviderEntry: Sendable {
+        var card: ResolutionSnapshot.PlatformCard?
+        var keys: [Credential] = []
+        var chain: [ChainKey] = []
+    }
+
+    let providers: [String: ProviderEntry]
+    /// The provider of every platform key.
+    private let locations: [String: String]
+    public let managedDefault: ResolutionSnapshot.ManagedDefault?
+
+    public init(cards: [String: ResolutionSnapshot.PlatformCard] = [:], credentials: [Credential] = [], managedDefault: ResolutionSnapshot.ManagedDefault? = nil) {
+        var providers = cards.mapValues { ProviderEntry(card: $0) }
+        var locations: [String: String] = [:]
+        for credential in credentials where credential.scope.workspaceID == nil {
+            providers[credential.providerID, default: ProviderEntry()].keys.append(credential)
+            locations[credential.id] = credential.providerID
+        }
+        for (providerID, entry) in providers { providers[providerID]?.chain = entry.keys.map(ChainKey.init) }
+        self.providers = providers
+        self.locations = locations
+        self.managedDefault = managedDefault
+    }
+
+    /// The platform's keys for a provider.
+    public func keys(for providerID: String) -> [Credential] { providers[providerID]?.keys ?? [] }
+
+    /// The platform's card for a provider.
+    public func card(for providerID: String) -> ResolutionSnapshot.PlatformCard? { providers[providerID]?.card }
+
+    /// A platform key by id.
+    public func credential(_ id: String) -> Credential? {
+        guard let providerID = locations[id] else { return nil }
+        return providers[providerID]?.keys.first { $0.id == id }
+    }
+
+    /// Every platform key's id.
+    public var credentialIDs: [String] { Array(locations.keys) }
+}
+
+/// What one call reads: its workspace's part (if it has a workspace) and the platform's.
+public struct ResolutionView: Sendable {
+    public let workspace: WorkspaceResolution?
+    public let platform: PlatformResolution
+
+    public init(workspace: WorkspaceResolution?, platform: PlatformResolution) {
+        self.workspace = workspace
+        self.platform = platform
+    }
+
+    /// The workspace's plan, or `nil` when there is no such workspace (or it is not this view's).
+    public func policy(ofWorkspace workspaceID: String) -> ResolutionSnapshot.WorkspacePolicy? {
+        workspace?.id == workspaceID ? workspace?.policy : nil
+    }
+
+    /// The workspace's keys, every provider, in the order its chains try them.
+    public func keys(ofWorkspace workspaceID: String) -> [Credential] { workspace?.id == workspaceID ? workspace?.keys ?? [] : [] }
+
+    /// The platform's keys for a provider.
+    public func platformKeys(for providerID: String) -> [Credential] { platform.keys(for: providerID) }
+
+    /// The platform's card for a provider.
+    public func platformCard(for providerID: String) -> ResolutionSnapshot.PlatformCard? { platform.card(for: providerID) }
+
+    /// A key by id: the workspace's or the platform's.
+    public func credential(_ id: String) -> Credential? { workspace?.credential(id) ?? platform.credential(id) }
 }
 
 /// What a call asks for.
@@ -210,6 +280,14 @@ public enum Resolver {
         _ query: ResolutionQuery, in snapshot: ResolutionSnapshot, catalog: ProviderCatalog,
         coolingDown: Set<String> = [], random: (Int) -> Int = { Int.random(in: 0..<$0) }
     ) -> Result<[Candidate], ResolutionFailure> {
+        resolve(query, in: snapshot.view(for: query.workspaceID), catalog: catalog, coolingDown: coolingDown, random: random)
+    }
+
+    /// The ordered candidates for a call, from the parts of resolution the call reads.
+    public static func resolve(
+        _ query: ResolutionQuery, in view: ResolutionView, catalog: ProviderCatalog,
+        coolingDown: Set<String> = [], random: (Int) -> Int = { Int.random(in: 0..<$0) }
+    ) -> Result<[Candidate], ResolutionFailure> {
         let providerID: String
         if let id = query.providerID {
             guard catalog.contains(id) else { return .failure(ResolutionFailure(code: "unknown_provider", providerID: id, reasons: ["there is no provider '\(id)'"])) }
@@ -234,12 +312,12 @@ public enum Resolver {
 
         // 1 and 2: the workspace's binding and its own keys (already in chain order: primaries, fallbacks, pool).
         if let workspaceID = query.workspaceID {
-            let entry = snapshot.workspaceEntries[workspaceID]
+            let entry = view.workspace?.id == workspaceID ? view.workspace : nil
             if let entry, let policy = entry.policy, policy.byokAllowed {
                 let keys = entry.chain
-                if let consumer = query.consumer, !snapshot.bindings.isEmpty,
-                   let binding = snapshot.bindings.first(where: { $0.workspaceID == workspaceID && $0.consumer == consumer && $0.modality == query.modality })
-                        ?? snapshot.bindings.first(where: { $0.workspaceID == workspaceID && $0.consumer == consumer && $0.modality == nil }),
+                if let consumer = query.consumer, !entry.bindings.isEmpty,
+                   let binding = entry.bindings.first(where: { $0.consumer == consumer && $0.modality == query.modality })
+                        ?? entry.bindings.first(where: { $0.consumer == consumer && $0.modality == nil }),
                    let boundID = binding.credentialID,
                    let index = keys.firstIndex(where: { $0.id == boundID }), keys[index].providerID == providerID {
                     if keys[index].isUsable(coolingDown: coolingDown) {
@@ -285,7 +363,7 @@ public enum Resolver {
         }
 
         // 3: the platform's card for the provider.
-        let platform = snapshot.providerEntries[providerID]
+        let platform = view.platform.providers[providerID]
         if let platform, let card = platform.card, card.active {
             var ready = 0
             for index in platform.chain.indices where platform.chain[index].isUsable(coolingDown: coolingDown) {
@@ -298,8 +376,8 @@ public enum Resolver {
         }
 
         // 4: the managed default, where another provider may serve the call.
-        if let managed = snapshot.managedDefault, query.allowsOtherProvider || managed.providerID == providerID {
-            let entry = managed.providerID == providerID ? platform : snapshot.providerEntries[managed.providerID]
+        if let managed = view.platform.managedDefault, query.allowsOtherProvider || managed.providerID == providerID {
+            let entry = managed.providerID == providerID ? platform : view.platform.providers[managed.providerID]
             if entry?.card?.active != true {
                 reasons.append("the managed default's card (\(managed.providerID)) is deactivated")
             } else {
@@ -347,7 +425,7 @@ private struct CandidateList {
 
     init() { items.reserveCapacity(8) }
 
-    mutating func add(_ key: borrowing ResolutionSnapshot.ChainKey, _ source: KeySource, _ reason: String, model: String?) {
+    mutating func add(_ key: borrowing ChainKey, _ source: KeySource, _ reason: String, model: String?) {
         // At most a handful of candidates: a linear check beats hashing ids.
         let id = key.id
         guard !items.contains(where: { $0.credentialID == id }) else { return }

@@ -139,6 +139,8 @@ public func runServer(
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) async throws {
     let services = try await ServerServices.make(app: app, settings: settings, logger: logger)
+    // The platform's part of resolution is loaded before listening; workspaces load on their first call.
+    try await app.followChanges()
     let server = buildApplication(services, logger: logger, onListening: onListening)
     // Services shut down in reverse order: the HTTP server first, then the background work, the store last.
     // The usage ledger stops after the server, so the calls it finished are written before the store closes.

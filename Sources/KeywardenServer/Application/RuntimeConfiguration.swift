@@ -147,7 +147,7 @@ public enum RuntimeConfiguration {
         default:
             throw ConfigurationError(variable: "KEYWARDEN_MANAGED_PROVIDER", problem: "and KEYWARDEN_MANAGED_MODEL must be set together")
         }
-        return StoreConfiguration(
+        var configuration = StoreConfiguration(
             dataDirectory: directory,
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
             catalog: catalog,
@@ -156,5 +156,12 @@ public enum RuntimeConfiguration {
             targetCheck: EgressGuard(allowsPrivateTargets: allowPrivate),
             postgresURL: postgresURL
         )
+        if let text = environment["KEYWARDEN_RESOLUTION_CACHE_WORKSPACES"], !text.isEmpty {
+            guard let number = UntrustedNumber.integer(text), (1...10_000_000).contains(number) else {
+                throw ConfigurationError(variable: "KEYWARDEN_RESOLUTION_CACHE_WORKSPACES", problem: "must be a whole number from 1 to 10000000, got '\(text)'")
+            }
+            configuration.resolutionCacheWorkspaces = number
+        }
+        return configuration
     }
 }

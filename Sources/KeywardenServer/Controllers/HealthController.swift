@@ -13,16 +13,18 @@ struct HealthController<Context: RequestContext> {
         router.get("/readyz") { _, _ -> Response in
             app.vault.reloadIfChanged()
             let databaseOK = await app.ping()
+            let loaded = app.resolutionReady
             let keys = app.vault.keyring.keys.count
             let body = Readiness(
-                status: databaseOK ? "ready" : "not_ready",
+                status: databaseOK && loaded ? "ready" : "not_ready",
                 database: databaseOK ? "ok" : "unreachable",
+                resolutionState: loaded ? "loaded" : "loading",
                 databaseEngine: app.engine.name,
                 keyring: keys > 0 ? "loaded" : "missing",
                 masterKeys: keys,
                 activeMasterKey: app.vault.activeKeyID
             )
-            return try JSONResponse.make(body, status: databaseOK ? .ok : .serviceUnavailable)
+            return try JSONResponse.make(body, status: databaseOK && loaded ? .ok : .serviceUnavailable)
         }
     }
 
@@ -33,6 +35,8 @@ struct HealthController<Context: RequestContext> {
     struct Readiness: Encodable {
         let status: String
         let database: String
+        /// `loaded` once the platform's part of resolution is in memory.
+        let resolutionState: String
         let databaseEngine: String
         let keyring: String
         let masterKeys: Int

@@ -35,7 +35,7 @@ struct ResolutionController {
             case .failure(let failure):
                 throw KeywardenError(.unprocessable, code: failure.code, message: failure.description)
             }
-            let snapshot = try await app.resolution.snapshot()
+            let snapshot = try await app.resolution.view(for: workspaceID)
             // The caller's own scope, from its token: a workspace's token owns its workspace's keys, a platform token the
             // platform's (it may ask about a workspace, but never reveal that workspace's key).
             let ownScope: Scope = principal.workspaceID.map(Scope.workspace) ?? .platform
@@ -100,7 +100,7 @@ struct ResolutionController {
     }
 
     /// Opens a candidate's key for a service token with `keys.reveal` (audited by the service, with its fingerprint).
-    func reveal(_ candidate: Candidate, snapshot: ResolutionSnapshot, actor: String) async throws -> String {
+    func reveal(_ candidate: Candidate, snapshot: ResolutionView, actor: String) async throws -> String {
         guard let credential = snapshot.credential(candidate.credentialID) else { throw KeywardenError.notFound("key") }
         return try await app.resolution.reveal(credential, source: candidate.source, actor: actor).unprotectedString
     }

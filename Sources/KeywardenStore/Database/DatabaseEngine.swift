@@ -54,13 +54,26 @@ public enum AnnouncementChannel: String, Sendable {
     case rests = "keywarden_rests"
 }
 
-/// A counter of committed write transactions.
+/// A counter of this process's committed write transactions, and who is told of each (the resolution state, which
+/// applies the change before the writing call returns, so the change is used by the next request).
 public final class ChangeCounter: Sendable {
     private let counter = Atomic<UInt64>(0)
+    private let handler = Mutex<(@Sendable (Int64) async -> Void)?>(nil)
 
     public init() {}
 
     public var value: UInt64 { counter.load(ordering: .acquiring) }
 
     public func bump() { counter.add(1, ordering: .releasing) }
+
+    /// Sets what runs after each committed change, with the change log's sequence number.
+    public func onCommit(_ body: @escaping @Sendable (Int64) async -> Void) {
+        handler.withLock { $0 = body }
+    }
+
+    /// Called by an engine after a commit that changed state.
+    func committed(_ seq: Int64) async {
+        bump()
+        if let body = handler.withLock({ $0 }) { await body(seq) }
+    }
 }

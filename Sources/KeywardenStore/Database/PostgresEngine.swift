@@ -41,9 +41,6 @@ public final class PostgresEngine: DatabaseEngine {
             runner.cancel()
             throw StoreError.databaseUnavailable(path: parsed.redacted, reason: Self.describe(error))
         }
-        // Another instance's committed change: caches here reload as they do after a change of this instance.
-        let changes = self.changes
-        listen(.changes) { _ in changes.bump() }
     }
 
     public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
@@ -53,7 +50,7 @@ public final class PostgresEngine: DatabaseEngine {
     }
 
     public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        let (result, wrote) = try await client.withConnection { connection -> (R, Bool) in
+        let (result, seq) = try await client.withConnection { connection -> (R, Int64?) in
             let db = connection.sql(queryLogLevel: nil)
             // Read committed whatever the server's default (each statement sees what committed before the lock was
             // granted); a stalled writer cannot hold every instance's write lock for long.
@@ -62,21 +59,27 @@ public final class PostgresEngine: DatabaseEngine {
                 try await db.raw("SET LOCAL lock_timeout = '30s'").run()
                 try await db.raw("SET LOCAL idle_in_transaction_session_timeout = '60s'").run()
                 try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
-                let result = try await body(db)
+                let collector = ChangeCollector()
+                let result = try await ChangeCollector.$current.withValue(collector) { try await body(db) }
                 // A transaction that wrote nothing (a failed sign-in, an unchanged save) has no transaction id.
                 let wrote = changesState
                     ? try await db.raw("SELECT txid_current_if_assigned() IS NOT NULL AS wrote").first()?.decode(column: "wrote", as: Bool.self) ?? true
                     : false
-                // Delivered to every listening instance when (and only if) the transaction commits.
-                if wrote { try await db.raw("SELECT pg_notify(\(bind: AnnouncementChannel.changes.rawValue), \(bind: self.instanceID))").run() }
+                // What changed is logged in the same transaction (numbered under the write lock, so without gaps), and
+                // every listening instance is woken when (and only if) it commits.
+                var seq: Int64?
+                if wrote {
+                    seq = try await ChangeLog.append(collector, on: db)
+                    try await db.raw("SELECT pg_notify(\(bind: AnnouncementChannel.changes.rawValue), \(bind: self.instanceID + " " + String(seq ?? 0)))").run()
+                }
                 try await db.raw("COMMIT").run()
-                return (result, wrote)
+                return (result, seq)
             } catch {
                 try? await db.raw("ROLLBACK").run()
                 throw error
             }
         }
-        if wrote { changes.bump() }
+        if let seq { await changes.committed(seq) }
         return result
     }
 

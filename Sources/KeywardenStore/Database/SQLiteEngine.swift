@@ -85,22 +85,26 @@ public final class SQLiteEngine: DatabaseEngine {
     }
 
     public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await writer.withConnection { connection in
+        let (result, seq) = try await writer.withConnection { connection -> (R, Int64?) in
             let db = connection.sql(queryLogLevel: nil)
             try await db.raw("BEGIN IMMEDIATE").run()
             do {
                 // A transaction that wrote nothing (a failed sign-in, an unchanged save) is no reason for caches to reload.
                 let before = changesState ? try await Self.totalChanges(db) : 0
-                let result = try await body(db)
+                let collector = ChangeCollector()
+                let result = try await ChangeCollector.$current.withValue(collector) { try await body(db) }
                 let wrote = changesState ? try await Self.totalChanges(db) != before : false
+                // What changed is logged in the same transaction: a rolled-back change leaves no entry.
+                let seq = wrote ? try await ChangeLog.append(collector, on: db) : nil
                 try await db.raw("COMMIT").run()
-                if wrote { changes.bump() }
-                return result
+                return (result, seq)
             } catch {
                 try? await db.raw("ROLLBACK").run()
                 throw error
             }
         }
+        if let seq { await changes.committed(seq) }
+        return result
     }
 
     /// One process owns the file's server; another process (the CLI) is seen by the caches' age rule.

@@ -20,7 +20,8 @@ public struct Migrator: Sendable {
     /// Applies every pending migration; returns the versions applied.
     @discardableResult
     public func migrate(_ engine: any DatabaseEngine, logger: Logger) async throws -> [Int] {
-        try await engine.transaction { db in
+        // Migrations are not changes caches follow (no cache exists before them; the change log may not exist yet).
+        try await engine.transaction(changesState: false) { db in
             try await db.create(table: Self.table)
                 .ifNotExists()
                 .column("version", type: .bigint, .primaryKey(autoIncrement: false))
@@ -36,7 +37,7 @@ public struct Migrator: Sendable {
         for migration in migrations where migration.version > current {
             let didApply: Bool
             do {
-                didApply = try await engine.transaction { db in
+                didApply = try await engine.transaction(changesState: false) { db in
                     // Re-check inside the write lock: another process (another instance) may have migrated meanwhile.
                     let done = try await db.select().column("version").from(Self.table)
                         .where("version", .equal, migration.version).first()

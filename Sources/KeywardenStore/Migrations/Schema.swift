@@ -10,6 +10,7 @@ public enum Schema {
         Migration(version: 5, name: "usage ledger", apply: addUsage),
         Migration(version: 6, name: "web sessions", apply: addSessions),
         Migration(version: 7, name: "health check leases", apply: addHealthLeases),
+        Migration(version: 8, name: "change log", apply: addChangeLog),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -249,5 +250,15 @@ public enum Schema {
     static func addHealthLeases(_ db: any SQLDatabase) async throws {
         // Which instance checks a key this round: the one whose compare-and-set took the lease.
         try await db.alter(table: "credentials").column("health_lease_until", type: .text).run()
+    }
+
+    @Sendable
+    static func addChangeLog(_ db: any SQLDatabase) async throws {
+        // What each committed change touched, in commit order: instances reload only those scopes.
+        try await db.create(table: "change_log")
+            .column("seq", type: .bigint, .primaryKey(autoIncrement: false))
+            .column("scope", type: .text, .notNull)
+            .column("at", type: .text, .notNull)
+            .run()
     }
 }

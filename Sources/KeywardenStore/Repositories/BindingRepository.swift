@@ -10,6 +10,7 @@ public struct BindingRepository: Sendable {
 
     /// Creates or replaces the binding of (workspace, consumer, modality).
     public func put(_ binding: Binding, actor: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.workspace(binding.workspaceID))
         try await delete(workspaceID: binding.workspaceID, consumer: binding.consumer, modality: binding.modality, on: db)
         try await db.insert(into: Self.table)
             .columns("workspace_id", "consumer", "modality", "credential_id", "created_at", "created_by")
@@ -21,6 +22,7 @@ public struct BindingRepository: Sendable {
     /// Removes a binding; returns whether there was one.
     @discardableResult
     public func delete(workspaceID: String, consumer: String, modality: Modality?, on db: any SQLDatabase) async throws -> Bool {
+        ChangeLog.touch(.workspace(workspaceID))
         let rows = try await db.delete(from: Self.table)
             .where("workspace_id", .equal, workspaceID).where("consumer", .equal, consumer).where("modality", .equal, modality?.rawValue ?? "")
             .returning("consumer").all()

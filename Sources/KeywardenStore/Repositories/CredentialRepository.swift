@@ -118,6 +118,7 @@ public struct CredentialRepository: Sendable {
 
     /// Stores a new credential and its sealed secrets, in the caller's transaction (the application audits it).
     public func insert(_ new: NewCredential, actor: String, on db: any SQLDatabase) async throws -> Credential {
+        ChangeLog.touch(ChangeScope(new.scope))
         let now = Date()
         let key = new.apiKey.flatMap { $0.isBlank ? nil : $0 }
         let filledExtras = new.extras.filter { !$0.value.isBlank }
@@ -178,6 +179,7 @@ public struct CredentialRepository: Sendable {
 
     /// Applies changes (leave-blank-to-keep) in the caller's transaction; returns the credential and the names of what changed.
     public func update(_ credential: Credential, with changes: CredentialChanges, actor: String, on db: any SQLDatabase) async throws -> (Credential, [String]) {
+        ChangeLog.touch(ChangeScope(credential.scope))
         var updated = credential
         var changed: [String] = []
 
@@ -234,6 +236,7 @@ public struct CredentialRepository: Sendable {
 
     /// Writes a credential's metadata row as it is.
     package func write(_ credential: Credential, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(ChangeScope(credential.scope))
         var update = db.update(Self.table)
         for (column, bind) in zip(Self.columns, Self.binds(credential)) where column != "id" {
             update = update.set(SQLIdentifier(column), to: bind)
@@ -260,6 +263,7 @@ public struct CredentialRepository: Sendable {
     /// Sets the active flag of several credentials at once (no secrets change).
     public func setActive(_ active: Bool, ids: [String], actor: String, on db: any SQLDatabase) async throws {
         guard !ids.isEmpty else { return }
+        for id in ids { ChangeLog.touch(.credential(id)) }
         try await db.update(Self.table)
             .set("active", to: active).set("updated_at", to: Timestamp.now).set("updated_by", to: actor)
             .where("id", .in, ids).run()
@@ -267,6 +271,7 @@ public struct CredentialRepository: Sendable {
 
     /// Deletes a credential and its sealed secrets (the application audits it).
     public func delete(_ credential: Credential, actor: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(ChangeScope(credential.scope))
         try await secrets.deleteAll(ownerID: credential.id, on: db)
         try await db.delete(from: Self.table).where("id", .equal, credential.id).run()
     }

@@ -54,6 +54,7 @@ public struct EventRepository: Sendable {
             id: Identifier.make("evt"), kind: kind, workspaceID: workspaceID, credentialID: credentialID,
             providerID: providerID, payload: payload, createdAt: Timestamp.now
         )
+        ChangeLog.touch(.uncached)
         try await db.insert(into: Self.events)
             .columns("id", "kind", "workspace_id", "credential_id", "provider_id", "payload", "created_at")
             .values(SQLBind(event.id), SQLBind(kind.rawValue), SQLBind(workspaceID), SQLBind(credentialID),
@@ -66,6 +67,7 @@ public struct EventRepository: Sendable {
     }
 
     func queue(_ event: Event, channel: Delivery.Channel, target: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.uncached)
         try await db.insert(into: Self.deliveries)
             .columns("id", "event_id", "channel", "target", "status", "attempts", "next_attempt_at", "created_at")
             .values(SQLBind(Identifier.make("dlv")), SQLBind(event.id), SQLBind(channel.rawValue), SQLBind(target),
@@ -96,6 +98,7 @@ public struct EventRepository: Sendable {
     /// Reserves a pending delivery until `until` for one attempt, unless another worker (another instance) took it
     /// first: the row changes only if it is still pending at the time that was read.
     public func claim(_ delivery: Delivery, until: String, on db: any SQLDatabase) async throws -> Bool {
+        ChangeLog.touch(.uncached)
         let rows = try await db.update(Self.deliveries).set("next_attempt_at", to: until)
             .where("id", .equal, delivery.id).where("status", .equal, Delivery.Status.pending.rawValue)
             .where("next_attempt_at", .equal, delivery.nextAttemptAt)
@@ -124,6 +127,7 @@ public struct EventRepository: Sendable {
 
     /// Saves the outcome of an attempt.
     public func update(_ delivery: Delivery, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.uncached)
         try await db.update(Self.deliveries)
             .set("status", to: delivery.status.rawValue).set("attempts", to: delivery.attempts)
             .set("next_attempt_at", to: delivery.nextAttemptAt).set("last_status_code", to: delivery.lastStatusCode)

@@ -30,6 +30,7 @@ public struct MemberRepository: Sendable {
     public init() {}
 
     public func insert(_ member: Member, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.tokens)
         try await db.insert(into: Self.table)
             .columns("id", "workspace_id", "name", "role", "created_at", "created_by")
             .values(
@@ -54,6 +55,7 @@ public struct MemberRepository: Sendable {
     }
 
     public func revoke(_ id: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.tokens)
         try await db.update(Self.table).set("revoked_at", to: Timestamp.now).where("id", .equal, id).run()
     }
 

@@ -35,6 +35,7 @@ public struct ProviderStateRepository: Sendable {
     /// Inserts missing providers and updates values that are still the seeded ones.
     /// Never touches a value a person saved, a key, or an extra.
     public func seed(_ catalog: ProviderCatalog, on db: any SQLDatabase) async throws -> SeedReport {
+        ChangeLog.touch(.platform)
         var report = SeedReport()
         let existing = Dictionary(uniqueKeysWithValues: try await all(on: db).map { ($0.providerID, $0) })
         let now = Timestamp.now
@@ -83,6 +84,7 @@ public struct ProviderStateRepository: Sendable {
 
     /// Saves a person's choice of default model (or `nil` to return to the seeded one).
     public func saveDefaultModel(_ model: String?, for providerID: String, seeded: String?, by actor: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.platform)
         try await db.update(Self.table)
             .set("default_model", to: model ?? seeded)
             .set("default_model_saved", to: model != nil)
@@ -92,6 +94,7 @@ public struct ProviderStateRepository: Sendable {
 
     /// Saves a person's display order.
     public func saveDisplayOrder(_ order: Int, for providerID: String, by actor: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.platform)
         try await db.update(Self.table)
             .set("display_order", to: order).set("display_order_saved", to: true)
             .set("updated_at", to: Timestamp.now).set("updated_by", to: actor)
@@ -100,6 +103,7 @@ public struct ProviderStateRepository: Sendable {
 
     /// Turns a provider card on or off.
     public func setActive(_ active: Bool, for providerID: String, by actor: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.platform)
         try await db.update(Self.table)
             .set("active", to: active)
             .set("updated_at", to: Timestamp.now).set("updated_by", to: actor)

@@ -11,6 +11,7 @@ public struct SealedSecretRepository: Sendable {
 
     /// Inserts or replaces the sealed secret of `context`.
     public func put(_ sealed: SealedSecret, for context: SecretContext, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.credential(context.ownerID))
         let now = Timestamp.now
         let masterKeyID = sealed.masterKeyID ?? ""
         let existing = try await db.select().column("owner_id").from(Self.table)
@@ -64,8 +65,27 @@ public struct SealedSecretRepository: Sendable {
         return result
     }
 
+    /// The sealed secrets of the given owners and fields, by `owner id/field`.
+    public func all(ownerIDs: [String], fields: [String], on db: any SQLDatabase) async throws -> [String: SealedSecret] {
+        var result: [String: SealedSecret] = [:]
+        // Bounded statements: a workspace (or the platform) with thousands of keys is read in slices.
+        for start in stride(from: 0, to: ownerIDs.count, by: 500) {
+            let slice = Array(ownerIDs[start..<min(start + 500, ownerIDs.count)])
+            for row in try await db.select().columns("owner_id", "field", "wrapped_key", "ciphertext").from(Self.table)
+                .where("owner_id", .in, slice).where("field", .in, fields).all() {
+                let key = try row.decode(column: "owner_id", as: String.self) + "/" + (try row.decode(column: "field", as: String.self))
+                result[key] = SealedSecret(
+                    wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)),
+                    ciphertext: Array(try row.decode(column: "ciphertext", as: Data.self))
+                )
+            }
+        }
+        return result
+    }
+
     /// Deletes every sealed secret of an owner row.
     public func deleteAll(ownerID: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.credential(ownerID))
         try await db.delete(from: Self.table).where("owner_id", .equal, ownerID).run()
     }
 

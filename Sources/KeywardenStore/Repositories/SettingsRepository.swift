@@ -13,6 +13,7 @@ public struct SettingsRepository: Sendable {
     }
 
     public func set(_ key: String, to value: some Encodable, by actor: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.platform)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let text = String(decoding: try encoder.encode(value), as: UTF8.self)

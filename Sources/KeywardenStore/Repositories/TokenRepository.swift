@@ -42,6 +42,7 @@ public struct TokenRepository: Sendable {
             workspaceID: workspaceID, memberID: memberID, role: role, permissions: permissions.sorted(),
             createdAt: Timestamp.now, createdBy: actor, lastUsedAt: nil, revokedAt: nil
         )
+        ChangeLog.touch(.token(record.id))
         try await db.insert(into: Self.table)
             .columns("id", "digest", "display_prefix", "name", "kind", "workspace_id", "member_id", "role", "permissions", "created_at", "created_by")
             .values(
@@ -84,12 +85,14 @@ public struct TokenRepository: Sendable {
     /// Revokes one token at once; returns whether a live token was revoked.
     public func revoke(_ id: String, actor: String, on db: any SQLDatabase) async throws -> Bool {
         guard let record = try await get(id, on: db), record.revokedAt == nil else { return false }
+        ChangeLog.touch(.token(id))
         try await db.update(Self.table).set("revoked_at", to: Timestamp.now).where("id", .equal, id).run()
         return true
     }
 
     /// Revokes every live token of a member.
     public func revokeAll(memberID: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.tokens)
         try await db.update(Self.table).set("revoked_at", to: Timestamp.now)
             .where("member_id", .equal, memberID).where("revoked_at", .is, SQLLiteral.null).run()
     }

@@ -38,6 +38,7 @@ public struct WebhookRepository: Sendable {
     public init() {}
 
     public func insert(_ hook: Webhook, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.uncached)
         try await db.insert(into: Self.table)
             .columns("id", "workspace_id", "url", "description", "events", "active", "created_at", "created_by")
             .values(SQLBind(hook.id), SQLBind(hook.workspaceID), SQLBind(hook.url), SQLBind(hook.description),
@@ -62,6 +63,7 @@ public struct WebhookRepository: Sendable {
     }
 
     public func delete(_ id: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.uncached)
         try await db.delete(from: Self.table).where("id", .equal, id).run()
     }
 

@@ -28,6 +28,7 @@ public struct WorkspaceRepository: Sendable {
             id: Identifier.make("ws"), name: name, byokAllowed: byokAllowed, exclusive: exclusive,
             notificationEmail: nil, createdAt: now, updatedAt: now
         )
+        ChangeLog.touch(.workspace(workspace.id))
         try await db.insert(into: Self.table)
             .columns("id", "name", "byok_allowed", "exclusive", "notification_email", "created_at", "updated_at")
             .values(
@@ -40,6 +41,7 @@ public struct WorkspaceRepository: Sendable {
 
     /// Writes a workspace's settings as they are.
     public func save(_ workspace: Workspace, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.workspace(workspace.id))
         try await db.update(Self.table)
             .set("name", to: workspace.name).set("byok_allowed", to: workspace.byokAllowed)
             .set("exclusive", to: workspace.exclusive).set("notification_email", to: workspace.notificationEmail)
