@@ -13,8 +13,15 @@ import SQLKit
 //   swift run -c release keywarden-bench open-loop [--iterations N]   (for perf record)
 //   swift run -c release keywarden-bench resolve [--iterations N] [--workspaces N]
 //   swift run -c release keywarden-bench scrub [--iterations N]
+//   keywarden-bench populate --data DIR --credentials N     (for Benchmarks/scale.py)
+//   keywarden-bench churn --data DIR [--interval-ms 50]     (for Benchmarks/scale.py)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+
+func textOption(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
 
 func option(_ name: String, default value: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
@@ -231,6 +238,107 @@ func scrubBenchmark() {
     if sink == 42 { print("") }
 }
 
+
+/// The store of `--data DIR` (SQLite, or `KEYWARDEN_DATABASE_URL`), as the server would open it.
+func benchStore() async throws -> (AppServices, OpenReport) {
+    guard let path = textOption("--data") else { print("--data DIR is required"); exit(2) }
+    let directory = URL(fileURLWithPath: path)
+    var logger = Logger(label: "bench")
+    logger.logLevel = .warning
+    let environment = ProcessInfo.processInfo.environment
+    let configuration = StoreConfiguration(
+        dataDirectory: directory, keyringSource: .resolve(environment: environment, dataDirectory: directory), catalog: try ProviderCatalog.load(),
+        postgresURL: environment["KEYWARDEN_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    )
+    return try await AppServices.open(configuration, createIfMissing: true, logger: logger)
+}
+
+/// Fills a store with `--credentials N` keys in N/10 workspaces, through the repositories and the vault (each key
+/// sealed, each audited), 100 workspaces per transaction. Writes `bench-admin-token` and `bench-workspaces.tsv`
+/// (workspace id, its primary key's id) into the data directory for the driver.
+func populateBenchmark() async throws {
+    let count = option("--credentials", default: 100_000)
+    let (app, report) = try await benchStore()
+    guard let directory = textOption("--data") else { return }
+    if let token = report.adminToken {
+        try token.value.write(toFile: directory + "/bench-admin-token", atomically: true, encoding: .utf8)
+    }
+    let perWorkspace = 10
+    let workspaces = max(1, count / perWorkspace)
+    let layout: [(provider: String, role: CredentialRole, position: Int)] = [
+        ("openai", .primary, 0), ("openai", .fallback, 1), ("openai", .fallback, 2), ("openai", .fallback, 3), ("openai", .fallback, 4),
+        ("openai", .pool, 0), ("openai", .pool, 0), ("openai", .pool, 0), ("anthropic", .primary, 0), ("anthropic", .fallback, 1),
+    ]
+    let started = ContinuousClock.now
+    var lines: [String] = []
+    lines.reserveCapacity(workspaces)
+    let batch = 100
+    for first in stride(from: 0, to: workspaces, by: batch) {
+        let last = min(first + batch, workspaces)
+        let made = try await app.engine.transaction { db -> [String] in
+            var made: [String] = []
+            for index in first..<last {
+                let workspace = try await app.store.workspaces.create(name: "Tenant \(index)", byokAllowed: true, exclusive: false, actor: "bench", on: db)
+                var primary = ""
+                for (slot, spec) in layout.enumerated() {
+                    let secret = Secret("sk-bench-\(index)-\(slot)-" + String(repeating: "x", count: 40))
+                    let credential = try await app.store.credentials.insert(NewCredential(
+                        scope: .workspace(workspace.id), providerID: spec.provider, description: "key \(slot)", apiKey: secret,
+                        role: spec.role, weight: 1 + slot, position: spec.position, active: true), actor: "bench", on: db)
+                    if slot == 0 { primary = credential.id }
+                    _ = try await app.store.audit.append(AuditEvent(
+                        actor: "bench", action: "key.created", targetType: "credential", targetID: credential.id, workspaceID: workspace.id,
+                        details: ["provider": spec.provider]), on: db)
+                }
+                made.append(workspace.id + "\t" + primary)
+            }
+            return made
+        }
+        lines.append(contentsOf: made)
+        if (first / batch) % 50 == 0 {
+            let elapsed = ContinuousClock.now - started
+            print("  \(last * perWorkspace) credentials, \(elapsed)")
+        }
+    }
+    try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/bench-workspaces.tsv", atomically: true, encoding: .utf8)
+    print("populated \(workspaces * perWorkspace) credentials in \(workspaces) workspaces in \(ContinuousClock.now - started)")
+    await app.close()
+}
+
+/// Another process changing the store: every `--interval-ms`, a random workspace's primary key is deactivated or
+/// activated again (among the first `--workspaces K`). Prints one line per committed change: `<unix time> <workspace> <active>`.
+func churnBenchmark() async throws {
+    let interval = option("--interval-ms", default: 50)
+    let (app, _) = try await benchStore()
+    guard let directory = textOption("--data"), let text = try? String(contentsOfFile: directory + "/bench-workspaces.tsv", encoding: .utf8) else {
+        print("no bench-workspaces.tsv: run populate first"); exit(2)
+    }
+    let allPairs = text.split(separator: "\n").compactMap { line -> (String, String)? in
+        let parts = line.split(separator: "\t")
+        return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+    }
+    let pairs = Array(allPairs.prefix(option("--workspaces", default: allPairs.count)))
+    guard !pairs.isEmpty else { return }
+    var active: [String: Bool] = [:]
+    let limit = option("--changes", default: Int.max)
+    var made = 0
+    while made < limit {
+        let (workspace, key) = pairs[Int.random(in: 0..<pairs.count)]
+        let now = !(active[workspace] ?? true)
+        if now {
+            _ = try await app.keys.activate(workspaceID: workspace, keyID: key, actor: "bench")
+        } else {
+            _ = try await app.keys.deactivate(workspaceID: workspace, keyID: key, actor: "bench")
+        }
+        active[workspace] = now
+        // Unbuffered, so the driver reads each change as it is made.
+        FileHandle.standardOutput.write(Data((String(format: "%.6f", Date().timeIntervalSince1970) + " \(workspace) \(now ? "1" : "0")\n").utf8))
+        made += 1
+        try await Task.sleep(for: .milliseconds(interval))
+    }
+    await app.close()
+}
+
 switch arguments.first {
 case "resolve":
     resolveBenchmark()
@@ -245,10 +353,16 @@ case "vault":
     try await vaultBenchmark()
 case "scrub":
     scrubBenchmark()
+case "populate":
+    try await populateBenchmark()
+case "churn":
+    try await churnBenchmark()
 default:
     print("usage: keywarden-bench vault [--iterations N] [--credentials N]   figures for the vault goals")
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")
     print("       keywarden-bench resolve [--iterations N] [--workspaces N]   resolution in process (goal ≤ 2 µs)")
     print("       keywarden-bench scrub [--iterations N]                      the secret scrubber: a 4 MiB body, a 4 KiB key")
+    print("       keywarden-bench populate --data DIR --credentials N         fills a store for Benchmarks/scale.py")
+    print("       keywarden-bench churn --data DIR [--interval-ms 50]         changes a random workspace's key, for Benchmarks/scale.py")
     exit(2)
 }

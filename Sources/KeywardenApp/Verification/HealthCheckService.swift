@@ -149,8 +149,11 @@ public final class HealthCheckService: Service, Sendable {
         for card in cards where card.state.active && card.provider.verification.available {
             if let credential = card.credential, isDue(credential, now: now) { due.append((credential, card.state.defaultModel)) }
         }
+        // Only keys that may be due (checked before the earliest jittered interval ends), a bounded number per round.
+        let interval = Double(settings.interval.components.seconds)
+        let cutoff = now.addingTimeInterval(-interval * (1 - settings.jitter))
         let workspaceKeys = try await store.engine.read { db in
-            try await self.store.credentials.all(on: db).filter { $0.scope != .platform }
+            try await self.store.credentials.dueForCheck(before: cutoff, limit: Self.keysPerRound, on: db)
         }
         for credential in workspaceKeys where credential.active && isDue(credential, now: now) {
             if store.catalog.provider(credential.providerID)?.verification.available == true {
@@ -159,6 +162,9 @@ public final class HealthCheckService: Service, Sendable {
         }
         return due
     }
+
+    /// Workspace keys read per round; the rest are read by the next rounds.
+    static let keysPerRound = 2_000
 
     func isDue(_ credential: Credential, now: Date) -> Bool {
         guard let last = credential.lastVerifiedAt else { return true }

@@ -10,7 +10,7 @@ public enum Schema {
         Migration(version: 5, name: "usage ledger", apply: addUsage),
         Migration(version: 6, name: "web sessions", apply: addSessions),
         Migration(version: 7, name: "health check leases", apply: addHealthLeases),
-        Migration(version: 8, name: "change log", apply: addChangeLog),
+        Migration(version: 8, name: "change log, index of keys by last check", apply: addChangeLog),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -260,5 +260,7 @@ public enum Schema {
             .column("scope", type: .text, .notNull)
             .column("at", type: .text, .notNull)
             .run()
+        // The health checker reads only the keys due for a check, not every key.
+        try await db.create(index: "credentials_by_last_check").on("credentials").column("last_verified_at").run()
     }
 }

@@ -276,6 +276,20 @@ public struct CredentialRepository: Sendable {
         try await db.delete(from: Self.table).where("id", .equal, credential.id).run()
     }
 
+    /// Active workspace keys never checked or last checked before `cutoff`, at most `limit` (the health checker's
+    /// round reads these, not every key).
+    public func dueForCheck(before cutoff: Date, limit: Int, on db: any SQLDatabase) async throws -> [Credential] {
+        // Never checked first, then the oldest checks (two reads: engines sort NULL differently).
+        let never = try await db.select().column("*").from(Self.table)
+            .where("scope", .notEqual, "platform").where("active", .equal, true).where("last_verified_at", .is, SQLLiteral.null)
+            .limit(limit).all().map(Self.decode)
+        guard never.count < limit else { return never }
+        let oldest = try await db.select().column("*").from(Self.table)
+            .where("scope", .notEqual, "platform").where("active", .equal, true).where("last_verified_at", .lessThan, Timestamp.string(cutoff))
+            .orderBy("last_verified_at").limit(limit - never.count).all().map(Self.decode)
+        return never + oldest
+    }
+
     /// A credential of a scope: another scope's credential is not found.
     public func get(_ id: String, scope: Scope, on db: any SQLDatabase) async throws -> Credential? {
         guard let credential = try await get(id, on: db), credential.scope == scope else { return nil }
