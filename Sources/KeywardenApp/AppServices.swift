@@ -28,7 +28,7 @@ public final class AppServices: Sendable {
         reference.set(self)
         // A change of this process is applied before the call that made it returns: the next request uses it.
         let follower = self.follower
-        store.engine.changes.onCommit { _ in await follower.catchUp() }
+        store.engine.changes.onCommit { _ in await follower.afterCommit() }
     }
 
     /// Starts following other processes' changes (a serving instance): their announcements, and a poll of the

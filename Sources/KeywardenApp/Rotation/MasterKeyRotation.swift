@@ -103,6 +103,9 @@ public struct MasterKeyRotation: Sendable {
                     }
                 }
                 let moved = try await engine.transaction { [updates, state] db in
+                    // Held copies wrapped by the old key still open (it stays decrypt-only until retired): caches
+                    // reload once, when the rotation finishes, not after every batch.
+                    ChangeLog.touch(.uncached)
                     let moved = try await Self.store(updates, targetKeyID: targetKeyID, on: db)
                     try await db.update(Self.rotationsTable)
                         .set("rewrapped", to: SQLBinaryExpression(SQLColumn("rewrapped"), .add, SQLBind(moved)))
@@ -120,6 +123,8 @@ public struct MasterKeyRotation: Sendable {
             if remaining <= unreadableKeys.count { break }
         }
         let stillInUse = try await engine.transaction { [state] db in
+            // Every instance reads its parts again, with the data keys under the new master key.
+            ChangeLog.touch(.everything)
             try await db.update(Self.rotationsTable)
                 .set("finished_at", to: Timestamp.now).set("unreadable", to: state.unreadable)
                 .where("id", .equal, rotationID).run()
@@ -204,6 +209,7 @@ public struct MasterKeyRotation: Sendable {
 
         let id = Identifier.make("rot")
         try await engine.transaction { db in
+            ChangeLog.touch(.uncached)
             try await db.insert(into: Self.rotationsTable)
                 .columns("id", "target_key_id", "started_at")
                 .values(SQLBind(id), SQLBind(target), SQLBind(Timestamp.now)).run()

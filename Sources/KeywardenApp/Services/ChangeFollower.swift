@@ -12,12 +12,22 @@ final class ChangeFollower: Sendable {
     static let pollInterval: Duration = .milliseconds(250)
     /// Changes read per round trip.
     static let batch = 1_000
+    /// Entries kept when compacting (an instance further behind reloads everything).
+    static let kept = 100_000
+    /// The longest a writing call waits for its change to be applied here (a stalled database must not hold every
+    /// write that already committed; the poll applies it later).
+    static let commitWait: Duration = .seconds(5)
+
+    /// Set while a pass runs, so a write made by a pass never waits for the passes (it would wait for itself).
+    @TaskLocal static var inPass = false
 
     private struct State {
         /// The last change applied; `nil` until the first pass.
         var applied: Int64?
         /// The pass running or queued last; passes run one after another.
         var tail: Task<Void, Never>?
+        /// A pass queued and not started yet: later callers join it (it will read their changes too).
+        var queued: Task<Void, Never>?
         var poller: Task<Void, Never>?
         var compactedAt: ContinuousClock.Instant?
     }
@@ -35,15 +45,29 @@ final class ChangeFollower: Sendable {
     /// Applies every change committed so far; returns when they are applied.
     func catchUp() async {
         let task: Task<Void, Never> = state.withLock { state in
+            if let queued = state.queued { return queued }
             let previous = state.tail
             let task = Task { [self] in
                 await previous?.value
-                await self.pass()
+                self.state.withLock { $0.queued = nil }
+                await ChangeFollower.$inPass.withValue(true) { await self.pass() }
             }
             state.tail = task
+            state.queued = task
             return task
         }
         await task.value
+    }
+
+    /// What runs after a commit of this process: the change is applied before the writing call returns, unless that
+    /// takes longer than ``commitWait`` (then the poll applies it).
+    func afterCommit() async {
+        guard !Self.inPass else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let gate = ResumeOnce(continuation)
+            Task { await self.catchUp(); gate.resume() }
+            Task { try? await Task.sleep(for: Self.commitWait); gate.resume() }
+        }
     }
 
     /// Starts following: woken by other instances' announcements, and polling the log.
@@ -63,36 +87,46 @@ final class ChangeFollower: Sendable {
         state.withLock { $0.poller?.cancel() }
     }
 
-    /// One pass: reads the changes after the last applied one, applies each scope once, moves the mark.
+    /// One pass: reads the log's newest number (one indexed read), and when it moved, the changes after the last
+    /// applied one; applies each scope once; moves the mark.
     private func pass() async {
         guard let services = app.services else { return }
         let engine = services.store.engine
         do {
-            guard let applied = state.withLock({ $0.applied }) else {
-                // The first pass: what is cached was read after the newest change (or is read later).
-                let latest = try await engine.read { db in try await ChangeLog.latest(on: db) }
-                services.resolutionState.invalidateAll()
-                services.tokenCache.invalidateAll()
-                try await services.resolution.reloadPlatform()
-                state.withLock { $0.applied = max($0.applied ?? 0, latest) }
+            let latest = try await engine.read { db in try await ChangeLog.latest(on: db) }
+            guard let applied = state.withLock({ $0.applied }), latest >= applied else {
+                // The first pass, or a log that went back (a restored database): what is held was read before it.
+                try await apply([.everything], services: services)
+                state.withLock { $0.applied = latest }
                 return
             }
             var position = applied
-            while true {
+            while position < latest {
                 let from = position
                 let changes = try await engine.read { db in try await ChangeLog.since(from, limit: Self.batch, on: db) }
                 guard let last = changes.last else { break }
-                // Numbers have no gaps: a first one past the next means the log was compacted beyond this instance.
                 var scopes = Set(changes.map(\.scope))
-                if let first = changes.first, first.seq != position + 1 { scopes = [.everything] }
-                try await apply(scopes, services: services)
+                // Numbers have no holes: one (the log compacted beyond this instance) means something was missed.
+                var expected = position + 1
+                for change in changes {
+                    if change.seq != expected { scopes = [.everything]; break }
+                    expected += 1
+                }
+                do {
+                    try await apply(scopes, services: services)
+                } catch {
+                    // What could not be read again is not kept: the next call reads it, the next pass retries.
+                    services.resolutionState.invalidateAll()
+                    services.tokenCache.invalidateAll()
+                    throw error
+                }
                 position = last.seq
                 state.withLock { $0.applied = position }
                 if changes.count < Self.batch { break }
             }
             try await compactIfDue(services: services)
         } catch {
-            // Not applied: the next pass tries again from the same place (the caches keep their parts meanwhile).
+            // Not applied: the next pass tries again from the same place.
             services.store.logger.warning("resolution: the change log could not be applied", metadata: ["error": "\(error)"])
         }
     }
@@ -107,15 +141,16 @@ final class ChangeFollower: Sendable {
             return
         }
         var platform = false
-        var workspaces: Set<String> = []
+        var reload: [String] = []
         for scope in scopes {
             switch scope {
-            case .workspace(let id): workspaces.insert(id)
+            case .workspace(let id):
+                if cache.invalidate(workspace: id) { reload.append(id) }
             case .credential(let id):
-                switch cache.owner(of: id) {
-                case .workspace(let workspaceID): workspaces.insert(workspaceID)
+                switch cache.invalidate(credential: id) {
+                case .workspace(let workspaceID): reload.append(workspaceID)
                 case .platform: platform = true
-                case nil: cache.invalidateLoadsInFlight()
+                case nil: break
                 }
             case .platform: platform = true
             case .token(let id): services.tokenCache.invalidate(tokenID: id)
@@ -124,13 +159,11 @@ final class ChangeFollower: Sendable {
             }
         }
         if platform { try await resolution.reloadPlatform() }
-        for id in workspaces where cache.invalidate(workspace: id) {
-            // A workspace in use is read again now, so its next call does not wait for it.
-            _ = try? await resolution.loadWorkspace(id)
-        }
+        // A workspace in use is read again now, so its next call does not wait for it.
+        for id in Set(reload) { _ = try? await resolution.loadWorkspace(id) }
     }
 
-    /// Drops log entries older than an hour, at most once a minute (any instance may; the newest entry stays).
+    /// Keeps the newest ``kept`` entries, at most once a minute (any instance may; a range delete on the key).
     private func compactIfDue(services: AppServices) async throws {
         let due = state.withLock { state -> Bool in
             if let last = state.compactedAt, ContinuousClock.now - last < .seconds(60) { return false }
@@ -139,8 +172,24 @@ final class ChangeFollower: Sendable {
         }
         guard due else { return }
         try await services.store.engine.transaction(changesState: false) { db in
-            try await ChangeLog.compact(olderThan: Date().addingTimeInterval(-3600), on: db)
+            try await ChangeLog.compact(keeping: Self.kept, on: db)
         }
+    }
+}
+
+/// Resumes a continuation once, whichever of several tasks comes first.
+private final class ResumeOnce: Sendable {
+    private let continuation: CheckedContinuation<Void, Never>
+    private let done = Mutex(false)
+
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
+
+    func resume() {
+        let first = done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        if first { continuation.resume() }
     }
 }
 

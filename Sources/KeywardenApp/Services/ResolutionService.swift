@@ -54,7 +54,8 @@ public struct ResolutionService: Sendable {
     /// Reads the platform's part (cards, keys, their sealed secrets) and holds it.
     @discardableResult
     func reloadPlatform() async throws -> ResolutionState.PlatformPart {
-        let part = try await store.engine.read { db in
+        let mark = app.resolutionState.beginPlatformRead()
+        let part = try await store.engine.read(consistent: true) { db in
             let cards = try await self.store.providers.all(on: db)
             let keys = try await self.store.credentials.list(scope: .platform, on: db)
             let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
@@ -64,7 +65,7 @@ public struct ResolutionService: Sendable {
             )
             return ResolutionState.PlatformPart(resolution: resolution, sealed: sealed)
         }
-        app.resolutionState.setPlatform(part)
+        app.resolutionState.setPlatform(part, read: mark)
         return part
     }
 
@@ -79,7 +80,7 @@ public struct ResolutionService: Sendable {
     @discardableResult
     func loadWorkspace(_ id: String) async throws -> ResolutionState.WorkspacePart {
         let mark = app.resolutionState.mark()
-        let part = try await store.engine.read { db in
+        let part = try await store.engine.read(consistent: true) { db in
             let workspace = try await self.store.workspaces.get(id, on: db)
             let keys = workspace == nil ? [] : try await self.store.credentials.list(scope: .workspace(id), on: db)
             let bound = workspace == nil ? [] : try await self.bindings.list(workspaceID: id, on: db)

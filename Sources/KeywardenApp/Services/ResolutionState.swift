@@ -48,6 +48,8 @@ final class ResolutionState: Sendable {
         var touched: [String: UInt64] = [:]
         /// Loads noted before this number are not kept (everything was invalidated, or `touched` was emptied).
         var floor: UInt64 = 0
+        /// Counts reads of the platform's part; only the newest read's part is kept.
+        var platformReads: UInt64 = 0
     }
 
     let capacity: Int
@@ -73,15 +75,6 @@ final class ResolutionState: Sendable {
     /// How many workspace parts are held.
     var count: Int { state.withLock { $0.workspaces.count } }
 
-    /// Where a cached key lives, if this instance holds it.
-    func owner(of credentialID: String) -> Owner? {
-        state.withLock { state in
-            if let workspaceID = state.owners[credentialID] { return .workspace(workspaceID) }
-            if state.platform?.resolution.credential(credentialID) != nil { return .platform }
-            return nil
-        }
-    }
-
     // MARK: Loading
 
     /// The mark to take before reading a part from the database.
@@ -104,9 +97,19 @@ final class ResolutionState: Sendable {
         }
     }
 
-    /// Replaces the platform's part.
-    func setPlatform(_ part: PlatformPart) {
-        state.withLock { $0.platform = part }
+    /// The mark to take before reading the platform's part (a later read makes an earlier one's part stale).
+    func beginPlatformRead() -> UInt64 {
+        state.withLock { state in
+            state.platformReads += 1
+            return state.platformReads
+        }
+    }
+
+    /// Replaces the platform's part, unless a newer read began meanwhile.
+    func setPlatform(_ part: PlatformPart, read mark: UInt64) {
+        state.withLock { state in
+            if state.platformReads == mark { state.platform = part }
+        }
     }
 
     // MARK: Invalidating
@@ -130,13 +133,18 @@ final class ResolutionState: Sendable {
         }
     }
 
-    /// A change to something this instance cannot place (a key of a workspace it does not hold): loads in flight
-    /// are not kept, nothing else changes.
-    func invalidateLoadsInFlight() {
-        state.withLock { state in
+    /// A key changed: drops the part of the workspace holding it and returns where it lives; for a key this
+    /// instance cannot place (its workspace is not held), loads in flight are not kept (one of them may be its).
+    func invalidate(credential id: String) -> Owner? {
+        let owner: Owner? = state.withLock { state in
+            if let workspaceID = state.owners[id] { return .workspace(workspaceID) }
+            if state.platform?.resolution.credential(id) != nil { return .platform }
             state.invalidations += 1
             state.floor = state.invalidations
+            return nil
         }
+        if case .workspace(let workspaceID) = owner, !invalidate(workspace: workspaceID) { return nil }
+        return owner
     }
 
     /// Drops every workspace part (the platform's stays until it is replaced).

@@ -8,8 +8,9 @@ extension AppServices {
     /// The principal of a presented token, or `nil` for an unknown or revoked one.
     ///
     /// Answers come from a cache keyed by the token's digest (never the token), kept until a change touches the
-    /// token (the change log): a revocation here takes effect on the next call, one made by another process as soon
-    /// as this instance applies it (within the change log's poll, 250 ms; on PostgreSQL, its announcement).
+    /// token (the change log) and at most 5 s: a revocation here takes effect on the next call, one made by another
+    /// process as soon as this instance applies it (within the change log's poll, 250 ms; on PostgreSQL, its
+    /// announcement).
     public func authenticate(presented: String) async throws -> Principal? {
         let digest = AccessToken.digest(of: presented)
         if let cached = tokenCache.lookup(digest) { return cached }
@@ -23,8 +24,14 @@ extension AppServices {
 /// Token digests recently looked up, with their principal (or `nil`: not a live token).
 final class TokenCache: Sendable {
     static let maximumEntries = 10_000
+    /// An answer is read again after this long, whatever the change log says (a safety net if it stalls).
+    static let maximumAge: Duration = .seconds(5)
+    private struct Entry {
+        let principal: Principal?
+        let storedAt: ContinuousClock.Instant
+    }
     private struct State {
-        var entries: [String: Principal?] = [:]
+        var entries: [String: Entry] = [:]
         /// Counts invalidations; a lookup that raced one is not kept.
         var invalidations: UInt64 = 0
     }
@@ -32,7 +39,10 @@ final class TokenCache: Sendable {
 
     /// `.some(nil)` is a cached "not a live token"; `nil` means "look it up".
     func lookup(_ digest: String) -> Principal?? {
-        state.withLock { $0.entries[digest] }
+        state.withLock { state -> Principal?? in
+            guard let entry = state.entries[digest], ContinuousClock.now - entry.storedAt < Self.maximumAge else { return nil }
+            return .some(entry.principal)
+        }
     }
 
     /// The mark to take before reading a token.
@@ -42,7 +52,7 @@ final class TokenCache: Sendable {
         state.withLock { state in
             guard state.invalidations == mark else { return }
             if state.entries.count >= Self.maximumEntries { state.entries.removeAll(keepingCapacity: true) }
-            state.entries[digest] = .some(principal)
+            state.entries[digest] = Entry(principal: principal, storedAt: .now)
         }
     }
 
@@ -50,7 +60,7 @@ final class TokenCache: Sendable {
     func invalidate(tokenID: String) {
         state.withLock { state in
             state.invalidations += 1
-            state.entries = state.entries.filter { _, principal in principal.map { $0.tokenID != tokenID } ?? false }
+            state.entries = state.entries.filter { _, entry in entry.principal.map { $0.tokenID != tokenID } ?? false }
         }
     }
 

@@ -118,9 +118,10 @@ public struct ChangeLog: Sendable {
             .map { (Int64(try $0.decode(column: "seq", as: Int.self)), ChangeScope(stored: try $0.decode(column: "scope", as: String.self))) }
     }
 
-    /// Drops entries older than `cutoff`, always keeping the newest (the numbering continues from it).
-    public static func compact(olderThan cutoff: Date, on db: any SQLDatabase) async throws {
+    /// Drops all but the newest `keep` entries (by number, so what remains has no holes; the newest always stays,
+    /// the numbering continues from it). An instance further behind reloads everything.
+    public static func compact(keeping keep: Int, on db: any SQLDatabase) async throws {
         let newest = try await latest(on: db)
-        try await db.delete(from: table).where("at", .lessThan, Timestamp.string(cutoff)).where("seq", .lessThan, SQLBind(Int(newest))).run()
+        try await db.delete(from: table).where("seq", .lessThanOrEqual, SQLBind(Int(newest) - max(1, keep))).run()
     }
 }

@@ -12,6 +12,10 @@ public protocol DatabaseEngine: Sendable {
     /// Runs `body` on a connection for reading.
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
 
+    /// Runs `body` on a connection for reading, every statement seeing the same committed state (one read
+    /// transaction), for a cached part read in several statements.
+    func read<R: Sendable>(consistent: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+
     /// Runs `body` in a transaction; commits when it returns, rolls back when it throws.
     /// Writes are serialized, so read-then-write inside one transaction (such as the audit chain) is safe.
     ///

@@ -49,6 +49,22 @@ public final class PostgresEngine: DatabaseEngine {
         }
     }
 
+    public func read<R: Sendable>(consistent: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        guard consistent else { return try await read(body) }
+        return try await client.withConnection { connection in
+            let db = connection.sql(queryLogLevel: nil)
+            try await db.raw("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
     public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let (result, seq) = try await client.withConnection { connection -> (R, Int64?) in
             let db = connection.sql(queryLogLevel: nil)

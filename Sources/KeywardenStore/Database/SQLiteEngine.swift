@@ -84,6 +84,23 @@ public final class SQLiteEngine: DatabaseEngine {
         }
     }
 
+    public func read<R: Sendable>(consistent: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        guard consistent else { return try await read(body) }
+        return try await readers.withConnection { connection in
+            let db = connection.sql(queryLogLevel: nil)
+            // A deferred transaction reads one snapshot of the file (WAL) from its first statement on.
+            try await db.raw("BEGIN").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
     public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let (result, seq) = try await writer.withConnection { connection -> (R, Int64?) in
             let db = connection.sql(queryLogLevel: nil)
