@@ -3,6 +3,7 @@ import KeywardenCore
 import KeywardenStore
 import KeywardenVault
 import Logging
+import Synchronization
 
 /// Keywarden's application layer: the services the API, the pages, the command line and the gateway call, over one
 /// store. Services validate, run each change in one transaction with its audit entry, and keep the caches the
@@ -19,6 +20,8 @@ public final class AppServices: Sendable {
     let tokenCache = TokenCache()
     /// Applies the change log to both.
     let follower: ChangeFollower
+    /// Who hears that keys got a new secret (the gateway lifts their rests).
+    private let keyReplacedHandlers = Mutex<[@Sendable ([String]) -> Void]>([])
 
     public init(store: Store) {
         self.store = store
@@ -37,6 +40,16 @@ public final class AppServices: Sendable {
         await follower.catchUp()
         _ = try await resolution.platformPart()
         follower.start()
+    }
+
+    /// Calls `handler` with the ids of keys whose secret was replaced (by any instance or process), once this
+    /// instance applies the change.
+    public func onKeysReplaced(_ handler: @escaping @Sendable ([String]) -> Void) {
+        keyReplacedHandlers.withLock { $0.append(handler) }
+    }
+
+    func keysReplaced(_ ids: [String]) {
+        for handler in keyReplacedHandlers.withLock({ $0 }) { handler(ids) }
     }
 
     /// Whether the resolution state is loaded (the platform's part; workspaces load on their first call).

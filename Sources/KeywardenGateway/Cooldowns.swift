@@ -109,6 +109,18 @@ public final class Cooldowns: Sendable {
 
     /// The keys resting now for a call of `workspaceID` (shared rests and its own; only those resting for a refusal,
     /// with `refusedOnly`); expired rests are forgotten.
+    /// Ends every rest of these keys (their secret was replaced: the refusal was the old secret's).
+    public func lift(_ credentialIDs: [String]) {
+        guard !credentialIDs.isEmpty else { return }
+        state.withLock { state in
+            for id in credentialIDs {
+                state.shared[id] = nil
+                state.unconfirmed[id] = nil
+                for workspaceID in state.scoped.keys { state.scoped[workspaceID]?[id] = nil }
+            }
+        }
+    }
+
     public func resting(for workspaceID: String? = nil, refusedOnly: Bool = false, now: ContinuousClock.Instant = .now) -> Set<String> {
         state.withLock { state in
             guard !state.shared.isEmpty || !state.scoped.isEmpty else { return [] }
@@ -145,11 +157,27 @@ final class FallbackTracker: Sendable {
         engaged.withLock { $0.insert(workspaceID + "/" + providerID).inserted }
     }
 
-    /// The workspace's own key served again.
-    func release(workspaceID: String, providerID: String) {
+    /// The workspace's own key served again; returns whether a move was engaged (so it is released everywhere).
+    @discardableResult
+    func release(workspaceID: String, providerID: String) -> Bool {
         engaged.withLock { set in
-            guard !set.isEmpty else { return }
-            set.remove(workspaceID + "/" + providerID)
+            guard !set.isEmpty else { return false }
+            return set.remove(workspaceID + "/" + providerID) != nil
         }
+    }
+
+    /// What another instance says: a move engaged or released there (so this one neither raises it again nor keeps it).
+    func apply(_ payload: String) {
+        let parts = payload.split(separator: "|", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "fallback" else { return }
+        let key = parts[2] + "/" + parts[3]
+        engaged.withLock { set in
+            if parts[1] == "1" { set.insert(String(key)) } else { set.remove(String(key)) }
+        }
+    }
+
+    /// The announcement of a move (ids hold no `|`: they are generated, and provider ids are catalog ids).
+    static func payload(engaged: Bool, workspaceID: String, providerID: String) -> String {
+        "fallback|\(engaged ? "1" : "0")|\(workspaceID)|\(providerID)"
     }
 }

@@ -88,7 +88,17 @@ extension Gateway {
         guard let workspaceID = call.workspaceID else { return }
         let providerID = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id ?? candidate.providerID
         if candidate.source == .byok {
-            fallbacks.release(workspaceID: workspaceID, providerID: providerID)
+            // Released where it was engaged (here, or announced by another instance): the row goes, and the others hear.
+            guard fallbacks.release(workspaceID: workspaceID, providerID: providerID) else { return }
+            let (app, logger) = (self.app, self.logger)
+            Task {
+                do {
+                    try await app.notifications.releaseFallback(workspaceID: workspaceID, providerID: providerID)
+                    await app.engine.announce(.rests, FallbackTracker.payload(engaged: false, workspaceID: workspaceID, providerID: providerID))
+                } catch {
+                    logger.error("gateway: fallback release not recorded", metadata: ["error": "\(error)"])
+                }
+            }
             return
         }
         guard snapshot.policy(ofWorkspace: workspaceID)?.byokAllowed == true,
@@ -99,9 +109,11 @@ extension Gateway {
         let (app, logger) = (self.app, self.logger)
         Task {
             do {
-                // The platform's key is not named to the workspace's hooks: the source says who paid.
+                // The platform's key is not named to the workspace's hooks: the source says who paid. Another instance
+                // may have recorded the move already: then there is no second event.
                 try await app.notifications.recordFallback(workspaceID: workspaceID, providerID: providerID, source: candidate.source,
                                                              credentialID: nil, reason: reason)
+                await app.engine.announce(.rests, FallbackTracker.payload(engaged: true, workspaceID: workspaceID, providerID: providerID))
             } catch {
                 logger.error("gateway: fallback event not recorded", metadata: ["error": "\(error)"])
             }

@@ -34,8 +34,15 @@ public final class Gateway: Sendable {
         self.logger = logger
         // Rests other instances announce are kept here too.
         let cooldowns = self.cooldowns
+        // A key given a new secret is tried again at once: its rest was the old secret's refusal.
+        app.onKeysReplaced { ids in cooldowns.lift(ids) }
+        let fallbacks = self.fallbacks
         app.engine.listen(.rests) { payload in
-            if let announcement = Cooldowns.Announcement(payload: payload) { cooldowns.apply(announcement) }
+            if payload.hasPrefix("fallback|") {
+                fallbacks.apply(payload)
+            } else if let announcement = Cooldowns.Announcement(payload: payload) {
+                cooldowns.apply(announcement)
+            }
         }
     }
 

@@ -62,6 +62,51 @@ struct MultiInstanceTests {
         #expect(verify.status == 0 && verify.stdout.contains("intact"), "\(verify.stdout) \(verify.stderr)")
     }
 
+    @Test("calls on both instances moving a workspace to the platform's key raise one fallback.engaged; back on its own key through A and away again through B raises a second")
+    func fallbackEngagedOnce() async throws {
+        let a = try await GatewayRig(vendors: ["openai"], engine: .postgres)
+        let b = try await Self.second(to: a)
+        defer { Task { await b.stop(mocksToo: false); await a.stop() } }
+        let ws = try await a.workspace("Moves")
+        let token = try await a.serviceToken(ws)
+        let own = try await a.key(ws, secret: "sk-ws-own-revoked-0101")
+        try await a.platformCard("openai", secret: "sk-platform-openai-0102")
+        func engagedEvents() async throws -> Int {
+            ((try await a.api("GET", "/api/v1/events?workspace=\(ws)&kind=fallback.engaged"))["items"] as? [Any])?.count ?? -1
+        }
+        func callsOnBoth(_ rigs: [GatewayRig], expecting source: String) async throws {
+            try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for rig in rigs {
+                    group.addTask {
+                        let reply = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+                        return (reply.status, reply.headers["x-keywarden-source"])
+                    }
+                }
+                for try await (status, served) in group { #expect(status == 200 && served == source, "\(status) \(served ?? "-")") }
+            }
+        }
+        try await callsOnBoth([a, b, a, b, a, b, a, b], expecting: "platform")
+        try await a.eventually("one fallback.engaged") { try await engagedEvents() >= 1 }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await engagedEvents() == 1, "one event between the two instances, not one each")
+
+        // The workspace's own key works again and serves through A (the move is released for both), then is refused
+        // again and B moves the calls away: a second event.
+        try await a.api("PATCH", "/api/v1/workspaces/\(ws)/keys/\(own)", ["api_key": "sk-ws-own-works-0103"], expect: 200)
+        try await a.eventually("the own key serves through A") {
+            try await a.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).headers["x-keywarden-source"] == "byok"
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        try await a.api("PATCH", "/api/v1/workspaces/\(ws)/keys/\(own)", ["api_key": "sk-ws-own-revoked-0104"], expect: 200)
+        try await b.eventually("B moves the calls away again") {
+            try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).headers["x-keywarden-source"] == "platform"
+        }
+        try await a.eventually("a second fallback.engaged") { try await engagedEvents() == 2 }
+        try await callsOnBoth([a, b, a, b], expecting: "platform")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await engagedEvents() == 2)
+    }
+
     @Test("a 429 met through A rests the key on B too (B does not call the vendor); changes reach B by NOTIFY, well inside a second")
     func restsAndNotifications() async throws {
         let a = try await GatewayRig(vendors: ["openai"], engine: .postgres)

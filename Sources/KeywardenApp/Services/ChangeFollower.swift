@@ -1,6 +1,7 @@
 import Foundation
 import KeywardenCore
 import KeywardenStore
+import KeywardenVault
 import Logging
 import Synchronization
 
@@ -141,14 +142,16 @@ final class ChangeFollower: Sendable {
             return
         }
         var platform = false
-        var reload: [String] = []
+        var reload: [String: [String: SealedSecret]] = [:]
         for scope in scopes {
             switch scope {
             case .workspace(let id):
-                if cache.invalidate(workspace: id) { reload.append(id) }
+                if let old = cache.invalidate(workspace: id) { reload[id] = old.sealed }
             case .credential(let id):
+                // The workspace's part was dropped with the key; the secrets held are compared after its next read.
+                if let previous = cache.workspace(forCredential: id) { reload[previous.resolution.id] = previous.sealed }
                 switch cache.invalidate(credential: id) {
-                case .workspace(let workspaceID): reload.append(workspaceID)
+                case .workspace: break
                 case .platform: platform = true
                 case nil: break
                 }
@@ -158,9 +161,24 @@ final class ChangeFollower: Sendable {
             case .uncached, .everything: break
             }
         }
-        if platform { try await resolution.reloadPlatform() }
+        var replaced: [String] = []
+        if platform {
+            let old = cache.platform?.sealed ?? [:]
+            replaced += Self.replacedKeys(old: old, new: try await resolution.reloadPlatform().sealed)
+        }
         // A workspace in use is read again now, so its next call does not wait for it.
-        for id in Set(reload) { _ = try? await resolution.loadWorkspace(id) }
+        for (id, old) in reload {
+            if let part = try? await resolution.loadWorkspace(id) { replaced += Self.replacedKeys(old: old, new: part.sealed) }
+        }
+        if !replaced.isEmpty { services.keysReplaced(replaced) }
+    }
+
+    /// Keys held before and after whose sealed secret is another one (a new key was saved for them).
+    static func replacedKeys(old: [String: SealedSecret], new: [String: SealedSecret]) -> [String] {
+        old.compactMap { entry -> String? in
+            guard entry.key.hasSuffix("/" + CredentialRepository.keyField), let now = new[entry.key], now.ciphertext != entry.value.ciphertext else { return nil }
+            return String(entry.key.dropLast(CredentialRepository.keyField.count + 1))
+        }
     }
 
     /// Keeps the newest ``kept`` entries, at most once a minute (any instance may; a range delete on the key).

@@ -257,10 +257,13 @@ public struct NotificationSettingsService: Sendable {
     }
 
     /// Records that a workspace's calls to a provider moved from its own keys to the platform's (or the
-    /// managed default): one `fallback.engaged` event with its deliveries. The gateway calls it once per transition.
+    /// managed default): one `fallback.engaged` event with its deliveries, unless the move was already recorded
+    /// (by another instance) and not released since; then `nil`.
     @discardableResult
-    public func recordFallback(workspaceID: String, providerID: String, source: KeySource, credentialID: String?, reason: String) async throws -> Event {
-        try await store.engine.transaction(changesState: false) { db in
+    public func recordFallback(workspaceID: String, providerID: String, source: KeySource, credentialID: String?, reason: String) async throws -> Event? {
+        try await store.engine.transaction(changesState: false) { db -> Event? in
+            // Under the write lock: of several instances moving at once, one inserts the row and raises the event.
+            guard try await self.events.engageFallback(workspaceID: workspaceID, providerID: providerID, on: db) else { return nil }
             let provider = self.store.catalog.provider(providerID)
             var data = [
                 "workspace_id": workspaceID, "provider": providerID, "provider_name": provider?.displayName ?? providerID,
@@ -272,6 +275,13 @@ public struct NotificationSettingsService: Sendable {
                 data: data,
                 emailTargets: try await self.emailTargets(workspaceID: workspaceID, on: db), on: db
             )
+        }
+    }
+
+    /// The workspace's own key serves the provider again: the next move away raises `fallback.engaged` again.
+    public func releaseFallback(workspaceID: String, providerID: String) async throws {
+        try await store.engine.transaction(changesState: false) { db in
+            try await self.events.releaseFallback(workspaceID: workspaceID, providerID: providerID, on: db)
         }
     }
 }

@@ -75,6 +75,11 @@ final class ResolutionState: Sendable {
     /// How many workspace parts are held.
     var count: Int { state.withLock { $0.workspaces.count } }
 
+    /// The held part of the workspace holding a key, if any.
+    func workspace(forCredential id: String) -> WorkspacePart? {
+        state.withLock { state in state.owners[id].flatMap { state.workspaces[$0]?.part } }
+    }
+
     // MARK: Loading
 
     /// The mark to take before reading a part from the database.
@@ -114,9 +119,9 @@ final class ResolutionState: Sendable {
 
     // MARK: Invalidating
 
-    /// Drops a workspace's part; returns whether it was held (so the caller may read it again at once).
+    /// Drops a workspace's part; returns it when it was held (so the caller may read it again at once).
     @discardableResult
-    func invalidate(workspace id: String) -> Bool {
+    func invalidate(workspace id: String) -> WorkspacePart? {
         state.withLock { state in
             state.invalidations += 1
             state.touched[id] = state.invalidations
@@ -125,11 +130,11 @@ final class ResolutionState: Sendable {
                 state.touched.removeAll(keepingCapacity: true)
                 state.floor = state.invalidations
             }
-            guard let slot = state.workspaces.removeValue(forKey: id) else { return false }
+            guard let slot = state.workspaces.removeValue(forKey: id) else { return nil }
             Self.forgetOwners(of: slot.part, in: &state)
             state.ring[slot.ring] = nil
             state.free.append(slot.ring)
-            return true
+            return slot.part
         }
     }
 
@@ -143,7 +148,7 @@ final class ResolutionState: Sendable {
             state.floor = state.invalidations
             return nil
         }
-        if case .workspace(let workspaceID) = owner, !invalidate(workspace: workspaceID) { return nil }
+        if case .workspace(let workspaceID) = owner, invalidate(workspace: workspaceID) == nil { return nil }
         return owner
     }
 

@@ -54,7 +54,8 @@ extension DatabaseEngine {
 public enum AnnouncementChannel: String, Sendable {
     /// A committed change caches depend on (the payload names the instance that made it).
     case changes = "keywarden_changes"
-    /// A key resting after a vendor's 429 (the payload is the rest, see the gateway's `Cooldowns`).
+    /// The gateway's shared moments: a key resting after a vendor's 429 or a refusal (see the gateway's `Cooldowns`),
+    /// a workspace's calls moving to or back from the platform's key (`fallback|…`).
     case rests = "keywarden_rests"
 }
 

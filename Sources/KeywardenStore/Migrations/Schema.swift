@@ -10,7 +10,7 @@ public enum Schema {
         Migration(version: 5, name: "usage ledger", apply: addUsage),
         Migration(version: 6, name: "web sessions", apply: addSessions),
         Migration(version: 7, name: "health check leases", apply: addHealthLeases),
-        Migration(version: 8, name: "change log, index of keys by last check", apply: addChangeLog),
+        Migration(version: 8, name: "change log, index of keys by last check, fallback engagements", apply: addChangeLog),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -262,5 +262,13 @@ public enum Schema {
             .run()
         // The health checker reads only the keys due for a check, not every key.
         try await db.create(index: "credentials_by_last_check").on("credentials").column("last_verified_at").run()
+        // Which workspaces' calls to a provider are being served by the platform's or the managed key: one row per
+        // move, so several instances raise one `fallback.engaged` between them.
+        try await db.create(table: "fallback_engagements")
+            .column("workspace_id", type: .text, .notNull, .references("workspaces", "id", onDelete: .cascade))
+            .column("provider_id", type: .text, .notNull)
+            .column("engaged_at", type: .text, .notNull)
+            .primaryKey("workspace_id", "provider_id")
+            .run()
     }
 }

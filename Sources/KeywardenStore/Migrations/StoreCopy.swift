@@ -13,7 +13,7 @@ public struct StoreCopy: Sendable {
         ("providers", ["id"]), ("workspaces", ["id"]), ("credentials", ["id"]), ("vault_secrets", ["owner_id", "field"]),
         ("vault_rotations", ["id"]), ("members", ["id"]), ("tokens", ["id"]), ("audit_log", ["seq"]), ("events", ["id"]),
         ("webhooks", ["id"]), ("deliveries", ["id"]), ("settings", ["key"]), ("bindings", ["workspace_id", "consumer", "modality"]),
-        ("usage", ["id"]), ("sessions", ["digest"]),
+        ("usage", ["id"]), ("sessions", ["digest"]), ("fallback_engagements", ["workspace_id", "provider_id"]),
     ]
     /// The target's record of what was copied.
     static let progressTable = "keywarden_store_copy"

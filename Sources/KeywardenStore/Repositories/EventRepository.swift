@@ -37,6 +37,7 @@ public struct Delivery: Sendable, Equatable {
 public struct EventRepository: Sendable {
     static let events = "events"
     static let deliveries = "deliveries"
+    static let fallbacks = "fallback_engagements"
 
     public init() {}
 
@@ -85,6 +86,22 @@ public struct EventRepository: Sendable {
         if let workspaceID { query = query.where("workspace_id", .equal, workspaceID) }
         if let kind { query = query.where("kind", .equal, kind.rawValue) }
         return try await query.orderBy("created_at", .descending).orderBy("id", .descending).limit(limit).all().map(Self.decodeEvent)
+    }
+
+    /// Marks a workspace's calls to a provider as served by someone else's key; `false` when they already were (another
+    /// instance raised the event).
+    public func engageFallback(workspaceID: String, providerID: String, on db: any SQLDatabase) async throws -> Bool {
+        ChangeLog.touch(.uncached)
+        let rows = try await db.insert(into: Self.fallbacks).columns("workspace_id", "provider_id", "engaged_at")
+            .values(SQLBind(workspaceID), SQLBind(providerID), SQLBind(Timestamp.now))
+            .ignoringConflicts().returning("workspace_id").all()
+        return !rows.isEmpty
+    }
+
+    /// The workspace's own key serves the provider again: the next move raises the event again.
+    public func releaseFallback(workspaceID: String, providerID: String, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.uncached)
+        try await db.delete(from: Self.fallbacks).where("workspace_id", .equal, workspaceID).where("provider_id", .equal, providerID).run()
     }
 
     /// The kind of the newest key-status event of a credential.
