@@ -126,7 +126,7 @@ def main():
     if not os.path.exists(os.path.join(data, "bench-workspaces.tsv")):
         started = time.monotonic()
         subprocess.run([bench, "populate", "--data", data, "--credentials", str(args.credentials)], check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, env=dict(os.environ, KEYWARDEN_LOG_LEVEL="warning"))
         print(f"  populated (repositories + vault, sealed and audited): {time.monotonic() - started:.1f} s")
     token = open(os.path.join(data, "bench-admin-token")).read().strip()
     workspaces = [line.split("\t")[0] for line in open(os.path.join(data, "bench-workspaces.tsv")) if line.strip()]
@@ -163,8 +163,11 @@ def main():
             committed, workspace, active = float(parts[0]), parts[1], parts[2] == "1"
             expected = "primary" if active else "fallback"
             deadline = time.time() + 5
-            while time.time() < deadline:
-                _, reason = prober.resolve(workspace)
+            while time.time() < deadline and not stop.is_set():
+                try:
+                    _, reason = prober.resolve(workspace)
+                except OSError:
+                    return
                 if reason == expected:
                     delays.append(time.time() - committed)
                     break

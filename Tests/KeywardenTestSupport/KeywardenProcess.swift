@@ -76,7 +76,10 @@ public final class KeywardenProcess: Sendable {
             let chunk = handle.availableData
             err.append(chunk)
         }
+        process.terminationHandler = { ended in _ = runningChildren.withLock { $0.remove(ended.processIdentifier) } }
+        _ = killChildrenAtExit
         try process.run()
+        runningChildren.withLock { _ = $0.insert(process.processIdentifier) }
         if let input, let stdin {
             input.fileHandleForWriting.write(Data(stdin.utf8))
             try? input.fileHandleForWriting.close()
@@ -160,3 +163,13 @@ public enum TestHTTP {
         return Reply(status: http?.statusCode ?? 0, body: data, headers: collected)
     }
 }
+
+/// Every child a test started that has not ended: killed when the test process exits, so a test that failed before
+/// stopping its servers (or stopped them in a task that never ran) leaves none behind to load the next run.
+let runningChildren = Mutex<Set<Int32>>([])
+
+private let killChildrenAtExit: Void = {
+    atexit {
+        for pid in runningChildren.withLock({ $0 }) { kill(pid, SIGKILL) }
+    }
+}()
