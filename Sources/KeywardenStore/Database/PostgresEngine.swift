@@ -30,6 +30,16 @@ public final class PostgresEngine: DatabaseEngine {
     /// Connects to the database at `url` (`postgres://user:pass@host:port/db?sslmode=…`) and checks that it answers.
     public init(url: String, logger: Logger) async throws {
         let parsed = try PostgresLocation(url)
+        // One connection first, so a refused certificate, a wrong password or an unreachable host is reported as
+        // itself at once (the pool retries behind a circuit breaker for a minute and then names only that).
+        do {
+            try await Self.withTimeout(.seconds(20)) {
+                let connection = try await PostgresConnection.connect(configuration: try parsed.connectionConfiguration(), id: 0, logger: logger)
+                try await connection.close()
+            }
+        } catch {
+            throw StoreError.databaseUnavailable(path: parsed.redacted, reason: Self.describe(error))
+        }
         self.location = parsed.redacted
         self.logger = logger
         let client = PostgresClient(configuration: parsed.configuration, backgroundLogger: logger)
@@ -201,7 +211,9 @@ public final class PostgresEngine: DatabaseEngine {
     /// A driver error in words, without the connection string.
     static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
-            return "\(error.code)" + (error.serverInfo?[.message].map { ": \($0)" } ?? "")
+            // The cause (a refused certificate, a refused connection) says more than the code.
+            let cause = error.underlying.map { ": " + String(describing: $0) } ?? ""
+            return "\(error.code)" + (error.serverInfo?[.message].map { ": \($0)" } ?? "") + cause
         }
         return String(describing: error)
     }
@@ -212,6 +224,13 @@ public final class PostgresEngine: DatabaseEngine {
 /// `verify-full` (the certificate checked against the system's roots, or `sslrootcert=<file>`).
 public struct PostgresLocation: Sendable {
     public let configuration: PostgresClient.Configuration
+    /// The TLS rule for a single connection (the same as the pool's).
+    private let tlsRule: TLSRule
+    private enum TLSRule: Sendable {
+        case disable
+        case prefer(TLSConfiguration)
+        case require(TLSConfiguration)
+    }
     /// The URL without its password.
     public let redacted: String
 
@@ -240,18 +259,23 @@ public struct PostgresLocation: Sendable {
         switch query["sslmode"] ?? "prefer" {
         case "disable":
             tls = .disable
+            tlsRule = .disable
         case "prefer", "allow":
             tlsConfiguration.certificateVerification = .none
             tls = .prefer(tlsConfiguration)
+            tlsRule = .prefer(tlsConfiguration)
         case "require":
             tlsConfiguration.certificateVerification = .none
             tls = .require(tlsConfiguration)
+            tlsRule = .require(tlsConfiguration)
         case "verify-ca":
             tlsConfiguration.certificateVerification = .noHostnameVerification
             tls = .require(tlsConfiguration)
+            tlsRule = .require(tlsConfiguration)
         case "verify-full":
             tlsConfiguration.certificateVerification = .fullVerification
             tls = .require(tlsConfiguration)
+            tlsRule = .require(tlsConfiguration)
         case let other:
             throw StoreError.databaseUnavailable(path: redacted, reason: "sslmode '\(other)' is not disable, prefer, require, verify-ca or verify-full")
         }
@@ -263,5 +287,19 @@ public struct PostgresLocation: Sendable {
         // exclusive operation, so fewer would leave queries waiting forever.
         configuration.options.maximumConnections = query["pool_size"].flatMap { UntrustedNumber.integer($0) }.map { min(max($0, 4), 200) } ?? 10
         self.configuration = configuration
+    }
+
+    /// The same server, user, database and TLS rule for one connection.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch tlsRule {
+        case .disable: tls = .disable
+        case .prefer(let rule): tls = .prefer(try NIOSSLContext(configuration: rule))
+        case .require(let rule): tls = .require(try NIOSSLContext(configuration: rule))
+        }
+        return PostgresConnection.Configuration(
+            host: configuration.host ?? "127.0.0.1", port: configuration.port ?? 5432, username: configuration.username,
+            password: configuration.password, database: configuration.database, tls: tls
+        )
     }
 }
