@@ -63,6 +63,52 @@ struct CLITests {
         }
     }
 
+    @Test("a key the CLI deactivates leaves the running server's resolution within a second (the change log's poll), and comes back when activated")
+    func cliChangeReachesResolution() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"])
+        let port = try await server.waitUntilListening()
+        let admin = try #require(server.stdout.split(whereSeparator: \.isWhitespace).map(String.init).first { $0.hasPrefix("kw_") })
+        let workspace = try await KeywardenProcess.run(["workspaces", "create", "--data", data.path, "--name", "Fresh"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let added = try await KeywardenProcess.run(["keys", "add", "--data", data.path, "--workspace", workspace, "--provider", "openai",
+                                                   "--description", "k"], stdin: "sk-cli-fresh-abcdefghij\n")
+        let keyID = try #require(added.stdout.split(separator: " ").first { $0.hasPrefix("key_") }.map(String.init))
+        #expect(try await KeywardenProcess.run(["keys", "activate", "--data", data.path, "--workspace", workspace, keyID]).status == 0)
+
+        func servedByOwnKey() async throws -> Bool {
+            let body = try JSONSerialization.data(withJSONObject: ["workspace": workspace, "provider": "openai"])
+            let reply = try await TestHTTP.send("POST", "http://127.0.0.1:\(port)/api/v1/resolve", body: body,
+                                                headers: ["Authorization": "Bearer \(admin)", "Content-Type": "application/json"])
+            return reply.status == 200 && reply.text.contains(#""source":"byok""#)
+        }
+        func until(_ wanted: Bool, after change: () async throws -> Void) async throws -> Duration {
+            try await change()
+            let changed = ContinuousClock.now
+            while try await servedByOwnKey() != wanted, ContinuousClock.now - changed < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return ContinuousClock.now - changed
+        }
+        var delays: [Duration] = []
+        delays.append(try await until(true) {})
+        for round in 0..<3 {
+            delays.append(try await until(false) {
+                _ = try await KeywardenProcess.run(["keys", "deactivate", "--data", data.path, "--workspace", workspace, keyID])
+            })
+            delays.append(try await until(true) {
+                _ = try await KeywardenProcess.run(["keys", "activate", "--data", data.path, "--workspace", workspace, keyID])
+            })
+            _ = round
+        }
+        print("CLI change → used by the server: \(delays)")
+        // The poll runs every 250 ms; the bound leaves room for a loaded machine, the printed figures are the measure.
+        #expect(delays.allSatisfy { $0 < .milliseconds(1500) }, "\(delays)")
+        server.signal(SIGTERM)
+        _ = try await server.wait()
+    }
+
     @Test("a key piped on standard input is stored; an empty one is refused")
     func keyFromStandardInput() async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-cli-\(UUID().uuidString)")
