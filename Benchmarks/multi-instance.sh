@@ -32,7 +32,13 @@ wait_http() { for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; s
 
 # PostgreSQL: the one given, or one started for this run.
 if [ -n "${KEYWARDEN_BENCH_POSTGRES_URL:-}" ]; then
-  url=$KEYWARDEN_BENCH_POSTGRES_URL
+  # A database of this run's own on the given server, dropped at the end.
+  name="kwbench_$$_$RANDOM"
+  psql -q "$KEYWARDEN_BENCH_POSTGRES_URL" -c "CREATE DATABASE $name" >/dev/null
+  pg_stop="psql -q '$KEYWARDEN_BENCH_POSTGRES_URL' -c 'DROP DATABASE IF EXISTS $name WITH (FORCE)'"
+  base=${KEYWARDEN_BENCH_POSTGRES_URL%%\?*}
+  query=${KEYWARDEN_BENCH_POSTGRES_URL#"$base"}
+  url="${base%/*}/$name$query"
 else
   pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   pgport=$(free_port)
@@ -82,8 +88,9 @@ wrk -t2 -c64 -d3s -s "$work/post.lua" -H "Authorization: Bearer $token" "http://
 wrk -t2 -c64 -d"${seconds}s" -s "$work/post.lua" -H "Authorization: Bearer $token" "http://127.0.0.1:$port_a$path" > "$work/one"
 echo "measuring two instances…" >&2
 wrk -t1 -c32 -d"${seconds}s" -s "$work/post.lua" -H "Authorization: Bearer $token" "http://127.0.0.1:$port_a$path" > "$work/two-a" &
+other=$!
 wrk -t1 -c32 -d"${seconds}s" -s "$work/post.lua" -H "Authorization: Bearer $token" "http://127.0.0.1:$port_b$path" > "$work/two-b"
-wait
+wait "$other"
 for f in one two-a two-b; do grep -q "Non-2xx" "$work/$f" && echo "  $f: $(grep Non-2xx "$work/$f")" >&2; done
 
 echo "measuring propagation…" >&2

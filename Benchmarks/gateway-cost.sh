@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The gateway's cost per call against nginx, side by side in one run (run on purpose; not part of CI):
+#   Benchmarks/gateway-cost.sh [seconds per measurement, default 10] [--peers]
+#
+# One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
+#   direct, through nginx proxy_pass (the floor of a proxy hop), through Keywarden's native face
+#   (/openai/v1/chat/completions, a workspace key), its OpenAI-compatible face (/v1/chat/completions, routed by
+#   model) and a streamed call on the native face; with --peers, through the LiteLLM proxy too.
+# For each: p50 / p99 at one connection (wrk --latency), requests/s at 16 connections (wrk), and the CPU time of
+# the proxy process per call during the 16-connection run (utime + stime from /proc/PID/stat, divided by the
+# requests wrk counted) — stable on a noisy machine, unlike wall-clock figures. Added = proxy − direct.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=10
+peers=0
+for argument in "$@"; do
+  case $argument in --peers) peers=1;; *) seconds=$argument;; esac
+done
+work=$(mktemp -d /tmp/kw-cost.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+command -v nginx >/dev/null && command -v wrk >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk; }
+echo "building the release binary…" >&2
+swift build -c release --product keywarden >/dev/null
+bin=.build/release
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
+ticks=$(getconf CLK_TCK)
+cpu_seconds() { awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
+
+# 1. The upstream and the nginx proxy, one worker each.
+up_port=$(free_port)
+px_port=$(free_port)
+completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"gpt-5.4-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello, benchmark."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}'
+events='data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"}}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{}, "finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}}\n\ndata: [DONE]\n\n'
+for role in upstream proxy; do
+  mkdir -p "$work/$role/logs" "$work/$role/tmp"
+done
+cat > "$work/upstream/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/upstream/nginx.pid;
+error_log $work/upstream/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/upstream/tmp; proxy_temp_path $work/upstream/tmp; fastcgi_temp_path $work/upstream/tmp;
+  uwsgi_temp_path $work/upstream/tmp; scgi_temp_path $work/upstream/tmp;
+  server {
+    listen 127.0.0.1:$up_port;
+    keepalive_requests 1000000;
+    location /v1/chat/completions {
+      if (\$http_x_bench_stream) { add_header Content-Type text/event-stream; return 200 "$events"; }
+      default_type application/json;
+      return 200 '$completion';
+    }
+  }
+}
+CONF
+cat > "$work/proxy/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/proxy/nginx.pid;
+error_log $work/proxy/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/proxy/tmp; proxy_temp_path $work/proxy/tmp; fastcgi_temp_path $work/proxy/tmp;
+  uwsgi_temp_path $work/proxy/tmp; scgi_temp_path $work/proxy/tmp;
+  upstream up { server 127.0.0.1:$up_port; keepalive 128; }
+  server {
+    listen 127.0.0.1:$px_port;
+    keepalive_requests 1000000;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+CONF
+nginx -p "$work/upstream" -c "$work/upstream/nginx.conf" -g 'daemon off;' & pids+=($!)
+nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" -g 'daemon off;' & pids+=($!)
+proxy_master=$!
+wait_http "http://127.0.0.1:$up_port/v1/chat/completions"
+wait_http "http://127.0.0.1:$px_port/v1/chat/completions"
+proxy_worker=$(pgrep -P "$proxy_master" | head -1)
+
+# 2. Keywarden: a workspace with its own OpenAI key, a service token; the upstream stands in for OpenAI.
+kw_port=$(free_port)
+KEYWARDEN_UPSTREAM_OPENAI="http://127.0.0.1:$up_port" KEYWARDEN_ALLOW_PRIVATE_TARGETS=1 KEYWARDEN_HEALTH_INTERVAL=0 KEYWARDEN_LOG_LEVEL=warning \
+  "$bin/keywarden" serve --data "$work/kw" --port "$kw_port" > "$work/kw.out" 2> "$work/kw.err" & pids+=($!)
+kw_pid=$!
+wait_http "http://127.0.0.1:$kw_port/readyz"
+admin=$(grep -o 'kw_[A-Za-z0-9_-]*' "$work/kw.out" | head -1)
+api() { curl -s -X "$1" "http://127.0.0.1:$kw_port$2" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+ws=$(api POST /api/v1/workspaces '{"name":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api POST "/api/v1/workspaces/$ws/keys" '{"provider":"openai","description":"bench","api_key":"sk-bench-workspace-key-0001","role":"primary","active":true}' >/dev/null
+token=$(api POST "/api/v1/workspaces/$ws/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+
+# 3. LiteLLM, with --peers.
+if [ "$peers" = 1 ]; then
+  venv=Benchmarks/.venv-litellm
+  [ -x "$venv/bin/litellm" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]'; }
+  ll_port=$(free_port)
+  cat > "$work/litellm.yaml" <<CONF
+model_list:
+  - model_name: gpt-5.4-mini
+    litellm_params: { model: openai/gpt-5.4-mini, api_base: "http://127.0.0.1:$up_port/v1", api_key: sk-bench-litellm-0001 }
+litellm_settings: { drop_params: true, set_verbose: false }
+general_settings: { master_key: sk-litellm-master-0001 }
+CONF
+  LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm.yaml" --host 127.0.0.1 --port "$ll_port" > "$work/litellm.log" 2>&1 & pids+=($!)
+  ll_pid=$!
+  for _ in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$ll_port/health/liveliness" && break; sleep 0.2; done
+fi
+
+plain='{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+streamed='{"model":"gpt-5.4-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+# name | url | authorization | body | extra header | pid whose CPU is the proxy's
+targets=(
+  "direct|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$plain||"
+  "nginx|http://127.0.0.1:$px_port/v1/chat/completions|Bearer sk-direct|$plain||$proxy_worker"
+  "keywarden native|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$plain||$kw_pid"
+  "keywarden openai face|http://127.0.0.1:$kw_port/v1/chat/completions|Bearer $token|$plain||$kw_pid"
+  "direct streamed|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$streamed|X-Bench-Stream: 1|"
+  "keywarden streamed|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$streamed|X-Bench-Stream: 1|$kw_pid"
+)
+[ "$peers" = 1 ] && targets+=("litellm|http://127.0.0.1:$ll_port/v1/chat/completions|Bearer sk-litellm-master-0001|$plain||$ll_pid")
+
+results="$work/results.tsv"
+: > "$results"
+index=0
+for target in "${targets[@]}"; do
+  IFS='|' read -r name url auth body extra pid <<< "$target"
+  index=$((index + 1))
+  printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' "$body" > "$work/post$index.lua"
+  headers=(-H "Authorization: $auth")
+  [ -n "$extra" ] && headers+=(-H "$extra")
+  code=$(curl -s -o "$work/check$index" -w '%{http_code}' -X POST "$url" "${headers[@]}" -H 'Content-Type: application/json' -d "$body")
+  [ "$code" = 200 ] || { echo "$name answered $code: $(head -c 300 "$work/check$index")"; exit 1; }
+  echo "measuring $name…" >&2
+  wrk -t1 -c4 -d2s -s "$work/post$index.lua" "${headers[@]}" "$url" > /dev/null
+  wrk -t1 -c1 -d"${seconds}s" --latency -s "$work/post$index.lua" "${headers[@]}" "$url" > "$work/one$index"
+  before=$([ -n "$pid" ] && cpu_seconds "$pid" || echo 0)
+  wrk -t2 -c16 -d"${seconds}s" -s "$work/post$index.lua" "${headers[@]}" "$url" > "$work/sixteen$index"
+  after=$([ -n "$pid" ] && cpu_seconds "$pid" || echo 0)
+  grep -q "Non-2xx" "$work/sixteen$index" && echo "  $name: $(grep Non-2xx "$work/sixteen$index")" >&2
+  python3 - "$name" "$work/one$index" "$work/sixteen$index" "$before" "$after" >> "$results" <<'PY'
+import re, sys
+name, one, sixteen, before, after = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read(), float(sys.argv[4]), float(sys.argv[5])
+def micros(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
+p50 = micros(re.search(r"^\s+50%\s+(\S+)", one, re.M).group(1))
+p99 = micros(re.search(r"^\s+99%\s+(\S+)", one, re.M).group(1))
+requests = int(re.search(r"(\d+) requests in", sixteen).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", sixteen).group(1))
+cpu = (after - before) / requests * 1e6 if after > before else float("nan")
+print(f"{name}\t{p50}\t{p99}\t{cpu}\t{rps}")
+PY
+done
+
+python3 - "$results" <<'PY'
+import math, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, p50, p99, cpu, rps = line.rstrip("\n").split("\t")
+    rows[name] = (float(p50), float(p99), float(cpu), float(rps))
+def base(name): return rows["direct streamed"] if "streamed" in name else rows["direct"]
+print(f"\n{'':24} {'p50 µs':>8} {'p99 µs':>8} {'+p50 µs':>8} {'+p99 µs':>8} {'CPU µs/call':>12} {'req/s @16':>10}")
+for name, (p50, p99, cpu, rps) in rows.items():
+    b = base(name)
+    cpu_text = "" if math.isnan(cpu) else f"{cpu:12.1f}"
+    print(f"{name:24} {p50:8.0f} {p99:8.0f} {p50 - b[0]:8.0f} {p99 - b[1]:8.0f} {cpu_text:>12} {rps:10.0f}")
+nginx = rows["nginx"]
+for name in [n for n in rows if n.startswith("keywarden")]:
+    p50, p99, cpu, rps = rows[name]
+    b = base(name)
+    print(f"\n{name}: CPU {cpu / nginx[2]:.1f}× nginx's (goal ≤ 5×), added p50 {p50 - b[0] - (nginx[0] - rows['direct'][0]):.0f} µs and p99 "
+          f"{p99 - b[1] - (nginx[1] - rows['direct'][1]):.0f} µs over nginx's (goals ≤ 100 / ≤ 500), req/s {rps / nginx[3]:.2f}× nginx's (goal ≥ 0.20)")
+PY
