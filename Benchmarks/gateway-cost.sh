@@ -54,9 +54,14 @@ http {
     listen 127.0.0.1:$up_port;
     keepalive_requests 1000000;
     location /v1/chat/completions {
-      if (\$http_x_bench_stream) { add_header Content-Type text/event-stream; return 200 "$events"; }
+      if (\$http_x_bench_stream) { rewrite ^ /__stream last; }
       default_type application/json;
       return 200 '$completion';
+    }
+    location = /__stream {
+      internal;
+      default_type text/event-stream;
+      return 200 '$events';
     }
   }
 }
