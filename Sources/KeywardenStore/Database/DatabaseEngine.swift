@@ -50,6 +50,21 @@ extension DatabaseEngine {
     }
 }
 
+extension SQLDatabase {
+    /// Runs `body` between `begin` (the engine's `BEGIN …`) and `COMMIT`, rolling back when it throws.
+    func inTransaction<R>(_ begin: String, _ body: () async throws -> R) async throws -> R {
+        try await raw("\(unsafeRaw: begin)").run()
+        do {
+            let result = try await body()
+            try await raw("COMMIT").run()
+            return result
+        } catch {
+            try? await raw("ROLLBACK").run()
+            throw error
+        }
+    }
+}
+
 /// What instances tell each other through the database.
 public enum AnnouncementChannel: String, Sendable {
     /// A committed change caches depend on (the payload names the instance that made it).

@@ -63,15 +63,7 @@ public final class PostgresEngine: DatabaseEngine {
         guard consistent else { return try await read(body) }
         return try await client.withConnection { connection in
             let db = connection.sql(queryLogLevel: nil)
-            try await db.raw("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").run()
-            do {
-                let result = try await body(db)
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
-            }
+            return try await db.inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { try await body(db) }
         }
     }
 
@@ -80,8 +72,7 @@ public final class PostgresEngine: DatabaseEngine {
             let db = connection.sql(queryLogLevel: nil)
             // Read committed whatever the server's default (each statement sees what committed before the lock was
             // granted); a stalled writer cannot hold every instance's write lock for long.
-            try await db.raw("BEGIN ISOLATION LEVEL READ COMMITTED").run()
-            do {
+            return try await db.inTransaction("BEGIN ISOLATION LEVEL READ COMMITTED") {
                 try await db.raw("SET LOCAL lock_timeout = '30s'").run()
                 try await db.raw("SET LOCAL idle_in_transaction_session_timeout = '60s'").run()
                 try await db.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
@@ -98,11 +89,7 @@ public final class PostgresEngine: DatabaseEngine {
                     seq = try await ChangeLog.append(collector, on: db)
                     try await db.raw("SELECT pg_notify(\(bind: AnnouncementChannel.changes.rawValue), \(bind: self.instanceID + " " + String(seq ?? 0)))").run()
                 }
-                try await db.raw("COMMIT").run()
                 return (result, seq)
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
             }
         }
         if let seq { await changes.committed(seq) }

@@ -89,23 +89,14 @@ public final class SQLiteEngine: DatabaseEngine {
         return try await readers.withConnection { connection in
             let db = connection.sql(queryLogLevel: nil)
             // A deferred transaction reads one snapshot of the file (WAL) from its first statement on.
-            try await db.raw("BEGIN").run()
-            do {
-                let result = try await body(db)
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
-            }
+            return try await db.inTransaction("BEGIN") { try await body(db) }
         }
     }
 
     public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let (result, seq) = try await writer.withConnection { connection -> (R, Int64?) in
             let db = connection.sql(queryLogLevel: nil)
-            try await db.raw("BEGIN IMMEDIATE").run()
-            do {
+            return try await db.inTransaction("BEGIN IMMEDIATE") {
                 // A transaction that wrote nothing (a failed sign-in, an unchanged save) is no reason for caches to reload.
                 let before = changesState ? try await Self.totalChanges(db) : 0
                 let collector = ChangeCollector()
@@ -113,11 +104,7 @@ public final class SQLiteEngine: DatabaseEngine {
                 let wrote = changesState ? try await Self.totalChanges(db) != before : false
                 // What changed is logged in the same transaction: a rolled-back change leaves no entry.
                 let seq = wrote ? try await ChangeLog.append(collector, on: db) : nil
-                try await db.raw("COMMIT").run()
                 return (result, seq)
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
             }
         }
         if let seq { await changes.committed(seq) }
