@@ -55,7 +55,7 @@ public struct MasterKeyRotation: Sendable {
     /// Runs alone: a second rotation (or retire) on the same database meanwhile fails at once with
     /// ``StoreError/lockHeld(operation:)``.
     public func run(
-        actor: String, batchSize: Int = 1000,
+        actor: String, batchSize: Int = 10_000,
         progress: @Sendable (RotationProgress) -> Void = { _ in }
     ) async throws -> RotationReport {
         try await engine.withExclusiveLock(Self.lockName) {
@@ -79,30 +79,20 @@ public struct MasterKeyRotation: Sendable {
         // during the run (before it noticed the new keyring) are picked up by the next pass.
         var unreadableKeys = Set<[String]>()
         while true {
-            var cursor = (owner: "", field: "")
             var movedThisPass = 0
-            while true {
+            // A pipeline of two: the next batch is read and re-wrapped (on another core) while this one is written.
+            var prepared = try await prepareBatch(notOn: targetKeyID, after: (owner: "", field: ""), batchSize: batchSize)
+            while let batch = prepared {
                 // Stopping between batches is safe: each batch is committed, and the next run resumes.
                 try Task.checkCancellation()
-                let batch = try await engine.read { [cursor] db in
-                    try await Self.batch(notOn: targetKeyID, after: cursor, limit: batchSize, on: db)
+                async let following = prepareBatch(notOn: targetKeyID, after: batch.cursor, batchSize: batchSize)
+                for row in batch.unreadable where unreadableKeys.insert([row.ownerID, row.field]).inserted {
+                    state.unreadable += 1
+                    logger.warning("secret does not open with any master key; left as it is", metadata: [
+                        "owner": "\(row.ownerID)", "field": "\(row.field)", "reason": "\(row.reason)",
+                    ])
                 }
-                guard let last = batch.last else { break }
-                cursor = (last.ownerID, last.field)
-                var updates: [(row: StoredRow, sealed: SealedSecret)] = []
-                for row in batch {
-                    do {
-                        updates.append((row, try vault.rewrap(row.sealed, in: row.context)))
-                    } catch {
-                        if unreadableKeys.insert([row.ownerID, row.field]).inserted {
-                            state.unreadable += 1
-                            logger.warning("secret does not open with any master key; left as it is", metadata: [
-                                "owner": "\(row.ownerID)", "field": "\(row.field)", "reason": "\(error)",
-                            ])
-                        }
-                    }
-                }
-                let moved = try await engine.transaction { [updates, state] db in
+                let moved = try await engine.transaction { [updates = batch.updates, state] db in
                     // Held copies wrapped by the old key still open (it stays decrypt-only until retired): caches
                     // reload once, when the rotation finishes, not after every batch.
                     ChangeLog.touch(.uncached)
@@ -117,6 +107,7 @@ public struct MasterKeyRotation: Sendable {
                 state.rewrapped += moved
                 state.total = max(state.total, state.rewrapped + state.unreadable)
                 progress(state)
+                prepared = try await following
             }
             if movedThisPass == 0 { break }
             let remaining = try await engine.read { db in try await Self.countNotOn(targetKeyID, on: db) }
@@ -221,6 +212,32 @@ public struct MasterKeyRotation: Sendable {
         return (id, target, false)
     }
 
+    /// One batch, read and re-wrapped, ready to be written.
+    struct PreparedBatch: Sendable {
+        var updates: [(row: StoredRow, sealed: SealedSecret)] = []
+        var unreadable: [(ownerID: String, field: String, reason: String)] = []
+        /// Where the next batch starts.
+        let cursor: (owner: String, field: String)
+    }
+
+    /// Reads the batch after `cursor` and re-wraps its data keys under the target; `nil` when the walk is done.
+    func prepareBatch(notOn targetKeyID: String, after cursor: (owner: String, field: String), batchSize: Int) async throws -> PreparedBatch? {
+        let rows = try await engine.read { db in
+            try await Self.batch(notOn: targetKeyID, after: cursor, limit: batchSize, on: db)
+        }
+        guard let last = rows.last else { return nil }
+        var prepared = PreparedBatch(cursor: (last.ownerID, last.field))
+        prepared.updates.reserveCapacity(rows.count)
+        for row in rows {
+            do {
+                prepared.updates.append((row, try vault.rewrap(row.sealed, in: row.context)))
+            } catch {
+                prepared.unreadable.append((row.ownerID, row.field, "\(error)"))
+            }
+        }
+        return prepared
+    }
+
     struct StoredRow: Sendable {
         let ownerID: String
         let field: String
@@ -232,6 +249,17 @@ public struct MasterKeyRotation: Sendable {
     /// wrapped key that was read (a row the server re-sealed meanwhile is left for the next pass).
     /// Returns how many rows changed.
     static func store(_ updates: [(row: StoredRow, sealed: SealedSecret)], targetKeyID: String, on db: any SQLDatabase) async throws -> Int {
+        // Four values per row, two more per statement.
+        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: 4) - 1
+        var moved = 0
+        for start in stride(from: 0, to: updates.count, by: rowsPerStatement) {
+            moved += try await storeChunk(updates[start..<min(start + rowsPerStatement, updates.count)], targetKeyID: targetKeyID, on: db)
+        }
+        return moved
+    }
+
+    private static func storeChunk(_ updates: ArraySlice<(row: StoredRow, sealed: SealedSecret)>, targetKeyID: String,
+                                   on db: any SQLDatabase) async throws -> Int {
         guard !updates.isEmpty else { return 0 }
         let rows: [SQLQueryString] = updates.map { update in
             "(\(bind: update.row.ownerID), \(bind: update.row.field), \(bind: Data(update.row.sealed.wrappedKey)), \(bind: Data(update.sealed.wrappedKey)))"
@@ -254,16 +282,14 @@ public struct MasterKeyRotation: Sendable {
     }
 
     static func batch(notOn keyID: String, after cursor: (owner: String, field: String), limit: Int, on db: any SQLDatabase) async throws -> [StoredRow] {
+        // The ciphertext is not read: only the data key is re-wrapped. The cursor is a row value, so both engines walk
+        // the primary key's index from it (an OR of the two columns may be read from the index's start on every batch).
         let rows = try await db.select()
-            .columns("scope", "owner_id", "field", "wrapped_key", "ciphertext")
+            .columns("scope", "owner_id", "field", "wrapped_key")
             .from(secretsTable)
             .where("master_key_id", .notEqual, keyID)
-            .where { group in
-                group.where("owner_id", .greaterThan, cursor.owner)
-                    .orWhere { inner in
-                        inner.where("owner_id", .equal, cursor.owner).where("field", .greaterThan, cursor.field)
-                    }
-            }
+            .where(SQLBinaryExpression(SQLGroupExpression([SQLColumn("owner_id"), SQLColumn("field")]), .greaterThan,
+                                       SQLGroupExpression([SQLBind(cursor.owner), SQLBind(cursor.field)])))
             .orderBy("owner_id").orderBy("field").limit(limit)
             .all()
         return try rows.compactMap { row in
@@ -275,10 +301,7 @@ public struct MasterKeyRotation: Sendable {
             return StoredRow(
                 ownerID: ownerID, field: field,
                 context: SecretContext(scope: scope, ownerID: ownerID, field: field),
-                sealed: SealedSecret(
-                    wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)),
-                    ciphertext: Array(try row.decode(column: "ciphertext", as: Data.self))
-                )
+                sealed: SealedSecret(wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)), ciphertext: [])
             )
         }
     }

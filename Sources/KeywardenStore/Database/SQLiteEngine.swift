@@ -68,13 +68,25 @@ public final class SQLiteEngine: DatabaseEngine {
         }
     }
 
+    /// The writer's page cache, in KiB.
+    static let writerCacheKilobytes = 32 * 1024
+
     static func connectionPragmas(readOnly: Bool) -> [String] {
         var pragmas = [
             "PRAGMA busy_timeout = \(busyTimeoutMilliseconds)",
             "PRAGMA foreign_keys = ON",
             "PRAGMA synchronous = FULL",
+            // Statement journals (an UPDATE of many rows in a transaction keeps one) and temporary b-trees in memory,
+            // not in temporary files: they are bounded by one statement, and a file costs a write per page.
+            "PRAGMA temp_store = MEMORY",
         ]
-        if readOnly { pragmas.append("PRAGMA query_only = ON") }
+        if readOnly {
+            pragmas.append("PRAGMA query_only = ON")
+        } else {
+            // The one writer keeps more pages than SQLite's 2 MB default: a batch of updates (a master-key rotation, a
+            // usage flush) walks the primary key's index and the table, and a miss is a read from the file.
+            pragmas.append("PRAGMA cache_size = -\(writerCacheKilobytes)")
+        }
         return pragmas
     }
 

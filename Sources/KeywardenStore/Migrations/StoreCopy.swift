@@ -81,8 +81,7 @@ public struct StoreCopy: Sendable {
                 let names = rows[0].allColumns.filter { columns[$0] != nil }
                 let values: [[any SQLExpression]] = try rows.map { row in try names.map { try Self.value(row, column: $0, type: columns[$0] ?? "text") } }
                 let next = copied + rows.count
-                // One statement holds at most `maxBinds` values (SQLite allows 32,766, PostgreSQL 65,535).
-                let rowsPerInsert = max(1, Self.maxBinds / max(1, names.count))
+                let rowsPerInsert = StatementLimits.rowsPerStatement(bindingColumns: names.count)
                 try await target.transaction(changesState: false) { db in
                     for start in stride(from: 0, to: values.count, by: rowsPerInsert) {
                         var insert = db.insert(into: table).columns(names)
@@ -103,9 +102,6 @@ public struct StoreCopy: Sendable {
         }
         return report
     }
-
-    /// The most values bound in one insert statement.
-    static let maxBinds = 30_000
 
     /// What names a source store: the hash of its first audit entry (written when it was created).
     func identity(of source: any DatabaseEngine) async throws -> String {

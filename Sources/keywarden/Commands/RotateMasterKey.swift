@@ -24,7 +24,7 @@ struct RotateMasterKey: AsyncParsableCommand {
     var retire = false
 
     @Option(name: .long, help: "Secrets re-wrapped per transaction.")
-    var batchSize: Int = 1000
+    var batchSize: Int = 10_000
 
     func validate() throws {
         guard batchSize > 0, batchSize <= 100_000 else {
