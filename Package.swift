@@ -218,7 +218,11 @@ let package = Package(
             name: "KeywardenNotificationsTests",
             dependencies: ["KeywardenNotifications", "KeywardenApp", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"), .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
-        .testTarget(name: "KeywardenGatewayTests", dependencies: ["KeywardenGateway", "KeywardenApp"]),
+        .testTarget(
+            name: "KeywardenGatewayTests",
+            dependencies: ["KeywardenGateway", "KeywardenApp", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
         .testTarget(
             name: "KeywardenServerTests",
             dependencies: [

@@ -8,59 +8,25 @@ import NIOCore
 import NIOHTTP1
 
 extension Gateway {
-    // MARK: Failover decisions
+    // MARK: Carrying out failover decisions
 
-    /// Statuses that send the call to the next key: the key was refused, rate limited, or the vendor failed.
-    static func triggersFailover(_ status: Int) -> Bool {
-        status == 401 || status == 403 || status == 429 || (500...599).contains(status)
-    }
-
-    /// Takes a failing key out of rotation and records what the vendor said, without delaying the call.
+    /// Takes a failing key out of rotation as the policy decided, and records what the vendor said, without delaying the call.
     ///
-    /// - A 429 rests the key for its `Retry-After` (clamped): for everyone when the caller owns the key; a shared key
-    ///   for the calling workspace, and for everyone once a second workspace meets a 429 on it (``Cooldowns/rateLimited``).
-    /// - A refusal (401, 403, no quota) of a key the caller owns rests it and records the verdict (its own key).
-    /// - A refusal of a key the caller does not own (the platform's, the managed default) is no proof the key is bad:
-    ///   the caller's request (its path, its headers) shaped the answer. Only the calling workspace moves on from the
-    ///   key for a while, and Keywarden's own probe (a verification call, at most once a minute per key) decides
-    ///   whether the key is marked invalid for everyone.
-    func react(to status: Int, body: [UInt8], headers: HTTPHeaders, credential: Credential, owned: Bool, workspaceID: String?,
-               keyVersion: KeyVersion, scrubber: SecretScrubber) -> String {
-        let maximum = UntrustedNumber.integer(Double(settings.maximumCooldown.components.seconds), clampedTo: 0...Int(Int32.max)) ?? 3600
-        let (verdict, message, retryAfter) = ResponseClassifier.classify(
-            httpStatus: status, body: Data(body), retryAfterHeader: headers.first(name: "retry-after"), scrubber: scrubber,
-            maximumRetryAfter: maximum
-        )
-        let reason: String
-        var record: VerificationStatus?
-        switch verdict {
-        case .rateLimited:
-            let duration = retryAfter.map { Duration.seconds($0) } ?? settings.defaultCooldown
-            cooldowns.rateLimited(credential.id, for: duration, owned: owned, workspaceID: workspaceID)
-            announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: owned, rateLimited: true, duration: duration))
-            return "rate_limited"
-        case .quotaExceeded:
-            record = .quotaExceeded
-            reason = "quota_exceeded"
-        case .invalid where status == 401:
-            record = .invalid
-            reason = "invalid"
-        case .noPermission:
-            reason = "forbidden"
-        default:
-            return "server_error"
+    /// A rate-limited shared key rests for the calling workspace, and for everyone once a second workspace meets a 429
+    /// on it (``Cooldowns/rateLimited(_:for:owned:workspaceID:now:)``).
+    func carryOut(_ failover: FailoverPolicy.Failover, credential: Credential, workspaceID: String?, keyVersion: KeyVersion, message: String) {
+        if let rest = failover.rest {
+            if rest.rateLimited {
+                cooldowns.rateLimited(credential.id, for: rest.duration, owned: rest.owned, workspaceID: workspaceID)
+            } else {
+                cooldowns.rest(credential.id, for: rest.duration, rateLimited: false, onlyFor: rest.owned ? nil : workspaceID)
+            }
+            announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: rest.owned, rateLimited: rest.rateLimited,
+                           duration: rest.duration))
         }
-        guard owned else {
-            cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false, onlyFor: workspaceID)
-            announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: false, rateLimited: false, duration: settings.rejectedCooldown))
-            health?.requestCheck(credentialID: credential.id)
-            return reason
-        }
-        cooldowns.rest(credential.id, for: settings.rejectedCooldown, rateLimited: false)
-        announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: true, rateLimited: false, duration: settings.rejectedCooldown))
-        guard let record else {
-            health?.requestCheck(credentialID: credential.id)
-            return reason
+        guard let record = failover.record else {
+            if failover.checkHealth { health?.requestCheck(credentialID: credential.id) }
+            return
         }
         let (app, health, logger) = (self.app, self.health, self.logger)
         Task {
@@ -70,9 +36,8 @@ extension Gateway {
             } catch {
                 logger.error("gateway: key status not recorded", metadata: ["key": "\(credential.id)", "error": "\(error)"])
             }
-            if record == .invalid { health?.requestCheck(credentialID: credential.id) }
+            if failover.checkHealth { health?.requestCheck(credentialID: credential.id) }
         }
-        return reason
     }
 
     /// Tells the other instances on the database about a rest (PostgreSQL `NOTIFY`), so they do not hammer a key the

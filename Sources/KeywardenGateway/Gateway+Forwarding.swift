@@ -16,6 +16,23 @@ extension Gateway {
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade",
         "content-length", "set-cookie", "openai-organization", "openai-project",
     ]
+    /// Headers a vendor SDK may carry its API key in: the Keywarden token arrives in one of them, and none of them is
+    /// ever forwarded.
+    public static let credentialHeaders: [String] = ["authorization", "x-api-key", "x-goog-api-key", "xi-api-key", "api-key", "ocp-apim-subscription-key"]
+
+    /// The caller's headers that travel to the vendor with a key: never a credential, a Keywarden instruction
+    /// (`X-Keywarden-*`), a hop-by-hop header (those the caller's `Connection` names too) or one Keywarden sets itself;
+    /// with a shared key, only those a request needs to be read (``sharedKeyForwards(_:)``).
+    static func forwardedRequestHeaders(_ headers: [(name: String, value: String)], owned: Bool) -> [(name: String, value: String)] {
+        let hopByHop = Set(headers.filter { $0.name.lowercased() == "connection" }
+            .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingSpacesAndTabs.lowercased() })
+        return headers.filter { header in
+            let name = header.name.lowercased()
+            return !credentialHeaders.contains(name) && !name.hasPrefix("x-keywarden-") && !requestHeadersNotForwarded.contains(name)
+                && !hopByHop.contains(name) && (owned || sharedKeyForwards(name))
+        }
+    }
+
     /// The most of a failed attempt's body read (to classify it, and to pass the last one on).
     static let errorBodyLimit = 64 * 1024
 
@@ -69,7 +86,9 @@ extension Gateway {
 
     /// Reads a body up to `limit` bytes and stops there (a hostile vendor's endless error body is not read to its end;
     /// the connection is dropped rather than reused).
-    static func collect(_ body: HTTPClientResponse.Body, limit: Int) async -> [UInt8] {
+    static func collect(_ body: HTTPClientResponse.Body, limit: Int, waited: inout Duration) async -> [UInt8] {
+        let started = ContinuousClock.now
+        defer { waited += ContinuousClock.now - started }
         var bytes: [UInt8] = []
         do {
             for try await chunk in body {

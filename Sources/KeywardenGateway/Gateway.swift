@@ -14,20 +14,22 @@ import NIOHTTP1
 /// After the response head there is no retry: the client sees the vendor's stream as it comes.
 public final class Gateway: Sendable {
     let app: AppServices
-    let clients: OutboundClients
+    let transport: any VendorTransport
     let settings: GatewaySettings
     let health: HealthCheckService?
     let ledger: UsageLedger
     let metrics: GatewayMetrics
     let logger: Logger
+    let policy: FailoverPolicy
     public let cooldowns = Cooldowns()
     let fallbacks = FallbackTracker()
 
-    public init(app: AppServices, clients: OutboundClients, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
+    public init(app: AppServices, transport: any VendorTransport, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
                 metrics: GatewayMetrics, logger: Logger) {
         self.app = app
-        self.clients = clients
+        self.transport = transport
         self.settings = settings
+        self.policy = FailoverPolicy(settings)
         self.health = health
         self.ledger = ledger
         self.metrics = metrics
@@ -49,9 +51,21 @@ public final class Gateway: Sendable {
     // MARK: Handling a call
 
     /// Resolves, forwards and meters one call. Never throws: every failure is an answer with a stable code.
+    ///
+    /// The answer says what the call cost in its `Server-Timing` header: Keywarden's own time until the response head
+    /// (`kw`) and the time spent waiting for vendors' response heads (`upstream`); `kw` also goes to the overhead histogram.
     public func handle(_ call: GatewayCall) async -> GatewayResponse {
-        let started = ContinuousClock.now
-        var meter = Meter(call: call, started: started)
+        var upstream = Duration.zero
+        var response = await respond(to: call, upstream: &upstream)
+        let own = max(.zero, ContinuousClock.now - call.receivedAt - upstream)
+        metrics.overhead(own)
+        response.headers.append(("Server-Timing", ServerTiming.header(own: own, upstream: upstream)))
+        return response
+    }
+
+    /// The call's answer; `upstream` adds up the time spent waiting for vendors (their response heads, failed attempts' bodies).
+    private func respond(to call: GatewayCall, upstream: inout Duration) async -> GatewayResponse {
+        var meter = Meter(call: call, started: call.receivedAt)
         let snapshot: ResolutionView
         do {
             snapshot = try await app.resolution.view(for: call.workspaceID)
@@ -123,14 +137,11 @@ public final class Gateway: Sendable {
         let requestedProvider = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id
         meter.providerID = requestedProvider ?? candidates[0].providerID
 
-        // Headers the caller's Connection header names are hop-by-hop too.
-        let hopByHop = Set(call.headers.filter { $0.name.lowercased() == "connection" }
-            .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingSpacesAndTabs.lowercased() })
         var attempts = 0
         var lastFailure: AttemptFailure?
         var secrets: [String] = []
-        for candidate in candidates.prefix(max(1, settings.maxAttempts)) {
-            guard attempts == 0 || call.body.isReplayable else { break }
+        for candidate in candidates.prefix(policy.maxAttempts) {
+            guard policy.mayTry(afterAttempts: attempts, bodyReplayable: call.body.isReplayable) else { break }
             guard let credential = snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
             // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
             // inference endpoints through the native face, unless the operator allows more.
@@ -183,11 +194,12 @@ public final class Gateway: Sendable {
                 body = .complete(ByteBuffer(bytes: rewritten))
                 hidesUsageEvents = asksUsage
             }
+            let callerHeaders = Self.forwardedRequestHeaders(call.headers, owned: owned)
             let vendorRequest: VendorRequest
             do {
                 vendorRequest = try VendorRequestBuilder.forward(
                     for: provider, credentials: VendorCredentials(key: opened.key, extras: opened.extras), method: call.method,
-                    pathAndQuery: path, auth: auth, callerHeaders: Set(call.headers.map { $0.name.lowercased() })
+                    pathAndQuery: path, auth: auth, callerHeaders: Set(callerHeaders.map { $0.name.lowercased() })
                 )
             } catch {
                 lastFailure = .local(502, error.code, error.message)
@@ -197,8 +209,7 @@ public final class Gateway: Sendable {
 
             var request = HTTPClientRequest(url: vendorRequest.url)
             request.method = HTTPMethod(rawValue: call.method)
-            for (name, value) in call.headers where !Self.requestHeadersNotForwarded.contains(name.lowercased()) && !hopByHop.contains(name.lowercased())
-                && (owned || Self.sharedKeyForwards(name)) {
+            for (name, value) in callerHeaders {
                 request.headers.add(name: name, value: value)
             }
             for (name, value) in vendorRequest.headers {
@@ -212,34 +223,46 @@ public final class Gateway: Sendable {
 
             // Send, and decide on the response head.
             let shapedByWorkspace = credential.scope != .platform && vendorRequest.hostFromFields
-            if shapedByWorkspace, let refusal = await clients.refusal(forGuardedURL: vendorRequest.url) {
+            if shapedByWorkspace, let refusal = await transport.refusal(forWorkspaceShapedURL: vendorRequest.url) {
                 metrics.failover(provider: provider.id, reason: "target_not_allowed")
                 lastFailure = .local(502, "target_not_allowed",
                     "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
                 continue
             }
             let response: HTTPClientResponse
+            let sent = ContinuousClock.now
             do {
-                let client = clients.client(shapedByWorkspace: shapedByWorkspace)
-                response = try await client.execute(request, deadline: .now() + TimeAmount(settings.firstByteTimeout))
+                response = try await transport.execute(request, shapedByWorkspace: shapedByWorkspace,
+                                                       deadline: .now() + TimeAmount(settings.firstByteTimeout))
+                upstream += ContinuousClock.now - sent
             } catch {
-                let timedOut = Self.isTimeout(error)
-                let refused = EgressRefusal.isRefusal(error)
-                metrics.failover(provider: provider.id, reason: refused ? "target_not_allowed" : timedOut ? "timeout" : "connect")
-                logger.warning("gateway: vendor unreachable", metadata: ["provider": "\(provider.id)", "key": "\(credential.id)", "timeout": "\(timedOut)", "refused": "\(refused)"])
-                lastFailure = refused
-                    ? .local(502, "target_not_allowed", "\(provider.displayName)'s endpoint points at an address Keywarden may not call for a workspace (loopback, private or metadata).")
-                    : timedOut
-                    ? .local(504, "upstream_timeout", "\(provider.displayName) did not answer in time.")
-                    : .local(502, "upstream_unreachable", "\(provider.displayName) could not be reached.")
+                upstream += ContinuousClock.now - sent
+                let why: FailoverPolicy.Unreachable = EgressRefusal.isRefusal(error) ? .targetRefused : Self.isTimeout(error) ? .timedOut : .connectionFailed
+                if case .failover(let failover) = policy.decide(.unreachable(why), owned: owned) {
+                    metrics.failover(provider: provider.id, reason: failover.reason)
+                }
+                logger.warning("gateway: vendor unreachable", metadata: ["provider": "\(provider.id)", "key": "\(credential.id)", "reason": "\(why.rawValue)"])
+                switch why {
+                case .targetRefused:
+                    lastFailure = .local(502, "target_not_allowed", "\(provider.displayName)'s endpoint points at an address Keywarden may not call for a workspace (loopback, private or metadata).")
+                case .timedOut:
+                    lastFailure = .local(504, "upstream_timeout", "\(provider.displayName) did not answer in time.")
+                case .connectionFailed:
+                    lastFailure = .local(502, "upstream_unreachable", "\(provider.displayName) could not be reached.")
+                }
                 continue
             }
             let status = Int(response.status.code)
-            if Self.triggersFailover(status) {
-                let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit)
-                let reason = react(to: status, body: errorBody, headers: response.headers, credential: credential, owned: owned,
-                                   workspaceID: call.workspaceID, keyVersion: opened.version, scrubber: vendorRequest.scrubber)
-                metrics.failover(provider: provider.id, reason: reason)
+            if FailoverPolicy.triggersFailover(status) {
+                let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
+                let (verdict, message, retryAfter) = ResponseClassifier.classify(
+                    httpStatus: status, body: Data(errorBody), retryAfterHeader: response.headers.first(name: "retry-after"),
+                    scrubber: vendorRequest.scrubber, maximumRetryAfter: policy.maximumRetryAfterSeconds
+                )
+                if case .failover(let failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
+                    carryOut(failover, credential: credential, workspaceID: call.workspaceID, keyVersion: opened.version, message: message)
+                    metrics.failover(provider: provider.id, reason: failover.reason)
+                }
                 lastFailure = .vendor(status, response.headers, errorBody)
                 continue
             }
@@ -252,7 +275,7 @@ public final class Gateway: Sendable {
             let contentType = response.headers.first(name: "content-type")
             if status >= 400 {
                 // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
-                let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit)
+                let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
                 let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, secrets: secrets)
                 finish(&meter, counts: UsageCounts(), model: nil)
                 return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)

@@ -18,16 +18,19 @@ public struct GatewayCall: Sendable {
     public var method: String
     /// The vendor path with its query (`/v1/chat/completions`, `/v1beta/models/x:generateContent?alt=sse`).
     public var pathAndQuery: String
-    /// The caller's headers, minus every header that could carry a credential (the server strips them).
+    /// The caller's headers as they came (the gateway decides which travel on: ``Gateway/forwardedRequestHeaders(_:owned:)``).
     public var headers: [(name: String, value: String)]
     public var body: GatewayRequestBody
     public var workspaceID: String?
     public var consumer: String?
     /// `nil` to infer it from the path.
     public var modality: Modality?
+    /// When the server began on the call (before its token was checked): Keywarden's own time is counted from here.
+    public var receivedAt: ContinuousClock.Instant
 
     public init(face: Face, method: String, pathAndQuery: String, headers: [(name: String, value: String)], body: GatewayRequestBody,
-                workspaceID: String?, consumer: String?, modality: Modality?) {
+                workspaceID: String?, consumer: String?, modality: Modality?, receivedAt: ContinuousClock.Instant = .now) {
+        self.receivedAt = receivedAt
         self.face = face
         self.method = method
         self.pathAndQuery = pathAndQuery
@@ -41,6 +44,23 @@ public struct GatewayCall: Sendable {
 
 /// A request body: kept whole (so another key can be tried), or streamed once to the first key.
 public enum GatewayRequestBody: Sendable {
+    /// How the server takes in a request body.
+    public enum Plan: Sendable, Equatable {
+        /// No body (GET, HEAD, `Content-Length: 0`).
+        case empty
+        /// Collect up to the replay limit (a larger body without `Content-Length` is refused: `body_too_large`).
+        case collect(upTo: Int)
+        /// Larger than the replay limit: streamed once, to the first key, without failover.
+        case streamOnce(length: Int)
+    }
+
+    /// How a body with this method and declared length is taken in, given the replay limit.
+    public static func plan(method: String, declaredLength: Int?, replayLimit: Int) -> Plan {
+        if method == "GET" || method == "HEAD" || declaredLength == 0 { return .empty }
+        if let declaredLength, declaredLength > replayLimit { return .streamOnce(length: declaredLength) }
+        return .collect(upTo: replayLimit)
+    }
+
     case empty
     case complete(ByteBuffer)
     /// Larger than the replay limit: made once, for the first attempt only.

@@ -27,8 +27,15 @@ public struct GatewayMetrics: Sendable {
         .seconds(10), .seconds(30), .seconds(60), .seconds(120),
     ]
 
+    private let overheadHistogram: DurationHistogram
+
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        overheadHistogram = registry.makeDurationHistogram(
+            descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "overhead", unitName: "seconds",
+                              helpText: "Keywarden's own time per gateway call until the response head, without the vendors' time."),
+            buckets: Self.overheadBuckets
+        )
     }
 
     func call(provider: String, source: String, status: Int, duration: Duration) {
@@ -52,6 +59,16 @@ public struct GatewayMetrics: Sendable {
         counter.increment()
         histogram.record(duration)
     }
+
+    /// Keywarden's own time per gateway call until the response head, without the time spent waiting for vendors.
+    func overhead(_ duration: Duration) {
+        overheadHistogram.record(duration)
+    }
+
+    static let overheadBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+    ]
 
     func failover(provider: String, reason: String) {
         registry.makeCounter(

@@ -25,6 +25,10 @@ struct GatewayTests {
         let viaBinding = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat, headers: ["X-Keywarden-Consumer": "assistant-1"])
         #expect(viaBinding.status == 200)
         #expect(viaBinding.headers["x-keywarden-key"] == bound && viaBinding.headers["x-keywarden-source"] == "byok" && viaBinding.headers["x-keywarden-attempts"] == "1")
+        // Every answer says what it cost: Keywarden's own time and the vendor's, in milliseconds.
+        let timing = try #require(viaBinding.headers["server-timing"])
+        let parts = try #require(timing.wholeMatch(of: /kw;dur=(\d+\.\d{3}), upstream;dur=(\d+\.\d{3})/), "\(timing)")
+        #expect((Double(parts.1) ?? 0) > 0 && (Double(parts.2) ?? 0) > 0, "\(timing)")
 
         // 2. The primary is refused (401): the fallback answers in the same call, and the primary is marked invalid.
         let viaFallback = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
@@ -267,6 +271,8 @@ struct GatewayTests {
         #expect(models.isSuperset(of: ["gpt-5.4-mini", "claude-sonnet-4-6", "gemini-2.5-flash", "eleven_v3"]), "\(models)")
         let metrics = try await TestHTTP.get(rig.base + "/metrics")
         #expect(metrics.text.contains(#"keywarden_gateway_requests_total{provider="anthropic",source="byok",status="2xx"} 1"#))
+        let overheadCount = metrics.text.split(separator: "\n").first { $0.hasPrefix("keywarden_gateway_overhead_seconds_count") }
+        #expect(overheadCount.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) } ?? 0 >= 6, "\(overheadCount ?? "no overhead histogram")")
         #expect(!metrics.text.contains(ws), "no workspace in metric labels")
     }
 

@@ -56,7 +56,7 @@ public struct ServerServices: Sendable {
         let gatewayOutbound = OutboundClients.make(gatewayConfiguration, proxy: proxy)
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger)
-        let gateway = Gateway(app: app, clients: gatewayOutbound, settings: settings.gateway, health: health, ledger: ledger,
+        let gateway = Gateway(app: app, transport: gatewayOutbound, settings: settings.gateway, health: health, ledger: ledger,
                               metrics: metrics, logger: logger)
         return ServerServices(app: app, verification: verification, health: health, dispatcher: dispatcher, gateway: gateway, ledger: ledger,
                               metrics: metrics, settings: settings, limits: limits, outbound: outbound, gatewayOutbound: gatewayOutbound, egressProxy: proxy)

@@ -16,10 +16,6 @@ struct GatewayController {
     let gateway: Gateway
     let replayLimit: Int
 
-    /// Headers a vendor SDK may carry its API key in: the Keywarden token arrives in one of them, and
-    /// none of them is ever forwarded.
-    static let credentialHeaders: [String] = ["authorization", "x-api-key", "x-goog-api-key", "xi-api-key", "api-key", "ocp-apim-subscription-key"]
-
     func addRoutes(to router: Router<KeywardenRequestContext>) {
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
         for provider in app.catalog.providers where provider.baseURL != nil {
@@ -39,6 +35,7 @@ struct GatewayController {
     }
 
     func forward(_ request: Request, context: KeywardenRequestContext, face: GatewayCall.Face, prefix: String) async throws -> Response {
+        let receivedAt = ContinuousClock.now
         let principal = try await authenticate(request)
         let workspaceID = try workspace(for: principal, request: request)
 
@@ -49,34 +46,31 @@ struct GatewayController {
             guard let modality = Modality(rawValue: text) else { throw KeywardenError.invalid("X-Keywarden-Modality", "Unknown modality '\(text)'.") }
             return modality
         }
-        var headers: [(name: String, value: String)] = []
-        for field in request.headers {
-            let name = field.name.canonicalName
-            if Self.credentialHeaders.contains(name) || name.hasPrefix("x-keywarden-") { continue }
-            headers.append((field.name.rawName, field.value))
-        }
+        // Every header goes to the gateway, which decides which travel on (never a credential or an X-Keywarden- one).
+        let headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
 
         let body: GatewayRequestBody
         let declared = request.headers[.contentLength].flatMap(Int.init)
-        if request.method == .get || request.method == .head || declared == 0 {
+        switch GatewayRequestBody.plan(method: request.method.rawValue, declaredLength: declared, replayLimit: replayLimit) {
+        case .empty:
             body = .empty
-        } else if let declared, declared > replayLimit {
-            // Too large to keep for a retry: streamed once to the first key.
+        case .streamOnce(let length):
             let stream = request.body
-            body = .stream(length: declared) { .stream(stream, length: .known(Int64(declared))) }
-        } else {
+            body = .stream(length: length) { .stream(stream, length: .known(Int64(length))) }
+        case .collect(let limit):
             let buffer: ByteBuffer
             do {
-                buffer = try await request.body.collect(upTo: replayLimit)
+                buffer = try await request.body.collect(upTo: limit)
             } catch {
                 throw KeywardenError(.tooLarge, code: "body_too_large",
-                    message: "A request body without Content-Length may be at most \(replayLimit) bytes; send Content-Length to stream larger ones.")
+                    message: "A request body without Content-Length may be at most \(limit) bytes; send Content-Length to stream larger ones.")
             }
             body = buffer.readableBytes == 0 ? .empty : .complete(buffer)
         }
 
         let call = GatewayCall(face: face, method: request.method.rawValue, pathAndQuery: path, headers: headers, body: body,
-                               workspaceID: workspaceID, consumer: request.headers[.keywardenConsumer], modality: modality)
+                               workspaceID: workspaceID, consumer: request.headers[.keywardenConsumer], modality: modality,
+                               receivedAt: receivedAt)
         let answer = await gateway.handle(call)
 
         var fields = HTTPFields()
@@ -98,7 +92,7 @@ struct GatewayController {
     /// The Keywarden token from whichever header the caller's SDK put its API key in.
     func authenticate(_ request: Request) async throws -> Principal {
         var presented: String?
-        for name in Self.credentialHeaders {
+        for name in Gateway.credentialHeaders {
             let token = name == "authorization"
                 ? AuthenticationMiddleware.bearerToken(request)
                 : HTTPField.Name(name).flatMap { request.headers[$0] }?.trimmingSpacesAndTabs

@@ -1,0 +1,55 @@
+import Testing
+@testable import KeywardenGateway
+
+@Suite("Forwarding rules")
+struct ForwardingRulesTests {
+    @Test("no credential header, in any spelling, and no X-Keywarden- instruction ever travels to the vendor")
+    func credentialsNeverForwarded() {
+        let names = Gateway.credentialHeaders.flatMap { [$0, $0.uppercased(), $0.capitalized] }
+            + ["X-Keywarden-Workspace", "x-keywarden-consumer", "X-KEYWARDEN-MODALITY", "x-Keywarden-Provider"]
+        let headers = names.map { (name: $0, value: "kw_canary_token") } + [(name: "Content-Type", value: "application/json")]
+        for owned in [true, false] {
+            #expect(Gateway.forwardedRequestHeaders(headers, owned: owned).map(\.name) == ["Content-Type"])
+        }
+    }
+
+    @Test("hop-by-hop headers, those the caller's Connection names, and those Keywarden sets are dropped")
+    func hopByHopDropped() {
+        let headers: [(name: String, value: String)] = [
+            ("Connection", "keep-alive, X-Secret-Hop ,\tX-Other"), ("X-Secret-Hop", "1"), ("x-other", "2"), ("Keep-Alive", "5"),
+            ("Transfer-Encoding", "chunked"), ("Host", "evil.example"), ("Content-Length", "10"), ("Cookie", "a=b"),
+            ("TE", "trailers"), ("Upgrade", "h2c"), ("Proxy-Authorization", "Basic x"), ("X-Kept", "yes"),
+        ]
+        #expect(Gateway.forwardedRequestHeaders(headers, owned: true).map(\.name) == ["X-Kept"])
+    }
+
+    @Test("with a shared key only the headers a request needs travel; with the caller's own key the rest do too")
+    func sharedKeyHeadersLimited() {
+        let headers: [(name: String, value: String)] = [
+            ("Content-Type", "application/json"), ("OpenAI-Organization", "org-theirs"), ("OpenAI-Project", "p"), ("anthropic-beta", "x"),
+            ("X-Stainless-Lang", "python"), ("Anthropic-Version", "2023-06-01"), ("X-HTTP-Method-Override", "DELETE"),
+        ]
+        #expect(Gateway.forwardedRequestHeaders(headers, owned: false).map(\.name) == ["Content-Type", "X-Stainless-Lang", "Anthropic-Version"])
+        #expect(Gateway.forwardedRequestHeaders(headers, owned: true).count == headers.count)
+    }
+
+    @Test("a body is kept for failover up to the replay limit, streamed once past it, and absent for GET or a zero length")
+    func bodyPlans() {
+        #expect(GatewayRequestBody.plan(method: "GET", declaredLength: 10, replayLimit: 100) == .empty)
+        #expect(GatewayRequestBody.plan(method: "HEAD", declaredLength: nil, replayLimit: 100) == .empty)
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 0, replayLimit: 100) == .empty)
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 100, replayLimit: 100) == .collect(upTo: 100))
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: nil, replayLimit: 100) == .collect(upTo: 100))
+        #expect(GatewayRequestBody.plan(method: "PUT", declaredLength: 101, replayLimit: 100) == .streamOnce(length: 101))
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: Int.max, replayLimit: 100) == .streamOnce(length: Int.max))
+    }
+
+    @Test("Server-Timing gives milliseconds with microsecond precision, never negative, never overflowing")
+    func serverTimingFormat() {
+        #expect(ServerTiming.header(own: .microseconds(212), upstream: .microseconds(41_870)) == "kw;dur=0.212, upstream;dur=41.870")
+        #expect(ServerTiming.milliseconds(.zero) == "0.000")
+        #expect(ServerTiming.milliseconds(.seconds(2) + .nanoseconds(1_500)) == "2000.001")
+        #expect(ServerTiming.milliseconds(.microseconds(-5)) == "0.000")
+        #expect(ServerTiming.milliseconds(.seconds(Int64.max / 2)).hasSuffix(".000"))
+    }
+}

@@ -1,0 +1,207 @@
+import AsyncHTTPClient
+import Foundation
+import KeywardenApp
+import KeywardenCore
+import KeywardenProviders
+import KeywardenStore
+import KeywardenTestSupport
+import Logging
+import NIOCore
+import NIOHTTP1
+import Prometheus
+import Synchronization
+import Testing
+@testable import KeywardenGateway
+
+/// A vendor scripted per API key, in process: what each request carried, and the answer its key gets.
+final class ScriptedTransport: VendorTransport {
+    struct Sent: Sendable {
+        let url: String
+        let headers: HTTPHeaders
+        let body: [UInt8]
+    }
+
+    enum Answer: Sendable {
+        case respond(status: Int, headers: [(String, String)], body: String)
+        case fail(HTTPClientError)
+    }
+
+    private let script: @Sendable (_ key: String) -> Answer
+    private let log = Mutex<[Sent]>([])
+
+    init(_ script: @escaping @Sendable (_ key: String) -> Answer) {
+        self.script = script
+    }
+
+    var sent: [Sent] { log.withLock { $0 } }
+
+    /// The API keys the vendor saw, in order.
+    var keysSeen: [String] { sent.map { Self.key(in: $0.headers) } }
+
+    static func key(in headers: HTTPHeaders) -> String {
+        headers.first(name: "authorization").map { String($0.dropFirst("Bearer ".count)) } ?? ""
+    }
+
+    func refusal(forWorkspaceShapedURL url: String) async -> NetworkTargetPolicy.Refusal? { nil }
+
+    func execute(_ request: HTTPClientRequest, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> HTTPClientResponse {
+        var body: [UInt8] = []
+        if let requestBody = request.body {
+            for try await chunk in requestBody { body.append(contentsOf: chunk.readableBytesView) }
+        }
+        log.withLock { $0.append(Sent(url: request.url, headers: request.headers, body: body)) }
+        switch script(Self.key(in: request.headers)) {
+        case .fail(let error):
+            throw error
+        case .respond(let status, let headers, let text):
+            var fields = HTTPHeaders(headers)
+            fields.replaceOrAdd(name: "content-length", value: "\(text.utf8.count)")
+            return HTTPClientResponse(status: HTTPResponseStatus(statusCode: status), headers: fields, body: .bytes(ByteBuffer(string: text)))
+        }
+    }
+}
+
+/// The gateway's failover, cooldowns and metering, in process: the real store and vault, a scripted vendor.
+@Suite("Gateway in process")
+struct GatewayInProcessTests {
+    static let primaryKey = "sk-primary-0123456789abcdef"
+    static let fallbackKey = "sk-fallback-0123456789abcdef"
+    static let ok = #"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4.1-mini","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":5,"total_tokens":16}}"#
+    static let json = [("Content-Type", "application/json")]
+
+    struct Setup {
+        let fixture: StoreFixture
+        let app: AppServices
+        let gateway: Gateway
+        let ledger: UsageLedger
+        let workspaceID: String
+        let primaryID: String
+        let fallbackID: String
+
+        func call(_ body: GatewayRequestBody = .complete(ByteBuffer(string: #"{"model":"gpt-4.1-mini","messages":[]}"#))) -> GatewayCall {
+            GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions",
+                        headers: [("Content-Type", "application/json")], body: body, workspaceID: workspaceID, consumer: nil, modality: nil)
+        }
+
+        func close() async {
+            await app.close()
+            fixture.remove()
+        }
+    }
+
+    func setUp(_ transport: ScriptedTransport) async throws -> Setup {
+        let fixture = try StoreFixture()
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Failover", byokAllowed: true, exclusive: false, actor: "test").id
+        let primary = try await app.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "primary",
+                                                                              apiKey: Secret(Self.primaryKey), role: .primary), actor: "test")
+        let fallback = try await app.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "fallback",
+                                                                               apiKey: Secret(Self.fallbackKey), role: .fallback), actor: "test")
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
+        let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
+                              logger: fixture.logs.logger)
+        return Setup(fixture: fixture, app: app, gateway: gateway, ledger: ledger, workspaceID: ws,
+                     primaryID: primary.credential.id, fallbackID: fallback.credential.id)
+    }
+
+    func header(_ response: GatewayResponse, _ name: String) -> String? {
+        response.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    func bodyText(_ response: GatewayResponse) async throws -> String {
+        switch response.body {
+        case .complete(let buffer):
+            return String(buffer: buffer)
+        case .stream(let stream):
+            var bytes: [UInt8] = []
+            try await stream.pump { chunk in bytes.append(contentsOf: chunk.readableBytesView) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    @Test("a 429 on the primary key fails over to the fallback before the first byte, rests the primary for its Retry-After, and meters one call")
+    func rateLimitFailsOver() async throws {
+        let transport = ScriptedTransport { key in
+            key == Self.primaryKey
+                ? .respond(status: 429, headers: Self.json + [("Retry-After", "120")],
+                           body: #"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#)
+                : .respond(status: 200, headers: Self.json, body: Self.ok)
+        }
+        let setup = try await setUp(transport)
+        let first = await setup.gateway.handle(setup.call())
+        #expect(first.status == 200)
+        #expect(header(first, "X-Keywarden-Key") == setup.fallbackID && header(first, "X-Keywarden-Attempts") == "2")
+        #expect(try await bodyText(first) == Self.ok)
+        #expect(transport.keysSeen == [Self.primaryKey, Self.fallbackKey])
+        #expect(setup.gateway.cooldowns.resting(for: setup.workspaceID) == [setup.primaryID])
+        #expect(try #require(setup.gateway.cooldowns.shortestRateLimit(among: [setup.primaryID], for: setup.workspaceID)) > .seconds(100))
+
+        // The resting primary is not tried again: the next call goes straight to the fallback.
+        let second = await setup.gateway.handle(setup.call())
+        _ = try await bodyText(second)
+        #expect(transport.keysSeen == [Self.primaryKey, Self.fallbackKey, Self.fallbackKey])
+
+        await setup.ledger.flush()
+        let report = try await setup.app.usage.report(UsageQuery(workspaceID: setup.workspaceID, from: nil, to: nil, groupBy: .key))
+        #expect(report.totals.requests == 2 && report.totals.errors == 0 && report.totals.inputTokens == 22 && report.totals.outputTokens == 10)
+        #expect(report.groups.map(\.key) == [setup.fallbackID], "each call is metered once, on the key that served")
+        await setup.close()
+    }
+
+    @Test("the workspace's own key refused with 401 is recorded invalid; when every key is refused the last answer goes back without the keys it echoed")
+    func refusalsRecordedAndScrubbed() async throws {
+        let transport = ScriptedTransport { key in
+            .respond(status: 401, headers: Self.json,
+                     body: #"{"error":{"message":"Incorrect API key provided: \#(key). You can find your API key at https://platform.openai.com.","type":"invalid_request_error","code":"invalid_api_key"}}"#)
+        }
+        let setup = try await setUp(transport)
+        let answer = await setup.gateway.handle(setup.call())
+        #expect(answer.status == 401 && header(answer, "X-Keywarden-Attempts") == "2")
+        let text = try await bodyText(answer)
+        #expect(text.contains("Incorrect API key provided"))
+        #expect(!text.contains(Self.primaryKey) && !text.contains(Self.fallbackKey) && !text.contains("0123456789abcdef"))
+        #expect(Set(setup.gateway.cooldowns.resting(for: "another-workspace")) == [setup.primaryID, setup.fallbackID],
+                "the caller's own refused key rests for everyone")
+
+        // The verdict is recorded off the call's path.
+        var statuses: [VerificationStatus] = []
+        for _ in 0..<100 {
+            statuses = [try await setup.app.keys.get(workspaceID: setup.workspaceID, keyID: setup.primaryID).status,
+                        try await setup.app.keys.get(workspaceID: setup.workspaceID, keyID: setup.fallbackID).status]
+            if statuses == [.invalid, .invalid] { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(statuses == [.invalid, .invalid])
+        #expect(!setup.fixture.logs.text.contains(Self.primaryKey))
+        await setup.close()
+    }
+
+    @Test("a body streamed to the first key is not sent again: that key's 503 is the answer")
+    func streamedBodyNotReplayed() async throws {
+        let transport = ScriptedTransport { _ in
+            .respond(status: 503, headers: Self.json, body: #"{"error":{"message":"overloaded","type":"server_error"}}"#)
+        }
+        let setup = try await setUp(transport)
+        let payload = ByteBuffer(string: #"{"model":"gpt-4.1-mini","messages":[]}"#)
+        let answer = await setup.gateway.handle(setup.call(.stream(length: payload.readableBytes) { .bytes(payload) }))
+        #expect(answer.status == 503 && header(answer, "X-Keywarden-Attempts") == "1")
+        #expect(transport.keysSeen == [Self.primaryKey])
+        #expect(setup.gateway.cooldowns.resting(for: setup.workspaceID).isEmpty, "a server error rests no key")
+        await setup.close()
+    }
+
+    @Test("a vendor that sends no response head in time is left for the next key; when none answers, 504 upstream_timeout")
+    func timeoutsMoveOn() async throws {
+        let transport = ScriptedTransport { _ in .fail(.deadlineExceeded) }
+        let setup = try await setUp(transport)
+        let answer = await setup.gateway.handle(setup.call())
+        #expect(answer.status == 504)
+        #expect(try await bodyText(answer).contains("upstream_timeout"))
+        #expect(transport.keysSeen == [Self.primaryKey, Self.fallbackKey])
+        await setup.ledger.flush()
+        let report = try await setup.app.usage.report(UsageQuery(workspaceID: setup.workspaceID, from: nil, to: nil, groupBy: .key))
+        #expect(report.totals.requests == 1 && report.totals.errors == 1 && report.totals.milliCredits == 0)
+        await setup.close()
+    }
+}
