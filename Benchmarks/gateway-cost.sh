@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The gateway's cost per call against nginx, side by side in one run (run on purpose; not part of CI):
-#   Benchmarks/gateway-cost.sh [seconds per measurement, default 10] [--peers]
+#   Benchmarks/gateway-cost.sh [seconds per measurement, default 10] [--peers] [--bin DIR]
+# (--bin: the keywarden binary of another build, e.g. a saved baseline, instead of building this checkout's;
+#  --perf FILE: `perf record -g` of Keywarden during the native face's 16-connection run, for `perf report -i FILE`.)
 #
 # One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
 #   direct, through nginx proxy_pass (the floor of a proxy hop), through Keywarden's native face
 #   (/openai/v1/chat/completions, a workspace key), its OpenAI-compatible face (/v1/chat/completions, routed by
-#   model) and a streamed call on the native face; with --peers, through the LiteLLM proxy too.
+#   model) and a streamed call on the native face; with --peers, through the LiteLLM proxy too. The floors under
+#   Keywarden are measured too (`keywarden-bench floors`): a Hummingbird route answering a fixed body, and Hummingbird
+#   with AsyncHTTPClient passing the call through and streaming the answer back, with nothing of Keywarden's own.
 # For each: p50 / p99 at one connection (wrk --latency), requests/s at 16 connections (wrk), and the CPU time of
 # the proxy process per call during the 16-connection run (utime + stime from /proc/PID/stat, divided by the
 # requests wrk counted) — stable on a noisy machine, unlike wall-clock figures. Added = proxy − direct.
@@ -13,8 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=10
 peers=0
-for argument in "$@"; do
-  case $argument in --peers) peers=1;; *) seconds=$argument;; esac
+bin=
+perf_out=
+while [ $# -gt 0 ]; do
+  case $1 in --peers) peers=1;; --bin) bin=$2; shift;; --perf) perf_out=$2; shift;; *) seconds=$1;; esac
+  shift
 done
 work=$(mktemp -d /tmp/kw-cost.XXXXXX)
 chmod 755 "$work"
@@ -24,9 +31,9 @@ trap cleanup EXIT
 
 command -v nginx >/dev/null && command -v wrk >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk; }
-echo "building the release binary…" >&2
-swift build -c release --product keywarden >/dev/null
-bin=.build/release
+echo "building the release binaries…" >&2
+swift build -c release --product keywarden-bench >/dev/null
+[ -n "$bin" ] || { swift build -c release --product keywarden >/dev/null; bin=.build/release; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
@@ -102,7 +109,13 @@ ws=$(api POST /api/v1/workspaces '{"name":"Bench"}' | python3 -c 'import json,sy
 api POST "/api/v1/workspaces/$ws/keys" '{"provider":"openai","description":"bench","api_key":"sk-bench-workspace-key-0001","role":"primary","active":true}' >/dev/null
 token=$(api POST "/api/v1/workspaces/$ws/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 
-# 3. LiteLLM, with --peers.
+# 3. The floors: Hummingbird alone, and Hummingbird with AsyncHTTPClient passing the call through.
+.build/release/keywarden-bench floors --upstream "http://127.0.0.1:$up_port" > "$work/floors.out" 2>&1 & pids+=($!)
+floors_pid=$!
+for _ in $(seq 1 100); do grep -q listening "$work/floors.out" 2>/dev/null && break; sleep 0.1; done
+floors_port=$(awk '/listening/ {print $2}' "$work/floors.out")
+
+# 4. LiteLLM, with --peers.
 if [ "$peers" = 1 ]; then
   venv=Benchmarks/.venv-litellm
   [ -x "$venv/bin/litellm" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]'; }
@@ -125,6 +138,8 @@ streamed='{"model":"gpt-5.4-mini","stream":true,"stream_options":{"include_usage
 targets=(
   "direct|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$plain||"
   "nginx|http://127.0.0.1:$px_port/v1/chat/completions|Bearer sk-direct|$plain||$proxy_worker"
+  "hummingbird fixed answer|http://127.0.0.1:$floors_port/hello|Bearer sk-direct|$plain||$floors_pid"
+  "hummingbird + AHC pass|http://127.0.0.1:$floors_port/pass/v1/chat/completions|Bearer sk-direct|$plain||$floors_pid"
   "keywarden native|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "keywarden openai face|http://127.0.0.1:$kw_port/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "direct streamed|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$streamed|X-Bench-Stream: 1|"
@@ -147,7 +162,12 @@ for target in "${targets[@]}"; do
   wrk -t1 -c4 -d2s -s "$work/post$index.lua" "${headers[@]}" "$url" > /dev/null
   wrk -t1 -c1 -d"${seconds}s" --latency -s "$work/post$index.lua" "${headers[@]}" "$url" > "$work/one$index"
   before=$([ -n "$pid" ] && cpu_seconds "$pid" || echo 0)
+  recorder=
+  if [ -n "$perf_out" ] && [ "$name" = "keywarden native" ]; then
+    perf record -F 999 -g -p "$pid" -o "$perf_out" > /dev/null 2>&1 & recorder=$!
+  fi
   wrk -t2 -c16 -d"${seconds}s" -s "$work/post$index.lua" "${headers[@]}" "$url" > "$work/sixteen$index"
+  [ -n "$recorder" ] && { kill -INT "$recorder"; wait "$recorder" || true; }
   after=$([ -n "$pid" ] && cpu_seconds "$pid" || echo 0)
   grep -q "Non-2xx" "$work/sixteen$index" && echo "  $name: $(grep Non-2xx "$work/sixteen$index")" >&2
   python3 - "$name" "$work/one$index" "$work/sixteen$index" "$before" "$after" >> "$results" <<'PY'
@@ -172,13 +192,13 @@ for line in open(sys.argv[1]):
     name, p50, p99, cpu, rps = line.rstrip("\n").split("\t")
     rows[name] = (float(p50), float(p99), float(cpu), float(rps))
 def base(name): return rows["direct streamed"] if "streamed" in name else rows["direct"]
-print(f"\n{'':24} {'p50 µs':>8} {'p99 µs':>8} {'+p50 µs':>8} {'+p99 µs':>8} {'CPU µs/call':>12} {'req/s @16':>10}")
+print(f"\n{'':26} {'p50 µs':>8} {'p99 µs':>8} {'+p50 µs':>8} {'+p99 µs':>8} {'CPU µs/call':>12} {'req/s @16':>10}")
 for name, (p50, p99, cpu, rps) in rows.items():
     b = base(name)
     cpu_text = "" if math.isnan(cpu) else f"{cpu:12.1f}"
-    print(f"{name:24} {p50:8.0f} {p99:8.0f} {p50 - b[0]:8.0f} {p99 - b[1]:8.0f} {cpu_text:>12} {rps:10.0f}")
+    print(f"{name:26} {p50:8.0f} {p99:8.0f} {p50 - b[0]:8.0f} {p99 - b[1]:8.0f} {cpu_text:>12} {rps:10.0f}")
 nginx = rows["nginx"]
-for name in [n for n in rows if n.startswith("keywarden")]:
+for name in [n for n in rows if n.startswith(("keywarden", "hummingbird"))]:
     p50, p99, cpu, rps = rows[name]
     b = base(name)
     print(f"\n{name}: CPU {cpu / nginx[2]:.1f}× nginx's (goal ≤ 5×), added p50 {p50 - b[0] - (nginx[0] - rows['direct'][0]):.0f} µs and p99 "

@@ -357,6 +357,12 @@ case "populate":
     try await populateBenchmark()
 case "churn":
     try await churnBenchmark()
+case "floors":
+    guard let index = arguments.firstIndex(of: "--upstream"), index + 1 < arguments.count else {
+        print("usage: keywarden-bench floors --upstream http://127.0.0.1:PORT")
+        exit(2)
+    }
+    try await floorsServer(upstream: arguments[index + 1])
 default:
     print("usage: keywarden-bench vault [--iterations N] [--credentials N]   figures for the vault goals")
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")
@@ -364,5 +370,6 @@ default:
     print("       keywarden-bench scrub [--iterations N]                      the secret scrubber: a 4 MiB body, a 4 KiB key")
     print("       keywarden-bench populate --data DIR --credentials N         fills a store for Benchmarks/scale.py")
     print("       keywarden-bench churn --data DIR [--interval-ms 50]         changes a random workspace's key, for Benchmarks/scale.py")
+    print("       keywarden-bench floors --upstream URL                       Hummingbird and AsyncHTTPClient alone, for Benchmarks/gateway-cost.sh")
     exit(2)
 }

@@ -81,7 +81,7 @@ public struct MasterKeyRotation: Sendable {
         while true {
             var movedThisPass = 0
             // A pipeline of two: the next batch is read and re-wrapped (on another core) while this one is written.
-            var prepared = try await prepareBatch(notOn: targetKeyID, after: (owner: "", field: ""), batchSize: batchSize)
+            var prepared = try await prepareBatch(notOn: targetKeyID, after: WalkCursor(), batchSize: batchSize)
             while let batch = prepared {
                 // Stopping between batches is safe: each batch is committed, and the next run resumes.
                 try Task.checkCancellation()
@@ -217,16 +217,16 @@ public struct MasterKeyRotation: Sendable {
         var updates: [(row: StoredRow, sealed: SealedSecret)] = []
         var unreadable: [(ownerID: String, field: String, reason: String)] = []
         /// Where the next batch starts.
-        let cursor: (owner: String, field: String)
+        let cursor: WalkCursor
     }
 
     /// Reads the batch after `cursor` and re-wraps its data keys under the target; `nil` when the walk is done.
-    func prepareBatch(notOn targetKeyID: String, after cursor: (owner: String, field: String), batchSize: Int) async throws -> PreparedBatch? {
+    func prepareBatch(notOn targetKeyID: String, after cursor: WalkCursor, batchSize: Int) async throws -> PreparedBatch? {
         let rows = try await engine.read { db in
             try await Self.batch(notOn: targetKeyID, after: cursor, limit: batchSize, on: db)
         }
         guard let last = rows.last else { return nil }
-        var prepared = PreparedBatch(cursor: (last.ownerID, last.field))
+        var prepared = PreparedBatch(cursor: WalkCursor(rowid: last.rowid ?? 0, owner: last.ownerID, field: last.field))
         prepared.updates.reserveCapacity(rows.count)
         for row in rows {
             do {
@@ -238,7 +238,25 @@ public struct MasterKeyRotation: Sendable {
         return prepared
     }
 
+    /// Where a walk of `vault_secrets` is: after this row.
+    ///
+    /// SQLite walks in storage order (its rowid): neighbouring rows share pages, so a batch's updates write few pages
+    /// (in key order, every row of a large table is on a page of its own: a page written to the WAL per secret, and
+    /// again at the checkpoint). PostgreSQL walks by primary key.
+    struct WalkCursor: Sendable {
+        var rowid: Int64 = 0
+        var owner = ""
+        var field = ""
+    }
+
+    /// Whether `db` walks `vault_secrets` by rowid (SQLite).
+    static func walksStorageOrder(_ db: any SQLDatabase) -> Bool {
+        db.dialect.name == "sqlite"
+    }
+
     struct StoredRow: Sendable {
+        /// SQLite's rowid (`nil` on PostgreSQL).
+        let rowid: Int64?
         let ownerID: String
         let field: String
         let context: SecretContext
@@ -249,30 +267,39 @@ public struct MasterKeyRotation: Sendable {
     /// wrapped key that was read (a row the server re-sealed meanwhile is left for the next pass).
     /// Returns how many rows changed.
     static func store(_ updates: [(row: StoredRow, sealed: SealedSecret)], targetKeyID: String, on db: any SQLDatabase) async throws -> Int {
-        // Four values per row, two more per statement.
-        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: 4) - 1
+        let byRowid = walksStorageOrder(db)
+        // Three or four values per row, two more per statement.
+        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: byRowid ? 3 : 4) - 1
         var moved = 0
         for start in stride(from: 0, to: updates.count, by: rowsPerStatement) {
-            moved += try await storeChunk(updates[start..<min(start + rowsPerStatement, updates.count)], targetKeyID: targetKeyID, on: db)
+            let chunk = updates[start..<min(start + rowsPerStatement, updates.count)]
+            // VALUES columns are column1, column2, … on SQLite and PostgreSQL alike.
+            let rows: [SQLQueryString]
+            let match: SQLQueryString
+            let newKey: SQLQueryString
+            if byRowid {
+                rows = chunk.map { "(\(bind: $0.row.rowid ?? -1), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)))" }
+                match = "\(ident: secretsTable).rowid = v.column1 AND \(ident: secretsTable).wrapped_key = v.column2"
+                newKey = "v.column3"
+            } else {
+                rows = chunk.map {
+                    "(\(bind: $0.row.ownerID), \(bind: $0.row.field), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)))"
+                }
+                match = """
+                    \(ident: secretsTable).owner_id = v.column1 AND \(ident: secretsTable).field = v.column2
+                      AND \(ident: secretsTable).wrapped_key = v.column3
+                    """
+                newKey = "v.column4"
+            }
+            let query: SQLQueryString = """
+                UPDATE \(ident: secretsTable) SET master_key_id = \(bind: targetKeyID), wrapped_key = \(newKey), updated_at = \(bind: Timestamp.now)
+                FROM (VALUES \(rows.joined(separator: ", "))) AS v
+                WHERE \(match)
+                RETURNING \(ident: secretsTable).owner_id
+                """
+            moved += try await db.raw(query).all().count
         }
         return moved
-    }
-
-    private static func storeChunk(_ updates: ArraySlice<(row: StoredRow, sealed: SealedSecret)>, targetKeyID: String,
-                                   on db: any SQLDatabase) async throws -> Int {
-        guard !updates.isEmpty else { return 0 }
-        let rows: [SQLQueryString] = updates.map { update in
-            "(\(bind: update.row.ownerID), \(bind: update.row.field), \(bind: Data(update.row.sealed.wrappedKey)), \(bind: Data(update.sealed.wrappedKey)))"
-        }
-        // VALUES columns are column1…column4 on SQLite and PostgreSQL alike.
-        let query: SQLQueryString = """
-            UPDATE \(ident: secretsTable) SET master_key_id = \(bind: targetKeyID), wrapped_key = v.column4, updated_at = \(bind: Timestamp.now)
-            FROM (VALUES \(rows.joined(separator: ", "))) AS v
-            WHERE \(ident: secretsTable).owner_id = v.column1 AND \(ident: secretsTable).field = v.column2
-              AND \(ident: secretsTable).wrapped_key = v.column3
-            RETURNING \(ident: secretsTable).owner_id
-            """
-        return try await db.raw(query).all().count
     }
 
     static func countNotOn(_ keyID: String, on db: any SQLDatabase) async throws -> Int {
@@ -281,17 +308,26 @@ public struct MasterKeyRotation: Sendable {
         return try row?.decode(column: "n", as: Int.self) ?? 0
     }
 
-    static func batch(notOn keyID: String, after cursor: (owner: String, field: String), limit: Int, on db: any SQLDatabase) async throws -> [StoredRow] {
-        // The ciphertext is not read: only the data key is re-wrapped. The cursor is a row value, so both engines walk
-        // the primary key's index from it (an OR of the two columns may be read from the index's start on every batch).
-        let rows = try await db.select()
+    static func batch(notOn keyID: String, after cursor: WalkCursor, limit: Int, on db: any SQLDatabase) async throws -> [StoredRow] {
+        // The ciphertext is not read: only the data key is re-wrapped.
+        let byRowid = walksStorageOrder(db)
+        var query = db.select()
             .columns("scope", "owner_id", "field", "wrapped_key")
             .from(secretsTable)
             .where("master_key_id", .notEqual, keyID)
-            .where(SQLBinaryExpression(SQLGroupExpression([SQLColumn("owner_id"), SQLColumn("field")]), .greaterThan,
-                                       SQLGroupExpression([SQLBind(cursor.owner), SQLBind(cursor.field)])))
-            .orderBy("owner_id").orderBy("field").limit(limit)
-            .all()
+        if byRowid {
+            query = query.column(SQLAlias(SQLRaw("rowid"), as: SQLIdentifier("walk_rowid")))
+                .where(SQLRaw("rowid"), .greaterThan, SQLBind(cursor.rowid))
+                .orderBy(SQLRaw("rowid"))
+        } else {
+            // A row value, so the primary key's index is walked from the cursor (an OR of the two columns may be read
+            // from the index's start on every batch).
+            query = query
+                .where(SQLBinaryExpression(SQLGroupExpression([SQLColumn("owner_id"), SQLColumn("field")]), .greaterThan,
+                                           SQLGroupExpression([SQLBind(cursor.owner), SQLBind(cursor.field)])))
+                .orderBy("owner_id").orderBy("field")
+        }
+        let rows = try await query.limit(limit).all()
         return try rows.compactMap { row in
             let scopeText = try row.decode(column: "scope", as: String.self)
             let ownerID = try row.decode(column: "owner_id", as: String.self)
@@ -299,6 +335,7 @@ public struct MasterKeyRotation: Sendable {
             // A row whose scope text is damaged still belongs in the walk: it will not open, and is counted unreadable.
             let scope = Scope(scopeText) ?? .workspace("\u{0}invalid")
             return StoredRow(
+                rowid: byRowid ? try row.decode(column: "walk_rowid", as: Int64.self) : nil,
                 ownerID: ownerID, field: field,
                 context: SecretContext(scope: scope, ownerID: ownerID, field: field),
                 sealed: SealedSecret(wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)), ciphertext: [])
