@@ -54,8 +54,8 @@ public struct UsageReader: Sendable {
         guard !overflowed else { return }
         if isEventStream {
             readLine()
-        } else if let shape = try? JSONDecoder().decode(UsageShape.self, from: Data(buffer)) {
-            absorb(shape)
+        } else if let answer = JSONObject(buffer) {
+            absorb(answer)
         }
         buffer = []
     }
@@ -71,9 +71,8 @@ public struct UsageReader: Sendable {
         case .nullOnly where model != nil: return
         case .nullOnly, .values: break
         }
-        let payload = buffer[Self.dataPrefix.count...]
-        if let shape = try? JSONDecoder().decode(UsageShape.self, from: Data(payload)) {
-            absorb(shape)
+        if let event = JSONObject(buffer, Self.dataPrefix.count..<buffer.count) {
+            absorb(event)
         }
     }
 
@@ -110,28 +109,32 @@ public struct UsageReader: Sendable {
         return mention
     }
 
-    mutating func absorb(_ shape: UsageShape) {
-        if let model = shape.model?.value, !model.isEmpty { self.model = model }
-        absorb(shape.usage?.value)
-        absorb(shape.message?.value?.usage?.value)
-        if let model = shape.message?.value?.model?.value { self.model = model }
-        absorb(shape.response?.value?.usage?.value)
-        if let metadata = shape.usageMetadata?.value {
-            raise(\.inputTokens, metadata.promptTokenCount?.value)
-            let candidates = metadata.candidatesTokenCount?.value
-            let thoughts = metadata.thoughtsTokenCount?.value
+    /// Reads the shapes of usage from one JSON object (a whole answer, or one event's data).
+    mutating func absorb(_ answer: JSONObject) {
+        if let model = answer.string("model"), !model.isEmpty { self.model = model }
+        absorbNumbers(answer.object("usage"))
+        if let message = answer.object("message") {
+            absorbNumbers(message.object("usage"))
+            if let model = message.string("model") { self.model = model }
+        }
+        absorbNumbers(answer.object("response")?.object("usage"))
+        if let metadata = answer.object("usageMetadata") {
+            raise(\.inputTokens, metadata.int("promptTokenCount"))
+            let candidates = metadata.int("candidatesTokenCount")
+            let thoughts = metadata.int("thoughtsTokenCount")
             if candidates != nil || thoughts != nil { raise(\.outputTokens, (candidates ?? 0).saturatingAdding(thoughts ?? 0)) }
         }
-        if let version = shape.modelVersion?.value { model = version }
+        if let version = answer.string("modelVersion") { model = version }
     }
 
-    mutating func absorb(_ usage: UsageShape.Numbers?) {
+    mutating func absorbNumbers(_ usage: JSONObject?) {
         guard let usage else { return }
-        raise(\.inputTokens, usage.prompt_tokens?.value ?? usage.input_tokens?.value)
-        raise(\.outputTokens, usage.completion_tokens?.value ?? usage.output_tokens?.value)
+        raise(\.inputTokens, usage.int("prompt_tokens") ?? usage.int("input_tokens"))
+        raise(\.outputTokens, usage.int("completion_tokens") ?? usage.int("output_tokens"))
         // Cohere's v2 chat: usage.tokens.{input,output}_tokens.
-        raise(\.inputTokens, usage.tokens?.value?.input_tokens?.value)
-        raise(\.outputTokens, usage.tokens?.value?.output_tokens?.value)
+        let tokens = usage.object("tokens")
+        raise(\.inputTokens, tokens?.int("input_tokens"))
+        raise(\.outputTokens, tokens?.int("output_tokens"))
     }
 
     /// The largest count a vendor's answer is believed for (a trillion tokens); a larger or negative one is a lie and ignored.
@@ -140,45 +143,6 @@ public struct UsageReader: Sendable {
     mutating func raise(_ field: WritableKeyPath<UsageCounts, Int?>, _ value: Int?) {
         guard let value, (0...Self.maximumCount).contains(value) else { return }
         counts[keyPath: field] = max(counts[keyPath: field] ?? 0, value)
-    }
-}
-
-/// The parts of a vendor's answer that carry usage; everything else is skipped by the decoder.
-struct UsageShape: Decodable {
-    struct Numbers: Decodable {
-        struct Tokens: Decodable {
-            let input_tokens: Lenient<Int>?
-            let output_tokens: Lenient<Int>?
-        }
-        let prompt_tokens: Lenient<Int>?
-        let completion_tokens: Lenient<Int>?
-        let input_tokens: Lenient<Int>?
-        let output_tokens: Lenient<Int>?
-        let tokens: Lenient<Tokens>?
-    }
-    struct Nested: Decodable {
-        let model: Lenient<String>?
-        let usage: Lenient<Numbers>?
-    }
-    struct Metadata: Decodable {
-        let promptTokenCount: Lenient<Int>?
-        let candidatesTokenCount: Lenient<Int>?
-        let thoughtsTokenCount: Lenient<Int>?
-    }
-    let model: Lenient<String>?
-    let usage: Lenient<Numbers>?
-    let message: Lenient<Nested>?
-    let response: Lenient<Nested>?
-    let usageMetadata: Lenient<Metadata>?
-    let modelVersion: Lenient<String>?
-}
-
-/// A value of the expected type, or `nil` when the vendor sent something else there (never a decoding failure).
-struct Lenient<Value: Decodable>: Decodable {
-    let value: Value?
-
-    init(from decoder: any Decoder) throws {
-        value = try? decoder.singleValueContainer().decode(Value.self)
     }
 }
 
@@ -198,19 +162,6 @@ public struct RequestFacts: Sendable, Equatable {
         self.characters = characters
     }
 
-    /// The fields read; the decoder skips the rest of the body (the messages).
-    struct Shape: Decodable {
-        struct StreamOptions: Decodable {
-            let include_usage: Lenient<Bool>?
-        }
-        let model: Lenient<String>?
-        let model_id: Lenient<String>?
-        let stream: Lenient<Bool>?
-        let stream_options: Lenient<StreamOptions>?
-        let text: Lenient<String>?
-        let input: Lenient<String>?
-    }
-
     /// Reads a JSON body (anything else tells nothing) and the path (Gemini names the model there:
     /// `/v1beta/models/gemini-2.5-flash:streamGenerateContent`).
     public static func read(body: [UInt8]?, path: String) -> RequestFacts {
@@ -221,11 +172,12 @@ public struct RequestFacts: Sendable, Equatable {
             if end > rest.startIndex { facts.model = String(rest[..<end]) }
             if path.contains(":streamGenerateContent") { facts.stream = true }
         }
-        guard let body, body.first == UInt8(ascii: "{"), let shape = try? JSONDecoder().decode(Shape.self, from: Data(body)) else { return facts }
-        if let model = shape.model?.value ?? shape.model_id?.value { facts.model = model }
-        if let stream = shape.stream?.value { facts.stream = stream }
-        facts.streamIncludesUsage = shape.stream_options?.value?.include_usage?.value == true
-        if let text = shape.text?.value ?? shape.input?.value { facts.characters = text.count }
+        // Only these fields are read; the rest of the body (the messages) is checked as JSON and skipped.
+        guard let body, body.first == UInt8(ascii: "{"), let request = JSONObject(body) else { return facts }
+        if let model = request.string("model") ?? request.string("model_id") { facts.model = model }
+        if let stream = request.bool("stream") { facts.stream = stream }
+        facts.streamIncludesUsage = request.object("stream_options")?.bool("include_usage") == true
+        if let text = request.string("text") ?? request.string("input") { facts.characters = text.count }
         return facts
     }
 }
