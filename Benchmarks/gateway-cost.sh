@@ -2,7 +2,10 @@
 # The gateway's cost per call against nginx, side by side in one run (run on purpose; not part of CI):
 #   Benchmarks/gateway-cost.sh [seconds per measurement, default 10] [--peers] [--bin DIR]
 # (--bin: the keywarden binary of another build, e.g. a saved baseline, instead of building this checkout's;
-#  --perf FILE: `perf record -g` of Keywarden during the native face's 16-connection run, for `perf report -i FILE`.)
+#  --baseline DIR: also a Keywarden from another build (e.g. the last release), measured in the same run right after
+#  this build's, so a before/after comparison shares the machine's state;
+#  --perf FILE: `perf record -g` of Keywarden during the native face's 16-connection run, for `perf report -i FILE`.
+#  valgrind 3.19 here stops on the Swift 6 runtime, even with --tool=none, so instruction counts are not offered.)
 #
 # One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
 #   direct, through nginx proxy_pass (the floor of a proxy hop), through Keywarden's native face
@@ -19,8 +22,11 @@ seconds=10
 peers=0
 bin=
 perf_out=
+baseline=
 while [ $# -gt 0 ]; do
-  case $1 in --peers) peers=1;; --bin) bin=$2; shift;; --perf) perf_out=$2; shift;; *) seconds=$1;; esac
+  case $1 in
+    --peers) peers=1;; --bin) bin=$2; shift;; --baseline) baseline=$2; shift;; --perf) perf_out=$2; shift;; *) seconds=$1;;
+  esac
   shift
 done
 work=$(mktemp -d /tmp/kw-cost.XXXXXX)
@@ -98,16 +104,25 @@ wait_http "http://127.0.0.1:$px_port/v1/chat/completions"
 proxy_worker=$(pgrep -P "$proxy_master" | head -1)
 
 # 2. Keywarden: a workspace with its own OpenAI key, a service token; the upstream stands in for OpenAI.
-kw_port=$(free_port)
-KEYWARDEN_UPSTREAM_OPENAI="http://127.0.0.1:$up_port" KEYWARDEN_ALLOW_PRIVATE_TARGETS=1 KEYWARDEN_HEALTH_INTERVAL=0 KEYWARDEN_LOG_LEVEL=warning \
-  "$bin/keywarden" serve --data "$work/kw" --port "$kw_port" > "$work/kw.out" 2> "$work/kw.err" & pids+=($!)
-kw_pid=$!
-wait_http "http://127.0.0.1:$kw_port/readyz"
-admin=$(grep -o 'kw_[A-Za-z0-9_-]*' "$work/kw.out" | head -1)
-api() { curl -s -X "$1" "http://127.0.0.1:$kw_port$2" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
-ws=$(api POST /api/v1/workspaces '{"name":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-api POST "/api/v1/workspaces/$ws/keys" '{"provider":"openai","description":"bench","api_key":"sk-bench-workspace-key-0001","role":"primary","active":true}' >/dev/null
-token=$(api POST "/api/v1/workspaces/$ws/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+#    start_keywarden BIN NAME sets kw_port, kw_pid and token.
+start_keywarden() {
+  kw_port=$(free_port)
+  KEYWARDEN_UPSTREAM_OPENAI="http://127.0.0.1:$up_port" KEYWARDEN_ALLOW_PRIVATE_TARGETS=1 KEYWARDEN_HEALTH_INTERVAL=0 KEYWARDEN_LOG_LEVEL=warning \
+    "$1/keywarden" serve --data "$work/$2" --port "$kw_port" > "$work/$2.out" 2> "$work/$2.err" & pids+=($!)
+  kw_pid=$!
+  wait_http "http://127.0.0.1:$kw_port/readyz"
+  local admin ws
+  admin=$(grep -o 'kw_[A-Za-z0-9_-]*' "$work/$2.out" | head -1)
+  api() { curl -s -X "$1" "http://127.0.0.1:$kw_port$2" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+  ws=$(api POST /api/v1/workspaces '{"name":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  api POST "/api/v1/workspaces/$ws/keys" '{"provider":"openai","description":"bench","api_key":"sk-bench-workspace-key-0001","role":"primary","active":true}' >/dev/null
+  token=$(api POST "/api/v1/workspaces/$ws/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+}
+if [ -n "$baseline" ]; then
+  start_keywarden "$baseline" kw-baseline
+  base_port=$kw_port base_pid=$kw_pid base_token=$token
+fi
+start_keywarden "$bin" kw
 
 # 3. The floors: Hummingbird alone, and Hummingbird with AsyncHTTPClient passing the call through.
 .build/release/keywarden-bench floors --upstream "http://127.0.0.1:$up_port" > "$work/floors.out" 2>&1 & pids+=($!)
@@ -144,6 +159,11 @@ targets=(
   "keywarden openai face|http://127.0.0.1:$kw_port/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "direct streamed|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$streamed|X-Bench-Stream: 1|"
   "keywarden streamed|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$streamed|X-Bench-Stream: 1|$kw_pid"
+)
+[ -n "$baseline" ] && targets+=(
+  "baseline native|http://127.0.0.1:$base_port/openai/v1/chat/completions|Bearer $base_token|$plain||$base_pid"
+  "baseline openai face|http://127.0.0.1:$base_port/v1/chat/completions|Bearer $base_token|$plain||$base_pid"
+  "baseline streamed|http://127.0.0.1:$base_port/openai/v1/chat/completions|Bearer $base_token|$streamed|X-Bench-Stream: 1|$base_pid"
 )
 [ "$peers" = 1 ] && targets+=("litellm|http://127.0.0.1:$ll_port/v1/chat/completions|Bearer sk-litellm-master-0001|$plain||$ll_pid")
 
@@ -198,9 +218,10 @@ for name, (p50, p99, cpu, rps) in rows.items():
     cpu_text = "" if math.isnan(cpu) else f"{cpu:12.1f}"
     print(f"{name:26} {p50:8.0f} {p99:8.0f} {p50 - b[0]:8.0f} {p99 - b[1]:8.0f} {cpu_text:>12} {rps:10.0f}")
 nginx = rows["nginx"]
-for name in [n for n in rows if n.startswith(("keywarden", "hummingbird"))]:
+for name in [n for n in rows if n.startswith(("keywarden", "hummingbird", "baseline"))]:
     p50, p99, cpu, rps = rows[name]
     b = base(name)
     print(f"\n{name}: CPU {cpu / nginx[2]:.1f}× nginx's (goal ≤ 5×), added p50 {p50 - b[0] - (nginx[0] - rows['direct'][0]):.0f} µs and p99 "
           f"{p99 - b[1] - (nginx[1] - rows['direct'][1]):.0f} µs over nginx's (goals ≤ 100 / ≤ 500), req/s {rps / nginx[3]:.2f}× nginx's (goal ≥ 0.20)")
 PY
+

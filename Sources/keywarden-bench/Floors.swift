@@ -10,9 +10,9 @@ import NIOHTTP1
 /// fixed answer), and what Hummingbird with AsyncHTTPClient costs when they only pass a call through, streaming the
 /// answer back as the gateway does, with nothing of Keywarden's own (no token, no resolution, no vault, no metering).
 ///
-/// `keywarden-bench floors --upstream http://127.0.0.1:PORT` prints `listening PORT`, then serves
+/// `keywarden-bench floors --upstream http://127.0.0.1:PORT [--port P]` prints `listening PORT`, then serves
 /// `POST /hello` (a fixed chat completion) and `POST /pass/…` (forwarded to the upstream's `/…`).
-func floorsServer(upstream: String) async throws {
+func floorsServer(upstream: String, port: Int) async throws {
     var logger = Logger(label: "floors")
     logger.logLevel = .warning
     var configuration = HTTPClient.Configuration()
@@ -47,7 +47,7 @@ func floorsServer(upstream: String) async throws {
     }
     let app = Application(
         router: router,
-        configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "floors"),
+        configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "floors"),
         onServerRunning: { channel in
             FileHandle.standardOutput.write(Data("listening \(channel.localAddress?.port ?? 0)\n".utf8))
         },

@@ -362,7 +362,7 @@ case "floors":
         print("usage: keywarden-bench floors --upstream http://127.0.0.1:PORT")
         exit(2)
     }
-    try await floorsServer(upstream: arguments[index + 1])
+    try await floorsServer(upstream: arguments[index + 1], port: option("--port", default: 0))
 default:
     print("usage: keywarden-bench vault [--iterations N] [--credentials N]   figures for the vault goals")
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")

@@ -48,7 +48,8 @@ public struct KeywardenRequestContext: RequestContext {
     /// Who is calling; set by ``AuthenticationMiddleware`` on authenticated routes.
     public var principal: Principal?
     /// The peer's address (for per-client limits such as sign-in attempts); `nil` when unknown.
-    public let clientAddress: String?
+    public var clientAddress: String? { remoteAddress?.ipAddress }
+    private let remoteAddress: SocketAddress?
 
     /// Management bodies are small: anything larger is refused with 413 before it is read.
     public static let maximumBodySize = 64 * 1024
@@ -58,7 +59,7 @@ public struct KeywardenRequestContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
-        self.clientAddress = source.channel.remoteAddress?.ipAddress
+        self.remoteAddress = source.channel.remoteAddress
     }
 
     /// The authenticated principal; routes behind the auth middleware always have one.

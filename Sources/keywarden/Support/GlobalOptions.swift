@@ -37,10 +37,44 @@ enum LoggingBootstrap {
     static func once(level: Logger.Level) {
         guard done.setIfUnset() else { return }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = LazyMetadataLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
+    }
+}
+
+/// `StreamLogHandler`'s lines, with metadata formatted only for a line that is written.
+///
+/// `StreamLogHandler` formats its metadata again whenever a key is set; the server sets a request id and a token id
+/// on every request's logger, which cost ~2 % of a gateway call's CPU even when nothing is logged.
+struct LazyMetadataLogHandler: LogHandler {
+    private var stream: StreamLogHandler
+    var metadata = Logger.Metadata()
+
+    init(_ stream: StreamLogHandler) {
+        self.stream = stream
+    }
+
+    var logLevel: Logger.Level {
+        get { stream.logLevel }
+        set { stream.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { stream.metadataProvider }
+        set { stream.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var line = stream
+        line.metadata = metadata
+        line.log(event: event)
     }
 }
 
