@@ -4,7 +4,8 @@
 # (--bin: the keywarden binary of another build, e.g. a saved baseline, instead of building this checkout's;
 #  --baseline DIR: also a Keywarden from another build (e.g. the last release), measured in the same run right after
 #  this build's, so a before/after comparison shares the machine's state;
-#  --perf FILE: `perf record -g` of Keywarden during the native face's 16-connection run, for `perf report -i FILE`.
+#  --perf FILE: `perf record -g` of Keywarden during the native face's 16-connection run (another target: KEYWARDEN_BENCH_PERF_TARGET=name),
+#  for `perf report -i FILE`.
 #  valgrind 3.19 here stops on the Swift 6 runtime, even with --tool=none, so instruction counts are not offered.)
 #
 # One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
@@ -183,7 +184,7 @@ for target in "${targets[@]}"; do
   wrk -t1 -c1 -d"${seconds}s" --latency -s "$work/post$index.lua" "${headers[@]}" "$url" > "$work/one$index"
   before=$([ -n "$pid" ] && cpu_seconds "$pid" || echo 0)
   recorder=
-  if [ -n "$perf_out" ] && [ "$name" = "keywarden native" ]; then
+  if [ -n "$perf_out" ] && [ "$name" = "${KEYWARDEN_BENCH_PERF_TARGET:-keywarden native}" ]; then
     perf record -F 999 -g -p "$pid" -o "$perf_out" > /dev/null 2>&1 & recorder=$!
   fi
   wrk -t2 -c16 -d"${seconds}s" -s "$work/post$index.lua" "${headers[@]}" "$url" > "$work/sixteen$index"
