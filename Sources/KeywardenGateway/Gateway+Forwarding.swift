@@ -49,7 +49,9 @@ extension Gateway {
     }
 
     /// Response headers a tenant does not see when the platform's key served: they describe the platform's account.
-    static let sharedKeyResponseHeadersHidden: Set<String> = ["anthropic-organization-id", "openai-organization", "openai-project", "x-organization-id"]
+    static let sharedKeyResponseHeadersHidden: Set<String> = [
+        "anthropic-organization-id", "openai-organization", "openai-project", "x-organization-id", "server-timing",
+    ]
 
     /// The caller's request headers that travel with a shared key: what a request needs to be read (its type, its
     /// language, an API version, an idempotency key, an SDK's own description), nothing that chooses the account's

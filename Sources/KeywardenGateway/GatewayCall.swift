@@ -42,6 +42,17 @@ public struct GatewayCall: Sendable {
     }
 }
 
+extension GatewayCall: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The call without its header values: they carry the caller's Keywarden token.
+    public var description: String {
+        "GatewayCall(\(face), \(method) \(EndpointRule.plainPath(pathAndQuery).map(String.init) ?? "?"), workspace: \(workspaceID ?? "-"), headers: \(headers.map(\.name)))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+}
+
 /// A request body: kept whole (so another key can be tried), or streamed once to the first key.
 public enum GatewayRequestBody: Sendable {
     /// How the server takes in a request body.

@@ -13,6 +13,18 @@ struct ForwardingRulesTests {
         }
     }
 
+    @Test("a call printed, debug-printed or dumped shows its header names, never their values (the caller's token)")
+    func callNeverPrintsHeaderValues() {
+        let call = GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions?key=kw_canary_query",
+                               headers: [("Authorization", "Bearer kw_canary_token_0001"), ("x-api-key", "kw_canary_token_0002")],
+                               body: .empty, workspaceID: "ws_1", consumer: nil, modality: nil)
+        var dumped = ""
+        dump(call, to: &dumped)
+        for text in ["\(call)", String(reflecting: call), dumped] {
+            #expect(!text.contains("kw_canary") && text.contains("Authorization"), "\(text)")
+        }
+    }
+
     @Test("hop-by-hop headers, those the caller's Connection names, and those Keywarden sets are dropped")
     func hopByHopDropped() {
         let headers: [(name: String, value: String)] = [

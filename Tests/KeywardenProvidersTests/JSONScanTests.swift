@@ -7,7 +7,7 @@ struct JSONScanTests {
     static let documents: [String] = [
         #"{}"#, #" { } "#, #"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
         #"{"a":[1,-2.5e3,0,-0,1E+2,true,false,null,{"b":[[]]},"x"]}"#, #"{"s":"\u00e9\n\t\"\\\/\b\f\r"}"#, #"{"e":"\uD83D\uDE00"}"#,
-        #"{"a":1,"a":2}"#, "{\"t\":\"caf\u{e9} \u{1F600}\"}", #"{"n":123456789012345678901234567890}"#,
+        "{\"t\":\"caf\u{e9} \u{1F600}\"}", #"{"n":123456789012345678901234567890}"#,
         // Not one valid JSON object:
         #""#, #"[]"#, #""model""#, #"{"a" 1}"#, #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#, #"{"a":-}"#, #"{"a":1e}"#,
         #"{"a":tru}"#, #"{"a":nul}"#, #"{"a":"x}"#, #"{"a":"\x"}"#, #"{"a":"\u12G4"}"#, #"{"a":"\uD83D"}"#, #"{"a":"\uDE00"}"#,
@@ -30,6 +30,9 @@ struct JSONScanTests {
         }
         // Stricter than Foundation's parser, which takes a trailing comma: RFC 8259 does not, and neither do the vendors.
         #expect(JSONObject(Array(#"{"a":1,}"#.utf8)) == nil && JSONObject(Array(#"{"a":[1,]}"#.utf8)) == nil)
+        // A name given twice: which value a vendor reads is unknown, so nothing is read from such an object.
+        #expect(JSONObject(Array(#"{"model":"cheap","model":"expensive"}"#.utf8)) == nil)
+        #expect(JSONObject(Array(#"{"o":{"x":1,"x":2}}"#.utf8))?.object("o") == nil)
         let invalidUTF8: [UInt8] = Array(#"{"model":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
         #expect(JSONObject(invalidUTF8) == nil)
     }
@@ -39,6 +42,8 @@ struct JSONScanTests {
         let object = try #require(JSONObject(Array(#"{"i":42,"neg":-7,"f":1.5,"s":"42","b":true,"big":9223372036854775808,"max":9223372036854775807,"o":{"x":1}}"#.utf8)))
         #expect(object.int("i") == 42 && object.int("neg") == -7 && object.int("max") == Int.max)
         #expect(object.int("f") == nil && object.int("s") == nil && object.int("big") == nil && object.int("missing") == nil)
+        let exact = try #require(JSONObject(Array(#"{"a":12.0,"b":1e3,"c":-2E+1,"d":1e300,"e":0.5}"#.utf8)))
+        #expect(exact.int("a") == 12 && exact.int("b") == 1000 && exact.int("c") == -20 && exact.int("d") == nil && exact.int("e") == nil)
         #expect(object.bool("b") == true && object.bool("i") == nil && object.string("i") == nil && object.string("s") == "42")
         #expect(object.object("o")?.int("x") == 1 && object.object("s") == nil)
         #expect(JSONObject(Array(#"{"min":-9223372036854775808}"#.utf8))?.int("min") == Int.min)
@@ -48,7 +53,7 @@ struct JSONScanTests {
     func deepNestingRefused() {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         #expect(JSONObject(Array(("{\"a\":" + deep + "}").utf8)) == nil)
-        let fine = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+        let fine = String(repeating: "[", count: 120) + String(repeating: "]", count: 120)
         #expect(JSONObject(Array(("{\"a\":" + fine + "}").utf8)) != nil)
     }
 

@@ -244,7 +244,7 @@ public struct MasterKeyRotation: Sendable {
     /// (in key order, every row of a large table is on a page of its own: a page written to the WAL per secret, and
     /// again at the checkpoint). PostgreSQL walks by primary key.
     struct WalkCursor: Sendable {
-        var rowid: Int64 = 0
+        var rowid: Int64 = .min
         var owner = ""
         var field = ""
     }
@@ -268,8 +268,8 @@ public struct MasterKeyRotation: Sendable {
     /// Returns how many rows changed.
     static func store(_ updates: [(row: StoredRow, sealed: SealedSecret)], targetKeyID: String, on db: any SQLDatabase) async throws -> Int {
         let byRowid = walksStorageOrder(db)
-        // Three or four values per row, two more per statement.
-        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: byRowid ? 3 : 4) - 1
+        // Five or four values per row, two more per statement (the target key id, the time).
+        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: byRowid ? 5 : 4, others: 2)
         var moved = 0
         for start in stride(from: 0, to: updates.count, by: rowsPerStatement) {
             let chunk = updates[start..<min(start + rowsPerStatement, updates.count)]
@@ -278,9 +278,16 @@ public struct MasterKeyRotation: Sendable {
             let match: SQLQueryString
             let newKey: SQLQueryString
             if byRowid {
-                rows = chunk.map { "(\(bind: $0.row.rowid ?? -1), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)))" }
-                match = "\(ident: secretsTable).rowid = v.column1 AND \(ident: secretsTable).wrapped_key = v.column2"
-                newKey = "v.column3"
+                // The rowid finds the row; its owner and field make sure it is still the row the key was wrapped for
+                // (a VACUUM may renumber rows), and the old wrapped key that nobody re-sealed it meanwhile.
+                rows = chunk.map {
+                    "(\(bind: $0.row.rowid ?? -1), \(bind: $0.row.ownerID), \(bind: $0.row.field), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)))"
+                }
+                match = """
+                    \(ident: secretsTable).rowid = v.column1 AND \(ident: secretsTable).owner_id = v.column2
+                      AND \(ident: secretsTable).field = v.column3 AND \(ident: secretsTable).wrapped_key = v.column4
+                    """
+                newKey = "v.column5"
             } else {
                 rows = chunk.map {
                     "(\(bind: $0.row.ownerID), \(bind: $0.row.field), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)))"

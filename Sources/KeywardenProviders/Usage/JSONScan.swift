@@ -6,18 +6,23 @@
 /// decodes just the values asked for. Hostile input is bounded: nesting deeper than ``maximumDepth`` is refused,
 /// not recursed into.
 enum JSONScan {
-    /// The deepest nesting accepted (JSONDecoder's own limit).
-    static let maximumDepth = 512
+    /// The deepest nesting accepted: far beyond any request or answer the gateway reads (a tool's JSON schema nests
+    /// a few dozen levels at most), and shallow enough for a debug build's stack (~1 KB per level).
+    static let maximumDepth = 128
 
-    /// The members of the object that is all of `bytes[range]` (whitespace around it allowed), by name (the last
-    /// of duplicate names wins); `nil` when that text is not one valid JSON object.
+    /// The members of the object that is all of `bytes[range]` (whitespace around it allowed), by name; `nil` when
+    /// that text is not one valid JSON object, or names a member twice (which one a vendor reads is anybody's guess,
+    /// and Keywarden must not route or meter by the other).
     static func members(_ bytes: [UInt8], _ range: Range<Int>) -> [String: Range<Int>]? {
         var index = skipSpace(bytes, range.lowerBound, range.upperBound)
         guard index < range.upperBound, bytes[index] == UInt8(ascii: "{") else { return nil }
         var members: [String: Range<Int>] = [:]
-        guard let end = scanObject(bytes, index, range.upperBound, depth: 1, record: { name, value in members[name] = value }) else { return nil }
+        var repeated = false
+        guard let end = scanObject(bytes, index, range.upperBound, depth: 1, record: { name, value in
+            if members.updateValue(value, forKey: name) != nil { repeated = true }
+        }) else { return nil }
         index = skipSpace(bytes, end, range.upperBound)
-        return index == range.upperBound ? members : nil
+        return index == range.upperBound && !repeated ? members : nil
     }
 
     /// The members of the object `bytes` holds.
@@ -32,8 +37,17 @@ enum JSONScan {
         return text
     }
 
-    /// The integer a member's value is (digits with an optional minus, within `Int`), or `nil`.
+    /// The integer a member's value is: digits with an optional minus, within `Int`; or a number with an exact
+    /// integer value (`12.0`, `1e3`) up to 2^53; else `nil`.
     static func int(_ bytes: [UInt8], _ range: Range<Int>) -> Int? {
+        if let digits = digitsInt(bytes, range) { return digits }
+        guard skipNumber(bytes, range.lowerBound, range.upperBound) == range.upperBound,
+              let value = Double(String(decoding: bytes[range], as: UTF8.self)),
+              value.rounded() == value, abs(value) <= 9_007_199_254_740_992 else { return nil }
+        return Int(value)
+    }
+
+    private static func digitsInt(_ bytes: [UInt8], _ range: Range<Int>) -> Int? {
         var index = range.lowerBound
         var negative = false
         if index < range.upperBound, bytes[index] == UInt8(ascii: "-") { negative = true; index += 1 }

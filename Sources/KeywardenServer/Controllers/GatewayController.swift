@@ -35,7 +35,7 @@ struct GatewayController {
     }
 
     func forward(_ request: Request, context: KeywardenRequestContext, face: GatewayCall.Face, prefix: String) async throws -> Response {
-        let receivedAt = ContinuousClock.now
+        var receivedAt = ContinuousClock.now
         let principal = try await authenticate(request)
         let workspaceID = try workspace(for: principal, request: request)
 
@@ -59,6 +59,9 @@ struct GatewayController {
             body = .stream(length: length) { .stream(stream, length: .known(Int64(length))) }
         case .collect(let limit):
             let buffer: ByteBuffer
+            let uploadStarted = ContinuousClock.now
+            // The client's upload is its time, not Keywarden's: `Server-Timing`'s `kw` starts again after it.
+            defer { receivedAt += ContinuousClock.now - uploadStarted }
             do {
                 buffer = try await request.body.collect(upTo: limit)
             } catch {
@@ -100,7 +103,7 @@ struct GatewayController {
         }
         guard let presented else {
             throw KeywardenError(.unauthenticated, code: "unauthorized",
-                message: "Send a Keywarden service token as the API key (Authorization: Bearer, x-api-key, x-goog-api-key, xi-api-key or api-key).")
+                message: "Send a Keywarden service token as the API key (Authorization: Bearer, x-api-key, x-goog-api-key, xi-api-key, api-key or ocp-apim-subscription-key).")
         }
         guard let principal = try await app.authenticate(presented: presented) else {
             throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The token is not valid or was revoked.")
