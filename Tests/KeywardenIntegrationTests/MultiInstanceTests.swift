@@ -26,12 +26,14 @@ struct MultiInstanceTests {
         let saved = ContinuousClock.now
         let key = try await a.key(ws, secret: "sk-multi-instance-0001")
         var servedAfter: Duration?
+        var lastReply = ""
         while ContinuousClock.now - saved < .seconds(3) {
             let reply = try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
             if reply.status == 200, reply.headers["x-keywarden-key"] == key { servedAfter = ContinuousClock.now - saved; break }
+            lastReply = "\(reply.status) \(reply.headers["x-keywarden-key"] ?? "-") \(reply.text.prefix(300))"
             try await Task.sleep(for: .milliseconds(20))
         }
-        print("saved on A → used on B after \(servedAfter.map { "\($0)" } ?? "never")")
+        print("saved on A → used on B after \(servedAfter.map { "\($0)" } ?? "never; B's last answer: \(lastReply)")")
         // Typically ~0.1 s (NOTIFY); bounded generously so a loaded machine does not fail it.
         #expect(servedAfter != nil && servedAfter! < .seconds(3))
 
