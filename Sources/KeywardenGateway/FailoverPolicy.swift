@@ -113,9 +113,9 @@ public struct FailoverPolicy: Sendable, Equatable {
                 return .failover(Failover(reason: "server_error", rest: nil, record: nil, checkHealth: false))
             }
             let rest = Rest(duration: rejectedCooldown, rateLimited: false, owned: owned)
-            guard owned else { return .failover(Failover(reason: reason, rest: rest, record: nil, checkHealth: true)) }
-            guard let record else { return .failover(Failover(reason: reason, rest: rest, record: nil, checkHealth: true)) }
-            return .failover(Failover(reason: reason, rest: rest, record: record, checkHealth: record == .invalid))
+            // A shared key's refusal records nothing; without a record the probe judges the key, after one only an invalid key.
+            let recorded = owned ? record : nil
+            return .failover(Failover(reason: reason, rest: rest, record: recorded, checkHealth: recorded.map { $0 == .invalid } ?? true))
         }
     }
 }

@@ -25,7 +25,8 @@ public struct GatewayCall: Sendable {
     public var consumer: String?
     /// `nil` to infer it from the path.
     public var modality: Modality?
-    /// When the server began on the call (before its token was checked): Keywarden's own time is counted from here.
+    /// When the server began on the call (before its token was checked), moved later by the time the client took to
+    /// upload a collected body: Keywarden's own time is counted from here.
     public var receivedAt: ContinuousClock.Instant
 
     public init(face: Face, method: String, pathAndQuery: String, headers: [(name: String, value: String)], body: GatewayRequestBody,

@@ -115,22 +115,21 @@ enum JSONScan {
         if bytes[index] == UInt8(ascii: "}") { return index + 1 }
         while true {
             guard index < end, bytes[index] == UInt8(ascii: "\"") else { return nil }
-            let valueEnd: Int
-            if let record {
-                guard let (name, after) = decodeString(bytes, index, end) else { return nil }
-                index = skipSpace(bytes, after, end)
-                guard index < end, bytes[index] == UInt8(ascii: ":") else { return nil }
-                let valueStart = skipSpace(bytes, index + 1, end)
-                guard let after = skipValue(bytes, valueStart, end, depth: depth) else { return nil }
-                record(name, valueStart..<after)
-                valueEnd = after
+            // A name is decoded only when it is recorded; otherwise it is only checked.
+            let name: String?
+            let nameEnd: Int
+            if record != nil {
+                guard let (decoded, after) = decodeString(bytes, index, end) else { return nil }
+                (name, nameEnd) = (decoded, after)
             } else {
                 guard let after = skipString(bytes, index, end) else { return nil }
-                index = skipSpace(bytes, after, end)
-                guard index < end, bytes[index] == UInt8(ascii: ":") else { return nil }
-                guard let after = skipValue(bytes, skipSpace(bytes, index + 1, end), end, depth: depth) else { return nil }
-                valueEnd = after
+                (name, nameEnd) = (nil, after)
             }
+            index = skipSpace(bytes, nameEnd, end)
+            guard index < end, bytes[index] == UInt8(ascii: ":") else { return nil }
+            let valueStart = skipSpace(bytes, index + 1, end)
+            guard let valueEnd = skipValue(bytes, valueStart, end, depth: depth) else { return nil }
+            if let record, let name { record(name, valueStart..<valueEnd) }
             index = skipSpace(bytes, valueEnd, end)
             guard index < end else { return nil }
             if bytes[index] == UInt8(ascii: "}") { return index + 1 }
