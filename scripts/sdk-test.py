@@ -58,6 +58,15 @@ with client.messages.stream(model="claude-sonnet-4-6", max_tokens=64, messages=m
     final = stream.get_final_message()
 results["anthropic_stream"] = {"text": text, "output_tokens": final.usage.output_tokens}
 
+# What the cards promise (seed 000): a call that leaves a value out gets the serving key's. The SDKs' typed methods
+# require model and max_tokens, so these go through each SDK's own request method with the fields left out.
+left_out = client.post("/v1/messages", cast_to=anthropic.types.Message, body={"messages": messages})
+results["anthropic_defaults"] = {"text": left_out.content[0].text, "model": left_out.model}
+defaulted = compatible.chat.completions.with_raw_response.create(model="default", messages=messages,
+                                                                 extra_headers={"X-Keywarden-Provider": "anthropic"})
+results["compatible_default_model"] = {"text": defaulted.parse().choices[0].message.content,
+                                       "model": defaulted.headers.get("x-keywarden-model")}
+
 # A refused call surfaces as the SDK's own error type.
 try:
     openai.OpenAI(base_url=f"{base}/openai/v1", api_key="kw_" + "x" * 43, max_retries=0).models.list()

@@ -68,12 +68,41 @@ extension Gateway {
 
     /// What the answer says about the key that served: the source always; the key's id only when the caller owns it
     /// (a tenant learns that the platform paid, not which of the platform's keys did).
-    static func keywardenHeaders(_ candidate: Candidate, attempts: Int, owned: Bool) -> [(name: String, value: String)] {
+    /// The model, when known, is the one the call used: the caller's, or the default Keywarden filled in.
+    static func keywardenHeaders(_ candidate: Candidate, attempts: Int, owned: Bool, model: String? = nil) -> [(name: String, value: String)] {
         var headers: [(name: String, value: String)] = [("X-Keywarden-Source", candidate.source.rawValue)]
         if owned { headers.append(("X-Keywarden-Key", candidate.credentialID)) }
         headers.append(("X-Keywarden-Provider", candidate.providerID))
+        if let model, !model.isEmpty, Self.isHeaderSafe(model) { headers.append(("X-Keywarden-Model", model)) }
         headers.append(("X-Keywarden-Attempts", "\(attempts)"))
         return headers
+    }
+
+    /// Whether a value (a model a caller named) can go into a header as it is: visible ASCII and spaces, at most 256 bytes.
+    static func isHeaderSafe(_ value: String) -> Bool {
+        value.utf8.count <= 256 && value.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    }
+
+    /// The model a caller writes to mean "the key's default model".
+    static let defaultModelName = "default"
+
+    /// What the call left out, filled in from the serving key (its default model, its fields, the catalog's fallback):
+    /// the plan, and the body to send when members were added (`nil`: the body goes as it is).
+    static func planDefaults(for call: GatewayCall, provider: ProviderDefinition, path: String, body: [UInt8]?, facts: RequestFacts,
+                             model: String?, extras: [String: Secret]) -> (plan: CallDefaultsPlan, body: [UInt8]?) {
+        // The body is read again only when a default could apply to a member the request facts do not already answer for.
+        var scanned: RequestBodyDefaults?
+        var didScan = false
+        let plan = provider.planDefaults(method: call.method, pathAndQuery: path, leftOut: { name in
+            if name == "model", let sent = facts.model, sent != defaultModelName { return false }
+            if !didScan {
+                didScan = true
+                scanned = body.flatMap(RequestBodyDefaults.init)
+            }
+            return scanned?.leavesOut(name) ?? false
+        }, model: model, field: { extras[$0]?.unprotectedString })
+        guard !plan.members.isEmpty, let scanned else { return (plan, nil) }
+        return (plan, scanned.filled(with: plan.members))
     }
 
     /// Whether the caller owns a candidate's key: a workspace its own keys, the platform (a call without a workspace) its keys.

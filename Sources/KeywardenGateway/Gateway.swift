@@ -81,7 +81,7 @@ public final class Gateway: Sendable {
         // What is asked: provider (or a model to route by), modality, and for the OpenAI face the JSON body.
         let bodyBytes = call.body.bytes.map { Array($0.readableBytesView) }
         let facts = RequestFacts.read(body: bodyBytes, path: call.pathAndQuery)
-        meter.model = facts.model
+        meter.model = facts.model == Self.defaultModelName ? nil : facts.model
         meter.characters = facts.characters
         var query: ResolutionQuery
         var requestedModel = facts.model
@@ -95,13 +95,19 @@ public final class Gateway: Sendable {
                                     consumer: call.consumer, allowsOtherProvider: false)
         case .chatCompletions(let providerID):
             meter.modality = .chat
-            guard bodyBytes != nil, let model = facts.model, !model.isEmpty else {
-                return finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON body with a model, as the OpenAI chat completions API expects.")
+            guard bodyBytes != nil, facts.isJSONObject else {
+                return finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON object body, as the OpenAI chat completions API expects.")
+            }
+            // No model (or "default"): the serving key's default model, which needs the provider named.
+            let named = facts.model.flatMap { $0.isEmpty || $0 == Self.defaultModelName ? nil : $0 }
+            guard named != nil || providerID != nil else {
+                return finishWithError(&meter, status: 400, code: "model_required",
+                                       message: "Name a model, or name the provider in X-Keywarden-Provider to use its key's default model.")
             }
             var provider = providerID
-            var routedModel = model
+            var routedModel = named
             // "anthropic/claude-sonnet-4-6" names the provider, unless the whole name is a model of the catalog.
-            if provider == nil, app.catalog.provider(servingModel: model) == nil, let slash = model.firstIndex(of: "/"),
+            if provider == nil, let model = named, app.catalog.provider(servingModel: model) == nil, let slash = model.firstIndex(of: "/"),
                app.catalog.contains(String(model[..<slash])) {
                 provider = String(model[..<slash])
                 routedModel = String(model[model.index(after: slash)...])
@@ -143,23 +149,16 @@ public final class Gateway: Sendable {
         for candidate in candidates.prefix(policy.maxAttempts) {
             guard policy.mayTry(afterAttempts: attempts, bodyReplayable: call.body.isReplayable) else { break }
             guard let credential = snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
-            // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
-            // inference endpoints through the native face, unless the operator allows more.
             let owned = credential.scope.workspaceID == call.workspaceID
-            if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: call.pathAndQuery) {
-                lastFailure = .local(403, "endpoint_not_allowed",
-                    "\(provider.displayName)'s \(call.method) \(EndpointRule.plainPath(call.pathAndQuery).map(String.init) ?? "path") is not one the platform's key may be used for; use your own key for it, or ask the operator to allow it.")
-                continue
-            }
-            attempts += 1
-            meter.attempts = attempts
-            meter.candidate = candidate
 
             // The request for this key.
             let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
             do {
                 opened = try await app.resolution.openSecrets(of: credential)
             } catch {
+                attempts += 1
+                meter.attempts = attempts
+                meter.candidate = candidate
                 // An instance that lacks a master key the others have (a rotation not yet distributed) says which.
                 let unreadable = error as? UnreadableSecret
                 logger.error("gateway: key does not open; skipped", metadata: [
@@ -188,12 +187,32 @@ public final class Gateway: Sendable {
             }
             // One rewrite of the JSON body, when the model changes or the stream should carry usage.
             var hidesUsageEvents = false
+            var sentBytes = bodyBytes
             let asksUsage = Self.asksForStreamUsage(facts, provider: provider, path: path)
             if sendModel != nil || asksUsage, let bytes = bodyBytes,
                let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) {
                 body = .complete(ByteBuffer(bytes: rewritten))
+                sentBytes = rewritten
                 hidesUsageEvents = asksUsage
             }
+            // What the call left out, from this key: its default model, Anthropic's max tokens, ElevenLabs' voice.
+            let defaults = Self.planDefaults(for: call, provider: provider, path: path, body: sentBytes, facts: facts,
+                                             model: candidate.model, extras: opened.extras)
+            path = defaults.plan.pathAndQuery
+            if let filled = defaults.body {
+                body = .complete(ByteBuffer(bytes: filled))
+            }
+            if let model = defaults.plan.model { meter.model = model }
+            // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
+            // inference endpoints through the native face, unless the operator allows more.
+            if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: path) {
+                lastFailure = .local(403, "endpoint_not_allowed",
+                    "\(provider.displayName)'s \(call.method) \(EndpointRule.plainPath(path).map(String.init) ?? "path") is not one the platform's key may be used for; use your own key for it, or ask the operator to allow it.")
+                continue
+            }
+            attempts += 1
+            meter.attempts = attempts
+            meter.candidate = candidate
             let callerHeaders = Self.forwardedRequestHeaders(call.headers, owned: owned)
             let vendorRequest: VendorRequest
             do {
@@ -271,7 +290,7 @@ public final class Gateway: Sendable {
             meter.status = status
             noteSource(candidate, call: call, snapshot: snapshot, query: query)
             var headers = Self.forwardedHeaders(response.headers, owned: owned)
-            headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: owned)
+            headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: owned, model: meter.model)
             let contentType = response.headers.first(name: "content-type")
             if status >= 400 {
                 // A 400 and the like go back as the vendor sent them, with any echo of the key removed.

@@ -50,7 +50,11 @@ extension MockVendor {
     }
 
     func chatCompletion(_ object: [String: Any], midstream: Bool) -> Response {
-        let model = object["model"] as? String ?? "unknown"
+        // Like OpenAI: a request without a model is refused before anything is generated.
+        guard let model = object["model"] as? String else {
+            return json(400, ["error": ["message": "you must provide a model parameter", "type": "invalid_request_error",
+                                        "param": NSNull(), "code": NSNull()]])
+        }
         let (text, words, input, output) = reply(object)
         let id = "chatcmpl-mock\(Int.random(in: 100_000...999_999))"
         let usage: [String: Any] = ["prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output]
@@ -81,8 +85,11 @@ extension MockVendor {
     }
 
     func anthropicMessage(_ object: [String: Any], midstream: Bool) -> Response {
-        let model = object["model"] as? String ?? "unknown"
-        guard object["max_tokens"] != nil else {
+        // Like Anthropic: model and max_tokens are required fields.
+        guard let model = object["model"] as? String else {
+            return json(400, ["type": "error", "error": ["type": "invalid_request_error", "message": "model: Field required"]])
+        }
+        guard object["max_tokens"] is Int else {
             return json(400, ["type": "error", "error": ["type": "invalid_request_error", "message": "max_tokens: Field required"]])
         }
         let (text, words, input, output) = reply(object)

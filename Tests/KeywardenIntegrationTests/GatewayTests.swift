@@ -445,6 +445,11 @@ struct SDKTests {
         let anthropicStream = results["anthropic_stream"] as? [String: Any]
         #expect(anthropicStream?["text"] as? String == "Hello from the anthropic mock." && anthropicStream?["output_tokens"] as? Int == 5)
         #expect(results["bad_token"] as? Int == 401)
+        // Left out: the anthropic key has no default model of its own, so the catalog's; max tokens the catalog's 4096.
+        let defaults = results["anthropic_defaults"] as? [String: Any]
+        #expect(defaults?["text"] as? String == "Hello from the anthropic mock." && defaults?["model"] as? String == "claude-opus-4-7")
+        let defaultModel = results["compatible_default_model"] as? [String: Any]
+        #expect(defaultModel?["text"] as? String == "Hello from the anthropic mock." && defaultModel?["model"] as? String == "claude-opus-4-7")
 
         // Neither vendor saw the Keywarden token; each saw its own key in its own header.
         let openaiSeen = try await rig.mocks.requests("openai")
@@ -452,11 +457,13 @@ struct SDKTests {
         #expect(!openaiSeen.isEmpty && !anthropicSeen.isEmpty)
         #expect(!String(describing: openaiSeen + anthropicSeen).contains(token))
         #expect(anthropicSeen.contains { ($0["headers"] as? [String: String])?["x-api-key"] == "sk-ant-sdk-0701" })
-        try await rig.eventually("seven SDK calls metered, the streams with their tokens") {
+        #expect(anthropicSeen.contains { ($0["body"] as? String)?.hasPrefix(#"{"model":"claude-opus-4-7","max_tokens":4096,"#) == true },
+                "the Messages call that left both out reached the vendor with the defaults in front")
+        try await rig.eventually("nine SDK calls metered, the streams with their tokens") {
             let report = try await rig.usage("workspace=\(ws)&group_by=provider")
             let openai = ((report["groups"] as? [[String: Any]]) ?? []).first { $0["key"] as? String == "openai" }
             // Plain chat, raw chat and two streams, each 5 tokens out (the unasked stream was asked for usage by the gateway).
-            return (report["totals"] as? [String: Any])?["requests"] as? Int == 7 && openai?["tokens_out"] as? Int == 20
+            return (report["totals"] as? [String: Any])?["requests"] as? Int == 9 && openai?["tokens_out"] as? Int == 20
         }
     }
 }

@@ -60,7 +60,7 @@ struct JSONScanTests {
     @Test("request facts and usage are read as before: model, stream, stream_options, text, and each vendor's usage shape")
     func factsAndUsage() {
         let facts = RequestFacts.read(body: Array(#"{"model":5,"model_id":"m2","stream":true,"stream_options":{"include_usage":true},"input":"héllo"}"#.utf8), path: "/v1/x")
-        #expect(facts == RequestFacts(model: "m2", stream: true, streamIncludesUsage: true, characters: 5))
+        #expect(facts == RequestFacts(model: "m2", stream: true, streamIncludesUsage: true, characters: 5, isJSONObject: true))
         #expect(RequestFacts.read(body: Array(#"{"model":"a","messages":[1,,2]}"#.utf8), path: "/") == RequestFacts())
 
         var openai = UsageReader(contentType: "application/json")

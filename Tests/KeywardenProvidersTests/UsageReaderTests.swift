@@ -104,7 +104,7 @@ struct UsageReaderTests {
     @Test("request facts: the model from the body or Gemini's path, stream, and spoken characters")
     func requestFacts() {
         let body = Array(#"{"model":"gpt-5.4-mini","stream":true,"input":"Hello there"}"#.utf8)
-        #expect(RequestFacts.read(body: body, path: "/v1/audio/speech") == RequestFacts(model: "gpt-5.4-mini", stream: true, characters: 11))
+        #expect(RequestFacts.read(body: body, path: "/v1/audio/speech") == RequestFacts(model: "gpt-5.4-mini", stream: true, characters: 11, isJSONObject: true))
         #expect(RequestFacts.read(body: nil, path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
                 == RequestFacts(model: "gemini-2.5-flash", stream: true))
         #expect(RequestFacts.read(body: Array("not json".utf8), path: "/v1/x") == RequestFacts())

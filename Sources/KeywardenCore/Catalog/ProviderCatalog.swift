@@ -152,6 +152,17 @@ public struct ProviderCatalog: Sendable, Equatable {
                 }
             }
         }
+        for rule in p.callDefaults {
+            if case .field(let id) = rule.source {
+                guard let field = p.fields.first(where: { $0.id == id }), field.kind != .secret else {
+                    throw fail("call default for \(rule.endpoint) takes its value from '\(id)', which is no extra field of the card")
+                }
+                // A value put into the path must not be able to leave its segment.
+                if case .path = rule.target, field.pattern == nil {
+                    throw fail("field '\(id)' is put into the path of \(rule.endpoint) and needs a pattern")
+                }
+            }
+        }
         if p.baseURL != nil, p.sharedKeyEndpoints.isEmpty {
             throw fail("shared_key_endpoints must list the endpoints a shared key may be used for (or \"*\" for all)")
         }

@@ -227,6 +227,8 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
     /// The endpoints the native pass-through may use a shared key (the platform's, the managed default) for:
     /// the vendor's inference endpoints, never its files, batches, fine-tuning or administration.
     public let sharedKeyEndpoints: [EndpointRule]
+    /// What a call may leave out and the serving key fills in (beyond the chat completions endpoint's `model`).
+    public let callDefaults: [CallDefault]
 
     enum CodingKeys: String, CodingKey {
         case id, category, fields, auth, verification, models, modalities, summary
@@ -237,6 +239,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         case displayOrder = "display_order"
         case chatCompletions = "chat_completions"
         case sharedKeyEndpoints = "shared_key_endpoints"
+        case callDefaults = "call_defaults"
     }
 
     public init(
@@ -244,7 +247,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         auth: AuthScheme, staticHeaders: [String: String] = [:], baseURL: String?,
         verification: VerificationCall, models: [CuratedModel], defaultModel: String?,
         modalities: [Modality], displayOrder: Int, summary: String? = nil, chatCompletions: ChatCompletionsEndpoint? = nil,
-        sharedKeyEndpoints: [EndpointRule] = []
+        sharedKeyEndpoints: [EndpointRule] = [], callDefaults: [CallDefault] = []
     ) {
         self.id = id
         self.displayName = displayName
@@ -261,6 +264,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.summary = summary
         self.chatCompletions = chatCompletions
         self.sharedKeyEndpoints = sharedKeyEndpoints
+        self.callDefaults = callDefaults
     }
 
     public init(from decoder: any Decoder) throws {
@@ -287,6 +291,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
             rules.append(rule)
         }
         self.sharedKeyEndpoints = rules
+        self.callDefaults = try c.decodeIfPresent([CallDefault].self, forKey: .callDefaults) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -306,6 +311,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         try c.encodeIfPresent(summary, forKey: .summary)
         try c.encodeIfPresent(chatCompletions, forKey: .chatCompletions)
         try c.encode(sharedKeyEndpoints.map(\.description), forKey: .sharedKeyEndpoints)
+        if !callDefaults.isEmpty { try c.encode(callDefaults, forKey: .callDefaults) }
     }
 
     /// The id of the field that holds the API key.
@@ -337,7 +343,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
             id: id, displayName: displayName, category: category, fields: fields, auth: auth,
             staticHeaders: staticHeaders, baseURL: url, verification: verification, models: models,
             defaultModel: defaultModel, modalities: modalities, displayOrder: displayOrder, summary: summary,
-            chatCompletions: chatCompletions, sharedKeyEndpoints: sharedKeyEndpoints
+            chatCompletions: chatCompletions, sharedKeyEndpoints: sharedKeyEndpoints, callDefaults: callDefaults
         )
     }
 }

@@ -300,6 +300,10 @@ public enum Resolver {
 
         var candidates = CandidateList()
         var reasons: [String] = []
+        let platform = view.platform.providers[providerID]
+        // A key without a default model of its own uses its card's, else the catalog's.
+        let cardModel = platform?.card?.defaultModel ?? catalog.provider(providerID)?.defaultModel
+        func model(_ key: ChainKey) -> String? { key.defaultModel ?? cardModel }
         func skipped(_ keys: [Credential]) -> String {
             let counts = Dictionary(grouping: keys) { key -> String in
                 if !key.active { return "inactive" }
@@ -321,7 +325,7 @@ public enum Resolver {
                    let boundID = binding.credentialID,
                    let index = keys.firstIndex(where: { $0.id == boundID }), keys[index].providerID == providerID {
                     if keys[index].isUsable(coolingDown: coolingDown) {
-                        candidates.add(keys[index], .byok, "binding", model: keys[index].defaultModel)
+                        candidates.add(keys[index], .byok, "binding", model: model(keys[index]))
                     } else {
                         reasons.append("the bound key is \(skipped([entry.keys[index]]))")
                     }
@@ -335,19 +339,19 @@ public enum Resolver {
                     guard keys[index].isUsable(coolingDown: coolingDown) else { continue }
                     ready += 1
                     switch keys[index].role {
-                    case .primary: candidates.add(keys[index], .byok, "primary", model: keys[index].defaultModel)
-                    case .fallback: candidates.add(keys[index], .byok, "fallback", model: keys[index].defaultModel)
+                    case .primary: candidates.add(keys[index], .byok, "primary", model: model(keys[index]))
+                    case .fallback: candidates.add(keys[index], .byok, "fallback", model: model(keys[index]))
                     case .pool:
                         if firstPool < 0 { firstPool = index }
                         poolCount += 1
                     }
                 }
                 if poolCount == 1 {
-                    candidates.add(keys[firstPool], .byok, "pool", model: keys[firstPool].defaultModel)
+                    candidates.add(keys[firstPool], .byok, "pool", model: model(keys[firstPool]))
                 } else if poolCount > 1 {
                     let pool = keys.indices.filter { keys[$0].providerID == providerID && keys[$0].role == .pool && keys[$0].isUsable(coolingDown: coolingDown) }
                     for index in weightedOrder(pool, weight: { keys[$0].weight }, random: random) {
-                        candidates.add(keys[index], .byok, "pool", model: keys[index].defaultModel)
+                        candidates.add(keys[index], .byok, "pool", model: model(keys[index]))
                     }
                 }
                 if own == 0 {
@@ -363,12 +367,11 @@ public enum Resolver {
         }
 
         // 3: the platform's card for the provider.
-        let platform = view.platform.providers[providerID]
         if let platform, let card = platform.card, card.active {
             var ready = 0
             for index in platform.chain.indices where platform.chain[index].isUsable(coolingDown: coolingDown) {
                 ready += 1
-                candidates.add(platform.chain[index], .platform, "platform", model: card.defaultModel)
+                candidates.add(platform.chain[index], .platform, "platform", model: cardModel)
             }
             if ready == 0 { reasons.append(platform.keys.isEmpty ? "the platform has no \(providerID) key" : "the platform's \(providerID) key is unusable (\(skipped(platform.keys)))") }
         } else {

@@ -168,8 +168,11 @@ public struct RequestFacts: Sendable, Equatable {
     /// Whether the request asks for usage in its stream (`stream_options.include_usage`).
     public var streamIncludesUsage = false
     public var characters: Int?
+    /// Whether the body is one valid JSON object.
+    public var isJSONObject = false
 
-    public init(model: String? = nil, stream: Bool = false, streamIncludesUsage: Bool = false, characters: Int? = nil) {
+    public init(model: String? = nil, stream: Bool = false, streamIncludesUsage: Bool = false, characters: Int? = nil, isJSONObject: Bool = false) {
+        self.isJSONObject = isJSONObject
         self.model = model
         self.stream = stream
         self.streamIncludesUsage = streamIncludesUsage
@@ -188,6 +191,7 @@ public struct RequestFacts: Sendable, Equatable {
         }
         // Only these fields are read; the rest of the body (the messages) is checked as JSON and skipped.
         guard let body, body.first == UInt8(ascii: "{"), let request = JSONObject(body) else { return facts }
+        facts.isJSONObject = true
         if let model = request.string("model") ?? request.string("model_id") { facts.model = model }
         if let stream = request.bool("stream") { facts.stream = stream }
         facts.streamIncludesUsage = request.object("stream_options")?.bool("include_usage") == true
