@@ -1,0 +1,102 @@
+import Foundation
+import Hummingbird
+import KeywardenCore
+import KeywardenApp
+import KeywardenProviders
+import KeywardenStore
+import KeywardenVault
+import NIOCore
+
+/// Platform → AI / API keys: the platform's provider cards.
+extension PagesController {
+    func addProviderRoutes(to router: Router<KeywardenRequestContext>) {
+        router.get("platform/providers") { request, _ in
+            try await page(request) { session in
+                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                var flash: [String: String] = [:]
+                if let provider = request.queryText("provider"), let notice = request.queryText("notice") {
+                    flash[provider] = Self.noticeText(notice, provider: app.catalog.provider(provider)?.displayName ?? provider)
+                }
+                return try await providersPage(session, messages: flash.mapValues { ($0, "ok") })
+            }
+        }
+        router.post("platform/providers/:provider") { request, context in
+            try await page(request) { session in
+                let provider = try context.parameters.require("provider")
+                let form = try await WebForm.read(request, context: context, csrf: session.csrf)
+                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                guard let definition = app.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
+                var extras: [String: Secret] = [:]
+                for field in definition.extraFields { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
+                let order = try form.text("display_order").map { text in
+                    guard let value = try NumberField.parse(text, field: "display_order", in: PlatformCardService.displayOrderRange) else {
+                        throw KeywardenError.missing("display_order")
+                    }
+                    return value
+                }
+                do {
+                    _ = try await app.platformCards.save(provider, PlatformCardUpdate(
+                        apiKey: form.text("api_key").map { Secret($0) }, extras: extras, defaultModel: form.text("default_model"), displayOrder: order
+                    ), actor: session.principal.actor)
+                } catch let error as KeywardenError {
+                    return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .unprocessableContent)
+                }
+                return WebResponse.redirect("/platform/providers?notice=saved&provider=\(provider)#\(provider)")
+            }
+        }
+        for action in ["activate", "deactivate", "test"] {
+            router.post("platform/providers/:provider/\(action)") { request, context in
+                try await page(request) { session in
+                    let provider = try context.parameters.require("provider")
+                    _ = try await WebForm.read(request, context: context, csrf: session.csrf)
+                    guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                    do {
+                        switch action {
+                        case "activate": _ = try await app.platformCards.activate(provider, actor: session.principal.actor)
+                        case "deactivate": _ = try await app.platformCards.deactivate(provider, actor: session.principal.actor)
+                        default:
+                            let result = try await verification.testPlatformCard(provider, actor: session.principal.actor)
+                            return try await providersPage(session, messages: [provider: (result.message, result.status == .valid ? "ok" : "bad")],
+                                                           hints: [provider: result.hint])
+                        }
+                    } catch let error as KeywardenError {
+                        return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .conflict)
+                    }
+                    return WebResponse.redirect("/platform/providers?notice=\(action)d&provider=\(provider)#\(provider)")
+                }
+            }
+        }
+    }
+
+    func providersPage(_ session: WebSession, messages: [String: (String, String)] = [:], hints: [String: String] = [:],
+                       status: HTTPResponse.Status = .ok) async throws -> Response {
+        let (cards, stats) = try await app.platformCards.cards()
+        var values = base(session, title: "AI & API keys", nav: "navProviders", workspaceID: nil)
+        values["stats"] = ["providers": stats.providers, "active": stats.active, "ready": stats.ready, "noKey": stats.noKey]
+        values["cards"] = cards.map { card -> [String: Any] in
+            let provider = card.provider
+            var item: [String: Any] = [
+                "id": provider.id, "name": provider.displayName, "summary": provider.summary ?? "", "csrf": session.csrf,
+                "active": card.state.active, "displayOrder": card.state.displayOrder,
+                "canTest": provider.verification.available, "badge": Self.badge(card), "badgeClass": Self.badgeClass(card.hasKey ? card.status : nil),
+            ]
+            if let field = provider.keyField {
+                item["keyField"] = ["label": field.label, "placeholder": card.hasKey ? Self.savedPlaceholder : (field.placeholder ?? "")]
+            }
+            let filled = Set(card.credential?.extrasSet ?? [])
+            item["extras"] = provider.extraFields.map { field in
+                ["cardID": provider.id, "fieldID": field.id, "label": field.label, "required": field.required,
+                 "placeholder": filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), "isSet": filled.contains(field.id)] as [String: Any]
+            }
+            item["hasModels"] = !provider.models.isEmpty
+            item["models"] = Self.modelOptions(provider, selected: card.state.defaultModel)
+            if let (text, kind) = messages[provider.id] {
+                item["message"] = text
+                item["messageClass"] = kind
+            }
+            if let hint = hints[provider.id] { item["hint"] = hint }
+            return item
+        }
+        return WebResponse.page("providers", values, status: status)
+    }
+}
