@@ -18,6 +18,8 @@ public final class AppServices: Sendable {
     let resolutionState: ResolutionState
     /// Recent token lookups, until a change touches them.
     let tokenCache = TokenCache()
+    /// Tokens' last-used times, written at most once a minute per token.
+    let tokenUsage: TokenUsageRecorder
     /// Applies the change log to both.
     let follower: ChangeFollower
     /// Who hears that keys got a new secret (the gateway lifts their rests).
@@ -25,6 +27,7 @@ public final class AppServices: Sendable {
 
     public init(store: Store) {
         self.store = store
+        tokenUsage = TokenUsageRecorder(store: store)
         resolutionState = ResolutionState(capacity: store.configuration.resolutionCacheWorkspaces)
         let reference = AppServicesReference()
         follower = ChangeFollower(app: reference)
@@ -120,9 +123,10 @@ public final class AppServices: Sendable {
     /// Whether the database answers (for `/readyz`).
     public func ping() async -> Bool { await store.ping() }
 
-    /// Stops following changes and closes the database.
+    /// Stops following changes, lets the last-used writes under way finish, and closes the database.
     public func close() async {
         follower.stop()
+        await tokenUsage.close()
         await store.close()
     }
 }

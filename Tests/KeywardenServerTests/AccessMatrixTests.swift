@@ -38,6 +38,11 @@ struct AccessMatrixTests {
                 let key = try await api.createKey(ws, description: "k\(counter.next())", key: "sk-matrix-\(UUID().uuidString)")
                 return "/api/v1/workspaces/\(ws)/keys/\(key["id"] as! String)"
             }
+            let newMember: @Sendable (API, String) async throws -> String = { api, ws in
+                let reply = try await api.post("/api/v1/workspaces/\(ws)/members", token: api.harness.adminToken,
+                                               json: ["name": "m\(counter.next())", "role": "member"])
+                return "/api/v1/workspaces/\(ws)/members/\(reply.object("member")["id"] as? String ?? "?")"
+            }
             let keyAdmins: Set<Who> = [.platformAdmin, .owner, .admin]
             let readers: Set<Who> = [.platformAdmin, .owner, .admin, .member, .viewer, .readerService]
             let routes: [Route] = [
@@ -60,12 +65,18 @@ struct AccessMatrixTests {
                       expected: Self.statuses([.platformAdmin])),
                 Route(name: "list members", method: .get, path: { _, ws in "/api/v1/workspaces/\(ws)/members" }, body: nil,
                       expected: Self.statuses(Set(Who.allCases))),
+                Route(name: "change member role", method: .patch, path: newMember, body: { ["role": "viewer"] },
+                      expected: Self.statuses([.platformAdmin, .owner])),
+                Route(name: "remove member", method: .delete, path: newMember, body: nil, expected: Self.statuses([.platformAdmin, .owner])),
+                Route(name: "list workspaces", method: .get, path: { _, _ in "/api/v1/workspaces?search=Acme&page=1&per_page=5" }, body: nil,
+                      expected: Self.statuses(Set(Who.allCases))),
                 Route(name: "add member", method: .post, path: { _, ws in "/api/v1/workspaces/\(ws)/members" }, body: { ["name": "n", "role": "viewer"] },
                       expected: Self.statuses([.platformAdmin, .owner], ok: 201)),
                 Route(name: "list tokens", method: .get, path: { _, ws in "/api/v1/workspaces/\(ws)/tokens" }, body: nil,
                       expected: Self.statuses([.platformAdmin, .owner])),
+                // A permission the owner holds: one it does not (gateway.use) is permission_not_held (see servicePermissionLimits).
                 Route(name: "create service token", method: .post, path: { _, ws in "/api/v1/workspaces/\(ws)/tokens" },
-                      body: { ["name": "svc", "permissions": ["gateway.use"]] }, expected: Self.statuses([.platformAdmin, .owner], ok: 201)),
+                      body: { ["name": "svc", "permissions": ["keys.read"]] }, expected: Self.statuses([.platformAdmin, .owner], ok: 201)),
                 Route(name: "read audit", method: .get, path: { _, _ in "/api/v1/audit" }, body: nil,
                       expected: Self.statuses([.platformAdmin, .owner, .admin, .readerService])),
                 Route(name: "platform cards", method: .get, path: { _, _ in "/api/v1/platform/providers" }, body: nil, expected: Self.statuses([.platformAdmin])),
@@ -142,6 +153,51 @@ struct AccessMatrixTests {
             #expect(manage.status == 400 && manage.errorField == "permissions")
             let unknown = try await api.post("/api/v1/workspaces/\(ws)/tokens", token: harness.adminToken, json: ["name": "x", "permissions": ["keys.everything"]])
             #expect(unknown.status == 400)
+        }
+    }
+
+    @Test("an owner's service token carries only what the owner holds: gateway.use is permission_not_held, keys.read is granted")
+    func ownerGrantsOnlyHeldPermissions() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Acme")
+            let owner = try await api.addMember(ws, role: "owner")
+            let gateway = try await api.post("/api/v1/workspaces/\(ws)/tokens", token: owner, json: ["name": "x", "permissions": ["gateway.use"]])
+            #expect(gateway.status == 403 && gateway.errorCode == "permission_not_held" && gateway.errorField == "permissions")
+            let mixed = try await api.post("/api/v1/workspaces/\(ws)/tokens", token: owner, json: ["name": "x", "permissions": ["keys.read", "gateway.use"]])
+            #expect(mixed.status == 403 && mixed.errorCode == "permission_not_held")
+            let held = try await api.post("/api/v1/workspaces/\(ws)/tokens", token: owner, json: ["name": "x", "permissions": ["keys.read", "usage.read"]])
+            #expect(held.status == 201)
+            let listed = try await api.get("/api/v1/workspaces/\(ws)/tokens", token: harness.adminToken)
+            #expect(listed.items.filter { $0["kind"] as? String == "service" }.count == 1, "the refused tokens were not made")
+        }
+    }
+
+    @Test("only a platform admin deletes a workspace: its own members and tokens get 403, another workspace's owner 404")
+    func deleteWorkspaceAccess() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Acme")
+            let other = try await api.createWorkspace("Other")
+            let foreignOwner = try await api.addMember(other, role: "owner")
+            var own: [String] = []
+            for role in ["owner", "admin", "member", "viewer"] { own.append(try await api.addMember(ws, role: role)) }
+            own.append(try await api.serviceToken(ws, permissions: ["keys.read", "keys.delete", "gateway.use"]))
+            let platformService = try await api.serviceToken(nil, permissions: ["usage.read", "audit.read"])
+            for token in own + [platformService] {
+                let reply = try await api.delete("/api/v1/workspaces/\(ws)", token: token)
+                #expect(reply.status == 403 && reply.errorCode == "forbidden", "\(reply.text)")
+            }
+            let foreign = try await api.delete("/api/v1/workspaces/\(ws)", token: foreignOwner)
+            #expect(foreign.status == 404 && foreign.errorCode == "not_found")
+            let members = try await api.get("/api/v1/workspaces/\(ws)/members", token: harness.adminToken)
+            let memberID = try #require(members.items.first?["id"] as? String)
+            let patched = try await api.patch("/api/v1/workspaces/\(ws)/members/\(memberID)", token: foreignOwner, json: ["role": "viewer"])
+            #expect(patched.status == 404 && patched.errorCode == "not_found")
+            #expect(try await api.get("/api/v1/workspaces/\(ws)", token: harness.adminToken).status == 200, "nothing was deleted")
+
+            let deleted = try await api.delete("/api/v1/workspaces/\(ws)", token: harness.adminToken)
+            #expect(deleted.status == 200)
+            #expect(try await api.get("/api/v1/workspaces/\(ws)", token: harness.adminToken).status == 404)
+            #expect(try await api.get("/api/v1/workspaces/\(other)", token: foreignOwner).status == 200, "the other workspace is untouched")
         }
     }
 }

@@ -20,7 +20,43 @@ public struct WorkspaceChanges: Sendable {
     }
 }
 
+/// A workspace as the platform's list shows it: its settings and two counts.
+public struct WorkspaceSummary: Sendable {
+    public let workspace: Workspace
+    /// The keys (credentials) the workspace stores.
+    public let keys: Int
+    /// The workspace's gateway calls (usage rows) since the first day of the current month, UTC.
+    public let callsThisMonth: Int
+
+    public init(workspace: Workspace, keys: Int, callsThisMonth: Int) {
+        self.workspace = workspace
+        self.keys = keys
+        self.callsThisMonth = callsThisMonth
+    }
+}
+
+/// What deleting a workspace removed.
+public struct WorkspaceDeletion: Sendable, Equatable {
+    /// Keys deleted, with their sealed secrets.
+    public let keys: Int
+    /// Members (live ones) removed.
+    public let members: Int
+    /// Tokens (live ones: members' and services') that stopped working.
+    public let tokens: Int
+
+    public init(keys: Int, members: Int, tokens: Int) {
+        self.keys = keys
+        self.members = members
+        self.tokens = tokens
+    }
+}
+
 /// Workspaces, their members and their tokens.
+///
+/// Guard rails live here, so the API and the admin UI share them: a workspace keeps at least one owner
+/// (`last_owner`); a member never grants a role above their own, nor changes or removes someone above them
+/// (`role_not_allowed`, by ``MemberRole/mayGrant(_:)``); a service token carries only permissions its creator holds
+/// (`permission_not_held`). `actingRole` / `actingPermissions` name who acts; `nil` is a platform admin.
 public struct WorkspaceService: Sendable {
     let app: AppServices
     var store: Store { app.store }
@@ -47,6 +83,66 @@ public struct WorkspaceService: Sendable {
 
     public func list() async throws -> [Workspace] {
         try await store.engine.read { db in try await self.store.workspaces.list(on: db) }
+    }
+
+    /// One page of the workspaces whose name contains `search` (case-insensitive; `%`, `_` and `\` are matched
+    /// literally; surrounding whitespace is ignored, and an empty search matches all), ordered by name then id, with
+    /// each one's key count and its calls this month (UTC); and how many workspaces match in all.
+    ///
+    /// Four queries whatever the page holds: the total, the page, and one grouped count each for keys and calls.
+    public func page(search: String?, pagination: Pagination) async throws -> (items: [WorkspaceSummary], total: Int) {
+        let search = search?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let monthStart = Self.startOfMonth(Date())
+        return try await store.engine.read(consistent: true) { db in
+            let (workspaces, total) = try await self.store.workspaces.page(
+                search: search, limit: pagination.perPage, offset: pagination.offset, on: db
+            )
+            let ids = workspaces.map(\.id)
+            let keys = try await self.store.credentials.countByWorkspace(ids, on: db)
+            let calls = try await self.store.usageRows.countByWorkspace(ids, since: monthStart, on: db)
+            let items = workspaces.map { WorkspaceSummary(workspace: $0, keys: keys[$0.id] ?? 0, callsThisMonth: calls[$0.id] ?? 0) }
+            return (items, total)
+        }
+    }
+
+    /// Deletes a workspace and everything it owns, in one transaction: its keys (each with its sealed secrets, each
+    /// audited as `credential.deleted` with its fingerprint), its bindings, its webhooks (with their signing secrets),
+    /// its members, and its tokens (members' and services', with the admin UI sessions signed in with them) — they stop
+    /// working at once, here and, through the change log, on every instance. Audited as `workspace.deleted` with the
+    /// counts.
+    ///
+    /// Kept: the usage rows (the workspace's billing history), its events and their deliveries, and the audit log.
+    /// An unknown id is `not_found`.
+    public func delete(_ id: String, actor: String) async throws -> WorkspaceDeletion {
+        try await store.engine.transaction { db in
+            guard let workspace = try await self.store.workspaces.get(id, on: db) else { throw KeywardenError.notFound("workspace") }
+            let bindings = try await self.store.bindings.deleteAll(workspaceID: id, on: db)
+            let hooks = try await self.store.webhooks.list(workspaceID: id, on: db)
+            for hook in hooks {
+                try await self.store.webhooks.delete(hook.id, on: db)
+                try await self.store.secrets.deleteAll(ownerID: hook.id, on: db)
+            }
+            let keys = try await self.store.credentials.list(scope: .workspace(id), on: db)
+            for key in keys { try await self.app.deleteCredential(key, actor: actor, on: db) }
+            let tokens = try await self.store.tokens.deleteAll(workspaceID: id, on: db)
+            let members = try await self.store.members.deleteAll(workspaceID: id, on: db)
+            try await self.store.workspaces.delete(id, on: db)
+            let deletion = WorkspaceDeletion(keys: keys.count, members: members, tokens: tokens)
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "workspace.deleted", targetType: "workspace", targetID: id, workspaceID: id,
+                details: [
+                    "name": workspace.name, "keys": "\(deletion.keys)", "members": "\(deletion.members)", "tokens": "\(deletion.tokens)",
+                    "bindings": "\(bindings)", "webhooks": "\(hooks.count)",
+                ]
+            ), on: db)
+            return deletion
+        }
+    }
+
+    /// The first instant of `date`'s month, UTC.
+    static func startOfMonth(_ date: Date) -> Date {
+        // Stored times are UTC text (`2026-11-22T14:57:00.123Z`): the month's first instant keeps `2026-11-` and sets the rest.
+        Timestamp.date(String(Timestamp.string(date).prefix(8)) + "01T00:00:00.000Z") ?? date
     }
 
     public func update(_ id: String, _ changes: WorkspaceChanges, actor: String) async throws -> Workspace {
@@ -88,9 +184,11 @@ public struct WorkspaceService: Sendable {
 
     // MARK: Members
 
-    /// Adds a member and issues their token (returned once).
-    public func addMember(workspaceID: String, name: String, role: MemberRole, actor: String) async throws -> (Member, AccessToken) {
+    /// Adds a member and issues their token (returned once). `actingRole` is the role of who adds them (`nil`: a
+    /// platform admin); no one grants a role above their own (`role_not_allowed`).
+    public func addMember(workspaceID: String, name: String, role: MemberRole, actor: String, actingRole: MemberRole?) async throws -> (Member, AccessToken) {
         let name = try Self.validName(name)
+        try Self.ensureMayGrant(role, actingRole: actingRole)
         return try await store.engine.transaction { db in
             guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
             let member = Member(
@@ -109,6 +207,7 @@ public struct WorkspaceService: Sendable {
         }
     }
 
+    /// The live members of a workspace, oldest first.
     public func listMembers(workspaceID: String) async throws -> [Member] {
         try await store.engine.read { db in
             guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
@@ -116,11 +215,44 @@ public struct WorkspaceService: Sendable {
         }
     }
 
-    /// Removes a member and revokes their tokens at once.
-    public func removeMember(workspaceID: String, memberID: String, actor: String) async throws {
+    /// Gives a member another role, and their live tokens with it: the next call made with them has the new
+    /// permissions (the token cache drops them through the change log). Audited as `member.role_changed` with the
+    /// roles from and to; the same role is no change (nothing written). Refused: a role above the acting one, or a
+    /// member above it (`role_not_allowed`); demoting the workspace's last owner (`last_owner`).
+    public func changeMemberRole(workspaceID: String, memberID: String, role: MemberRole, actor: String, actingRole: MemberRole?) async throws -> Member {
+        try Self.ensureMayGrant(role, actingRole: actingRole)
+        return try await store.engine.transaction { db in
+            guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
+            guard var member = try await self.members.get(memberID, workspaceID: workspaceID, on: db) else {
+                throw KeywardenError.notFound("member")
+            }
+            try Self.ensureMayManage(member, actingRole: actingRole)
+            guard member.role != role else { return member }
+            if member.role == .owner {
+                try await self.ensureAnotherOwner(workspaceID: workspaceID, on: db, action: "demoting")
+            }
+            let previous = member.role
+            try await self.members.setRole(member.id, role: role, on: db)
+            try await self.store.tokens.setRole(memberID: member.id, role: role, on: db)
+            member.role = role
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "member.role_changed", targetType: "member", targetID: member.id, workspaceID: workspaceID,
+                details: ["name": member.name, "from": previous.rawValue, "to": role.rawValue]
+            ), on: db)
+            return member
+        }
+    }
+
+    /// Removes a member and revokes their tokens at once. Refused: a member above the acting role
+    /// (`role_not_allowed`); the workspace's last owner (`last_owner`).
+    public func removeMember(workspaceID: String, memberID: String, actor: String, actingRole: MemberRole?) async throws {
         try await store.engine.transaction { db in
             guard let member = try await self.members.get(memberID, workspaceID: workspaceID, on: db) else {
                 throw KeywardenError.notFound("member")
+            }
+            try Self.ensureMayManage(member, actingRole: actingRole)
+            if member.role == .owner {
+                try await self.ensureAnotherOwner(workspaceID: workspaceID, on: db, action: "removing")
             }
             try await self.members.revoke(member.id, on: db)
             try await self.store.tokens.revokeAll(memberID: member.id, on: db)
@@ -131,12 +263,36 @@ public struct WorkspaceService: Sendable {
         }
     }
 
+    /// No one grants a role above their own (`nil`: a platform admin, who may grant any).
+    static func ensureMayGrant(_ role: MemberRole, actingRole: MemberRole?) throws(KeywardenError) {
+        guard let actingRole, !actingRole.mayGrant(role) else { return }
+        throw KeywardenError(.forbidden, code: "role_not_allowed",
+            message: "A member with the \(actingRole.rawValue) role cannot grant the \(role.rawValue) role.", field: "role")
+    }
+
+    /// No one changes or removes a member whose role is above their own.
+    static func ensureMayManage(_ member: Member, actingRole: MemberRole?) throws(KeywardenError) {
+        guard let actingRole, !actingRole.mayGrant(member.role) else { return }
+        throw KeywardenError(.forbidden, code: "role_not_allowed",
+            message: "A member with the \(actingRole.rawValue) role cannot change or remove a member with the \(member.role.rawValue) role.")
+    }
+
+    /// A workspace keeps at least one owner: the owner about to go must not be the last.
+    func ensureAnotherOwner(workspaceID: String, on db: any SQLDatabase, action: String) async throws {
+        guard try await members.countLive(workspaceID: workspaceID, role: .owner, on: db) <= 1 else { return }
+        throw KeywardenError(.conflict, code: "last_owner",
+            message: "A workspace keeps at least one owner; make another member an owner before \(action) this one.")
+    }
+
     // MARK: Service tokens
 
     /// Issues a service token bound to a workspace, or to the platform when `workspaceID` is `nil`.
-    /// `keys.reveal` may be granted only when `mayGrantReveal` (a platform admin asks).
+    /// `keys.reveal` may be granted only when `mayGrantReveal` (a platform admin asks). `actingPermissions` are those of
+    /// who asks (`nil`: a platform admin, or the command line): a token carries none they do not hold
+    /// (`permission_not_held`).
     public func createServiceToken(
-        workspaceID: String?, name: String, permissions: [Permission], mayGrantReveal: Bool, actor: String
+        workspaceID: String?, name: String, permissions: [Permission], mayGrantReveal: Bool, actor: String,
+        actingPermissions: Set<Permission>? = nil
     ) async throws -> (TokenRecord, AccessToken) {
         let name = try Self.validName(name)
         guard !permissions.isEmpty else { throw KeywardenError.missing("permissions", "Give the token at least one permission.") }
@@ -145,6 +301,14 @@ public struct WorkspaceService: Sendable {
         }
         if permissions.contains(.keysReveal), !mayGrantReveal {
             throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can grant keys.reveal.", field: "permissions")
+        }
+        if let actingPermissions {
+            let missing = Set(permissions).subtracting(actingPermissions).map(\.rawValue).sorted()
+            if !missing.isEmpty {
+                throw KeywardenError(.forbidden, code: "permission_not_held",
+                    message: "A token cannot be given a permission its creator does not hold: \(missing.joined(separator: ", ")).",
+                    field: "permissions")
+            }
         }
         return try await store.engine.transaction { db in
             if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil {

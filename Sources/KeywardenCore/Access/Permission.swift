@@ -33,6 +33,20 @@ public enum MemberRole: String, Codable, Sendable, CaseIterable {
             return MemberRole.admin.permissions.union([.membersManage])
         }
     }
+
+    /// The role's standing, the one ordering of roles: owner (3) > admin (2) > member (1) > viewer (0).
+    public var rank: Int {
+        switch self {
+        case .owner: return 3
+        case .admin: return 2
+        case .member: return 1
+        case .viewer: return 0
+        }
+    }
+
+    /// Whether a member with this role may give `role` to someone, or change or remove someone who has it:
+    /// never a role above one's own.
+    public func mayGrant(_ role: MemberRole) -> Bool { role.rank <= rank }
 }
 
 /// What a token stands for.

@@ -23,6 +23,15 @@ public struct Principal: Sendable, Equatable {
 
     public var isPlatformAdmin: Bool { kind == .platformAdmin }
 
+    /// The role this principal acts with when it manages members (see ``MemberRole/mayGrant(_:)``): `nil` for a
+    /// platform admin, who may grant any role; a member's own role; the lowest role for anything else (a token
+    /// without a role grants nothing above it).
+    public var actingRole: MemberRole? { isPlatformAdmin ? nil : (role ?? .viewer) }
+
+    /// The permissions this principal may pass on to a service token it creates: `nil` for a platform admin
+    /// (anything a service token may carry); otherwise only those it holds itself.
+    public var actingPermissions: Set<Permission>? { isPlatformAdmin ? nil : permissions }
+
     /// The answer to "may this principal do that, there?".
     public enum Decision: Sendable, Equatable {
         case allowed

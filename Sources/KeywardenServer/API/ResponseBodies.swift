@@ -122,6 +122,10 @@ struct WorkspaceBody: Encodable {
     let notificationEmail: String?
     let createdAt: String
     let updatedAt: String
+    /// The keys it stores (platform admins' list only).
+    let keys: Int?
+    /// Its gateway calls since the first of the month, UTC (platform admins' list only).
+    let callsThisMonth: Int?
 
     init(_ w: Workspace) {
         id = w.id
@@ -131,6 +135,22 @@ struct WorkspaceBody: Encodable {
         notificationEmail = w.notificationEmail
         createdAt = w.createdAt
         updatedAt = w.updatedAt
+        keys = nil
+        callsThisMonth = nil
+    }
+
+    /// A summary of the list, with its counts when `counts`.
+    init(_ summary: WorkspaceSummary, counts: Bool) {
+        let w = summary.workspace
+        id = w.id
+        name = w.name
+        byokAllowed = w.byokAllowed
+        exclusive = w.exclusive
+        notificationEmail = w.notificationEmail
+        createdAt = w.createdAt
+        updatedAt = w.updatedAt
+        keys = counts ? summary.keys : nil
+        callsThisMonth = counts ? summary.callsThisMonth : nil
     }
 }
 

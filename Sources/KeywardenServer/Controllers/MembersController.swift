@@ -3,7 +3,9 @@ import KeywardenCore
 import KeywardenApp
 import KeywardenStore
 
-/// A workspace's members: added with a role and a token shown once, listed, removed (tokens revoked at once).
+/// A workspace's members: added with a role and a token shown once, listed, given another role, removed (tokens
+/// revoked at once). The acting member's own role bounds what they may grant or change (`role_not_allowed`), and a
+/// workspace keeps an owner (`last_owner`).
 struct MembersController {
     let app: AppServices
 
@@ -13,11 +15,10 @@ struct MembersController {
             let principal = try Access.require(.membersManage, in: id, context)
             let body = try await request.decodeBody(AddBody.self, context: context)
             guard let name = body.name else { throw KeywardenError.missing("name") }
-            guard let roleText = body.role else { throw KeywardenError.missing("role") }
-            guard let role = MemberRole(rawValue: roleText) else {
-                throw KeywardenError.invalid("role", "role must be one of owner, admin, member, viewer.")
-            }
-            let (member, token) = try await app.workspaceService.addMember(workspaceID: id, name: name, role: role, actor: principal.actor)
+            let role = try Self.role(body.role)
+            let (member, token) = try await app.workspaceService.addMember(
+                workspaceID: id, name: name, role: role, actor: principal.actor, actingRole: principal.actingRole
+            )
             return try JSONResponse.make(AddedBody(member: MemberBody(member), token: token.value), status: .created)
         }
         group.get { _, context -> Response in
@@ -25,12 +26,36 @@ struct MembersController {
             _ = try Access.requireVisible(id, context)
             return try JSONResponse.make(["items": try await app.workspaceService.listMembers(workspaceID: id).map(MemberBody.init)])
         }
+        group.patch(":member") { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.require(.membersManage, in: id, context)
+            let body = try await request.decodeBody(RoleBody.self, context: context)
+            let member = try await app.workspaceService.changeMemberRole(
+                workspaceID: id, memberID: try context.parameters.require("member"), role: try Self.role(body.role),
+                actor: principal.actor, actingRole: principal.actingRole
+            )
+            return try JSONResponse.make(MemberBody(member))
+        }
         group.delete(":member") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try Access.require(.membersManage, in: id, context)
-            try await app.workspaceService.removeMember(workspaceID: id, memberID: try context.parameters.require("member"), actor: principal.actor)
+            try await app.workspaceService.removeMember(
+                workspaceID: id, memberID: try context.parameters.require("member"), actor: principal.actor, actingRole: principal.actingRole
+            )
             return try JSONResponse.make(MessageOnlyBody(message: "Member removed; their tokens no longer work."))
         }
+    }
+
+    /// A role named in a body: required, one of the four.
+    static func role(_ text: String?) throws(KeywardenError) -> MemberRole {
+        guard let text else { throw .missing("role") }
+        guard let role = MemberRole(rawValue: text) else { throw .invalid("role", "role must be one of owner, admin, member, viewer.") }
+        return role
+    }
+
+    struct RoleBody: RequestBody {
+        static let fields: Set<String> = ["role"]
+        let role: String?
     }
 
     struct AddBody: RequestBody {

@@ -3,7 +3,8 @@ import KeywardenCore
 import KeywardenApp
 import KeywardenStore
 
-/// Service tokens, bound to a workspace or to the platform: created (shown once), listed by name and prefix, revoked at once.
+/// Service tokens, bound to a workspace or to the platform: created (shown once, carrying only permissions their creator
+/// holds), listed by name and prefix, revoked at once.
 struct TokensController {
     let app: AppServices
 
@@ -57,7 +58,7 @@ struct TokensController {
         }
         let (record, token) = try await app.workspaceService.createServiceToken(
             workspaceID: workspaceID, name: name, permissions: permissions,
-            mayGrantReveal: principal.isPlatformAdmin, actor: principal.actor
+            mayGrantReveal: principal.isPlatformAdmin, actor: principal.actor, actingPermissions: principal.actingPermissions
         )
         return try JSONResponse.make(CreatedBody(token: TokenBody(record), value: token.value), status: .created)
     }

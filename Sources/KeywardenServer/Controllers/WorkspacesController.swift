@@ -3,7 +3,8 @@ import KeywardenCore
 import KeywardenApp
 import KeywardenStore
 
-/// Workspaces: platform admins create them; members read their own; settings change by permission.
+/// Workspaces: platform admins create, list (searched, paged, with counts) and delete them; members read their own;
+/// settings change by permission.
 struct WorkspacesController {
     let app: AppServices
 
@@ -17,11 +18,25 @@ struct WorkspacesController {
             )
             return try JSONResponse.make(WorkspaceBody(workspace), status: .created)
         }
-        group.get { _, context -> Response in
+        group.get { request, context -> Response in
             let principal = try context.requirePrincipal()
-            let all = try await app.workspaceService.list()
-            let visible = all.filter { principal.canSee(workspace: $0.id) }
-            return try JSONResponse.make(["items": visible.map(WorkspaceBody.init)])
+            let pagination = try Pagination(
+                page: try request.queryInt("page", code: "invalid_pagination"),
+                perPage: try request.queryInt("per_page", code: "invalid_pagination")
+            )
+            let search = request.queryText("search")
+            if let search, search.unicodeScalars.count > 200 { throw KeywardenError.invalid("search", "search is longer than 200 characters.") }
+            guard let own = principal.workspaceID else {
+                // A platform admin (with each workspace's counts) or a platform-bound service token: every workspace.
+                let (items, total) = try await app.workspaceService.page(search: search, pagination: pagination)
+                let bodies = items.map { WorkspaceBody($0, counts: principal.isPlatformAdmin) }
+                return try JSONResponse.make(PageBody(items: bodies, total: total, page: pagination.page, perPage: pagination.perPage))
+            }
+            // A workspace's token sees its own workspace only, under the same search.
+            let workspace = try await app.workspaceService.get(own)
+            let matches = Self.nameContains(workspace.name, search)
+            let items = matches && pagination.page == 1 ? [WorkspaceBody(workspace)] : []
+            return try JSONResponse.make(PageBody(items: items, total: matches ? 1 : 0, page: pagination.page, perPage: pagination.perPage))
         }
         group.get(":workspace") { _, context -> Response in
             let id = try context.parameters.require("workspace")
@@ -43,6 +58,33 @@ struct WorkspacesController {
             ), actor: principal.actor)
             return try JSONResponse.make(WorkspaceBody(workspace))
         }
+        group.delete(":workspace") { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            // Another workspace's token is told it does not exist; the workspace's own members and tokens may not.
+            let principal = try Access.requireVisible(id, context)
+            guard principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+            let deletion = try await app.workspaceService.delete(id, actor: principal.actor)
+            return try JSONResponse.make(DeletedBody(
+                deleted: .init(keys: deletion.keys, members: deletion.members, tokens: deletion.tokens),
+                message: "Workspace deleted with its \(deletion.keys) keys, \(deletion.members) members and \(deletion.tokens) tokens; its usage history is kept."
+            ))
+        }
+    }
+
+    /// Whether a workspace's name contains a search, as ``WorkspaceService/page(search:pagination:)`` matches it.
+    static func nameContains(_ name: String, _ search: String?) -> Bool {
+        guard let search = search?.trimmingCharacters(in: .whitespacesAndNewlines), !search.isEmpty else { return true }
+        return name.lowercased().contains(search.lowercased())
+    }
+
+    struct DeletedBody: Encodable {
+        struct Counts: Encodable {
+            let keys: Int
+            let members: Int
+            let tokens: Int
+        }
+        let deleted: Counts
+        let message: String
     }
 
     struct CreateBody: RequestBody {

@@ -29,6 +29,13 @@ public struct BindingRepository: Sendable {
         return !rows.isEmpty
     }
 
+    /// Removes every binding of a workspace; returns how many there were.
+    @discardableResult
+    public func deleteAll(workspaceID: String, on db: any SQLDatabase) async throws -> Int {
+        ChangeLog.touch(.workspace(workspaceID))
+        return try await db.delete(from: Self.table).where("workspace_id", .equal, workspaceID).returning("consumer").all().count
+    }
+
     /// The bindings of one workspace, or of all (`nil`).
     public func list(workspaceID: String?, on db: any SQLDatabase) async throws -> [Binding] {
         var query = db.select().column("*").from(Self.table)

@@ -316,12 +316,7 @@ public struct CredentialRepository: Sendable {
         func filtered(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
             var select = select.from(Self.table).where("workspace_id", .equal, workspaceID)
             if let search = query.search?.trimmingCharacters(in: .whitespaces), !search.isEmpty {
-                let pattern = "%" + search.lowercased()
-                    .replacingOccurrences(of: "\\", with: "\\\\")
-                    .replacingOccurrences(of: "%", with: "\\%")
-                    .replacingOccurrences(of: "_", with: "\\_") + "%"
-                let predicate: SQLQueryString = "lower(description) LIKE \(bind: pattern) ESCAPE '\\'"
-                select = select.where(predicate)
+                select = select.where(ContainsPattern.predicate(column: "description", contains: search))
             }
             if let providers = query.providerIDs {
                 select = providers.isEmpty ? select.where(SQLRaw("1 = 0")) : select.where("provider_id", .in, providers)
@@ -343,6 +338,11 @@ public struct CredentialRepository: Sendable {
             .limit(query.perPage).offset((query.page - 1) * query.perPage)
             .all()
         return (try rows.map(Self.decode), total)
+    }
+
+    /// How many keys each of the given workspaces stores (a workspace with none is absent), in grouped queries.
+    public func countByWorkspace(_ workspaceIDs: [String], on db: any SQLDatabase) async throws -> [String: Int] {
+        try await GroupedCount.byWorkspace(in: Self.table, workspaceIDs, on: db)
     }
 
     /// The providers with an active key in a workspace.

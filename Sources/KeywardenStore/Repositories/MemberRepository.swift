@@ -59,6 +59,31 @@ public struct MemberRepository: Sendable {
         try await db.update(Self.table).set("revoked_at", to: Timestamp.now).where("id", .equal, id).run()
     }
 
+    /// Gives a live member another role (the application moves their tokens' role with it).
+    public func setRole(_ id: String, role: MemberRole, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.tokens)
+        try await db.update(Self.table).set("role", to: role.rawValue)
+            .where("id", .equal, id).where("revoked_at", .is, SQLLiteral.null).run()
+    }
+
+    /// How many live members of a workspace have a role.
+    public func countLive(workspaceID: String, role: MemberRole, on db: any SQLDatabase) async throws -> Int {
+        let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(Self.table)
+            .where("workspace_id", .equal, workspaceID).where("role", .equal, role.rawValue).where("revoked_at", .is, SQLLiteral.null)
+            .first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Deletes every member row of a workspace (live or removed); returns how many were live. Their tokens go first
+    /// (``TokenRepository/deleteAll(workspaceID:on:)``).
+    @discardableResult
+    public func deleteAll(workspaceID: String, on db: any SQLDatabase) async throws -> Int {
+        ChangeLog.touch(.tokens)
+        let live = try await list(workspaceID: workspaceID, on: db).count
+        try await db.delete(from: Self.table).where("workspace_id", .equal, workspaceID).run()
+        return live
+    }
+
     static func decode(_ row: any SQLRow) throws -> Member {
         let roleText = try row.decode(column: "role", as: String.self)
         guard let role = MemberRole(rawValue: roleText) else { throw StoreError.conflict("member has an unknown role '\(roleText)'") }

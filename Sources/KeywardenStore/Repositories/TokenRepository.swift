@@ -97,6 +97,41 @@ public struct TokenRepository: Sendable {
             .where("member_id", .equal, memberID).where("revoked_at", .is, SQLLiteral.null).run()
     }
 
+    /// Moves the live tokens of a member to a new role: the next call made with them has its permissions.
+    public func setRole(memberID: String, role: MemberRole, on db: any SQLDatabase) async throws {
+        ChangeLog.touch(.tokens)
+        try await db.update(Self.table).set("role", to: role.rawValue)
+            .where("member_id", .equal, memberID).where("revoked_at", .is, SQLLiteral.null).run()
+    }
+
+    /// Notes that a live token was used at `at` (a revoked token is left as it is; the time only moves forward).
+    /// Names no change scope: no cache holds the time, so the caller writes it in a transaction that changes no state.
+    public func markUsed(_ id: String, at: String, on db: any SQLDatabase) async throws {
+        try await db.update(Self.table).set("last_used_at", to: at)
+            .where("id", .equal, id).where("revoked_at", .is, SQLLiteral.null)
+            .where { group in group.where("last_used_at", .is, SQLLiteral.null).orWhere("last_used_at", .lessThan, at) }
+            .run()
+    }
+
+    /// Deletes every token of a workspace (members' and services', live or revoked) and the admin UI sessions signed in
+    /// with them; returns how many were live.
+    @discardableResult
+    public func deleteAll(workspaceID: String, on db: any SQLDatabase) async throws -> Int {
+        ChangeLog.touch(.tokens)
+        let rows = try await db.select().columns("id", "revoked_at").from(Self.table).where("workspace_id", .equal, workspaceID).all()
+        let ids = try rows.map { try $0.decode(column: "id", as: String.self) }
+        let live = try rows.filter { try $0.decode(column: "revoked_at", as: String?.self) == nil }.count
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let slice = Array(ids[start..<min(start + 500, ids.count)])
+            try await db.delete(from: Self.sessionsTable).where("token_id", .in, slice).run()
+        }
+        try await db.delete(from: Self.table).where("workspace_id", .equal, workspaceID).run()
+        return live
+    }
+
+    /// The admin UI's sessions, each tied to the token it signed in with.
+    static let sessionsTable = "sessions"
+
     /// How many live tokens of a kind exist.
     public func countLive(kind: TokenKind, on db: any SQLDatabase) async throws -> Int {
         let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(Self.table)

@@ -70,6 +70,13 @@ public struct UsageRepository: Sendable {
 }
 
 extension UsageRepository {
+    /// How many calls each of the given workspaces made at or after `since` (a workspace with none is absent).
+    public func countByWorkspace(_ workspaceIDs: [String], since: Date, on db: any SQLDatabase) async throws -> [String: Int] {
+        try await GroupedCount.byWorkspace(in: Self.table, workspaceIDs, on: db) { select in
+            select.where("at", .greaterThanOrEqual, Timestamp.string(since))
+        }
+    }
+
     /// Calls per day split by a second dimension (for the usage charts): (day, series value, calls, credits).
     public func daily(_ query: UsageQuery, seriesBy: UsageQuery.GroupBy, on db: any SQLDatabase) async throws -> [(day: String, series: String, requests: Int, milliCredits: Int)] {
         var select = db.select()

@@ -59,6 +59,34 @@ public struct WorkspaceRepository: Sendable {
         try await db.select().column("*").from(Self.table).orderBy("created_at").all().map(Self.decode)
     }
 
+    /// A page of workspaces whose name contains `search` (case-insensitive, taken literally: `%`, `_` and `\` match
+    /// themselves), ordered by name (case-insensitive) then id, and how many match in all.
+    public func page(search: String?, limit: Int, offset: Int, on db: any SQLDatabase) async throws -> (items: [Workspace], total: Int) {
+        func filtered(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
+            let select = select.from(Self.table)
+            guard let search, !search.isEmpty else { return select }
+            return select.where(ContainsPattern.predicate(column: "name", contains: search))
+        }
+        let countRow = try await filtered(db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n")).first()
+        let total = try countRow?.decode(column: "n", as: Int.self) ?? 0
+        let items = try await filtered(db.select().column("*"))
+            .orderBy(SQLFunction("lower", args: SQLColumn("name"))).orderBy("name").orderBy("id")
+            .limit(limit).offset(offset)
+            .all().map(Self.decode)
+        return (items, total)
+    }
+
+    /// Deletes a workspace's row and the rows that exist only for it (its fallback engagements), in the caller's
+    /// transaction; whether there was one. What else it owns (keys, members, tokens, bindings, webhooks) is removed
+    /// first by the application, which audits it.
+    @discardableResult
+    public func delete(_ id: String, on db: any SQLDatabase) async throws -> Bool {
+        ChangeLog.touch(.workspace(id))
+        try await db.delete(from: EventRepository.fallbacks).where("workspace_id", .equal, id).run()
+        let rows = try await db.delete(from: Self.table).where("id", .equal, id).returning("id").all()
+        return !rows.isEmpty
+    }
+
     static func decode(_ row: any SQLRow) throws -> Workspace {
         Workspace(
             id: try row.decode(column: "id", as: String.self),
