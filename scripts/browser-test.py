@@ -153,11 +153,28 @@ try:
         api("POST", f"/api/v1/workspaces/{workspace}/keys",
             {"provider": ["openai", "anthropic", "elevenlabs"][i % 3], "description": f"Team key {i:02d}", "api_key": f"sk-team-{i:02d}-abcdefgh", "role": "fallback"})
     visit(f"/workspaces/{workspace}/keys")
+    check(not driver.find_elements(By.ID, "description"), "before a provider is chosen the form asks only for the provider")
+    # Choosing the provider shows its fields (the select submits itself; without JavaScript, "Show its fields" does).
+    Select(driver.find_element(By.ID, "provider")).select_by_value("azure-openai")
+    check(wait_for("New Azure OpenAI key"), "choosing Azure OpenAI shows its form")
+    labels = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=new-key]").text
+    check("Endpoint URL (required)" in labels and "API version (required)" in labels and "Deployment" in labels,
+          f"the Azure OpenAI form shows its required endpoint and API version at creation: {labels!r}")
+    shot("04a-keys-create-azure")
     Select(driver.find_element(By.ID, "provider")).select_by_value("openai")
+    check(wait_for("New OpenAI key"), "choosing OpenAI shows its form")
+    check(driver.find_element(By.ID, "extra-organization_id") is not None and
+          Select(driver.find_element(By.ID, "default_model")).first_selected_option.get_attribute("value") == "gpt-5.4-mini",
+          "the OpenAI form shows its optional fields and the default model list")
     driver.find_element(By.ID, "description").send_keys("Assistant chat key")
     driver.find_element(By.ID, "api_key").send_keys(CANARY + "-ws")
-    submit(driver.find_element(By.XPATH, "//button[text()='Add key']"))
+    submit(driver.find_element(By.XPATH, "//button[text()='Save & Verify']"))
     check(wait_for("API key created."), "creating a key shows a toast")
+    check(driver.find_element(By.CSS_SELECTOR, "tbody tr td").text == "Assistant chat key", "the key just saved is pinned at the top of the table")
+    note = driver.find_element(By.XPATH, "//tr[td[contains(., 'Assistant chat key')]]//p[contains(@class,'row-note')]").text
+    check(note.startswith("Valid"), f"Save & Verify shows the result on the key's row: {note!r}")
+    shot("04b-keys-saved-verified")
+    visit(f"/workspaces/{workspace}/keys")
     check("12 key(s)" in driver.page_source, "twelve keys in the table")
     check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10, "a page holds ten rows")
     submit(driver.find_element(By.CSS_SELECTOR, "a[rel=next]"))
@@ -201,12 +218,12 @@ try:
     shot("06-keys")
 
     # A few gateway calls for the workspace, so the usage page has something to draw.
+    import time
     for _ in range(3):
         request = urllib.request.Request(base + "/openai/v1/chat/completions", method="POST",
                                          data=json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]}).encode(),
                                          headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json", "X-Keywarden-Workspace": workspace})
         urllib.request.urlopen(request).read()
-    import time
     for _ in range(50):
         if api("GET", f"/api/v1/usage?workspace={workspace}")["totals"]["requests"] >= 3:
             break
@@ -249,6 +266,134 @@ try:
     check(wait_for("E-mail settings saved.") and "smtp-pass-canary-77" not in driver.page_source
           and "saved — leave blank to keep" in driver.find_element(By.ID, "smtp-password").get_attribute("placeholder"), "SMTP settings saved, the password never shown")
     shot("11-notifications")
+
+    # The operator's journey from the browser alone: a workspace with BYOK, a member, the backend's token, its calls in usage.
+    visit("/workspaces")
+    check("Acme Support" in driver.page_source, "the Workspaces page lists the workspaces")
+    driver.find_element(By.ID, "workspace-name").send_keys("Journey Co")
+    submit(driver.find_element(By.XPATH, "//button[text()='Create workspace']"))
+    check(wait_for("Workspace created.") and "/members" in driver.current_url, "creating a workspace leads to its members and tokens")
+    journey = driver.current_url.split("/workspaces/")[1].split("/")[0]
+    check(api("GET", f"/api/v1/workspaces/{journey}")["byok_allowed"] is True, "the new workspace's plan allows BYOK")
+    driver.find_element(By.ID, "member-name").send_keys("Mia Owner")
+    Select(driver.find_element(By.ID, "member-role")).select_by_value("owner")
+    submit(driver.find_element(By.XPATH, "//button[text()='Add member']"))
+    mia = driver.find_element(By.ID, "revealed-value").text
+    check(mia.startswith("kw_") and "shown only this once" in driver.page_source, "a new member's sign-in token is shown once")
+    shot("12-member-added")
+    driver.find_element(By.ID, "token-name").send_keys("Backend (production)")
+    check(driver.find_element(By.NAME, "permission_gateway.use").is_selected(), "a new service token has gateway.use ticked")
+    submit(driver.find_element(By.XPATH, "//button[text()='Create token']"))
+    backend = driver.find_element(By.ID, "revealed-value").text
+    snippet = driver.find_element(By.ID, "revealed-snippet").text
+    check(backend.startswith("kw_") and f'base_url="{base}/v1"' in snippet and backend in snippet,
+          f"the backend token is shown once, with the two-line SDK snippet: {snippet!r}")
+    check(driver.find_elements(By.XPATH, "//button[text()='Copy']"), "the token has a copy button")
+    shot("13-token-created")
+    visit(f"/workspaces/{journey}/members")
+    check(backend not in driver.page_source and mia not in driver.page_source, "the tokens are never shown again")
+    row = driver.find_element(By.XPATH, "//tr[td[contains(., 'Backend (production)')]]")
+    check("never" in row.text and "gateway.use" in row.text, f"the token is listed, never used yet: {row.text!r}")
+    # The backend calls through the platform's OpenAI key with its token; the answer says the platform paid.
+    request = urllib.request.Request(base + "/openai/v1/chat/completions", method="POST",
+                                     data=json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+                                     headers={"Authorization": f"Bearer {backend}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as reply:
+        check(reply.status == 200 and reply.headers.get("X-Keywarden-Source") == "platform", "the backend token's call is served by the platform's key")
+    for _ in range(50):
+        if api("GET", f"/api/v1/usage?workspace={journey}")["totals"]["requests"] >= 1:
+            break
+        time.sleep(0.1)
+    visit(f"/workspaces/{journey}/members")
+    row = driver.find_element(By.XPATH, "//tr[td[contains(., 'Backend (production)')]]")
+    check("never" not in row.text and "UTC" in row.text, f"the token's last use is shown: {row.text!r}")
+    visit(f"/workspaces/{journey}/usage")
+    check(driver.find_element(By.CSS_SELECTOR, ".stats li .n").text == "1", "the workspace's usage shows the backend's call")
+    shot("14-journey-usage")
+
+    # Workspaces: the switcher, rename, the BYOK switch, a role change, revoking, removing, deleting with confirmation.
+    Select(driver.find_element(By.ID, "switch-workspace")).select_by_visible_text("Acme Support")
+    check(wait_for("Acme Support") and driver.current_url.endswith(f"/workspaces/{workspace}/keys"), "the header's switcher opens another workspace")
+    visit("/workspaces?search=journey")
+    rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+    check(len(rows) == 1 and "Journey Co" in rows[0].text and "Allowed" in rows[0].text, "search finds the workspace, BYOK allowed")
+    submit(rows[0].find_element(By.LINK_TEXT, "Rename"))
+    field = driver.find_element(By.ID, f"rename-{journey}")
+    field.clear()
+    field.send_keys("Journey Company")
+    submit(driver.find_element(By.XPATH, "//button[text()='Save name']"))
+    check(wait_for("Workspace renamed.") and "Journey Company" in driver.page_source, "renaming a workspace")
+    submit(driver.find_element(By.XPATH, f"//tr[@id='ws-{journey}']//button[text()='Forbid']"))
+    check(wait_for("no longer used") and "Not allowed" in driver.find_element(By.ID, f"ws-{journey}").text
+          and api("GET", f"/api/v1/workspaces/{journey}")["byok_allowed"] is False, "the BYOK switch turns the plan's BYOK off")
+    shot("15-workspaces")
+    visit(f"/workspaces/{journey}/members")
+
+    def change_role(name, role):
+        member_row = driver.find_element(By.XPATH, f"//tr[td[contains(., '{name}')]]")
+        Select(member_row.find_element(By.TAG_NAME, "select")).select_by_value(role)
+        submit(member_row.find_element(By.XPATH, ".//button[text()='Change']"))
+    change_role("Mia Owner", "admin")
+    check("keeps at least one owner" in driver.page_source, "the workspace's last owner cannot be demoted")
+    driver.find_element(By.ID, "member-name").send_keys("Sam Support")
+    submit(driver.find_element(By.XPATH, "//button[text()='Add member']"))
+    change_role("Sam Support", "viewer")
+    sam_role = Select(driver.find_element(By.XPATH, "//tr[td[contains(., 'Sam Support')]]//select")).first_selected_option.text
+    check(wait_for("Role changed.") and sam_role == "viewer", f"changing a member's role: {sam_role}")
+    driver.find_element(By.XPATH, "//tr[td[contains(., 'Backend (production)')]]//button[text()='Revoke']").click()
+    check("Revoke the token" in driver.find_element(By.TAG_NAME, "dialog").text, "revoking asks for confirmation")
+    submit(driver.find_element(By.ID, "confirm-ok"))
+    check(wait_for("Token revoked"), "the token is revoked")
+    try:
+        urllib.request.urlopen(request)
+        check(False, "a revoked token is refused")
+    except urllib.error.HTTPError as error:
+        check(error.code == 401, f"a revoked token is refused: {error.code}")
+    driver.find_element(By.XPATH, "//tr[td[contains(., 'Sam Support')]]//button[text()='Remove']").click()
+    submit(driver.find_element(By.ID, "confirm-ok"))
+    check(wait_for("Member removed") and "Sam Support" not in driver.page_source, "removing a member")
+    # Mia, an owner, lands on her own workspace and manages its members; what her role may not do is not offered.
+    submit(driver.find_element(By.XPATH, "//button[text()='Sign out']"))
+    sign_in(mia)
+    check(driver.current_url.endswith(f"/workspaces/{journey}/keys"), "a workspace member lands on their own workspace")
+    check(not driver.find_elements(By.ID, "switch-workspace") and not driver.find_elements(By.LINK_TEXT, "Workspaces"),
+          "a workspace member is offered no workspace switcher or Workspaces page")
+    submit(driver.find_element(By.LINK_TEXT, "Members"))
+    offered = [box.get_attribute("name") for box in driver.find_elements(By.CSS_SELECTOR, "input[name^=permission_]")]
+    check(offered and "permission_gateway.use" not in offered and "permission_keys.reveal" not in offered,
+          f"an owner is offered only the permissions the role holds: {offered}")
+    shot("15a-members-owner")
+    submit(driver.find_element(By.XPATH, "//button[text()='Sign out']"))
+    sign_in(admin)
+    visit("/workspaces")
+    driver.find_element(By.XPATH, f"//tr[@id='ws-{journey}']//button[text()='Delete']").click()
+    warning = driver.find_element(By.TAG_NAME, "dialog").text
+    check("usage history is kept" in warning and "key(s) are deleted" in warning, f"the delete dialog says what happens to its keys: {warning!r}")
+    shot("16-workspace-delete-confirm")
+    submit(driver.find_element(By.ID, "confirm-ok"))
+    check(wait_for("Workspace deleted.") and "Journey Company" not in driver.page_source, "deleting a workspace")
+
+    # Seed 004: the workspace's own keys as provider cards; exclusive mode switches providers from the toggles.
+    cards_ws = api("POST", "/api/v1/workspaces", {"name": "Cards Co", "exclusive": True})["id"]
+    api("POST", f"/api/v1/workspaces/{cards_ws}/keys", {"provider": "openai", "description": "Ours", "api_key": "sk-cards-openai-12345678", "active": True})
+    api("POST", f"/api/v1/workspaces/{cards_ws}/keys", {"provider": "anthropic", "description": "Claude", "api_key": "sk-ant-cards-12345678", "active": False})
+    visit(f"/workspaces/{cards_ws}/byok")
+    check("only one custom provider at a time" in driver.page_source, "exclusive mode is said on the page")
+    check("On ·" in card("card-openai").text and "Turn off" in card("card-openai").text, "the OpenAI card is on, with its toggle")
+    anthropic_card = card("card-anthropic").text
+    check("Switch to Anthropic" in anthropic_card and "turns off OpenAI" in anthropic_card, f"the Anthropic toggle says it turns OpenAI off: {anthropic_card!r}")
+    check("Add your key" in card("card-gemini").text, "a provider without a key offers to add one")
+    shot("17-byok-cards")
+    submit(card("card-anthropic").find_element(By.XPATH, ".//button[text()='Switch to Anthropic']"))
+    check(wait_for("activated") and "On ·" in card("card-anthropic").text and "On ·" not in card("card-openai").text,
+          "switching turns Anthropic on and OpenAI off")
+    card("card-openai").find_element(By.XPATH, ".//button[text()='Remove']").click()
+    check("Remove your OpenAI key" in driver.find_element(By.TAG_NAME, "dialog").text, "Remove asks for confirmation")
+    submit(driver.find_element(By.ID, "confirm-ok"))
+    check(wait_for("API key deleted.") and "Add your key" in card("card-openai").text, "removing the key from its card")
+    submit(card("card-anthropic").find_element(By.PARTIAL_LINK_TEXT, "Settings"))
+    check(driver.find_element(By.ID, "extra-default_max_tokens") is not None, "the card's gear opens the key's settings and model")
+    shot("18-byok-settings")
 
     # A viewer sees the table and no edit controls.
     viewer = api("POST", f"/api/v1/workspaces/{workspace}/members", {"name": "Val Viewer", "role": "viewer"})["token"]

@@ -28,13 +28,22 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 try require(.keysCreate, session, workspaceID)
+                let details: KeyDetails
                 do {
-                    _ = try await app.keys.create(workspaceID: workspaceID, NewKeyRequest(
+                    let provider = app.catalog.provider(form.text("provider") ?? "")
+                    details = try await app.keys.create(workspaceID: workspaceID, NewKeyRequest(
                         providerID: form.text("provider") ?? "", description: form.text("description") ?? "", apiKey: form.text("api_key").map { Secret($0) },
-                        role: try form.text("role").map(KeysController.role), weight: form.text("weight").flatMap(Int.init), active: true
+                        extras: Self.extras(form, of: provider), defaultModel: form.text("default_model"),
+                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: true
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
-                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: .unprocessableContent)
+                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, typed: form,
+                                              status: APIError(error).status)
+                }
+                // Save & Verify: the key is saved whatever the vendor says; the result goes on its row.
+                if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
+                    let note = await verificationNote(workspaceID: workspaceID, keyID: details.credential.id, actor: session.principal.actor)
+                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, notice: "API key created.", rowNote: note)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/keys?notice=created")
             }
@@ -47,15 +56,17 @@ extension PagesController {
                 try require(.keysUpdate, session, workspaceID)
                 do {
                     let current = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
-                    var extras: [String: Secret] = [:]
-                    for field in current.provider?.extraFields ?? [] { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
                     _ = try await app.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
-                        description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) }, extras: extras,
+                        description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) }, extras: Self.extras(form, of: current.provider),
                         defaultModel: form.text("default_model").map { .some($0) },
-                        role: try form.text("role").map(KeysController.role), weight: form.text("weight").flatMap(Int.init)
+                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form)
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
-                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: .unprocessableContent)
+                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
+                }
+                if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
+                    let note = await verificationNote(workspaceID: workspaceID, keyID: keyID, actor: session.principal.actor)
+                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, notice: "API key updated.", rowNote: note)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/keys?notice=updated")
             }
@@ -65,8 +76,10 @@ extension PagesController {
                 try await page(request) { session in
                     let workspaceID = try context.parameters.require("workspace")
                     let keyID = try context.parameters.require("key")
-                    _ = try await WebForm.read(request, context: context, csrf: session.csrf)
+                    let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                     let actor = session.principal.actor
+                    // The provider cards post here too, and are answered there.
+                    let fromCards = form["back"] == "byok"
                     do {
                         switch action {
                         case "delete":
@@ -74,92 +87,223 @@ extension PagesController {
                             try await app.keys.delete(workspaceID: workspaceID, keyID: keyID, actor: actor)
                         case "test":
                             try require(.keysTest, session, workspaceID)
-                            let result = try await verification.testWorkspaceKey(workspaceID: workspaceID, keyID: keyID, actor: actor)
-                            return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil,
-                                                      notice: "\(result.status.rawValue): \(result.message) \(result.hint)")
+                            let note = await verificationNote(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, rowNote: note)
                         case "activate":
                             try require(.keysUpdate, session, workspaceID)
-                            _ = try await app.keys.activate(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            _ = try await app.keys.activate(workspaceID: workspaceID, keyID: keyID, switchExclusive: form["switch"] == "1", actor: actor)
                         default:
                             try require(.keysUpdate, session, workspaceID)
                             _ = try await app.keys.deactivate(workspaceID: workspaceID, keyID: keyID, actor: actor)
                         }
                     } catch let error as KeywardenError where error.kind != .notFound {
-                        return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: .conflict)
+                        if fromCards { return try await byokPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status) }
+                        return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
                     }
-                    return WebResponse.redirect("/workspaces/\(workspaceID)/keys?notice=\(action == "delete" ? "deleted" : "\(action)d")")
+                    let notice = action == "delete" ? "deleted" : "\(action)d"
+                    return WebResponse.redirect("/workspaces/\(workspaceID)/\(fromCards ? "byok" : "keys")?notice=\(notice)")
                 }
             }
         }
     }
 
+    /// The API keys page: the table, and the form that adds or edits a key.
+    struct KeysPage: Encodable {
+        struct Option: Encodable {
+            let value: String
+            let label: String
+            let selected: Bool
+        }
+
+        struct Column: Encodable {
+            let label: String
+            let sortable: Bool
+            let href: String?
+            let ariaSort: String?
+            let arrow: String?
+        }
+
+        struct Row: Encodable {
+            let id: String
+            let description: String
+            let provider: String
+            let hint: String
+            let status: String
+            let badgeClass: String
+            let role: String
+            let active: Bool
+            let created: String
+            let toggleAction: String
+            let toggleLabel: String
+            /// A Test's (or Save & Verify's) result and hint, on the row it is about.
+            let note: String?
+            let noteClass: String
+        }
+
+        /// One of the provider's fields other than the key.
+        struct Field: Encodable {
+            let fieldID: String
+            let label: String
+            let required: Bool
+            let placeholder: String
+            let help: String?
+            /// The input's type: `text`, `url` or `number`.
+            let inputType: String
+        }
+
+        /// The form: a new key of the chosen provider (step 2), or an existing key.
+        struct Form: Encodable {
+            let title: String
+            let action: String
+            let editing: Bool
+            let providerID: String
+            let providerName: String
+            let description: String
+            let weight: Int
+            let keyLabel: String
+            let keyPlaceholder: String
+            let keyHelp: String?
+            let requiresKey: Bool
+            let extras: [Field]
+            let hasModels: Bool
+            let models: [ModelOption]
+            let roles: [Option]
+            let canVerify: Bool
+        }
+
+        let workspaceID: String
+        let workspaceName: String
+        let canEdit: Bool
+        let total: Int
+        let search: String
+        let categories: [Option]
+        let columns: [Column]
+        let rows: [Row]
+        let paging: Paging
+        /// Step 1 of adding a key: the providers to choose from.
+        let providers: [Option]
+        let form: Form?
+        /// Whether step 1 is shown (stored: templates read stored properties only).
+        let offersProviders: Bool
+    }
+
+    /// A key's Test, for its row: the status, the vendor's message and the hint; a Test that could not run says why.
+    func verificationNote(workspaceID: String, keyID: String, actor: String) async -> RowNote {
+        do {
+            let result = try await verification.testWorkspaceKey(workspaceID: workspaceID, keyID: keyID, actor: actor)
+            let status = result.status.rawValue.replacingOccurrences(of: "_", with: " ")
+            let hint = result.hint == result.message ? "" : result.hint
+            return RowNote(keyID: keyID, text: [status.prefix(1).uppercased() + status.dropFirst() + ":", result.message, hint]
+                .filter { !$0.isEmpty }.joined(separator: " "), good: result.status == .valid)
+        } catch let error as KeywardenError {
+            return RowNote(keyID: keyID, text: "Not tested: \(error.message)", good: false)
+        } catch {
+            return RowNote(keyID: keyID, text: "Not tested: Keywarden could not run the test.", good: false)
+        }
+    }
+
+    /// The provider's extras a form filled (blank ones keep what is stored).
+    static func extras(_ form: WebForm, of provider: ProviderDefinition?) -> [String: Secret] {
+        var extras: [String: Secret] = [:]
+        for field in provider?.extraFields ?? [] { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
+        return extras
+    }
+
+    /// The pool weight a form gives, read with the one checked-number parser and the service's bounds.
+    static func weight(_ form: WebForm) throws(KeywardenError) -> Int? {
+        try NumberField.parse(form.text("weight"), field: "weight", in: 1...KeyService.maximumWeight)
+    }
+
+    /// What a key's Test found, shown on its row.
+    struct RowNote {
+        let keyID: String
+        let text: String
+        let good: Bool
+    }
+
     func keysPage(_ request: Request, session: WebSession, workspaceID: String, editing: KeyDetails?, notice: String? = nil, error: String? = nil,
-                  status: HTTPResponse.Status = .ok) async throws -> Response {
+                  rowNote: RowNote? = nil, typed: WebForm? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         try require(.keysRead, session, workspaceID)
         let workspace = try await app.workspaceService.get(workspaceID)
         let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: try request.queryInt("per_page", code: "invalid_pagination") ?? 10)
         let query = try keys.listQuery(request, pagination: pagination)
-        let (items, total) = try await app.keys.list(workspaceID: workspaceID, query: query)
+        var (items, total) = try await app.keys.list(workspaceID: workspaceID, query: query)
+        // A key just tested stays in sight: pinned at the top when its page is another.
+        if let rowNote, !items.contains(where: { $0.credential.id == rowNote.keyID }),
+           let tested = try? await app.keys.get(workspaceID: workspaceID, keyID: rowNote.keyID) {
+            items.insert(tested, at: 0)
+        }
         let canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
-        var values = base(session, title: "API keys", nav: "navKeys", workspaceID: workspaceID)
-        values["workspaceName"] = workspace.name
-        values["canEdit"] = canEdit
-        values["total"] = total
-        if let notice = notice ?? request.queryText("notice").map({ Self.noticeText($0, provider: "API key") }) { values["notice"] = notice }
-        if let error { values["error"] = error }
+        let canCreate = session.principal.decide(.keysCreate, inWorkspace: workspaceID) == .allowed
         let search = request.queryText("search") ?? ""
         let category = request.queryText("category") ?? "all"
-        values["search"] = search
-        values["categories"] = (["all"] + ProviderCategory.allCases.map(\.rawValue)).map { value in
-            ["value": value, "label": value == "all" ? "All" : Self.categoryLabel(value), "selected": value == category] as [String: Any]
-        }
         func link(sort: String? = nil, order: String? = nil, page: Int? = nil) -> String {
             var parts: [String] = []
             if !search.isEmpty { parts.append("search=\(Self.queryEscape(search))") }
-            if category != "all" { parts.append("category=\(category)") }
-            if let sort = sort ?? request.queryText("sort") { parts.append("sort=\(sort)") }
-            if let order = order ?? request.queryText("order") { parts.append("order=\(order)") }
+            if category != "all" { parts.append("category=\(Self.queryEscape(category))") }
+            if let sort = sort ?? request.queryText("sort") { parts.append("sort=\(Self.queryEscape(sort))") }
+            if let order = order ?? request.queryText("order") { parts.append("order=\(Self.queryEscape(order))") }
             if let page { parts.append("page=\(page)") }
             return "/workspaces/\(workspaceID)/keys" + (parts.isEmpty ? "" : "?" + parts.joined(separator: "&"))
         }
         let currentSort = request.queryText("sort") ?? "created_at"
         let descending = request.queryText("order") == "desc"
-        values["columns"] = [("description", "Description"), ("provider", "Provider"), (nil, "Key"), ("status", "Status"), (nil, "Role"), ("created_at", "Created")]
-            .map { (sort: String?, label: String) -> [String: Any] in
-                guard let sort else { return ["label": label, "sortable": false] }
+        let columns = [("description", "Description"), ("provider", "Provider"), (nil, "Key"), ("status", "Status"), (nil, "Role"), ("created_at", "Created")]
+            .map { (sort: String?, label: String) -> KeysPage.Column in
+                guard let sort else { return .init(label: label, sortable: false, href: nil, ariaSort: nil, arrow: nil) }
                 let isCurrent = sort == currentSort
-                return ["label": label, "sortable": true, "href": link(sort: sort, order: isCurrent && !descending ? "desc" : "asc"),
-                        "ariaSort": isCurrent ? (descending ? "descending" : "ascending") : "none", "arrow": isCurrent ? (descending ? " ▼" : " ▲") : ""]
+                return .init(label: label, sortable: true, href: link(sort: sort, order: isCurrent && !descending ? "desc" : "asc"),
+                             ariaSort: isCurrent ? (descending ? "descending" : "ascending") : "none", arrow: isCurrent ? (descending ? " ▼" : " ▲") : "")
             }
-        values["rows"] = items.map { details -> [String: Any] in
+        let rows = items.map { details -> KeysPage.Row in
             let key = details.credential
-            return ["id": key.id, "workspaceID": workspaceID, "csrf": session.csrf, "canEdit": canEdit, "description": key.description,
-                    "provider": details.provider?.displayName ?? key.providerID, "hint": details.hasKey ? key.hint : "No key",
-                    "status": details.status.rawValue.replacingOccurrences(of: "_", with: " "), "badgeClass": Self.badgeClass(details.hasKey ? details.status : nil),
-                    "role": key.role.rawValue, "active": key.active, "created": String(Timestamp.string(key.createdAt).prefix(10)),
-                    "toggleAction": key.active ? "deactivate" : "activate", "toggleLabel": key.active ? "Deactivate" : "Activate"]
+            let note = rowNote?.keyID == key.id ? rowNote : nil
+            return .init(id: key.id, description: key.description, provider: details.provider?.displayName ?? key.providerID,
+                         hint: details.hasKey ? key.hint : "No key", status: details.status.rawValue.replacingOccurrences(of: "_", with: " "),
+                         badgeClass: Self.badgeClass(details.hasKey ? details.status : nil), role: key.role.rawValue, active: key.active,
+                         created: String(Timestamp.string(key.createdAt).prefix(10)), toggleAction: key.active ? "deactivate" : "activate",
+                         toggleLabel: key.active ? "Deactivate" : "Activate", note: note?.text, noteClass: note.map { $0.good ? "ok" : "bad" } ?? "")
         }
-        values.merge(Self.paging(page: pagination.page, perPage: pagination.perPage, total: total) { link(page: $0) }) { $1 }
-        values["providers"] = app.catalog.providers.filter { $0.keyField != nil }.map { ["id": $0.id, "name": $0.displayName] }
-        values["editing"] = editing != nil
-        values["formTitle"] = editing.map { "Edit “\($0.credential.description)”" } ?? "Add a key"
-        values["formAction"] = editing.map { "/workspaces/\(workspaceID)/keys/\($0.credential.id)" } ?? "/workspaces/\(workspaceID)/keys"
-        values["formButton"] = editing == nil ? "Add key" : "Save changes"
-        values["formDescription"] = editing?.credential.description ?? ""
-        values["formWeight"] = editing?.credential.weight ?? 1
-        values["keyPlaceholder"] = editing?.hasKey == true ? Self.savedPlaceholder : "sk-…"
-        if let editing, let provider = editing.provider {
-            // The key's own extras and default model, as on the platform's card (leave blank to keep).
-            let filled = Set(editing.credential.extrasSet)
-            values["editExtras"] = provider.extraFields.map { field in
-                ["fieldID": field.id, "label": field.label, "required": field.required,
-                 "placeholder": filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? "")] as [String: Any]
-            }
-            values["hasModels"] = !provider.models.isEmpty
-            values["models"] = Self.modelOptions(provider, selected: editing.credential.defaultModel)
+        // The form: editing a key, or adding one of the provider chosen in step 1 (`?new=`, or the form posted back).
+        let chosen = editing?.provider ?? (typed?.text("provider") ?? request.queryText("new")).flatMap { app.catalog.provider($0) }
+        let keyProviders = app.catalog.providers.filter { $0.keyField != nil }
+        var form: KeysPage.Form?
+        if (editing != nil && canEdit) || (editing == nil && canCreate), let provider = chosen, provider.keyField != nil {
+            let filled = Set(editing?.credential.extrasSet ?? [])
+            let role = editing?.credential.role ?? typed?.text("role").flatMap(CredentialRole.init(rawValue:)) ?? .primary
+            form = .init(
+                title: editing.map { "Edit “\($0.credential.description)”" } ?? "New \(provider.displayName) key",
+                action: editing.map { "/workspaces/\(workspaceID)/keys/\($0.credential.id)" } ?? "/workspaces/\(workspaceID)/keys",
+                editing: editing != nil, providerID: provider.id, providerName: provider.displayName,
+                description: editing?.credential.description ?? typed?.text("description") ?? "",
+                weight: editing?.credential.weight ?? typed?.text("weight").flatMap { Int($0) } ?? 1,
+                keyLabel: provider.keyField?.label ?? "API key",
+                keyPlaceholder: editing?.hasKey == true ? Self.savedPlaceholder : (provider.keyField?.placeholder ?? ""),
+                keyHelp: provider.keyField?.help, requiresKey: editing == nil && provider.requiresKey,
+                extras: provider.extraFields.map { field in
+                    .init(fieldID: field.id, label: field.label, required: field.required && !filled.contains(field.id),
+                          placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), help: field.help,
+                          inputType: field.kind == .url ? "url" : field.kind == .integer ? "number" : "text")
+                },
+                hasModels: !provider.models.isEmpty,
+                models: Self.modelOptions(provider, selected: editing?.credential.defaultModel ?? typed?.text("default_model") ?? provider.defaultModel),
+                roles: [CredentialRole.primary, .fallback, .pool].map { .init(value: $0.rawValue, label: $0.rawValue, selected: $0 == role) },
+                canVerify: provider.verification.available && session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed
+            )
         }
-        let role = editing?.credential.role ?? .primary
-        values["roles"] = [CredentialRole.primary, .fallback, .pool].map { ["value": $0.rawValue, "selected": $0 == role] as [String: Any] }
-        return WebResponse.page("keys", values, status: status)
+        let content = KeysPage(
+            workspaceID: workspaceID, workspaceName: workspace.name, canEdit: canEdit, total: total, search: search,
+            categories: (["all"] + ProviderCategory.allCases.map(\.rawValue)).map { value in
+                .init(value: value, label: value == "all" ? "All" : Self.categoryLabel(value), selected: value == category)
+            },
+            columns: columns, rows: rows,
+            paging: Paging(page: pagination.page, perPage: pagination.perPage, total: total) { link(page: $0) },
+            providers: canCreate && editing == nil
+                ? keyProviders.map { .init(value: $0.id, label: $0.displayName, selected: $0.id == chosen?.id) } : [],
+            form: form, offersProviders: canCreate && editing == nil
+        )
+        let shownNotice = notice ?? request.queryText("notice").map { Self.noticeText($0, provider: "API key") }
+        let chrome = try await chrome(session, title: "API keys", nav: "navKeys", workspaceID: workspaceID, notice: shownNotice, error: error)
+        return WebResponse.page("keys", PageView(chrome: chrome, content: content), status: status)
     }
 }

@@ -68,35 +68,76 @@ extension PagesController {
         }
     }
 
+    /// The platform's provider cards, with the stats strip.
+    struct ProvidersPage: Encodable {
+        struct Stats: Encodable {
+            let providers: Int
+            let active: Int
+            let ready: Int
+            let noKey: Int
+        }
+
+        struct KeyField: Encodable {
+            let label: String
+            let placeholder: String
+        }
+
+        struct Extra: Encodable {
+            let cardID: String
+            let fieldID: String
+            let label: String
+            let required: Bool
+            let placeholder: String
+            let isSet: Bool
+        }
+
+        struct Card: Encodable {
+            let id: String
+            let name: String
+            let summary: String?
+            let active: Bool
+            let displayOrder: Int
+            let canTest: Bool
+            let badge: String
+            let badgeClass: String
+            let keyField: KeyField?
+            let extras: [Extra]
+            let hasModels: Bool
+            let models: [ModelOption]
+            let message: String?
+            let messageClass: String?
+            let hint: String?
+        }
+
+        let stats: Stats
+        let cards: [Card]
+        /// The display order's bounds: the service's own.
+        let displayOrderMin = PlatformCardService.displayOrderRange.lowerBound
+        let displayOrderMax = PlatformCardService.displayOrderRange.upperBound
+    }
+
     func providersPage(_ session: WebSession, messages: [String: (String, String)] = [:], hints: [String: String] = [:],
                        status: HTTPResponse.Status = .ok) async throws -> Response {
         let (cards, stats) = try await app.platformCards.cards()
-        var values = base(session, title: "AI & API keys", nav: "navProviders", workspaceID: nil)
-        values["stats"] = ["providers": stats.providers, "active": stats.active, "ready": stats.ready, "noKey": stats.noKey]
-        values["cards"] = cards.map { card -> [String: Any] in
-            let provider = card.provider
-            var item: [String: Any] = [
-                "id": provider.id, "name": provider.displayName, "summary": provider.summary ?? "", "csrf": session.csrf,
-                "active": card.state.active, "displayOrder": card.state.displayOrder,
-                "canTest": provider.verification.available, "badge": Self.badge(card), "badgeClass": Self.badgeClass(card.hasKey ? card.status : nil),
-            ]
-            if let field = provider.keyField {
-                item["keyField"] = ["label": field.label, "placeholder": card.hasKey ? Self.savedPlaceholder : (field.placeholder ?? "")]
-            }
-            let filled = Set(card.credential?.extrasSet ?? [])
-            item["extras"] = provider.extraFields.map { field in
-                ["cardID": provider.id, "fieldID": field.id, "label": field.label, "required": field.required,
-                 "placeholder": filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), "isSet": filled.contains(field.id)] as [String: Any]
-            }
-            item["hasModels"] = !provider.models.isEmpty
-            item["models"] = Self.modelOptions(provider, selected: card.state.defaultModel)
-            if let (text, kind) = messages[provider.id] {
-                item["message"] = text
-                item["messageClass"] = kind
-            }
-            if let hint = hints[provider.id] { item["hint"] = hint }
-            return item
-        }
-        return WebResponse.page("providers", values, status: status)
+        let content = ProvidersPage(
+            stats: .init(providers: stats.providers, active: stats.active, ready: stats.ready, noKey: stats.noKey),
+            cards: cards.map { card in
+                let provider = card.provider
+                let filled = Set(card.credential?.extrasSet ?? [])
+                let message = messages[provider.id]
+                return ProvidersPage.Card(
+                    id: provider.id, name: provider.displayName, summary: provider.summary, active: card.state.active,
+                    displayOrder: card.state.displayOrder, canTest: provider.verification.available, badge: Self.badge(card),
+                    badgeClass: Self.badgeClass(card.hasKey ? card.status : nil),
+                    keyField: provider.keyField.map { .init(label: $0.label, placeholder: card.hasKey ? Self.savedPlaceholder : ($0.placeholder ?? "")) },
+                    extras: provider.extraFields.map { field in
+                        .init(cardID: provider.id, fieldID: field.id, label: field.label, required: field.required,
+                              placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), isSet: filled.contains(field.id))
+                    },
+                    hasModels: !provider.models.isEmpty, models: Self.modelOptions(provider, selected: card.state.defaultModel),
+                    message: message?.0, messageClass: message?.1, hint: hints[provider.id])
+            })
+        let chrome = try await chrome(session, title: "AI & API keys", nav: "navProviders", workspaceID: nil)
+        return WebResponse.page("providers", PageView(chrome: chrome, content: content), status: status)
     }
 }

@@ -110,52 +110,110 @@ extension PagesController {
         if let workspaceID { try require(.keysUpdate, session, workspaceID) } else if !session.principal.isPlatformAdmin { throw KeywardenError.forbidden }
     }
 
+    /// A workspace's settings (exclusive mode, bindings, webhooks) or the platform's notifications (webhooks, e-mail).
+    struct SettingsPage: Encodable {
+        struct Option: Encodable {
+            let value: String
+            let label: String
+        }
+
+        struct BindingRow: Encodable {
+            let consumer: String
+            let modality: String
+            let modalityValue: String
+            let target: String
+        }
+
+        struct WorkspacePart: Encodable {
+            let id: String
+            let exclusive: Bool
+            let bindings: [BindingRow]
+            let modalities: [Option]
+            let keyOptions: [Option]
+        }
+
+        struct WebhookRow: Encodable {
+            let id: String
+            let url: String
+            let description: String
+            let events: String
+        }
+
+        struct SecurityOption: Encodable {
+            let value: String
+            let selected: Bool
+        }
+
+        struct SMTPPart: Encodable {
+            let host: String
+            let port: Int
+            let username: String
+            let from: String
+            let platformAddress: String
+            let passwordPlaceholder: String
+            let securities: [SecurityOption]
+        }
+
+        struct EventOption: Encodable {
+            let value: String
+        }
+
+        let heading: String
+        let canEdit: Bool
+        /// Where the webhook forms post: `/workspaces/{id}/settings` or `/platform/notifications`.
+        let base: String
+        let workspace: WorkspacePart?
+        let smtp: SMTPPart?
+        let webhooks: [WebhookRow]
+        let eventKinds: [EventOption]
+        /// A new webhook's signing secret, on the answer that created it only.
+        let secretOnce: String?
+    }
+
     func settingsPage(_ session: WebSession, workspaceID: String?, notice: String? = nil, error: String? = nil, secretOnce: String? = nil,
                       status: HTTPResponse.Status = .ok) async throws -> Response {
         let canEdit: Bool
-        var values: [String: Any]
+        let heading: String
+        var workspacePart: SettingsPage.WorkspacePart?
+        var smtpPart: SettingsPage.SMTPPart?
         if let workspaceID {
             try require(.keysRead, session, workspaceID)
             canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
             let workspace = try await app.workspaceService.get(workspaceID)
             let keys = try await app.keys.list(workspaceID: workspaceID, query: CredentialQuery(perPage: 100)).items
             let names = Dictionary(uniqueKeysWithValues: keys.map { ($0.credential.id, "\($0.credential.description) (\($0.provider?.displayName ?? $0.credential.providerID))") })
-            values = base(session, title: "Settings", nav: "navSettings", workspaceID: workspaceID)
-            values["heading"] = "Settings · \(workspace.name)"
-            values["workspace"] = [
-                "id": workspaceID, "csrf": session.csrf, "canEdit": canEdit, "exclusive": workspace.exclusive,
-                "bindings": try await app.resolution.listBindings(workspaceID: workspaceID).map { binding -> [String: Any] in
-                    ["consumer": binding.consumer, "modality": binding.modality?.rawValue ?? "every modality", "modalityValue": binding.modality?.rawValue ?? "*",
-                     "target": binding.credentialID.map { names[$0] ?? $0 } ?? "the provider's main chain", "workspaceID": workspaceID, "csrf": session.csrf, "canEdit": canEdit]
+            heading = "Settings · \(workspace.name)"
+            workspacePart = .init(
+                id: workspaceID, exclusive: workspace.exclusive,
+                bindings: try await app.resolution.listBindings(workspaceID: workspaceID).map { binding in
+                    .init(consumer: binding.consumer, modality: binding.modality?.rawValue ?? "every modality", modalityValue: binding.modality?.rawValue ?? "*",
+                          target: binding.credentialID.map { names[$0] ?? $0 } ?? "the provider's main chain")
                 },
-                "modalities": [["value": "*", "label": "Every modality"]] + Modality.allCases.map { ["value": $0.rawValue, "label": $0.rawValue] },
-                "keyOptions": [["value": "provider_main", "label": "The provider's main chain"]] + keys.map { ["value": $0.credential.id, "label": names[$0.credential.id] ?? $0.credential.id] },
-            ] as [String: Any]
+                modalities: [.init(value: "*", label: "Every modality")] + Modality.allCases.map { .init(value: $0.rawValue, label: $0.rawValue) },
+                keyOptions: [.init(value: "provider_main", label: "The provider's main chain")]
+                    + keys.map { .init(value: $0.credential.id, label: names[$0.credential.id] ?? $0.credential.id) })
         } else {
             guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
             canEdit = true
-            values = base(session, title: "Notifications", nav: "navNotifications", workspaceID: nil)
-            values["heading"] = "Notifications"
+            heading = "Notifications"
             let smtp = try await app.notifications.smtp()
-            values["smtp"] = [
-                "csrf": session.csrf, "host": smtp?.0.host ?? "", "port": smtp?.0.port ?? 587, "username": smtp?.0.username ?? "",
-                "from": smtp?.0.from ?? "", "platformAddress": smtp?.0.platformAddress ?? "",
-                "passwordPlaceholder": smtp?.hasPassword == true ? Self.savedPlaceholder : "",
-                "securities": SMTPSettings.Security.allCases.map { ["value": $0.rawValue, "selected": $0 == (smtp?.0.security ?? .starttls)] as [String: Any] },
-            ] as [String: Any]
+            smtpPart = .init(
+                host: smtp?.0.host ?? "", port: smtp?.0.port ?? 587, username: smtp?.0.username ?? "", from: smtp?.0.from ?? "",
+                platformAddress: smtp?.0.platformAddress ?? "", passwordPlaceholder: smtp?.hasPassword == true ? Self.savedPlaceholder : "",
+                securities: SMTPSettings.Security.allCases.map { .init(value: $0.rawValue, selected: $0 == (smtp?.0.security ?? .starttls)) })
         }
-        values["canEdit"] = canEdit
-        values["base"] = workspaceID.map { "/workspaces/\($0)/settings" } ?? "/platform/notifications"
-        values["webhooks"] = try await app.notifications.listWebhooks(workspaceID: workspaceID).map { hook -> [String: Any] in
-            ["id": hook.id, "url": NotificationSettingsService.displayURL(hook.url), "description": hook.description,
-             "events": hook.events.isEmpty ? "all" : hook.events.map(\.rawValue).joined(separator: ", "),
-             "base": workspaceID.map { "/workspaces/\($0)/settings" } ?? "/platform/notifications", "csrf": session.csrf, "canEdit": canEdit]
-        }
-        values["eventKinds"] = EventKind.allCases.filter { $0 != .test }.map { ["value": $0.rawValue] }
-        if let notice { values["notice"] = notice }
-        if let error { values["error"] = error }
-        if let secretOnce { values["secretOnce"] = secretOnce }
-        return WebResponse.page("settings", values, status: status)
+        let content = SettingsPage(
+            heading: heading, canEdit: canEdit, base: workspaceID.map { "/workspaces/\($0)/settings" } ?? "/platform/notifications",
+            workspace: workspacePart, smtp: smtpPart,
+            webhooks: try await app.notifications.listWebhooks(workspaceID: workspaceID).map { hook in
+                .init(id: hook.id, url: NotificationSettingsService.displayURL(hook.url), description: hook.description,
+                      events: hook.events.isEmpty ? "all" : hook.events.map(\.rawValue).joined(separator: ", "))
+            },
+            eventKinds: EventKind.allCases.filter { $0 != .test }.map { .init(value: $0.rawValue) },
+            secretOnce: secretOnce)
+        let chrome = try await chrome(session, title: workspaceID == nil ? "Notifications" : "Settings",
+                                      nav: workspaceID == nil ? "navNotifications" : "navSettings", workspaceID: workspaceID, notice: notice, error: error)
+        return WebResponse.page("settings", PageView(chrome: chrome, content: content), status: status)
     }
 
     static func settingsNotice(_ code: String) -> String {

@@ -9,6 +9,13 @@ import NIOCore
 
 /// Signing in and out, and the pages' static assets.
 extension PagesController {
+    /// The sign-in page (no chrome: nobody is signed in yet).
+    struct SignInPage: Encodable {
+        let title = "Sign in"
+        let csrf: String
+        var error: String?
+    }
+
     func addSignInRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("/") { request, _ in
             guard let session = try await session(request) else { return WebResponse.redirect("/login") }
@@ -24,7 +31,7 @@ extension PagesController {
         router.get("login") { request, _ in
             if let session = try await session(request) { return WebResponse.redirect(home(session.principal)) }
             let csrf = AccessToken.generate().value
-            return WebResponse.page("login", ["title": "Sign in", "csrf": csrf],
+            return WebResponse.signIn(SignInPage(csrf: csrf),
                                     cookies: [WebResponse.cookie(Self.loginCookie, csrf, maxAge: 1800, secure: WebResponse.isSecure(request))])
         }
         router.post("login") { request, context in
@@ -37,12 +44,12 @@ extension PagesController {
                 // Failed attempts are counted per client: a valid token always signs in (a neighbour behind the same
                 // proxy cannot lock anyone out), and guessing is answered 429 past the limit.
                 if let wait = signInLimiter.acquire(context.clientAddress ?? "unknown") {
-                    var response = WebResponse.page("login", ["title": "Sign in", "csrf": csrf, "error": "Too many failed sign-in attempts; try again in \(wait) s."],
+                    var response = WebResponse.signIn(SignInPage(csrf: csrf, error: "Too many failed sign-in attempts; try again in \(wait) s."),
                                                     status: .tooManyRequests, cookies: cookies)
                     response.headers[.retryAfter] = "\(wait)"
                     return response
                 }
-                return WebResponse.page("login", ["title": "Sign in", "csrf": csrf, "error": "That token is not valid or was revoked."], status: .unauthorized,
+                return WebResponse.signIn(SignInPage(csrf: csrf, error: "That token is not valid or was revoked."), status: .unauthorized,
                                         cookies: cookies)
             }
             return WebResponse.redirect(home(session.principal), cookies: [

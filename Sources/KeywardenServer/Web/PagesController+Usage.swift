@@ -9,6 +9,29 @@ import NIOCore
 
 /// Workspace → Usage: totals and charts.
 extension PagesController {
+    /// The usage page: totals and a chart per grouping.
+    struct UsagePage: Encodable {
+        struct Totals: Encodable {
+            let requests: Int
+            let tokensIn: Int
+            let tokensOut: Int
+            let credits: String
+        }
+
+        struct Chart: Encodable {
+            let title: String
+            /// Drawn by ``UsageChart`` from numbers and escaped names only.
+            let svg: String
+            let legend: [UsageChart.LegendEntry]
+        }
+
+        let workspaceName: String
+        let from: String
+        let to: String
+        let totals: Totals
+        let charts: [Chart]
+    }
+
     func addUsageRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("workspaces/:workspace/usage") { request, context in
             try await page(request) { session in
@@ -23,14 +46,13 @@ extension PagesController {
                 let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
                 let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source), days: days)
                 let byProvider = UsageChart(title: "Calls per day by provider", rows: try await app.usage.daily(query, seriesBy: .provider), days: days)
-                var values = base(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID)
-                values["workspaceName"] = workspace.name
-                values["from"] = String(Timestamp.string(from).prefix(10))
-                values["to"] = request.queryText("to") ?? ""
-                values["totals"] = ["requests": report.totals.requests, "tokensIn": report.totals.inputTokens, "tokensOut": report.totals.outputTokens,
-                                    "credits": String(format: "%.1f", report.totals.credits)]
-                values["charts"] = [bySource, byProvider].map { ["title": $0.title, "svg": $0.svg, "legend": $0.legend] as [String: Any] }
-                return WebResponse.page("usage", values)
+                let content = UsagePage(
+                    workspaceName: workspace.name, from: String(Timestamp.string(from).prefix(10)), to: request.queryText("to") ?? "",
+                    totals: .init(requests: report.totals.requests, tokensIn: report.totals.inputTokens, tokensOut: report.totals.outputTokens,
+                                  credits: String(format: "%.1f", report.totals.credits)),
+                    charts: [bySource, byProvider].map { .init(title: $0.title, svg: $0.svg, legend: $0.legend) })
+                let chrome = try await chrome(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID)
+                return WebResponse.page("usage", PageView(chrome: chrome, content: content))
             }
         }
     }

@@ -25,13 +25,16 @@ struct PagesController {
 
     /// Paths the pages own (kept apart from the API's in the OpenAPI check).
     static func isPage(_ path: String) -> Bool {
-        path == "/" || ["/login", "/logout", "/platform/providers", "/platform/notifications", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
+        path == "/" || path == "/workspaces" || ["/login", "/logout", "/platform/providers", "/platform/notifications", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
     }
 
     func addRoutes(to router: Router<KeywardenRequestContext>) {
         addSignInRoutes(to: router)
         addProviderRoutes(to: router)
         addKeyRoutes(to: router)
+        addWorkspaceRoutes(to: router)
+        addMemberRoutes(to: router)
+        addByokRoutes(to: router)
         addSettingsRoutes(to: router)
         addUsageRoutes(to: router)
         addAuditRoutes(to: router)
@@ -46,9 +49,8 @@ struct PagesController {
             return try await body(session)
         } catch let error as KeywardenError {
             let status = APIError(error).status
-            var values = base(session, title: "Error", nav: "", workspaceID: session.principal.workspaceID)
-            values["error"] = error.message
-            return WebResponse.page("error", values, status: status)
+            let chrome = try await chrome(session, title: "Error", nav: "", workspaceID: session.principal.workspaceID, error: error.message)
+            return WebResponse.page("error", PageView(chrome: chrome, content: ErrorPage()), status: status)
         }
     }
 
@@ -67,31 +69,26 @@ struct PagesController {
         return "/audit"
     }
 
-    func base(_ session: WebSession, title: String, nav: String, workspaceID: String?) -> [String: Any] {
-        var values: [String: Any] = ["title": title, "signedIn": true, "csrf": session.csrf, "who": session.principal.name,
-                                     "isPlatformAdmin": session.principal.isPlatformAdmin, nav: true,
-                                     "canAudit": session.principal.isPlatformAdmin || session.principal.permissions.contains(.auditRead)]
-        if let workspaceID = workspaceID ?? session.principal.workspaceID { values["workspaceID"] = workspaceID }
-        return values
+    /// The error page: the message is the chrome's.
+    struct ErrorPage: Encodable {}
+
+    /// One entry of a Default model list; a separator before the legacy models.
+    struct ModelOption: Encodable {
+        let value: String
+        let label: String
+        let selected: Bool
+        let separator: Bool
     }
 
-    static func paging(page: Int, perPage: Int, total: Int, link: (Int) -> String) -> [String: Any] {
-        let pages = max(1, (total + perPage - 1) / perPage)
-        var values: [String: Any] = ["page": page, "pages": pages]
-        if page > 1 { values["previous"] = link(page - 1) }
-        if page < pages { values["next"] = link(page + 1) }
-        return values
-    }
-
-    static func modelOptions(_ provider: ProviderDefinition, selected: String?) -> [[String: Any]] {
-        var options: [[String: Any]] = provider.models.filter { !$0.legacy }.map { ["value": $0.id, "label": $0.label, "selected": $0.id == selected] }
+    static func modelOptions(_ provider: ProviderDefinition, selected: String?) -> [ModelOption] {
+        var options = provider.models.filter { !$0.legacy }.map { ModelOption(value: $0.id, label: $0.label, selected: $0.id == selected, separator: false) }
         let legacy = provider.models.filter(\.legacy)
         if !legacy.isEmpty {
-            options.append(["value": "", "label": "── Legacy ──", "separator": true])
-            options += legacy.map { ["value": $0.id, "label": $0.label + " (legacy)", "selected": $0.id == selected] }
+            options.append(ModelOption(value: "", label: "── Legacy ──", selected: false, separator: true))
+            options += legacy.map { ModelOption(value: $0.id, label: $0.label + " (legacy)", selected: $0.id == selected, separator: false) }
         }
         if let selected, provider.isCustomModel(selected) {
-            options.append(["value": selected, "label": "\(selected) (custom)", "selected": true])
+            options.append(ModelOption(value: selected, label: "\(selected) (custom)", selected: true, separator: false))
         }
         return options
     }

@@ -70,5 +70,11 @@ struct UsageChart {
         return days
     }
 
-    var legend: [[String: Any]] { series.enumerated().map { ["index": $0.offset % 5, "name": $0.element] } }
+    /// One series of the legend, with its swatch's colour index.
+    struct LegendEntry: Encodable {
+        let index: Int
+        let name: String
+    }
+
+    var legend: [LegendEntry] { series.enumerated().map { LegendEntry(index: $0.offset % 5, name: $0.element) } }
 }

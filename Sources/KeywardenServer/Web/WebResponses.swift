@@ -21,9 +21,14 @@ enum WebResponse {
         ]
     }
 
-    /// Renders a template with the page's values.
-    static func page(_ template: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, cookies: [String] = []) -> Response {
-        let html = ServerResources.templates.render(values, withTemplate: template) ?? "<!doctype html><p>The page template \(template) is missing from this build.</p>"
+    /// The sign-in page.
+    static func signIn(_ page: PagesController.SignInPage, status: HTTPResponse.Status = .ok, cookies: [String] = []) -> Response {
+        render("login", page, status: status, cookies: cookies)
+    }
+
+    /// Renders a template with a view model as its context.
+    static func render(_ template: String, _ object: Any, status: HTTPResponse.Status, cookies: [String]) -> Response {
+        let html = ServerResources.templates.render(object, withTemplate: template) ?? "<!doctype html><p>The page template \(template) is missing from this build.</p>"
         var headers = securityHeaders()
         headers[.contentType] = "text/html; charset=utf-8"
         for cookie in cookies { headers.append(HTTPField(name: .setCookie, value: cookie)) }

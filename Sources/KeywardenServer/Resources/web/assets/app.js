@@ -1,4 +1,6 @@
-// The only script: a confirmation dialog before a delete (forms marked data-confirm), and toasts that fade.
+// The only script, and every page works without it: a confirmation dialog before a delete (forms marked data-confirm),
+// copy buttons (data-copy names the element whose text is copied), and selects that submit their form on change
+// (data-autosubmit: the workspace switcher, the new key's provider).
 document.addEventListener("submit", function (event) {
   var form = event.target;
   if (!form.dataset || !form.dataset.confirm || form.dataset.confirmed === "yes") return;
@@ -12,9 +14,22 @@ document.addEventListener("submit", function (event) {
   var cancel = document.createElement("button");
   cancel.type = "button"; cancel.textContent = "Cancel"; cancel.id = "confirm-cancel";
   var ok = document.createElement("button");
-  ok.type = "button"; ok.textContent = "Delete"; ok.className = "danger"; ok.id = "confirm-ok";
+  ok.type = "button"; ok.textContent = form.dataset.confirmLabel || "Delete"; ok.className = "danger"; ok.id = "confirm-ok";
   actions.append(cancel, ok); dialog.append(text, actions); document.body.append(dialog);
   cancel.addEventListener("click", function () { dialog.close(); dialog.remove(); });
   ok.addEventListener("click", function () { form.dataset.confirmed = "yes"; dialog.close(); form.requestSubmit ? form.requestSubmit() : form.submit(); });
   dialog.showModal(); cancel.focus();
+});
+document.addEventListener("click", function (event) {
+  var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+  if (!button) return;
+  var source = document.getElementById(button.dataset.copy);
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.textContent).then(function () {
+    var label = button.textContent; button.textContent = "Copied"; setTimeout(function () { button.textContent = label; }, 1500);
+  });
+});
+document.addEventListener("change", function (event) {
+  var select = event.target;
+  if (select.matches && select.matches("select[data-autosubmit]") && select.value && select.form) select.form.submit();
 });

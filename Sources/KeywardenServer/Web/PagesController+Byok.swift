@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import KeywardenApp
+import KeywardenCore
+import KeywardenStore
+
+/// Workspace → Bring your own key (seed 004): one card per provider with its key's toggle, settings and Remove; in
+/// exclusive mode the toggles say that one custom provider serves at a time. The keys table stays for several keys
+/// per provider (seed 003).
+extension PagesController {
+    /// The Bring-your-own-key page.
+    struct ByokPage: Encodable {
+        struct Card: Encodable {
+            let providerID: String
+            let name: String
+            let summary: String
+            /// The key the card's controls act on: the provider's first in chain order.
+            let keyID: String?
+            let hint: String
+            let status: String
+            let badgeClass: String
+            let active: Bool
+            let model: String?
+            /// How many keys the workspace has for the provider; more than one is managed in the keys table.
+            let keyCount: Int
+            let several: Bool
+            let toggleAction: String
+            let toggleLabel: String
+            /// In exclusive mode, activating this card turns another provider off (`switch=1`).
+            let switches: Bool
+            let exclusiveNote: String?
+            let removeWarning: String
+        }
+
+        let workspaceID: String
+        let workspaceName: String
+        let byokAllowed: Bool
+        let exclusive: Bool
+        let canEdit: Bool
+        let cards: [Card]
+    }
+
+    func addByokRoutes(to router: Router<KeywardenRequestContext>) {
+        router.get("workspaces/:workspace/byok") { request, context in
+            try await page(request) { session in
+                let workspaceID = try context.parameters.require("workspace")
+                return try await byokPage(session, workspaceID: workspaceID, notice: request.queryText("notice").map { Self.noticeText($0, provider: "API key") })
+            }
+        }
+    }
+
+    func byokPage(_ session: WebSession, workspaceID: String, notice: String? = nil, error: String? = nil,
+                  status: HTTPResponse.Status = .ok) async throws -> Response {
+        try require(.keysRead, session, workspaceID)
+        let workspace = try await app.workspaceService.get(workspaceID)
+        let canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
+        // Every key of the workspace, in chain order (primaries first), from the state resolution reads.
+        let keys = try await app.resolution.view(for: workspaceID).keys(ofWorkspace: workspaceID)
+        let byProvider = Dictionary(grouping: keys, by: \.providerID)
+        let activeProviders = Set(keys.filter(\.active).map(\.providerID))
+        let cards = app.catalog.providers.filter { $0.keyField != nil }.map { provider -> ByokPage.Card in
+            let own = byProvider[provider.id] ?? []
+            let first = own.first
+            let active = own.contains(where: \.active)
+            let others = activeProviders.subtracting([provider.id]).compactMap { app.catalog.provider($0)?.displayName }.sorted()
+            let switches = workspace.exclusive && !active && !others.isEmpty
+            let status = first.map { $0.hint.isEmpty ? "No key" : $0.status.rawValue.replacingOccurrences(of: "_", with: " ") } ?? "Not set"
+            return ByokPage.Card(
+                providerID: provider.id, name: provider.displayName, summary: provider.summary ?? "", keyID: first?.id,
+                hint: first.map { $0.hint.isEmpty ? "No key" : $0.hint } ?? "", status: status,
+                badgeClass: Self.badgeClass(first.flatMap { $0.hint.isEmpty ? nil : $0.status }), active: active,
+                model: first?.defaultModel.map { provider.model($0)?.label ?? $0 }, keyCount: own.count, several: own.count > 1,
+                toggleAction: active ? "deactivate" : "activate",
+                toggleLabel: active ? "Turn off" : switches ? "Switch to \(provider.displayName)" : "Turn on",
+                switches: switches,
+                exclusiveNote: switches ? "Exclusive mode: only one custom provider at a time; turning this on turns off \(others.joined(separator: ", "))." : nil,
+                removeWarning: "Remove your \(provider.displayName) key? Calls fall back to the platform's key, if it has one."
+            )
+        }
+        let content = ByokPage(workspaceID: workspaceID, workspaceName: workspace.name, byokAllowed: workspace.byokAllowed,
+                               exclusive: workspace.exclusive, canEdit: canEdit, cards: cards)
+        let chrome = try await chrome(session, title: "Bring your own key", nav: "navByok", workspaceID: workspaceID, notice: notice, error: error)
+        return WebResponse.page("byok", PageView(chrome: chrome, content: content), status: status)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import KeywardenCore
+import NIOCore
+import Testing
+@testable import KeywardenServer
+
+/// The admin pages for workspaces, members and tokens, over HTTP: who may use them, CSRF on every form, a token value
+/// shown once.
+@Suite("Admin pages: workspaces, members, tokens")
+struct AdminPageTests {
+    /// A signed-in browser: its session cookie and the CSRF token its forms carry.
+    struct Browser {
+        let api: API
+        let cookie: String
+        let csrf: String
+
+        func get(_ path: String) async throws -> (status: Int, body: String, location: String?) {
+            try await api.client.execute(uri: path, method: .get, headers: [.cookie: cookie]) { response in
+                (Int(response.status.code), String(buffer: response.body), response.headers[.location])
+            }
+        }
+
+        func post(_ path: String, _ fields: [String: String], csrf: String? = nil) async throws -> (status: Int, body: String, location: String?) {
+            let form = (fields.merging(["csrf_token": csrf ?? self.csrf]) { $1 })
+                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+            return try await api.client.execute(uri: path, method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                                                body: ByteBuffer(string: form)) { response in
+                (Int(response.status.code), String(buffer: response.body), response.headers[.location])
+            }
+        }
+    }
+
+    static func signIn(_ api: API, token: String) async throws -> Browser {
+        let page = try await api.client.execute(uri: "/login", method: .get) { response in
+            (response.headers[.setCookie] ?? "", String(buffer: response.body))
+        }
+        let loginCookie = page.0.split(separator: ";").first.map(String.init) ?? ""
+        let csrf = csrfToken(in: page.1)
+        let session = try await api.client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .cookie: loginCookie],
+                                                   body: ByteBuffer(string: "csrf_token=\(csrf)&token=\(token)")) { response in
+            response.headers[values: .setCookie].first { $0.hasPrefix("kw_session=") }?.split(separator: ";").first.map(String.init) ?? ""
+        }
+        let home = try await api.client.execute(uri: "/", method: .get, headers: [.cookie: session]) { $0.headers[.location] ?? "/" }
+        let body = try await api.client.execute(uri: home, method: .get, headers: [.cookie: session]) { String(buffer: $0.body) }
+        return Browser(api: api, cookie: session, csrf: csrfToken(in: body))
+    }
+
+    static func csrfToken(in html: String) -> String {
+        let marker = #"name="csrf_token" value=""#
+        return html.range(of: marker).map { String(html[$0.upperBound...].prefix { $0 != "\"" }) } ?? ""
+    }
+
+    @Test("a service token created on the members page is shown once, with the SDK snippet, and works at once")
+    func serviceTokenShownOnce() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Pages Co")
+            let admin = try await Self.signIn(api, token: harness.adminToken)
+            let created = try await admin.post("/workspaces/\(ws)/tokens", ["name": "Backend", "permission_gateway.use": "on", "permission_usage.read": "on"])
+            #expect(created.status == 200)
+            let value = try #require(created.body.range(of: #"id="revealed-value">"#).map { String(created.body[$0.upperBound...].prefix { $0 != "<" }) })
+            #expect(value.hasPrefix("kw_") && created.body.contains("api_key=&quot;\(value)&quot;"))
+            #expect(try await api.get("/api/v1/usage?workspace=\(ws)", token: value).status == 200, "the new token works")
+            let again = try await admin.get("/workspaces/\(ws)/members")
+            #expect(again.status == 200 && !again.body.contains(value) && again.body.contains("Backend"))
+        }
+    }
+
+    @Test("every form of the new pages refuses a POST without the session's CSRF token, and changes nothing")
+    func formsNeedCSRF() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Guarded")
+            let admin = try await Self.signIn(api, token: harness.adminToken)
+            let forms: [(String, [String: String])] = [
+                ("/workspaces", ["name": "Forged"]),
+                ("/workspaces/\(ws)/rename", ["name": "Forged"]),
+                ("/workspaces/\(ws)/byok", [:]),
+                ("/workspaces/\(ws)/delete", [:]),
+                ("/workspaces/\(ws)/members", ["name": "Forged", "role": "owner"]),
+                ("/workspaces/\(ws)/tokens", ["name": "Forged", "permission_gateway.use": "on"]),
+            ]
+            for (path, fields) in forms {
+                for forged in ["", "forged", admin.csrf + "x", String(admin.csrf.dropLast())] {
+                    let answer = try await admin.post(path, fields, csrf: forged)
+                    #expect(answer.status == 403, "\(path) with csrf \(forged.prefix(4))… → \(answer.status)")
+                }
+            }
+            let workspace = try await api.get("/api/v1/workspaces/\(ws)", token: harness.adminToken)
+            #expect(workspace.json["name"] as? String == "Guarded" && workspace.json["byok_allowed"] as? Bool == true)
+            #expect((try await api.get("/api/v1/workspaces/\(ws)/members", token: harness.adminToken).json["items"] as? [Any])?.isEmpty == true)
+            #expect((try await api.get("/api/v1/workspaces/\(ws)/tokens", token: harness.adminToken).json["items"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test("a workspace owner cannot reach the Workspaces page or another workspace's members; a viewer not even its own")
+    func pagesFollowRoles() async throws {
+        try await APIHarness.run { harness, api in
+            let mine = try await api.createWorkspace("Mine")
+            let theirs = try await api.createWorkspace("Theirs")
+            let owner = try await Self.signIn(api, token: try await api.addMember(mine, role: "owner"))
+            #expect(try await owner.get("/workspaces").status == 403)
+            #expect(try await owner.post("/workspaces", ["name": "Sneaky"]).status == 403)
+            #expect(try await owner.post("/workspaces/\(mine)/delete", [:]).status == 403)
+            #expect(try await owner.post("/workspaces/\(mine)/byok", ["byok_allowed": "on"]).status == 403)
+            #expect(try await owner.get("/workspaces/\(theirs)/members").status == 404, "another workspace is not found, not forbidden")
+            #expect(try await owner.post("/workspaces/\(theirs)/tokens", ["name": "x", "permission_keys.read": "on"]).status == 404)
+            let members = try await owner.get("/workspaces/\(mine)/members")
+            #expect(members.status == 200 && !members.body.contains("permission_gateway.use") && !members.body.contains("permission_keys.reveal"),
+                    "an owner is offered only the permissions the role holds")
+            let refused = try await owner.post("/workspaces/\(mine)/tokens", ["name": "Escalate", "permission_gateway.use": "on"])
+            #expect(refused.status == 403, "and the server refuses the rest anyway: \(refused.status)")
+            let viewer = try await Self.signIn(api, token: try await api.addMember(mine, role: "viewer"))
+            #expect(try await viewer.get("/workspaces/\(mine)/members").status == 403)
+            #expect(try await viewer.post("/workspaces/\(mine)/members", ["name": "x", "role": "owner"]).status == 403)
+            let keys = try await viewer.get("/workspaces/\(mine)/keys")
+            #expect(keys.status == 200 && !keys.body.contains("/members\""), "the header offers a viewer no Members link")
+        }
+    }
+
+    @Test("a page's names resolve in its content first, then in the chrome; only the current section's nav flag is set")
+    func viewModelLookup() {
+        struct Content: Encodable { let title: String?; let rows: [Int] }
+        let chrome = PageChrome(title: "Chrome title", csrf: "c", who: "w", isPlatformAdmin: false, canAudit: false, canManageMembers: false,
+                                workspaceID: "ws_1", nav: "navKeys")
+        let page = PageView(chrome: chrome, content: Content(title: nil, rows: [1]))
+        #expect(page.child(named: "title") as? String == "Chrome title", "a nil in the content falls back to the chrome")
+        #expect(PageView(chrome: chrome, content: Content(title: "Own", rows: [])).child(named: "title") as? String == "Own")
+        #expect(page.child(named: "navKeys") as? Bool == true && page.child(named: "navUsage") == nil)
+        #expect(page.child(named: "workspaceID") as? String == "ws_1" && page.child(named: "missing") == nil)
+    }
+}
