@@ -118,12 +118,18 @@ struct AccessMatrixTests {
             let unknown = try await api.get(path, token: "kw_" + String(repeating: "A", count: 43))
             #expect(unknown.status == 401 && unknown.errorCode == "invalid_token")
 
-            let member = try await api.addMember(ws, role: "owner")
-            #expect(try await api.get(path, token: member).status == 200)
+            let service = try await api.serviceToken(ws, permissions: ["keys.read"])
+            #expect(try await api.get(path, token: service).status == 200)
             let tokens = try await api.get("/api/v1/workspaces/\(ws)/tokens", token: harness.adminToken)
-            let id = try #require(tokens.items.first { $0["kind"] as? String == "member" }?["id"] as? String)
+            let id = try #require(tokens.items.first { $0["kind"] as? String == "service" }?["id"] as? String)
             #expect(try await api.delete("/api/v1/workspaces/\(ws)/tokens/\(id)", token: harness.adminToken).status == 200)
-            #expect(try await api.get(path, token: member).status == 401)
+            #expect(try await api.get(path, token: service).status == 401)
+            // A member's token goes with the member: the tokens route does not revoke it (that would bypass the last-owner rule).
+            _ = try await api.addMember(ws, role: "owner")
+            let owners = try await api.get("/api/v1/workspaces/\(ws)/tokens", token: harness.adminToken)
+            let memberToken = try #require(owners.items.first { $0["kind"] as? String == "member" }?["id"] as? String)
+            let refused = try await api.delete("/api/v1/workspaces/\(ws)/tokens/\(memberToken)", token: harness.adminToken)
+            #expect(refused.status == 409 && refused.errorCode == "member_token")
         }
     }
 

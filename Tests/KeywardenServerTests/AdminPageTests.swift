@@ -130,4 +130,34 @@ struct AdminPageTests {
         #expect(page.child(named: "navKeys") as? Bool == true && page.child(named: "navUsage") == nil)
         #expect(page.child(named: "workspaceID") as? String == "ws_1" && page.child(named: "missing") == nil)
     }
+
+    @Test("every value is escaped by Unicode scalar: a quote, a bracket or an ampersand followed by a combining mark stays text")
+    func escapingByScalar() throws {
+        let hostile = "x\"\u{301} formaction=/platform/providers/openai/deactivate y<\u{301}b>'\u{301}&\u{301}"
+        let chrome = PageChrome(title: hostile, csrf: "c", who: hostile, isPlatformAdmin: true, canAudit: true, canManageMembers: true,
+                                workspaceID: "ws_1", nav: "navWorkspaces", switcher: [.init(id: "ws_1", name: hostile, selected: true)], notice: hostile)
+        let row = PagesController.WorkspacesPage.Row(id: "ws_1", name: hostile, byokAllowed: false, exclusive: false, keys: 1, calls: 2,
+                                                     renaming: true, deleteWarning: "Delete “\(hostile)”?")
+        let content = PagesController.WorkspacesPage(search: hostile, rows: [row], total: 1,
+                                                     paging: .init(page: 1, perPage: 20, total: 1) { "/workspaces?page=\($0)" })
+        let html = try #require(ServerResources.templates.render(PageView(chrome: chrome, content: content), withTemplate: "workspaces"))
+        #expect(html.contains("&quot;\u{301} formaction"), "the quote is escaped, its mark kept")
+        for raw in ["\"\u{301}", "<\u{301}", "'\u{301}", "&\u{301}"] {
+            #expect(!html.unicodeScalars.map(String.init).joined().contains(raw), "\(raw.unicodeScalars.map { $0.value }) reached the page unescaped")
+        }
+    }
+
+    @Test("a platform token's call naming a deleted workspace is refused, not served on the platform's keys")
+    func deletedWorkspaceIsNotServed() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Gone Soon")
+            let platform = try await api.serviceToken(nil, permissions: ["gateway.use"])
+            #expect(try await api.delete("/api/v1/workspaces/\(ws)", token: harness.adminToken).status == 200)
+            let answer = try await api.client.execute(uri: "/openai/v1/chat/completions", method: .post,
+                                                      headers: [.authorization: "Bearer \(platform)", .contentType: "application/json",
+                                                                HTTPField.Name("X-Keywarden-Workspace")!: ws],
+                                                      body: ByteBuffer(string: #"{"model":"gpt-5.4-mini","messages":[]}"#)) { Int($0.status.code) }
+            #expect(answer == 404)
+        }
+    }
 }

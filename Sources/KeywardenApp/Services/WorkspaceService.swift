@@ -91,6 +91,7 @@ public struct WorkspaceService: Sendable {
     ///
     /// Four queries whatever the page holds: the total, the page, and one grouped count each for keys and calls.
     public func page(search: String?, pagination: Pagination) async throws -> (items: [WorkspaceSummary], total: Int) {
+        if let search, search.unicodeScalars.count > 200 { throw KeywardenError.invalid("search", "search is longer than 200 characters.") }
         let search = search?.trimmingCharacters(in: .whitespacesAndNewlines)
         let monthStart = Self.startOfMonth(Date())
         return try await store.engine.read(consistent: true) { db in
@@ -336,6 +337,12 @@ public struct WorkspaceService: Sendable {
         try await store.engine.transaction { db in
             guard let record = try await self.store.tokens.get(tokenID, on: db), record.workspaceID == workspaceID, record.revokedAt == nil else {
                 throw KeywardenError.notFound("token")
+            }
+            // A member's token goes with the member (removing them): revoking it here would leave a member, perhaps the
+            // workspace's last owner, with no way in, around the last-owner rule.
+            if workspaceID != nil, record.kind == .member {
+                throw KeywardenError(.conflict, code: "member_token",
+                    message: "This token belongs to a member; remove the member (or change their role) instead.")
             }
             // The last platform-admin token is the only way into the API: keep it (`keywarden tokens create --admin` issues another).
             if record.kind == .platformAdmin, try await self.store.tokens.countLive(kind: .platformAdmin, on: db) <= 1 {

@@ -25,7 +25,6 @@ struct WorkspacesController {
                 perPage: try request.queryInt("per_page", code: "invalid_pagination")
             )
             let search = request.queryText("search")
-            if let search, search.unicodeScalars.count > 200 { throw KeywardenError.invalid("search", "search is longer than 200 characters.") }
             guard let own = principal.workspaceID else {
                 // A platform admin (with each workspace's counts) or a platform-bound service token: every workspace.
                 let (items, total) = try await app.workspaceService.page(search: search, pagination: pagination)
