@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KeywardenApp
 import KeywardenCore
 import KeywardenProviders
 import KeywardenStore
@@ -21,6 +22,8 @@ extension Gateway {
         var attempts = 0
         var status = 0
         var interrupted = false
+        /// The budget held for the attempt that answers, settled with the call's cost when it ends.
+        var reservation: BudgetReservation?
 
         init(call: GatewayCall, started: ContinuousClock.Instant) {
             self.call = call
@@ -45,6 +48,10 @@ extension Gateway {
         let source = meter.candidate?.source
         let succeeded = (200..<400).contains(meter.status) && !meter.interrupted
         let credits = succeeded && source != nil ? settings.credits.milliCredits(provider: meter.providerID, source: source ?? .platform) : 0
+        if let reservation = meter.reservation {
+            meter.reservation = nil
+            settle(reservation, cost: credits)
+        }
         let milliseconds = Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
         ledger.append(UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: meter.candidate?.providerID ?? meter.providerID,
@@ -55,5 +62,56 @@ extension Gateway {
         let providerLabel = meter.candidate?.providerID ?? (meter.providerID.isEmpty ? "unknown" : meter.providerID)
         metrics.call(provider: providerLabel, source: source?.rawValue ?? "none", status: meter.status, duration: elapsed)
         metrics.tokens(provider: providerLabel, source: source?.rawValue ?? "none", input: counts.inputTokens, output: counts.outputTokens)
+    }
+
+    // MARK: Budgets
+
+    /// What the budget said of an attempt: the share it holds (none when no limit applies), or the refusal.
+    enum BudgetDecision {
+        case held(BudgetReservation?)
+        case refused(AttemptFailure)
+    }
+
+    /// Holds the call's cost in the budget the candidate's calls count against: the platform's for its keys and the
+    /// managed default, the workspace's own for its keys; refused (`budget_exceeded`, 402) when it would pass the limit.
+    func reserveBudget(for candidate: Candidate, meter: Meter, snapshot: ResolutionView) async -> BudgetDecision {
+        guard let workspaceID = meter.call.workspaceID else { return .held(nil) }
+        let scope = BudgetScope(candidate.source)
+        guard let limit = snapshot.policy(ofWorkspace: workspaceID)?.budget[scope] ?? (scope == .platform ? settings.defaultPlatformBudget : nil) else {
+            return .held(nil)
+        }
+        let estimate = settings.credits.milliCredits(provider: meter.providerID, source: candidate.source)
+        do {
+            if let held = try await app.budgets.reserve(workspaceID: workspaceID, scope: scope, amount: estimate, limit: limit) {
+                return .held(held)
+            }
+        } catch {
+            // A limit that cannot be checked is not spent past: the call waits for the store.
+            logger.error("gateway: budget unavailable", metadata: ["error": "\(error)"])
+            return .refused(.local(503, "store_unavailable", "Keywarden cannot check the workspace's budget right now; try again."))
+        }
+        metrics.failover(provider: candidate.providerID, reason: "budget_exceeded")
+        let period = BudgetPeriod(containing: Date())
+        let whose = scope == .platform ? "The workspace's budget for calls the platform pays" : "The workspace's budget for its own keys"
+        let rest = scope == .platform ? "; its own keys still serve." : "."
+        return .refused(.local(402, "budget_exceeded",
+            "\(whose) (\(BudgetService.credits(limit)) credits this month) is used up until \(Timestamp.string(period.end))\(rest)"))
+    }
+
+    /// Gives a reservation back (an attempt that failed over costs nothing).
+    func release(_ reservation: BudgetReservation?) {
+        guard let reservation else { return }
+        settle(reservation, cost: 0)
+    }
+
+    /// Settles a reservation off the call's path; a failure is logged (the reservation is released when the period ends).
+    func settle(_ reservation: BudgetReservation, cost: Int) {
+        let budgets = app.budgets
+        let logger = self.logger
+        Task {
+            do { try await budgets.settle(reservation, cost: cost) } catch {
+                logger.error("gateway: budget not settled", metadata: ["workspace": "\(reservation.workspaceID)", "error": "\(error)"])
+            }
+        }
     }
 }

@@ -248,6 +248,15 @@ public final class Gateway: Sendable {
                     "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
                 continue
             }
+            // The budget this key's calls count against holds the call's cost before it is sent.
+            let reservation: BudgetReservation?
+            switch await reserveBudget(for: candidate, meter: meter, snapshot: snapshot) {
+            case .held(let held): reservation = held
+            case .refused(let failure):
+                lastFailure = failure
+                continue
+            }
+            meter.reservation = reservation
             let response: HTTPClientResponse
             let sent = ContinuousClock.now
             do {
@@ -256,6 +265,8 @@ public final class Gateway: Sendable {
                 upstream += ContinuousClock.now - sent
             } catch {
                 upstream += ContinuousClock.now - sent
+                release(reservation)
+                meter.reservation = nil
                 let why: FailoverPolicy.Unreachable = EgressRefusal.isRefusal(error) ? .targetRefused : Self.isTimeout(error) ? .timedOut : .connectionFailed
                 if case .failover(let failover) = policy.decide(.unreachable(why), owned: owned) {
                     metrics.failover(provider: provider.id, reason: failover.reason)
@@ -283,6 +294,8 @@ public final class Gateway: Sendable {
                     metrics.failover(provider: provider.id, reason: failover.reason)
                 }
                 lastFailure = .vendor(status, response.headers, errorBody)
+                release(reservation)
+                meter.reservation = nil
                 continue
             }
 

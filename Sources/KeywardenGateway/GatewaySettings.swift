@@ -20,11 +20,15 @@ public struct GatewaySettings: Sendable {
     public var maximumCooldown: Duration
     /// Endpoints the operator allows shared keys for beyond the catalog's, by provider (`KEYWARDEN_SHARED_KEY_ENDPOINTS_<ID>`).
     public var sharedKeyEndpoints: [String: [EndpointRule]]
+    /// The platform budget per month, in thousandths of a credit, of a workspace without one of its own
+    /// (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`); `nil`: no limit.
+    public var defaultPlatformBudget: Int?
 
     public init(maxAttempts: Int = 3, firstByteTimeout: Duration = .seconds(300), defaultCooldown: Duration = .seconds(30),
                 rejectedCooldown: Duration = .seconds(60), replayLimit: Int = 4 * 1024 * 1024, credits: CreditPolicy = .standard,
                 flushInterval: Duration = .milliseconds(500), maximumCooldown: Duration = .seconds(3600),
-                sharedKeyEndpoints: [String: [EndpointRule]] = [:]) {
+                sharedKeyEndpoints: [String: [EndpointRule]] = [:], defaultPlatformBudget: Int? = nil) {
+        self.defaultPlatformBudget = defaultPlatformBudget
         self.maximumCooldown = maximumCooldown
         self.sharedKeyEndpoints = sharedKeyEndpoints
         self.maxAttempts = maxAttempts

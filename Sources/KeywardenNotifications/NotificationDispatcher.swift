@@ -237,6 +237,8 @@ public final class NotificationDispatcher: Service, Sendable {
         case .keyQuotaExceeded: return "[Keywarden] \(key) is out of quota"
         case .keyRecovered: return "[Keywarden] \(key) works again"
         case .fallbackEngaged: return "[Keywarden] Requests fell back to \(data["source"] ?? "another") key"
+        case .budgetThreshold:
+            return "[Keywarden] \(data["workspace_name"] ?? "A workspace") used \(data["percent"] ?? "?") % of its \(data["scope"] == "byok" ? "own keys'" : "platform") budget"
         case .test: return "[Keywarden] Test notification"
         }
     }
@@ -246,7 +248,8 @@ public final class NotificationDispatcher: Service, Sendable {
         let data = payload(event)
         var lines = [subject(event).replacingOccurrences(of: "[Keywarden] ", with: "") + ".", ""]
         for (label, key) in [("Provider", "provider_name"), ("Key", "description"), ("Masked key", "key_hint"), ("Status", "status"),
-                             ("Was", "previous_status"), ("Vendor's message", "message")] {
+                             ("Was", "previous_status"), ("Vendor's message", "message"), ("Limit (credits)", "limit_credits"),
+                             ("Spent (credits)", "spent_credits"), ("Period ends", "period_end")] {
             if let value = data[key], !value.isEmpty { lines.append("\(label): \(value)") }
         }
         if let workspace = event.workspaceID { lines.append("Workspace: \(workspace)") }

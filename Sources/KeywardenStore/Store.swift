@@ -88,6 +88,7 @@ public final class Store: Sendable {
     public let bindings = BindingRepository()
     public let webhooks = WebhookRepository()
     public let members = MemberRepository()
+    public let budgets = BudgetRepository()
     public let settings = SettingsRepository()
     public let usageRows = UsageRepository()
 

@@ -8,6 +8,8 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case keyRecovered = "key.recovered"
     /// Resolution moved from a workspace's own key to the platform's or the managed default.
     case fallbackEngaged = "fallback.engaged"
+    /// A workspace's spending reached 80 %, 95 % or 100 % of a budget (once per period each).
+    case budgetThreshold = "budget.threshold"
     /// A test event, sent on request to check a webhook or the e-mail settings.
     case test = "notification.test"
 

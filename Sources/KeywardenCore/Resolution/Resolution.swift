@@ -48,7 +48,12 @@ public struct Binding: Sendable, Equatable, Codable {
 public struct ResolutionSnapshot: Sendable {
     public struct WorkspacePolicy: Sendable, Equatable {
         public let byokAllowed: Bool
-        public init(byokAllowed: Bool) { self.byokAllowed = byokAllowed }
+        /// The workspace's own spending limits (the gateway falls back to the platform's default for a `nil`).
+        public let budget: BudgetLimits
+        public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits()) {
+            self.byokAllowed = byokAllowed
+            self.budget = budget
+        }
     }
 
     public struct PlatformCard: Sendable, Equatable {

@@ -87,7 +87,8 @@ public enum RuntimeConfiguration {
             credits: credits,
             flushInterval: duration(try seconds("KEYWARDEN_USAGE_FLUSH", default: 0.5, minimum: 0.01)),
             maximumCooldown: duration(try seconds("KEYWARDEN_GATEWAY_MAX_COOLDOWN", default: 3600, minimum: 1)),
-            sharedKeyEndpoints: try sharedKeyEndpoints(environment: environment)
+            sharedKeyEndpoints: try sharedKeyEndpoints(environment: environment),
+            defaultPlatformBudget: try budgetCredits(environment["KEYWARDEN_DEFAULT_BUDGET_CREDITS"])
         )
         let metricsToken = environment["KEYWARDEN_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let metricsToken, metricsToken.utf8.count < 16 || !metricsToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
@@ -104,6 +105,16 @@ public enum RuntimeConfiguration {
 
     /// `KEYWARDEN_SHARED_KEY_ENDPOINTS_<ID>`: endpoints the operator allows the platform's keys for, beyond the catalog's
     /// inference endpoints (`POST /v1/files,GET /v1/files/*`, or `*` for every endpoint).
+    /// A number of credits (`100`, `2.5`) as thousandths of a credit; `nil` for none.
+    static func budgetCredits(_ text: String?) throws -> Int? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let credits = UntrustedNumber.decimal(text), credits >= 0,
+              let milli = UntrustedNumber.integer(credits * 1000), milli <= BudgetLimits.maximumMilliCredits else {
+            throw ConfigurationError(variable: "KEYWARDEN_DEFAULT_BUDGET_CREDITS", problem: "is not a number of credits from 0 to \(BudgetLimits.maximumMilliCredits / 1000)")
+        }
+        return milli
+    }
+
     static func sharedKeyEndpoints(environment: [String: String]) throws -> [String: [EndpointRule]] {
         let catalog = try catalog(environment: environment)
         var byVariable: [String: String] = [:]

@@ -11,6 +11,7 @@ public enum Schema {
         Migration(version: 6, name: "web sessions", apply: addSessions),
         Migration(version: 7, name: "health check leases", apply: addHealthLeases),
         Migration(version: 8, name: "change log, index of keys by last check, fallback engagements", apply: addChangeLog),
+        Migration(version: 9, name: "budgets", apply: addBudgets),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -269,6 +270,24 @@ public enum Schema {
             .column("provider_id", type: .text, .notNull)
             .column("engaged_at", type: .text, .notNull)
             .primaryKey("workspace_id", "provider_id")
+            .run()
+    }
+
+    @Sendable
+    static func addBudgets(_ db: any SQLDatabase) async throws {
+        // A workspace's limits per period, in thousandths of a credit (NULL: no limit).
+        try await db.alter(table: "workspaces").column("budget_platform_milli", type: .bigint).run()
+        try await db.alter(table: "workspaces").column("budget_byok_milli", type: .bigint).run()
+        // What a workspace spent and holds reserved per period and scope; every instance updates the same row, so a
+        // limit holds across instances. `announced` is the highest threshold (80, 95, 100) announced this period.
+        try await db.create(table: "budget_spend")
+            .column("workspace_id", type: .text, .notNull)
+            .column("period", type: .text, .notNull)
+            .column("scope", type: .text, .notNull)
+            .column("spent_milli", type: .bigint, .notNull, .default(0))
+            .column("reserved_milli", type: .bigint, .notNull, .default(0))
+            .column("announced", type: .bigint, .notNull, .default(0))
+            .primaryKey("workspace_id", "period", "scope")
             .run()
     }
 }

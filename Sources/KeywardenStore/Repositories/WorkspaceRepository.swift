@@ -13,6 +13,8 @@ public struct Workspace: Sendable, Equatable, Codable {
     public var notificationEmail: String?
     public let createdAt: String
     public var updatedAt: String
+    /// Its spending limits per month.
+    public var budget = BudgetLimits()
 }
 
 /// The `workspaces` table.
@@ -46,6 +48,7 @@ public struct WorkspaceRepository: Sendable {
             .set("name", to: workspace.name).set("byok_allowed", to: workspace.byokAllowed)
             .set("exclusive", to: workspace.exclusive).set("notification_email", to: workspace.notificationEmail)
             .set("updated_at", to: workspace.updatedAt)
+            .set("budget_platform_milli", to: workspace.budget.platform).set("budget_byok_milli", to: workspace.budget.byok)
             .where("id", .equal, workspace.id).run()
     }
 
@@ -95,7 +98,9 @@ public struct WorkspaceRepository: Sendable {
             exclusive: try row.decode(column: "exclusive", as: Bool.self),
             notificationEmail: try row.decode(column: "notification_email", as: String?.self),
             createdAt: try row.decode(column: "created_at", as: String.self),
-            updatedAt: try row.decode(column: "updated_at", as: String.self)
+            updatedAt: try row.decode(column: "updated_at", as: String.self),
+            budget: BudgetLimits(platform: try row.decode(column: "budget_platform_milli", as: Int?.self),
+                                 byok: try row.decode(column: "budget_byok_milli", as: Int?.self))
         )
     }
 }

@@ -1,0 +1,128 @@
+import Foundation
+import KeywardenCore
+import KeywardenStore
+import Logging
+import SQLKit
+
+/// A budget's state in the current period, as the API and the usage page show it.
+public struct BudgetStatus: Sendable, Equatable {
+    public let scope: BudgetScope
+    /// The limit in thousandths of a credit; `nil` when the scope has none.
+    public let limit: Int?
+    /// Whether the limit is the platform's default rather than the workspace's own.
+    public let isDefault: Bool
+    public let spent: Int
+    public let reserved: Int
+    public let period: BudgetPeriod
+
+    /// The share spent, 0…∞ (1 is the whole budget); `nil` without a limit.
+    public var fraction: Double? { limit.map { $0 > 0 ? Double(spent) / Double($0) : (spent > 0 ? 1 : 0) } }
+}
+
+/// A share of a budget held for a call in flight, settled with what the call cost.
+public struct BudgetReservation: Sendable, Equatable {
+    public let workspaceID: String
+    public let scope: BudgetScope
+    public let period: String
+    public let periodEnd: Date
+    public let amount: Int
+    public let limit: Int
+}
+
+/// Budgets per workspace: limits set by the platform admin, spending reserved before a call and settled after it in
+/// rows every instance shares, and the 80 / 95 / 100 % events raised once per period each.
+public struct BudgetService: Sendable {
+    let app: AppServices
+    var store: Store { app.store }
+
+    /// The limits of a workspace (its own; the platform's default is applied by the caller that knows it).
+    public func setLimits(workspaceID: String, _ limits: BudgetLimits, actor: String) async throws -> Workspace {
+        for (scope, value) in [(BudgetScope.platform, limits.platform), (.byok, limits.byok)] {
+            if let value, !(0...BudgetLimits.maximumMilliCredits).contains(value) {
+                throw KeywardenError.invalid("\(scope.rawValue)_limit_credits", "A limit is a number of credits from 0 to \(BudgetLimits.maximumMilliCredits / 1000).")
+            }
+        }
+        return try await store.engine.transaction { db in
+            guard var workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
+            guard workspace.budget != limits else { return workspace }
+            workspace.budget = limits
+            workspace.updatedAt = Timestamp.now
+            try await self.store.workspaces.save(workspace, on: db)
+            try await self.store.audit.append(AuditEvent(
+                actor: actor, action: "budget.updated", targetType: "workspace", targetID: workspaceID, workspaceID: workspaceID,
+                details: ["platform_limit_milli": limits.platform.map(String.init) ?? "none", "byok_limit_milli": limits.byok.map(String.init) ?? "none"]
+            ), on: db)
+            return workspace
+        }
+    }
+
+    /// Each scope's state this period; `defaultPlatformLimit` applies where the workspace has no platform limit of its own.
+    public func status(workspaceID: String, defaultPlatformLimit: Int?, at now: Date = Date()) async throws -> [BudgetStatus] {
+        let period = BudgetPeriod(containing: now)
+        return try await store.engine.read { db in
+            guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
+            var result: [BudgetStatus] = []
+            for scope in BudgetScope.allCases {
+                let spend = try await self.store.budgets.spend(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
+                let own = workspace.budget[scope]
+                let limit = own ?? (scope == .platform ? defaultPlatformLimit : nil)
+                result.append(BudgetStatus(scope: scope, limit: limit, isDefault: own == nil && limit != nil, spent: spend.spent,
+                                           reserved: spend.reserved, period: period))
+            }
+            return result
+        }
+    }
+
+    /// Holds `amount` of the workspace's budget for a call; `nil` when that would pass `limit`.
+    public func reserve(workspaceID: String, scope: BudgetScope, amount: Int, limit: Int, at now: Date = Date()) async throws -> BudgetReservation? {
+        let period = BudgetPeriod(containing: now)
+        let held = try await store.engine.transaction(changesState: false) { db in
+            try await self.store.budgets.reserve(workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit, on: db)
+        }
+        guard held else { return nil }
+        return BudgetReservation(workspaceID: workspaceID, scope: scope, period: period.key, periodEnd: period.end, amount: amount, limit: limit)
+    }
+
+    /// Releases a reservation and counts what the call cost (0 for a call that failed); raises the thresholds this
+    /// spending reached that were not announced yet this period, once across instances.
+    @discardableResult
+    public func settle(_ reservation: BudgetReservation, cost: Int) async throws -> [Event] {
+        try await store.engine.transaction(changesState: false) { db -> [Event] in
+            let spend = try await self.store.budgets.settle(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
+                                                            reserved: reservation.amount, cost: cost, on: db)
+            let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
+            guard let highest = reached.last,
+                  try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
+                                                        from: spend.announced, to: highest, on: db)
+            else { return [] }
+            let workspace = try await self.store.workspaces.get(reservation.workspaceID, on: db)
+            let targets = try await self.app.notifications.emailTargets(workspaceID: reservation.workspaceID, on: db)
+            var events: [Event] = []
+            for percent in reached {
+                events.append(try await self.store.events.record(
+                    .budgetThreshold, workspaceID: reservation.workspaceID, credentialID: nil, providerID: nil,
+                    data: [
+                        "workspace_id": reservation.workspaceID, "workspace_name": workspace?.name ?? reservation.workspaceID,
+                        "scope": reservation.scope.rawValue, "percent": "\(percent)", "limit_credits": Self.credits(reservation.limit),
+                        "spent_credits": Self.credits(spend.spent), "period": reservation.period,
+                        "period_end": Timestamp.string(reservation.periodEnd),
+                    ],
+                    emailTargets: targets, on: db))
+            }
+            return events
+        }
+    }
+
+    /// Thousandths of a credit as a decimal number of credits (`1.5`).
+    public static func credits(_ milli: Int) -> String {
+        let whole = milli / 1000, rest = abs(milli % 1000)
+        guard rest != 0 else { return "\(whole)" }
+        var fraction = String(format: "%03d", rest)
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(whole).\(fraction)"
+    }
+}
+
+extension AppServices {
+    public var budgets: BudgetService { BudgetService(app: self) }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Hummingbird
+import KeywardenApp
+import KeywardenCore
+import KeywardenStore
+
+/// A workspace's budgets: read by the workspace (`usage.read`), set by the platform admin.
+struct BudgetController {
+    let app: AppServices
+    /// The platform budget of a workspace without its own (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`).
+    let defaultPlatformBudget: Int?
+
+    func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            _ = try Access.require(.usageRead, in: id, context)
+            return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
+        }
+        group.patch { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.requirePlatform(context)
+            let body = try await request.decodeBody(UpdateBody.self, context: context)
+            let current = try await app.workspaceService.get(id).budget
+            var limits = current
+            if let change = body.platformLimitCredits.change { limits.platform = try change.map { try Self.milli($0, field: "platform_limit_credits") } }
+            if let change = body.byokLimitCredits.change { limits.byok = try change.map { try Self.milli($0, field: "byok_limit_credits") } }
+            _ = try await app.budgets.setLimits(workspaceID: id, limits, actor: principal.actor)
+            return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
+        }
+    }
+
+    /// Credits as thousandths of a credit, refused outside 0 … the largest limit.
+    static func milli(_ credits: Double, field: String) throws(KeywardenError) -> Int {
+        guard credits >= 0, let milli = UntrustedNumber.integer(credits * 1000), milli <= BudgetLimits.maximumMilliCredits else {
+            throw .invalid(field, "\(field) must be a number of credits from 0 to \(BudgetLimits.maximumMilliCredits / 1000), or null for no limit.")
+        }
+        return milli
+    }
+
+    struct UpdateBody: RequestBody {
+        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits"]
+        static let nullableFields: Set<String> = fields
+        let platformLimitCredits: Patch<Double>
+        let byokLimitCredits: Patch<Double>
+
+        enum CodingKeys: String, CodingKey {
+            case platformLimitCredits = "platform_limit_credits"
+            case byokLimitCredits = "byok_limit_credits"
+        }
+    }
+
+    struct BudgetBody: Encodable {
+        struct Scope: Encodable {
+            let limitCredits: Double?
+            let isDefault: Bool
+            let spentCredits: Double
+            let reservedCredits: Double
+            let percent: Double?
+
+            enum CodingKeys: String, CodingKey {
+                case limitCredits = "limit_credits", isDefault = "default", spentCredits = "spent_credits"
+                case reservedCredits = "reserved_credits", percent
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(limitCredits, forKey: .limitCredits)
+                try c.encode(isDefault, forKey: .isDefault)
+                try c.encode(spentCredits, forKey: .spentCredits)
+                try c.encode(reservedCredits, forKey: .reservedCredits)
+                try c.encode(percent, forKey: .percent)
+            }
+        }
+
+        let periodStart: String
+        let periodEnd: String
+        let platform: Scope
+        let byok: Scope
+
+        enum CodingKeys: String, CodingKey {
+            case periodStart = "period_start", periodEnd = "period_end", platform, byok
+        }
+
+        init(_ statuses: [BudgetStatus]) {
+            func scope(_ which: BudgetScope) -> Scope {
+                guard let status = statuses.first(where: { $0.scope == which }) else {
+                    return Scope(limitCredits: nil, isDefault: false, spentCredits: 0, reservedCredits: 0, percent: nil)
+                }
+                return Scope(limitCredits: status.limit.map { Double($0) / 1000 }, isDefault: status.isDefault,
+                             spentCredits: Double(status.spent) / 1000, reservedCredits: Double(status.reserved) / 1000,
+                             percent: status.fraction.map { ($0 * 1000).rounded() / 10 })
+            }
+            let period = statuses.first?.period ?? BudgetPeriod(containing: Date())
+            periodStart = Timestamp.string(period.start)
+            periodEnd = Timestamp.string(period.end)
+            platform = scope(.platform)
+            byok = scope(.byok)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import AsyncHTTPClient
+import Foundation
+import KeywardenApp
+import KeywardenCore
+import KeywardenProviders
+import KeywardenStore
+import KeywardenTestSupport
+import NIOCore
+import Prometheus
+import Testing
+@testable import KeywardenGateway
+
+/// Budgets on the gateway's path: the platform's key stops serving a workspace at its limit (402 budget_exceeded), its
+/// own keys go on, concurrent calls cannot pass the limit, and 80 / 95 / 100 % are announced once each.
+@Suite("Gateway budgets")
+struct BudgetGatewayTests {
+    static let ok = #"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-5.4-mini","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#
+
+    struct Setup {
+        let fixture: StoreFixture
+        let app: AppServices
+        let gateway: Gateway
+        let ledger: UsageLedger
+        let workspaceID: String
+
+        func call(_ providerID: String = "openai") -> GatewayCall {
+            GatewayCall(face: .native(providerID: providerID), method: "POST", pathAndQuery: "/v1/chat/completions",
+                        headers: [("Content-Type", "application/json")],
+                        body: .complete(ByteBuffer(string: #"{"model":"gpt-5.4-mini","messages":[]}"#)), workspaceID: workspaceID, consumer: nil, modality: nil)
+        }
+
+        func close() async {
+            await app.close()
+            fixture.remove()
+        }
+    }
+
+    /// A workspace served by the platform's OpenAI key, with a platform budget of `credits` (one credit a call).
+    func setUp(credits: Int, transport: ScriptedTransport = ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: BudgetGatewayTests.ok) }) async throws -> Setup {
+        let fixture = try StoreFixture()
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Capped", byokAllowed: true, exclusive: false, actor: "test").id
+        _ = try await app.platformCards.save("openai", PlatformCardUpdate(apiKey: Secret("sk-platform-0123456789abcdef")), actor: "test")
+        _ = try await app.platformCards.activate("openai", actor: "test")
+        _ = try await app.budgets.setLimits(workspaceID: ws, BudgetLimits(platform: credits * 1000), actor: "test")
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
+        let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
+                              logger: fixture.logs.logger)
+        return Setup(fixture: fixture, app: app, gateway: gateway, ledger: ledger, workspaceID: ws)
+    }
+
+    func body(_ response: GatewayResponse) async throws -> String {
+        switch response.body {
+        case .complete(let buffer): return String(buffer: buffer)
+        case .stream(let stream):
+            var bytes: [UInt8] = []
+            try await stream.pump { bytes.append(contentsOf: $0.readableBytesView) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// Waits until every reservation is settled (settling runs off the call's path).
+    func settled(_ setup: Setup) async throws -> BudgetStatus {
+        for _ in 0..<200 {
+            let status = try await setup.app.budgets.status(workspaceID: setup.workspaceID, defaultPlatformLimit: nil)[0]
+            if status.reserved == 0 { return status }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return try await setup.app.budgets.status(workspaceID: setup.workspaceID, defaultPlatformLimit: nil)[0]
+    }
+
+    @Test("at the limit the platform's key is not used: 402 budget_exceeded naming the limit and the period's end")
+    func platformKeyStopsAtTheLimit() async throws {
+        let setup = try await setUp(credits: 3)
+        var statuses: [Int] = []
+        for _ in 0..<5 {
+            let answer = await setup.gateway.handle(setup.call())
+            let text = try await body(answer)
+            statuses.append(answer.status)
+            if answer.status == 402 {
+                #expect(text.contains("budget_exceeded") && text.contains("3 credits") && text.contains("its own keys still serve"), "\(text)")
+            }
+            _ = try await settled(setup)
+        }
+        #expect(statuses == [200, 200, 200, 402, 402])
+        let status = try await settled(setup)
+        #expect(status.spent == 3000 && status.reserved == 0)
+        await setup.close()
+    }
+
+    @Test("the workspace's own key still serves over the platform budget, and never counts against it")
+    func byokUntouched() async throws {
+        let setup = try await setUp(credits: 1)
+        let first = await setup.gateway.handle(setup.call())
+        _ = try await body(first)
+        #expect(first.status == 200)
+        _ = try await settled(setup)
+        #expect(await setup.gateway.handle(setup.call()).status == 402)
+        _ = try await setup.app.keys.create(workspaceID: setup.workspaceID, NewKeyRequest(
+            providerID: "openai", description: "own", apiKey: Secret("sk-own-0123456789abcdef"), role: .primary, active: true), actor: "test")
+        for _ in 0..<3 {
+            let answer = await setup.gateway.handle(setup.call())
+            #expect(answer.status == 200 && answer.headers.contains { $0.name == "X-Keywarden-Source" && $0.value == "byok" })
+            _ = try await body(answer)
+        }
+        let status = try await settled(setup)
+        #expect(status.spent == 1000, "BYOK calls are not counted against the platform budget")
+        await setup.close()
+    }
+
+    @Test("a failed call costs nothing: its reservation is given back")
+    func failuresReleaseTheReservation() async throws {
+        let setup = try await setUp(credits: 2, transport: ScriptedTransport { _ in
+            .respond(status: 500, headers: [("Content-Type", "application/json")], body: #"{"error":{"message":"boom","type":"server_error"}}"#)
+        })
+        for _ in 0..<4 { _ = try await body(await setup.gateway.handle(setup.call())) }
+        let status = try await settled(setup)
+        #expect(status.spent == 0 && status.reserved == 0)
+        await setup.close()
+    }
+
+    @Test("two clients hammering one workspace at once cannot pass its limit, as the ledger shows; 80, 95 and 100 % are each announced once")
+    func concurrentCallsHoldTheLimit() async throws {
+        let setup = try await setUp(credits: 20)
+        // A second gateway over the same store stands for another instance.
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let other = Gateway(app: setup.app, transport: ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: Self.ok) },
+                            settings: GatewaySettings(), health: nil, ledger: setup.ledger, metrics: metrics, logger: setup.fixture.logs.logger)
+        let served = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<60 {
+                let gateway = index % 2 == 0 ? setup.gateway : other
+                group.addTask {
+                    let answer = await gateway.handle(setup.call())
+                    _ = try await self.body(answer)
+                    return answer.status
+                }
+            }
+            var statuses: [Int] = []
+            for try await status in group { statuses.append(status) }
+            return statuses
+        }
+        #expect(served.filter { $0 == 200 }.count == 20 && served.filter { $0 == 402 }.count == 40)
+        let status = try await settled(setup)
+        #expect(status.spent == 20_000 && status.reserved == 0)
+        await setup.ledger.flush()
+        let report = try await setup.app.usage.report(UsageQuery(workspaceID: setup.workspaceID, from: nil, to: nil, groupBy: .source))
+        let platform = report.groups.first { $0.key == "platform" }
+        #expect(platform?.totals.milliCredits == 20_000, "the ledger's platform credits equal the limit: no overshoot")
+        let events = try await setup.app.store.engine.read { db in
+            try await setup.app.store.events.list(workspaceID: setup.workspaceID, kind: .budgetThreshold, on: db)
+        }
+        let percents = events.compactMap { try? JSONDecoder().decode([String: String].self, from: Data($0.payload.utf8))["percent"] }.sorted()
+        #expect(percents == ["100", "80", "95"], "each threshold once: \(percents)")
+        await setup.close()
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+/// The budget routes: the platform admin sets limits, the workspace reads them; every bad input is refused by name.
+@Suite("Budget routes")
+struct BudgetRouteTests {
+    @Test("a platform admin sets and clears limits; the workspace reads them; bad numbers and foreign callers are refused")
+    func setAndRead() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Budgeted")
+            let other = try await api.createWorkspace("Other")
+            let path = "/api/v1/workspaces/\(ws)/budget"
+            let set = try await api.patch(path, token: harness.adminToken, json: ["platform_limit_credits": 12.5, "byok_limit_credits": 3])
+            #expect(set.status == 200)
+            #expect(set.object("platform")["limit_credits"] as? Double == 12.5 && set.object("byok")["limit_credits"] as? Double == 3)
+            #expect(set.object("platform")["spent_credits"] as? Double == 0 && (set.json["period_end"] as? String)?.hasSuffix("Z") == true)
+            let owner = try await api.addMember(ws, role: "owner")
+            let read = try await api.get(path, token: owner)
+            #expect(read.status == 200 && read.object("platform")["limit_credits"] as? Double == 12.5)
+            #expect(try await api.patch(path, token: owner, json: ["platform_limit_credits": 1_000_000]).status == 403, "only the platform sets limits")
+            #expect(try await api.get("/api/v1/workspaces/\(other)/budget", token: owner).status == 404, "another workspace is not found")
+            for bad: Any in [-1, 1e13, 1e300, "12", true, ["x": 1]] {
+                let answer = try await api.patch(path, token: harness.adminToken, json: ["platform_limit_credits": bad])
+                #expect(answer.status == 400, "\(bad) → \(answer.status)")
+            }
+            #expect(try await api.patch(path, token: harness.adminToken, json: ["limit": 1]).errorCode == "unknown_field")
+            let cleared = try await api.patch(path, token: harness.adminToken, json: ["platform_limit_credits": NSNull()])
+            #expect(cleared.status == 200 && cleared.object("platform")["limit_credits"] is NSNull && cleared.object("byok")["limit_credits"] as? Double == 3,
+                    "null clears one limit, an absent field keeps the other")
+            #expect(try await api.patch("/api/v1/workspaces/ws_missing/budget", token: harness.adminToken, json: ["byok_limit_credits": 1]).status == 404)
+        }
+    }
+}
