@@ -233,6 +233,15 @@ try:
           "the usage page draws its charts")
     check(driver.find_element(By.CSS_SELECTOR, ".stats li .n").text == "3", "the usage totals count the three calls")
     shot("07-usage")
+    driver.find_element(By.ID, "platform-limit").send_keys("10")
+    submit(driver.find_element(By.XPATH, "//button[text()='Save budget']"))
+    check(wait_for("Budget saved.") and "of 10 credits" in driver.page_source and driver.find_elements(By.CSS_SELECTOR, "progress"),
+          "a platform admin sets the workspace's budget; the usage page shows its progress")
+    shot("07b-usage-budget")
+    href = driver.find_element(By.LINK_TEXT, "CSV").get_attribute("href")
+    session = driver.get_cookie("kw_session")["value"]
+    exported = urllib.request.urlopen(urllib.request.Request(href, headers={"Cookie": f"kw_session={session}"})).read().decode()
+    check(exported.startswith("at,workspace_id,provider") and exported.count("\r\n") == 4, f"the usage page's CSV link exports the three calls: {exported[:80]!r}")
     visit("/audit")
     check("credential.created" in driver.page_source, "the audit log lists the changes")
     shot("08-audit")

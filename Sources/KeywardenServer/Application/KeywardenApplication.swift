@@ -100,9 +100,10 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     ResolutionController(app: app).addRoutes(to: api)
     AuditController(app: app).addRoutes(to: api.group("audit"))
     PagesController(app: app, verification: services.verification, keys: KeysController(app: app, verification: services.verification),
-                    signInLimiter: services.limits.signIns)
+                    signInLimiter: services.limits.signIns, defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget)
         .addRoutes(to: router)
     UsageController(app: app).addRoutes(to: api.group("usage"))
+    UsageController(app: app).addExportRoute(to: api.group("usage"))
     routeTable.fill(from: router)
     return router
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import KeywardenCore
 import KeywardenApp
 import KeywardenStore
+import NIOCore
 
 /// `GET /api/v1/usage?workspace=&from=&to=&group_by=`: metered gateway calls, grouped, with totals.
 /// Platform admins see every workspace (or one); workspace tokens their own, with `usage.read`.
@@ -25,6 +26,47 @@ struct UsageController {
                 groups: report.groups.map { TotalsBody($0.totals, key: $0.key) }, totals: TotalsBody(report.totals)
             ), headers: [.cacheControl: "no-store"])
         }
+    }
+
+    /// `GET /api/v1/usage/export?format=csv|jsonl&workspace=&from=&to=&source=`: every metered call of the period, as a file.
+    func addExportRoute(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get("export") { request, context -> Response in
+            let principal = try context.requirePrincipal()
+            let workspaceID = try Access.readScope(.usageRead, requested: request.queryText("workspace"), platformWide: true, context)
+            let format = try Self.format(request.queryText("format") ?? "csv")
+            return try await Self.exportResponse(app: app, request: request, workspaceID: workspaceID, format: format,
+                                                 showsPlatformKeys: principal.isPlatformAdmin || principal.workspaceID == nil)
+        }
+    }
+
+    static func format(_ text: String) throws(KeywardenError) -> UsageExport.Format {
+        guard let format = UsageExport.Format(rawValue: text) else { throw .invalid("format", "format is csv or jsonl.") }
+        return format
+    }
+
+    /// The export as a streamed download: the period and source read from the query as the report reads them.
+    static func exportResponse(app: AppServices, request: Request, workspaceID: String?, format: UsageExport.Format,
+                               showsPlatformKeys: Bool) async throws -> Response {
+        let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false)
+        let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
+        if let from, let to, to <= from { throw KeywardenError.invalid("to", "to must be after from.") }
+        let source = try request.queryText("source").map { text throws(KeywardenError) -> KeySource in
+            guard let source = KeySource(rawValue: text) else { throw .invalid("source", "source is byok, platform or managed.") }
+            return source
+        }
+        // Checked before the first byte: a missing workspace is a 404, not a truncated file.
+        if let workspaceID { _ = try await app.workspaceService.get(workspaceID) }
+        let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .day)
+        let export = UsageExport(format: format, showsPlatformKeys: showsPlatformKeys)
+        let name = "usage-\(workspaceID ?? "all")-\(from.map { String(Timestamp.string($0).prefix(10)) } ?? "start")-\(to.map { String(Timestamp.string($0).prefix(10)) } ?? "now").\(format.rawValue)"
+        let headers: HTTPFields = [
+            .contentType: format.contentType, .cacheControl: "no-store",
+            .contentDisposition: "attachment; filename=\"\(name.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) })\"",
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            try await app.usage.export(query, source: source, as: export) { text in try await writer.write(ByteBuffer(string: text)) }
+            try await writer.finish(nil)
+        })
     }
 
     /// Totals; a group's carry its `key` (the totals of the whole report have none, and omit it).

@@ -25,35 +25,107 @@ extension PagesController {
             let legend: [UsageChart.LegendEntry]
         }
 
+        /// A budget's progress this month.
+        struct BudgetBar: Encodable {
+            let title: String
+            let spent: String
+            let limit: String
+            let percent: Int
+            let percentText: String
+            let periodEnd: String
+            let level: String
+            let isDefault: Bool
+        }
+
+        let workspaceID: String
         let workspaceName: String
         let from: String
         let to: String
         let totals: Totals
         let charts: [Chart]
+        let budgets: [BudgetBar]
+        /// Platform admins set the limits here.
+        let canSetBudget: Bool
+        let platformLimit: String
+        let byokLimit: String
+        /// The usage of the chosen period as CSV and JSON lines.
+        let exportQuery: String
     }
 
     func addUsageRoutes(to router: Router<KeywardenRequestContext>) {
-        router.get("workspaces/:workspace/usage") { request, context in
-            try await page(request) { session in
-                let workspaceID = try context.parameters.require("workspace")
-                try require(.usageRead, session, workspaceID)
-                let workspace = try await app.workspaceService.get(workspaceID)
-                let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false) ?? Date().addingTimeInterval(-29 * 86_400)
-                let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
-                let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .day)
-                let report = try await app.usage.report(query)
-                let lastDay = String(Timestamp.string(min(to.map { $0.addingTimeInterval(-1) } ?? Date(), Date())).prefix(10))
-                let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
-                let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source), days: days)
-                let byProvider = UsageChart(title: "Calls per day by provider", rows: try await app.usage.daily(query, seriesBy: .provider), days: days)
-                let content = UsagePage(
-                    workspaceName: workspace.name, from: String(Timestamp.string(from).prefix(10)), to: request.queryText("to") ?? "",
-                    totals: .init(requests: report.totals.requests, tokensIn: report.totals.inputTokens, tokensOut: report.totals.outputTokens,
-                                  credits: String(format: "%.1f", report.totals.credits)),
-                    charts: [bySource, byProvider].map { .init(title: $0.title, svg: $0.svg, legend: $0.legend) })
-                let chrome = try await chrome(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID)
-                return WebResponse.page("usage", PageView(chrome: chrome, content: content))
+        for format in UsageExport.Format.allCases {
+            router.get(RouterPath("workspaces/:workspace/usage/export.\(format.rawValue)")) { request, context in
+                try await page(request) { session in
+                    let workspaceID = try context.parameters.require("workspace")
+                    try require(.usageRead, session, workspaceID)
+                    return try await UsageController.exportResponse(app: app, request: request, workspaceID: workspaceID, format: format,
+                                                                    showsPlatformKeys: session.principal.isPlatformAdmin)
+                }
             }
         }
+        router.post("workspaces/:workspace/budget") { request, context in
+            try await page(request) { session in
+                let workspaceID = try context.parameters.require("workspace")
+                let form = try await WebForm.read(request, context: context, csrf: session.csrf)
+                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                do {
+                    let limits = BudgetLimits(platform: try Self.credits(form.text("platform_limit"), field: "platform_limit_credits"),
+                                              byok: try Self.credits(form.text("byok_limit"), field: "byok_limit_credits"))
+                    _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, actor: session.principal.actor)
+                } catch let error as KeywardenError where error.kind != .notFound {
+                    return try await usagePage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
+                }
+                return WebResponse.redirect("/workspaces/\(workspaceID)/usage?notice=budget")
+            }
+        }
+        router.get("workspaces/:workspace/usage") { request, context in
+            try await page(request) { session in
+                try await usagePage(request, session: session, workspaceID: try context.parameters.require("workspace"),
+                                    notice: request.queryText("notice") == "budget" ? "Budget saved." : nil)
+            }
+        }
+    }
+
+    func usagePage(_ request: Request, session: WebSession, workspaceID: String, notice: String? = nil, error: String? = nil,
+                   status: HTTPResponse.Status = .ok) async throws -> Response {
+        try require(.usageRead, session, workspaceID)
+        let workspace = try await app.workspaceService.get(workspaceID)
+        let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false) ?? Date().addingTimeInterval(-29 * 86_400)
+        let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
+        let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .day)
+        let report = try await app.usage.report(query)
+        let lastDay = String(Timestamp.string(min(to.map { $0.addingTimeInterval(-1) } ?? Date(), Date())).prefix(10))
+        let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
+        let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source), days: days)
+        let byProvider = UsageChart(title: "Calls per day by provider", rows: try await app.usage.daily(query, seriesBy: .provider), days: days)
+        let statuses = try await app.budgets.status(workspaceID: workspaceID, defaultPlatformLimit: defaultPlatformBudget)
+        let budgets = statuses.compactMap { status -> UsagePage.BudgetBar? in
+            guard let limit = status.limit, let fraction = status.fraction else { return nil }
+            let percent = Int((fraction * 100).rounded(.down))
+            return .init(title: status.scope == .platform ? "Platform-paid calls this month" : "Your own keys this month",
+                         spent: BudgetService.credits(status.spent), limit: BudgetService.credits(limit), percent: min(100, percent),
+                         percentText: "\(percent) %", periodEnd: String(Timestamp.string(status.period.end).prefix(10)),
+                         level: percent >= 100 ? "bad" : percent >= 80 ? "warn" : "ok", isDefault: status.isDefault)
+        }
+        let own = try await app.workspaceService.get(workspaceID).budget
+        var exportParts = ["from=\(String(Timestamp.string(from).prefix(10)))"]
+        if let text = request.queryText("to") { exportParts.append("to=\(Self.queryEscape(text))") }
+        let content = UsagePage(
+            workspaceID: workspaceID, workspaceName: workspace.name, from: String(Timestamp.string(from).prefix(10)), to: request.queryText("to") ?? "",
+            totals: .init(requests: report.totals.requests, tokensIn: report.totals.inputTokens, tokensOut: report.totals.outputTokens,
+                          credits: String(format: "%.1f", report.totals.credits)),
+            charts: [bySource, byProvider].map { .init(title: $0.title, svg: $0.svg, legend: $0.legend) },
+            budgets: budgets, canSetBudget: session.principal.isPlatformAdmin,
+            platformLimit: own.platform.map(BudgetService.credits) ?? "", byokLimit: own.byok.map(BudgetService.credits) ?? "",
+            exportQuery: exportParts.joined(separator: "&"))
+        let chrome = try await chrome(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID, notice: notice, error: error)
+        return WebResponse.page("usage", PageView(chrome: chrome, content: content), status: status)
+    }
+
+    /// A number of credits from a form (blank: no limit), with the API's rule.
+    static func credits(_ text: String?, field: String) throws(KeywardenError) -> Int? {
+        guard let text else { return nil }
+        guard let value = UntrustedNumber.decimal(text) else { throw .invalid(field, "\(field) must be a number of credits.") }
+        return try BudgetController.milli(value, field: field)
     }
 }

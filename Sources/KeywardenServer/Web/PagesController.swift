@@ -18,6 +18,8 @@ struct PagesController {
     let keys: KeysController
     /// Sign-in attempts per client address.
     let signInLimiter: RateLimiter
+    /// The platform budget of a workspace without its own (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`).
+    var defaultPlatformBudget: Int? = nil
 
     static let sessionCookie = "kw_session"
     static let loginCookie = "kw_login_csrf"

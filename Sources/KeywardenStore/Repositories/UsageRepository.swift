@@ -25,6 +25,41 @@ public struct UsageRepository: Sendable {
         }
     }
 
+    /// One stored usage row, as exported.
+    public struct Row: Sendable, Equatable {
+        public let id: String
+        public let at: String
+        public let record: UsageRecord
+    }
+
+    /// Up to `limit` rows of `query`'s workspace and period (and `source`, when given), in time order, after `cursor`
+    /// (the last row of the previous page: `at`, then `id`): pages that stay correct while calls are added.
+    public func rows(_ query: UsageQuery, source: KeySource?, after cursor: (at: String, id: String)?, limit: Int, on db: any SQLDatabase) async throws -> [Row] {
+        var select = db.select().columns(Self.columns).from(Self.table)
+        if let workspace = query.workspaceID { select = select.where("workspace_id", .equal, workspace) }
+        if let from = query.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
+        if let to = query.to { select = select.where("at", .lessThan, Timestamp.string(to)) }
+        if let source { select = select.where("source", .equal, source.rawValue) }
+        if let cursor {
+            select = select.where(SQLGroupExpression([SQLColumn("at"), SQLColumn("id")]), .greaterThan,
+                                  SQLGroupExpression([SQLBind(cursor.at), SQLBind(cursor.id)]))
+        }
+        return try await select.orderBy("at").orderBy("id").limit(limit).all().map { row in
+            let at = try row.decode(column: "at", as: String.self)
+            return Row(id: try row.decode(column: "id", as: String.self), at: at, record: UsageRecord(
+                at: Timestamp.date(at) ?? Date(timeIntervalSince1970: 0), workspaceID: try row.decode(column: "workspace_id", as: String?.self),
+                providerID: try row.decode(column: "provider_id", as: String.self), model: try row.decode(column: "model", as: String?.self),
+                credentialID: try row.decode(column: "credential_id", as: String?.self),
+                source: try row.decode(column: "source", as: String?.self).flatMap(KeySource.init(rawValue:)),
+                modality: Modality(rawValue: try row.decode(column: "modality", as: String.self)) ?? .chat,
+                consumer: try row.decode(column: "consumer", as: String?.self), status: try row.decode(column: "status", as: Int.self),
+                latencyMilliseconds: try row.decode(column: "latency_ms", as: Int.self),
+                counts: UsageCounts(inputTokens: try row.decode(column: "tokens_in", as: Int?.self), outputTokens: try row.decode(column: "tokens_out", as: Int?.self),
+                                    characters: try row.decode(column: "characters", as: Int?.self)),
+                milliCredits: try row.decode(column: "milli_credits", as: Int.self), attempts: try row.decode(column: "attempts", as: Int.self)))
+        }
+    }
+
     static func binds(_ r: UsageRecord) -> [any SQLExpression] {
         [
             SQLBind(Identifier.make("use")), SQLBind(Timestamp.string(r.at)), SQLBind(r.workspaceID), SQLBind(r.providerID),

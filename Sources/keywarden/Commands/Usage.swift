@@ -13,6 +13,8 @@ struct Usage: AsyncParsableCommand {
     @Option(help: "From this day (2026-11-01) or RFC 3339 time.") var from: String?
     @Option(help: "To this day (inclusive) or RFC 3339 time (exclusive).") var to: String?
     @Option(name: .customLong("group-by"), help: "provider, source, model, day, key, workspace, modality or consumer.") var groupBy = "provider"
+    @Option(help: "Instead of the table, every call of the period as csv or jsonl on standard output.") var export: String?
+    @Option(help: "With --export: only calls paid from this source (byok, platform or managed).") var source: String?
 
     func run() async throws {
         try await reportingFailures {
@@ -21,6 +23,19 @@ struct Usage: AsyncParsableCommand {
             }
             let query = UsageQuery(workspaceID: workspace, from: try UsageQuery.time(from, field: "from", endOfDay: false),
                                    to: try UsageQuery.time(to, field: "to", endOfDay: true), groupBy: group)
+            if let export {
+                guard let format = UsageExport.Format(rawValue: export) else { throw ValidationError("--export is csv or jsonl") }
+                let paid = try source.map { text in
+                    guard let source = KeySource(rawValue: text) else { throw ValidationError("--source is byok, platform or managed") }
+                    return source
+                }
+                try await global.withStore { app in
+                    try await app.usage.export(query, source: paid, as: UsageExport(format: format, showsPlatformKeys: true)) { text in
+                        FileHandle.standardOutput.write(Data(text.utf8))
+                    }
+                }
+                return
+            }
             let report = try await global.withStore { app in try await app.usage.report(query) }
             func row(_ key: String, _ t: UsageTotals) -> String {
                 let name = key.isEmpty ? "(none)" : key
