@@ -10,7 +10,8 @@
 #
 # One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
 #   direct, through nginx proxy_pass (the floor of a proxy hop), through Keywarden's native face
-#   (/openai/v1/chat/completions, a workspace key), its OpenAI-compatible face (/v1/chat/completions, routed by
+#   (/openai/v1/chat/completions, a workspace key; again in a workspace under a budget no call reaches, so each call
+#   holds and settles its cost: "keywarden native budget"), its OpenAI-compatible face (/v1/chat/completions, routed by
 #   model) and a streamed call on the native face; with --peers, through the LiteLLM proxy too. The floors under
 #   Keywarden are measured too (`keywarden-bench floors`): a Hummingbird route answering a fixed body, and Hummingbird
 #   with AsyncHTTPClient passing the call through and streaming the answer back, with nothing of Keywarden's own.
@@ -118,6 +119,12 @@ start_keywarden() {
   ws=$(api POST /api/v1/workspaces '{"name":"Bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   api POST "/api/v1/workspaces/$ws/keys" '{"provider":"openai","description":"bench","api_key":"sk-bench-workspace-key-0001","role":"primary","active":true}' >/dev/null
   token=$(api POST "/api/v1/workspaces/$ws/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+  # The same, under a budget no call reaches: every call holds and settles its cost (what a budget check costs).
+  local capped
+  capped=$(api POST /api/v1/workspaces '{"name":"Bench budget"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  api POST "/api/v1/workspaces/$capped/keys" '{"provider":"openai","description":"bench","api_key":"sk-bench-workspace-key-0002","role":"primary","active":true}' >/dev/null
+  api PATCH "/api/v1/workspaces/$capped/budget" '{"byok_limit_credits":1000000000000}' >/dev/null 2>&1 || true
+  budget_token=$(api POST "/api/v1/workspaces/$capped/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 }
 if [ -n "$baseline" ]; then
   start_keywarden "$baseline" kw-baseline
@@ -158,6 +165,7 @@ targets=(
   "hummingbird + AHC pass|http://127.0.0.1:$floors_port/pass/v1/chat/completions|Bearer sk-direct|$plain||$floors_pid"
   "keywarden native|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "keywarden openai face|http://127.0.0.1:$kw_port/v1/chat/completions|Bearer $token|$plain||$kw_pid"
+  "keywarden native budget|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $budget_token|$plain||$kw_pid"
   "direct streamed|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$streamed|X-Bench-Stream: 1|"
   "keywarden streamed|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$streamed|X-Bench-Stream: 1|$kw_pid"
 )

@@ -18,6 +18,8 @@ public final class AppServices: Sendable {
     let resolutionState: ResolutionState
     /// Recent token lookups, until a change touches them.
     let tokenCache = TokenCache()
+    /// Budget counters held in memory when the store is a single process's (SQLite).
+    let budgetBook = LocalBudgetBook()
     /// Tokens' last-used times, written at most once a minute per token.
     let tokenUsage: TokenUsageRecorder
     /// Applies the change log to both.

@@ -24,6 +24,8 @@ extension Gateway {
         var interrupted = false
         /// The budget held for the attempt that answers, settled with the call's cost when it ends.
         var reservation: BudgetReservation?
+        /// The rate-limit minute the answering attempt was counted in; its tokens are added when the call ends.
+        var rateAdmission: RateAdmission?
 
         init(call: GatewayCall, started: ContinuousClock.Instant) {
             self.call = call
@@ -51,6 +53,19 @@ extension Gateway {
         if let reservation = meter.reservation {
             meter.reservation = nil
             settle(reservation, cost: credits)
+        }
+        if let admission = meter.rateAdmission {
+            meter.rateAdmission = nil
+            let tokens = (counts.inputTokens ?? 0).saturatingAdding(counts.outputTokens ?? 0)
+            if tokens > 0 {
+                let limits = app.rateLimits
+                let logger = self.logger
+                Task {
+                    do { try await limits.record(admission, tokens: tokens) } catch {
+                        logger.error("gateway: tokens not counted for the rate limit", metadata: ["workspace": "\(admission.workspaceID)", "error": "\(error)"])
+                    }
+                }
+            }
         }
         let milliseconds = Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
         ledger.append(UsageRecord(
@@ -96,6 +111,30 @@ extension Gateway {
         let rest = scope == .platform ? "; its own keys still serve." : "."
         return .refused(.local(402, "budget_exceeded",
             "\(whose) (\(BudgetService.credits(limit)) credits this month) is used up until \(Timestamp.string(period.end))\(rest)"))
+    }
+
+    /// What the rate limit said of an attempt: counted (nil when no limit applies), or refused.
+    enum RateDecision {
+        case admitted(RateAdmission?)
+        case refused(AttemptFailure)
+    }
+
+    /// Counts an attempt on the platform's keys (or the managed default) in the workspace's minute; refused with 429
+    /// `rate_limited` and `Retry-After` when the minute's requests or tokens are used up. A workspace's own keys are not limited here.
+    func admitRate(for candidate: Candidate, meter: Meter, snapshot: ResolutionView) async -> RateDecision {
+        guard let workspaceID = meter.call.workspaceID, candidate.source != .byok,
+              let limits = snapshot.policy(ofWorkspace: workspaceID)?.rateLimits, !limits.isEmpty else { return .admitted(nil) }
+        do {
+            let (admission, retryAfter) = try await app.rateLimits.admit(workspaceID: workspaceID, limits: limits)
+            if let admission { return .admitted(admission) }
+            metrics.failover(provider: candidate.providerID, reason: "rate_limited")
+            let described = [limits.requestsPerMinute.map { "\($0) requests" }, limits.tokensPerMinute.map { "\($0) tokens" }]
+                .compactMap { $0 }.joined(separator: " and ")
+            return .refused(.limited(retryAfter, "The workspace's limit on the platform's keys (\(described) a minute) is reached; retry in \(retryAfter) s, or use its own key."))
+        } catch {
+            logger.error("gateway: rate limit unavailable", metadata: ["error": "\(error)"])
+            return .refused(.local(503, "store_unavailable", "Keywarden cannot check the workspace's rate limit right now; try again."))
+        }
     }
 
     /// Gives a reservation back (an attempt that failed over costs nothing).

@@ -248,7 +248,13 @@ public final class Gateway: Sendable {
                     "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
                 continue
             }
-            // The budget this key's calls count against holds the call's cost before it is sent.
+            // The workspace's rate limit on the platform's keys counts the call, then the budget holds its cost.
+            switch await admitRate(for: candidate, meter: meter, snapshot: snapshot) {
+            case .admitted(let admission): meter.rateAdmission = admission
+            case .refused(let failure):
+                lastFailure = failure
+                continue
+            }
             let reservation: BudgetReservation?
             switch await reserveBudget(for: candidate, meter: meter, snapshot: snapshot) {
             case .held(let held): reservation = held
@@ -335,6 +341,9 @@ public final class Gateway: Sendable {
             var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(attempts)")]
             if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }
             return finishWithError(&meter, status: status, code: code, message: message, headers: headers)
+        case .limited(let seconds, let message)?:
+            return finishWithError(&meter, status: 429, code: "rate_limited", message: message,
+                                   headers: [("X-Keywarden-Attempts", "\(attempts)"), ("Retry-After", "\(seconds)")])
         case nil:
             return finishWithError(&meter, status: 422, code: "no_key_available", message: "No key could be tried for this call.")
         }
@@ -343,5 +352,7 @@ public final class Gateway: Sendable {
     enum AttemptFailure {
         case vendor(Int, HTTPHeaders, [UInt8])
         case local(Int, String, String)
+        /// The workspace's rate limit on the platform's keys: 429 with `Retry-After` (seconds).
+        case limited(Int, String)
     }
 }

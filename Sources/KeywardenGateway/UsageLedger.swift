@@ -44,6 +44,10 @@ public final class UsageLedger: Service, Sendable {
 
     /// Writes every buffered row now.
     public func flush() async {
+        // Budget counters a single-process store holds in memory are written on the same rounds.
+        do { try await app.budgets.flushHeldCounters() } catch {
+            logger.error("budget counters not written; kept for the next round", metadata: ["error": "\(error)"])
+        }
         let batch = buffer.withLock { rows -> [UsageRecord] in
             defer { rows.removeAll(keepingCapacity: true) }
             return rows

@@ -89,6 +89,7 @@ public final class Store: Sendable {
     public let webhooks = WebhookRepository()
     public let members = MemberRepository()
     public let budgets = BudgetRepository()
+    public let rateWindows = RateWindowRepository()
     public let settings = SettingsRepository()
     public let usageRows = UsageRepository()
 

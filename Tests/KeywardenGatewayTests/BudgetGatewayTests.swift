@@ -154,4 +154,82 @@ struct BudgetGatewayTests {
         #expect(percents == ["100", "80", "95"], "each threshold once: \(percents)")
         await setup.close()
     }
+
+    @Test("a rate limit on the platform's keys answers 429 rate_limited with Retry-After past its requests a minute; the workspace's own key is not limited")
+    func requestsPerMinute() async throws {
+        let setup = try await setUp(credits: 1_000)
+        _ = try await setup.app.rateLimits.setLimits(workspaceID: setup.workspaceID, RateLimits(requestsPerMinute: 3), actor: "test")
+        let minuteBefore = RateWindow(containing: Date()).key
+        var statuses: [Int] = []
+        var retryAfter: String?
+        for _ in 0..<5 {
+            let answer = await setup.gateway.handle(setup.call())
+            let text = try await body(answer)
+            statuses.append(answer.status)
+            if answer.status == 429 {
+                #expect(text.contains("rate_limited") && text.contains("3 requests a minute"))
+                retryAfter = answer.headers.first { $0.name == "Retry-After" }?.value
+            }
+        }
+        // Across a minute's turn the count starts again; within one minute exactly three pass.
+        if RateWindow(containing: Date()).key == minuteBefore {
+            #expect(statuses == [200, 200, 200, 429, 429])
+            #expect(retryAfter.flatMap(Int.init).map { (1...60).contains($0) } == true, "\(retryAfter ?? "none")")
+        }
+        _ = try await setup.app.keys.create(workspaceID: setup.workspaceID, NewKeyRequest(
+            providerID: "openai", description: "own", apiKey: Secret("sk-own-0123456789abcdef"), role: .primary, active: true), actor: "test")
+        for _ in 0..<4 {
+            let answer = await setup.gateway.handle(setup.call())
+            _ = try await body(answer)
+            #expect(answer.status == 200, "the workspace's own key is not rate limited")
+        }
+        await setup.close()
+    }
+
+    @Test("the token limit stops the platform's key once the minute's tokens reach it")
+    func tokensPerMinute() async throws {
+        let setup = try await setUp(credits: 1_000)
+        _ = try await setup.app.rateLimits.setLimits(workspaceID: setup.workspaceID, RateLimits(tokensPerMinute: 5), actor: "test")
+        let minuteBefore = RateWindow(containing: Date()).key
+        let first = await setup.gateway.handle(setup.call())
+        _ = try await body(first)
+        #expect(first.status == 200)
+        // The call's 5 tokens are counted when it ends, off its path.
+        var refused = false
+        for _ in 0..<100 where !refused {
+            let answer = await setup.gateway.handle(setup.call())
+            _ = try await body(answer)
+            refused = answer.status == 429
+            if !refused { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        if RateWindow(containing: Date()).key == minuteBefore { #expect(refused) }
+        await setup.close()
+    }
+
+    @Test("two gateways over one store admit at most the limit per minute between them")
+    func rateLimitAcrossInstances() async throws {
+        let setup = try await setUp(credits: 1_000)
+        _ = try await setup.app.rateLimits.setLimits(workspaceID: setup.workspaceID, RateLimits(requestsPerMinute: 10), actor: "test")
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let other = Gateway(app: setup.app, transport: ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: Self.ok) },
+                            settings: GatewaySettings(), health: nil, ledger: setup.ledger, metrics: metrics, logger: setup.fixture.logs.logger)
+        let start = RateWindow(containing: Date()).key
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<40 {
+                let gateway = index % 2 == 0 ? setup.gateway : other
+                group.addTask {
+                    let answer = await gateway.handle(setup.call())
+                    _ = try await self.body(answer)
+                    return answer.status
+                }
+            }
+            var all: [Int] = []
+            for try await status in group { all.append(status) }
+            return all
+        }
+        let minutes = RateWindow(containing: Date()).key == start ? 1 : 2
+        let served = statuses.filter { $0 == 200 }.count
+        #expect(served <= 10 * minutes && served >= 10 && statuses.allSatisfy { $0 == 200 || $0 == 429 }, "\(served) served in \(minutes) minute(s)")
+        await setup.close()
+    }
 }

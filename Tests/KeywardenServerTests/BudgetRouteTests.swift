@@ -30,4 +30,23 @@ struct BudgetRouteTests {
             #expect(try await api.patch("/api/v1/workspaces/ws_missing/budget", token: harness.adminToken, json: ["byok_limit_credits": 1]).status == 404)
         }
     }
+
+    @Test("rate limits: set by the platform admin, read by the workspace; zero, negative, fractional and huge numbers refused")
+    func rateLimits() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Limited")
+            let path = "/api/v1/workspaces/\(ws)/rate-limits"
+            let set = try await api.patch(path, token: harness.adminToken, json: ["requests_per_minute": 60, "tokens_per_minute": 100_000])
+            #expect(set.status == 200 && set.json["requests_per_minute"] as? Int == 60 && set.json["tokens_per_minute"] as? Int == 100_000)
+            let owner = try await api.addMember(ws, role: "owner")
+            #expect(try await api.get(path, token: owner).json["requests_per_minute"] as? Int == 60)
+            #expect(try await api.patch(path, token: owner, json: ["requests_per_minute": 1_000]).status == 403)
+            for bad: Any in [0, -5, 1.5, 1e12, Int.max, "60", false] {
+                let answer = try await api.patch(path, token: harness.adminToken, json: ["requests_per_minute": bad])
+                #expect(answer.status == 400, "\(bad) → \(answer.status)")
+            }
+            let cleared = try await api.patch(path, token: harness.adminToken, json: ["tokens_per_minute": NSNull()])
+            #expect(cleared.json["tokens_per_minute"] is NSNull && cleared.json["requests_per_minute"] as? Int == 60)
+        }
+    }
 }

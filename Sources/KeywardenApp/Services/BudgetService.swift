@@ -63,7 +63,11 @@ public struct BudgetService: Sendable {
             guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
             var result: [BudgetStatus] = []
             for scope in BudgetScope.allCases {
-                let spend = try await self.store.budgets.spend(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
+                let held = self.countsInMemory ? self.app.budgetBook.spend(LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)) : nil
+                var spend = BudgetSpend()
+                if let held { spend = held } else {
+                    spend = try await self.store.budgets.spend(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
+                }
                 let own = workspace.budget[scope]
                 let limit = own ?? (scope == .platform ? defaultPlatformLimit : nil)
                 result.append(BudgetStatus(scope: scope, limit: limit, isDefault: own == nil && limit != nil, spent: spend.spent,
@@ -73,11 +77,26 @@ public struct BudgetService: Sendable {
         }
     }
 
+    /// Whether counters live in this process's memory (a single-process store) rather than in shared rows.
+    var countsInMemory: Bool { store.engine.name == "sqlite" }
+
     /// Holds `amount` of the workspace's budget for a call; `nil` when that would pass `limit`.
     public func reserve(workspaceID: String, scope: BudgetScope, amount: Int, limit: Int, at now: Date = Date()) async throws -> BudgetReservation? {
         let period = BudgetPeriod(containing: now)
-        let held = try await store.engine.transaction(changesState: false) { db in
-            try await self.store.budgets.reserve(workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit, on: db)
+        let held: Bool
+        if countsInMemory {
+            let key = LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)
+            if !app.budgetBook.holds(key) {
+                let stored = try await store.engine.read { db in
+                    try await self.store.budgets.spend(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
+                }
+                app.budgetBook.load(key, spent: stored.spent, announced: stored.announced)
+            }
+            held = app.budgetBook.reserve(key, amount: amount, limit: limit)
+        } else {
+            held = try await store.engine.transaction(changesState: false) { db in
+                try await self.store.budgets.reserve(workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit, on: db)
+            }
         }
         guard held else { return nil }
         return BudgetReservation(workspaceID: workspaceID, scope: scope, period: period.key, periodEnd: period.end, amount: amount, limit: limit)
@@ -87,7 +106,16 @@ public struct BudgetService: Sendable {
     /// spending reached that were not announced yet this period, once across instances.
     @discardableResult
     public func settle(_ reservation: BudgetReservation, cost: Int) async throws -> [Event] {
-        try await store.engine.transaction(changesState: false) { db -> [Event] in
+        if countsInMemory {
+            let key = LocalBudgetBook.Key(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope)
+            let spend = app.budgetBook.settle(key, reserved: reservation.amount, cost: cost)
+            let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
+            guard let highest = reached.last, app.budgetBook.announce(key, from: spend.announced, to: highest) else { return [] }
+            return try await store.engine.transaction(changesState: false) { db in
+                try await self.recordThresholds(reached, reservation: reservation, spent: spend.spent, on: db)
+            }
+        }
+        return try await store.engine.transaction(changesState: false) { db -> [Event] in
             let spend = try await self.store.budgets.settle(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
                                                             reserved: reservation.amount, cost: cost, on: db)
             let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
@@ -95,22 +123,45 @@ public struct BudgetService: Sendable {
                   try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
                                                         from: spend.announced, to: highest, on: db)
             else { return [] }
-            let workspace = try await self.store.workspaces.get(reservation.workspaceID, on: db)
-            let targets = try await self.app.notifications.emailTargets(workspaceID: reservation.workspaceID, on: db)
-            var events: [Event] = []
-            for percent in reached {
-                events.append(try await self.store.events.record(
-                    .budgetThreshold, workspaceID: reservation.workspaceID, credentialID: nil, providerID: nil,
-                    data: [
-                        "workspace_id": reservation.workspaceID, "workspace_name": workspace?.name ?? reservation.workspaceID,
-                        "scope": reservation.scope.rawValue, "percent": "\(percent)", "limit_credits": Self.credits(reservation.limit),
-                        "spent_credits": Self.credits(spend.spent), "period": reservation.period,
-                        "period_end": Timestamp.string(reservation.periodEnd),
-                    ],
-                    emailTargets: targets, on: db))
-            }
-            return events
+            return try await self.recordThresholds(reached, reservation: reservation, spent: spend.spent, on: db)
         }
+    }
+
+    /// Writes the counters held in memory that changed (a single-process store), in one transaction; the gateway's usage
+    /// ledger calls it on each of its rounds and at shutdown.
+    public func flushHeldCounters(at now: Date = Date()) async throws {
+        guard countsInMemory else { return }
+        let changed = app.budgetBook.takeDirty(currentPeriod: BudgetPeriod(containing: now).key)
+        guard !changed.isEmpty else { return }
+        do {
+            try await store.engine.transaction(changesState: false) { db in
+                for (key, spend) in changed {
+                    try await self.store.budgets.store(workspaceID: key.workspaceID, period: key.period, scope: key.scope,
+                                                       spent: spend.spent, announced: spend.announced, on: db)
+                }
+            }
+        } catch {
+            app.budgetBook.markDirty(changed.map(\.0))
+            throw error
+        }
+    }
+
+    func recordThresholds(_ reached: [Int], reservation: BudgetReservation, spent: Int, on db: any SQLDatabase) async throws -> [Event] {
+        let workspace = try await store.workspaces.get(reservation.workspaceID, on: db)
+        let targets = try await app.notifications.emailTargets(workspaceID: reservation.workspaceID, on: db)
+        var events: [Event] = []
+        for percent in reached {
+            events.append(try await store.events.record(
+                .budgetThreshold, workspaceID: reservation.workspaceID, credentialID: nil, providerID: nil,
+                data: [
+                    "workspace_id": reservation.workspaceID, "workspace_name": workspace?.name ?? reservation.workspaceID,
+                    "scope": reservation.scope.rawValue, "percent": "\(percent)", "limit_credits": Self.credits(reservation.limit),
+                    "spent_credits": Self.credits(spent), "period": reservation.period,
+                    "period_end": Timestamp.string(reservation.periodEnd),
+                ],
+                emailTargets: targets, on: db))
+        }
+        return events
     }
 
     /// Thousandths of a credit as a decimal number of credits (`1.5`).

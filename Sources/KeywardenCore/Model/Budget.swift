@@ -66,3 +66,37 @@ public enum BudgetThreshold {
         return percents.filter { percent in percent > announced && Double(after) * 100 >= Double(limit) * Double(percent) }
     }
 }
+
+/// A workspace's rate limits on the platform's keys (and the managed default), per minute; `nil` is no limit.
+public struct RateLimits: Sendable, Equatable, Codable {
+    public var requestsPerMinute: Int?
+    public var tokensPerMinute: Int?
+
+    public init(requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil) {
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+    }
+
+    public var isEmpty: Bool { requestsPerMinute == nil && tokensPerMinute == nil }
+
+    /// The largest limit accepted.
+    public static let maximum = 1_000_000_000
+}
+
+/// A rate limit's window: the minute (UTC) a call falls in.
+public struct RateWindow: Sendable, Equatable {
+    /// `YYYY-MM-DDTHH:MM`.
+    public let key: String
+    /// Whole seconds until the next window opens (1…60), for `Retry-After`.
+    public let secondsLeft: Int
+
+    public init(containing date: Date) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let minuteStart = seconds - ((seconds % 60) + 60) % 60
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0) ?? .current
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: Date(timeIntervalSince1970: Double(minuteStart)))
+        key = String(format: "%04d-%02d-%02dT%02d:%02d", parts.year ?? 1970, parts.month ?? 1, parts.day ?? 1, parts.hour ?? 0, parts.minute ?? 0)
+        secondsLeft = max(1, minuteStart + 60 - seconds)
+    }
+}

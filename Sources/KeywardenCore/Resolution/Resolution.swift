@@ -50,9 +50,12 @@ public struct ResolutionSnapshot: Sendable {
         public let byokAllowed: Bool
         /// The workspace's own spending limits (the gateway falls back to the platform's default for a `nil`).
         public let budget: BudgetLimits
-        public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits()) {
+        /// The workspace's rate limits on the platform's keys.
+        public let rateLimits: RateLimits
+        public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits()) {
             self.byokAllowed = byokAllowed
             self.budget = budget
+            self.rateLimits = rateLimits
         }
     }
 

@@ -91,6 +91,8 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     WorkspacesController(app: app).addRoutes(to: api.group("workspaces"))
     MembersController(app: app).addRoutes(to: api.group("workspaces/:workspace/members"))
     BudgetController(app: app, defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget).addRoutes(to: api.group("workspaces/:workspace/budget"))
+    BudgetController(app: app, defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget)
+        .addRateLimitRoutes(to: api.group("workspaces/:workspace/rate-limits"))
     TokensController(app: app).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
     KeysController(app: app, verification: services.verification).addRoutes(to: api.group("workspaces/:workspace/keys"))
     WebhooksController(app: app, testLimiter: services.limits.webhookTests).addWorkspaceRoutes(to: api.group("workspaces/:workspace/webhooks"))

@@ -4,7 +4,7 @@ import KeywardenApp
 import KeywardenCore
 import KeywardenStore
 
-/// A workspace's budgets: read by the workspace (`usage.read`), set by the platform admin.
+/// A workspace's budgets and rate limits: read by the workspace (`usage.read`), set by the platform admin.
 struct BudgetController {
     let app: AppServices
     /// The platform budget of a workspace without its own (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`).
@@ -26,6 +26,55 @@ struct BudgetController {
             if let change = body.byokLimitCredits.change { limits.byok = try change.map { try Self.milli($0, field: "byok_limit_credits") } }
             _ = try await app.budgets.setLimits(workspaceID: id, limits, actor: principal.actor)
             return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
+        }
+    }
+
+    /// `GET/PATCH /api/v1/workspaces/{ws}/rate-limits`: requests and tokens per minute on the platform's keys.
+    func addRateLimitRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get { _, context -> Response in
+            let id = try context.parameters.require("workspace")
+            _ = try Access.require(.usageRead, in: id, context)
+            return try JSONResponse.make(RateLimitsBody(try await app.workspaceService.get(id).rateLimits))
+        }
+        group.patch { request, context -> Response in
+            let id = try context.parameters.require("workspace")
+            let principal = try Access.requirePlatform(context)
+            let body = try await request.decodeBody(RateLimitsUpdate.self, context: context)
+            var limits = try await app.workspaceService.get(id).rateLimits
+            if let change = body.requestsPerMinute.change { limits.requestsPerMinute = change }
+            if let change = body.tokensPerMinute.change { limits.tokensPerMinute = change }
+            return try JSONResponse.make(RateLimitsBody(try await app.rateLimits.setLimits(workspaceID: id, limits, actor: principal.actor).rateLimits))
+        }
+    }
+
+    struct RateLimitsUpdate: RequestBody {
+        static let fields: Set<String> = ["requests_per_minute", "tokens_per_minute"]
+        static let nullableFields: Set<String> = fields
+        let requestsPerMinute: Patch<Int>
+        let tokensPerMinute: Patch<Int>
+
+        enum CodingKeys: String, CodingKey {
+            case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
+        }
+    }
+
+    struct RateLimitsBody: Encodable {
+        let requestsPerMinute: Int?
+        let tokensPerMinute: Int?
+
+        init(_ limits: RateLimits) {
+            requestsPerMinute = limits.requestsPerMinute
+            tokensPerMinute = limits.tokensPerMinute
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(requestsPerMinute, forKey: .requestsPerMinute)
+            try c.encode(tokensPerMinute, forKey: .tokensPerMinute)
         }
     }
 

@@ -11,7 +11,7 @@ public enum Schema {
         Migration(version: 6, name: "web sessions", apply: addSessions),
         Migration(version: 7, name: "health check leases", apply: addHealthLeases),
         Migration(version: 8, name: "change log, index of keys by last check, fallback engagements", apply: addChangeLog),
-        Migration(version: 9, name: "budgets", apply: addBudgets),
+        Migration(version: 9, name: "budgets and rate limits", apply: addBudgets),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -280,6 +280,17 @@ public enum Schema {
         try await db.alter(table: "workspaces").column("budget_byok_milli", type: .bigint).run()
         // What a workspace spent and holds reserved per period and scope; every instance updates the same row, so a
         // limit holds across instances. `announced` is the highest threshold (80, 95, 100) announced this period.
+        // Rate limits on the platform's keys per minute (NULL: none).
+        try await db.alter(table: "workspaces").column("rate_rpm", type: .bigint).run()
+        try await db.alter(table: "workspaces").column("rate_tpm", type: .bigint).run()
+        // The current minute's requests and tokens per workspace: one row each, replaced when the minute turns.
+        try await db.create(table: "rate_windows")
+            .column("workspace_id", type: .text, .notNull)
+            .column("minute", type: .text, .notNull)
+            .column("requests", type: .bigint, .notNull, .default(0))
+            .column("tokens", type: .bigint, .notNull, .default(0))
+            .primaryKey("workspace_id", "minute")
+            .run()
         try await db.create(table: "budget_spend")
             .column("workspace_id", type: .text, .notNull)
             .column("period", type: .text, .notNull)

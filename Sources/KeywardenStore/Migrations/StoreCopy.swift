@@ -14,7 +14,7 @@ public struct StoreCopy: Sendable {
         ("vault_rotations", ["id"]), ("members", ["id"]), ("tokens", ["id"]), ("audit_log", ["seq"]), ("events", ["id"]),
         ("webhooks", ["id"]), ("deliveries", ["id"]), ("settings", ["key"]), ("bindings", ["workspace_id", "consumer", "modality"]),
         ("usage", ["id"]), ("sessions", ["digest"]), ("fallback_engagements", ["workspace_id", "provider_id"]),
-        ("budget_spend", ["workspace_id", "period", "scope"]),
+        ("budget_spend", ["workspace_id", "period", "scope"]), ("rate_windows", ["workspace_id", "minute"]),
     ]
     /// The target's record of what was copied.
     static let progressTable = "keywarden_store_copy"

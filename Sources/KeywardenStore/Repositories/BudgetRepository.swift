@@ -78,4 +78,11 @@ public struct BudgetRepository: Sendable {
         BudgetSpend(spent: try row.decode(column: "spent_milli", as: Int.self), reserved: try row.decode(column: "reserved_milli", as: Int.self),
                     announced: try row.decode(column: "announced", as: Int.self))
     }
+
+    /// Writes counters held elsewhere (a single process's memory) as they are: spent and the announced threshold.
+    public func store(workspaceID: String, period: String, scope: BudgetScope, spent: Int, announced: Int, on db: any SQLDatabase) async throws {
+        try await ensureRow(workspaceID: workspaceID, period: period, scope: scope, on: db)
+        try await db.update(Self.table).set("spent_milli", to: SQLBind(spent)).set("announced", to: SQLBind(announced))
+            .where("workspace_id", .equal, workspaceID).where("period", .equal, period).where("scope", .equal, scope.rawValue).run()
+    }
 }

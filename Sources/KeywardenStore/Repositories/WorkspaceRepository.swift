@@ -15,6 +15,8 @@ public struct Workspace: Sendable, Equatable, Codable {
     public var updatedAt: String
     /// Its spending limits per month.
     public var budget = BudgetLimits()
+    /// Its rate limits on the platform's keys.
+    public var rateLimits = RateLimits()
 }
 
 /// The `workspaces` table.
@@ -49,6 +51,7 @@ public struct WorkspaceRepository: Sendable {
             .set("exclusive", to: workspace.exclusive).set("notification_email", to: workspace.notificationEmail)
             .set("updated_at", to: workspace.updatedAt)
             .set("budget_platform_milli", to: workspace.budget.platform).set("budget_byok_milli", to: workspace.budget.byok)
+            .set("rate_rpm", to: workspace.rateLimits.requestsPerMinute).set("rate_tpm", to: workspace.rateLimits.tokensPerMinute)
             .where("id", .equal, workspace.id).run()
     }
 
@@ -100,7 +103,9 @@ public struct WorkspaceRepository: Sendable {
             createdAt: try row.decode(column: "created_at", as: String.self),
             updatedAt: try row.decode(column: "updated_at", as: String.self),
             budget: BudgetLimits(platform: try row.decode(column: "budget_platform_milli", as: Int?.self),
-                                 byok: try row.decode(column: "budget_byok_milli", as: Int?.self))
+                                 byok: try row.decode(column: "budget_byok_milli", as: Int?.self)),
+            rateLimits: RateLimits(requestsPerMinute: try row.decode(column: "rate_rpm", as: Int?.self),
+                                   tokensPerMinute: try row.decode(column: "rate_tpm", as: Int?.self))
         )
     }
 }
