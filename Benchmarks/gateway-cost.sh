@@ -11,7 +11,8 @@
 # One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
 #   direct, through nginx proxy_pass (the floor of a proxy hop), through Keywarden's native face
 #   (/openai/v1/chat/completions, a workspace key; again in a workspace under a budget no call reaches, so each call
-#   holds and settles its cost: "keywarden native budget"), its OpenAI-compatible face (/v1/chat/completions, routed by
+#   holds and settles its cost: "keywarden native budget"; the platform's key for a workspace without its own, free and
+#   under a budget and rate limits: "keywarden platform key" / "keywarden platform limits"), its OpenAI-compatible face (/v1/chat/completions, routed by
 #   model) and a streamed call on the native face; with --peers, through the LiteLLM proxy too. The floors under
 #   Keywarden are measured too (`keywarden-bench floors`): a Hummingbird route answering a fixed body, and Hummingbird
 #   with AsyncHTTPClient passing the call through and streaming the answer back, with nothing of Keywarden's own.
@@ -125,6 +126,17 @@ start_keywarden() {
   api POST "/api/v1/workspaces/$capped/keys" '{"provider":"openai","description":"bench","api_key":"sk-bench-workspace-key-0002","role":"primary","active":true}' >/dev/null
   api PATCH "/api/v1/workspaces/$capped/budget" '{"byok_limit_credits":1000000000000}' >/dev/null 2>&1 || true
   budget_token=$(api POST "/api/v1/workspaces/$capped/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+  # Two workspaces without keys of their own, served by the platform's key: one free, one under a budget and rate
+  # limits no call reaches (what the checks on a platform-paid call cost).
+  api PUT /api/v1/platform/providers/openai '{"api_key":"sk-bench-platform-key-0001"}' >/dev/null
+  api POST /api/v1/platform/providers/openai/activate >/dev/null
+  local shared limited
+  shared=$(api POST /api/v1/workspaces '{"name":"Bench platform"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  platform_token=$(api POST "/api/v1/workspaces/$shared/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+  limited=$(api POST /api/v1/workspaces '{"name":"Bench limits"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  api PATCH "/api/v1/workspaces/$limited/budget" '{"platform_limit_credits":1000000000000}' >/dev/null 2>&1 || true
+  api PATCH "/api/v1/workspaces/$limited/rate-limits" '{"requests_per_minute":1000000000,"tokens_per_minute":1000000000}' >/dev/null 2>&1 || true
+  limits_token=$(api POST "/api/v1/workspaces/$limited/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 }
 if [ -n "$baseline" ]; then
   start_keywarden "$baseline" kw-baseline
@@ -166,6 +178,8 @@ targets=(
   "keywarden native|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "keywarden openai face|http://127.0.0.1:$kw_port/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "keywarden native budget|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $budget_token|$plain||$kw_pid"
+  "keywarden platform key|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $platform_token|$plain||$kw_pid"
+  "keywarden platform limits|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $limits_token|$plain||$kw_pid"
   "direct streamed|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$streamed|X-Bench-Stream: 1|"
   "keywarden streamed|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$streamed|X-Bench-Stream: 1|$kw_pid"
 )

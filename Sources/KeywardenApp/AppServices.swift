@@ -20,6 +20,8 @@ public final class AppServices: Sendable {
     let tokenCache = TokenCache()
     /// Budget counters held in memory when the store is a single process's (SQLite).
     let budgetBook = LocalBudgetBook()
+    /// Rate-limit windows held in memory when the store is a single process's (SQLite).
+    let rateBook = LocalRateBook()
     /// Tokens' last-used times, written at most once a minute per token.
     let tokenUsage: TokenUsageRecorder
     /// Applies the change log to both.

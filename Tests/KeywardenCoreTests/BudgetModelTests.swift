@@ -19,6 +19,22 @@ struct BudgetModelTests {
         }
     }
 
+    @Test("the calendar arithmetic agrees with Foundation's calendar over four centuries, leap years and negative times included")
+    func calendarArithmetic() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
+        var seconds = -2_208_988_800  // 1900-01-01
+        while seconds < 13_000_000_000 {  // beyond 2380
+            let date = Date(timeIntervalSince1970: Double(seconds))
+            let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+            let day = UTCDay(containing: date)
+            #expect([day.year, day.month, day.day, day.second / 3600, day.second % 3600 / 60]
+                    == [parts.year, parts.month, parts.day, parts.hour, parts.minute].map { $0 ?? -1 }, "\(date)")
+            #expect(UTCDay.daysSinceEpoch(year: day.year, month: day.month, day: day.day) * 86_400 + day.second == seconds)
+            seconds += 3_901_517  // ~45 days and some hours: every month and hour over the years
+        }
+    }
+
     @Test("a rate window is the UTC minute, with the seconds left until the next one")
     func minuteWindows() throws {
         let window = RateWindow(containing: Date(timeIntervalSince1970: 1_764_547_259.4))  // 2025-12-01T00:00:59.4Z

@@ -2,6 +2,7 @@ import Foundation
 import KeywardenCore
 import KeywardenStore
 import SQLKit
+import Synchronization
 
 /// A call counted in its workspace's minute, whose tokens are added when it ends.
 public struct RateAdmission: Sendable, Equatable {
@@ -38,12 +39,18 @@ public struct RateLimitService: Sendable {
     }
 
     /// Counts a call in the workspace's current minute; `nil` (with the seconds until the next minute) when the minute's
-    /// requests are at the limit or its tokens have reached theirs.
+    /// requests are at the limit or its tokens have reached theirs. A single-process store (SQLite) counts in memory:
+    /// a minute's counters need no durability, and a synced commit per call would cost more than the call.
     public func admit(workspaceID: String, limits: RateLimits, at now: Date = Date()) async throws -> (admission: RateAdmission?, retryAfter: Int) {
         let window = RateWindow(containing: now)
-        let admitted = try await store.engine.transaction(changesState: false) { db in
-            try await self.store.rateWindows.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute,
-                                                   tokens: limits.tokensPerMinute, on: db)
+        let admitted: Bool
+        if store.engine.name == "sqlite" {
+            admitted = app.rateBook.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute, tokens: limits.tokensPerMinute)
+        } else {
+            admitted = try await store.engine.transaction(changesState: false) { db in
+                try await self.store.rateWindows.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute,
+                                                       tokens: limits.tokensPerMinute, on: db)
+            }
         }
         return (admitted ? RateAdmission(workspaceID: workspaceID, minute: window.key) : nil, window.secondsLeft)
     }
@@ -51,8 +58,43 @@ public struct RateLimitService: Sendable {
     /// Adds a finished call's tokens to the minute it was admitted in.
     public func record(_ admission: RateAdmission, tokens: Int) async throws {
         guard tokens > 0 else { return }
+        if store.engine.name == "sqlite" {
+            app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: admission.minute, tokens: tokens)
+            return
+        }
         try await store.engine.transaction(changesState: false) { db in
             try await self.store.rateWindows.addTokens(workspaceID: admission.workspaceID, minute: admission.minute, tokens: tokens, on: db)
+        }
+    }
+}
+
+/// Each workspace's requests and tokens in its current minute, in a single process's memory: one entry per workspace,
+/// replaced when its minute turns.
+final class LocalRateBook: Sendable {
+    private struct Window {
+        var minute: String
+        var requests = 0
+        var tokens = 0
+    }
+
+    private let windows = Mutex<[String: Window]>([:])
+
+    func admit(workspaceID: String, minute: String, requests: Int?, tokens: Int?) -> Bool {
+        windows.withLock { windows in
+            var window = windows[workspaceID].flatMap { $0.minute == minute ? $0 : nil } ?? Window(minute: minute)
+            if let requests, window.requests >= requests { return false }
+            if let tokens, window.tokens >= tokens { return false }
+            window.requests += 1
+            windows[workspaceID] = window
+            return true
+        }
+    }
+
+    func addTokens(workspaceID: String, minute: String, tokens: Int) {
+        windows.withLock { windows in
+            guard var window = windows[workspaceID], window.minute == minute else { return }
+            window.tokens = window.tokens.saturatingAdding(tokens)
+            windows[workspaceID] = window
         }
     }
 }

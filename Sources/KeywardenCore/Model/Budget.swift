@@ -44,13 +44,52 @@ public struct BudgetPeriod: Sendable, Equatable {
 
     /// The month that contains `date`.
     public init(containing date: Date) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0) ?? .current
-        let parts = calendar.dateComponents([.year, .month], from: date)
-        let start = calendar.date(from: DateComponents(year: parts.year, month: parts.month, day: 1)) ?? date
-        self.start = start
-        self.end = calendar.date(byAdding: .month, value: 1, to: start) ?? start.addingTimeInterval(31 * 86_400)
-        self.key = String(format: "%04d-%02d", parts.year ?? 1970, parts.month ?? 1)
+        let day = UTCDay(containing: date)
+        let (year, month) = (day.year, day.month)
+        start = Date(timeIntervalSince1970: Double(UTCDay.daysSinceEpoch(year: year, month: month, day: 1)) * 86_400)
+        let (nextYear, nextMonth) = month == 12 ? (year + 1, 1) : (year, month + 1)
+        end = Date(timeIntervalSince1970: Double(UTCDay.daysSinceEpoch(year: nextYear, month: nextMonth, day: 1)) * 86_400)
+        key = UTCDay.pad(year, 4) + "-" + UTCDay.pad(month, 2)
+    }
+}
+
+/// A UTC calendar date from a time, by arithmetic (no `Calendar`: a call's budget check reads it).
+struct UTCDay {
+    let year: Int
+    let month: Int
+    let day: Int
+    /// Seconds since midnight.
+    let second: Int
+
+    init(containing date: Date) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        second = seconds - days * 86_400
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        day = doy - (153 * mp + 2) / 5 + 1
+        month = mp < 10 ? mp + 3 : mp - 9
+        year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    }
+
+    /// Days from 1970-01-01 to a date (days_from_civil).
+    static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func pad(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 }
 
@@ -91,12 +130,9 @@ public struct RateWindow: Sendable, Equatable {
     public let secondsLeft: Int
 
     public init(containing date: Date) {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let minuteStart = seconds - ((seconds % 60) + 60) % 60
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0) ?? .current
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: Date(timeIntervalSince1970: Double(minuteStart)))
-        key = String(format: "%04d-%02d-%02dT%02d:%02d", parts.year ?? 1970, parts.month ?? 1, parts.day ?? 1, parts.hour ?? 0, parts.minute ?? 0)
-        secondsLeft = max(1, minuteStart + 60 - seconds)
+        let day = UTCDay(containing: date)
+        key = UTCDay.pad(day.year, 4) + "-" + UTCDay.pad(day.month, 2) + "-" + UTCDay.pad(day.day, 2) + "T"
+            + UTCDay.pad(day.second / 3600, 2) + ":" + UTCDay.pad(day.second % 3600 / 60, 2)
+        secondsLeft = 60 - day.second % 60
     }
 }

@@ -48,6 +48,8 @@ extension PagesController {
         let canSetBudget: Bool
         let platformLimit: String
         let byokLimit: String
+        let requestsPerMinute: String
+        let tokensPerMinute: String
         /// The usage of the chosen period as CSV and JSON lines.
         let exportQuery: String
     }
@@ -71,7 +73,11 @@ extension PagesController {
                 do {
                     let limits = BudgetLimits(platform: try Self.credits(form.text("platform_limit"), field: "platform_limit_credits"),
                                               byok: try Self.credits(form.text("byok_limit"), field: "byok_limit_credits"))
+                    let rates = RateLimits(
+                        requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...RateLimits.maximum),
+                        tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...RateLimits.maximum))
                     _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, actor: session.principal.actor)
+                    _ = try await app.rateLimits.setLimits(workspaceID: workspaceID, rates, actor: session.principal.actor)
                 } catch let error as KeywardenError where error.kind != .notFound {
                     return try await usagePage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
@@ -107,7 +113,8 @@ extension PagesController {
                          percentText: "\(percent) %", periodEnd: String(Timestamp.string(status.period.end).prefix(10)),
                          level: percent >= 100 ? "bad" : percent >= 80 ? "warn" : "ok", isDefault: status.isDefault)
         }
-        let own = try await app.workspaceService.get(workspaceID).budget
+        let settings = try await app.workspaceService.get(workspaceID)
+        let own = settings.budget
         var exportParts = ["from=\(String(Timestamp.string(from).prefix(10)))"]
         if let text = request.queryText("to") { exportParts.append("to=\(Self.queryEscape(text))") }
         let content = UsagePage(
@@ -117,6 +124,8 @@ extension PagesController {
             charts: [bySource, byProvider].map { .init(title: $0.title, svg: $0.svg, legend: $0.legend) },
             budgets: budgets, canSetBudget: session.principal.isPlatformAdmin,
             platformLimit: own.platform.map(BudgetService.credits) ?? "", byokLimit: own.byok.map(BudgetService.credits) ?? "",
+            requestsPerMinute: settings.rateLimits.requestsPerMinute.map(String.init) ?? "",
+            tokensPerMinute: settings.rateLimits.tokensPerMinute.map(String.init) ?? "",
             exportQuery: exportParts.joined(separator: "&"))
         let chrome = try await chrome(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID, notice: notice, error: error)
         return WebResponse.page("usage", PageView(chrome: chrome, content: content), status: status)
