@@ -48,15 +48,17 @@ extension Gateway {
         var counts = counts
         if meter.modality == .tts, counts.characters == nil { counts.characters = meter.characters }
         let source = meter.candidate?.source
-        let succeeded = (200..<400).contains(meter.status) && !meter.interrupted
-        let credits = succeeded && source != nil ? settings.credits.milliCredits(provider: meter.providerID, source: source ?? .platform) : 0
+        // A call the vendor answered with success costs its credits even when the client left before its end: the
+        // vendor bills the stream it started (and a budget must not be dodged by closing the socket early).
+        let succeeded = (200..<400).contains(meter.status)
+        let credits = succeeded && source != nil ? price(meter, source: source ?? .platform) : 0
         if let reservation = meter.reservation {
             meter.reservation = nil
             settle(reservation, cost: credits)
         }
         if let admission = meter.rateAdmission {
             meter.rateAdmission = nil
-            let tokens = (counts.inputTokens ?? 0).saturatingAdding(counts.outputTokens ?? 0)
+            let tokens = max(0, (counts.inputTokens ?? 0)).saturatingAdding(max(0, counts.outputTokens ?? 0))
             if tokens > 0 {
                 let limits = app.rateLimits
                 let logger = self.logger
@@ -95,7 +97,9 @@ extension Gateway {
         guard let limit = snapshot.policy(ofWorkspace: workspaceID)?.budget[scope] ?? (scope == .platform ? settings.defaultPlatformBudget : nil) else {
             return .held(nil)
         }
-        let estimate = settings.credits.milliCredits(provider: meter.providerID, source: candidate.source)
+        var priced = meter
+        priced.candidate = candidate
+        let estimate = price(priced, source: candidate.source)
         do {
             if let held = try await app.budgets.reserve(workspaceID: workspaceID, scope: scope, amount: estimate, limit: limit) {
                 return .held(held)
@@ -137,19 +141,33 @@ extension Gateway {
         }
     }
 
+    /// A call's credits: the rule of the provider that serves it (the managed default's own, not the one asked for).
+    func price(_ meter: Meter, source: KeySource) -> Int {
+        settings.credits.milliCredits(provider: meter.candidate?.providerID ?? meter.providerID, source: source)
+    }
+
     /// Gives a reservation back (an attempt that failed over costs nothing).
     func release(_ reservation: BudgetReservation?) {
         guard let reservation else { return }
         settle(reservation, cost: 0)
     }
 
-    /// Settles a reservation off the call's path; a failure is logged (the reservation is released when the period ends).
+    /// Settles a reservation off the call's path, trying again for about a minute when the store refuses (a hold left
+    /// in place would take its share of the budget until the month ends).
     func settle(_ reservation: BudgetReservation, cost: Int) {
         let budgets = app.budgets
         let logger = self.logger
         Task {
-            do { try await budgets.settle(reservation, cost: cost) } catch {
-                logger.error("gateway: budget not settled", metadata: ["workspace": "\(reservation.workspaceID)", "error": "\(error)"])
+            var wait = Duration.milliseconds(100)
+            for attempt in 1...10 {
+                do {
+                    try await budgets.settle(reservation, cost: cost)
+                    return
+                } catch {
+                    logger.error("gateway: budget not settled", metadata: ["workspace": "\(reservation.workspaceID)", "attempt": "\(attempt)", "error": "\(error)"])
+                }
+                try? await Task.sleep(for: wait)
+                wait = min(wait * 2, .seconds(15))
             }
         }
     }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import KeywardenCore
 import KeywardenProviders
 import NIOCore
@@ -110,7 +111,35 @@ public struct UpstreamStream: Sendable {
     let contentType: String?
     /// Whether the usage-only event the gateway asked for (on the caller's behalf) is kept from the caller.
     var hidesUsageOnlyEvents = false
-    let finish: @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void
+    let completion: Completion
+
+    init(body: HTTPClientResponse.Body, contentType: String?, hidesUsageOnlyEvents: Bool = false,
+         finish: @escaping @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void) {
+        self.body = body
+        self.contentType = contentType
+        self.hidesUsageOnlyEvents = hidesUsageOnlyEvents
+        completion = Completion(finish)
+    }
+
+    /// Meters the call once: when the stream ends or fails, or — when the server never sends the body (the client
+    /// left while the vendor was answering) — when the last copy of the stream is released.
+    final class Completion: Sendable {
+        private let action: @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void
+        private let done = Mutex(false)
+
+        init(_ action: @escaping @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void) { self.action = action }
+
+        func callAsFunction(_ result: UsageReaderResult, _ error: (any Error)?) {
+            guard done.withLock({ done in defer { done = true }; return !done }) else { return }
+            action(result, error)
+        }
+
+        deinit {
+            if !done.withLock({ $0 }) { action(UsageReaderResult(counts: UsageCounts(), model: nil), CancellationError()) }
+        }
+    }
+
+    func finish(_ result: UsageReaderResult, _ error: (any Error)?) { completion(result, error) }
 
     /// Sends every chunk to `write` as it arrives; meters the call when the stream ends or fails.
     public func pump(_ write: (ByteBuffer) async throws -> Void) async throws {

@@ -232,4 +232,22 @@ struct BudgetGatewayTests {
         #expect(served <= 10 * minutes && served >= 10 && statuses.allSatisfy { $0 == 200 || $0 == 429 }, "\(served) served in \(minutes) minute(s)")
         await setup.close()
     }
+
+    @Test("a client that leaves a successful call early still pays for it; a response never sent releases its hold and is charged")
+    func leavingEarlyStillPays() async throws {
+        let setup = try await setUp(credits: 10)
+        // The client's connection fails on the first chunk written.
+        let answer = await setup.gateway.handle(setup.call())
+        #expect(answer.status == 200)
+        if case .stream(let stream) = answer.body {
+            await #expect(throws: (any Error).self) { try await stream.pump { _ in throw CancellationError() } }
+        }
+        var status = try await settled(setup)
+        #expect(status.spent == 1000 && status.reserved == 0, "the interrupted call is charged")
+        // The server never sends the body (the client left while the vendor answered): the response is dropped.
+        do { _ = await setup.gateway.handle(setup.call()) }
+        status = try await settled(setup)
+        #expect(status.spent == 2000 && status.reserved == 0, "a dropped response releases its hold: \(status)")
+        await setup.close()
+    }
 }

@@ -94,7 +94,7 @@ public struct BudgetService: Sendable {
             }
             held = app.budgetBook.reserve(key, amount: amount, limit: limit)
         } else {
-            held = try await store.engine.transaction(changesState: false) { db in
+            held = try await store.engine.counterWrite { db in
                 try await self.store.budgets.reserve(workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit, on: db)
             }
         }
@@ -106,24 +106,30 @@ public struct BudgetService: Sendable {
     /// spending reached that were not announced yet this period, once across instances.
     @discardableResult
     public func settle(_ reservation: BudgetReservation, cost: Int) async throws -> [Event] {
+        let spent: Int
+        let reached: [Int]
         if countsInMemory {
             let key = LocalBudgetBook.Key(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope)
-            let spend = app.budgetBook.settle(key, reserved: reservation.amount, cost: cost)
-            let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
-            guard let highest = reached.last, app.budgetBook.announce(key, from: spend.announced, to: highest) else { return [] }
-            return try await store.engine.transaction(changesState: false) { db in
-                try await self.recordThresholds(reached, reservation: reservation, spent: spend.spent, on: db)
+            let settled = app.budgetBook.settle(key, reserved: reservation.amount, cost: cost, limit: reservation.limit)
+            (spent, reached) = (settled.spend.spent, settled.reached)
+        } else {
+            // Two statements on the shared row, each atomic under its lock: the settle, then the claim of the thresholds
+            // it reached (a compare-and-set on the highest announced; of several instances one wins).
+            (spent, reached) = try await store.engine.counterWrite { db -> (Int, [Int]) in
+                let spend = try await self.store.budgets.settle(workspaceID: reservation.workspaceID, period: reservation.period,
+                                                                scope: reservation.scope, reserved: reservation.amount, cost: cost, on: db)
+                let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
+                guard let highest = reached.last,
+                      try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
+                                                            from: spend.announced, to: highest, on: db)
+                else { return (spend.spent, []) }
+                return (spend.spent, reached)
             }
         }
-        return try await store.engine.transaction(changesState: false) { db -> [Event] in
-            let spend = try await self.store.budgets.settle(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
-                                                            reserved: reservation.amount, cost: cost, on: db)
-            let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
-            guard let highest = reached.last,
-                  try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
-                                                        from: spend.announced, to: highest, on: db)
-            else { return [] }
-            return try await self.recordThresholds(reached, reservation: reservation, spent: spend.spent, on: db)
+        guard !reached.isEmpty else { return [] }
+        // The events in their own transaction, after the spending is settled: a failure here cannot undo the settle.
+        return try await store.engine.transaction(changesState: false) { db in
+            try await self.recordThresholds(reached, reservation: reservation, spent: spent, on: db)
         }
     }
 

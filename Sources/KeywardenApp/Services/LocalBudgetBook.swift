@@ -42,41 +42,34 @@ final class LocalBudgetBook: Sendable {
         }
     }
 
-    /// Gives back a hold and adds the cost; the counters after it.
-    func settle(_ key: Key, reserved: Int, cost: Int) -> BudgetSpend {
+    /// Gives back a hold, adds the cost, and claims the thresholds of `limit` this spending reached that were not
+    /// announced yet — all under one lock, so two settles cannot both miss (or both claim) a threshold.
+    func settle(_ key: Key, reserved: Int, cost: Int, limit: Int) -> (spend: BudgetSpend, reached: [Int]) {
         entries.withLock { entries in
             var entry = entries[key] ?? Entry(spend: BudgetSpend())
             entry.spend.reserved = max(0, entry.spend.reserved - reserved)
             entry.spend.spent = entry.spend.spent.saturatingAdding(cost)
-            entry.dirty = entry.dirty || cost != 0
+            let reached = BudgetThreshold.reached(spent: entry.spend.spent, limit: limit, above: entry.spend.announced)
+            if let highest = reached.last { entry.spend.announced = highest }
+            entry.dirty = entry.dirty || cost != 0 || !reached.isEmpty
             entries[key] = entry
-            return entry.spend
-        }
-    }
-
-    /// Moves the announced threshold from `from` to `to`; whether this call did.
-    func announce(_ key: Key, from: Int, to: Int) -> Bool {
-        entries.withLock { entries in
-            guard var entry = entries[key], entry.spend.announced == from else { return false }
-            entry.spend.announced = to
-            entry.dirty = true
-            entries[key] = entry
-            return true
+            return (entry.spend, reached)
         }
     }
 
     /// The counters of a key, if held.
     func spend(_ key: Key) -> BudgetSpend? { entries.withLock { $0[key]?.spend } }
 
-    /// The counters changed since the last call (marked clean), and forgets months other than `currentPeriod` once written.
+    /// The counters changed since the last call (marked clean). Months other than `currentPeriod` are forgotten once
+    /// written and free of holds (a failed write marks them dirty again, so they stay until written).
     func takeDirty(currentPeriod: String) -> [(Key, BudgetSpend)] {
         entries.withLock { entries in
+            entries = entries.filter { $0.key.period == currentPeriod || $0.value.dirty || $0.value.spend.reserved > 0 }
             var changed: [(Key, BudgetSpend)] = []
             for (key, entry) in entries where entry.dirty {
                 changed.append((key, entry.spend))
                 entries[key]?.dirty = false
             }
-            entries = entries.filter { $0.key.period == currentPeriod || $0.value.dirty || $0.value.spend.reserved > 0 }
             return changed
         }
     }

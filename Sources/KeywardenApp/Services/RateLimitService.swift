@@ -47,23 +47,27 @@ public struct RateLimitService: Sendable {
         if store.engine.name == "sqlite" {
             admitted = app.rateBook.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute, tokens: limits.tokensPerMinute)
         } else {
-            admitted = try await store.engine.transaction(changesState: false) { db in
-                try await self.store.rateWindows.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute,
-                                                       tokens: limits.tokensPerMinute, on: db)
+            // Windows two minutes old go: an instance whose clock is a little behind still finds its own minute.
+            let stale = RateWindow(containing: now.addingTimeInterval(-120)).key
+            admitted = try await store.engine.counterWrite { db in
+                try await self.store.rateWindows.admit(workspaceID: workspaceID, minute: window.key, staleBefore: stale,
+                                                       requests: limits.requestsPerMinute, tokens: limits.tokensPerMinute, on: db)
             }
         }
         return (admitted ? RateAdmission(workspaceID: workspaceID, minute: window.key) : nil, window.secondsLeft)
     }
 
-    /// Adds a finished call's tokens to the minute it was admitted in.
-    public func record(_ admission: RateAdmission, tokens: Int) async throws {
+    /// Adds a finished call's tokens to the minute it ends in (a long stream that started in an earlier minute counts
+    /// against the current one, not a window already gone).
+    public func record(_ admission: RateAdmission, tokens: Int, at now: Date = Date()) async throws {
         guard tokens > 0 else { return }
+        let minute = RateWindow(containing: now).key
         if store.engine.name == "sqlite" {
-            app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: admission.minute, tokens: tokens)
+            app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: minute, tokens: tokens)
             return
         }
-        try await store.engine.transaction(changesState: false) { db in
-            try await self.store.rateWindows.addTokens(workspaceID: admission.workspaceID, minute: admission.minute, tokens: tokens, on: db)
+        try await store.engine.counterWrite { db in
+            try await self.store.rateWindows.addTokens(workspaceID: admission.workspaceID, minute: minute, tokens: tokens, on: db)
         }
     }
 }
@@ -92,7 +96,7 @@ final class LocalRateBook: Sendable {
 
     func addTokens(workspaceID: String, minute: String, tokens: Int) {
         windows.withLock { windows in
-            guard var window = windows[workspaceID], window.minute == minute else { return }
+            var window = windows[workspaceID].flatMap { $0.minute == minute ? $0 : nil } ?? Window(minute: minute)
             window.tokens = window.tokens.saturatingAdding(tokens)
             windows[workspaceID] = window
         }

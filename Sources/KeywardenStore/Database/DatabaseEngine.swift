@@ -22,6 +22,13 @@ public protocol DatabaseEngine: Sendable {
     /// `changesState: false` marks a write no cache depends on (the usage ledger), so caches are not reloaded for it.
     func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
 
+    /// Runs counter updates: statements that each stand alone (a conditional `UPDATE` on one row, an `INSERT` that
+    /// ignores a conflict), that no cache depends on and that need no ordering with other writes. On PostgreSQL each
+    /// statement commits on its own, without the write lock every other transaction takes (the row's own lock is the
+    /// only one needed), so budget and rate counters do not queue the cluster's writes behind them; on SQLite it is an
+    /// ordinary write transaction.
+    func counterWrite<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+
     /// Runs `body` while holding an exclusive, cross-process lock named `name` (an operation that must run alone, such as
     /// a master-key rotation); throws ``StoreError/lockHeld(operation:)`` at once when another holder has it.
     func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R

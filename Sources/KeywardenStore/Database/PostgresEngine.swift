@@ -96,6 +96,11 @@ public final class PostgresEngine: DatabaseEngine {
         return result
     }
 
+    public func counterWrite<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        // Autocommit: each statement is its own transaction and takes only its row's lock.
+        try await client.withConnection { connection in try await body(connection.sql(queryLogLevel: nil)) }
+    }
+
     /// A session-level advisory lock held on one connection for the duration of `body`.
     public func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R {
         let key = Self.lockKey(name)

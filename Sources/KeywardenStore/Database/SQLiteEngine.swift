@@ -129,6 +129,10 @@ public final class SQLiteEngine: DatabaseEngine {
     public func listen(_ channel: AnnouncementChannel, _ handler: @escaping @Sendable (String) -> Void) {}
 
     /// A lock file beside the database, held with `flock` (released by the kernel if the process dies).
+    public func counterWrite<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await transaction(changesState: false, body)
+    }
+
     public func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R {
         let lockPath = path + "." + name + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
