@@ -22,6 +22,10 @@ public final class AppServices: Sendable {
     let budgetBook = LocalBudgetBook()
     /// Rate-limit windows held in memory when the store is a single process's (SQLite).
     let rateBook = LocalRateBook()
+
+    /// Whether the store serves one process only (SQLite), so counters may live in this process's memory instead of
+    /// shared rows.
+    var isSingleProcess: Bool { store.engine.name == "sqlite" }
     /// Tokens' last-used times, written at most once a minute per token.
     let tokenUsage: TokenUsageRecorder
     /// Applies the change log to both.

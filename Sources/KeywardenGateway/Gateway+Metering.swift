@@ -59,7 +59,7 @@ extension Gateway {
         if let admission = meter.rateAdmission {
             meter.rateAdmission = nil
             let tokens = max(0, (counts.inputTokens ?? 0)).saturatingAdding(max(0, counts.outputTokens ?? 0))
-            if tokens > 0 {
+            if tokens > 0, !app.rateLimits.recordHeld(admission, tokens: tokens) {
                 let limits = app.rateLimits
                 let logger = self.logger
                 Task {
@@ -157,6 +157,16 @@ extension Gateway {
     func settle(_ reservation: BudgetReservation, cost: Int) {
         let budgets = app.budgets
         let logger = self.logger
+        // Counters in this process's memory settle at once; only thresholds reached need the store.
+        if let (spent, reached) = budgets.settleHeld(reservation, cost: cost) {
+            guard !reached.isEmpty else { return }
+            Task {
+                do { try await budgets.announce(reached, reservation: reservation, spent: spent) } catch {
+                    logger.error("gateway: budget threshold not recorded", metadata: ["workspace": "\(reservation.workspaceID)", "error": "\(error)"])
+                }
+            }
+            return
+        }
         Task {
             var wait = Duration.milliseconds(100)
             for attempt in 1...10 {

@@ -78,7 +78,7 @@ public struct BudgetService: Sendable {
     }
 
     /// Whether counters live in this process's memory (a single-process store) rather than in shared rows.
-    var countsInMemory: Bool { store.engine.name == "sqlite" }
+    var countsInMemory: Bool { app.isSingleProcess }
 
     /// Holds `amount` of the workspace's budget for a call; `nil` when that would pass `limit`.
     public func reserve(workspaceID: String, scope: BudgetScope, amount: Int, limit: Int, at now: Date = Date()) async throws -> BudgetReservation? {
@@ -108,10 +108,8 @@ public struct BudgetService: Sendable {
     public func settle(_ reservation: BudgetReservation, cost: Int) async throws -> [Event] {
         let spent: Int
         let reached: [Int]
-        if countsInMemory {
-            let key = LocalBudgetBook.Key(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope)
-            let settled = app.budgetBook.settle(key, reserved: reservation.amount, cost: cost, limit: reservation.limit)
-            (spent, reached) = (settled.spend.spent, settled.reached)
+        if let held = settleHeld(reservation, cost: cost) {
+            (spent, reached) = held
         } else {
             // Two statements on the shared row, each atomic under its lock: the settle, then the claim of the thresholds
             // it reached (a compare-and-set on the highest announced; of several instances one wins).
@@ -126,8 +124,23 @@ public struct BudgetService: Sendable {
                 return (spend.spent, reached)
             }
         }
+        return try await announce(reached, reservation: reservation, spent: spent)
+    }
+
+    /// Settles at once, in this process's memory, when the counters live there (a single-process store): the spending
+    /// after it and the thresholds it reached, to ``announce(_:reservation:spent:)``; `nil` when the counters are shared.
+    public func settleHeld(_ reservation: BudgetReservation, cost: Int) -> (spent: Int, reached: [Int])? {
+        guard countsInMemory else { return nil }
+        let key = LocalBudgetBook.Key(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope)
+        let settled = app.budgetBook.settle(key, reserved: reservation.amount, cost: cost, limit: reservation.limit)
+        return (settled.spend.spent, settled.reached)
+    }
+
+    /// Records the `budget.threshold` events of thresholds a settle claimed, in their own transaction after it: a
+    /// failure here cannot undo the settle.
+    @discardableResult
+    public func announce(_ reached: [Int], reservation: BudgetReservation, spent: Int) async throws -> [Event] {
         guard !reached.isEmpty else { return [] }
-        // The events in their own transaction, after the spending is settled: a failure here cannot undo the settle.
         return try await store.engine.transaction(changesState: false) { db in
             try await self.recordThresholds(reached, reservation: reservation, spent: spent, on: db)
         }

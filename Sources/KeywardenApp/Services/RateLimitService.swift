@@ -44,7 +44,7 @@ public struct RateLimitService: Sendable {
     public func admit(workspaceID: String, limits: RateLimits, at now: Date = Date()) async throws -> (admission: RateAdmission?, retryAfter: Int) {
         let window = RateWindow(containing: now)
         let admitted: Bool
-        if store.engine.name == "sqlite" {
+        if app.isSingleProcess {
             admitted = app.rateBook.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute, tokens: limits.tokensPerMinute)
         } else {
             // Windows two minutes old go: an instance whose clock is a little behind still finds its own minute.
@@ -57,12 +57,20 @@ public struct RateLimitService: Sendable {
         return (admitted ? RateAdmission(workspaceID: workspaceID, minute: window.key) : nil, window.secondsLeft)
     }
 
+    /// Adds a finished call's tokens at once when the windows live in this process's memory; whether it did (else
+    /// ``record(_:tokens:at:)`` writes them to the shared rows).
+    public func recordHeld(_ admission: RateAdmission, tokens: Int, at now: Date = Date()) -> Bool {
+        guard app.isSingleProcess else { return false }
+        if tokens > 0 { app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: RateWindow(containing: now).key, tokens: tokens) }
+        return true
+    }
+
     /// Adds a finished call's tokens to the minute it ends in (a long stream that started in an earlier minute counts
     /// against the current one, not a window already gone).
     public func record(_ admission: RateAdmission, tokens: Int, at now: Date = Date()) async throws {
         guard tokens > 0 else { return }
         let minute = RateWindow(containing: now).key
-        if store.engine.name == "sqlite" {
+        if app.isSingleProcess {
             app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: minute, tokens: tokens)
             return
         }
