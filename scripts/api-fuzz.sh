@@ -10,7 +10,7 @@
 # KEYWARDEN_UPSTREAM_<ID> (so the gateway answers from the mocks, and a 5xx is Keywarden's own).
 #
 # The checks are listed in scripts/api-fuzz.toml. positive_data_acceptance and negative_data_rejection are on;
-# the file says which statuses each accepts, and leaves positive_data_acceptance off for four operations whose
+# the file says which statuses each accepts, and leaves positive_data_acceptance off for five operations whose
 # valid input the document cannot fully say (updateKey, savePlatformCard, getUsage, chatCompletions: the reasons
 # are written there). negative_data_rejection is on for every operation.
 #

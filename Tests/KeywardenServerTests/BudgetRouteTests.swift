@@ -24,6 +24,10 @@ struct BudgetRouteTests {
                 #expect(answer.status == 400, "\(bad) → \(answer.status)")
             }
             #expect(try await api.patch(path, token: harness.adminToken, json: ["limit": 1]).errorCode == "unknown_field")
+            // A positive limit too small to count is the smallest limit (a thousandth of a credit), never 0.
+            let tiny = try await api.patch(path, token: harness.adminToken, json: ["byok_limit_credits": 2.225073858507203e-309])
+            #expect(tiny.status == 200 && tiny.object("byok")["limit_credits"] as? Double == 0.001)
+            _ = try await api.patch(path, token: harness.adminToken, json: ["byok_limit_credits": 3])
             let cleared = try await api.patch(path, token: harness.adminToken, json: ["platform_limit_credits": NSNull()])
             #expect(cleared.status == 200 && cleared.object("platform")["limit_credits"] is NSNull && cleared.object("byok")["limit_credits"] as? Double == 3,
                     "null clears one limit, an absent field keeps the other")

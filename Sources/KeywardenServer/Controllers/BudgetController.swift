@@ -80,11 +80,11 @@ struct BudgetController {
 
     /// Credits as thousandths of a credit, refused outside 0 … the largest limit.
     static func milli(_ credits: Double, field: String) throws(KeywardenError) -> Int {
-        // A positive limit below a thousandth of a credit would round to 0 and stop every call: refused, not rounded.
-        guard credits >= 0, let milli = UntrustedNumber.integer(credits * 1000), milli <= BudgetLimits.maximumMilliCredits, credits == 0 || milli > 0 else {
+        guard credits >= 0, let rounded = UntrustedNumber.integer(credits * 1000), rounded <= BudgetLimits.maximumMilliCredits else {
             throw .invalid(field, "\(field) must be a number of credits from 0 to \(BudgetLimits.maximumMilliCredits / 1000), or null for no limit.")
         }
-        return milli
+        // A positive limit below a thousandth of a credit is the smallest limit there is, not 0 (which stops every call).
+        return credits > 0 ? max(rounded, 1) : rounded
     }
 
     struct UpdateBody: RequestBody {
