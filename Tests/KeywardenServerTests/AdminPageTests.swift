@@ -160,4 +160,22 @@ struct AdminPageTests {
             #expect(answer == 404)
         }
     }
+
+    @Test("without JavaScript a key is added in two steps: the provider first, then its fields, required ones marked, before saving")
+    func createKeyInTwoSteps() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Two steps")
+            let admin = try await Self.signIn(api, token: harness.adminToken)
+            let first = try await admin.get("/workspaces/\(ws)/keys")
+            #expect(first.status == 200 && first.body.contains("Show its fields") && !first.body.contains("name=\"api_key\""))
+            let second = try await admin.get("/workspaces/\(ws)/keys?new=azure-openai")
+            #expect(second.body.contains("New Azure OpenAI key") && second.body.contains("name=\"extra_endpoint\"")
+                    && second.body.contains("name=\"extra_api_version\"") && second.body.contains("Save &amp; Verify"))
+            #expect(second.body.components(separatedBy: "(required)").count - 1 == 3, "the key, the endpoint and the API version")
+            // The form posts the provider with it; without the required endpoint the service refuses (409, it would be activated).
+            let refused = try await admin.post("/workspaces/\(ws)/keys", ["provider": "azure-openai", "description": "x", "api_key": "k-0123456789abcdef"])
+            #expect([400, 409].contains(refused.status) && refused.body.contains("toast bad"), "refused with the service's reason: \(refused.status)")
+            #expect(refused.body.contains("New Azure OpenAI key"), "the form comes back with its provider's fields")
+        }
+    }
 }
