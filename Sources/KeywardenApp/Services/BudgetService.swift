@@ -114,14 +114,22 @@ public struct BudgetService: Sendable {
             // Two statements on the shared row, each atomic under its lock: the settle, then the claim of the thresholds
             // it reached (a compare-and-set on the highest announced; of several instances one wins).
             (spent, reached) = try await store.engine.counterWrite { db -> (Int, [Int]) in
-                let spend = try await self.store.budgets.settle(workspaceID: reservation.workspaceID, period: reservation.period,
+                var spend = try await self.store.budgets.settle(workspaceID: reservation.workspaceID, period: reservation.period,
                                                                 scope: reservation.scope, reserved: reservation.amount, cost: cost, on: db)
-                let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
-                guard let highest = reached.last,
-                      try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope,
-                                                            from: spend.announced, to: highest, on: db)
-                else { return (spend.spent, []) }
-                return (spend.spent, reached)
+                let settledSpent = spend.spent
+                // Claim the thresholds reached above the highest announced. Another instance may claim some between the
+                // settle and the claim: then read the row again and claim what is left (each threshold exactly once).
+                for _ in 0..<8 {
+                    let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
+                    guard let highest = reached.last else { return (settledSpent, []) }
+                    if try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period,
+                                                             scope: reservation.scope, from: spend.announced, to: highest, on: db) {
+                        return (spend.spent, reached)
+                    }
+                    spend = try await self.store.budgets.spend(workspaceID: reservation.workspaceID, period: reservation.period,
+                                                               scope: reservation.scope, on: db)
+                }
+                return (settledSpent, [])
             }
         }
         return try await announce(reached, reservation: reservation, spent: spent)
