@@ -176,14 +176,19 @@ struct GatewayTests {
 
         // A whole stream arrives in parts over time (the mock sends an event every 20 ms), not at the end: a buffered stream would arrive within a few ms, so half the sending time is the bound (robust on a loaded machine).
         try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(breaking)/deactivate", expect: 200)
-        let whole = try await stream(body)
-        let text = whole.chunks.map(\.1).joined()
-        #expect(whole.status == 200 && text.hasSuffix("data: [DONE]\n\n") && !whole.failed)
-        #expect(whole.headers.first(name: "content-type")?.hasPrefix("text/event-stream") == true)
-        #expect(whole.chunks.count >= 5, "chunks arrive separately: \(whole.chunks.count)")
-        if let first = whole.chunks.first?.0, let last = whole.chunks.last?.0 {
-            #expect(last - first >= .milliseconds(50), "the first chunk arrived \(last - first) before the last")
+        // Up to three streams: on a machine loaded enough to starve the mock's timer (CI's PostgreSQL pass runs every
+        // suite at once), one stream can be sent in a burst; a buffering gateway makes all three arrive at once.
+        var spreads: [Duration] = []
+        for _ in 0..<3 {
+            let whole = try await stream(body)
+            let text = whole.chunks.map(\.1).joined()
+            #expect(whole.status == 200 && text.hasSuffix("data: [DONE]\n\n") && !whole.failed)
+            #expect(whole.headers.first(name: "content-type")?.hasPrefix("text/event-stream") == true)
+            #expect(whole.chunks.count >= 5, "chunks arrive separately: \(whole.chunks.count)")
+            if let first = whole.chunks.first?.0, let last = whole.chunks.last?.0 { spreads.append(last - first) }
+            if spreads.last.map({ $0 >= .milliseconds(50) }) == true { break }
         }
+        #expect(spreads.contains { $0 >= .milliseconds(50) }, "the first chunk arrived this long before the last, each try: \(spreads)")
     }
 
     @Test("usage rows carry the token counts the vendors reported, for plain and streamed calls of each shape")
