@@ -17,9 +17,7 @@ struct UsageController {
             guard let groupBy = UsageQuery.GroupBy(rawValue: groupText) else {
                 throw KeywardenError.invalid("group_by", "group_by is one of \(UsageQuery.GroupBy.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
-            let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false)
-            let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
-            if let from, let to, to <= from { throw KeywardenError.invalid("to", "to must be after from.") }
+            let (from, to) = try Self.period(request)
             let report = try await app.usage.report(UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: groupBy))
             return try JSONResponse.make(UsageBody(
                 workspace: workspaceID, groupBy: groupBy.rawValue, from: from.map(Timestamp.string), to: to.map(Timestamp.string),
@@ -39,6 +37,15 @@ struct UsageController {
         }
     }
 
+    /// The period a usage query asks for: `from` (a day or a time, inclusive) and `to` (a day inclusive, a time
+    /// exclusive), `to` after `from`.
+    static func period(_ request: Request) throws -> (from: Date?, to: Date?) {
+        let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false)
+        let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
+        if let from, let to, to <= from { throw KeywardenError.invalid("to", "to must be after from.") }
+        return (from, to)
+    }
+
     static func format(_ text: String) throws(KeywardenError) -> UsageExport.Format {
         guard let format = UsageExport.Format(rawValue: text) else { throw .invalid("format", "format is csv or jsonl.") }
         return format
@@ -47,9 +54,7 @@ struct UsageController {
     /// The export as a streamed download: the period and source read from the query as the report reads them.
     static func exportResponse(app: AppServices, request: Request, workspaceID: String?, format: UsageExport.Format,
                                showsPlatformKeys: Bool) async throws -> Response {
-        let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false)
-        let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
-        if let from, let to, to <= from { throw KeywardenError.invalid("to", "to must be after from.") }
+        let (from, to) = try Self.period(request)
         let source = try request.queryText("source").map { text throws(KeywardenError) -> KeySource in
             guard let source = KeySource(rawValue: text) else { throw .invalid("source", "source is byok, platform or managed.") }
             return source
