@@ -9,6 +9,7 @@ deletes (with confirmation) workspace keys, checks that a viewer is offered no e
 ever contains the canary key. Saves a screenshot of each page at laptop and phone widths.
 """
 import json
+import time
 import os
 import signal
 import sys
@@ -207,6 +208,35 @@ try:
     edited = next(k for k in api("GET", f"/api/v1/workspaces/{workspace}/keys?search=renamed")["items"])
     check(edited.get("default_model") == "claude-haiku-4-5" and "default_max_tokens" in edited.get("extras_set", []),
           f"the edited default model and extra are saved: {edited.get('default_model')}, {edited.get('extras_set')}")
+    # The key's life: an expiry date and a rotate-by age, then the guided rotation under the same key id.
+    visit(f"/workspaces/{workspace}/keys")
+    submit(driver.find_element(By.LINK_TEXT, "Assistant chat key"))
+    driver.execute_script("arguments[0].value = arguments[1]", driver.find_element(By.ID, "expires_at"),
+                          time.strftime("%Y-%m-%d", time.gmtime(time.time() + 10 * 86400)))
+    driver.find_element(By.ID, "rotate_by_days").send_keys("90")
+    submit(driver.find_element(By.XPATH, "//button[text()='Save changes']"))
+    check(wait_for("API key updated."), "saving an expiry date and a rotate-by age")
+    row_notes = driver.find_element(By.XPATH, "//tr[td[contains(., 'Assistant chat key')]]").text
+    check("Expires in 9 days" in row_notes or "Expires in 10 days" in row_notes, f"the row warns of the near expiry: {row_notes!r}")
+    submit(driver.find_element(By.LINK_TEXT, "Assistant chat key"))
+    key_id = driver.current_url.rstrip("/").split("/")[-1]
+    check("Rotate this key" in driver.page_source and driver.find_element(By.CSS_SELECTOR, ".step.current").text.endswith("Add the new key"),
+          "the key's page offers the guided rotation, at its first step")
+    driver.find_element(By.ID, "new_api_key").send_keys(CANARY + "-rotated")
+    submit(driver.find_element(By.XPATH, "//button[text()='Stage new key']"))
+    check(wait_for("New key staged."), "staging the new key")
+    submit(driver.find_element(By.XPATH, "//button[text()='Test new key']"))
+    check(wait_for("Valid:"), "the staged key's test shows its verdict")
+    check(driver.find_element(By.CSS_SELECTOR, ".step.current").text.endswith("Promote it"), "after a passing test the next step is promotion")
+    shot("04c-key-rotation-tested")
+    submit(driver.find_element(By.XPATH, "//button[text()='Promote to primary secret']"))
+    check(wait_for("New key promoted.") and "serves as fallback until" in driver.page_source, "promotion keeps the old key as fallback")
+    check(driver.current_url.endswith(key_id) or key_id in driver.page_source, "the key keeps its id")
+    shot("04d-key-rotation-promoted")
+    driver.find_element(By.XPATH, "//button[text()='Remove old key now']").click()
+    submit(driver.find_element(By.ID, "confirm-ok"))
+    check(wait_for("Rotation finished"), "removing the old key ends the rotation")
+    check(CANARY not in driver.page_source, "no page shows the key")
     visit(f"/workspaces/{workspace}/keys")
     row = driver.find_element(By.XPATH, "//tr[td[contains(., 'Team key 03')]]")
     row.find_element(By.XPATH, ".//button[text()='Delete']").click()
@@ -218,7 +248,6 @@ try:
     shot("06-keys")
 
     # A few gateway calls for the workspace, so the usage page has something to draw.
-    import time
     for _ in range(3):
         request = urllib.request.Request(base + "/openai/v1/chat/completions", method="POST",
                                          data=json.dumps({"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "hi"}]}).encode(),

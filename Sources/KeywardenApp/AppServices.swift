@@ -76,6 +76,8 @@ public final class AppServices: Sendable {
     public var workspaceService: WorkspaceService { WorkspaceService(app: self) }
     /// Workspace keys.
     public var keys: KeyService { KeyService(app: self) }
+    /// Guided rotations of keys under their stable ids.
+    public var keyRotation: KeyRotationService { KeyRotationService(app: self) }
     /// Webhooks, SMTP settings, key status events.
     public var notifications: NotificationSettingsService { NotificationSettingsService(app: self) }
     /// Reading the audit log.

@@ -118,4 +118,16 @@ public struct FailoverPolicy: Sendable, Equatable {
             return .failover(Failover(reason: reason, rest: rest, record: recorded, checkHealth: recorded.map { $0 == .invalid } ?? true))
         }
     }
+
+    /// During a rotation's grace period a key has two secrets, judged apart: a refusal of one does not rest the other
+    /// (a 429 is the vendor account's, so it still rests both), and no verdict on the old secret is recorded on the key.
+    public static func duringRotation(_ failover: Failover, slot: KeySlot) -> Failover {
+        var failover = failover
+        if failover.rest?.rateLimited != true { failover.rest = nil }
+        if slot == .previous {
+            failover.record = nil
+            failover.checkHealth = false
+        }
+        return failover
+    }
 }

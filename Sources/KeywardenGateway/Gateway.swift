@@ -154,7 +154,9 @@ public final class Gateway: Sendable {
             // The request for this key.
             let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
             do {
-                opened = try await app.resolution.openSecrets(of: credential)
+                opened = try await app.resolution.openSecrets(of: credential, slot: candidate.slot)
+                // A rotated key's old secret serves only until its grace period ends (the sweep then removes it).
+                if candidate.slot == .previous, !credential.lifecycle.previousServes(at: Date()) { continue }
             } catch {
                 attempts += 1
                 meter.attempts = attempts
@@ -295,7 +297,8 @@ public final class Gateway: Sendable {
                     httpStatus: status, body: Data(errorBody), retryAfterHeader: response.headers.first(name: "retry-after"),
                     scrubber: vendorRequest.scrubber, maximumRetryAfter: policy.maximumRetryAfterSeconds
                 )
-                if case .failover(let failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
+                if case .failover(var failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
+                    if credential.lifecycle.previous != nil { failover = FailoverPolicy.duringRotation(failover, slot: candidate.slot) }
                     carryOut(failover, credential: credential, workspaceID: call.workspaceID, keyVersion: opened.version, message: message)
                     metrics.failover(provider: provider.id, reason: failover.reason)
                 }

@@ -239,6 +239,8 @@ public final class NotificationDispatcher: Service, Sendable {
         case .fallbackEngaged: return "[Keywarden] Requests fell back to \(data["source"] ?? "another") key"
         case .budgetThreshold:
             return "[Keywarden] \(data["workspace_name"] ?? "A workspace") used \(data["percent"] ?? "?") % of its \(data["scope"] == "byok" ? "own keys'" : "platform") budget"
+        case .keyExpiring: return "[Keywarden] \(key) expires in \(data["days_left"] ?? "?") days"
+        case .keyRotationDue: return "[Keywarden] \(key) is due for rotation"
         case .test: return "[Keywarden] Test notification"
         }
     }
@@ -249,7 +251,8 @@ public final class NotificationDispatcher: Service, Sendable {
         var lines = [subject(event).replacingOccurrences(of: "[Keywarden] ", with: "") + ".", ""]
         for (label, key) in [("Provider", "provider_name"), ("Key", "description"), ("Masked key", "key_hint"), ("Status", "status"),
                              ("Was", "previous_status"), ("Vendor's message", "message"), ("Limit (credits)", "limit_credits"),
-                             ("Spent (credits)", "spent_credits"), ("Period ends", "period_end")] {
+                             ("Spent (credits)", "spent_credits"), ("Period ends", "period_end"), ("Expires at", "expires_at"),
+                             ("Rotate by", "due_at"), ("Secret stored at", "key_set_at")] {
             if let value = data[key], !value.isEmpty { lines.append("\(label): \(value)") }
         }
         if let workspace = event.workspaceID { lines.append("Workspace: \(workspace)") }

@@ -83,3 +83,18 @@ struct FailoverPolicyTests {
             == Int(Int32.max))
     }
 }
+
+@Suite("Failover during a rotation")
+struct FailoverDuringRotationTests {
+    @Test("a refusal rests neither secret of a rotating key; a 429 rests both; no verdict on the old secret is recorded")
+    func secretsAreJudgedApart() {
+        let refusal = FailoverPolicy.Failover(reason: "invalid", rest: .init(duration: .seconds(60), rateLimited: false, owned: true), record: .invalid, checkHealth: true)
+        let current = FailoverPolicy.duringRotation(refusal, slot: .current)
+        #expect(current.rest == nil && current.record == .invalid && current.checkHealth)
+        let previous = FailoverPolicy.duringRotation(refusal, slot: .previous)
+        #expect(previous.rest == nil && previous.record == nil && !previous.checkHealth)
+        let limited = FailoverPolicy.Failover(reason: "rate_limited", rest: .init(duration: .seconds(7), rateLimited: true, owned: true), record: nil, checkHealth: false)
+        #expect(FailoverPolicy.duringRotation(limited, slot: .previous).rest == limited.rest)
+        #expect(FailoverPolicy.duringRotation(limited, slot: .current) == limited)
+    }
+}

@@ -29,8 +29,15 @@ public struct NewKeyRequest: Sendable {
     public var role: CredentialRole?
     public var weight: Int?
     public var active: Bool?
+    /// When the vendor's key expires, if known.
+    public var expiresAt: Date?
+    /// Days the secret may serve before it is due for rotation.
+    public var rotateByDays: Int?
 
-    public init(providerID: String, description: String, apiKey: Secret?, extras: [String: Secret] = [:], defaultModel: String? = nil, role: CredentialRole? = nil, weight: Int? = nil, active: Bool? = nil) {
+    public init(providerID: String, description: String, apiKey: Secret?, extras: [String: Secret] = [:], defaultModel: String? = nil, role: CredentialRole? = nil, weight: Int? = nil, active: Bool? = nil,
+                expiresAt: Date? = nil, rotateByDays: Int? = nil) {
+        self.expiresAt = expiresAt
+        self.rotateByDays = rotateByDays
         self.providerID = providerID
         self.description = description
         self.apiKey = apiKey
@@ -78,6 +85,7 @@ public struct KeyService: Sendable {
         try await ensureAllowedTargets(provider, request.extras)
         let model = try Self.validModel(request.defaultModel)
         let weight = try Self.validWeight(request.weight)
+        try KeyLifecycle.check(expiresAt: request.expiresAt, rotateByDays: request.rotateByDays)
         let active = request.active ?? true
         let extras = request.extras.filter { !$0.value.isBlank }
 
@@ -100,7 +108,8 @@ public struct KeyService: Sendable {
             let position = (siblings.map(\.position).max() ?? -1) + 1
             let credential = try await self.app.createCredential(NewCredential(
                 scope: .workspace(workspaceID), providerID: provider.id, description: description, apiKey: key, extras: extras,
-                defaultModel: model, role: role, weight: weight, position: position, active: active
+                defaultModel: model, role: role, weight: weight, position: position, active: active,
+                expiresAt: request.expiresAt, rotateByDays: request.rotateByDays
             ), actor: actor, on: db)
             return try await self.details(credential, on: db)
         }
@@ -112,6 +121,7 @@ public struct KeyService: Sendable {
         if let description = changes.description { changes.description = try Self.validDescription(description) }
         if case .some(.some(let model)) = changes.defaultModel { changes.defaultModel = .some(try Self.validModel(model)) }
         if let weight = changes.weight { changes.weight = try Self.validWeight(weight) }
+        try KeyLifecycle.check(expiresAt: changes.expiresAt ?? nil, rotateByDays: changes.rotateByDays ?? nil)
         let validated = changes
         // Judged before the write transaction: resolving a host name must not hold the writer.
         if validated.extras.values.contains(where: { !$0.isBlank }) {

@@ -54,8 +54,15 @@ public struct PlatformCardUpdate: Sendable {
     public var clearExtras: [String]
     public var defaultModel: String?
     public var displayOrder: Int?
+    /// `.some(nil)` clears the key's expiry date.
+    public var expiresAt: Date??
+    /// `.some(nil)` clears the key's rotate-by age.
+    public var rotateByDays: Int??
 
-    public init(apiKey: Secret? = nil, extras: [String: Secret] = [:], clearExtras: [String] = [], defaultModel: String? = nil, displayOrder: Int? = nil) {
+    public init(apiKey: Secret? = nil, extras: [String: Secret] = [:], clearExtras: [String] = [], defaultModel: String? = nil, displayOrder: Int? = nil,
+                expiresAt: Date?? = nil, rotateByDays: Int?? = nil) {
+        self.expiresAt = expiresAt
+        self.rotateByDays = rotateByDays
         self.apiKey = apiKey
         self.extras = extras
         self.clearExtras = clearExtras
@@ -97,19 +104,22 @@ public struct PlatformCardService: Sendable {
         if let order = update.displayOrder {
             try NumberField.check(order, field: "display_order", in: Self.displayOrderRange)
         }
+        try KeyLifecycle.check(expiresAt: update.expiresAt ?? nil, rotateByDays: update.rotateByDays ?? nil)
         return try await store.engine.transaction { db in
             let existing = try await self.platformCredential(providerID, on: db)
             let key = update.apiKey.flatMap { $0.isBlank ? nil : $0 }
             let extras = update.extras.filter { !$0.value.isBlank }
             if let existing {
                 _ = try await self.app.updateCredential(
-                    existing, with: CredentialChanges(apiKey: key, extras: extras, clearExtras: update.clearExtras),
+                    existing, with: CredentialChanges(apiKey: key, extras: extras, clearExtras: update.clearExtras,
+                                                      expiresAt: update.expiresAt, rotateByDays: update.rotateByDays),
                     actor: actor, on: db
                 )
             } else if key != nil || !extras.isEmpty {
                 _ = try await self.app.createCredential(NewCredential(
                     scope: .platform, providerID: providerID, description: "\(provider.displayName) (platform)",
-                    apiKey: key, extras: extras, role: .primary, active: true
+                    apiKey: key, extras: extras, role: .primary, active: true,
+                    expiresAt: update.expiresAt ?? nil, rotateByDays: update.rotateByDays ?? nil
                 ), actor: actor, on: db)
             }
             var changed: [String] = []

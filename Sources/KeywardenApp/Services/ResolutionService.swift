@@ -21,15 +21,16 @@ public struct ResolutionService: Sendable {
     }
 
     /// Opens a credential's key and extras for one call, from the sealed copies held with its part (no database
-    /// read when the part is held). Throws ``VaultError/unreadable(_:)`` when they do not open.
-    public func openSecrets(of credential: Credential) async throws -> (key: Secret?, extras: [String: Secret], version: KeyVersion) {
+    /// read when the part is held). Throws ``VaultError/unreadable(_:)`` when they do not open. `slot` chooses the key's
+    /// own secret or the one a rotation replaced (its grace period).
+    public func openSecrets(of credential: Credential, slot: KeySlot = .current) async throws -> (key: Secret?, extras: [String: Secret], version: KeyVersion) {
         let sealed: [String: SealedSecret]
         if let workspaceID = credential.scope.workspaceID {
             sealed = try await workspacePart(workspaceID).sealed
         } else {
             sealed = try await platformPart().sealed
         }
-        let keyContext = CredentialRepository.context(credential, field: CredentialRepository.keyField)
+        let keyContext = CredentialRepository.context(credential, field: slot == .current ? CredentialRepository.keyField : CredentialRepository.previousKeyField)
         let extrasContext = CredentialRepository.context(credential, field: CredentialRepository.extrasField)
         let sealedKey = sealed[credential.id + "/" + keyContext.field]
         let sealedExtras = sealed[credential.id + "/" + extrasContext.field]
@@ -93,7 +94,7 @@ public struct ResolutionService: Sendable {
     }
 
     /// The sealed fields a call opens.
-    static let sealedFields = [CredentialRepository.keyField, CredentialRepository.extrasField]
+    static let sealedFields = [CredentialRepository.keyField, CredentialRepository.extrasField, CredentialRepository.previousKeyField]
 
     /// Opens a key for a caller allowed to see it (`keys.reveal`), recording who, which key and its fingerprint.
     public func reveal(_ credential: Credential, source: KeySource, actor: String) async throws -> Secret {

@@ -74,4 +74,33 @@ public struct KeyVerificationService: Sendable {
         }
         return result
     }
+
+    /// Tests the secret staged for a key's rotation with the key's extras, and records the verdict on the staged
+    /// secret (the key's own status is not touched: the current secret keeps serving).
+    public func testStaged(_ reference: KeyRotationService.Reference, actor: String) async throws -> (VerificationResult, Credential) {
+        let rotation = app.keyRotation
+        let credential = try await store.engine.read { db in try await rotation.credential(reference, on: db) }
+        if let wait = testLimiter.acquire(credential.scope.workspaceID.map { "workspace:\($0)" } ?? "platform") {
+            throw KeywardenError.rateLimited("key tests", retryAfter: wait)
+        }
+        guard let staged = credential.lifecycle.staged else {
+            throw KeywardenError(.conflict, code: "nothing_staged", message: "No new key is staged for this key; add one first.")
+        }
+        guard let provider = store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }
+        guard provider.verification.available else {
+            throw KeywardenError(.unprocessable, code: "verification_unavailable",
+                                 message: provider.verification.note ?? "\(provider.displayName) has no read-only call to test a key with.")
+        }
+        let result: VerificationResult
+        do {
+            let (key, extras) = try await rotation.openStaged(credential)
+            result = await verifier.verify(provider: provider, credentials: VendorCredentials(key: key, extras: extras),
+                                           defaultModel: credential.defaultModel, forWorkspace: credential.scope != .platform, logger: logger)
+        } catch let error as VaultError {
+            logger.warning("staged key does not open", metadata: ["credential": "\(credential.id)", "reason": "\(error)"])
+            result = VerificationResult(status: .unreadable, message: "The staged key cannot be decrypted.")
+        }
+        let recorded = try await rotation.recordStagedTest(reference, hint: staged.hint, stagedAt: staged.stagedAt, result: result, actor: actor)
+        return (result, recorded)
+    }
 }

@@ -28,13 +28,15 @@ public struct Credential: Sendable, Equatable, Identifiable {
     public var createdBy: String
     public var updatedAt: Date
     public var updatedBy: String
+    /// Expiry, rotate-by age and a rotation under way.
+    public var lifecycle: KeyLifecycle
 
     public init(
         id: String, scope: Scope, providerID: String, description: String, defaultModel: String? = nil,
         role: CredentialRole = .fallback, weight: Int = 1, position: Int = 0, active: Bool = false,
         status: VerificationStatus = .unverified, lastVerifiedAt: Date? = nil, lastError: String? = nil,
         hint: String = "", fingerprint: String? = nil, extrasSet: [String] = [],
-        createdAt: Date, createdBy: String, updatedAt: Date, updatedBy: String
+        createdAt: Date, createdBy: String, updatedAt: Date, updatedBy: String, lifecycle: KeyLifecycle = KeyLifecycle()
     ) {
         self.id = id
         self.scope = scope
@@ -55,6 +57,7 @@ public struct Credential: Sendable, Equatable, Identifiable {
         self.createdBy = createdBy
         self.updatedAt = updatedAt
         self.updatedBy = updatedBy
+        self.lifecycle = lifecycle
     }
 
     /// Whether a key is on file (it may still turn out unreadable).

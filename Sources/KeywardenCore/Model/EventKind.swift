@@ -10,6 +10,10 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case fallbackEngaged = "fallback.engaged"
     /// A workspace's spending reached 80 %, 95 % or 100 % of a budget (once per period each).
     case budgetThreshold = "budget.threshold"
+    /// A key's expiry date is near (once per date), or passed.
+    case keyExpiring = "key.expiring"
+    /// A key's secret is older than its rotate-by age (once per secret).
+    case keyRotationDue = "key.rotation_due"
     /// A test event, sent on request to check a webhook or the e-mail settings.
     case test = "notification.test"
 

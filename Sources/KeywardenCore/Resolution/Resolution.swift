@@ -14,13 +14,16 @@ public struct Candidate: Sendable, Equatable {
     public let reason: String
     /// The model to use when the request names none (or, for the managed default, instead of it).
     public let model: String?
+    /// Which of the key's secrets to use: its own, or (during a rotation's grace period) the one it replaced.
+    public let slot: KeySlot
 
-    public init(credentialID: String, providerID: String, source: KeySource, reason: String, model: String?) {
+    public init(credentialID: String, providerID: String, source: KeySource, reason: String, model: String?, slot: KeySlot = .current) {
         self.credentialID = credentialID
         self.providerID = providerID
         self.source = source
         self.reason = reason
         self.model = model
+        self.slot = slot
     }
 }
 
@@ -139,12 +142,19 @@ struct ChainKey: Sendable {
     let role: CredentialRole
     let weight: Int
     let defaultModel: String?
-    /// Active, holding a key, and not known bad; only a rest can still rule it out.
+    /// Active, holding a key, and not known bad (or still served by the secret a rotation replaced); only a rest can
+    /// still rule it out.
     let ready: Bool
+    /// Whether its own secret is not known bad.
+    let currentReady: Bool
+    /// Whether the secret a rotation replaced still serves as its fallback (the store removes it when its grace ends).
+    let hasPrevious: Bool
 
     init(_ key: Credential) {
         (id, providerID, role, weight, defaultModel) = (key.id, key.providerID, key.role, key.weight, key.defaultModel)
-        ready = key.active && key.status.isUsable && !key.hint.isEmpty
+        currentReady = key.status.isUsable
+        hasPrevious = key.lifecycle.previous != nil
+        ready = key.active && (currentReady || hasPrevious) && !key.hint.isEmpty
     }
 
     @inline(__always)
@@ -440,7 +450,13 @@ private struct CandidateList {
         // At most a handful of candidates: a linear check beats hashing ids.
         let id = key.id
         guard !items.contains(where: { $0.credentialID == id }) else { return }
-        items.append(Candidate(credentialID: id, providerID: key.providerID, source: source, reason: reason, model: model))
+        if key.currentReady {
+            items.append(Candidate(credentialID: id, providerID: key.providerID, source: source, reason: reason, model: model))
+        }
+        // A rotated key's old secret is its own fallback, tried right after the new one (or alone, if the new one is bad).
+        if key.hasPrevious {
+            items.append(Candidate(credentialID: id, providerID: key.providerID, source: source, reason: reason, model: model, slot: .previous))
+        }
     }
 }
 

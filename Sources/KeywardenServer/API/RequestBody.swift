@@ -18,7 +18,17 @@ extension Request {
     /// Errors name the field and never echo a value.
     func decodeBody<T: RequestBody>(_ type: T.Type, context: KeywardenRequestContext) async throws -> T {
         let buffer = try await body.collect(upTo: context.maxUploadSize)
-        let data = Data(buffer: buffer)
+        return try Self.decode(T.self, from: Data(buffer: buffer))
+    }
+
+    /// Like ``decodeBody(_:context:)`` for a route whose fields are all optional: an empty body is `nil`.
+    func decodeOptionalBody<T: RequestBody>(_ type: T.Type, context: KeywardenRequestContext) async throws -> T? {
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try Self.decode(T.self, from: Data(buffer: buffer))
+    }
+
+    static func decode<T: RequestBody>(_ type: T.Type, from data: Data) throws -> T {
         guard !data.isEmpty else { throw KeywardenError(.invalid, code: "malformed_json", message: "The body must be a JSON object.") }
         let object: Any
         do {

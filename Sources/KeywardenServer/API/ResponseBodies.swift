@@ -38,6 +38,7 @@ struct PlatformCardBody: Encodable {
     let lastError: String?
     let updatedAt: String
     let updatedBy: String?
+    let lifecycle: KeyLifecycleBody?
 
     init(_ card: PlatformCard) {
         provider = card.provider.id
@@ -59,6 +60,7 @@ struct PlatformCardBody: Encodable {
         lastError = card.credential?.lastError
         updatedAt = max(card.state.updatedAt, card.credential.map { Timestamp.string($0.updatedAt) } ?? "")
         updatedBy = card.state.updatedBy ?? card.credential?.updatedBy
+        lifecycle = card.credential.map { KeyLifecycleBody($0.lifecycle) }
     }
 }
 
@@ -86,6 +88,7 @@ struct KeyBody: Encodable {
     let createdBy: String
     let updatedAt: Date
     let updatedBy: String
+    let lifecycle: KeyLifecycleBody
 
     init(_ details: KeyDetails) {
         let c = details.credential
@@ -111,6 +114,38 @@ struct KeyBody: Encodable {
         createdBy = c.createdBy
         updatedAt = c.updatedAt
         updatedBy = c.updatedBy
+        lifecycle = KeyLifecycleBody(c.lifecycle)
+    }
+}
+
+/// A key's expiry, rotate-by age and rotation under way (masked hints only, never a secret).
+struct KeyLifecycleBody: Encodable {
+    struct Staged: Encodable {
+        let hint: String
+        let status: String
+        let message: String?
+        let stagedAt: Date
+        let stagedBy: String
+        let checkedAt: Date?
+    }
+    struct Previous: Encodable {
+        let hint: String
+        let until: Date
+    }
+    let expiresAt: Date?
+    let rotateByDays: Int?
+    let keySetAt: Date?
+    let rotationDueAt: Date?
+    let staged: Staged?
+    let previous: Previous?
+
+    init(_ l: KeyLifecycle) {
+        expiresAt = l.expiresAt
+        rotateByDays = l.rotateByDays
+        keySetAt = l.keySetAt
+        rotationDueAt = l.rotationDueAt
+        staged = l.staged.map { Staged(hint: $0.hint, status: $0.status.rawValue, message: $0.message, stagedAt: $0.stagedAt, stagedBy: $0.stagedBy, checkedAt: $0.checkedAt) }
+        previous = l.previous.map { Previous(hint: $0.hint, until: $0.until) }
     }
 }
 

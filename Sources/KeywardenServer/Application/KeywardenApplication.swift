@@ -26,11 +26,14 @@ public struct ServerSettings: Sendable {
     public var gateway: GatewaySettings
     /// How many noisy actions (Test, webhook test events, sign-in attempts) may run per minute.
     public var limits: NoisyActionLimits
+    /// The key lifecycle sweep: grace periods, expiry and rotation-due notices.
+    public var lifecycle: KeyLifecycleSettings
 
     public init(host: String = "127.0.0.1", port: Int = 8080, metricsToken: Secret? = nil, verifyTimeoutSeconds: Int64 = 10,
                 health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init(),
-                gateway: GatewaySettings = .init(), limits: NoisyActionLimits = .init()) {
+                gateway: GatewaySettings = .init(), limits: NoisyActionLimits = .init(), lifecycle: KeyLifecycleSettings = .init()) {
         self.limits = limits
+        self.lifecycle = lifecycle
         self.host = host
         self.port = port
         self.metricsToken = metricsToken
@@ -95,6 +98,8 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
         .addRateLimitRoutes(to: api.group("workspaces/:workspace/rate-limits"))
     TokensController(app: app).addWorkspaceRoutes(to: api.group("workspaces/:workspace/tokens"))
     KeysController(app: app, verification: services.verification).addRoutes(to: api.group("workspaces/:workspace/keys"))
+    KeyRotationController(app: app, verification: services.verification).addWorkspaceRoutes(to: api.group("workspaces/:workspace/keys/:key"))
+    KeyRotationController(app: app, verification: services.verification).addPlatformRoutes(to: api.group("platform/providers/:provider"))
     WebhooksController(app: app, testLimiter: services.limits.webhookTests).addWorkspaceRoutes(to: api.group("workspaces/:workspace/webhooks"))
     WebhooksController(app: app, testLimiter: services.limits.webhookTests).addPlatformRoutes(to: api.group("platform/webhooks"))
     NotificationSettingsController(app: app).addRoutes(to: api.group("platform"))
@@ -151,6 +156,7 @@ public func runServer(
     // The usage ledger stops after the server, so the calls it finished are written before the store closes.
     var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StoreShutdownService(app: app)), .init(service: services.dispatcher)]
     if settings.healthChecksEnabled { members.append(.init(service: services.health)) }
+    members.append(.init(service: KeyLifecycleSweep(app: app, settings: settings.lifecycle, logger: logger)))
     members.append(.init(service: services.ledger))
     members.append(.init(service: server))
     let group = ServiceGroup(configuration: .init(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

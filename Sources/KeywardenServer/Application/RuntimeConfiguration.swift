@@ -97,7 +97,11 @@ public enum RuntimeConfiguration {
         return ServerSettings(
             host: host, port: port, metricsToken: metricsToken.map(Secret.init),
             verifyTimeoutSeconds: Int64(try integer("KEYWARDEN_VERIFY_TIMEOUT", default: 10, range: 1...300)),
-            health: health, healthChecksEnabled: interval > 0, dispatch: dispatch, gateway: gateway
+            health: health, healthChecksEnabled: interval > 0, dispatch: dispatch, gateway: gateway,
+            lifecycle: KeyLifecycleSettings(
+                tick: duration(try seconds("KEYWARDEN_LIFECYCLE_TICK", default: 60, minimum: 0.05)),
+                expiryNoticeDays: try integer("KEYWARDEN_KEY_EXPIRY_NOTICE_DAYS", default: 14, range: 0...365)
+            )
         )
     }
 

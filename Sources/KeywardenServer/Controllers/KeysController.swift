@@ -30,7 +30,8 @@ struct KeysController {
             guard let description = body.description else { throw KeywardenError.missing("description") }
             let details = try await app.keys.create(workspaceID: id, NewKeyRequest(
                 providerID: provider, description: description, apiKey: body.apiKey, extras: body.extras ?? [:],
-                defaultModel: body.defaultModel, role: try body.role.map(Self.role), weight: body.weight, active: body.active
+                defaultModel: body.defaultModel, role: try body.role.map(Self.role), weight: body.weight, active: body.active,
+                expiresAt: try body.expiresAt.map(LifecycleInput.date), rotateByDays: body.rotateByDays
             ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
             let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
             return try JSONResponse.make(SavedAndVerifiedBody(
@@ -49,7 +50,8 @@ struct KeysController {
             let body = try await request.decodeBody(UpdateBody.self, context: context)
             let details = try await app.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), CredentialChanges(
                 description: body.description, apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
-                defaultModel: body.defaultModel.change, role: try body.role.map(Self.role), weight: body.weight, active: body.active
+                defaultModel: body.defaultModel.change, role: try body.role.map(Self.role), weight: body.weight, active: body.active,
+                expiresAt: try LifecycleInput.expiresAt(body.expiresAt), rotateByDays: body.rotateByDays.change
             ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
             let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
             return try JSONResponse.make(SavedAndVerifiedBody(
@@ -130,8 +132,11 @@ struct KeysController {
     }
 
     struct CreateBody: RequestBody {
-        static let fields: Set<String> = ["provider", "description", "api_key", "extras", "default_model", "role", "weight", "active"]
+        static let fields: Set<String> = ["provider", "description", "api_key", "extras", "default_model", "role", "weight", "active",
+                                          "expires_at", "rotate_by_days"]
         let provider: String?
+        let expiresAt: String?
+        let rotateByDays: Int?
         let description: String?
         let apiKey: Secret?
         let extras: [String: Secret]?
@@ -144,12 +149,17 @@ struct KeysController {
             case provider, description, extras, role, weight, active
             case apiKey = "api_key"
             case defaultModel = "default_model"
+            case expiresAt = "expires_at"
+            case rotateByDays = "rotate_by_days"
         }
     }
 
     struct UpdateBody: RequestBody {
-        static let fields: Set<String> = ["description", "api_key", "extras", "clear_extras", "default_model", "role", "weight", "active"]
-        static let nullableFields: Set<String> = ["default_model"]
+        static let fields: Set<String> = ["description", "api_key", "extras", "clear_extras", "default_model", "role", "weight", "active",
+                                          "expires_at", "rotate_by_days"]
+        static let nullableFields: Set<String> = ["default_model", "expires_at", "rotate_by_days"]
+        let expiresAt: Patch<String>
+        let rotateByDays: Patch<Int>
         let description: String?
         let apiKey: Secret?
         let extras: [String: Secret]?
@@ -164,6 +174,8 @@ struct KeysController {
             case apiKey = "api_key"
             case clearExtras = "clear_extras"
             case defaultModel = "default_model"
+            case expiresAt = "expires_at"
+            case rotateByDays = "rotate_by_days"
         }
     }
 }

@@ -23,7 +23,8 @@ struct PlatformCardsController {
             let verify = try request.queryBool("verify")
             var card = try await app.platformCards.save(providerID, PlatformCardUpdate(
                 apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
-                defaultModel: body.defaultModel, displayOrder: body.displayOrder
+                defaultModel: body.defaultModel, displayOrder: body.displayOrder,
+                expiresAt: try LifecycleInput.expiresAt(body.expiresAt), rotateByDays: body.rotateByDays.change
             ), actor: principal.actor)
             // The saved card is kept whatever the verification finds; its status records the outcome.
             var result: VerificationResult?
@@ -59,8 +60,11 @@ struct PlatformCardsController {
     }
 
     struct SaveCardBody: RequestBody {
-        static let fields: Set<String> = ["api_key", "extras", "clear_extras", "default_model", "display_order"]
+        static let fields: Set<String> = ["api_key", "extras", "clear_extras", "default_model", "display_order", "expires_at", "rotate_by_days"]
+        static let nullableFields: Set<String> = ["expires_at", "rotate_by_days"]
         let apiKey: Secret?
+        let expiresAt: Patch<String>
+        let rotateByDays: Patch<Int>
         let extras: [String: Secret]?
         let clearExtras: [String]?
         let defaultModel: String?
@@ -72,6 +76,8 @@ struct PlatformCardsController {
             case clearExtras = "clear_extras"
             case defaultModel = "default_model"
             case displayOrder = "display_order"
+            case expiresAt = "expires_at"
+            case rotateByDays = "rotate_by_days"
         }
     }
 }

@@ -34,7 +34,8 @@ extension PagesController {
                     details = try await app.keys.create(workspaceID: workspaceID, NewKeyRequest(
                         providerID: form.text("provider") ?? "", description: form.text("description") ?? "", apiKey: form.text("api_key").map { Secret($0) },
                         extras: Self.extras(form, of: provider), defaultModel: form.text("default_model"),
-                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: true
+                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: true,
+                        expiresAt: try Self.expiresAt(form) ?? nil, rotateByDays: try Self.rotateByDays(form) ?? nil
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, typed: form,
@@ -59,7 +60,8 @@ extension PagesController {
                     _ = try await app.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
                         description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) }, extras: Self.extras(form, of: current.provider),
                         defaultModel: form.text("default_model").map { .some($0) },
-                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form)
+                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form),
+                        expiresAt: try Self.expiresAt(form), rotateByDays: try Self.rotateByDays(form)
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
@@ -105,6 +107,87 @@ extension PagesController {
                 }
             }
         }
+        // The guided rotation, step by step, answered on the key's own page.
+        for step in ["stage", "test", "promote", "finish", "cancel"] {
+            router.post("workspaces/:workspace/keys/:key/rotation/\(step)") { request, context in
+                try await page(request) { session in
+                    let workspaceID = try context.parameters.require("workspace")
+                    let keyID = try context.parameters.require("key")
+                    let form = try await WebForm.read(request, context: context, csrf: session.csrf)
+                    let actor = session.principal.actor
+                    let reference = KeyRotationService.Reference.workspace(workspaceID: workspaceID, keyID: keyID)
+                    var notice: String?
+                    var rotationNote: RowNote?
+                    do {
+                        try require(step == "test" ? .keysTest : .keysUpdate, session, workspaceID)
+                        switch step {
+                        case "stage":
+                            _ = try await app.keyRotation.stage(reference, key: Secret(form.text("new_api_key") ?? ""), actor: actor)
+                            notice = "New key staged. Test it, then promote it."
+                        case "test":
+                            let (result, _) = try await verification.testStaged(reference, actor: actor)
+                            rotationNote = RowNote(keyID: keyID, text: Self.describe(result), good: result.status == .valid)
+                        case "promote":
+                            let hours = try NumberField.parse(form.text("grace_hours"), field: "grace_hours", in: 0...KeyRotationService.maximumGraceHours)
+                            let key = try await app.keyRotation.promote(reference, graceHours: hours, force: form["force"] == "1", actor: actor)
+                            notice = key.lifecycle.previous.map { "New key promoted. The old key serves as its fallback until \(Self.shortTime($0.until))." }
+                                ?? "New key promoted; the old key is removed."
+                        case "finish":
+                            _ = try await app.keyRotation.finish(reference, actor: actor)
+                            notice = "Rotation finished: the old key is removed."
+                        default:
+                            _ = try await app.keyRotation.cancel(reference, actor: actor)
+                            notice = "Staged key discarded; the current key keeps serving."
+                        }
+                    } catch let error as KeywardenError where error.kind != .notFound {
+                        let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
+                        return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details, error: error.message,
+                                                  status: APIError(error).status)
+                    }
+                    let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
+                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details, notice: notice, rotationNote: rotationNote)
+                }
+            }
+        }
+    }
+
+    /// The expiry a form gives: absent keeps, blank clears, else a day (2027-03-01).
+    static func expiresAt(_ form: WebForm) throws -> Date?? {
+        guard form["expires_at"] != nil else { return nil }
+        guard let text = form.text("expires_at") else { return .some(nil) }
+        return .some(try LifecycleInput.date(text))
+    }
+
+    /// The rotate-by age a form gives: absent keeps, blank clears.
+    static func rotateByDays(_ form: WebForm) throws(KeywardenError) -> Int?? {
+        guard form["rotate_by_days"] != nil else { return nil }
+        return .some(try NumberField.parse(form.text("rotate_by_days"), field: "rotate_by_days", in: 1...KeyLifecycle.maximumDays))
+    }
+
+    /// A verdict in one line: the status, the vendor's message and the hint.
+    static func describe(_ result: VerificationResult) -> String {
+        let status = result.status.rawValue.replacingOccurrences(of: "_", with: " ")
+        let hint = result.hint == result.message ? "" : result.hint
+        return [status.prefix(1).uppercased() + status.dropFirst() + ":", result.message, hint].filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// A time as the pages show it: `2027-01-15 14:05 UTC`.
+    static func shortTime(_ date: Date) -> String {
+        let text = Timestamp.string(date)
+        return text.prefix(10) + " " + text.dropFirst(11).prefix(5) + " UTC"
+    }
+
+    /// What a key's row says of its life: expiry near or past, rotation due, a rotation under way.
+    static func lifecycleNote(_ l: KeyLifecycle, now: Date = Date()) -> (text: String, warn: Bool)? {
+        if let staged = l.staged { return ("Rotating: new key \(staged.hint) staged (\(staged.status.rawValue.replacingOccurrences(of: "_", with: " "))).", false) }
+        if let previous = l.previous, previous.until > now { return ("Rotated: the old key \(previous.hint) is its fallback until \(shortTime(previous.until)).", false) }
+        if let expiresAt = l.expiresAt {
+            let days = KeyLifecycle.days(from: now, to: expiresAt)
+            if expiresAt <= now { return ("Expired on \(shortTime(expiresAt)).", true) }
+            if days < 30 { return ("Expires in \(days) day\(days == 1 ? "" : "s").", true) }
+        }
+        if let due = l.rotationDueAt, due <= now { return ("Rotation due since \(String(Timestamp.string(due).prefix(10))).", true) }
+        return nil
     }
 
     /// The API keys page: the table, and the form that adds or edits a key.
@@ -138,6 +221,28 @@ extension PagesController {
             /// A Test's (or Save & Verify's) result and hint, on the row it is about.
             let note: String?
             let noteClass: String
+            /// Expiry near, rotation due, or a rotation under way.
+            let lifecycle: String?
+            let lifecycleClass: String
+        }
+
+        /// The guided rotation of the key being edited: where it stands, and the next steps.
+        struct Rotation: Encodable {
+            struct Step: Encodable {
+                let label: String
+                let state: String
+            }
+            let action: String
+            let steps: [Step]
+            let stagedHint: String?
+            let stagedStatus: String?
+            let stagedTested: Bool
+            let previousHint: String?
+            let previousUntil: String?
+            let note: String?
+            let noteClass: String
+            let canTest: Bool
+            let graceHours: Int
         }
 
         /// One of the provider's fields other than the key.
@@ -169,6 +274,11 @@ extension PagesController {
             let models: [ModelOption]
             let roles: [Option]
             let canVerify: Bool
+            /// The expiry date (`yyyy-mm-dd`) and rotate-by age, as saved.
+            let expiresOn: String
+            let rotateByDays: String
+            let keySetOn: String?
+            let rotation: Rotation?
         }
 
         let workspaceID: String
@@ -222,7 +332,7 @@ extension PagesController {
     }
 
     func keysPage(_ request: Request, session: WebSession, workspaceID: String, editing: KeyDetails?, notice: String? = nil, error: String? = nil,
-                  rowNote: RowNote? = nil, typed: WebForm? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+                  rowNote: RowNote? = nil, rotationNote: RowNote? = nil, typed: WebForm? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         try require(.keysRead, session, workspaceID)
         let workspace = try await app.workspaceService.get(workspaceID)
         let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: try request.queryInt("per_page", code: "invalid_pagination") ?? 10)
@@ -258,11 +368,13 @@ extension PagesController {
         let rows = items.map { details -> KeysPage.Row in
             let key = details.credential
             let note = rowNote?.keyID == key.id ? rowNote : nil
+            let life = Self.lifecycleNote(key.lifecycle)
             return .init(id: key.id, description: key.description, provider: details.provider?.displayName ?? key.providerID,
                          hint: details.hasKey ? key.hint : "No key", status: details.status.rawValue.replacingOccurrences(of: "_", with: " "),
                          badgeClass: Self.badgeClass(details.hasKey ? details.status : nil), role: key.role.rawValue, active: key.active,
                          created: String(Timestamp.string(key.createdAt).prefix(10)), toggleAction: key.active ? "deactivate" : "activate",
-                         toggleLabel: key.active ? "Deactivate" : "Activate", note: note?.text, noteClass: note.map { $0.good ? "ok" : "bad" } ?? "")
+                         toggleLabel: key.active ? "Deactivate" : "Activate", note: note?.text, noteClass: note.map { $0.good ? "ok" : "bad" } ?? "",
+                         lifecycle: life?.text, lifecycleClass: life?.warn == true ? "bad" : "")
         }
         // The form: editing a key, or adding one of the provider chosen in step 1 (`?new=`, or the form posted back).
         let chosen = editing?.provider ?? (typed?.text("provider") ?? request.queryText("new")).flatMap { app.catalog.provider($0) }
@@ -271,6 +383,13 @@ extension PagesController {
         if (editing != nil && canEdit) || (editing == nil && canCreate), let provider = chosen, provider.keyField != nil {
             let filled = Set(editing?.credential.extrasSet ?? [])
             let role = editing?.credential.role ?? typed?.text("role").flatMap(CredentialRole.init(rawValue:)) ?? .primary
+            let lifecycle = editing?.credential.lifecycle
+            let expiresOn: String = lifecycle?.expiresAt.map { String(Timestamp.string($0).prefix(10)) } ?? typed?.text("expires_at") ?? ""
+            let rotateByDays: String = lifecycle?.rotateByDays.map(String.init) ?? typed?.text("rotate_by_days") ?? ""
+            let keySetOn: String? = lifecycle?.keySetAt.map { String(Timestamp.string($0).prefix(10)) }
+            let canTest = provider.verification.available && session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed
+            var rotation: KeysPage.Rotation?
+            if let editing, editing.hasKey { rotation = Self.rotation(editing, workspaceID: workspaceID, note: rotationNote, canTest: canTest) }
             form = .init(
                 title: editing.map { "Edit “\($0.credential.description)”" } ?? "New \(provider.displayName) key",
                 action: editing.map { "/workspaces/\(workspaceID)/keys/\($0.credential.id)" } ?? "/workspaces/\(workspaceID)/keys",
@@ -288,7 +407,8 @@ extension PagesController {
                 hasModels: !provider.models.isEmpty,
                 models: Self.modelOptions(provider, selected: editing?.credential.defaultModel ?? typed?.text("default_model") ?? provider.defaultModel),
                 roles: [CredentialRole.primary, .fallback, .pool].map { .init(value: $0.rawValue, label: $0.rawValue, selected: $0 == role) },
-                canVerify: provider.verification.available && session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed
+                canVerify: provider.verification.available && session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed,
+                expiresOn: expiresOn, rotateByDays: rotateByDays, keySetOn: keySetOn, rotation: rotation
             )
         }
         let content = KeysPage(
@@ -305,5 +425,24 @@ extension PagesController {
         let shownNotice = notice ?? request.queryText("notice").map { Self.noticeText($0, provider: "API key") }
         let chrome = try await chrome(session, title: "API keys", nav: "navKeys", workspaceID: workspaceID, notice: shownNotice, error: error)
         return WebResponse.page("keys", PageView(chrome: chrome, content: content), status: status)
+    }
+
+    /// Where the key's rotation stands: add the new key → test → promote → the old key as fallback → removed.
+    static func rotation(_ details: KeyDetails, workspaceID: String, note: RowNote?, canTest: Bool) -> KeysPage.Rotation {
+        let l = details.credential.lifecycle
+        let staged = l.staged
+        let tested = staged?.status == .valid
+        let stage = staged != nil ? (tested ? 3 : 2) : (l.previous != nil ? 4 : 1)
+        let labels = ["Add the new key", "Test it", "Promote it", "Old key as fallback", "Remove the old key"]
+        return .init(
+            action: "/workspaces/\(workspaceID)/keys/\(details.credential.id)/rotation",
+            steps: labels.enumerated().map { index, label in
+                .init(label: label, state: index + 1 < stage ? "done" : index + 1 == stage ? "current" : "todo")
+            },
+            stagedHint: staged?.hint, stagedStatus: staged.map { $0.status.rawValue.replacingOccurrences(of: "_", with: " ") },
+            stagedTested: tested, previousHint: l.previous?.hint, previousUntil: l.previous.map { shortTime($0.until) },
+            note: note?.text ?? staged?.message, noteClass: (note?.good ?? tested) ? "ok" : "bad", canTest: canTest,
+            graceHours: KeyRotationService.defaultGraceHours
+        )
     }
 }

@@ -12,6 +12,7 @@ public enum Schema {
         Migration(version: 7, name: "health check leases", apply: addHealthLeases),
         Migration(version: 8, name: "change log, index of keys by last check, fallback engagements", apply: addChangeLog),
         Migration(version: 9, name: "budgets and rate limits", apply: addBudgets),
+        Migration(version: 10, name: "key lifecycle: expiry, rotate-by age, staged and previous secrets", apply: addKeyLifecycle),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -300,5 +301,23 @@ public enum Schema {
             .column("announced", type: .bigint, .notNull, .default(0))
             .primaryKey("workspace_id", "period", "scope")
             .run()
+    }
+
+    static func addKeyLifecycle(_ db: any SQLDatabase) async throws {
+        // Expiry and rotate-by age as the operator set them; when the current secret was stored (its age).
+        for (column, type) in [
+            ("expires_at", SQLDataType.text), ("rotate_by_days", .bigint), ("key_set_at", .text),
+            // A staged secret (sealed under the field `api_key.next`) and its test.
+            ("staged_hint", .text), ("staged_fingerprint", .text), ("staged_at", .text), ("staged_by", .text),
+            ("staged_status", .text), ("staged_error", .text), ("staged_checked_at", .text),
+            // The secret a promotion replaced (sealed under `api_key.previous`) and the end of its grace period.
+            ("previous_hint", .text), ("previous_until", .text),
+            // The date / secret the last expiry and rotation-due notices were sent for.
+            ("expiry_notice_for", .text), ("rotation_notice_for", .text),
+        ] {
+            try await db.alter(table: "credentials").column(column, type: type).run()
+        }
+        // A stored secret's age starts at its row's creation (the best known).
+        try await db.update("credentials").set("key_set_at", to: SQLIdentifier("created_at")).where("hint", .notEqual, "").run()
     }
 }

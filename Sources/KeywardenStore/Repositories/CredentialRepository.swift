@@ -16,10 +16,15 @@ public struct NewCredential: Sendable {
     public var weight: Int
     public var position: Int
     public var active: Bool
+    /// When the vendor's key expires, if known.
+    public var expiresAt: Date?
+    /// Days the secret may serve before it is due for rotation.
+    public var rotateByDays: Int?
 
     public init(
         scope: Scope, providerID: String, description: String, apiKey: Secret?, extras: [String: Secret] = [:],
-        defaultModel: String? = nil, role: CredentialRole = .fallback, weight: Int = 1, position: Int = 0, active: Bool = false
+        defaultModel: String? = nil, role: CredentialRole = .fallback, weight: Int = 1, position: Int = 0, active: Bool = false,
+        expiresAt: Date? = nil, rotateByDays: Int? = nil
     ) {
         self.scope = scope
         self.providerID = providerID
@@ -31,6 +36,8 @@ public struct NewCredential: Sendable {
         self.weight = weight
         self.position = position
         self.active = active
+        self.expiresAt = expiresAt
+        self.rotateByDays = rotateByDays
     }
 }
 
@@ -47,10 +54,15 @@ public struct CredentialChanges: Sendable {
     public var weight: Int?
     public var position: Int?
     public var active: Bool?
+    /// `.some(nil)` clears the expiry date.
+    public var expiresAt: Date??
+    /// `.some(nil)` clears the rotate-by age.
+    public var rotateByDays: Int??
 
     public init(
         description: String? = nil, apiKey: Secret? = nil, extras: [String: Secret] = [:], clearExtras: [String] = [],
-        defaultModel: String?? = nil, role: CredentialRole? = nil, weight: Int? = nil, position: Int? = nil, active: Bool? = nil
+        defaultModel: String?? = nil, role: CredentialRole? = nil, weight: Int? = nil, position: Int? = nil, active: Bool? = nil,
+        expiresAt: Date?? = nil, rotateByDays: Int?? = nil
     ) {
         self.description = description
         self.apiKey = apiKey
@@ -61,6 +73,8 @@ public struct CredentialChanges: Sendable {
         self.weight = weight
         self.position = position
         self.active = active
+        self.expiresAt = expiresAt
+        self.rotateByDays = rotateByDays
     }
 
     /// The new key, if one was given (blank means keep).
@@ -101,6 +115,10 @@ public struct CredentialRepository: Sendable {
     public static let keyField = ProviderDefinition.keyFieldID
     /// The vault field of a credential's extras (one sealed JSON object).
     public static let extrasField = "extras"
+    /// The vault field of a secret staged for rotation.
+    public static let stagedKeyField = ProviderDefinition.keyFieldID + ".next"
+    /// The vault field of the secret a rotation replaced, during its grace period.
+    public static let previousKeyField = ProviderDefinition.keyFieldID + ".previous"
 
     let vault: Vault
     let fingerprinter: SecretFingerprinter?
@@ -126,7 +144,8 @@ public struct CredentialRepository: Sendable {
             id: Identifier.make("key"), scope: new.scope, providerID: new.providerID, description: new.description,
             defaultModel: new.defaultModel, role: new.role, weight: new.weight, position: new.position, active: new.active,
             hint: key?.maskedHint ?? "", fingerprint: key.flatMap { fingerprinter?.fingerprint(of: $0) },
-            extrasSet: filledExtras.keys.sorted(), createdAt: now, createdBy: actor, updatedAt: now, updatedBy: actor
+            extrasSet: filledExtras.keys.sorted(), createdAt: now, createdBy: actor, updatedAt: now, updatedBy: actor,
+            lifecycle: KeyLifecycle(expiresAt: new.expiresAt, rotateByDays: new.rotateByDays, keySetAt: key == nil ? nil : now)
         )
         try await db.insert(into: Self.table).columns(Self.columns).values(Self.binds(credential)).run()
         if let key {
@@ -198,6 +217,7 @@ public struct CredentialRepository: Sendable {
             updated.status = .unverified
             updated.lastVerifiedAt = nil
             updated.lastError = nil
+            updated.lifecycle.keySetAt = Date()
             changed.append("api_key")
         }
         let filled = changes.filledExtras
@@ -227,6 +247,8 @@ public struct CredentialRepository: Sendable {
         apply(changes.weight, \.weight, "weight")
         apply(changes.position, \.position, "position")
         apply(changes.active, \.active, "active")
+        apply(changes.expiresAt, \.lifecycle.expiresAt, "expires_at")
+        apply(changes.rotateByDays, \.lifecycle.rotateByDays, "rotate_by_days")
         guard !changed.isEmpty else { return (credential, []) }
         updated.updatedAt = Date()
         updated.updatedBy = actor
@@ -381,6 +403,8 @@ public struct CredentialRepository: Sendable {
         "id", "scope", "workspace_id", "provider_id", "description", "default_model", "role", "weight", "position",
         "active", "status", "last_verified_at", "last_error", "hint", "fingerprint", "extras_set",
         "created_at", "created_by", "updated_at", "updated_by",
+        "expires_at", "rotate_by_days", "key_set_at", "staged_hint", "staged_fingerprint", "staged_at", "staged_by", "staged_status",
+        "staged_error", "staged_checked_at", "previous_hint", "previous_until", "expiry_notice_for", "rotation_notice_for",
     ]
 
     static func binds(_ c: Credential) -> [any SQLExpression] {
@@ -391,7 +415,38 @@ public struct CredentialRepository: Sendable {
             SQLBind(c.lastVerifiedAt.map(Timestamp.string)), SQLBind(c.lastError), SQLBind(c.hint), SQLBind(c.fingerprint),
             SQLBind(JSONList.encode(c.extrasSet)), SQLBind(Timestamp.string(c.createdAt)), SQLBind(c.createdBy),
             SQLBind(Timestamp.string(c.updatedAt)), SQLBind(c.updatedBy),
+        ] + lifecycleBinds(c.lifecycle)
+    }
+
+    static func lifecycleBinds(_ l: KeyLifecycle) -> [any SQLExpression] {
+        let staged = l.staged
+        return [
+            SQLBind(l.expiresAt.map(Timestamp.string)), SQLBind(l.rotateByDays), SQLBind(l.keySetAt.map(Timestamp.string)),
+            SQLBind(staged?.hint), SQLBind(staged?.fingerprint), SQLBind(staged.map { Timestamp.string($0.stagedAt) }), SQLBind(staged?.stagedBy),
+            SQLBind(staged?.status.rawValue), SQLBind(staged?.message), SQLBind(staged?.checkedAt.map(Timestamp.string)),
+            SQLBind(l.previous?.hint), SQLBind(l.previous.map { Timestamp.string($0.until) }),
+            SQLBind(l.expiryNoticeFor.map(Timestamp.string)), SQLBind(l.rotationNoticeFor.map(Timestamp.string)),
         ]
+    }
+
+    static func decodeLifecycle(_ row: any SQLRow) throws -> KeyLifecycle {
+        func date(_ column: String) throws -> Date? { try row.decode(column: column, as: String?.self).flatMap(Timestamp.date) }
+        var lifecycle = KeyLifecycle(
+            expiresAt: try date("expires_at"), rotateByDays: try row.decode(column: "rotate_by_days", as: Int?.self),
+            keySetAt: try date("key_set_at"), expiryNoticeFor: try date("expiry_notice_for"), rotationNoticeFor: try date("rotation_notice_for")
+        )
+        if let hint = try row.decode(column: "staged_hint", as: String?.self), let at = try date("staged_at") {
+            lifecycle.staged = StagedKey(
+                hint: hint, fingerprint: try row.decode(column: "staged_fingerprint", as: String?.self), stagedAt: at,
+                stagedBy: try row.decode(column: "staged_by", as: String?.self) ?? "",
+                status: (try row.decode(column: "staged_status", as: String?.self)).flatMap(VerificationStatus.init(rawValue:)) ?? .unverified,
+                message: try row.decode(column: "staged_error", as: String?.self), checkedAt: try date("staged_checked_at")
+            )
+        }
+        if let hint = try row.decode(column: "previous_hint", as: String?.self), let until = try date("previous_until") {
+            lifecycle.previous = PreviousKey(hint: hint, until: until)
+        }
+        return lifecycle
     }
 
     static func decode(_ row: any SQLRow) throws -> Credential {
@@ -415,7 +470,8 @@ public struct CredentialRepository: Sendable {
             createdAt: Timestamp.date(try row.decode(column: "created_at", as: String.self)) ?? .distantPast,
             createdBy: try row.decode(column: "created_by", as: String.self),
             updatedAt: Timestamp.date(try row.decode(column: "updated_at", as: String.self)) ?? .distantPast,
-            updatedBy: try row.decode(column: "updated_by", as: String.self)
+            updatedBy: try row.decode(column: "updated_by", as: String.self),
+            lifecycle: try decodeLifecycle(row)
         )
     }
 

@@ -10,7 +10,7 @@ import KeywardenStore
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage stored keys.",
-        subcommands: [Add.self, List.self, Remove.self, Activate.self, Deactivate.self]
+        subcommands: [Add.self, List.self, Remove.self, Activate.self, Deactivate.self, Rotate.self, Lifecycle.self]
     )
 
     /// Where a key lives: a workspace, or the platform's card.
