@@ -1,0 +1,28 @@
+import Foundation
+import KeywardenCore
+@testable import KeywardenProviders
+import Testing
+
+@Suite("Reading a request's output limit")
+struct RequestOutputLimitTests {
+    @Test("max_tokens and its siblings of each vendor, the largest when several; nothing from a non-object or a bad value")
+    func outputLimits() {
+        let cases: [(String, Int?)] = [
+            (#"{"model":"gpt-4o","max_tokens":256,"messages":[]}"#, 256),
+            (#"{"max_completion_tokens":1024}"#, 1024),
+            (#"{"max_output_tokens":77,"input":"hi"}"#, 77),
+            (#"{"contents":[],"generationConfig":{"maxOutputTokens":2048}}"#, 2048),
+            (#"{"max_tokens":10,"max_completion_tokens":300}"#, 300),
+            (#"{"max_tokens":-5}"#, nil),
+            (#"{"max_tokens":"lots"}"#, nil),
+            (#"{"max_tokens":99999999999999999999999}"#, nil),
+            (#"{"messages":[]}"#, nil),
+            (#"[{"max_tokens":5}]"#, nil),
+            (#"{"max_tokens":5"#, nil),
+            ("", nil),
+        ]
+        for (body, expected) in cases {
+            #expect(RequestFacts.maxOutputTokens(body: Array(body.utf8)) == expected, "\(body)")
+        }
+    }
+}
