@@ -51,7 +51,7 @@ extension Gateway {
         // A call the vendor answered with success costs its credits even when the client left before its end: the
         // vendor bills the stream it started (and a budget must not be dodged by closing the socket early).
         let succeeded = (200..<400).contains(meter.status)
-        let credits = succeeded && source != nil ? price(meter, source: source ?? .platform) : 0
+        let credits = succeeded && source != nil ? cost(meter, source: source ?? .platform, counts: counts, model: model ?? meter.model) : 0
         if let reservation = meter.reservation {
             meter.reservation = nil
             settle(reservation, cost: credits)
@@ -99,7 +99,7 @@ extension Gateway {
         }
         var priced = meter
         priced.candidate = candidate
-        let estimate = price(priced, source: candidate.source)
+        let estimate = estimate(priced, source: candidate.source)
         do {
             if let held = try await app.budgets.reserve(workspaceID: workspaceID, scope: scope, amount: estimate, limit: limit) {
                 return .held(held)
@@ -141,9 +141,40 @@ extension Gateway {
         }
     }
 
-    /// A call's credits: the rule of the provider that serves it (the managed default's own, not the one asked for).
-    func price(_ meter: Meter, source: KeySource) -> Int {
-        settings.credits.milliCredits(provider: meter.candidate?.providerID ?? meter.providerID, source: source)
+    /// A successful call's credits: the price table's entry for the provider that serves it (the managed default's own,
+    /// not the one asked for) and the model that answered, applied to the counts its answer reported; else the provider's
+    /// `KEYWARDEN_CREDITS` figure. An answer without token counts (a stream that carried no usage) is charged the
+    /// estimate's tokens when its request had a body; a listing (no body) is not expected to report any.
+    func cost(_ meter: Meter, source: KeySource, counts: UsageCounts, model: String?) -> Int {
+        settings.prices.milliCredits(provider: meter.candidate?.providerID ?? meter.providerID, model: model, source: source, counts: counts,
+                                     unreported: Self.hasBody(meter.call) ? requestSize(meter) : nil, fallback: settings.credits)
+    }
+
+    /// The cost a budget holds before a call: its price entry applied to an estimate of the request (`PriceTable.estimate`),
+    /// else the provider's `KEYWARDEN_CREDITS` figure (exact: per call).
+    func estimate(_ meter: Meter, source: KeySource) -> Int {
+        settings.prices.estimate(provider: meter.candidate?.providerID ?? meter.providerID, model: meter.model, source: source,
+                                 request: requestSize(meter), fallback: settings.credits)
+    }
+
+    /// What the request tells of its size: the body's length, its output limit (`max_tokens` and the like; one more
+    /// scan of the body, made only when a price entry needs it), the characters a text-to-speech call speaks.
+    func requestSize(_ meter: Meter) -> PriceTable.RequestSize {
+        switch meter.call.body {
+        case .empty:
+            return PriceTable.RequestSize(bodyBytes: 0, characters: meter.characters)
+        case .complete(let buffer):
+            return PriceTable.RequestSize(bodyBytes: buffer.readableBytes,
+                                          maxOutputTokens: RequestFacts.maxOutputTokens(body: Array(buffer.readableBytesView)),
+                                          characters: meter.characters)
+        case .stream(let length, _):
+            return PriceTable.RequestSize(bodyBytes: length ?? 0, characters: meter.characters)
+        }
+    }
+
+    static func hasBody(_ call: GatewayCall) -> Bool {
+        if case .empty = call.body { return false }
+        return true
     }
 
     /// Gives a reservation back (an attempt that failed over costs nothing).

@@ -13,7 +13,10 @@ public struct GatewaySettings: Sendable {
     /// Request bodies up to this size are kept in memory so another key can be tried; larger ones
     /// stream straight through to the first key, without failover.
     public var replayLimit: Int
+    /// Credits per successful call when no price entry matches (`KEYWARDEN_CREDITS`).
     public var credits: CreditPolicy
+    /// Credits by model, tokens and characters (`KEYWARDEN_PRICES`); a call no entry matches costs its `credits` figure.
+    public var prices: PriceTable
     /// How often buffered usage rows are written.
     public var flushInterval: Duration
     /// The longest rest a vendor's `Retry-After` can impose on a key (a longer one is clamped).
@@ -27,7 +30,8 @@ public struct GatewaySettings: Sendable {
     public init(maxAttempts: Int = 3, firstByteTimeout: Duration = .seconds(300), defaultCooldown: Duration = .seconds(30),
                 rejectedCooldown: Duration = .seconds(60), replayLimit: Int = 4 * 1024 * 1024, credits: CreditPolicy = .standard,
                 flushInterval: Duration = .milliseconds(500), maximumCooldown: Duration = .seconds(3600),
-                sharedKeyEndpoints: [String: [EndpointRule]] = [:], defaultPlatformBudget: Int? = nil) {
+                sharedKeyEndpoints: [String: [EndpointRule]] = [:], defaultPlatformBudget: Int? = nil, prices: PriceTable = .empty) {
+        self.prices = prices
         self.defaultPlatformBudget = defaultPlatformBudget
         self.maximumCooldown = maximumCooldown
         self.sharedKeyEndpoints = sharedKeyEndpoints

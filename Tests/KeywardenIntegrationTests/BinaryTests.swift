@@ -91,6 +91,8 @@ struct BinaryTests {
             ("unreadable keyring file", ["init", "--data", data.path], ["KEYWARDEN_MASTER_KEY_FILE": "/nonexistent/keyring.json"], "cannot read the keyring file"),
             ("corrupt catalog", ["serve", "--data", data.path, "--port", "0"], ["KEYWARDEN_CATALOG_FILE": brokenCatalog.path], "provider catalog entry 'acme'"),
             ("unknown upstream override", ["serve", "--data", data.path, "--port", "0"], ["KEYWARDEN_UPSTREAM_NOPE": "http://127.0.0.1:1"], "KEYWARDEN_UPSTREAM_NOPE names no provider"),
+            ("bad price table", ["serve", "--data", data.path, "--port", "0"], ["KEYWARDEN_PRICES": #"[{"provider": "openai", "per_call": -1}]"#],
+             "KEYWARDEN_PRICES prices[0].per_call must be a number of credits"),
             ("data directory not writable", ["init", "--data", notADirectory.appendingPathComponent("d").path], [:], "is not writable"),
             ("not initialised", ["audit", "verify", "--data", data.appendingPathComponent("never").path], [:], "not initialised"),
         ]

@@ -78,6 +78,7 @@ public enum RuntimeConfiguration {
                 }
             }
         }
+        let prices = try prices(environment: environment)
         let gateway = GatewaySettings(
             maxAttempts: try integer("KEYWARDEN_GATEWAY_MAX_ATTEMPTS", default: 3, range: 1...10),
             firstByteTimeout: duration(try seconds("KEYWARDEN_GATEWAY_TIMEOUT", default: 300, minimum: 0.1)),
@@ -88,7 +89,8 @@ public enum RuntimeConfiguration {
             flushInterval: duration(try seconds("KEYWARDEN_USAGE_FLUSH", default: 0.5, minimum: 0.01)),
             maximumCooldown: duration(try seconds("KEYWARDEN_GATEWAY_MAX_COOLDOWN", default: 3600, minimum: 1)),
             sharedKeyEndpoints: try sharedKeyEndpoints(environment: environment),
-            defaultPlatformBudget: try budgetCredits(environment["KEYWARDEN_DEFAULT_BUDGET_CREDITS"])
+            defaultPlatformBudget: try budgetCredits(environment["KEYWARDEN_DEFAULT_BUDGET_CREDITS"]),
+            prices: prices
         )
         let metricsToken = environment["KEYWARDEN_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let metricsToken, metricsToken.utf8.count < 16 || !metricsToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
@@ -103,6 +105,34 @@ public enum RuntimeConfiguration {
                 expiryNoticeDays: try integer("KEYWARDEN_KEY_EXPIRY_NOTICE_DAYS", default: 14, range: 0...365)
             )
         )
+    }
+
+    static let pricesVariable = "KEYWARDEN_PRICES"
+
+    /// `KEYWARDEN_PRICES`: the price table, as the path of a JSON file or the JSON itself (text starting with `{` or `[`);
+    /// every provider it names must be one of the catalog's. Unset: no prices (`KEYWARDEN_CREDITS` prices every call).
+    static func prices(environment: [String: String]) throws -> PriceTable {
+        guard let value = environment[pricesVariable], !value.trimmingSpacesAndTabs.isEmpty else { return .empty }
+        let text = value.trimmingSpacesAndTabs
+        let data: Data
+        if text.hasPrefix("{") || text.hasPrefix("[") {
+            data = Data(text.utf8)
+        } else {
+            do { data = try Data(contentsOf: URL(fileURLWithPath: text)) } catch {
+                throw ConfigurationError(variable: pricesVariable, problem: "names a file that cannot be read ('\(text)'); give a JSON file's path or the JSON itself")
+            }
+        }
+        let table: PriceTable
+        do { table = try PriceTable(parsing: data) } catch {
+            throw ConfigurationError(variable: pricesVariable, problem: error.message)
+        }
+        let catalog = try catalog(environment: environment)
+        for (index, price) in table.prices.enumerated() {
+            if let provider = price.provider, !catalog.contains(provider) {
+                throw ConfigurationError(variable: pricesVariable, problem: "prices[\(index)].provider names no provider of the catalog ('\(provider)')")
+            }
+        }
+        return table
     }
 
     static let sharedKeyEndpointsPrefix = "KEYWARDEN_SHARED_KEY_ENDPOINTS_"
