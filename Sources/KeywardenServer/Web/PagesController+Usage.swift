@@ -18,6 +18,13 @@ extension PagesController {
             let credits: String
         }
 
+        /// Credits of the period by who paid: the platform (its keys and the managed default) or the workspace's own keys.
+        struct PaidBy: Encodable {
+            let label: String
+            let credits: String
+            let calls: Int
+        }
+
         struct Chart: Encodable {
             let title: String
             /// Drawn by ``UsageChart`` from numbers and escaped names only.
@@ -42,6 +49,7 @@ extension PagesController {
         let from: String
         let to: String
         let totals: Totals
+        let paidBy: [PaidBy]
         let charts: [Chart]
         let budgets: [BudgetBar]
         /// Platform admins set the limits here.
@@ -98,8 +106,19 @@ extension PagesController {
         let workspace = try await app.workspaceService.get(workspaceID)
         let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false) ?? Date().addingTimeInterval(-29 * 86_400)
         let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
-        let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .day)
+        let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .source)
         let report = try await app.usage.report(query)
+        // Who paid: the platform (its keys and the managed default) against the workspace's own keys.
+        func sum(_ sources: [KeySource]) -> (milliCredits: Int, calls: Int) {
+            report.groups.filter { group in sources.contains { $0.rawValue == group.key } }
+                .reduce((0, 0)) { ($0.0.saturatingAdding($1.totals.milliCredits), $0.1 + $1.totals.requests) }
+        }
+        let platformPaid = sum([.platform, .managed]), ownKeys = sum([.byok])
+        let paidBy: [UsagePage.PaidBy] = [
+            .init(label: "Credits the platform paid (its keys and the managed default)", credits: BudgetService.credits(platformPaid.milliCredits),
+                  calls: platformPaid.calls),
+            .init(label: "Credits on the workspace's own keys", credits: BudgetService.credits(ownKeys.milliCredits), calls: ownKeys.calls),
+        ]
         let lastDay = String(Timestamp.string(min(to.map { $0.addingTimeInterval(-1) } ?? Date(), Date())).prefix(10))
         let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
         let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source), days: days)
@@ -120,7 +139,8 @@ extension PagesController {
         let content = UsagePage(
             workspaceID: workspaceID, workspaceName: workspace.name, from: String(Timestamp.string(from).prefix(10)), to: request.queryText("to") ?? "",
             totals: .init(requests: report.totals.requests, tokensIn: report.totals.inputTokens, tokensOut: report.totals.outputTokens,
-                          credits: String(format: "%.1f", report.totals.credits)),
+                          credits: BudgetService.credits(report.totals.milliCredits)),
+            paidBy: paidBy,
             charts: [bySource, byProvider].map { .init(title: $0.title, svg: $0.svg, legend: $0.legend) },
             budgets: budgets, canSetBudget: session.principal.isPlatformAdmin,
             platformLimit: own.platform.map(BudgetService.credits) ?? "", byokLimit: own.byok.map(BudgetService.credits) ?? "",
