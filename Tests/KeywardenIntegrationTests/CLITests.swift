@@ -104,9 +104,47 @@ struct CLITests {
         }
         print("CLI change → used by the server: \(delays)")
         // The poll runs every 250 ms; the bound leaves room for a loaded machine, the printed figures are the measure.
-        #expect(delays.allSatisfy { $0 < .milliseconds(1500) }, "\(delays)")
+        #expect(delays.allSatisfy { $0 < .seconds(3) }, "\(delays)")
         server.signal(SIGTERM)
         _ = try await server.wait()
+    }
+
+    @Test("keys rotate: stage, test against the vendor, promote, status, finish; lifecycle sets an expiry; no secret in any output")
+    func rotateFromTheCommandLine() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let mocks = try await MockVendorsProcess(vendors: ["openai"])
+        defer { Task { await mocks.stop() } }
+        let env = mocks.upstreamEnvironment.merging(["KEYWARDEN_ALLOW_PRIVATE_TARGETS": "1"]) { $1 }
+        #expect(try await KeywardenProcess.run(["init", "--data", data.path]).status == 0)
+        let workspace = try await KeywardenProcess.run(["workspaces", "create", "--data", data.path, "--name", "Rotor"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let added = try await KeywardenProcess.run(["keys", "add", "--data", data.path, "--workspace", workspace, "--provider", "openai",
+                                                   "--description", "k"], stdin: "sk-cli-rot-canary-old-0001\n")
+        let keyID = try #require(added.stdout.split(separator: " ").first { $0.hasPrefix("key_") }.map(String.init))
+        let target = ["--data", data.path, "--workspace", workspace, keyID]
+        var outputs: [String] = [added.stdout, added.stderr]
+        func run(_ arguments: [String], stdin: String? = nil) async throws -> KeywardenProcess.Outcome {
+            let outcome = try await KeywardenProcess.run(arguments, environment: env, stdin: stdin)
+            outputs += [outcome.stdout, outcome.stderr]
+            return outcome
+        }
+        #expect(try await run(["keys", "rotate", "promote"] + target).status != 0, "nothing staged yet")
+        let staged = try await run(["keys", "rotate", "stage"] + target, stdin: "sk-cli-rot-canary-new-0002\n")
+        #expect(staged.status == 0 && staged.stdout.contains("sk-…0002"), "\(staged.stdout)\(staged.stderr)")
+        let refused = try await run(["keys", "rotate", "promote"] + target)
+        #expect(refused.status != 0 && refused.stderr.contains("Test the new key"), "\(refused.stderr)")
+        let tested = try await run(["keys", "rotate", "test"] + target)
+        #expect(tested.status == 0 && tested.stdout.hasPrefix("valid"), "\(tested.stdout)\(tested.stderr)")
+        let promoted = try await run(["keys", "rotate", "promote", "--grace-hours", "6"] + target)
+        #expect(promoted.status == 0 && promoted.stdout.contains("serves as its fallback until"), "\(promoted.stdout)\(promoted.stderr)")
+        #expect(try await run(["keys", "lifecycle", "--expires-at", "2027-06-30", "--rotate-by-days", "90"] + target).status == 0)
+        let status = try await run(["keys", "rotate", "status"] + target)
+        #expect(status.stdout.contains("previous:   sk-…0001") && status.stdout.contains("expires at: 2027-06-30") && status.stdout.contains("every 90 days"),
+                "\(status.stdout)")
+        #expect(try await run(["keys", "rotate", "finish"] + target).status == 0)
+        #expect(!(try await run(["keys", "rotate", "status"] + target).stdout.contains("previous:")))
+        for output in outputs { #expect(!output.contains("canary"), "no secret in the CLI's output") }
     }
 
     @Test("a key piped on standard input is stored; an empty one is refused")
