@@ -49,7 +49,8 @@ public final class KeyLifecycleSweep: Service, Sendable {
     /// One round at `now`; returns what it did (for tests and logs).
     @discardableResult
     public func sweep(now: Date = Date()) async throws -> (graceEnded: Int, expiring: Int, rotationDue: Int) {
-        let keys = try await store.engine.read { db in try await self.store.credentials.withLifecycle(on: db) }
+        let noticeDays = settings.expiryNoticeDays
+        let keys = try await store.engine.read { db in try await self.store.credentials.dueForLifecycle(now: now, noticeDays: noticeDays, on: db) }
         var done = (graceEnded: 0, expiring: 0, rotationDue: 0)
         for key in keys {
             if let previous = key.lifecycle.previous, previous.until <= now, try await endGrace(key.id, now: now) { done.graceEnded += 1 }

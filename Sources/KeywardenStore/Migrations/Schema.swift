@@ -307,6 +307,8 @@ public enum Schema {
         // Expiry and rotate-by age as the operator set them; when the current secret was stored (its age).
         for (column, type) in [
             ("expires_at", SQLDataType.text), ("rotate_by_days", .bigint), ("key_set_at", .text),
+            // key_set_at + rotate_by_days, kept with them, so the sweep finds due keys by an indexed comparison.
+            ("rotation_due_at", .text),
             // A staged secret (sealed under the field `api_key.next`) and its test.
             ("staged_hint", .text), ("staged_fingerprint", .text), ("staged_at", .text), ("staged_by", .text),
             ("staged_status", .text), ("staged_error", .text), ("staged_checked_at", .text),
@@ -319,5 +321,9 @@ public enum Schema {
         }
         // A stored secret's age starts at its row's creation (the best known).
         try await db.update("credentials").set("key_set_at", to: SQLIdentifier("created_at")).where("hint", .notEqual, "").run()
+        // The sweep reads only keys with something due: an ended grace period, an expiry, a rotation.
+        try await db.create(index: "credentials_previous_until").on("credentials").column("previous_until").run()
+        try await db.create(index: "credentials_expires_at").on("credentials").column("expires_at").run()
+        try await db.create(index: "credentials_rotation_due_at").on("credentials").column("rotation_due_at").run()
     }
 }

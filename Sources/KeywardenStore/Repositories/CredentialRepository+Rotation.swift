@@ -67,13 +67,24 @@ extension CredentialRepository {
             .where("owner_id", .equal, credential.id).where("field", .equal, field).run()
     }
 
-    /// Keys whose rotation's grace period ended before `now`, and keys with an expiry or a rotate-by age (the
-    /// lifecycle sweep reads these few, not every key).
-    public func withLifecycle(on db: any SQLDatabase) async throws -> [Credential] {
-        try await db.select().column("*").from(Self.table)
-            .where { $0.where("previous_until", .isNot, SQLLiteral.null)
-                .orWhere("expires_at", .isNot, SQLLiteral.null)
-                .orWhere("rotate_by_days", .isNot, SQLLiteral.null) }
+    /// Keys the lifecycle sweep has something to do for at `now`: a grace period ended, an expiry within
+    /// `noticeDays` not announced yet, a rotation due not announced yet (indexed comparisons; every other key is not read).
+    public func dueForLifecycle(now: Date, noticeDays: Int, on db: any SQLDatabase) async throws -> [Credential] {
+        let moment = Timestamp.string(now)
+        let horizon = Timestamp.string(now.addingTimeInterval(TimeInterval(noticeDays) * 86_400))
+        return try await db.select().column("*").from(Self.table)
+            .where { group in
+                group.where("previous_until", .lessThanOrEqual, moment)
+                    .orWhere { expiring in
+                        expiring.where("expires_at", .lessThanOrEqual, horizon)
+                            .where { $0.where("expiry_notice_for", .is, SQLLiteral.null).orWhere(SQLColumn("expiry_notice_for"), .notEqual, SQLColumn("expires_at")) }
+                    }
+                    .orWhere { due in
+                        due.where("rotation_due_at", .lessThanOrEqual, moment)
+                            .where { $0.where("rotation_notice_for", .is, SQLLiteral.null).orWhere(SQLColumn("rotation_notice_for"), .notEqual, SQLColumn("key_set_at")) }
+                    }
+            }
+            .limit(1000)
             .all().map(Self.decode)
     }
 }

@@ -403,7 +403,7 @@ public struct CredentialRepository: Sendable {
         "id", "scope", "workspace_id", "provider_id", "description", "default_model", "role", "weight", "position",
         "active", "status", "last_verified_at", "last_error", "hint", "fingerprint", "extras_set",
         "created_at", "created_by", "updated_at", "updated_by",
-        "expires_at", "rotate_by_days", "key_set_at", "staged_hint", "staged_fingerprint", "staged_at", "staged_by", "staged_status",
+        "expires_at", "rotate_by_days", "key_set_at", "rotation_due_at", "staged_hint", "staged_fingerprint", "staged_at", "staged_by", "staged_status",
         "staged_error", "staged_checked_at", "previous_hint", "previous_until", "expiry_notice_for", "rotation_notice_for",
     ]
 
@@ -422,6 +422,7 @@ public struct CredentialRepository: Sendable {
         let staged = l.staged
         return [
             SQLBind(l.expiresAt.map(Timestamp.string)), SQLBind(l.rotateByDays), SQLBind(l.keySetAt.map(Timestamp.string)),
+            SQLBind(l.rotationDueAt.map(Timestamp.string)),
             SQLBind(staged?.hint), SQLBind(staged?.fingerprint), SQLBind(staged.map { Timestamp.string($0.stagedAt) }), SQLBind(staged?.stagedBy),
             SQLBind(staged?.status.rawValue), SQLBind(staged?.message), SQLBind(staged?.checkedAt.map(Timestamp.string)),
             SQLBind(l.previous?.hint), SQLBind(l.previous.map { Timestamp.string($0.until) }),
