@@ -119,15 +119,35 @@ public struct FailoverPolicy: Sendable, Equatable {
         }
     }
 
-    /// During a rotation's grace period a key has two secrets, judged apart: a refusal of one does not rest the other
-    /// (a 429 is the vendor account's, so it still rests both), and no verdict on the old secret is recorded on the key.
+    /// During a rotation's grace period a key has two secrets. A refusal of the new one does not rest the key (its old
+    /// secret is tried next and may serve); a refusal of the old one, tried only after the new one was refused, is the
+    /// key's, and rests it as usual (a 429, the account's, always does). No verdict on the old secret is recorded on the
+    /// key, and it asks for no health check (the check tests the key's own secret).
     public static func duringRotation(_ failover: Failover, slot: KeySlot) -> Failover {
         var failover = failover
-        if failover.rest?.rateLimited != true { failover.rest = nil }
-        if slot == .previous {
+        switch slot {
+        case .current:
+            if failover.rest?.rateLimited != true { failover.rest = nil }
+        case .previous:
             failover.record = nil
             failover.checkHealth = false
         }
         return failover
+    }
+
+    /// The candidates a call may go through: the first `maxAttempts` keys. A rotated key's old secret is part of its
+    /// key's turn, not a key of its own.
+    public func keysToTry(_ candidates: [Candidate]) -> ArraySlice<Candidate> {
+        var keys = 0
+        var end = 0
+        for (index, candidate) in candidates.enumerated() {
+            let sameKeyAsBefore = index > 0 && candidates[index - 1].credentialID == candidate.credentialID && candidate.slot == .previous
+            if !sameKeyAsBefore {
+                guard keys < maxAttempts else { break }
+                keys += 1
+            }
+            end = index + 1
+        }
+        return candidates[..<end]
     }
 }

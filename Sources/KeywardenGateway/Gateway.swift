@@ -146,18 +146,26 @@ public final class Gateway: Sendable {
         var attempts = 0
         var lastFailure: AttemptFailure?
         var secrets: [String] = []
-        for candidate in candidates.prefix(policy.maxAttempts) {
+        // Keys whose new secret (of a rotation) the vendor refused, or that did not open, in this call: their old secret is tried.
+        var refusedCurrent: Set<String> = []
+        for candidate in policy.keysToTry(candidates) {
             guard policy.mayTry(afterAttempts: attempts, bodyReplayable: call.body.isReplayable) else { break }
             guard let credential = snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
             let owned = credential.scope.workspaceID == call.workspaceID
+            // A rotated key's old secret serves until its grace period ends (the sweep then removes it), and only where the
+            // new one cannot: it was refused in this call, or it is known bad (then the old one comes alone).
+            if candidate.slot == .previous {
+                guard credential.lifecycle.previousServes(at: Date()) else { continue }
+                let newSecretTried = candidates.contains { $0.credentialID == candidate.credentialID && $0.slot == .current }
+                guard !newSecretTried || refusedCurrent.contains(candidate.credentialID) else { continue }
+            }
 
             // The request for this key.
             let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
             do {
                 opened = try await app.resolution.openSecrets(of: credential, slot: candidate.slot)
-                // A rotated key's old secret serves only until its grace period ends (the sweep then removes it).
-                if candidate.slot == .previous, !credential.lifecycle.previousServes(at: Date()) { continue }
             } catch {
+                if candidate.slot == .current { refusedCurrent.insert(candidate.credentialID) }
                 attempts += 1
                 meter.attempts = attempts
                 meter.candidate = candidate
@@ -298,7 +306,10 @@ public final class Gateway: Sendable {
                     scrubber: vendorRequest.scrubber, maximumRetryAfter: policy.maximumRetryAfterSeconds
                 )
                 if case .failover(var failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
-                    if credential.lifecycle.previous != nil { failover = FailoverPolicy.duringRotation(failover, slot: candidate.slot) }
+                    if credential.lifecycle.previous != nil {
+                        failover = FailoverPolicy.duringRotation(failover, slot: candidate.slot)
+                        if candidate.slot == .current, status == 401 || status == 403 { refusedCurrent.insert(candidate.credentialID) }
+                    }
                     carryOut(failover, credential: credential, workspaceID: call.workspaceID, keyVersion: opened.version, message: message)
                     metrics.failover(provider: provider.id, reason: failover.reason)
                 }

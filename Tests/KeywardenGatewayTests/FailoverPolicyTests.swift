@@ -86,15 +86,34 @@ struct FailoverPolicyTests {
 
 @Suite("Failover during a rotation")
 struct FailoverDuringRotationTests {
-    @Test("a refusal rests neither secret of a rotating key; a 429 rests both; no verdict on the old secret is recorded")
+    @Test("a refusal of a rotating key's new secret does not rest the key (its old one may serve); the old one's refusal does; a 429 rests it; no verdict on the old secret is recorded")
     func secretsAreJudgedApart() {
         let refusal = FailoverPolicy.Failover(reason: "invalid", rest: .init(duration: .seconds(60), rateLimited: false, owned: true), record: .invalid, checkHealth: true)
         let current = FailoverPolicy.duringRotation(refusal, slot: .current)
         #expect(current.rest == nil && current.record == .invalid && current.checkHealth)
         let previous = FailoverPolicy.duringRotation(refusal, slot: .previous)
-        #expect(previous.rest == nil && previous.record == nil && !previous.checkHealth)
+        #expect(previous.rest == refusal.rest && previous.record == nil && !previous.checkHealth)
         let limited = FailoverPolicy.Failover(reason: "rate_limited", rest: .init(duration: .seconds(7), rateLimited: true, owned: true), record: nil, checkHealth: false)
         #expect(FailoverPolicy.duringRotation(limited, slot: .previous).rest == limited.rest)
         #expect(FailoverPolicy.duringRotation(limited, slot: .current) == limited)
+    }
+}
+
+@Suite("Keys a call may try")
+struct KeysToTryTests {
+    func candidate(_ id: String, _ slot: KeySlot = .current) -> Candidate {
+        Candidate(credentialID: id, providerID: "openai", source: .byok, reason: "fallback", model: nil, slot: slot)
+    }
+
+    @Test("a rotated key's old secret is part of its key's turn: it takes no place among the keys a call may try")
+    func previousSecretTakesNoPlace() {
+        let policy = FailoverPolicy(maxAttempts: 3, defaultCooldown: .seconds(30), rejectedCooldown: .seconds(60), maximumCooldown: .seconds(3600))
+        let list = [candidate("a"), candidate("a", .previous), candidate("b"), candidate("c"), candidate("d")]
+        #expect(policy.keysToTry(list).map(\.credentialID) == ["a", "a", "b", "c"])
+        #expect(FailoverPolicy(maxAttempts: 1, defaultCooldown: .seconds(30), rejectedCooldown: .seconds(60), maximumCooldown: .seconds(3600)).keysToTry(list).map(\.slot) == [.current, .previous])
+        // An old secret serving alone (its new one known bad) is that key's turn.
+        let alone = [candidate("a", .previous), candidate("b"), candidate("c"), candidate("d")]
+        #expect(policy.keysToTry(alone).map(\.credentialID) == ["a", "b", "c"])
+        #expect(policy.keysToTry([]).isEmpty)
     }
 }

@@ -132,6 +132,9 @@ struct KeyRotationTests {
         defer { Task { await rig.stop() } }
         let ws = try await rig.workspace("Tenant")
         let token = try await rig.serviceToken(ws)
+        let keyless = try await rig.send("PUT", "/api/v1/platform/providers/openai", ["rotate_by_days": 30], expect: 409)
+        #expect((keyless.json["error"] as? [String: Any])?["code"] as? String == "key_required", "a lifecycle needs a key to belong to")
+        try await rig.send("POST", "/api/v1/platform/providers/openai/rotation", ["api_key": "sk-platform-rot-new-0002"], expect: 409)
         try await rig.platformCard("openai", secret: "sk-platform-rot-old-0001")
         let owner = try await rig.serviceToken(ws, permissions: ["keys.update", "keys.read", "keys.test"])
         try await rig.send("POST", "/api/v1/platform/providers/openai/rotation", ["api_key": "sk-platform-rot-new-0002"], token: owner, expect: 403)

@@ -53,9 +53,14 @@ public final class KeyLifecycleSweep: Service, Sendable {
         let keys = try await store.engine.read { db in try await self.store.credentials.dueForLifecycle(now: now, noticeDays: noticeDays, on: db) }
         var done = (graceEnded: 0, expiring: 0, rotationDue: 0)
         for key in keys {
-            if let previous = key.lifecycle.previous, previous.until <= now, try await endGrace(key.id, now: now) { done.graceEnded += 1 }
-            if key.lifecycle.expiryNoticeDue(at: now, noticeDays: settings.expiryNoticeDays), try await notice(.keyExpiring, key.id, now: now) { done.expiring += 1 }
-            if key.lifecycle.rotationNoticeDue(at: now), try await notice(.keyRotationDue, key.id, now: now) { done.rotationDue += 1 }
+            // One key's failure (a row another instance just deleted, a store hiccup) does not hold back the others.
+            do {
+                if let previous = key.lifecycle.previous, previous.until <= now, try await endGrace(key.id, now: now) { done.graceEnded += 1 }
+                if key.lifecycle.expiryNoticeDue(at: now, noticeDays: settings.expiryNoticeDays), try await notice(.keyExpiring, key.id, now: now) { done.expiring += 1 }
+                if key.lifecycle.rotationNoticeDue(at: now), try await notice(.keyRotationDue, key.id, now: now) { done.rotationDue += 1 }
+            } catch {
+                logger.warning("key lifecycle sweep: key skipped", metadata: ["key": "\(key.id)", "error": "\(String(describing: error))"])
+            }
         }
         return done
     }

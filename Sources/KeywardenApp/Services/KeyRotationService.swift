@@ -80,7 +80,18 @@ public struct KeyRotationService: Sendable {
                 throw KeywardenError(.conflict, code: "staged_key_not_verified",
                                      message: "Test the new key before promoting it (\(said)), or promote with force.")
             }
+            // A current secret this instance cannot open (a master key not distributed yet) would be lost, not kept.
+            if !credential.hint.isEmpty, hours > 0, try await self.store.credentials.keyIsReadable(credential, on: db) == false, !force {
+                throw KeywardenError(.conflict, code: "current_key_unreadable",
+                                     message: "The key's current secret cannot be opened here, so it cannot stay as the fallback; promote with force to replace it outright.")
+            }
+            // Another key may have taken the same secret since it was staged.
+            if let fingerprint = staged.fingerprint,
+               let duplicate = try await self.store.credentials.withFingerprint(fingerprint, scope: credential.scope, on: db).first(where: { $0.id != credential.id }) {
+                throw KeywardenError(.conflict, code: "duplicate_key", message: "The new key is already stored as '\(duplicate.description)'.", field: "api_key")
+            }
             let until = Date().addingTimeInterval(TimeInterval(hours) * 3600)
+            let replacedPrevious = credential.lifecycle.previous?.hint
             var promoted = try await self.store.credentials.promoteStaged(of: credential, graceUntil: until, actor: actor, on: db)
             if hours == 0, promoted.lifecycle.previous != nil {
                 try await self.store.credentials.dropSecret(of: promoted, field: CredentialRepository.previousKeyField, on: db)
@@ -88,6 +99,9 @@ public struct KeyRotationService: Sendable {
                 try await self.store.credentials.write(promoted, on: db)
             }
             var details = ["previous_hint": credential.hint, "hint": promoted.hint]
+            // An old secret kept from an earlier rotation is replaced (a key keeps one fallback secret).
+            if let replacedPrevious { details["dropped_previous_hint"] = replacedPrevious }
+            if let expiry = credential.lifecycle.expiresAt { details["cleared_expires_at"] = Timestamp.string(expiry) }
             if let previous = promoted.lifecycle.previous { details["previous_until"] = Timestamp.string(previous.until) }
             try await self.audit("key.rotation_promoted", promoted, actor: actor, details: details, fingerprint: promoted.fingerprint, on: db)
             return promoted

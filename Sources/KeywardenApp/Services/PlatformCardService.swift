@@ -115,6 +115,8 @@ public struct PlatformCardService: Sendable {
                                                       expiresAt: update.expiresAt, rotateByDays: update.rotateByDays),
                     actor: actor, on: db
                 )
+            } else if key == nil, update.expiresAt != nil || update.rotateByDays != nil {
+                throw KeywardenError(.conflict, code: "key_required", message: "Add an API key before setting its expiry or rotation age.", field: "api_key")
             } else if key != nil || !extras.isEmpty {
                 _ = try await self.app.createCredential(NewCredential(
                     scope: .platform, providerID: providerID, description: "\(provider.displayName) (platform)",

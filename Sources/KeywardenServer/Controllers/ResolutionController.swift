@@ -31,7 +31,8 @@ struct ResolutionController {
                                         consumer: body.consumer, allowsOtherProvider: body.provider == nil)
             let candidates: [Candidate]
             switch try await app.resolution.resolve(query) {
-            case .success(let list): candidates = list
+            // A rotated key's old secret is its key's own fallback, not another key: listed only when it serves alone.
+            case .success(let list): candidates = list.filter { c in c.slot == .current || !list.contains { $0.credentialID == c.credentialID && $0.slot == .current } }
             case .failure(let failure):
                 throw KeywardenError(.unprocessable, code: failure.code, message: failure.description)
             }
@@ -45,7 +46,7 @@ struct ResolutionController {
                     throw KeywardenError(.forbidden, code: "forbidden", message: "Revealing a key needs a service token with keys.reveal.", field: "reveal")
                 }
                 // Only a key of the caller's own scope is ever revealed: never the platform's or the managed key to a workspace.
-                guard let own = candidates.first(where: { snapshot.credential($0.credentialID)?.scope == ownScope }) else {
+                guard let own = candidates.first(where: { $0.slot == .current && snapshot.credential($0.credentialID)?.scope == ownScope }) else {
                     throw KeywardenError(.notFound, code: "no_own_key",
                         message: "No key of this workspace would serve this call; the platform's keys are never revealed.", field: "reveal")
                 }
@@ -137,15 +138,18 @@ struct ResolutionController {
         let model: String?
         let description: String?
         let hint: String?
+        /// `previous` when a rotated key's old secret would serve (its new one is known bad); absent otherwise.
+        let slot: String?
 
         init(candidate: Candidate, key: Credential?, showsKey: Bool) {
+            slot = candidate.slot == .previous ? "previous" : nil
             keyID = showsKey ? candidate.credentialID : nil
             provider = candidate.providerID
             source = candidate.source.rawValue
             reason = candidate.reason
             model = candidate.model
             description = showsKey ? key?.description : nil
-            hint = showsKey ? key?.hint : nil
+            hint = showsKey ? (candidate.slot == .previous ? key?.lifecycle.previous?.hint : key?.hint) : nil
         }
     }
 

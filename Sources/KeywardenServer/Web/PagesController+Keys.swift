@@ -61,7 +61,7 @@ extension PagesController {
                         description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) }, extras: Self.extras(form, of: current.provider),
                         defaultModel: form.text("default_model").map { .some($0) },
                         role: try form.text("role").map(KeysController.role), weight: try Self.weight(form),
-                        expiresAt: try Self.expiresAt(form), rotateByDays: try Self.rotateByDays(form)
+                        expiresAt: try Self.expiresAt(form, current: current.credential.lifecycle.expiresAt), rotateByDays: try Self.rotateByDays(form)
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
@@ -151,10 +151,12 @@ extension PagesController {
         }
     }
 
-    /// The expiry a form gives: absent keeps, blank clears, else a day (2027-03-01).
-    static func expiresAt(_ form: WebForm) throws -> Date?? {
+    /// The expiry a form gives: absent keeps, blank clears, else a day (2027-03-01). The form shows only the day, so the
+    /// same day keeps a time set through the API.
+    static func expiresAt(_ form: WebForm, current: Date? = nil) throws -> Date?? {
         guard form["expires_at"] != nil else { return nil }
         guard let text = form.text("expires_at") else { return .some(nil) }
+        if let current, Timestamp.string(current).prefix(10) == text { return nil }
         return .some(try LifecycleInput.date(text))
     }
 

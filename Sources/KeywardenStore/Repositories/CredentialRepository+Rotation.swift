@@ -54,6 +54,9 @@ extension CredentialRepository {
         updated.lastError = staged.status == .valid ? nil : staged.message
         updated.lifecycle.staged = nil
         updated.lifecycle.keySetAt = now
+        // The expiry date was the old secret's; the new one's is set anew if it has one.
+        updated.lifecycle.expiresAt = nil
+        updated.lifecycle.expiryNoticeFor = nil
         updated.updatedAt = now
         updated.updatedBy = actor
         try await write(updated, on: db)
@@ -84,6 +87,7 @@ extension CredentialRepository {
                             .where { $0.where("rotation_notice_for", .is, SQLLiteral.null).orWhere(SQLColumn("rotation_notice_for"), .notEqual, SQLColumn("key_set_at")) }
                     }
             }
+            .orderBy("id")
             .limit(1000)
             .all().map(Self.decode)
     }
