@@ -76,6 +76,8 @@ public final class AppServices: Sendable {
     public var workspaceService: WorkspaceService { WorkspaceService(app: self) }
     /// Workspace keys.
     public var keys: KeyService { KeyService(app: self) }
+    /// Plans and their default limits.
+    public var plans: PlanService { PlanService(app: self) }
     /// Guided rotations of keys under their stable ids.
     public var keyRotation: KeyRotationService { KeyRotationService(app: self) }
     /// Webhooks, SMTP settings, key status events.

@@ -94,7 +94,7 @@ extension Gateway {
     func reserveBudget(for candidate: Candidate, meter: Meter, snapshot: ResolutionView) async -> BudgetDecision {
         guard let workspaceID = meter.call.workspaceID else { return .held(nil) }
         let scope = BudgetScope(candidate.source)
-        guard let limit = snapshot.policy(ofWorkspace: workspaceID)?.budget[scope] ?? (scope == .platform ? settings.defaultPlatformBudget : nil) else {
+        guard let limit = snapshot.limits(ofWorkspace: workspaceID, defaultPlatformBudget: settings.defaultPlatformBudget)?.budget[scope] else {
             return .held(nil)
         }
         var priced = meter
@@ -127,7 +127,7 @@ extension Gateway {
     /// `rate_limited` and `Retry-After` when the minute's requests or tokens are used up. A workspace's own keys are not limited here.
     func admitRate(for candidate: Candidate, meter: Meter, snapshot: ResolutionView) async -> RateDecision {
         guard let workspaceID = meter.call.workspaceID, candidate.source != .byok,
-              let limits = snapshot.policy(ofWorkspace: workspaceID)?.rateLimits, !limits.isEmpty else { return .admitted(nil) }
+              let limits = snapshot.limits(ofWorkspace: workspaceID, defaultPlatformBudget: nil)?.rateLimits, !limits.isEmpty else { return .admitted(nil) }
         do {
             let (admission, retryAfter) = try await app.rateLimits.admit(workspaceID: workspaceID, limits: limits)
             if let admission { return .admitted(admission) }

@@ -79,6 +79,7 @@ public final class Store: Sendable {
     public let providers = ProviderStateRepository()
     public let tokens = TokenRepository()
     public let workspaces = WorkspaceRepository()
+    public let plans = PlanRepository()
     public let audit = AuditLog()
     public let secrets = SealedSecretRepository()
     public var credentials: CredentialRepository { CredentialRepository(vault: vault, fingerprinter: fingerprinter) }

@@ -9,13 +9,16 @@ public struct BudgetStatus: Sendable, Equatable {
     public let scope: BudgetScope
     /// The limit in thousandths of a credit; `nil` when the scope has none.
     public let limit: Int?
-    /// Whether the limit is the platform's default rather than the workspace's own.
-    public let isDefault: Bool
+    /// Where the limit comes from: the workspace, its plan, or the platform's default; `nil` without a limit.
+    public let source: LimitSource?
     public let spent: Int
     public let reserved: Int
     public let period: BudgetPeriod
 
     /// The share spent, 0…∞ (1 is the whole budget); `nil` without a limit.
+    /// Whether the limit is not the workspace's own (its plan's or the platform's default).
+    public var isDefault: Bool { source != nil && source != .workspace }
+
     public var fraction: Double? { limit.map { $0 > 0 ? Double(spent) / Double($0) : (spent > 0 ? 1 : 0) } }
 }
 
@@ -37,11 +40,7 @@ public struct BudgetService: Sendable {
 
     /// The limits of a workspace (its own; the platform's default is applied by the caller that knows it).
     public func setLimits(workspaceID: String, _ limits: BudgetLimits, actor: String) async throws -> Workspace {
-        for (scope, value) in [(BudgetScope.platform, limits.platform), (.byok, limits.byok)] {
-            if let value, !(0...BudgetLimits.maximumMilliCredits).contains(value) {
-                throw KeywardenError.invalid("\(scope.rawValue)_limit_credits", "A limit is a number of credits from 0 to \(BudgetLimits.maximumMilliCredits / 1000).")
-            }
-        }
+        try Self.check(limits)
         return try await store.engine.transaction { db in
             guard var workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
             guard workspace.budget != limits else { return workspace }
@@ -56,11 +55,23 @@ public struct BudgetService: Sendable {
         }
     }
 
+    /// Checks limits against their range (a workspace's and a plan's alike).
+    public static func check(_ limits: BudgetLimits) throws(KeywardenError) {
+        for (scope, value) in [(BudgetScope.platform, limits.platform), (.byok, limits.byok)] {
+            if let value, !(0...BudgetLimits.maximumMilliCredits).contains(value) {
+                throw KeywardenError.invalid("\(scope.rawValue)_limit_credits", "A limit is a number of credits from 0 to \(BudgetLimits.maximumMilliCredits / 1000).")
+            }
+        }
+    }
+
     /// Each scope's state this period; `defaultPlatformLimit` applies where the workspace has no platform limit of its own.
     public func status(workspaceID: String, defaultPlatformLimit: Int?, at now: Date = Date()) async throws -> [BudgetStatus] {
         let period = BudgetPeriod(containing: now)
         return try await store.engine.read { db in
             guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
+            var plan: Plan?
+            if let name = workspace.plan { plan = try await self.store.plans.get(name, on: db) }
+            let effective = EffectiveLimits(own: workspace.budget, ownRates: workspace.rateLimits, plan: plan, defaultPlatformBudget: defaultPlatformLimit)
             var result: [BudgetStatus] = []
             for scope in BudgetScope.allCases {
                 let held = self.countsInMemory ? self.app.budgetBook.spend(LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)) : nil
@@ -68,9 +79,8 @@ public struct BudgetService: Sendable {
                 if let held { spend = held } else {
                     spend = try await self.store.budgets.spend(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
                 }
-                let own = workspace.budget[scope]
-                let limit = own ?? (scope == .platform ? defaultPlatformLimit : nil)
-                result.append(BudgetStatus(scope: scope, limit: limit, isDefault: own == nil && limit != nil, spent: spend.spent,
+                let limit = effective.budget[scope]
+                result.append(BudgetStatus(scope: scope, limit: limit, source: effective.budgetSources[scope], spent: spend.spent,
                                            reserved: spend.reserved, period: period))
             }
             return result

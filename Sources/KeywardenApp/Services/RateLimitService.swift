@@ -17,12 +17,17 @@ public struct RateLimitService: Sendable {
     var store: Store { app.store }
 
     /// Sets a workspace's limits (platform admins).
-    public func setLimits(workspaceID: String, _ limits: RateLimits, actor: String) async throws -> Workspace {
+    /// Checks limits against their range (a workspace's and a plan's alike).
+    public static func check(_ limits: RateLimits) throws(KeywardenError) {
         for (field, value) in [("requests_per_minute", limits.requestsPerMinute), ("tokens_per_minute", limits.tokensPerMinute)] {
             if let value, !(1...RateLimits.maximum).contains(value) {
                 throw KeywardenError.invalid(field, "\(field) must be a whole number from 1 to \(RateLimits.maximum), or null for no limit.")
             }
         }
+    }
+
+    public func setLimits(workspaceID: String, _ limits: RateLimits, actor: String) async throws -> Workspace {
+        try Self.check(limits)
         return try await store.engine.transaction { db in
             guard var workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
             guard workspace.rateLimits != limits else { return workspace }

@@ -60,9 +60,11 @@ public struct ResolutionService: Sendable {
             let cards = try await self.store.providers.all(on: db)
             let keys = try await self.store.credentials.list(scope: .platform, on: db)
             let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
+            let plans = try await self.store.plans.all(on: db)
             let resolution = PlatformResolution(
                 cards: Dictionary(cards.map { ($0.providerID, ResolutionSnapshot.PlatformCard(active: $0.active, defaultModel: $0.defaultModel)) }) { $1 },
-                credentials: keys, managedDefault: self.store.configuration.managedDefault
+                credentials: keys, managedDefault: self.store.configuration.managedDefault,
+                plans: Dictionary(plans.map { ($0.name, $0) }) { $1 }
             )
             return ResolutionState.PlatformPart(resolution: resolution, sealed: sealed)
         }
@@ -86,7 +88,7 @@ public struct ResolutionService: Sendable {
             let keys = workspace == nil ? [] : try await self.store.credentials.list(scope: .workspace(id), on: db)
             let bound = workspace == nil ? [] : try await self.bindings.list(workspaceID: id, on: db)
             let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
-            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits) }, credentials: keys, bindings: bound)
+            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan) }, credentials: keys, bindings: bound)
             return ResolutionState.WorkspacePart(resolution: resolution, sealed: sealed)
         }
         app.resolutionState.insert(part, readAfter: mark)
@@ -121,11 +123,12 @@ public struct ResolutionService: Sendable {
             let credentials = try await self.store.credentials.all(on: db)
             let cards = try await self.store.providers.all(on: db)
             return ResolutionSnapshot(
-                workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits)) }),
+                workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan)) }),
                 credentials: credentials,
                 platformCards: Dictionary(uniqueKeysWithValues: cards.map { ($0.providerID, .init(active: $0.active, defaultModel: $0.defaultModel)) }),
                 bindings: try await self.bindings.list(workspaceID: nil, on: db),
-                managedDefault: self.store.configuration.managedDefault
+                managedDefault: self.store.configuration.managedDefault,
+                plans: Dictionary(uniqueKeysWithValues: try await self.store.plans.all(on: db).map { ($0.name, $0) })
             )
         }
     }

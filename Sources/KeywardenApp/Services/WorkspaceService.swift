@@ -11,8 +11,11 @@ public struct WorkspaceChanges: Sendable {
     public var exclusive: Bool?
     /// `.some(nil)` clears the address.
     public var notificationEmail: String??
+    /// `.some(nil)` takes the workspace off its plan.
+    public var plan: String??
 
-    public init(name: String? = nil, byokAllowed: Bool? = nil, exclusive: Bool? = nil, notificationEmail: String?? = nil) {
+    public init(name: String? = nil, byokAllowed: Bool? = nil, exclusive: Bool? = nil, notificationEmail: String?? = nil, plan: String?? = nil) {
+        self.plan = plan
         self.name = name
         self.byokAllowed = byokAllowed
         self.exclusive = exclusive
@@ -168,6 +171,13 @@ public struct WorkspaceService: Sendable {
                 }
                 workspace.exclusive = exclusive
                 changed["exclusive"] = "\(exclusive)"
+            }
+            if let plan = changes.plan, plan != workspace.plan {
+                if let plan, try await self.store.plans.get(try Plan.validName(plan), on: db) == nil {
+                    throw KeywardenError.invalid("plan", "There is no plan '\(plan)'; create it first (PUT /api/v1/platform/plans/\(plan)).", code: "unknown_plan")
+                }
+                workspace.plan = plan
+                changed["plan"] = plan ?? "none"
             }
             if let email = changes.notificationEmail, email != workspace.notificationEmail {
                 workspace.notificationEmail = email

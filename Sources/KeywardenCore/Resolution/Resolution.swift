@@ -55,10 +55,13 @@ public struct ResolutionSnapshot: Sendable {
         public let budget: BudgetLimits
         /// The workspace's rate limits on the platform's keys.
         public let rateLimits: RateLimits
-        public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits()) {
+        /// The plan whose default limits fill the ones the workspace leaves unset.
+        public let plan: String?
+        public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits(), plan: String? = nil) {
             self.byokAllowed = byokAllowed
             self.budget = budget
             self.rateLimits = rateLimits
+            self.plan = plan
         }
     }
 
@@ -89,7 +92,7 @@ public struct ResolutionSnapshot: Sendable {
     private let owners: [String: String]
 
     public init(workspaces: [String: WorkspacePolicy] = [:], credentials: [Credential] = [], platformCards: [String: PlatformCard] = [:],
-                bindings: [Binding] = [], managedDefault: ManagedDefault? = nil) {
+                bindings: [Binding] = [], managedDefault: ManagedDefault? = nil, plans: [String: Plan] = [:]) {
         var keysByWorkspace: [String: [Credential]] = [:]
         var platformKeys: [Credential] = []
         var owners: [String: String] = [:]
@@ -107,7 +110,7 @@ public struct ResolutionSnapshot: Sendable {
             parts[id] = WorkspaceResolution(id: id, policy: workspaces[id], credentials: keysByWorkspace[id] ?? [], bindings: bindingsByWorkspace[id] ?? [])
         }
         self.workspaces = parts
-        self.platform = PlatformResolution(cards: platformCards, credentials: platformKeys, managedDefault: managedDefault)
+        self.platform = PlatformResolution(cards: platformCards, credentials: platformKeys, managedDefault: managedDefault, plans: plans)
         self.owners = owners
     }
 
@@ -196,8 +199,12 @@ public struct PlatformResolution: Sendable {
     /// The provider of every platform key.
     private let locations: [String: String]
     public let managedDefault: ResolutionSnapshot.ManagedDefault?
+    /// The plans by name, with their default limits.
+    public let plans: [String: Plan]
 
-    public init(cards: [String: ResolutionSnapshot.PlatformCard] = [:], credentials: [Credential] = [], managedDefault: ResolutionSnapshot.ManagedDefault? = nil) {
+    public init(cards: [String: ResolutionSnapshot.PlatformCard] = [:], credentials: [Credential] = [], managedDefault: ResolutionSnapshot.ManagedDefault? = nil,
+                plans: [String: Plan] = [:]) {
+        self.plans = plans
         var providers = cards.mapValues { ProviderEntry(card: $0) }
         var locations: [String: String] = [:]
         for credential in credentials where credential.scope.workspaceID == nil {
@@ -252,6 +259,14 @@ public struct ResolutionView: Sendable {
 
     /// A key by id: the workspace's or the platform's.
     public func credential(_ id: String) -> Credential? { workspace?.credential(id) ?? platform.credential(id) }
+
+    /// The limits that hold for a workspace (its own, else its plan's, else the platform's default budget); `nil` when
+    /// there is no such workspace.
+    public func limits(ofWorkspace workspaceID: String, defaultPlatformBudget: Int?) -> EffectiveLimits? {
+        guard let policy = policy(ofWorkspace: workspaceID) else { return nil }
+        return EffectiveLimits(own: policy.budget, ownRates: policy.rateLimits, plan: policy.plan.flatMap { platform.plans[$0] },
+                               defaultPlatformBudget: defaultPlatformBudget)
+    }
 }
 
 /// What a call asks for.

@@ -155,6 +155,8 @@ struct WorkspaceBody: Encodable {
     let byokAllowed: Bool
     let exclusive: Bool
     let notificationEmail: String?
+    /// The plan whose default limits it gets where it sets none.
+    let plan: String?
     let createdAt: String
     let updatedAt: String
     /// The keys it stores (platform admins' list only).
@@ -168,6 +170,7 @@ struct WorkspaceBody: Encodable {
         byokAllowed = w.byokAllowed
         exclusive = w.exclusive
         notificationEmail = w.notificationEmail
+        plan = w.plan
         createdAt = w.createdAt
         updatedAt = w.updatedAt
         keys = nil
@@ -182,6 +185,7 @@ struct WorkspaceBody: Encodable {
         byokAllowed = w.byokAllowed
         exclusive = w.exclusive
         notificationEmail = w.notificationEmail
+        plan = w.plan
         createdAt = w.createdAt
         updatedAt = w.updatedAt
         keys = counts ? summary.keys : nil

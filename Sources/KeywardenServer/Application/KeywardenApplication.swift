@@ -91,6 +91,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     MeController().addRoutes(to: api)
     PlatformCardsController(app: app, verification: services.verification).addRoutes(to: api.group("platform/providers"))
     TokensController(app: app).addPlatformRoutes(to: api.group("platform/tokens"))
+    PlansController(app: app).addRoutes(to: api.group("platform/plans"))
     WorkspacesController(app: app).addRoutes(to: api.group("workspaces"))
     MembersController(app: app).addRoutes(to: api.group("workspaces/:workspace/members"))
     BudgetController(app: app, defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget).addRoutes(to: api.group("workspaces/:workspace/budget"))

@@ -34,7 +34,8 @@ struct BudgetController {
         group.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
             _ = try Access.require(.usageRead, in: id, context)
-            return try JSONResponse.make(RateLimitsBody(try await app.workspaceService.get(id).rateLimits))
+            let workspace = try await app.workspaceService.get(id)
+            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await effectiveRates(workspace)))
         }
         group.patch { request, context -> Response in
             let id = try context.parameters.require("workspace")
@@ -43,8 +44,16 @@ struct BudgetController {
             var limits = try await app.workspaceService.get(id).rateLimits
             if let change = body.requestsPerMinute.change { limits.requestsPerMinute = change }
             if let change = body.tokensPerMinute.change { limits.tokensPerMinute = change }
-            return try JSONResponse.make(RateLimitsBody(try await app.rateLimits.setLimits(workspaceID: id, limits, actor: principal.actor).rateLimits))
+            let workspace = try await app.rateLimits.setLimits(workspaceID: id, limits, actor: principal.actor)
+            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await effectiveRates(workspace)))
         }
+    }
+
+    /// The rate limits that hold for a workspace: its own, else its plan's.
+    func effectiveRates(_ workspace: Workspace) async throws -> RateLimits {
+        var plan: Plan?
+        if let name = workspace.plan { plan = try await app.plans.list().first { $0.name == name } }
+        return EffectiveLimits(own: workspace.budget, ownRates: workspace.rateLimits, plan: plan, defaultPlatformBudget: nil).rateLimits
     }
 
     struct RateLimitsUpdate: RequestBody {
@@ -59,22 +68,37 @@ struct BudgetController {
     }
 
     struct RateLimitsBody: Encodable {
+        /// The workspace's own limits, then the ones that hold (its own, else its plan's).
         let requestsPerMinute: Int?
         let tokensPerMinute: Int?
+        let effective: Effective
 
-        init(_ limits: RateLimits) {
+        struct Effective: Encodable {
+            let requestsPerMinute: Int?
+            let tokensPerMinute: Int?
+
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(requestsPerMinute, forKey: .requestsPerMinute)
+                try c.encode(tokensPerMinute, forKey: .tokensPerMinute)
+            }
+        }
+
+        init(_ limits: RateLimits, effective: RateLimits) {
             requestsPerMinute = limits.requestsPerMinute
             tokensPerMinute = limits.tokensPerMinute
+            self.effective = Effective(requestsPerMinute: effective.requestsPerMinute, tokensPerMinute: effective.tokensPerMinute)
         }
 
         enum CodingKeys: String, CodingKey {
-            case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
+            case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute", effective
         }
 
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(requestsPerMinute, forKey: .requestsPerMinute)
             try c.encode(tokensPerMinute, forKey: .tokensPerMinute)
+            try c.encode(effective, forKey: .effective)
         }
     }
 
@@ -103,12 +127,14 @@ struct BudgetController {
         struct Scope: Encodable {
             let limitCredits: Double?
             let isDefault: Bool
+            /// `workspace`, `plan`, `default`, or null without a limit.
+            let limitSource: String?
             let spentCredits: Double
             let reservedCredits: Double
             let percent: Double?
 
             enum CodingKeys: String, CodingKey {
-                case limitCredits = "limit_credits", isDefault = "default", spentCredits = "spent_credits"
+                case limitCredits = "limit_credits", isDefault = "default", limitSource = "limit_source", spentCredits = "spent_credits"
                 case reservedCredits = "reserved_credits", percent
             }
 
@@ -116,6 +142,7 @@ struct BudgetController {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(limitCredits, forKey: .limitCredits)
                 try c.encode(isDefault, forKey: .isDefault)
+                try c.encode(limitSource, forKey: .limitSource)
                 try c.encode(spentCredits, forKey: .spentCredits)
                 try c.encode(reservedCredits, forKey: .reservedCredits)
                 try c.encode(percent, forKey: .percent)
@@ -134,9 +161,9 @@ struct BudgetController {
         init(_ statuses: [BudgetStatus]) {
             func scope(_ which: BudgetScope) -> Scope {
                 guard let status = statuses.first(where: { $0.scope == which }) else {
-                    return Scope(limitCredits: nil, isDefault: false, spentCredits: 0, reservedCredits: 0, percent: nil)
+                    return Scope(limitCredits: nil, isDefault: false, limitSource: nil, spentCredits: 0, reservedCredits: 0, percent: nil)
                 }
-                return Scope(limitCredits: status.limit.map { Double($0) / 1000 }, isDefault: status.isDefault,
+                return Scope(limitCredits: status.limit.map { Double($0) / 1000 }, isDefault: status.isDefault, limitSource: status.source?.rawValue,
                              spentCredits: Double(status.spent) / 1000, reservedCredits: Double(status.reserved) / 1000,
                              percent: status.fraction.map { ($0 * 1000).rounded() / 10 })
             }

@@ -13,9 +13,16 @@ struct WorkspacesController {
             let principal = try Access.requirePlatform(context)
             let body = try await request.decodeBody(CreateBody.self, context: context)
             guard let name = body.name else { throw KeywardenError.missing("name") }
-            let workspace = try await app.workspaceService.create(
+            // The plan is checked before anything is created: a refused plan leaves no workspace behind.
+            if let plan = body.plan, try await app.plans.list().contains(where: { $0.name == plan }) == false {
+                throw KeywardenError.invalid("plan", "There is no plan '\(try Plan.validName(plan))'; create it first (PUT /api/v1/platform/plans/\(plan)).", code: "unknown_plan")
+            }
+            var workspace = try await app.workspaceService.create(
                 name: name, byokAllowed: body.byokAllowed ?? true, exclusive: body.exclusive ?? false, actor: principal.actor
             )
+            if let plan = body.plan {
+                workspace = try await app.workspaceService.update(workspace.id, WorkspaceChanges(plan: .some(plan)), actor: principal.actor)
+            }
             return try JSONResponse.make(WorkspaceBody(workspace), status: .created)
         }
         group.get { request, context -> Response in
@@ -49,11 +56,13 @@ struct WorkspacesController {
             // Each setting has its own owner: the plan is the platform's, exclusive mode is about keys, the rest is the team's.
             if !principal.isPlatformAdmin {
                 if body.byokAllowed != nil { throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change the plan's BYOK setting.", field: "byok_allowed") }
+                if body.plan.change != nil { throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change a workspace's plan.", field: "plan") }
                 if body.exclusive != nil { _ = try Access.require(.keysUpdate, in: id, context) }
                 if body.name != nil || body.notificationEmail.change != nil { _ = try Access.require(.membersManage, in: id, context) }
             }
             let workspace = try await app.workspaceService.update(id, WorkspaceChanges(
-                name: body.name, byokAllowed: body.byokAllowed, exclusive: body.exclusive, notificationEmail: body.notificationEmail.change
+                name: body.name, byokAllowed: body.byokAllowed, exclusive: body.exclusive, notificationEmail: body.notificationEmail.change,
+                plan: body.plan.change
             ), actor: principal.actor)
             return try JSONResponse.make(WorkspaceBody(workspace))
         }
@@ -87,27 +96,29 @@ struct WorkspacesController {
     }
 
     struct CreateBody: RequestBody {
-        static let fields: Set<String> = ["name", "byok_allowed", "exclusive"]
+        static let fields: Set<String> = ["name", "byok_allowed", "exclusive", "plan"]
+        let plan: String?
         let name: String?
         let byokAllowed: Bool?
         let exclusive: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case name, exclusive
+            case name, exclusive, plan
             case byokAllowed = "byok_allowed"
         }
     }
 
     struct UpdateBody: RequestBody {
-        static let fields: Set<String> = ["name", "byok_allowed", "exclusive", "notification_email"]
-        static let nullableFields: Set<String> = ["notification_email"]
+        static let fields: Set<String> = ["name", "byok_allowed", "exclusive", "notification_email", "plan"]
+        static let nullableFields: Set<String> = ["notification_email", "plan"]
+        let plan: Patch<String>
         let name: String?
         let byokAllowed: Bool?
         let exclusive: Bool?
         let notificationEmail: Patch<String>
 
         enum CodingKeys: String, CodingKey {
-            case name, exclusive
+            case name, exclusive, plan
             case byokAllowed = "byok_allowed"
             case notificationEmail = "notification_email"
         }

@@ -13,6 +13,7 @@ public enum Schema {
         Migration(version: 8, name: "change log, index of keys by last check, fallback engagements", apply: addChangeLog),
         Migration(version: 9, name: "budgets and rate limits", apply: addBudgets),
         Migration(version: 10, name: "key lifecycle: expiry, rotate-by age, staged and previous secrets", apply: addKeyLifecycle),
+        Migration(version: 11, name: "plans and their default limits", apply: addPlans),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -325,5 +326,19 @@ public enum Schema {
         try await db.create(index: "credentials_previous_until").on("credentials").column("previous_until").run()
         try await db.create(index: "credentials_expires_at").on("credentials").column("expires_at").run()
         try await db.create(index: "credentials_rotation_due_at").on("credentials").column("rotation_due_at").run()
+    }
+
+    static func addPlans(_ db: any SQLDatabase) async throws {
+        // A plan's default limits (NULL: none); a workspace's own limit, when set, wins.
+        try await db.create(table: "plans")
+            .column("name", type: .text, .primaryKey(autoIncrement: false))
+            .column("budget_platform_milli", type: .bigint)
+            .column("budget_byok_milli", type: .bigint)
+            .column("rate_rpm", type: .bigint)
+            .column("rate_tpm", type: .bigint)
+            .column("updated_at", type: .text, .notNull)
+            .column("updated_by", type: .text, .notNull)
+            .run()
+        try await db.alter(table: "workspaces").column("plan", type: .text).run()
     }
 }

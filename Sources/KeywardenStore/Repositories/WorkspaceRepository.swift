@@ -17,6 +17,8 @@ public struct Workspace: Sendable, Equatable, Codable {
     public var budget = BudgetLimits()
     /// Its rate limits on the platform's keys.
     public var rateLimits = RateLimits()
+    /// The plan whose default limits fill the ones it leaves unset.
+    public var plan: String?
 }
 
 /// The `workspaces` table.
@@ -52,12 +54,19 @@ public struct WorkspaceRepository: Sendable {
             .set("updated_at", to: workspace.updatedAt)
             .set("budget_platform_milli", to: workspace.budget.platform).set("budget_byok_milli", to: workspace.budget.byok)
             .set("rate_rpm", to: workspace.rateLimits.requestsPerMinute).set("rate_tpm", to: workspace.rateLimits.tokensPerMinute)
+            .set("plan", to: workspace.plan)
             .where("id", .equal, workspace.id).run()
     }
 
     /// One workspace.
     public func get(_ id: String, on db: any SQLDatabase) async throws -> Workspace? {
         try await db.select().column("*").from(Self.table).where("id", .equal, id).first().map(Self.decode)
+    }
+
+    /// How many workspaces are on a plan.
+    public func count(onPlan plan: String, on db: any SQLDatabase) async throws -> Int {
+        let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(Self.table).where("plan", .equal, plan).first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
     }
 
     /// Every workspace, oldest first.
@@ -105,7 +114,8 @@ public struct WorkspaceRepository: Sendable {
             budget: BudgetLimits(platform: try row.decode(column: "budget_platform_milli", as: Int?.self),
                                  byok: try row.decode(column: "budget_byok_milli", as: Int?.self)),
             rateLimits: RateLimits(requestsPerMinute: try row.decode(column: "rate_rpm", as: Int?.self),
-                                   tokensPerMinute: try row.decode(column: "rate_tpm", as: Int?.self))
+                                   tokensPerMinute: try row.decode(column: "rate_tpm", as: Int?.self)),
+            plan: try row.decode(column: "plan", as: String?.self)
         )
     }
 }

@@ -1,0 +1,56 @@
+import Foundation
+
+/// A plan's default limits: a workspace on the plan that has no limit of its own gets the plan's, limit by limit.
+public struct Plan: Sendable, Equatable, Codable {
+    public let name: String
+    public var budget: BudgetLimits
+    public var rateLimits: RateLimits
+
+    public init(name: String, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits()) {
+        self.name = name
+        self.budget = budget
+        self.rateLimits = rateLimits
+    }
+
+    /// A plan's name as written in URLs and bodies: 1 to 64 of `a-z`, `0-9`, `-`, `_`, `.` (`pro`, `team-2026`).
+    public static func validName(_ text: String) throws(KeywardenError) -> String {
+        let bytes = Array(text.utf8)
+        guard (1...64).contains(bytes.count), bytes.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }) else {
+            throw KeywardenError.invalid("plan", "A plan's name is 1 to 64 of a-z, 0-9, '-', '_' and '.'.", code: "invalid_plan")
+        }
+        return text
+    }
+}
+
+/// Where a limit that holds for a workspace comes from.
+public enum LimitSource: String, Sendable, Codable {
+    /// Set on the workspace.
+    case workspace
+    /// The default of the workspace's plan.
+    case plan
+    /// The platform's default (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`).
+    case platformDefault = "default"
+}
+
+/// The limits that hold for a workspace: its own, else its plan's, else the platform's default budget.
+public struct EffectiveLimits: Sendable, Equatable {
+    public var budget: BudgetLimits
+    public var rateLimits: RateLimits
+    /// Where each budget came from (absent: no limit).
+    public var budgetSources: [BudgetScope: LimitSource]
+
+    /// Overlays `own` on `plan` field by field, then the platform's default budget for platform-paid calls.
+    public init(own: BudgetLimits, ownRates: RateLimits, plan: Plan?, defaultPlatformBudget: Int?) {
+        var sources: [BudgetScope: LimitSource] = [:]
+        func pick(_ scope: BudgetScope) -> Int? {
+            if let value = own[scope] { sources[scope] = .workspace; return value }
+            if let value = plan?.budget[scope] { sources[scope] = .plan; return value }
+            if scope == .platform, let value = defaultPlatformBudget { sources[scope] = .platformDefault; return value }
+            return nil
+        }
+        budget = BudgetLimits(platform: pick(.platform), byok: pick(.byok))
+        rateLimits = RateLimits(requestsPerMinute: ownRates.requestsPerMinute ?? plan?.rateLimits.requestsPerMinute,
+                                tokensPerMinute: ownRates.tokensPerMinute ?? plan?.rateLimits.tokensPerMinute)
+        budgetSources = sources
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import KeywardenApp
+import KeywardenCore
+import KeywardenStore
+
+/// `/api/v1/platform/plans`: plans and their default limits (platform admins). A workspace is put on a plan with
+/// `PATCH /api/v1/workspaces/{ws} {"plan": …}`; its own limits, where set, win over the plan's.
+struct PlansController {
+    let app: AppServices
+
+    func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
+        group.get { _, context -> Response in
+            _ = try Access.requirePlatform(context)
+            return try JSONResponse.make(["items": try await app.plans.list().map(PlanBody.init)])
+        }
+        group.get(":plan") { _, context -> Response in
+            _ = try Access.requirePlatform(context)
+            return try JSONResponse.make(PlanBody(try await app.plans.get(try context.parameters.require("plan"))))
+        }
+        group.put(":plan") { request, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            let name = try Plan.validName(try context.parameters.require("plan"))
+            let body = try await request.decodeBody(SaveBody.self, context: context)
+            let plan = Plan(
+                name: name,
+                budget: BudgetLimits(platform: try body.platformLimitCredits.map { try BudgetController.milli($0, field: "platform_limit_credits") },
+                                     byok: try body.byokLimitCredits.map { try BudgetController.milli($0, field: "byok_limit_credits") }),
+                rateLimits: RateLimits(requestsPerMinute: body.requestsPerMinute, tokensPerMinute: body.tokensPerMinute)
+            )
+            return try JSONResponse.make(PlanBody(try await app.plans.save(plan, actor: principal.actor)))
+        }
+        group.delete(":plan") { _, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            try await app.plans.delete(try context.parameters.require("plan"), actor: principal.actor)
+            return try JSONResponse.make(MessageOnlyBody(message: "Plan deleted."))
+        }
+    }
+
+    /// A plan's whole set of limits: each absent or null one is no limit (a PUT replaces the plan).
+    struct SaveBody: RequestBody {
+        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits", "requests_per_minute", "tokens_per_minute"]
+        static let nullableFields: Set<String> = fields
+        let platformLimitCredits: Double?
+        let byokLimitCredits: Double?
+        let requestsPerMinute: Int?
+        let tokensPerMinute: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case platformLimitCredits = "platform_limit_credits", byokLimitCredits = "byok_limit_credits"
+            case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
+        }
+    }
+
+    struct PlanBody: Encodable {
+        let name: String
+        let platformLimitCredits: Double?
+        let byokLimitCredits: Double?
+        let requestsPerMinute: Int?
+        let tokensPerMinute: Int?
+
+        init(_ plan: Plan) {
+            name = plan.name
+            platformLimitCredits = plan.budget.platform.map { Double($0) / 1000 }
+            byokLimitCredits = plan.budget.byok.map { Double($0) / 1000 }
+            requestsPerMinute = plan.rateLimits.requestsPerMinute
+            tokensPerMinute = plan.rateLimits.tokensPerMinute
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case platformLimitCredits = "platform_limit_credits", byokLimitCredits = "byok_limit_credits"
+            case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(platformLimitCredits, forKey: .platformLimitCredits)
+            try c.encode(byokLimitCredits, forKey: .byokLimitCredits)
+            try c.encode(requestsPerMinute, forKey: .requestsPerMinute)
+            try c.encode(tokensPerMinute, forKey: .tokensPerMinute)
+        }
+    }
+}
