@@ -19,9 +19,27 @@ extension PagesController {
             let renaming: Bool
             /// What the delete dialog says will happen.
             let deleteWarning: String
+            /// The plans to choose from, this workspace's selected.
+            let plans: [PlanOption]
+        }
+
+        struct PlanOption: Encodable {
+            let value: String
+            let label: String
+            let selected: Bool
+        }
+
+        /// A plan and its default limits, as the plans table shows them.
+        struct PlanRow: Encodable {
+            let name: String
+            let platformBudget: String
+            let byokBudget: String
+            let requestsPerMinute: String
+            let tokensPerMinute: String
         }
 
         let search: String
+        let planRows: [PlanRow]
         let rows: [Row]
         let total: Int
         let paging: Paging
@@ -93,6 +111,55 @@ extension PagesController {
                 return WebResponse.redirect("/workspaces?notice=\(allowed ? "byok_on" : "byok_off")")
             }
         }
+        router.post("workspaces/:workspace/plan") { request, context in
+            try await page(request) { session in
+                let workspaceID = try context.parameters.require("workspace")
+                let form = try await WebForm.read(request, context: context, csrf: session.csrf)
+                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                do {
+                    _ = try await app.workspaceService.update(workspaceID, WorkspaceChanges(plan: .some(form.text("plan"))), actor: session.principal.actor)
+                } catch let error as KeywardenError where error.kind != .notFound {
+                    return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
+                }
+                return WebResponse.redirect("/workspaces?notice=plan_set")
+            }
+        }
+        router.post("platform/plans") { request, context in
+            try await page(request) { session in
+                let form = try await WebForm.read(request, context: context, csrf: session.csrf)
+                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                do {
+                    func credits(_ field: String) throws -> Int? {
+                        guard let text = form.text(field) else { return nil }
+                        guard let value = UntrustedNumber.decimal(text) else { throw KeywardenError.invalid(field, "\(field) is a number of credits.") }
+                        return try BudgetController.milli(value, field: field)
+                    }
+                    let maximum = RateLimits.maximum
+                    _ = try await app.plans.save(Plan(
+                        name: try Plan.validName(form.text("plan_name") ?? ""),
+                        budget: BudgetLimits(platform: try credits("platform_limit_credits"), byok: try credits("byok_limit_credits")),
+                        rateLimits: RateLimits(requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...maximum),
+                                               tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...maximum))
+                    ), actor: session.principal.actor)
+                } catch let error as KeywardenError {
+                    return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
+                }
+                return WebResponse.redirect("/workspaces?notice=plan_saved#plans")
+            }
+        }
+        router.post("platform/plans/:plan/delete") { request, context in
+            try await page(request) { session in
+                let name = try context.parameters.require("plan")
+                _ = try await WebForm.read(request, context: context, csrf: session.csrf)
+                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                do {
+                    try await app.plans.delete(name, actor: session.principal.actor)
+                } catch let error as KeywardenError where error.kind != .notFound {
+                    return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
+                }
+                return WebResponse.redirect("/workspaces?notice=plan_deleted#plans")
+            }
+        }
         router.post("workspaces/:workspace/delete") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
@@ -110,6 +177,13 @@ extension PagesController {
         let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: 20)
         let (items, total) = try await app.workspaceService.page(search: search.isEmpty ? nil : search, pagination: pagination)
         let renaming = request.queryText("rename")
+        let plans = try await app.plans.list()
+        func credits(_ milli: Int?) -> String { milli.map { BudgetService.credits($0) } ?? "—" }
+        let planRows = plans.map { plan in
+            WorkspacesPage.PlanRow(name: plan.name, platformBudget: credits(plan.budget.platform), byokBudget: credits(plan.budget.byok),
+                                   requestsPerMinute: plan.rateLimits.requestsPerMinute.map(String.init) ?? "—",
+                                   tokensPerMinute: plan.rateLimits.tokensPerMinute.map(String.init) ?? "—")
+        }
         let rows = items.map { summary in
             let workspace = summary.workspace
             return WorkspacesPage.Row(
@@ -117,10 +191,12 @@ extension PagesController {
                 keys: summary.keys, calls: summary.callsThisMonth, renaming: renaming == workspace.id,
                 deleteWarning: "Delete the workspace “\(workspace.name)”? Its \(summary.keys) key(s) are deleted with their secrets, "
                     + "its members’ and service tokens stop working at once, and its calls through Keywarden are refused. "
-                    + "Its usage history is kept for billing."
+                    + "Its usage history is kept for billing.",
+                plans: [.init(value: "", label: "No plan", selected: workspace.plan == nil)]
+                    + plans.map { .init(value: $0.name, label: $0.name, selected: $0.name == workspace.plan) }
             )
         }
-        let content = WorkspacesPage(search: search, rows: rows, total: total, paging: Paging(page: pagination.page, perPage: pagination.perPage, total: total) { page in
+        let content = WorkspacesPage(search: search, planRows: planRows, rows: rows, total: total, paging: Paging(page: pagination.page, perPage: pagination.perPage, total: total) { page in
             "/workspaces?page=\(page)" + (search.isEmpty ? "" : "&search=\(Self.queryEscape(search))")
         })
         let chrome = try await chrome(session, title: "Workspaces", nav: "navWorkspaces", workspaceID: nil, notice: notice, error: error)
@@ -129,7 +205,8 @@ extension PagesController {
 
     static func workspaceNotice(_ code: String) -> String {
         ["renamed": "Workspace renamed.", "byok_on": "The workspace may now bring its own keys.",
-         "byok_off": "The workspace's own keys are no longer used; the platform's keys serve it.", "deleted": "Workspace deleted."][code] ?? "Done."
+         "byok_off": "The workspace's own keys are no longer used; the platform's keys serve it.", "deleted": "Workspace deleted.",
+         "plan_set": "Plan set.", "plan_saved": "Plan saved.", "plan_deleted": "Plan deleted."][code] ?? "Done."
     }
 
     /// A path segment as it may appear in a link (ids are plain; this keeps any other value inside its segment).
