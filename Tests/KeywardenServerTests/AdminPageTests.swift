@@ -73,7 +73,19 @@ struct AdminPageTests {
         try await APIHarness.run { harness, api in
             let ws = try await api.createWorkspace("Guarded")
             let admin = try await Self.signIn(api, token: harness.adminToken)
+            let created = try await api.post("/api/v1/workspaces/\(ws)/keys", token: harness.adminToken,
+                                             json: ["provider": "openai", "description": "Guarded key", "api_key": "sk-guarded-0001"])
+            let key = try #require((created.json["key"] as? [String: Any])?["id"] as? String)
+            _ = try await api.put("/api/v1/platform/plans/kept", token: harness.adminToken, json: [String: Any]())
             let forms: [(String, [String: String])] = [
+                ("/workspaces/\(ws)/plan", ["plan": ""]),
+                ("/platform/plans", ["plan_name": "forged", "requests_per_minute": "1"]),
+                ("/platform/plans/kept/delete", [:]),
+                ("/workspaces/\(ws)/keys/\(key)/rotation/stage", ["new_api_key": "sk-forged-0002"]),
+                ("/workspaces/\(ws)/keys/\(key)/rotation/test", [:]),
+                ("/workspaces/\(ws)/keys/\(key)/rotation/promote", ["force": "1"]),
+                ("/workspaces/\(ws)/keys/\(key)/rotation/finish", [:]),
+                ("/workspaces/\(ws)/keys/\(key)/rotation/cancel", [:]),
                 ("/workspaces", ["name": "Forged"]),
                 ("/workspaces/\(ws)/rename", ["name": "Forged"]),
                 ("/workspaces/\(ws)/byok", [:]),
@@ -91,6 +103,31 @@ struct AdminPageTests {
             #expect(workspace.json["name"] as? String == "Guarded" && workspace.json["byok_allowed"] as? Bool == true)
             #expect((try await api.get("/api/v1/workspaces/\(ws)/members", token: harness.adminToken).json["items"] as? [Any])?.isEmpty == true)
             #expect((try await api.get("/api/v1/workspaces/\(ws)/tokens", token: harness.adminToken).json["items"] as? [Any])?.isEmpty == true)
+            let keyAfter = try await api.get("/api/v1/workspaces/\(ws)/keys/\(key)", token: harness.adminToken)
+            #expect((keyAfter.json["lifecycle"] as? [String: Any])?["staged"] == nil, "no forged rotation step took effect")
+            #expect(try await api.get("/api/v1/platform/plans/forged", token: harness.adminToken).status == 404)
+        }
+    }
+
+    @Test("a platform admin saves a plan on the Workspaces page and puts a workspace on it; bad limits come back as a clear error")
+    func plansFromThePage() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Planned")
+            let admin = try await Self.signIn(api, token: harness.adminToken)
+            let saved = try await admin.post("/platform/plans", ["plan_name": "team", "platform_limit_credits": "250", "requests_per_minute": "120",
+                                                                 "byok_limit_credits": "", "tokens_per_minute": ""])
+            #expect(saved.status == 303 || saved.status == 302, "\(saved.status)")
+            let plan = try await api.get("/api/v1/platform/plans/team", token: harness.adminToken)
+            #expect(plan.json["platform_limit_credits"] as? Double == 250 && plan.json["requests_per_minute"] as? Int == 120 && plan.json["byok_limit_credits"] is NSNull)
+            let set = try await admin.post("/workspaces/\(ws)/plan", ["plan": "team"])
+            #expect(set.status == 303 || set.status == 302)
+            #expect(try await api.get("/api/v1/workspaces/\(ws)", token: harness.adminToken).json["plan"] as? String == "team")
+            let page = try await admin.get("/workspaces")
+            #expect(page.body.contains(#"<option value="team" selected>team</option>"#) && page.body.contains("250"))
+            let bad = try await admin.post("/platform/plans", ["plan_name": "Bad Name", "requests_per_minute": "0"])
+            #expect(bad.status == 400 && bad.body.contains("plan"), "\(bad.status)")
+            let inUse = try await admin.post("/platform/plans/team/delete", [:])
+            #expect(inUse.status == 409 && inUse.body.contains("move them to another plan"))
         }
     }
 
@@ -137,8 +174,11 @@ struct AdminPageTests {
         let chrome = PageChrome(title: hostile, csrf: "c", who: hostile, isPlatformAdmin: true, canAudit: true, canManageMembers: true,
                                 workspaceID: "ws_1", nav: "navWorkspaces", switcher: [.init(id: "ws_1", name: hostile, selected: true)], notice: hostile)
         let row = PagesController.WorkspacesPage.Row(id: "ws_1", name: hostile, byokAllowed: false, exclusive: false, keys: 1, calls: 2,
-                                                     renaming: true, deleteWarning: "Delete “\(hostile)”?")
-        let content = PagesController.WorkspacesPage(search: hostile, rows: [row], total: 1,
+                                                     renaming: true, deleteWarning: "Delete “\(hostile)”?",
+                                                     plans: [.init(value: hostile, label: hostile, selected: true)])
+        let content = PagesController.WorkspacesPage(search: hostile, planRows: [.init(name: hostile, platformBudget: hostile, byokBudget: "1",
+                                                                                           requestsPerMinute: "2", tokensPerMinute: "3")],
+                                                     rows: [row], total: 1,
                                                      paging: .init(page: 1, perPage: 20, total: 1) { "/workspaces?page=\($0)" })
         let html = try #require(ServerResources.templates.render(PageView(chrome: chrome, content: content), withTemplate: "workspaces"))
         #expect(html.contains("&quot;\u{301} formaction"), "the quote is escaped, its mark kept")
