@@ -94,14 +94,15 @@ extension Gateway {
     func reserveBudget(for candidate: Candidate, meter: Meter, snapshot: ResolutionView) async -> BudgetDecision {
         guard let workspaceID = meter.call.workspaceID else { return .held(nil) }
         let scope = BudgetScope(candidate.source)
-        guard let limit = snapshot.limits(ofWorkspace: workspaceID, defaultPlatformBudget: settings.defaultPlatformBudget)?.budget[scope] else {
+        guard let limits = snapshot.limits(ofWorkspace: workspaceID, defaultPlatformBudget: settings.defaultPlatformBudget),
+              let limit = limits.budget[scope] else {
             return .held(nil)
         }
         var priced = meter
         priced.candidate = candidate
         let estimate = estimate(priced, source: candidate.source)
         do {
-            if let held = try await app.budgets.reserve(workspaceID: workspaceID, scope: scope, amount: estimate, limit: limit) {
+            if let held = try await app.budgets.reserve(workspaceID: workspaceID, scope: scope, amount: estimate, limit: limit, cycle: limits.cycle) {
                 return .held(held)
             }
         } catch {
@@ -110,11 +111,11 @@ extension Gateway {
             return .refused(.local(503, "store_unavailable", "Keywarden cannot check the workspace's budget right now; try again."))
         }
         metrics.failover(provider: candidate.providerID, reason: "budget_exceeded")
-        let period = BudgetPeriod(containing: Date())
+        let period = BudgetPeriod(containing: Date(), cycle: limits.cycle)
         let whose = scope == .platform ? "The workspace's budget for calls the platform pays" : "The workspace's budget for its own keys"
         let rest = scope == .platform ? "; its own keys still serve." : "."
         return .refused(.local(402, "budget_exceeded",
-            "\(whose) (\(BudgetService.credits(limit)) credits this month) is used up until \(Timestamp.string(period.end))\(rest)"))
+            "\(whose) (\(BudgetService.credits(limit)) credits \(limits.cycle.currentPeriodName)) is used up until \(Timestamp.string(period.end))\(rest)"))
     }
 
     /// What the rate limit said of an attempt: counted (nil when no limit applies), or refused.

@@ -59,3 +59,50 @@ struct BudgetModelTests {
         #expect(BudgetScope(.platform) == .platform && BudgetScope(.managed) == .platform && BudgetScope(.byok) == .byok)
     }
 }
+
+@Suite("Budget cycles")
+struct BudgetCycleTests {
+    /// 2026-12-01T10:00:00Z, a Tuesday.
+    let tuesday = Date(timeIntervalSince1970: 1_796_119_200)
+
+    func day(_ text: String) -> Date { Date(timeIntervalSince1970: ISO8601DateFormatter().date(from: text + "T00:00:00Z")!.timeIntervalSince1970) }
+
+    @Test("a month from a billing day runs from that day to the same day next month, across years; the 1st keeps the calendar month's key")
+    func anchoredMonths() {
+        let fifteenth = BudgetCycle.month(startDay: 15)
+        let before = BudgetPeriod(containing: tuesday, cycle: fifteenth)
+        #expect(before.start == day("2026-11-15") && before.end == day("2026-12-15") && before.key == "2026-11-15m")
+        let after = BudgetPeriod(containing: day("2026-12-20"), cycle: fifteenth)
+        #expect(after.start == day("2026-12-15") && after.end == day("2027-01-15"))
+        let january = BudgetPeriod(containing: day("2027-01-03"), cycle: fifteenth)
+        #expect(january.start == day("2026-12-15") && january.end == day("2027-01-15"))
+        let calendar = BudgetPeriod(containing: tuesday, cycle: .calendarMonth)
+        #expect(calendar == BudgetPeriod(containing: tuesday) && calendar.key == "2026-12" && calendar.end == day("2027-01-01"))
+        // The instant a period ends belongs to the next one.
+        #expect(BudgetPeriod(containing: day("2026-12-15"), cycle: fifteenth).start == day("2026-12-15"))
+        #expect(BudgetPeriod(containing: day("2026-12-15").addingTimeInterval(-0.001), cycle: fifteenth).end == day("2026-12-15"))
+    }
+
+    @Test("weeks run from Monday, days from midnight, in UTC; the keys of different cycles never meet")
+    func weeksAndDays() {
+        let week = BudgetPeriod(containing: tuesday, cycle: .week)
+        #expect(week.start == day("2026-11-30") && week.end == day("2026-12-07") && week.key == "2026-11-30w")
+        #expect(BudgetPeriod(containing: day("2026-11-30"), cycle: .week).start == day("2026-11-30"), "Monday starts its own week")
+        #expect(BudgetPeriod(containing: day("2026-12-06").addingTimeInterval(86_399), cycle: .week).start == day("2026-11-30"), "Sunday ends it")
+        #expect(BudgetPeriod(containing: day("1969-12-29"), cycle: .week).start == day("1969-12-29"), "before 1970 too")
+        let today = BudgetPeriod(containing: tuesday, cycle: .day)
+        #expect(today.start == day("2026-12-01") && today.end == day("2026-12-02") && today.key == "2026-12-01d")
+        let keys = [BudgetCycle.calendarMonth, .month(startDay: 2), .week, .day].map { BudgetPeriod(containing: day("2026-12-01"), cycle: $0).key }
+        #expect(Set(keys).count == 4, "\(keys)")
+    }
+
+    @Test("a cycle reads only month, month:1…28, week and day, and writes what it reads")
+    func cycleText() {
+        for text in ["month", "month:2", "month:28", "week", "day"] { #expect(BudgetCycle(text: text)?.text == text) }
+        #expect(BudgetCycle(text: "month:1") == .calendarMonth)
+        for bad in ["", "Month", "month:0", "month:29", "month:-1", "month:", "month:1.5", "month:9223372036854775808", "year", "week ", "daily"] {
+            #expect(BudgetCycle(text: bad) == nil, "\(bad)")
+        }
+        #expect(BudgetCycle.week.currentPeriodName == "this week" && BudgetCycle.day.currentPeriodName == "today")
+    }
+}

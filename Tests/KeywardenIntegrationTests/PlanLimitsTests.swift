@@ -34,6 +34,23 @@ struct PlanLimitsTests {
         let own = try await rig.send("GET", "/api/v1/workspaces/\(ws)/budget", expect: 200)
         #expect((own.json["platform"] as? [String: Any])?["limit_source"] as? String == "workspace")
 
+        // A daily budget of its own: the period is today, and the refusal says so.
+        let daily = try await rig.send("PATCH", "/api/v1/workspaces/\(ws)/budget", ["platform_limit_credits": 1, "period": "day"], expect: 200)
+        #expect(daily.json["period"] as? String == "day")
+        let end = try #require(daily.json["period_end"] as? String)
+        #expect(end.hasSuffix("T00:00:00.000Z"))
+        #expect(try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).status == 200, "a new period counts from zero")
+        let today = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(today.status == 402 && today.text.contains("credits today") && today.text.contains(end), "\(today.text)")
+        for bad in ["month:29", "Month", "weekly", ""] {
+            try await rig.send("PATCH", "/api/v1/workspaces/\(ws)/budget", ["period": bad], expect: 400)
+        }
+        try await rig.send("PUT", "/api/v1/platform/plans/weekly", ["budget_period": "week", "platform_limit_credits": 5], expect: 200)
+        try await rig.send("PATCH", "/api/v1/workspaces/\(ws)/budget", ["period": NSNull(), "platform_limit_credits": NSNull()], expect: 200)
+        try await rig.send("PATCH", "/api/v1/workspaces/\(ws)", ["plan": "weekly"], expect: 200)
+        let weekly = try await rig.send("GET", "/api/v1/workspaces/\(ws)/budget", expect: 200)
+        #expect(weekly.json["period"] as? String == "week" && (weekly.json["platform"] as? [String: Any])?["limit_credits"] as? Double == 5)
+
         // A plan's change reaches the gateway at once: a rate limit of 1 a minute on a fresh workspace.
         try await rig.send("PUT", "/api/v1/platform/plans/tight", ["requests_per_minute": 1], expect: 200)
         let tight = try #require(try await rig.send("POST", "/api/v1/workspaces", ["name": "Tight", "plan": "tight"], expect: 201).json["id"] as? String)

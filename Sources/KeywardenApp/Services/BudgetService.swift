@@ -14,11 +14,13 @@ public struct BudgetStatus: Sendable, Equatable {
     public let spent: Int
     public let reserved: Int
     public let period: BudgetPeriod
+    /// How the periods run.
+    public let cycle: BudgetCycle
 
-    /// The share spent, 0…∞ (1 is the whole budget); `nil` without a limit.
     /// Whether the limit is not the workspace's own (its plan's or the platform's default).
     public var isDefault: Bool { source != nil && source != .workspace }
 
+    /// The share spent, 0…∞ (1 is the whole budget); `nil` without a limit.
     public var fraction: Double? { limit.map { $0 > 0 ? Double(spent) / Double($0) : (spent > 0 ? 1 : 0) } }
 }
 
@@ -38,18 +40,23 @@ public struct BudgetService: Sendable {
     let app: AppServices
     var store: Store { app.store }
 
-    /// The limits of a workspace (its own; the platform's default is applied by the caller that knows it).
-    public func setLimits(workspaceID: String, _ limits: BudgetLimits, actor: String) async throws -> Workspace {
+    /// The limits of a workspace (its own; its plan's and the platform's default are applied where they are read) and,
+    /// with `cycle`, how their periods run (`.some(nil)`: its plan's, else calendar months; spending under a new cycle
+    /// is counted from zero in its current period, the ledger keeps every call).
+    public func setLimits(workspaceID: String, _ limits: BudgetLimits, cycle: BudgetCycle?? = nil, actor: String) async throws -> Workspace {
         try Self.check(limits)
         return try await store.engine.transaction { db in
             guard var workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
-            guard workspace.budget != limits else { return workspace }
+            let newCycle = cycle ?? workspace.budgetCycle
+            guard workspace.budget != limits || workspace.budgetCycle != newCycle else { return workspace }
             workspace.budget = limits
+            workspace.budgetCycle = newCycle
             workspace.updatedAt = Timestamp.now
             try await self.store.workspaces.save(workspace, on: db)
             try await self.store.audit.append(AuditEvent(
                 actor: actor, action: "budget.updated", targetType: "workspace", targetID: workspaceID, workspaceID: workspaceID,
-                details: ["platform_limit_milli": limits.platform.map(String.init) ?? "none", "byok_limit_milli": limits.byok.map(String.init) ?? "none"]
+                details: ["platform_limit_milli": limits.platform.map(String.init) ?? "none", "byok_limit_milli": limits.byok.map(String.init) ?? "none",
+                          "period": newCycle?.text ?? "default"]
             ), on: db)
             return workspace
         }
@@ -66,12 +73,13 @@ public struct BudgetService: Sendable {
 
     /// Each scope's state this period; `defaultPlatformLimit` applies where the workspace has no platform limit of its own.
     public func status(workspaceID: String, defaultPlatformLimit: Int?, at now: Date = Date()) async throws -> [BudgetStatus] {
-        let period = BudgetPeriod(containing: now)
-        return try await store.engine.read { db in
+        try await store.engine.read { db in
             guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
             var plan: Plan?
             if let name = workspace.plan { plan = try await self.store.plans.get(name, on: db) }
-            let effective = EffectiveLimits(own: workspace.budget, ownRates: workspace.rateLimits, plan: plan, defaultPlatformBudget: defaultPlatformLimit)
+            let effective = EffectiveLimits(own: workspace.budget, ownRates: workspace.rateLimits, ownCycle: workspace.budgetCycle, plan: plan,
+                                            defaultPlatformBudget: defaultPlatformLimit)
+            let period = BudgetPeriod(containing: now, cycle: effective.cycle)
             var result: [BudgetStatus] = []
             for scope in BudgetScope.allCases {
                 let held = self.countsInMemory ? self.app.budgetBook.spend(LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)) : nil
@@ -81,7 +89,7 @@ public struct BudgetService: Sendable {
                 }
                 let limit = effective.budget[scope]
                 result.append(BudgetStatus(scope: scope, limit: limit, source: effective.budgetSources[scope], spent: spend.spent,
-                                           reserved: spend.reserved, period: period))
+                                           reserved: spend.reserved, period: period, cycle: effective.cycle))
             }
             return result
         }
@@ -91,8 +99,9 @@ public struct BudgetService: Sendable {
     var countsInMemory: Bool { app.isSingleProcess }
 
     /// Holds `amount` of the workspace's budget for a call; `nil` when that would pass `limit`.
-    public func reserve(workspaceID: String, scope: BudgetScope, amount: Int, limit: Int, at now: Date = Date()) async throws -> BudgetReservation? {
-        let period = BudgetPeriod(containing: now)
+    public func reserve(workspaceID: String, scope: BudgetScope, amount: Int, limit: Int, cycle: BudgetCycle = .calendarMonth,
+                        at now: Date = Date()) async throws -> BudgetReservation? {
+        let period = BudgetPeriod(containing: now, cycle: cycle)
         let held: Bool
         if countsInMemory {
             let key = LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)
@@ -100,7 +109,7 @@ public struct BudgetService: Sendable {
                 let stored = try await store.engine.read { db in
                     try await self.store.budgets.spend(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
                 }
-                app.budgetBook.load(key, spent: stored.spent, announced: stored.announced)
+                app.budgetBook.load(key, spent: stored.spent, announced: stored.announced, periodEnd: period.end)
             }
             held = app.budgetBook.reserve(key, amount: amount, limit: limit)
         } else {
@@ -150,7 +159,7 @@ public struct BudgetService: Sendable {
     public func settleHeld(_ reservation: BudgetReservation, cost: Int) -> (spent: Int, reached: [Int])? {
         guard countsInMemory else { return nil }
         let key = LocalBudgetBook.Key(workspaceID: reservation.workspaceID, period: reservation.period, scope: reservation.scope)
-        let settled = app.budgetBook.settle(key, reserved: reservation.amount, cost: cost, limit: reservation.limit)
+        let settled = app.budgetBook.settle(key, reserved: reservation.amount, cost: cost, limit: reservation.limit, periodEnd: reservation.periodEnd)
         return (settled.spend.spent, settled.reached)
     }
 
@@ -168,7 +177,7 @@ public struct BudgetService: Sendable {
     /// ledger calls it on each of its rounds and at shutdown.
     public func flushHeldCounters(at now: Date = Date()) async throws {
         guard countsInMemory else { return }
-        let changed = app.budgetBook.takeDirty(currentPeriod: BudgetPeriod(containing: now).key)
+        let changed = app.budgetBook.takeDirty(now: now)
         guard !changed.isEmpty else { return }
         do {
             try await store.engine.transaction(changesState: false) { db in

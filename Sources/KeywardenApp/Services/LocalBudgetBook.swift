@@ -16,6 +16,8 @@ final class LocalBudgetBook: Sendable {
 
     private struct Entry {
         var spend: BudgetSpend
+        /// When the key's period ends (periods run on each workspace's own cycle).
+        var periodEnd: Date
         var dirty = false
     }
 
@@ -25,9 +27,9 @@ final class LocalBudgetBook: Sendable {
     func holds(_ key: Key) -> Bool { entries.withLock { $0[key] != nil } }
 
     /// Starts holding a key's counters as stored (holds from an earlier process do not survive it).
-    func load(_ key: Key, spent: Int, announced: Int) {
+    func load(_ key: Key, spent: Int, announced: Int, periodEnd: Date) {
         entries.withLock { entries in
-            if entries[key] == nil { entries[key] = Entry(spend: BudgetSpend(spent: spent, reserved: 0, announced: announced)) }
+            if entries[key] == nil { entries[key] = Entry(spend: BudgetSpend(spent: spent, reserved: 0, announced: announced), periodEnd: periodEnd) }
         }
     }
 
@@ -44,9 +46,9 @@ final class LocalBudgetBook: Sendable {
 
     /// Gives back a hold, adds the cost, and claims the thresholds of `limit` this spending reached that were not
     /// announced yet — all under one lock, so two settles cannot both miss (or both claim) a threshold.
-    func settle(_ key: Key, reserved: Int, cost: Int, limit: Int) -> (spend: BudgetSpend, reached: [Int]) {
+    func settle(_ key: Key, reserved: Int, cost: Int, limit: Int, periodEnd: Date) -> (spend: BudgetSpend, reached: [Int]) {
         entries.withLock { entries in
-            var entry = entries[key] ?? Entry(spend: BudgetSpend())
+            var entry = entries[key] ?? Entry(spend: BudgetSpend(), periodEnd: periodEnd)
             entry.spend.reserved = max(0, entry.spend.reserved - reserved)
             entry.spend.spent = entry.spend.spent.saturatingAdding(cost)
             let reached = BudgetThreshold.reached(spent: entry.spend.spent, limit: limit, above: entry.spend.announced)
@@ -60,11 +62,11 @@ final class LocalBudgetBook: Sendable {
     /// The counters of a key, if held.
     func spend(_ key: Key) -> BudgetSpend? { entries.withLock { $0[key]?.spend } }
 
-    /// The counters changed since the last call (marked clean). Months other than `currentPeriod` are forgotten once
-    /// written and free of holds (a failed write marks them dirty again, so they stay until written).
-    func takeDirty(currentPeriod: String) -> [(Key, BudgetSpend)] {
+    /// The counters changed since the last call (marked clean). Periods ended by `now` are forgotten once written and
+    /// free of holds (a failed write marks them dirty again, so they stay until written).
+    func takeDirty(now: Date) -> [(Key, BudgetSpend)] {
         entries.withLock { entries in
-            entries = entries.filter { $0.key.period == currentPeriod || $0.value.dirty || $0.value.spend.reserved > 0 }
+            entries = entries.filter { $0.value.periodEnd > now || $0.value.dirty || $0.value.spend.reserved > 0 }
             var changed: [(Key, BudgetSpend)] = []
             for (key, entry) in entries where entry.dirty {
                 changed.append((key, entry.spend))

@@ -88,7 +88,7 @@ public struct ResolutionService: Sendable {
             let keys = workspace == nil ? [] : try await self.store.credentials.list(scope: .workspace(id), on: db)
             let bound = workspace == nil ? [] : try await self.bindings.list(workspaceID: id, on: db)
             let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
-            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan) }, credentials: keys, bindings: bound)
+            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle) }, credentials: keys, bindings: bound)
             return ResolutionState.WorkspacePart(resolution: resolution, sealed: sealed)
         }
         app.resolutionState.insert(part, readAfter: mark)
@@ -123,7 +123,7 @@ public struct ResolutionService: Sendable {
             let credentials = try await self.store.credentials.all(on: db)
             let cards = try await self.store.providers.all(on: db)
             return ResolutionSnapshot(
-                workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan)) }),
+                workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle)) }),
                 credentials: credentials,
                 platformCards: Dictionary(uniqueKeysWithValues: cards.map { ($0.providerID, .init(active: $0.active, defaultModel: $0.defaultModel)) }),
                 bindings: try await self.bindings.list(workspaceID: nil, on: db),

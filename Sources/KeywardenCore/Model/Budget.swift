@@ -34,22 +34,104 @@ public struct BudgetLimits: Sendable, Equatable, Codable {
     public static let maximumMilliCredits = 1_000_000_000_000_000
 }
 
-/// A budget's period: the calendar month, in UTC.
+/// How a budget's periods run, in UTC: months from a billing day (the 1st: calendar months), weeks from Monday, or days.
+public enum BudgetCycle: Sendable, Equatable, Codable {
+    /// Months starting on `startDay` (1…28) at 00:00 UTC.
+    case month(startDay: Int)
+    /// Weeks starting on Monday at 00:00 UTC.
+    case week
+    /// Days starting at 00:00 UTC.
+    case day
+
+    /// Calendar months: the default.
+    public static let calendarMonth = BudgetCycle.month(startDay: 1)
+
+    /// Reads `month`, `month:15`, `week` or `day`; `nil` for anything else.
+    public init?(text: String) {
+        switch text {
+        case "month": self = .calendarMonth
+        case "week": self = .week
+        case "day": self = .day
+        default:
+            guard text.hasPrefix("month:"), let day = UntrustedNumber.integer(String(text.dropFirst(6))), (1...28).contains(day) else { return nil }
+            self = .month(startDay: day)
+        }
+    }
+
+    /// As ``init(text:)`` reads it.
+    public var text: String {
+        switch self {
+        case .month(let day): day == 1 ? "month" : "month:\(day)"
+        case .week: "week"
+        case .day: "day"
+        }
+    }
+
+    /// The words a message uses for the current period: "this month", "this week", "today".
+    public var currentPeriodName: String {
+        switch self {
+        case .month: "this month"
+        case .week: "this week"
+        case .day: "today"
+        }
+    }
+
+    /// The error for a period that does not read.
+    public static func invalid(_ field: String) -> KeywardenError {
+        KeywardenError.invalid(field, "\(field) is month, month:D (a billing day from 1 to 28), week or day.")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let cycle = BudgetCycle(text: text) else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a budget period")) }
+        self = cycle
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(text)
+    }
+}
+
+/// A budget's period: by default the calendar month, in UTC.
 public struct BudgetPeriod: Sendable, Equatable {
-    /// `YYYY-MM`, the key spending is counted under.
+    /// The key spending is counted under: `YYYY-MM` for a calendar month (as before cycles existed), else the first
+    /// day and the cycle's letter (`2026-11-15m`, `2026-11-30w`, `2026-12-01d`), so periods of two cycles never share a key.
     public let key: String
     public let start: Date
     /// The first instant of the next period.
     public let end: Date
 
-    /// The month that contains `date`.
-    public init(containing date: Date) {
-        let day = UTCDay(containing: date)
-        let (year, month) = (day.year, day.month)
-        start = Date(timeIntervalSince1970: Double(UTCDay.daysSinceEpoch(year: year, month: month, day: 1)) * 86_400)
-        let (nextYear, nextMonth) = month == 12 ? (year + 1, 1) : (year, month + 1)
-        end = Date(timeIntervalSince1970: Double(UTCDay.daysSinceEpoch(year: nextYear, month: nextMonth, day: 1)) * 86_400)
-        key = UTCDay.pad(year, 4) + "-" + UTCDay.pad(month, 2)
+    /// The period of `cycle` that contains `date`.
+    public init(containing date: Date, cycle: BudgetCycle = .calendarMonth) {
+        let today = UTCDay(containing: date)
+        let todayNumber = UTCDay.daysSinceEpoch(year: today.year, month: today.month, day: today.day)
+        func instant(_ days: Int) -> Date { Date(timeIntervalSince1970: Double(days) * 86_400) }
+        func name(_ days: Int) -> String {
+            let day = UTCDay(containing: instant(days))
+            return UTCDay.pad(day.year, 4) + "-" + UTCDay.pad(day.month, 2) + "-" + UTCDay.pad(day.day, 2)
+        }
+        switch cycle {
+        case .month(let startDay):
+            var (year, month) = (today.year, today.month)
+            if today.day < startDay { (year, month) = month == 1 ? (year - 1, 12) : (year, month - 1) }
+            let (nextYear, nextMonth) = month == 12 ? (year + 1, 1) : (year, month + 1)
+            let first = UTCDay.daysSinceEpoch(year: year, month: month, day: startDay)
+            start = instant(first)
+            end = instant(UTCDay.daysSinceEpoch(year: nextYear, month: nextMonth, day: startDay))
+            key = startDay == 1 ? UTCDay.pad(year, 4) + "-" + UTCDay.pad(month, 2) : name(first) + "m"
+        case .week:
+            // 1970-01-01 was a Thursday: Monday is three days before it.
+            let sinceMonday = ((todayNumber + 3) % 7 + 7) % 7
+            let first = todayNumber - sinceMonday
+            start = instant(first)
+            end = instant(first + 7)
+            key = name(first) + "w"
+        case .day:
+            start = instant(todayNumber)
+            end = instant(todayNumber + 1)
+            key = name(todayNumber) + "d"
+        }
     }
 }
 

@@ -5,8 +5,11 @@ public struct Plan: Sendable, Equatable, Codable {
     public let name: String
     public var budget: BudgetLimits
     public var rateLimits: RateLimits
+    /// How the plan's budgets' periods run (`nil`: calendar months).
+    public var budgetCycle: BudgetCycle?
 
-    public init(name: String, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits()) {
+    public init(name: String, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits(), budgetCycle: BudgetCycle? = nil) {
+        self.budgetCycle = budgetCycle
         self.name = name
         self.budget = budget
         self.rateLimits = rateLimits
@@ -38,9 +41,12 @@ public struct EffectiveLimits: Sendable, Equatable {
     public var rateLimits: RateLimits
     /// Where each budget came from (absent: no limit).
     public var budgetSources: [BudgetScope: LimitSource]
+    /// How the budgets' periods run: the workspace's, else its plan's, else calendar months.
+    public var cycle: BudgetCycle
 
     /// Overlays `own` on `plan` field by field, then the platform's default budget for platform-paid calls.
-    public init(own: BudgetLimits, ownRates: RateLimits, plan: Plan?, defaultPlatformBudget: Int?) {
+    public init(own: BudgetLimits, ownRates: RateLimits, ownCycle: BudgetCycle? = nil, plan: Plan?, defaultPlatformBudget: Int?) {
+        cycle = ownCycle ?? plan?.budgetCycle ?? .calendarMonth
         var sources: [BudgetScope: LimitSource] = [:]
         func pick(_ scope: BudgetScope) -> Int? {
             if let value = own[scope] { sources[scope] = .workspace; return value }

@@ -57,7 +57,11 @@ public struct ResolutionSnapshot: Sendable {
         public let rateLimits: RateLimits
         /// The plan whose default limits fill the ones the workspace leaves unset.
         public let plan: String?
-        public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits(), plan: String? = nil) {
+        /// How the workspace's budget periods run, if it chose (else its plan's, else calendar months).
+        public let budgetCycle: BudgetCycle?
+        public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits(), plan: String? = nil,
+                    budgetCycle: BudgetCycle? = nil) {
+            self.budgetCycle = budgetCycle
             self.byokAllowed = byokAllowed
             self.budget = budget
             self.rateLimits = rateLimits
@@ -264,7 +268,7 @@ public struct ResolutionView: Sendable {
     /// there is no such workspace.
     public func limits(ofWorkspace workspaceID: String, defaultPlatformBudget: Int?) -> EffectiveLimits? {
         guard let policy = policy(ofWorkspace: workspaceID) else { return nil }
-        return EffectiveLimits(own: policy.budget, ownRates: policy.rateLimits, plan: policy.plan.flatMap { platform.plans[$0] },
+        return EffectiveLimits(own: policy.budget, ownRates: policy.rateLimits, ownCycle: policy.budgetCycle, plan: policy.plan.flatMap { platform.plans[$0] },
                                defaultPlatformBudget: defaultPlatformBudget)
     }
 }

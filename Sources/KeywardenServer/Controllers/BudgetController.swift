@@ -24,7 +24,10 @@ struct BudgetController {
             var limits = current
             if let change = body.platformLimitCredits.change { limits.platform = try change.map { try Self.milli($0, field: "platform_limit_credits") } }
             if let change = body.byokLimitCredits.change { limits.byok = try change.map { try Self.milli($0, field: "byok_limit_credits") } }
-            _ = try await app.budgets.setLimits(workspaceID: id, limits, actor: principal.actor)
+            let cycle: BudgetCycle?? = try body.period.change.map { text in
+                try text.map { guard let cycle = BudgetCycle(text: $0) else { throw BudgetCycle.invalid("period") }; return cycle }
+            }
+            _ = try await app.budgets.setLimits(workspaceID: id, limits, cycle: cycle, actor: principal.actor)
             return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
         }
     }
@@ -112,14 +115,17 @@ struct BudgetController {
     }
 
     struct UpdateBody: RequestBody {
-        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits"]
+        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits", "period"]
         static let nullableFields: Set<String> = fields
         let platformLimitCredits: Patch<Double>
         let byokLimitCredits: Patch<Double>
+        /// `month`, `month:D`, `week` or `day`; null: the plan's, else calendar months.
+        let period: Patch<String>
 
         enum CodingKeys: String, CodingKey {
             case platformLimitCredits = "platform_limit_credits"
             case byokLimitCredits = "byok_limit_credits"
+            case period
         }
     }
 
@@ -149,13 +155,15 @@ struct BudgetController {
             }
         }
 
+        /// How the periods run: `month`, `month:15`, `week`, `day`.
+        let period: String
         let periodStart: String
         let periodEnd: String
         let platform: Scope
         let byok: Scope
 
         enum CodingKeys: String, CodingKey {
-            case periodStart = "period_start", periodEnd = "period_end", platform, byok
+            case period, periodStart = "period_start", periodEnd = "period_end", platform, byok
         }
 
         init(_ statuses: [BudgetStatus]) {
@@ -168,6 +176,7 @@ struct BudgetController {
                              percent: status.fraction.map { ($0 * 1000).rounded() / 10 })
             }
             let period = statuses.first?.period ?? BudgetPeriod(containing: Date())
+            self.period = (statuses.first?.cycle ?? .calendarMonth).text
             periodStart = Timestamp.string(period.start)
             periodEnd = Timestamp.string(period.end)
             platform = scope(.platform)

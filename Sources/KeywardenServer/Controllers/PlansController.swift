@@ -26,7 +26,8 @@ struct PlansController {
                 name: name,
                 budget: BudgetLimits(platform: try body.platformLimitCredits.map { try BudgetController.milli($0, field: "platform_limit_credits") },
                                      byok: try body.byokLimitCredits.map { try BudgetController.milli($0, field: "byok_limit_credits") }),
-                rateLimits: RateLimits(requestsPerMinute: body.requestsPerMinute, tokensPerMinute: body.tokensPerMinute)
+                rateLimits: RateLimits(requestsPerMinute: body.requestsPerMinute, tokensPerMinute: body.tokensPerMinute),
+                budgetCycle: try body.budgetPeriod.map { guard let cycle = BudgetCycle(text: $0) else { throw BudgetCycle.invalid("budget_period") }; return cycle }
             )
             return try JSONResponse.make(PlanBody(try await app.plans.save(plan, actor: principal.actor)))
         }
@@ -39,8 +40,9 @@ struct PlansController {
 
     /// A plan's whole set of limits: each absent or null one is no limit (a PUT replaces the plan).
     struct SaveBody: RequestBody {
-        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits", "requests_per_minute", "tokens_per_minute"]
+        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits", "requests_per_minute", "tokens_per_minute", "budget_period"]
         static let nullableFields: Set<String> = fields
+        let budgetPeriod: String?
         let platformLimitCredits: Double?
         let byokLimitCredits: Double?
         let requestsPerMinute: Int?
@@ -49,11 +51,13 @@ struct PlansController {
         enum CodingKeys: String, CodingKey {
             case platformLimitCredits = "platform_limit_credits", byokLimitCredits = "byok_limit_credits"
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
+            case budgetPeriod = "budget_period"
         }
     }
 
     struct PlanBody: Encodable {
         let name: String
+        let budgetPeriod: String
         let platformLimitCredits: Double?
         let byokLimitCredits: Double?
         let requestsPerMinute: Int?
@@ -61,6 +65,7 @@ struct PlansController {
 
         init(_ plan: Plan) {
             name = plan.name
+            budgetPeriod = (plan.budgetCycle ?? .calendarMonth).text
             platformLimitCredits = plan.budget.platform.map { Double($0) / 1000 }
             byokLimitCredits = plan.budget.byok.map { Double($0) / 1000 }
             requestsPerMinute = plan.rateLimits.requestsPerMinute
@@ -69,6 +74,7 @@ struct PlansController {
 
         enum CodingKeys: String, CodingKey {
             case name
+            case budgetPeriod = "budget_period"
             case platformLimitCredits = "platform_limit_credits", byokLimitCredits = "byok_limit_credits"
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
         }
@@ -76,6 +82,7 @@ struct PlansController {
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(name, forKey: .name)
+            try c.encode(budgetPeriod, forKey: .budgetPeriod)
             try c.encode(platformLimitCredits, forKey: .platformLimitCredits)
             try c.encode(byokLimitCredits, forKey: .byokLimitCredits)
             try c.encode(requestsPerMinute, forKey: .requestsPerMinute)

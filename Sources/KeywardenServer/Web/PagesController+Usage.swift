@@ -32,7 +32,7 @@ extension PagesController {
             let legend: [UsageChart.LegendEntry]
         }
 
-        /// A budget's progress this month.
+        /// A budget's progress this period.
         struct BudgetBar: Encodable {
             let title: String
             let spent: String
@@ -42,6 +42,8 @@ extension PagesController {
             let periodEnd: String
             let level: String
             let isDefault: Bool
+            /// Where the limit comes from, when not the workspace's own: "its plan's limit", "the platform's default limit".
+            let limitSource: String?
         }
 
         let workspaceID: String
@@ -127,10 +129,16 @@ extension PagesController {
         let budgets = statuses.compactMap { status -> UsagePage.BudgetBar? in
             guard let limit = status.limit, let fraction = status.fraction else { return nil }
             let percent = Int((fraction * 100).rounded(.down))
-            return .init(title: status.scope == .platform ? "Platform-paid calls this month" : "Your own keys this month",
+            let period = status.cycle.currentPeriodName
+            let source: String? = switch status.source {
+            case .plan?: "its plan's limit"
+            case .platformDefault?: "the platform's default limit"
+            default: nil
+            }
+            return .init(title: status.scope == .platform ? "Platform-paid calls \(period)" : "Your own keys \(period)",
                          spent: BudgetService.credits(status.spent), limit: BudgetService.credits(limit), percent: min(100, percent),
                          percentText: "\(percent) %", periodEnd: String(Timestamp.string(status.period.end).prefix(10)),
-                         level: percent >= 100 ? "bad" : percent >= 80 ? "warn" : "ok", isDefault: status.isDefault)
+                         level: percent >= 100 ? "bad" : percent >= 80 ? "warn" : "ok", isDefault: status.isDefault, limitSource: source)
         }
         let settings = try await app.workspaceService.get(workspaceID)
         let own = settings.budget

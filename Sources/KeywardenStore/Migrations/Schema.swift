@@ -336,9 +336,12 @@ public enum Schema {
             .column("budget_byok_milli", type: .bigint)
             .column("rate_rpm", type: .bigint)
             .column("rate_tpm", type: .bigint)
+            .column("budget_cycle", type: .text)
             .column("updated_at", type: .text, .notNull)
             .column("updated_by", type: .text, .notNull)
             .run()
         try await db.alter(table: "workspaces").column("plan", type: .text).run()
+        // How a workspace's budget periods run (`month`, `month:15`, `week`, `day`; NULL: its plan's, else calendar months).
+        try await db.alter(table: "workspaces").column("budget_cycle", type: .text).run()
     }
 }

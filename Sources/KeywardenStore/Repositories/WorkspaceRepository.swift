@@ -19,6 +19,8 @@ public struct Workspace: Sendable, Equatable, Codable {
     public var rateLimits = RateLimits()
     /// The plan whose default limits fill the ones it leaves unset.
     public var plan: String?
+    /// How its budgets' periods run, if it chose (else its plan's, else calendar months).
+    public var budgetCycle: BudgetCycle?
 }
 
 /// The `workspaces` table.
@@ -54,7 +56,7 @@ public struct WorkspaceRepository: Sendable {
             .set("updated_at", to: workspace.updatedAt)
             .set("budget_platform_milli", to: workspace.budget.platform).set("budget_byok_milli", to: workspace.budget.byok)
             .set("rate_rpm", to: workspace.rateLimits.requestsPerMinute).set("rate_tpm", to: workspace.rateLimits.tokensPerMinute)
-            .set("plan", to: workspace.plan)
+            .set("plan", to: workspace.plan).set("budget_cycle", to: workspace.budgetCycle?.text)
             .where("id", .equal, workspace.id).run()
     }
 
@@ -115,7 +117,8 @@ public struct WorkspaceRepository: Sendable {
                                  byok: try row.decode(column: "budget_byok_milli", as: Int?.self)),
             rateLimits: RateLimits(requestsPerMinute: try row.decode(column: "rate_rpm", as: Int?.self),
                                    tokensPerMinute: try row.decode(column: "rate_tpm", as: Int?.self)),
-            plan: try row.decode(column: "plan", as: String?.self)
+            plan: try row.decode(column: "plan", as: String?.self),
+            budgetCycle: try row.decode(column: "budget_cycle", as: String?.self).flatMap(BudgetCycle.init(text:))
         )
     }
 }
