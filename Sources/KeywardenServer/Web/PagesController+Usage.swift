@@ -32,6 +32,12 @@ extension PagesController {
             let legend: [UsageChart.LegendEntry]
         }
 
+        struct PeriodOption: Encodable {
+            let value: String
+            let label: String
+            let selected: Bool
+        }
+
         /// A budget's progress this period.
         struct BudgetBar: Encodable {
             let title: String
@@ -60,6 +66,8 @@ extension PagesController {
         let byokLimit: String
         let requestsPerMinute: String
         let tokensPerMinute: String
+        /// The budget period choices, the workspace's own selected (blank: its plan's, else calendar months).
+        let periods: [PeriodOption]
         /// The usage of the chosen period as CSV and JSON lines.
         let exportQuery: String
     }
@@ -86,7 +94,13 @@ extension PagesController {
                     let rates = RateLimits(
                         requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...RateLimits.maximum),
                         tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...RateLimits.maximum))
-                    _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, actor: session.principal.actor)
+                    let period = form.text("period")
+                    let cycle: BudgetCycle? = try period.map { text in
+                        guard let cycle = BudgetCycle(text: text) else { throw BudgetCycle.invalid("period") }
+                        return cycle
+                    }
+                    _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, cycle: form["period"] == nil ? nil : .some(cycle),
+                                                        actor: session.principal.actor)
                     _ = try await app.rateLimits.setLimits(workspaceID: workspaceID, rates, actor: session.principal.actor)
                 } catch let error as KeywardenError where error.kind != .notFound {
                     return try await usagePage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
@@ -154,6 +168,12 @@ extension PagesController {
             platformLimit: own.platform.map(BudgetService.credits) ?? "", byokLimit: own.byok.map(BudgetService.credits) ?? "",
             requestsPerMinute: settings.rateLimits.requestsPerMinute.map(String.init) ?? "",
             tokensPerMinute: settings.rateLimits.tokensPerMinute.map(String.init) ?? "",
+            periods: [("", "Its plan's (else calendar months)"), ("month", "Calendar month"), ("week", "Week (from Monday)"), ("day", "Day")]
+                .map { .init(value: $0.0, label: $0.1, selected: (settings.budgetCycle?.text ?? "") == $0.0) }
+                + (settings.budgetCycle.map { cycle in
+                    if case .month(let day) = cycle, day > 1 { return [.init(value: cycle.text, label: "Month from day \(day)", selected: true)] }
+                    return []
+                } ?? []),
             exportQuery: exportParts.joined(separator: "&"))
         let chrome = try await chrome(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID, notice: notice, error: error)
         return WebResponse.page("usage", PageView(chrome: chrome, content: content), status: status)
