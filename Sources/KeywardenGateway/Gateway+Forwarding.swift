@@ -154,13 +154,14 @@ extension Gateway {
         return SecretScrubber(secrets: secrets).scrub(bytes: bytes)
     }
 
-    /// The JSON body with its `model` replaced and, when asked, `stream_options.include_usage` set; `nil` when
-    /// it is not a JSON object (or its `stream_options` is not an object), so the body goes on as the caller sent it.
+    /// The JSON body with its `model` replaced and, when asked, `stream_options.include_usage` set (a `stream_options`
+    /// that is not an object, `null` included, is replaced: the stream must report its usage to be metered); `nil` when
+    /// it is not a JSON object, so the body goes on as the caller sent it.
     static func rewritingBody(_ body: [UInt8], model: String?, includeUsage: Bool) -> [UInt8]? {
         guard var object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
         if let model { object["model"] = model }
         if includeUsage {
-            guard var options = object["stream_options"].map({ $0 as? [String: Any] }) ?? [:] else { return nil }
+            var options = object["stream_options"] as? [String: Any] ?? [:]
             options["include_usage"] = true
             object["stream_options"] = options
         }

@@ -26,6 +26,8 @@ extension Gateway {
         var reservation: BudgetReservation?
         /// The rate-limit minute the answering attempt was counted in; its tokens are added when the call ends.
         var rateAdmission: RateAdmission?
+        /// The body as sent to the vendor (with the model and the defaults filled in), for the cost estimate.
+        var sentBody: [UInt8]?
 
         init(call: GatewayCall, started: ContinuousClock.Instant) {
             self.call = call
@@ -146,9 +148,20 @@ extension Gateway {
     /// not the one asked for) and the model that answered, applied to the counts its answer reported; else the provider's
     /// `KEYWARDEN_CREDITS` figure. An answer without token counts (a stream that carried no usage) is charged the
     /// estimate's tokens when its request had a body; a listing (no body) is not expected to report any.
+    ///
+    /// The entry is the dearer of the model asked for and the model the answer names (a vendor's answer does not choose its
+    /// own price). A call the client left before its end costs at least its estimate per priced field (the vendor bills
+    /// what it generated; the counts that would say so never came).
     func cost(_ meter: Meter, source: KeySource, counts: UsageCounts, model: String?) -> Int {
-        settings.prices.milliCredits(provider: meter.candidate?.providerID ?? meter.providerID, model: model, source: source, counts: counts,
-                                     unreported: Self.hasBody(meter.call) ? requestSize(meter) : nil, fallback: settings.credits)
+        let provider = meter.candidate?.providerID ?? meter.providerID
+        let request = Self.hasBody(meter.call) ? requestSize(meter) : nil
+        func price(_ model: String?) -> Int {
+            settings.prices.milliCredits(provider: provider, model: model, source: source, counts: counts, unreported: request,
+                                         atLeastEstimate: meter.interrupted, fallback: settings.credits)
+        }
+        let served = price(model)
+        guard let asked = meter.model, asked != model else { return served }
+        return max(served, price(asked))
     }
 
     /// The cost a budget holds before a call: its price entry applied to an estimate of the request (`PriceTable.estimate`),
@@ -161,6 +174,9 @@ extension Gateway {
     /// What the request tells of its size: the body's length, its output limit (`max_tokens` and the like; one more
     /// scan of the body, made only when a price entry needs it), the characters a text-to-speech call speaks.
     func requestSize(_ meter: Meter) -> PriceTable.RequestSize {
+        if let sent = meter.sentBody {
+            return PriceTable.RequestSize(bodyBytes: sent.count, maxOutputTokens: RequestFacts.maxOutputTokens(body: sent), characters: meter.characters)
+        }
         switch meter.call.body {
         case .empty:
             return PriceTable.RequestSize(bodyBytes: 0, characters: meter.characters)

@@ -213,6 +213,8 @@ public final class Gateway: Sendable {
                 body = .complete(ByteBuffer(bytes: filled))
             }
             if let model = defaults.plan.model { meter.model = model }
+            // The cost estimate reads the body as the vendor gets it (a filled-in max_tokens counts); only when a price needs it.
+            meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes)
             // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
             // inference endpoints through the native face, unless the operator allows more.
             if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: path) {

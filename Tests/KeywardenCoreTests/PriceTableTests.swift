@@ -125,8 +125,9 @@ struct PriceTableTests {
         var evaluated = false
         func size() -> PriceTable.RequestSize { evaluated = true; return .init(bodyBytes: 1) }
         _ = PriceTable.empty.estimate(provider: "openai", model: nil, source: .byok, request: size(), fallback: policy)
-        _ = table.milliCredits(provider: "openai", model: "gpt-4o", source: .platform, counts: UsageCounts(inputTokens: 1), unreported: size(), fallback: policy)
-        #expect(!evaluated)
+        _ = table.milliCredits(provider: "openai", model: "gpt-4o", source: .platform, counts: UsageCounts(inputTokens: 1, outputTokens: 1),
+                               unreported: size(), fallback: policy)
+        #expect(!evaluated, "nor when the answer reported every count its entry prices")
     }
 
     @Test("the estimate: per call + body bytes / 4 input tokens + the request's output limit (else the default) or the spoken characters")
@@ -153,7 +154,7 @@ struct PriceTableTests {
         #expect(unreported == 8)
         let partly = table.milliCredits(provider: "openai", model: "gpt-4o", source: .platform, counts: UsageCounts(inputTokens: 0),
                                         unreported: .init(bodyBytes: 4_000, maxOutputTokens: 500), fallback: .standard)
-        #expect(partly == 0, "a count reported (even 0) is believed")
+        #expect(partly == 5, "a count reported (even 0) is believed; the one left out (500 output tokens) is estimated")
     }
 
     @Test("the written form: an array or an object, numbers as JSON or decimal text, * and sources")
@@ -163,7 +164,7 @@ struct PriceTableTests {
                                  PriceTable.Price(provider: "openai", model: .prefix("gpt-5"), perMillionInputTokens: 10_000_000)])
         #expect(array.defaultOutputTokens == PriceTable.standardOutputTokens)
         #expect(try table(#"{"prices": []}"#).isEmpty)
-        #expect(try table(#"{"prices": [{"provider": "openai", "per_call": 0.0000014}]}"#).prices[0].perCall == 1, "six decimals, rounded to the nearest")
+        #expect(try table(#"{"prices": [{"provider": "openai", "per_call": 0.0000014}]}"#).prices[0].perCall == 2, "six decimals, a fraction of a millionth rounded up")
         #expect(PriceTable.ModelPattern("*") == .any && PriceTable.ModelPattern("gpt") == .exact("gpt") && PriceTable.ModelPattern("a*b") == nil)
     }
 
@@ -204,5 +205,34 @@ struct PriceTableTests {
     func badTables(text: String, expected: String) throws {
         let error = #expect(throws: KeywardenError.self) { try PriceTable(parsing: Data(text.utf8)) }
         #expect(error?.message.contains(expected) == true, "\(text): \(error?.message ?? "no error")")
+    }
+
+    @Test("each priced count the answer left out is estimated (speech without characters is not free); a call left early costs at least its estimate")
+    func missingCountsAreEstimated() throws {
+        let table = PriceTable(prices: [
+            PriceTable.Price(provider: "elevenlabs", perThousandCharacters: 300_000),
+            PriceTable.Price(provider: "openai", perMillionInputTokens: 1_000_000, perMillionOutputTokens: 4_000_000),
+        ])
+        let speech = PriceTable.RequestSize(bodyBytes: 2_000)
+        #expect(table.milliCredits(provider: "elevenlabs", model: nil, source: .platform, counts: UsageCounts(), unreported: speech, fallback: .standard) == 600,
+                "2,000 characters estimated from the body at 0.3 credits per thousand")
+        let request = PriceTable.RequestSize(bodyBytes: 4_000, maxOutputTokens: 500)
+        // Input reported, output not (a stream cut before its usage): the output is the estimate's.
+        #expect(table.milliCredits(provider: "openai", model: nil, source: .platform, counts: UsageCounts(inputTokens: 1_000), unreported: request,
+                                   fallback: .standard) == 1 + 2)
+        // Left early: each count at least its estimate (1,000 in, 500 out), a larger report kept.
+        #expect(table.milliCredits(provider: "openai", model: nil, source: .platform, counts: UsageCounts(inputTokens: 10, outputTokens: 1),
+                                   unreported: request, atLeastEstimate: true, fallback: .standard) == 1 + 2)
+        #expect(table.milliCredits(provider: "openai", model: nil, source: .platform, counts: UsageCounts(inputTokens: 2_000, outputTokens: 1_000),
+                                   unreported: request, atLeastEstimate: true, fallback: .standard) == 2 + 4)
+        // Without a request to estimate from, what was not reported costs nothing (a listing).
+        #expect(table.milliCredits(provider: "openai", model: nil, source: .platform, counts: UsageCounts(), fallback: .standard) == 0)
+    }
+
+    @Test("a rate is kept to the millionth, rounded up only when a fraction of a millionth is left")
+    func ratesRoundUp() throws {
+        let table = try PriceTable(parsing: Data(#"[{"provider": "*", "per_call": 0.0000014, "input_per_million": 2.5, "output_per_million": 0.1}]"#.utf8))
+        let price = try #require(table.prices.first)
+        #expect(price.perCall == 2 && price.perMillionInputTokens == 2_500_000 && price.perMillionOutputTokens == 100_000)
     }
 }

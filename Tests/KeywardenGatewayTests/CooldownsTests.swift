@@ -40,14 +40,20 @@ struct CooldownsTests {
         #expect(Gateway.rewritingBody(Array("[1]".utf8), model: "x", includeUsage: false) == nil)
     }
 
-    @Test("a stream is asked for usage, keeping the caller's other stream options; a malformed stream_options is left alone")
+    @Test("a stream is asked for usage, keeping the caller's other stream options; a stream_options that is not an object (null included) is replaced, so the stream reports what it costs")
     func includeUsageRewrite() throws {
         let body = Array(#"{"model":"gpt-5.4-mini","stream":true,"stream_options":{"include_obfuscation":false}}"#.utf8)
         let rewritten = try #require(Gateway.rewritingBody(body, model: nil, includeUsage: true))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(rewritten)) as? [String: Any])
         let options = try #require(object["stream_options"] as? [String: Any])
         #expect(options["include_usage"] as? Bool == true && options["include_obfuscation"] as? Bool == false && object["model"] as? String == "gpt-5.4-mini")
-        #expect(Gateway.rewritingBody(Array(#"{"stream":true,"stream_options":"yes"}"#.utf8), model: nil, includeUsage: true) == nil)
+        for odd in [#""yes""#, "null", "[]", "5"] {
+            let replaced = try #require(Gateway.rewritingBody(Array(#"{"stream":true,"stream_options":\#(odd)}"#.utf8), model: nil, includeUsage: true))
+            let options = (try JSONSerialization.jsonObject(with: Data(replaced)) as? [String: Any])?["stream_options"] as? [String: Any]
+            #expect(options?["include_usage"] as? Bool == true, "\(odd)")
+        }
+        // A body with white space around it, or a second stream member, is still read as a stream.
+        #expect(RequestFacts.read(body: Array("  \n{\"stream\":true}\n".utf8), path: "/v1/chat/completions").stream)
 
         let catalog = try ProviderCatalog.load()
         let openai = try #require(catalog.provider("openai"))

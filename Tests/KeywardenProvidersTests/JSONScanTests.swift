@@ -79,6 +79,14 @@ struct JSONScanTests {
         gemini.finish()
         #expect(gemini.counts.inputTokens == 7 && gemini.counts.outputTokens == 5 && gemini.model == "gemini-2.5-flash")
 
+        // Anthropic's cached prompt tokens are counted apart from input_tokens: the prompt is all of them.
+        var cached = UsageReader(contentType: "application/json")
+        cached.feed(Array(#"{"usage":{"input_tokens":12,"cache_creation_input_tokens":1000,"cache_read_input_tokens":90000,"output_tokens":40}}"#.utf8))
+        cached.finish()
+        #expect(cached.counts.inputTokens == 91_012 && cached.counts.outputTokens == 40)
+        // A speech request's characters are code points: combining marks count.
+        #expect(RequestFacts.read(body: Array("{\"text\":\"a\u{301}\u{301}\"}".utf8), path: "/v1/text-to-speech/x").characters == 3)
+
         var lying = UsageReader(contentType: "application/json")
         lying.feed(Array(#"{"usage":{"prompt_tokens":-5,"completion_tokens":99999999999999999999}}"#.utf8))
         lying.finish()

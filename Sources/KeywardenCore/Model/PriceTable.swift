@@ -173,20 +173,30 @@ public struct PriceTable: Sendable, Equatable {
     /// What a successful call costs, in thousandths of a credit: the matching entry's price of the counts the vendor
     /// reported, or `fallback`'s per-call figure when no entry matches.
     ///
-    /// - Parameter unreported: the call's request, when its answer was expected to report usage: if the entry prices
-    ///   tokens and the answer reported neither input nor output tokens (a stream that carried no usage), the tokens are
-    ///   estimated from it as for the hold, so such a call is not free. `nil`: unreported counts cost nothing. Evaluated
-    ///   only in that case.
+    /// - Parameters:
+    ///   - unreported: the call's request, when its answer was expected to report usage: each count the entry prices
+    ///     that the answer did not report (a stream without usage, a speech request Keywarden could not read) is
+    ///     estimated from it as for the hold, so such a call is not free. `nil`: unreported counts cost nothing.
+    ///     Evaluated only in that case.
+    ///   - atLeastEstimate: each priced count is at least its estimate (a call the client left before its end, whose
+    ///     final counts never came).
     public func milliCredits(provider: String, model: String?, source: KeySource, counts: UsageCounts,
-                             unreported: @autoclosure () -> RequestSize? = nil, fallback: CreditPolicy) -> Int {
+                             unreported: @autoclosure () -> RequestSize? = nil, atLeastEstimate: Bool = false, fallback: CreditPolicy) -> Int {
         guard !prices.isEmpty, let price = price(provider: provider, model: model, source: source) else {
             return fallback.milliCredits(provider: provider, source: source)
         }
         var counts = counts
-        if price.pricesTokens, counts.inputTokens == nil, counts.outputTokens == nil, let unreported = unreported() {
+        let missing = (price.perMillionInputTokens > 0 && counts.inputTokens == nil) || (price.perMillionOutputTokens > 0 && counts.outputTokens == nil)
+            || (price.perThousandCharacters > 0 && counts.characters == nil)
+        if missing || atLeastEstimate, let unreported = unreported() {
             let estimated = estimatedCounts(unreported)
-            counts.inputTokens = estimated.inputTokens
-            counts.outputTokens = estimated.outputTokens
+            func fill(_ field: WritableKeyPath<UsageCounts, Int?>) {
+                guard let guess = estimated[keyPath: field] else { return }
+                counts[keyPath: field] = atLeastEstimate ? max(counts[keyPath: field] ?? 0, guess) : (counts[keyPath: field] ?? guess)
+            }
+            fill(\.inputTokens)
+            fill(\.outputTokens)
+            fill(\.characters)
         }
         return price.milliCredits(for: counts)
     }
@@ -303,10 +313,10 @@ extension PriceTable {
         func rate(_ name: String) throws(KeywardenError) -> Int {
             guard let value = members[name] else { return 0 }
             guard let number = Self.number(value), number >= 0, number <= maximumCredits,
-                  let micro = UntrustedNumber.integer(number * 1_000_000) else {
+                  let micro = UntrustedNumber.integer(Self.millionthsRoundedUp(number)) else {
                 throw KeywardenError.invalid("prices", "\(path).\(name) must be a number of credits from 0 to \(Int(maximumCredits)).")
             }
-            guard micro > 0 || number == 0 else {
+            guard number == 0 || number * 1_000_000 >= 1 - 1e-9, micro > 0 || number == 0 else {
                 throw KeywardenError.invalid("prices", "\(path).\(name) is below a millionth of a credit; write 0 for free.")
             }
             return micro
@@ -314,6 +324,14 @@ extension PriceTable {
         return Price(provider: provider == "*" ? nil : provider, model: model, source: source, perCall: try rate("per_call"),
                      perMillionInputTokens: try rate("input_per_million"), perMillionOutputTokens: try rate("output_per_million"),
                      perThousandCharacters: try rate("per_thousand_characters"))
+    }
+
+    /// `credits × 1,000,000`, rounded up when a fraction of a millionth is left (never under-billed), but not for the
+    /// binary noise of a decimal (`2.5 × 1e6` is 2,500,000, not 2,500,001).
+    static func millionthsRoundedUp(_ credits: Double) -> Double {
+        let scaled = credits * 1_000_000
+        let nearest = scaled.rounded()
+        return scaled - nearest > 1e-6 ? nearest + 1 : nearest
     }
 
     /// A JSON number, or a decimal number written as text (through ``UntrustedNumber``); `nil` for anything else.

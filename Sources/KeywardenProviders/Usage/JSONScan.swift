@@ -280,6 +280,15 @@ struct JSONObject {
         self.members = members
     }
 
+    /// A request body that is one JSON object, surrounded by JSON whitespace or not (a vendor reads `  {…}\n` as it
+    /// reads `{…}`, so Keywarden must too: a body it could not read would not be metered by what it asks for).
+    static func body(_ bytes: [UInt8]) -> JSONObject? {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        guard let start = bytes.firstIndex(where: { !isSpace($0) }), bytes[start] == UInt8(ascii: "{"),
+              let last = bytes.lastIndex(where: { !isSpace($0) }) else { return nil }
+        return JSONObject(bytes, start..<(last + 1))
+    }
+
     func string(_ name: String) -> String? { members[name].flatMap { JSONScan.string(bytes, $0) } }
     func int(_ name: String) -> Int? { members[name].flatMap { JSONScan.int(bytes, $0) } }
     func bool(_ name: String) -> Bool? { members[name].flatMap { JSONScan.bool(bytes, $0) } }

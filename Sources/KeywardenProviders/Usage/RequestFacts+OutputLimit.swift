@@ -8,9 +8,12 @@ extension RequestFacts {
     ///
     /// Read only when a budget holds the call's estimate (one more scan of the body), not on every call.
     public static func maxOutputTokens(body: [UInt8]) -> Int? {
-        guard body.first == UInt8(ascii: "{"), let request = JSONObject(body) else { return nil }
+        guard let request = JSONObject.body(body) else { return nil }
         let limits = [request.int("max_completion_tokens"), request.int("max_tokens"), request.int("max_output_tokens"),
-                      request.object("generationConfig")?.int("maxOutputTokens")]
-        return limits.compactMap { $0 }.filter { $0 >= 0 }.max()
+                      request.object("generationConfig")?.int("maxOutputTokens"), request.object("generation_config")?.int("max_output_tokens")]
+        guard let most = limits.compactMap({ $0 }).filter({ $0 >= 0 }).max() else { return nil }
+        // Several choices (`n`) each write up to the limit.
+        let choices = min(max(request.int("n") ?? 1, 1), 128)
+        return most.multipliedReportingOverflow(by: choices).overflow ? Int.max : most * choices
     }
 }

@@ -143,7 +143,14 @@ public struct UsageReader: Sendable {
 
     mutating func absorbNumbers(_ usage: JSONObject?) {
         guard let usage else { return }
-        raise(\.inputTokens, usage.int("prompt_tokens") ?? usage.int("input_tokens"))
+        // Anthropic counts cached prompt tokens apart from `input_tokens`: the prompt is all three.
+        let cached = [usage.int("cache_creation_input_tokens"), usage.int("cache_read_input_tokens")]
+            .compactMap { $0 }.filter { (0...Self.maximumCount).contains($0) }.reduce(0) { $0.saturatingAdding($1) }
+        if let input = usage.int("prompt_tokens") ?? usage.int("input_tokens"), (0...Self.maximumCount).contains(input) {
+            raise(\.inputTokens, min(input.saturatingAdding(cached), Self.maximumCount))
+        } else if cached > 0 {
+            raise(\.inputTokens, min(cached, Self.maximumCount))
+        }
         raise(\.outputTokens, usage.int("completion_tokens") ?? usage.int("output_tokens"))
         // Cohere's v2 chat: usage.tokens.{input,output}_tokens.
         let tokens = usage.object("tokens")
@@ -190,12 +197,13 @@ public struct RequestFacts: Sendable, Equatable {
             if path.contains(":streamGenerateContent") { facts.stream = true }
         }
         // Only these fields are read; the rest of the body (the messages) is checked as JSON and skipped.
-        guard let body, body.first == UInt8(ascii: "{"), let request = JSONObject(body) else { return facts }
+        guard let body, let request = JSONObject.body(body) else { return facts }
         facts.isJSONObject = true
         if let model = request.string("model") ?? request.string("model_id") { facts.model = model }
         if let stream = request.bool("stream") { facts.stream = stream }
         facts.streamIncludesUsage = request.object("stream_options")?.bool("include_usage") == true
-        if let text = request.string("text") ?? request.string("input") { facts.characters = text.count }
+        // Characters as the vendors bill them (code points): combining marks count, as they are spoken and billed.
+        if let text = request.string("text") ?? request.string("input") { facts.characters = text.unicodeScalars.count }
         return facts
     }
 }
