@@ -177,7 +177,7 @@ struct AdminPageTests {
                                                      renaming: true, deleteWarning: "Delete “\(hostile)”?",
                                                      plans: [.init(value: hostile, label: hostile, selected: true)])
         let content = PagesController.WorkspacesPage(search: hostile, planRows: [.init(name: hostile, platformBudget: hostile, byokBudget: "1",
-                                                                                           requestsPerMinute: "2", tokensPerMinute: "3")],
+                                                                                           requestsPerMinute: "2", tokensPerMinute: "3", period: hostile)],
                                                      rows: [row], total: 1,
                                                      paging: .init(page: 1, perPage: 20, total: 1) { "/workspaces?page=\($0)" })
         let html = try #require(ServerResources.templates.render(PageView(chrome: chrome, content: content), withTemplate: "workspaces"))

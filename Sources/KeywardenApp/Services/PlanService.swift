@@ -31,6 +31,7 @@ public struct PlanService: Sendable {
                     "platform_limit_milli": plan.budget.platform.map(String.init) ?? "none", "byok_limit_milli": plan.budget.byok.map(String.init) ?? "none",
                     "requests_per_minute": plan.rateLimits.requestsPerMinute.map(String.init) ?? "none",
                     "tokens_per_minute": plan.rateLimits.tokensPerMinute.map(String.init) ?? "none",
+                    "budget_period": (plan.budgetCycle ?? .calendarMonth).text,
                 ]
             ), on: db)
             return plan

@@ -36,6 +36,7 @@ extension PagesController {
             let byokBudget: String
             let requestsPerMinute: String
             let tokensPerMinute: String
+            let period: String
         }
 
         let search: String
@@ -135,11 +136,21 @@ extension PagesController {
                         return try BudgetController.milli(value, field: field)
                     }
                     let maximum = RateLimits.maximum
+                    let name = try Plan.validName(form.text("plan_name") ?? "")
+                    // A form without the period keeps the plan's (one set through the API is not lost).
+                    var cycle = try await app.plans.list().first { $0.name == name }?.budgetCycle
+                    if form["budget_period"] != nil {
+                        cycle = try form.text("budget_period").map { text in
+                            guard let cycle = BudgetCycle(text: text) else { throw BudgetCycle.invalid("budget_period") }
+                            return cycle
+                        }
+                    }
                     _ = try await app.plans.save(Plan(
-                        name: try Plan.validName(form.text("plan_name") ?? ""),
+                        name: name,
                         budget: BudgetLimits(platform: try credits("platform_limit_credits"), byok: try credits("byok_limit_credits")),
                         rateLimits: RateLimits(requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...maximum),
-                                               tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...maximum))
+                                               tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...maximum)),
+                        budgetCycle: cycle
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
                     return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
@@ -182,7 +193,8 @@ extension PagesController {
         let planRows = plans.map { plan in
             WorkspacesPage.PlanRow(name: plan.name, platformBudget: credits(plan.budget.platform), byokBudget: credits(plan.budget.byok),
                                    requestsPerMinute: plan.rateLimits.requestsPerMinute.map(String.init) ?? "—",
-                                   tokensPerMinute: plan.rateLimits.tokensPerMinute.map(String.init) ?? "—")
+                                   tokensPerMinute: plan.rateLimits.tokensPerMinute.map(String.init) ?? "—",
+                                   period: (plan.budgetCycle ?? .calendarMonth).text)
         }
         let rows = items.map { summary in
             let workspace = summary.workspace
