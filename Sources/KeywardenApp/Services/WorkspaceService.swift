@@ -70,11 +70,27 @@ public struct WorkspaceService: Sendable {
 
     // MARK: Workspaces
 
-    public func create(name: String, byokAllowed: Bool, exclusive: Bool, actor: String) async throws -> Workspace {
+    /// Creates a workspace, on `plan` if given (in the same transaction: a refused plan leaves no workspace behind).
+    public func create(name: String, byokAllowed: Bool, exclusive: Bool, plan: String? = nil, actor: String) async throws -> Workspace {
         let name = try Self.validName(name)
+        let plan = try plan.map(Plan.validName)
         return try await store.engine.transaction { db in
-            try await self.app.createWorkspace(name: name, byokAllowed: byokAllowed, exclusive: exclusive, actor: actor, on: db)
+            var workspace = try await self.app.createWorkspace(name: name, byokAllowed: byokAllowed, exclusive: exclusive, actor: actor, on: db)
+            if let plan {
+                guard try await self.store.plans.get(plan, on: db) != nil else { throw Self.unknownPlan(plan) }
+                workspace.plan = plan
+                try await self.store.workspaces.save(workspace, on: db)
+                try await self.store.audit.append(AuditEvent(
+                    actor: actor, action: "workspace.updated", targetType: "workspace", targetID: workspace.id, workspaceID: workspace.id,
+                    details: ["plan": plan]
+                ), on: db)
+            }
+            return workspace
         }
+    }
+
+    static func unknownPlan(_ plan: String) -> KeywardenError {
+        KeywardenError.invalid("plan", "There is no plan '\(plan)'; create it first (PUT /api/v1/platform/plans/\(plan)).", code: "unknown_plan")
     }
 
     public func get(_ id: String) async throws -> Workspace {
@@ -173,9 +189,7 @@ public struct WorkspaceService: Sendable {
                 changed["exclusive"] = "\(exclusive)"
             }
             if let plan = changes.plan, plan != workspace.plan {
-                if let plan, try await self.store.plans.get(try Plan.validName(plan), on: db) == nil {
-                    throw KeywardenError.invalid("plan", "There is no plan '\(plan)'; create it first (PUT /api/v1/platform/plans/\(plan)).", code: "unknown_plan")
-                }
+                if let plan, try await self.store.plans.get(try Plan.validName(plan), on: db) == nil { throw Self.unknownPlan(plan) }
                 workspace.plan = plan
                 changed["plan"] = plan ?? "none"
             }

@@ -13,16 +13,9 @@ struct WorkspacesController {
             let principal = try Access.requirePlatform(context)
             let body = try await request.decodeBody(CreateBody.self, context: context)
             guard let name = body.name else { throw KeywardenError.missing("name") }
-            // The plan is checked before anything is created: a refused plan leaves no workspace behind.
-            if let plan = body.plan, try await app.plans.list().contains(where: { $0.name == plan }) == false {
-                throw KeywardenError.invalid("plan", "There is no plan '\(try Plan.validName(plan))'; create it first (PUT /api/v1/platform/plans/\(plan)).", code: "unknown_plan")
-            }
-            var workspace = try await app.workspaceService.create(
-                name: name, byokAllowed: body.byokAllowed ?? true, exclusive: body.exclusive ?? false, actor: principal.actor
+            let workspace = try await app.workspaceService.create(
+                name: name, byokAllowed: body.byokAllowed ?? true, exclusive: body.exclusive ?? false, plan: body.plan, actor: principal.actor
             )
-            if let plan = body.plan {
-                workspace = try await app.workspaceService.update(workspace.id, WorkspaceChanges(plan: .some(plan)), actor: principal.actor)
-            }
             return try JSONResponse.make(WorkspaceBody(workspace), status: .created)
         }
         group.get { request, context -> Response in
