@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The gateway's cost per call against nginx, side by side in one run (run on purpose; not part of CI):
-#   Benchmarks/gateway-cost.sh [seconds per measurement, default 10] [--peers] [--bin DIR]
+#   Benchmarks/gateway-cost.sh [seconds per measurement, default 10] [--peers] [--bin DIR] [--floors-only] [--scratch-path DIR]
 # (--bin: the keywarden binary of another build, e.g. a saved baseline, instead of building this checkout's;
 #  --baseline DIR: also a Keywarden from another build (e.g. the last release), measured in the same run right after
 #  this build's, so a before/after comparison shares the machine's state;
 #  --perf FILE: `perf record -g` of Keywarden during the native face's 16-connection run (another target: KEYWARDEN_BENCH_PERF_TARGET=name),
-#  for `perf report -i FILE`.
+#  for `perf report -i FILE`;
+#  --floors-only: only direct, nginx and the floors (no Keywarden is built or started);
+#  --scratch-path DIR: build and find this checkout's binaries in DIR (swift build --scratch-path) instead of .build.
 #  valgrind 3.19 here stops on the Swift 6 runtime, even with --tool=none, so instruction counts are not offered.)
 #
 # One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
@@ -15,7 +17,9 @@
 #   under a budget and rate limits: "keywarden platform key" / "keywarden platform limits"), its OpenAI-compatible face (/v1/chat/completions, routed by
 #   model) and a streamed call on the native face; with --peers, through the LiteLLM proxy too. The floors under
 #   Keywarden are measured too (`keywarden-bench floors`): a Hummingbird route answering a fixed body, and Hummingbird
-#   with AsyncHTTPClient passing the call through and streaming the answer back, with nothing of Keywarden's own.
+#   with AsyncHTTPClient passing the call through and streaming the answer back, with nothing of Keywarden's own; and
+#   the same two on plain SwiftNIO (`keywarden-bench nio-floors`: a fixed answer, and a lean forwarder over pooled
+#   keep-alive client channels on the server channel's event loop), the floor a forwarder built on NIO could reach.
 # For each: p50 / p99 at one connection (wrk --latency), requests/s at 16 connections (wrk), and the CPU time of
 # the proxy process per call during the 16-connection run (utime + stime from /proc/PID/stat, divided by the
 # requests wrk counted) — stable on a noisy machine, unlike wall-clock figures. Added = proxy − direct.
@@ -26,9 +30,13 @@ peers=0
 bin=
 perf_out=
 baseline=
+floors_only=0
+scratch=
+kw_port= kw_pid= token= budget_token= platform_token= limits_token=
 while [ $# -gt 0 ]; do
   case $1 in
-    --peers) peers=1;; --bin) bin=$2; shift;; --baseline) baseline=$2; shift;; --perf) perf_out=$2; shift;; *) seconds=$1;;
+    --peers) peers=1;; --bin) bin=$2; shift;; --baseline) baseline=$2; shift;; --perf) perf_out=$2; shift;;
+    --floors-only) floors_only=1;; --scratch-path) scratch=$2; shift;; *) seconds=$1;;
   esac
   shift
 done
@@ -41,8 +49,11 @@ trap cleanup EXIT
 command -v nginx >/dev/null && command -v wrk >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx wrk; }
 echo "building the release binaries…" >&2
-swift build -c release --product keywarden-bench >/dev/null
-[ -n "$bin" ] || { swift build -c release --product keywarden >/dev/null; bin=.build/release; }
+build_args=(-c release)
+[ -n "$scratch" ] && build_args+=(--scratch-path "$scratch")
+release_dir=${scratch:-.build}/release
+swift build "${build_args[@]}" --product keywarden-bench >/dev/null
+[ "$floors_only" = 1 ] || [ -n "$bin" ] || { swift build "${build_args[@]}" --product keywarden >/dev/null; bin=$release_dir; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
@@ -138,17 +149,23 @@ start_keywarden() {
   api PATCH "/api/v1/workspaces/$limited/rate-limits" '{"requests_per_minute":1000000000,"tokens_per_minute":1000000000}' >/dev/null 2>&1 || true
   limits_token=$(api POST "/api/v1/workspaces/$limited/tokens" '{"name":"bench","permissions":["gateway.use"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 }
-if [ -n "$baseline" ]; then
-  start_keywarden "$baseline" kw-baseline
-  base_port=$kw_port base_pid=$kw_pid base_token=$token
+if [ "$floors_only" = 0 ]; then
+  if [ -n "$baseline" ]; then
+    start_keywarden "$baseline" kw-baseline
+    base_port=$kw_port base_pid=$kw_pid base_token=$token
+  fi
+  start_keywarden "$bin" kw
 fi
-start_keywarden "$bin" kw
 
-# 3. The floors: Hummingbird alone, and Hummingbird with AsyncHTTPClient passing the call through.
-.build/release/keywarden-bench floors --upstream "http://127.0.0.1:$up_port" > "$work/floors.out" 2>&1 & pids+=($!)
+# 3. The floors: Hummingbird alone, and Hummingbird with AsyncHTTPClient passing the call through; the same two on
+#    plain SwiftNIO (a separate process, so each floor's CPU is its own).
+"$release_dir/keywarden-bench" floors --upstream "http://127.0.0.1:$up_port" > "$work/floors.out" 2>&1 & pids+=($!)
 floors_pid=$!
-for _ in $(seq 1 100); do grep -q listening "$work/floors.out" 2>/dev/null && break; sleep 0.1; done
+"$release_dir/keywarden-bench" nio-floors --upstream "http://127.0.0.1:$up_port" > "$work/nio-floors.out" 2>&1 & pids+=($!)
+nio_pid=$!
+for _ in $(seq 1 100); do grep -q listening "$work/floors.out" 2>/dev/null && grep -q listening "$work/nio-floors.out" 2>/dev/null && break; sleep 0.1; done
 floors_port=$(awk '/listening/ {print $2}' "$work/floors.out")
+nio_port=$(awk '/listening/ {print $2}' "$work/nio-floors.out")
 
 # 4. LiteLLM, with --peers.
 if [ "$peers" = 1 ]; then
@@ -175,15 +192,23 @@ targets=(
   "nginx|http://127.0.0.1:$px_port/v1/chat/completions|Bearer sk-direct|$plain||$proxy_worker"
   "hummingbird fixed answer|http://127.0.0.1:$floors_port/hello|Bearer sk-direct|$plain||$floors_pid"
   "hummingbird + AHC pass|http://127.0.0.1:$floors_port/pass/v1/chat/completions|Bearer sk-direct|$plain||$floors_pid"
+  "nio fixed answer|http://127.0.0.1:$nio_port/hello|Bearer sk-direct|$plain||$nio_pid"
+  "nio pass|http://127.0.0.1:$nio_port/nio/v1/chat/completions|Bearer sk-direct|$plain||$nio_pid"
   "keywarden native|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "keywarden openai face|http://127.0.0.1:$kw_port/v1/chat/completions|Bearer $token|$plain||$kw_pid"
   "keywarden native budget|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $budget_token|$plain||$kw_pid"
   "keywarden platform key|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $platform_token|$plain||$kw_pid"
   "keywarden platform limits|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $limits_token|$plain||$kw_pid"
   "direct streamed|http://127.0.0.1:$up_port/v1/chat/completions|Bearer sk-direct|$streamed|X-Bench-Stream: 1|"
+  "nio pass streamed|http://127.0.0.1:$nio_port/nio/v1/chat/completions|Bearer sk-direct|$streamed|X-Bench-Stream: 1|$nio_pid"
   "keywarden streamed|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$streamed|X-Bench-Stream: 1|$kw_pid"
 )
-[ -n "$baseline" ] && targets+=(
+if [ "$floors_only" = 1 ]; then
+  kept=()
+  for target in "${targets[@]}"; do case $target in keywarden*|baseline*) ;; *) kept+=("$target");; esac; done
+  targets=("${kept[@]}")
+fi
+[ -n "$baseline" ] && [ "$floors_only" = 0 ] && targets+=(
   "baseline native|http://127.0.0.1:$base_port/openai/v1/chat/completions|Bearer $base_token|$plain||$base_pid"
   "baseline openai face|http://127.0.0.1:$base_port/v1/chat/completions|Bearer $base_token|$plain||$base_pid"
   "baseline streamed|http://127.0.0.1:$base_port/openai/v1/chat/completions|Bearer $base_token|$streamed|X-Bench-Stream: 1|$base_pid"
@@ -241,7 +266,7 @@ for name, (p50, p99, cpu, rps) in rows.items():
     cpu_text = "" if math.isnan(cpu) else f"{cpu:12.1f}"
     print(f"{name:26} {p50:8.0f} {p99:8.0f} {p50 - b[0]:8.0f} {p99 - b[1]:8.0f} {cpu_text:>12} {rps:10.0f}")
 nginx = rows["nginx"]
-for name in [n for n in rows if n.startswith(("keywarden", "hummingbird", "baseline"))]:
+for name in [n for n in rows if n.startswith(("keywarden", "hummingbird", "nio", "baseline"))]:
     p50, p99, cpu, rps = rows[name]
     b = base(name)
     print(f"\n{name}: CPU {cpu / nginx[2]:.1f}× nginx's (goal ≤ 5×), added p50 {p50 - b[0] - (nginx[0] - rows['direct'][0]):.0f} µs and p99 "

@@ -15,6 +15,7 @@ import SQLKit
 //   swift run -c release keywarden-bench scrub [--iterations N]
 //   keywarden-bench populate --data DIR --credentials N     (for Benchmarks/scale.py)
 //   keywarden-bench churn --data DIR [--interval-ms 50]     (for Benchmarks/scale.py)
+//   keywarden-bench floors / nio-floors --upstream URL      (for Benchmarks/gateway-cost.sh)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 
@@ -363,6 +364,12 @@ case "floors":
         exit(2)
     }
     try await floorsServer(upstream: arguments[index + 1], port: option("--port", default: 0))
+case "nio-floors":
+    guard let upstream = textOption("--upstream") else {
+        print("usage: keywarden-bench nio-floors --upstream http://127.0.0.1:PORT")
+        exit(2)
+    }
+    try await nioFloorsServer(upstream: upstream, port: option("--port", default: 0))
 default:
     print("usage: keywarden-bench vault [--iterations N] [--credentials N]   figures for the vault goals")
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")
@@ -371,5 +378,6 @@ default:
     print("       keywarden-bench populate --data DIR --credentials N         fills a store for Benchmarks/scale.py")
     print("       keywarden-bench churn --data DIR [--interval-ms 50]         changes a random workspace's key, for Benchmarks/scale.py")
     print("       keywarden-bench floors --upstream URL                       Hummingbird and AsyncHTTPClient alone, for Benchmarks/gateway-cost.sh")
+    print("       keywarden-bench nio-floors --upstream URL                   a lean SwiftNIO forwarder and fixed answer, for Benchmarks/gateway-cost.sh")
     exit(2)
 }
