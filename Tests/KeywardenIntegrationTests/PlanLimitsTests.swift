@@ -56,8 +56,10 @@ struct PlanLimitsTests {
         let tight = try #require(try await rig.send("POST", "/api/v1/workspaces", ["name": "Tight", "plan": "tight"], expect: 201).json["id"] as? String)
         let tightToken = try await rig.serviceToken(tight)
         #expect(try await rig.call("/openai/v1/chat/completions", token: tightToken, json: GatewayRig.chat).status == 200)
-        let limited = try await rig.call("/openai/v1/chat/completions", token: tightToken, json: GatewayRig.chat)
-        #expect(limited.status == 429 && limited.headers["retry-after"] != nil, "\(limited.text)")
+        // The next call in the same minute is refused (two tries: a minute may turn between the first two calls).
+        var limited = try await rig.call("/openai/v1/chat/completions", token: tightToken, json: GatewayRig.chat)
+        if limited.status == 200 { limited = try await rig.call("/openai/v1/chat/completions", token: tightToken, json: GatewayRig.chat) }
+        #expect(limited.status == 429 && limited.headers["retry-after"] != nil, "\(limited.status) \(limited.text)")
         try await rig.send("PUT", "/api/v1/platform/plans/tight", ["requests_per_minute": 100], expect: 200)
         #expect(try await rig.call("/openai/v1/chat/completions", token: tightToken, json: GatewayRig.chat).status == 200, "the raised plan limit holds at once")
     }
