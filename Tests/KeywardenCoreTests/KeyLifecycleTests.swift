@@ -67,11 +67,11 @@ struct KeyLifecycleTests {
 
     @Test("expiry dates and rotate-by ages out of range are refused with the field named")
     func checkRefusesOutOfRange() {
-        for (expiry, days) in [(Date(timeIntervalSince1970: 0), nil), (now.addingTimeInterval(3651 * 86_400), nil), (nil, 0), (nil, -5), (nil, 3651), (nil, Int.max)] as [(Date?, Int?)] {
-            let error = #expect(throws: KeywardenError.self) { try KeyLifecycle.check(expiresAt: expiry, rotateByDays: days, now: now) }
+        for (expiry, days) in [(Date(timeIntervalSince1970: 0), nil), (Date(timeIntervalSince1970: 4_200_000_000), nil), (nil, 0), (nil, -5), (nil, 3651), (nil, Int.max)] as [(Date?, Int?)] {
+            let error = #expect(throws: KeywardenError.self) { try KeyLifecycle.check(expiresAt: expiry, rotateByDays: days) }
             #expect(error?.field == (expiry == nil ? "rotate_by_days" : "expires_at"))
         }
-        #expect(throws: Never.self) { try KeyLifecycle.check(expiresAt: now.addingTimeInterval(86_400), rotateByDays: 90, now: now) }
-        #expect(throws: Never.self) { try KeyLifecycle.check(expiresAt: nil, rotateByDays: nil, now: now) }
+        #expect(throws: Never.self) { try KeyLifecycle.check(expiresAt: now.addingTimeInterval(86_400), rotateByDays: 90) }
+        #expect(throws: Never.self) { try KeyLifecycle.check(expiresAt: nil, rotateByDays: nil) }
     }
 }

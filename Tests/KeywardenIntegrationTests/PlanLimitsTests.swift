@@ -79,7 +79,7 @@ struct PlanLimitsTests {
             try await rig.send("PUT", "/api/v1/platform/plans/pro", body, expect: 400)
         }
         let before = try await rig.send("GET", "/api/v1/workspaces", expect: 200).json["total"] as? Int
-        #expect(code(try await rig.send("POST", "/api/v1/workspaces", ["name": "Nope", "plan": "missing"], expect: 400)) == "unknown_plan")
+        #expect(code(try await rig.send("POST", "/api/v1/workspaces", ["name": "Nope", "plan": "missing"], expect: 422)) == "unknown_plan")
         #expect(try await rig.send("GET", "/api/v1/workspaces", expect: 200).json["total"] as? Int == before, "a refused plan leaves no workspace behind")
 
         let ws = try await rig.workspace("Owned")
@@ -87,7 +87,7 @@ struct PlanLimitsTests {
             .json["token"] as? String)
         try await rig.send("PATCH", "/api/v1/workspaces/\(ws)", ["plan": "pro"], token: owner, expect: 403)
         try await rig.send("PUT", "/api/v1/platform/plans/free", [:], token: owner, expect: 403)
-        #expect(code(try await rig.send("PATCH", "/api/v1/workspaces/\(ws)", ["plan": "missing"], expect: 400)) == "unknown_plan")
+        #expect(code(try await rig.send("PATCH", "/api/v1/workspaces/\(ws)", ["plan": "missing"], expect: 422)) == "unknown_plan")
         let moved = try await rig.send("PATCH", "/api/v1/workspaces/\(ws)", ["plan": "pro"], expect: 200)
         #expect(moved.json["plan"] as? String == "pro")
         #expect(code(try await rig.send("DELETE", "/api/v1/platform/plans/pro", expect: 409)) == "plan_in_use")

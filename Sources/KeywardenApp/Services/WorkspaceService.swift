@@ -89,8 +89,10 @@ public struct WorkspaceService: Sendable {
         }
     }
 
+    /// A plan that does not exist (yet): a matter of state, not of the request's form.
     static func unknownPlan(_ plan: String) -> KeywardenError {
-        KeywardenError.invalid("plan", "There is no plan '\(plan)'; create it first (PUT /api/v1/platform/plans/\(plan)).", code: "unknown_plan")
+        KeywardenError(.unprocessable, code: "unknown_plan", message: "There is no plan '\(plan)'; create it first (PUT /api/v1/platform/plans/\(plan)).",
+                       field: "plan")
     }
 
     public func get(_ id: String) async throws -> Workspace {

@@ -35,12 +35,15 @@ public struct KeyLifecycle: Sendable, Equatable {
         self.rotationNoticeFor = rotationNoticeFor
     }
 
-    /// Checks an expiry date and a rotate-by age a person set (400 naming the field otherwise).
-    public static func check(expiresAt: Date?, rotateByDays: Int?, now: Date = Date()) throws(KeywardenError) {
+    /// Checks an expiry date and a rotate-by age a person set (400 naming the field otherwise). A date is in the years
+    /// 2000 to 2099 as written (the API reads the year from the text; a time's offset may move the instant a day
+    /// either side, which this allows).
+    public static func check(expiresAt: Date?, rotateByDays: Int?) throws(KeywardenError) {
         if let expiresAt {
-            let earliest = Date(timeIntervalSince1970: 946_684_800) // 2000-01-01
-            guard expiresAt >= earliest, expiresAt <= now.addingTimeInterval(TimeInterval(maximumDays) * 86_400) else {
-                throw KeywardenError.invalid("expires_at", "expires_at must be a date from 2000-01-01 to \(maximumDays / 365) years from now.")
+            let earliest = Date(timeIntervalSince1970: 946_512_000)  // 1999-12-30
+            let latest = Date(timeIntervalSince1970: 4_102_617_600)  // 2100-01-03
+            guard expiresAt >= earliest, expiresAt < latest else {
+                throw KeywardenError.invalid("expires_at", "expires_at must be a date in the years 2000 to 2099.")
             }
         }
         if let rotateByDays {

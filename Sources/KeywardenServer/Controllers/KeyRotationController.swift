@@ -127,16 +127,17 @@ struct KeyRotationController {
     }
 }
 
-/// Reading a key's lifecycle fields from a request body.
-enum LifecycleInput {
+/// Reading a key's lifecycle fields from a request body, a form or the command line.
+public enum LifecycleInput {
     /// `expires_at` as a day (`2027-03-01`, midnight UTC) or an RFC 3339 time; `null` clears it.
     static func expiresAt(_ patch: Patch<String>) throws -> Date?? {
         try patch.change.map { text in try text.map(date) }
     }
 
-    static func date(_ text: String) throws -> Date {
-        guard let date = RFC3339.date(text) else {
-            throw KeywardenError.invalid("expires_at", "expires_at is a day (2027-03-01) or an RFC 3339 time.")
+    /// A day or an RFC 3339 time on the calendar, written in the years 2000 to 2099 (what the document's pattern says).
+    public static func date(_ text: String) throws -> Date {
+        guard text.hasPrefix("20"), let date = RFC3339.date(text) else {
+            throw KeywardenError.invalid("expires_at", "expires_at is a day (2027-03-01) or an RFC 3339 time, in the years 2000 to 2099.")
         }
         return date
     }

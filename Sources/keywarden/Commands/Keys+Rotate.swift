@@ -156,8 +156,7 @@ extension Keys {
                 let reference = try key.reference()
                 let expiry: Date?? = try expiresAt.map { text in
                     if text == "none" { return nil }
-                    guard let date = RFC3339.date(text) else { throw ValidationError("--expires-at is a day (2027-03-01) or an RFC 3339 time, or none") }
-                    return date
+                    return try LifecycleInput.date(text)
                 }
                 let days: Int?? = rotateByDays.map { $0 == 0 ? nil : $0 }
                 try await key.global.withStore { app in
