@@ -34,16 +34,7 @@ public final class KeyLifecycleSweep: Service, Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.sweep()
-                } catch {
-                    self.logger.warning("key lifecycle sweep failed", metadata: ["error": "\(String(describing: error))"])
-                }
-                try? await Task.sleep(for: self.settings.tick)
-            }
-        }
+        await PeriodicRounds.run(every: settings.tick, logger: logger, failure: "key lifecycle sweep failed") { try await self.sweep() }
     }
 
     /// One round at `now`; returns what it did (for tests and logs).

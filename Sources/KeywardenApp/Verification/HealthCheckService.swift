@@ -58,17 +58,7 @@ public final class HealthCheckService: Service, Sendable {
     }
 
     public func run() async throws {
-        // Graceful shutdown cancels the loop; a round in progress stops at its next await.
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.checkDueKeys()
-                } catch {
-                    self.logger.warning("health check round failed", metadata: ["error": "\(String(describing: error))"])
-                }
-                try? await Task.sleep(for: self.settings.tick)
-            }
-        }
+        await PeriodicRounds.run(every: settings.tick, logger: logger, failure: "health check round failed") { try await self.checkDueKeys() }
     }
 
     /// Asks for a check of one key soon (the gateway calls this after a 401, 403 or quota error).
