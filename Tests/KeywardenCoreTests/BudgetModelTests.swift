@@ -106,3 +106,18 @@ struct BudgetCycleTests {
         #expect(BudgetCycle.week.currentPeriodName == "this week" && BudgetCycle.day.currentPeriodName == "today")
     }
 }
+
+@Suite("Effective limits")
+struct EffectiveLimitsTests {
+    @Test("each limit is the workspace's, else its plan's, else (platform budget only) the platform's default; the period likewise")
+    func overlay() {
+        let plan = Plan(name: "pro", budget: BudgetLimits(platform: 500_000, byok: 9_000), rateLimits: RateLimits(requestsPerMinute: 60), budgetCycle: .week)
+        let mixed = EffectiveLimits(own: BudgetLimits(byok: 1_000), ownRates: RateLimits(tokensPerMinute: 10), plan: plan, defaultPlatformBudget: 7)
+        #expect(mixed.budget == BudgetLimits(platform: 500_000, byok: 1_000) && mixed.platformSource == .plan && mixed.byokSource == .workspace)
+        #expect(mixed.rateLimits == RateLimits(requestsPerMinute: 60, tokensPerMinute: 10) && mixed.cycle == .week)
+        let bare = EffectiveLimits(own: BudgetLimits(), ownRates: RateLimits(), ownCycle: .day, plan: nil, defaultPlatformBudget: 7)
+        #expect(bare.budget == BudgetLimits(platform: 7) && bare.source(of: .platform) == .platformDefault && bare.source(of: .byok) == nil)
+        #expect(bare.cycle == .day && bare.rateLimits.isEmpty)
+        #expect(EffectiveLimits(own: BudgetLimits(), ownRates: RateLimits(), plan: nil, defaultPlatformBudget: nil).cycle == .calendarMonth)
+    }
+}

@@ -88,7 +88,7 @@ public struct BudgetService: Sendable {
                     spend = try await self.store.budgets.spend(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
                 }
                 let limit = effective.budget[scope]
-                result.append(BudgetStatus(scope: scope, limit: limit, source: effective.budgetSources[scope], spent: spend.spent,
+                result.append(BudgetStatus(scope: scope, limit: limit, source: effective.source(of: scope), spent: spend.spent,
                                            reserved: spend.reserved, period: period, cycle: effective.cycle))
             }
             return result

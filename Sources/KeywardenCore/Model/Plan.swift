@@ -35,28 +35,37 @@ public enum LimitSource: String, Sendable, Codable {
     case platformDefault = "default"
 }
 
-/// The limits that hold for a workspace: its own, else its plan's, else the platform's default budget.
+/// The limits that hold for a workspace: its own, else its plan's, else the platform's default budget. Built on every
+/// gateway call that has a limit, so it allocates nothing.
 public struct EffectiveLimits: Sendable, Equatable {
     public var budget: BudgetLimits
     public var rateLimits: RateLimits
-    /// Where each budget came from (absent: no limit).
-    public var budgetSources: [BudgetScope: LimitSource]
+    /// Where the platform budget and the own-keys budget came from (`nil`: no limit).
+    public var platformSource: LimitSource?
+    public var byokSource: LimitSource?
     /// How the budgets' periods run: the workspace's, else its plan's, else calendar months.
     public var cycle: BudgetCycle
 
     /// Overlays `own` on `plan` field by field, then the platform's default budget for platform-paid calls.
     public init(own: BudgetLimits, ownRates: RateLimits, ownCycle: BudgetCycle? = nil, plan: Plan?, defaultPlatformBudget: Int?) {
         cycle = ownCycle ?? plan?.budgetCycle ?? .calendarMonth
-        var sources: [BudgetScope: LimitSource] = [:]
-        func pick(_ scope: BudgetScope) -> Int? {
-            if let value = own[scope] { sources[scope] = .workspace; return value }
-            if let value = plan?.budget[scope] { sources[scope] = .plan; return value }
-            if scope == .platform, let value = defaultPlatformBudget { sources[scope] = .platformDefault; return value }
+        func pick(_ scope: BudgetScope) -> (Int, LimitSource)? {
+            if let value = own[scope] { return (value, .workspace) }
+            if let value = plan?.budget[scope] { return (value, .plan) }
+            if scope == .platform, let value = defaultPlatformBudget { return (value, .platformDefault) }
             return nil
         }
-        budget = BudgetLimits(platform: pick(.platform), byok: pick(.byok))
+        let platform = pick(.platform)
+        let byok = pick(.byok)
+        budget = BudgetLimits(platform: platform?.0, byok: byok?.0)
+        platformSource = platform?.1
+        byokSource = byok?.1
         rateLimits = RateLimits(requestsPerMinute: ownRates.requestsPerMinute ?? plan?.rateLimits.requestsPerMinute,
                                 tokensPerMinute: ownRates.tokensPerMinute ?? plan?.rateLimits.tokensPerMinute)
-        budgetSources = sources
+    }
+
+    /// Where a scope's budget came from.
+    public func source(of scope: BudgetScope) -> LimitSource? {
+        scope == .platform ? platformSource : byokSource
     }
 }
