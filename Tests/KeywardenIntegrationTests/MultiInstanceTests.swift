@@ -27,27 +27,28 @@ struct MultiInstanceTests {
         let key = try await a.key(ws, secret: "sk-multi-instance-0001")
         var servedAfter: Duration?
         var lastReply = ""
-        while ContinuousClock.now - saved < .seconds(3) {
+        // Typically ~0.1 s (NOTIFY), at most the 250 ms poll; the bound only says "it travels": CI's whole PostgreSQL pass
+        // has measured 3.6 s under load. The printed figures are the measure.
+        while ContinuousClock.now - saved < .seconds(10) {
             let reply = try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
             if reply.status == 200, reply.headers["x-keywarden-key"] == key { servedAfter = ContinuousClock.now - saved; break }
             lastReply = "\(reply.status) \(reply.headers["x-keywarden-key"] ?? "-") \(reply.text.prefix(300))"
             try await Task.sleep(for: .milliseconds(20))
         }
         print("saved on A → used on B after \(servedAfter.map { "\($0)" } ?? "never; B's last answer: \(lastReply)")")
-        // Typically ~0.1 s (NOTIFY); bounded generously so a loaded machine does not fail it.
-        #expect(servedAfter != nil && servedAfter! < .seconds(3))
+        #expect(servedAfter != nil && servedAfter! < .seconds(10))
 
         // Deactivated through B, A stops using it.
         try await b.api("POST", "/api/v1/workspaces/\(ws)/keys/\(key)/deactivate", token: a.adminToken, expect: 200)
         let off = ContinuousClock.now
         var stoppedAfter: Duration?
-        while ContinuousClock.now - off < .seconds(3) {
+        while ContinuousClock.now - off < .seconds(10) {
             let reply = try await a.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
             if reply.status != 200 { stoppedAfter = ContinuousClock.now - off; break }
             try await Task.sleep(for: .milliseconds(20))
         }
         print("deactivated on B → refused on A after \(stoppedAfter.map { "\($0)" } ?? "never")")
-        #expect(stoppedAfter != nil && stoppedAfter! < .seconds(3))
+        #expect(stoppedAfter != nil && stoppedAfter! < .seconds(10))
 
         // Concurrent changes on both instances: one audit chain, intact.
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -135,7 +136,7 @@ struct MultiInstanceTests {
             let otherToken = try await a.serviceToken(other)
             let saved = ContinuousClock.now
             let key = try await a.key(other, secret: "sk-propagation-\(index)-abcdefgh")
-            while ContinuousClock.now - saved < .seconds(3) {
+            while ContinuousClock.now - saved < .seconds(10) {
                 let reply = try await b.call("/openai/v1/chat/completions", token: otherToken, json: GatewayRig.chat)
                 if reply.headers["x-keywarden-key"] == key { delays.append(ContinuousClock.now - saved); break }
                 try await Task.sleep(for: .milliseconds(5))
@@ -143,7 +144,8 @@ struct MultiInstanceTests {
         }
         let sorted = delays.sorted()
         print("saved on A → used on B, \(sorted.count) trials: p50 \(sorted[sorted.count / 2]), max \(sorted.last ?? .zero)")
-        #expect(sorted.count == 20 && (sorted.last ?? .seconds(9)) < .seconds(3))
+        // The bound only says "every one travels"; the p50 and max printed above are the measure (a loaded CI has seen 3.6 s).
+        #expect(sorted.count == 20 && (sorted.last ?? .seconds(99)) < .seconds(10))
     }
 
     @Test("two instances check each key once per interval, not once each")
