@@ -147,6 +147,20 @@ try:
     submit(card("anthropic").find_element(By.XPATH, ".//button[text()='Activate']"))
     check("Add an API key before activating." in card("anthropic").text, "an empty card shows the activation guard")
     shot("03-providers-guard")
+    # The platform's OpenAI key rotates from its card: its own page, the same steps as a workspace key.
+    visit("/platform/providers")
+    submit(driver.find_element(By.CSS_SELECTOR, "#openai a[href='/platform/providers/openai/rotation']"))
+    check(wait_for("Rotate this key") and "the platform's key" in driver.page_source, "a card with a key opens its rotation page")
+    driver.find_element(By.ID, "new_api_key").send_keys(CANARY + "-platform-rotated")
+    submit(driver.find_element(By.XPATH, "//button[text()='Stage new key']"))
+    submit(driver.find_element(By.XPATH, "//button[text()='Test new key']"))
+    check(wait_for("Valid:"), "the card's staged key is tested")
+    submit(driver.find_element(By.XPATH, "//button[text()='Promote the new key']"))
+    check(wait_for("New key promoted.") and CANARY not in driver.page_source, "the card's key is promoted; no page shows a key")
+    shot("03b-card-rotation")
+    driver.find_element(By.XPATH, "//button[text()='Remove old key now']").click()
+    submit(driver.find_element(By.ID, "confirm-ok"))
+    check(wait_for("Rotation finished"), "the card's old key is removed")
 
     # Workspace keys: create (form), search, sort, paginate, edit, delete with confirmation.
     workspace = api("POST", "/api/v1/workspaces", {"name": "Acme Support"})["id"]

@@ -109,6 +109,39 @@ struct AdminPageTests {
         }
     }
 
+    @Test("the platform's card key rotates from its own page: stage, promote, the old key kept; forged CSRF and other roles are refused")
+    func cardRotationPage() async throws {
+        try await APIHarness.run { harness, api in
+            _ = try await api.put("/api/v1/platform/providers/openai", token: harness.adminToken, json: ["api_key": "sk-card-old-0001"])
+            let admin = try await Self.signIn(api, token: harness.adminToken)
+            let cards = try await admin.get("/platform/providers")
+            #expect(cards.body.contains(#"href="/platform/providers/openai/rotation""#), "a card with a key offers its rotation")
+            let page = try await admin.get("/platform/providers/openai/rotation")
+            #expect(page.status == 200 && page.body.contains("Rotate this key") && page.body.contains("sk-…0001"))
+            for step in ["stage", "test", "promote", "finish", "cancel"] {
+                for forged in ["", admin.csrf + "x"] {
+                    let answer = try await admin.post("/platform/providers/openai/rotation/\(step)", ["new_api_key": "sk-card-forged-0009", "force": "1"], csrf: forged)
+                    #expect(answer.status == 403, "\(step) with a forged token → \(answer.status)")
+                }
+            }
+            let staged = try await admin.post("/platform/providers/openai/rotation/stage", ["new_api_key": "sk-card-new-0002"])
+            #expect(staged.status == 200 && staged.body.contains("New key staged") && !staged.body.contains("sk-card-new-0002"))
+            let refused = try await admin.post("/platform/providers/openai/rotation/promote", ["grace_hours": "2"])
+            #expect(refused.status == 409 && refused.body.contains("Test the new key"), "\(refused.status)")
+            let promoted = try await admin.post("/platform/providers/openai/rotation/promote", ["grace_hours": "2", "force": "1"])
+            #expect(promoted.status == 200 && promoted.body.contains("serves as its fallback until") && promoted.body.contains("sk-…0002"))
+            let card = try await api.get("/api/v1/platform/providers", token: harness.adminToken)
+            let openai = try #require((card.json["providers"] as? [[String: Any]])?.first { $0["provider"] as? String == "openai" })
+            #expect(((openai["lifecycle"] as? [String: Any])?["previous"] as? [String: Any])?["hint"] as? String == "sk-…0001")
+            // A workspace's people never reach the platform's key.
+            let ws = try await api.createWorkspace("Tenant")
+            let member = try await api.post("/api/v1/workspaces/\(ws)/members", token: harness.adminToken, json: ["name": "Olga", "role": "owner"])
+            let owner = try await Self.signIn(api, token: try #require(member.json["token"] as? String))
+            #expect(try await owner.get("/platform/providers/openai/rotation").status == 403)
+            #expect(try await owner.post("/platform/providers/openai/rotation/finish", [:]).status == 403)
+        }
+    }
+
     @Test("a platform admin saves a plan on the Workspaces page and puts a workspace on it; bad limits come back as a clear error")
     func plansFromThePage() async throws {
         try await APIHarness.run { harness, api in

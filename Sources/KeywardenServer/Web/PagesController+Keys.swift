@@ -116,36 +116,18 @@ extension PagesController {
                     let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                     let actor = session.principal.actor
                     let reference = KeyRotationService.Reference.workspace(workspaceID: workspaceID, keyID: keyID)
-                    var notice: String?
-                    var rotationNote: RowNote?
+                    let outcome: (notice: String?, note: RowNote?)
                     do {
                         try require(step == "test" ? .keysTest : .keysUpdate, session, workspaceID)
-                        switch step {
-                        case "stage":
-                            _ = try await app.keyRotation.stage(reference, key: Secret(form.text("new_api_key") ?? ""), actor: actor)
-                            notice = "New key staged. Test it, then promote it."
-                        case "test":
-                            let (result, _) = try await verification.testStaged(reference, actor: actor)
-                            rotationNote = RowNote(keyID: keyID, text: Self.describe(result), good: result.status == .valid)
-                        case "promote":
-                            let hours = try NumberField.parse(form.text("grace_hours"), field: "grace_hours", in: 0...KeyRotationService.maximumGraceHours)
-                            let key = try await app.keyRotation.promote(reference, graceHours: hours, force: form["force"] == "1", actor: actor)
-                            notice = key.lifecycle.previous.map { "New key promoted. The old key serves as its fallback until \(Self.shortTime($0.until))." }
-                                ?? "New key promoted; the old key is removed."
-                        case "finish":
-                            _ = try await app.keyRotation.finish(reference, actor: actor)
-                            notice = "Rotation finished: the old key is removed."
-                        default:
-                            _ = try await app.keyRotation.cancel(reference, actor: actor)
-                            notice = "Staged key discarded; the current key keeps serving."
-                        }
+                        outcome = try await rotationStep(step, reference, form: form, actor: actor)
                     } catch let error as KeywardenError where error.kind != .notFound {
                         let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
                         return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details, error: error.message,
                                                   status: APIError(error).status)
                     }
                     let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
-                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details, notice: notice, rotationNote: rotationNote)
+                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details, notice: outcome.notice,
+                                              rotationNote: outcome.note)
                 }
             }
         }
@@ -228,25 +210,6 @@ extension PagesController {
             let lifecycleClass: String
         }
 
-        /// The guided rotation of the key being edited: where it stands, and the next steps.
-        struct Rotation: Encodable {
-            struct Step: Encodable {
-                let label: String
-                let state: String
-            }
-            let action: String
-            let steps: [Step]
-            let stagedHint: String?
-            let stagedStatus: String?
-            let stagedTested: Bool
-            let previousHint: String?
-            let previousUntil: String?
-            let note: String?
-            let noteClass: String
-            let canTest: Bool
-            let graceHours: Int
-        }
-
         /// One of the provider's fields other than the key.
         struct Field: Encodable {
             let fieldID: String
@@ -280,7 +243,7 @@ extension PagesController {
             let expiresOn: String
             let rotateByDays: String
             let keySetOn: String?
-            let rotation: Rotation?
+            let rotation: RotationPanel?
         }
 
         let workspaceID: String
@@ -390,8 +353,11 @@ extension PagesController {
             let rotateByDays: String = lifecycle?.rotateByDays.map(String.init) ?? typed?.text("rotate_by_days") ?? ""
             let keySetOn: String? = lifecycle?.keySetAt.map { String(Timestamp.string($0).prefix(10)) }
             let canTest = provider.verification.available && session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed
-            var rotation: KeysPage.Rotation?
-            if let editing, editing.hasKey { rotation = Self.rotation(editing, workspaceID: workspaceID, note: rotationNote, canTest: canTest) }
+            var rotation: RotationPanel?
+            if let editing, editing.hasKey {
+                rotation = RotationPanel(editing.credential, action: "/workspaces/\(workspaceID)/keys/\(editing.credential.id)/rotation",
+                                         note: rotationNote, canTest: canTest)
+            }
             form = .init(
                 title: editing.map { "Edit “\($0.credential.description)”" } ?? "New \(provider.displayName) key",
                 action: editing.map { "/workspaces/\(workspaceID)/keys/\($0.credential.id)" } ?? "/workspaces/\(workspaceID)/keys",
@@ -427,24 +393,5 @@ extension PagesController {
         let shownNotice = notice ?? request.queryText("notice").map { Self.noticeText($0, provider: "API key") }
         let chrome = try await chrome(session, title: "API keys", nav: "navKeys", workspaceID: workspaceID, notice: shownNotice, error: error)
         return WebResponse.page("keys", PageView(chrome: chrome, content: content), status: status)
-    }
-
-    /// Where the key's rotation stands: add the new key → test → promote → the old key as fallback → removed.
-    static func rotation(_ details: KeyDetails, workspaceID: String, note: RowNote?, canTest: Bool) -> KeysPage.Rotation {
-        let l = details.credential.lifecycle
-        let staged = l.staged
-        let tested = staged?.status == .valid
-        let stage = staged != nil ? (tested ? 3 : 2) : (l.previous != nil ? 4 : 1)
-        let labels = ["Add the new key", "Test it", "Promote it", "Old key as fallback", "Remove the old key"]
-        return .init(
-            action: "/workspaces/\(workspaceID)/keys/\(details.credential.id)/rotation",
-            steps: labels.enumerated().map { index, label in
-                .init(label: label, state: index + 1 < stage ? "done" : index + 1 == stage ? "current" : "todo")
-            },
-            stagedHint: staged?.hint, stagedStatus: staged.map { $0.status.rawValue.replacingOccurrences(of: "_", with: " ") },
-            stagedTested: tested, previousHint: l.previous?.hint, previousUntil: l.previous.map { shortTime($0.until) },
-            note: note?.text ?? staged?.message, noteClass: (note?.good ?? tested) ? "ok" : "bad", canTest: canTest,
-            graceHours: KeyRotationService.defaultGraceHours
-        )
     }
 }

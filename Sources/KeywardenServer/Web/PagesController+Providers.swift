@@ -107,6 +107,8 @@ extension PagesController {
             let message: String?
             let messageClass: String?
             let hint: String?
+            /// Whether its key can be rotated (one is stored and the provider takes one).
+            let canRotate: Bool
         }
 
         let stats: Stats
@@ -135,7 +137,7 @@ extension PagesController {
                               placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), isSet: filled.contains(field.id))
                     },
                     hasModels: !provider.models.isEmpty, models: Self.modelOptions(provider, selected: card.state.defaultModel),
-                    message: message?.0, messageClass: message?.1, hint: hints[provider.id])
+                    message: message?.0, messageClass: message?.1, hint: hints[provider.id], canRotate: card.hasKey && provider.keyField != nil)
             })
         let chrome = try await chrome(session, title: "AI & API keys", nav: "navProviders", workspaceID: nil)
         return WebResponse.page("providers", PageView(chrome: chrome, content: content), status: status)

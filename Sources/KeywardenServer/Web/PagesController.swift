@@ -33,6 +33,7 @@ struct PagesController {
     func addRoutes(to router: Router<KeywardenRequestContext>) {
         addSignInRoutes(to: router)
         addProviderRoutes(to: router)
+        addCardRotationRoutes(to: router)
         addKeyRoutes(to: router)
         addWorkspaceRoutes(to: router)
         addMemberRoutes(to: router)
