@@ -33,14 +33,11 @@ public struct KeyRotationService: Sendable {
                 throw KeywardenError(.conflict, code: "no_key_field", message: "\(provider.displayName) takes no API key to rotate.")
             }
             try provider.validateKey(key)
-            if let fingerprint = self.store.credentials.fingerprint(of: key) {
-                if fingerprint == credential.fingerprint {
-                    throw KeywardenError(.conflict, code: "same_key", message: "This is the key already in use; rotate to a new one.", field: "api_key")
-                }
-                if let duplicate = try await self.store.credentials.withFingerprint(fingerprint, scope: credential.scope, on: db).first(where: { $0.id != credential.id }) {
-                    throw KeywardenError(.conflict, code: "duplicate_key", message: "This key is already stored as '\(duplicate.description)'.", field: "api_key")
-                }
+            let fingerprint = self.store.credentials.fingerprint(of: key)
+            if let fingerprint, fingerprint == credential.fingerprint {
+                throw KeywardenError(.conflict, code: "same_key", message: "This is the key already in use; rotate to a new one.", field: "api_key")
             }
+            try await self.app.keys.refuseDuplicate(fingerprint: fingerprint, in: credential.scope, except: credential.id, on: db)
             let staged = try await self.store.credentials.stage(key, on: credential, actor: actor, on: db)
             try await self.audit("key.rotation_staged", staged, actor: actor, details: ["staged_hint": staged.lifecycle.staged?.hint ?? ""],
                                  fingerprint: staged.lifecycle.staged?.fingerprint, on: db)
@@ -86,10 +83,7 @@ public struct KeyRotationService: Sendable {
                                      message: "The key's current secret cannot be opened here, so it cannot stay as the fallback; promote with force to replace it outright.")
             }
             // Another key may have taken the same secret since it was staged.
-            if let fingerprint = staged.fingerprint,
-               let duplicate = try await self.store.credentials.withFingerprint(fingerprint, scope: credential.scope, on: db).first(where: { $0.id != credential.id }) {
-                throw KeywardenError(.conflict, code: "duplicate_key", message: "The new key is already stored as '\(duplicate.description)'.", field: "api_key")
-            }
+            try await self.app.keys.refuseDuplicate(fingerprint: staged.fingerprint, in: credential.scope, except: credential.id, subject: "The new key", on: db)
             let until = Date().addingTimeInterval(TimeInterval(hours) * 3600)
             let replacedPrevious = credential.lifecycle.previous?.hint
             var promoted = try await self.store.credentials.promoteStaged(of: credential, graceUntil: until, actor: actor, on: db)

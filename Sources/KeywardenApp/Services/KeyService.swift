@@ -94,10 +94,7 @@ public struct KeyService: Sendable {
             guard workspace.byokAllowed else {
                 throw KeywardenError(.conflict, code: "byok_not_allowed", message: "This workspace's plan does not include bringing its own keys.")
             }
-            if let key, let fingerprint = self.store.credentials.fingerprint(of: key),
-               let duplicate = try await self.store.credentials.withFingerprint(fingerprint, scope: .workspace(workspaceID), on: db).first {
-                throw KeywardenError(.conflict, code: "duplicate_key", message: "This key is already stored as '\(duplicate.description)'.", field: "api_key")
-            }
+            if let key { try await self.refuseDuplicate(fingerprint: self.store.credentials.fingerprint(of: key), in: .workspace(workspaceID), except: nil, on: db) }
             let siblings = try await self.store.credentials.list(scope: .workspace(workspaceID), providerID: provider.id, on: db)
             let role = request.role ?? (siblings.contains { $0.role == .primary } ? .fallback : .primary)
             if active {
@@ -136,10 +133,7 @@ public struct KeyService: Sendable {
             guard let provider = self.store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }
             if let key = validated.replacementKey {
                 try provider.validateKey(key)
-                if let fingerprint = self.store.credentials.fingerprint(of: key),
-                   let duplicate = try await self.store.credentials.withFingerprint(fingerprint, scope: .workspace(workspaceID), on: db).first(where: { $0.id != keyID }) {
-                    throw KeywardenError(.conflict, code: "duplicate_key", message: "This key is already stored as '\(duplicate.description)'.", field: "api_key")
-                }
+                try await self.refuseDuplicate(fingerprint: self.store.credentials.fingerprint(of: key), in: .workspace(workspaceID), except: keyID, on: db)
             }
             try provider.validateExtras(validated.extras)
             for id in validated.clearExtras where !provider.extraFields.contains(where: { $0.id == id }) {
@@ -179,6 +173,14 @@ public struct KeyService: Sendable {
     }
 
     // MARK: Rules
+
+    /// Refuses a secret another key of `scope` (other than `except`) already holds, matched by keyed fingerprint:
+    /// `409 duplicate_key` naming that key. `subject` says which secret ("This key", "The new key").
+    func refuseDuplicate(fingerprint: String?, in scope: Scope, except: String?, subject: String = "This key", on db: any SQLDatabase) async throws {
+        guard let fingerprint,
+              let duplicate = try await store.credentials.withFingerprint(fingerprint, scope: scope, on: db).first(where: { $0.id != except }) else { return }
+        throw KeywardenError(.conflict, code: "duplicate_key", message: "\(subject) is already stored as '\(duplicate.description)'.", field: "api_key")
+    }
 
     /// In exclusive mode at most one provider is active: another active provider is a conflict,
     /// or, when switching, is turned off in the same transaction.
