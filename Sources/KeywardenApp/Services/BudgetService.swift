@@ -75,10 +75,7 @@ public struct BudgetService: Sendable {
     public func status(workspaceID: String, defaultPlatformLimit: Int?, at now: Date = Date()) async throws -> [BudgetStatus] {
         try await store.engine.read { db in
             guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
-            var plan: Plan?
-            if let name = workspace.plan { plan = try await self.store.plans.get(name, on: db) }
-            let effective = EffectiveLimits(own: workspace.budget, ownRates: workspace.rateLimits, ownCycle: workspace.budgetCycle, plan: plan,
-                                            defaultPlatformBudget: defaultPlatformLimit)
+            let effective = try await self.app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: defaultPlatformLimit, on: db)
             let period = BudgetPeriod(containing: now, cycle: effective.cycle)
             var result: [BudgetStatus] = []
             for scope in BudgetScope.allCases {

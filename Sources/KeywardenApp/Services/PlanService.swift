@@ -1,6 +1,7 @@
 import Foundation
 import KeywardenCore
 import KeywardenStore
+import SQLKit
 
 /// Plans: named default limits a platform admin sets once; a workspace on a plan gets its limits for those it leaves
 /// unset (its own limit wins, limit by limit). Held with the platform's part of resolution, so a change reaches every
@@ -14,8 +15,25 @@ public struct PlanService: Sendable {
     }
 
     public func get(_ name: String) async throws -> Plan {
-        guard let plan = try await store.engine.read({ db in try await self.store.plans.get(name, on: db) }) else { throw KeywardenError.notFound("plan") }
+        guard let plan = try await find(name) else { throw KeywardenError.notFound("plan") }
         return plan
+    }
+
+    /// The plan named, if there is one.
+    public func find(_ name: String) async throws -> Plan? {
+        try await store.engine.read { db in try await self.store.plans.get(name, on: db) }
+    }
+
+    /// The limits that hold for a workspace: its own, else its plan's, else (platform budget) `defaultPlatformBudget`.
+    public func effectiveLimits(of workspace: Workspace, defaultPlatformBudget: Int?) async throws -> EffectiveLimits {
+        try await store.engine.read { db in try await self.effectiveLimits(of: workspace, defaultPlatformBudget: defaultPlatformBudget, on: db) }
+    }
+
+    func effectiveLimits(of workspace: Workspace, defaultPlatformBudget: Int?, on db: any SQLDatabase) async throws -> EffectiveLimits {
+        var plan: Plan?
+        if let name = workspace.plan { plan = try await store.plans.get(name, on: db) }
+        return EffectiveLimits(own: workspace.budget, ownRates: workspace.rateLimits, ownCycle: workspace.budgetCycle, plan: plan,
+                               defaultPlatformBudget: defaultPlatformBudget)
     }
 
     /// Creates or replaces a plan's limits.

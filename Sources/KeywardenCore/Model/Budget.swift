@@ -76,9 +76,12 @@ public enum BudgetCycle: Sendable, Equatable, Codable {
         }
     }
 
-    /// The error for a period that does not read.
-    public static func invalid(_ field: String) -> KeywardenError {
-        KeywardenError.invalid(field, "\(field) is month, month:D (a billing day from 1 to 28), week or day.")
+    /// Reads a period a client sent in `field`; a `400` naming the field when it does not read.
+    public static func parse(_ text: String, field: String) throws(KeywardenError) -> BudgetCycle {
+        guard let cycle = BudgetCycle(text: text) else {
+            throw KeywardenError.invalid(field, "\(field) is month, month:D (a billing day from 1 to 28), week or day.")
+        }
+        return cycle
     }
 
     public init(from decoder: any Decoder) throws {

@@ -24,9 +24,7 @@ struct BudgetController {
             var limits = current
             if let change = body.platformLimitCredits.change { limits.platform = try change.map { try Self.milli($0, field: "platform_limit_credits") } }
             if let change = body.byokLimitCredits.change { limits.byok = try change.map { try Self.milli($0, field: "byok_limit_credits") } }
-            let cycle: BudgetCycle?? = try body.period.change.map { text in
-                try text.map { guard let cycle = BudgetCycle(text: $0) else { throw BudgetCycle.invalid("period") }; return cycle }
-            }
+            let cycle: BudgetCycle?? = try body.period.change.map { text in try text.map { try BudgetCycle.parse($0, field: "period") } }
             _ = try await app.budgets.setLimits(workspaceID: id, limits, cycle: cycle, actor: principal.actor)
             return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
         }
@@ -38,7 +36,7 @@ struct BudgetController {
             let id = try context.parameters.require("workspace")
             _ = try Access.require(.usageRead, in: id, context)
             let workspace = try await app.workspaceService.get(id)
-            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await effectiveRates(workspace)))
+            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil).rateLimits))
         }
         group.patch { request, context -> Response in
             let id = try context.parameters.require("workspace")
@@ -48,15 +46,8 @@ struct BudgetController {
             if let change = body.requestsPerMinute.change { limits.requestsPerMinute = change }
             if let change = body.tokensPerMinute.change { limits.tokensPerMinute = change }
             let workspace = try await app.rateLimits.setLimits(workspaceID: id, limits, actor: principal.actor)
-            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await effectiveRates(workspace)))
+            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil).rateLimits))
         }
-    }
-
-    /// The rate limits that hold for a workspace: its own, else its plan's.
-    func effectiveRates(_ workspace: Workspace) async throws -> RateLimits {
-        var plan: Plan?
-        if let name = workspace.plan { plan = try await app.plans.list().first { $0.name == name } }
-        return EffectiveLimits(own: workspace.budget, ownRates: workspace.rateLimits, plan: plan, defaultPlatformBudget: nil).rateLimits
     }
 
     struct RateLimitsUpdate: RequestBody {

@@ -27,7 +27,7 @@ struct PlansController {
                 budget: BudgetLimits(platform: try body.platformLimitCredits.map { try BudgetController.milli($0, field: "platform_limit_credits") },
                                      byok: try body.byokLimitCredits.map { try BudgetController.milli($0, field: "byok_limit_credits") }),
                 rateLimits: RateLimits(requestsPerMinute: body.requestsPerMinute, tokensPerMinute: body.tokensPerMinute),
-                budgetCycle: try body.budgetPeriod.map { guard let cycle = BudgetCycle(text: $0) else { throw BudgetCycle.invalid("budget_period") }; return cycle }
+                budgetCycle: try body.budgetPeriod.map { try BudgetCycle.parse($0, field: "budget_period") }
             )
             return try JSONResponse.make(PlanBody(try await app.plans.save(plan, actor: principal.actor)))
         }

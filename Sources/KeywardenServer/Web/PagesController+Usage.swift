@@ -94,11 +94,7 @@ extension PagesController {
                     let rates = RateLimits(
                         requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...RateLimits.maximum),
                         tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...RateLimits.maximum))
-                    let period = form.text("period")
-                    let cycle: BudgetCycle? = try period.map { text in
-                        guard let cycle = BudgetCycle(text: text) else { throw BudgetCycle.invalid("period") }
-                        return cycle
-                    }
+                    let cycle = try form.text("period").map { try BudgetCycle.parse($0, field: "period") }
                     _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, cycle: form["period"] == nil ? nil : .some(cycle),
                                                         actor: session.principal.actor)
                     _ = try await app.rateLimits.setLimits(workspaceID: workspaceID, rates, actor: session.principal.actor)

@@ -130,24 +130,17 @@ extension PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 do {
-                    func credits(_ field: String) throws -> Int? {
-                        guard let text = form.text(field) else { return nil }
-                        guard let value = UntrustedNumber.decimal(text) else { throw KeywardenError.invalid(field, "\(field) is a number of credits.") }
-                        return try BudgetController.milli(value, field: field)
-                    }
                     let maximum = RateLimits.maximum
                     let name = try Plan.validName(form.text("plan_name") ?? "")
                     // A form without the period keeps the plan's (one set through the API is not lost).
-                    var cycle = try await app.plans.list().first { $0.name == name }?.budgetCycle
+                    var cycle = try await app.plans.find(name)?.budgetCycle
                     if form["budget_period"] != nil {
-                        cycle = try form.text("budget_period").map { text in
-                            guard let cycle = BudgetCycle(text: text) else { throw BudgetCycle.invalid("budget_period") }
-                            return cycle
-                        }
+                        cycle = try form.text("budget_period").map { try BudgetCycle.parse($0, field: "budget_period") }
                     }
                     _ = try await app.plans.save(Plan(
                         name: name,
-                        budget: BudgetLimits(platform: try credits("platform_limit_credits"), byok: try credits("byok_limit_credits")),
+                        budget: BudgetLimits(platform: try Self.credits(form.text("platform_limit_credits"), field: "platform_limit_credits"),
+                                             byok: try Self.credits(form.text("byok_limit_credits"), field: "byok_limit_credits")),
                         rateLimits: RateLimits(requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...maximum),
                                                tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...maximum)),
                         budgetCycle: cycle
