@@ -69,11 +69,7 @@ public final class KeyLifecycleSweep: Service, Sendable {
         let notifications = app.notifications
         return try await store.engine.transaction { db in
             guard var key = try await self.store.credentials.get(id, on: db) else { return false }
-            let provider = self.store.catalog.provider(key.providerID)
-            var data = [
-                "credential_id": key.id, "description": key.description, "key_hint": key.hint, "provider": key.providerID,
-                "provider_name": provider?.displayName ?? key.providerID, "scope": key.scope.workspaceID == nil ? "platform" : "workspace",
-            ]
+            var data: [String: String] = [:]
             switch kind {
             case .keyExpiring:
                 guard key.lifecycle.expiryNoticeDue(at: now, noticeDays: noticeDays), let expiresAt = key.lifecycle.expiresAt else { return false }
@@ -88,10 +84,7 @@ public final class KeyLifecycleSweep: Service, Sendable {
                 data["key_set_at"] = key.lifecycle.keySetAt.map(Timestamp.string) ?? ""
             }
             try await self.store.credentials.write(key, on: db)
-            _ = try await notifications.events.record(
-                kind, workspaceID: key.scope.workspaceID, credentialID: key.id, providerID: key.providerID, data: data,
-                emailTargets: try await notifications.emailTargets(workspaceID: key.scope.workspaceID, on: db), on: db
-            )
+            _ = try await notifications.recordKeyEvent(kind, key, data: data, on: db)
             return true
         }
     }

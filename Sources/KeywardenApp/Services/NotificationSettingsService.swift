@@ -241,19 +241,27 @@ public struct NotificationSettingsService: Sendable {
                 }
             }
             guard let kind = EventKind.transition(from: before, to: status) else { return (credential, nil) }
-            let provider = self.store.catalog.provider(credential.providerID)
-            let event = try await self.events.record(
-                kind, workspaceID: credential.scope.workspaceID, credentialID: credential.id, providerID: credential.providerID,
-                data: [
-                    "credential_id": credential.id, "description": credential.description, "key_hint": credential.hint,
-                    "provider": credential.providerID, "provider_name": provider?.displayName ?? credential.providerID,
-                    "scope": credential.scope.workspaceID == nil ? "platform" : "workspace",
-                    "status": status.rawValue, "previous_status": previous.rawValue, "message": message ?? "",
-                ],
-                emailTargets: try await self.emailTargets(workspaceID: credential.scope.workspaceID, on: db), on: db
-            )
+            let event = try await self.recordKeyEvent(kind, credential, data: [
+                "status": status.rawValue, "previous_status": previous.rawValue, "message": message ?? "",
+            ], on: db)
             return (credential, event)
         }
+    }
+
+    /// Records an event about a key, with its deliveries, in the caller's transaction: what every key event says (which
+    /// key, masked, of which provider and scope), and `data`.
+    func recordKeyEvent(_ kind: EventKind, _ credential: Credential, data: [String: String], on db: any SQLDatabase) async throws -> Event {
+        let provider = store.catalog.provider(credential.providerID)
+        let common = [
+            "credential_id": credential.id, "description": credential.description, "key_hint": credential.hint,
+            "provider": credential.providerID, "provider_name": provider?.displayName ?? credential.providerID,
+            "scope": credential.scope.workspaceID == nil ? "platform" : "workspace",
+        ]
+        return try await events.record(
+            kind, workspaceID: credential.scope.workspaceID, credentialID: credential.id, providerID: credential.providerID,
+            data: common.merging(data) { $1 },
+            emailTargets: try await emailTargets(workspaceID: credential.scope.workspaceID, on: db), on: db
+        )
     }
 
     /// Records that a workspace's calls to a provider moved from its own keys to the platform's (or the
