@@ -93,11 +93,11 @@ extension Gateway {
 
     /// Holds the call's cost in the budget the candidate's calls count against: the platform's for its keys and the
     /// managed default, the workspace's own for its keys; refused (`budget_exceeded`, 402) when it would pass the limit.
-    func reserveBudget(for candidate: Candidate, meter: Meter, snapshot: ResolutionView) async -> BudgetDecision {
+    /// `limits` are the calling workspace's (`nil`: no workspace, or none known).
+    func reserveBudget(for candidate: Candidate, meter: Meter, limits: EffectiveLimits?) async -> BudgetDecision {
         guard let workspaceID = meter.call.workspaceID else { return .held(nil) }
         let scope = BudgetScope(candidate.source)
-        guard let limits = snapshot.limits(ofWorkspace: workspaceID, defaultPlatformBudget: settings.defaultPlatformBudget),
-              let limit = limits.budget[scope] else {
+        guard let limits, let limit = limits.budget[scope] else {
             return .held(nil)
         }
         var priced = meter
@@ -128,9 +128,9 @@ extension Gateway {
 
     /// Counts an attempt on the platform's keys (or the managed default) in the workspace's minute; refused with 429
     /// `rate_limited` and `Retry-After` when the minute's requests or tokens are used up. A workspace's own keys are not limited here.
-    func admitRate(for candidate: Candidate, meter: Meter, snapshot: ResolutionView) async -> RateDecision {
+    func admitRate(for candidate: Candidate, meter: Meter, limits effective: EffectiveLimits?) async -> RateDecision {
         guard let workspaceID = meter.call.workspaceID, candidate.source != .byok,
-              let limits = snapshot.limits(ofWorkspace: workspaceID, defaultPlatformBudget: nil)?.rateLimits, !limits.isEmpty else { return .admitted(nil) }
+              let limits = effective?.rateLimits, !limits.isEmpty else { return .admitted(nil) }
         do {
             let (admission, retryAfter) = try await app.rateLimits.admit(workspaceID: workspaceID, limits: limits)
             if let admission { return .admitted(admission) }

@@ -148,6 +148,8 @@ public final class Gateway: Sendable {
         var secrets: [String] = []
         // Keys whose new secret (of a rotation) the vendor refused, or that did not open, in this call: their old secret is tried.
         var refusedCurrent: Set<String> = []
+        // The workspace's limits (its own, else its plan's, else the platform's default), read once for every attempt.
+        let limits = call.workspaceID.flatMap { snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget) }
         for candidate in policy.keysToTry(candidates) {
             guard policy.mayTry(afterAttempts: attempts, bodyReplayable: call.body.isReplayable) else { break }
             guard let credential = snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
@@ -261,14 +263,14 @@ public final class Gateway: Sendable {
                 continue
             }
             // The workspace's rate limit on the platform's keys counts the call, then the budget holds its cost.
-            switch await admitRate(for: candidate, meter: meter, snapshot: snapshot) {
+            switch await admitRate(for: candidate, meter: meter, limits: limits) {
             case .admitted(let admission): meter.rateAdmission = admission
             case .refused(let failure):
                 lastFailure = failure
                 continue
             }
             let reservation: BudgetReservation?
-            switch await reserveBudget(for: candidate, meter: meter, snapshot: snapshot) {
+            switch await reserveBudget(for: candidate, meter: meter, limits: limits) {
             case .held(let held): reservation = held
             case .refused(let failure):
                 lastFailure = failure
