@@ -240,18 +240,12 @@ public final class Gateway: Sendable {
             }
             secrets.append(contentsOf: vendorRequest.secretsForScrubbing)
 
-            var request = HTTPClientRequest(url: vendorRequest.url)
-            request.method = HTTPMethod(rawValue: call.method)
+            var request = VendorCall(method: HTTPMethod(rawValue: call.method), url: vendorRequest.url, body: body)
             for (name, value) in callerHeaders {
                 request.headers.add(name: name, value: value)
             }
             for (name, value) in vendorRequest.headers {
                 request.headers.replaceOrAdd(name: name, value: value)
-            }
-            switch body {
-            case .empty: break
-            case .complete(let buffer): request.body = .bytes(buffer)
-            case .stream(_, let make): request.body = make()
             }
 
             // Send, and decide on the response head.

@@ -44,9 +44,9 @@ final class ScriptedTransport: VendorTransport {
 
     func refusal(forWorkspaceShapedURL url: String) async -> NetworkTargetPolicy.Refusal? { nil }
 
-    func execute(_ request: HTTPClientRequest, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> HTTPClientResponse {
+    func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> HTTPClientResponse {
         var body: [UInt8] = []
-        if let requestBody = request.body {
+        if let requestBody = request.clientRequest.body {
             for try await chunk in requestBody { body.append(contentsOf: chunk.readableBytesView) }
         }
         log.withLock { $0.append(Sent(url: request.url, headers: request.headers, body: body)) }

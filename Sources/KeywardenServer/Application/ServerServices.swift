@@ -23,6 +23,7 @@ public struct ServerServices: Sendable {
     public let limits: ServerLimits
     let outbound: OutboundClients
     let gatewayOutbound: OutboundClients
+    let vendorPool: VendorConnectionPool
     let egressProxy: EgressProxy?
 
     /// Builds the services over a store: the egress proxy (unless private targets are allowed), one pair of HTTP
@@ -57,12 +58,20 @@ public struct ServerServices: Sendable {
         // attributes per call (~2 % of a call's CPU in the gateway cost benchmark's profile).
         gatewayConfiguration.tracing.tracer = nil
         let gatewayOutbound = OutboundClients.make(gatewayConfiguration, proxy: proxy)
+        // The vendors the catalog and the operator name go over pooled keep-alive connections on NIO's loops, with
+        // the same timeouts; targets a workspace shaped keep going through the egress proxy above.
+        var poolConfiguration = VendorConnectionPool.Configuration()
+        poolConfiguration.connectTimeout = .seconds(5)
+        poolConfiguration.readTimeout = .seconds(max(firstByte, 60) + 1)
+        poolConfiguration.idleTimeout = .seconds(60)
+        let vendorPool = try VendorConnectionPool(configuration: poolConfiguration)
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger)
-        let gateway = Gateway(app: app, transport: gatewayOutbound, settings: settings.gateway, health: health, ledger: ledger,
-                              metrics: metrics, logger: logger)
+        let gateway = Gateway(app: app, transport: PooledVendorTransport(clients: gatewayOutbound, pool: vendorPool), settings: settings.gateway,
+                              health: health, ledger: ledger, metrics: metrics, logger: logger)
         return ServerServices(app: app, verification: verification, health: health, dispatcher: dispatcher, gateway: gateway, ledger: ledger,
-                              metrics: metrics, settings: settings, limits: limits, outbound: outbound, gatewayOutbound: gatewayOutbound, egressProxy: proxy)
+                              metrics: metrics, settings: settings, limits: limits, outbound: outbound, gatewayOutbound: gatewayOutbound,
+                              vendorPool: vendorPool, egressProxy: proxy)
     }
 
     /// Writes buffered usage and closes the HTTP clients and the proxy (after every service stopped).
@@ -70,6 +79,7 @@ public struct ServerServices: Sendable {
         await ledger.flush()
         await outbound.shutdown()
         await gatewayOutbound.shutdown()
+        await vendorPool.shutdown()
         await egressProxy?.shutdown()
     }
 }

@@ -1,0 +1,438 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// Keep-alive HTTP/1.1 connections to vendors, kept per origin: the gateway's lean way out.
+///
+/// One request at a time per connection. The request is written on the connection's event loop in one flush; the
+/// answer's head resumes the caller, and its body parts reach the caller through a back-pressured sequence (the
+/// vendor is read only as fast as the caller takes the parts). A connection goes back to the pool when its answer
+/// ended and both sides keep it alive; one the caller stops reading early, or that failed, is closed, never reused.
+///
+/// Errors are AsyncHTTPClient's (`HTTPClientError.deadlineExceeded`, `.readTimeout`, `.connectTimeout`,
+/// `.remoteConnectionClosed`), so a caller classifies them the same whichever client sent the request.
+/// Not for targets a workspace shaped: those go through the egress proxy, which this pool does not use.
+public final class VendorConnectionPool: Sendable {
+    /// How connections are made and kept.
+    public struct Configuration: Sendable {
+        /// The longest a new connection may take (less when the request's deadline is nearer).
+        public var connectTimeout: TimeAmount = .seconds(5)
+        /// The longest silence while an answer's body is awaited (not while the caller holds it back).
+        public var readTimeout: TimeAmount = .seconds(61)
+        /// How long an idle connection is kept.
+        public var idleTimeout: TimeAmount = .seconds(60)
+        /// Idle connections kept per origin; more are closed as their answers end.
+        public var maximumIdlePerOrigin = 256
+        /// TLS for `https` origins (the system's trust roots by default).
+        public var tls: TLSConfiguration = .makeClientConfiguration()
+
+        public init() {}
+    }
+
+    private struct State {
+        var idle: [VendorOrigin: [VendorConnection]] = [:]
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var isShutDown = false
+    }
+
+    private let group: any EventLoopGroup
+    private let configuration: Configuration
+    private let tlsContext: NIOSSLContext
+    private let state = Mutex(State())
+
+    /// A pool on `group` (NIO's shared loops by default).
+    public init(configuration: Configuration = Configuration(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        self.configuration = configuration
+        self.group = group
+        tlsContext = try NIOSSLContext(configuration: configuration.tls)
+    }
+
+    /// Sends one request and returns at the answer's head; its body streams from the connection.
+    ///
+    /// A request that meets a reused connection the vendor had just closed (nothing of an answer read) is sent once
+    /// more on a new connection, as browsers and Go's client do: the vendor did not see it.
+    public func execute(method: HTTPMethod, url: VendorURL, headers: HTTPHeaders, body: ByteBuffer?,
+                        deadline: NIODeadline) async throws -> HTTPClientResponse {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
+        head.headers.replaceOrAdd(name: "host", value: url.origin.hostHeader)
+        if let body {
+            head.headers.replaceOrAdd(name: "content-length", value: "\(body.readableBytes)")
+        } else if method == .POST || method == .PUT || method == .PATCH {
+            head.headers.replaceOrAdd(name: "content-length", value: "0")
+        }
+        var mayRetry = true
+        while true {
+            let (connection, reused) = try await lease(url.origin, deadline: deadline)
+            do {
+                return try await connection.send(head, body: body, deadline: deadline, readTimeout: configuration.readTimeout)
+            } catch VendorExchangeError.closedBeforeAnswer {
+                guard reused, mayRetry else { throw HTTPClientError.remoteConnectionClosed }
+                mayRetry = false
+            }
+        }
+    }
+
+    /// Closes every connection; requests after this fail.
+    public func shutdown() async {
+        let channels = state.withLock { state -> [any Channel] in
+            state.isShutDown = true
+            state.idle.removeAll()
+            defer { state.open.removeAll() }
+            return Array(state.open.values)
+        }
+        for channel in channels {
+            try? await channel.close()
+        }
+    }
+
+    /// How many connections are open and how many of them idle (for tests and metrics).
+    public var counts: (open: Int, idle: Int) {
+        state.withLock { ($0.open.count, $0.idle.values.reduce(0) { $0 + $1.count }) }
+    }
+
+    // MARK: Connections
+
+    private func lease(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> (VendorConnection, reused: Bool) {
+        let idle = try state.withLock { state -> VendorConnection? in
+            guard !state.isShutDown else { throw HTTPClientError.alreadyShutdown }
+            while let connection = state.idle[origin]?.popLast() {
+                if connection.channel.isActive { return connection }
+            }
+            return nil
+        }
+        if let idle { return (idle, true) }
+        return (try await connect(origin, deadline: deadline), false)
+    }
+
+    private func connect(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> VendorConnection {
+        let remaining = deadline - .now()
+        guard remaining > .zero else { throw HTTPClientError.deadlineExceeded }
+        let tlsContext = origin.secure ? tlsContext : nil
+        let serverName = Self.isAddressLiteral(origin.host) ? nil : origin.host
+        let bootstrap = ClientBootstrap(group: group.any())
+            .connectTimeout(min(configuration.connectTimeout, remaining))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    if let tlsContext {
+                        try operations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                    }
+                    try operations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    try operations.addHandler(VendorExchangeHandler())
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: origin.host, port: origin.port).get()
+        } catch let error as ChannelError {
+            if case .connectTimeout = error { throw HTTPClientError.connectTimeout }
+            throw error
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: VendorExchangeHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        let connection = VendorConnection(channel: channel, handler: handler, origin: origin)
+        let admitted = state.withLock { state -> Bool in
+            guard !state.isShutDown else { return false }
+            state.open[ObjectIdentifier(channel)] = channel
+            return true
+        }
+        guard admitted else {
+            channel.close(promise: nil)
+            throw HTTPClientError.alreadyShutdown
+        }
+        let idleTimeout = configuration.idleTimeout
+        channel.eventLoop.execute {
+            handler.value.becameIdle = { [weak self] in self?.keep(connection, idleTimeout: idleTimeout) }
+        }
+        channel.closeFuture.whenComplete { [weak self] _ in self?.forget(connection) }
+        return connection
+    }
+
+    /// Takes back a connection whose answer ended and that both sides keep alive; closes it past the idle limit.
+    private func keep(_ connection: VendorConnection, idleTimeout: TimeAmount) {
+        let kept = state.withLock { state -> Bool in
+            guard !state.isShutDown, state.open[ObjectIdentifier(connection.channel)] != nil,
+                  state.idle[connection.origin, default: []].count < configuration.maximumIdlePerOrigin else { return false }
+            state.idle[connection.origin, default: []].append(connection)
+            return true
+        }
+        if kept {
+            connection.handler.value.closeWhenIdle(after: idleTimeout)
+        } else {
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    private func forget(_ connection: VendorConnection) {
+        state.withLock { state in
+            state.open[ObjectIdentifier(connection.channel)] = nil
+            state.idle[connection.origin]?.removeAll { $0.channel === connection.channel }
+            if state.idle[connection.origin]?.isEmpty == true { state.idle[connection.origin] = nil }
+        }
+    }
+
+    /// Whether a host is an IP address (no name to send for TLS's server name indication).
+    static func isAddressLiteral(_ host: String) -> Bool {
+        host.contains(":") || host.utf8.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".") }
+    }
+}
+
+/// One kept-alive connection to a vendor.
+struct VendorConnection: Sendable {
+    let channel: any Channel
+    let handler: NIOLoopBound<VendorExchangeHandler>
+    let origin: VendorOrigin
+
+    /// Writes the request and waits for the answer's head (or a failure, the deadline, the caller's cancellation).
+    func send(_ head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline, readTimeout: TimeAmount) async throws -> HTTPClientResponse {
+        let loop = channel.eventLoop
+        let answer = loop.makePromise(of: VendorExchangeHandler.Answer.self)
+        let handler = handler
+        loop.execute {
+            handler.value.begin(head, body: body, answer: answer, deadline: deadline, readTimeout: readTimeout)
+        }
+        let started = try await withTaskCancellationHandler {
+            try await answer.futureResult.get()
+        } onCancel: {
+            loop.execute { handler.value.cancel() }
+        }
+        return HTTPClientResponse(version: started.head.version, status: started.head.status, headers: started.head.headers,
+                                  body: .stream(started.body))
+    }
+}
+
+enum VendorExchangeError: Error {
+    /// The connection closed before any byte of an answer (a kept-alive connection the vendor had just closed).
+    case closedBeforeAnswer
+    /// The vendor sent bytes nobody asked for, or switched protocols.
+    case unexpectedAnswer
+}
+
+/// The connection's end of one request at a time, on its event loop: writes the request, hands the answer's head to
+/// the waiting caller and feeds its body to a back-pressured sequence; holds reads while the caller is behind.
+final class VendorExchangeHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    typealias Body = NIOThrowingAsyncSequenceProducer<ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, BodyDemand>
+
+    /// An answer's head and its body, as the caller receives them.
+    struct Answer: Sendable {
+        let head: HTTPResponseHead
+        let body: Body
+    }
+
+    /// The caller's demand for body parts, carried back to the loop (tagged with its exchange, so a late signal of
+    /// an earlier answer does not touch the next one).
+    struct BodyDemand: NIOAsyncSequenceProducerDelegate {
+        let handler: NIOLoopBound<VendorExchangeHandler>
+        let exchange: Int
+
+        func produceMore() {
+            let handler = handler
+            let exchange = exchange
+            handler.eventLoop.execute { handler.value.resumeReading(exchange: exchange) }
+        }
+
+        func didTerminate() {
+            let handler = handler
+            let exchange = exchange
+            handler.eventLoop.execute { handler.value.callerLeft(exchange: exchange) }
+        }
+    }
+
+    private enum Phase {
+        case idle
+        case awaitingHead(EventLoopPromise<Answer>)
+        case streaming(Body.Source, keepAlive: Bool)
+        case closed
+    }
+
+    private var phase = Phase.idle
+    private var context: ChannelHandlerContext?
+    private var exchange = 0
+    private var sawAnswerBytes = false
+    private var readsHeld = false
+    private var readPending = false
+    private var lastRead = NIODeadline.now()
+    private var readTimeout = TimeAmount.seconds(61)
+    private var timer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    /// Gives the connection back to its pool (set by the pool).
+    var becameIdle: (() -> Void)?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: The caller's side
+
+    func begin(_ head: HTTPRequestHead, body: ByteBuffer?, answer: EventLoopPromise<Answer>, deadline: NIODeadline, readTimeout: TimeAmount) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        guard case .idle = phase, let context, context.channel.isActive else {
+            answer.fail(VendorExchangeError.closedBeforeAnswer)
+            return
+        }
+        exchange &+= 1
+        phase = .awaitingHead(answer)
+        sawAnswerBytes = false
+        readsHeld = false
+        self.readTimeout = readTimeout
+        let exchange = exchange
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
+            guard self.exchange == exchange, case .awaitingHead = phase else { return }
+            fail(HTTPClientError.deadlineExceeded)
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let body, body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { [self] error in
+            if self.exchange == exchange { fail(error) }
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        releaseHeldRead()
+    }
+
+    func cancel() {
+        if case .awaitingHead = phase { fail(CancellationError()) }
+    }
+
+    func resumeReading(exchange: Int) {
+        guard exchange == self.exchange, case .streaming = phase else { return }
+        readsHeld = false
+        lastRead = .now()
+        releaseHeldRead()
+    }
+
+    func callerLeft(exchange: Int) {
+        guard exchange == self.exchange, case .streaming = phase else { return }
+        // The caller stopped before the answer's end: the rest is never read, and the connection never reused.
+        phase = .closed
+        timer?.cancel()
+        context?.close(promise: nil)
+    }
+
+    /// Closes the connection if it is still idle after `timeout`.
+    func closeWhenIdle(after timeout: TimeAmount) {
+        guard let context, case .idle = phase else { return }
+        let exchange = exchange
+        idleTimer = context.eventLoop.scheduleTask(in: timeout) { [self] in
+            guard self.exchange == exchange, case .idle = phase else { return }
+            self.context?.close(promise: nil)
+        }
+    }
+
+    // MARK: The vendor's side
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        sawAnswerBytes = true
+        lastRead = .now()
+        switch (unwrapInboundIn(data), phase) {
+        case (.head(let head), .awaitingHead(let answer)):
+            guard head.status != .switchingProtocols else {
+                fail(VendorExchangeError.unexpectedAnswer)
+                return
+            }
+            timer?.cancel()
+            let producer = Body.makeSequence(
+                backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8), finishOnDeinit: false,
+                delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
+            phase = .streaming(producer.source, keepAlive: head.isKeepAlive)
+            armReadTimer(context: context)
+            answer.succeed(Answer(head: head, body: producer.sequence))
+        case (.body(let part), .streaming(let source, _)):
+            if source.yield(part) == .stopProducing { readsHeld = true }
+        case (.end, .streaming(let source, let keepAlive)):
+            timer?.cancel()
+            source.finish()
+            phase = .idle
+            readsHeld = false
+            releaseHeldRead()
+            if keepAlive, context.channel.isActive, let becameIdle {
+                becameIdle()
+            } else {
+                phase = .closed
+                context.close(promise: nil)
+            }
+        case (_, .closed):
+            break
+        default:
+            // Bytes while idle (nothing was asked), or a part out of order.
+            fail(VendorExchangeError.unexpectedAnswer)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch phase {
+        case .awaitingHead where !sawAnswerBytes:
+            fail(VendorExchangeError.closedBeforeAnswer)
+        case .awaitingHead, .streaming:
+            fail(HTTPClientError.remoteConnectionClosed)
+        case .idle, .closed:
+            phase = .closed
+        }
+        timer?.cancel()
+        idleTimer?.cancel()
+        becameIdle = nil
+        context.fireChannelInactive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readsHeld {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Helpers
+
+    private func releaseHeldRead() {
+        guard !readsHeld, readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    /// Fails the exchange in progress (its caller, or its body's reader) and closes the connection.
+    private func fail(_ error: any Error) {
+        let previous = phase
+        phase = .closed
+        timer?.cancel()
+        switch previous {
+        case .awaitingHead(let answer): answer.fail(error)
+        case .streaming(let source, _): source.finish(error)
+        case .idle, .closed: break
+        }
+        context?.close(promise: nil)
+    }
+
+    /// Fails the exchange if the vendor stays silent for `readTimeout` while its body is awaited.
+    private func armReadTimer(context: ChannelHandlerContext) {
+        let exchange = exchange
+        timer = context.eventLoop.scheduleTask(deadline: lastRead + readTimeout) { [self] in
+            guard self.exchange == exchange, case .streaming = phase, let context = self.context else { return }
+            if readsHeld || NIODeadline.now() - lastRead < readTimeout {
+                armReadTimer(context: context)
+            } else {
+                fail(HTTPClientError.readTimeout)
+            }
+        }
+    }
+}
