@@ -78,6 +78,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSOCKS", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -217,7 +218,9 @@ let package = Package(
         ),
         .testTarget(
             name: "KeywardenProvidersTests",
-            dependencies: ["KeywardenProviders", "KeywardenApp", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: ["KeywardenProviders", "KeywardenApp", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .testTarget(
             name: "KeywardenNotificationsTests",

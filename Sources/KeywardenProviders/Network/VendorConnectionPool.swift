@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import Synchronization
 
 /// Keep-alive HTTP/1.1 connections to vendors, kept per origin: the gateway's lean way out.
@@ -22,8 +23,8 @@ public final class VendorConnectionPool: Sendable {
         public var connectTimeout: TimeAmount = .seconds(5)
         /// The longest silence while an answer's body is awaited (not while the caller holds it back).
         public var readTimeout: TimeAmount = .seconds(61)
-        /// How long an idle connection is kept.
-        public var idleTimeout: TimeAmount = .seconds(60)
+        /// How long an idle connection is kept (under the common 60 s of load balancers, so the pool closes first).
+        public var idleTimeout: TimeAmount = .seconds(50)
         /// Idle connections kept per origin; more are closed as their answers end.
         public var maximumIdlePerOrigin = 256
         /// TLS for `https` origins (the system's trust roots by default).
@@ -53,27 +54,36 @@ public final class VendorConnectionPool: Sendable {
     /// Sends one request and returns at the answer's head; its body streams from the connection.
     ///
     /// A request that meets a reused connection the vendor had just closed (nothing of an answer read) is sent once
-    /// more on a new connection, as browsers and Go's client do: the vendor did not see it.
+    /// more on a new connection when the vendor cannot have acted on it: it was not written whole, or it may be sent
+    /// twice (GET, HEAD, OPTIONS, or an `Idempotency-Key`), as Go's client decides. Otherwise the caller learns
+    /// `remoteConnectionClosed` and decides (the gateway tries its next key).
     public func execute(method: HTTPMethod, url: VendorURL, headers: HTTPHeaders, body: ByteBuffer?,
                         deadline: NIODeadline) async throws -> HTTPClientResponse {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
+        for name in Self.hopByHopHeaders { head.headers.remove(name: name) }
         head.headers.replaceOrAdd(name: "host", value: url.origin.hostHeader)
         if let body {
             head.headers.replaceOrAdd(name: "content-length", value: "\(body.readableBytes)")
         } else if method == .POST || method == .PUT || method == .PATCH {
             head.headers.replaceOrAdd(name: "content-length", value: "0")
         }
+        let replayable = [.GET, .HEAD, .OPTIONS].contains(method)
+            || head.headers.contains(name: "idempotency-key") || head.headers.contains(name: "x-idempotency-key")
         var mayRetry = true
         while true {
+            try Task.checkCancellation()
             let (connection, reused) = try await lease(url.origin, deadline: deadline)
             do {
                 return try await connection.send(head, body: body, deadline: deadline, readTimeout: configuration.readTimeout)
-            } catch VendorExchangeError.closedBeforeAnswer {
-                guard reused, mayRetry else { throw HTTPClientError.remoteConnectionClosed }
+            } catch VendorExchangeError.closedBeforeAnswer(let written) {
+                guard reused, mayRetry, !written || replayable else { throw HTTPClientError.remoteConnectionClosed }
                 mayRetry = false
             }
         }
     }
+
+    /// Headers that describe one connection, never forwarded; the pool frames each request itself.
+    static let hopByHopHeaders = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]
 
     /// Closes every connection; requests after this fail.
     public func shutdown() async {
@@ -99,7 +109,7 @@ public final class VendorConnectionPool: Sendable {
         let idle = try state.withLock { state -> VendorConnection? in
             guard !state.isShutDown else { throw HTTPClientError.alreadyShutdown }
             while let connection = state.idle[origin]?.popLast() {
-                if connection.channel.isActive { return connection }
+                if connection.channel.isActive, !connection.flags.isRetired { return connection }
             }
             return nil
         }
@@ -110,8 +120,11 @@ public final class VendorConnectionPool: Sendable {
     private func connect(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> VendorConnection {
         let remaining = deadline - .now()
         guard remaining > .zero else { throw HTTPClientError.deadlineExceeded }
+        // Connecting and, for https, the TLS handshake share one limit.
+        let connectDeadline = NIODeadline.now() + min(configuration.connectTimeout, remaining)
         let tlsContext = origin.secure ? tlsContext : nil
         let serverName = Self.isAddressLiteral(origin.host) ? nil : origin.host
+        let flags = VendorConnection.Flags()
         let bootstrap = ClientBootstrap(group: group.any())
             .connectTimeout(min(configuration.connectTimeout, remaining))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -120,9 +133,10 @@ public final class VendorConnectionPool: Sendable {
                     let operations = channel.pipeline.syncOperations
                     if let tlsContext {
                         try operations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                        try operations.addHandler(TLSHandshakeWatch(deadline: connectDeadline))
                     }
                     try operations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
-                    try operations.addHandler(VendorExchangeHandler())
+                    try operations.addHandler(VendorExchangeHandler(flags: flags))
                 }
             }
         let channel: any Channel
@@ -132,10 +146,25 @@ public final class VendorConnectionPool: Sendable {
             if case .connectTimeout = error { throw HTTPClientError.connectTimeout }
             throw error
         }
+        if tlsContext != nil {
+            do {
+                try await channel.eventLoop.flatSubmit {
+                    do {
+                        return try channel.pipeline.syncOperations.handler(type: TLSHandshakeWatch.self).done
+                            ?? channel.eventLoop.makeFailedFuture(HTTPClientError.remoteConnectionClosed)
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }.get()
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
+        }
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: VendorExchangeHandler.self), eventLoop: channel.eventLoop)
         }.get()
-        let connection = VendorConnection(channel: channel, handler: handler, origin: origin)
+        let connection = VendorConnection(channel: channel, handler: handler, flags: flags, origin: origin)
         let admitted = state.withLock { state -> Bool in
             guard !state.isShutDown else { return false }
             state.open[ObjectIdentifier(channel)] = channel
@@ -184,8 +213,17 @@ public final class VendorConnectionPool: Sendable {
 
 /// One kept-alive connection to a vendor.
 struct VendorConnection: Sendable {
+    /// What the pool may read of the connection off its loop.
+    final class Flags: Sendable {
+        private let retired = Atomic(false)
+        /// Whether the connection failed or is closing: never leased again, even before it has closed.
+        var isRetired: Bool { retired.load(ordering: .acquiring) }
+        func retire() { retired.store(true, ordering: .releasing) }
+    }
+
     let channel: any Channel
     let handler: NIOLoopBound<VendorExchangeHandler>
+    let flags: Flags
     let origin: VendorOrigin
 
     /// Writes the request and waits for the answer's head (or a failure, the deadline, the caller's cancellation).
@@ -199,7 +237,7 @@ struct VendorConnection: Sendable {
         let started = try await withTaskCancellationHandler {
             try await answer.futureResult.get()
         } onCancel: {
-            loop.execute { handler.value.cancel() }
+            loop.execute { handler.value.cancel(answer) }
         }
         return HTTPClientResponse(version: started.head.version, status: started.head.status, headers: started.head.headers,
                                   body: .stream(started.body))
@@ -207,10 +245,62 @@ struct VendorConnection: Sendable {
 }
 
 enum VendorExchangeError: Error {
-    /// The connection closed before any byte of an answer (a kept-alive connection the vendor had just closed).
-    case closedBeforeAnswer
+    /// The connection closed before any byte of an answer (a kept-alive connection the vendor had just closed);
+    /// `written`: whether the whole request had been handed to the network.
+    case closedBeforeAnswer(written: Bool)
     /// The vendor sent bytes nobody asked for, or switched protocols.
     case unexpectedAnswer
+}
+
+/// Fails a new TLS connection whose handshake does not finish by its deadline; `done` completes with the handshake.
+final class TLSHandshakeWatch: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let deadline: NIODeadline
+    private var promise: EventLoopPromise<Void>?
+    private var timer: Scheduled<Void>?
+    /// The handshake's outcome (set once the handler is in its pipeline).
+    private(set) var done: EventLoopFuture<Void>?
+
+    init(deadline: NIODeadline) {
+        self.deadline = deadline
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        self.promise = promise
+        done = promise.futureResult
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            self?.finish(HTTPClientError.connectTimeout)
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event { finish(nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(HTTPClientError.remoteConnectionClosed)
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish(HTTPClientError.remoteConnectionClosed)
+    }
+
+    private func finish(_ error: (any Error)?) {
+        timer?.cancel()
+        timer = nil
+        guard let promise else { return }
+        self.promise = nil
+        if let error { promise.fail(error) } else { promise.succeed() }
+    }
 }
 
 /// The connection's end of one request at a time, on its event loop: writes the request, hands the answer's head to
@@ -251,13 +341,17 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         case idle
         case awaitingHead(EventLoopPromise<Answer>)
         case streaming(Body.Source, keepAlive: Bool)
+        /// The answer ended; the request is still being written (a vendor that answered before reading it all).
+        case endedBeforeWritten(keepAlive: Bool)
         case closed
     }
 
+    private let flags: VendorConnection.Flags
     private var phase = Phase.idle
     private var context: ChannelHandlerContext?
     private var exchange = 0
     private var sawAnswerBytes = false
+    private var requestWritten = false
     private var readsHeld = false
     private var readPending = false
     private var lastRead = NIODeadline.now()
@@ -266,6 +360,10 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     private var idleTimer: Scheduled<Void>?
     /// Gives the connection back to its pool (set by the pool).
     var becameIdle: (() -> Void)?
+
+    init(flags: VendorConnection.Flags) {
+        self.flags = flags
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -281,12 +379,19 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         idleTimer?.cancel()
         idleTimer = nil
         guard case .idle = phase, let context, context.channel.isActive else {
-            answer.fail(VendorExchangeError.closedBeforeAnswer)
+            answer.fail(VendorExchangeError.closedBeforeAnswer(written: false))
+            return
+        }
+        guard deadline > .now() else {
+            // Nothing is written for a call whose time is up: the connection stays as it was.
+            answer.fail(HTTPClientError.deadlineExceeded)
+            becameIdle?()
             return
         }
         exchange &+= 1
         phase = .awaitingHead(answer)
         sawAnswerBytes = false
+        requestWritten = false
         readsHeld = false
         self.readTimeout = readTimeout
         let exchange = exchange
@@ -295,34 +400,41 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
             fail(HTTPClientError.deadlineExceeded)
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
+        // A head the encoder refused (a header or target NIO will not send) failed the exchange already.
+        guard case .awaitingHead = phase else { return }
         if let body, body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { [self] error in
-            if self.exchange == exchange { fail(error) }
+        written.futureResult.whenComplete { [self] result in
+            guard self.exchange == exchange else { return }
+            switch result {
+            case .success: requestWritten = true
+                if case .endedBeforeWritten(let keepAlive) = phase { answerEnded(keepAlive: keepAlive) }
+            case .failure(let error): fail(error)
+            }
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
         releaseHeldRead()
     }
 
-    func cancel() {
-        if case .awaitingHead = phase { fail(CancellationError()) }
+    /// The caller of `answer` was cancelled while it waited for the head.
+    func cancel(_ answer: EventLoopPromise<Answer>) {
+        if case .awaitingHead(let waiting) = phase, waiting.futureResult === answer.futureResult { fail(CancellationError()) }
     }
 
     func resumeReading(exchange: Int) {
-        guard exchange == self.exchange, case .streaming = phase else { return }
+        guard exchange == self.exchange, case .streaming = phase, readsHeld else { return }
         readsHeld = false
         lastRead = .now()
+        if let context { armReadTimer(context: context) }
         releaseHeldRead()
     }
 
     func callerLeft(exchange: Int) {
         guard exchange == self.exchange, case .streaming = phase else { return }
         // The caller stopped before the answer's end: the rest is never read, and the connection never reused.
-        phase = .closed
-        timer?.cancel()
-        context?.close(promise: nil)
+        retire()
     }
 
     /// Closes the connection if it is still idle after `timeout`.
@@ -331,7 +443,7 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         let exchange = exchange
         idleTimer = context.eventLoop.scheduleTask(in: timeout) { [self] in
             guard self.exchange == exchange, case .idle = phase else { return }
-            self.context?.close(promise: nil)
+            retire()
         }
     }
 
@@ -354,19 +466,21 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
             armReadTimer(context: context)
             answer.succeed(Answer(head: head, body: producer.sequence))
         case (.body(let part), .streaming(let source, _)):
-            if source.yield(part) == .stopProducing { readsHeld = true }
+            if source.yield(part) == .stopProducing {
+                // The caller is behind: no reads, and no read timeout, until it asks for more.
+                readsHeld = true
+                timer?.cancel()
+                timer = nil
+            }
         case (.end, .streaming(let source, let keepAlive)):
             timer?.cancel()
-            source.finish()
-            phase = .idle
-            readsHeld = false
-            releaseHeldRead()
-            if keepAlive, context.channel.isActive, let becameIdle {
-                becameIdle()
+            // The connection is back in the pool before the caller reads the end, so its next request finds it.
+            if requestWritten {
+                answerEnded(keepAlive: keepAlive)
             } else {
-                phase = .closed
-                context.close(promise: nil)
+                phase = .endedBeforeWritten(keepAlive: keepAlive)
             }
+            source.finish()
         case (_, .closed):
             break
         default:
@@ -376,18 +490,25 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A vendor closing an idle kept connection without TLS's close_notify, or resetting it, before a byte of an
+        // answer: the close that follows decides (a retry may be allowed), as for a plain close.
+        if !sawAnswerBytes, case .awaitingHead = phase, Self.isAbruptClose(error) {
+            retire()
+            return
+        }
         fail(error)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         switch phase {
         case .awaitingHead where !sawAnswerBytes:
-            fail(VendorExchangeError.closedBeforeAnswer)
-        case .awaitingHead, .streaming:
+            fail(VendorExchangeError.closedBeforeAnswer(written: requestWritten))
+        case .awaitingHead, .streaming, .endedBeforeWritten:
             fail(HTTPClientError.remoteConnectionClosed)
         case .idle, .closed:
             phase = .closed
         }
+        flags.retire()
         timer?.cancel()
         idleTimer?.cancel()
         becameIdle = nil
@@ -404,10 +525,29 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
 
     // MARK: Helpers
 
+    /// The answer ended and the request was written whole: the connection goes back to the pool, or is closed.
+    private func answerEnded(keepAlive: Bool) {
+        phase = .idle
+        readsHeld = false
+        releaseHeldRead()
+        if keepAlive, let context, context.channel.isActive, let becameIdle {
+            becameIdle()
+        } else {
+            retire()
+        }
+    }
+
     private func releaseHeldRead() {
         guard !readsHeld, readPending, let context else { return }
         readPending = false
         context.read()
+    }
+
+    /// Closes the connection, which is never leased again from now on.
+    private func retire() {
+        if case .awaitingHead = phase {} else { phase = .closed }
+        flags.retire()
+        context?.close(promise: nil)
     }
 
     /// Fails the exchange in progress (its caller, or its body's reader) and closes the connection.
@@ -418,21 +558,30 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         switch previous {
         case .awaitingHead(let answer): answer.fail(error)
         case .streaming(let source, _): source.finish(error)
-        case .idle, .closed: break
+        case .idle, .closed, .endedBeforeWritten: break
         }
-        context?.close(promise: nil)
+        retire()
     }
 
-    /// Fails the exchange if the vendor stays silent for `readTimeout` while its body is awaited.
+    /// Fails the exchange if the vendor stays silent for `readTimeout` while its body is awaited (not while the
+    /// caller holds reads back).
     private func armReadTimer(context: ChannelHandlerContext) {
+        timer?.cancel()
         let exchange = exchange
         timer = context.eventLoop.scheduleTask(deadline: lastRead + readTimeout) { [self] in
-            guard self.exchange == exchange, case .streaming = phase, let context = self.context else { return }
-            if readsHeld || NIODeadline.now() - lastRead < readTimeout {
+            guard self.exchange == exchange, case .streaming = phase, !readsHeld, let context = self.context else { return }
+            if NIODeadline.now() - lastRead < readTimeout {
                 armReadTimer(context: context)
             } else {
                 fail(HTTPClientError.readTimeout)
             }
         }
+    }
+
+    /// A reset, or a TLS connection closed without its close_notify.
+    static func isAbruptClose(_ error: any Error) -> Bool {
+        if let error = error as? NIOSSLError, case .uncleanShutdown = error { return true }
+        if let error = error as? IOError, error.errnoCode == ECONNRESET || error.errnoCode == EPIPE { return true }
+        return false
     }
 }

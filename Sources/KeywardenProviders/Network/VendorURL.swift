@@ -29,12 +29,36 @@ public struct VendorURL: Sendable, Equatable {
         guard let (host, port, bracketed) = Self.hostAndPort(authority, defaultPort: secure ? 443 : 80) else { return nil }
         var target = rest[authorityEnd...]
         if let fragment = target.firstIndex(of: UInt8(ascii: "#")) { target = target[target.startIndex..<fragment] }
-        let path = String(decoding: target, as: UTF8.self)
+        // What a request line may not carry as it is (RFC 9112 §3.2, as NIO checks it) is percent-encoded.
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(target.count)
+        for byte in target {
+            if Self.mustBeEncoded(byte) {
+                encoded.append(UInt8(ascii: "%"))
+                encoded.append(Self.hexDigits[Int(byte >> 4)])
+                encoded.append(Self.hexDigits[Int(byte & 0x0F)])
+            } else {
+                encoded.append(byte)
+            }
+        }
+        let path = String(decoding: encoded, as: UTF8.self)
         self.target = path.isEmpty ? "/" : path.hasPrefix("?") ? "/" + path : path
         let shownHost = bracketed ? "[\(host)]" : host
         let defaultPort = secure ? 443 : 80
         origin = VendorOrigin(secure: secure, host: host, port: port,
                               hostHeader: port == defaultPort ? shownHost : "\(shownHost):\(port)")
+    }
+
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    private static func mustBeEncoded(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "\\"), UInt8(ascii: "^"), UInt8(ascii: "`"),
+             UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"):
+            return true
+        default:
+            return false
+        }
     }
 
     private static func hasPrefix(_ bytes: [UInt8], _ prefix: String) -> Bool {
