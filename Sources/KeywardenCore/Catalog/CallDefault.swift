@@ -37,6 +37,12 @@ public struct CallDefault: Codable, Sendable, Equatable {
         self.otherwise = otherwise
     }
 
+    /// The default a chat completions endpoint at `path` gives every call to it: the serving key's model, when the call
+    /// names none; `nil` when `POST path` is not an endpoint rule.
+    static func chatCompletionsModel(path: String) -> CallDefault? {
+        EndpointRule("POST \(path)").map { CallDefault(endpoint: $0, target: .member("model"), source: .defaultModel) }
+    }
+
     /// The written form of ``Source/defaultModel``.
     static let defaultModelSource = "default_model"
 
@@ -123,9 +129,8 @@ extension ProviderDefinition {
     public func callDefaults(method: String, pathAndQuery: String) -> [CallDefault] {
         guard !callDefaults.isEmpty || chatCompletions != nil, let path = EndpointRule.plainPath(pathAndQuery) else { return [] }
         var matching = callDefaults.filter { $0.endpoint.allows(method: method, path: path) }
-        if let endpoint = chatCompletions, method == "POST", path == endpoint.path[...],
-           let rule = EndpointRule("POST \(endpoint.path)") {
-            matching.append(CallDefault(endpoint: rule, target: .member("model"), source: .defaultModel))
+        if let endpoint = chatCompletions, method == "POST", path == endpoint.path[...], let modelDefault = endpoint.modelDefault {
+            matching.append(modelDefault)
         }
         return matching
     }

@@ -29,7 +29,9 @@ public struct EndpointRule: Sendable, Equatable, CustomStringConvertible {
     /// Whether the rule allows this call (`path` without its query, already judged plain by ``EndpointRule/plainPath(_:)``).
     public func allows(method: String, path: Substring) -> Bool {
         guard let segments else { return true }
-        guard method.uppercased() == self.method else { return false }
+        // A method already in upper-case ASCII (`POST`, as nearly every call sends it) is its own upper case.
+        let upper = method.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? method : method.uppercased()
+        guard upper == self.method else { return false }
         let actual = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         guard actual.count == segments.count else { return false }
         return zip(segments, actual).allSatisfy { Self.matches($1, pieces: $0) }
@@ -51,6 +53,15 @@ public struct EndpointRule: Sendable, Equatable, CustomStringConvertible {
     /// segment, no `%` (an encoded dot or slash a vendor might decode), no `\` or `;`. `nil` otherwise: a
     /// shared key is not used for a path Keywarden cannot be sure it reads the way the vendor will.
     public static func plainPath(_ pathAndQuery: String) -> Substring? {
+        switch ASCIIPath.judge(pathAndQuery) {
+        case .plain(let end): return pathAndQuery[..<pathAndQuery.utf8.index(pathAndQuery.startIndex, offsetBy: end)]
+        case .notPlain: return nil
+        case .notASCII: return characterPlainPath(pathAndQuery)
+        }
+    }
+
+    /// ``plainPath(_:)`` walked character by character: for a path that is not all ASCII.
+    static func characterPlainPath(_ pathAndQuery: String) -> Substring? {
         let path = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard path.hasPrefix("/"), !path.contains(where: { $0 == "%" || $0 == "\\" || $0 == ";" || $0 == "#" }) else { return nil }
         for segment in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
@@ -64,5 +75,60 @@ public struct EndpointRule: Sendable, Equatable, CustomStringConvertible {
     public static func allows(_ rules: [EndpointRule], method: String, pathAndQuery: String) -> Bool {
         guard let path = plainPath(pathAndQuery) else { return false }
         return rules.contains { $0.allows(method: method, path: path) }
+    }
+}
+
+/// ``EndpointRule/plainPath(_:)`` judged on bytes, for the path (and the character after its `?`) in ASCII: there each
+/// byte is one character (only CR LF pairs two, and neither is `?`, `/`, `.` or a byte the judgement looks for), so
+/// the byte walk reads the text as the character walk does, without building characters.
+enum ASCIIPath {
+    enum Verdict: Equatable {
+        /// Plain: the path is the first `end` bytes.
+        case plain(end: Int)
+        case notPlain
+        /// Not judged here: a byte of the path, or the one after its `?`, is not ASCII (a combining mark there would join
+        /// the `?` or `/` before it into another character), or the text's bytes are not contiguous.
+        case notASCII
+    }
+
+    static func judge(_ pathAndQuery: String) -> Verdict {
+        pathAndQuery.utf8.withContiguousStorageIfAvailable(judge) ?? .notASCII
+    }
+
+    static func judge(_ bytes: UnsafeBufferPointer<UInt8>) -> Verdict {
+        // Not starting with `/` (nor with a character that begins with one, as `/` and a combining mark): not plain.
+        guard let first = bytes.first, first == UInt8(ascii: "/") else { return .notPlain }
+        var end = bytes.count
+        var plain = true
+        // The length of the current segment and whether it is all dots so far (`.` and `..` are refused).
+        var segmentLength = 0
+        var segmentDots = 0
+        var index = 1
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte >= 0x80 { return .notASCII }
+            if byte == UInt8(ascii: "?") {
+                if index + 1 < bytes.count, bytes[index + 1] >= 0x80 { return .notASCII }
+                end = index
+                break
+            }
+            switch byte {
+            case UInt8(ascii: "/"):
+                if segmentLength == 0 || segmentLength == segmentDots && segmentDots <= 2 { plain = false }
+                segmentLength = 0
+                segmentDots = 0
+            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: ";"), UInt8(ascii: "#"):
+                plain = false
+            case UInt8(ascii: "."):
+                segmentLength += 1
+                segmentDots += 1
+            default:
+                segmentLength += 1
+            }
+            index += 1
+        }
+        // The last segment (a path of `/` alone has one, empty).
+        if segmentLength == 0 || segmentLength == segmentDots && segmentDots <= 2 { plain = false }
+        return plain ? .plain(end: end) : .notPlain
     }
 }

@@ -181,6 +181,9 @@ public struct ChatCompletionsEndpoint: Codable, Sendable, Equatable {
     /// rule): the gateway then asks on the caller's behalf, so the call is metered, and keeps the extra
     /// usage-only event from a caller that did not ask.
     public let streamUsageOnRequest: Bool
+    /// The `model` default of every call to it (``CallDefault/chatCompletionsModel(path:)``), parsed once with the
+    /// catalog rather than on every call.
+    public let modelDefault: CallDefault?
 
     enum CodingKeys: String, CodingKey {
         case path, auth
@@ -191,6 +194,7 @@ public struct ChatCompletionsEndpoint: Codable, Sendable, Equatable {
         self.path = path
         self.auth = auth
         self.streamUsageOnRequest = streamUsageOnRequest
+        modelDefault = CallDefault.chatCompletionsModel(path: path)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -198,6 +202,7 @@ public struct ChatCompletionsEndpoint: Codable, Sendable, Equatable {
         path = try c.decode(String.self, forKey: .path)
         auth = try c.decodeIfPresent(AuthScheme.self, forKey: .auth)
         streamUsageOnRequest = try c.decodeIfPresent(Bool.self, forKey: .streamUsageOnRequest) ?? false
+        modelDefault = CallDefault.chatCompletionsModel(path: path)
     }
 }
 
