@@ -29,4 +29,47 @@ struct MeteringValuesTests {
         ]
         for (path, expected) in cases { #expect(Modality.inferred(fromPath: path) == expected, "\(path)") }
     }
+
+    /// ``Modality/inferred(fromPath:)`` as it was, building its rules and needles on every call.
+    static func referenceModality(_ path: String) -> Modality? {
+        let path = path.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+        let rules: [(String, Modality)] = [
+            ("/audio/speech", .tts), ("text-to-speech", .tts), ("text:synthesize", .tts), ("/cognitiveservices/v1", .tts),
+            ("/audio/transcriptions", .stt), ("/audio/translations", .stt), ("speech-to-text", .stt),
+            ("embed", .embeddings),
+            ("/images/", .image), ("generation/", .image), ("/generate/", .image),
+            ("translate", .translate),
+            ("/search", .search),
+            ("chat/completions", .chat), ("/messages", .chat), ("generatecontent", .chat), ("/responses", .chat),
+            ("/chat", .chat), ("/completions", .chat), ("/api/generate", .chat),
+        ]
+        return rules.first { rule in
+            let needle = Array(rule.0.utf8)
+            guard needle.count <= path.count else { return false }
+            for start in 0...(path.count - needle.count) where path[start] == needle[0] {
+                if path[start..<start + needle.count].elementsEqual(needle) { return true }
+            }
+            return false
+        }?.1
+    }
+
+    @Test("the rules built once infer the same modality as rules built per call, for every path of a corpus")
+    func modalityAgreesWithReference() {
+        let words = ["/", "audio", "/audio/speech", "Text-To-Speech", "text:SYNTHESIZE", "/cognitiveservices/v1", "/audio/transcriptions",
+                     "/audio/translations", "speech-to-text", "EMBED", "/images/", "generation/", "/generate/", "translate", "/search",
+                     "chat/completions", "/messages", "generateContent", "/responses", "/chat", "/completions", "/api/generate", "?", "é",
+                     "\u{301}", "\u{212A}", "ﬁ", "😀", "v1", "x", "-", ":", ""]
+        var random = SplitMix(seed: 0xA0D)
+        var paths = ["", "/", "e", "embe", "embed"] + words
+        for _ in 0..<20_000 {
+            paths.append((0..<random.next(below: 6)).map { _ in words[random.next(below: words.count)] }.joined())
+        }
+        var found = Set<Modality?>()
+        for path in paths {
+            let expected = Self.referenceModality(path)
+            #expect(Modality.inferred(fromPath: path) == expected, "\(path)")
+            found.insert(expected)
+        }
+        #expect(found.count == Modality.allCases.count + 1, "every modality, and none, is inferred somewhere")
+    }
 }
