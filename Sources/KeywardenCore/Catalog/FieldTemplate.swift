@@ -1,13 +1,15 @@
 /// A string with `{field_id}` placeholders filled from a card's fields, such as `https://{region}.api.cognitive.microsoft.com`.
 public struct FieldTemplate: Sendable, Equatable {
     public let text: String
+    /// The field ids named by the template, in order of appearance (found once, when the template is made).
+    public let placeholders: [String]
 
     public init(_ text: String) {
         self.text = text
+        placeholders = Self.placeholders(in: text)
     }
 
-    /// The field ids named by the template, in order of appearance.
-    public var placeholders: [String] {
+    static func placeholders(in text: String) -> [String] {
         var names: [String] = []
         var rest = Substring(text)
         while let open = rest.firstIndex(of: "{") {

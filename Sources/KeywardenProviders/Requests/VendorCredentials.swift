@@ -12,6 +12,6 @@ public struct VendorCredentials: Sendable {
 
     /// The extras as template values; blank ones count as not filled.
     var templateValues: [String: String] {
-        extras.compactMapValues { $0.isBlank ? nil : $0.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines) }
+        extras.compactMapValues { $0.isBlank ? nil : $0.unprotectedString.trimmingWhitespacesAndNewlines }
     }
 }

@@ -86,22 +86,24 @@ public enum VendorRequestBuilder {
         guard let baseTemplate else {
             throw KeywardenError(.unprocessable, code: "no_base_url", message: "\(provider.displayName) has no API Keywarden can call.")
         }
-        func render(_ template: String, what: String, encode: Bool = false) throws(KeywardenError) -> String {
+        // A template's placeholders are found once, for filling it and for naming what it misses.
+        func render(_ template: FieldTemplate, what: String, encode: Bool = false) throws(KeywardenError) -> String {
             let filled = encode ? values.mapValues { $0.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? $0 } : values
-            guard let text = FieldTemplate(template).render(filled) else {
-                let missing = FieldTemplate(template).placeholders.first { (values[$0] ?? "").isEmpty } ?? "?"
+            guard let text = template.render(filled) else {
+                let missing = template.placeholders.first { (values[$0] ?? "").isEmpty } ?? "?"
                 let label = provider.fields.first { $0.id == missing }?.label ?? missing
                 throw KeywardenError(.unprocessable, code: "field_required", message: "Fill in \(label) first (it is part of the \(what)).", field: "extras.\(missing)")
             }
             return text
         }
-        var base = try render(baseTemplate, what: "base URL")
+        let baseURLTemplate = FieldTemplate(baseTemplate)
+        var base = try render(baseURLTemplate, what: "base URL")
         while base.hasSuffix("/") { base.removeLast() }
         // Judged here, where it is used, whatever the store held: a host or port no client can take never reaches one.
         if let problem = validBases.problem(base) {
             throw KeywardenError(.unprocessable, code: "invalid_base_url", message: "The base URL of \(provider.displayName) \(problem).", field: "extras.base_url")
         }
-        var url = base + (path.hasPrefix("/") ? "" : "/") + (renderPath ? try render(path, what: "path", encode: true) : path)
+        var url = base + (path.hasPrefix("/") ? "" : "/") + (renderPath ? try render(FieldTemplate(path), what: "path", encode: true) : path)
 
         var headers: [(name: String, value: String)] = callerHeaders == nil ? [("User-Agent", userAgent), ("Accept", "application/json")] : []
         for (name, value) in provider.staticHeaders.sorted(by: { $0.key < $1.key }) where callerHeaders?.contains(name.lowercased()) != true {
@@ -113,15 +115,19 @@ public enum VendorRequestBuilder {
 
         var secrets: [String] = []
         if let key = credentials.key, !key.isBlank {
-            let keyText = key.unprotectedString.trimmingCharacters(in: .whitespacesAndNewlines)
+            let keyText = key.unprotectedString.trimmingWhitespacesAndNewlines
             secrets.append(keyText)
             switch auth.kind {
             case .header:
-                let name = try auth.name.map { template throws(KeywardenError) in try render(template, what: "auth header") } ?? "Authorization"
+                let name = try auth.name.map { template throws(KeywardenError) in try render(FieldTemplate(template), what: "auth header") } ?? "Authorization"
                 // An empty prefix field (the custom provider's) means no prefix.
                 // A prefix keeps its spaces ("Bearer " for the custom provider): only line breaks are dropped from it.
-                let rawValues = credentials.extras.compactMapValues { $0.isBlank ? nil : $0.unprotectedString.trimmingCharacters(in: .newlines) }
-                let prefix = auth.prefix.flatMap { FieldTemplate($0).render(rawValues) } ?? ""
+                // The extras are read only for a prefix that names one (a plain "Bearer " needs none of them).
+                let prefix = auth.prefix.flatMap { text -> String? in
+                    let template = FieldTemplate(text)
+                    guard !template.placeholders.isEmpty else { return text }
+                    return template.render(credentials.extras.compactMapValues { $0.isBlank ? nil : $0.unprotectedString.trimmingNewlines })
+                } ?? ""
                 headers.append((name, prefix + keyText))
                 secrets.append(prefix + keyText)
             case .query:
@@ -134,7 +140,7 @@ public enum VendorRequestBuilder {
             }
         }
         return VendorRequest(method: method, url: url, headers: headers, secrets: secrets,
-                             hostFromFields: !FieldTemplate(baseTemplate).placeholders.isEmpty)
+                             hostFromFields: !baseURLTemplate.placeholders.isEmpty)
     }
 }
 
