@@ -19,10 +19,49 @@ enum JSONScan {
         var members: [String: Range<Int>] = [:]
         var repeated = false
         guard let end = scanObject(bytes, index, range.upperBound, depth: 1, record: { name, value in
+            // The name was checked as a string by the scan: it decodes.
+            guard let (name, _) = decodeString(bytes, name.lowerBound, name.upperBound) else { repeated = true; return }
             if members.updateValue(value, forKey: name) != nil { repeated = true }
         }) else { return nil }
         index = skipSpace(bytes, end, range.upperBound)
         return index == range.upperBound && !repeated ? members : nil
+    }
+
+    /// ``members(_:_:)`` with only the members `names` names: the same answer, `nil` included (a name given twice,
+    /// whichever it is, still refuses the object), without making a `String` of every name.
+    ///
+    /// Names are compared as bytes while every name is plain (printable ASCII, no escape), where bytes are equal exactly
+    /// when the strings are; an object with any other name (`"mod\u0065l"`, or one a `String` equates with another
+    /// spelling) is read by ``members(_:_:)``.
+    static func members(_ bytes: [UInt8], _ range: Range<Int>, only names: JSONNames) -> [String: Range<Int>]? {
+        var index = skipSpace(bytes, range.lowerBound, range.upperBound)
+        guard index < range.upperBound, bytes[index] == UInt8(ascii: "{") else { return nil }
+        // One piece of state the recorder changes (one capture, not four).
+        var selection = Selection()
+        guard let end = scanObject(bytes, index, range.upperBound, depth: 1, record: { name, value in
+            selection.record(name: name, value: value, of: bytes, wanted: names)
+        }) else { return nil }
+        index = skipSpace(bytes, end, range.upperBound)
+        guard index == range.upperBound else { return nil }
+        guard selection.allPlain else { return members(bytes, range)?.filter { names.names.contains($0.key) } }
+        return selection.repeated ? nil : selection.found
+    }
+
+    /// What ``members(_:_:only:)`` has seen of an object so far.
+    private struct Selection {
+        var found: [String: Range<Int>] = [:]
+        var seen = PlainNames()
+        var repeated = false
+        /// Whether every name so far was plain; once one is not, the rest is left to ``JSONScan/members(_:_:)``.
+        var allPlain = true
+
+        mutating func record(name: Range<Int>, value: Range<Int>, of bytes: [UInt8], wanted names: JSONNames) {
+            guard allPlain else { return }
+            let inside = bytes[name.lowerBound + 1..<name.upperBound - 1]
+            guard PlainNames.isPlain(inside) else { allPlain = false; return }
+            if !seen.insert(name, of: bytes) { repeated = true }
+            if let wanted = names.name(matching: inside) { found[wanted] = value }
+        }
     }
 
     /// The members of the object `bytes` holds.
@@ -107,29 +146,24 @@ enum JSONScan {
         }
     }
 
+    /// The index after the object starting at `start`, or `nil` when it is not valid JSON; `record` is given each
+    /// member's name (its bytes, quotes included, checked as a string) and value.
     static func scanObject(_ bytes: [UInt8], _ start: Int, _ end: Int, depth: Int,
-                           record: ((String, Range<Int>) -> Void)?) -> Int? {
+                           record: ((_ name: Range<Int>, _ value: Range<Int>) -> Void)?) -> Int? {
         guard depth <= maximumDepth else { return nil }
         var index = skipSpace(bytes, start + 1, end)
         guard index < end else { return nil }
         if bytes[index] == UInt8(ascii: "}") { return index + 1 }
         while true {
             guard index < end, bytes[index] == UInt8(ascii: "\"") else { return nil }
-            // A name is decoded only when it is recorded; otherwise it is only checked.
-            let name: String?
-            let nameEnd: Int
-            if record != nil {
-                guard let (decoded, after) = decodeString(bytes, index, end) else { return nil }
-                (name, nameEnd) = (decoded, after)
-            } else {
-                guard let after = skipString(bytes, index, end) else { return nil }
-                (name, nameEnd) = (nil, after)
-            }
+            // A name is only checked here; a recorder decodes what it needs.
+            let nameStart = index
+            guard let nameEnd = skipString(bytes, index, end) else { return nil }
             index = skipSpace(bytes, nameEnd, end)
             guard index < end, bytes[index] == UInt8(ascii: ":") else { return nil }
             let valueStart = skipSpace(bytes, index + 1, end)
             guard let valueEnd = skipValue(bytes, valueStart, end, depth: depth) else { return nil }
-            if let record, let name { record(name, valueStart..<valueEnd) }
+            record?(nameStart..<nameEnd, valueStart..<valueEnd)
             index = skipSpace(bytes, valueEnd, end)
             guard index < end else { return nil }
             if bytes[index] == UInt8(ascii: "}") { return index + 1 }
@@ -271,26 +305,83 @@ enum JSONScan {
 /// One object's members, with typed readers of their values (a value of another type reads as `nil`).
 struct JSONObject {
     let bytes: [UInt8]
+    /// Where each member's value lies: every member, or only those of ``names``.
     let members: [String: Range<Int>]
+    /// The only names read, when the object was read for some (``JSONScan/members(_:_:only:)``); `nil` for all.
+    let names: JSONNames?
 
-    /// The object that is all of `bytes[range]`, or `nil` when that is not one valid JSON object.
-    init?(_ bytes: [UInt8], _ range: Range<Int>? = nil) {
-        guard let members = JSONScan.members(bytes, range ?? 0..<bytes.count) else { return nil }
+    /// The object that is all of `bytes[range]`, or `nil` when that is not one valid JSON object; with `names`, only
+    /// those members are kept (whether the object is read at all does not change).
+    init?(_ bytes: [UInt8], _ range: Range<Int>? = nil, only names: JSONNames? = nil) {
+        let range = range ?? 0..<bytes.count
+        guard let members = names.map({ JSONScan.members(bytes, range, only: $0) }) ?? JSONScan.members(bytes, range) else { return nil }
         self.bytes = bytes
         self.members = members
+        self.names = names
     }
 
     /// A request body that is one JSON object, surrounded by JSON whitespace or not (a vendor reads `  {…}\n` as it
     /// reads `{…}`, so Keywarden must too: a body it could not read would not be metered by what it asks for).
-    static func body(_ bytes: [UInt8]) -> JSONObject? {
+    static func body(_ bytes: [UInt8], only names: JSONNames? = nil) -> JSONObject? {
         func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
         guard let start = bytes.firstIndex(where: { !isSpace($0) }), bytes[start] == UInt8(ascii: "{"),
               let last = bytes.lastIndex(where: { !isSpace($0) }) else { return nil }
-        return JSONObject(bytes, start..<(last + 1))
+        return JSONObject(bytes, start..<(last + 1), only: names)
     }
 
-    func string(_ name: String) -> String? { members[name].flatMap { JSONScan.string(bytes, $0) } }
-    func int(_ name: String) -> Int? { members[name].flatMap { JSONScan.int(bytes, $0) } }
-    func bool(_ name: String) -> Bool? { members[name].flatMap { JSONScan.bool(bytes, $0) } }
-    func object(_ name: String) -> JSONObject? { members[name].flatMap { JSONObject(bytes, $0) } }
+    func string(_ name: String) -> String? { value(name).flatMap { JSONScan.string(bytes, $0) } }
+    func int(_ name: String) -> Int? { value(name).flatMap { JSONScan.int(bytes, $0) } }
+    func bool(_ name: String) -> Bool? { value(name).flatMap { JSONScan.bool(bytes, $0) } }
+    /// The member `name` as an object, reading only `names` of it (every member when `nil`).
+    func object(_ name: String, only names: JSONNames? = nil) -> JSONObject? { value(name).flatMap { JSONObject(bytes, $0, only: names) } }
+
+    private func value(_ name: String) -> Range<Int>? {
+        assert(names?.names.contains(name) ?? true, "'\(name)' was not among the names read")
+        return members[name]
+    }
+}
+
+/// The member names a reader wants from an object, kept with their bytes to compare raw names against.
+struct JSONNames: Sendable {
+    let names: [String]
+    private let bytes: [[UInt8]]
+
+    /// `names` must be plain (printable ASCII without `\` or `"`), as every name the gateway reads is.
+    init(_ names: String...) {
+        assert(names.allSatisfy { PlainNames.isPlain(Array($0.utf8)[...]) && !$0.contains("\"") })
+        self.names = names
+        bytes = names.map { Array($0.utf8) }
+    }
+
+    /// The wanted name whose bytes are `raw` (a plain name, between its quotes).
+    func name(matching raw: ArraySlice<UInt8>) -> String? {
+        for (index, wanted) in bytes.enumerated() where wanted.count == raw.count && wanted.elementsEqual(raw) { return names[index] }
+        return nil
+    }
+}
+
+/// The plain names an object has given so far, to find one given twice: for printable ASCII without escapes, two names
+/// are the same `String` exactly when they are the same bytes.
+struct PlainNames {
+    /// Names compared one by one up to this many; past it, hashed.
+    static let listLimit = 16
+    private var list: [Range<Int>] = []
+    private var hashed: Set<ArraySlice<UInt8>>?
+
+    /// Whether a name's bytes (between its quotes) are printable ASCII without an escape.
+    static func isPlain(_ name: ArraySlice<UInt8>) -> Bool {
+        name.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }
+    }
+
+    /// Adds the name at `range` of `bytes`; `false` when it was given before.
+    mutating func insert(_ range: Range<Int>, of bytes: [UInt8]) -> Bool {
+        let name = bytes[range]
+        if hashed == nil, list.count < Self.listLimit {
+            for seen in list where seen.count == range.count && bytes[seen].elementsEqual(name) { return false }
+            list.append(range)
+            return true
+        }
+        if hashed == nil { hashed = Set(list.map { bytes[$0] }) }
+        return hashed?.insert(name).inserted ?? true
+    }
 }

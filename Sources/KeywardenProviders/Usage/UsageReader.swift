@@ -26,8 +26,13 @@ public struct UsageReader: Sendable {
 
     /// - Parameter contentType: the answer's `Content-Type`; `text/event-stream` is read as a stream.
     public init(contentType: String?) {
-        isEventStream = contentType?.lowercased().contains("text/event-stream") ?? false
+        isEventStream = contentType.map { type in
+            ASCIIText.withBytes(of: type) { ASCIIText.firstIndex(of: Self.eventStream, in: $0, ignoringCase: true) != nil }
+                ?? type.lowercased().contains("text/event-stream")
+        } ?? false
     }
+
+    private static let eventStream = Array("text/event-stream".utf8)
 
     /// Reads one chunk of the body.
     public mutating func feed<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
@@ -68,7 +73,7 @@ public struct UsageReader: Sendable {
         guard !overflowed else { return }
         if isEventStream {
             readLine()
-        } else if let answer = JSONObject(buffer) {
+        } else if let answer = JSONObject(buffer, only: Self.answerNames) {
             absorb(answer)
         }
         buffer = []
@@ -85,7 +90,7 @@ public struct UsageReader: Sendable {
         case .nullOnly where model != nil: return
         case .nullOnly, .values: break
         }
-        if let event = JSONObject(buffer, Self.dataPrefix.count..<buffer.count) {
+        if let event = JSONObject(buffer, Self.dataPrefix.count..<buffer.count, only: Self.answerNames) {
             absorb(event)
         }
     }
@@ -123,16 +128,25 @@ public struct UsageReader: Sendable {
         return mention
     }
 
+    /// The members ``absorb(_:)`` reads of an answer or event, and of the objects in it: only these are recorded.
+    static let answerNames = JSONNames("model", "usage", "message", "response", "usageMetadata", "modelVersion")
+    static let messageNames = JSONNames("usage", "model")
+    static let responseNames = JSONNames("usage")
+    static let metadataNames = JSONNames("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount")
+    static let usageNames = JSONNames("cache_creation_input_tokens", "cache_read_input_tokens", "prompt_tokens", "input_tokens",
+                                      "completion_tokens", "output_tokens", "tokens")
+    static let tokensNames = JSONNames("input_tokens", "output_tokens")
+
     /// Reads the shapes of usage from one JSON object (a whole answer, or one event's data).
     mutating func absorb(_ answer: JSONObject) {
         if let model = answer.string("model"), !model.isEmpty { self.model = model }
-        absorbNumbers(answer.object("usage"))
-        if let message = answer.object("message") {
-            absorbNumbers(message.object("usage"))
+        absorbNumbers(answer.object("usage", only: Self.usageNames))
+        if let message = answer.object("message", only: Self.messageNames) {
+            absorbNumbers(message.object("usage", only: Self.usageNames))
             if let model = message.string("model") { self.model = model }
         }
-        absorbNumbers(answer.object("response")?.object("usage"))
-        if let metadata = answer.object("usageMetadata") {
+        absorbNumbers(answer.object("response", only: Self.responseNames)?.object("usage", only: Self.usageNames))
+        if let metadata = answer.object("usageMetadata", only: Self.metadataNames) {
             raise(\.inputTokens, metadata.int("promptTokenCount"))
             let candidates = metadata.int("candidatesTokenCount")
             let thoughts = metadata.int("thoughtsTokenCount")
@@ -153,7 +167,7 @@ public struct UsageReader: Sendable {
         }
         raise(\.outputTokens, usage.int("completion_tokens") ?? usage.int("output_tokens"))
         // Cohere's v2 chat: usage.tokens.{input,output}_tokens.
-        let tokens = usage.object("tokens")
+        let tokens = usage.object("tokens", only: Self.tokensNames)
         raise(\.inputTokens, tokens?.int("input_tokens"))
         raise(\.outputTokens, tokens?.int("output_tokens"))
     }
@@ -190,20 +204,41 @@ public struct RequestFacts: Sendable, Equatable {
     /// `/v1beta/models/gemini-2.5-flash:streamGenerateContent`).
     public static func read(body: [UInt8]?, path: String) -> RequestFacts {
         var facts = RequestFacts()
-        if let range = path.range(of: "/models/") {
-            let rest = path[range.upperBound...]
-            let end = rest.firstIndex { $0 == ":" || $0 == "?" || $0 == "/" } ?? rest.endIndex
-            if end > rest.startIndex { facts.model = String(rest[..<end]) }
-            if path.contains(":streamGenerateContent") { facts.stream = true }
-        }
+        (facts.model, facts.stream) = ASCIIText.withBytes(of: path, pathFacts) ?? characterPathFacts(path)
         // Only these fields are read; the rest of the body (the messages) is checked as JSON and skipped.
-        guard let body, let request = JSONObject.body(body) else { return facts }
+        guard let body, let request = JSONObject.body(body, only: requestNames) else { return facts }
         facts.isJSONObject = true
         if let model = request.string("model") ?? request.string("model_id") { facts.model = model }
         if let stream = request.bool("stream") { facts.stream = stream }
-        facts.streamIncludesUsage = request.object("stream_options")?.bool("include_usage") == true
+        facts.streamIncludesUsage = request.object("stream_options", only: streamOptionsNames)?.bool("include_usage") == true
         // Characters as the vendors bill them (code points): combining marks count, as they are spoken and billed.
         if let text = request.string("text") ?? request.string("input") { facts.characters = text.unicodeScalars.count }
         return facts
+    }
+
+    /// The members ``read(body:path:)`` reads: only these are recorded.
+    static let requestNames = JSONNames("model", "model_id", "stream", "stream_options", "text", "input")
+    static let streamOptionsNames = JSONNames("include_usage")
+
+    private static let modelsSegment = Array("/models/".utf8)
+    private static let streamGenerate = Array(":streamGenerateContent".utf8)
+
+    /// The model a Gemini path names and whether it streams, read from an ASCII path's bytes (where each byte is one
+    /// character, as ``characterPathFacts(_:)`` reads them).
+    static func pathFacts(_ path: UnsafeBufferPointer<UInt8>) -> (model: String?, stream: Bool) {
+        guard let found = ASCIIText.firstIndex(of: modelsSegment, in: path) else { return (nil, false) }
+        let start = found + modelsSegment.count
+        var end = start
+        while end < path.count, path[end] != UInt8(ascii: ":"), path[end] != UInt8(ascii: "?"), path[end] != UInt8(ascii: "/") { end += 1 }
+        let model = end > start ? String(decoding: UnsafeBufferPointer(rebasing: path[start..<end]), as: UTF8.self) : nil
+        return (model, ASCIIText.firstIndex(of: streamGenerate, in: path) != nil)
+    }
+
+    /// ``pathFacts(_:)`` read character by character, for a path that is not all ASCII.
+    static func characterPathFacts(_ path: String) -> (model: String?, stream: Bool) {
+        guard let range = path.range(of: "/models/") else { return (nil, false) }
+        let rest = path[range.upperBound...]
+        let end = rest.firstIndex { $0 == ":" || $0 == "?" || $0 == "/" } ?? rest.endIndex
+        return (end > rest.startIndex ? String(rest[..<end]) : nil, path.contains(":streamGenerateContent"))
     }
 }

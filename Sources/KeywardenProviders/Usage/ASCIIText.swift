@@ -1,0 +1,24 @@
+/// Byte searches over text that is all ASCII, where each byte is one character (only CR LF pairs two, and no needle
+/// here holds either): the same answers as `String`'s character searches, without building characters. Text that is
+/// not all ASCII is left to `String`.
+enum ASCIIText {
+    /// `body` over the bytes of `text`, or `nil` when `text` is not all ASCII (or its bytes are not contiguous).
+    static func withBytes<Result>(of text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result? {
+        text.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 < 0x80 } ? body(bytes) : nil
+        } ?? nil
+    }
+
+    /// Where `needle` first occurs in `text`; with `ignoringCase`, `needle` is lowercase and `text`'s ASCII letters
+    /// are compared lowercased.
+    static func firstIndex(of needle: [UInt8], in text: UnsafeBufferPointer<UInt8>, ignoringCase: Bool = false) -> Int? {
+        guard let first = needle.first, needle.count <= text.count else { return needle.isEmpty ? 0 : nil }
+        func folded(_ byte: UInt8) -> UInt8 { ignoringCase && byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte }
+        for start in 0...(text.count - needle.count) where folded(text[start]) == first {
+            var offset = 1
+            while offset < needle.count, folded(text[start + offset]) == needle[offset] { offset += 1 }
+            if offset == needle.count { return start }
+        }
+        return nil
+    }
+}
