@@ -154,9 +154,10 @@ extension Gateway {
     /// what it generated; the counts that would say so never came).
     func cost(_ meter: Meter, source: KeySource, counts: UsageCounts, model: String?) -> Int {
         let provider = meter.candidate?.providerID ?? meter.providerID
-        let request = Self.hasBody(meter.call) ? requestSize(meter) : nil
+        // The request's size is read (a copy and a scan of the body) only when a price entry asks for it.
         func price(_ model: String?) -> Int {
-            settings.prices.milliCredits(provider: provider, model: model, source: source, counts: counts, unreported: request,
+            settings.prices.milliCredits(provider: provider, model: model, source: source, counts: counts,
+                                         unreported: Self.hasBody(meter.call) ? requestSize(meter) : nil,
                                          atLeastEstimate: meter.interrupted, fallback: settings.credits)
         }
         let served = price(model)

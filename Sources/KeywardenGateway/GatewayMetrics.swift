@@ -8,12 +8,20 @@ public struct GatewayMetrics: Sendable {
     private let calls = CallSeries()
 
     final class CallSeries: Sendable {
-        let series = Mutex<[String: (Counter, DurationHistogram)]>([:])
-        let counters = Mutex<[String: Counter]>([:])
+        let series = Mutex<[SeriesKey: (Counter, DurationHistogram)]>([:])
+        let counters = Mutex<[SeriesKey: Counter]>([:])
+    }
+
+    /// A series' labels as a key: hashed as they are, no string built per call.
+    struct SeriesKey: Hashable {
+        let provider: String
+        let source: String
+        /// The status class (2 for 2xx) or the token direction (0 input, 1 output).
+        let detail: Int
     }
 
     /// A counter made once per key and reused.
-    private func counter(_ key: String, make: () -> Counter) -> Counter {
+    private func counter(_ key: SeriesKey, make: () -> Counter) -> Counter {
         calls.counters.withLock { counters in
             if let made = counters[key] { return made }
             let made = make()
@@ -39,10 +47,10 @@ public struct GatewayMetrics: Sendable {
     }
 
     func call(provider: String, source: String, status: Int, duration: Duration) {
-        let statusClass = "\(status / 100)xx"
-        let key = provider + "|" + source + "|" + statusClass
+        let key = SeriesKey(provider: provider, source: source, detail: status / 100)
         let (counter, histogram) = calls.series.withLock { series in
             if let made = series[key] { return made }
+            let statusClass = "\(status / 100)xx"
             let made = (
                 registry.makeCounter(
                     descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "requests", unitName: "total", helpText: "Gateway calls by provider, source and status class."),
@@ -78,15 +86,17 @@ public struct GatewayMetrics: Sendable {
     }
 
     func tokens(provider: String, source: String, input: Int?, output: Int?) {
-        for (direction, count) in [("input", input), ("output", output)] {
-            guard let count, count > 0 else { continue }
-            counter("tokens|\(provider)|\(source)|\(direction)") {
-                registry.makeCounter(
-                    descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "tokens", unitName: "total", helpText: "Tokens the vendors reported, by direction."),
-                    labels: [("provider", provider), ("source", source), ("direction", direction)]
-                )
-            }.increment(by: Int64(count))
-        }
+        if let input, input > 0 { tokens(provider: provider, source: source, direction: 0, count: input) }
+        if let output, output > 0 { tokens(provider: provider, source: source, direction: 1, count: output) }
+    }
+
+    private func tokens(provider: String, source: String, direction: Int, count: Int) {
+        counter(SeriesKey(provider: provider, source: source, detail: direction)) {
+            registry.makeCounter(
+                descriptor: .init(namespace: "keywarden", subsystem: "gateway", metricName: "tokens", unitName: "total", helpText: "Tokens the vendors reported, by direction."),
+                labels: [("provider", provider), ("source", source), ("direction", direction == 0 ? "input" : "output")]
+            )
+        }.increment(by: Int64(count))
     }
 
     func usageDropped(_ count: Int) {

@@ -19,13 +19,21 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func log(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        guard context.logger.logLevel <= .info else { return }
         context.logger.info("request", metadata: [
             "method": "\(request.method.rawValue)",
             "path": "\(request.uri.path)",
             "status": "\(status)",
-            "ms": "\(String(format: "%.2f", milliseconds))",
+            "ms": "\(Self.milliseconds(ContinuousClock.now - start))",
         ])
+    }
+
+    /// A duration in milliseconds with two decimals (`12.34`), rounded down, without Foundation's formatter.
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0, attoseconds >= 0, seconds < Int64.max / 100_000 else { return "0.00" }
+        let hundredths = seconds * 100_000 + attoseconds / 10_000_000_000_000
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 }
