@@ -61,18 +61,21 @@ public final class VendorConnectionPool: Sendable {
                         deadline: NIODeadline) async throws -> HTTPClientResponse {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
         for name in Self.hopByHopHeaders { head.headers.remove(name: name) }
+        head.headers.remove(name: "content-length")
         head.headers.replaceOrAdd(name: "host", value: url.origin.hostHeader)
         if let body {
-            head.headers.replaceOrAdd(name: "content-length", value: "\(body.readableBytes)")
+            head.headers.add(name: "content-length", value: "\(body.readableBytes)")
         } else if method == .POST || method == .PUT || method == .PATCH {
-            head.headers.replaceOrAdd(name: "content-length", value: "0")
+            head.headers.add(name: "content-length", value: "0")
         }
         let replayable = [.GET, .HEAD, .OPTIONS].contains(method)
             || head.headers.contains(name: "idempotency-key") || head.headers.contains(name: "x-idempotency-key")
         var mayRetry = true
         while true {
             try Task.checkCancellation()
-            let (connection, reused) = try await lease(url.origin, deadline: deadline)
+            // The retry takes a new connection: the vendor may have dropped every kept one at once.
+            let (connection, reused) = mayRetry ? try await lease(url.origin, deadline: deadline)
+                : (try await connect(url.origin, deadline: deadline), false)
             do {
                 return try await connection.send(head, body: body, deadline: deadline, readTimeout: configuration.readTimeout)
             } catch VendorExchangeError.closedBeforeAnswer(let written) {
@@ -93,9 +96,13 @@ public final class VendorConnectionPool: Sendable {
             defer { state.open.removeAll() }
             return Array(state.open.values)
         }
-        for channel in channels {
-            try? await channel.close()
+        // Closed together: a TLS close waits for the vendor's close_notify, so one at a time would add up.
+        let closed = channels.map { channel in
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            channel.close(promise: promise)
+            return promise.futureResult
         }
+        for future in closed { try? await future.get() }
     }
 
     /// How many connections are open and how many of them idle (for tests and metrics).
@@ -161,10 +168,6 @@ public final class VendorConnectionPool: Sendable {
                 throw error
             }
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: VendorExchangeHandler.self), eventLoop: channel.eventLoop)
-        }.get()
-        let connection = VendorConnection(channel: channel, handler: handler, flags: flags, origin: origin)
         let admitted = state.withLock { state -> Bool in
             guard !state.isShutDown else { return false }
             state.open[ObjectIdentifier(channel)] = channel
@@ -175,9 +178,15 @@ public final class VendorConnectionPool: Sendable {
             throw HTTPClientError.alreadyShutdown
         }
         let idleTimeout = configuration.idleTimeout
-        channel.eventLoop.execute {
-            handler.value.becameIdle = { [weak self] in self?.keep(connection, idleTimeout: idleTimeout) }
-        }
+        let connection = try await channel.eventLoop.submit { [weak self] in
+            let handler = NIOLoopBound(try channel.pipeline.syncOperations.handler(type: VendorExchangeHandler.self), eventLoop: channel.eventLoop)
+            let connection = VendorConnection(channel: channel, handler: handler, flags: flags, origin: origin)
+            // Only while the channel is open: its close clears the closure (which holds the handler through the connection).
+            if channel.isActive {
+                handler.value.becameIdle = { [weak self] in self?.keep(connection, idleTimeout: idleTimeout) }
+            }
+            return connection
+        }.get()
         channel.closeFuture.whenComplete { [weak self] _ in self?.forget(connection) }
         return connection
     }
@@ -341,8 +350,6 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         case idle
         case awaitingHead(EventLoopPromise<Answer>)
         case streaming(Body.Source, keepAlive: Bool)
-        /// The answer ended; the request is still being written (a vendor that answered before reading it all).
-        case endedBeforeWritten(keepAlive: Bool)
         case closed
     }
 
@@ -409,9 +416,15 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         written.futureResult.whenComplete { [self] result in
             guard self.exchange == exchange else { return }
             switch result {
-            case .success: requestWritten = true
-                if case .endedBeforeWritten(let keepAlive) = phase { answerEnded(keepAlive: keepAlive) }
-            case .failure(let error): fail(error)
+            case .success:
+                requestWritten = true
+            case .failure(let error):
+                // A write that failed before any answer (the vendor had closed the connection): not written whole.
+                if case .awaitingHead = phase, !sawAnswerBytes {
+                    fail(VendorExchangeError.closedBeforeAnswer(written: false))
+                } else {
+                    fail(error)
+                }
             }
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
@@ -474,12 +487,9 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
             }
         case (.end, .streaming(let source, let keepAlive)):
             timer?.cancel()
-            // The connection is back in the pool before the caller reads the end, so its next request finds it.
-            if requestWritten {
-                answerEnded(keepAlive: keepAlive)
-            } else {
-                phase = .endedBeforeWritten(keepAlive: keepAlive)
-            }
+            // The connection is back in the pool before the caller reads the end, so its next request finds it; one
+            // whose vendor answered before taking the whole request is closed (the rest of it is not sent).
+            answerEnded(keepAlive: keepAlive && requestWritten)
             source.finish()
         case (_, .closed):
             break
@@ -503,7 +513,7 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         switch phase {
         case .awaitingHead where !sawAnswerBytes:
             fail(VendorExchangeError.closedBeforeAnswer(written: requestWritten))
-        case .awaitingHead, .streaming, .endedBeforeWritten:
+        case .awaitingHead, .streaming:
             fail(HTTPClientError.remoteConnectionClosed)
         case .idle, .closed:
             phase = .closed
@@ -558,7 +568,7 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         switch previous {
         case .awaitingHead(let answer): answer.fail(error)
         case .streaming(let source, _): source.finish(error)
-        case .idle, .closed, .endedBeforeWritten: break
+        case .idle, .closed: break
         }
         retire()
     }

@@ -63,7 +63,6 @@ public struct ServerServices: Sendable {
         var poolConfiguration = VendorConnectionPool.Configuration()
         poolConfiguration.connectTimeout = .seconds(5)
         poolConfiguration.readTimeout = .seconds(max(firstByte, 60) + 1)
-        poolConfiguration.idleTimeout = .seconds(60)
         let vendorPool = try VendorConnectionPool(configuration: poolConfiguration)
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger)
