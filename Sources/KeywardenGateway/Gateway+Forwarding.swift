@@ -117,12 +117,17 @@ extension Gateway {
 
     /// Reads a body up to `limit` bytes and stops there (a hostile vendor's endless error body is not read to its end;
     /// the connection is dropped rather than reused).
-    static func collect(_ body: HTTPClientResponse.Body, limit: Int, waited: inout Duration) async -> [UInt8] {
+    static func collect(_ body: VendorResponse.Body, limit: Int, waited: inout Duration) async -> [UInt8] {
         let started = ContinuousClock.now
         defer { waited += ContinuousClock.now - started }
+        let parts: HTTPClientResponse.Body
+        switch body {
+        case .complete(let buffer): return Array(buffer.readableBytesView.prefix(limit))
+        case .stream(let stream): parts = stream
+        }
         var bytes: [UInt8] = []
         do {
-            for try await chunk in body {
+            for try await chunk in parts {
                 bytes.append(contentsOf: chunk.readableBytesView.prefix(limit - bytes.count))
                 if bytes.count >= limit { break }
             }

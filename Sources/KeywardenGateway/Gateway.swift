@@ -271,7 +271,7 @@ public final class Gateway: Sendable {
                 continue
             }
             meter.reservation = reservation
-            let response: HTTPClientResponse
+            let response: VendorResponse
             let sent = ContinuousClock.now
             do {
                 response = try await transport.execute(request, shapedByWorkspace: shapedByWorkspace,
@@ -331,8 +331,18 @@ public final class Gateway: Sendable {
                 return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
             }
             let length = contentType?.contains("text/event-stream") == true ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
+            let upstreamBody: HTTPClientResponse.Body
+            switch response.body {
+            case .complete(let whole) where call.method != "HEAD" && status != 204 && status != 304:
+                // The whole answer came with its head: read, metered and passed on in one piece.
+                let passed = UpstreamStream.passWhole(whole, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents)
+                finish(&meter, counts: passed.result.counts, model: passed.result.model)
+                return GatewayResponse(status: status, headers: headers, body: .complete(passed.bytes), contentLength: nil)
+            case .complete(let whole): upstreamBody = .bytes(whole)
+            case .stream(let parts): upstreamBody = parts
+            }
             let finalMeter = meter
-            let stream = UpstreamStream(body: response.body, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents) { [self] result, error in
+            let stream = UpstreamStream(body: upstreamBody, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents) { [self] result, error in
                 var meter = finalMeter
                 if error != nil { meter.interrupted = true }
                 finish(&meter, counts: result.counts, model: result.model)

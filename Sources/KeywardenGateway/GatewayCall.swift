@@ -141,6 +141,20 @@ public struct UpstreamStream: Sendable {
 
     func finish(_ result: UsageReaderResult, _ error: (any Error)?) { completion(result, error) }
 
+    /// A whole body read as ``pump`` reads a stream of it: what the caller receives (usage-only events left out when
+    /// asked) and what the usage reader found.
+    static func passWhole(_ body: ByteBuffer, contentType: String?, hidesUsageOnlyEvents: Bool) -> (bytes: ByteBuffer, result: UsageReaderResult) {
+        var reader = UsageReader(contentType: contentType)
+        reader.feed(body.readableBytesView)
+        reader.finish()
+        let result = UsageReaderResult(counts: reader.counts, model: reader.model)
+        guard hidesUsageOnlyEvents else { return (body, result) }
+        var filter = UsageEventFilter()
+        var passed = filter.pass(body.readableBytesView)
+        passed += filter.finish()
+        return (ByteBuffer(bytes: passed), result)
+    }
+
     /// Sends every chunk to `write` as it arrives; meters the call when the stream ends or fails.
     public func pump(_ write: (ByteBuffer) async throws -> Void) async throws {
         var reader = UsageReader(contentType: contentType)

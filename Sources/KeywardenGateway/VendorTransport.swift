@@ -11,7 +11,7 @@ public protocol VendorTransport: Sendable {
     /// Why a request a workspace shaped (its endpoint, its region) to `url` would be refused, or `nil`.
     func refusal(forWorkspaceShapedURL url: String) async -> NetworkTargetPolicy.Refusal?
     /// Sends `request`, through the egress guard when a workspace shaped its target; returns at the response head.
-    func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> HTTPClientResponse
+    func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> VendorResponse
 }
 
 /// One request to a vendor, as the gateway sends it: the key already in its headers.
@@ -47,8 +47,8 @@ extension OutboundClients: VendorTransport {
         await refusal(forGuardedURL: url)
     }
 
-    public func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> HTTPClientResponse {
-        try await client(shapedByWorkspace: shapedByWorkspace).execute(request.clientRequest, deadline: deadline)
+    public func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> VendorResponse {
+        VendorResponse(try await client(shapedByWorkspace: shapedByWorkspace).execute(request.clientRequest, deadline: deadline))
     }
 }
 
@@ -68,7 +68,7 @@ public struct PooledVendorTransport: VendorTransport {
         await clients.refusal(forGuardedURL: url)
     }
 
-    public func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> HTTPClientResponse {
+    public func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> VendorResponse {
         if !shapedByWorkspace, let url = VendorURL(request.url) {
             switch request.body {
             case .empty:

@@ -44,7 +44,7 @@ final class ScriptedTransport: VendorTransport {
 
     func refusal(forWorkspaceShapedURL url: String) async -> NetworkTargetPolicy.Refusal? { nil }
 
-    func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> HTTPClientResponse {
+    func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> VendorResponse {
         var body: [UInt8] = []
         if let requestBody = request.clientRequest.body {
             for try await chunk in requestBody { body.append(contentsOf: chunk.readableBytesView) }
@@ -56,7 +56,7 @@ final class ScriptedTransport: VendorTransport {
         case .respond(let status, let headers, let text):
             var fields = HTTPHeaders(headers)
             fields.replaceOrAdd(name: "content-length", value: "\(text.utf8.count)")
-            return HTTPClientResponse(status: HTTPResponseStatus(statusCode: status), headers: fields, body: .bytes(ByteBuffer(string: text)))
+            return VendorResponse(HTTPClientResponse(status: HTTPResponseStatus(statusCode: status), headers: fields, body: .bytes(ByteBuffer(string: text))))
         }
     }
 }

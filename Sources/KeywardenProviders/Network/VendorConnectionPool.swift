@@ -6,11 +6,37 @@ import NIOSSL
 import NIOTLS
 import Synchronization
 
+/// A vendor's answer at its head: status, headers, and the body — whole when it came with the head, else streaming.
+public struct VendorResponse: Sendable {
+    public enum Body: Sendable {
+        /// The whole body, read with the head (one read of the connection): nothing more will come.
+        case complete(ByteBuffer)
+        /// The body as it arrives.
+        case stream(HTTPClientResponse.Body)
+    }
+
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: Body
+
+    public init(status: HTTPResponseStatus, headers: HTTPHeaders, body: Body) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// AsyncHTTPClient's answer, streaming.
+    public init(_ response: HTTPClientResponse) {
+        self.init(status: response.status, headers: response.headers, body: .stream(response.body))
+    }
+}
+
 /// Keep-alive HTTP/1.1 connections to vendors, kept per origin: the gateway's lean way out.
 ///
 /// One request at a time per connection. The request is written on the connection's event loop in one flush; the
-/// answer's head resumes the caller, and its body parts reach the caller through a back-pressured sequence (the
-/// vendor is read only as fast as the caller takes the parts). A connection goes back to the pool when its answer
+/// answer's head resumes the caller at the end of the read that brought it: with the whole body when it came in the
+/// same read (most JSON answers), else with a back-pressured sequence of its parts (the vendor is read only as fast as
+/// the caller takes them). A connection goes back to the pool when its answer
 /// ended and both sides keep it alive; one the caller stops reading early, or that failed, is closed, never reused.
 ///
 /// Errors are AsyncHTTPClient's (`HTTPClientError.deadlineExceeded`, `.readTimeout`, `.connectTimeout`,
@@ -58,7 +84,7 @@ public final class VendorConnectionPool: Sendable {
     /// twice (GET, HEAD, OPTIONS, or an `Idempotency-Key`), as Go's client decides. Otherwise the caller learns
     /// `remoteConnectionClosed` and decides (the gateway tries its next key).
     public func execute(method: HTTPMethod, url: VendorURL, headers: HTTPHeaders, body: ByteBuffer?,
-                        deadline: NIODeadline) async throws -> HTTPClientResponse {
+                        deadline: NIODeadline) async throws -> VendorResponse {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
         for name in Self.hopByHopHeaders { head.headers.remove(name: name) }
         head.headers.remove(name: "content-length")
@@ -236,7 +262,7 @@ struct VendorConnection: Sendable {
     let origin: VendorOrigin
 
     /// Writes the request and waits for the answer's head (or a failure, the deadline, the caller's cancellation).
-    func send(_ head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline, readTimeout: TimeAmount) async throws -> HTTPClientResponse {
+    func send(_ head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline, readTimeout: TimeAmount) async throws -> VendorResponse {
         let loop = channel.eventLoop
         let answer = loop.makePromise(of: VendorExchangeHandler.Answer.self)
         let handler = handler
@@ -248,8 +274,12 @@ struct VendorConnection: Sendable {
         } onCancel: {
             loop.execute { handler.value.cancel(answer) }
         }
-        return HTTPClientResponse(version: started.head.version, status: started.head.status, headers: started.head.headers,
-                                  body: .stream(started.body))
+        switch started.body {
+        case .complete(let buffer):
+            return VendorResponse(status: started.head.status, headers: started.head.headers, body: .complete(buffer))
+        case .stream(let parts):
+            return VendorResponse(status: started.head.status, headers: started.head.headers, body: .stream(.stream(parts)))
+        }
     }
 }
 
@@ -323,9 +353,17 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
 
     /// An answer's head and its body, as the caller receives them.
     struct Answer: Sendable {
+        enum Parts: Sendable {
+            case complete(ByteBuffer)
+            case stream(Body)
+        }
+
         let head: HTTPResponseHead
-        let body: Body
+        let body: Parts
     }
+
+    /// The most of a body gathered with its head before the answer streams instead.
+    static let wholeBodyLimit = 1024 * 1024
 
     /// The caller's demand for body parts, carried back to the loop (tagged with its exchange, so a late signal of
     /// an earlier answer does not touch the next one).
@@ -349,6 +387,8 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     private enum Phase {
         case idle
         case awaitingHead(EventLoopPromise<Answer>)
+        /// The head came in the read under way; its body so far, until the read ends (then it streams) or the body does.
+        case headRead(EventLoopPromise<Answer>, HTTPResponseHead, ByteBuffer?)
         case streaming(Body.Source, keepAlive: Bool)
         case closed
     }
@@ -433,7 +473,13 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
 
     /// The caller of `answer` was cancelled while it waited for the head.
     func cancel(_ answer: EventLoopPromise<Answer>) {
-        if case .awaitingHead(let waiting) = phase, waiting.futureResult === answer.futureResult { fail(CancellationError()) }
+        switch phase {
+        case .awaitingHead(let waiting) where waiting.futureResult === answer.futureResult,
+             .headRead(let waiting, _, _) where waiting.futureResult === answer.futureResult:
+            fail(CancellationError())
+        default:
+            break
+        }
     }
 
     func resumeReading(exchange: Int) {
@@ -472,12 +518,21 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
                 return
             }
             timer?.cancel()
-            let producer = Body.makeSequence(
-                backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8), finishOnDeinit: false,
-                delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
-            phase = .streaming(producer.source, keepAlive: head.isKeepAlive)
+            phase = .headRead(answer, head, nil)
             armReadTimer(context: context)
-            answer.succeed(Answer(head: head, body: producer.sequence))
+        case (.body(var part), .headRead(let answer, let head, var gathered)):
+            if gathered == nil {
+                gathered = part
+            } else {
+                gathered?.writeBuffer(&part)
+            }
+            phase = .headRead(answer, head, gathered)
+            if let gathered, gathered.readableBytes > Self.wholeBodyLimit { startStreaming(context: context) }
+        case (.end, .headRead(let answer, let head, let gathered)):
+            timer?.cancel()
+            // The whole answer came in one read: the connection goes back first, then the caller has it all.
+            answerEnded(keepAlive: head.isKeepAlive && requestWritten)
+            answer.succeed(Answer(head: head, body: .complete(gathered ?? ByteBuffer())))
         case (.body(let part), .streaming(let source, _)):
             if source.yield(part) == .stopProducing {
                 // The caller is behind: no reads, and no read timeout, until it asks for more.
@@ -499,6 +554,12 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // The read ended with the head but not the body: the caller has the head now and the body as it comes.
+        if case .headRead = phase { startStreaming(context: context) }
+        context.fireChannelReadComplete()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A vendor closing an idle kept connection without TLS's close_notify, or resetting it, before a byte of an
         // answer: the close that follows decides (a retry may be allowed), as for a plain close.
@@ -513,7 +574,7 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         switch phase {
         case .awaitingHead where !sawAnswerBytes:
             fail(VendorExchangeError.closedBeforeAnswer(written: requestWritten))
-        case .awaitingHead, .streaming:
+        case .awaitingHead, .headRead, .streaming:
             fail(HTTPClientError.remoteConnectionClosed)
         case .idle, .closed:
             phase = .closed
@@ -534,6 +595,21 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     }
 
     // MARK: Helpers
+
+    /// Hands the caller the head and a back-pressured sequence of the body (what was read so far first).
+    private func startStreaming(context: ChannelHandlerContext) {
+        guard case .headRead(let answer, let head, let gathered) = phase else { return }
+        let producer = Body.makeSequence(
+            backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8), finishOnDeinit: false,
+            delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
+        phase = .streaming(producer.source, keepAlive: head.isKeepAlive)
+        if let gathered, producer.source.yield(gathered) == .stopProducing {
+            readsHeld = true
+            timer?.cancel()
+            timer = nil
+        }
+        answer.succeed(Answer(head: head, body: .stream(producer.sequence)))
+    }
 
     /// The answer ended and the request was written whole: the connection goes back to the pool, or is closed.
     private func answerEnded(keepAlive: Bool) {
@@ -566,7 +642,7 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         phase = .closed
         timer?.cancel()
         switch previous {
-        case .awaitingHead(let answer): answer.fail(error)
+        case .awaitingHead(let answer), .headRead(let answer, _, _): answer.fail(error)
         case .streaming(let source, _): source.finish(error)
         case .idle, .closed: break
         }
