@@ -28,9 +28,12 @@ final class ScriptedTransport: VendorTransport {
 
     private let script: @Sendable (_ key: String) -> Answer
     private let log = Mutex<[Sent]>([])
+    /// Whether answers come whole at their head (as the pool hands over one read's answer), not streaming.
+    private let whole: Bool
 
-    init(_ script: @escaping @Sendable (_ key: String) -> Answer) {
+    init(whole: Bool = false, _ script: @escaping @Sendable (_ key: String) -> Answer) {
         self.script = script
+        self.whole = whole
     }
 
     var sent: [Sent] { log.withLock { $0 } }
@@ -56,6 +59,7 @@ final class ScriptedTransport: VendorTransport {
         case .respond(let status, let headers, let text):
             var fields = HTTPHeaders(headers)
             fields.replaceOrAdd(name: "content-length", value: "\(text.utf8.count)")
+            if whole { return VendorResponse(status: HTTPResponseStatus(statusCode: status), headers: fields, body: .complete(ByteBuffer(string: text))) }
             return VendorResponse(HTTPClientResponse(status: HTTPResponseStatus(statusCode: status), headers: fields, body: .bytes(ByteBuffer(string: text))))
         }
     }
@@ -118,6 +122,41 @@ struct GatewayInProcessTests {
             try await stream.pump { chunk in bytes.append(contentsOf: chunk.readableBytesView) }
             return String(decoding: bytes, as: UTF8.self)
         }
+    }
+
+    @Test("an answer whole at its head is passed on in one piece and metered exactly as the same answer streamed: a JSON answer, and an event stream whose usage-only event the caller did not ask for")
+    func wholeAnswersMatchStreamedOnes() async throws {
+        let events = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+            + "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n"
+            + "data: [DONE]\n\n"
+        let streamed = #"{"model":"gpt-4.1-mini","messages":[],"stream":true}"#
+        var outcomes: [[String]] = []
+        for whole in [false, true] {
+            let transport = ScriptedTransport(whole: whole) { _ in .respond(status: 200, headers: Self.json, body: Self.ok) }
+            let setup = try await setUp(transport)
+            let plain = await setup.gateway.handle(setup.call())
+            if case .complete = plain.body { #expect(whole) } else { #expect(!whole) }
+            let plainText = try await bodyText(plain)
+
+            let sse = ScriptedTransport(whole: whole) { _ in .respond(status: 200, headers: [("Content-Type", "text/event-stream")], body: events) }
+            let sseSetup = try await setUp(sse)
+            let stream = await sseSetup.gateway.handle(sseSetup.call(.complete(ByteBuffer(string: streamed))))
+            let streamText = try await bodyText(stream)
+            #expect(!streamText.contains("usage"), "the usage-only event the gateway asked for is left out")
+            #expect(String(decoding: sse.sent[0].body, as: UTF8.self).contains("include_usage"))
+
+            var totals: [String] = []
+            for used in [setup, sseSetup] {
+                await used.ledger.flush()
+                let report = try await used.app.usage.report(UsageQuery(workspaceID: used.workspaceID, from: nil, to: nil, groupBy: .key))
+                totals.append("\(report.totals.requests) \(report.totals.errors) \(report.totals.inputTokens) \(report.totals.outputTokens)")
+            }
+            #expect(totals == ["1 0 11 5", "1 0 7 3"])
+            outcomes.append([plainText, streamText] + totals + ["\(header(plain, "X-Keywarden-Key") == setup.primaryID)", "\(plain.status)"])
+            await setup.close()
+            await sseSetup.close()
+        }
+        #expect(outcomes[0] == outcomes[1])
     }
 
     @Test("a 429 on the primary key fails over to the fallback before the first byte, rests the primary for its Retry-After, and meters one call")

@@ -288,6 +288,20 @@ struct VendorConnectionPoolTests {
         await short.stop()
     }
 
+    @Test("an answer that breaks in the read that brought its head reaches the caller as a head and a failing body, not as a failed request")
+    func brokenAnswerInOneReadIsACutBody() async throws {
+        let vendor = try await ScriptedVendorServer { _ in
+            .send([(.zero, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n")])
+        }
+        let pool = try Self.pool()
+        let response = try await Self.post(pool, vendor.url())
+        #expect(response.status == .ok && Self.streams(response))
+        await #expect(throws: (any Error).self) { _ = try await Self.text(response) }
+        #expect(try await Self.eventually { pool.counts.open == 0 })
+        await pool.shutdown()
+        await vendor.stop()
+    }
+
     @Test("a chunked stream reaches the caller part by part, as the vendor sends it")
     func streamPassesPartByPart() async throws {
         let vendor = try await ScriptedVendorServer { _ in

@@ -638,6 +638,9 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
 
     /// Fails the exchange in progress (its caller, or its body's reader) and closes the connection.
     private func fail(_ error: any Error) {
+        // A head already read is the caller's: it gets the head, then the error in the body (a cut answer, not a failed
+        // attempt, so the vendor's work is neither repeated on another key nor left unmetered).
+        if case .headRead = phase, let context { startStreaming(context: context) }
         let previous = phase
         phase = .closed
         timer?.cancel()
@@ -655,7 +658,11 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         timer?.cancel()
         let exchange = exchange
         timer = context.eventLoop.scheduleTask(deadline: lastRead + readTimeout) { [self] in
-            guard self.exchange == exchange, case .streaming = phase, !readsHeld, let context = self.context else { return }
+            guard self.exchange == exchange, !readsHeld, let context = self.context else { return }
+            switch phase {
+            case .streaming, .headRead: break
+            default: return
+            }
             if NIODeadline.now() - lastRead < readTimeout {
                 armReadTimer(context: context)
             } else {
