@@ -66,16 +66,56 @@ public final class Gateway: Sendable {
     /// The call's answer; `upstream` adds up the time spent waiting for vendors (their response heads, failed attempts' bodies).
     private func respond(to call: GatewayCall, upstream: inout Duration) async -> GatewayResponse {
         var meter = Meter(call: call, started: call.receivedAt)
+        let plan: CallPlan
+        switch await self.plan(call, meter: &meter) {
+        case .planned(let planned): plan = planned
+        case .answered(let response): return response
+        }
+        // The workspace's limits (its own, else its plan's, else the platform's default), read once for every attempt.
+        var state = AttemptState(limits: call.workspaceID.flatMap {
+            plan.snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget)
+        })
+        for candidate in policy.keysToTry(plan.candidates) {
+            guard policy.mayTry(afterAttempts: state.attempts, bodyReplayable: call.body.isReplayable) else { break }
+            if case .delivered(let response) = await attempt(candidate, of: call, plan: plan, state: &state, meter: &meter, upstream: &upstream) {
+                return response
+            }
+        }
+
+        // Every key tried failed (or none could be tried).
+        switch state.lastFailure {
+        case .vendor(let status, let vendorHeaders, let bytes)?:
+            meter.status = status
+            var headers = Self.forwardedHeaders(vendorHeaders, owned: meter.candidate.map { Self.owns(call, $0) } ?? true)
+            if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: state.attempts, owned: Self.owns(call, candidate)) }
+            finish(&meter, counts: UsageCounts(), model: nil)
+            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, secrets: state.secrets)
+            return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
+        case .local(let status, let code, let message)?:
+            var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(state.attempts)")]
+            if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: state.attempts, owned: Self.owns(call, candidate)) }
+            return finishWithError(&meter, status: status, code: code, message: message, headers: headers)
+        case .limited(let seconds, let message)?:
+            return finishWithError(&meter, status: 429, code: "rate_limited", message: message,
+                                   headers: [("X-Keywarden-Attempts", "\(state.attempts)"), ("Retry-After", "\(seconds)")])
+        case nil:
+            return finishWithError(&meter, status: 422, code: "no_key_available", message: "No key could be tried for this call.")
+        }
+    }
+
+    /// What a call asks for (provider or model, modality, the body's facts) and the keys that may serve it, in order; or
+    /// the answer when none can be tried.
+    private func plan(_ call: GatewayCall, meter: inout Meter) async -> Planned {
         let snapshot: ResolutionView
         do {
             snapshot = try await app.resolution.view(for: call.workspaceID)
         } catch {
             logger.error("gateway: resolution state unavailable", metadata: ["error": "\(error)"])
-            return finishWithError(&meter, status: 503, code: "store_unavailable", message: "Keywarden cannot read its keys right now; try again.")
+            return .answered(finishWithError(&meter, status: 503, code: "store_unavailable", message: "Keywarden cannot read its keys right now; try again."))
         }
 
         if let workspaceID = call.workspaceID, snapshot.policy(ofWorkspace: workspaceID) == nil {
-            return finishWithError(&meter, status: 404, code: "not_found", message: "The workspace was not found.")
+            return .answered(finishWithError(&meter, status: 404, code: "not_found", message: "The workspace was not found."))
         }
 
         // What is asked: provider (or a model to route by), modality, and for the OpenAI face the JSON body.
@@ -96,13 +136,13 @@ public final class Gateway: Sendable {
         case .chatCompletions(let providerID):
             meter.modality = .chat
             guard bodyBytes != nil, facts.isJSONObject else {
-                return finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON object body, as the OpenAI chat completions API expects.")
+                return .answered(finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON object body, as the OpenAI chat completions API expects."))
             }
             // No model (or "default"): the serving key's default model, which needs the provider named.
             let named = facts.model.flatMap { $0.isEmpty || $0 == Self.defaultModelName ? nil : $0 }
             guard named != nil || providerID != nil else {
-                return finishWithError(&meter, status: 400, code: "model_required",
-                                       message: "Name a model, or name the provider in X-Keywarden-Provider to use its key's default model.")
+                return .answered(finishWithError(&meter, status: 400, code: "model_required",
+                                       message: "Name a model, or name the provider in X-Keywarden-Provider to use its key's default model."))
             }
             var provider = providerID
             var routedModel = named
@@ -131,244 +171,261 @@ public final class Gateway: Sendable {
                                                              coolingDown: cooldowns.resting(for: call.workspaceID, refusedOnly: true)),
                let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID), for: call.workspaceID) {
                 let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
-                return finishWithError(&meter, status: 429, code: "keys_cooling_down",
+                return .answered(finishWithError(&meter, status: 429, code: "keys_cooling_down",
                                        message: failure.description + " (keys are resting after a rate limit; retry in \(seconds) s)",
-                                       headers: [("Retry-After", "\(seconds)")])
+                                       headers: [("Retry-After", "\(seconds)")]))
             }
             // As POST /api/v1/resolve answers: a call no key can pay for is not something to retry.
             let status = failure.code == "no_key_available" ? 422 : 400
-            return finishWithError(&meter, status: status, code: failure.code, message: failure.description)
+            return .answered(finishWithError(&meter, status: status, code: failure.code, message: failure.description))
         }
         // The provider asked for (directly, or through its model); another one only serves as the managed default.
         let requestedProvider = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id
         meter.providerID = requestedProvider ?? candidates[0].providerID
+        return .planned(CallPlan(snapshot: snapshot, facts: facts, bodyBytes: bodyBytes, query: query, requestedModel: requestedModel,
+                                 requestedProvider: requestedProvider, candidates: candidates))
+    }
 
+    /// One key's attempt at a call: its request, the vendor's answer, and the policy's decision on it (`next`: try the
+    /// next key, what failed is in `state`).
+    private func attempt(_ candidate: Candidate, of call: GatewayCall, plan: CallPlan, state: inout AttemptState, meter: inout Meter,
+                         upstream: inout Duration) async -> AttemptOutcome {
+        guard let credential = plan.snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { return .next }
+        let owned = credential.scope.workspaceID == call.workspaceID
+        // A rotated key's old secret serves until its grace period ends (the sweep then removes it), and only where the
+        // new one cannot: it was refused in this call, or it is known bad (then the old one comes alone).
+        if candidate.slot == .previous {
+            guard credential.lifecycle.previousServes(at: Date()) else { return .next }
+            let newSecretTried = plan.candidates.contains { $0.credentialID == candidate.credentialID && $0.slot == .current }
+            guard !newSecretTried || state.refusedCurrent.contains(candidate.credentialID) else { return .next }
+        }
+
+        // The request for this key.
+        let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
+        do {
+            opened = try await app.resolution.openSecrets(of: credential, slot: candidate.slot)
+        } catch {
+            if candidate.slot == .current { state.refusedCurrent.insert(candidate.credentialID) }
+            state.attempts += 1
+            meter.attempts = state.attempts
+            meter.candidate = candidate
+            // An instance that lacks a master key the others have (a rotation not yet distributed) says which.
+            let unreadable = error as? UnreadableSecret
+            logger.error("gateway: key does not open; skipped", metadata: [
+                "key": "\(credential.id)", "reason": "\(unreadable?.reason.description ?? "unreadable")",
+                "master_key": "\(unreadable?.masterKeyID ?? "?")",
+            ])
+            metrics.failover(provider: provider.id, reason: "unreadable")
+            state.lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
+            return .next
+        }
+        var path = call.pathAndQuery
+        var auth: AuthScheme?
+        var body = call.body
+        var sendModel: String?
+        if case .chatCompletions = call.face {
+            guard let endpoint = provider.chatCompletions else {
+                state.lastFailure = .local(400, "not_openai_compatible", "\(provider.displayName) has no OpenAI-compatible chat completions endpoint.")
+                return .next
+            }
+            path = endpoint.path
+            auth = endpoint.auth
+            // The managed default (or another provider) answers with its own model; a "provider/" prefix is dropped.
+            let model = candidate.providerID == plan.requestedProvider ? (plan.requestedModel ?? candidate.model) : candidate.model
+            if let model, model != plan.facts.model { sendModel = model }
+            meter.model = model ?? meter.model
+        }
+        // One rewrite of the JSON body, when the model changes or the stream should carry usage.
+        var hidesUsageEvents = false
+        var sentBytes = plan.bodyBytes
+        let asksUsage = Self.asksForStreamUsage(plan.facts, provider: provider, path: path)
+        if sendModel != nil || asksUsage, let bytes = plan.bodyBytes,
+           let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) {
+            body = .complete(ByteBuffer(bytes: rewritten))
+            sentBytes = rewritten
+            hidesUsageEvents = asksUsage
+        }
+        // What the call left out, from this key: its default model, Anthropic's max tokens, ElevenLabs' voice.
+        let defaults = Self.planDefaults(for: call, provider: provider, path: path, body: sentBytes, facts: plan.facts,
+                                         model: candidate.model, extras: opened.extras)
+        path = defaults.plan.pathAndQuery
+        if let filled = defaults.body {
+            body = .complete(ByteBuffer(bytes: filled))
+        }
+        if let model = defaults.plan.model { meter.model = model }
+        // The cost estimate reads the body as the vendor gets it (a filled-in max_tokens counts); only when a price needs it.
+        meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes)
+        // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
+        // inference endpoints through the native face, unless the operator allows more.
+        if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: path) {
+            state.lastFailure = .local(403, "endpoint_not_allowed",
+                "\(provider.displayName)'s \(call.method) \(EndpointRule.plainPath(path).map(String.init) ?? "path") is not one the platform's key may be used for; use your own key for it, or ask the operator to allow it.")
+            return .next
+        }
+        state.attempts += 1
+        meter.attempts = state.attempts
+        meter.candidate = candidate
+        let callerHeaders = Self.forwardedRequestHeaders(call.headers, owned: owned)
+        let vendorRequest: VendorRequest
+        do {
+            vendorRequest = try VendorRequestBuilder.forward(
+                for: provider, credentials: VendorCredentials(key: opened.key, extras: opened.extras), method: call.method,
+                pathAndQuery: path, auth: auth, callerHeaders: Set(callerHeaders.map { $0.name.lowercased() })
+            )
+        } catch {
+            state.lastFailure = .local(502, error.code, error.message)
+            return .next
+        }
+        state.secrets.append(contentsOf: vendorRequest.secretsForScrubbing)
+
+        var request = VendorCall(method: HTTPMethod(rawValue: call.method), url: vendorRequest.url, body: body)
+        for (name, value) in callerHeaders {
+            request.headers.add(name: name, value: value)
+        }
+        for (name, value) in vendorRequest.headers {
+            request.headers.replaceOrAdd(name: name, value: value)
+        }
+
+        // Send, and decide on the response head.
+        let shapedByWorkspace = credential.scope != .platform && vendorRequest.hostFromFields
+        if shapedByWorkspace, let refusal = await transport.refusal(forWorkspaceShapedURL: vendorRequest.url) {
+            metrics.failover(provider: provider.id, reason: "target_not_allowed")
+            state.lastFailure = .local(502, "target_not_allowed",
+                "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
+            return .next
+        }
+        // The workspace's rate limit on the platform's keys counts the call, then the budget holds its cost.
+        switch await admitRate(for: candidate, meter: meter, limits: state.limits) {
+        case .admitted(let admission): meter.rateAdmission = admission
+        case .refused(let failure):
+            state.lastFailure = failure
+            return .next
+        }
+        let reservation: BudgetReservation?
+        switch await reserveBudget(for: candidate, meter: meter, limits: state.limits) {
+        case .held(let held): reservation = held
+        case .refused(let failure):
+            state.lastFailure = failure
+            return .next
+        }
+        meter.reservation = reservation
+        let response: VendorResponse
+        let sent = ContinuousClock.now
+        do {
+            response = try await transport.execute(request, shapedByWorkspace: shapedByWorkspace,
+                                                   deadline: .now() + TimeAmount(settings.firstByteTimeout))
+            upstream += ContinuousClock.now - sent
+        } catch {
+            upstream += ContinuousClock.now - sent
+            release(reservation)
+            meter.reservation = nil
+            let why: FailoverPolicy.Unreachable = EgressRefusal.isRefusal(error) ? .targetRefused : Self.isTimeout(error) ? .timedOut : .connectionFailed
+            if case .failover(let failover) = policy.decide(.unreachable(why), owned: owned) {
+                metrics.failover(provider: provider.id, reason: failover.reason)
+            }
+            logger.warning("gateway: vendor unreachable", metadata: ["provider": "\(provider.id)", "key": "\(credential.id)", "reason": "\(why.rawValue)"])
+            switch why {
+            case .targetRefused:
+                state.lastFailure = .local(502, "target_not_allowed", "\(provider.displayName)'s endpoint points at an address Keywarden may not call for a workspace (loopback, private or metadata).")
+            case .timedOut:
+                state.lastFailure = .local(504, "upstream_timeout", "\(provider.displayName) did not answer in time.")
+            case .connectionFailed:
+                state.lastFailure = .local(502, "upstream_unreachable", "\(provider.displayName) could not be reached.")
+            }
+            return .next
+        }
+        let status = Int(response.status.code)
+        if FailoverPolicy.triggersFailover(status) {
+            let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
+            let (verdict, message, retryAfter) = ResponseClassifier.classify(
+                httpStatus: status, body: Data(errorBody), retryAfterHeader: response.headers.first(name: "retry-after"),
+                scrubber: vendorRequest.scrubber, maximumRetryAfter: policy.maximumRetryAfterSeconds
+            )
+            if case .failover(var failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
+                if credential.lifecycle.previous != nil {
+                    failover = FailoverPolicy.duringRotation(failover, slot: candidate.slot)
+                    if candidate.slot == .current, status == 401 || status == 403 { state.refusedCurrent.insert(candidate.credentialID) }
+                }
+                carryOut(failover, credential: credential, workspaceID: call.workspaceID, keyVersion: opened.version, message: message)
+                metrics.failover(provider: provider.id, reason: failover.reason)
+            }
+            state.lastFailure = .vendor(status, response.headers, errorBody)
+            release(reservation)
+            meter.reservation = nil
+            return .next
+        }
+
+        // This key answers: pass the response on.
+        meter.status = status
+        noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
+        var headers = Self.forwardedHeaders(response.headers, owned: owned)
+        headers += Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model)
+        let contentType = response.headers.first(name: "content-type")
+        if status >= 400 {
+            // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
+            let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
+            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, secrets: state.secrets)
+            finish(&meter, counts: UsageCounts(), model: nil)
+            return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil))
+        }
+        let length = contentType?.contains("text/event-stream") == true ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
+        let upstreamBody: HTTPClientResponse.Body
+        switch response.body {
+        case .complete(let whole) where call.method != "HEAD" && status != 204 && status != 304:
+            // The whole answer came with its head: read, metered and passed on in one piece.
+            let passed = UpstreamStream.passWhole(whole, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents)
+            finish(&meter, counts: passed.result.counts, model: passed.result.model)
+            return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(passed.bytes), contentLength: nil))
+        case .complete(let whole): upstreamBody = .bytes(whole)
+        case .stream(let parts): upstreamBody = parts
+        }
+        let finalMeter = meter
+        let stream = UpstreamStream(body: upstreamBody, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents) { [self] result, error in
+            var meter = finalMeter
+            if error != nil { meter.interrupted = true }
+            finish(&meter, counts: result.counts, model: result.model)
+        }
+        return .delivered(GatewayResponse(status: status, headers: headers, body: .stream(stream), contentLength: length))
+    }
+
+    /// What a call asks for, and the keys that may serve it, in order.
+    struct CallPlan {
+        let snapshot: ResolutionView
+        let facts: RequestFacts
+        let bodyBytes: [UInt8]?
+        let query: ResolutionQuery
+        /// The model asked for (after the OpenAI face's "provider/" prefix is read).
+        let requestedModel: String?
+        /// The provider asked for (directly, or through its model); another one only serves as the managed default.
+        let requestedProvider: String?
+        let candidates: [Candidate]
+    }
+
+    enum Planned {
+        case planned(CallPlan)
+        /// No key can be tried: the answer (an error) is ready.
+        case answered(GatewayResponse)
+    }
+
+    /// What the attempts of one call have learnt so far.
+    struct AttemptState {
         var attempts = 0
         var lastFailure: AttemptFailure?
+        /// Every secret sent to a vendor in this call (scrubbed from the answers that go back).
         var secrets: [String] = []
-        // Keys whose new secret (of a rotation) the vendor refused, or that did not open, in this call: their old secret is tried.
+        /// Keys whose new secret (of a rotation) the vendor refused, or that did not open, in this call: their old secret is tried.
         var refusedCurrent: Set<String> = []
-        // The workspace's limits (its own, else its plan's, else the platform's default), read once for every attempt.
-        let limits = call.workspaceID.flatMap { snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget) }
-        for candidate in policy.keysToTry(candidates) {
-            guard policy.mayTry(afterAttempts: attempts, bodyReplayable: call.body.isReplayable) else { break }
-            guard let credential = snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
-            let owned = credential.scope.workspaceID == call.workspaceID
-            // A rotated key's old secret serves until its grace period ends (the sweep then removes it), and only where the
-            // new one cannot: it was refused in this call, or it is known bad (then the old one comes alone).
-            if candidate.slot == .previous {
-                guard credential.lifecycle.previousServes(at: Date()) else { continue }
-                let newSecretTried = candidates.contains { $0.credentialID == candidate.credentialID && $0.slot == .current }
-                guard !newSecretTried || refusedCurrent.contains(candidate.credentialID) else { continue }
-            }
+        let limits: EffectiveLimits?
 
-            // The request for this key.
-            let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
-            do {
-                opened = try await app.resolution.openSecrets(of: credential, slot: candidate.slot)
-            } catch {
-                if candidate.slot == .current { refusedCurrent.insert(candidate.credentialID) }
-                attempts += 1
-                meter.attempts = attempts
-                meter.candidate = candidate
-                // An instance that lacks a master key the others have (a rotation not yet distributed) says which.
-                let unreadable = error as? UnreadableSecret
-                logger.error("gateway: key does not open; skipped", metadata: [
-                    "key": "\(credential.id)", "reason": "\(unreadable?.reason.description ?? "unreadable")",
-                    "master_key": "\(unreadable?.masterKeyID ?? "?")",
-                ])
-                metrics.failover(provider: provider.id, reason: "unreadable")
-                lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
-                continue
-            }
-            var path = call.pathAndQuery
-            var auth: AuthScheme?
-            var body = call.body
-            var sendModel: String?
-            if case .chatCompletions = call.face {
-                guard let endpoint = provider.chatCompletions else {
-                    lastFailure = .local(400, "not_openai_compatible", "\(provider.displayName) has no OpenAI-compatible chat completions endpoint.")
-                    continue
-                }
-                path = endpoint.path
-                auth = endpoint.auth
-                // The managed default (or another provider) answers with its own model; a "provider/" prefix is dropped.
-                let model = candidate.providerID == requestedProvider ? (requestedModel ?? candidate.model) : candidate.model
-                if let model, model != facts.model { sendModel = model }
-                meter.model = model ?? meter.model
-            }
-            // One rewrite of the JSON body, when the model changes or the stream should carry usage.
-            var hidesUsageEvents = false
-            var sentBytes = bodyBytes
-            let asksUsage = Self.asksForStreamUsage(facts, provider: provider, path: path)
-            if sendModel != nil || asksUsage, let bytes = bodyBytes,
-               let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) {
-                body = .complete(ByteBuffer(bytes: rewritten))
-                sentBytes = rewritten
-                hidesUsageEvents = asksUsage
-            }
-            // What the call left out, from this key: its default model, Anthropic's max tokens, ElevenLabs' voice.
-            let defaults = Self.planDefaults(for: call, provider: provider, path: path, body: sentBytes, facts: facts,
-                                             model: candidate.model, extras: opened.extras)
-            path = defaults.plan.pathAndQuery
-            if let filled = defaults.body {
-                body = .complete(ByteBuffer(bytes: filled))
-            }
-            if let model = defaults.plan.model { meter.model = model }
-            // The cost estimate reads the body as the vendor gets it (a filled-in max_tokens counts); only when a price needs it.
-            meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes)
-            // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
-            // inference endpoints through the native face, unless the operator allows more.
-            if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: path) {
-                lastFailure = .local(403, "endpoint_not_allowed",
-                    "\(provider.displayName)'s \(call.method) \(EndpointRule.plainPath(path).map(String.init) ?? "path") is not one the platform's key may be used for; use your own key for it, or ask the operator to allow it.")
-                continue
-            }
-            attempts += 1
-            meter.attempts = attempts
-            meter.candidate = candidate
-            let callerHeaders = Self.forwardedRequestHeaders(call.headers, owned: owned)
-            let vendorRequest: VendorRequest
-            do {
-                vendorRequest = try VendorRequestBuilder.forward(
-                    for: provider, credentials: VendorCredentials(key: opened.key, extras: opened.extras), method: call.method,
-                    pathAndQuery: path, auth: auth, callerHeaders: Set(callerHeaders.map { $0.name.lowercased() })
-                )
-            } catch {
-                lastFailure = .local(502, error.code, error.message)
-                continue
-            }
-            secrets.append(contentsOf: vendorRequest.secretsForScrubbing)
-
-            var request = VendorCall(method: HTTPMethod(rawValue: call.method), url: vendorRequest.url, body: body)
-            for (name, value) in callerHeaders {
-                request.headers.add(name: name, value: value)
-            }
-            for (name, value) in vendorRequest.headers {
-                request.headers.replaceOrAdd(name: name, value: value)
-            }
-
-            // Send, and decide on the response head.
-            let shapedByWorkspace = credential.scope != .platform && vendorRequest.hostFromFields
-            if shapedByWorkspace, let refusal = await transport.refusal(forWorkspaceShapedURL: vendorRequest.url) {
-                metrics.failover(provider: provider.id, reason: "target_not_allowed")
-                lastFailure = .local(502, "target_not_allowed",
-                    "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
-                continue
-            }
-            // The workspace's rate limit on the platform's keys counts the call, then the budget holds its cost.
-            switch await admitRate(for: candidate, meter: meter, limits: limits) {
-            case .admitted(let admission): meter.rateAdmission = admission
-            case .refused(let failure):
-                lastFailure = failure
-                continue
-            }
-            let reservation: BudgetReservation?
-            switch await reserveBudget(for: candidate, meter: meter, limits: limits) {
-            case .held(let held): reservation = held
-            case .refused(let failure):
-                lastFailure = failure
-                continue
-            }
-            meter.reservation = reservation
-            let response: VendorResponse
-            let sent = ContinuousClock.now
-            do {
-                response = try await transport.execute(request, shapedByWorkspace: shapedByWorkspace,
-                                                       deadline: .now() + TimeAmount(settings.firstByteTimeout))
-                upstream += ContinuousClock.now - sent
-            } catch {
-                upstream += ContinuousClock.now - sent
-                release(reservation)
-                meter.reservation = nil
-                let why: FailoverPolicy.Unreachable = EgressRefusal.isRefusal(error) ? .targetRefused : Self.isTimeout(error) ? .timedOut : .connectionFailed
-                if case .failover(let failover) = policy.decide(.unreachable(why), owned: owned) {
-                    metrics.failover(provider: provider.id, reason: failover.reason)
-                }
-                logger.warning("gateway: vendor unreachable", metadata: ["provider": "\(provider.id)", "key": "\(credential.id)", "reason": "\(why.rawValue)"])
-                switch why {
-                case .targetRefused:
-                    lastFailure = .local(502, "target_not_allowed", "\(provider.displayName)'s endpoint points at an address Keywarden may not call for a workspace (loopback, private or metadata).")
-                case .timedOut:
-                    lastFailure = .local(504, "upstream_timeout", "\(provider.displayName) did not answer in time.")
-                case .connectionFailed:
-                    lastFailure = .local(502, "upstream_unreachable", "\(provider.displayName) could not be reached.")
-                }
-                continue
-            }
-            let status = Int(response.status.code)
-            if FailoverPolicy.triggersFailover(status) {
-                let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
-                let (verdict, message, retryAfter) = ResponseClassifier.classify(
-                    httpStatus: status, body: Data(errorBody), retryAfterHeader: response.headers.first(name: "retry-after"),
-                    scrubber: vendorRequest.scrubber, maximumRetryAfter: policy.maximumRetryAfterSeconds
-                )
-                if case .failover(var failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
-                    if credential.lifecycle.previous != nil {
-                        failover = FailoverPolicy.duringRotation(failover, slot: candidate.slot)
-                        if candidate.slot == .current, status == 401 || status == 403 { refusedCurrent.insert(candidate.credentialID) }
-                    }
-                    carryOut(failover, credential: credential, workspaceID: call.workspaceID, keyVersion: opened.version, message: message)
-                    metrics.failover(provider: provider.id, reason: failover.reason)
-                }
-                lastFailure = .vendor(status, response.headers, errorBody)
-                release(reservation)
-                meter.reservation = nil
-                continue
-            }
-
-            // This key answers: pass the response on.
-            meter.status = status
-            noteSource(candidate, call: call, snapshot: snapshot, query: query)
-            var headers = Self.forwardedHeaders(response.headers, owned: owned)
-            headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: owned, model: meter.model)
-            let contentType = response.headers.first(name: "content-type")
-            if status >= 400 {
-                // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
-                let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
-                let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, secrets: secrets)
-                finish(&meter, counts: UsageCounts(), model: nil)
-                return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
-            }
-            let length = contentType?.contains("text/event-stream") == true ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
-            let upstreamBody: HTTPClientResponse.Body
-            switch response.body {
-            case .complete(let whole) where call.method != "HEAD" && status != 204 && status != 304:
-                // The whole answer came with its head: read, metered and passed on in one piece.
-                let passed = UpstreamStream.passWhole(whole, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents)
-                finish(&meter, counts: passed.result.counts, model: passed.result.model)
-                return GatewayResponse(status: status, headers: headers, body: .complete(passed.bytes), contentLength: nil)
-            case .complete(let whole): upstreamBody = .bytes(whole)
-            case .stream(let parts): upstreamBody = parts
-            }
-            let finalMeter = meter
-            let stream = UpstreamStream(body: upstreamBody, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents) { [self] result, error in
-                var meter = finalMeter
-                if error != nil { meter.interrupted = true }
-                finish(&meter, counts: result.counts, model: result.model)
-            }
-            return GatewayResponse(status: status, headers: headers, body: .stream(stream), contentLength: length)
+        init(limits: EffectiveLimits?) {
+            self.limits = limits
         }
+    }
 
-        // Every key tried failed (or none could be tried).
-        switch lastFailure {
-        case .vendor(let status, let vendorHeaders, let bytes)?:
-            meter.status = status
-            var headers = Self.forwardedHeaders(vendorHeaders, owned: meter.candidate.map { Self.owns(call, $0) } ?? true)
-            if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }
-            finish(&meter, counts: UsageCounts(), model: nil)
-            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, secrets: secrets)
-            return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
-        case .local(let status, let code, let message)?:
-            var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(attempts)")]
-            if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: attempts, owned: Self.owns(call, candidate)) }
-            return finishWithError(&meter, status: status, code: code, message: message, headers: headers)
-        case .limited(let seconds, let message)?:
-            return finishWithError(&meter, status: 429, code: "rate_limited", message: message,
-                                   headers: [("X-Keywarden-Attempts", "\(attempts)"), ("Retry-After", "\(seconds)")])
-        case nil:
-            return finishWithError(&meter, status: 422, code: "no_key_available", message: "No key could be tried for this call.")
-        }
+    enum AttemptOutcome {
+        /// This key did not serve; try the next.
+        case next
+        case delivered(GatewayResponse)
     }
 
     enum AttemptFailure {
