@@ -219,81 +219,10 @@ public final class Gateway: Sendable {
             state.lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
             return .next
         }
-        var path = call.pathAndQuery
-        var auth: AuthScheme?
-        var body = call.body
-        var sendModel: String?
-        if case .chatCompletions = call.face {
-            guard let endpoint = provider.chatCompletions else {
-                state.lastFailure = .local(400, "not_openai_compatible", "\(provider.displayName) has no OpenAI-compatible chat completions endpoint.")
-                return .next
-            }
-            path = endpoint.path
-            auth = endpoint.auth
-            // The managed default (or another provider) answers with its own model; a "provider/" prefix is dropped.
-            let model = candidate.providerID == plan.requestedProvider ? (plan.requestedModel ?? candidate.model) : candidate.model
-            if let model, model != plan.facts.model { sendModel = model }
-            meter.model = model ?? meter.model
-        }
-        // One rewrite of the JSON body, when the model changes or the stream should carry usage.
-        var hidesUsageEvents = false
-        var sentBytes = plan.bodyBytes
-        let asksUsage = Self.asksForStreamUsage(plan.facts, provider: provider, path: path)
-        if sendModel != nil || asksUsage, let bytes = plan.bodyBytes,
-           let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) {
-            body = .complete(ByteBuffer(bytes: rewritten))
-            sentBytes = rewritten
-            hidesUsageEvents = asksUsage
-        }
-        // What the call left out, from this key: its default model, Anthropic's max tokens, ElevenLabs' voice.
-        let defaults = Self.planDefaults(for: call, provider: provider, path: path, body: sentBytes, facts: plan.facts,
-                                         model: candidate.model, extras: opened.extras)
-        path = defaults.plan.pathAndQuery
-        if let filled = defaults.body {
-            body = .complete(ByteBuffer(bytes: filled))
-        }
-        if let model = defaults.plan.model { meter.model = model }
-        // The cost estimate reads the body as the vendor gets it (a filled-in max_tokens counts); only when a price needs it.
-        meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes)
-        // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
-        // inference endpoints through the native face, unless the operator allows more.
-        if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: path) {
-            state.lastFailure = .local(403, "endpoint_not_allowed",
-                "\(provider.displayName)'s \(call.method) \(EndpointRule.plainPath(path).map(String.init) ?? "path") is not one the platform's key may be used for; use your own key for it, or ask the operator to allow it.")
-            return .next
-        }
-        state.attempts += 1
-        meter.attempts = state.attempts
-        meter.candidate = candidate
-        let callerHeaders = Self.forwardedRequestHeaders(call.headers, owned: owned)
-        let vendorRequest: VendorRequest
-        do {
-            vendorRequest = try VendorRequestBuilder.forward(
-                for: provider, credentials: VendorCredentials(key: opened.key, extras: opened.extras), method: call.method,
-                pathAndQuery: path, auth: auth, callerHeaders: Set(callerHeaders.map { $0.name.lowercased() })
-            )
-        } catch {
-            state.lastFailure = .local(502, error.code, error.message)
-            return .next
-        }
-        state.secrets.append(contentsOf: vendorRequest.secretsForScrubbing)
-
-        var request = VendorCall(method: HTTPMethod(rawValue: call.method), url: vendorRequest.url, body: body)
-        for (name, value) in callerHeaders {
-            request.headers.add(name: name, value: value)
-        }
-        for (name, value) in vendorRequest.headers {
-            request.headers.replaceOrAdd(name: name, value: value)
-        }
-
-        // Send, and decide on the response head.
-        let shapedByWorkspace = credential.scope != .platform && vendorRequest.hostFromFields
-        if shapedByWorkspace, let refusal = await transport.refusal(forWorkspaceShapedURL: vendorRequest.url) {
-            metrics.failover(provider: provider.id, reason: "target_not_allowed")
-            state.lastFailure = .local(502, "target_not_allowed",
-                "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
-            return .next
-        }
+        guard let prepared = await prepare(candidate, credential: credential, provider: provider, opened: opened, owned: owned, of: call,
+                                           plan: plan, state: &state, meter: &meter) else { return .next }
+        let (request, vendorRequest, hidesUsageEvents, shapedByWorkspace) =
+            (prepared.request, prepared.vendorRequest, prepared.hidesUsageEvents, prepared.shapedByWorkspace)
         // The workspace's rate limit on the platform's keys counts the call, then the budget holds its cost.
         switch await admitRate(for: candidate, meter: meter, limits: state.limits) {
         case .admitted(let admission): meter.rateAdmission = admission
@@ -386,6 +315,101 @@ public final class Gateway: Sendable {
             finish(&meter, counts: result.counts, model: result.model)
         }
         return .delivered(GatewayResponse(status: status, headers: headers, body: .stream(stream), contentLength: length))
+    }
+
+    /// The request one key sends for a call: path, body and model for this key's provider (the OpenAI face's endpoint, a
+    /// body rewritten for its model or for stream usage, what the key fills in), the key injected, the caller's headers
+    /// that may travel; `nil` when this key may not serve it (the reason is in `state`).
+    private func prepare(_ candidate: Candidate, credential: Credential, provider: ProviderDefinition,
+                         opened: (key: Secret?, extras: [String: Secret], version: KeyVersion), owned: Bool, of call: GatewayCall,
+                         plan: CallPlan, state: inout AttemptState, meter: inout Meter) async -> PreparedCall? {
+        var path = call.pathAndQuery
+        var auth: AuthScheme?
+        var body = call.body
+        var sendModel: String?
+        if case .chatCompletions = call.face {
+            guard let endpoint = provider.chatCompletions else {
+                state.lastFailure = .local(400, "not_openai_compatible", "\(provider.displayName) has no OpenAI-compatible chat completions endpoint.")
+                return nil
+            }
+            path = endpoint.path
+            auth = endpoint.auth
+            // The managed default (or another provider) answers with its own model; a "provider/" prefix is dropped.
+            let model = candidate.providerID == plan.requestedProvider ? (plan.requestedModel ?? candidate.model) : candidate.model
+            if let model, model != plan.facts.model { sendModel = model }
+            meter.model = model ?? meter.model
+        }
+        // One rewrite of the JSON body, when the model changes or the stream should carry usage.
+        var hidesUsageEvents = false
+        var sentBytes = plan.bodyBytes
+        let asksUsage = Self.asksForStreamUsage(plan.facts, provider: provider, path: path)
+        if sendModel != nil || asksUsage, let bytes = plan.bodyBytes,
+           let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) {
+            body = .complete(ByteBuffer(bytes: rewritten))
+            sentBytes = rewritten
+            hidesUsageEvents = asksUsage
+        }
+        // What the call left out, from this key: its default model, Anthropic's max tokens, ElevenLabs' voice.
+        let defaults = Self.planDefaults(for: call, provider: provider, path: path, body: sentBytes, facts: plan.facts,
+                                         model: candidate.model, extras: opened.extras)
+        path = defaults.plan.pathAndQuery
+        if let filled = defaults.body {
+            body = .complete(ByteBuffer(bytes: filled))
+        }
+        if let model = defaults.plan.model { meter.model = model }
+        // The cost estimate reads the body as the vendor gets it (a filled-in max_tokens counts); only when a price needs it.
+        meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes)
+        // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
+        // inference endpoints through the native face, unless the operator allows more.
+        if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: path) {
+            state.lastFailure = .local(403, "endpoint_not_allowed",
+                "\(provider.displayName)'s \(call.method) \(EndpointRule.plainPath(path).map(String.init) ?? "path") is not one the platform's key may be used for; use your own key for it, or ask the operator to allow it.")
+            return nil
+        }
+        state.attempts += 1
+        meter.attempts = state.attempts
+        meter.candidate = candidate
+        let callerHeaders = Self.forwardedRequestHeaders(call.headers, owned: owned)
+        let vendorRequest: VendorRequest
+        do {
+            vendorRequest = try VendorRequestBuilder.forward(
+                for: provider, credentials: VendorCredentials(key: opened.key, extras: opened.extras), method: call.method,
+                pathAndQuery: path, auth: auth, callerHeaders: Set(callerHeaders.map { $0.name.lowercased() })
+            )
+        } catch {
+            state.lastFailure = .local(502, error.code, error.message)
+            return nil
+        }
+        state.secrets.append(contentsOf: vendorRequest.secretsForScrubbing)
+
+        var request = VendorCall(method: HTTPMethod(rawValue: call.method), url: vendorRequest.url, body: body)
+        for (name, value) in callerHeaders {
+            request.headers.add(name: name, value: value)
+        }
+        for (name, value) in vendorRequest.headers {
+            request.headers.replaceOrAdd(name: name, value: value)
+        }
+
+        // Send, and decide on the response head.
+        let shapedByWorkspace = credential.scope != .platform && vendorRequest.hostFromFields
+        if shapedByWorkspace, let refusal = await transport.refusal(forWorkspaceShapedURL: vendorRequest.url) {
+            metrics.failover(provider: provider.id, reason: "target_not_allowed")
+            state.lastFailure = .local(502, "target_not_allowed",
+                "\(provider.displayName)'s endpoint points at \(refusal.explanation); Keywarden may not call it for a workspace.")
+            return nil
+        }
+        return PreparedCall(request: request, vendorRequest: vendorRequest, hidesUsageEvents: hidesUsageEvents,
+                            shapedByWorkspace: shapedByWorkspace)
+    }
+
+    /// A key's request, ready to send.
+    struct PreparedCall {
+        let request: VendorCall
+        let vendorRequest: VendorRequest
+        /// Whether the usage-only event the gateway asked for is kept from the caller.
+        let hidesUsageEvents: Bool
+        /// Whether a workspace shaped the target (it goes through the egress guard).
+        let shapedByWorkspace: Bool
     }
 
     /// What a call asks for, and the keys that may serve it, in order.
