@@ -88,6 +88,10 @@ struct MultiInstanceTests {
                 for try await (status, served) in group { #expect(status == 200 && served == source, "\(status) \(served ?? "-")") }
             }
         }
+        // B learns of the platform's card through the change log; until then its only key is the refused own one.
+        try await b.eventually("B knows the platform's card") {
+            try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).headers["x-keywarden-source"] == "platform"
+        }
         try await callsOnBoth([a, b, a, b, a, b, a, b], expecting: "platform")
         try await a.eventually("one fallback.engaged") { try await engagedEvents() >= 1 }
         try await Task.sleep(for: .milliseconds(500))
