@@ -181,13 +181,14 @@ public final class VendorConnectionPool: Sendable {
         }
         if tlsContext != nil {
             do {
-                try await channel.eventLoop.flatSubmit {
-                    do {
-                        return try channel.pipeline.syncOperations.handler(type: TLSHandshakeWatch.self).done
-                            ?? channel.eventLoop.makeFailedFuture(HTTPClientError.remoteConnectionClosed)
-                    } catch {
-                        return channel.eventLoop.makeFailedFuture(error)
+                try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                    // A watch no longer in the pipeline: the channel closed already (its deadline passed, or the vendor left).
+                    let closed: any Error = NIODeadline.now() >= connectDeadline ? HTTPClientError.connectTimeout
+                        : HTTPClientError.remoteConnectionClosed
+                    guard let watch = try? channel.pipeline.syncOperations.handler(type: TLSHandshakeWatch.self) else {
+                        return channel.eventLoop.makeFailedFuture(closed)
                     }
+                    return watch.done ?? channel.eventLoop.makeFailedFuture(closed)
                 }.get()
             } catch {
                 channel.close(promise: nil)
@@ -205,7 +206,11 @@ public final class VendorConnectionPool: Sendable {
         }
         let idleTimeout = configuration.idleTimeout
         let connection = try await channel.eventLoop.submit { [weak self] in
-            let handler = NIOLoopBound(try channel.pipeline.syncOperations.handler(type: VendorExchangeHandler.self), eventLoop: channel.eventLoop)
+            // Not in the pipeline any more: the vendor closed the new connection at once.
+            guard let exchange = try? channel.pipeline.syncOperations.handler(type: VendorExchangeHandler.self) else {
+                throw HTTPClientError.remoteConnectionClosed
+            }
+            let handler = NIOLoopBound(exchange, eventLoop: channel.eventLoop)
             let connection = VendorConnection(channel: channel, handler: handler, flags: flags, origin: origin)
             // Only while the channel is open: its close clears the closure (which holds the handler through the connection).
             if channel.isActive {
