@@ -204,6 +204,8 @@ public final class VendorConnectionPool: Sendable {
             channel.close(promise: nil)
             throw HTTPClientError.alreadyShutdown
         }
+        // Registered at once: a connection that closes before it is handed out leaves the pool too.
+        channel.closeFuture.whenComplete { [weak self] _ in self?.forget(channel, of: origin) }
         let idleTimeout = configuration.idleTimeout
         let connection = try await channel.eventLoop.submit { [weak self] in
             // Not in the pipeline any more: the vendor closed the new connection at once.
@@ -218,7 +220,6 @@ public final class VendorConnectionPool: Sendable {
             }
             return connection
         }.get()
-        channel.closeFuture.whenComplete { [weak self] _ in self?.forget(connection) }
         return connection
     }
 
@@ -237,11 +238,11 @@ public final class VendorConnectionPool: Sendable {
         }
     }
 
-    private func forget(_ connection: VendorConnection) {
+    private func forget(_ channel: any Channel, of origin: VendorOrigin) {
         state.withLock { state in
-            state.open[ObjectIdentifier(connection.channel)] = nil
-            state.idle[connection.origin]?.removeAll { $0.channel === connection.channel }
-            if state.idle[connection.origin]?.isEmpty == true { state.idle[connection.origin] = nil }
+            state.open[ObjectIdentifier(channel)] = nil
+            state.idle[origin]?.removeAll { $0.channel === channel }
+            if state.idle[origin]?.isEmpty == true { state.idle[origin] = nil }
         }
     }
 
