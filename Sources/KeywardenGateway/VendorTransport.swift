@@ -42,16 +42,6 @@ public struct VendorCall: Sendable {
     }
 }
 
-extension OutboundClients: VendorTransport {
-    public func refusal(forWorkspaceShapedURL url: String) async -> NetworkTargetPolicy.Refusal? {
-        await refusal(forGuardedURL: url)
-    }
-
-    public func execute(_ request: VendorCall, shapedByWorkspace: Bool, deadline: NIODeadline) async throws -> VendorResponse {
-        VendorResponse(try await client(shapedByWorkspace: shapedByWorkspace).execute(request.clientRequest, deadline: deadline))
-    }
-}
-
 /// The gateway's transport: the catalog's and the operator's vendors over pooled keep-alive connections
 /// (``VendorConnectionPool``); a target a workspace shaped (through the egress proxy), a body streamed once, and a
 /// URL the pool does not take, through AsyncHTTPClient as before.
@@ -79,6 +69,6 @@ public struct PooledVendorTransport: VendorTransport {
                 break
             }
         }
-        return try await clients.execute(request, shapedByWorkspace: shapedByWorkspace, deadline: deadline)
+        return VendorResponse(try await clients.client(shapedByWorkspace: shapedByWorkspace).execute(request.clientRequest, deadline: deadline))
     }
 }
