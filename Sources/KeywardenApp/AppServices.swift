@@ -22,6 +22,8 @@ public final class AppServices: Sendable {
     let budgetBook = LocalBudgetBook()
     /// Rate-limit windows held in memory when the store is a single process's (SQLite).
     let rateBook = LocalRateBook()
+    /// Heartbeats, and the reclaim of dead instances' budget holds (PostgreSQL).
+    let holdKeeper: BudgetHoldKeeper
 
     /// Whether the store serves one process only (SQLite), so counters may live in this process's memory instead of
     /// shared rows.
@@ -36,9 +38,10 @@ public final class AppServices: Sendable {
     public init(store: Store) {
         self.store = store
         tokenUsage = TokenUsageRecorder(store: store)
+        holdKeeper = BudgetHoldKeeper(deadAfter: store.configuration.instanceDeadAfter)
         resolutionState = ResolutionState(capacity: store.configuration.resolutionCacheWorkspaces)
         let reference = AppServicesReference()
-        follower = ChangeFollower(app: reference)
+        follower = ChangeFollower(app: reference, staleAfter: store.configuration.staleAfter)
         reference.set(self)
         // A change of this process is applied before the call that made it returns: the next request uses it.
         let follower = self.follower
@@ -65,6 +68,13 @@ public final class AppServices: Sendable {
 
     /// Whether the resolution state is loaded (the platform's part; workspaces load on their first call).
     public var resolutionReady: Bool { resolutionState.platform != nil }
+
+    /// Whether what this instance holds (keys, tokens) is confirmed current within the staleness bound: the gateway
+    /// serves from memory only while it is.
+    public var isCurrent: Bool { follower.isCurrent }
+
+    /// How long ago this instance last confirmed it is current (`nil`: never), and the bound.
+    public var staleness: (sinceConfirmed: Duration?, bound: Duration) { (follower.sinceConfirmed, follower.staleAfter) }
 
     public subscript<Value>(dynamicMember keyPath: KeyPath<Store, Value>) -> Value {
         store[keyPath: keyPath]
@@ -130,6 +140,13 @@ public final class AppServices: Sendable {
     /// A rotation of the master key over this store.
     public func rotation() -> MasterKeyRotation {
         MasterKeyRotation(engine: store.engine, vault: store.vault, source: store.configuration.keyringSource, logger: store.logger)
+    }
+
+    /// Writes this instance's heartbeat and gives back dead instances' budget holds, when due (PostgreSQL; the
+    /// gateway's usage ledger calls it on each of its rounds).
+    public func keepBudgetHolds() async {
+        guard !isSingleProcess else { return }
+        await holdKeeper.round(store: store)
     }
 
     /// Whether the database answers (for `/readyz`).

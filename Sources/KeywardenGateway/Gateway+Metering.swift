@@ -39,6 +39,9 @@ extension Gateway {
 
     func finishWithError(_ meter: inout Meter, status: Int, code: String, message: String, headers: [(name: String, value: String)] = []) -> GatewayResponse {
         meter.status = status
+        var headers = headers
+        // Keywarden's own unavailability says when to come back.
+        if status == 503, !headers.contains(where: { $0.name.lowercased() == "retry-after" }) { headers.append(("Retry-After", "\(Self.storeRetryAfter)")) }
         finish(&meter, counts: UsageCounts(), model: nil)
         let body = (try? JSONSerialization.data(withJSONObject: ["error": ["code": code, "message": message, "type": "keywarden_error"]], options: [.sortedKeys])) ?? Data()
         return GatewayResponse(status: status, headers: headers + [("Content-Type", "application/json; charset=utf-8")],
@@ -54,9 +57,13 @@ extension Gateway {
         // vendor bills the stream it started (and a budget must not be dodged by closing the socket early).
         let succeeded = (200..<400).contains(meter.status)
         let credits = succeeded && source != nil ? cost(meter, source: source ?? .platform, counts: counts, model: model ?? meter.model) : 0
+        // A hold in this process's memory is settled at once; a shared one (PostgreSQL) by the usage row below, written at
+        // once off the call's path: the row and the settle commit together, so the budget's spending and the ledger
+        // agree after any fault.
+        var settling: BudgetReservation?
         if let reservation = meter.reservation {
             meter.reservation = nil
-            settle(reservation, cost: credits)
+            if reservation.holdID == nil { settle(reservation, cost: credits) } else { settling = reservation }
         }
         if let admission = meter.rateAdmission {
             meter.rateAdmission = nil
@@ -72,16 +79,20 @@ extension Gateway {
             }
         }
         let milliseconds = Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
-        ledger.append(UsageRecord(
+        let record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: meter.candidate?.providerID ?? meter.providerID,
             model: model ?? meter.model, credentialID: meter.candidate?.credentialID, source: source, modality: meter.modality,
             consumer: meter.call.consumer, status: meter.interrupted ? 499 : meter.status, latencyMilliseconds: milliseconds, counts: counts,
-            milliCredits: credits, attempts: meter.attempts
-        ))
+            milliCredits: credits, attempts: meter.attempts, holdID: settling?.holdID
+        )
+        if let settling { ledger.appendSettlingNow(record, settling: settling) } else { ledger.append(record) }
         let providerLabel = meter.candidate?.providerID ?? (meter.providerID.isEmpty ? "unknown" : meter.providerID)
         metrics.call(provider: providerLabel, source: source?.rawValue ?? "none", status: meter.status, duration: elapsed)
         metrics.tokens(provider: providerLabel, source: source?.rawValue ?? "none", input: counts.inputTokens, output: counts.outputTokens)
     }
+
+    /// Seconds a caller is asked to wait after `store_unavailable`.
+    static let storeRetryAfter = 2
 
     // MARK: Budgets
 
@@ -195,38 +206,29 @@ extension Gateway {
         return true
     }
 
-    /// Gives a reservation back (an attempt that failed over costs nothing).
+    /// Gives a reservation back (an attempt that failed over costs nothing): at once, or, when the database refuses, on
+    /// the ledger's next rounds (giving back twice is harmless).
     func release(_ reservation: BudgetReservation?) {
         guard let reservation else { return }
-        settle(reservation, cost: 0)
+        guard reservation.holdID != nil else {
+            settle(reservation, cost: 0)
+            return
+        }
+        let (budgets, ledger) = (app.budgets, self.ledger)
+        Task {
+            do { try await budgets.release(reservation) } catch { ledger.releaseLater(reservation) }
+        }
     }
 
-    /// Settles a reservation off the call's path, trying again for about a minute when the store refuses (a hold left
-    /// in place would take its share of the budget until the month ends).
+    /// Settles a reservation held in this process's memory (a single-process store) at once; only the thresholds it
+    /// reached need the store, off the call's path.
     func settle(_ reservation: BudgetReservation, cost: Int) {
         let budgets = app.budgets
         let logger = self.logger
-        // Counters in this process's memory settle at once; only thresholds reached need the store.
-        if let (spent, reached) = budgets.settleHeld(reservation, cost: cost) {
-            guard !reached.isEmpty else { return }
-            Task {
-                do { try await budgets.announce(reached, reservation: reservation, spent: spent) } catch {
-                    logger.error("gateway: budget threshold not recorded", metadata: ["workspace": "\(reservation.workspaceID)", "error": "\(error)"])
-                }
-            }
-            return
-        }
+        guard let (spent, reached) = budgets.settleHeld(reservation, cost: cost), !reached.isEmpty else { return }
         Task {
-            var wait = Duration.milliseconds(100)
-            for attempt in 1...10 {
-                do {
-                    try await budgets.settle(reservation, cost: cost)
-                    return
-                } catch {
-                    logger.error("gateway: budget not settled", metadata: ["workspace": "\(reservation.workspaceID)", "attempt": "\(attempt)", "error": "\(error)"])
-                }
-                try? await Task.sleep(for: wait)
-                wait = min(wait * 2, .seconds(15))
+            do { try await budgets.announce(reached, reservation: reservation, spent: spent) } catch {
+                logger.error("gateway: budget threshold not recorded", metadata: ["workspace": "\(reservation.workspaceID)", "error": "\(error)"])
             }
         }
     }

@@ -106,6 +106,13 @@ public final class Gateway: Sendable {
     /// What a call asks for (provider or model, modality, the body's facts) and the keys that may serve it, in order; or
     /// the answer when none can be tried.
     private func plan(_ call: GatewayCall, meter: inout Meter) async -> Planned {
+        // What this instance holds serves only while it is confirmed current: past the staleness bound a key another
+        // instance deactivated could still be here.
+        guard app.isCurrent else {
+            let since = app.staleness.sinceConfirmed.map { " for \($0.components.seconds) s" } ?? ""
+            return .answered(finishWithError(&meter, status: 503, code: "store_unavailable",
+                message: "Keywarden has not been able to confirm its keys are current\(since); try again shortly."))
+        }
         let snapshot: ResolutionView
         do {
             snapshot = try await app.resolution.view(for: call.workspaceID)

@@ -99,6 +99,16 @@ public struct GatewayMetrics: Sendable {
         }.increment(by: Int64(count))
     }
 
+    /// Usage rows (and budget holds to give back) waiting to be written.
+    func usageBuffered(rows: Int, releases: Int) {
+        registry.makeGauge(
+            descriptor: .init(namespace: "keywarden", subsystem: "usage", metricName: "rows_buffered", unitName: "", helpText: "Usage rows waiting to be written to the database.")
+        ).set(Int64(rows))
+        registry.makeGauge(
+            descriptor: .init(namespace: "keywarden", subsystem: "budget", metricName: "releases_pending", unitName: "", helpText: "Budget holds waiting to be given back (the database refused them so far).")
+        ).set(Int64(releases))
+    }
+
     func usageDropped(_ count: Int) {
         registry.makeCounter(
             descriptor: .init(namespace: "keywarden", subsystem: "usage", metricName: "rows_dropped", unitName: "total", helpText: "Usage rows dropped because the database refused them for too long.")

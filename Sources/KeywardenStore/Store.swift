@@ -19,6 +19,15 @@ public struct StoreConfiguration: Sendable {
     public var resolutionCacheWorkspaces: Int = 20_000
     /// A PostgreSQL database shared by several instances (`KEYWARDEN_DATABASE_URL`); `nil`: SQLite in the data directory.
     public var postgresURL: String?
+    /// How long database work may take (`KEYWARDEN_DATABASE_TIMEOUT`).
+    public var databaseTimeouts = DatabaseTimeouts()
+    /// How long an instance serves keys and tokens it holds without confirming they are current (`KEYWARDEN_STALE_AFTER`):
+    /// a change made elsewhere is used here at most this long after it committed, even when this instance cannot reach
+    /// the database.
+    public var staleAfter: Duration = .seconds(10)
+    /// How long an instance unseen (no heartbeat) is taken for dead, so its budget holds are given back
+    /// (`KEYWARDEN_INSTANCE_DEAD_AFTER`; PostgreSQL).
+    public var instanceDeadAfter: Duration = .seconds(60)
     /// How a URL a workspace saves is judged before it is stored (the server injects one that resolves names;
     /// the connect-time check in KeywardenProviders is what enforces the rule).
     public var targetCheck: any NetworkTargetCheck
@@ -49,8 +58,8 @@ public struct StoreConfiguration: Sendable {
 
     /// Opens the configured database: PostgreSQL when a URL is set, else the SQLite file.
     func openEngine(logger: Logger) async throws -> any DatabaseEngine {
-        if let postgresURL { return try await PostgresEngine(url: postgresURL, logger: logger) }
-        return try await SQLiteEngine(path: databaseURL.path, logger: logger)
+        if let postgresURL { return try await PostgresEngine(url: postgresURL, timeouts: databaseTimeouts, logger: logger) }
+        return try await SQLiteEngine(path: databaseURL.path, timeouts: databaseTimeouts, logger: logger)
     }
 }
 
@@ -118,10 +127,14 @@ public final class Store: Sendable {
         guard createIfMissing || fileExists || isPostgres else {
             throw StoreError.notInitialized(path: directory.path)
         }
-        try prepareDataDirectory(directory)
+        let source = configuration.keyringSource
+        // The data directory is needed for the SQLite file or a keyring file kept in it; with PostgreSQL and a master key
+        // from elsewhere, nothing is written there (it is not even created).
+        if !isPostgres || source.isGenerated {
+            try prepareDataDirectory(directory)
+        }
 
         // The keyring comes before the database is written to, and is never silently replaced.
-        let source = configuration.keyringSource
         if source.isGenerated, let file = source.file, !file.exists {
             if fileExists || isPostgres {
                 let sealed = try await countSealedSecrets(configuration, logger: logger)
@@ -162,7 +175,7 @@ public final class Store: Sendable {
 
     /// Whether the database answers (for `/readyz`).
     public func ping() async -> Bool {
-        (try? await engine.read { db in try await db.raw("SELECT 1 AS ok").first() != nil }) ?? false
+        await engine.ping()
     }
 
     /// Closes the database.

@@ -88,14 +88,15 @@ struct SeedingTests {
 struct AuditChainTests {
     func filledStore(_ fixture: StoreFixture, entries: Int) async throws -> AppServices {
         let (store, _) = try await fixture.open()
-        try await store.engine.transaction { db in
+        // Thousands of appends in one transaction: longer than ordinary work's deadline on a loaded machine.
+        try await DatabaseDeadline.$override.withValue(.seconds(120)) { try await store.engine.transaction { db in
             for index in 0..<entries {
                 try await store.audit.append(AuditEvent(
                     actor: "token:tok_\(index % 3)", action: "setting.changed", targetType: "setting", targetID: "s\(index)",
                     details: ["value": "\(index)"]
                 ), on: db)
             }
-        }
+        } }
         return store
     }
 

@@ -63,6 +63,8 @@ struct BudgetGatewayTests {
     /// Waits until every reservation is settled (settling runs off the call's path).
     func settled(_ setup: Setup) async throws -> BudgetStatus {
         for _ in 0..<200 {
+            // A shared hold (PostgreSQL) is settled by its call's usage row, when the ledger writes it.
+            await setup.ledger.flush()
             let status = try await setup.app.budgets.status(workspaceID: setup.workspaceID, defaultPlatformLimit: nil)[0]
             if status.reserved == 0 { return status }
             try await Task.sleep(for: .milliseconds(10))

@@ -156,7 +156,8 @@ struct BinaryTests {
 
         var credentials: [Credential] = []
         try await withStore(data) { store in
-            credentials = try await store.engine.transaction { db in
+            // Hundreds of keys in one transaction beside a serving server: longer than ordinary work's deadline when loaded.
+            credentials = try await DatabaseDeadline.$override.withValue(.seconds(120)) { try await store.engine.transaction { db in
                 var made: [Credential] = []
                 for index in 0..<300 {
                     made.append(try await store.credentials.insert(NewCredential(
@@ -164,7 +165,7 @@ struct BinaryTests {
                     ), actor: "test", on: db))
                 }
                 return made
-            }
+            } }
         }
 
         let rotation = try KeywardenProcess(["rotate-master-key", "--data", data.path, "--batch-size", "25"])

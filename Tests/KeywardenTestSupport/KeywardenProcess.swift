@@ -59,7 +59,9 @@ public final class KeywardenProcess: Sendable {
         process = Process()
         process.executableURL = try Self.binaryURL(executable)
         process.arguments = arguments
-        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory()]
+        // The whole suite runs at once: database work may wait longer than production's deadline (tests of the deadline set their own).
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(),
+                   "KEYWARDEN_DATABASE_TIMEOUT": "60"]
         env.merge(environment) { $1 }
         process.environment = env
         let stdout = Pipe(), stderr = Pipe()

@@ -55,14 +55,21 @@ public struct StoreFixture: Sendable {
     }
 
     public func configuration(catalog: ProviderCatalog? = nil) throws -> StoreConfiguration {
-        StoreConfiguration(
+        var configuration = StoreConfiguration(
             dataDirectory: directory,
             keyringSource: KeyringSource.resolve(environment: environment, dataDirectory: directory),
             catalog: try catalog ?? ProviderCatalog.load(),
             allowPrivateTargets: allowPrivateTargets,
             postgresURL: database.url
         )
+        // The whole suite runs at once against one server: an operation may wait longer than in production. The
+        // deadline itself is tested with short limits of its own (PostgresFaultTests, the fault suite).
+        configuration.databaseTimeouts = Self.databaseTimeouts
+        return configuration
     }
+
+    /// The deadline of database work in tests.
+    public static let databaseTimeouts = DatabaseTimeouts(operation: .seconds(60))
 
     /// Opens the store with its application services (catalog seeded, first token issued on a first run).
     public func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (AppServices, OpenReport) {

@@ -32,6 +32,8 @@ public struct BudgetReservation: Sendable, Equatable {
     public let periodEnd: Date
     public let amount: Int
     public let limit: Int
+    /// The hold's row in the shared table (PostgreSQL); `nil` when the counters live in this process's memory.
+    public let holdID: String?
 }
 
 /// Budgets per workspace: limits set by the platform admin, spending reserved before a call and settled after it in
@@ -96,9 +98,16 @@ public struct BudgetService: Sendable {
     var countsInMemory: Bool { app.isSingleProcess }
 
     /// Holds `amount` of the workspace's budget for a call; `nil` when that would pass `limit`.
+    ///
+    /// On PostgreSQL the hold is one statement (one round trip) and a row of its own, owned by this instance: it is
+    /// settled by the call's usage row (``UsageService/record(_:)``) or given back (``release(_:)``), and reclaimed by
+    /// another instance if this one dies (``BudgetHoldKeeper``).
     public func reserve(workspaceID: String, scope: BudgetScope, amount: Int, limit: Int, cycle: BudgetCycle = .calendarMonth,
                         at now: Date = Date()) async throws -> BudgetReservation? {
+        // A hold larger than the whole budget never fits (and never reaches the database's arithmetic).
+        guard amount >= 0, amount <= limit else { return nil }
         let period = BudgetPeriod(containing: now, cycle: cycle)
+        var holdID: String?
         let held: Bool
         if countsInMemory {
             let key = LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)
@@ -110,16 +119,30 @@ public struct BudgetService: Sendable {
             }
             held = app.budgetBook.reserve(key, amount: amount, limit: limit)
         } else {
+            let id = Identifier.make("hold")
+            holdID = id
+            let instance = store.engine.instanceID
             held = try await store.engine.counterWrite { db in
-                try await self.store.budgets.reserve(workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit, on: db)
+                try await self.store.budgets.hold(id, workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit,
+                                                  instanceID: instance, on: db)
             }
         }
         guard held else { return nil }
-        return BudgetReservation(workspaceID: workspaceID, scope: scope, period: period.key, periodEnd: period.end, amount: amount, limit: limit)
+        return BudgetReservation(workspaceID: workspaceID, scope: scope, period: period.key, periodEnd: period.end, amount: amount, limit: limit,
+                                 holdID: holdID)
+    }
+
+    /// Gives a reservation back without cost (an attempt that failed over). On PostgreSQL one statement, harmless to
+    /// repeat: a hold already given back is not given back twice.
+    public func release(_ reservation: BudgetReservation) async throws {
+        if settleHeld(reservation, cost: 0) != nil { return }
+        guard let holdID = reservation.holdID else { return }
+        _ = try await store.engine.counterWrite { db in try await self.store.budgets.settle(hold: holdID, cost: 0, on: db) }
     }
 
     /// Releases a reservation and counts what the call cost (0 for a call that failed); raises the thresholds this
-    /// spending reached that were not announced yet this period, once across instances.
+    /// spending reached that were not announced yet this period, once across instances. A hold already settled (a
+    /// second settle of the same reservation) changes nothing.
     @discardableResult
     public func settle(_ reservation: BudgetReservation, cost: Int) async throws -> [Event] {
         let spent: Int
@@ -127,28 +150,48 @@ public struct BudgetService: Sendable {
         if let held = settleHeld(reservation, cost: cost) {
             (spent, reached) = held
         } else {
-            // Two statements on the shared row, each atomic under its lock: the settle, then the claim of the thresholds
-            // it reached (a compare-and-set on the highest announced; of several instances one wins).
-            (spent, reached) = try await store.engine.counterWrite { db -> (Int, [Int]) in
-                var spend = try await self.store.budgets.settle(workspaceID: reservation.workspaceID, period: reservation.period,
-                                                                scope: reservation.scope, reserved: reservation.amount, cost: cost, on: db)
-                let settledSpent = spend.spent
-                // Claim the thresholds reached above the highest announced. Another instance may claim some between the
-                // settle and the claim: then read the row again and claim what is left (each threshold exactly once).
-                for _ in 0..<8 {
-                    let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
-                    guard let highest = reached.last else { return (settledSpent, []) }
-                    if try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period,
-                                                             scope: reservation.scope, from: spend.announced, to: highest, on: db) {
-                        return (spend.spent, reached)
-                    }
-                    spend = try await self.store.budgets.spend(workspaceID: reservation.workspaceID, period: reservation.period,
-                                                               scope: reservation.scope, on: db)
-                }
-                return (settledSpent, [])
+            guard let holdID = reservation.holdID else { return [] }
+            guard let spend = try await store.engine.counterWrite({ db in try await self.store.budgets.settle(hold: holdID, cost: cost, on: db) }) else {
+                return []
             }
+            (spent, reached) = try await claimThresholds(of: reservation, after: spend)
         }
         return try await announce(reached, reservation: reservation, spent: spent)
+    }
+
+    /// After holds were settled by usage rows (PostgreSQL): claims and records the thresholds each spending reached.
+    /// `reservations` gives each workspace, period and scope's limit (the last reservation's).
+    public func settled(_ spends: [UsageRepository.Settled], reservations: [BudgetReservation]) async throws {
+        for settled in spends {
+            guard let reservation = reservations.last(where: {
+                $0.workspaceID == settled.workspaceID && $0.period == settled.period && $0.scope.rawValue == settled.scope
+            }) else { continue }
+            let (spent, reached) = try await claimThresholds(of: reservation, after: BudgetSpend(spent: settled.spent, announced: settled.announced))
+            try await announce(reached, reservation: reservation, spent: spent)
+        }
+    }
+
+    /// Claims the thresholds of the reservation's limit reached above the highest announced (a compare-and-set on the
+    /// shared row: of several instances one wins; another may claim some in between, then the row is read again and
+    /// what is left is claimed, each threshold exactly once). The spending and the thresholds this call claimed.
+    func claimThresholds(of reservation: BudgetReservation, after settled: BudgetSpend) async throws -> (spent: Int, reached: [Int]) {
+        guard !BudgetThreshold.reached(spent: settled.spent, limit: reservation.limit, above: settled.announced).isEmpty else {
+            return (settled.spent, [])
+        }
+        return try await store.engine.counterWrite { db -> (Int, [Int]) in
+            var spend = settled
+            for _ in 0..<8 {
+                let reached = BudgetThreshold.reached(spent: spend.spent, limit: reservation.limit, above: spend.announced)
+                guard let highest = reached.last else { return (spend.spent, []) }
+                if try await self.store.budgets.announce(workspaceID: reservation.workspaceID, period: reservation.period,
+                                                         scope: reservation.scope, from: spend.announced, to: highest, on: db) {
+                    return (spend.spent, reached)
+                }
+                spend = try await self.store.budgets.spend(workspaceID: reservation.workspaceID, period: reservation.period,
+                                                           scope: reservation.scope, on: db)
+            }
+            return (settled.spent, [])
+        }
     }
 
     /// Settles at once, in this process's memory, when the counters live there (a single-process store): the spending
@@ -167,25 +210,6 @@ public struct BudgetService: Sendable {
         guard !reached.isEmpty else { return [] }
         return try await store.engine.transaction(changesState: false) { db in
             try await self.recordThresholds(reached, reservation: reservation, spent: spent, on: db)
-        }
-    }
-
-    /// Writes the counters held in memory that changed (a single-process store), in one transaction; the gateway's usage
-    /// ledger calls it on each of its rounds and at shutdown.
-    public func flushHeldCounters(at now: Date = Date()) async throws {
-        guard countsInMemory else { return }
-        let changed = app.budgetBook.takeDirty(now: now)
-        guard !changed.isEmpty else { return }
-        do {
-            try await store.engine.transaction(changesState: false) { db in
-                for (key, spend) in changed {
-                    try await self.store.budgets.store(workspaceID: key.workspaceID, period: key.period, scope: key.scope,
-                                                       spent: spend.spent, announced: spend.announced, on: db)
-                }
-            }
-        } catch {
-            app.budgetBook.markDirty(changed.map(\.0))
-            throw error
         }
     }
 

@@ -8,6 +8,12 @@ import Synchronization
 /// Applies the change log to this instance's caches: after a change of this process (before the writing call
 /// returns), when another instance announces one (PostgreSQL `NOTIFY`), and on a short poll of the log's newest
 /// number (another process on SQLite, or a lost notification). Each change reloads only the scope it names.
+///
+/// Each pass that reads the log to its end **confirms** that what this instance holds was current when the pass began.
+/// Passes run on connections of their own (``DatabaseLane/following``) and every database operation has a deadline, so
+/// a fault fails a pass instead of stopping the ones after it; the poll catches up by itself once the database
+/// answers. Until then, ``isCurrent`` turns false once the last confirmation is older than the staleness bound, and
+/// the gateway stops serving from what it holds (a key deactivated elsewhere is never used past the bound).
 final class ChangeFollower: Sendable {
     /// How often the log's newest number is read when nothing announced a change.
     static let pollInterval: Duration = .milliseconds(250)
@@ -31,17 +37,35 @@ final class ChangeFollower: Sendable {
         var queued: Task<Void, Never>?
         var poller: Task<Void, Never>?
         var compactedAt: ContinuousClock.Instant?
+        /// When the last pass that read the log to its end began: everything committed before it is applied.
+        var confirmedAt: ContinuousClock.Instant?
+        /// Whether the poll runs (a serving instance); a process that does not follow is not judged stale.
+        var following = false
     }
 
     private let state = Mutex(State())
     private let app: AppServicesReference
+    /// How long what this instance holds may serve without a confirmation (`KEYWARDEN_STALE_AFTER`).
+    let staleAfter: Duration
 
-    init(app: AppServicesReference) {
+    init(app: AppServicesReference, staleAfter: Duration) {
         self.app = app
+        self.staleAfter = staleAfter
     }
 
     /// The last change applied here.
     var applied: Int64? { state.withLock { $0.applied } }
+
+    /// Whether a pass confirmed, within the staleness bound, that what this instance holds is current.
+    var isCurrent: Bool {
+        state.withLock { state in
+            guard state.following else { return true }
+            return state.confirmedAt.map { ContinuousClock.now - $0 <= staleAfter } ?? false
+        }
+    }
+
+    /// How long ago the last confirmation began (`nil`: never).
+    var sinceConfirmed: Duration? { state.withLock { $0.confirmedAt.map { ContinuousClock.now - $0 } } }
 
     /// Applies every change committed so far; returns when they are applied.
     func catchUp() async {
@@ -51,7 +75,9 @@ final class ChangeFollower: Sendable {
             let task = Task { [self] in
                 await previous?.value
                 self.state.withLock { $0.queued = nil }
-                await ChangeFollower.$inPass.withValue(true) { await self.pass() }
+                await ChangeFollower.$inPass.withValue(true) {
+                    await DatabaseLane.$current.withValue(.following) { await self.pass() }
+                }
             }
             state.tail = task
             state.queued = task
@@ -81,7 +107,10 @@ final class ChangeFollower: Sendable {
                 await self.catchUp()
             }
         }
-        state.withLock { $0.poller = poller }
+        state.withLock { state in
+            state.poller = poller
+            state.following = true
+        }
     }
 
     func stop() {
@@ -93,12 +122,14 @@ final class ChangeFollower: Sendable {
     private func pass() async {
         guard let services = app.services else { return }
         let engine = services.store.engine
+        let began = ContinuousClock.now
         do {
             let latest = try await engine.read { db in try await ChangeLog.latest(on: db) }
             guard let applied = state.withLock({ $0.applied }), latest >= applied else {
                 // The first pass, or a log that went back (a restored database): what is held was read before it.
                 try await apply([.everything], services: services)
                 state.withLock { $0.applied = latest }
+                confirm(began)
                 return
             }
             var position = applied
@@ -125,10 +156,18 @@ final class ChangeFollower: Sendable {
                 state.withLock { $0.applied = position }
                 if changes.count < Self.batch { break }
             }
+            if position >= latest { confirm(began) }
             try await compactIfDue(services: services)
         } catch {
             // Not applied: the next pass tries again from the same place.
             services.store.logger.warning("resolution: the change log could not be applied", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Notes that everything committed before `began` is applied.
+    private func confirm(_ began: ContinuousClock.Instant) {
+        state.withLock { state in
+            if state.confirmedAt.map({ $0 < began }) ?? true { state.confirmedAt = began }
         }
     }
 

@@ -8,14 +8,15 @@ extension AppServices {
     /// The principal of a presented token, or `nil` for an unknown or revoked one.
     ///
     /// Answers come from a cache keyed by the token's digest (never the token), kept until a change touches the
-    /// token (the change log) and at most 5 s: a revocation here takes effect on the next call, one made by another
-    /// process as soon as this instance applies it (within the change log's poll, 250 ms; on PostgreSQL, its
-    /// announcement).
+    /// token (the change log): a revocation here takes effect on the next call, one made by another process as soon
+    /// as this instance applies it (within the change log's poll, 250 ms; on PostgreSQL, its announcement). The cache
+    /// answers only while the instance is current (``isCurrent``), so it serves through a database outage up to the
+    /// staleness bound and never past it; then tokens are read again (and the call fails fast while that cannot be).
     ///
     /// A live token's last use is noted (``TokenUsageRecorder``): at most once a minute per token, off the request path.
     public func authenticate(presented: String) async throws -> Principal? {
         let digest = AccessToken.digest(of: presented)
-        if let cached = tokenCache.lookup(digest) {
+        if isCurrent, let cached = tokenCache.lookup(digest) {
             if let principal = cached { tokenUsage.used(principal.tokenID) }
             return cached
         }
@@ -115,8 +116,9 @@ final class TokenUsageRecorder: Sendable {
 /// Token digests recently looked up, with their principal (or `nil`: not a live token).
 final class TokenCache: Sendable {
     static let maximumEntries = 10_000
-    /// An answer is read again after this long, whatever the change log says (a safety net if it stalls).
-    static let maximumAge: Duration = .seconds(5)
+    /// An answer is read again after this long, whatever the change log says (a safety net; while the change log
+    /// stalls, the instance is not current and the cache is not asked).
+    static let maximumAge: Duration = .seconds(600)
     private struct Entry {
         let principal: Principal?
         let storedAt: ContinuousClock.Instant

@@ -16,6 +16,8 @@ public struct UsageCounts: Sendable, Equatable {
 
 /// One gateway call, as metered: who paid, for what, and how it went.
 public struct UsageRecord: Sendable, Equatable {
+    /// The row's id, chosen when the call ends: a batch written twice (its first write's answer lost) is written once.
+    public var id: String
     public var at: Date
     public var workspaceID: String?
     public var providerID: String
@@ -33,10 +35,14 @@ public struct UsageRecord: Sendable, Equatable {
     public var milliCredits: Int
     /// How many keys were tried.
     public var attempts: Int
+    /// The budget hold (shared, on PostgreSQL) this call's cost settles when its row is written; `nil` when none.
+    public var holdID: String?
 
-    public init(at: Date, workspaceID: String?, providerID: String, model: String?, credentialID: String?, source: KeySource?,
-                modality: Modality, consumer: String?, status: Int, latencyMilliseconds: Int, counts: UsageCounts,
-                milliCredits: Int, attempts: Int) {
+    public init(id: String = Identifier.make("use"), at: Date, workspaceID: String?, providerID: String, model: String?, credentialID: String?,
+                source: KeySource?, modality: Modality, consumer: String?, status: Int, latencyMilliseconds: Int, counts: UsageCounts,
+                milliCredits: Int, attempts: Int, holdID: String? = nil) {
+        self.id = id
+        self.holdID = holdID
         self.at = at
         self.workspaceID = workspaceID
         self.providerID = providerID

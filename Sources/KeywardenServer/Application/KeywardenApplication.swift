@@ -28,6 +28,8 @@ public struct ServerSettings: Sendable {
     public var limits: NoisyActionLimits
     /// The key lifecycle sweep: grace periods, expiry and rotation-due notices.
     public var lifecycle: KeyLifecycleSettings
+    /// The longest a graceful shutdown may take before the process exits (`KEYWARDEN_SHUTDOWN_TIMEOUT`).
+    public var shutdownBound: Duration = .seconds(10)
 
     public init(host: String = "127.0.0.1", port: Int = 8080, metricsToken: Secret? = nil, verifyTimeoutSeconds: Int64 = 10,
                 health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init(),
@@ -143,8 +145,30 @@ struct StoreShutdownService: Service {
     }
 }
 
+/// Ends the process when a graceful shutdown takes longer than its bound, whatever is still in flight (a request
+/// waiting on a vendor, a flush waiting on the database): an orchestrator's SIGTERM is obeyed in bounded time.
+///
+/// It is the group's last service, so it is the first told of the shutdown; it arms a timer on a thread of its own
+/// (independent of the tasks it guards) and returns.
+struct ShutdownWatchdog: Service {
+    let bound: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let (bound, logger) = (self.bound, self.logger)
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: Double(bound.components.seconds) + Double(bound.components.attoseconds) / 1e18)
+            logger.critical("shutdown did not finish in time; exiting with work in flight", metadata: ["bound_seconds": "\(bound.components.seconds)"])
+            exit(1)
+        }
+        thread.start()
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully: the server stops
-/// accepting, finishes in-flight requests, and the database closes last.
+/// accepting, finishes in-flight requests, and the database closes last. The whole shutdown takes at most
+/// ``ServerSettings/shutdownBound``: in-flight work is cancelled past 80 % of it, and the process exits at it.
 public func runServer(
     app: AppServices, settings: ServerSettings, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
@@ -160,7 +184,10 @@ public func runServer(
     members.append(.init(service: KeyLifecycleSweep(app: app, settings: settings.lifecycle, logger: logger)))
     members.append(.init(service: services.ledger))
     members.append(.init(service: server))
-    let group = ServiceGroup(configuration: .init(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    members.append(.init(service: ShutdownWatchdog(bound: settings.shutdownBound, logger: logger)))
+    var configuration = ServiceGroupConfiguration(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration.maximumGracefulShutdownDuration = settings.shutdownBound * 0.8
+    let group = ServiceGroup(configuration: configuration)
     do {
         try await group.run()
     } catch {

@@ -96,7 +96,7 @@ public enum RuntimeConfiguration {
         if let metricsToken, metricsToken.utf8.count < 16 || !metricsToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
             throw ConfigurationError(variable: "KEYWARDEN_METRICS_TOKEN", problem: "must be at least 16 printable characters without spaces")
         }
-        return ServerSettings(
+        var settings = ServerSettings(
             host: host, port: port, metricsToken: metricsToken.map(Secret.init),
             verifyTimeoutSeconds: Int64(try integer("KEYWARDEN_VERIFY_TIMEOUT", default: 10, range: 1...300)),
             health: health, healthChecksEnabled: interval > 0, dispatch: dispatch, gateway: gateway,
@@ -105,6 +105,8 @@ public enum RuntimeConfiguration {
                 expiryNoticeDays: try integer("KEYWARDEN_KEY_EXPIRY_NOTICE_DAYS", default: 14, range: 0...365)
             )
         )
+        settings.shutdownBound = duration(try seconds("KEYWARDEN_SHUTDOWN_TIMEOUT", default: 10, minimum: 1))
+        return settings
     }
 
     static let pricesVariable = "KEYWARDEN_PRICES"
@@ -207,6 +209,24 @@ public enum RuntimeConfiguration {
             }
             configuration.resolutionCacheWorkspaces = number
         }
+        if let timeout = try storeSeconds("KEYWARDEN_DATABASE_TIMEOUT", range: 1...300, environment: environment) {
+            configuration.databaseTimeouts = DatabaseTimeouts(operation: timeout)
+        }
+        if let bound = try storeSeconds("KEYWARDEN_STALE_AFTER", range: 1...3600, environment: environment) {
+            configuration.staleAfter = bound
+        }
+        if let dead = try storeSeconds("KEYWARDEN_INSTANCE_DEAD_AFTER", range: 5...86_400, environment: environment) {
+            configuration.instanceDeadAfter = dead
+        }
         return configuration
+    }
+
+    /// A number of seconds within `range` from a variable, through the checked parser; `nil` when unset.
+    static func storeSeconds(_ name: String, range: ClosedRange<Double>, environment: [String: String]) throws -> Duration? {
+        guard let text = environment[name], !text.isEmpty else { return nil }
+        guard let number = UntrustedNumber.decimal(text), range.contains(number), let duration = UntrustedNumber.duration(seconds: number) else {
+            throw ConfigurationError(variable: name, problem: "must be a number of seconds from \(Int(range.lowerBound)) to \(Int(range.upperBound)), got '\(text)'")
+        }
+        return duration
     }
 }

@@ -65,7 +65,8 @@ public struct ServerServices: Sendable {
         poolConfiguration.readTimeout = .seconds(max(firstByte, 60) + 1)
         let vendorPool = try VendorConnectionPool(configuration: poolConfiguration)
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
-        let ledger = UsageLedger(app: app, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger)
+        let ledger = UsageLedger(app: app, interval: settings.gateway.flushInterval, metrics: metrics, logger: logger,
+                                 finalFlushWindow: settings.shutdownBound / 2)
         let gateway = Gateway(app: app, transport: PooledVendorTransport(clients: gatewayOutbound, pool: vendorPool), settings: settings.gateway,
                               health: health, ledger: ledger, metrics: metrics, logger: logger)
         return ServerServices(app: app, verification: verification, health: health, dispatcher: dispatcher, gateway: gateway, ledger: ledger,

@@ -2,7 +2,8 @@ import KeywardenApp
 import Hummingbird
 import KeywardenStore
 
-/// `/healthz` (the process is up) and `/readyz` (it can serve: database reachable, keyring loaded).
+/// `/healthz` (the process is up) and `/readyz` (it can serve: database reachable within 1 s, what it holds confirmed
+/// current within the staleness bound, keyring loaded). `/readyz` answers within 2 s whatever the database does.
 struct HealthController<Context: RequestContext> {
     let app: AppServices
 
@@ -14,17 +15,24 @@ struct HealthController<Context: RequestContext> {
             app.vault.reloadIfChanged()
             let databaseOK = await app.ping()
             let loaded = app.resolutionReady
+            let current = app.isCurrent
             let keys = app.vault.keyring.keys.count
+            let ready = databaseOK && loaded && current
             let body = Readiness(
-                status: databaseOK && loaded ? "ready" : "not_ready",
+                status: ready ? "ready" : "not_ready",
                 database: databaseOK ? "ok" : "unreachable",
                 resolutionState: loaded ? "loaded" : "loading",
+                changes: current ? "current" : "behind",
+                confirmedSecondsAgo: app.staleness.sinceConfirmed.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 },
+                stalenessBoundSeconds: Int(app.staleness.bound.components.seconds),
                 databaseEngine: app.engine.name,
                 keyring: keys > 0 ? "loaded" : "missing",
                 masterKeys: keys,
                 activeMasterKey: app.vault.activeKeyID
             )
-            return try JSONResponse.make(body, status: databaseOK && loaded ? .ok : .serviceUnavailable)
+            var response = try JSONResponse.make(body, status: ready ? .ok : .serviceUnavailable)
+            if !ready { response.headers[.retryAfter] = "\(APIError.storeRetryAfter)" }
+            return response
         }
     }
 
@@ -37,6 +45,11 @@ struct HealthController<Context: RequestContext> {
         let database: String
         /// `loaded` once the platform's part of resolution is in memory.
         let resolutionState: String
+        /// `current` while a pass of the change log confirmed, within the staleness bound, that what is held is current;
+        /// `behind` otherwise (the gateway then refuses calls with `store_unavailable`).
+        let changes: String
+        let confirmedSecondsAgo: Double?
+        let stalenessBoundSeconds: Int
         let databaseEngine: String
         let keyring: String
         let masterKeys: Int

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenStore
 import NIOCore
 
 /// An error answered to an API client: a status and `{"error": {"code", "message", "field"?}}`.
@@ -60,6 +61,27 @@ extension APIError {
         }
         self.init(status, code: error.code, message: error.message, field: error.field, headers: headers)
     }
+
+    /// The HTTP face of a store error: a database that cannot answer is `503 store_unavailable` with `Retry-After`, a
+    /// full disk `507 storage_full`; nothing about the database's address or the driver's words reaches the client.
+    init?(_ error: StoreError) {
+        switch error {
+        case .unavailable, .closed, .databaseUnavailable:
+            self.init(.serviceUnavailable, code: "store_unavailable",
+                      message: "Keywarden cannot reach its database right now; nothing was changed. Try again shortly.",
+                      headers: [.retryAfter: "\(Self.storeRetryAfter)"])
+        case .storageFull:
+            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "storage_full",
+                      message: "The disk holding Keywarden's database is full; nothing was written. Ask the operator to free space.")
+        case .lockHeld(let operation):
+            self.init(.conflict, code: error.code, message: "Another \(operation) is running; wait for it to finish.")
+        default:
+            return nil
+        }
+    }
+
+    /// Seconds a client is asked to wait before trying again after `store_unavailable`.
+    static let storeRetryAfter = 2
 
     static func notFound(_ what: String = "resource") -> APIError {
         APIError(.notFound, code: "not_found", message: "The \(what) was not found.")

@@ -1,5 +1,6 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenStore
 import Logging
 
 /// Gives every failure the one error shape: typed errors answer for themselves, Hummingbird's own
@@ -13,6 +14,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as KeywardenError {
             throw APIError(error)
+        } catch let error as StoreError {
+            guard let answer = APIError(error) else {
+                context.logger.error("unhandled store error", metadata: ["error_code": "\(error.code)"])
+                throw APIError.internalError
+            }
+            context.logger.warning("store error", metadata: ["error": "\(error)"])
+            if PagesController.isPage(request.uri.path) { return WebResponse.storeError(answer) }
+            throw answer
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error))
         } catch let error as any HTTPResponseError {

@@ -35,6 +35,20 @@ enum WebResponse {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
+    /// A page saying the database cannot answer (it cannot render the usual chrome, which reads the database), with the
+    /// error's status and `Retry-After`; what was submitted was not saved, and the page says so.
+    static func storeError(_ error: APIError) -> Response {
+        var headers = securityHeaders()
+        headers[.contentType] = "text/html; charset=utf-8"
+        for field in error.headers { headers.append(field) }
+        let html = """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Keywarden — \(error.status.code)</title>\
+        <link rel="stylesheet" href="/assets/app.css"></head><body><main class="error-page"><h1>\(error.status.code == 507 ? "Storage full" : "Database unavailable")</h1>\
+        <p>\(error.message)</p><p>Go back and submit again once it answers; this page does not resend anything.</p></main></body></html>
+        """
+        return Response(status: error.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
     /// A 303 to `location` (after a POST, so a reload does not post again).
     static func redirect(_ location: String, cookies: [String] = []) -> Response {
         var headers = securityHeaders()

@@ -1,73 +1,330 @@
+import Synchronization
+
 /// A small async pool: at most `capacity` connections, handed out one caller at a time, in arrival order.
-actor ConnectionPool<Connection: Sendable> {
+///
+/// What it guarantees through a database fault:
+/// - A connection that is closed (the server went away) or that its holder gave up on is never handed out again, and
+///   its place is refilled for the next waiter.
+/// - A holder that never comes back (work stuck on a dead connection past its deadline) is forgotten with
+///   ``release(_:reusable:)`` `reusable: false`: its place is free at once, and its late return changes nothing.
+/// - A waiter whose task is cancelled (its deadline passed) leaves the queue at once.
+/// - When a connection cannot be opened, every waiter is told at once, and for ``retryDelay`` afterwards a caller
+///   that would open one fails at once with the same error instead of trying again (a down server is not hammered,
+///   and callers fail fast).
+///
+/// Its state changes under one lock, never across a suspension; only opening and closing connections wait.
+final class ConnectionPool<Connection: Sendable>: Sendable {
+    /// A connection handed out, with the number that identifies this hand-out.
+    struct Lease: Sendable {
+        let id: UInt64
+        let connection: Connection
+    }
+
+    /// How long after a failed open new opens are not tried.
+    static var retryDelay: Duration { .milliseconds(500) }
+
+    private typealias Waiter = CheckedContinuation<Lease, any Error>
+
+    /// Where a caller waiting for a connection is.
+    private enum Waiting {
+        /// Counted, its continuation not in place yet.
+        case registered
+        case waiting(Waiter)
+        /// Cancelled before its continuation was in place.
+        case cancelled
+    }
+
+    private struct State {
+        var idle: [Connection] = []
+        var leased: [UInt64: Connection] = [:]
+        var opening = 0
+        var nextID: UInt64 = 0
+        /// Waiters in arrival order, and where each is.
+        var queue: [UInt64] = []
+        var waiting: [UInt64: Waiting] = [:]
+        var lastFailure: (at: ContinuousClock.Instant, error: any Error)?
+        var isClosed = false
+
+        var total: Int { idle.count + leased.count + opening }
+
+        mutating func lease(_ connection: Connection) -> Lease {
+            nextID &+= 1
+            leased[nextID] = connection
+            return Lease(id: nextID, connection: connection)
+        }
+
+        /// The first waiter whose continuation is in place, taken off the queue; cancelled ones are dropped, and one
+        /// still registering is left (it looks for an idle connection itself once its continuation is in place).
+        mutating func nextWaiter() -> Waiter? {
+            var index = 0
+            while index < queue.count {
+                let id = queue[index]
+                switch waiting[id] {
+                case .waiting(let continuation)?:
+                    queue.remove(at: index)
+                    waiting[id] = nil
+                    return continuation
+                case .registered?:
+                    index += 1
+                case .cancelled?, nil:
+                    // Its registration, when it comes, finds nothing and answers CancellationError.
+                    queue.remove(at: index)
+                    waiting[id] = nil
+                }
+            }
+            return nil
+        }
+
+        /// Every waiter, taken off the queue.
+        mutating func allWaiters() -> [Waiter] {
+            var all: [Waiter] = []
+            while let waiter = nextWaiter() { all.append(waiter) }
+            return all
+        }
+    }
+
     private let capacity: Int
     private let open: @Sendable () async throws -> Connection
     private let closeConnection: @Sendable (Connection) async -> Void
-    private var idle: [Connection] = []
-    private var opened = 0
-    private var waiters: [CheckedContinuation<Connection, any Error>] = []
-    private var isClosed = false
+    private let isUsable: @Sendable (Connection) -> Bool
+    private let state = Mutex(State())
 
+    /// `isUsable` says whether a connection may be handed out or kept (PostgreSQL: not closed by the server).
     init(
         capacity: Int,
         open: @escaping @Sendable () async throws -> Connection,
-        close: @escaping @Sendable (Connection) async -> Void
+        close: @escaping @Sendable (Connection) async -> Void,
+        isUsable: @escaping @Sendable (Connection) -> Bool = { _ in true }
     ) {
         self.capacity = max(1, capacity)
         self.open = open
         self.closeConnection = close
+        self.isUsable = isUsable
     }
 
-    /// Runs `body` with a connection and returns it to the pool afterwards.
-    nonisolated func withConnection<R: Sendable>(_ body: (Connection) async throws -> R) async throws -> R {
-        let connection = try await acquire()
+    deinit {
+        // A pool dropped without close() (a test that failed half way) still closes what it held.
+        let (close, idle) = (closeConnection, state.withLock { $0.idle })
+        for connection in idle { Task { await close(connection) } }
+    }
+
+    /// Runs `body` with a connection and returns it to the pool afterwards (or closes it when it is no longer usable).
+    func withConnection<R: Sendable>(_ body: (Connection) async throws -> R) async throws -> R {
+        let lease = try await acquire()
         do {
-            let result = try await body(connection)
-            await release(connection)
+            let result = try await body(lease.connection)
+            release(lease, reusable: true)
             return result
         } catch {
-            await release(connection)
+            release(lease, reusable: true)
             throw error
         }
     }
 
-    private func acquire() async throws -> Connection {
-        guard !isClosed else { throw StoreError.closed }
-        if let connection = idle.popLast() {
-            return connection
+    /// What a caller does next.
+    private enum Step {
+        case take(Lease)
+        case open
+        case wait(UInt64)
+        case fail(any Error)
+    }
+
+    /// A connection: an idle one, a new one while under capacity, else the next one given back (in arrival order).
+    func acquire() async throws -> Lease {
+        var unusable: [Connection] = []
+        let step = state.withLock { state -> Step in
+            guard !state.isClosed else { return .fail(StoreError.closed) }
+            while let connection = state.idle.popLast() {
+                if isUsable(connection) { return .take(state.lease(connection)) }
+                unusable.append(connection)
+            }
+            if state.total < capacity {
+                if let failure = state.lastFailure, ContinuousClock.now - failure.at < Self.retryDelay { return .fail(failure.error) }
+                state.opening += 1
+                return .open
+            }
+            state.nextID &+= 1
+            state.queue.append(state.nextID)
+            state.waiting[state.nextID] = .registered
+            return .wait(state.nextID)
         }
-        if opened < capacity {
-            opened += 1
+        for connection in unusable { discard(connection) }
+        switch step {
+        case .take(let lease):
+            return lease
+        case .fail(let error):
+            throw error
+        case .open:
+            let connection: Connection
             do {
-                return try await open()
+                connection = try await open()
             } catch {
-                opened -= 1
+                openFailed(error)
                 throw error
             }
+            let lease = state.withLock { state -> Lease? in
+                state.opening -= 1
+                state.lastFailure = nil
+                return state.isClosed ? nil : state.lease(connection)
+            }
+            guard let lease else {
+                discard(connection)
+                throw StoreError.closed
+            }
+            return lease
+        case .wait(let id):
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: Waiter) in
+                    register(id, continuation)
+                }
+            } onCancel: {
+                let waiter = state.withLock { state -> Waiter? in
+                    switch state.waiting[id] {
+                    case .registered?:
+                        state.waiting[id] = .cancelled
+                        return nil
+                    case .waiting(let continuation)?:
+                        state.waiting[id] = nil
+                        state.queue.removeAll { $0 == id }
+                        return continuation
+                    case .cancelled?, nil:
+                        return nil
+                    }
+                }
+                waiter?.resume(throwing: CancellationError())
+            }
         }
-        return try await withCheckedThrowingContinuation { waiters.append($0) }
     }
 
-    private func release(_ connection: Connection) async {
-        if isClosed {
-            opened -= 1
-            await closeConnection(connection)
-        } else if !waiters.isEmpty {
-            waiters.removeFirst().resume(returning: connection)
-        } else {
-            idle.append(connection)
+    /// Puts a waiter's continuation in place; a connection that came back (or a place that freed) while it registered
+    /// is taken at once, and a waiter cancelled meanwhile is answered.
+    private enum Registration {
+        case cancelled
+        case take(Lease)
+        case wait(refill: Bool)
+    }
+
+    private func register(_ id: UInt64, _ continuation: Waiter) {
+        var unusable: [Connection] = []
+        let outcome = state.withLock { state -> Registration in
+            guard case .registered? = state.waiting[id] else {
+                state.waiting[id] = nil
+                state.queue.removeAll { $0 == id }
+                return .cancelled
+            }
+            while let connection = state.idle.popLast() {
+                guard isUsable(connection) else {
+                    unusable.append(connection)
+                    continue
+                }
+                state.waiting[id] = nil
+                state.queue.removeAll { $0 == id }
+                return .take(state.lease(connection))
+            }
+            state.waiting[id] = .waiting(continuation)
+            return .wait(refill: reserveRefill(&state))
+        }
+        for connection in unusable { discard(connection) }
+        switch outcome {
+        case .cancelled: continuation.resume(throwing: CancellationError())
+        case .take(let lease): continuation.resume(returning: lease)
+        case .wait(let refill): if refill { openForWaiter() }
         }
     }
 
-    /// Closes idle connections now and busy ones when they come back; fails every waiter.
+    /// What a connection given back does.
+    private enum Return {
+        case nothing
+        case hand(Waiter, Lease)
+        case discard(refill: Bool)
+    }
+
+    /// Gives a connection back. `reusable: false` (a holder that gave up, a connection in an unknown state) closes it;
+    /// so does a connection that is no longer usable. A lease given back twice, or after it was given up, is ignored.
+    func release(_ lease: Lease, reusable: Bool) {
+        let usable = reusable && isUsable(lease.connection)
+        let next = state.withLock { state -> Return in
+            guard state.leased.removeValue(forKey: lease.id) != nil else { return .nothing }
+            guard usable, !state.isClosed else { return .discard(refill: reserveRefill(&state)) }
+            if let waiter = state.nextWaiter() { return .hand(waiter, state.lease(lease.connection)) }
+            state.idle.append(lease.connection)
+            return .nothing
+        }
+        switch next {
+        case .nothing:
+            break
+        case .hand(let waiter, let lease):
+            waiter.resume(returning: lease)
+        case .discard(let refill):
+            discard(lease.connection)
+            if refill { openForWaiter() }
+        }
+    }
+
+    /// Closes idle connections now and leased ones when they come back; fails every waiter.
     func close() async {
-        guard !isClosed else { return }
-        isClosed = true
+        let (waiters, idle) = state.withLock { state -> ([Waiter], [Connection]) in
+            guard !state.isClosed else { return ([], []) }
+            state.isClosed = true
+            defer { state.idle.removeAll() }
+            return (state.allWaiters(), state.idle)
+        }
         for waiter in waiters { waiter.resume(throwing: StoreError.closed) }
-        waiters.removeAll()
-        let connections = idle
-        idle.removeAll()
-        opened -= connections.count
-        for connection in connections { await closeConnection(connection) }
+        for connection in idle { await closeConnection(connection) }
+    }
+
+    /// How many connections are open or opening, how many are leased, and how many callers wait (for tests and metrics).
+    var counts: (open: Int, leased: Int, waiting: Int) {
+        state.withLock { state in
+            (state.total, state.leased.count, state.waiting.values.filter { if case .cancelled = $0 { false } else { true } }.count)
+        }
+    }
+
+    // MARK: Private
+
+    private func discard(_ connection: Connection) {
+        let close = closeConnection
+        Task { await close(connection) }
+    }
+
+    /// Counts an open for the first waiter when one waits and a place is free; whether it did.
+    private func reserveRefill(_ state: inout State) -> Bool {
+        guard !state.queue.isEmpty, state.total < capacity, !state.isClosed else { return false }
+        state.opening += 1
+        return true
+    }
+
+    /// Opens a connection (already counted) for the first waiter.
+    private func openForWaiter() {
+        Task {
+            do {
+                let connection = try await open()
+                let waiter = state.withLock { state -> (Waiter, Lease)? in
+                    state.opening -= 1
+                    state.lastFailure = nil
+                    guard !state.isClosed else { return nil }
+                    if let waiter = state.nextWaiter() { return (waiter, state.lease(connection)) }
+                    state.idle.append(connection)
+                    return nil
+                }
+                if let (waiter, lease) = waiter {
+                    waiter.resume(returning: lease)
+                } else if state.withLock({ $0.isClosed }) {
+                    discard(connection)
+                }
+            } catch {
+                openFailed(error)
+            }
+        }
+    }
+
+    /// A connection could not be opened: the server is probably unreachable, so no waiter is left waiting for one.
+    private func openFailed(_ error: any Error) {
+        let waiters = state.withLock { state -> [Waiter] in
+            state.opening -= 1
+            state.lastFailure = (.now, error)
+            return state.allWaiters()
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 }

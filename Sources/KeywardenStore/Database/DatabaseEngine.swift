@@ -9,6 +9,9 @@ public protocol DatabaseEngine: Sendable {
     /// A short name for logs and `/readyz` (`sqlite`, `postgres`).
     var name: String { get }
 
+    /// Where the database is, for people: the file, or the URL without its password.
+    var location: String { get }
+
     /// Runs `body` on a connection for reading.
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
 
@@ -43,6 +46,12 @@ public protocol DatabaseEngine: Sendable {
     /// Whether the database has a table named `name` (a first run has none).
     func tableExists(_ name: String) async throws -> Bool
 
+    /// Whether the database answers a trivial query within ``DatabaseTimeouts/ping`` (for `/readyz`).
+    func ping() async -> Bool
+
+    /// This process, among the instances sharing the database (budget holds name the instance that owns them).
+    var instanceID: String { get }
+
     /// Closes every connection; later calls fail.
     func close() async
 
@@ -70,6 +79,34 @@ extension SQLDatabase {
             throw error
         }
     }
+}
+
+/// How long database work may take before its caller is answered with ``StoreError/unavailable(reason:)``.
+public struct DatabaseTimeouts: Sendable, Equatable {
+    /// One operation: the wait for a connection, its statements and the commit (`KEYWARDEN_DATABASE_TIMEOUT`). On
+    /// PostgreSQL the server also stops a statement or a lock wait that runs past it.
+    public var operation: Duration
+    /// Opening a connection to PostgreSQL.
+    public var connect: Duration
+    /// The check behind `/readyz`, which answers within 2 s.
+    public var ping: Duration
+
+    public init(operation: Duration = .seconds(10), connect: Duration = .seconds(5), ping: Duration = .seconds(1)) {
+        self.operation = operation
+        self.connect = min(connect, operation)
+        self.ping = ping
+    }
+}
+
+/// Which connections database work runs on, where an engine keeps several (PostgreSQL).
+public enum DatabaseLane: Sendable, Equatable {
+    /// Management work, reads, the ledger.
+    case general
+    /// The change follower: its passes never wait for a connection behind other work.
+    case following
+
+    /// The lane of the work running in this task.
+    @TaskLocal public static var current: DatabaseLane = .general
 }
 
 /// What instances tell each other through the database.

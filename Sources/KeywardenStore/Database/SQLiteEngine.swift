@@ -15,8 +15,11 @@ public final class SQLiteEngine: DatabaseEngine {
     public let name = "sqlite"
     /// The database file.
     public let path: String
+    public var location: String { path }
 
     public let changes = ChangeCounter()
+    public let instanceID = UUID().uuidString
+    let timeouts: DatabaseTimeouts
     private let writer: ConnectionPool<SQLiteConnection>
     private let readers: ConnectionPool<SQLiteConnection>
     private let logger: Logger
@@ -25,8 +28,9 @@ public final class SQLiteEngine: DatabaseEngine {
     public static let busyTimeoutMilliseconds = 10_000
 
     /// Opens (creating if needed) the database at `path` and checks that it is usable.
-    public init(path: String, readers: Int = 4, logger: Logger) async throws {
+    public init(path: String, readers: Int = 4, timeouts: DatabaseTimeouts = DatabaseTimeouts(), logger: Logger) async throws {
         self.path = path
+        self.timeouts = timeouts
         self.logger = logger
         // The file holds sealed secrets and token digests: readable by its owner only. SQLite gives
         // the -wal and -shm files the same permissions as the database file.
@@ -91,36 +95,63 @@ public final class SQLiteEngine: DatabaseEngine {
     }
 
     public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await readers.withConnection { connection in
-            try await body(connection.sql(queryLogLevel: nil))
-        }
+        try await answered { try await self.readers.withConnection { connection in try await body(connection.sql(queryLogLevel: nil)) } }
     }
 
     public func read<R: Sendable>(consistent: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         guard consistent else { return try await read(body) }
-        return try await readers.withConnection { connection in
-            let db = connection.sql(queryLogLevel: nil)
-            // A deferred transaction reads one snapshot of the file (WAL) from its first statement on.
-            return try await db.inTransaction("BEGIN") { try await body(db) }
+        return try await answered {
+            try await self.readers.withConnection { connection in
+                let db = connection.sql(queryLogLevel: nil)
+                // A deferred transaction reads one snapshot of the file (WAL) from its first statement on.
+                return try await db.inTransaction("BEGIN") { try await body(db) }
+            }
         }
     }
 
     public func transaction<R: Sendable>(changesState: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        let (result, seq) = try await writer.withConnection { connection -> (R, Int64?) in
-            let db = connection.sql(queryLogLevel: nil)
-            return try await db.inTransaction("BEGIN IMMEDIATE") {
-                // A transaction that wrote nothing (a failed sign-in, an unchanged save) is no reason for caches to reload.
-                let before = changesState ? try await Self.totalChanges(db) : 0
-                let collector = ChangeCollector()
-                let result = try await ChangeCollector.$current.withValue(collector) { try await body(db) }
-                let wrote = changesState ? try await Self.totalChanges(db) != before : false
-                // What changed is logged in the same transaction: a rolled-back change leaves no entry.
-                let seq = wrote ? try await ChangeLog.append(collector, on: db) : nil
-                return (result, seq)
+        let (result, seq) = try await answered {
+            try await self.writer.withConnection { connection -> (R, Int64?) in
+                let db = connection.sql(queryLogLevel: nil)
+                return try await db.inTransaction("BEGIN IMMEDIATE") {
+                    // A transaction that wrote nothing (a failed sign-in, an unchanged save) is no reason for caches to reload.
+                    let before = changesState ? try await Self.totalChanges(db) : 0
+                    let collector = ChangeCollector()
+                    let result = try await ChangeCollector.$current.withValue(collector) { try await body(db) }
+                    let wrote = changesState ? try await Self.totalChanges(db) != before : false
+                    // What changed is logged in the same transaction: a rolled-back change leaves no entry.
+                    let seq = wrote ? try await ChangeLog.append(collector, on: db) : nil
+                    return (result, seq)
+                }
             }
         }
         if let seq { await changes.committed(seq) }
         return result
+    }
+
+    /// Runs an operation within its deadline (a caller waiting for the writer behind a long write, another process's
+    /// write lock held past the busy timeout), with SQLite's errors said as the store's: a full disk is
+    /// ``StoreError/storageFull(path:)``, a lock held too long ``StoreError/unavailable(reason:)``.
+    ///
+    /// A statement SQLite is already running is not interrupted at the deadline: it ends on its own (a write may then
+    /// still commit, after its caller was told it did not answer).
+    private func answered<R: Sendable>(_ limit: Duration? = nil, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        do {
+            return try await Deadline.run(limit ?? DatabaseDeadline.override ?? timeouts.operation, what: "the database file", body)
+        } catch let error as SQLiteError {
+            switch error.reason {
+            case .full: throw StoreError.storageFull(path: path)
+            case .busy, .busyTimeout, .busyInRecovery, .busyInSnapshot, .locked, .lockedBySharedCache, .ioError, .ioErrorFailedWrite, .ioErrorFailedSync:
+                throw StoreError.unavailable(reason: String(describing: error))
+            default: throw error
+            }
+        }
+    }
+
+    public func ping() async -> Bool {
+        (try? await answered(timeouts.ping) { try await self.readers.withConnection { connection in
+            try await connection.sql(queryLogLevel: nil).raw("SELECT 1 AS ok").first() != nil
+        } }) ?? false
     }
 
     /// One process owns the file's server; another process (the CLI) is seen by the caches' age rule.

@@ -11,6 +11,11 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed
     /// Another process holds an exclusive operation's lock (a second `rotate-master-key`).
     case lockHeld(operation: String)
+    /// The database cannot answer now: unreachable, restarting, closing the connection, or past its deadline. Nothing
+    /// is known to have been written; the operation may be tried again (`503 store_unavailable` with `Retry-After`).
+    case unavailable(reason: String)
+    /// The disk holding the database is full: nothing was written (`507 storage_full`).
+    case storageFull(path: String)
 
     /// A stable code.
     public var code: String {
@@ -25,6 +30,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .conflict: return "conflict"
         case .closed: return "store_closed"
         case .lockHeld: return "operation_in_progress"
+        case .unavailable: return "store_unavailable"
+        case .storageFull: return "storage_full"
         }
     }
 
@@ -50,6 +57,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the store is closed"
         case .lockHeld(let operation):
             return "another \(operation) is running on this database; wait for it to finish (it cannot run twice at once)"
+        case .unavailable(let reason):
+            return "the database is unavailable: \(reason)"
+        case .storageFull(let path):
+            return "the disk holding \(path) is full; nothing was written (free space, then try again)"
         }
     }
 }

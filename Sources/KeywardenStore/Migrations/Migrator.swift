@@ -20,6 +20,11 @@ public struct Migrator: Sendable {
     /// Applies every pending migration; returns the versions applied.
     @discardableResult
     public func migrate(_ engine: any DatabaseEngine, logger: Logger) async throws -> [Int] {
+        // A migration may rewrite a large table: it is not held to the operation deadline of ordinary work.
+        try await DatabaseDeadline.$override.withValue(.seconds(3600)) { try await migrateAll(engine, logger: logger) }
+    }
+
+    private func migrateAll(_ engine: any DatabaseEngine, logger: Logger) async throws -> [Int] {
         // Migrations are not changes caches follow (no cache exists before them; the change log may not exist yet).
         try await engine.transaction(changesState: false) { db in
             try await db.create(table: Self.table)

@@ -14,6 +14,7 @@ public enum Schema {
         Migration(version: 9, name: "budgets and rate limits", apply: addBudgets),
         Migration(version: 10, name: "key lifecycle: expiry, rotate-by age, staged and previous secrets", apply: addKeyLifecycle),
         Migration(version: 11, name: "plans and their default limits", apply: addPlans),
+        Migration(version: 12, name: "budget holds per call, instance heartbeats, usage rows that settle their hold", apply: addBudgetHolds),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -343,5 +344,31 @@ public enum Schema {
         try await db.alter(table: "workspaces").column("plan", type: .text).run()
         // How a workspace's budget periods run (`month`, `month:15`, `week`, `day`; NULL: its plan's, else calendar months).
         try await db.alter(table: "workspaces").column("budget_cycle", type: .text).run()
+    }
+
+    static func addBudgetHolds(_ db: any SQLDatabase) async throws {
+        // One row per budget hold of a call in flight (PostgreSQL; a single process holds them in memory): the instance
+        // that owns it, so the holds of an instance that died are given back; `reclaimed` when they were, so the call's
+        // cost is still counted if its usage row arrives later.
+        try await db.create(table: "budget_holds")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("workspace_id", type: .text, .notNull)
+            .column("period", type: .text, .notNull)
+            .column("scope", type: .text, .notNull)
+            .column("amount_milli", type: .bigint, .notNull)
+            .column("instance_id", type: .text, .notNull)
+            // The database's clock, in seconds since 1970 (a hold younger than the dead-instance time is never reclaimed).
+            .column("created_at", type: .bigint, .notNull)
+            .column("reclaimed", type: boolean, .notNull, .default(false))
+            .run()
+        try await db.create(index: "budget_holds_by_instance").on("budget_holds").column("instance_id").run()
+        // Each instance's last heartbeat, in the database's own clock (seconds since 1970), so instances need not agree on time.
+        try await db.create(table: "instances")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("seen_at", type: .bigint, .notNull)
+            .run()
+        // The hold a call's usage row settles: the row and the settle are written by one statement, so the budget's
+        // spending and the ledger agree after any fault.
+        try await db.alter(table: "usage").column("hold_id", type: .text).run()
     }
 }

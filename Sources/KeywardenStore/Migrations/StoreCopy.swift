@@ -59,6 +59,14 @@ public struct StoreCopy: Sendable {
     /// Copies `source` into `target` (whose schema is brought to this build's version first).
     public func run(from source: any DatabaseEngine, to target: any DatabaseEngine, logger: Logger,
                     progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Report {
+        // Maintenance: a batch (or a count of a large table) may take longer than the deadline of ordinary work.
+        try await DatabaseDeadline.$override.withValue(.seconds(600)) {
+            try await copy(from: source, to: target, logger: logger, progress: progress)
+        }
+    }
+
+    private func copy(from source: any DatabaseEngine, to target: any DatabaseEngine, logger: Logger,
+                      progress: @Sendable (Progress) -> Void) async throws -> Report {
         try await Migrator().migrate(target, logger: logger)
         let (sourceVersion, targetVersion) = (try await Migrator().appliedVersion(source), try await Migrator().appliedVersion(target))
         guard sourceVersion == targetVersion else { throw CopyError.schemaMismatch(source: sourceVersion, target: targetVersion) }

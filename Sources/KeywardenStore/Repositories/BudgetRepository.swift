@@ -23,32 +23,77 @@ public struct BudgetRepository: Sendable {
 
     public init() {}
 
-    /// Reserves `amount` when what is spent and reserved stays within `limit`; whether it did.
-    public func reserve(workspaceID: String, period: String, scope: BudgetScope, amount: Int, limit: Int, on db: any SQLDatabase) async throws -> Bool {
-        try await ensureRow(workspaceID: workspaceID, period: period, scope: scope, on: db)
-        // One statement: on SQLite under the single writer, on PostgreSQL under the row's lock, the check and the
-        // increment cannot interleave with another instance's.
-        let rows = try await db.update(Self.table)
-            .set("reserved_milli", to: SQLBinaryExpression(SQLColumn("reserved_milli"), .add, SQLBind(amount)))
-            .where("workspace_id", .equal, workspaceID).where("period", .equal, period).where("scope", .equal, scope.rawValue)
-            .where(SQLBinaryExpression(
-                SQLBinaryExpression(SQLBinaryExpression(SQLColumn("spent_milli"), .add, SQLColumn("reserved_milli")), .add, SQLBind(amount)),
-                .lessThanOrEqual, SQLBind(limit)))
-            .returning("reserved_milli").all()
+    // MARK: Holds (shared rows, PostgreSQL)
+
+    /// Holds `amount` for one call when what is spent and held stays within `limit`, in one statement (one round trip):
+    /// the period's row gains the hold under its row lock (created if it is the period's first), and the hold is
+    /// recorded under `holdID` for `instanceID`. Whether it held.
+    public func hold(_ holdID: String, workspaceID: String, period: String, scope: BudgetScope, amount: Int, limit: Int,
+                     instanceID: String, on db: any SQLDatabase) async throws -> Bool {
+        let rows = try await db.raw("""
+            WITH spend AS (
+                INSERT INTO budget_spend (workspace_id, period, scope, spent_milli, reserved_milli, announced)
+                SELECT \(bind: workspaceID), \(bind: period), \(bind: scope.rawValue), 0, \(bind: amount), 0 WHERE \(bind: amount) <= \(bind: limit)
+                ON CONFLICT (workspace_id, period, scope) DO UPDATE SET reserved_milli = budget_spend.reserved_milli + EXCLUDED.reserved_milli
+                WHERE budget_spend.spent_milli + budget_spend.reserved_milli + EXCLUDED.reserved_milli <= \(bind: limit)
+                RETURNING 1 AS held
+            )
+            INSERT INTO budget_holds (id, workspace_id, period, scope, amount_milli, instance_id, created_at, reclaimed)
+            SELECT \(bind: holdID), \(bind: workspaceID), \(bind: period), \(bind: scope.rawValue), \(bind: amount), \(bind: instanceID),
+                   \(unsafeRaw: Self.databaseNow), FALSE FROM spend
+            RETURNING id
+            """).all()
         return !rows.isEmpty
     }
 
-    /// Releases a reservation of `reserved` and adds what the call cost; the spending after it.
-    public func settle(workspaceID: String, period: String, scope: BudgetScope, reserved: Int, cost: Int, on db: any SQLDatabase) async throws -> BudgetSpend {
-        try await ensureRow(workspaceID: workspaceID, period: period, scope: scope, on: db)
-        let row = try await db.update(Self.table)
-            // Never below zero (SQLite's max() is PostgreSQL's GREATEST(): a CASE reads the same on both).
-            .set("reserved_milli", to: SQLQueryString("CASE WHEN reserved_milli > \(bind: reserved) THEN reserved_milli - \(bind: reserved) ELSE 0 END"))
-            .set("spent_milli", to: SQLBinaryExpression(SQLColumn("spent_milli"), .add, SQLBind(cost)))
-            .where("workspace_id", .equal, workspaceID).where("period", .equal, period).where("scope", .equal, scope.rawValue)
-            .returning("spent_milli", "reserved_milli", "announced").first()
-        return try row.map(Self.decode) ?? BudgetSpend()
+    /// Settles a hold in one statement: gives it back (unless it was already reclaimed) and adds `cost`; the spending
+    /// after it, or `nil` when the hold is not there (already settled: a retry after a lost answer changes nothing).
+    public func settle(hold holdID: String, cost: Int, on db: any SQLDatabase) async throws -> BudgetSpend? {
+        try await db.raw("""
+            WITH hold AS (
+                DELETE FROM budget_holds WHERE id = \(bind: holdID)
+                RETURNING workspace_id, period, scope, CASE WHEN reclaimed THEN 0 ELSE amount_milli END AS held
+            )
+            UPDATE budget_spend b
+            SET reserved_milli = CASE WHEN b.reserved_milli > hold.held THEN b.reserved_milli - hold.held ELSE 0 END,
+                spent_milli = b.spent_milli + \(bind: cost)
+            FROM hold WHERE b.workspace_id = hold.workspace_id AND b.period = hold.period AND b.scope = hold.scope
+            RETURNING b.spent_milli, b.reserved_milli, b.announced
+            """).first().map(Self.decode)
     }
+
+    /// Notes that `instanceID` is alive, in the database's clock.
+    public func heartbeat(instanceID: String, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO instances (id, seen_at) VALUES (\(bind: instanceID), \(unsafeRaw: Self.databaseNow))
+            ON CONFLICT (id) DO UPDATE SET seen_at = EXCLUDED.seen_at
+            """).run()
+    }
+
+    /// Gives back the holds of instances not seen for `deadAfter` seconds (and older than that: an instance's first
+    /// holds may precede its first heartbeat), in one statement; they stay as reclaimed rows, so a late usage row still
+    /// adds its cost. Forgets reclaimed holds and silent instances after a week. The number of holds given back.
+    public func reclaimHolds(deadAfter: Int, on db: any SQLDatabase) async throws -> Int {
+        let rows = try await db.raw("""
+            WITH dead AS (
+                UPDATE budget_holds SET reclaimed = TRUE
+                WHERE NOT reclaimed AND created_at < \(unsafeRaw: Self.databaseNow) - \(bind: deadAfter)
+                  AND instance_id NOT IN (SELECT id FROM instances WHERE seen_at >= \(unsafeRaw: Self.databaseNow) - \(bind: deadAfter))
+                RETURNING workspace_id, period, scope, amount_milli
+            ), total AS (
+                SELECT workspace_id, period, scope, sum(amount_milli) AS amount, count(*) AS holds FROM dead GROUP BY workspace_id, period, scope
+            )
+            UPDATE budget_spend b SET reserved_milli = CASE WHEN b.reserved_milli > t.amount THEN b.reserved_milli - t.amount ELSE 0 END
+            FROM total t WHERE b.workspace_id = t.workspace_id AND b.period = t.period AND b.scope = t.scope
+            RETURNING t.holds
+            """).all()
+        try await db.raw("DELETE FROM budget_holds WHERE reclaimed AND created_at < \(unsafeRaw: Self.databaseNow) - 604800").run()
+        try await db.raw("DELETE FROM instances WHERE seen_at < \(unsafeRaw: Self.databaseNow) - 604800").run()
+        return try rows.reduce(0) { $0 + (try $1.decode(column: "holds", as: Int.self)) }
+    }
+
+    /// The database's clock in whole seconds since 1970 (PostgreSQL).
+    static let databaseNow = "CAST(extract(epoch FROM now()) AS BIGINT)"
 
     /// Moves the announced threshold from `from` to `to`; whether this call did (of several instances, one does).
     public func announce(workspaceID: String, period: String, scope: BudgetScope, from: Int, to: Int, on db: any SQLDatabase) async throws -> Bool {

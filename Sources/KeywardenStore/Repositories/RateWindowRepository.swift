@@ -10,32 +10,28 @@ public struct RateWindowRepository: Sendable {
     public init() {}
 
     /// Counts one request when the minute's requests stay within `requests` and its tokens are below `tokens`; whether
-    /// it did. Creating a minute's row removes the workspace's rows older than `staleBefore`.
+    /// it did. One statement (one round trip; PostgreSQL): the workspace's rows older than `staleBefore` go, the minute's
+    /// row is created or counted under its row lock.
     public func admit(workspaceID: String, minute: String, staleBefore: String, requests: Int?, tokens: Int?, on db: any SQLDatabase) async throws -> Bool {
-        if try await ensureRow(workspaceID: workspaceID, minute: minute, on: db) {
-            try await db.delete(from: Self.table).where("workspace_id", .equal, workspaceID).where("minute", .lessThan, staleBefore).run()
-        }
-        var update = db.update(Self.table)
-            .set("requests", to: SQLBinaryExpression(SQLColumn("requests"), .add, SQLBind(1)))
-            .where("workspace_id", .equal, workspaceID).where("minute", .equal, minute)
-        if let requests { update = update.where("requests", .lessThan, SQLBind(requests)) }
-        if let tokens { update = update.where("tokens", .lessThan, SQLBind(tokens)) }
-        return !(try await update.returning("requests").all()).isEmpty
+        var limits: [SQLQueryString] = []
+        if let requests { limits.append("rate_windows.requests < \(bind: requests)") }
+        if let tokens { limits.append("rate_windows.tokens < \(bind: tokens)") }
+        let condition: SQLQueryString = limits.isEmpty ? "" : " WHERE " + limits.dropFirst().reduce(limits[0]) { $0 + " AND " + $1 }
+        let rows = try await db.raw("""
+            WITH stale AS (DELETE FROM rate_windows WHERE workspace_id = \(bind: workspaceID) AND minute < \(bind: staleBefore))
+            INSERT INTO rate_windows (workspace_id, minute, requests, tokens) VALUES (\(bind: workspaceID), \(bind: minute), 1, 0)
+            ON CONFLICT (workspace_id, minute) DO UPDATE SET requests = rate_windows.requests + 1\(condition)
+            RETURNING requests
+            """).all()
+        return !rows.isEmpty
     }
 
-    /// Adds a call's tokens to a minute.
+    /// Adds a call's tokens to a minute, in one statement.
     public func addTokens(workspaceID: String, minute: String, tokens: Int, on db: any SQLDatabase) async throws {
         guard tokens > 0 else { return }
-        _ = try await ensureRow(workspaceID: workspaceID, minute: minute, on: db)
-        try await db.update(Self.table).set("tokens", to: SQLBinaryExpression(SQLColumn("tokens"), .add, SQLBind(tokens)))
-            .where("workspace_id", .equal, workspaceID).where("minute", .equal, minute).run()
-    }
-
-    /// Creates the minute's row unless it exists; whether this call created it.
-    private func ensureRow(workspaceID: String, minute: String, on db: any SQLDatabase) async throws -> Bool {
-        let created = try await db.insert(into: Self.table).columns("workspace_id", "minute", "requests", "tokens")
-            .values(SQLBind(workspaceID), SQLBind(minute), SQLBind(0), SQLBind(0))
-            .ignoringConflicts().returning("minute").all()
-        return !created.isEmpty
+        try await db.raw("""
+            INSERT INTO rate_windows (workspace_id, minute, requests, tokens) VALUES (\(bind: workspaceID), \(bind: minute), 0, \(bind: tokens))
+            ON CONFLICT (workspace_id, minute) DO UPDATE SET tokens = rate_windows.tokens + EXCLUDED.tokens
+            """).run()
     }
 }

@@ -7,22 +7,68 @@ public struct UsageRepository: Sendable {
     package static let table = "usage"
     static let columns = [
         "id", "at", "workspace_id", "provider_id", "model", "credential_id", "source", "modality", "consumer",
-        "status", "latency_ms", "tokens_in", "tokens_out", "characters", "milli_credits", "attempts",
+        "status", "latency_ms", "tokens_in", "tokens_out", "characters", "milli_credits", "attempts", "hold_id",
     ]
-    /// Rows per INSERT statement (16 binds each, well under SQLite's limit of 32,766).
+    /// Rows per INSERT statement (17 binds each, well under SQLite's limit of 32,766).
     static let rowsPerStatement = 500
 
     public init() {}
 
-    /// Inserts a batch of records in the caller's transaction.
+    /// Inserts a batch of records in the caller's transaction; a record whose id is already stored is skipped.
     public func insert(_ records: [UsageRecord], on db: any SQLDatabase) async throws {
         for start in stride(from: 0, to: records.count, by: Self.rowsPerStatement) {
             var insert = db.insert(into: Self.table).columns(Self.columns)
             for record in records[start..<min(start + Self.rowsPerStatement, records.count)] {
                 insert = insert.values(Self.binds(record))
             }
-            try await insert.run()
+            try await insert.ignoringConflicts(with: ["id"]).run()
         }
+    }
+
+    /// What one workspace spent in a period and scope after a batch settled holds there.
+    public struct Settled: Sendable, Equatable {
+        public let workspaceID: String
+        public let period: String
+        public let scope: String
+        public let spent: Int
+        public let announced: Int
+    }
+
+    /// Inserts records and settles the budget holds they name, each statement on its own (PostgreSQL; autocommit): the
+    /// rows of a statement and the settles of their holds commit together or not at all. A row already stored (a batch
+    /// written again after its first answer was lost) is skipped and settles nothing, so a hold's cost is counted once.
+    /// A hold that was given back because its instance was taken for dead adds its cost and gives back nothing more.
+    /// Returns the spending after each settle.
+    public func insertSettlingHolds(_ records: [UsageRecord], on db: any SQLDatabase) async throws -> [Settled] {
+        var settled: [Settled] = []
+        for start in stride(from: 0, to: records.count, by: Self.rowsPerStatement) {
+            let chunk = records[start..<min(start + Self.rowsPerStatement, records.count)]
+            var values: [SQLQueryString] = []
+            for record in chunk { values.append("(\(binds: Self.values(record)))") }
+            let rows = try await db.raw("""
+                WITH new_rows AS (
+                    INSERT INTO usage (\(idents: Self.columns, joinedBy: ", ")) VALUES \(SQLList(values))
+                    ON CONFLICT (id) DO NOTHING RETURNING hold_id, milli_credits
+                ), settled AS (
+                    DELETE FROM budget_holds h USING new_rows n WHERE h.id = n.hold_id
+                    RETURNING h.workspace_id, h.period, h.scope, h.amount_milli, h.reclaimed, n.milli_credits
+                )
+                UPDATE budget_spend b
+                SET spent_milli = b.spent_milli + s.cost,
+                    reserved_milli = CASE WHEN b.reserved_milli > s.held THEN b.reserved_milli - s.held ELSE 0 END
+                FROM (SELECT workspace_id, period, scope, sum(milli_credits) AS cost,
+                             sum(CASE WHEN reclaimed THEN 0 ELSE amount_milli END) AS held
+                      FROM settled GROUP BY workspace_id, period, scope) s
+                WHERE b.workspace_id = s.workspace_id AND b.period = s.period AND b.scope = s.scope
+                RETURNING b.workspace_id, b.period, b.scope, b.spent_milli, b.announced
+                """).all()
+            for row in rows {
+                settled.append(Settled(workspaceID: try row.decode(column: "workspace_id", as: String.self), period: try row.decode(column: "period", as: String.self),
+                                       scope: try row.decode(column: "scope", as: String.self), spent: try row.decode(column: "spent_milli", as: Int.self),
+                                       announced: try row.decode(column: "announced", as: Int.self)))
+            }
+        }
+        return settled
     }
 
     /// One stored usage row, as exported.
@@ -46,8 +92,9 @@ public struct UsageRepository: Sendable {
         }
         return try await select.orderBy("at").orderBy("id").limit(limit).all().map { row in
             let at = try row.decode(column: "at", as: String.self)
-            return Row(id: try row.decode(column: "id", as: String.self), at: at, record: UsageRecord(
-                at: Timestamp.date(at) ?? Date(timeIntervalSince1970: 0), workspaceID: try row.decode(column: "workspace_id", as: String?.self),
+            let id = try row.decode(column: "id", as: String.self)
+            return Row(id: id, at: at, record: UsageRecord(
+                id: id, at: Timestamp.date(at) ?? Date(timeIntervalSince1970: 0), workspaceID: try row.decode(column: "workspace_id", as: String?.self),
                 providerID: try row.decode(column: "provider_id", as: String.self), model: try row.decode(column: "model", as: String?.self),
                 credentialID: try row.decode(column: "credential_id", as: String?.self),
                 source: try row.decode(column: "source", as: String?.self).flatMap(KeySource.init(rawValue:)),
@@ -56,16 +103,21 @@ public struct UsageRepository: Sendable {
                 latencyMilliseconds: try row.decode(column: "latency_ms", as: Int.self),
                 counts: UsageCounts(inputTokens: try row.decode(column: "tokens_in", as: Int?.self), outputTokens: try row.decode(column: "tokens_out", as: Int?.self),
                                     characters: try row.decode(column: "characters", as: Int?.self)),
-                milliCredits: try row.decode(column: "milli_credits", as: Int.self), attempts: try row.decode(column: "attempts", as: Int.self)))
+                milliCredits: try row.decode(column: "milli_credits", as: Int.self), attempts: try row.decode(column: "attempts", as: Int.self),
+                holdID: try row.decode(column: "hold_id", as: String?.self)))
         }
     }
 
     static func binds(_ r: UsageRecord) -> [any SQLExpression] {
+        values(r).map { SQLBind($0) }
+    }
+
+    /// A record's values, in the order of ``columns``.
+    static func values(_ r: UsageRecord) -> [any Encodable & Sendable] {
         [
-            SQLBind(Identifier.make("use")), SQLBind(Timestamp.string(r.at)), SQLBind(r.workspaceID), SQLBind(r.providerID),
-            SQLBind(r.model), SQLBind(r.credentialID), SQLBind(r.source?.rawValue), SQLBind(r.modality.rawValue), SQLBind(r.consumer),
-            SQLBind(r.status), SQLBind(r.latencyMilliseconds), SQLBind(r.counts.inputTokens), SQLBind(r.counts.outputTokens),
-            SQLBind(r.counts.characters), SQLBind(r.milliCredits), SQLBind(r.attempts),
+            r.id, Timestamp.string(r.at), r.workspaceID, r.providerID, r.model, r.credentialID, r.source?.rawValue, r.modality.rawValue,
+            r.consumer, r.status, r.latencyMilliseconds, r.counts.inputTokens, r.counts.outputTokens, r.counts.characters,
+            r.milliCredits, r.attempts, r.holdID,
         ]
     }
 

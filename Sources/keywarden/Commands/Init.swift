@@ -12,7 +12,7 @@ struct Init: AsyncParsableCommand {
         try await reportingFailures {
             let logger = global.makeLogger()
             let (app, report) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
-            let path = app.configuration.dataDirectory.path
+            let path = app.engine.name == "sqlite" ? app.configuration.dataDirectory.path : app.engine.location
             if let token = report.adminToken {
                 say("Initialised \(path).")
                 say("Keyring: \(app.configuration.keyringSource)")

@@ -20,11 +20,11 @@ struct Serve: AsyncParsableCommand {
             let logger = global.makeLogger()
             let settings = try RuntimeConfiguration.server(host: host, port: port, environment: global.environment)
             let (app, report) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: true, logger: logger)
-            let dataPath = app.configuration.dataDirectory.path
+            let database = app.engine.name == "sqlite" ? "Data directory: \(app.configuration.dataDirectory.path)" : "Database: \(app.engine.location)"
             let token = report.adminToken
             try await runServer(app: app, settings: settings, logger: logger) { host, port in
                 say("Keywarden is listening on http://\(host):\(port)")
-                say("Data directory: \(dataPath)")
+                say(database)
                 if let token {
                     say("First run: the platform admin token is below. It is shown only this once; store it now.")
                     say("  \(token.value)")
