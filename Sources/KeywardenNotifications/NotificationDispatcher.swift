@@ -65,7 +65,7 @@ public final class NotificationDispatcher: Service, Sendable {
 
     public func run() async throws {
         // Graceful shutdown cancels the loop; a round in progress stops at its next await.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     _ = try await self.deliverDue()

@@ -60,7 +60,7 @@ extension Keys {
                         do {
                             let (result, _) = try await services.verification.testStaged(reference, actor: "cli")
                             await services.shutdown()
-                            say("\(result.status.rawValue): \(result.message ?? result.status.hint())")
+                            say("\(result.status.rawValue): \(result.message.isEmpty ? result.status.hint() : result.message)")
                             if result.status != .valid { throw ExitCode(1) }
                         } catch {
                             await services.shutdown()
