@@ -104,19 +104,21 @@ final class ScriptedVendorServer: Sendable {
                 case .gated(let first, let rest, let gate):
                     context.writeAndFlush(NIOAny(ByteBuffer(string: first)), promise: nil)
                     let later = ByteBuffer(string: rest)
+                    let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                     context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(10)) { task in
                         guard gate.isOpen else { return }
                         task.cancel()
-                        context.writeAndFlush(NIOAny(later), promise: nil)
+                        bound.value.writeAndFlush(NIOAny(later), promise: nil)
                     }
                 case .send(let parts, let close):
                     var delay = TimeAmount.zero
+                    let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                     for part in parts {
                         delay = delay + part.delay
                         let buffer = ByteBuffer(string: part.text)
-                        context.eventLoop.scheduleTask(in: delay) { context.writeAndFlush(NIOAny(buffer), promise: nil) }
+                        context.eventLoop.scheduleTask(in: delay) { bound.value.writeAndFlush(NIOAny(buffer), promise: nil) }
                     }
-                    if close { context.eventLoop.scheduleTask(in: delay + .milliseconds(5)) { context.close(promise: nil) } }
+                    if close { context.eventLoop.scheduleTask(in: delay + .milliseconds(5)) { bound.value.close(promise: nil) } }
                 }
             }
         }
@@ -432,7 +434,7 @@ struct VendorConnectionPoolTests {
         try openssl.run()
         openssl.waitUntilExit()
         try #require(openssl.terminationStatus == 0)
-        let certificate = try NIOSSLCertificate(file: directory.appendingPathComponent("cert.pem").path, format: .pem)
+        let certificate = try #require(try NIOSSLCertificate.fromPEMFile(directory.appendingPathComponent("cert.pem").path).first)
         let key = try NIOSSLPrivateKey(file: directory.appendingPathComponent("key.pem").path, format: .pem)
         let serverContext = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
         let vendor = try await ScriptedVendorServer(tls: serverContext) { _ in .send([(.zero, answer("secure"))]) }

@@ -25,7 +25,7 @@ struct BudgetRouteTests {
             }
             #expect(try await api.patch(path, token: harness.adminToken, json: ["limit": 1]).errorCode == "unknown_field")
             // A positive limit too small to count is the smallest limit (a thousandth of a credit), never 0.
-            let tiny = try await api.patch(path, token: harness.adminToken, json: ["byok_limit_credits": 2.225073858507203e-309])
+            let tiny = try await api.patch(path, token: harness.adminToken, json: ["byok_limit_credits": Double.leastNonzeroMagnitude * 1e15])
             #expect(tiny.status == 200 && tiny.object("byok")["limit_credits"] as? Double == 0.001)
             _ = try await api.patch(path, token: harness.adminToken, json: ["byok_limit_credits": 3])
             let cleared = try await api.patch(path, token: harness.adminToken, json: ["platform_limit_credits": NSNull()])

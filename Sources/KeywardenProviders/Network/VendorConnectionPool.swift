@@ -175,8 +175,11 @@ public final class VendorConnectionPool: Sendable {
         let channel: any Channel
         do {
             channel = try await bootstrap.connect(host: origin.host, port: origin.port).get()
-        } catch let error as ChannelError {
-            if case .connectTimeout = error { throw HTTPClientError.connectTimeout }
+        } catch {
+            if let error = error as? ChannelError, case .connectTimeout = error { throw HTTPClientError.connectTimeout }
+            // The handshake watch closes the channel at the connect deadline; on a loaded machine that can fail the connect
+            // itself (I/O on a closed channel) before the handshake is awaited: still a connect timeout.
+            if tlsContext != nil, NIODeadline.now() >= connectDeadline { throw HTTPClientError.connectTimeout }
             throw error
         }
         if tlsContext != nil {
@@ -297,6 +300,12 @@ enum VendorExchangeError: Error {
     case unexpectedAnswer
 }
 
+/// A handler held weakly (by a timer that must not keep it alive).
+final class WeakHandler<Handler: AnyObject> {
+    weak var value: Handler?
+    init(_ value: Handler) { self.value = value }
+}
+
 /// Fails a new TLS connection whose handshake does not finish by its deadline; `done` completes with the handshake.
 final class TLSHandshakeWatch: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
@@ -314,9 +323,10 @@ final class TLSHandshakeWatch: ChannelInboundHandler, RemovableChannelHandler {
         let promise = context.eventLoop.makePromise(of: Void.self)
         self.promise = promise
         done = promise.futureResult
-        timer = context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
-            self?.finish(HTTPClientError.connectTimeout)
-            context.close(promise: nil)
+        let bound = NIOLoopBound((watch: WeakHandler(self), context: context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            bound.value.watch.value?.finish(HTTPClientError.connectTimeout)
+            bound.value.context.close(promise: nil)
         }
     }
 
@@ -448,9 +458,11 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         readsHeld = false
         self.readTimeout = readTimeout
         let exchange = exchange
-        timer = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
-            guard self.exchange == exchange, case .awaitingHead = phase else { return }
-            fail(HTTPClientError.deadlineExceeded)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let handler = bound.value
+            guard handler.exchange == exchange, case .awaitingHead = handler.phase else { return }
+            handler.fail(HTTPClientError.deadlineExceeded)
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         // A head the encoder refused (a header or target NIO will not send) failed the exchange already.
@@ -459,17 +471,18 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { [self] result in
-            guard self.exchange == exchange else { return }
+        written.futureResult.whenComplete { result in
+            let handler = bound.value
+            guard handler.exchange == exchange else { return }
             switch result {
             case .success:
-                requestWritten = true
+                handler.requestWritten = true
             case .failure(let error):
                 // A write that failed before any answer (the vendor had closed the connection): not written whole.
-                if case .awaitingHead = phase, !sawAnswerBytes {
-                    fail(VendorExchangeError.closedBeforeAnswer(written: false))
+                if case .awaitingHead = handler.phase, !handler.sawAnswerBytes {
+                    handler.fail(VendorExchangeError.closedBeforeAnswer(written: false))
                 } else {
-                    fail(error)
+                    handler.fail(error)
                 }
             }
         }
@@ -506,9 +519,11 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     func closeWhenIdle(after timeout: TimeAmount) {
         guard let context, case .idle = phase else { return }
         let exchange = exchange
-        idleTimer = context.eventLoop.scheduleTask(in: timeout) { [self] in
-            guard self.exchange == exchange, case .idle = phase else { return }
-            retire()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: timeout) {
+            let handler = bound.value
+            guard handler.exchange == exchange, case .idle = handler.phase else { return }
+            handler.retire()
         }
     }
 
@@ -663,16 +678,18 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     private func armReadTimer(context: ChannelHandlerContext) {
         timer?.cancel()
         let exchange = exchange
-        timer = context.eventLoop.scheduleTask(deadline: lastRead + readTimeout) { [self] in
-            guard self.exchange == exchange, !readsHeld, let context = self.context else { return }
-            switch phase {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: lastRead + readTimeout) {
+            let handler = bound.value
+            guard handler.exchange == exchange, !handler.readsHeld, let context = handler.context else { return }
+            switch handler.phase {
             case .streaming, .headRead: break
             default: return
             }
-            if NIODeadline.now() - lastRead < readTimeout {
-                armReadTimer(context: context)
+            if NIODeadline.now() - handler.lastRead < handler.readTimeout {
+                handler.armReadTimer(context: context)
             } else {
-                fail(HTTPClientError.readTimeout)
+                handler.fail(HTTPClientError.readTimeout)
             }
         }
     }
