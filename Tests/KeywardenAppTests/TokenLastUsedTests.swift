@@ -27,7 +27,8 @@ struct TokenLastUsedTests {
         let ws = try await app.workspaceService.create(name: "Used", byokAllowed: true, exclusive: false, actor: "test").id
         let (member, token) = try await app.workspaceService.addMember(workspaceID: ws, name: "Ann", role: .member, actor: "test", actingRole: nil)
         func lastUsed() async throws -> String? {
-            try await app.workspaceService.listTokens(workspaceID: ws).first { $0.memberID == member.id }?.lastUsedAt
+            let tokens = try await app.workspaceService.listTokens(workspaceID: ws)
+            return tokens.first { $0.memberID == member.id }?.lastUsedAt
         }
         #expect(try await lastUsed() == nil, "never used yet")
         let changes = app.engine.changes.value

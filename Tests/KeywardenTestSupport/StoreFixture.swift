@@ -49,6 +49,8 @@ public struct StoreFixture: Sendable {
     public var allowPrivateTargets = true
     /// The PostgreSQL database of this fixture, made on first use (`nil` on SQLite).
     public let database = TestDatabase()
+    /// How long an instance serves what it holds without confirming it current (`KEYWARDEN_STALE_AFTER`).
+    public var staleAfter: Duration = .seconds(10)
 
     public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-store-\(UUID().uuidString)")
@@ -65,6 +67,7 @@ public struct StoreFixture: Sendable {
         // The whole suite runs at once against one server: an operation may wait longer than in production. The
         // deadline itself is tested with short limits of its own (PostgresFaultTests, the fault suite).
         configuration.databaseTimeouts = Self.databaseTimeouts
+        configuration.staleAfter = staleAfter
         return configuration
     }
 
