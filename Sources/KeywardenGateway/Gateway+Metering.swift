@@ -119,6 +119,8 @@ extension Gateway {
                 return .held(held)
             }
         } catch {
+            // A hold that may have been written is given back (on the ledger's rounds while the database refuses).
+            if let uncertain = error as? UncertainHold { ledger.releaseLater(uncertain.reservation) }
             // A limit that cannot be checked is not spent past: the call waits for the store.
             logger.error("gateway: budget unavailable", metadata: ["error": "\(error)"])
             return .refused(.local(503, "store_unavailable", "Keywarden cannot check the workspace's budget right now; try again."))

@@ -198,6 +198,18 @@ public final class Gateway: Sendable {
     private func attempt(_ candidate: Candidate, of call: GatewayCall, plan: CallPlan, state: inout AttemptState, meter: inout Meter,
                          upstream: inout Duration) async -> AttemptOutcome {
         guard let credential = plan.snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { return .next }
+        if state.attempts > 0 {
+            // A later key of the call (the earlier ones may have taken up to the first-byte deadline): used only if this
+            // instance is still current and the key still serves the call as it now holds it (not deactivated, deleted or
+            // turned bad meanwhile, here or on another instance).
+            guard app.isCurrent else {
+                state.lastFailure = .local(503, "store_unavailable", "Keywarden has not been able to confirm its keys are current; try again shortly.")
+                return .next
+            }
+            guard let live = try? await app.resolution.view(for: call.workspaceID),
+                  case .success(let serving) = Resolver.resolve(plan.query, in: live, catalog: app.catalog, coolingDown: []),
+                  serving.contains(where: { $0.credentialID == candidate.credentialID && $0.slot == candidate.slot }) else { return .next }
+        }
         let owned = credential.scope.workspaceID == call.workspaceID
         // A rotated key's old secret serves until its grace period ends (the sweep then removes it), and only where the
         // new one cannot: it was refused in this call, or it is known bad (then the old one comes alone).

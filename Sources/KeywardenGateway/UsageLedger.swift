@@ -73,6 +73,7 @@ public final class UsageLedger: Service, Sendable {
                         logger.error("budget thresholds not recorded", metadata: ["error": "\(error)"])
                     }
                 } catch {
+                    // Refused or not answered: with the next batch (written twice, it counts once).
                     append(record, settling: reservation)
                 }
                 _ = buffer.withLock { $0.writing.removeValue(forKey: id) }
@@ -92,10 +93,25 @@ public final class UsageLedger: Service, Sendable {
     public var pendingReleases: Int { buffer.withLock { $0.releases.count } }
 
     public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            // The heartbeat keeps its own time: a long round of writes after an outage must not make this instance look
+            // dead to the others (they would give back its budget holds).
+            group.addTask { [self] in
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    await app.keepBudgetHolds()
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+                }
+            }
+            group.addTask { [self] in await writeUntilShutdown() }
+            await group.waitForAll()
+        }
+    }
+
+    /// Writes every round until the graceful shutdown, then the last rows.
+    private func writeUntilShutdown() async {
         // The wait ends early at graceful shutdown; the last flush runs after the server has stopped.
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
-            await app.keepBudgetHolds()
             await flush()
         }
         // The last rows are tried again while the database refuses, for a part of the shutdown's bound (the process
@@ -114,6 +130,11 @@ public final class UsageLedger: Service, Sendable {
 
     /// Writes every buffered row and gives back every pending hold now (after the rows being written at once are done);
     /// what the database refuses stays for the next round.
+    ///
+    /// Rows go a statement's worth at a time, each with the database's deadline: a long backlog drains across rounds
+    /// instead of starting again from its first rows on every one. A statement the database refuses for what it holds
+    /// (not for being away) is written row by row, so one bad row never holds back the others: a row refused alone is
+    /// dropped (logged, counted) and its hold given back.
     public func flush() async {
         for write in buffer.withLock({ Array($0.writing.values) }) { await write.value }
         await releasePending()
@@ -122,29 +143,67 @@ public final class UsageLedger: Service, Sendable {
             return buffer.entries
         }
         defer { report() }
-        let settled: [UsageRepository.Settled]
-        do {
-            settled = try await app.usage.record(batch.map(\.record))
-        } catch {
-            logFailure("usage rows not written; kept for the next round", rows: batch.count, error: error)
-            let dropped = buffer.withLock { buffer -> Int in
-                buffer.entries.insert(contentsOf: batch, at: 0)
-                let excess = max(0, buffer.entries.count - Self.maximumBuffered)
-                buffer.entries.removeFirst(excess)
-                return excess
+        var start = 0
+        while start < batch.count {
+            let chunk = Array(batch[start..<min(start + UsageRepository.batchSize, batch.count)])
+            do {
+                try await write(chunk)
+            } catch where Self.isUnavailable(error) {
+                logFailure("usage rows not written; kept for the next round", rows: batch.count - start, error: error)
+                keep(Array(batch[start...]))
+                return
+            } catch {
+                // Refused for what it holds: one row at a time.
+                for (index, entry) in chunk.enumerated() {
+                    do {
+                        try await write([entry])
+                    } catch where Self.isUnavailable(error) {
+                        keep(Array(chunk[index...]) + Array(batch[(start + chunk.count)...]))
+                        return
+                    } catch {
+                        metrics.usageDropped(1)
+                        logger.critical("usage row refused by the database; dropped", metadata: ["row": "\(entry.record.id)", "error": "\(error)"])
+                        if let reservation = entry.reservation { releaseLater(reservation) }
+                    }
+                }
             }
-            if dropped > 0 {
-                metrics.usageDropped(dropped)
-                logger.critical("usage rows dropped", metadata: ["rows": "\(dropped)"])
-            }
-            return
+            start += chunk.count
         }
+    }
+
+    /// Writes rows (one statement on PostgreSQL), then claims the budget thresholds their settles reached.
+    private func write(_ entries: [Entry]) async throws {
+        let settled = try await app.usage.record(entries.map(\.record))
         guard !settled.isEmpty else { return }
         // The settles are written; the thresholds they reached are claimed and raised once across instances.
         do {
-            try await app.budgets.settled(settled, reservations: batch.compactMap(\.reservation))
+            try await app.budgets.settled(settled, reservations: entries.compactMap(\.reservation))
         } catch {
             logger.error("budget thresholds not recorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Puts rows back at the front of the buffer for the next round; beyond ``maximumBuffered`` the oldest are dropped.
+    private func keep(_ entries: [Entry]) {
+        let dropped = buffer.withLock { buffer -> Int in
+            buffer.entries.insert(contentsOf: entries, at: 0)
+            let excess = max(0, buffer.entries.count - Self.maximumBuffered)
+            buffer.entries.removeFirst(excess)
+            return excess
+        }
+        if dropped > 0 {
+            metrics.usageDropped(dropped)
+            logger.critical("usage rows dropped", metadata: ["rows": "\(dropped)"])
+        }
+    }
+
+    /// Whether an error means the database is away (try again later), not that it refused what it was given.
+    static func isUnavailable(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        guard let error = error as? StoreError else { return false }
+        switch error {
+        case .unavailable, .closed, .databaseUnavailable, .storageFull: return true
+        default: return false
         }
     }
 

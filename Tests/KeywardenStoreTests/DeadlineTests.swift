@@ -12,12 +12,12 @@ struct DeadlineTests {
         return 0
     }
 
-    @Test("work that never ends and ignores cancellation is answered store_unavailable at the limit, and onExpiry runs once")
+    @Test("work that never ends and ignores cancellation is answered store_unavailable at the limit, and onAbandon runs once")
     func stuckWorkIsAnsweredAtTheLimit() async throws {
         let expired = Mutex(0)
         let started = ContinuousClock.now
         await #expect {
-            _ = try await Deadline.run(.milliseconds(200), what: "the test database", onExpiry: { expired.withLock { $0 += 1 } }) {
+            _ = try await Deadline.run(.milliseconds(200), what: "the test database", onAbandon: { expired.withLock { $0 += 1 } }) {
                 try await Self.never()
             }
         } throws: { error in
@@ -30,10 +30,10 @@ struct DeadlineTests {
         #expect(expired.withLock { $0 } == 1)
     }
 
-    @Test("a result or an error within the limit passes through unchanged, and onExpiry does not run")
+    @Test("a result or an error within the limit passes through unchanged, and onAbandon does not run")
     func resultsPassThrough() async throws {
         let expired = Mutex(false)
-        let value = try await Deadline.run(.seconds(5), onExpiry: { expired.withLock { $0 = true } }) { 42 }
+        let value = try await Deadline.run(.seconds(5), onAbandon: { expired.withLock { $0 = true } }) { 42 }
         #expect(value == 42)
         struct Refused: Error {}
         await #expect(throws: Refused.self) { try await Deadline.run(.seconds(5)) { () async throws -> Int in throw Refused() } }

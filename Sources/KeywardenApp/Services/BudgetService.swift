@@ -36,6 +36,15 @@ public struct BudgetReservation: Sendable, Equatable {
     public let holdID: String?
 }
 
+/// A budget hold whose statement failed without an answer (the database went away, the deadline passed): it may have
+/// been written. Giving it back is harmless if it was not (``BudgetService/release(_:)``), and needed if it was.
+public struct UncertainHold: Error, Sendable, CustomStringConvertible {
+    public let reservation: BudgetReservation
+    public let underlying: any Error
+
+    public var description: String { "a budget hold may or may not have been written: \(underlying)" }
+}
+
 /// Budgets per workspace: limits set by the platform admin, spending reserved before a call and settled after it in
 /// rows every instance shares, and the 80 / 95 / 100 % events raised once per period each.
 public struct BudgetService: Sendable {
@@ -122,9 +131,15 @@ public struct BudgetService: Sendable {
             let id = Identifier.make("hold")
             holdID = id
             let instance = store.engine.instanceID
-            held = try await store.engine.counterWrite { db in
-                try await self.store.budgets.hold(id, workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit,
-                                                  instanceID: instance, on: db)
+            do {
+                held = try await store.engine.counterWrite { db in
+                    try await self.store.budgets.hold(id, workspaceID: workspaceID, period: period.key, scope: scope, amount: amount, limit: limit,
+                                                      instanceID: instance, on: db)
+                }
+            } catch {
+                // Written or not, the caller cannot know: it gives the hold back (harmless when it was not written).
+                throw UncertainHold(reservation: BudgetReservation(workspaceID: workspaceID, scope: scope, period: period.key, periodEnd: period.end,
+                                                                   amount: amount, limit: limit, holdID: id), underlying: error)
             }
         }
         guard held else { return nil }

@@ -41,6 +41,8 @@ final class ChangeFollower: Sendable {
         var confirmedAt: ContinuousClock.Instant?
         /// Whether the poll runs (a serving instance); a process that does not follow is not judged stale.
         var following = false
+        /// When the database last answered a pass (every 250 ms while it answers).
+        var answeredAt: ContinuousClock.Instant?
     }
 
     private let state = Mutex(State())
@@ -61,6 +63,14 @@ final class ChangeFollower: Sendable {
         state.withLock { state in
             guard state.following else { return true }
             return state.confirmedAt.map { ContinuousClock.now - $0 <= staleAfter } ?? false
+        }
+    }
+
+    /// Whether the database answered a pass within `window` (`nil`: this process does not follow, so it cannot say).
+    func databaseAnswered(within window: Duration) -> Bool? {
+        state.withLock { state in
+            guard state.following else { return nil }
+            return state.answeredAt.map { ContinuousClock.now - $0 <= window } ?? false
         }
     }
 
@@ -92,8 +102,12 @@ final class ChangeFollower: Sendable {
         guard !Self.inPass else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let gate = ResumeOnce(continuation)
-            Task { await self.catchUp(); gate.resume() }
-            Task { try? await Task.sleep(for: Self.commitWait); gate.resume() }
+            let timer = Task { try? await Task.sleep(for: Self.commitWait); gate.resume() }
+            Task {
+                await self.catchUp()
+                gate.resume()
+                timer.cancel()
+            }
         }
     }
 
@@ -125,6 +139,7 @@ final class ChangeFollower: Sendable {
         let began = ContinuousClock.now
         do {
             let latest = try await engine.read { db in try await ChangeLog.latest(on: db) }
+            state.withLock { $0.answeredAt = .now }
             guard let applied = state.withLock({ $0.applied }), latest >= applied else {
                 // The first pass, or a log that went back (a restored database): what is held was read before it.
                 try await apply([.everything], services: services)

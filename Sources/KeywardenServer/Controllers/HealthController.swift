@@ -2,8 +2,9 @@ import KeywardenApp
 import Hummingbird
 import KeywardenStore
 
-/// `/healthz` (the process is up) and `/readyz` (it can serve: database reachable within 1 s, what it holds confirmed
-/// current within the staleness bound, keyring loaded). `/readyz` answers within 2 s whatever the database does.
+/// `/healthz` (the process is up) and `/readyz` (it can serve: the database answered the change follower within 2 s,
+/// what it holds confirmed current within the staleness bound, keyring loaded). `/readyz` does not touch the database
+/// itself: it answers at once whatever the database does, however often it is asked.
 struct HealthController<Context: RequestContext> {
     let app: AppServices
 

@@ -124,12 +124,15 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
     /// What a caller does next.
     private enum Step {
         case take(Lease)
-        case open
-        case wait(UInt64)
+        /// Wait as this waiter; `opens`: a connection was counted to be opened for the waiters.
+        case wait(UInt64, opens: Bool)
         case fail(any Error)
     }
 
-    /// A connection: an idle one, a new one while under capacity, else the next one given back (in arrival order).
+    /// A connection: an idle one, else the next one opened or given back (in arrival order).
+    ///
+    /// Connections are opened in tasks of their own, never in the caller's: a caller that gives up (its deadline passed,
+    /// its client left) cancels only its wait, and the connection being opened goes to the next waiter or the idle list.
     func acquire() async throws -> Lease {
         var unusable: [Connection] = []
         let step = state.withLock { state -> Step in
@@ -138,15 +141,16 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
                 if isUsable(connection) { return .take(state.lease(connection)) }
                 unusable.append(connection)
             }
+            var opens = false
             if state.total < capacity {
                 if let failure = state.lastFailure, ContinuousClock.now - failure.at < Self.retryDelay { return .fail(failure.error) }
                 state.opening += 1
-                return .open
+                opens = true
             }
             state.nextID &+= 1
             state.queue.append(state.nextID)
             state.waiting[state.nextID] = .registered
-            return .wait(state.nextID)
+            return .wait(state.nextID, opens: opens)
         }
         for connection in unusable { discard(connection) }
         switch step {
@@ -154,25 +158,8 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
             return lease
         case .fail(let error):
             throw error
-        case .open:
-            let connection: Connection
-            do {
-                connection = try await open()
-            } catch {
-                openFailed(error)
-                throw error
-            }
-            let lease = state.withLock { state -> Lease? in
-                state.opening -= 1
-                state.lastFailure = nil
-                return state.isClosed ? nil : state.lease(connection)
-            }
-            guard let lease else {
-                discard(connection)
-                throw StoreError.closed
-            }
-            return lease
-        case .wait(let id):
+        case .wait(let id, let opens):
+            if opens { openForWaiter() }
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: Waiter) in
                     register(id, continuation)
@@ -196,14 +183,16 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         }
     }
 
-    /// Puts a waiter's continuation in place; a connection that came back (or a place that freed) while it registered
-    /// is taken at once, and a waiter cancelled meanwhile is answered.
     private enum Registration {
         case cancelled
+        case fail(any Error)
         case take(Lease)
         case wait(refill: Bool)
     }
 
+    /// Puts a waiter's continuation in place; a connection that came back (or a place that freed) while it registered
+    /// is taken at once, and a waiter cancelled meanwhile (or of a pool closed meanwhile, or with nothing left that could
+    /// serve it after a failed open) is answered.
     private func register(_ id: UInt64, _ continuation: Waiter) {
         var unusable: [Connection] = []
         let outcome = state.withLock { state -> Registration in
@@ -212,14 +201,25 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
                 state.queue.removeAll { $0 == id }
                 return .cancelled
             }
+            func leave(_ state: inout State) {
+                state.waiting[id] = nil
+                state.queue.removeAll { $0 == id }
+            }
+            if state.isClosed {
+                leave(&state)
+                return .fail(StoreError.closed)
+            }
             while let connection = state.idle.popLast() {
                 guard isUsable(connection) else {
                     unusable.append(connection)
                     continue
                 }
-                state.waiting[id] = nil
-                state.queue.removeAll { $0 == id }
+                leave(&state)
                 return .take(state.lease(connection))
+            }
+            if let failure = state.lastFailure, ContinuousClock.now - failure.at < Self.retryDelay, state.leased.isEmpty, state.opening == 0 {
+                leave(&state)
+                return .fail(failure.error)
             }
             state.waiting[id] = .waiting(continuation)
             return .wait(refill: reserveRefill(&state))
@@ -227,6 +227,7 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         for connection in unusable { discard(connection) }
         switch outcome {
         case .cancelled: continuation.resume(throwing: CancellationError())
+        case .fail(let error): continuation.resume(throwing: error)
         case .take(let lease): continuation.resume(returning: lease)
         case .wait(let refill): if refill { openForWaiter() }
         }
@@ -318,12 +319,14 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         }
     }
 
-    /// A connection could not be opened: the server is probably unreachable, so no waiter is left waiting for one.
+    /// A connection could not be opened: the server is probably unreachable. The waiter it was opened for is told; so
+    /// is every waiter when no connection is left or coming that could serve them (none waits for what cannot come).
     private func openFailed(_ error: any Error) {
         let waiters = state.withLock { state -> [Waiter] in
             state.opening -= 1
             state.lastFailure = (.now, error)
-            return state.allWaiters()
+            if state.leased.isEmpty, state.opening == 0 { return state.allWaiters() }
+            return state.nextWaiter().map { [$0] } ?? []
         }
         for waiter in waiters { waiter.resume(throwing: error) }
     }

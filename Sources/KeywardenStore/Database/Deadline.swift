@@ -5,27 +5,28 @@ import Synchronization
 /// A timeout built from a task group waits for its child to end after cancelling it, so work that ignores
 /// cancellation (a query written to a connection that already closed, which PostgresNIO never completes) still holds
 /// its caller. Here the work runs in a task of its own: the caller is answered at the limit, the work is cancelled and
-/// `onExpiry` runs (the engine closes and forgets the connection the work holds), and whatever the work does later
+/// `onAbandon` runs (the engine closes and forgets the connection the work holds), and whatever the work does later
 /// reaches no one.
 enum Deadline {
     /// Runs `body`, throwing ``StoreError/unavailable(reason:)`` when it has not finished within `limit`, and
-    /// `CancellationError` at once when the calling task is cancelled. Task-local values reach `body`.
+    /// `CancellationError` at once when the calling task is cancelled; either way `onAbandon` runs once. Task-local values
+    /// reach `body`.
     ///
     /// `disposeLate` receives a result the work produced after its caller was answered (a connection opened too late
     /// must still be closed).
     static func run<R: Sendable>(
         _ limit: Duration, what: String = "the database",
-        onExpiry: @escaping @Sendable () -> Void = {},
+        onAbandon: @escaping @Sendable () -> Void = {},
         disposeLate: (@Sendable (R) -> Void)? = nil,
         _ body: @escaping @Sendable () async throws -> R
     ) async throws -> R {
         let race = Race<R>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
-                race.start(continuation, limit: limit, what: what, onExpiry: onExpiry, disposeLate: disposeLate, body: body)
+                race.start(continuation, limit: limit, what: what, onAbandon: onAbandon, disposeLate: disposeLate, body: body)
             }
         } onCancel: {
-            race.finish(.failure(CancellationError()), cancelsWork: true)
+            if race.finish(.failure(CancellationError()), cancelsWork: true) { onAbandon() }
         }
     }
 
@@ -41,7 +42,7 @@ enum Deadline {
 
         private let state = Mutex(State())
 
-        func start(_ continuation: CheckedContinuation<R, any Error>, limit: Duration, what: String, onExpiry: @escaping @Sendable () -> Void,
+        func start(_ continuation: CheckedContinuation<R, any Error>, limit: Duration, what: String, onAbandon: @escaping @Sendable () -> Void,
                    disposeLate: (@Sendable (R) -> Void)?, body: @escaping @Sendable () async throws -> R) {
             let early: Result<R, any Error>? = state.withLock { state in
                 if let answered = state.answered { return answered }
@@ -63,7 +64,7 @@ enum Deadline {
             let timer = Task {
                 guard (try? await Task.sleep(for: limit)) != nil else { return }
                 let expired = StoreError.unavailable(reason: "\(what) did not answer within \(limit.roundedDescription)")
-                if self.finish(.failure(expired), cancelsWork: true) { onExpiry() }
+                if self.finish(.failure(expired), cancelsWork: true) { onAbandon() }
             }
             let finished = state.withLock { state -> Bool in
                 state.work = work

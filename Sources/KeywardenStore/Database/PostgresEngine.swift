@@ -87,13 +87,19 @@ public final class PostgresEngine: DatabaseEngine {
     }
 
     public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await withConnection(generalPool) { db in try await body(db) }
+        // Maintenance reads (copying a store) may run past the server's statement timeout: in a transaction that lifts it.
+        if DatabaseDeadline.override != nil { return try await read(consistent: true, body) }
+        return try await withConnection(generalPool) { db in try await body(db) }
     }
 
     public func read<R: Sendable>(consistent: Bool, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         guard consistent else { return try await read(body) }
+        let extended = DatabaseDeadline.override
         return try await withConnection(generalPool) { db in
-            try await db.inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { try await body(db) }
+            try await db.inTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                if let extended { try await db.raw("SET LOCAL statement_timeout = \(unsafeRaw: String(extended.milliseconds))").run() }
+                return try await body(db)
+            }
         }
     }
 
@@ -142,7 +148,7 @@ public final class PostgresEngine: DatabaseEngine {
         let db = OpenConnectionDatabase(connection)
         let limit = timeouts.operation
         func statement(_ query: SQLQueryString) async throws -> Bool {
-            try await Deadline.run(limit, onExpiry: { connection.closeNow() }) {
+            try await Deadline.run(limit, onAbandon: { connection.closeNow() }) {
                 try await db.raw(query).first()?.decode(column: "done", as: Bool.self) ?? false
             }
         }
@@ -187,7 +193,7 @@ public final class PostgresEngine: DatabaseEngine {
                             group.addTask {
                                 while true {
                                     try await Task.sleep(for: .seconds(30))
-                                    try await Deadline.run(.seconds(10), onExpiry: { connection.closeNow() }) {
+                                    try await Deadline.run(.seconds(10), onAbandon: { connection.closeNow() }) {
                                         _ = try await connection.query("SELECT 1", logger: logger)
                                     }
                                 }
@@ -243,7 +249,7 @@ public final class PostgresEngine: DatabaseEngine {
                                              _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let held = HeldLease<PostgresConnection>()
         do {
-            return try await Deadline.run(limit ?? DatabaseDeadline.override ?? timeouts.operation, onExpiry: {
+            return try await Deadline.run(limit ?? DatabaseDeadline.override ?? timeouts.operation, onAbandon: {
                 // The work may be stuck on the connection: close it (the server rolls back what was open) and free its place.
                 guard let lease = held.expire() else { return }
                 lease.connection.closeNow()
@@ -286,8 +292,10 @@ public final class PostgresEngine: DatabaseEngine {
             case .server:
                 let state = error.serverInfo?[.sqlState] ?? ""
                 // 08: connection exception; 53: insufficient resources; 57: operator intervention (shutdown, statement
-                // timeout); 55P03: lock not available (lock timeout); 25P03: idle in transaction timeout.
-                guard state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57") || state == "55P03" || state == "25P03" else { return error }
+                // timeout); 55P03: lock not available (lock timeout); 25P03: idle in transaction timeout; 40: transaction
+                // rollback (a deadlock's victim, a serialization failure): each may be tried again.
+                guard state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57") || state.hasPrefix("40")
+                    || state == "55P03" || state == "25P03" else { return error }
             case .clientClosedConnection, .serverClosedConnection, .connectionError, .uncleanShutdown, .poolClosed,
                  .messageDecodingFailure, .unexpectedBackendMessage:
                 break

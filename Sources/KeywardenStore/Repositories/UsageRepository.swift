@@ -112,14 +112,24 @@ public struct UsageRepository: Sendable {
         values(r).map { SQLBind($0) }
     }
 
-    /// A record's values, in the order of ``columns``.
+    /// A record's values, in the order of ``columns``. Text a caller chose (the model named in a request body, the
+    /// consumer) is stored without NUL characters, which PostgreSQL's text cannot hold: one such row would otherwise
+    /// make its whole batch fail on every round.
     static func values(_ r: UsageRecord) -> [any Encodable & Sendable] {
         [
-            r.id, Timestamp.string(r.at), r.workspaceID, r.providerID, r.model, r.credentialID, r.source?.rawValue, r.modality.rawValue,
-            r.consumer, r.status, r.latencyMilliseconds, r.counts.inputTokens, r.counts.outputTokens, r.counts.characters,
-            r.milliCredits, r.attempts, r.holdID,
+            r.id, Timestamp.string(r.at), r.workspaceID, storable(r.providerID), r.model.map(storable), r.credentialID, r.source?.rawValue,
+            r.modality.rawValue, r.consumer.map(storable), r.status, r.latencyMilliseconds, r.counts.inputTokens, r.counts.outputTokens,
+            r.counts.characters, r.milliCredits, r.attempts, r.holdID,
         ]
     }
+
+    /// `text` without NUL characters.
+    static func storable(_ text: String) -> String {
+        text.utf8.contains(0) ? String(text.unicodeScalars.filter { $0 != "\0" }.map(Character.init)) : text
+    }
+
+    /// Rows one statement writes (a batch of at most this many is written, and settles, together).
+    public static var batchSize: Int { rowsPerStatement }
 
     /// Totals grouped by one dimension, over a time range and optionally one workspace.
     public func report(_ query: UsageQuery, on db: any SQLDatabase) async throws -> UsageReport {
