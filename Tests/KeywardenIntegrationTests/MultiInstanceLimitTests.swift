@@ -67,7 +67,7 @@ struct MultiInstanceLimitTests {
     static func rateWindows(_ url: String, workspace: String) async throws -> [(minute: String, requests: Int)] {
         var logger = Logger(label: "test-rate-windows")
         logger.logLevel = .critical
-        let engine = try await PostgresEngine(url: url, logger: logger)
+        let engine = try await PostgresEngine(url: url, timeouts: StoreFixture.databaseTimeouts, logger: logger)
         do {
             let rows = try await engine.read { db in
                 try await db.select().columns("minute", "requests").from("rate_windows").where("workspace_id", .equal, workspace)

@@ -17,7 +17,7 @@ struct PostgresTLSTests {
 
     /// Whether the engine's connection is encrypted, as the server sees it.
     func encrypted(_ text: String) async throws -> Bool {
-        let engine = try await PostgresEngine(url: text, logger: Logger(label: "tls-test"))
+        let engine = try await PostgresEngine(url: text, timeouts: StoreFixture.databaseTimeouts, logger: Logger(label: "tls-test"))
         defer { Task { await engine.close() } }
         return try await engine.read { db in
             try await db.raw("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").first()?.decode(column: "ssl", as: Bool.self) ?? false
@@ -36,7 +36,7 @@ struct PostgresTLSTests {
         let untrusted = try url("sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt")
         let started = ContinuousClock.now
         do {
-            let engine = try await PostgresEngine(url: untrusted, logger: Logger(label: "tls-test"))
+            let engine = try await PostgresEngine(url: untrusted, timeouts: StoreFixture.databaseTimeouts, logger: Logger(label: "tls-test"))
             let outcome = try? await engine.read { db in try await db.raw("SELECT 1 AS one").first() }
             await engine.close()
             Issue.record("an untrusted certificate was accepted (\(outcome == nil ? "no query" : "query answered"))")

@@ -86,7 +86,8 @@ public final class TestDatabase: Sendable {
         guard let adminURL else { throw TestDatabaseError.notConfigured }
         var logger = Logger(label: "test-db")
         logger.logLevel = .critical
-        let engine = try await PostgresEngine(url: adminURL, logger: logger)
+        // CREATE DATABASE queues behind every other one of the suite (the server takes them one at a time).
+        let engine = try await PostgresEngine(url: adminURL, timeouts: DatabaseTimeouts(operation: .seconds(300)), logger: logger)
         do {
             try await engine.read(body)
         } catch {
