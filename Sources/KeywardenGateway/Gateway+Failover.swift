@@ -85,6 +85,13 @@ extension Gateway {
         }
     }
 
+    /// Whether an attempt's error ended it after the vendor had its request (the first-byte deadline, a read timeout):
+    /// the vendor bills such an attempt. A connect that timed out sent nothing.
+    static func vendorReceived(_ error: any Error) -> Bool {
+        guard let error = error as? HTTPClientError else { return false }
+        return error == .deadlineExceeded || error == .readTimeout
+    }
+
     static func isTimeout(_ error: any Error) -> Bool {
         if let error = error as? HTTPClientError {
             return error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout

@@ -173,11 +173,12 @@ extension Gateway {
         return (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
     }
 
-    /// Whether the gateway asks this call's stream for usage on the caller's behalf: a streamed chat completion
-    /// that did not ask, to a provider whose streams carry usage only when asked.
+    /// Whether the gateway asks this call's stream for usage on the caller's behalf: a streamed completion (chat, or the
+    /// legacy `/completions`, which take the same `stream_options`) that did not ask, to a provider whose streams carry
+    /// usage only when asked.
     static func asksForStreamUsage(_ facts: RequestFacts, provider: ProviderDefinition, path: String) -> Bool {
         guard facts.stream, !facts.streamIncludesUsage, provider.chatCompletions?.streamUsageOnRequest == true else { return false }
         let pathOnly = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        return pathOnly.hasSuffix("/chat/completions")
+        return pathOnly.hasSuffix("/completions")
     }
 }

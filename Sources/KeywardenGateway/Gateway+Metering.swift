@@ -37,18 +37,21 @@ extension Gateway {
         }
     }
 
-    func finishWithError(_ meter: inout Meter, status: Int, code: String, message: String, headers: [(name: String, value: String)] = []) -> GatewayResponse {
+    func finishWithError(_ meter: inout Meter, status: Int, code: String, message: String, headers: [(name: String, value: String)] = [],
+                         writesRow: Bool = true) -> GatewayResponse {
         meter.status = status
         var headers = headers
         // Keywarden's own unavailability says when to come back.
         if status == 503, !headers.contains(where: { $0.name.lowercased() == "retry-after" }) { headers.append(("Retry-After", "\(Self.storeRetryAfter)")) }
-        finish(&meter, counts: UsageCounts(), model: nil)
+        finish(&meter, counts: UsageCounts(), model: nil, writesRow: writesRow)
         let body = (try? JSONSerialization.data(withJSONObject: ["error": ["code": code, "message": message, "type": "keywarden_error"]], options: [.sortedKeys])) ?? Data()
         return GatewayResponse(status: status, headers: headers + [("Content-Type", "application/json; charset=utf-8")],
                                body: .complete(ByteBuffer(bytes: body)), contentLength: body.count)
     }
 
-    func finish(_ meter: inout Meter, counts: UsageCounts, model: String?) {
+    /// Settles what the call holds, writes its usage row (unless its last attempt wrote its own: a billed timeout) and
+    /// its metrics.
+    func finish(_ meter: inout Meter, counts: UsageCounts, model: String?, writesRow: Bool = true) {
         let elapsed = ContinuousClock.now - meter.started
         var counts = counts
         if meter.modality == .tts, counts.characters == nil { counts.characters = meter.characters }
@@ -67,7 +70,9 @@ extension Gateway {
         }
         if let admission = meter.rateAdmission {
             meter.rateAdmission = nil
-            let tokens = max(0, (counts.inputTokens ?? 0)).saturatingAdding(max(0, counts.outputTokens ?? 0))
+            var tokens = max(0, (counts.inputTokens ?? 0)).saturatingAdding(max(0, counts.outputTokens ?? 0))
+            // A call the vendor served whose answer reported no counts (a stream without usage) counts its estimate.
+            if succeeded, counts.inputTokens == nil, counts.outputTokens == nil, Self.hasBody(meter.call) { tokens = estimatedTokens(meter) }
             if tokens > 0, !app.rateLimits.recordHeld(admission, tokens: tokens) {
                 let limits = app.rateLimits
                 let logger = self.logger
@@ -85,10 +90,52 @@ extension Gateway {
             consumer: meter.call.consumer, status: meter.interrupted ? 499 : meter.status, latencyMilliseconds: milliseconds, counts: counts,
             milliCredits: credits, attempts: meter.attempts, holdID: settling?.holdID
         )
-        if let settling { ledger.appendSettlingNow(record, settling: settling) } else { ledger.append(record) }
+        if let settling { ledger.appendSettlingNow(record, settling: settling) } else if writesRow { ledger.append(record) }
         let providerLabel = meter.candidate?.providerID ?? (meter.providerID.isEmpty ? "unknown" : meter.providerID)
         metrics.call(provider: providerLabel, source: source?.rawValue ?? "none", status: meter.status, duration: elapsed)
         metrics.tokens(provider: providerLabel, source: source?.rawValue ?? "none", input: counts.inputTokens, output: counts.outputTokens)
+    }
+
+    /// The tokens a call is estimated to use (as its budget hold estimates them): input from its body's size, output
+    /// from its own limit or the price table's default.
+    func estimatedTokens(_ meter: Meter) -> Int {
+        let counts = settings.prices.estimatedCounts(requestSize(meter))
+        return max(0, counts.inputTokens ?? 0).saturatingAdding(max(0, counts.outputTokens ?? 0))
+    }
+
+    /// Charges an attempt the first-byte deadline or a read timeout ended after its request was sent: the vendor bills
+    /// it. Its own usage row (status 504) carries its estimate, which settles its budget hold; its estimated tokens count
+    /// against the tokens-per-minute limit at once.
+    func chargeTimedOutAttempt(_ candidate: Candidate, meter: Meter, reservation: BudgetReservation?) {
+        var attempt = meter
+        attempt.candidate = candidate
+        attempt.status = 504
+        let credits = estimate(attempt, source: candidate.source)
+        if let admission = meter.rateAdmission {
+            let tokens = estimatedTokens(attempt)
+            if tokens > 0, !app.rateLimits.recordHeld(admission, tokens: tokens) {
+                let (limits, logger) = (app.rateLimits, self.logger)
+                Task {
+                    do { try await limits.record(admission, tokens: tokens) } catch {
+                        logger.error("gateway: tokens not counted for the rate limit", metadata: ["workspace": "\(admission.workspaceID)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - meter.started
+        let record = UsageRecord(
+            at: Date(), workspaceID: meter.call.workspaceID, providerID: candidate.providerID, model: meter.model, credentialID: candidate.credentialID,
+            source: candidate.source, modality: meter.modality, consumer: meter.call.consumer, status: 504,
+            latencyMilliseconds: Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000),
+            counts: settings.prices.estimatedCounts(requestSize(attempt)), milliCredits: credits, attempts: 1,
+            holdID: reservation?.holdID
+        )
+        if let reservation, reservation.holdID != nil {
+            ledger.appendSettlingNow(record, settling: reservation)
+        } else {
+            if let reservation { settle(reservation, cost: credits) }
+            ledger.append(record)
+        }
     }
 
     /// Seconds a caller is asked to wait after `store_unavailable`.

@@ -94,7 +94,7 @@ public final class Gateway: Sendable {
         case .local(let status, let code, let message)?:
             var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(state.attempts)")]
             if let candidate = meter.candidate { headers = Self.keywardenHeaders(candidate, attempts: state.attempts, owned: Self.owns(call, candidate)) }
-            return finishWithError(&meter, status: status, code: code, message: message, headers: headers)
+            return finishWithError(&meter, status: status, code: code, message: message, headers: headers, writesRow: !state.lastAttemptBilled)
         case .limited(let seconds, let message)?:
             return finishWithError(&meter, status: 429, code: "rate_limited", message: message,
                                    headers: [("X-Keywarden-Attempts", "\(state.attempts)"), ("Retry-After", "\(seconds)")])
@@ -166,7 +166,7 @@ public final class Gateway: Sendable {
         }
 
         let resting = cooldowns.resting(for: call.workspaceID)
-        let candidates: [Candidate]
+        var candidates: [Candidate]
         switch Resolver.resolve(query, in: snapshot, catalog: app.catalog, coolingDown: resting) {
         case .success(let list):
             candidates = list
@@ -186,11 +186,47 @@ public final class Gateway: Sendable {
             let status = failure.code == "no_key_available" ? 422 : 400
             return .answered(finishWithError(&meter, status: status, code: failure.code, message: failure.description))
         }
+        // A body every vendor's parser may not read as Keywarden does serves only keys it may pass to unread.
+        let limits = call.workspaceID.flatMap { snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget) }
+        if let why = Self.unreadBody(call, bodyBytes: bodyBytes) {
+            candidates = candidates.filter { !Self.readsBody($0, limits: limits) }
+            guard !candidates.isEmpty else {
+                meter.providerID = query.providerID ?? meter.providerID
+                return .answered(finishWithError(&meter, status: why.status, code: why.code, message: why.message))
+            }
+        }
         // The provider asked for (directly, or through its model); another one only serves as the managed default.
         let requestedProvider = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id
         meter.providerID = requestedProvider ?? candidates[0].providerID
         return .planned(CallPlan(snapshot: snapshot, facts: facts, bodyBytes: bodyBytes, query: query, requestedModel: requestedModel,
                                  requestedProvider: requestedProvider, candidates: candidates))
+    }
+
+    /// Whether a key serves a call only with a body Keywarden read as every vendor reads it: the platform pays for the call
+    /// (its keys, the managed default), or a budget or rate limit applies to it. A workspace's own key with no budget
+    /// may take a body unread: the workspace pays its own vendor, whatever the body asks for.
+    static func readsBody(_ candidate: Candidate, limits: EffectiveLimits?) -> Bool {
+        candidate.source != .byok || limits?.budget[.byok] != nil
+    }
+
+    /// Why a call's body cannot be read as every vendor would read it (`nil`: it can, or it is not JSON to a vendor).
+    static func unreadBody(_ call: GatewayCall, bodyBytes: [UInt8]?) -> (status: Int, code: String, message: String)? {
+        let contentType = call.headers.first { $0.name.lowercased() == "content-type" }?.value
+        switch call.body {
+        case .empty:
+            return nil
+        case .stream:
+            // Too large to be kept and read (past the read limit, or the replay limit for a binary type): a body that may be
+            // JSON to a vendor serves only keys that may take it unread.
+            guard !GatewayRequestBody.isBinary(contentType: contentType) else { return nil }
+            return (413, "body_too_large",
+                    "A body sent on the platform's key or under a budget is read before it is sent, so it may be at most \(GatewayRequestBody.readLimit / 1024 / 1024) MiB unless it is a form upload or media; larger ones only on the workspace's own key without a budget.")
+        case .complete:
+            guard let body = bodyBytes, RequestBodyCheck.looksLikeJSON(body, contentType: contentType) else { return nil }
+            guard case .unreadable(let why) = RequestBodyCheck.check(body) else { return nil }
+            return (400, "unreadable_body",
+                    "Keywarden reads the body of a call the platform pays for, or under a budget, as every vendor would, and this one reads differently to some: \(why). Send it without that.")
+        }
     }
 
     /// One key's attempt at a call: its request, the vendor's answer, and the policy's decision on it (`next`: try the
@@ -265,9 +301,16 @@ public final class Gateway: Sendable {
             upstream += ContinuousClock.now - sent
         } catch {
             upstream += ContinuousClock.now - sent
-            release(reservation)
-            meter.reservation = nil
             let why: FailoverPolicy.Unreachable = EgressRefusal.isRefusal(error) ? .targetRefused : Self.isTimeout(error) ? .timedOut : .connectionFailed
+            state.lastAttemptBilled = Self.vendorReceived(error)
+            if state.lastAttemptBilled {
+                // The vendor got the request and was working on it when the deadline ended the attempt: it bills it. The
+                // attempt is charged its estimate (a row of its own), against the budget and the tokens-per-minute limit.
+                chargeTimedOutAttempt(candidate, meter: meter, reservation: reservation)
+            } else {
+                release(reservation)
+            }
+            meter.reservation = nil
             if case .failover(let failover) = policy.decide(.unreachable(why), owned: owned) {
                 metrics.failover(provider: provider.id, reason: failover.reason)
             }
@@ -458,6 +501,9 @@ public final class Gateway: Sendable {
         var secrets: [String] = []
         /// Keys whose new secret (of a rotation) the vendor refused, or that did not open, in this call: their old secret is tried.
         var refusedCurrent: Set<String> = []
+        /// Whether the last attempt was billed in a row of its own (a timeout after the vendor had the request): the
+        /// call's failure then writes no second row for it.
+        var lastAttemptBilled = false
         let limits: EffectiveLimits?
 
         init(limits: EffectiveLimits?) {

@@ -67,11 +67,24 @@ public enum GatewayRequestBody: Sendable {
         case streamOnce(length: Int)
     }
 
-    /// How a body with this method and declared length is taken in, given the replay limit.
-    public static func plan(method: String, declaredLength: Int?, replayLimit: Int) -> Plan {
+    /// How a body with this method, declared length and content type is taken in, given the replay limit.
+    ///
+    /// A body that may be JSON to a vendor (any type but the binary ones: ``isBinary(contentType:)``) is kept whole up to
+    /// ``readLimit`` even past the replay limit: a call the platform pays for is sent only once its body was read.
+    public static func plan(method: String, declaredLength: Int?, replayLimit: Int, contentType: String? = nil) -> Plan {
         if method == "GET" || method == "HEAD" || declaredLength == 0 { return .empty }
-        if let declaredLength, declaredLength > replayLimit { return .streamOnce(length: declaredLength) }
-        return .collect(upTo: replayLimit)
+        let limit = isBinary(contentType: contentType) ? replayLimit : max(replayLimit, readLimit)
+        if let declaredLength, declaredLength > limit { return .streamOnce(length: declaredLength) }
+        return .collect(upTo: limit)
+    }
+
+    /// The largest body that may be JSON kept whole to be read (32 MiB).
+    public static let readLimit = 32 * 1024 * 1024
+
+    /// Whether a content type says the body is not JSON to any vendor: a form upload, sound, a picture, a film.
+    public static func isBinary(contentType: String?) -> Bool {
+        guard let type = contentType?.lowercased().trimmingCharacters(in: .whitespaces) else { return false }
+        return ["multipart/", "audio/", "image/", "video/"].contains { type.hasPrefix($0) }
     }
 
     case empty

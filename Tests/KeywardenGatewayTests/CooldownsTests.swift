@@ -61,6 +61,10 @@ struct CooldownsTests {
         #expect(streamed.stream && !streamed.streamIncludesUsage)
         #expect(Gateway.asksForStreamUsage(streamed, provider: openai, path: "/v1/chat/completions?x=1"))
         #expect(!Gateway.asksForStreamUsage(streamed, provider: openai, path: "/v1/responses"))
+        // The legacy completions take the same stream_options: their streams are metered too.
+        #expect(Gateway.asksForStreamUsage(streamed, provider: openai, path: "/v1/completions"))
+        #expect(Gateway.asksForStreamUsage(streamed, provider: openai, path: "/openai/deployments/x/completions?api-version=1"))
+        #expect(!Gateway.asksForStreamUsage(streamed, provider: openai, path: "/v1/embeddings"))
         #expect(!Gateway.asksForStreamUsage(streamed, provider: try #require(catalog.provider("mistral")), path: "/v1/chat/completions"))
         let asked = RequestFacts.read(body: Array(#"{"stream":true,"stream_options":{"include_usage":true}}"#.utf8), path: "/v1/chat/completions")
         #expect(asked.streamIncludesUsage && !Gateway.asksForStreamUsage(asked, provider: openai, path: "/v1/chat/completions"))

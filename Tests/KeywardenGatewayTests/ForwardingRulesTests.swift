@@ -45,15 +45,21 @@ struct ForwardingRulesTests {
         #expect(Gateway.forwardedRequestHeaders(headers, owned: true).count == headers.count)
     }
 
-    @Test("a body is kept for failover up to the replay limit, streamed once past it, and absent for GET or a zero length")
+    @Test("a media or form body is kept for failover up to the replay limit and streamed once past it; any other is kept up to the read limit (to be read); none for GET or a zero length")
     func bodyPlans() {
+        let media = "audio/mpeg"
         #expect(GatewayRequestBody.plan(method: "GET", declaredLength: 10, replayLimit: 100) == .empty)
         #expect(GatewayRequestBody.plan(method: "HEAD", declaredLength: nil, replayLimit: 100) == .empty)
         #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 0, replayLimit: 100) == .empty)
-        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 100, replayLimit: 100) == .collect(upTo: 100))
-        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: nil, replayLimit: 100) == .collect(upTo: 100))
-        #expect(GatewayRequestBody.plan(method: "PUT", declaredLength: 101, replayLimit: 100) == .streamOnce(length: 101))
-        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: Int.max, replayLimit: 100) == .streamOnce(length: Int.max))
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 100, replayLimit: 100, contentType: media) == .collect(upTo: 100))
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: nil, replayLimit: 100, contentType: "multipart/form-data; boundary=x") == .collect(upTo: 100))
+        #expect(GatewayRequestBody.plan(method: "PUT", declaredLength: 101, replayLimit: 100, contentType: media) == .streamOnce(length: 101))
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: Int.max, replayLimit: 100, contentType: media) == .streamOnce(length: Int.max))
+        let read = GatewayRequestBody.readLimit
+        for type in ["application/json", "text/plain", "application/octet-stream", nil] as [String?] {
+            #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 101, replayLimit: 100, contentType: type) == .collect(upTo: read), "\(type ?? "none")")
+            #expect(GatewayRequestBody.plan(method: "POST", declaredLength: read + 1, replayLimit: 100, contentType: type) == .streamOnce(length: read + 1))
+        }
     }
 
     @Test("Server-Timing gives milliseconds with microsecond precision, never negative, never overflowing")

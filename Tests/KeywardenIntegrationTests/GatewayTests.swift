@@ -382,7 +382,7 @@ struct GatewayTests {
             let reply = try await TestHTTP.send("POST", rig.base + path, body: body, headers: headers)
             #expect(reply.status == status && reply.json.errorCode == code, "\(path) \(headers): \(reply.status) \(reply.text)")
         }
-        // A body past the replay limit streams to the first key instead of being refused.
+        // A JSON body past the replay limit is kept whole to be read (up to 32 MiB) and served.
         let big = Data(("{\"model\":\"gpt-5.4-mini\",\"pad\":\"" + String(repeating: "x", count: 5 * 1024 * 1024) + "\"}").utf8)
         let reply = try await TestHTTP.send("POST", rig.base + "/openai/v1/chat/completions", body: big, headers: ["Authorization": "Bearer \(rig.adminToken)", "Content-Type": "application/json"])
         #expect(reply.status == 200 && reply.headers["x-keywarden-attempts"] == "1", "\(reply.status) \(reply.text.prefix(200))")

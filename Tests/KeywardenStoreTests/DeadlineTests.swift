@@ -126,8 +126,11 @@ struct ConnectionPoolTests {
         first.connection.dead.store(true, ordering: .relaxed)
         let second = try await pool.acquire()
         #expect(second.connection.id != first.connection.id)
-        try await Task.sleep(for: .milliseconds(20))
-        let closed = first.connection.closed.load(ordering: .relaxed)
+        var closed = false
+        for _ in 0..<500 where !closed {
+            try await Task.sleep(for: .milliseconds(10))
+            closed = first.connection.closed.load(ordering: .relaxed)
+        }
         #expect(closed)
         pool.release(second, reusable: true)
     }
@@ -199,8 +202,12 @@ struct ConnectionPoolTests {
         await pool.close()
         await #expect(throws: StoreError.closed) { _ = try await waiter.value }
         pool.release(held, reusable: true)
-        try await Task.sleep(for: .milliseconds(20))
-        let closed = held.connection.closed.load(ordering: .relaxed)
+        // Closed off the caller's path, soon.
+        var closed = false
+        for _ in 0..<500 where !closed {
+            try await Task.sleep(for: .milliseconds(10))
+            closed = held.connection.closed.load(ordering: .relaxed)
+        }
         #expect(closed)
     }
 }

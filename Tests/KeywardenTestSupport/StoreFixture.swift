@@ -72,7 +72,7 @@ public struct StoreFixture: Sendable {
     }
 
     /// The deadline of database work in tests.
-    public static let databaseTimeouts = DatabaseTimeouts(operation: .seconds(60))
+    public static let databaseTimeouts = DatabaseTimeouts(operation: .seconds(60), connect: .seconds(30))
 
     /// Opens the store with its application services (catalog seeded, first token issued on a first run).
     public func open(catalog: ProviderCatalog? = nil, create: Bool = true) async throws -> (AppServices, OpenReport) {

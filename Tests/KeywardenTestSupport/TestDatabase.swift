@@ -83,18 +83,27 @@ public final class TestDatabase: Sendable {
     }
 
     static func withAdmin(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Void) async throws {
-        guard let adminURL else { throw TestDatabaseError.notConfigured }
-        var logger = Logger(label: "test-db")
-        logger.logLevel = .critical
-        // CREATE DATABASE queues behind every other one of the suite (the server takes them one at a time).
-        let engine = try await PostgresEngine(url: adminURL, timeouts: DatabaseTimeouts(operation: .seconds(300)), logger: logger)
-        do {
-            try await engine.read(body)
-        } catch {
-            await engine.close()
-            throw error
+        try await AdminConnection.shared.engine().read(body)
+    }
+
+    /// One engine on the maintenance database for the whole test process, with few connections: the server creates
+    /// databases one at a time anyway, and a hundred fixtures each opening their own would use up its connections.
+    actor AdminConnection {
+        static let shared = AdminConnection()
+        private var made: PostgresEngine?
+
+        func engine() async throws -> PostgresEngine {
+            if let made { return made }
+            guard let adminURL = TestDatabase.adminURL, var components = URLComponents(string: adminURL) else { throw TestDatabaseError.notConfigured }
+            components.queryItems = (components.queryItems ?? []).filter { $0.name != "pool_size" } + [URLQueryItem(name: "pool_size", value: "4")]
+            var logger = Logger(label: "test-db")
+            logger.logLevel = .critical
+            // CREATE DATABASE queues behind every other one of the suite.
+            let engine = try await PostgresEngine(url: components.string ?? adminURL,
+                                                  timeouts: DatabaseTimeouts(operation: .seconds(300), connect: .seconds(60)), logger: logger)
+            made = engine
+            return engine
         }
-        await engine.close()
     }
 
     public enum TestDatabaseError: Error, CustomStringConvertible {

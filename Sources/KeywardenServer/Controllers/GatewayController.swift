@@ -51,7 +51,8 @@ struct GatewayController {
 
         let body: GatewayRequestBody
         let declared = request.headers[.contentLength].flatMap(Int.init)
-        switch GatewayRequestBody.plan(method: request.method.rawValue, declaredLength: declared, replayLimit: replayLimit) {
+        switch GatewayRequestBody.plan(method: request.method.rawValue, declaredLength: declared, replayLimit: replayLimit,
+                                       contentType: request.headers[.contentType]) {
         case .empty:
             body = .empty
         case .streamOnce(let length):

@@ -86,14 +86,15 @@ public struct DatabaseTimeouts: Sendable, Equatable {
     /// One operation: the wait for a connection, its statements and the commit (`KEYWARDEN_DATABASE_TIMEOUT`). On
     /// PostgreSQL the server also stops a statement or a lock wait that runs past it.
     public var operation: Duration
-    /// Opening a connection to PostgreSQL.
+    /// Opening a connection to PostgreSQL (by default the operation's deadline: an overloaded server may be slow to
+    /// start a session).
     public var connect: Duration
     /// The check behind `/readyz`, which answers within 2 s.
     public var ping: Duration
 
-    public init(operation: Duration = .seconds(10), connect: Duration = .seconds(5), ping: Duration = .seconds(1)) {
+    public init(operation: Duration = .seconds(10), connect: Duration? = nil, ping: Duration = .seconds(1)) {
         self.operation = operation
-        self.connect = min(connect, operation)
+        self.connect = min(connect ?? operation, operation)
         self.ping = ping
     }
 }

@@ -33,7 +33,13 @@ public final class PostgresEngine: DatabaseEngine {
     private let general: ConnectionPool<PostgresConnection>
     private let counters: ConnectionPool<PostgresConnection>
     private let following: ConnectionPool<PostgresConnection>
-    private let listeners = Mutex<[Task<Void, Never>]>([])
+    /// The announcement handlers by channel, and the task listening to all of them.
+    private struct Listening {
+        var handlers: [AnnouncementChannel: [@Sendable (String) -> Void]] = [:]
+        var task: Task<Void, Never>?
+    }
+
+    private let listening = Mutex(Listening())
 
     /// The advisory lock every write transaction holds (an arbitrary constant: "kw" "write").
     static let writeLock: Int64 = 0x6B77_7772_6974_6500
@@ -144,7 +150,7 @@ public final class PostgresEngine: DatabaseEngine {
     /// exclusive operation such as a master-key rotation runs as long as it needs; its own statements have theirs).
     public func withExclusiveLock<R: Sendable>(_ name: String, _ body: @Sendable () async throws -> R) async throws -> R {
         let key = Self.lockKey(name)
-        let connection = try await Deadline.run(timeouts.operation, disposeLate: { $0.closeNow() }) { try await self.connect() }
+        let connection = try await Deadline.run(timeouts.operation, disposeLate: { connection in Task { try? await connection.close() } }) { try await self.connect() }
         let db = OpenConnectionDatabase(connection)
         let limit = timeouts.operation
         func statement(_ query: SQLQueryString) async throws -> Bool {
@@ -170,46 +176,67 @@ public final class PostgresEngine: DatabaseEngine {
         _ = try? await counterWrite { db in try await db.raw("SELECT pg_notify(\(bind: channel.rawValue), \(bind: self.instanceID + " " + payload))").run() }
     }
 
-    /// Listens on a connection of its own, reconnecting after a second when it is lost (what was missed meanwhile
-    /// is caught by the change follower's poll).
+    /// Calls `handler` with what other instances announce on `channel`. Every channel is listened to on one connection
+    /// of the engine's own (outside the pools), opened again a second after it is lost (what was missed meanwhile is
+    /// caught by the change follower's poll); a new channel restarts it with all of them.
     public func listen(_ channel: AnnouncementChannel, _ handler: @escaping @Sendable (String) -> Void) {
         let (connect, instanceID, logger) = (self.connect, self.instanceID, self.logger)
+        let (old, handlers) = listening.withLock { state -> (Task<Void, Never>?, [AnnouncementChannel: [@Sendable (String) -> Void]]) in
+            state.handlers[channel, default: []].append(handler)
+            return (state.task, state.handlers)
+        }
+        old?.cancel()
         let task = Task {
+            await old?.value
             while !Task.isCancelled {
                 do {
-                    let connection = try await Deadline.run(.seconds(10), disposeLate: { $0.closeNow() }) { try await connect() }
+                    let connection = try await Deadline.run(.seconds(10), disposeLate: { connection in Task { try? await connection.close() } }) { try await connect() }
                     defer { Task { try? await connection.close() } }
-                    try await connection.listen(on: channel.rawValue) { notifications in
-                        try await withThrowingTaskGroup(of: Void.self) { group in
-                            group.addTask {
-                                for try await notification in notifications {
-                                    // Our own announcements are not news; a change announcement carries only the instance id.
-                                    let (sender, payload) = Self.split(notification.payload)
-                                    if sender != instanceID { handler(payload) }
-                                }
+                    try await Self.listen(to: Array(handlers.keys), on: connection, instanceID: instanceID, handlers: handlers) {
+                        // A connection dropped silently (a NAT's idle timeout, a failover) would wait forever: ask it
+                        // something every 30 s, and listen again on a new one when it does not answer in 10.
+                        while true {
+                            try await Task.sleep(for: .seconds(30))
+                            try await Deadline.run(.seconds(10), onAbandon: { connection.closeNow() }) {
+                                _ = try await connection.query("SELECT 1", logger: logger)
                             }
-                            // A connection dropped silently (a NAT's idle timeout, a failover) would wait forever: ask
-                            // it something every 30 s, and listen again on a new one when it does not answer in 10.
-                            group.addTask {
-                                while true {
-                                    try await Task.sleep(for: .seconds(30))
-                                    try await Deadline.run(.seconds(10), onAbandon: { connection.closeNow() }) {
-                                        _ = try await connection.query("SELECT 1", logger: logger)
-                                    }
-                                }
-                            }
-                            try await group.next()
-                            group.cancelAll()
                         }
                     }
                 } catch {
                     if Task.isCancelled { return }
-                    logger.warning("database announcements lost; listening again", metadata: ["channel": "\(channel.rawValue)"])
+                    logger.warning("database announcements lost; listening again", metadata: ["channels": "\(handlers.keys.map(\.rawValue))"])
                 }
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        listeners.withLock { $0.append(task) }
+        listening.withLock { $0.task = task }
+    }
+
+    /// Listens to each of `channels` on `connection` while `body` runs (or until a listen ends); announcements of this
+    /// instance are not news to it.
+    private static func listen(to channels: [AnnouncementChannel], on connection: PostgresConnection, instanceID: String,
+                               handlers: [AnnouncementChannel: [@Sendable (String) -> Void]],
+                               while body: @escaping @Sendable () async throws -> Void) async throws {
+        guard let channel = channels.first else {
+            try await body()
+            return
+        }
+        try await connection.listen(on: channel.rawValue) { notifications in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await notification in notifications {
+                        let (sender, payload) = Self.split(notification.payload)
+                        guard sender != instanceID else { continue }
+                        for handler in handlers[channel] ?? [] { handler(payload) }
+                    }
+                }
+                group.addTask {
+                    try await listen(to: Array(channels.dropFirst()), on: connection, instanceID: instanceID, handlers: handlers, while: body)
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
     }
 
     static func split(_ payload: String) -> (sender: String, payload: String) {
@@ -228,8 +255,7 @@ public final class PostgresEngine: DatabaseEngine {
     }
 
     public func close() async {
-        let tasks = listeners.withLock { $0 }
-        for task in tasks { task.cancel() }
+        listening.withLock { $0.task }?.cancel()
         await general.close()
         await counters.close()
         await following.close()
@@ -322,7 +348,8 @@ public final class PostgresEngine: DatabaseEngine {
 }
 
 extension PostgresConnection {
-    /// Starts closing the connection without waiting (pending queries fail; the server rolls back what was open).
+    /// Starts closing the connection without waiting (pending queries fail; the server rolls back what was open). The
+    /// caller keeps the connection until it is closed (PostgresNIO asserts that it is closed before it goes).
     func closeNow() {
         let _: EventLoopFuture<Void> = close()
     }

@@ -1,0 +1,178 @@
+import Foundation
+import KeywardenApp
+import KeywardenCore
+import KeywardenStore
+import KeywardenTestSupport
+import NIOCore
+import Prometheus
+import Testing
+@testable import KeywardenGateway
+
+/// A body some vendor reads otherwise than Keywarden serves only keys that may take it unread: a workspace's own key
+/// with no budget. The platform's keys, and own keys under a budget, never see it.
+@Suite("Gateway and bodies Keywarden cannot read as the vendor would")
+struct UnreadBodyGatewayTests {
+    static let hazards = [
+        #"{"model":"gpt-4.1-mini","stream":false,"stream":true,"messages":[]}"#,
+        #"{"model":"gpt-4.1-mini","STREAM":true,"stream":false,"messages":[]}"#,
+        "{\"model\":\"gpt-4.1-mini\",\"\u{17F}tream\":true,\"messages\":[]}",
+        #"{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"\ud800"}]}"#,
+        #"{"model":"gpt-4.1-mini","max_tokens":1e999,"messages":[]}"#,
+        "\u{FEFF}{\"model\":\"gpt-4.1-mini\",\"messages\":[]}",
+        #"{"model":"gpt-4.1-mini","stream_options":{"include_usage":false,"include_usage":true},"messages":[]}"#,
+    ]
+
+    struct Setup {
+        let fixture: StoreFixture
+        let app: AppServices
+        let gateway: Gateway
+        let transport: ScriptedTransport
+        let workspaceID: String
+
+        func call(_ body: String, contentType: String = "application/json") -> GatewayCall {
+            GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions",
+                        headers: [("Content-Type", contentType)], body: .complete(ByteBuffer(string: body)), workspaceID: workspaceID,
+                        consumer: nil, modality: nil)
+        }
+    }
+
+    func setUp(ownKey: Bool, platformKey: Bool, byokBudget: Bool = false) async throws -> Setup {
+        let fixture = try StoreFixture()
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Bodies", byokAllowed: true, exclusive: false, actor: "test").id
+        if platformKey {
+            _ = try await app.platformCards.save("openai", PlatformCardUpdate(apiKey: Secret("sk-platform-0123456789abcdef")), actor: "test")
+            _ = try await app.platformCards.activate("openai", actor: "test")
+        }
+        if ownKey {
+            _ = try await app.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "own", apiKey: Secret("sk-own-0123456789abcdef"),
+                                                                         role: .primary, active: true), actor: "test")
+        }
+        if byokBudget { _ = try await app.budgets.setLimits(workspaceID: ws, BudgetLimits(byok: 1_000_000), actor: "test") }
+        let transport = ScriptedTransport(whole: true) { _ in .respond(status: 200, headers: GatewayInProcessTests.json, body: GatewayInProcessTests.ok) }
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
+        let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
+                              logger: fixture.logs.logger)
+        return Setup(fixture: fixture, app: app, gateway: gateway, transport: transport, workspaceID: ws)
+    }
+
+    func text(_ response: GatewayResponse) -> String {
+        if case .complete(let buffer) = response.body { return String(buffer: buffer) }
+        return ""
+    }
+
+    @Test("on the platform's key every hazardous body is 400 unreadable_body naming why, and reaches no vendor; a readable one is served")
+    func platformKeyNeverSeesThem() async throws {
+        let setup = try await setUp(ownKey: false, platformKey: true)
+        for body in Self.hazards {
+            let answer = await setup.gateway.handle(setup.call(body))
+            #expect(answer.status == 400 && text(answer).contains("unreadable_body"), "\(body): \(answer.status) \(text(answer))")
+        }
+        // Labelled as something else, a body that opens an object is still JSON to a vendor.
+        let disguised = await setup.gateway.handle(setup.call(Self.hazards[0], contentType: "text/plain"))
+        #expect(disguised.status == 400)
+        #expect(setup.transport.sent.isEmpty, "no vendor received any of them")
+        let why = text(await setup.gateway.handle(setup.call(Self.hazards[0])))
+        #expect(why.contains(#"duplicate member \"stream\" at $"#), "\(why)")
+        #expect(await setup.gateway.handle(setup.call(#"{"model":"gpt-4.1-mini","stream":false,"messages":[]}"#)).status == 200)
+        #expect(setup.transport.sent.count == 1)
+        await setup.app.close()
+        setup.fixture.remove()
+    }
+
+    @Test("a workspace's own key without a budget takes them as sent (the workspace pays its own vendor); with the platform's key behind it, only the own key serves")
+    func ownKeyTakesThemUnread() async throws {
+        let setup = try await setUp(ownKey: true, platformKey: true)
+        for body in Self.hazards {
+            let answer = await setup.gateway.handle(setup.call(body))
+            #expect(answer.status == 200 && answer.headers.contains { $0.name == "X-Keywarden-Source" && $0.value == "byok" }, "\(body)")
+        }
+        #expect(setup.transport.sent.count == Self.hazards.count)
+        #expect(setup.transport.keysSeen.allSatisfy { $0 == "sk-own-0123456789abcdef" }, "the platform's key never took one")
+        #expect(setup.transport.sent.map { String(decoding: $0.body, as: UTF8.self) } == Self.hazards, "forwarded byte for byte")
+        await setup.app.close()
+        setup.fixture.remove()
+    }
+
+    @Test("an own key under a budget needs the body read too")
+    func budgetedOwnKeyRefusesThem() async throws {
+        let setup = try await setUp(ownKey: true, platformKey: false, byokBudget: true)
+        let answer = await setup.gateway.handle(setup.call(Self.hazards[3]))
+        #expect(answer.status == 400 && text(answer).contains("lone surrogate at $.messages[0].content"), "\(text(answer))")
+        #expect(setup.transport.sent.isEmpty)
+        await setup.app.close()
+        setup.fixture.remove()
+    }
+}
+
+/// What a call the vendor received costs, whatever came back: a stream that reported no usage, an attempt a deadline
+/// ended after its request was sent.
+@Suite("Gateway charges what the vendor bills")
+struct VendorBillsGatewayTests {
+    func setUp(_ transport: ScriptedTransport, limits: (BudgetLimits?, RateLimits?)) async throws -> (StoreFixture, AppServices, Gateway, UsageLedger, String) {
+        let fixture = try StoreFixture()
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Bills", byokAllowed: true, exclusive: false, actor: "test").id
+        _ = try await app.platformCards.save("openai", PlatformCardUpdate(apiKey: Secret("sk-platform-0123456789abcdef")), actor: "test")
+        _ = try await app.platformCards.activate("openai", actor: "test")
+        _ = try await app.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "slow own", apiKey: Secret("sk-own-slow-0123456789"),
+                                                                     role: .primary, active: true), actor: "test")
+        if let budget = limits.0 { _ = try await app.budgets.setLimits(workspaceID: ws, budget, actor: "test") }
+        if let rates = limits.1 { _ = try await app.rateLimits.setLimits(workspaceID: ws, rates, actor: "test") }
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
+        let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics, logger: fixture.logs.logger)
+        return (fixture, app, gateway, ledger, ws)
+    }
+
+    func call(_ ws: String, _ body: String) -> GatewayCall {
+        GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions", headers: [("Content-Type", "application/json")],
+                    body: .complete(ByteBuffer(string: body)), workspaceID: ws, consumer: nil, modality: nil)
+    }
+
+    @Test("a stream whose answer reports no usage counts its estimated tokens against the tokens-per-minute limit")
+    func unreportedStreamCountsItsEstimate() async throws {
+        let transport = ScriptedTransport { key in
+            key.contains("own") ? .fail(.connectTimeout)
+                : .respond(status: 200, headers: [("Content-Type", "text/event-stream")], body: "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n")
+        }
+        let (fixture, app, gateway, _, ws) = try await setUp(transport, limits: (nil, RateLimits(requestsPerMinute: 100, tokensPerMinute: 500)))
+        let first = await gateway.handle(call(ws, #"{"model":"gpt-4.1-mini","stream":true,"max_tokens":800,"messages":[]}"#))
+        #expect(first.status == 200)
+        if case .stream(let stream) = first.body { try await stream.pump { _ in } }
+        // The stream said nothing of its tokens: its estimate (800 output tokens and more) fills the minute's 500. (On
+        // PostgreSQL the count is written off the call's path: the calls right after may still pass, then none does.)
+        var refused = false
+        for _ in 0..<50 where !refused {
+            let next = await gateway.handle(call(ws, #"{"model":"gpt-4.1-mini","messages":[]}"#))
+            if case .stream(let stream) = next.body { try await stream.pump { _ in } }
+            refused = next.status == 429
+            if !refused { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(refused, "the minute's tokens were never counted")
+        await app.close()
+        fixture.remove()
+    }
+
+    @Test("an attempt the first-byte deadline ends after its request was sent is charged its estimate in a row of its own; the key that serves next is charged as usual")
+    func timedOutAttemptIsCharged() async throws {
+        let transport = ScriptedTransport { key in
+            key.contains("own") ? .fail(.deadlineExceeded) : .respond(status: 200, headers: GatewayInProcessTests.json, body: GatewayInProcessTests.ok)
+        }
+        let (fixture, app, gateway, ledger, ws) = try await setUp(transport, limits: (BudgetLimits(platform: 100_000, byok: 100_000), nil))
+        let answer = await gateway.handle(call(ws, #"{"model":"gpt-4.1-mini","messages":[]}"#))
+        #expect(answer.status == 200 && answer.headers.contains { $0.name == "X-Keywarden-Source" && $0.value == "platform" })
+        if case .stream(let stream) = answer.body { try await stream.pump { _ in } }
+        await ledger.flush()
+        let statuses = try await app.budgets.status(workspaceID: ws, defaultPlatformLimit: nil)
+        let byok = try #require(statuses.first { $0.scope == .byok })
+        let platform = try #require(statuses.first { $0.scope == .platform })
+        #expect(byok.spent == 1000 && byok.reserved == 0, "the timed-out own key's attempt is charged its estimate: \(byok)")
+        #expect(platform.spent == 1000 && platform.reserved == 0)
+        let rows = try await app.usage.report(UsageQuery(workspaceID: ws, from: nil, to: nil, groupBy: .source))
+        #expect(rows.totals.requests == 2, "a row for the timed-out attempt and one for the call")
+        await app.close()
+        fixture.remove()
+    }
+}
