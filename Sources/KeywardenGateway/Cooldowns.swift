@@ -65,35 +65,40 @@ public final class Cooldowns: Sendable {
 
     // MARK: Across instances
 
-    /// One rest as instances tell it to each other: `v1|key|workspace or -|owned 0/1|rate limited 0/1|milliseconds`.
+    /// One rest as instances tell it to each other: `v1|key|workspace or -|owned 0/1|rate limited 0/1|milliseconds|key tag`
+    /// (the tag, ``KeyVersion/tag`` of the secret that was refused, may be missing: an older instance's).
     public struct Announcement: Sendable, Equatable {
         public let credentialID: String
         public let workspaceID: String?
         public let owned: Bool
         public let rateLimited: Bool
         public let duration: Duration
+        /// Which secret of the key was refused: a rest of a secret since replaced is not applied.
+        public let keyTag: String?
 
-        public init(credentialID: String, workspaceID: String?, owned: Bool, rateLimited: Bool, duration: Duration) {
+        public init(credentialID: String, workspaceID: String?, owned: Bool, rateLimited: Bool, duration: Duration, keyTag: String? = nil) {
             self.credentialID = credentialID
             self.workspaceID = workspaceID
             self.owned = owned
             self.rateLimited = rateLimited
             self.duration = duration
+            self.keyTag = keyTag
         }
 
         public var payload: String {
             let (seconds, attoseconds) = duration.components
             let milliseconds = Int(clamping: seconds).saturatingMultiplied(by: 1000).saturatingAdding(Int(attoseconds / 1_000_000_000_000_000))
-            return ["v1", credentialID, workspaceID ?? "-", owned ? "1" : "0", rateLimited ? "1" : "0", "\(milliseconds)"].joined(separator: "|")
+            return ["v1", credentialID, workspaceID ?? "-", owned ? "1" : "0", rateLimited ? "1" : "0", "\(milliseconds)", keyTag ?? "-"].joined(separator: "|")
         }
 
         /// Reads an announcement; `nil` for anything else (a rest is never longer than a day, whatever it says).
         public init?(payload: String) {
             let parts = payload.split(separator: "|", omittingEmptySubsequences: false)
-            guard parts.count == 6, parts[0] == "v1", !parts[1].isEmpty, parts[1].count <= 100, parts[2].count <= 100,
+            guard parts.count == 6 || parts.count == 7, parts[0] == "v1", !parts[1].isEmpty, parts[1].count <= 100, parts[2].count <= 100,
                   let milliseconds = UntrustedNumber.integer(parts[5], clampedTo: 0...86_400_000) else { return nil }
+            let tag = parts.count == 7 && parts[6] != "-" && parts[6].count <= 32 ? String(parts[6]) : nil
             self.init(credentialID: String(parts[1]), workspaceID: parts[2] == "-" ? nil : String(parts[2]), owned: parts[3] == "1",
-                      rateLimited: parts[4] == "1", duration: .milliseconds(milliseconds))
+                      rateLimited: parts[4] == "1", duration: .milliseconds(milliseconds), keyTag: tag)
         }
     }
 

@@ -22,7 +22,7 @@ extension Gateway {
                 cooldowns.rest(credential.id, for: rest.duration, rateLimited: false, onlyFor: rest.owned ? nil : workspaceID)
             }
             announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: rest.owned, rateLimited: rest.rateLimited,
-                           duration: rest.duration))
+                           duration: rest.duration, keyTag: keyVersion.tag))
         }
         guard let record = failover.record else {
             if failover.checkHealth { health?.requestCheck(credentialID: credential.id) }

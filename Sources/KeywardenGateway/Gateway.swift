@@ -39,10 +39,13 @@ public final class Gateway: Sendable {
         // A key given a new secret is tried again at once: its rest was the old secret's refusal.
         app.onKeysReplaced { ids in cooldowns.lift(ids) }
         let fallbacks = self.fallbacks
+        let resolution = app.resolution
         app.engine.listen(.rests) { payload in
             if payload.hasPrefix("fallback|") {
                 fallbacks.apply(payload)
             } else if let announcement = Cooldowns.Announcement(payload: payload) {
+                // A refusal of a secret this instance already knows replaced (the announcement came late) is not the key's.
+                if let refused = announcement.keyTag, let held = resolution.heldKeyTag(of: announcement.credentialID), held != refused { return }
                 cooldowns.apply(announcement)
             }
         }
@@ -212,6 +215,14 @@ public final class Gateway: Sendable {
     /// Why a call's body cannot be read as every vendor would read it (`nil`: it can, or it is not JSON to a vendor).
     static func unreadBody(_ call: GatewayCall, bodyBytes: [UInt8]?) -> (status: Int, code: String, message: String)? {
         let contentType = call.headers.first { $0.name.lowercased() == "content-type" }?.value
+        func unreadable(_ why: String) -> (status: Int, code: String, message: String) {
+            (400, "unreadable_body", "Keywarden reads the body of a call the platform pays for, or under a budget, as every vendor would, and this one reads differently to some: \(why). Send it without that.")
+        }
+        // A compressed body is read by no meter (and by some vendors): it serves only keys that may take it unread.
+        if case .empty = call.body {} else if let encoding = call.headers.first(where: { $0.name.lowercased() == "content-encoding" })?.value,
+                                               encoding.lowercased().trimmingCharacters(in: .whitespaces) != "identity" {
+            return unreadable("a compressed body (Content-Encoding: \(RequestBodyCheck.shown(encoding)))")
+        }
         switch call.body {
         case .empty:
             return nil
@@ -222,10 +233,15 @@ public final class Gateway: Sendable {
             return (413, "body_too_large",
                     "A body sent on the platform's key or under a budget is read before it is sent, so it may be at most \(GatewayRequestBody.readLimit / 1024 / 1024) MiB unless it is a form upload or media; larger ones only on the workspace's own key without a budget.")
         case .complete:
-            guard let body = bodyBytes, RequestBodyCheck.looksLikeJSON(body, contentType: contentType) else { return nil }
+            guard let body = bodyBytes else { return nil }
+            // UTF-16 or UTF-32 (a byte-order mark, or NUL bytes around the first characters) is JSON to a parser that
+            // detects the encoding (Python's json.loads of bytes) and to none of Keywarden's readers.
+            if !GatewayRequestBody.isBinary(contentType: contentType), RequestBodyCheck.isWideText(body) {
+                return unreadable("a body in UTF-16 or UTF-32")
+            }
+            guard RequestBodyCheck.looksLikeJSON(body, contentType: contentType) else { return nil }
             guard case .unreadable(let why) = RequestBodyCheck.check(body) else { return nil }
-            return (400, "unreadable_body",
-                    "Keywarden reads the body of a call the platform pays for, or under a budget, as every vendor would, and this one reads differently to some: \(why). Send it without that.")
+            return unreadable(why)
         }
     }
 
@@ -234,6 +250,7 @@ public final class Gateway: Sendable {
     private func attempt(_ candidate: Candidate, of call: GatewayCall, plan: CallPlan, state: inout AttemptState, meter: inout Meter,
                          upstream: inout Duration) async -> AttemptOutcome {
         guard let credential = plan.snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { return .next }
+        state.lastAttemptBilled = false
         if state.attempts > 0 {
             // A later key of the call (the earlier ones may have taken up to the first-byte deadline): used only if this
             // instance is still current and the key still serves the call as it now holds it (not deactivated, deleted or
@@ -419,6 +436,13 @@ public final class Gateway: Sendable {
             body = .complete(ByteBuffer(bytes: filled))
         }
         if let model = defaults.plan.model { meter.model = model }
+        // What an edit made is judged as the caller's body was (an added max_tokens beside a caller's Max_Tokens would make
+        // a pair some parser takes for one): a key that needs its body read never gets one that does not read alike.
+        if defaults.body != nil || sentBytes != plan.bodyBytes, let edited = defaults.body ?? sentBytes,
+           Self.readsBody(candidate, limits: state.limits), case .unreadable(let why) = RequestBodyCheck.check(edited) {
+            state.lastFailure = .local(400, "unreadable_body", "Keywarden's own additions to this body would make it read differently to some vendors: \(why).")
+            return nil
+        }
         // The cost estimate reads the body as the vendor gets it (a filled-in max_tokens counts); only when a price needs it.
         meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes)
         // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's

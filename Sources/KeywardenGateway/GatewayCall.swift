@@ -84,6 +84,8 @@ public enum GatewayRequestBody: Sendable {
     /// Whether a content type says the body is not JSON to any vendor: a form upload, sound, a picture, a film.
     public static func isBinary(contentType: String?) -> Bool {
         guard let type = contentType?.lowercased().trimmingCharacters(in: .whitespaces) else { return false }
+        // `image/json` or `audio/x+json` says JSON as loudly as it says media.
+        guard !type.contains("json") else { return false }
         return ["multipart/", "audio/", "image/", "video/"].contains { type.hasPrefix($0) }
     }
 

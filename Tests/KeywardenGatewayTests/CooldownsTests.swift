@@ -3,6 +3,7 @@ import Testing
 import KeywardenCore
 @testable import KeywardenGateway
 import KeywardenProviders
+import KeywardenStore
 
 @Suite("Cooldowns")
 struct CooldownsTests {
@@ -90,5 +91,24 @@ struct CooldownsTests {
     func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
         let needle = Array(needle.utf8)
         return haystack.count >= needle.count && (0...(haystack.count - needle.count)).contains { Array(haystack[$0..<$0 + needle.count]) == needle }
+    }
+}
+
+@Suite("Rests told across instances")
+struct RestAnnouncementTests {
+    @Test("a rest's announcement names the secret that was refused; one of an older instance, without it, still reads; anything else is refused")
+    func announcementsRoundTrip() {
+        let told = Cooldowns.Announcement(credentialID: "key_1", workspaceID: "ws_1", owned: false, rateLimited: true, duration: .milliseconds(7_500), keyTag: "a1b2c3")
+        #expect(Cooldowns.Announcement(payload: told.payload) == told)
+        let older = Cooldowns.Announcement(payload: "v1|key_1|-|1|0|60000")
+        #expect(older?.keyTag == nil && older?.owned == true && older?.duration == .seconds(60))
+        #expect(Cooldowns.Announcement(payload: "v1|key_1|-|1|0|60000|-")?.keyTag == nil)
+        for bad in ["v2|key_1|-|1|0|60000", "v1||-|1|0|60000", "v1|key_1|-|1|0|abc", "v1|key_1|-|1|0|60000|x|y", "v1|key_1|-|1|0|60000|" + String(repeating: "f", count: 40)] {
+            let read = Cooldowns.Announcement(payload: bad)
+            #expect(read == nil || read?.keyTag == nil, "\(bad)")
+        }
+        // Two saves of one key are two tags; one save is one tag whoever computes it.
+        let first = KeyVersion(key: Array("ciphertext-one".utf8), extras: nil), second = KeyVersion(key: Array("ciphertext-two".utf8), extras: nil)
+        #expect(first.tag != second.tag && first.tag == KeyVersion(key: Array("ciphertext-one".utf8), extras: nil).tag)
     }
 }

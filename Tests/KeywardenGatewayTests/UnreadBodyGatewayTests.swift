@@ -176,3 +176,42 @@ struct VendorBillsGatewayTests {
         fixture.remove()
     }
 }
+
+/// Bodies that would reach a platform key without being read, by their encoding or their label.
+@Suite("Gateway and bodies no meter reads")
+struct UnreadEncodingGatewayTests {
+    @Test("a compressed body, a UTF-16 body and a JSON body labelled as media are refused on the platform's key; a real media upload is not judged as JSON")
+    func encodingsAndLabels() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Labels", byokAllowed: true, exclusive: false, actor: "test").id
+        _ = try await app.platformCards.save("openai", PlatformCardUpdate(apiKey: Secret("sk-platform-0123456789abcdef")), actor: "test")
+        _ = try await app.platformCards.activate("openai", actor: "test")
+        let transport = ScriptedTransport(whole: true) { _ in .respond(status: 200, headers: GatewayInProcessTests.json, body: GatewayInProcessTests.ok) }
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil,
+                              ledger: UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger), metrics: metrics,
+                              logger: fixture.logs.logger)
+        func call(_ body: [UInt8], _ headers: [(String, String)], path: String = "/v1/chat/completions") -> GatewayCall {
+            GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: path, headers: headers,
+                        body: .complete(ByteBuffer(bytes: body)), workspaceID: ws, consumer: nil, modality: nil)
+        }
+        let json: [UInt8] = Array(#"{"model":"gpt-4.1-mini","messages":[]}"#.utf8)
+        var utf16: [UInt8] = [0xFF, 0xFE]
+        for unit in #"{"model":"gpt-4.1-mini","messages":[]}"#.utf16 { utf16 += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        let cases: [([UInt8], [(String, String)])] = [
+            (json, [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]),
+            (utf16, [("Content-Type", "application/json")]), (utf16, []),
+            (Array(#"{"model":"gpt-4.1-mini","stream":true,"STREAM":false}"#.utf8), [("Content-Type", "image/json")]),
+        ]
+        for (body, headers) in cases {
+            let answer = await gateway.handle(call(body, headers))
+            #expect(answer.status == 400, "\(headers)")
+        }
+        #expect(transport.sent.isEmpty)
+        let audio = await gateway.handle(call([0x52, 0x49, 0x46, 0x46, 0x00, 0x00, 0x00, 0x00], [("Content-Type", "audio/wav")], path: "/v1/audio/transcriptions"))
+        #expect(audio.status == 200, "media is not JSON: \(audio.status)")
+        await app.close()
+    }
+}

@@ -108,7 +108,8 @@ struct JSONSelectiveScanTests {
         }
         guard let body, let request = JSONObject.body(body) else { return facts }
         facts.isJSONObject = true
-        if let model = request.string("model") ?? request.string("model_id") { facts.model = model }
+        // Since the money-path review: a model the path names (Gemini's) is not changed by the body's.
+        if facts.model == nil, let model = request.string("model") ?? request.string("model_id") { facts.model = model }
         if let stream = request.bool("stream") { facts.stream = stream }
         facts.streamIncludesUsage = request.object("stream_options")?.bool("include_usage") == true
         if let text = request.string("text") ?? request.string("input") { facts.characters = text.unicodeScalars.count }

@@ -91,7 +91,61 @@ struct RequestBodyCheckTests {
         let long = String(repeating: "n", count: 500)
         let reason = refused("{\"\(long)\":1,\"\(long)\":2}") ?? ""
         #expect(reason.count < 120 && reason.contains("…"))
-        let control = refused(#"{"a\u0000b":1,"a\u0000b":2}"#) ?? ""
-        #expect(control.contains(#"a\u{0}b"#), "\(control)")
+        let control = refused(#"{"x":{"a\u0001b":1,"a\u0001b":2}}"#) ?? ""
+        #expect(control == "a member name with a control character at $.x", "\(control)")
+    }
+}
+
+/// The members the meter reads, read as strictly as the loosest vendor reads them; the caller's own names left alone.
+@Suite("Request bodies: the metered members")
+struct MeteredMemberTests {
+    func refused(_ text: String) -> String? {
+        if case .unreadable(let why) = RequestBodyCheck.check(Array(text.utf8)) { return why }
+        return nil
+    }
+
+    @Test("a metered member spelled as some parser matches it (case, underscores, folding letters) is refused, alone or not",
+          arguments: [#"{"STREAM":true}"#, #"{"Max_Tokens":9}"#, #"{"maxtokens":9}"#, #"{"max-tokens":9}"#, #"{"Model":"x"}"#,
+                      "{\"\u{131}nput\":\"x\"}", #"{"stream_options":{"IncludeUsage":true}}"#, #"{"generationConfig":{"MaxOutputTokens":5}}"#,
+                      #"{"generationConfig":{"maxOutputTokens":5,"max_output_tokens":9}}"#, #"{"maxOutputTokens":5}"#])
+    func looseSpellingsAreRefused(body: String) {
+        #expect(refused(body) != nil, "\(body)")
+    }
+
+    @Test("a metered member of another type than the meter reads is refused (pydantic turns \"4096\" into a number, \"true\" into true)",
+          arguments: [#"{"max_tokens":"4096"}"#, #"{"stream":"true"}"#, #"{"stream":1}"#, #"{"n":2.5}"#, #"{"n":"8"}"#, #"{"model":7}"#,
+                      #"{"stream_options":{"include_usage":"yes"}}"#, #"{"stream_options":true}"#, #"{"generationConfig":{"maxOutputTokens":"9"}}"#,
+                      #"{"max_tokens":1e20}"#])
+    func otherTypesAreRefused(body: String) {
+        #expect(refused(body)?.hasPrefix("a value of another type than the meter reads") == true, "\(body): \(refused(body) ?? "passed")")
+    }
+
+    @Test("two names vendors read for the same thing are refused together, allowed alone", arguments: [
+        (#"{"model":"a","model_id":"b"}"#, true), (#"{"text":"a","input":"b"}"#, true), (#"{"model_id":"b"}"#, false), (#"{"input":["a"]}"#, false),
+    ])
+    func aliases(body: String, refusedExpected: Bool) {
+        #expect((refused(body) != nil) == refusedExpected, "\(body)")
+    }
+
+    @Test("the caller's own names (a tool's schema, messages, metadata) are not the meter's: same-name members elsewhere, case variants and types pass")
+    func callersNamesPass() {
+        let bodies = [
+            #"{"model":"m","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"model":{"type":"string"},"Model":{"type":"integer"},"user_id":{},"userId":{},"stream":{"enum":[1]},"n":{"type":"number"},"text":{"type":"object"}}}}}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"metadata":{"STREAM":"x","Max_Tokens":"y"}}"#,
+            #"{"model":"m","max_tokens":4096,"n":1,"stream":false,"stream_options":null,"input":{"any":"thing"}}"#,
+            #"{"model":"m","max_tokens":12.0,"generationConfig":{"maxOutputTokens":1e3,"temperature":0.5}}"#,
+        ]
+        for body in bodies { #expect(refused(body) == nil, "\(body): \(refused(body) ?? "")") }
+    }
+
+    @Test("UTF-16 and UTF-32 text is told by its byte-order mark or a NUL among its first bytes")
+    func wideText() {
+        var utf16LE: [UInt8] = []
+        for unit in "{\"model\":\"m\"}".utf16 { utf16LE += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+        #expect(RequestBodyCheck.isWideText([0xFF, 0xFE] + utf16LE))
+        #expect(RequestBodyCheck.isWideText(utf16LE))
+        #expect(RequestBodyCheck.isWideText([0x00, 0x7B, 0x00, 0x22]))
+        #expect(RequestBodyCheck.isWideText([0x00, 0x00, 0xFE, 0xFF]))
+        #expect(!RequestBodyCheck.isWideText(Array(#"{"model":"m"}"#.utf8)))
     }
 }

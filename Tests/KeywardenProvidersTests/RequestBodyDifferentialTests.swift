@@ -87,21 +87,61 @@ struct RequestBodyDifferentialTests {
 import json, sys, base64, math
 
 def fold(name):
-    return name.translate({0x17F: "s", 0x212A: "k", 0x212B: "\u00e5"}).lower()
+    name = name.translate({0x17F: "s", 0x212A: "k", 0x212B: "\u00e5", 0x131: "i", 0x130: "i"})
+    return "".join(c for c in name.lower() if c not in "_-")
 
 class Unreadable(Exception):
     pass
 
+METERED = {"model": str, "model_id": str, "stream": bool, "stream_options": dict, "max_tokens": int, "max_completion_tokens": int,
+           "max_output_tokens": int, "generationConfig": dict, "generation_config": dict, "n": int, "text": str, "input": object}
+GENERATION = {"maxOutputTokens": int, "max_output_tokens": int, "candidateCount": int, "candidate_count": int}
+NESTED = {"stream_options": {"include_usage": bool}, "generationConfig": GENERATION, "generation_config": GENERATION}
+
+class Obj(dict):
+    pass
+
 def strict_pairs(pairs):
-    seen = set()
-    for key, _ in pairs:
-        f = fold(key)
+    names = [key for key, _ in pairs]
+    if len(set(names)) != len(names):
+        raise Unreadable("duplicate")
+    if any(any(ord(c) < 0x20 for c in key) for key in names):
+        raise Unreadable("control")
+    obj = Obj(pairs)
+    obj.names = names
+    return obj
+
+def metered_context(obj, schema):
+    folds = {}
+    for key in schema:
+        folds.setdefault(fold(key), []).append(key)
+    seen = {}
+    for key in obj.names:
+        loose = fold(key)
+        f = loose if loose in folds else key
         if f in seen:
-            raise Unreadable("duplicate")
-        if not key.isascii() and f.isascii():
-            raise Unreadable("folds")
-        seen.add(f)
-    return dict(pairs)
+            raise Unreadable("loose duplicate")
+        if loose in folds and key not in folds[loose]:
+            raise Unreadable("spelled otherwise")
+        seen[f] = key
+    if schema is METERED:
+        for one, other in (("model", "model_id"), ("text", "input")):
+            if one in obj and other in obj:
+                raise Unreadable("aliases")
+    for key, kind in schema.items():
+        if key not in obj or obj[key] is None or kind is object:
+            continue
+        value = obj[key]
+        if kind is int:
+            if as_int(value) is None:
+                raise Unreadable("type")
+        elif kind is bool:
+            if not isinstance(value, bool):
+                raise Unreadable("type")
+        elif not isinstance(value, kind):
+            raise Unreadable("type")
+        if key in NESTED and isinstance(value, dict):
+            metered_context(value, NESTED[key])
 
 def no_constant(text):
     raise Unreadable("constant")
@@ -143,6 +183,7 @@ for line in sys.stdin:
         strict = json.loads(raw.decode("utf-8"), object_pairs_hook=strict_pairs, parse_constant=no_constant, parse_float=finite)
         if not isinstance(strict, dict) or has_lone_surrogate(strict):
             raise Unreadable("shape")
+        metered_context(strict, METERED)
         out["readable"] = True
     except (Unreadable, ValueError, RecursionError):
         out["readable"] = False

@@ -44,6 +44,17 @@ public struct ResolutionService: Sendable {
         }
     }
 
+    /// The tag (``KeyVersion/tag``) of the key this instance holds for a credential, when its part is held; `nil` when
+    /// it is not held here (nothing to compare with).
+    public func heldKeyTag(of credentialID: String) -> String? {
+        let field = credentialID + "/" + CredentialRepository.keyField
+        if let part = app.resolutionState.workspace(forCredential: credentialID) { return part.sealed[field].map { KeyVersion.tag(of: $0.ciphertext) } }
+        if app.resolutionState.platform?.resolution.credential(credentialID) != nil {
+            return app.resolutionState.platform?.sealed[field].map { KeyVersion.tag(of: $0.ciphertext) }
+        }
+        return nil
+    }
+
     // MARK: Parts
 
     /// The platform's part, read if not held yet.

@@ -31,6 +31,13 @@ public enum RequestBodyCheck {
         return index < body.count && (body[index] == UInt8(ascii: "{") || body[index] == UInt8(ascii: "["))
     }
 
+    /// Whether `body` is UTF-16 or UTF-32 text: its byte-order mark, or a NUL among its first four bytes (RFC 4627's
+    /// way of telling the encoding of JSON).
+    public static func isWideText(_ body: [UInt8]) -> Bool {
+        if body.starts(with: [0xFF, 0xFE]) || body.starts(with: [0xFE, 0xFF]) || body.starts(with: [0x00, 0x00, 0xFE, 0xFF]) { return true }
+        return body.prefix(4).contains(0)
+    }
+
     /// Checks that `body` is one JSON object every parser reads alike.
     public static func check(_ body: [UInt8]) -> Verdict {
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { return .unreadable("a byte-order mark starts the body") }
@@ -38,7 +45,7 @@ public enum RequestBodyCheck {
         let start = JSONScan.skipSpace(body, 0, body.count)
         guard start < body.count, body[start] == UInt8(ascii: "{") else { return .unreadable("the body is not one JSON object") }
         do throws(Problem) {
-            let end = try reader.object(at: start, depth: 1)
+            let end = try reader.object(at: start, depth: 1, schema: metered)
             guard JSONScan.skipSpace(body, end, body.count) == body.count else {
                 throw Problem(text: "text after the object at byte \(end)")
             }
@@ -52,22 +59,53 @@ public enum RequestBodyCheck {
         let text: String
     }
 
-    /// A member name as some parsers match it to a field: case folded, with the non-ASCII letters that fold to ASCII
-    /// (`ſ` U+017F to `s`, the Kelvin sign U+212A to `k`) folded too.
+    /// A member name as the loosest parser matches it to a field: case folded (with the letters that Go's, Java's and
+    /// .NET's case-insensitive matching fold to ASCII: `ſ` U+017F and the Kelvin sign U+212A, dotless `ı` U+0131 and
+    /// dotted `İ` U+0130), with `_` and `-` left out (a protobuf JSON parser takes `max_output_tokens` and
+    /// `maxOutputTokens` for one field).
     static func folded(_ name: String) -> String {
         var result = ""
         result.unicodeScalars.reserveCapacity(name.unicodeScalars.count)
         for scalar in name.unicodeScalars {
             switch scalar.value {
+            case 0x5F, 0x2D: continue
             case 0x41...0x5A: result.unicodeScalars.append(Unicode.Scalar(UInt8(scalar.value + 0x20)))
             case 0x00...0x7F: result.unicodeScalars.append(scalar)
             case 0x017F: result.unicodeScalars.append("s")
             case 0x212A: result.unicodeScalars.append("k")
+            case 0x0131, 0x0130: result.unicodeScalars.append("i")
             case 0x212B: result.unicodeScalars.append("\u{E5}")
             default: result.unicodeScalars.append(contentsOf: String(scalar).lowercased().unicodeScalars)
             }
         }
         return result
+    }
+
+    /// The members the meter reads in a request's top-level object, as it spells them, with the JSON type it reads them
+    /// as; ``nested`` gives those of the objects it reads inside. A member whose name folds (``folded(_:)``) to one of
+    /// these but is spelled otherwise (`STREAM`, `Max_Tokens`, `ſtream`) is read by some parsers and not by the meter;
+    /// one of the right name and another type (`"max_tokens":"4096"`, which pydantic turns into a number) is read by
+    /// some and not by the meter; two that fold alike are read by each as it likes: all are refused. Elsewhere (the
+    /// messages, a tool's schema) names are the caller's own: only an exact repeat is refused there.
+    static let metered: [String: JSONType] = [
+        "model": .string, "model_id": .string, "stream": .boolean, "stream_options": .object,
+        "max_tokens": .integer, "max_completion_tokens": .integer, "max_output_tokens": .integer,
+        "generationConfig": .object, "generation_config": .object, "n": .integer, "text": .string, "input": .any,
+    ]
+
+    /// The members the meter reads inside the objects of ``metered``.
+    static let nested: [String: [String: JSONType]] = {
+        let generation: [String: JSONType] = ["maxOutputTokens": .integer, "max_output_tokens": .integer,
+                                              "candidateCount": .integer, "candidate_count": .integer]
+        return ["stream_options": ["include_usage": .boolean], "generationConfig": generation, "generation_config": generation]
+    }()
+
+    /// Members two vendors read as the same thing by different names: a body carrying both is read by each as it
+    /// likes (ElevenLabs' `model_id` beside `model`, `text` beside `input`).
+    static let aliases: [(String, String)] = [("model", "model_id"), ("text", "input")]
+
+    enum JSONType {
+        case string, boolean, integer, object, any
     }
 
     /// The recursive reader, with the path to where it is (for the message).
@@ -95,8 +133,10 @@ public enum RequestBodyCheck {
 
         func fail(_ what: String) -> Problem { Problem(text: "\(what) at \(location)") }
 
-        mutating func object(at start: Int, depth: Int) throws(Problem) -> Int {
+        /// Reads the object at `start`; `schema`: the members the meter reads in it (``RequestBodyCheck/metered``).
+        mutating func object(at start: Int, depth: Int, schema: [String: JSONType]? = nil) throws(Problem) -> Int {
             guard depth <= RequestBodyCheck.maximumDepth else { throw fail("nesting deeper than \(RequestBodyCheck.maximumDepth) levels") }
+            let metered = schema.map { schema in Dictionary(grouping: schema.keys, by: RequestBodyCheck.folded) } ?? [:]
             var seen: [String: String] = [:]
             var index = JSONScan.skipSpace(bytes, start + 1, bytes.count)
             guard index < bytes.count else { throw fail("an unfinished object") }
@@ -104,20 +144,35 @@ public enum RequestBodyCheck {
             while true {
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("malformed JSON (a member name expected)") }
                 let (name, nameEnd) = try string(at: index)
-                let fold = RequestBodyCheck.folded(name)
+                let loose = RequestBodyCheck.folded(name)
+                // Names the meter reads are compared as the loosest parser compares them; the caller's own exactly.
+                let fold = metered[loose] != nil ? loose : name
                 if let earlier = seen[fold] {
                     let shownName = RequestBodyCheck.shown(name)
                     throw fail(earlier == name ? "duplicate member \"\(shownName)\"" : "members \"\(RequestBodyCheck.shown(earlier))\" and \"\(shownName)\" that some parsers take for one")
                 }
-                if !name.unicodeScalars.allSatisfy(\.isASCII), fold.unicodeScalars.allSatisfy(\.isASCII) {
-                    throw fail("member \"\(RequestBodyCheck.shown(name))\" that some parsers read as \"\(fold)\"")
+                if let spellings = metered[loose], !spellings.contains(name) {
+                    throw fail("member \"\(RequestBodyCheck.shown(name))\" that some parsers read as \"\(spellings.sorted()[0])\"")
+                }
+                if schema != nil {
+                    for (one, other) in RequestBodyCheck.aliases where (name == one && seen[RequestBodyCheck.folded(other)] == other)
+                        || (name == other && seen[RequestBodyCheck.folded(one)] == one) {
+                        throw fail("members \"\(one)\" and \"\(other)\" that different vendors read as the same")
+                    }
+                }
+                if name.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+                    throw fail("a member name with a control character")
                 }
                 seen[fold] = name
                 index = JSONScan.skipSpace(bytes, nameEnd, bytes.count)
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("malformed JSON (a colon expected)") }
                 index = JSONScan.skipSpace(bytes, index + 1, bytes.count)
                 path.append(.member(name))
-                index = try value(at: index, depth: depth)
+                let valueStart = index
+                index = try value(at: index, depth: depth, schema: schema == nil ? nil : RequestBodyCheck.nested[name])
+                if let type = schema?[name], !RequestBodyCheck.value(bytes[valueStart..<index], is: type) {
+                    throw fail("a value of another type than the meter reads")
+                }
                 path.removeLast()
                 index = JSONScan.skipSpace(bytes, index, bytes.count)
                 guard index < bytes.count else { throw fail("an unfinished object") }
@@ -146,10 +201,10 @@ public enum RequestBodyCheck {
             }
         }
 
-        mutating func value(at start: Int, depth: Int) throws(Problem) -> Int {
+        mutating func value(at start: Int, depth: Int, schema: [String: JSONType]? = nil) throws(Problem) -> Int {
             guard start < bytes.count else { throw fail("a missing value") }
             switch bytes[start] {
-            case UInt8(ascii: "{"): return try object(at: start, depth: depth + 1)
+            case UInt8(ascii: "{"): return try object(at: start, depth: depth + 1, schema: schema)
             case UInt8(ascii: "["): return try array(at: start, depth: depth + 1)
             case UInt8(ascii: "\""): return try string(at: start).end
             case UInt8(ascii: "t"): return try literal("true", at: start)
@@ -225,8 +280,23 @@ public enum RequestBodyCheck {
         }
     }
 
+    /// Whether the JSON value `text` is of `type` (`null` is any member's "not set").
+    static func value(_ text: ArraySlice<UInt8>, is type: JSONType) -> Bool {
+        guard let first = text.first, !text.elementsEqual("null".utf8) else { return true }
+        switch type {
+        case .any: return true
+        case .string: return first == UInt8(ascii: "\"")
+        case .object: return first == UInt8(ascii: "{")
+        case .boolean: return text.elementsEqual("true".utf8) || text.elementsEqual("false".utf8)
+        case .integer:
+            guard first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+            // A number the meter reads as a whole number (digits, or an exact integer within 2^53).
+            return JSONScan.int(Array(text), 0..<text.count) != nil
+        }
+    }
+
     /// A name as a message may show it: printable ASCII kept, anything else as `\u{…}`, at most 64 characters.
-    static func shown(_ name: String) -> String {
+    public static func shown(_ name: String) -> String {
         var text = ""
         for scalar in name.unicodeScalars.prefix(64) {
             if scalar.value >= 0x20, scalar.value < 0x7F, scalar != "\"", scalar != "\\" {

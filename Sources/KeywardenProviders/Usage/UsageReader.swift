@@ -208,7 +208,8 @@ public struct RequestFacts: Sendable, Equatable {
         // Only these fields are read; the rest of the body (the messages) is checked as JSON and skipped.
         guard let body, let request = JSONObject.body(body, only: requestNames) else { return facts }
         facts.isJSONObject = true
-        if let model = request.string("model") ?? request.string("model_id") { facts.model = model }
+        // A model the path names (Gemini's) is the one the vendor serves and bills: a body's `model` does not change it.
+        if facts.model == nil, let model = request.string("model") ?? request.string("model_id") { facts.model = model }
         if let stream = request.bool("stream") { facts.stream = stream }
         facts.streamIncludesUsage = request.object("stream_options", only: streamOptionsNames)?.bool("include_usage") == true
         // Characters as the vendors bill them (code points): combining marks count, as they are spoken and billed.

@@ -500,4 +500,16 @@ public struct KeyVersion: Sendable, Equatable {
         self.key = key
         self.extras = extras
     }
+
+    /// A short name of the sealed key (FNV-1a of its ciphertext, which is random per save): two instances tell by it
+    /// whether they speak of the same secret (a rest announced for a secret since replaced does not apply). `nil`
+    /// without a key.
+    public var tag: String? {
+        key.map { KeyVersion.tag(of: $0) }
+    }
+
+    public static func tag(of ciphertext: [UInt8]) -> String {
+        let hash = ciphertext.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        return String(hash, radix: 16)
+    }
 }
