@@ -61,9 +61,11 @@ extension Gateway {
         return sharedKeyRequestHeaders.contains(name) || name.hasPrefix("x-stainless-")
     }
 
+    /// The caller's headers that travel with the platform's key. Beta and preview switches (`OpenAI-Beta`,
+    /// `anthropic-beta`) do not: they change what the platform's account is billed for.
     static let sharedKeyRequestHeaders: Set<String> = [
         "content-type", "accept", "accept-language", "user-agent", "anthropic-version", "idempotency-key", "x-request-id",
-        "openai-beta", "x-goog-api-client",
+        "x-goog-api-client",
     ]
 
     /// What the answer says about the key that served: the source always; the key's id only when the caller owns it

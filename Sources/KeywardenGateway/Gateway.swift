@@ -343,6 +343,15 @@ public final class Gateway: Sendable {
             return .next
         }
         let status = Int(response.status.code)
+        // Only a status HTTP knows is passed on (a vendor's `000` or `099` is no answer): the next key is tried.
+        guard (200...599).contains(status) else {
+            release(reservation)
+            meter.reservation = nil
+            metrics.failover(provider: provider.id, reason: "upstream_invalid")
+            logger.warning("gateway: vendor answered an invalid status", metadata: ["provider": "\(provider.id)", "status": "\(status)"])
+            state.lastFailure = .local(502, "upstream_invalid", "\(provider.displayName) answered with an invalid HTTP status (\(status)).")
+            return .next
+        }
         if FailoverPolicy.triggersFailover(status) {
             let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
             let (verdict, message, retryAfter) = ResponseClassifier.classify(

@@ -40,6 +40,7 @@ struct ForwardingRulesTests {
         let headers: [(name: String, value: String)] = [
             ("Content-Type", "application/json"), ("OpenAI-Organization", "org-theirs"), ("OpenAI-Project", "p"), ("anthropic-beta", "x"),
             ("X-Stainless-Lang", "python"), ("Anthropic-Version", "2023-06-01"), ("X-HTTP-Method-Override", "DELETE"),
+            ("OpenAI-Beta", "assistants=v2"), ("openai-beta", "responses=experimental"),
         ]
         #expect(Gateway.forwardedRequestHeaders(headers, owned: false).map(\.name) == ["Content-Type", "X-Stainless-Lang", "Anthropic-Version"])
         #expect(Gateway.forwardedRequestHeaders(headers, owned: true).count == headers.count)

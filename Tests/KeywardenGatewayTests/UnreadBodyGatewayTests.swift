@@ -215,3 +215,36 @@ struct UnreadEncodingGatewayTests {
         await app.close()
     }
 }
+
+@Suite("Gateway and vendors' statuses")
+struct InvalidStatusGatewayTests {
+    @Test("a vendor answering a status HTTP does not know (000, 099, 600, 999) is failed over; when every key does, 502 upstream_invalid", arguments: [0, 99, 600, 999])
+    func invalidStatuses(status: Int) async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Statuses", byokAllowed: true, exclusive: false, actor: "test").id
+        for (index, secret) in ["sk-invalid-status-0001", "sk-good-status-0002"].enumerated() {
+            _ = try await app.keys.create(workspaceID: ws, NewKeyRequest(providerID: "openai", description: "k\(index)", apiKey: Secret(secret),
+                                                                         role: index == 0 ? .primary : .fallback, active: true), actor: "test")
+        }
+        let allBad = ScriptedTransport(whole: true) { _ in .respond(status: status, headers: GatewayInProcessTests.json, body: "{}") }
+        let firstBad = ScriptedTransport(whole: true) { key in
+            key.contains("invalid") ? .respond(status: status, headers: GatewayInProcessTests.json, body: "{}")
+                : .respond(status: 200, headers: GatewayInProcessTests.json, body: GatewayInProcessTests.ok)
+        }
+        let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
+        let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
+        let call = GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions",
+                               headers: [("Content-Type", "application/json")], body: .complete(ByteBuffer(string: #"{"model":"gpt-4.1-mini","messages":[]}"#)),
+                               workspaceID: ws, consumer: nil, modality: nil)
+        let served = await Gateway(app: app, transport: firstBad, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
+                                   logger: fixture.logs.logger).handle(call)
+        #expect(served.status == 200 && firstBad.sent.count == 2)
+        let refused = await Gateway(app: app, transport: allBad, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
+                                    logger: fixture.logs.logger).handle(call)
+        #expect(refused.status == 502)
+        if case .complete(let buffer) = refused.body { #expect(String(buffer: buffer).contains("upstream_invalid")) }
+        await app.close()
+    }
+}

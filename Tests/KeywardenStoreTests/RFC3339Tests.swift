@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenCore
 import Testing
 @testable import KeywardenStore
 
@@ -28,5 +29,16 @@ struct RFC3339Tests {
                      "20261122", "2026-11-22Z", "2026-11-22T1:00:00Z", "２０２６-11-22", "", "2026-11-22T10:00:00ZZ"] {
             #expect(RFC3339.date(text) == nil, "\(text)")
         }
+    }
+}
+
+@Suite("Usage bounds")
+struct UsageBoundTests {
+    @Test("the last documented day as an upper bound means no bound (its end is past what timestamps say); the day before is a bound")
+    func lastDay() throws {
+        #expect(try UsageQuery.time("9999-12-31", field: "to", endOfDay: true) == nil)
+        #expect(try UsageQuery.time("9999-12-30", field: "to", endOfDay: true) == Date(timeIntervalSince1970: 253_402_300_800 - 86_400))
+        #expect(try UsageQuery.time("9999-12-31", field: "from", endOfDay: false) == Date(timeIntervalSince1970: 253_402_300_800 - 86_400))
+        #expect(throws: KeywardenError.self) { try UsageQuery.time("10000-01-01", field: "to", endOfDay: true) }
     }
 }

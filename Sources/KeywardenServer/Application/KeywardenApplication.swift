@@ -30,6 +30,9 @@ public struct ServerSettings: Sendable {
     public var lifecycle: KeyLifecycleSettings
     /// The longest a graceful shutdown may take before the process exits (`KEYWARDEN_SHUTDOWN_TIMEOUT`).
     public var shutdownBound: Duration = .seconds(10)
+    /// What a client connection may hold: the time to its first request head and to the next after an answer, and how
+    /// many may be open at once.
+    public var connections = ClientConnectionLimits()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, metricsToken: Secret? = nil, verifyTimeoutSeconds: Int64 = 10,
                 health: HealthCheckSettings = .init(), healthChecksEnabled: Bool = true, dispatch: DispatchSettings = .init(),
@@ -124,8 +127,11 @@ public func buildApplication(
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) -> some ApplicationProtocol {
     let settings = services.settings
+    let open = ClientConnectionGuard.Count(maximum: settings.connections.maximumConnections)
+    let limits = settings.connections
     return Application(
         router: buildRouter(services),
+        server: .http1(configuration: .init(additionalChannelHandlers: [ClientConnectionGuard(count: open, limits: limits)])),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Keywarden"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? settings.port

@@ -106,6 +106,11 @@ public enum RuntimeConfiguration {
             )
         )
         settings.shutdownBound = duration(try seconds("KEYWARDEN_SHUTDOWN_TIMEOUT", default: 10, minimum: 1))
+        settings.connections = ClientConnectionLimits(
+            headTimeout: duration(try seconds("KEYWARDEN_HEAD_TIMEOUT", default: 30, minimum: 1)),
+            idleTimeout: duration(try seconds("KEYWARDEN_IDLE_TIMEOUT", default: 75, minimum: 1)),
+            maximumConnections: try integer("KEYWARDEN_MAX_CONNECTIONS", default: 4_096, range: 1...1_000_000)
+        )
         return settings
     }
 

@@ -236,7 +236,10 @@ public struct UsageQuery: Sendable, Equatable {
         guard (0...253_402_300_799).contains(date.timeIntervalSince1970) else {
             throw KeywardenError.invalid(field, "\(field) must fall between 1970 and 9999.")
         }
-        return isDay && endOfDay ? date.addingTimeInterval(86_400) : date
+        let bound = isDay && endOfDay ? date.addingTimeInterval(86_400) : date
+        // The end of 9999's last day is past every time the ledger holds (and past what its text timestamps can say):
+        // no bound at all.
+        return bound.timeIntervalSince1970 >= 253_402_300_800 ? nil : bound
     }
 }
 

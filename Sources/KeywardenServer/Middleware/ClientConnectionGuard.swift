@@ -1,0 +1,100 @@
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// What a client connection may hold of the server, whatever the client does.
+public struct ClientConnectionLimits: Sendable {
+    /// How long a new connection may take to send its first request head (`KEYWARDEN_HEAD_TIMEOUT`).
+    public var headTimeout: Duration
+    /// How long a kept-alive connection may wait for its next request head after an answer (`KEYWARDEN_IDLE_TIMEOUT`).
+    public var idleTimeout: Duration
+    /// How many client connections may be open at once; a connection past it is closed at once
+    /// (`KEYWARDEN_MAX_CONNECTIONS`).
+    public var maximumConnections: Int
+
+    public init(headTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(75), maximumConnections: Int = 4_096) {
+        self.headTimeout = headTimeout
+        self.idleTimeout = idleTimeout
+        self.maximumConnections = max(1, maximumConnections)
+    }
+}
+
+/// Closes a client connection that sends nothing, or half a request head, for too long, and refuses connections past
+/// the server's maximum.
+///
+/// It sits after the HTTP decoder: a request head is seen once it is whole. A new connection must bring one within
+/// ``ClientConnectionLimits/headTimeout``; after each answer, a kept-alive connection must bring the next within
+/// ``ClientConnectionLimits/idleTimeout`` (bytes trickling in, a head never finished, count as nothing). While a request
+/// is being served no timer runs: a long stream is not cut.
+final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// The connections open across the server.
+    final class Count: Sendable {
+        let open = Atomic(0)
+        let maximum: Int
+
+        init(maximum: Int) { self.maximum = maximum }
+    }
+
+    private let count: Count
+    private let limits: ClientConnectionLimits
+    private var timer: Scheduled<Void>?
+    private var counted = false
+
+    init(count: Count, limits: ClientConnectionLimits) {
+        self.count = count
+        self.limits = limits
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        counted = true
+        if count.open.add(1, ordering: .relaxed).newValue > count.maximum {
+            context.close(promise: nil)
+            return
+        }
+        arm(limits.headTimeout, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        disarm()
+        uncount()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        uncount()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) { disarm() }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(limits.idleTimeout, context: context) }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ limit: Duration, context: ChannelHandlerContext) {
+        disarm()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        timer = context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { bound.value.close(promise: nil) }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func uncount() {
+        guard counted else { return }
+        counted = false
+        count.open.subtract(1, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import KeywardenTestSupport
+import Testing
+
+/// Client connections against the real binary: one that sends nothing, half a head, or idles after an answer is
+/// closed in bounded time; past the maximum, a new one is refused at once.
+@Suite("Client connections", .serialized)
+struct ClientConnectionTests {
+    /// A raw TCP connection to the server.
+    final class Raw {
+        let fd: Int32
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw Failure.connect }
+        }
+
+        enum Failure: Error { case connect }
+
+        func send(_ text: String) {
+            _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+        }
+
+        /// Seconds until the server closed the connection (reading and dropping what it sends), or `nil` within `limit`.
+        func secondsUntilClosed(limit: Double) -> Double? {
+            var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let started = Date()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while Date().timeIntervalSince(started) < limit {
+                let read = recv(fd, &buffer, buffer.count, 0)
+                if read == 0 || (read < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { return Date().timeIntervalSince(started) }
+            }
+            return nil
+        }
+
+        deinit { close(fd) }
+    }
+
+    func start(_ environment: [String: String]) async throws -> (KeywardenProcess, Int, URL) {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-conn-\(UUID().uuidString)")
+        let server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"], environment: environment)
+        return (server, try await server.waitUntilListening(), data)
+    }
+
+    @Test("a connection that sends nothing, half a request head, or nothing after an answer is closed within its limit; a request in time is served")
+    func slowAndIdleConnectionsAreClosed() async throws {
+        let (server, port, data) = try await start(["KEYWARDEN_HEAD_TIMEOUT": "1", "KEYWARDEN_IDLE_TIMEOUT": "2"])
+        defer { server.signal(SIGKILL); try? FileManager.default.removeItem(at: data) }
+        // Answered, kept alive, then closed at the idle limit (2 s), not at the head limit (1 s).
+        let idle = try Raw(port: port)
+        idle.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let idleClosed = idle.secondsUntilClosed(limit: 10)
+        #expect(idleClosed != nil && idleClosed! >= 1.5 && idleClosed! < 6, "kept alive after its answer, then closed: \(idleClosed.map { "\($0) s" } ?? "still open")")
+        let silent = try Raw(port: port)
+        let half = try Raw(port: port)
+        half.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        let trickle = try Raw(port: port)
+        let silentClosed = silent.secondsUntilClosed(limit: 10)
+        #expect(silentClosed != nil && silentClosed! < 5, "a silent connection: \(silentClosed.map { "\($0) s" } ?? "still open")")
+        #expect(half.secondsUntilClosed(limit: 10) != nil, "half a head")
+        for _ in 0..<3 { trickle.send("G"); try await Task.sleep(for: .milliseconds(300)) }
+        #expect(trickle.secondsUntilClosed(limit: 10) != nil, "a head trickling in byte by byte")
+        #expect(try await TestHTTP.get("http://127.0.0.1:\(port)/healthz").status == 200)
+    }
+
+    @Test("past the maximum, a new connection is closed at once; one freed makes room")
+    func maximumConnections() async throws {
+        let (server, port, data) = try await start(["KEYWARDEN_MAX_CONNECTIONS": "3", "KEYWARDEN_HEAD_TIMEOUT": "30"])
+        defer { server.signal(SIGKILL); try? FileManager.default.removeItem(at: data) }
+        var held = try (0..<3).map { _ in try Raw(port: port) }
+        try await Task.sleep(for: .milliseconds(300))
+        let extra = try Raw(port: port)
+        let refused = extra.secondsUntilClosed(limit: 5)
+        #expect(refused != nil && refused! < 2, "refused at once: \(refused.map { "\($0) s" } ?? "still open")")
+        held.removeLast()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await TestHTTP.get("http://127.0.0.1:\(port)/healthz").status == 200)
+        _ = held
+    }
+}
