@@ -155,6 +155,23 @@ struct VendorBillsGatewayTests {
         fixture.remove()
     }
 
+    @Test("an attempt that never reached the vendor (a connect that timed out, a deadline that passed before the request was sent) costs nothing")
+    func unsentAttemptIsFree() async throws {
+        let transport = ScriptedTransport { key in
+            key.contains("own") ? .fail(.connectTimeout) : .respond(status: 200, headers: GatewayInProcessTests.json, body: GatewayInProcessTests.ok)
+        }
+        let (fixture, app, gateway, ledger, ws) = try await setUp(transport, limits: (BudgetLimits(platform: 100_000, byok: 100_000), nil))
+        let answer = await gateway.handle(call(ws, #"{"model":"gpt-4.1-mini","messages":[]}"#))
+        if case .stream(let stream) = answer.body { try await stream.pump { _ in } }
+        await ledger.flush()
+        let byok = try #require(try await app.budgets.status(workspaceID: ws, defaultPlatformLimit: nil).first { $0.scope == .byok })
+        #expect(answer.status == 200 && byok.spent == 0 && byok.reserved == 0, "\(byok)")
+        let rows = try await app.usage.report(UsageQuery(workspaceID: ws, from: nil, to: nil, groupBy: .source))
+        #expect(rows.totals.requests == 1)
+        await app.close()
+        fixture.remove()
+    }
+
     @Test("an attempt the first-byte deadline ends after its request was sent is charged its estimate in a row of its own; the key that serves next is charged as usual")
     func timedOutAttemptIsCharged() async throws {
         let transport = ScriptedTransport { key in

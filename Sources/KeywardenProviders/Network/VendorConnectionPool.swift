@@ -39,7 +39,8 @@ public struct VendorResponse: Sendable {
 /// the caller takes them). A connection goes back to the pool when its answer
 /// ended and both sides keep it alive; one the caller stops reading early, or that failed, is closed, never reused.
 ///
-/// Errors are AsyncHTTPClient's (`HTTPClientError.deadlineExceeded`, `.readTimeout`, `.connectTimeout`,
+/// Errors are AsyncHTTPClient's (`HTTPClientError.deadlineExceeded` once the vendor had the whole request, `.readTimeout`,
+/// `.connectTimeout` when the request did not reach the vendor in time,
 /// `.remoteConnectionClosed`), so a caller classifies them the same whichever client sent the request.
 /// Not for targets a workspace shaped: those go through the egress proxy, which this pool does not use.
 public final class VendorConnectionPool: Sendable {
@@ -152,7 +153,8 @@ public final class VendorConnectionPool: Sendable {
 
     private func connect(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> VendorConnection {
         let remaining = deadline - .now()
-        guard remaining > .zero else { throw HTTPClientError.deadlineExceeded }
+        // No time left to connect: nothing reached the vendor (connectTimeout, not deadlineExceeded: it is not billed).
+        guard remaining > .zero else { throw HTTPClientError.connectTimeout }
         // Connecting and, for https, the TLS handshake share one limit.
         let connectDeadline = NIODeadline.now() + min(configuration.connectTimeout, remaining)
         let tlsContext = origin.secure ? tlsContext : nil
@@ -446,8 +448,9 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
             return
         }
         guard deadline > .now() else {
-            // Nothing is written for a call whose time is up: the connection stays as it was.
-            answer.fail(HTTPClientError.deadlineExceeded)
+            // Nothing is written for a call whose time is up: the connection stays as it was, and nothing reached the
+            // vendor (connectTimeout: a timeout the vendor does not bill).
+            answer.fail(HTTPClientError.connectTimeout)
             becameIdle?()
             return
         }
@@ -462,7 +465,9 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let handler = bound.value
             guard handler.exchange == exchange, case .awaitingHead = handler.phase else { return }
-            handler.fail(HTTPClientError.deadlineExceeded)
+            // deadlineExceeded only once the vendor had the whole request (it works on it, and bills it); a request still
+            // being sent reached no one: connectTimeout.
+            handler.fail(handler.requestWritten ? HTTPClientError.deadlineExceeded : HTTPClientError.connectTimeout)
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         // A head the encoder refused (a header or target NIO will not send) failed the exchange already.
