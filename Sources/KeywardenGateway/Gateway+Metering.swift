@@ -42,7 +42,7 @@ extension Gateway {
         meter.status = status
         var headers = headers
         // Keywarden's own unavailability says when to come back.
-        if status == 503, !headers.contains(where: { $0.name.lowercased() == "retry-after" }) { headers.append(("Retry-After", "\(Self.storeRetryAfter)")) }
+        if status == 503, !headers.contains(where: { $0.name.lowercased() == "retry-after" }) { headers.append(("Retry-After", "\(StoreError.retryAfterSeconds)")) }
         finish(&meter, counts: UsageCounts(), model: nil, writesRow: writesRow)
         let body = (try? JSONSerialization.data(withJSONObject: ["error": ["code": code, "message": message, "type": "keywarden_error"]], options: [.sortedKeys])) ?? Data()
         return GatewayResponse(status: status, headers: headers + [("Content-Type", "application/json; charset=utf-8")],
@@ -73,21 +73,12 @@ extension Gateway {
             var tokens = max(0, (counts.inputTokens ?? 0)).saturatingAdding(max(0, counts.outputTokens ?? 0))
             // A call the vendor served whose answer reported no counts (a stream without usage) counts its estimate.
             if succeeded, counts.inputTokens == nil, counts.outputTokens == nil, Self.hasBody(meter.call) { tokens = estimatedTokens(meter) }
-            if tokens > 0, !app.rateLimits.recordHeld(admission, tokens: tokens) {
-                let limits = app.rateLimits
-                let logger = self.logger
-                Task {
-                    do { try await limits.record(admission, tokens: tokens) } catch {
-                        logger.error("gateway: tokens not counted for the rate limit", metadata: ["workspace": "\(admission.workspaceID)", "error": "\(error)"])
-                    }
-                }
-            }
+            countTokens(tokens, in: admission)
         }
-        let milliseconds = Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
         let record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: meter.candidate?.providerID ?? meter.providerID,
             model: model ?? meter.model, credentialID: meter.candidate?.credentialID, source: source, modality: meter.modality,
-            consumer: meter.call.consumer, status: meter.interrupted ? 499 : meter.status, latencyMilliseconds: milliseconds, counts: counts,
+            consumer: meter.call.consumer, status: meter.interrupted ? 499 : meter.status, latencyMilliseconds: Self.milliseconds(elapsed), counts: counts,
             milliCredits: credits, attempts: meter.attempts, holdID: settling?.holdID
         )
         if let settling { ledger.appendSettlingNow(record, settling: settling) } else if writesRow { ledger.append(record) }
@@ -111,22 +102,11 @@ extension Gateway {
         attempt.candidate = candidate
         attempt.status = 504
         let credits = estimate(attempt, source: candidate.source)
-        if let admission = meter.rateAdmission {
-            let tokens = estimatedTokens(attempt)
-            if tokens > 0, !app.rateLimits.recordHeld(admission, tokens: tokens) {
-                let (limits, logger) = (app.rateLimits, self.logger)
-                Task {
-                    do { try await limits.record(admission, tokens: tokens) } catch {
-                        logger.error("gateway: tokens not counted for the rate limit", metadata: ["workspace": "\(admission.workspaceID)", "error": "\(error)"])
-                    }
-                }
-            }
-        }
-        let elapsed = ContinuousClock.now - meter.started
+        if let admission = meter.rateAdmission { countTokens(estimatedTokens(attempt), in: admission) }
         let record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: candidate.providerID, model: meter.model, credentialID: candidate.credentialID,
             source: candidate.source, modality: meter.modality, consumer: meter.call.consumer, status: 504,
-            latencyMilliseconds: Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000),
+            latencyMilliseconds: Self.milliseconds(ContinuousClock.now - meter.started),
             counts: settings.prices.estimatedCounts(requestSize(attempt)), milliCredits: credits, attempts: 1,
             holdID: reservation?.holdID
         )
@@ -138,8 +118,21 @@ extension Gateway {
         }
     }
 
-    /// Seconds a caller is asked to wait after `store_unavailable`.
-    static let storeRetryAfter = 2
+    /// Adds a call's tokens to its workspace's minute: at once when the windows live in memory, else off the call's path.
+    func countTokens(_ tokens: Int, in admission: RateAdmission) {
+        guard tokens > 0, !app.rateLimits.recordHeld(admission, tokens: tokens) else { return }
+        let (limits, logger) = (app.rateLimits, self.logger)
+        Task {
+            do { try await limits.record(admission, tokens: tokens) } catch {
+                logger.error("gateway: tokens not counted for the rate limit", metadata: ["workspace": "\(admission.workspaceID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Whole milliseconds of a duration, as a usage row records its latency.
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000)
+    }
 
     // MARK: Budgets
 

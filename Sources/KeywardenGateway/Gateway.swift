@@ -74,10 +74,7 @@ public final class Gateway: Sendable {
         case .planned(let planned): plan = planned
         case .answered(let response): return response
         }
-        // The workspace's limits (its own, else its plan's, else the platform's default), read once for every attempt.
-        var state = AttemptState(limits: call.workspaceID.flatMap {
-            plan.snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget)
-        })
+        var state = AttemptState(limits: plan.limits)
         for candidate in policy.keysToTry(plan.candidates) {
             guard policy.mayTry(afterAttempts: state.attempts, bodyReplayable: call.body.isReplayable) else { break }
             if case .delivered(let response) = await attempt(candidate, of: call, plan: plan, state: &state, meter: &meter, upstream: &upstream) {
@@ -189,8 +186,9 @@ public final class Gateway: Sendable {
             let status = failure.code == "no_key_available" ? 422 : 400
             return .answered(finishWithError(&meter, status: status, code: failure.code, message: failure.description))
         }
-        // A body every vendor's parser may not read as Keywarden does serves only keys it may pass to unread.
+        // The workspace's limits (its own, else its plan's, else the platform's default), read once for every attempt.
         let limits = call.workspaceID.flatMap { snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget) }
+        // A body every vendor's parser may not read as Keywarden does serves only keys it may pass to unread.
         if let why = Self.unreadBody(call, bodyBytes: bodyBytes) {
             candidates = candidates.filter { !Self.readsBody($0, limits: limits) }
             guard !candidates.isEmpty else {
@@ -202,7 +200,7 @@ public final class Gateway: Sendable {
         let requestedProvider = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id
         meter.providerID = requestedProvider ?? candidates[0].providerID
         return .planned(CallPlan(snapshot: snapshot, facts: facts, bodyBytes: bodyBytes, query: query, requestedModel: requestedModel,
-                                 requestedProvider: requestedProvider, candidates: candidates))
+                                 requestedProvider: requestedProvider, candidates: candidates, limits: limits))
     }
 
     /// Whether a key serves a call only with a body Keywarden read as every vendor reads it: the platform pays for the call
@@ -518,6 +516,8 @@ public final class Gateway: Sendable {
         /// The provider asked for (directly, or through its model); another one only serves as the managed default.
         let requestedProvider: String?
         let candidates: [Candidate]
+        /// The workspace's limits (`nil`: no workspace, or none known).
+        let limits: EffectiveLimits?
     }
 
     enum Planned {

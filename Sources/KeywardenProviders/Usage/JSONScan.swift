@@ -233,6 +233,23 @@ enum JSONScan {
         return nil
     }
 
+    /// The value of the four hexadecimal digits of a `\u` escape at `at` (before `end`), or `nil`.
+    static func fourHexDigits(_ bytes: [UInt8], at: Int, end: Int) -> UInt32? {
+        guard at + 4 <= end else { return nil }
+        var value: UInt32 = 0
+        for byte in bytes[at..<at + 4] {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
     /// The string starting at `start` (its opening quote), unescaped, and the index after it; `nil` when it is not a
     /// valid JSON string (a control character, a bad escape, a lone surrogate, bytes that are not UTF-8).
     static func decodeString(_ bytes: [UInt8], _ start: Int, _ end: Int) -> (text: String, end: Int)? {
@@ -240,21 +257,7 @@ enum JSONScan {
         var runStart = index
         var decoded: [UInt8] = []
         var escaped = false
-        func hex(_ at: Int) -> UInt32? {
-            guard at + 4 <= end else { return nil }
-            var value: UInt32 = 0
-            for byte in bytes[at..<at + 4] {
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: return nil
-                }
-                value = value << 4 | UInt32(digit)
-            }
-            return value
-        }
+        func hex(_ at: Int) -> UInt32? { fourHexDigits(bytes, at: at, end: end) }
         while index < end {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {

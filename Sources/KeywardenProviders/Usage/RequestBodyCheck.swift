@@ -263,21 +263,7 @@ public enum RequestBodyCheck {
         }
 
         /// The four hexadecimal digits at `at`, or `nil`.
-        func hex(_ at: Int) -> UInt32? {
-            guard at + 4 <= bytes.count else { return nil }
-            var value: UInt32 = 0
-            for byte in bytes[at..<at + 4] {
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: return nil
-                }
-                value = value << 4 | UInt32(digit)
-            }
-            return value
-        }
+        func hex(_ at: Int) -> UInt32? { JSONScan.fourHexDigits(bytes, at: at, end: bytes.count) }
     }
 
     /// Whether the JSON value `text` is of `type` (`null` is any member's "not set").

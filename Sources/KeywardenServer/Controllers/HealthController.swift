@@ -32,7 +32,7 @@ struct HealthController<Context: RequestContext> {
                 activeMasterKey: app.vault.activeKeyID
             )
             var response = try JSONResponse.make(body, status: ready ? .ok : .serviceUnavailable)
-            if !ready { response.headers[.retryAfter] = "\(APIError.storeRetryAfter)" }
+            if !ready { response.headers[.retryAfter] = "\(StoreError.retryAfterSeconds)" }
             return response
         }
     }

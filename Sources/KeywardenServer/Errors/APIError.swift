@@ -69,7 +69,7 @@ extension APIError {
         case .unavailable, .closed, .databaseUnavailable:
             self.init(.serviceUnavailable, code: "store_unavailable",
                       message: "Keywarden cannot reach its database right now; nothing was changed. Try again shortly.",
-                      headers: [.retryAfter: "\(Self.storeRetryAfter)"])
+                      headers: [.retryAfter: "\(StoreError.retryAfterSeconds)"])
         case .storageFull:
             self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "storage_full",
                       message: "The disk holding Keywarden's database is full; nothing was written. Ask the operator to free space.")
@@ -79,9 +79,6 @@ extension APIError {
             return nil
         }
     }
-
-    /// Seconds a client is asked to wait before trying again after `store_unavailable`.
-    static let storeRetryAfter = 2
 
     static func notFound(_ what: String = "resource") -> APIError {
         APIError(.notFound, code: "not_found", message: "The \(what) was not found.")

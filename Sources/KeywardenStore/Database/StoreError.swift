@@ -17,6 +17,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The disk holding the database is full: nothing was written (`507 storage_full`).
     case storageFull(path: String)
 
+    /// Seconds a client is asked to wait (`Retry-After`) after ``unavailable(reason:)``, on every route.
+    public static let retryAfterSeconds = 2
+
     /// A stable code.
     public var code: String {
         switch self {
