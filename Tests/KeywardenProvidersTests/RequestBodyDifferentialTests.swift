@@ -8,39 +8,24 @@ import Testing
 /// only ever forwarded, for a call the platform pays for, when Keywarden read it as the vendor will.
 @Suite("Request bodies against a reference JSON reader")
 struct RequestBodyDifferentialTests {
-    /// A small deterministic generator (SplitMix64).
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-        mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-    }
-
     /// A JSON string literal of random text: plain, escaped, non-ASCII, surrogate pairs, now and then a lone surrogate.
-    static func string(_ random: inout Random) -> String {
+    static func string(_ random: inout SeededGenerator) -> String {
         var text = "\""
-        for _ in 0..<random.below(8) {
+        for _ in 0..<random.next(below: 8) {
             text += random.pick(["a", "Z", " ", "é", "日", "\\n", "\\\"", "\\\\", "\\u0041", "\\u00e9", "\\ud83d\\ude00", "😀", "\\/",
                                  random.chance(10) ? "\\ud800" : "x", random.chance(5) ? "\\udfff" : "y"])
         }
         return text + "\""
     }
 
-    static func number(_ random: inout Random) -> String {
+    static func number(_ random: inout SeededGenerator) -> String {
         random.pick(["0", "1", "7", "-3", "4096", "12.0", "1e3", "2.5", "1E2", "100000", "9007199254740993", "1e999", "-1e400", "0.5e1"])
     }
 
     /// A member name, now and then spelled so that some parsers take it for another.
-    static func name(_ base: String, _ random: inout Random) -> String {
+    static func name(_ base: String, _ random: inout SeededGenerator) -> String {
         guard random.chance(15) else { return base }
-        switch random.below(4) {
+        switch random.next(below: 4) {
         case 0: return base.uppercased()
         case 1: return base.replacingOccurrences(of: "s", with: "\u{17F}")
         case 2: return base.prefix(1) + "\\u00" + String(base.utf8.dropFirst().first.map { String($0, radix: 16) } ?? "61") + base.dropFirst(2)
@@ -48,20 +33,20 @@ struct RequestBodyDifferentialTests {
         }
     }
 
-    static func value(_ random: inout Random, depth: Int) -> String {
-        switch random.below(depth > 3 ? 4 : 6) {
+    static func value(_ random: inout SeededGenerator, depth: Int) -> String {
+        switch random.next(below: depth > 3 ? 4 : 6) {
         case 0: return string(&random)
         case 1: return number(&random)
         case 2: return random.pick(["true", "false", "null"])
         case 3: return string(&random)
-        case 4: return "[" + (0..<random.below(3)).map { _ in value(&random, depth: depth + 1) }.joined(separator: ",") + "]"
-        default: return "{" + (0..<random.below(3)).map { _ in "\"k\(random.below(3))\":" + value(&random, depth: depth + 1) }.joined(separator: ",") + "}"
+        case 4: return "[" + (0..<random.next(below: 3)).map { _ in value(&random, depth: depth + 1) }.joined(separator: ",") + "]"
+        default: return "{" + (0..<random.next(below: 3)).map { _ in "\"k\(random.next(below: 3))\":" + value(&random, depth: depth + 1) }.joined(separator: ",") + "}"
         }
     }
 
     /// A request body: the members the meter reads (model, stream, stream_options, output limits, n), messages, noise;
     /// with now and then a member repeated, a folded name, a hazardous number or string.
-    static func body(_ random: inout Random) -> [UInt8] {
+    static func body(_ random: inout SeededGenerator) -> [UInt8] {
         var members: [String] = []
         func add(_ base: String, _ value: String) { members.append("\"\(name(base, &random))\":\(value)") }
         if random.chance(90) { add("model", random.chance(85) ? string(&random) : number(&random)) }
@@ -71,9 +56,9 @@ struct RequestBodyDifferentialTests {
         if random.chance(20) { add("generationConfig", "{\"maxOutputTokens\":\(number(&random))}") }
         if random.chance(20) { add("n", random.pick(["1", "2", "3"])) }
         add("messages", "[{\"role\":\"user\",\"content\":\(string(&random))}]")
-        for _ in 0..<random.below(3) { add("extra\(random.below(4))", value(&random, depth: 1)) }
-        if random.chance(20), let repeated = members.randomElementDeterministic(&random) { members.append(repeated) }
-        members.shuffleDeterministic(&random)
+        for _ in 0..<random.next(below: 3) { add("extra\(random.next(below: 4))", value(&random, depth: 1)) }
+        if random.chance(20), let repeated = members.randomElement(using: &random) { members.append(repeated) }
+        members.shuffle(using: &random)
         var text = "{" + members.joined(separator: random.pick([",", ", ", ",\n"])) + "}"
         if random.chance(5) { text = " \n" + text + "\n" }
         var bytes = Array(text.utf8)
@@ -209,7 +194,7 @@ for line in sys.stdin:
 
     @Test("every generated body the check passes reads the same to the meter and to the reference reader; those it refuses include every one the reference finds hazardous")
     func meterAgreesWithTheReference() throws {
-        var random = Random(state: 0x5EED_2026_1206)
+        var random = SeededGenerator(state: 0x5EED_2026_1206)
         let bodies = (0..<1500).map { _ in Self.body(&random) }
         // Files, not pipes: the reference reads one and writes the other (no handlers, no threads of our own).
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-json-reference-\(UUID().uuidString)")
@@ -262,13 +247,10 @@ for line in sys.stdin:
     }
 }
 
-private extension Array {
-    func randomElementDeterministic(_ random: inout RequestBodyDifferentialTests.Random) -> Element? {
-        isEmpty ? nil : self[random.below(count)]
-    }
+private extension SeededGenerator {
+    /// True `percent` times in a hundred.
+    mutating func chance(_ percent: Int) -> Bool { next(below: 100) < percent }
 
-    mutating func shuffleDeterministic(_ random: inout RequestBodyDifferentialTests.Random) {
-        guard count > 1 else { return }
-        for index in stride(from: count - 1, to: 0, by: -1) { swapAt(index, random.below(index + 1)) }
-    }
+    /// One of `items`, which is not empty.
+    mutating func pick<T>(_ items: [T]) -> T { items[next(below: items.count)] }
 }
