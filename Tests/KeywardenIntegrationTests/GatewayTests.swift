@@ -423,17 +423,10 @@ struct SDKTests {
         let script = root.appendingPathComponent("scripts/sdk-test.py").path
         let python = Self.python()
         let arguments = python == "/usr/bin/env" ? ["python3", script, rig.base, token] : [script, rig.base, token]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "sdk-test.py failed (pip install openai anthropic?): \(errors)")
+        let sdk = try ChildProcess(python, arguments)
+        await sdk.wait(timeout: .seconds(300))
+        let output = sdk.stdoutData, errors = sdk.stderr
+        try #require(sdk.terminationStatus == 0, "sdk-test.py failed (pip install openai anthropic?): \(errors)")
         let results = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
 
         let chat = results["openai_chat"] as? [String: Any]

@@ -9,7 +9,7 @@ import Testing
 
 /// A real SMTP server (aiosmtpd, from PyPI) with STARTTLS and AUTH, run by the test.
 final class SMTPServer: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
     let directory: URL
     let caFile: String
@@ -22,33 +22,20 @@ final class SMTPServer: Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-smtp-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cert = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-                             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-        openssl.standardOutput = FileHandle.nullDevice
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
+        _ = try ChildProcess.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                                                  "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                                 output: .discarded)
         caFile = cert
 
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("scripts/test-smtp-server.py").path, cert, key,
-                             directory.appendingPathComponent("mail").path, Self.user, Self.password]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
+        process = try ChildProcess("/usr/bin/env", ["python3", root.appendingPathComponent("scripts/test-smtp-server.py").path, cert, key,
+                                                    directory.appendingPathComponent("mail").path, Self.user, Self.password])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !process.stdout.contains("\n"), process.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
         }
-        let words = String(decoding: line, as: UTF8.self).split(separator: " ")
+        let words = process.stdout.split(separator: "\n").first?.split(separator: " ") ?? []
         guard words.count == 3, let port = Int(words[2].trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
+            process.signal(SIGKILL)
             throw SMTPError(stage: "test server", reply: "aiosmtpd did not start (is it installed? pip install aiosmtpd)")
         }
         self.port = port
@@ -76,7 +63,7 @@ final class SMTPServer: Sendable {
 
     func stop() {
         // SIGKILL: a test process may have inherited SIGTERM as ignored (ServiceLifecycle ignores it to catch it).
-        kill(process.processIdentifier, SIGKILL)
+        process.signal(SIGKILL)
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: directory)
     }

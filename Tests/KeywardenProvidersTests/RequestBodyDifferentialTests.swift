@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenTestSupport
 import Testing
 @testable import KeywardenProviders
 
@@ -204,12 +205,8 @@ for line in sys.stdin:
             output = directory.appendingPathComponent("answers")
         try Self.reference.write(to: script, atomically: true, encoding: .utf8)
         try Data((bodies.map { Data($0).base64EncodedString() }.joined(separator: "\n") + "\n").utf8).write(to: input)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "python3 \"$0\" < \"$1\" > \"$2\"", script.path, input.path, output.path]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0)
+        let reference = try ChildProcess.run("/bin/sh", ["-c", "python3 \"$0\" < \"$1\" > \"$2\"", script.path, input.path, output.path])
+        try #require(reference.status == 0, "\(reference.stderr)")
         let answer = try Data(contentsOf: output)
         let answers = String(decoding: answer, as: UTF8.self).split(separator: "\n").map {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:]

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KeywardenTestSupport
 import KeywardenProviders
 import NIOCore
 import NIOHTTP1
@@ -424,16 +425,11 @@ struct VendorConnectionPoolTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-pool-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                             "-addext", "subjectAltName=DNS:localhost", "-keyout", directory.appendingPathComponent("key.pem").path,
-                             "-out", directory.appendingPathComponent("cert.pem").path]
-        openssl.standardOutput = FileHandle.nullDevice
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        try #require(openssl.terminationStatus == 0)
+        let openssl = try ChildProcess.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                                                            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                                                            "-keyout", directory.appendingPathComponent("key.pem").path,
+                                                            "-out", directory.appendingPathComponent("cert.pem").path], output: .discarded)
+        try #require(openssl.status == 0)
         let certificate = try #require(try NIOSSLCertificate.fromPEMFile(directory.appendingPathComponent("cert.pem").path).first)
         let key = try NIOSSLPrivateKey(file: directory.appendingPathComponent("key.pem").path, format: .pem)
         let serverContext = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))

@@ -13,16 +13,7 @@ public final class KeywardenProcess: Sendable {
         public let stderr: String
     }
 
-    private let process: Process
-    private let out = OutputBuffer()
-    private let err = OutputBuffer()
-
-    /// Bytes a pipe handler appends while tests read them.
-    final class OutputBuffer: Sendable {
-        private let data = Mutex<Data>(Data())
-        func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
-        var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
-    }
+    private let process: ChildProcess
 
     /// Where a built executable of this package is: `KEYWARDEN_BINARY` (for `keywarden`), else beside the test bundle.
     public static func binaryURL(_ name: String = "keywarden") throws -> URL {
@@ -56,36 +47,11 @@ public final class KeywardenProcess: Sendable {
     /// Starts `keywarden` with `arguments` and `environment` (added to a minimal environment);
     /// `stdin`, when given, is written to its standard input, which is then closed.
     public init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, executable: String = "keywarden") throws {
-        process = Process()
-        process.executableURL = try Self.binaryURL(executable)
-        process.arguments = arguments
         // The whole suite runs at once: database work may wait longer than production's deadline (tests of the deadline set their own).
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(),
                    "KEYWARDEN_DATABASE_TIMEOUT": "60"]
         env.merge(environment) { $1 }
-        process.environment = env
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let input = stdin.map { _ in Pipe() }
-        process.standardInput = input ?? FileHandle.nullDevice
-        let out = self.out, err = self.err
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            out.append(chunk)
-        }
-        stderr.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            err.append(chunk)
-        }
-        process.terminationHandler = { ended in _ = runningChildren.withLock { $0.remove(ended.processIdentifier) } }
-        _ = killChildrenAtExit
-        try process.run()
-        runningChildren.withLock { _ = $0.insert(process.processIdentifier) }
-        if let input, let stdin {
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try? input.fileHandleForWriting.close()
-        }
+        process = try ChildProcess(try Self.binaryURL(executable).path, arguments, environment: env, stdin: stdin.map { Data($0.utf8) })
     }
 
     /// Runs `keywarden` to completion.
@@ -94,8 +60,8 @@ public final class KeywardenProcess: Sendable {
         return try await process.wait(timeout: timeout)
     }
 
-    public var stdout: String { out.text }
-    public var stderr: String { err.text }
+    public var stdout: String { process.stdout }
+    public var stderr: String { process.stderr }
     public var isRunning: Bool { process.isRunning }
 
     /// Waits for the "listening on http://host:port" line and returns the port.
@@ -114,26 +80,13 @@ public final class KeywardenProcess: Sendable {
 
     /// Sends a signal (SIGTERM by default).
     public func signal(_ signal: Int32 = SIGTERM) {
-        kill(process.processIdentifier, signal)
+        process.signal(signal)
     }
 
     /// Waits for the process to end; kills it after `timeout`.
     public func wait(timeout: Duration = .seconds(30)) async throws -> Outcome {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        // Let the pipe handlers drain what is left.
-        try await Task.sleep(for: .milliseconds(50))
-        return Outcome(status: process.terminationStatus, stdout: stdout, stderr: stderr)
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        await process.wait(timeout: timeout)
+        return Outcome(status: process.terminationStatus ?? -1, stdout: stdout, stderr: stderr)
     }
 }
 
@@ -165,13 +118,3 @@ public enum TestHTTP {
         return Reply(status: http?.statusCode ?? 0, body: data, headers: collected)
     }
 }
-
-/// Every child a test started that has not ended: killed when the test process exits, so a test that failed before
-/// stopping its servers (or stopped them in a task that never ran) leaves none behind to load the next run.
-let runningChildren = Mutex<Set<Int32>>([])
-
-private let killChildrenAtExit: Void = {
-    atexit {
-        for pid in runningChildren.withLock({ $0 }) { kill(pid, SIGKILL) }
-    }
-}()

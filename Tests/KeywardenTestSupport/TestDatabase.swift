@@ -64,16 +64,8 @@ public final class TestDatabase: Sendable {
     public static func dump(_ url: String) throws -> [UInt8] {
         guard var components = URLComponents(string: url) else { return [] }
         components.queryItems = nil
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["pg_dump", "--no-owner", "--inserts", components.string ?? url]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Array(data)
+        let dump = try ChildProcess.run("/usr/bin/env", ["pg_dump", "--no-owner", "--inserts", components.string ?? url])
+        return Array(dump.stdout)
     }
 
     /// The PostgreSQL server's log, when `KEYWARDEN_TEST_POSTGRES_LOG` names it (empty otherwise).
