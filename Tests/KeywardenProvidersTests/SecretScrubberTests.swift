@@ -180,17 +180,140 @@ struct SecretScrubberTests {
         #expect(!cleaned.unicodeScalars.contains("\u{FFFD}"))
     }
 
-    @Test("the forms: JSON with \\u escapes, URL-encoding with +, base64 at each offset")
+    @Test("the forms: as sent, upper- and lower-case, spaces as +, base64 at each offset; escapes are undone, not listed")
     func forms() {
-        let key = "k\u{1}y/<é>&"
-        let forms = SecretScrubber.forms(of: Array(key.utf8)).map { String(decoding: $0, as: UTF8.self) }
-        #expect(forms.contains(#"k\u0001y\/<é>&"#) && forms.contains(#"k\u0001y/\u003c\u00e9\u003e\u0026"#) && forms.contains(#"k\u0001y/<\u00E9>&"#))
-        #expect(forms.contains("k%01y%2F%3C%C3%A9%3E%26") && forms.contains("k%01y%2f%3c%c3%a9%3e%26") && forms.contains("k%01y/%3C%C3%A9%3E%26"))
-        #expect(SecretScrubber.percentEncoded(Array("a b".utf8), upperHex: true, plusForSpace: true, alsoSafe: []) == Array("a+b".utf8))
+        let forms = SecretScrubber.forms(of: Array("Key one/é".utf8)).map { String(decoding: $0, as: UTF8.self) }
+        #expect(forms.contains("Key one/é") && forms.contains("KEY ONE/é") && forms.contains("key one/é") && forms.contains("Key+one/é"))
+        #expect(!forms.contains { $0.contains("%") || $0.contains("\\") })
         // base64("sk-abc") = c2stYWJj; with one byte before, the first two characters and the last one depend on the neighbours.
         #expect(SecretScrubber.base64Interior(Array("sk-abc".utf8), offset: 0, alphabet: SecretScrubber.base64Standard) == Array("c2stYWJj".utf8))
         let shifted = Array(Data([0] + Array("sk-abc".utf8) + [0]).base64EncodedString().utf8)
         #expect(SecretScrubber.base64Interior(Array("sk-abc".utf8), offset: 1, alphabet: SecretScrubber.base64Standard) == Array(shifted[2..<9]))
+    }
+
+    /// The key with each character spelt, at random, as itself, as a JSON escape (`\uXXXX` in either case, or its short
+    /// escape), or percent-encoded (either case).
+    static func mixedSpelling(_ key: String, using random: inout SeededGenerator) -> String {
+        var spelt = ""
+        for scalar in key.unicodeScalars {
+            let hexCase = Bool.random(using: &random)
+            func hex(_ value: UInt32, _ count: Int) -> String {
+                let digits = String(value, radix: 16)
+                let padded = String(repeating: "0", count: max(0, count - digits.count)) + digits
+                return hexCase ? padded.uppercased() : padded
+            }
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0 where scalar != "\\" && scalar != "%":
+                spelt.unicodeScalars.append(scalar)
+            case 1:
+                spelt += String(scalar).utf16.map { "\\u" + hex(UInt32($0), 4) }.joined()
+            case 2:
+                spelt += String(scalar).utf8.map { "%" + hex(UInt32($0), 2) }.joined()
+            default:
+                switch scalar {
+                case "\"": spelt += "\\\""
+                case "\\": spelt += "\\\\"
+                case "/": spelt += "\\/"
+                case "\n": spelt += "\\n"
+                case "\t": spelt += "\\t"
+                default: spelt += String(scalar).utf16.map { "\\u" + hex(UInt32($0), 4) }.joined()
+                }
+            }
+        }
+        return spelt
+    }
+
+    @Test("1,000 random keys spelt with a random mix of plain characters, JSON escapes and percent-escapes, or in another case, are removed")
+    func mixedSpellings() {
+        let seed: UInt64 = 0x5EC2_E75C_2B8B_0002
+        var random = SeededGenerator(state: seed)
+        let alphabet = Self.printable + ["é", "ü", "中", "🔑"]
+        var failures = 0
+        for index in 0..<1000 where failures < 5 {
+            let key = String((0..<Int.random(in: 8...80, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+            let scrubber = SecretScrubber(secrets: [key])
+            let far = "far-away-text-\(index)"
+            // Case changes as a vendor whose keys are case-insensitive makes them (keys are ASCII).
+            let upper = String(key.map { $0.isASCII ? Character($0.uppercased()) : $0 })
+            let lower = String(key.map { $0.isASCII ? Character($0.lowercased()) : $0 })
+            for spelling in [Self.mixedSpelling(key, using: &random), upper, lower] {
+                let text = "\(far) {\"message\":\"key \(spelling) refused\"} \(far)"
+                let output = scrubber.scrub(text)
+                let readable = output.contains("\(far) {\"message\":\"key [redacted]") && output.hasSuffix(" refused\"} \(far)")
+                if !readable || output.contains(spelling) {
+                    failures += 1
+                    Issue.record("seed \(seed), key #\(index) \(key) spelt \(spelling): \(output)")
+                }
+            }
+        }
+    }
+
+    @Test("a text in parts, cut anywhere (a key split across parts included), is scrubbed exactly as the whole text is")
+    func streamedLikeWhole() {
+        let seed: UInt64 = 0x5EC2_E75C_2B8B_0003
+        var random = SeededGenerator(state: seed)
+        var failures = 0
+        for index in 0..<600 where failures < 5 {
+            let keys = (0..<Int.random(in: 1...2, using: &random)).map { _ in
+                String((0..<Int.random(in: 4...40, using: &random)).map { _ in (Self.printable + ["é", "🔑"]).randomElement(using: &random)! })
+            }
+            let scrubber = SecretScrubber(secrets: keys)
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                let key = keys.randomElement(using: &random)!
+                let piece: String
+                switch Int.random(in: 0..<5, using: &random) {
+                case 0: piece = key
+                case 1: piece = Self.mixedSpelling(key, using: &random)
+                case 2: piece = String(key.prefix(Int.random(in: 0...key.count, using: &random)))
+                case 3: piece = Data(key.utf8).base64EncodedString()
+                default: piece = "data: {\"x\":\"\\u00e9\\ud83d\\ude00%4\"}\n\n"
+                }
+                text += Array(piece.utf8) + (0..<Int.random(in: 0...6, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            }
+            let whole = scrubber.scrub(bytes: text)
+            var stream = scrubber.stream()
+            var streamed: [UInt8] = []
+            var rest = text[...]
+            while !rest.isEmpty {
+                let part = rest.prefix(Int.random(in: 1...12, using: &random))
+                rest = rest.dropFirst(part.count)
+                switch stream.feed(part) {
+                case .prefix(let count): streamed += part.prefix(count)
+                case .bytes(let bytes): streamed += bytes
+                }
+            }
+            streamed += stream.finish()
+            if streamed != whole {
+                failures += 1
+                Issue.record("seed \(seed), text #\(index) (keys \(keys)): streamed \(String(decoding: streamed, as: UTF8.self)) ≠ whole \(String(decoding: whole, as: UTF8.self))")
+            }
+        }
+    }
+
+    @Test("a stream passes each server-sent event on whole, at once, and holds back only what could begin a key")
+    func streamHoldsBackLittle() {
+        let key = "sk-proj-abcdefghijklmnopqrstuvwxyz1234"
+        var stream = SecretScrubber(secrets: [key]).stream()
+        let event = Array("data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\n".utf8)
+        #expect(stream.feed(event) == .prefix(event.count))
+        // A part that ends in characters a key is made of holds at most 7 of them.
+        let word = Array("data: {\"content\":\"zyxwvutsrqpo".utf8)
+        #expect(stream.feed(word) == .prefix(word.count - 7))
+        // The key split across two parts: neither half reaches the caller.
+        var split = SecretScrubber(secrets: [key]).stream()
+        var output: [UInt8] = []
+        for part in [Array("echo: sk-proj-abcdefghij".utf8), Array("klmnopqrstuvwxyz1234 done\n".utf8)] {
+            switch split.feed(part) {
+            case .prefix(let count): output += part.prefix(count)
+            case .bytes(let bytes): output += bytes
+            }
+        }
+        output += split.finish()
+        #expect(String(decoding: output, as: UTF8.self) == "echo: [redacted] done\n")
+        // With no secret, everything passes at once.
+        var none = SecretScrubber(secrets: []).stream()
+        #expect(none.feed(word) == .prefix(word.count) && none.finish().isEmpty)
     }
 
     @Test("one scrubber serves many texts, and a large text with a long key takes a moment, not minutes")
@@ -206,5 +329,23 @@ struct SecretScrubberTests {
         #expect(cleaned.count == text.count - key.utf8.count + "[redacted]".utf8.count)
         #expect(!containsRun(of: Array(key.utf8), in: cleaned))
         #expect(scrubber.scrub("again: \(key.prefix(100))") == "again: [redacted]")
+    }
+
+    @Test("the cache hands out a scrubber for the secrets asked for, holds at most its capacity, and none past its lifetime")
+    func cache() async throws {
+        let cache = SecretScrubber.Cache(capacity: 2, lifetime: .milliseconds(200))
+        for index in 0..<5 {
+            let key = "sk-cache-test-key-\(index)-abcdefgh"
+            #expect(cache.scrubber(for: [key]).scrub("echo \(key) end") == "echo [redacted] end")
+            #expect(cache.count <= 2)
+        }
+        #expect(cache.scrubber(for: ["sk-cache-test-key-4-abcdefgh"]).scrub("sk-cache-test-key-4-abcdefgh") == "[redacted]")
+        try await Task.sleep(for: .milliseconds(250))
+        _ = cache.scrubber(for: ["sk-cache-later-key-abcdefgh"])
+        _ = cache.scrubber(for: ["sk-cache-later-key-2-abcdefgh"])
+        #expect(cache.count <= 2)
+        cache.removeAll()
+        #expect(cache.count == 0)
+        #expect(cache.scrubber(for: []).isEmpty)
     }
 }

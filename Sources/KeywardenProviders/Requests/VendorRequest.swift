@@ -15,9 +15,6 @@ public struct VendorRequest: Sendable, CustomStringConvertible {
     /// for a workspace's key, such a request is shaped by the workspace and goes through the egress guard.
     public let hostFromFields: Bool
 
-    /// A scrubber that removes this request's secrets from text the vendor sent back.
-    public var scrubber: SecretScrubber { SecretScrubber(secrets: secrets) }
-
     /// The secrets this request carries, for scrubbing what comes back (never for display).
     public var secretsForScrubbing: [String] { secrets }
 

@@ -234,20 +234,25 @@ enum JSONScan {
     }
 
     /// The value of the four hexadecimal digits of a `\u` escape at `at` (before `end`), or `nil`.
-    static func fourHexDigits(_ bytes: [UInt8], at: Int, end: Int) -> UInt32? {
+    static func fourHexDigits<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, at: Int, end: Int) -> UInt32? where Bytes.Index == Int {
         guard at + 4 <= end else { return nil }
         var value: UInt32 = 0
-        for byte in bytes[at..<at + 4] {
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            value = value << 4 | UInt32(digit)
+        for index in at..<at + 4 {
+            guard let digit = hexValue(bytes[index]) else { return nil }
+            value = value << 4 | digit
         }
         return value
+    }
+
+    /// The value of one hex digit (either case).
+    @inline(__always)
+    static func hexValue(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
+        default: return nil
+        }
     }
 
     /// The string starting at `start` (its opening quote), unescaped, and the index after it; `nil` when it is not a

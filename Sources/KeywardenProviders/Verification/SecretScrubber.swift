@@ -1,22 +1,29 @@
-/// Removes secrets from what a vendor sent back (some vendors echo all or part of a key in their errors).
+import Foundation
+
+/// Removes secrets from what a vendor sent back (some vendors echo all or part of a key, in a body or a header).
 ///
-/// The rule: any run of 8 or more consecutive bytes of a secret, in any of the forms a vendor may echo it
-/// in, is removed; a secret (or a form of it) shorter than 8 bytes but at least 4 is removed where it
-/// appears whole. Each maximal removed run becomes one `[redacted]`. The forms are:
-/// - the secret as sent (its UTF-8 bytes);
-/// - JSON-escaped as encoders write it inside a string: `\"`, `\\`, `/` or `\/`, `\b \f \n \r \t` or
-///   `\u00XX` for control characters, non-ASCII as itself or as `\uXXXX` (surrogate pairs above the BMP),
-///   Go's HTML-safe `\u003c \u003e \u0026`; hex digits lower- or upper-case;
-/// - URL-encoded: every byte outside the unreserved characters as `%XX` (upper- or lower-case hex), space
-///   as `%20` or `+`; also with `/`, and with JavaScript's `!'()*`, left as they are;
-/// - base64, standard and URL-safe alphabets, at the three byte offsets the secret can start at inside a
-///   longer encoded text (only the characters that depend on the secret alone); the standard alphabet
-///   also with `/` JSON-escaped, and with `+` `/` percent-encoded.
+/// The rule: any run of 8 or more consecutive bytes of a secret, in any spelling a client may decode back to it, is
+/// removed; a secret shorter than 8 bytes but at least 4 is removed where it appears whole. Each maximal removed run
+/// becomes one `[redacted]`. The text is read twice at once, in one pass:
+/// - as it is, and
+/// - decoded: every JSON escape (`\"`, `\/`, `\n`, `\u00e9`, a surrogate pair `\ud83d\ude00`, upper- or lower-case
+///   hex) and every percent-escape (`%2F`, `%2f`) read as the character it stands for, so a secret written with
+///   any mix of escaped and plain characters is found.
 ///
-/// Every 8-byte window of every form is packed into a `UInt64` (8 bytes fit exactly, so a match is exact)
-/// and put in a hash table once, in `init`; `scrub` slides an 8-byte window over the text and looks each
-/// one up, so it is linear in the text whatever the secrets' length. A removed run that would cut a UTF-8
-/// character is widened to the whole character, so valid UTF-8 stays valid.
+/// In both readings the scrubber looks for the secret as sent, all upper-case, all lower-case, with spaces as `+`
+/// (a form's encoding), and base64-encoded (standard and URL-safe alphabets, at the three byte offsets the secret
+/// can start at inside a longer encoded text: only the characters that depend on the secret alone). Base64 written
+/// with JSON or percent escapes (`\/`, `%2B`) is found through the decoded reading. Not found: a secret encoded
+/// twice (percent-escapes of JSON escapes), other encodings (HTML entities, hex), or cut into pieces shorter than
+/// 8 bytes: scrubbing guards against a vendor's echo, not against a vendor that sets out to hide the key.
+///
+/// Every 8-byte window of every form is packed into a `UInt64` (8 bytes fit exactly, so a match is exact) and put in
+/// a hash table once, in `init`; the scrubber slides an 8-byte window over each reading and looks it up only when
+/// the window's 8 bytes all occur in some form, so it is linear in the text whatever the secrets' length. A removed
+/// run that would cut a UTF-8 character is widened to the whole character, so valid UTF-8 stays valid.
+///
+/// ``scrub(bytes:)`` reads a whole text; ``stream()`` reads one that arrives in parts (a secret split across two
+/// parts included) and holds back only the few bytes at a part's end that could still begin a match.
 public struct SecretScrubber: Sendable {
     /// The secrets that count (at least 4 characters).
     let secrets: [String]
@@ -24,82 +31,96 @@ public struct SecretScrubber: Sendable {
     let windows: WindowTable
     /// Forms shorter than 8 bytes, matched whole: index `length - 4` holds the forms of that length.
     let shortForms: [WindowTable?]
+    /// The lengths that have short forms.
+    let shortLengths: [Int]
+    /// The bytes that occur in some form: a match never spans another byte.
+    let alphabet: ByteSet
+    /// Whether a form holds a byte outside ASCII (a match may then begin or end inside a UTF-8 character).
+    let widens: Bool
 
     static let replacement = Array("[redacted]".utf8)
 
     public init(secrets: [String]) {
-        self.secrets = secrets.filter { $0.count >= 4 }
-        var windows = Set<UInt64>()
-        var short: [Set<UInt64>] = Array(repeating: [], count: 4)
-        for secret in self.secrets {
-            for form in Self.forms(of: Array(secret.utf8)) {
-                if form.count >= 8 {
-                    var window: UInt64 = 0
-                    for (index, byte) in form.enumerated() {
-                        window = window << 8 | UInt64(byte)
-                        if index >= 7 { windows.insert(window) }
-                    }
-                } else if form.count >= 4 {
-                    short[form.count - 4].insert(form.reduce(0) { $0 << 8 | UInt64($1) })
-                }
-            }
+        let secrets = secrets.filter { $0.count >= 4 }
+        self.secrets = secrets
+        // A secret that holds another of 8 bytes or more ("Bearer <key>" holds the key) adds only windows that hold
+        // fewer than 8 bytes of that one, which the rule does not ask for; they would also make common text ("Bearer ",
+        // a space) look like a key, and every byte of prose cost a lookup.
+        let distinct = Array(Set(secrets.map { Array($0.utf8) }))
+        let covering = distinct.filter { secret in
+            !distinct.contains { $0.count >= 8 && $0.count < secret.count && Self.contains($0, in: secret) }
         }
-        self.windows = WindowTable(windows)
+        let forms = covering.flatMap { Self.forms(of: $0) }
+        var windows = WindowTable(capacity: forms.reduce(0) { $0 + max(0, $1.count - 7) })
+        var short: [Set<UInt64>] = Array(repeating: [], count: 4)
+        var alphabet = ByteSet()
+        var widens = false
+        for form in forms {
+            var window: UInt64 = 0
+            for (index, byte) in form.enumerated() {
+                alphabet.insert(byte)
+                if byte >= 0x80 { widens = true }
+                window = window << 8 | UInt64(byte)
+                if index >= 7 { windows.insert(window) }
+            }
+            if (4..<8).contains(form.count) { short[form.count - 4].insert(window) }
+        }
+        self.windows = windows
         self.shortForms = short.map { $0.isEmpty ? nil : WindowTable($0) }
+        self.shortLengths = short.indices.filter { !short[$0].isEmpty }.map { $0 + 4 }
+        self.alphabet = alphabet
+        self.widens = widens
     }
+
+    /// Whether there is nothing to look for.
+    public var isEmpty: Bool { secrets.isEmpty }
 
     /// The text with each secret, and any long fragment of one, replaced by `[redacted]`.
     public func scrub(_ text: String) -> String {
         guard !secrets.isEmpty else { return text }
-        let bytes = Array(text.utf8)
-        let scrubbed = scrub(bytes: bytes)
-        return scrubbed.count == bytes.count && scrubbed == bytes ? text : String(decoding: scrubbed, as: UTF8.self)
+        return scrubbedIfNeeded(text.utf8).map { String(decoding: $0, as: UTF8.self) } ?? text
     }
 
     /// The bytes with each secret, and any long fragment of one, replaced by `[redacted]`; they need not be
     /// valid UTF-8. Bytes without a secret come back unchanged.
     public func scrub(bytes: [UInt8]) -> [UInt8] {
-        guard !secrets.isEmpty, bytes.count >= 4 else { return bytes }
-        let runs = matches(in: bytes)
-        guard !runs.isEmpty else { return bytes }
-        return Self.replacing(widenedToCharacters(runs, in: bytes), in: bytes)
+        scrubbedIfNeeded(bytes) ?? bytes
     }
+
+    /// The bytes with each secret, and any long fragment of one, replaced by `[redacted]`; `nil` when they hold none
+    /// (the caller keeps what it has, uncopied).
+    public func scrubbedIfNeeded<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8]? {
+        guard !secrets.isEmpty, bytes.count >= 4 else { return nil }
+        var copy: [UInt8]?
+        let runs = bytes.withContiguousStorageIfAvailable { matches(in: $0) } ?? {
+            copy = Array(bytes)
+            return copy!.withUnsafeBufferPointer { matches(in: $0) }
+        }()
+        guard !runs.isEmpty else { return nil }
+        let all = copy ?? Array(bytes)
+        return Self.replacing(widens ? widenedToCharacters(runs, in: all) : runs, in: all)
+    }
+
+    /// A scrubber for a text that arrives in parts.
+    public func stream() -> Stream { Stream(self) }
 
     // MARK: Matching
 
     /// The marked runs (first and last byte, inclusive), in order, disjoint and not touching.
-    func matches(in bytes: [UInt8]) -> [ClosedRange<Int>] {
-        var runs = RunList()
-        let shortLengths = shortForms.indices.filter { shortForms[$0] != nil }.map { $0 + 4 }
-        bytes.withUnsafeBufferPointer { text in
-            windows.withLookup { containsWindow in
-                var window: UInt64 = 0
-                for index in 0..<text.count {
-                    window = window << 8 | UInt64(text[index])
-                    if index >= 7, containsWindow(window) { runs.add(index - 7, index) }
-                    for length in shortLengths where index >= length - 1 {
-                        let mask: UInt64 = (1 << UInt64(length * 8)) - 1
-                        if shortForms[length - 4]!.contains(window & mask) { runs.add(index - length + 1, index) }
-                    }
-                }
-            }
-        }
-        return runs.runs
+    func matches(in bytes: UnsafeBufferPointer<UInt8>) -> [ClosedRange<Int>] {
+        var matcher = Matcher(self)
+        matcher.scan(bytes, base: 0, finishing: true)
+        return matcher.runs.runs
     }
 
     /// Runs widened so that none starts or ends inside a UTF-8 character (at most 3 bytes each way), merged again.
     func widenedToCharacters(_ runs: [ClosedRange<Int>], in bytes: [UInt8]) -> [ClosedRange<Int>] {
-        func isContinuation(_ byte: UInt8) -> Bool { byte & 0xC0 == 0x80 }
         var result: [ClosedRange<Int>] = []
         result.reserveCapacity(runs.count)
         for run in runs {
-            var start = run.lowerBound, end = run.upperBound
-            if isContinuation(bytes[start]) {
-                var back = start
-                while back > 0, start - back < 3, isContinuation(bytes[back]) { back -= 1 }
-                if bytes[back] >= 0xC0 { start = back }  // the lead byte of the character cut
-            }
-            while end + 1 < bytes.count, end - run.upperBound < 3, isContinuation(bytes[end + 1]) { end += 1 }
+            let start = Self.widenedStart(run.lowerBound, floor: 0) { bytes[$0] }
+            var end = run.upperBound
+            while end + 1 < bytes.count, end - run.upperBound < 3, Self.isContinuation(bytes[end + 1]) { end += 1 }
             if let last = result.last, start <= last.upperBound + 1 {
                 result[result.count - 1] = last.lowerBound...max(last.upperBound, end)
             } else {
@@ -107,6 +128,30 @@ public struct SecretScrubber: Sendable {
             }
         }
         return result
+    }
+
+    static func isContinuation(_ byte: UInt8) -> Bool { byte & 0xC0 == 0x80 }
+
+    /// Whether `needle` occurs in `haystack`.
+    static func contains(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= haystack.count else { return needle.isEmpty }
+        return haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { needle in
+                guard let hayStart = hay.baseAddress, let needleStart = needle.baseAddress else { return false }
+                for start in 0...(hay.count - needle.count) where hay[start] == first {
+                    if memcmp(hayStart + start, needleStart, needle.count) == 0 { return true }
+                }
+                return false
+            }
+        }
+    }
+
+    /// A run's start moved back to the lead byte of the character it cuts (at most 3 bytes, not before `floor`).
+    static func widenedStart(_ start: Int, floor: Int, byte: (Int) -> UInt8) -> Int {
+        guard isContinuation(byte(start)) else { return start }
+        var back = start
+        while back > floor, start - back < 3, isContinuation(byte(back)) { back -= 1 }
+        return byte(back) >= 0xC0 ? back : start
     }
 
     /// The bytes with each run replaced by `[redacted]`.
@@ -128,10 +173,11 @@ public struct SecretScrubber: Sendable {
         var runs: [ClosedRange<Int>] = []
 
         mutating func add(_ start: Int, _ end: Int) {
-            var start = start
-            // `end` never decreases, so only the runs at the tail can overlap; each is merged at most once.
+            var start = start, end = end
+            // Ends never decrease, so only the runs at the tail can overlap; each is merged at most once.
             while let last = runs.last, last.upperBound + 1 >= start {
                 start = min(start, last.lowerBound)
+                end = max(end, last.upperBound)
                 runs.removeLast()
             }
             runs.append(start...end)
@@ -139,27 +185,62 @@ public struct SecretScrubber: Sendable {
     }
 }
 
+/// A set of bytes: a 256-bit map, read without branches.
+struct ByteSet: Sendable {
+    private var low: (UInt64, UInt64) = (0, 0)
+    private var high: (UInt64, UInt64) = (0, 0)
+
+    mutating func insert(_ byte: UInt8) {
+        let bit = UInt64(1) << UInt64(byte & 63)
+        switch byte >> 6 {
+        case 0: low.0 |= bit
+        case 1: low.1 |= bit
+        case 2: high.0 |= bit
+        default: high.1 |= bit
+        }
+    }
+
+    @inline(__always)
+    func contains(_ byte: UInt8) -> Bool {
+        let pair = byte < 128 ? low : high
+        let word = byte & 64 == 0 ? pair.0 : pair.1
+        return word >> UInt64(byte & 63) & 1 == 1
+    }
+}
+
 /// A set of `UInt64`s with a cheap exact lookup: open addressing with linear probing, at most half full.
 struct WindowTable: Sendable {
-    private let slots: [UInt64]
+    private var slots: [UInt64]
     private let shift: UInt64
     /// Zero marks an empty slot, so whether zero is in the set is kept apart.
-    private let containsZero: Bool
+    private var containsZero: Bool
+
+    /// An empty table with room for `capacity` values.
+    init(capacity: Int) {
+        var bits = 4
+        while (1 << bits) < capacity * 2 { bits += 1 }
+        slots = [UInt64](repeating: 0, count: 1 << bits)
+        shift = UInt64(64 - bits)
+        containsZero = false
+    }
 
     init(_ values: Set<UInt64>) {
-        var bits = 4
-        while (1 << bits) < values.count * 2 { bits += 1 }
-        var slots = [UInt64](repeating: 0, count: 1 << bits)
-        let shift = UInt64(64 - bits)
+        self.init(capacity: values.count)
+        for value in values { insert(value) }
+    }
+
+    /// Adds a value (at most `capacity` of them).
+    mutating func insert(_ value: UInt64) {
+        guard value != 0 else { containsZero = true; return }
         let mask = slots.count - 1
-        for value in values where value != 0 {
-            var slot = Self.slot(of: value, shift: shift)
-            while slots[slot] != 0 { slot = (slot + 1) & mask }
+        var slot = Self.slot(of: value, shift: shift)
+        slots.withUnsafeMutableBufferPointer { slots in
+            while slots[slot] != 0 {
+                if slots[slot] == value { return }
+                slot = (slot + 1) & mask
+            }
             slots[slot] = value
         }
-        self.slots = slots
-        self.shift = shift
-        self.containsZero = values.contains(0)
     }
 
     @inline(__always)
@@ -168,126 +249,53 @@ struct WindowTable: Sendable {
     }
 
     func contains(_ value: UInt64) -> Bool {
-        withLookup { $0(value) }
+        withLookup { $0.contains(value) }
     }
 
-    /// Runs `body` with a lookup function that reads the table without copying or bounds checks.
-    func withLookup<Result>(_ body: ((UInt64) -> Bool) -> Result) -> Result {
-        slots.withUnsafeBufferPointer { slots in
+    /// Runs `body` with a view of the table that reads it without copying or bounds checks.
+    func withLookup<Result>(_ body: (Lookup) -> Result) -> Result {
+        slots.withUnsafeBufferPointer { body(Lookup(slots: $0, shift: shift, containsZero: containsZero)) }
+    }
+
+    /// The table, read in place (valid only inside ``withLookup(_:)``).
+    struct Lookup {
+        let slots: UnsafeBufferPointer<UInt64>
+        let shift: UInt64
+        let containsZero: Bool
+
+        @inline(__always)
+        func contains(_ value: UInt64) -> Bool {
+            if value == 0 { return containsZero }
             let mask = slots.count - 1
-            return body { value in
-                if value == 0 { return containsZero }
-                var slot = Self.slot(of: value, shift: shift)
-                while true {
-                    let stored = slots[slot]
-                    if stored == value { return true }
-                    if stored == 0 { return false }
-                    slot = (slot + 1) & mask
-                }
+            var slot = WindowTable.slot(of: value, shift: shift)
+            while true {
+                let stored = slots[slot]
+                if stored == value { return true }
+                if stored == 0 { return false }
+                slot = (slot + 1) & mask
             }
         }
     }
 }
 
-// MARK: The forms a vendor may echo a secret in
+// MARK: The forms a secret is looked for in
 
 extension SecretScrubber {
-    /// The secret as sent and in each encoding a vendor may echo it in, without duplicates.
+    /// The secret as sent, in upper and lower case, with spaces as `+`, and base64-encoded; without duplicates.
+    /// (JSON and percent escapes are not forms: the decoded reading undoes them.)
     static func forms(of secret: [UInt8]) -> [[UInt8]] {
         var forms: [[UInt8]] = [secret]
-        var seen: Set<[UInt8]> = [secret]
         func add(_ form: [UInt8]) {
-            if seen.insert(form).inserted { forms.append(form) }
+            if !forms.contains(form) { forms.append(form) }
         }
-        // A secret of unreserved ASCII characters only is the same in JSON and in a URL.
-        if secret.contains(where: { !isUnreserved($0) }) {
-            for slash in [false, true] {
-                for upper in [false, true] {
-                    for asciiOnly in [false, true] {
-                        for htmlSafe in [false, true] {
-                            add(jsonEscaped(secret, escapingSlash: slash, upperHex: upper, asciiOnly: asciiOnly, htmlSafe: htmlSafe))
-                        }
-                    }
-                }
-            }
-            for upper in [false, true] {
-                for plusForSpace in [false, true] {
-                    for alsoSafe in [[], Array("/".utf8), Array("!'()*".utf8)] {
-                        add(percentEncoded(secret, upperHex: upper, plusForSpace: plusForSpace, alsoSafe: alsoSafe))
-                    }
-                }
-            }
-        }
+        add(secret.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 })
+        add(secret.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 })
+        add(secret.map { $0 == 0x20 ? UInt8(ascii: "+") : $0 })
         for offset in 0..<3 {
-            let standard = base64Interior(secret, offset: offset, alphabet: base64Standard)
-            add(standard)
+            add(base64Interior(secret, offset: offset, alphabet: base64Standard))
             add(base64Interior(secret, offset: offset, alphabet: base64URLSafe))
-            if standard.contains(UInt8(ascii: "/")) {
-                add(jsonEscaped(standard, escapingSlash: true, upperHex: false, asciiOnly: false, htmlSafe: false))
-            }
-            if standard.contains(UInt8(ascii: "/")) || standard.contains(UInt8(ascii: "+")) {
-                for upper in [false, true] { add(percentEncoded(standard, upperHex: upper, plusForSpace: false, alsoSafe: [])) }
-            }
         }
         return forms
-    }
-
-    /// ALPHA / DIGIT / "-" / "." / "_" / "~" (RFC 3986).
-    static func isUnreserved(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
-    }
-
-    static func hexDigits(_ value: UInt32, count: Int, upper: Bool) -> [UInt8] {
-        let digits = Array((upper ? "0123456789ABCDEF" : "0123456789abcdef").utf8)
-        return (0..<count).reversed().map { digits[Int(value >> (UInt32($0) * 4) & 0xF)] }
-    }
-
-    /// The secret inside a JSON string, as an encoder writes it.
-    static func jsonEscaped(_ bytes: [UInt8], escapingSlash: Bool, upperHex: Bool, asciiOnly: Bool, htmlSafe: Bool) -> [UInt8] {
-        func unicodeEscape(_ unit: UInt32) -> [UInt8] { Array(#"\u"#.utf8) + hexDigits(unit, count: 4, upper: upperHex) }
-        var output: [UInt8] = []
-        let scalars = String(decoding: bytes, as: UTF8.self).unicodeScalars
-        for scalar in scalars {
-            switch scalar.value {
-            case 0x22: output += Array(#"\""#.utf8)
-            case 0x5C: output += Array(#"\\"#.utf8)
-            case 0x2F where escapingSlash: output += Array(#"\/"#.utf8)
-            case 0x08: output += Array(#"\b"#.utf8)
-            case 0x0C: output += Array(#"\f"#.utf8)
-            case 0x0A: output += Array(#"\n"#.utf8)
-            case 0x0D: output += Array(#"\r"#.utf8)
-            case 0x09: output += Array(#"\t"#.utf8)
-            case 0..<0x20: output += unicodeEscape(scalar.value)
-            case 0x3C where htmlSafe, 0x3E where htmlSafe, 0x26 where htmlSafe, 0x2028 where htmlSafe, 0x2029 where htmlSafe:
-                output += unicodeEscape(scalar.value)
-            case 0x80... where asciiOnly:
-                for unit in String(scalar).utf16 { output += unicodeEscape(UInt32(unit)) }
-            default: output += Array(String(scalar).utf8)
-            }
-        }
-        return output
-    }
-
-    /// The secret percent-encoded: every byte outside the unreserved characters (and `alsoSafe`) as `%XX`.
-    static func percentEncoded(_ bytes: [UInt8], upperHex: Bool, plusForSpace: Bool, alsoSafe: [UInt8]) -> [UInt8] {
-        var output: [UInt8] = []
-        for byte in bytes {
-            if isUnreserved(byte) || alsoSafe.contains(byte) {
-                output.append(byte)
-            } else if plusForSpace, byte == UInt8(ascii: " ") {
-                output.append(UInt8(ascii: "+"))
-            } else {
-                output.append(UInt8(ascii: "%"))
-                output += hexDigits(UInt32(byte), count: 2, upper: upperHex)
-            }
-        }
-        return output
     }
 
     static let base64Standard = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
@@ -296,17 +304,21 @@ extension SecretScrubber {
     /// The characters of base64(`offset` bytes ‖ secret ‖ more bytes) that depend on the secret alone: a
     /// character encodes input bits 6k..<6k+6, which must all lie inside the secret's bits.
     static func base64Interior(_ secret: [UInt8], offset: Int, alphabet: [UInt8]) -> [UInt8] {
-        let firstBit = offset * 8, endBit = firstBit + secret.count * 8
+        let first = (offset * 8 + 5) / 6, end = (offset + secret.count) * 8 / 6
+        guard end > first else { return [] }
+        // Encode offset zero bytes ‖ secret ‖ zero padding whole, then keep the characters in first..<end.
+        let padded = [UInt8](repeating: 0, count: offset) + secret + [0, 0]
         var output: [UInt8] = []
-        var character = (firstBit + 5) / 6
-        while character * 6 + 6 <= endBit {
-            var value = 0
-            for bit in character * 6..<character * 6 + 6 {
-                let index = bit - firstBit
-                value = value << 1 | Int(secret[index / 8] >> (7 - UInt8(index % 8)) & 1)
+        output.reserveCapacity(end - first)
+        var group = (first / 4) * 3
+        var character = (first / 4) * 4
+        while character < end {
+            let bits = UInt32(padded[group]) << 16 | UInt32(padded[group + 1]) << 8 | UInt32(padded[group + 2])
+            for shift in [18, 12, 6, 0] {
+                if character >= first, character < end { output.append(alphabet[Int(bits >> UInt32(shift) & 0x3F)]) }
+                character += 1
             }
-            output.append(alphabet[value])
-            character += 1
+            group += 3
         }
         return output
     }
