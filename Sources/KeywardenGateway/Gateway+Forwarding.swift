@@ -141,7 +141,7 @@ extension Gateway {
     /// removed, whatever the bytes (valid UTF-8 or not). A body in an encoding Keywarden did not ask for (gzip) cannot be
     /// checked for an echoed key, so it is replaced by a Keywarden error and its `Content-Encoding` dropped.
     static func errorBody(_ bytes: [UInt8], status: Int, vendorHeaders: HTTPHeaders, headers: inout [(name: String, value: String)],
-                          secrets: [String]) -> [UInt8] {
+                          scrubber: SecretScrubber) -> [UInt8] {
         // A vendor's Retry-After reaches the caller only in a form the caller's SDK can read (seconds, clamped).
         if let index = headers.firstIndex(where: { $0.name.lowercased() == "retry-after" }) {
             if let seconds = RetryAfter.seconds(headers[index].value, maximum: 3600) {
@@ -150,15 +150,29 @@ extension Gateway {
                 headers.remove(at: index)
             }
         }
-        let encoding = vendorHeaders.first(name: "content-encoding")?.trimmingSpacesAndTabs.lowercased() ?? ""
-        guard encoding.isEmpty || encoding == "identity" else {
+        guard unreadableEncoding(vendorHeaders) == nil else {
             headers.removeAll { ["content-encoding", "content-type"].contains($0.name.lowercased()) }
             headers.append(("Content-Type", "application/json; charset=utf-8"))
             let message = #"{"error":{"code":"upstream_error","message":"The vendor answered \#(status) with an encoded body Keywarden does not pass on."}}"#
             return Array(message.utf8)
         }
-        guard !secrets.isEmpty else { return bytes }
-        return SecretScrubber(secrets: secrets).scrub(bytes: bytes)
+        return scrubber.scrub(bytes: bytes)
+    }
+
+    /// The content coding of an answer when it is one Keywarden cannot read (anything but `identity`); `nil` otherwise.
+    static func unreadableEncoding(_ headers: HTTPHeaders) -> String? {
+        let encoding = headers[canonicalForm: "content-encoding"].map { $0.lowercased() }.filter { $0 != "identity" && !$0.isEmpty }
+        return encoding.isEmpty ? nil : encoding.joined(separator: ", ")
+    }
+
+    /// Headers as the caller may see them: a value that holds a secret (or a long fragment of one, in any spelling the
+    /// scrubber knows) has it replaced; a header whose name holds one is left out.
+    static func scrubbed(_ headers: [(name: String, value: String)], with scrubber: SecretScrubber) -> [(name: String, value: String)] {
+        guard !scrubber.isEmpty else { return headers }
+        return headers.compactMap { header in
+            guard scrubber.scrub(header.name) == header.name else { return nil }
+            return (header.name, scrubber.scrub(header.value))
+        }
     }
 
     /// The JSON body with its `model` replaced and, when asked, `stream_options.include_usage` set (a `stream_options`

@@ -23,6 +23,8 @@ public final class Gateway: Sendable {
     let policy: FailoverPolicy
     public let cooldowns = Cooldowns()
     let fallbacks = FallbackTracker()
+    /// The scrubbers of the keys calls used lately.
+    let scrubbers = SecretScrubber.Cache()
 
     public init(app: AppServices, transport: any VendorTransport, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
                 metrics: GatewayMetrics, logger: Logger) {
@@ -36,8 +38,13 @@ public final class Gateway: Sendable {
         self.logger = logger
         // Rests other instances announce are kept here too.
         let cooldowns = self.cooldowns
-        // A key given a new secret is tried again at once: its rest was the old secret's refusal.
-        app.onKeysReplaced { ids in cooldowns.lift(ids) }
+        // A key given a new secret is tried again at once: its rest was the old secret's refusal. The old secret's
+        // scrubber goes too (nothing built from a replaced secret is kept).
+        let scrubbers = self.scrubbers
+        app.onKeysReplaced { ids in
+            cooldowns.lift(ids)
+            scrubbers.removeAll()
+        }
         let fallbacks = self.fallbacks
         let resolution = app.resolution
         app.engine.listen(.rests) { payload in
@@ -86,10 +93,11 @@ public final class Gateway: Sendable {
         switch state.lastFailure {
         case .vendor(let status, let vendorHeaders, let bytes)?:
             meter.status = status
-            var headers = Self.forwardedHeaders(vendorHeaders, owned: meter.candidate.map { Self.owns(call, $0) } ?? true)
+            let scrubber = scrubbers.scrubber(for: state.secrets)
+            var headers = Self.scrubbed(Self.forwardedHeaders(vendorHeaders, owned: meter.candidate.map { Self.owns(call, $0) } ?? true), with: scrubber)
             if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: state.attempts, owned: Self.owns(call, candidate)) }
             finish(&meter, counts: UsageCounts(), model: nil)
-            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, secrets: state.secrets)
+            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, scrubber: scrubber)
             return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
         case .local(let status, let code, let message)?:
             var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(state.attempts)")]
@@ -354,7 +362,7 @@ public final class Gateway: Sendable {
             let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
             let (verdict, message, retryAfter) = ResponseClassifier.classify(
                 httpStatus: status, body: Data(errorBody), retryAfterHeader: response.headers.first(name: "retry-after"),
-                scrubber: vendorRequest.scrubber, maximumRetryAfter: policy.maximumRetryAfterSeconds
+                scrubber: scrubbers.scrubber(for: vendorRequest.secretsForScrubbing), maximumRetryAfter: policy.maximumRetryAfterSeconds
             )
             if case .failover(var failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
                 if credential.lifecycle.previous != nil {
@@ -370,32 +378,47 @@ public final class Gateway: Sendable {
             return .next
         }
 
-        // This key answers: pass the response on.
+        // This key answers: pass the response on, every secret sent in this call removed from its head and its body.
         meter.status = status
         noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
-        var headers = Self.forwardedHeaders(response.headers, owned: owned)
+        let scrubber = scrubbers.scrubber(for: state.secrets)
+        var headers = Self.scrubbed(Self.forwardedHeaders(response.headers, owned: owned), with: scrubber)
         headers += Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model)
         let contentType = response.headers.first(name: "content-type")
         if status >= 400 {
             // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
             let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
-            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, secrets: state.secrets)
+            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, scrubber: scrubber)
             finish(&meter, counts: UsageCounts(), model: nil)
             return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil))
         }
-        let length = contentType?.contains("text/event-stream") == true ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
+        // An answer in a coding Keywarden did not ask for (it asks for `identity`) can be neither scrubbed nor metered.
+        if let encoding = Self.unreadableEncoding(response.headers), call.method != "HEAD", status != 204, status != 304 {
+            finish(&meter, counts: UsageCounts(), model: nil)
+            logger.warning("gateway: vendor answered in a coding not asked for", metadata: ["provider": "\(provider.id)", "encoding": "\(encoding)"])
+            return .delivered(GatewayResponse(
+                status: 502, headers: Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model)
+                    + [("Content-Type", "application/json; charset=utf-8")],
+                body: .complete(ByteBuffer(bytes: Array(#"{"error":{"code":"upstream_invalid","message":"\#(provider.displayName) answered in a content coding Keywarden did not ask for; it cannot be checked for an echoed key."}}"#.utf8))),
+                contentLength: nil))
+        }
+        let scrubbing = scrubber.isEmpty ? nil : scrubber
+        // A scrubbed body may change length: only a HEAD's (no body) is passed on.
+        let length = contentType?.contains("text/event-stream") == true || (scrubbing != nil && call.method != "HEAD")
+            ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
         let upstreamBody: HTTPClientResponse.Body
         switch response.body {
         case .complete(let whole) where call.method != "HEAD" && status != 204 && status != 304:
             // The whole answer came with its head: read, metered and passed on in one piece.
-            let passed = UpstreamStream.passWhole(whole, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents)
+            let passed = UpstreamStream.passWhole(whole, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents, scrubber: scrubbing)
             finish(&meter, counts: passed.result.counts, model: passed.result.model)
             return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(passed.bytes), contentLength: nil))
         case .complete(let whole): upstreamBody = .bytes(whole)
         case .stream(let parts): upstreamBody = parts
         }
         let finalMeter = meter
-        let stream = UpstreamStream(body: upstreamBody, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents) { [self] result, error in
+        let stream = UpstreamStream(body: upstreamBody, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents,
+                                    scrubber: scrubbing) { [self] result, error in
             var meter = finalMeter
             if error != nil { meter.interrupted = true }
             finish(&meter, counts: result.counts, model: result.model)
@@ -482,6 +505,8 @@ public final class Gateway: Sendable {
         for (name, value) in vendorRequest.headers {
             request.headers.replaceOrAdd(name: name, value: value)
         }
+        // The answer must be readable, to be metered and scrubbed: never compressed.
+        request.headers.replaceOrAdd(name: "accept-encoding", value: "identity")
 
         // Send, and decide on the response head.
         let shapedByWorkspace = credential.scope != .platform && vendorRequest.hostFromFields

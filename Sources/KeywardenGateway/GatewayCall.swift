@@ -126,13 +126,16 @@ public struct UpstreamStream: Sendable {
     let contentType: String?
     /// Whether the usage-only event the gateway asked for (on the caller's behalf) is kept from the caller.
     var hidesUsageOnlyEvents = false
+    /// Removes the call's secrets from what passes (`nil`: none was sent).
+    let scrubber: SecretScrubber?
     let completion: Completion
 
-    init(body: HTTPClientResponse.Body, contentType: String?, hidesUsageOnlyEvents: Bool = false,
+    init(body: HTTPClientResponse.Body, contentType: String?, hidesUsageOnlyEvents: Bool = false, scrubber: SecretScrubber? = nil,
          finish: @escaping @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void) {
         self.body = body
         self.contentType = contentType
         self.hidesUsageOnlyEvents = hidesUsageOnlyEvents
+        self.scrubber = scrubber
         completion = Completion(finish)
     }
 
@@ -158,32 +161,54 @@ public struct UpstreamStream: Sendable {
 
     /// A whole body read as ``pump`` reads a stream of it: what the caller receives (usage-only events left out when
     /// asked) and what the usage reader found.
-    static func passWhole(_ body: ByteBuffer, contentType: String?, hidesUsageOnlyEvents: Bool) -> (bytes: ByteBuffer, result: UsageReaderResult) {
+    static func passWhole(_ body: ByteBuffer, contentType: String?, hidesUsageOnlyEvents: Bool,
+                          scrubber: SecretScrubber? = nil) -> (bytes: ByteBuffer, result: UsageReaderResult) {
         var reader = UsageReader(contentType: contentType)
         reader.feed(body.readableBytesView)
         reader.finish()
         let result = UsageReaderResult(counts: reader.counts, model: reader.model)
-        guard hidesUsageOnlyEvents else { return (body, result) }
-        var filter = UsageEventFilter()
-        var passed = filter.pass(body.readableBytesView)
-        passed += filter.finish()
-        return (ByteBuffer(bytes: passed), result)
+        var bytes = body
+        if hidesUsageOnlyEvents {
+            var filter = UsageEventFilter()
+            var passed = filter.pass(body.readableBytesView)
+            passed += filter.finish()
+            bytes = ByteBuffer(bytes: passed)
+        }
+        if let scrubbed = scrubber?.scrubbedIfNeeded(bytes.readableBytesView) { bytes = ByteBuffer(bytes: scrubbed) }
+        return (bytes, result)
     }
 
     /// Sends every chunk to `write` as it arrives; meters the call when the stream ends or fails.
     public func pump(_ write: (ByteBuffer) async throws -> Void) async throws {
         var reader = UsageReader(contentType: contentType)
         var filter = hidesUsageOnlyEvents ? UsageEventFilter() : nil
+        var scrubbing = scrubber?.stream()
+        /// Passes bytes on through the scrubber.
+        func pass(_ chunk: ByteBuffer) async throws {
+            guard scrubbing != nil else {
+                if chunk.readableBytes > 0 { try await write(chunk) }
+                return
+            }
+            switch scrubbing?.feed(chunk.readableBytesView) {
+            case .prefix(let count)? where count > 0:
+                try await write(chunk.getSlice(at: chunk.readerIndex, length: count) ?? chunk)
+            case .bytes(let bytes)? where !bytes.isEmpty:
+                try await write(ByteBuffer(bytes: bytes))
+            default:
+                break
+            }
+        }
         do {
             for try await chunk in body {
                 reader.feed(chunk.readableBytesView)
                 if filter == nil {
-                    try await write(chunk)
+                    try await pass(chunk)
                 } else if let passed = filter?.pass(chunk.readableBytesView), !passed.isEmpty {
-                    try await write(ByteBuffer(bytes: passed))
+                    try await pass(ByteBuffer(bytes: passed))
                 }
             }
-            if let rest = filter?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
+            if let rest = filter?.finish(), !rest.isEmpty { try await pass(ByteBuffer(bytes: rest)) }
+            if let rest = scrubbing?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
             reader.finish()
             finish(UsageReaderResult(counts: reader.counts, model: reader.model), nil)
         } catch {

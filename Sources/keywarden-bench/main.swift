@@ -13,6 +13,7 @@ import SQLKit
 //   swift run -c release keywarden-bench open-loop [--iterations N]   (for perf record)
 //   swift run -c release keywarden-bench resolve [--iterations N] [--workspaces N]
 //   swift run -c release keywarden-bench scrub [--iterations N]
+//   swift run -c release keywarden-bench scrub-answer [--iterations N]
 //   keywarden-bench populate --data DIR --credentials N     (for Benchmarks/scale.py)
 //   keywarden-bench churn --data DIR [--interval-ms 50]     (for Benchmarks/scale.py)
 //   keywarden-bench floors / nio-floors --upstream URL      (for Benchmarks/gateway-cost.sh)
@@ -239,6 +240,69 @@ func scrubBenchmark() {
     if sink == 42 { print("") }
 }
 
+/// What scrubbing costs an ordinary call: building the call's scrubber (a 164-character OpenAI project key, sent as
+/// `Bearer <key>`), and scrubbing an answer that holds no key (a 2 KiB chat completion whole; a 60-event stream fed
+/// part by part), against the usage reader over the same bytes (the per-byte work every call already pays).
+func scrubAnswerBenchmark() {
+    let iterations = option("--iterations", default: 20_000)
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    var state: UInt64 = 0x2545_F491_4F6C_DD1D
+    let key = "sk-proj-" + String(decoding: (0..<156).map { _ -> UInt8 in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return alphabet[Int((state >> 33) % UInt64(alphabet.count))]
+    }, as: UTF8.self)
+    let sentence = "The gateway forwards the request with the resolved key injected and streams the answer back. "
+    let content = String(repeating: sentence, count: 19)
+    let whole = Array(#"{"id":"chatcmpl-bench","object":"chat.completion","created":1763800000,"model":"gpt-5.4-mini","choices":[{"index":0,"message":{"role":"assistant","content":"\#(content)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":25,"completion_tokens":412,"total_tokens":437}}"#.utf8)
+    let parts = (0..<60).map { index in
+        Array(#"data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1763800000,"model":"gpt-5.4-mini","choices":[{"index":0,"delta":{"content":"word\#(index) and more "},"finish_reason":null}]}"#.utf8) + [0x0A, 0x0A]
+    }
+    let streamBytes = parts.reduce(0) { $0 + $1.count }
+    var sink = 0
+    var scrubber = SecretScrubber(secrets: [])
+    let build = measure(iterations) { scrubber = SecretScrubber(secrets: [key, "Bearer " + key]); sink &+= scrubber.isEmpty ? 0 : 1 }
+    let cache = SecretScrubber.Cache()
+    let secrets = [key, "Bearer " + key]
+    let cached = measure(iterations) { sink &+= cache.scrubber(for: secrets).isEmpty ? 0 : 1 }
+    let readWhole = measure(iterations) {
+        var reader = UsageReader(contentType: "application/json")
+        reader.feed(whole)
+        reader.finish()
+        sink &+= reader.counts.outputTokens ?? 0
+    }
+    let scrubWhole = measure(iterations) { sink &+= scrubber.scrubbedIfNeeded(whole)?.count ?? 1 }
+    let readStream = measure(iterations) {
+        var reader = UsageReader(contentType: "text/event-stream")
+        for part in parts { reader.feed(part) }
+        reader.finish()
+        sink &+= reader.counts.outputTokens ?? 0
+    }
+    let scrubStream = measure(iterations) {
+        var stream = scrubber.stream()
+        for part in parts {
+            switch stream.feed(part) {
+            case .prefix(let count): sink &+= count
+            case .bytes(let bytes): sink &+= bytes.count
+            }
+        }
+        sink &+= stream.finish().count
+    }
+    // The strict read of a request body (a call the platform pays for, or under a limit), against the request facts'
+    // read of the same body that every call makes.
+    let request = Array(#"{"model":"gpt-5.4-mini","stream":true,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"\#(content)"}],"max_tokens":800,"temperature":0.2}"#.utf8)
+    let facts = measure(iterations) { sink &+= RequestFacts.read(body: request, path: "/v1/chat/completions").stream ? 1 : 0 }
+    let check = measure(iterations) { if case .readable = RequestBodyCheck.check(request) { sink &+= 1 } }
+    func perKiB(_ seconds: Double, _ bytes: Int) -> Double { seconds / Double(iterations) / Double(bytes) * 1024 * 1e9 }
+    print(String(format: "scrubber for a %d-character key (and Bearer form): built in %.2f µs, from the cache in %.2f µs",
+                 key.utf8.count, build / Double(iterations) * 1e6, cached / Double(iterations) * 1e6))
+    print(String(format: "whole answer, %d bytes:   usage reader %7.0f ns/KiB   scrubber %7.0f ns/KiB   (%.2f× the reader)",
+                 whole.count, perKiB(readWhole, whole.count), perKiB(scrubWhole, whole.count), scrubWhole / readWhole))
+    print(String(format: "stream, 60 parts, %d bytes: usage reader %7.0f ns/KiB   scrubber %7.0f ns/KiB   (%.2f× the reader)",
+                 streamBytes, perKiB(readStream, streamBytes), perKiB(scrubStream, streamBytes), scrubStream / readStream))
+    print(String(format: "request body, %d bytes: facts read %.2f µs   strict read (RequestBodyCheck) %.2f µs   (%.2f× the facts read)",
+                 request.count, facts / Double(iterations) * 1e6, check / Double(iterations) * 1e6, check / facts))
+    if sink == 42 { print("") }
+}
 
 /// The store of `--data DIR` (SQLite, or `KEYWARDEN_DATABASE_URL`), as the server would open it.
 func benchStore() async throws -> (AppServices, OpenReport) {
@@ -354,6 +418,8 @@ case "vault":
     try await vaultBenchmark()
 case "scrub":
     scrubBenchmark()
+case "scrub-answer":
+    scrubAnswerBenchmark()
 case "populate":
     try await populateBenchmark()
 case "churn":

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
@@ -23,6 +24,10 @@ extension MockVendor {
         }
         if key.contains("hugeerror") { return hugeError(key: key, status: key.contains("hugeerror500") ? 500 : 401) }
         if key.contains("badutf8") { return badUTF8(key: key) }
+        if let range = key.range(of: "echoheaders") {
+            return echoInHeaders(key, status: Int(key[range.upperBound...].prefix { $0.isNumber }) ?? 200)
+        }
+        if key.contains("echostream") { return echoInStream(key) }
         if key.contains("echokey") { return echoKey(key) }
         if key.contains("neverendingstream") { return neverEndingStream() }
         if key.contains("neverendingheaders") {
@@ -89,6 +94,62 @@ extension MockVendor {
         let body = #"{"error":{"message":"Incorrect API key provided: \#(escaped). Sent as \#(urlEncoded) (URL), \#(base64) (base64).","#
             + #""type":"invalid_request_error","code":"invalid_api_key","raw":"\#(key)","json":"\#(escaped)","url":"\#(urlEncoded)","base64":"\#(base64)"}}"#
         return Response(status: .unauthorized, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// An answer with status `status` that echoes the key in its headers (raw in `X-Debug-Key`, percent-encoded in a
+    /// `Location` query, base64 in `X-Key-Base64`, upper-case in `X-Key-Upper`, a name that is the key in base64url)
+    /// and in its body: a chat completion whose content has the key with every other character JSON-escaped (a 2xx), or
+    /// an OpenAI error naming it.
+    func echoInHeaders(_ key: String, status: Int) -> Response {
+        let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        let base64URL = Data(key.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.append(.init(name: HTTPField.Name("X-Debug-Key")!, value: key))
+        headers.append(.init(name: .location, value: "https://vendor.example/callback?key=\(key.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "")"))
+        headers.append(.init(name: HTTPField.Name("X-Key-Base64")!, value: Data(key.utf8).base64EncodedString()))
+        headers.append(.init(name: HTTPField.Name("X-Key-Upper")!, value: key.uppercased()))
+        if let name = HTTPField.Name("X-Echo-\(base64URL)") { headers.append(.init(name: name, value: "1")) }
+        let mixed = Self.halfEscaped(key)
+        let body: String
+        if (200..<300).contains(status) {
+            body = #"{"id":"chatcmpl-echo","object":"chat.completion","created":1763800000,"model":"gpt-echo","choices":[{"index":0,"message":{"role":"assistant","content":"Your key is \#(mixed)."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#
+        } else {
+            body = #"{"error":{"message":"Key \#(mixed) was sent.","type":"invalid_request_error","param":null,"code":"echo"}}"#
+        }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// A 200 event stream whose third event's content is the key, half JSON-escaped, its bytes written in two parts
+    /// 50 ms apart, cut in the middle of the key (so the gateway sees the key split across two chunks).
+    func echoInStream(_ key: String) -> Response {
+        let head = #"data: {"id":"chatcmpl-echo","object":"chat.completion.chunk","created":1763800000,"model":"gpt-echo","choices":[{"index":0,"delta":{"content":"Your key is "#
+        let mixed = Array(Self.halfEscaped(key).utf8)
+        let tail = #""},"finish_reason":null}]}"# + "\n\n"
+        let first = #"data: {"id":"chatcmpl-echo","object":"chat.completion.chunk","created":1763800000,"model":"gpt-echo","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"# + "\n\n"
+        let last = #"data: {"id":"chatcmpl-echo","object":"chat.completion.chunk","created":1763800000,"model":"gpt-echo","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"# + "\n\ndata: [DONE]\n\n"
+        return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"], body: ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: first))
+            try await writer.write(ByteBuffer(bytes: Array(head.utf8) + mixed[..<(mixed.count / 2)]))
+            try await Task.sleep(for: .milliseconds(50))
+            try await writer.write(ByteBuffer(bytes: Array(mixed[(mixed.count / 2)...]) + Array(tail.utf8)))
+            try await Task.sleep(for: .milliseconds(20))
+            try await writer.write(ByteBuffer(string: last))
+            try await writer.finish(nil)
+        })
+    }
+
+    /// The key inside a JSON string with every other character written as a `\u` escape (the rest as `JSONSerialization` writes them).
+    static func halfEscaped(_ text: String) -> String {
+        var result = ""
+        for (index, character) in text.enumerated() {
+            if index % 2 == 0 {
+                result += String(character).utf16.map { String(format: "\\u%04x", $0) }.joined()
+            } else {
+                result += String(decoding: jsonEscaped(String(character)), as: UTF8.self)
+            }
+        }
+        return result
     }
 
     /// A 200 event stream that never ends: one OpenAI-shaped chunk every 100 ms until the client goes away

@@ -76,15 +76,15 @@ struct CooldownsTests {
     func scrubbing() {
         var headers: [(name: String, value: String)] = []
         let body = Array(#"{"error":{"message":"Incorrect API key provided: sk-canary-****7Hq2mZ9xL4."}}"#.utf8)
-        let text = String(decoding: Gateway.errorBody(body, status: 401, vendorHeaders: [:], headers: &headers, secrets: ["sk-canary-revoked-7Hq2mZ9xL4"]), as: UTF8.self)
+        let text = String(decoding: Gateway.errorBody(body, status: 401, vendorHeaders: [:], headers: &headers, scrubber: SecretScrubber(secrets: ["sk-canary-revoked-7Hq2mZ9xL4"])), as: UTF8.self)
         #expect(!text.contains("7Hq2mZ9xL4") && text.contains("[redacted]"))
         // Not UTF-8: scrubbed all the same (it used to be passed on as it came).
         let raw: [UInt8] = [0xFF, 0xFE] + Array("key sk-canary-revoked-7Hq2mZ9xL4 ".utf8) + [0xC0, 0xAF]
-        let scrubbed = Gateway.errorBody(raw, status: 401, vendorHeaders: [:], headers: &headers, secrets: ["sk-canary-revoked-7Hq2mZ9xL4"])
+        let scrubbed = Gateway.errorBody(raw, status: 401, vendorHeaders: [:], headers: &headers, scrubber: SecretScrubber(secrets: ["sk-canary-revoked-7Hq2mZ9xL4"]))
         #expect(!contains(scrubbed, "7Hq2mZ9xL4"))
         // Gzip the caller never asked for: replaced, and the encoding header dropped.
         headers = [("Content-Encoding", "gzip"), ("Content-Type", "application/json")]
-        let encoded = Gateway.errorBody([0x1f, 0x8b, 8, 0], status: 401, vendorHeaders: ["Content-Encoding": "gzip"], headers: &headers, secrets: ["sk-x-12345678"])
+        let encoded = Gateway.errorBody([0x1f, 0x8b, 8, 0], status: 401, vendorHeaders: ["Content-Encoding": "gzip"], headers: &headers, scrubber: SecretScrubber(secrets: ["sk-x-12345678"]))
         #expect(String(decoding: encoded, as: UTF8.self).contains("upstream_error") && !headers.contains { $0.name == "Content-Encoding" })
     }
 

@@ -5,6 +5,7 @@ import FoundationNetworking
 import AsyncHTTPClient
 import KeywardenTestSupport
 import NIOCore
+import NIOHTTP1
 import Testing
 
 /// A vendor whose answers are hostile cannot end the process, stall it, or make it hand the key to the caller.
@@ -115,5 +116,72 @@ struct HostileVendorTests {
             #expect(!serverOutput.contains(key), "\(key) is in the server's output")
         }
         #expect(rig.server.isRunning)
+    }
+
+    /// The key in every spelling the scrubber promises to find: raw, JSON-escaped (`/` as `\/`, and half `\u`-escaped),
+    /// percent-encoded, base64 (standard and URL-safe, unpadded), upper- and lower-case.
+    static func spellings(of key: String) -> [String] {
+        var half = ""
+        for (index, character) in key.enumerated() {
+            half += index % 2 == 0 ? String(character).utf16.map { String(format: "\\u%04x", $0) }.joined() : String(character)
+        }
+        let base64 = Data(key.utf8).base64EncodedString()
+        let urlSafe = base64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return forms(of: key) + [half, urlSafe, key.uppercased(), key.lowercased(), String(key.prefix(12))]
+    }
+
+    @Test("a vendor that echoes the platform's key in its headers (raw, in a Location, base64, upper-case, as a header name) on a 200, 302, 400, 401 and 500, or in a 200 body whole or split across chunks, hands the caller none of it")
+    func echoesInHeadersAndAnswers() async throws {
+        let mocks = try await MockVendorsProcess(vendors: ["openai"])
+        let rig = try await GatewayRig(mocks: mocks)
+        defer { Task { await rig.stop() } }
+        // The caller sees every status as it is: no redirect is followed.
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        defer { Task { try? await client.shutdown() } }
+        var seen: [(key: String, output: String)] = []
+
+        /// A call from a workspace of its own, served by `key`: the workspace's own, or the platform's.
+        func call(_ key: String, platform: Bool = false, stream: Bool = false) async throws -> (status: Int, headers: HTTPHeaders, body: String) {
+            let ws = try await rig.workspace("Echoes \(seen.count)")
+            if platform { try await rig.platformCard("openai", secret: key) } else { _ = try await rig.key(ws, secret: key) }
+            let token = try await rig.serviceToken(ws)
+            var request = HTTPClientRequest(url: rig.base + "/openai/v1/chat/completions")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: GatewayRig.chat.merging(["stream": stream]) { $1 })))
+            let response = try await client.execute(request, timeout: .seconds(20))
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            let output = response.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n") + "\n" + body
+            seen.append((key, output))
+            return (Int(response.status.code), response.headers, body)
+        }
+
+        for status in [200, 302, 400, 401, 500] {
+            let key = "sk-echoheaders\(status)-canary/\(UUID().uuidString.prefix(12))+K"
+            let answer = try await call(key)
+            // A 401 or a 500 fails over to no other key and comes back as the vendor's last answer; the rest pass as they are.
+            #expect(answer.status == status, "\(status): \(answer.status) \(answer.body)")
+            #expect(answer.headers.first(name: "x-debug-key") == "[redacted]", "\(status): \(answer.headers)")
+            #expect(answer.headers.first(name: "location") == "https://vendor.example/callback?key=[redacted]", "\(status): \(answer.headers)")
+            #expect(!answer.headers.contains { $0.name.lowercased().hasPrefix("x-echo-") }, "\(status): a header named after the key passed")
+            #expect(answer.body.contains("[redacted]"), "\(status): \(answer.body)")
+            if status == 200 {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any], "\(answer.body)")
+                let content = ((object["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+                #expect(content == "Your key is [redacted].", "\(content ?? answer.body)")
+            }
+        }
+        let streamed = try await call("sk-echostream-canary/\(UUID().uuidString.prefix(12))+K", platform: true, stream: true)
+        #expect(streamed.status == 200 && streamed.body.contains(#""content":"Your key is [redacted]"}"#) && streamed.body.hasSuffix("data: [DONE]\n\n"),
+                "\(streamed.body)")
+
+        for (key, output) in seen {
+            for spelling in Self.spellings(of: key) where spelling.count >= 8 {
+                #expect(!output.contains(spelling), "\(spelling) reached the caller:\n\(output)")
+            }
+        }
+        let serverOutput = rig.server.stdout + rig.server.stderr
+        for (key, _) in seen { #expect(!serverOutput.contains(key), "\(key) is in the server's output") }
     }
 }
