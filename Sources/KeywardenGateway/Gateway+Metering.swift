@@ -88,9 +88,11 @@ extension Gateway {
     }
 
     /// The tokens a call is estimated to use (as its budget hold estimates them): input from its body's size, output
-    /// from its own limit or the price table's default.
+    /// from its own limit, or else its price entry's most (or the table's default) for each choice.
     func estimatedTokens(_ meter: Meter) -> Int {
-        let counts = settings.prices.estimatedCounts(requestSize(meter))
+        let price = settings.prices.price(provider: meter.candidate?.providerID ?? meter.providerID, model: meter.model,
+                                          source: meter.candidate?.source ?? .platform)
+        let counts = settings.prices.estimatedCounts(requestSize(meter), price: price)
         return max(0, counts.inputTokens ?? 0).saturatingAdding(max(0, counts.outputTokens ?? 0))
     }
 
@@ -228,16 +230,17 @@ extension Gateway {
     /// What the request tells of its size: the body's length, its output limit (`max_tokens` and the like; one more
     /// scan of the body, made only when a price entry needs it), the characters a text-to-speech call speaks.
     func requestSize(_ meter: Meter) -> PriceTable.RequestSize {
-        if let sent = meter.sentBody {
-            return PriceTable.RequestSize(bodyBytes: sent.count, maxOutputTokens: RequestFacts.maxOutputTokens(body: sent), characters: meter.characters)
+        func size(_ body: [UInt8]) -> PriceTable.RequestSize {
+            let limit = RequestFacts.outputLimit(body: body)
+            return PriceTable.RequestSize(bodyBytes: body.count, maxOutputTokens: limit?.total, choices: limit?.choices ?? 1,
+                                          characters: meter.characters)
         }
+        if let sent = meter.sentBody { return size(sent) }
         switch meter.call.body {
         case .empty:
             return PriceTable.RequestSize(bodyBytes: 0, characters: meter.characters)
         case .complete(let buffer):
-            return PriceTable.RequestSize(bodyBytes: buffer.readableBytes,
-                                          maxOutputTokens: RequestFacts.maxOutputTokens(body: Array(buffer.readableBytesView)),
-                                          characters: meter.characters)
+            return size(Array(buffer.readableBytesView))
         case .stream(let length, _):
             return PriceTable.RequestSize(bodyBytes: length ?? 0, characters: meter.characters)
         }

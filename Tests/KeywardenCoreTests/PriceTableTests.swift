@@ -157,6 +157,27 @@ struct PriceTableTests {
         #expect(partly == 5, "a count reported (even 0) is believed; the one left out (500 output tokens) is estimated")
     }
 
+    @Test("without an output limit, the estimate holds the entry's max_output_tokens (else the default) for each choice the request asks for")
+    func estimateIsAnUpperBoundPerChoice() throws {
+        let table = try self.table(#"{"default_output_tokens": 1000, "prices": [{"provider": "openai", "model": "gpt-4o", "output_per_million": 10, "max_output_tokens": 16384}, {"provider": "openai", "output_per_million": 10}]}"#)
+        let bounded = try #require(table.price(provider: "openai", model: "gpt-4o", source: .platform))
+        #expect(bounded.maxOutputTokens == 16_384)
+        #expect(table.estimatedCounts(.init(bodyBytes: 0), price: bounded).outputTokens == 16_384)
+        #expect(table.estimatedCounts(.init(bodyBytes: 0, choices: 3), price: bounded).outputTokens == 49_152)
+        #expect(table.estimatedCounts(.init(bodyBytes: 0, choices: 3)).outputTokens == 3_000, "no entry: the default, per choice")
+        #expect(table.estimatedCounts(.init(bodyBytes: 0, maxOutputTokens: 700, choices: 3), price: bounded).outputTokens == 700,
+                "a request's limit is already all choices together")
+        #expect(table.estimatedCounts(.init(bodyBytes: 0, choices: 100_000), price: bounded).outputTokens == 16_384 * 128, "at most 128 choices")
+        // 16,384 × 3 tokens at 10 credits per million = 0.49152 credits → 492 milli.
+        #expect(table.estimate(provider: "openai", model: "gpt-4o", source: .byok, request: .init(bodyBytes: 0, choices: 3), fallback: .standard) == 492)
+        // An answer that reported no counts is charged the same bound.
+        #expect(table.milliCredits(provider: "openai", model: "gpt-4o", source: .byok, counts: UsageCounts(),
+                                   unreported: .init(bodyBytes: 0, choices: 3), fallback: .standard) == 492)
+        let huge = PriceTable.Price(provider: "x", maxOutputTokens: .max)
+        #expect(huge.maxOutputTokens == PriceTable.maximumOutputTokens)
+        #expect(PriceTable(prices: [huge]).estimatedCounts(.init(bodyBytes: 0, choices: 128), price: huge).outputTokens == PriceTable.maximumOutputTokens * 128)
+    }
+
     @Test("the written form: an array or an object, numbers as JSON or decimal text, * and sources")
     func writtenForm() throws {
         let array = try table(#"[{"provider": "*", "per_call": "0.5"}, {"provider": "openai", "model": "gpt-5*", "source": "*", "input_per_million": 1e1}]"#)
@@ -198,6 +219,10 @@ struct PriceTableTests {
         (#"[{"provider": "openai", "per_call": true}]"#, "prices[0].per_call"),
         (#"[{"provider": "openai", "per_call": null}]"#, "prices[0].per_call"),
         (#"[{"provider": "openai", "per_call": [1]}]"#, "prices[0].per_call"),
+        (#"[{"provider": "openai", "max_output_tokens": 0}]"#, "prices[0].max_output_tokens"),
+        (#"[{"provider": "openai", "max_output_tokens": 2.5}]"#, "prices[0].max_output_tokens"),
+        (#"[{"provider": "openai", "max_output_tokens": 1e300}]"#, "prices[0].max_output_tokens"),
+        (#"[{"provider": "openai", "max_output_tokens": "lots"}]"#, "prices[0].max_output_tokens"),
         (#"[{"provider": "openai", "per_call": 0.0000001}]"#, "below a millionth"),
         (#"[{"provider": "openai", "model": "gpt*"}, {"provider": "openai", "model": "gpt*", "source": "*"}]"#, "prices[1] repeats prices[0]"),
         (#"[{"provider": "openai", "per_call": 1e999}]"#, "at [0].per_call"),

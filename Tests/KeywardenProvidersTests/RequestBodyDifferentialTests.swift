@@ -55,6 +55,7 @@ struct RequestBodyDifferentialTests {
         if random.chance(40) { add("stream_options", "{\"\(name("include_usage", &random))\":\(random.pick(["true", "false"]))" + (random.chance(10) ? ",\"include_usage\":true" : "") + "}") }
         for limit in ["max_tokens", "max_completion_tokens", "max_output_tokens"] where random.chance(30) { add(limit, number(&random)) }
         if random.chance(20) { add("generationConfig", "{\"maxOutputTokens\":\(number(&random))}") }
+        if random.chance(10) { add("generationConfig", "{\"candidateCount\":\(random.pick(["1", "2", "4"])),\"maxOutputTokens\":\(number(&random))}") }
         if random.chance(20) { add("n", random.pick(["1", "2", "3"])) }
         add("messages", "[{\"role\":\"user\",\"content\":\(string(&random))}]")
         for _ in 0..<random.next(below: 3) { add("extra\(random.next(below: 4))", value(&random, depth: 1)) }
@@ -184,11 +185,15 @@ for line in sys.stdin:
         options = body.get("stream_options")
         out["include_usage"] = isinstance(options, dict) and options.get("include_usage") is True
         limits = [as_int(body.get(k)) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
-        config = body.get("generationConfig")
-        if isinstance(config, dict):
-            limits.append(as_int(config.get("maxOutputTokens")))
+        choices = [as_int(body.get("n"))]
+        for name in ("generationConfig", "generation_config"):
+            config = body.get(name)
+            if isinstance(config, dict):
+                limits += [as_int(config.get("maxOutputTokens")), as_int(config.get("max_output_tokens"))]
+                choices += [as_int(config.get(k)) for k in ("candidateCount", "candidate_count")]
         limits = [v for v in limits if v is not None and v >= 0]
-        n = as_int(body.get("n")) or 1
+        choices = [v for v in choices if v is not None]
+        n = max(choices) if choices else 1
         out["max_output"] = max(limits) * min(max(n, 1), 128) if limits else None
     print(json.dumps(out))
 """#

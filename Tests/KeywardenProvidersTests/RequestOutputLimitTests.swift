@@ -30,4 +30,24 @@ struct RequestOutputLimitTests {
             #expect(RequestFacts.maxOutputTokens(body: Array(body.utf8)) == expected, "\(body)")
         }
     }
+
+    @Test("the choices a request asks for: OpenAI's n, Gemini's candidateCount in either spelling; 1 to 128, with or without a limit")
+    func choices() {
+        let cases: [(String, Int?, Int)] = [
+            (#"{"messages":[],"n":4}"#, nil, 4),
+            (#"{"contents":[],"generationConfig":{"candidateCount":3}}"#, nil, 3),
+            (#"{"contents":[],"generation_config":{"candidate_count":2,"max_output_tokens":10}}"#, 10, 2),
+            (#"{"contents":[],"generationConfig":{"candidate_count":5,"maxOutputTokens":8}}"#, 8, 5),
+            (#"{"n":0}"#, nil, 1),
+            (#"{"n":-3}"#, nil, 1),
+            (#"{"n":1000}"#, nil, 128),
+            (#"{"n":"two"}"#, nil, 1),
+            (#"{"messages":[]}"#, nil, 1),
+        ]
+        for (body, perChoice, choices) in cases {
+            let limit = RequestFacts.outputLimit(body: Array(body.utf8))
+            #expect(limit == RequestFacts.OutputLimit(perChoice: perChoice, choices: choices), "\(body)")
+        }
+        #expect(RequestFacts.outputLimit(body: Array("[]".utf8)) == nil)
+    }
 }

@@ -77,9 +77,13 @@ public struct PriceTable: Sendable, Equatable {
         public var perMillionInputTokens: Int
         public var perMillionOutputTokens: Int
         public var perThousandCharacters: Int
+        /// The most output tokens the model writes per choice (`max_output_tokens`): what an estimate assumes for a request
+        /// that sets no limit, so the hold is an upper bound. `nil`: the table's ``PriceTable/defaultOutputTokens``.
+        public var maxOutputTokens: Int?
 
         public init(provider: String?, model: ModelPattern = .any, source: KeySource? = nil, perCall: Int = 0,
-                    perMillionInputTokens: Int = 0, perMillionOutputTokens: Int = 0, perThousandCharacters: Int = 0) {
+                    perMillionInputTokens: Int = 0, perMillionOutputTokens: Int = 0, perThousandCharacters: Int = 0,
+                    maxOutputTokens: Int? = nil) {
             self.provider = provider
             self.model = model
             self.source = source
@@ -87,6 +91,7 @@ public struct PriceTable: Sendable, Equatable {
             self.perMillionInputTokens = perMillionInputTokens
             self.perMillionOutputTokens = perMillionOutputTokens
             self.perThousandCharacters = perThousandCharacters
+            self.maxOutputTokens = maxOutputTokens.map { min(max(0, $0), PriceTable.maximumOutputTokens) }
         }
 
         /// Whether the entry charges for tokens (so an answer without token counts is estimated, not free).
@@ -106,14 +111,18 @@ public struct PriceTable: Sendable, Equatable {
     public struct RequestSize: Sendable, Equatable {
         /// The request body's length in bytes.
         public var bodyBytes: Int
-        /// The most output tokens the request allows (`max_tokens`, `max_completion_tokens`, …), when it says.
+        /// The most output tokens the request allows (`max_tokens`, `max_completion_tokens`, …), all its choices
+        /// together, when it says.
         public var maxOutputTokens: Int?
+        /// The choices the request asks for (`n`, Gemini's `candidateCount`): each may write up to the limit.
+        public var choices: Int
         /// The characters a text-to-speech request speaks.
         public var characters: Int?
 
-        public init(bodyBytes: Int, maxOutputTokens: Int? = nil, characters: Int? = nil) {
+        public init(bodyBytes: Int, maxOutputTokens: Int? = nil, choices: Int = 1, characters: Int? = nil) {
             self.bodyBytes = bodyBytes
             self.maxOutputTokens = maxOutputTokens
+            self.choices = min(max(1, choices), PriceTable.maximumChoices)
             self.characters = characters
         }
     }
@@ -134,6 +143,8 @@ public struct PriceTable: Sendable, Equatable {
     public static let maximumCredits = 1_000_000.0
     /// The largest default of output tokens accepted.
     public static let maximumOutputTokens = 100_000_000
+    /// The most choices an estimate multiplies by (OpenAI allows `n` up to 128).
+    public static let maximumChoices = 128
 
     /// Indexes `prices` (the most specific entry first within each provider); counts and rates below 0 are read as 0.
     public init(prices: [Price], defaultOutputTokens: Int = PriceTable.standardOutputTokens) {
@@ -189,7 +200,7 @@ public struct PriceTable: Sendable, Equatable {
         let missing = (price.perMillionInputTokens > 0 && counts.inputTokens == nil) || (price.perMillionOutputTokens > 0 && counts.outputTokens == nil)
             || (price.perThousandCharacters > 0 && counts.characters == nil)
         if missing || atLeastEstimate, let unreported = unreported() {
-            let estimated = estimatedCounts(unreported)
+            let estimated = estimatedCounts(unreported, price: price)
             func fill(_ field: WritableKeyPath<UsageCounts, Int?>) {
                 guard let guess = estimated[keyPath: field] else { return }
                 counts[keyPath: field] = atLeastEstimate ? max(counts[keyPath: field] ?? 0, guess) : (counts[keyPath: field] ?? guess)
@@ -211,15 +222,18 @@ public struct PriceTable: Sendable, Equatable {
         guard !prices.isEmpty, let price = price(provider: provider, model: model, source: source) else {
             return fallback.milliCredits(provider: provider, source: source)
         }
-        return price.milliCredits(for: estimatedCounts(request()))
+        return price.milliCredits(for: estimatedCounts(request(), price: price))
     }
 
-    /// The counts an estimate prices: input `bodyBytes / 4` tokens (rounded up), output the request's limit or
-    /// ``defaultOutputTokens``, characters those spoken or else `bodyBytes`.
-    public func estimatedCounts(_ request: RequestSize) -> UsageCounts {
+    /// The counts an estimate prices: input `bodyBytes / 4` tokens (rounded up); output the request's limit, or else
+    /// the entry's `max_output_tokens` (or ``defaultOutputTokens``) for each choice; characters those spoken or else
+    /// `bodyBytes`.
+    public func estimatedCounts(_ request: RequestSize, price: Price? = nil) -> UsageCounts {
         let bytes = max(0, request.bodyBytes)
+        let perChoice = price?.maxOutputTokens ?? defaultOutputTokens
+        let unlimited = perChoice.multipliedReportingOverflow(by: request.choices)
         return UsageCounts(inputTokens: bytes / 4 + (bytes % 4 == 0 ? 0 : 1),
-                           outputTokens: request.maxOutputTokens.map { max(0, $0) } ?? defaultOutputTokens,
+                           outputTokens: request.maxOutputTokens.map { max(0, $0) } ?? (unlimited.overflow ? .max : unlimited.partialValue),
                            characters: request.characters.map { max(0, $0) } ?? bytes)
     }
 
@@ -238,7 +252,7 @@ public struct PriceTable: Sendable, Equatable {
 extension PriceTable {
     /// Reads the JSON form: `{"prices": [entry…], "default_output_tokens": 1000}` or just `[entry…]`, where an entry is
     /// `{"provider": "openai", "model": "gpt-4o*", "source": "byok", "per_call": 1, "input_per_million": 2.5,
-    /// "output_per_million": 10, "per_thousand_characters": 0.3}` (`provider` required, may be `*`; `model` `*` when left
+    /// "output_per_million": 10, "per_thousand_characters": 0.3, "max_output_tokens": 16384}` (`provider` required, may be `*`; `model` `*` when left
     /// out; `source` any when left out or `*`; rates in credits, 0 when left out; numbers as JSON numbers or decimal text).
     ///
     /// An error names the entry (`prices[2]`) and the field; unknown fields, a bad source or model pattern, negative,
@@ -286,7 +300,8 @@ extension PriceTable {
         self.init(prices: prices, defaultOutputTokens: defaultOutput)
     }
 
-    static let fields = ["provider", "model", "source", "per_call", "input_per_million", "output_per_million", "per_thousand_characters"]
+    static let fields = ["provider", "model", "source", "per_call", "input_per_million", "output_per_million", "per_thousand_characters",
+                         "max_output_tokens"]
 
     static func entry(_ value: ConfigJSON, at path: String) throws(KeywardenError) -> Price {
         guard case .object(let members) = value else { throw KeywardenError.invalid("prices", "\(path) must be an object.") }
@@ -321,9 +336,17 @@ extension PriceTable {
             }
             return micro
         }
+        var maxOutput: Int?
+        if let value = members["max_output_tokens"] {
+            guard let number = Self.number(value), let whole = UntrustedNumber.integer(number, rounding: .up),
+                  (1...Self.maximumOutputTokens).contains(whole), Double(whole) == number else {
+                throw KeywardenError.invalid("prices", "\(path).max_output_tokens must be a whole number from 1 to \(Self.maximumOutputTokens).")
+            }
+            maxOutput = whole
+        }
         return Price(provider: provider == "*" ? nil : provider, model: model, source: source, perCall: try rate("per_call"),
                      perMillionInputTokens: try rate("input_per_million"), perMillionOutputTokens: try rate("output_per_million"),
-                     perThousandCharacters: try rate("per_thousand_characters"))
+                     perThousandCharacters: try rate("per_thousand_characters"), maxOutputTokens: maxOutput)
     }
 
     /// `credits × 1,000,000`, rounded up when a fraction of a millionth is left (never under-billed), but not for the

@@ -1,19 +1,39 @@
 import KeywardenCore
 
 extension RequestFacts {
-    /// The most output tokens a JSON request body allows, for estimating its cost before it is sent: OpenAI's
-    /// `max_completion_tokens` / `max_tokens` / `max_output_tokens` (Responses), Anthropic's `max_tokens`, Gemini's
-    /// `generationConfig.maxOutputTokens`; the largest when several are set. `nil` when the body is not a JSON object or
-    /// sets none; a negative value is ignored.
+    /// What a JSON request body says about how much it may write: the most output tokens per choice and the number of
+    /// choices.
+    public struct OutputLimit: Sendable, Equatable {
+        /// OpenAI's `max_completion_tokens` / `max_tokens` / `max_output_tokens` (Responses), Anthropic's `max_tokens`,
+        /// Gemini's `generationConfig.maxOutputTokens` (either spelling of each); the largest when several are set; `nil`
+        /// when none is.
+        public var perChoice: Int?
+        /// OpenAI's `n`, Gemini's `generationConfig.candidateCount`: 1 to 128 (1 when unset or not a positive number).
+        public var choices: Int
+
+        /// All choices together, when the request sets a limit (saturating).
+        public var total: Int? {
+            perChoice.map { $0.multipliedReportingOverflow(by: choices).overflow ? Int.max : $0 * choices }
+        }
+    }
+
+    /// The request's output limit and choices, for estimating its cost before it is sent; `nil` when the body is not a
+    /// JSON object. A negative limit is ignored.
     ///
     /// Read only when a budget holds the call's estimate (one more scan of the body), not on every call.
-    public static func maxOutputTokens(body: [UInt8]) -> Int? {
+    public static func outputLimit(body: [UInt8]) -> OutputLimit? {
         guard let request = JSONObject.body(body) else { return nil }
-        let limits = [request.int("max_completion_tokens"), request.int("max_tokens"), request.int("max_output_tokens"),
-                      request.object("generationConfig")?.int("maxOutputTokens"), request.object("generation_config")?.int("max_output_tokens")]
-        guard let most = limits.compactMap({ $0 }).filter({ $0 >= 0 }).max() else { return nil }
-        // Several choices (`n`) each write up to the limit.
-        let choices = min(max(request.int("n") ?? 1, 1), 128)
-        return most.multipliedReportingOverflow(by: choices).overflow ? Int.max : most * choices
+        // Gemini reads its generation config under either spelling, and each field under either (proto JSON).
+        let generation = [request.object("generationConfig"), request.object("generation_config")].compactMap { $0 }
+        let limits = [request.int("max_completion_tokens"), request.int("max_tokens"), request.int("max_output_tokens")]
+            + generation.flatMap { [$0.int("maxOutputTokens"), $0.int("max_output_tokens")] }
+        let choices = ([request.int("n")] + generation.flatMap { [$0.int("candidateCount"), $0.int("candidate_count")] }).compactMap { $0 }.max() ?? 1
+        return OutputLimit(perChoice: limits.compactMap { $0 }.filter { $0 >= 0 }.max(),
+                           choices: min(max(choices, 1), PriceTable.maximumChoices))
+    }
+
+    /// The most output tokens a JSON request body allows, all choices together (``OutputLimit/total``).
+    public static func maxOutputTokens(body: [UInt8]) -> Int? {
+        outputLimit(body: body)?.total
     }
 }
