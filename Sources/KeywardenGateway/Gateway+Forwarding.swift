@@ -165,12 +165,33 @@ extension Gateway {
         return encoding.isEmpty ? nil : encoding.joined(separator: ", ")
     }
 
+    /// Why an answer's body cannot be read for scrubbing and metering: a content coding not asked for, or text (JSON,
+    /// `text/*`, an event stream) declared or found to be UTF-16 or UTF-32; `nil` when it can. `whole` is the body when
+    /// it came with the head (a stream's first part is checked as it passes: ``UpstreamStream``).
+    static func unreadableAnswer(_ headers: HTTPHeaders, whole: ByteBuffer?) -> String? {
+        if let encoding = unreadableEncoding(headers) { return "content coding \(encoding)" }
+        let type = headers.first(name: "content-type")?.lowercased() ?? ""
+        guard isText(type) else { return nil }
+        if ["utf-16", "utf-32", "ucs-2", "ucs-4", "utf16", "utf32"].contains(where: { type.contains("charset=\($0)") || type.contains("charset=\"\($0)") }) {
+            return "a wide charset"
+        }
+        if let whole, RequestBodyCheck.isWideText(whole.readableBytesView) { return "wide text" }
+        return nil
+    }
+
+    /// Whether a content type is text a client reads as characters (JSON, `text/*`, an event stream, XML).
+    static func isText(_ contentType: String) -> Bool {
+        contentType.contains("json") || contentType.hasPrefix("text/") || contentType.contains("xml") || contentType.contains("event-stream")
+    }
+
     /// Headers as the caller may see them: a value that holds a secret (or a long fragment of one, in any spelling the
     /// scrubber knows) has it replaced; a header whose name holds one is left out.
     static func scrubbed(_ headers: [(name: String, value: String)], with scrubber: SecretScrubber) -> [(name: String, value: String)] {
         guard !scrubber.isEmpty else { return headers }
         return headers.compactMap { header in
-            guard scrubber.scrub(header.name) == header.name else { return nil }
+            // A name as sent, and lower-cased as HTTP/2 and many clients read it.
+            let lower = header.name.lowercased()
+            guard scrubber.scrub(header.name) == header.name, scrubber.scrub(lower) == lower else { return nil }
             return (header.name, scrubber.scrub(header.value))
         }
     }

@@ -73,7 +73,7 @@ extension Gateway {
             var tokens = max(0, (counts.inputTokens ?? 0)).saturatingAdding(max(0, counts.outputTokens ?? 0))
             // A call the vendor served whose answer reported no counts (a stream without usage) counts its estimate.
             if succeeded, counts.inputTokens == nil, counts.outputTokens == nil, Self.hasBody(meter.call) { tokens = estimatedTokens(meter) }
-            countTokens(tokens, in: admission)
+            settleTokens(admission, used: tokens)
         }
         let record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: meter.candidate?.providerID ?? meter.providerID,
@@ -104,7 +104,7 @@ extension Gateway {
         attempt.candidate = candidate
         attempt.status = 504
         let credits = estimate(attempt, source: candidate.source)
-        if let admission = meter.rateAdmission { countTokens(estimatedTokens(attempt), in: admission) }
+        if let admission = meter.rateAdmission { settleTokens(admission, used: estimatedTokens(attempt)) }
         let record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: candidate.providerID, model: meter.model, credentialID: candidate.credentialID,
             source: candidate.source, modality: meter.modality, consumer: meter.call.consumer, status: 504,
@@ -120,12 +120,21 @@ extension Gateway {
         }
     }
 
-    /// Adds a call's tokens to its workspace's minute: at once when the windows live in memory, else off the call's path.
-    func countTokens(_ tokens: Int, in admission: RateAdmission) {
-        guard tokens > 0, !app.rateLimits.recordHeld(admission, tokens: tokens) else { return }
+    /// Gives back the tokens an attempt's admission reserved: an attempt that failed over used none.
+    func refundTokens(_ meter: inout Meter) {
+        guard let admission = meter.rateAdmission else { return }
+        meter.rateAdmission = nil
+        settleTokens(admission, used: 0)
+    }
+
+    /// Settles an admission with the tokens the call used (0: an attempt that failed over gives its reservation back): at
+    /// once when the windows live in memory, else off the call's path.
+    func settleTokens(_ admission: RateAdmission, used tokens: Int) {
+        guard !app.rateLimits.settleHeld(admission, used: tokens) else { return }
+        guard RateLimitService.settlement(admission, used: tokens, at: Date()).tokens != 0 else { return }
         let (limits, logger) = (app.rateLimits, self.logger)
         Task {
-            do { try await limits.record(admission, tokens: tokens) } catch {
+            do { try await limits.settle(admission, used: tokens) } catch {
                 logger.error("gateway: tokens not counted for the rate limit", metadata: ["workspace": "\(admission.workspaceID)", "error": "\(error)"])
             }
         }
@@ -187,12 +196,21 @@ extension Gateway {
         guard let workspaceID = meter.call.workspaceID, candidate.source != .byok,
               let limits = effective?.rateLimits, !limits.isEmpty else { return .admitted(nil) }
         do {
-            let (admission, retryAfter) = try await app.rateLimits.admit(workspaceID: workspaceID, limits: limits)
-            if let admission { return .admitted(admission) }
-            metrics.failover(provider: candidate.providerID, reason: "rate_limited")
-            let described = [limits.requestsPerMinute.map { "\($0) requests" }, limits.tokensPerMinute.map { "\($0) tokens" }]
-                .compactMap { $0 }.joined(separator: " and ")
-            return .refused(.limited(retryAfter, "The workspace's limit on the platform's keys (\(described) a minute) is reached; retry in \(retryAfter) s, or use its own key."))
+            // Calls in flight count against the tokens per minute with their estimates, settled when they end.
+            let estimate = limits.tokensPerMinute == nil ? 0 : estimatedTokens(meter)
+            switch try await app.rateLimits.admit(workspaceID: workspaceID, limits: limits, estimatedTokens: estimate) {
+            case .admitted(let admission):
+                return .admitted(admission)
+            case .limited(let retryAfter):
+                metrics.failover(provider: candidate.providerID, reason: "rate_limited")
+                let described = [limits.requestsPerMinute.map { "\($0) requests" }, limits.tokensPerMinute.map { "\($0) tokens" }]
+                    .compactMap { $0 }.joined(separator: " and ")
+                return .refused(.limited(retryAfter, "The workspace's limit on the platform's keys (\(described) a minute) is reached; retry in \(retryAfter) s, or use its own key."))
+            case .tooLarge(let estimate):
+                metrics.failover(provider: candidate.providerID, reason: "rate_limited")
+                return .refused(.local(429, "request_too_large",
+                    "This call is estimated at \(estimate) tokens (its input, and its output limit or the default), more than the workspace's limit on the platform's keys of \(limits.tokensPerMinute ?? 0) tokens a minute; lower max_tokens, or use its own key."))
+            }
         } catch {
             logger.error("gateway: rate limit unavailable", metadata: ["error": "\(error)"])
             return .refused(.local(503, "store_unavailable", "Keywarden cannot check the workspace's rate limit right now; try again."))

@@ -312,6 +312,7 @@ public final class Gateway: Sendable {
         switch await reserveBudget(for: candidate, meter: meter, limits: state.limits) {
         case .held(let held): reservation = held
         case .refused(let failure):
+            refundTokens(&meter)
             state.lastFailure = failure
             return .next
         }
@@ -332,8 +333,10 @@ public final class Gateway: Sendable {
                 chargeTimedOutAttempt(candidate, meter: meter, reservation: reservation)
             } else {
                 release(reservation)
+                refundTokens(&meter)
             }
             meter.reservation = nil
+            meter.rateAdmission = nil
             if case .failover(let failover) = policy.decide(.unreachable(why), owned: owned) {
                 metrics.failover(provider: provider.id, reason: failover.reason)
             }
@@ -353,6 +356,7 @@ public final class Gateway: Sendable {
         guard (200...599).contains(status) else {
             release(reservation)
             meter.reservation = nil
+            refundTokens(&meter)
             metrics.failover(provider: provider.id, reason: "upstream_invalid")
             logger.warning("gateway: vendor answered an invalid status", metadata: ["provider": "\(provider.id)", "status": "\(status)"])
             state.lastFailure = .local(502, "upstream_invalid", "\(provider.displayName) answered with an invalid HTTP status (\(status)).")
@@ -375,6 +379,7 @@ public final class Gateway: Sendable {
             state.lastFailure = .vendor(status, response.headers, errorBody)
             release(reservation)
             meter.reservation = nil
+            refundTokens(&meter)
             return .next
         }
 
@@ -392,14 +397,17 @@ public final class Gateway: Sendable {
             finish(&meter, counts: UsageCounts(), model: nil)
             return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil))
         }
-        // An answer in a coding Keywarden did not ask for (it asks for `identity`) can be neither scrubbed nor metered.
-        if let encoding = Self.unreadableEncoding(response.headers), call.method != "HEAD", status != 204, status != 304 {
+        // An answer in a coding Keywarden did not ask for (it asks for `identity`), or text in UTF-16 or UTF-32 (which a
+        // client may decode, and a byte scan cannot read), can be neither scrubbed nor metered.
+        let hasBody = call.method != "HEAD" && status != 204 && status != 304
+        let wholeBody: ByteBuffer? = if case .complete(let whole) = response.body { whole } else { nil }
+        if hasBody, let why = Self.unreadableAnswer(response.headers, whole: wholeBody) {
             finish(&meter, counts: UsageCounts(), model: nil)
-            logger.warning("gateway: vendor answered in a coding not asked for", metadata: ["provider": "\(provider.id)", "encoding": "\(encoding)"])
+            logger.warning("gateway: vendor's answer cannot be read", metadata: ["provider": "\(provider.id)", "why": "\(scrubber.scrub(String(why.prefix(80))))"])
             return .delivered(GatewayResponse(
                 status: 502, headers: Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model)
                     + [("Content-Type", "application/json; charset=utf-8")],
-                body: .complete(ByteBuffer(bytes: Array(#"{"error":{"code":"upstream_invalid","message":"\#(provider.displayName) answered in a content coding Keywarden did not ask for; it cannot be checked for an echoed key."}}"#.utf8))),
+                body: .complete(ByteBuffer(bytes: Array(#"{"error":{"code":"upstream_invalid","message":"\#(provider.displayName) answered in an encoding Keywarden cannot read, so it cannot be checked for an echoed key."}}"#.utf8))),
                 contentLength: nil))
         }
         let scrubbing = scrubber.isEmpty ? nil : scrubber

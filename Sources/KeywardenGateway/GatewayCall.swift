@@ -166,7 +166,7 @@ public struct UpstreamStream: Sendable {
         var reader = UsageReader(contentType: contentType)
         reader.feed(body.readableBytesView)
         reader.finish()
-        let result = UsageReaderResult(counts: reader.counts, model: reader.model)
+        let result = UsageReaderResult(counts: reader.counts, model: Self.acceptedModel(reader.model, scrubber: scrubber))
         var bytes = body
         if hidesUsageOnlyEvents {
             var filter = UsageEventFilter()
@@ -178,9 +178,21 @@ public struct UpstreamStream: Sendable {
         return (bytes, result)
     }
 
+    /// The model an answer names, as the usage row may record it: visible ASCII of at most 256 bytes, holding no secret
+    /// of the call (a hostile vendor's `model` would otherwise reach the usage export); `nil` otherwise.
+    static func acceptedModel(_ model: String?, scrubber: SecretScrubber?) -> String? {
+        guard let model, Gateway.isHeaderSafe(model) else { return nil }
+        guard let scrubber else { return model }
+        return scrubber.scrub(model) == model ? model : nil
+    }
+
+    /// A stream that is text but arrives as UTF-16 or UTF-32: it cannot be scrubbed, and ends before its first part.
+    struct WideText: Error {}
+
     /// Sends every chunk to `write` as it arrives; meters the call when the stream ends or fails.
     public func pump(_ write: (ByteBuffer) async throws -> Void) async throws {
         var reader = UsageReader(contentType: contentType)
+        var firstPart = contentType.map { Gateway.isText($0.lowercased()) } ?? false
         var filter = hidesUsageOnlyEvents ? UsageEventFilter() : nil
         var scrubbing = scrubber?.stream()
         /// Passes bytes on through the scrubber.
@@ -200,6 +212,10 @@ public struct UpstreamStream: Sendable {
         }
         do {
             for try await chunk in body {
+                if firstPart, chunk.readableBytes > 0 {
+                    firstPart = false
+                    if RequestBodyCheck.isWideText(chunk.readableBytesView) { throw WideText() }
+                }
                 reader.feed(chunk.readableBytesView)
                 if filter == nil {
                     try await pass(chunk)
@@ -210,9 +226,9 @@ public struct UpstreamStream: Sendable {
             if let rest = filter?.finish(), !rest.isEmpty { try await pass(ByteBuffer(bytes: rest)) }
             if let rest = scrubbing?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
             reader.finish()
-            finish(UsageReaderResult(counts: reader.counts, model: reader.model), nil)
+            finish(UsageReaderResult(counts: reader.counts, model: Self.acceptedModel(reader.model, scrubber: scrubber)), nil)
         } catch {
-            finish(UsageReaderResult(counts: reader.counts, model: reader.model), error)
+            finish(UsageReaderResult(counts: reader.counts, model: Self.acceptedModel(reader.model, scrubber: scrubber)), error)
             throw error
         }
     }

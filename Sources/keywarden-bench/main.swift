@@ -271,6 +271,15 @@ func scrubAnswerBenchmark() {
         sink &+= reader.counts.outputTokens ?? 0
     }
     let scrubWhole = measure(iterations) { sink &+= scrubber.scrubbedIfNeeded(whole)?.count ?? 1 }
+    // The same answer with a line break (`\n`) and a quoted word (`\"`) in every sentence: escapes every ~45 bytes.
+    let escaped = Array(String(decoding: whole, as: UTF8.self).replacingOccurrences(of: "streams the answer back. ", with: #"streams the \"answer\" back.\n"#).utf8)
+    let readEscaped = measure(iterations) {
+        var reader = UsageReader(contentType: "application/json")
+        reader.feed(escaped)
+        reader.finish()
+        sink &+= reader.counts.outputTokens ?? 0
+    }
+    let scrubEscaped = measure(iterations) { sink &+= scrubber.scrubbedIfNeeded(escaped)?.count ?? 1 }
     let readStream = measure(iterations) {
         var reader = UsageReader(contentType: "text/event-stream")
         for part in parts { reader.feed(part) }
@@ -297,6 +306,8 @@ func scrubAnswerBenchmark() {
                  key.utf8.count, build / Double(iterations) * 1e6, cached / Double(iterations) * 1e6))
     print(String(format: "whole answer, %d bytes:   usage reader %7.0f ns/KiB   scrubber %7.0f ns/KiB   (%.2f× the reader)",
                  whole.count, perKiB(readWhole, whole.count), perKiB(scrubWhole, whole.count), scrubWhole / readWhole))
+    print(String(format: "answer with escapes, %d bytes: usage reader %7.0f ns/KiB   scrubber %7.0f ns/KiB   (%.2f× the reader)",
+                 escaped.count, perKiB(readEscaped, escaped.count), perKiB(scrubEscaped, escaped.count), scrubEscaped / readEscaped))
     print(String(format: "stream, 60 parts, %d bytes: usage reader %7.0f ns/KiB   scrubber %7.0f ns/KiB   (%.2f× the reader)",
                  streamBytes, perKiB(readStream, streamBytes), perKiB(scrubStream, streamBytes), scrubStream / readStream))
     print(String(format: "request body, %d bytes: facts read %.2f µs   strict read (RequestBodyCheck) %.2f µs   (%.2f× the facts read)",

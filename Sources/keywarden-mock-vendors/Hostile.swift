@@ -28,6 +28,7 @@ extension MockVendor {
             return echoInHeaders(key, status: Int(key[range.upperBound...].prefix { $0.isNumber }) ?? 200)
         }
         if key.contains("echostream") { return echoInStream(key) }
+        if key.contains("widetext") { return wideText(key) }
         if key.contains("echokey") { return echoKey(key) }
         if key.contains("neverendingstream") { return neverEndingStream() }
         if key.contains("neverendingheaders") {
@@ -110,10 +111,13 @@ extension MockVendor {
         headers.append(.init(name: HTTPField.Name("X-Key-Base64")!, value: Data(key.utf8).base64EncodedString()))
         headers.append(.init(name: HTTPField.Name("X-Key-Upper")!, value: key.uppercased()))
         if let name = HTTPField.Name("X-Echo-\(base64URL)") { headers.append(.init(name: name, value: "1")) }
+        // A name that is the key's first characters (those a name may hold) in alternating case.
+        let alternating = String(key.prefix { $0.isLetter || $0.isNumber || $0 == "-" }.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : Character($0.element.lowercased()) })
+        if let name = HTTPField.Name("X-\(alternating)") { headers.append(.init(name: name, value: "1")) }
         let mixed = Self.halfEscaped(key)
         let body: String
         if (200..<300).contains(status) {
-            body = #"{"id":"chatcmpl-echo","object":"chat.completion","created":1763800000,"model":"gpt-echo","choices":[{"index":0,"message":{"role":"assistant","content":"Your key is \#(mixed)."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#
+            body = #"{"id":"chatcmpl-echo","object":"chat.completion","created":1763800000,"model":"\#(String(decoding: Self.jsonEscaped(key), as: UTF8.self))","choices":[{"index":0,"message":{"role":"assistant","content":"Your key is \#(mixed)."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#
         } else {
             body = #"{"error":{"message":"Key \#(mixed) was sent.","type":"invalid_request_error","param":null,"code":"echo"}}"#
         }
@@ -137,6 +141,14 @@ extension MockVendor {
             try await writer.write(ByteBuffer(string: last))
             try await writer.finish(nil)
         })
+    }
+
+    /// A 200 chat completion in UTF-16LE (no byte-order mark, no charset) whose content is the key: a client that detects
+    /// the encoding (Python's `json.loads` on bytes) reads it; a byte scan for the key does not.
+    func wideText(_ key: String) -> Response {
+        let text = #"{"id":"chatcmpl-wide","object":"chat.completion","created":1763800000,"model":"gpt-echo","choices":[{"index":0,"message":{"role":"assistant","content":"\#(String(decoding: Self.jsonEscaped(key), as: UTF8.self))"},"finish_reason":"stop"}]}"#
+        let bytes = text.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// The key inside a JSON string with every other character written as a `\u` escape (the rest as `JSONSerialization` writes them).

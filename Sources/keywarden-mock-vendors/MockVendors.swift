@@ -31,7 +31,8 @@ import ServiceLifecycle
 /// | `hugeerror` | 401 with a JSON error body of exactly 4 MiB, the key (JSON-escaped) near its start and at its end; `hugeerror500`: the same as a 500 |
 /// | `badutf8` | 401 labelled `application/json; charset=utf-8` whose body is not UTF-8: stray, overlong, surrogate and cut-off sequences around the key, and the key cut in two by stray bytes |
 /// | `echokey` | 401 echoing the key raw, JSON-escaped (`/` as `\/`), percent-encoded and base64 in one JSON body (raw unescaped: a key with `"` or `\` breaks the JSON) |
-/// | `echoheaders<STATUS>` | an answer with that status (200 if none) echoing the key in its headers (raw `X-Debug-Key`, a `Location` with the key percent-encoded in its query, `X-Key-Base64`, `X-Key-Upper`, and a header named `X-Echo-<key in base64url>`) and in its body (a chat completion, or an error, with the key half `\u`-escaped) |
+/// | `echoheaders<STATUS>` | an answer with that status (200 if none) echoing the key in its headers (raw `X-Debug-Key`, a `Location` with the key percent-encoded in its query, `X-Key-Base64`, `X-Key-Upper`, a header named `X-Echo-<key in base64url>`, and one named `X-<the key's first characters in alternating case>`) and in its body (a chat completion whose `model` is the key and whose content is the key half `\u`-escaped, or an error) |
+/// | `widetext` | 200 chat completion in UTF-16LE without a byte-order mark or charset, the key as its content |
 /// | `echostream` | 200 `text/event-stream` whose content is the key half `\u`-escaped, written in two parts 50 ms apart that cut the key in two |
 /// | `neverendingstream` | 200 `text/event-stream`, one OpenAI-shaped chunk every 100 ms until the client goes away |
 /// | `gzipsurprise` | the ordinary answer (200, or 401 with `revoked` too, …) with `Content-Encoding: gzip` nobody asked for, really gzip (a fixed-Huffman deflate block: a key in it is not visible as is) |

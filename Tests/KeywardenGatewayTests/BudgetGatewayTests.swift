@@ -199,23 +199,37 @@ struct BudgetGatewayTests {
         await setup.close()
     }
 
-    @Test("the token limit stops the platform's key once the minute's tokens reach it")
+    @Test("the token limit counts a call in flight by its estimate, settles it with the tokens it used, and refuses a call that alone could never fit")
     func tokensPerMinute() async throws {
         let setup = try await setUp(credits: 1_000)
-        _ = try await setup.app.rateLimits.setLimits(workspaceID: setup.workspaceID, RateLimits(tokensPerMinute: 5), actor: "test")
+        // A call's estimate: its body's 39 bytes / 4 = 10 input tokens and 1,000 output tokens (it sets no limit): 1,010.
+        _ = try await setup.app.rateLimits.setLimits(workspaceID: setup.workspaceID, RateLimits(tokensPerMinute: 2_000), actor: "test")
         let minuteBefore = RateWindow(containing: Date()).key
-        let first = await setup.gateway.handle(setup.call())
-        _ = try await body(first)
-        #expect(first.status == 200)
-        // The call's 5 tokens are counted when it ends, off its path.
-        var refused = false
-        for _ in 0..<100 where !refused {
+        let inFlight = await setup.gateway.handle(setup.call())
+        #expect(inFlight.status == 200)
+        // The first call has not ended (its answer is not read): its 1,010 and the second's 1,010 pass the 2,000.
+        let second = await setup.gateway.handle(setup.call())
+        _ = try await body(second)
+        if RateWindow(containing: Date()).key == minuteBefore { #expect(second.status == 429, "a call in flight did not count") }
+        // The first ends having used 5 tokens: its reservation gives way to them, and a call fits again (on PostgreSQL
+        // the settlement is written off the call's path, so it may take a moment).
+        _ = try await body(inFlight)
+        var admitted = false
+        for _ in 0..<50 where !admitted {
             let answer = await setup.gateway.handle(setup.call())
             _ = try await body(answer)
-            refused = answer.status == 429
-            if !refused { try await Task.sleep(for: .milliseconds(10)) }
+            admitted = answer.status == 200
+            if !admitted { try await Task.sleep(for: .milliseconds(50)) }
         }
-        if RateWindow(containing: Date()).key == minuteBefore { #expect(refused) }
+        #expect(admitted, "the settled call kept its whole estimate")
+        // A call whose own limit alone passes the minute's tokens never fits: refused at once, without the vendor.
+        let huge = GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions",
+                               headers: [("Content-Type", "application/json")],
+                               body: .complete(ByteBuffer(string: #"{"model":"gpt-5.4-mini","max_tokens":5000,"messages":[]}"#)),
+                               workspaceID: setup.workspaceID, consumer: nil, modality: nil)
+        let refused = await setup.gateway.handle(huge)
+        let text = try await body(refused)
+        #expect(refused.status == 429 && text.contains("request_too_large"), "\(refused.status) \(text)")
         await setup.close()
     }
 

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import NIOCore
+import NIOHTTP1
 import KeywardenCore
 @testable import KeywardenGateway
 import KeywardenProviders
@@ -86,6 +88,30 @@ struct CooldownsTests {
         headers = [("Content-Encoding", "gzip"), ("Content-Type", "application/json")]
         let encoded = Gateway.errorBody([0x1f, 0x8b, 8, 0], status: 401, vendorHeaders: ["Content-Encoding": "gzip"], headers: &headers, scrubber: SecretScrubber(secrets: ["sk-x-12345678"]))
         #expect(String(decoding: encoded, as: UTF8.self).contains("upstream_error") && !headers.contains { $0.name == "Content-Encoding" })
+    }
+
+    @Test("an answer that cannot be read for scrubbing is told: a coding not asked for, text in UTF-16 or UTF-32 by charset or by its bytes; binary and UTF-8 pass")
+    func unreadableAnswers() {
+        let json: HTTPHeaders = ["Content-Type": "application/json"]
+        #expect(Gateway.unreadableAnswer(["Content-Encoding": "br"], whole: nil) == "content coding br")
+        #expect(Gateway.unreadableAnswer(["Content-Encoding": "identity"], whole: nil) == nil)
+        #expect(Gateway.unreadableAnswer(["Content-Type": "application/json; charset=UTF-16"], whole: nil) != nil)
+        #expect(Gateway.unreadableAnswer(["Content-Type": "text/event-stream; charset=\"utf-32\""], whole: nil) != nil)
+        #expect(Gateway.unreadableAnswer(json, whole: ByteBuffer(bytes: [0x7B, 0x00, 0x22, 0x00])) == "wide text")
+        #expect(Gateway.unreadableAnswer(json, whole: ByteBuffer(bytes: [0xFF, 0xFE, 0x7B, 0x00])) == "wide text")
+        #expect(Gateway.unreadableAnswer(json, whole: ByteBuffer(string: #"{"ok":true}"#)) == nil)
+        #expect(Gateway.unreadableAnswer(["Content-Type": "audio/mpeg"], whole: ByteBuffer(bytes: [0xFF, 0xFB, 0x00, 0x00])) == nil)
+    }
+
+    @Test("a model an answer names is recorded only as visible ASCII of at most 256 bytes that holds no key of the call")
+    func acceptedModels() {
+        let scrubber = SecretScrubber(secrets: ["sk-model-canary-12345678"])
+        #expect(UpstreamStream.acceptedModel("gpt-4o-2024-08-06", scrubber: scrubber) == "gpt-4o-2024-08-06")
+        #expect(UpstreamStream.acceptedModel("sk-model-canary-12345678", scrubber: scrubber) == nil)
+        #expect(UpstreamStream.acceptedModel("echo SK-MODEL-CANARY-12345678", scrubber: scrubber) == nil)
+        #expect(UpstreamStream.acceptedModel(String(repeating: "m", count: 257), scrubber: nil) == nil)
+        #expect(UpstreamStream.acceptedModel("line\nbreak", scrubber: nil) == nil)
+        #expect(UpstreamStream.acceptedModel(nil, scrubber: scrubber) == nil)
     }
 
     func contains(_ haystack: [UInt8], _ needle: String) -> Bool {

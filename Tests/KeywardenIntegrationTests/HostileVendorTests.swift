@@ -164,7 +164,8 @@ struct HostileVendorTests {
             #expect(answer.status == status, "\(status): \(answer.status) \(answer.body)")
             #expect(answer.headers.first(name: "x-debug-key") == "[redacted]", "\(status): \(answer.headers)")
             #expect(answer.headers.first(name: "location") == "https://vendor.example/callback?key=[redacted]", "\(status): \(answer.headers)")
-            #expect(!answer.headers.contains { $0.name.lowercased().hasPrefix("x-echo-") }, "\(status): a header named after the key passed")
+            #expect(!answer.headers.contains { $0.name.lowercased().hasPrefix("x-echo-") || $0.name.lowercased().hasPrefix("x-sk-") },
+                    "\(status): a header named after the key passed: \(answer.headers)")
             #expect(answer.body.contains("[redacted]"), "\(status): \(answer.body)")
             if status == 200 {
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any], "\(answer.body)")
@@ -175,6 +176,18 @@ struct HostileVendorTests {
         let streamed = try await call("sk-echostream-canary/\(UUID().uuidString.prefix(12))+K", platform: true, stream: true)
         #expect(streamed.status == 200 && streamed.body.contains(#""content":"Your key is [redacted]"}"#) && streamed.body.hasSuffix("data: [DONE]\n\n"),
                 "\(streamed.body)")
+
+        // Text in UTF-16 cannot be scrubbed by a byte scan: refused, not passed on.
+        let wide = try await call("sk-widetext-canary/\(UUID().uuidString.prefix(12))+K")
+        #expect(wide.status == 502 && wide.body.contains("upstream_invalid"), "\(wide.status) \(wide.body)")
+        // What the vendor's answers named (a `model` that is the key) is not recorded for the usage export either.
+        let export = try await TestHTTP.get(rig.base + "/api/v1/usage/export?format=jsonl", headers: ["Authorization": "Bearer \(rig.adminToken)"])
+        #expect(export.status == 200 && export.text.contains("chat.completion") == false, "\(export.status)")
+        for (key, _) in seen {
+            for spelling in Self.spellings(of: key) where spelling.count >= 8 {
+                #expect(!export.text.contains(spelling), "\(spelling) reached the usage export:\n\(export.text)")
+            }
+        }
 
         for (key, output) in seen {
             for spelling in Self.spellings(of: key) where spelling.count >= 8 {

@@ -191,9 +191,12 @@ struct SecretScrubberTests {
         #expect(SecretScrubber.base64Interior(Array("sk-abc".utf8), offset: 1, alphabet: SecretScrubber.base64Standard) == Array(shifted[2..<9]))
     }
 
-    /// The key with each character spelt, at random, as itself, as a JSON escape (`\uXXXX` in either case, or its short
-    /// escape), or percent-encoded (either case).
-    static func mixedSpelling(_ key: String, using random: inout SeededGenerator) -> String {
+    /// How a client decodes what it reads: JSON escapes, or percent-escapes (never both).
+    enum Decoding: CaseIterable { case json, percent }
+
+    /// The key with each character spelt, at random, as itself or escaped the way `decoding` undoes (JSON: `\uXXXX` in
+    /// either case or its short escape; percent: `%XX` in either case).
+    static func mixedSpelling(_ key: String, _ decoding: Decoding, using random: inout SeededGenerator) -> String {
         var spelt = ""
         for scalar in key.unicodeScalars {
             let hexCase = Bool.random(using: &random)
@@ -202,20 +205,19 @@ struct SecretScrubberTests {
                 let padded = String(repeating: "0", count: max(0, count - digits.count)) + digits
                 return hexCase ? padded.uppercased() : padded
             }
-            switch Int.random(in: 0..<4, using: &random) {
-            case 0 where scalar != "\\" && scalar != "%":
+            // A character that would read as an escape's start is always escaped.
+            let special = decoding == .json ? scalar == "\\" || scalar == "\"" : scalar == "%"
+            if !special, Bool.random(using: &random) {
                 spelt.unicodeScalars.append(scalar)
-            case 1:
-                spelt += String(scalar).utf16.map { "\\u" + hex(UInt32($0), 4) }.joined()
-            case 2:
+            } else if decoding == .percent {
                 spelt += String(scalar).utf8.map { "%" + hex(UInt32($0), 2) }.joined()
-            default:
-                switch scalar {
-                case "\"": spelt += "\\\""
-                case "\\": spelt += "\\\\"
-                case "/": spelt += "\\/"
-                case "\n": spelt += "\\n"
-                case "\t": spelt += "\\t"
+            } else {
+                switch (scalar, Bool.random(using: &random)) {
+                case ("\"", true): spelt += "\\\""
+                case ("\\", true): spelt += "\\\\"
+                case ("/", true): spelt += "\\/"
+                case ("\n", true): spelt += "\\n"
+                case ("\t", true): spelt += "\\t"
                 default: spelt += String(scalar).utf16.map { "\\u" + hex(UInt32($0), 4) }.joined()
                 }
             }
@@ -223,7 +225,77 @@ struct SecretScrubberTests {
         return spelt
     }
 
-    @Test("1,000 random keys spelt with a random mix of plain characters, JSON escapes and percent-escapes, or in another case, are removed")
+    /// What a client that decodes `decoding` reads in `text` (bytes an escape does not stand for are kept).
+    static func decoded(_ text: [UInt8], _ decoding: Decoding) -> [UInt8] {
+        var output: [UInt8] = []
+        var index = 0
+        func hex(_ at: Int, _ count: Int) -> UInt32? {
+            guard at + count <= text.count else { return nil }
+            return UInt32(String(decoding: text[at..<at + count], as: UTF8.self), radix: 16)
+        }
+        while index < text.count {
+            let byte = text[index]
+            if decoding == .percent, byte == UInt8(ascii: "%"), let value = hex(index + 1, 2),
+               text[index + 1] != UInt8(ascii: "+"), text[index + 1] != UInt8(ascii: "-") {
+                output.append(UInt8(value)); index += 3; continue
+            }
+            if decoding == .json, byte == UInt8(ascii: "\\"), index + 1 < text.count {
+                let simple: [UInt8: UInt8] = [0x22: 0x22, 0x5C: 0x5C, 0x2F: 0x2F, 0x62: 8, 0x66: 12, 0x6E: 10, 0x72: 13, 0x74: 9]
+                if let value = simple[text[index + 1]] { output.append(value); index += 2; continue }
+                if text[index + 1] == UInt8(ascii: "u"), let unit = hex(index + 2, 4), !text[(index + 2)..<(index + 6)].contains(UInt8(ascii: "+")) {
+                    if (0xD800..<0xDC00).contains(unit), index + 12 <= text.count, text[index + 6] == 0x5C, text[index + 7] == UInt8(ascii: "u"),
+                       let low = hex(index + 8, 4), (0xDC00..<0xE000).contains(low) {
+                        output += Array(String(Unicode.Scalar(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))!).utf8); index += 12; continue
+                    }
+                    if let scalar = Unicode.Scalar(unit) { output += Array(String(scalar).utf8); index += 6; continue }
+                }
+            }
+            output.append(byte)
+            index += 1
+        }
+        return output
+    }
+
+    @Test("800 keys spelt with each character plain, JSON-escaped or percent-escaped at random: neither a JSON nor a URL decoder finds 8 bytes of the key in what passes")
+    func noDecoderFindsAFragment() {
+        let seed: UInt64 = 0x5EC2_E75C_2B8B_0004
+        var random = SeededGenerator(state: seed)
+        var failures = 0
+        for index in 0..<800 where failures < 5 {
+            let key = String((0..<Int.random(in: 8...60, using: &random)).map { _ in
+                Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_").randomElement(using: &random)!
+            })
+            let scrubber = SecretScrubber(secrets: [key, "Bearer " + key])
+            var spelt = ""
+            for character in key {
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: spelt.append(character)
+                case 1: spelt += Self.mixedSpelling(String(character), .json, using: &random)
+                default: spelt += Self.mixedSpelling(String(character), .percent, using: &random)
+                }
+            }
+            let output = scrubber.scrub(bytes: Array("{\"m\":\"key \(spelt) end\"}".utf8))
+            for decoding in Decoding.allCases where containsRun(of: Array(key.utf8), in: Self.decoded(output, decoding)) {
+                failures += 1
+                Issue.record("seed \(seed), key #\(index) \(key) spelt \(spelt), \(decoding): \(String(decoding: output, as: UTF8.self))")
+            }
+        }
+    }
+
+    @Test("an escape of the other kind never hides a fragment from a client: JSON and percent escapes mixed to defeat one reading of both (a review's finding)")
+    func escapesOfTheOtherKind() {
+        let key = "sk-proj-4fA9b2QeT7xLmN0pRsUvWyZ1c3D5e7F9"
+        let scrubber = SecretScrubber(secrets: [key, "Bearer " + key])
+        for (text, decoding) in [(#"{"error":"bad key %04fA9b2Q\u0065"}"#, Decoding.json), (#"q=%20\u004fA9b2Q%65T"#, .percent),
+                                 (#"x%20\b2QeT7x%4C"#, .percent), (#"{"k":"%0ab1\u0032cd"}"#, .json)] {
+            let output = scrubber.scrub(bytes: Array(text.utf8))
+            #expect(!containsRun(of: Array(key.utf8), in: Self.decoded(output, decoding)), "\(text) → \(String(decoding: output, as: UTF8.self))")
+        }
+        let short = SecretScrubber(secrets: ["ab12cd"])
+        #expect(!Self.decoded(short.scrub(bytes: Array(#"%0ab1\u0032cd"#.utf8)), .json).containsSequence(Array("ab12cd".utf8)))
+    }
+
+    @Test("1,000 random keys spelt with a random mix of plain characters and JSON escapes, or of plain characters and percent-escapes, or in another case, are removed")
     func mixedSpellings() {
         let seed: UInt64 = 0x5EC2_E75C_2B8B_0002
         var random = SeededGenerator(state: seed)
@@ -236,7 +308,7 @@ struct SecretScrubberTests {
             // Case changes as a vendor whose keys are case-insensitive makes them (keys are ASCII).
             let upper = String(key.map { $0.isASCII ? Character($0.uppercased()) : $0 })
             let lower = String(key.map { $0.isASCII ? Character($0.lowercased()) : $0 })
-            for spelling in [Self.mixedSpelling(key, using: &random), upper, lower] {
+            for spelling in [Self.mixedSpelling(key, .json, using: &random), Self.mixedSpelling(key, .percent, using: &random), upper, lower] {
                 let text = "\(far) {\"message\":\"key \(spelling) refused\"} \(far)"
                 let output = scrubber.scrub(text)
                 let readable = output.contains("\(far) {\"message\":\"key [redacted]") && output.hasSuffix(" refused\"} \(far)")
@@ -264,7 +336,7 @@ struct SecretScrubberTests {
                 let piece: String
                 switch Int.random(in: 0..<5, using: &random) {
                 case 0: piece = key
-                case 1: piece = Self.mixedSpelling(key, using: &random)
+                case 1: piece = Self.mixedSpelling(key, Decoding.allCases.randomElement(using: &random)!, using: &random)
                 case 2: piece = String(key.prefix(Int.random(in: 0...key.count, using: &random)))
                 case 3: piece = Data(key.utf8).base64EncodedString()
                 default: piece = "data: {\"x\":\"\\u00e9\\ud83d\\ude00%4\"}\n\n"
@@ -347,5 +419,12 @@ struct SecretScrubberTests {
         cache.removeAll()
         #expect(cache.count == 0)
         #expect(cache.scrubber(for: []).isEmpty)
+    }
+}
+
+extension Array where Element == UInt8 {
+    func containsSequence(_ other: [UInt8]) -> Bool {
+        guard !other.isEmpty, other.count <= count else { return other.isEmpty }
+        return (0...(count - other.count)).contains { self[$0..<$0 + other.count].elementsEqual(other) }
     }
 }

@@ -4,10 +4,22 @@ import KeywardenStore
 import SQLKit
 import Synchronization
 
-/// A call counted in its workspace's minute, whose tokens are added when it ends.
+/// A call counted in its workspace's minute, with the tokens it was estimated at reserved there; settled with the
+/// tokens it used when it ends.
 public struct RateAdmission: Sendable, Equatable {
     public let workspaceID: String
     public let minute: String
+    /// The tokens reserved at admission (the call's estimate; 0 without a tokens-per-minute limit).
+    public let reservedTokens: Int
+}
+
+/// What the rate limit says of a call.
+public enum RateVerdict: Sendable, Equatable {
+    case admitted(RateAdmission)
+    /// The minute's requests or tokens are used up: the seconds until the next minute.
+    case limited(retryAfter: Int)
+    /// The call alone is estimated at more tokens than a minute allows: it never fits.
+    case tooLarge(estimate: Int)
 }
 
 /// Rate limits per workspace on the platform's keys: requests and tokens per minute, counted in a row every instance
@@ -43,38 +55,53 @@ public struct RateLimitService: Sendable {
         }
     }
 
-    /// Counts a call in the workspace's current minute; `nil` (with the seconds until the next minute) when the minute's
-    /// requests are at the limit or its tokens have reached theirs. A single-process store (SQLite) counts in memory:
-    /// a minute's counters need no durability, and a synced commit per call would cost more than the call.
-    public func admit(workspaceID: String, limits: RateLimits, at now: Date = Date()) async throws -> (admission: RateAdmission?, retryAfter: Int) {
+    /// Counts a call in the workspace's current minute and reserves its estimated tokens there, so calls in flight
+    /// count against the tokens-per-minute limit before they end. Refused while the minute's requests are at their
+    /// limit or its tokens, this estimate included, would pass theirs; a call estimated above the limit by itself never
+    /// fits. A single-process store (SQLite) counts in memory: a minute's counters need no durability, and a synced
+    /// commit per call would cost more than the call.
+    public func admit(workspaceID: String, limits: RateLimits, estimatedTokens: Int = 0, at now: Date = Date()) async throws -> RateVerdict {
         let window = RateWindow(containing: now)
+        let reserve = limits.tokensPerMinute == nil ? 0 : max(0, estimatedTokens)
+        if let tokens = limits.tokensPerMinute, reserve > tokens { return .tooLarge(estimate: reserve) }
         let admitted: Bool
         if app.isSingleProcess {
-            admitted = app.rateBook.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute, tokens: limits.tokensPerMinute)
+            admitted = app.rateBook.admit(workspaceID: workspaceID, minute: window.key, requests: limits.requestsPerMinute,
+                                          tokens: limits.tokensPerMinute, reserving: reserve)
         } else {
             // Windows two minutes old go: an instance whose clock is a little behind still finds its own minute.
             let stale = RateWindow(containing: now.addingTimeInterval(-120)).key
             admitted = try await store.engine.counterWrite { db in
                 try await self.store.rateWindows.admit(workspaceID: workspaceID, minute: window.key, staleBefore: stale,
-                                                       requests: limits.requestsPerMinute, tokens: limits.tokensPerMinute, on: db)
+                                                       requests: limits.requestsPerMinute, tokens: limits.tokensPerMinute, estimate: reserve, on: db)
             }
         }
-        return (admitted ? RateAdmission(workspaceID: workspaceID, minute: window.key) : nil, window.secondsLeft)
+        return admitted ? .admitted(RateAdmission(workspaceID: workspaceID, minute: window.key, reservedTokens: reserve))
+            : .limited(retryAfter: window.secondsLeft)
     }
 
-    /// Adds a finished call's tokens at once when the windows live in this process's memory; whether it did (else
-    /// ``record(_:tokens:at:)`` writes them to the shared rows).
-    public func recordHeld(_ admission: RateAdmission, tokens: Int, at now: Date = Date()) -> Bool {
+    /// The change a finished call makes to the windows: in the minute it was admitted, the tokens it used replace the
+    /// estimate reserved; in a later minute (a long stream), they are added to that minute (the reservation went with
+    /// its window).
+    public static func settlement(_ admission: RateAdmission, used: Int, at now: Date) -> (minute: String, tokens: Int) {
+        let minute = RateWindow(containing: now).key
+        let used = max(0, used)
+        return minute == admission.minute ? (minute, used - admission.reservedTokens) : (minute, used)
+    }
+
+    /// Settles a finished call at once when the windows live in this process's memory; whether it did (else
+    /// ``settle(_:used:at:)`` writes to the shared rows).
+    public func settleHeld(_ admission: RateAdmission, used: Int, at now: Date = Date()) -> Bool {
         guard app.isSingleProcess else { return false }
-        if tokens > 0 { app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: RateWindow(containing: now).key, tokens: tokens) }
+        let (minute, tokens) = Self.settlement(admission, used: used, at: now)
+        app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: minute, tokens: tokens)
         return true
     }
 
-    /// Adds a finished call's tokens to the minute it ends in (a long stream that started in an earlier minute counts
-    /// against the current one, not a window already gone).
-    public func record(_ admission: RateAdmission, tokens: Int, at now: Date = Date()) async throws {
-        guard tokens > 0 else { return }
-        let minute = RateWindow(containing: now).key
+    /// Settles a finished call (``settlement(_:used:at:)``): `used` 0 gives an attempt's reservation back.
+    public func settle(_ admission: RateAdmission, used: Int, at now: Date = Date()) async throws {
+        let (minute, tokens) = Self.settlement(admission, used: used, at: now)
+        guard tokens != 0 else { return }
         if app.isSingleProcess {
             app.rateBook.addTokens(workspaceID: admission.workspaceID, minute: minute, tokens: tokens)
             return
@@ -96,21 +123,24 @@ final class LocalRateBook: Sendable {
 
     private let windows = Mutex<[String: Window]>([:])
 
-    func admit(workspaceID: String, minute: String, requests: Int?, tokens: Int?) -> Bool {
+    func admit(workspaceID: String, minute: String, requests: Int?, tokens: Int?, reserving reserve: Int = 0) -> Bool {
         windows.withLock { windows in
             var window = windows[workspaceID].flatMap { $0.minute == minute ? $0 : nil } ?? Window(minute: minute)
             if let requests, window.requests >= requests { return false }
-            if let tokens, window.tokens >= tokens { return false }
+            if let tokens, window.tokens >= tokens || window.tokens.saturatingAdding(reserve) > tokens { return false }
             window.requests += 1
+            window.tokens = window.tokens.saturatingAdding(reserve)
             windows[workspaceID] = window
             return true
         }
     }
 
+    /// Adds tokens to a minute (fewer when negative, never below 0).
     func addTokens(workspaceID: String, minute: String, tokens: Int) {
+        guard tokens != 0 else { return }
         windows.withLock { windows in
             var window = windows[workspaceID].flatMap { $0.minute == minute ? $0 : nil } ?? Window(minute: minute)
-            window.tokens = window.tokens.saturatingAdding(tokens)
+            window.tokens = max(0, window.tokens.saturatingAdding(tokens))
             windows[workspaceID] = window
         }
     }

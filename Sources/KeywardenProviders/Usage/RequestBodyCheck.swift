@@ -33,7 +33,7 @@ public enum RequestBodyCheck {
 
     /// Whether `body` is UTF-16 or UTF-32 text: its byte-order mark, or a NUL among its first four bytes (RFC 4627's
     /// way of telling the encoding of JSON).
-    public static func isWideText(_ body: [UInt8]) -> Bool {
+    public static func isWideText<Bytes: Collection<UInt8>>(_ body: Bytes) -> Bool {
         if body.starts(with: [0xFF, 0xFE]) || body.starts(with: [0xFE, 0xFF]) || body.starts(with: [0x00, 0x00, 0xFE, 0xFF]) { return true }
         return body.prefix(4).contains(0)
     }

@@ -16,7 +16,7 @@ extension SecretScrubber {
         private let capacity: Int
         private let lifetime: Duration
 
-        public init(capacity: Int = 1024, lifetime: Duration = .seconds(600)) {
+        public init(capacity: Int = 1024, lifetime: Duration = .seconds(60)) {
             self.capacity = capacity
             self.lifetime = lifetime
         }

@@ -43,12 +43,12 @@ public struct SecretScrubber: Sendable {
     public init(secrets: [String]) {
         let secrets = secrets.filter { $0.count >= 4 }
         self.secrets = secrets
-        // A secret that holds another of 8 bytes or more ("Bearer <key>" holds the key) adds only windows that hold
-        // fewer than 8 bytes of that one, which the rule does not ask for; they would also make common text ("Bearer ",
-        // a space) look like a key, and every byte of prose cost a lookup.
+        // A secret that holds another ("Bearer <key>" holds the key) adds only windows that hold fewer than 8 bytes of
+        // that one (or do not hold a short one whole), which the rule does not ask for; they would also make common text
+        // ("Bearer ", a space) look like a key, and every byte of prose cost a lookup.
         let distinct = Array(Set(secrets.map { Array($0.utf8) }))
         let covering = distinct.filter { secret in
-            !distinct.contains { $0.count >= 8 && $0.count < secret.count && Self.contains($0, in: secret) }
+            !distinct.contains { $0.count >= 4 && $0.count < secret.count && Self.contains($0, in: secret) }
         }
         let forms = covering.flatMap { Self.forms(of: $0) }
         var windows = WindowTable(capacity: forms.reduce(0) { $0 + max(0, $1.count - 7) })
@@ -291,9 +291,13 @@ extension SecretScrubber {
         add(secret.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 })
         add(secret.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 })
         add(secret.map { $0 == 0x20 ? UInt8(ascii: "+") : $0 })
+        // Base64 forms shorter than 8 characters (of a secret of 4 to 6 bytes) are left out: a few characters of base64 are
+        // common in any large base64 text (an image, audio), and would be cut out of it.
         for offset in 0..<3 {
-            add(base64Interior(secret, offset: offset, alphabet: base64Standard))
-            add(base64Interior(secret, offset: offset, alphabet: base64URLSafe))
+            for alphabet in [base64Standard, base64URLSafe] {
+                let form = base64Interior(secret, offset: offset, alphabet: alphabet)
+                if form.count >= 8 { add(form) }
+            }
         }
         return forms
     }
