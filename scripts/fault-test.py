@@ -337,13 +337,15 @@ class Suite:
                 continue
             phase, generation = self.phase, instance.generation
             started = time.monotonic()
+            why = None
             try:
                 status, headers, data = http_call(instance.port, method, path, payload, token)
                 outcome = status
             except socket.timeout:
                 outcome, headers, data = "timeout", {}, b""
-            except (ConnectionError, http.client.HTTPException, OSError):
+            except (ConnectionError, http.client.HTTPException, OSError) as error:
                 outcome, headers, data = "connection", {}, b""
+                why = f"{type(error).__name__}" + (f" errno {error.errno}" if getattr(error, "errno", None) else "")
             finally:
                 if kind == "write":
                     self.writers.release()
@@ -358,7 +360,7 @@ class Suite:
                 except Exception:
                     code = None
             self.record(kind=kind, instance=instance.name, generation=generation, phase=phase, started=started, ended=ended,
-                        status=outcome, code=code, metered="server-timing" in headers, retry_after=headers.get("retry-after"))
+                        status=outcome, code=code, metered="server-timing" in headers, retry_after=headers.get("retry-after"), why=why)
             time.sleep(rng.uniform(0.005, 0.03))
 
     def readiness_worker(self):
@@ -541,7 +543,9 @@ class Suite:
         if late:
             self.fail(f"{len(late)} requests were answered after more than {ANSWER_DEADLINE:.0f} s (by phase: {self.count_by(late, 'phase')})")
         if dropped:
-            self.fail(f"{len(dropped)} requests lost their connection outside a process kill (by phase: {self.count_by(dropped, 'phase')})")
+            self.fail(f"{len(dropped)} requests lost their connection outside a process kill (by phase: {self.count_by(dropped, 'phase')}; "
+                      f"by instance: {self.count_by(dropped, 'instance')}; by error: {self.count_by(dropped, 'why')}; "
+                      f"by kind: {self.count_by(dropped, 'kind')})")
         # Errors say what they are: a failure of the store is 503 store_unavailable with Retry-After, never 500.
         internal = [r for r in self.results if r["status"] == 500]
         if internal:
@@ -685,6 +689,22 @@ class Suite:
         print(f"SIGTERM during the outage: exited in {self.figures.get('sigterm_outage')} s; "
               f"ordinary SIGTERM: {', '.join(f'{s:.1f}' if s is not None else 'none' for s in self.figures.get('sigterm', []))} s")
 
+    def diagnose(self):
+        """What each instance's log said (warnings and errors, the most frequent first), and whether it still runs."""
+        for instance in getattr(self, "instances", []):
+            try:
+                lines = [re.sub(r"^\S+\s", "", line) for line in instance.stderr().splitlines()
+                         if " warning " in line or " error " in line or "critical" in line or "Fatal" in line]
+            except OSError:
+                lines = []
+            counts = {}
+            for line in lines:
+                counts[line[:200]] = counts.get(line[:200], 0) + 1
+            print(f"\ninstance {instance.name} (generation {instance.generation}, running: {instance.alive}): "
+                  f"{len(lines)} warnings and errors")
+            for line, count in sorted(counts.items(), key=lambda item: -item[1])[:12]:
+                print(f"  {count:6d} × {line}")
+
     def cleanup(self):
         for instance in getattr(self, "instances", []):
             if instance.alive:
@@ -712,6 +732,10 @@ def main():
         suite.check()
         suite.report()
     finally:
+        if suite.failures:
+            suite.diagnose()
+            args.keep = True
+            print(f"\nwork directory kept: {suite.work}")
         suite.cleanup()
     if suite.failures:
         print(f"\nfault suite: {len(suite.failures)} failure(s):")

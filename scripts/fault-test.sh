@@ -13,4 +13,6 @@ bin=${1:-.build/debug}
 [ -x "$bin/keywarden" ] && [ -x "$bin/keywarden-mock-vendors" ] || { echo "fault-test: build first (swift build)"; exit 1; }
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$pgbin" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); }
+# Each request opens a connection of its own: the client may hold many at once.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec python3 scripts/fault-test.py --bin "$bin" --pgbin "$pgbin" "${@:2}"

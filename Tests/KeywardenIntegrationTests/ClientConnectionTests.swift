@@ -85,4 +85,30 @@ struct ClientConnectionTests {
         #expect(try await TestHTTP.get("http://127.0.0.1:\(port)/healthz").status == 200)
         _ = held
     }
+
+    @Test("under a low descriptor limit the server raises its soft limit to the hard one, keeps its client connections below it with a warning, and serves")
+    func descriptorLimit() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-fd-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let binary = try KeywardenProcess.binaryURL().path
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(),
+                           "KEYWARDEN_HEALTH_INTERVAL": "0"]
+        if let url = ProcessInfo.processInfo.environment["KEYWARDEN_BINARY"] { environment["KEYWARDEN_BINARY"] = url }
+        // Hard 700, soft 300: the server may raise its own to 700, and keeps 512 for itself.
+        let server = try ChildProcess("/bin/sh", ["-c", #"ulimit -Sn 300 && ulimit -Hn 700 && exec "$0" serve --data "$1" --port 0"#, binary, data.path],
+                                      environment: environment)
+        defer { server.signal(SIGKILL) }
+        var port: Int?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while port == nil, server.isRunning, ContinuousClock.now < deadline {
+            if let range = server.stdout.range(of: #"listening on http://[0-9.]+:([0-9]+)"#, options: .regularExpression) {
+                port = server.stdout[range].split(separator: ":").last.flatMap { Int($0) }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let listening = try #require(port, "the server did not start: \(server.stderr)")
+        #expect(server.stderr.contains("client connections capped") && server.stderr.contains("max_connections=188")
+                && server.stderr.contains("descriptors=700"), "\(server.stderr)")
+        #expect(try await TestHTTP.get("http://127.0.0.1:\(listening)/healthz").status == 200)
+    }
 }

@@ -179,6 +179,15 @@ public func runServer(
     app: AppServices, settings: ServerSettings, logger: Logger,
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) async throws {
+    var settings = settings
+    // Open connections take descriptors: the soft limit is raised to the hard one, and the connection limit kept below it.
+    let descriptors = DescriptorLimit.raiseToHard()
+    if let cap = DescriptorLimit.connectionCap(limit: descriptors, wanted: settings.connections.maximumConnections) {
+        logger.warning("server: fewer file descriptors than KEYWARDEN_MAX_CONNECTIONS needs; client connections capped", metadata: [
+            "descriptors": "\(descriptors ?? 0)", "max_connections": "\(cap)", "asked": "\(settings.connections.maximumConnections)",
+        ])
+        settings.connections.maximumConnections = cap
+    }
     let services = try await ServerServices.make(app: app, settings: settings, logger: logger)
     // The platform's part of resolution is loaded before listening; workspaces load on their first call.
     try await app.followChanges()
