@@ -132,7 +132,9 @@ extension MockVendor {
             response((index == 0 ? "" : " ") + word, outputSoFar: index + 1, finished: index == words.count - 1)
         }
         if useSSE { return sse(parts.map { "data: \(serialize($0))\r\n\r\n" }, midstream: midstream) }
-        return json(200, ["stream": parts])
+        // Without `alt=sse`, Gemini streams one JSON array of the responses.
+        let array = (try? JSONSerialization.data(withJSONObject: parts, options: [.sortedKeys])) ?? Data("[]".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=UTF-8"], body: .init(byteBuffer: ByteBuffer(bytes: array)))
     }
 
     func serialize(_ object: [String: Any]) -> String {

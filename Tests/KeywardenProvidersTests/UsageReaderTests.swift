@@ -92,6 +92,32 @@ struct UsageReaderTests {
         #expect(reader.counts == UsageCounts(inputTokens: 8, outputTokens: 7) && reader.model == "gemini-2.5-flash")
     }
 
+    @Test("Gemini streamed without alt=sse (one JSON array of responses), Groq's x_groq.usage, and an answer with white space around it")
+    func arraysAndVendorFields() {
+        let array = """
+        [{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":1},"modelVersion":"gemini-2.5-flash"},
+         {"candidates":[{"content":{"parts":[{"text":" there"}]}}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":3,"thoughtsTokenCount":2}}]
+        """
+        for size in [1, 5, 64, 4096] {
+            let reader = read(array, contentType: "application/json; charset=UTF-8", chunk: size)
+            #expect(reader.counts == UsageCounts(inputTokens: 7, outputTokens: 5) && reader.model == "gemini-2.5-flash", "chunk \(size)")
+        }
+        let groq = """
+        data: {"id":"c","model":"llama-3.3-70b-versatile","choices":[{"delta":{"content":"Hi"}}]}
+
+        data: {"id":"c","model":"llama-3.3-70b-versatile","choices":[{"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_1","usage":{"prompt_tokens":18,"completion_tokens":4,"total_tokens":22}}}
+
+        data: [DONE]
+
+        """
+        #expect(read(groq, contentType: "text/event-stream", chunk: 9).counts == UsageCounts(inputTokens: 18, outputTokens: 4))
+        let spaced = "\n  " + #"{"model":"m","usage":{"prompt_tokens":2,"completion_tokens":3}}"# + "\r\n"
+        #expect(read(spaced, contentType: "application/json", chunk: 3).counts == UsageCounts(inputTokens: 2, outputTokens: 3))
+        // Not an array of objects, or not valid: nothing is read.
+        #expect(read("[1, 2]", contentType: "application/json", chunk: 1).counts == UsageCounts())
+        #expect(read(#"[{"usageMetadata":{"promptTokenCount":1}}"#, contentType: "application/json", chunk: 4).counts == UsageCounts())
+    }
+
     @Test("a body past the size limit is not kept, and nothing is guessed from it")
     func oversized() {
         var reader = UsageReader(contentType: "application/json")

@@ -172,6 +172,29 @@ enum JSONScan {
         }
     }
 
+    /// Where each element of the array that is all of `bytes[range]` (JSON whitespace around it allowed) lies; `nil`
+    /// when that is not one valid JSON array.
+    static func elements(_ bytes: [UInt8], _ range: Range<Int>) -> [Range<Int>]? {
+        var index = skipSpace(bytes, range.lowerBound, range.upperBound)
+        guard index < range.upperBound, bytes[index] == UInt8(ascii: "[") else { return nil }
+        var found: [Range<Int>] = []
+        index = skipSpace(bytes, index + 1, range.upperBound)
+        if index < range.upperBound, bytes[index] == UInt8(ascii: "]") {
+            return skipSpace(bytes, index + 1, range.upperBound) == range.upperBound ? [] : nil
+        }
+        while true {
+            guard let valueEnd = skipValue(bytes, index, range.upperBound, depth: 1) else { return nil }
+            found.append(index..<valueEnd)
+            index = skipSpace(bytes, valueEnd, range.upperBound)
+            guard index < range.upperBound else { return nil }
+            if bytes[index] == UInt8(ascii: "]") {
+                return skipSpace(bytes, index + 1, range.upperBound) == range.upperBound ? found : nil
+            }
+            guard bytes[index] == UInt8(ascii: ",") else { return nil }
+            index = skipSpace(bytes, index + 1, range.upperBound)
+        }
+    }
+
     static func scanArray(_ bytes: [UInt8], _ start: Int, _ end: Int, depth: Int) -> Int? {
         guard depth <= maximumDepth else { return nil }
         var index = skipSpace(bytes, start + 1, end)

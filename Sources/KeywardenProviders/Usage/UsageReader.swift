@@ -6,7 +6,8 @@ import KeywardenCore
 /// One reader serves every vendor: it knows the shapes of usage, not the vendors. OpenAI, Mistral,
 /// DeepSeek and the other OpenAI-shaped APIs send `usage.prompt_tokens` / `completion_tokens`;
 /// Anthropic `usage.input_tokens` / `output_tokens` (in a stream, in `message_start` and the
-/// cumulative `message_delta`); Gemini `usageMetadata`; OpenAI's Responses API `response.usage`.
+/// cumulative `message_delta`); Gemini `usageMetadata` (an array of responses when streamed without `alt=sse`);
+/// OpenAI's Responses API `response.usage`; Groq's stream `x_groq.usage`.
 /// Each figure keeps the largest value seen, because streams repeat running totals.
 ///
 /// An event stream is read line by line, parsing only the `data:` lines that mention usage, so a
@@ -73,8 +74,13 @@ public struct UsageReader: Sendable {
         guard !overflowed else { return }
         if isEventStream {
             readLine()
-        } else if let answer = JSONObject(buffer, only: Self.answerNames) {
+        } else if let answer = JSONObject.body(buffer, only: Self.answerNames) {
             absorb(answer)
+        } else if let elements = JSONScan.elements(buffer, 0..<buffer.count) {
+            // Gemini's `streamGenerateContent` without `alt=sse` answers a JSON array of responses, the last with the totals.
+            for element in elements {
+                if let answer = JSONObject(buffer, element, only: Self.answerNames) { absorb(answer) }
+            }
         }
         buffer = []
     }
@@ -129,7 +135,7 @@ public struct UsageReader: Sendable {
     }
 
     /// The members ``absorb(_:)`` reads of an answer or event, and of the objects in it: only these are recorded.
-    static let answerNames = JSONNames("model", "usage", "message", "response", "usageMetadata", "modelVersion")
+    static let answerNames = JSONNames("model", "usage", "message", "response", "usageMetadata", "modelVersion", "x_groq")
     static let messageNames = JSONNames("usage", "model")
     static let responseNames = JSONNames("usage")
     static let metadataNames = JSONNames("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount")
@@ -146,6 +152,8 @@ public struct UsageReader: Sendable {
             if let model = message.string("model") { self.model = model }
         }
         absorbNumbers(answer.object("response", only: Self.responseNames)?.object("usage", only: Self.usageNames))
+        // Groq's streams carry their totals in the last event's `x_groq.usage` (OpenAI's shape).
+        absorbNumbers(answer.object("x_groq", only: Self.responseNames)?.object("usage", only: Self.usageNames))
         if let metadata = answer.object("usageMetadata", only: Self.metadataNames) {
             raise(\.inputTokens, metadata.int("promptTokenCount"))
             let candidates = metadata.int("candidatesTokenCount")
