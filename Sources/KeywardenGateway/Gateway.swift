@@ -135,7 +135,14 @@ public final class Gateway: Sendable {
 
         // What is asked: provider (or a model to route by), modality, and for the OpenAI face the JSON body.
         let bodyBytes = call.body.bytes.map { Array($0.readableBytesView) }
-        let facts = RequestFacts.read(body: bodyBytes, path: call.pathAndQuery)
+        var facts = RequestFacts.read(body: bodyBytes, path: call.pathAndQuery)
+        // A form upload (transcription, an image edit) names its model and whether it streams in form fields.
+        let contentType = call.headers.first { $0.name.lowercased() == "content-type" }?.value
+        if MultipartForm.isForm(contentType), let bodyBytes, let contentType,
+           case .fields(let fields) = MultipartForm.read(bodyBytes, contentType: contentType, names: Self.formFields) {
+            if facts.model == nil { facts.model = fields["model"] }
+            if let stream = fields["stream"] { facts.stream = stream.lowercased() == "true" }
+        }
         meter.model = facts.model == Self.defaultModelName ? nil : facts.model
         meter.characters = facts.characters
         var query: ResolutionQuery
@@ -211,6 +218,9 @@ public final class Gateway: Sendable {
                                  requestedProvider: requestedProvider, candidates: candidates, limits: limits))
     }
 
+    /// The form fields a call's metering reads.
+    static let formFields: Set<String> = ["model", "stream"]
+
     /// Whether a key serves a call only with a body Keywarden read as every vendor reads it: the platform pays for the call
     /// (its keys, the managed default), or a budget or rate limit applies to it. A workspace's own key with no budget
     /// may take a body unread: the workspace pays its own vendor, whatever the body asks for.
@@ -234,12 +244,16 @@ public final class Gateway: Sendable {
             return nil
         case .stream:
             // Too large to be kept and read (past the read limit, or the replay limit for a binary type): a body that may be
-            // JSON to a vendor serves only keys that may take it unread.
-            guard !GatewayRequestBody.isBinary(contentType: contentType) else { return nil }
+            // JSON to a vendor, or a form whose fields name the model, serves only keys that may take it unread.
+            guard !GatewayRequestBody.isBinary(contentType: contentType) || MultipartForm.isForm(contentType) else { return nil }
             return (413, "body_too_large",
-                    "A body sent on the platform's key or under a budget is read before it is sent, so it may be at most \(GatewayRequestBody.readLimit / 1024 / 1024) MiB unless it is a form upload or media; larger ones only on the workspace's own key without a budget.")
+                    "A body sent on the platform's key or under a budget is read before it is sent, so it may be at most \(GatewayRequestBody.readLimit / 1024 / 1024) MiB unless it is media; larger ones only on the workspace's own key without a budget.")
         case .complete:
             guard let body = bodyBytes else { return nil }
+            if MultipartForm.isForm(contentType), let contentType {
+                guard case .unreadable(let why) = MultipartForm.read(body, contentType: contentType, names: formFields) else { return nil }
+                return unreadable(why)
+            }
             // UTF-16 or UTF-32 (a byte-order mark, or NUL bytes around the first characters) is JSON to a parser that
             // detects the encoding (Python's json.loads of bytes) and to none of Keywarden's readers.
             if !GatewayRequestBody.isBinary(contentType: contentType), RequestBodyCheck.isWideText(body) {

@@ -73,7 +73,8 @@ public enum GatewayRequestBody: Sendable {
     /// ``readLimit`` even past the replay limit: a call the platform pays for is sent only once its body was read.
     public static func plan(method: String, declaredLength: Int?, replayLimit: Int, contentType: String? = nil) -> Plan {
         if method == "GET" || method == "HEAD" || declaredLength == 0 { return .empty }
-        let limit = isBinary(contentType: contentType) ? replayLimit : max(replayLimit, readLimit)
+        // A form upload is kept whole up to the read limit too: its `model` field is read for metering.
+        let limit = isBinary(contentType: contentType) && !MultipartForm.isForm(contentType) ? replayLimit : max(replayLimit, readLimit)
         if let declaredLength, declaredLength > limit { return .streamOnce(length: declaredLength) }
         return .collect(upTo: limit)
     }

@@ -46,14 +46,15 @@ struct ForwardingRulesTests {
         #expect(Gateway.forwardedRequestHeaders(headers, owned: true).count == headers.count)
     }
 
-    @Test("a media or form body is kept for failover up to the replay limit and streamed once past it; any other is kept up to the read limit (to be read); none for GET or a zero length")
+    @Test("a media body is kept for failover up to the replay limit and streamed once past it; any other (a form upload too) is kept up to the read limit (to be read); none for GET or a zero length")
     func bodyPlans() {
         let media = "audio/mpeg"
         #expect(GatewayRequestBody.plan(method: "GET", declaredLength: 10, replayLimit: 100) == .empty)
         #expect(GatewayRequestBody.plan(method: "HEAD", declaredLength: nil, replayLimit: 100) == .empty)
         #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 0, replayLimit: 100) == .empty)
         #expect(GatewayRequestBody.plan(method: "POST", declaredLength: 100, replayLimit: 100, contentType: media) == .collect(upTo: 100))
-        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: nil, replayLimit: 100, contentType: "multipart/form-data; boundary=x") == .collect(upTo: 100))
+        #expect(GatewayRequestBody.plan(method: "POST", declaredLength: nil, replayLimit: 100, contentType: "multipart/form-data; boundary=x")
+                == .collect(upTo: GatewayRequestBody.readLimit), "a form's fields are read")
         #expect(GatewayRequestBody.plan(method: "PUT", declaredLength: 101, replayLimit: 100, contentType: media) == .streamOnce(length: 101))
         #expect(GatewayRequestBody.plan(method: "POST", declaredLength: Int.max, replayLimit: 100, contentType: media) == .streamOnce(length: Int.max))
         let read = GatewayRequestBody.readLimit

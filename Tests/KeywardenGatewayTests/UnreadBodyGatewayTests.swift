@@ -95,6 +95,33 @@ struct UnreadBodyGatewayTests {
         setup.fixture.remove()
     }
 
+    @Test("a form upload names its model in a field: read and metered on the platform's key; a form whose model is given twice, or that does not end, is refused there and reaches no vendor")
+    func formUploads() async throws {
+        let setup = try await setUp(ownKey: false, platformKey: true)
+        let boundary = "kwForm1234"
+        func form(_ fields: [(String, String)], end: Bool = true) -> String {
+            var text = "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF....\r\n"
+            for (name, value) in fields { text += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n" }
+            return end ? text + "--\(boundary)--\r\n" : text
+        }
+        func call(_ body: String) -> GatewayCall {
+            GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/audio/transcriptions",
+                        headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")], body: .complete(ByteBuffer(string: body)),
+                        workspaceID: setup.workspaceID, consumer: nil, modality: nil)
+        }
+        let served = await setup.gateway.handle(call(form([("model", "gpt-4o-transcribe"), ("language", "en")])))
+        #expect(served.status == 200)
+        #expect(served.headers.contains { $0.name == "X-Keywarden-Model" && $0.value == "gpt-4o-transcribe" }, "the form's model is the call's: \(served.headers)")
+        let sent = setup.transport.sent.count
+        for body in [form([("model", "whisper-1"), ("model", "gpt-4o-transcribe")]), form([("model", "whisper-1")], end: false)] {
+            let refused = await setup.gateway.handle(call(body))
+            #expect(refused.status == 400 && text(refused).contains("unreadable_body"), "\(refused.status) \(text(refused))")
+        }
+        #expect(setup.transport.sent.count == sent, "a refused form reached the vendor")
+        await setup.app.close()
+        setup.fixture.remove()
+    }
+
     @Test("an own key under a budget needs the body read too")
     func budgetedOwnKeyRefusesThem() async throws {
         let setup = try await setUp(ownKey: true, platformKey: false, byokBudget: true)
