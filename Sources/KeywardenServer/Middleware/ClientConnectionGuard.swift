@@ -11,11 +11,16 @@ public struct ClientConnectionLimits: Sendable {
     /// How many client connections may be open at once; a connection past it is closed at once
     /// (`KEYWARDEN_MAX_CONNECTIONS`).
     public var maximumConnections: Int
+    /// How long a request's body may take to arrive whole, from its head (`KEYWARDEN_BODY_TIMEOUT`): a body trickling in
+    /// holds a connection, and a handler, no longer.
+    public var bodyTimeout: Duration
 
-    public init(headTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(75), maximumConnections: Int = 4_096) {
+    public init(headTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(75), maximumConnections: Int = 4_096,
+                bodyTimeout: Duration = .seconds(300)) {
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
         self.maximumConnections = max(1, maximumConnections)
+        self.bodyTimeout = bodyTimeout
     }
 }
 
@@ -24,8 +29,9 @@ public struct ClientConnectionLimits: Sendable {
 ///
 /// It sits after the HTTP decoder: a request head is seen once it is whole. A new connection must bring one within
 /// ``ClientConnectionLimits/headTimeout``; after each answer, a kept-alive connection must bring the next within
-/// ``ClientConnectionLimits/idleTimeout`` (bytes trickling in, a head never finished, count as nothing). While a request
-/// is being served no timer runs: a long stream is not cut.
+/// ``ClientConnectionLimits/idleTimeout`` (bytes trickling in, a head never finished, count as nothing). A request's body
+/// must arrive whole within ``ClientConnectionLimits/bodyTimeout`` of its head. While a request is being answered no
+/// timer runs: a long stream is not cut.
 final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -44,6 +50,10 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     private let limits: ClientConnectionLimits
     private var timer: Scheduled<Void>?
     private var counted = false
+    /// Whether a request's head came and its end has not: its body is still arriving.
+    private var receiving = false
+    /// Whether the current request's answer has been written whole (an early answer, before its body ended).
+    private var answered = false
 
     init(count: Count, limits: ClientConnectionLimits) {
         self.count = count
@@ -71,12 +81,27 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { disarm() }
+        switch unwrapInboundIn(data) {
+        case .head:
+            receiving = true
+            answered = false
+            arm(limits.bodyTimeout, context: context)
+        case .end:
+            receiving = false
+            // Answered before its body ended (a refusal need not wait): now idle; else being answered, untimed.
+            if answered { arm(limits.idleTimeout, context: context) } else { disarm() }
+        case .body:
+            break
+        }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(limits.idleTimeout, context: context) }
+        if case .end = unwrapOutboundIn(data) {
+            answered = true
+            // An answer written while the body still arrives leaves the body's limit running.
+            if !receiving { arm(limits.idleTimeout, context: context) }
+        }
         context.write(data, promise: promise)
     }
 
