@@ -405,6 +405,10 @@ class Suite:
     def staleness_probe(self, label):
         """A key deactivated on one instance is refused by every instance within the bound."""
         alive = [i for i in self.instances if i.alive]
+        if not alive:
+            self.fail(f"{label}: no instance is running (exit codes: "
+                      f"{', '.join(f'{i.name}: {i.proc.poll() if i.proc else None}' for i in self.instances)})")
+            return
         through = alive[0]
         try:
             changed = self.change_probe("deactivate", through)
@@ -700,8 +704,15 @@ class Suite:
             counts = {}
             for line in lines:
                 counts[line[:200]] = counts.get(line[:200], 0) + 1
-            print(f"\ninstance {instance.name} (generation {instance.generation}, running: {instance.alive}): "
+            code = instance.proc.poll() if instance.proc else None
+            print(f"\ninstance {instance.name} (generation {instance.generation}, running: {instance.alive}, exit code: {code}): "
                   f"{len(lines)} warnings and errors")
+            try:
+                tail = instance.stderr().splitlines()[-15:]
+            except OSError:
+                tail = []
+            for line in tail:
+                print(f"  | {line[:300]}")
             for line, count in sorted(counts.items(), key=lambda item: -item[1])[:12]:
                 print(f"  {count:6d} × {line}")
 
@@ -731,6 +742,9 @@ def main():
         suite.run_faults()
         suite.check()
         suite.report()
+    except Exception as error:
+        suite.fail(f"the suite stopped: {type(error).__name__}: {error}")
+        raise
     finally:
         if suite.failures:
             suite.diagnose()
