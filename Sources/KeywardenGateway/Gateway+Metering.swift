@@ -71,8 +71,12 @@ extension Gateway {
         if let admission = meter.rateAdmission {
             meter.rateAdmission = nil
             var tokens = max(0, (counts.inputTokens ?? 0)).saturatingAdding(max(0, counts.outputTokens ?? 0))
-            // A call the vendor served whose answer reported no counts (a stream without usage) counts its estimate.
-            if succeeded, counts.inputTokens == nil, counts.outputTokens == nil, Self.hasBody(meter.call) { tokens = estimatedTokens(meter) }
+            // A call the vendor served whose answer reported no counts (a stream without usage) counts its estimate, and so
+            // does one the client left early (the vendor goes on writing, and billing, what the final counts would say).
+            if succeeded, Self.hasBody(meter.call),
+               (counts.inputTokens == nil && counts.outputTokens == nil) || meter.interrupted {
+                tokens = max(tokens, estimatedTokens(meter))
+            }
             settleTokens(admission, used: tokens)
         }
         let record = UsageRecord(
@@ -90,6 +94,8 @@ extension Gateway {
     /// The tokens a call is estimated to use (as its budget hold estimates them): input from its body's size, output
     /// from its own limit, or else its price entry's most (or the table's default) for each choice.
     func estimatedTokens(_ meter: Meter) -> Int {
+        // A call without a body (a listing) writes nothing to be counted.
+        guard Self.hasBody(meter.call) else { return 0 }
         let price = settings.prices.price(provider: meter.candidate?.providerID ?? meter.providerID, model: meter.model,
                                           source: meter.candidate?.source ?? .platform)
         let counts = settings.prices.estimatedCounts(requestSize(meter), price: price)

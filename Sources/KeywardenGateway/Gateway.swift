@@ -250,7 +250,8 @@ public final class Gateway: Sendable {
                     "A body sent on the platform's key or under a budget is read before it is sent, so it may be at most \(GatewayRequestBody.readLimit / 1024 / 1024) MiB unless it is media; larger ones only on the workspace's own key without a budget.")
         case .complete:
             guard let body = bodyBytes else { return nil }
-            if MultipartForm.isForm(contentType), let contentType {
+            // A form label does not hide JSON: a body that opens as JSON is judged as JSON whatever its type says.
+            if MultipartForm.isForm(contentType), let contentType, !RequestBodyCheck.looksLikeJSON(body, contentType: nil) {
                 guard case .unreadable(let why) = MultipartForm.read(body, contentType: contentType, names: formFields) else { return nil }
                 return unreadable(why)
             }

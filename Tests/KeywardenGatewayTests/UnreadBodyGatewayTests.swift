@@ -117,6 +117,13 @@ struct UnreadBodyGatewayTests {
             let refused = await setup.gateway.handle(call(body))
             #expect(refused.status == 400 && text(refused).contains("unreadable_body"), "\(refused.status) \(text(refused))")
         }
+        // A JSON body labelled as a form is judged as JSON (a label cannot hide it).
+        let disguised = GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions",
+                                    headers: [("Content-Type", "multipart/form-data; boundary=X")],
+                                    body: .complete(ByteBuffer(string: #"{"model":"gpt-4o-mini","MODEL":"gpt-4o","max_tokens":16,"Max_Tokens":100000,"x":"--X--"}"#)),
+                                    workspaceID: setup.workspaceID, consumer: nil, modality: nil)
+        let judged = await setup.gateway.handle(disguised)
+        #expect(judged.status == 400 && text(judged).contains("unreadable_body"), "\(judged.status) \(text(judged))")
         #expect(setup.transport.sent.count == sent, "a refused form reached the vendor")
         await setup.app.close()
         setup.fixture.remove()

@@ -36,7 +36,7 @@ struct MultipartFormTests {
             return nil
         }
         #expect(why(Self.form([(#"form-data; name="model""#, "whisper-1"), (#"form-data; name="model""#, "gpt-4o-transcribe")]))?.contains("given twice") == true)
-        #expect(why(Self.form([("form-data", "x")]))?.contains("without a name") == true)
+        #expect(why(Self.form([("form-data", "x")]))?.contains("without one name") == true)
         #expect(why(Self.form([(#"form-data; name="model""#, "whisper-1")], end: false))?.contains("does not end") == true)
         var latin1 = Self.form([(#"form-data; name="model""#, "whisper-1")])
         let value = MultipartForm.find(Array("whisper".utf8), in: latin1, from: 0)!
@@ -45,5 +45,24 @@ struct MultipartFormTests {
         #expect(why(Self.form([(#"form-data; name="model""#, "m")]), "multipart/form-data")?.contains("boundary") == true)
         #expect(why(Array("no delimiter here".utf8), type)?.contains("boundary") == true)
         #expect(why(Self.form([(#"form-data; name="model""#, "m")], boundary: "other"))?.contains("boundary") == true)
+        // What a review found parsers read apart: two boundaries, a quoted `;`, two dispositions, `name*=`, a preamble.
+        let plain = Self.form([(#"form-data; name="model""#, "whisper-1")])
+        #expect(why(plain, "multipart/form-data; boundary=kwBoundary7MA4YWxk; boundary=B")?.contains("boundary") == true)
+        #expect(why(Self.form([(#"form-data; name="model"; x="; filename=y""#, "whisper-1")])) != nil)
+        #expect(why(Self.form([("form-data; name=\"x\"\r\nContent-Disposition: form-data; name=\"model\"", "gpt-4o")])) != nil)
+        #expect(why(Self.form([("form-data; name*=UTF-8''model", "gpt-4o")])) != nil)
+        #expect(why(Array("preamble\r\n".utf8) + plain)?.contains("does not open") == true)
+    }
+
+    @Test("the boundary search is exact on overlapping patterns and linear on a body built against a naive search")
+    func search() {
+        #expect(MultipartForm.find(Array("aab".utf8), in: Array("aaab".utf8), from: 0) == 1)
+        #expect(MultipartForm.find(Array("abab".utf8), in: Array("abababab".utf8), from: 1) == 2)
+        #expect(MultipartForm.find(Array("x".utf8), in: [], from: 0) == nil)
+        let needle = [UInt8](repeating: UInt8(ascii: "-"), count: 69) + [UInt8(ascii: "x")]
+        let haystack = [UInt8](repeating: UInt8(ascii: "-"), count: 4 * 1024 * 1024)
+        let started = ContinuousClock.now
+        #expect(MultipartForm.find(needle, in: haystack, from: 0) == nil)
+        #expect(ContinuousClock.now - started < .seconds(5), "the search is not linear")
     }
 }

@@ -11,12 +11,13 @@ public struct ClientConnectionLimits: Sendable {
     /// How many client connections may be open at once; a connection past it is closed at once
     /// (`KEYWARDEN_MAX_CONNECTIONS`).
     public var maximumConnections: Int
-    /// How long a request's body may take to arrive whole, from its head (`KEYWARDEN_BODY_TIMEOUT`): a body trickling in
-    /// holds a connection, and a handler, no longer.
+    /// How long a request's body may go without a byte arriving, from its head on (`KEYWARDEN_BODY_TIMEOUT`, as nginx's
+    /// `client_body_timeout`): a body that stops holds a connection, and a handler, no longer; a large upload that keeps
+    /// coming, however slowly a vendor takes it, is not cut.
     public var bodyTimeout: Duration
 
     public init(headTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(75), maximumConnections: Int = 4_096,
-                bodyTimeout: Duration = .seconds(300)) {
+                bodyTimeout: Duration = .seconds(60)) {
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
         self.maximumConnections = max(1, maximumConnections)
@@ -30,8 +31,8 @@ public struct ClientConnectionLimits: Sendable {
 /// It sits after the HTTP decoder: a request head is seen once it is whole. A new connection must bring one within
 /// ``ClientConnectionLimits/headTimeout``; after each answer, a kept-alive connection must bring the next within
 /// ``ClientConnectionLimits/idleTimeout`` (bytes trickling in, a head never finished, count as nothing). A request's body
-/// must arrive whole within ``ClientConnectionLimits/bodyTimeout`` of its head. While a request is being answered no
-/// timer runs: a long stream is not cut.
+/// may go no longer than ``ClientConnectionLimits/bodyTimeout`` without a part arriving. While a request is being
+/// answered no timer runs: a long stream is not cut.
 final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -91,7 +92,8 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
             // Answered before its body ended (a refusal need not wait): now idle; else being answered, untimed.
             if answered { arm(limits.idleTimeout, context: context) } else { disarm() }
         case .body:
-            break
+            // Each part of the body restarts its limit.
+            if receiving { arm(limits.bodyTimeout, context: context) }
         }
         context.fireChannelRead(data)
     }
