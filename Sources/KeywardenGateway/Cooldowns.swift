@@ -13,6 +13,9 @@ public final class Cooldowns: Sendable {
         let until: ContinuousClock.Instant
         /// A vendor's rate limit (the caller may retry later), rather than a refusal being checked.
         let rateLimited: Bool
+        /// Which secret of the key was met (``KeyVersion/tag``): a key whose secret is now another one is not resting,
+        /// whichever instance told of the rest and however late.
+        var keyTag: String? = nil
     }
     private struct State {
         var shared: [String: Rest] = [:]
@@ -27,15 +30,16 @@ public final class Cooldowns: Sendable {
 
     /// Rests a key for `duration` (a longer rest already running is kept): for everyone, or only for `workspaceID`.
     public func rest(_ credentialID: String, for duration: Duration, rateLimited: Bool, onlyFor workspaceID: String? = nil,
-                     now: ContinuousClock.Instant = .now) {
+                     keyTag: String? = nil, now: ContinuousClock.Instant = .now) {
         state.withLock { state in
             let end = now + duration
+            let rest = Rest(until: end, rateLimited: rateLimited, keyTag: keyTag)
             if let workspaceID {
-                if let current = state.scoped[workspaceID]?[credentialID], current.until > end { return }
-                state.scoped[workspaceID, default: [:]][credentialID] = Rest(until: end, rateLimited: rateLimited)
+                if let current = state.scoped[workspaceID]?[credentialID], current.until > end, current.keyTag == keyTag { return }
+                state.scoped[workspaceID, default: [:]][credentialID] = rest
             } else {
-                if let current = state.shared[credentialID], current.until > end { return }
-                state.shared[credentialID] = Rest(until: end, rateLimited: rateLimited)
+                if let current = state.shared[credentialID], current.until > end, current.keyTag == keyTag { return }
+                state.shared[credentialID] = rest
             }
         }
     }
@@ -45,12 +49,12 @@ public final class Cooldowns: Sendable {
     /// within the rest: one tenant's request (a huge prompt, a model with a tiny daily limit) cannot take the platform's
     /// key from every other tenant, while a limit that is really the account's is shared as soon as it shows twice.
     public func rateLimited(_ credentialID: String, for duration: Duration, owned: Bool, workspaceID: String?,
-                            now: ContinuousClock.Instant = .now) {
+                            keyTag: String? = nil, now: ContinuousClock.Instant = .now) {
         guard !owned, let workspaceID else {
-            rest(credentialID, for: duration, rateLimited: true, now: now)
+            rest(credentialID, for: duration, rateLimited: true, keyTag: keyTag, now: now)
             return
         }
-        rest(credentialID, for: duration, rateLimited: true, onlyFor: workspaceID, now: now)
+        rest(credentialID, for: duration, rateLimited: true, onlyFor: workspaceID, keyTag: keyTag, now: now)
         let confirmed = state.withLock { state -> Bool in
             if let first = state.unconfirmed[credentialID], first.until > now, first.workspaceID != workspaceID {
                 state.unconfirmed[credentialID] = nil
@@ -60,7 +64,7 @@ public final class Cooldowns: Sendable {
             state.unconfirmed[credentialID] = (workspaceID, now + duration)
             return false
         }
-        if confirmed { rest(credentialID, for: duration, rateLimited: true, now: now) }
+        if confirmed { rest(credentialID, for: duration, rateLimited: true, keyTag: keyTag, now: now) }
     }
 
     // MARK: Across instances
@@ -105,10 +109,11 @@ public final class Cooldowns: Sendable {
     /// Applies a rest another instance announced, as if this instance had met it.
     public func apply(_ announcement: Announcement, now: ContinuousClock.Instant = .now) {
         if announcement.rateLimited {
-            rateLimited(announcement.credentialID, for: announcement.duration, owned: announcement.owned, workspaceID: announcement.workspaceID, now: now)
+            rateLimited(announcement.credentialID, for: announcement.duration, owned: announcement.owned, workspaceID: announcement.workspaceID,
+                        keyTag: announcement.keyTag, now: now)
         } else {
             rest(announcement.credentialID, for: announcement.duration, rateLimited: false,
-                 onlyFor: announcement.owned ? nil : announcement.workspaceID, now: now)
+                 onlyFor: announcement.owned ? nil : announcement.workspaceID, keyTag: announcement.keyTag, now: now)
         }
     }
 
@@ -126,15 +131,24 @@ public final class Cooldowns: Sendable {
         }
     }
 
-    public func resting(for workspaceID: String? = nil, refusedOnly: Bool = false, now: ContinuousClock.Instant = .now) -> Set<String> {
+    ///
+    /// `currentTag` names the secret a key holds now (`nil`: not known here): a rest met with another secret is over,
+    /// so a key given a new secret serves at once on every instance, even when a rest of its old secret is told late.
+    public func resting(for workspaceID: String? = nil, refusedOnly: Bool = false, now: ContinuousClock.Instant = .now,
+                        currentTag: ((String) -> String?)? = nil) -> Set<String> {
         state.withLock { state in
             guard !state.shared.isEmpty || !state.scoped.isEmpty else { return [] }
-            state.shared = state.shared.filter { $0.value.until > now }
+            func live(_ id: String, _ rest: Rest) -> Bool {
+                guard rest.until > now else { return false }
+                guard let met = rest.keyTag, let currentTag, let held = currentTag(id) else { return true }
+                return held == met
+            }
+            state.shared = state.shared.filter { live($0.key, $0.value) }
             var ids = Set(state.shared.filter { !refusedOnly || !$0.value.rateLimited }.keys)
             if let workspaceID, let own = state.scoped[workspaceID] {
-                let live = own.filter { $0.value.until > now }
-                state.scoped[workspaceID] = live.isEmpty ? nil : live
-                ids.formUnion(live.filter { !refusedOnly || !$0.value.rateLimited }.keys)
+                let current = own.filter { live($0.key, $0.value) }
+                state.scoped[workspaceID] = current.isEmpty ? nil : current
+                ids.formUnion(current.filter { !refusedOnly || !$0.value.rateLimited }.keys)
             }
             return ids
         }

@@ -17,9 +17,9 @@ extension Gateway {
     func carryOut(_ failover: FailoverPolicy.Failover, credential: Credential, workspaceID: String?, keyVersion: KeyVersion, message: String) {
         if let rest = failover.rest {
             if rest.rateLimited {
-                cooldowns.rateLimited(credential.id, for: rest.duration, owned: rest.owned, workspaceID: workspaceID)
+                cooldowns.rateLimited(credential.id, for: rest.duration, owned: rest.owned, workspaceID: workspaceID, keyTag: keyVersion.tag)
             } else {
-                cooldowns.rest(credential.id, for: rest.duration, rateLimited: false, onlyFor: rest.owned ? nil : workspaceID)
+                cooldowns.rest(credential.id, for: rest.duration, rateLimited: false, onlyFor: rest.owned ? nil : workspaceID, keyTag: keyVersion.tag)
             }
             announce(.init(credentialID: credential.id, workspaceID: workspaceID, owned: rest.owned, rateLimited: rest.rateLimited,
                            duration: rest.duration, keyTag: keyVersion.tag))

@@ -180,7 +180,9 @@ public final class Gateway: Sendable {
                                     consumer: call.consumer, allowsOtherProvider: true)
         }
 
-        let resting = cooldowns.resting(for: call.workspaceID)
+        // A rest of a secret the key no longer holds here is over (its secret was replaced, wherever the rest was met).
+        let resolution = app.resolution
+        let resting = cooldowns.resting(for: call.workspaceID, currentTag: { resolution.heldKeyTag(of: $0) })
         var candidates: [Candidate]
         switch Resolver.resolve(query, in: snapshot, catalog: app.catalog, coolingDown: resting) {
         case .success(let list):
@@ -190,7 +192,8 @@ public final class Gateway: Sendable {
             // When only rate-limit rests stand in the way, say so like a vendor would: 429 with Retry-After.
             if !resting.isEmpty,
                case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: app.catalog,
-                                                             coolingDown: cooldowns.resting(for: call.workspaceID, refusedOnly: true)),
+                                                             coolingDown: cooldowns.resting(for: call.workspaceID, refusedOnly: true,
+                                                                                            currentTag: { resolution.heldKeyTag(of: $0) })),
                let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID), for: call.workspaceID) {
                 let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
                 return .answered(finishWithError(&meter, status: 429, code: "keys_cooling_down",

@@ -9,6 +9,21 @@ import KeywardenStore
 
 @Suite("Cooldowns")
 struct CooldownsTests {
+    @Test("a rest met with one secret is over once the key holds another here, however late it was told; unknown here, it stands")
+    func restsFollowTheSecret() {
+        let cooldowns = Cooldowns()
+        cooldowns.rest("key_a", for: .seconds(60), rateLimited: false, keyTag: "old")
+        cooldowns.apply(Cooldowns.Announcement(credentialID: "key_b", workspaceID: "ws_1", owned: false, rateLimited: false,
+                                               duration: .seconds(60), keyTag: "old"))
+        #expect(cooldowns.resting(for: "ws_1", currentTag: { _ in "old" }) == ["key_a", "key_b"])
+        #expect(cooldowns.resting(for: "ws_1", currentTag: { _ in nil }) == ["key_a", "key_b"], "a key not held here keeps its rest")
+        #expect(cooldowns.resting(for: "ws_1", currentTag: { $0 == "key_a" ? "new" : "old" }) == ["key_b"])
+        #expect(cooldowns.resting(for: "ws_1", currentTag: { _ in "old" }) == ["key_b"], "the replaced key's rest is gone, not just hidden")
+        // A rest without a tag (an older instance's) is the key's, whatever its secret.
+        cooldowns.rest("key_c", for: .seconds(60), rateLimited: true)
+        #expect(cooldowns.resting(for: "ws_1", currentTag: { _ in "new" }).contains("key_c"))
+    }
+
     @Test("a rest lasts its duration, a shorter one does not cut a longer one, and refusals are told from rate limits")
     func rests() {
         let cooldowns = Cooldowns()
