@@ -1,5 +1,3 @@
-import Foundation
-
 /// Removes secrets from what a vendor sent back (some vendors echo all or part of a key, in a body or a header).
 ///
 /// The rule: any run of 8 or more consecutive bytes of a secret, in any spelling a client may decode back to it, is
@@ -48,7 +46,9 @@ public struct SecretScrubber: Sendable {
         // ("Bearer ", a space) look like a key, and every byte of prose cost a lookup.
         let distinct = Array(Set(secrets.map { Array($0.utf8) }))
         let covering = distinct.filter { secret in
-            !distinct.contains { $0.count >= 4 && $0.count < secret.count && Self.contains($0, in: secret) }
+            !distinct.contains { other in
+                other.count >= 4 && other.count < secret.count && secret.withUnsafeBufferPointer { ASCIIText.firstIndex(of: other, in: $0) != nil }
+            }
         }
         let forms = covering.flatMap { Self.forms(of: $0) }
         var windows = WindowTable(capacity: forms.reduce(0) { $0 + max(0, $1.count - 7) })
@@ -131,20 +131,6 @@ public struct SecretScrubber: Sendable {
     }
 
     static func isContinuation(_ byte: UInt8) -> Bool { byte & 0xC0 == 0x80 }
-
-    /// Whether `needle` occurs in `haystack`.
-    static func contains(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
-        guard let first = needle.first, needle.count <= haystack.count else { return needle.isEmpty }
-        return haystack.withUnsafeBufferPointer { hay in
-            needle.withUnsafeBufferPointer { needle in
-                guard let hayStart = hay.baseAddress, let needleStart = needle.baseAddress else { return false }
-                for start in 0...(hay.count - needle.count) where hay[start] == first {
-                    if memcmp(hayStart + start, needleStart, needle.count) == 0 { return true }
-                }
-                return false
-            }
-        }
-    }
 
     /// A run's start moved back to the lead byte of the character it cuts (at most 3 bytes, not before `floor`).
     static func widenedStart(_ start: Int, floor: Int, byte: (Int) -> UInt8) -> Int {
