@@ -137,9 +137,12 @@ public final class Gateway: Sendable {
         let bodyBytes = call.body.bytes.map { Array($0.readableBytesView) }
         var facts = RequestFacts.read(body: bodyBytes, path: call.pathAndQuery)
         // A form upload (transcription, an image edit) names its model and whether it streams in form fields.
+        // (Read once: the unread-body rule below judges the same reading.)
         let contentType = call.headers.first { $0.name.lowercased() == "content-type" }?.value
-        if MultipartForm.isForm(contentType), let bodyBytes, let contentType,
-           case .fields(let fields) = MultipartForm.read(bodyBytes, contentType: contentType, names: Self.formFields) {
+        let form = MultipartForm.isForm(contentType) ? bodyBytes.flatMap { body in
+            contentType.map { MultipartForm.read(body, contentType: $0, names: Self.formFields) }
+        } : nil
+        if case .fields(let fields)? = form {
             if facts.model == nil { facts.model = fields["model"] }
             if let stream = fields["stream"] { facts.stream = stream.lowercased() == "true" }
         }
@@ -207,7 +210,7 @@ public final class Gateway: Sendable {
         // The workspace's limits (its own, else its plan's, else the platform's default), read once for every attempt.
         let limits = call.workspaceID.flatMap { snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget) }
         // A body every vendor's parser may not read as Keywarden does serves only keys it may pass to unread.
-        if let why = Self.unreadBody(call, bodyBytes: bodyBytes) {
+        if let why = Self.unreadBody(call, bodyBytes: bodyBytes, contentType: contentType, form: form) {
             candidates = candidates.filter { !Self.readsBody($0, limits: limits) }
             guard !candidates.isEmpty else {
                 meter.providerID = query.providerID ?? meter.providerID
@@ -231,9 +234,10 @@ public final class Gateway: Sendable {
         candidate.source != .byok || limits?.budget[.byok] != nil
     }
 
-    /// Why a call's body cannot be read as every vendor would read it (`nil`: it can, or it is not JSON to a vendor).
-    static func unreadBody(_ call: GatewayCall, bodyBytes: [UInt8]?) -> (status: Int, code: String, message: String)? {
-        let contentType = call.headers.first { $0.name.lowercased() == "content-type" }?.value
+    /// Why a call's body cannot be read as every vendor would read it (`nil`: it can, or it is not JSON to a vendor);
+    /// `form` is the reading of a form upload's fields (`nil` for any other body).
+    static func unreadBody(_ call: GatewayCall, bodyBytes: [UInt8]?, contentType: String?,
+                           form: MultipartForm.Reading?) -> (status: Int, code: String, message: String)? {
         func unreadable(_ why: String) -> (status: Int, code: String, message: String) {
             (400, "unreadable_body", "Keywarden reads the body of a call the platform pays for, or under a budget, as every vendor would, and this one reads differently to some: \(why). Send it without that.")
         }
@@ -254,8 +258,8 @@ public final class Gateway: Sendable {
         case .complete:
             guard let body = bodyBytes else { return nil }
             // A form label does not hide JSON: a body that opens as JSON is judged as JSON whatever its type says.
-            if MultipartForm.isForm(contentType), let contentType, !RequestBodyCheck.looksLikeJSON(body, contentType: nil) {
-                guard case .unreadable(let why) = MultipartForm.read(body, contentType: contentType, names: formFields) else { return nil }
+            if let form, !RequestBodyCheck.looksLikeJSON(body, contentType: nil) {
+                guard case .unreadable(let why) = form else { return nil }
                 return unreadable(why)
             }
             // UTF-16 or UTF-32 (a byte-order mark, or NUL bytes around the first characters) is JSON to a parser that
