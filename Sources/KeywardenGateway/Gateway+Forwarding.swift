@@ -93,13 +93,13 @@ extension Gateway {
     static func planDefaults(for call: GatewayCall, provider: ProviderDefinition, path: String, body: [UInt8]?, facts: RequestFacts,
                              model: String?, extras: [String: Secret]) -> (plan: CallDefaultsPlan, body: [UInt8]?) {
         // The body is read again only when a default could apply to a member the request facts do not already answer for.
-        var scanned: RequestBodyDefaults?
+        var scanned: JSONBodyEdit?
         var didScan = false
         let plan = provider.planDefaults(method: call.method, pathAndQuery: path, leftOut: { name in
             if name == "model", let sent = facts.model, sent != defaultModelName { return false }
             if !didScan {
                 didScan = true
-                scanned = body.flatMap(RequestBodyDefaults.init)
+                scanned = body.flatMap(JSONBodyEdit.init)
             }
             return scanned?.leavesOut(name) ?? false
         }, model: model, field: { extras[$0]?.unprotectedString })
@@ -197,17 +197,13 @@ extension Gateway {
     }
 
     /// The JSON body with its `model` replaced and, when asked, `stream_options.include_usage` set (a `stream_options`
-    /// that is not an object, `null` included, is replaced: the stream must report its usage to be metered); `nil` when
-    /// it is not a JSON object, so the body goes on as the caller sent it.
+    /// that is not an object, `null` included, is replaced: the stream must report its usage to be metered), spliced
+    /// into the caller's bytes; `nil` when it is not one JSON object Keywarden can read.
     static func rewritingBody(_ body: [UInt8], model: String?, includeUsage: Bool) -> [UInt8]? {
-        guard var object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
-        if let model { object["model"] = model }
-        if includeUsage {
-            var options = object["stream_options"] as? [String: Any] ?? [:]
-            options["include_usage"] = true
-            object["stream_options"] = options
-        }
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
+        guard var edit = JSONBodyEdit(body) else { return nil }
+        if let model { edit.set("model", json: CallDefaultsPlan.jsonString(model)) }
+        if includeUsage { edit.set("include_usage", in: "stream_options", json: "true") }
+        return edit.bytes
     }
 
     /// Whether the gateway asks this call's stream for usage on the caller's behalf: a streamed completion (chat, or the

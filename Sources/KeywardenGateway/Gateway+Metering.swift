@@ -44,7 +44,8 @@ extension Gateway {
         // Keywarden's own unavailability says when to come back.
         if status == 503, !headers.contains(where: { $0.name.lowercased() == "retry-after" }) { headers.append(("Retry-After", "\(StoreError.retryAfterSeconds)")) }
         finish(&meter, counts: UsageCounts(), model: nil, writesRow: writesRow)
-        let body = (try? JSONSerialization.data(withJSONObject: ["error": ["code": code, "message": message, "type": "keywarden_error"]], options: [.sortedKeys])) ?? Data()
+        let json = #"{"error":{"code":"# + CallDefaultsPlan.jsonString(code) + #","message":"# + CallDefaultsPlan.jsonString(message) + #","type":"keywarden_error"}}"#
+        let body = Array(json.utf8)
         return GatewayResponse(status: status, headers: headers + [("Content-Type", "application/json; charset=utf-8")],
                                body: .complete(ByteBuffer(bytes: body)), contentLength: body.count)
     }

@@ -482,8 +482,14 @@ public final class Gateway: Sendable {
         var hidesUsageEvents = false
         var sentBytes = plan.bodyBytes
         let asksUsage = Self.asksForStreamUsage(plan.facts, provider: provider, path: path)
-        if sendModel != nil || asksUsage, let bytes = plan.bodyBytes,
-           let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) {
+        if sendModel != nil || asksUsage {
+            // A body that must carry another model, or ask its stream for usage, and cannot be edited byte for byte (not
+            // one JSON object, a member named twice) is refused rather than sent with the caller's model or unmetered.
+            guard let bytes = plan.bodyBytes, let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) else {
+                let what = sendModel.map { "the model \(Self.isHeaderSafe($0) ? $0 : "this key serves")" } ?? "a request for the stream's usage"
+                state.lastFailure = .local(400, "unreadable_body", "Keywarden must set \(what) in this body, and cannot read it as one JSON object naming each member once.")
+                return nil
+            }
             body = .complete(ByteBuffer(bytes: rewritten))
             sentBytes = rewritten
             hidesUsageEvents = asksUsage

@@ -1,5 +1,5 @@
 import Testing
-@testable import KeywardenGateway
+@testable import KeywardenProviders
 
 @Suite("Usage-only events")
 struct UsageEventFilterTests {
