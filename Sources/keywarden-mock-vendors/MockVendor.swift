@@ -24,7 +24,7 @@ struct MockVendor: Sendable {
             await recorder.setForcedStatus(request.uri.queryParameters.get("status").flatMap { Int($0) })
             return .noContent
         }
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+        for method in [HTTPRequest.Method.get, .head, .options, .post, .put, .patch, .delete] {
             router.on("**", method: method) { request, context in try await handle(request, context: context) }
         }
         return router
@@ -77,6 +77,10 @@ struct MockVendor: Sendable {
             return json(404, ["error": ["code": "404", "message": "Resource not found"]])
         }
         let method = request.method.rawValue
+        // Like the vendors' API front ends: OPTIONS names the methods a path takes, with no body.
+        if request.method == .options {
+            return Response(status: .noContent, headers: [.allow: "GET, HEAD, POST, OPTIONS", .init("X-Mock-Options")!: "1"])
+        }
         if let hostile = try await hostileAnswer(key: key, ordinary: { try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body) }) {
             return hostile
         }
@@ -101,7 +105,7 @@ struct MockVendor: Sendable {
         }
         if key.contains("servererror") { return error(500, kind: .server) }
 
-        if family.isVerification(method: method, path: path) {
+        if family.isVerification(method: method == "HEAD" ? "GET" : method, path: path) {
             return verificationSuccess()
         }
         if let answer = generation(method: method, path: path, query: query, body: body, key: key) {

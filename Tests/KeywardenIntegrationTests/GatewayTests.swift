@@ -360,6 +360,36 @@ struct GatewayTests {
         #expect((report["totals"] as? [String: Any])?["requests"] as? Int == 7, "\(report)")
     }
 
+    @Test("HEAD and OPTIONS reach the vendor on the native face as GET does: its status and headers come back, no body; a platform key takes HEAD where it takes GET")
+    func headAndOptionsReachTheVendor() async throws {
+        let rig = try await GatewayRig(vendors: ["openai"])
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: "sk-platform-head-0601")
+        let ws = try await rig.workspace("Heads")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, secret: "sk-own-head-0602")
+
+        let got = try await TestHTTP.send("GET", rig.base + "/openai/v1/models", headers: ["Authorization": "Bearer \(token)"])
+        let head = try await TestHTTP.send("HEAD", rig.base + "/openai/v1/models", headers: ["Authorization": "Bearer \(token)"])
+        #expect(got.status == 200 && head.status == 200 && head.text.isEmpty, "\(head.status) \(head.text)")
+        #expect(head.headers["content-type"] == got.headers["content-type"] && head.headers["x-keywarden-source"] == "byok")
+        let options = try await TestHTTP.send("OPTIONS", rig.base + "/openai/v1/chat/completions", headers: ["Authorization": "Bearer \(token)"])
+        #expect(options.status == 204 && options.headers["allow"] == "GET, HEAD, POST, OPTIONS" && options.headers["x-mock-options"] == "1", "\(options.status) \(options.text)")
+        let seen = try await rig.mocks.requests("openai").map { "\($0["method"] as? String ?? "") \($0["path"] as? String ?? "")" }
+        #expect(seen.contains("HEAD /v1/models") && seen.contains("OPTIONS /v1/chat/completions"), "\(seen)")
+        // Without a token of its own, OPTIONS is refused like any other call (a browser's preflight is not answered).
+        let anonymous = try await TestHTTP.send("OPTIONS", rig.base + "/openai/v1/chat/completions")
+        #expect(anonymous.status == 401)
+        // The platform's key serves only its inference endpoints: OPTIONS is not one, and HEAD goes where GET may.
+        let other = try await rig.workspace("Shared")
+        let sharedToken = try await rig.serviceToken(other)
+        let sharedOptions = try await TestHTTP.send("OPTIONS", rig.base + "/openai/v1/chat/completions", headers: ["Authorization": "Bearer \(sharedToken)"])
+        #expect(sharedOptions.status == 403 && sharedOptions.json.errorCode == "endpoint_not_allowed", "\(sharedOptions.status) \(sharedOptions.text)")
+        let sharedGet = try await TestHTTP.send("GET", rig.base + "/openai/v1/models", headers: ["Authorization": "Bearer \(sharedToken)"])
+        let sharedHead = try await TestHTTP.send("HEAD", rig.base + "/openai/v1/models", headers: ["Authorization": "Bearer \(sharedToken)"])
+        #expect(sharedHead.status == sharedGet.status, "\(sharedGet.status) \(sharedHead.status)")
+    }
+
     @Test("bad gateway input gets a clear error with a stable code")
     func badInput() async throws {
         // A generous first-byte deadline: the 5 MiB upload below must not race it on a loaded machine.

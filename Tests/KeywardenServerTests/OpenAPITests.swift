@@ -21,7 +21,7 @@ struct OpenAPITests {
                 currentPath = String(line.dropFirst(2).dropLast())
             } else if let path = currentPath, line.hasPrefix("    "), !line.hasPrefix("     ") {
                 let word = line.trimmingCharacters(in: .whitespaces).dropLast()
-                if ["get", "put", "post", "patch", "delete"].contains(String(word)) {
+                if ["get", "head", "options", "put", "post", "patch", "delete"].contains(String(word)) {
                     operations.insert("\(word.uppercased()) \(path)")
                 }
             }

@@ -27,11 +27,12 @@ public struct EndpointRule: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether the rule allows this call (`path` without its query, already judged plain by ``EndpointRule/plainPath(_:)``).
+    /// A rule for `GET` allows `HEAD` too: the same request, answered without its body (RFC 9110, 9.3.2).
     public func allows(method: String, path: Substring) -> Bool {
         guard let segments else { return true }
         // A method already in upper-case ASCII (`POST`, as nearly every call sends it) is its own upper case.
         let upper = method.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? method : method.uppercased()
-        guard upper == self.method else { return false }
+        guard upper == self.method || (upper == "HEAD" && self.method == "GET") else { return false }
         let actual = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         guard actual.count == segments.count else { return false }
         return zip(segments, actual).allSatisfy { Self.matches($1, pieces: $0) }

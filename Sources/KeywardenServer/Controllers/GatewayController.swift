@@ -17,7 +17,8 @@ struct GatewayController {
     let replayLimit: Int
 
     func addRoutes(to router: Router<KeywardenRequestContext>) {
-        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
+        // Every method a vendor's API answers, HEAD and OPTIONS included, reaches the vendor as GET does.
+        let methods: [HTTPRequest.Method] = [.get, .head, .options, .post, .put, .patch, .delete]
         for provider in app.catalog.providers where provider.baseURL != nil {
             for method in methods {
                 router.on(RouterPath("\(provider.id)/**"), method: method) { request, context in
