@@ -92,6 +92,14 @@ extension Gateway {
         return error == .deadlineExceeded || error == .readTimeout
     }
 
+    /// Whether an attempt ended because the client left (its task was cancelled): not the vendor's failure.
+    static func clientLeft(_ error: any Error) -> Bool {
+        error is VendorCallCancelled || error is CancellationError || Task.isCancelled
+    }
+
+    /// The status a call's usage row carries when the client closed its connection before the answer (nginx's 499).
+    static let clientClosedStatus = 499
+
     static func isTimeout(_ error: any Error) -> Bool {
         if let error = error as? HTTPClientError {
             return error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout

@@ -103,18 +103,18 @@ extension Gateway {
         return max(0, counts.inputTokens ?? 0).saturatingAdding(max(0, counts.outputTokens ?? 0))
     }
 
-    /// Charges an attempt the first-byte deadline or a read timeout ended after its request was sent: the vendor bills
-    /// it. Its own usage row (status 504) carries its estimate, which settles its budget hold; its estimated tokens count
-    /// against the tokens-per-minute limit at once.
-    func chargeTimedOutAttempt(_ candidate: Candidate, meter: Meter, reservation: BudgetReservation?) {
+    /// Charges an attempt that ended without an answer after its request was sent (the first-byte deadline, a read
+    /// timeout: status 504; the client leaving: 499): the vendor bills it. Its own usage row carries its estimate, which
+    /// settles its budget hold; its estimated tokens count against the tokens-per-minute limit at once.
+    func chargeUnansweredAttempt(_ candidate: Candidate, meter: Meter, reservation: BudgetReservation?, status: Int) {
         var attempt = meter
         attempt.candidate = candidate
-        attempt.status = 504
+        attempt.status = status
         let credits = estimate(attempt, source: candidate.source)
         if let admission = meter.rateAdmission { settleTokens(admission, used: estimatedTokens(attempt)) }
         let record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: candidate.providerID, model: meter.model, credentialID: candidate.credentialID,
-            source: candidate.source, modality: meter.modality, consumer: meter.call.consumer, status: 504,
+            source: candidate.source, modality: meter.modality, consumer: meter.call.consumer, status: status,
             latencyMilliseconds: Self.milliseconds(ContinuousClock.now - meter.started),
             counts: settings.prices.estimatedCounts(requestSize(attempt)), milliCredits: credits, attempts: 1,
             holdID: reservation?.holdID

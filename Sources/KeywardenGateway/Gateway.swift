@@ -84,6 +84,12 @@ public final class Gateway: Sendable {
         var state = AttemptState(limits: plan.limits)
         for candidate in policy.keysToTry(plan.candidates) {
             guard policy.mayTry(afterAttempts: state.attempts, bodyReplayable: call.body.isReplayable) else { break }
+            // A client that left is answered no more: no other key is tried for it.
+            if Task.isCancelled, !state.clientLeft {
+                state.clientLeft = true
+                state.lastFailure = .local(Self.clientClosedStatus, "client_closed", "The client closed its connection before the answer came.")
+            }
+            if state.clientLeft { break }
             if case .delivered(let response) = await attempt(candidate, of: call, plan: plan, state: &state, meter: &meter, upstream: &upstream) {
                 return response
             }
@@ -347,12 +353,28 @@ public final class Gateway: Sendable {
             upstream += ContinuousClock.now - sent
         } catch {
             upstream += ContinuousClock.now - sent
+            if Self.clientLeft(error) {
+                // The client closed its connection: the vendor's was closed with it, and no other key is tried. A request
+                // the vendor had whole is billed by it: the attempt is charged its estimate, as a timed-out one is.
+                state.clientLeft = true
+                state.lastAttemptBilled = (error as? VendorCallCancelled)?.requestSent ?? false
+                if state.lastAttemptBilled {
+                    chargeUnansweredAttempt(candidate, meter: meter, reservation: reservation, status: Self.clientClosedStatus)
+                } else {
+                    release(reservation)
+                    refundTokens(&meter)
+                }
+                meter.reservation = nil
+                meter.rateAdmission = nil
+                state.lastFailure = .local(Self.clientClosedStatus, "client_closed", "The client closed its connection before the answer came.")
+                return .next
+            }
             let why: FailoverPolicy.Unreachable = EgressRefusal.isRefusal(error) ? .targetRefused : Self.isTimeout(error) ? .timedOut : .connectionFailed
             state.lastAttemptBilled = Self.vendorReceived(error)
             if state.lastAttemptBilled {
                 // The vendor got the request and was working on it when the deadline ended the attempt: it bills it. The
                 // attempt is charged its estimate (a row of its own), against the budget and the tokens-per-minute limit.
-                chargeTimedOutAttempt(candidate, meter: meter, reservation: reservation)
+                chargeUnansweredAttempt(candidate, meter: meter, reservation: reservation, status: 504)
             } else {
                 release(reservation)
                 refundTokens(&meter)
@@ -598,6 +620,8 @@ public final class Gateway: Sendable {
         /// Whether the last attempt was billed in a row of its own (a timeout after the vendor had the request): the
         /// call's failure then writes no second row for it.
         var lastAttemptBilled = false
+        /// Whether the client closed its connection: the call ends with no other key tried.
+        var clientLeft = false
         let limits: EffectiveLimits?
 
         init(limits: EffectiveLimits?) {

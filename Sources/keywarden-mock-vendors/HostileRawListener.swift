@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// like the others; tests point a provider's base URL at it. Once a request's head has arrived it answers
 /// `HTTP/1.1 200 OK` and then one more header line every 100 ms, forever (`neverendingheaders`), or, when
 /// the request contains `partialhead` (in the key, the path, anywhere), half a header line and then
-/// nothing. It reads on meanwhile and stops when the client closes the connection.
+/// nothing; with `silenthead`, nothing at all; with `stallstream`, one event of a stream and then nothing. It reads on
+/// meanwhile, stops when the client closes the connection, and prints `closed after <ms> ms: <request line>`.
 struct HostileRawListener: Service {
     let name: String
     let host: String
@@ -47,10 +48,22 @@ struct HostileRawListener: Service {
                 guard var chunk = try await iterator.next() else { return }
                 head += chunk.readBytes(length: chunk.readableBytes) ?? []
             }
-            let partial = String(decoding: head, as: UTF8.self).contains("partialhead")
+            let text = String(decoding: head, as: UTF8.self)
+            let partial = text.contains("partialhead")
+            let requestLine = text.prefix { $0 != "\r" && $0 != "\n" }
+            let opened = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    if partial {
+                    if text.contains("silenthead") {
+                        // Nothing at all, until the client leaves.
+                        try await Task.sleep(for: .seconds(86_400 * 365))
+                    } else if text.contains("stallstream") {
+                        // One event of a stream, then nothing.
+                        try await outbound.write(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"))
+                        let event = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+                        try await outbound.write(ByteBuffer(string: String(event.utf8.count, radix: 16) + "\r\n" + event + "\r\n"))
+                        try await Task.sleep(for: .seconds(86_400 * 365))
+                    } else if partial {
                         try await outbound.write(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Type: applica"))
                         try await Task.sleep(for: .seconds(86_400 * 365))
                     } else {
@@ -66,6 +79,9 @@ struct HostileRawListener: Service {
                 // Whatever else the client sends (a body) is read and dropped; its end (the client gone) ends the answer.
                 while try await iterator.next() != nil {}
                 group.cancelAll()
+                // Tests learn when a caller gave up on a silent vendor from this line.
+                let waited = ContinuousClock.now - opened
+                FileHandle.standardOutput.write(Data("closed after \(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000) ms: \(requestLine)\n".utf8))
             }
         }
     }

@@ -6,43 +6,7 @@ import Testing
 /// closed in bounded time; past the maximum, a new one is refused at once.
 @Suite("Client connections", .serialized)
 struct ClientConnectionTests {
-    /// A raw TCP connection to the server.
-    final class Raw {
-        let fd: Int32
-
-        init(port: Int) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw Failure.connect }
-        }
-
-        enum Failure: Error { case connect }
-
-        func send(_ text: String) {
-            _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
-        }
-
-        /// Seconds until the server closed the connection (reading and dropping what it sends), or `nil` within `limit`.
-        func secondsUntilClosed(limit: Double) -> Double? {
-            var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            let started = Date()
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while Date().timeIntervalSince(started) < limit {
-                let read = recv(fd, &buffer, buffer.count, 0)
-                if read == 0 || (read < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { return Date().timeIntervalSince(started) }
-            }
-            return nil
-        }
-
-        deinit { close(fd) }
-    }
+    typealias Raw = RawTCPConnection
 
     func start(_ environment: [String: String]) async throws -> (KeywardenProcess, Int, URL) {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-conn-\(UUID().uuidString)")

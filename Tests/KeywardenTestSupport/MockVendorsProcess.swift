@@ -5,6 +5,8 @@ public final class MockVendorsProcess: Sendable {
     let process: KeywardenProcess
     /// Each vendor's base URL.
     public let urls: [String: String]
+    /// What the mocks printed so far (the raw listener says when a caller closed its connection).
+    public var output: String { process.stdout }
 
     /// Starts the mocks (all families by default) and waits for every port.
     public init(vendors: [String]? = nil) async throws {

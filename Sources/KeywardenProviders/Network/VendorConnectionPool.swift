@@ -294,6 +294,14 @@ struct VendorConnection: Sendable {
     }
 }
 
+/// The caller gave up on a vendor call before the answer's head; the connection was closed.
+public struct VendorCallCancelled: Error, Sendable, Equatable {
+    /// Whether the whole request had reached the network: the vendor may have worked on it, and bill it.
+    public let requestSent: Bool
+
+    public init(requestSent: Bool) { self.requestSent = requestSent }
+}
+
 enum VendorExchangeError: Error {
     /// The connection closed before any byte of an answer (a kept-alive connection the vendor had just closed);
     /// `written`: whether the whole request had been handed to the network.
@@ -495,12 +503,13 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         releaseHeldRead()
     }
 
-    /// The caller of `answer` was cancelled while it waited for the head.
+    /// The caller of `answer` was cancelled while it waited for the head: the connection closes (the vendor stops
+    /// working on the request, as when a client of its own goes away).
     func cancel(_ answer: EventLoopPromise<Answer>) {
         switch phase {
         case .awaitingHead(let waiting) where waiting.futureResult === answer.futureResult,
              .headRead(let waiting, _, _) where waiting.futureResult === answer.futureResult:
-            fail(CancellationError())
+            fail(VendorCallCancelled(requestSent: requestWritten))
         default:
             break
         }

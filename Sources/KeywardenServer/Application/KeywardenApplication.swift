@@ -58,6 +58,8 @@ public struct KeywardenRequestContext: RequestContext {
     /// The peer's address (for per-client limits such as sign-in attempts); `nil` when unknown.
     public var clientAddress: String? { remoteAddress?.ipAddress }
     private let remoteAddress: SocketAddress?
+    /// The connection the request arrived on (to learn whether its client leaves: ``ClientDepartures``).
+    let connectionID: ObjectIdentifier
 
     /// Management bodies are small: anything larger is refused with 413 before it is read.
     public static let maximumBodySize = 64 * 1024
@@ -68,6 +70,7 @@ public struct KeywardenRequestContext: RequestContext {
         self.coreContext = .init(source: source)
         self.principal = nil
         self.remoteAddress = source.channel.remoteAddress
+        self.connectionID = ObjectIdentifier(source.channel)
     }
 
     /// The authenticated principal; routes behind the auth middleware always have one.
@@ -88,7 +91,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
     HealthController(app: app).addRoutes(to: router)
     MetricsController(registry: services.metrics.registry, token: services.settings.metricsToken).addRoutes(to: router)
-    GatewayController(app: app, gateway: services.gateway, replayLimit: services.settings.gateway.replayLimit).addRoutes(to: router)
+    GatewayController(app: app, gateway: services.gateway, replayLimit: services.settings.gateway.replayLimit, departures: services.departures).addRoutes(to: router)
     CatalogController(catalog: app.catalog).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
 
@@ -129,9 +132,10 @@ public func buildApplication(
     let settings = services.settings
     let open = ClientConnectionGuard.Count(maximum: settings.connections.maximumConnections)
     let limits = settings.connections
+    let departures = services.departures
     return Application(
         router: buildRouter(services),
-        server: .http1(configuration: .init(additionalChannelHandlers: [ClientConnectionGuard(count: open, limits: limits)])),
+        server: .http1(configuration: .init(additionalChannelHandlers: [ClientConnectionGuard(count: open, limits: limits, departures: departures)])),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Keywarden"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? settings.port

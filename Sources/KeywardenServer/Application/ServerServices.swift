@@ -25,6 +25,8 @@ public struct ServerServices: Sendable {
     let gatewayOutbound: OutboundClients
     let vendorPool: VendorConnectionPool
     let egressProxy: EgressProxy?
+    /// The client connections being served, so that work for a client that left is cancelled.
+    let departures = ClientDepartures()
 
     /// Builds the services over a store: the egress proxy (unless private targets are allowed), one pair of HTTP
     /// clients for verification and webhooks, and one pair for the gateway (each: direct, and through the proxy).

@@ -15,6 +15,8 @@ struct GatewayController {
     let app: AppServices
     let gateway: Gateway
     let replayLimit: Int
+    /// Who is still connected: a call whose client leaves is cancelled, and the vendor's connection closed with it.
+    let departures: ClientDepartures
 
     func addRoutes(to router: Router<KeywardenRequestContext>) {
         // Every method a vendor's API answers, HEAD and OPTIONS included, reaches the vendor as GET does.
@@ -76,7 +78,8 @@ struct GatewayController {
         let call = GatewayCall(face: face, method: request.method.rawValue, pathAndQuery: path, headers: headers, body: body,
                                workspaceID: workspaceID, consumer: request.headers[.keywardenConsumer], modality: modality,
                                receivedAt: receivedAt)
-        let answer = await gateway.handle(call)
+        let connection = departures.connection(context.connectionID)
+        let answer = if let connection { await connection.cancellingOnDeparture { await gateway.handle(call) } } else { await gateway.handle(call) }
 
         var fields = HTTPFields()
         for (name, value) in answer.headers {
@@ -88,7 +91,12 @@ struct GatewayController {
             return Response(status: status, headers: fields, body: .init(byteBuffer: buffer))
         case .stream(let stream):
             return Response(status: status, headers: fields, body: ResponseBody(contentLength: answer.contentLength) { writer in
-                try await stream.pump { chunk in try await writer.write(chunk) }
+                // A client that leaves mid-answer ends it at once, not at the vendor's next part.
+                if let connection {
+                    try await connection.cancellingOnDeparture { try await stream.pump { chunk in try await writer.write(chunk) } }
+                } else {
+                    try await stream.pump { chunk in try await writer.write(chunk) }
+                }
                 try await writer.finish(nil)
             })
         }

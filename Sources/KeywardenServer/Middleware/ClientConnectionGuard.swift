@@ -49,6 +49,9 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
 
     private let count: Count
     private let limits: ClientConnectionLimits
+    private let departures: ClientDepartures?
+    /// This connection, told when its client leaves.
+    private var connection: ClientDepartures.Connection?
     private var timer: Scheduled<Void>?
     private var counted = false
     /// Whether a request's head came and its end has not: its body is still arriving.
@@ -56,12 +59,14 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     /// Whether the current request's answer has been written whole (an early answer, before its body ended).
     private var answered = false
 
-    init(count: Count, limits: ClientConnectionLimits) {
+    init(count: Count, limits: ClientConnectionLimits, departures: ClientDepartures? = nil) {
         self.count = count
         self.limits = limits
+        self.departures = departures
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        connection = departures?.opened(context.channel)
         counted = true
         if count.open.add(1, ordering: .relaxed).newValue > count.maximum {
             context.close(promise: nil)
@@ -73,12 +78,28 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     func handlerRemoved(context: ChannelHandlerContext) {
         disarm()
         uncount()
+        clientLeft(context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         disarm()
         uncount()
+        clientLeft(context)
         context.fireChannelInactive()
+    }
+
+    /// The end of the client's input is its leaving (a client that gives up closes its connection; HTTP clients do not
+    /// half-close and wait, and nginx reads it the same way: 499): the work for its request is cancelled.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { connection?.clientLeft() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func clientLeft(_ context: ChannelHandlerContext) {
+        guard let connection else { return }
+        self.connection = nil
+        connection.clientLeft()
+        departures?.closed(context.channel)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
