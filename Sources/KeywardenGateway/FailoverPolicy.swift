@@ -29,8 +29,8 @@ public struct FailoverPolicy: Sendable, Equatable {
     /// What one attempt came to.
     public enum Outcome: Sendable, Equatable {
         /// A response head arrived. For a status that fails over, `verdict` is the vendor's word on the key (classified
-        /// from its error body) and `retryAfterSeconds` its `Retry-After`, already clamped.
-        case answered(status: Int, verdict: VerificationStatus?, retryAfterSeconds: Int?)
+        /// from its error body) and `retryAfter` the wait it asked for (its `Retry-After`, or its body's delay), already clamped.
+        case answered(status: Int, verdict: VerificationStatus?, retryAfter: Duration?)
         /// No response head: the vendor could not be reached.
         case unreachable(Unreachable)
     }
@@ -92,13 +92,13 @@ public struct FailoverPolicy: Sendable, Equatable {
         switch outcome {
         case .unreachable(let why):
             return .failover(Failover(reason: why.rawValue, rest: nil, record: nil, checkHealth: false))
-        case .answered(let status, let verdict, let retryAfterSeconds):
+        case .answered(let status, let verdict, let retryAfter):
             guard Self.triggersFailover(status) else { return .deliver }
             let reason: String
             var record: VerificationStatus?
             switch verdict {
             case .rateLimited?:
-                let duration = retryAfterSeconds.map { Duration.seconds($0) } ?? defaultCooldown
+                let duration = retryAfter ?? defaultCooldown
                 return .failover(Failover(reason: "rate_limited", rest: Rest(duration: duration, rateLimited: true, owned: owned),
                                           record: nil, checkHealth: false))
             case .quotaExceeded?:

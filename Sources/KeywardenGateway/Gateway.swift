@@ -408,11 +408,13 @@ public final class Gateway: Sendable {
         }
         if FailoverPolicy.triggersFailover(status) {
             let errorBody = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
-            let (verdict, message, retryAfter) = ResponseClassifier.classify(
+            let classification = ResponseClassifier.classify(
                 httpStatus: status, body: Data(errorBody), retryAfterHeader: response.headers.first(name: "retry-after"),
                 scrubber: scrubbers.scrubber(for: vendorRequest.secretsForScrubbing), maximumRetryAfter: policy.maximumRetryAfterSeconds
             )
-            if case .failover(var failover) = policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: retryAfter), owned: owned) {
+            let message = classification.message
+            if case .failover(var failover) = policy.decide(.answered(status: status, verdict: classification.status, retryAfter: classification.retryAfter),
+                                                            owned: owned) {
                 if credential.lifecycle.previous != nil {
                     failover = FailoverPolicy.duringRotation(failover, slot: candidate.slot)
                     if candidate.slot == .current, status == 401 || status == 403 { state.refusedCurrent.insert(candidate.credentialID) }

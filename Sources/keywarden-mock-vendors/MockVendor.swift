@@ -68,7 +68,7 @@ struct MockVendor: Sendable {
                                             "param": NSNull(), "code": "model_not_allowed"]])
             }
             if model.contains("tiny-limit-model") {
-                var answer = error(429, kind: .rateLimit)
+                var answer = error(429, kind: .rateLimit("7s"))
                 answer.headers[.retryAfter] = "30"
                 return answer
             }
@@ -96,14 +96,22 @@ struct MockVendor: Sendable {
         if key.contains("forbidden") { return error(403, kind: .forbidden) }
         if key.contains("noquota") { return error(429, kind: .quota) }
         if key.contains("ratelimited") {
-            var answer = error(429, kind: .rateLimit)
-            // "retry3" in the key: Retry-After 3 instead of the usual 7.
-            if let range = key.range(of: "retry"), let seconds = Int(key[range.upperBound...].prefix { $0.isNumber }) {
-                answer.headers[.retryAfter] = "\(seconds)"
-            }
+            // "retry3" in the key: a wait of 3 s instead of the usual 7 (in Retry-After, or Google's body).
+            let seconds = key.range(of: "retry").flatMap { Int(key[$0.upperBound...].prefix { $0.isNumber }) }
+            var answer = error(429, kind: .rateLimit("\(seconds ?? 7)s"))
+            if let seconds, answer.headers[.retryAfter] != nil { answer.headers[.retryAfter] = "\(seconds)" }
             return answer
         }
         if key.contains("servererror") { return error(500, kind: .server) }
+        // A spent quota that comes back: refused as out of quota for 2.5 s from the first call (a vendor's day, shrunk).
+        if key.contains("dailyquota"), await recorder.windowRefusal(key: key, window: .milliseconds(2500)) != nil {
+            return error(429, kind: .quota)
+        }
+        // A per-minute window: the first call is refused for 1.2 s, then calls pass (Gemini's free tier, shrunk).
+        if key.contains("perminute"), let left = await recorder.windowRefusal(key: key, window: .milliseconds(1200)) {
+            let seconds = Double(left.components.attoseconds / 1_000_000_000_000_000) / 1000 + Double(left.components.seconds)
+            return error(429, kind: .rateLimit(String(format: "%.1fs", seconds)))
+        }
 
         if family.isVerification(method: method == "HEAD" ? "GET" : method, path: path) {
             return verificationSuccess()
@@ -143,7 +151,8 @@ struct MockVendor: Sendable {
     }
 
     enum ErrorKind {
-        case missingKey, invalidKey(String), forbidden, quota, rateLimit, server
+        /// `rateLimit`'s delay is the body's (Google's `RetryInfo`); the others send `Retry-After: 7`.
+        case missingKey, invalidKey(String), forbidden, quota, rateLimit(String), server
     }
 
     /// The vendor's own error body for each failure.
@@ -188,8 +197,30 @@ struct MockVendor: Sendable {
             case .quota, .rateLimit: googleStatus = "RESOURCE_EXHAUSTED"
             case .server: googleStatus = "INTERNAL"
             }
-            let text: String = { if case .invalidKey = kind { return "API key not valid. Please pass a valid API key." }; if case .quota = kind { return "Quota exceeded for quota metric 'Generate Content API requests per day'." }; return message }()
-            body = ["error": ["code": status, "message": text, "status": googleStatus]]
+            var text: String = { if case .invalidKey = kind { return "API key not valid. Please pass a valid API key." }; return message }()
+            var error: [String: Any] = ["code": status, "status": googleStatus]
+            // Like Gemini: both limits say "You exceeded your current quota"; only the quota ids tell a day from a minute,
+            // and a per-minute limit gives its delay in the body's RetryInfo, with no Retry-After header.
+            switch kind {
+            case .quota:
+                text = "You exceeded your current quota, please check your plan and billing details. * Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 250"
+                error["details"] = [["@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [[
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "quotaValue": "250"]]]]
+            case .rateLimit(let delay):
+                text = "You exceeded your current quota, please check your plan and billing details. * Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 10\nPlease retry in \(delay)."
+                error["details"] = [
+                    ["@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [[
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "quotaValue": "10"]]],
+                    ["@type": "type.googleapis.com/google.rpc.Help", "links": [["description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"]]],
+                    ["@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay],
+                ]
+                extra[.retryAfter] = nil
+            default: break
+            }
+            error["message"] = text
+            body = ["error": error]
         case .elevenlabs:
             let detailStatus: String
             switch kind {
@@ -240,4 +271,16 @@ actor RequestRecorder {
     private(set) var forcedStatus: Int?
 
     func setForcedStatus(_ status: Int?) { forcedStatus = status }
+
+    /// When each per-minute key's window opened.
+    private var windows: [String: ContinuousClock.Instant] = [:]
+
+    /// The time left in `key`'s refusal window (opened by its first call), or `nil` once it has passed.
+    func windowRefusal(key: String, window: Duration) -> Duration? {
+        let now = ContinuousClock.now
+        let opened = windows[key] ?? now
+        windows[key] = opened
+        let left = opened + window - now
+        return left > .zero ? left : nil
+    }
 }

@@ -17,33 +17,33 @@ struct FailoverPolicyTests {
         #expect(![100, 200, 204, 301, 400, 404, 408, 413, 422, 499, 600, -1, Int.max].contains(where: FailoverPolicy.triggersFailover))
         for status in [200, 201, 302, 400, 404, 409, 413, 422] {
             for verdict in [nil, VerificationStatus.invalid, .rateLimited, .quotaExceeded] {
-                #expect(policy.decide(.answered(status: status, verdict: verdict, retryAfterSeconds: 5), owned: true) == .deliver)
+                #expect(policy.decide(.answered(status: status, verdict: verdict, retryAfter: .seconds(5)), owned: true) == .deliver)
             }
         }
     }
 
     @Test("a 429 rests the key for its Retry-After, or the default rest without one; nothing is recorded on the key")
     func rateLimitRests() throws {
-        let withHeader = try #require(failover(.answered(status: 429, verdict: .rateLimited, retryAfterSeconds: 7), owned: false))
+        let withHeader = try #require(failover(.answered(status: 429, verdict: .rateLimited, retryAfter: .seconds(7)), owned: false))
         #expect(withHeader == .init(reason: "rate_limited", rest: .init(duration: .seconds(7), rateLimited: true, owned: false),
                                     record: nil, checkHealth: false))
-        let without = try #require(failover(.answered(status: 429, verdict: .rateLimited, retryAfterSeconds: nil), owned: true))
+        let without = try #require(failover(.answered(status: 429, verdict: .rateLimited, retryAfter: nil), owned: true))
         #expect(without.rest == .init(duration: .seconds(30), rateLimited: true, owned: true))
     }
 
     @Test("the caller's own key refused with 401 rests for everyone, is recorded invalid, and is probed after the record")
     func ownedRefusalRecorded() throws {
-        let invalid = try #require(failover(.answered(status: 401, verdict: .invalid, retryAfterSeconds: nil), owned: true))
+        let invalid = try #require(failover(.answered(status: 401, verdict: .invalid, retryAfter: nil), owned: true))
         #expect(invalid == .init(reason: "invalid", rest: .init(duration: .seconds(60), rateLimited: false, owned: true),
                                  record: .invalid, checkHealth: true))
-        let quota = try #require(failover(.answered(status: 429, verdict: .quotaExceeded, retryAfterSeconds: nil), owned: true))
+        let quota = try #require(failover(.answered(status: 429, verdict: .quotaExceeded, retryAfter: nil), owned: true))
         #expect(quota.record == .quotaExceeded && quota.reason == "quota_exceeded" && !quota.checkHealth && quota.rest?.owned == true)
         // A 403 is no proof the key is invalid (the path may be one the key may not use): rest, probe, no record.
-        let forbidden = try #require(failover(.answered(status: 403, verdict: .noPermission, retryAfterSeconds: nil), owned: true))
+        let forbidden = try #require(failover(.answered(status: 403, verdict: .noPermission, retryAfter: nil), owned: true))
         #expect(forbidden == .init(reason: "forbidden", rest: .init(duration: .seconds(60), rateLimited: false, owned: true),
                                    record: nil, checkHealth: true))
         // "Invalid" on a status other than 401 is not recorded as invalid either.
-        let oddInvalid = try #require(failover(.answered(status: 403, verdict: .invalid, retryAfterSeconds: nil), owned: true))
+        let oddInvalid = try #require(failover(.answered(status: 403, verdict: .invalid, retryAfter: nil), owned: true))
         #expect(oddInvalid.record == nil && oddInvalid.reason == "server_error" && oddInvalid.rest == nil)
     }
 
@@ -51,7 +51,7 @@ struct FailoverPolicyTests {
     func sharedRefusalNotRecorded() throws {
         for (status, verdict, reason) in [(401, VerificationStatus.invalid, "invalid"), (403, .noPermission, "forbidden"), (402, .quotaExceeded, "none"),
                                           (429, .quotaExceeded, "quota_exceeded")] {
-            guard let decided = failover(.answered(status: status, verdict: verdict, retryAfterSeconds: nil), owned: false) else {
+            guard let decided = failover(.answered(status: status, verdict: verdict, retryAfter: nil), owned: false) else {
                 #expect(reason == "none", "status \(status) should fail over")
                 continue
             }
@@ -64,7 +64,7 @@ struct FailoverPolicyTests {
     func serverErrorsMoveOn() throws {
         for status in [500, 502, 503, 529] {
             for verdict in [nil, VerificationStatus.unreachable, .valid] {
-                #expect(failover(.answered(status: status, verdict: verdict, retryAfterSeconds: 9), owned: true)
+                #expect(failover(.answered(status: status, verdict: verdict, retryAfter: .seconds(9)), owned: true)
                     == .init(reason: "server_error", rest: nil, record: nil, checkHealth: false))
             }
         }

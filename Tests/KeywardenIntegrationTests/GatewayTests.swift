@@ -390,6 +390,44 @@ struct GatewayTests {
         #expect(sharedHead.status == sharedGet.status, "\(sharedGet.status) \(sharedHead.status)")
     }
 
+    @Test("Gemini's per-minute 429 rests the key for its RetryInfo delay only (a call 1.5 s later is served by it); a spent daily quota turns the key off, and the recheck brings it back by itself")
+    func geminiThrottlesReadInItsOwnWords() async throws {
+        // Shrunk: a recheck every 2 s (15 min by default), and a refused key's rest (60 s) shorter than it, as by default.
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_QUOTA_RECHECK": "2", "KEYWARDEN_HEALTH_TICK": "0.2", "KEYWARDEN_GATEWAY_REJECTED_COOLDOWN": "1"],
+                                       vendors: ["gemini"])
+        defer { Task { await rig.stop() } }
+        let path = "/gemini/v1beta/models/gemini-2.5-flash:generateContent"
+        let body: [String: Any] = ["contents": [["role": "user", "parts": [["text": "hi"]]]]]
+
+        let ws = try await rig.workspace("Per minute")
+        let token = try await rig.serviceToken(ws)
+        let key = try await rig.key(ws, provider: "gemini", secret: "AIzaSy-perminute-0801-abcdefghijklmnopq")
+        let limited = try await rig.call(path, token: token, json: body)
+        #expect(limited.status == 429, "\(limited.status) \(limited.text)")
+        try await Task.sleep(for: .milliseconds(1500))
+        let served = try await rig.call(path, token: token, json: body)
+        #expect(served.status == 200, "a call 1.5 s later: \(served.status) \(served.text)")
+        let status = try await rig.api("GET", "/api/v1/workspaces/\(ws)/keys/\(key)")["status"] as? String
+        #expect(status != "quota_exceeded", "a minute's limit is no spent quota: \(status ?? "nil")")
+
+        let daily = try await rig.workspace("Per day")
+        let dailyToken = try await rig.serviceToken(daily)
+        let dailyKey = try await rig.key(daily, provider: "gemini", secret: "AIzaSy-dailyquota-0802-abcdefghijklmnop")
+        let spent = try await rig.call(path, token: dailyToken, json: body)
+        #expect(spent.status == 429, "\(spent.status) \(spent.text)")
+        try await rig.eventually("the key is recorded out of quota") {
+            try await rig.api("GET", "/api/v1/workspaces/\(daily)/keys/\(dailyKey)")["status"] as? String == "quota_exceeded"
+        }
+        let off = try await rig.call(path, token: dailyToken, json: body)
+        #expect(off.status == 422 && off.json.errorCode == "no_key_available", "\(off.status) \(off.text)")
+        // The vendor's quota comes back (2.5 s); the recheck (every 2 s here) sees it, and the key serves again.
+        try await rig.eventually("the recheck brings the key back", timeout: .seconds(15)) {
+            try await rig.api("GET", "/api/v1/workspaces/\(daily)/keys/\(dailyKey)")["status"] as? String == "valid"
+        }
+        let back = try await rig.call(path, token: dailyToken, json: body)
+        #expect(back.status == 200, "\(back.status) \(back.text)")
+    }
+
     @Test("bad gateway input gets a clear error with a stable code")
     func badInput() async throws {
         // A generous first-byte deadline: the 5 MiB upload below must not race it on a loaded machine.

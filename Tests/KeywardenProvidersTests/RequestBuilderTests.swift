@@ -112,7 +112,8 @@ struct ClassifierTests {
     let scrubber = SecretScrubber(secrets: ["sk-proj-abcdefghijklmnop1234"])
 
     func classify(_ status: Int, _ body: String, retryAfter: String? = nil) -> (VerificationStatus, String, Int?) {
-        ResponseClassifier.classify(httpStatus: status, body: Data(body.utf8), retryAfterHeader: retryAfter, scrubber: scrubber)
+        let classification = ResponseClassifier.classify(httpStatus: status, body: Data(body.utf8), retryAfterHeader: retryAfter, scrubber: scrubber)
+        return (classification.status, classification.message, classification.retryAfterSeconds)
     }
 
     @Test("each vendor's error shape is read, and statuses follow the rules")
@@ -126,12 +127,70 @@ struct ClassifierTests {
         #expect(limited.0 == .rateLimited && limited.2 == 7)
         #expect(classify(400, #"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#).0 == .quotaExceeded)
         #expect(classify(401, #"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#).1 == "invalid x-api-key")
-        #expect(classify(429, #"{"error":{"code":429,"message":"Quota exceeded for quota metric","status":"RESOURCE_EXHAUSTED"}}"#).0 == .quotaExceeded)
+        // Google's RESOURCE_EXHAUSTED with no quota ids names no day: a rate limit, which passes by itself.
+        #expect(classify(429, #"{"error":{"code":429,"message":"Quota exceeded for quota metric","status":"RESOURCE_EXHAUSTED"}}"#).0 == .rateLimited)
         #expect(classify(401, #"{"detail":{"status":"quota_exceeded","message":"This request exceeds your quota."}}"#).0 == .quotaExceeded)
         #expect(classify(401, #"{"detail":{"status":"invalid_api_key","message":"Invalid API key"}}"#).0 == .invalid)
         #expect(classify(503, "<html>down</html>").0 == .unreachable)
         #expect(classify(404, #"{"error":{"code":"404","message":"Resource not found"}}"#).0 == .unreachable)
         #expect(classify(401, #"{"message":"invalid api token"}"#).1 == "invalid api token")
+    }
+
+    /// Gemini's 429 as it is sent: the same words for a minute's limit and a day's; only the quota ids differ.
+    static func gemini(quotaID: String?, retryDelay: String?, message: String = "You exceeded your current quota, please check your plan and billing details. Please retry in 1.2s.") -> String {
+        var details: [String] = []
+        if let quotaID {
+            details.append(#"{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"\#(quotaID)","quotaDimensions":{"location":"global","model":"gemini-2.5-flash"},"quotaValue":"10"}]}"#)
+        }
+        details.append(#"{"@type":"type.googleapis.com/google.rpc.Help","links":[{"description":"Learn more","url":"https://ai.google.dev/gemini-api/docs/rate-limits"}]}"#)
+        if let retryDelay { details.append(#"{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"\#(retryDelay)"}"#) }
+        return #"{"error":{"code":429,"message":"\#(message)","status":"RESOURCE_EXHAUSTED","details":[\#(details.joined(separator: ","))]}}"#
+    }
+
+    @Test("each vendor's throttle is read from its structured fields first: a Gemini per-minute limit is a rate limit with its body's delay, a daily one a spent quota; OpenAI, Anthropic, Groq and ElevenLabs alike")
+    func throttlesByStructuredFields() {
+        func wait(_ status: Int, _ body: String, header: String? = nil) -> (VerificationStatus, Duration?) {
+            let classified = ResponseClassifier.classify(httpStatus: status, body: Data(body.utf8), retryAfterHeader: header, scrubber: scrubber)
+            return (classified.status, classified.retryAfter)
+        }
+        // Gemini: per minute (and per second) → rate limited, for RetryInfo's delay to the millisecond; per day → quota.
+        for id in ["GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "GenerateContentInputTokensPerModelPerMinute-FreeTier", "RequestsPerSecondPerProject"] {
+            #expect(wait(429, Self.gemini(quotaID: id, retryDelay: "1.2s")) == (.rateLimited, .milliseconds(1200)), "\(id)")
+        }
+        #expect(wait(429, Self.gemini(quotaID: "GenerateRequestsPerDayPerProjectPerModel-FreeTier", retryDelay: nil)).0 == .quotaExceeded)
+        // A minute's and a day's limit together: a rate limit for RetryInfo's delay (a quota only when every exceeded
+        // quota is a day's; if the day's holds, the next answer names it alone).
+        let both = Self.gemini(quotaID: "GenerateRequestsPerDayPerProjectPerModel-FreeTier", retryDelay: "30s")
+            .replacingOccurrences(of: #""violations":[{"#, with: #""violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel"},{"#)
+        #expect(wait(429, both) == (.rateLimited, .seconds(30)))
+        // RetryInfo alone, the message's delay alone, a header over the body, and odd delays.
+        #expect(wait(429, Self.gemini(quotaID: nil, retryDelay: "37s")) == (.rateLimited, .seconds(37)))
+        #expect(wait(429, Self.gemini(quotaID: nil, retryDelay: nil)) == (.rateLimited, .milliseconds(1200)))
+        #expect(wait(429, Self.gemini(quotaID: nil, retryDelay: "2s"), header: "5") == (.rateLimited, .seconds(5)))
+        for odd in ["-1s", "1e9s", "s", "1.s", "abc", "1.2", "９s", "99999999999s"] {
+            let classified = wait(429, Self.gemini(quotaID: nil, retryDelay: odd, message: "Too many."))
+            #expect(classified.0 == .rateLimited && (classified.1 == nil || classified.1! <= .seconds(3600)), "\(odd): \(String(describing: classified.1))")
+        }
+        #expect(wait(429, Self.gemini(quotaID: nil, retryDelay: "1.0001s")).1 == .milliseconds(1001), "rounded up, never down")
+        // OpenAI: the same words, told apart by code.
+        #expect(wait(429, #"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#).0 == .quotaExceeded)
+        #expect(wait(429, #"{"error":{"message":"Rate limit reached for gpt-5.4-mini on tokens per min (TPM): Limit 30000, Used 29000. Please try again in 1.054s.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#)
+                == (.rateLimited, .milliseconds(1054)))
+        #expect(wait(429, #"{"error":{"message":"Rate limit reached. Please try again in 20ms.","type":"requests","code":"rate_limit_exceeded"}}"#) == (.rateLimited, .milliseconds(20)))
+        #expect(wait(429, #"{"error":{"message":"Rate limit reached. Please try again in 1m30.5s.","type":"requests","code":"rate_limit_exceeded"}}"#) == (.rateLimited, .milliseconds(90_500)))
+        // Groq's words, and a code that is rate_limit_exceeded whatever the message says of quotas.
+        #expect(wait(429, #"{"error":{"message":"Rate limit reached for model on tokens per day (TPD): quota exceeded. Please try again in 7m12s.","type":"tokens","code":"rate_limit_exceeded"}}"#)
+                == (.rateLimited, .seconds(432)))
+        // Anthropic: rate_limit_error rests; 529 overloaded_error is the vendor's, not the key's; a spent balance is quota.
+        #expect(wait(429, #"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}"#, header: "12")
+                == (.rateLimited, .seconds(12)))
+        let overloaded = ResponseClassifier.classify(httpStatus: 529, body: Data(#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.utf8), retryAfterHeader: nil, scrubber: scrubber)
+        #expect(overloaded.status == .unreachable && overloaded.message.contains("overloaded"))
+        #expect(wait(400, #"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#).0 == .quotaExceeded)
+        // ElevenLabs: quota_exceeded as its detail's status.
+        #expect(wait(401, #"{"detail":{"status":"quota_exceeded","message":"This request exceeds your quota of 10000."}}"#).0 == .quotaExceeded)
+        // A body naming a member twice, or not JSON, is no structure: its words alone count.
+        #expect(wait(429, #"{"error":{"code":"insufficient_quota","code":"rate_limit_exceeded"}}"#).0 == .rateLimited)
     }
 
     @Test("a Retry-After date is turned into seconds")

@@ -21,12 +21,21 @@ public struct HealthCheckSettings: Sendable {
     public var maximumBackoff: Duration
     /// An on-demand check (after the gateway saw a 401) is skipped if the key was checked this recently.
     public var recheckGuard: Duration
+    /// Whether every active key is checked on ``interval`` (`KEYWARDEN_HEALTH_INTERVAL=0` turns it off).
+    public var periodic: Bool
+    /// How soon an active key recorded `quota_exceeded` is checked again (default 15 min, at most ``interval``; `nil`:
+    /// only with the others), periodic checks on or off: an account's quota comes back (a new day, a payment), and so
+    /// must the key, by itself.
+    public var quotaRecheck: Duration?
 
     public init(
         interval: Duration = .seconds(6 * 3600), jitter: Double = 0.1, concurrency: Int = 4, tick: Duration = .seconds(30),
-        initialBackoff: Duration = .seconds(60), maximumBackoff: Duration = .seconds(3600), recheckGuard: Duration = .seconds(60)
+        initialBackoff: Duration = .seconds(60), maximumBackoff: Duration = .seconds(3600), recheckGuard: Duration = .seconds(60),
+        quotaRecheck: Duration? = .seconds(15 * 60), periodic: Bool = true
     ) {
         self.interval = interval
+        self.periodic = periodic
+        self.quotaRecheck = quotaRecheck.map { periodic ? min($0, interval) : $0 }
         self.jitter = jitter
         self.concurrency = max(1, concurrency)
         self.tick = tick
@@ -96,6 +105,7 @@ public final class HealthCheckService: Service, Sendable {
                 group.addTask { [self] in
                     defer { Task { await state.end(credential.id) } }
                     await run(credential, defaultModel: model)
+                    await release(credential)
                 }
             }
         }
@@ -110,6 +120,16 @@ public final class HealthCheckService: Service, Sendable {
         let now = Date()
         return try await store.engine.transaction(changesState: false) { db in
             try await credentials.claimHealthCheck(credential, now: now, until: now.addingTimeInterval(Self.lease), on: db)
+        }
+    }
+
+    /// Gives the key's lease back after its check.
+    func release(_ credential: Credential) async {
+        let credentials = store.credentials
+        do {
+            try await store.engine.transaction(changesState: false) { db in try await credentials.releaseHealthCheck(credential.id, on: db) }
+        } catch {
+            logger.debug("health lease not released (it runs out by itself)", metadata: ["credential": "\(credential.id)", "error": "\(String(describing: error))"])
         }
     }
 
@@ -134,16 +154,19 @@ public final class HealthCheckService: Service, Sendable {
 
     /// Active keys due for a check, with the default model each is checked against.
     func dueCredentials(now: Date) async throws -> [(Credential, String?)] {
+        guard settings.periodic || settings.quotaRecheck != nil else { return [] }
         let (cards, _) = try await app.platformCards.cards()
         var due: [(Credential, String?)] = []
         for card in cards where card.state.active && card.provider.verification.available {
             if let credential = card.credential, isDue(credential, now: now) { due.append((credential, card.state.defaultModel)) }
         }
         // Only keys that may be due (checked before the earliest jittered interval ends), a bounded number per round.
-        let interval = Double(settings.interval.components.seconds)
-        let cutoff = now.addingTimeInterval(-interval * (1 - settings.jitter))
+        let cutoff = now.addingTimeInterval(-Self.seconds(settings.interval) * (1 - settings.jitter))
+        let quotaCutoff = settings.quotaRecheck.map { now.addingTimeInterval(-Self.seconds($0) * (1 - settings.jitter)) }
+        let periodic = settings.periodic
         let workspaceKeys = try await store.engine.read { db in
-            try await self.store.credentials.dueForCheck(before: cutoff, limit: Self.keysPerRound, on: db)
+            periodic ? try await self.store.credentials.dueForCheck(before: cutoff, quotaExceededBefore: quotaCutoff, limit: Self.keysPerRound, on: db)
+                : try await self.store.credentials.quotaExceededDue(before: quotaCutoff ?? .distantPast, limit: Self.keysPerRound, on: db)
         }
         for credential in workspaceKeys where credential.active && isDue(credential, now: now) {
             if store.catalog.provider(credential.providerID)?.verification.available == true {
@@ -153,12 +176,20 @@ public final class HealthCheckService: Service, Sendable {
         return due
     }
 
+    /// A duration in seconds, fractions kept.
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
     /// Workspace keys read per round; the rest are read by the next rounds.
     static let keysPerRound = 2_000
 
     func isDue(_ credential: Credential, now: Date) -> Bool {
+        // A spent quota is looked at again sooner: the key comes back when the vendor's quota does.
+        let quota = credential.status == .quotaExceeded ? settings.quotaRecheck : nil
+        guard settings.periodic || quota != nil else { return false }
         guard let last = credential.lastVerifiedAt else { return true }
-        let interval = Double(settings.interval.components.seconds)
+        let interval = Self.seconds(quota ?? settings.interval)
         // A stable per-key jitter (FNV-1a of the id): the same key is always due at the same offset.
         let hash = credential.id.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
         let spread = Double(hash % 1000) / 1000 * 2 - 1

@@ -58,9 +58,10 @@ public struct KeyVerifier: Sendable {
             }
             let latency = Self.milliseconds(since: started)
             let status = Int(response.status.code)
-            var (classified, message, retryAfter) = ResponseClassifier.classify(
+            let classification = ResponseClassifier.classify(
                 httpStatus: status, body: data, retryAfterHeader: response.headers.first(name: "retry-after"), scrubber: scrubber
             )
+            var (classified, message, retryAfter) = (classification.status, classification.message, classification.retryAfterSeconds)
             var models: Int?
             if classified == .valid {
                 let listing = ModelListing.parse(data)

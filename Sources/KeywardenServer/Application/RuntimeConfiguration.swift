@@ -56,10 +56,12 @@ public enum RuntimeConfiguration {
         func duration(_ seconds: Double) -> Duration { UntrustedNumber.duration(seconds: seconds) ?? .seconds(0) }
 
         let interval = try seconds("KEYWARDEN_HEALTH_INTERVAL", default: 6 * 3600)
+        let quotaRecheck = try seconds("KEYWARDEN_QUOTA_RECHECK", default: 15 * 60)
         let health = HealthCheckSettings(
             interval: duration(max(interval, 1)),
             concurrency: try integer("KEYWARDEN_HEALTH_CONCURRENCY", default: 4, range: 1...64),
-            tick: duration(try seconds("KEYWARDEN_HEALTH_TICK", default: 30, minimum: 0.05))
+            tick: duration(try seconds("KEYWARDEN_HEALTH_TICK", default: 30, minimum: 0.05)),
+            quotaRecheck: quotaRecheck > 0 ? duration(max(quotaRecheck, 1)) : nil, periodic: interval > 0
         )
         let dispatch = DispatchSettings(
             pollInterval: duration(try seconds("KEYWARDEN_NOTIFY_POLL", default: 1, minimum: 0.05)),
@@ -99,7 +101,7 @@ public enum RuntimeConfiguration {
         var settings = ServerSettings(
             host: host, port: port, metricsToken: metricsToken.map(Secret.init),
             verifyTimeoutSeconds: Int64(try integer("KEYWARDEN_VERIFY_TIMEOUT", default: 10, range: 1...300)),
-            health: health, healthChecksEnabled: interval > 0, dispatch: dispatch, gateway: gateway,
+            health: health, healthChecksEnabled: interval > 0 || quotaRecheck > 0, dispatch: dispatch, gateway: gateway,
             lifecycle: KeyLifecycleSettings(
                 tick: duration(try seconds("KEYWARDEN_LIFECYCLE_TICK", default: 60, minimum: 0.05)),
                 expiryNoticeDays: try integer("KEYWARDEN_KEY_EXPIRY_NOTICE_DAYS", default: 14, range: 0...365)

@@ -282,6 +282,12 @@ public struct CredentialRepository: Sendable {
         return !(try await update.returning("id").all().isEmpty)
     }
 
+    /// Gives a check's lease back once the check is done: the next check (a key out of quota is looked at again within
+    /// minutes) need not wait for the lease to run out. Another instance's claim still needs the version it read.
+    public func releaseHealthCheck(_ id: String, on db: any SQLDatabase) async throws {
+        try await db.update(Self.table).set("health_lease_until", to: SQLLiteral.null).where("id", .equal, id).run()
+    }
+
     /// Sets the active flag of several credentials at once (no secrets change).
     public func setActive(_ active: Bool, ids: [String], actor: String, on db: any SQLDatabase) async throws {
         guard !ids.isEmpty else { return }
@@ -300,7 +306,24 @@ public struct CredentialRepository: Sendable {
 
     /// Active workspace keys never checked or last checked before `cutoff`, at most `limit` (the health checker's
     /// round reads these, not every key).
-    public func dueForCheck(before cutoff: Date, limit: Int, on db: any SQLDatabase) async throws -> [Credential] {
+    public func dueForCheck(before cutoff: Date, quotaExceededBefore quotaCutoff: Date? = nil, limit: Int, on db: any SQLDatabase) async throws -> [Credential] {
+        let due = try await dueForCheck(before: cutoff, limit: limit, on: db)
+        guard let quotaCutoff, quotaCutoff > cutoff, due.count < limit else { return due }
+        // Keys whose quota ran out are due sooner (their own interval): read after the others, never twice.
+        return due + (try await quotaExceededDue(before: quotaCutoff, notBefore: cutoff, limit: limit - due.count, on: db))
+    }
+
+    /// Active workspace keys recorded `quota_exceeded` whose last check is older than `cutoff` (and not older than
+    /// `notBefore`), oldest first.
+    public func quotaExceededDue(before cutoff: Date, notBefore: Date? = nil, limit: Int, on db: any SQLDatabase) async throws -> [Credential] {
+        var select = db.select().column("*").from(Self.table)
+            .where("scope", .notEqual, "platform").where("active", .equal, true).where("status", .equal, VerificationStatus.quotaExceeded.rawValue)
+            .where("last_verified_at", .lessThan, Timestamp.string(cutoff))
+        if let notBefore { select = select.where("last_verified_at", .greaterThanOrEqual, Timestamp.string(notBefore)) }
+        return try await select.orderBy("last_verified_at").limit(limit).all().map(Self.decode)
+    }
+
+    private func dueForCheck(before cutoff: Date, limit: Int, on db: any SQLDatabase) async throws -> [Credential] {
         // Never checked first, then the oldest checks (two reads: engines sort NULL differently).
         let never = try await db.select().column("*").from(Self.table)
             .where("scope", .notEqual, "platform").where("active", .equal, true).where("last_verified_at", .is, SQLLiteral.null)
