@@ -3,6 +3,7 @@ import Foundation
 import KeywardenCore
 import KeywardenProviders
 import KeywardenStore
+import KeywardenVault
 import NIOCore
 import NIOHTTP1
 
@@ -78,6 +79,44 @@ extension Gateway {
         if let model, !model.isEmpty, Self.isHeaderSafe(model) { headers.append(("X-Keywarden-Model", model)) }
         headers.append(("X-Keywarden-Attempts", "\(attempts)"))
         return headers
+    }
+
+    /// The caller's path and query without a parameter that carries a credential: the provider's own key parameter
+    /// (`authParameter`: the key Keywarden injects takes its place) and, under any name, a value that is a Keywarden token
+    /// (Gemini's clients may send theirs as `?key=`). Everything else, order and spelling, stays as sent.
+    static func strippingCredentials(fromQuery pathAndQuery: String, authParameter: String?) -> String {
+        guard let mark = pathAndQuery.firstIndex(of: "?") else { return pathAndQuery }
+        let query = pathAndQuery[pathAndQuery.index(after: mark)...]
+        let parameters = query.split(separator: "&", omittingEmptySubsequences: false)
+        let kept = parameters.filter { parameter in
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(pair[0]).removingPercentEncoding ?? String(pair[0])
+            if let authParameter, name == authParameter { return false }
+            guard pair.count == 2 else { return true }
+            let value = String(pair[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(pair[1])
+            return !AccessToken.looksLikeToken(value.trimmingCharacters(in: .whitespaces))
+        }
+        guard kept.count != parameters.count else { return pathAndQuery }
+        let path = pathAndQuery[..<mark]
+        return kept.isEmpty ? String(path) : path + "?" + kept.joined(separator: "&")
+    }
+
+    /// Answer headers that hand the client a URL to call next (a resumable upload's session, a redirect).
+    static let vendorURLHeaders: Set<String> = ["x-goog-upload-url", "location", "content-location"]
+
+    /// `headers` with every URL the vendor handed out under its own `base` rewritten under Keywarden's face
+    /// (`faceURL`): the client's next leg (an upload's bytes) passes through Keywarden, with the key injected, instead
+    /// of going around it to the vendor. Other URLs, and headers that are no URL, are left as they are.
+    static func rewritingVendorURLs(_ headers: [(name: String, value: String)], base: String, faceURL: String?) -> [(name: String, value: String)] {
+        guard let faceURL else { return headers }
+        return headers.map { header in
+            guard vendorURLHeaders.contains(header.name.lowercased()) else { return header }
+            let value = header.value.trimmingCharacters(in: .whitespaces)
+            guard value.count >= base.count, value.prefix(base.count).lowercased() == base.lowercased() else { return header }
+            let rest = value.dropFirst(base.count)
+            guard rest.isEmpty || ["/", "?"].contains(rest.first) else { return header }
+            return (header.name, faceURL + rest)
+        }
     }
 
     /// Whether a value (a model a caller named) can go into a header as it is: visible ASCII and spaces, at most 256 bytes.

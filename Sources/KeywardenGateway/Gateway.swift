@@ -15,7 +15,7 @@ import NIOHTTP1
 public final class Gateway: Sendable {
     let app: AppServices
     let transport: any VendorTransport
-    let settings: GatewaySettings
+    public let settings: GatewaySettings
     let health: HealthCheckService?
     let ledger: UsageLedger
     let metrics: GatewayMetrics
@@ -434,6 +434,7 @@ public final class Gateway: Sendable {
         noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
         let scrubber = scrubbers.scrubber(for: state.secrets)
         var headers = Self.scrubbed(Self.forwardedHeaders(response.headers, owned: owned), with: scrubber)
+        if case .native = call.face { headers = Self.rewritingVendorURLs(headers, base: vendorRequest.base, faceURL: call.faceURL) }
         headers += Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model)
         let contentType = response.headers.first(name: "content-type")
         if status >= 400 {
@@ -546,6 +547,9 @@ public final class Gateway: Sendable {
         meter.attempts = state.attempts
         meter.candidate = candidate
         let callerHeaders = Self.forwardedRequestHeaders(call.headers, owned: owned)
+        // A credential the caller put in the query (its Keywarden token as `?key=`, the provider's own key parameter) never travels.
+        let scheme = auth ?? provider.auth
+        path = Self.strippingCredentials(fromQuery: path, authParameter: scheme.kind == .query ? (scheme.name ?? "key") : nil)
         let vendorRequest: VendorRequest
         do {
             vendorRequest = try VendorRequestBuilder.forward(

@@ -26,13 +26,18 @@ public struct GatewayCall: Sendable {
     public var consumer: String?
     /// `nil` to infer it from the path.
     public var modality: Modality?
+    /// Where the caller reaches this face (`http://keywarden:8080/gemini`): an absolute URL the vendor hands out under
+    /// its own base (a resumable upload's session, a redirect) is rewritten under it, so the next leg passes through
+    /// Keywarden too. `nil`: such URLs go back as the vendor sent them.
+    public var faceURL: String?
     /// When the server began on the call (before its token was checked), moved later by the time the client took to
     /// upload a collected body: Keywarden's own time is counted from here.
     public var receivedAt: ContinuousClock.Instant
 
     public init(face: Face, method: String, pathAndQuery: String, headers: [(name: String, value: String)], body: GatewayRequestBody,
-                workspaceID: String?, consumer: String?, modality: Modality?, receivedAt: ContinuousClock.Instant = .now) {
+                workspaceID: String?, consumer: String?, modality: Modality?, receivedAt: ContinuousClock.Instant = .now, faceURL: String? = nil) {
         self.receivedAt = receivedAt
+        self.faceURL = faceURL
         self.face = face
         self.method = method
         self.pathAndQuery = pathAndQuery

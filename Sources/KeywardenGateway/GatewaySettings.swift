@@ -26,12 +26,17 @@ public struct GatewaySettings: Sendable {
     /// The platform budget per month, in thousandths of a credit, of a workspace without one of its own
     /// (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`); `nil`: no limit.
     public var defaultPlatformBudget: Int?
+    /// Where clients reach Keywarden (`KEYWARDEN_PUBLIC_URL`, e.g. `https://ai.example.com`), for URLs handed back to
+    /// them; `nil`: the request's own `Host`, over plain HTTP.
+    public var publicURL: String?
 
     public init(maxAttempts: Int = 3, firstByteTimeout: Duration = .seconds(300), defaultCooldown: Duration = .seconds(30),
                 rejectedCooldown: Duration = .seconds(60), replayLimit: Int = 4 * 1024 * 1024, credits: CreditPolicy = .standard,
                 flushInterval: Duration = .milliseconds(500), maximumCooldown: Duration = .seconds(3600),
-                sharedKeyEndpoints: [String: [EndpointRule]] = [:], defaultPlatformBudget: Int? = nil, prices: PriceTable = .empty) {
+                sharedKeyEndpoints: [String: [EndpointRule]] = [:], defaultPlatformBudget: Int? = nil, prices: PriceTable = .empty,
+                publicURL: String? = nil) {
         self.prices = prices
+        self.publicURL = publicURL
         self.defaultPlatformBudget = defaultPlatformBudget
         self.maximumCooldown = maximumCooldown
         self.sharedKeyEndpoints = sharedKeyEndpoints

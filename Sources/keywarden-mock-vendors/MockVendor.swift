@@ -34,6 +34,8 @@ struct MockVendor: Sendable {
         let body = try await request.body.collect(upTo: 16 * 1024 * 1024)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
+        // HTTP/1.1's Host arrives as the authority.
+        if let authority = request.head.authority { headers["host"] = authority }
         var query: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
         let path = request.uri.path
@@ -81,14 +83,15 @@ struct MockVendor: Sendable {
         if request.method == .options {
             return Response(status: .noContent, headers: [.allow: "GET, HEAD, POST, OPTIONS", .init("X-Mock-Options")!: "1"])
         }
-        if let hostile = try await hostileAnswer(key: key, ordinary: { try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body) }) {
+        if let hostile = try await hostileAnswer(key: key, ordinary: { try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body, headers: headers) }) {
             return hostile
         }
-        return try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body)
+        return try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body, headers: headers)
     }
 
     /// The answer chosen by the ordinary markers of the key (or success).
-    func ordinaryAnswer(key: String, method: String, path: String, query: [String: String], body: ByteBuffer) async throws -> Response {
+    func ordinaryAnswer(key: String, method: String, path: String, query: [String: String], body: ByteBuffer,
+                        headers: [String: String] = [:]) async throws -> Response {
         if key.contains("slow") {
             try await Task.sleep(for: .seconds(30))
         }
@@ -113,6 +116,9 @@ struct MockVendor: Sendable {
             return error(429, kind: .rateLimit(String(format: "%.1fs", seconds)))
         }
 
+        if family == .gemini, method == "POST", path == "/upload/v1beta/files", let answer = geminiUpload(query: query, headers: headers, body: body) {
+            return answer
+        }
         if family.isVerification(method: method == "HEAD" ? "GET" : method, path: path) {
             return verificationSuccess()
         }
@@ -123,6 +129,29 @@ struct MockVendor: Sendable {
     }
 
     // MARK: Answers
+
+    /// Google's resumable upload: `start` answers with the session's absolute URL (on this mock's own origin, as Google
+    /// answers with its own) in `X-Goog-Upload-URL`; `upload, finalize` at that URL takes the bytes and answers the file.
+    func geminiUpload(query: [String: String], headers: [String: String], body: ByteBuffer) -> Response? {
+        let command = headers["x-goog-upload-command"]?.lowercased() ?? ""
+        if command == "start", headers["x-goog-upload-protocol"] == "resumable" {
+            let host = headers["host"] ?? "127.0.0.1"
+            return Response(status: .ok, headers: [
+                .init("X-Goog-Upload-URL")!: "http://\(host)/upload/v1beta/files?upload_id=mock-\(body.readableBytes)-\(UInt32.random(in: 1...UInt32.max))&upload_protocol=resumable",
+                .init("X-Goog-Upload-Status")!: "active", .init("X-Goog-Upload-Chunk-Granularity")!: "8388608",
+            ])
+        }
+        guard command.contains("upload"), let id = query["upload_id"] else { return nil }
+        let file: [String: Any] = [
+            "name": "files/\(id)", "mimeType": headers["x-goog-upload-header-content-type"] ?? "application/octet-stream",
+            "sizeBytes": "\(body.readableBytes)", "state": "ACTIVE", "uri": "https://generativelanguage.googleapis.com/v1beta/files/\(id)",
+            // What arrived, for tests to compare with what was sent.
+            "displayName": String(decoding: body.readableBytesView.prefix(64), as: UTF8.self),
+        ]
+        var answer = json(200, ["file": file])
+        answer.headers[.init("X-Goog-Upload-Status")!] = command.contains("finalize") ? "final" : "active"
+        return answer
+    }
 
     func verificationSuccess() -> Response {
         switch family {

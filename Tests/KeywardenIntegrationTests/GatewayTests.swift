@@ -428,6 +428,43 @@ struct GatewayTests {
         #expect(back.status == 200, "\(back.status) \(back.text)")
     }
 
+    @Test("a Gemini resumable upload's session URL is rewritten to Keywarden's face, so both legs pass through it with the key injected; a Keywarden token in ?key= authenticates and never reaches the vendor")
+    func geminiUploadsPassThrough() async throws {
+        let rig = try await GatewayRig(vendors: ["gemini"])
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Uploads")
+        let token = try await rig.serviceToken(ws)
+        let vendorKey = "AIzaSyQ7x0901kLmNoPqRsTuVwXyZaBcDeF12"
+        _ = try await rig.key(ws, provider: "gemini", secret: vendorKey)
+
+        let start = try await TestHTTP.send("POST", rig.base + "/gemini/upload/v1beta/files", body: Data(#"{"file":{"display_name":"notes"}}"#.utf8), headers: [
+            "x-goog-api-key": token, "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": "16", "X-Goog-Upload-Header-Content-Type": "text/plain", "Content-Type": "application/json",
+        ])
+        let seenByMock = try await rig.mocks.requests("gemini")
+        let session = try #require(start.headers["x-goog-upload-url"], "\(start.status) \(start.headers) \(seenByMock)")
+        #expect(start.status == 200 && session.hasPrefix(rig.base + "/gemini/upload/v1beta/files?upload_id="), "\(session)")
+        let uploaded = try await TestHTTP.send("POST", session, body: Data("hello file bytes".utf8), headers: [
+            "x-goog-api-key": token, "X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0",
+        ])
+        let file = uploaded.json["file"] as? [String: Any]
+        #expect(uploaded.status == 200 && uploaded.headers["x-goog-upload-status"] == "final" && file?["displayName"] as? String == "hello file bytes",
+                "\(uploaded.status) \(uploaded.text)")
+        let legs = try await rig.mocks.requests("gemini").filter { $0["path"] as? String == "/upload/v1beta/files" }
+        #expect(legs.count == 2 && legs.allSatisfy { ($0["headers"] as? [String: String])?["x-goog-api-key"] == vendorKey }, "\(legs)")
+        #expect((legs.last?["query"] as? [String: String])?["upload_id"]?.hasPrefix("mock-") == true)
+
+        // The token as Gemini's ?key= (and under any other name) authenticates, and is taken out of the query.
+        try await rig.mocks.clear()
+        let path = "/gemini/v1beta/models/gemini-2.5-flash:generateContent?alt=sse&key=\(token)&note=\(token)"
+        let byQuery = try await TestHTTP.send("POST", rig.base + path, body: Data(#"{"contents":[{"parts":[{"text":"hi"}]}]}"#.utf8),
+                                              headers: ["Content-Type": "application/json"])
+        #expect(byQuery.status == 200, "\(byQuery.status) \(byQuery.text)")
+        let sent = try await rig.mocks.requests("gemini").last
+        #expect(sent?["query"] as? [String: String] == ["alt": "sse"], "\(String(describing: sent?["query"]))")
+        #expect(!String(describing: sent ?? [:]).contains(token))
+    }
+
     @Test("bad gateway input gets a clear error with a stable code")
     func badInput() async throws {
         // A generous first-byte deadline: the 5 MiB upload below must not race it on a loaded machine.

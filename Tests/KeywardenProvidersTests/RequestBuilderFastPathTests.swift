@@ -67,7 +67,7 @@ struct RequestBuilderFastPathTests {
                 break
             }
         }
-        return VendorRequest(method: method, url: url, headers: headers, secrets: secrets,
+        return VendorRequest(method: method, url: url, base: base, headers: headers, secrets: secrets,
                              hostFromFields: !FieldTemplate(baseTemplate).placeholders.isEmpty)
     }
 

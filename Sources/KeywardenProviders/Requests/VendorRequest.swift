@@ -8,6 +8,9 @@ import Synchronization
 public struct VendorRequest: Sendable, CustomStringConvertible {
     public let method: String
     public let url: String
+    /// The base the path was appended to (scheme, host and any base path, no trailing slash): a URL the vendor hands
+    /// out under it maps to the same path under Keywarden's face.
+    public let base: String
     public let headers: [(name: String, value: String)]
     /// Values that must never appear in a message (the key, and the key as sent with its prefix).
     let secrets: [String]
@@ -136,7 +139,7 @@ public enum VendorRequestBuilder {
                 break
             }
         }
-        return VendorRequest(method: method, url: url, headers: headers, secrets: secrets,
+        return VendorRequest(method: method, url: url, base: base, headers: headers, secrets: secrets,
                              hostFromFields: !baseURLTemplate.placeholders.isEmpty)
     }
 }

@@ -92,7 +92,8 @@ public enum RuntimeConfiguration {
             maximumCooldown: duration(try seconds("KEYWARDEN_GATEWAY_MAX_COOLDOWN", default: 3600, minimum: 1)),
             sharedKeyEndpoints: try sharedKeyEndpoints(environment: environment),
             defaultPlatformBudget: try budgetCredits(environment["KEYWARDEN_DEFAULT_BUDGET_CREDITS"]),
-            prices: prices
+            prices: prices,
+            publicURL: try publicURL(environment["KEYWARDEN_PUBLIC_URL"])
         )
         let metricsToken = environment["KEYWARDEN_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let metricsToken, metricsToken.utf8.count < 16 || !metricsToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
@@ -121,6 +122,17 @@ public enum RuntimeConfiguration {
 
     /// `KEYWARDEN_PRICES`: the price table, as the path of a JSON file or the JSON itself (text starting with `{` or `[`);
     /// every provider it names must be one of the catalog's. Unset: no prices (`KEYWARDEN_CREDITS` prices every call).
+    /// `KEYWARDEN_PUBLIC_URL`: an http(s) URL with a host, no query or fragment; its trailing slashes dropped.
+    static func publicURL(_ text: String?) throws -> String? {
+        guard var text, !text.isEmpty else { return nil }
+        while text.hasSuffix("/") { text.removeLast() }
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false,
+              url.query == nil, url.fragment == nil, url.user == nil, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw ConfigurationError(variable: "KEYWARDEN_PUBLIC_URL", problem: "must be an http(s) URL such as https://ai.example.com, got '\(text)'")
+        }
+        return text
+    }
+
     static func prices(environment: [String: String]) throws -> PriceTable {
         guard let value = environment[pricesVariable], !value.trimmingSpacesAndTabs.isEmpty else { return .empty }
         let text = value.trimmingSpacesAndTabs

@@ -77,7 +77,7 @@ struct GatewayController {
 
         let call = GatewayCall(face: face, method: request.method.rawValue, pathAndQuery: path, headers: headers, body: body,
                                workspaceID: workspaceID, consumer: request.headers[.keywardenConsumer], modality: modality,
-                               receivedAt: receivedAt)
+                               receivedAt: receivedAt, faceURL: faceURL(request, prefix: prefix))
         let connection = departures.connection(context.connectionID)
         let answer = if let connection { await connection.cancellingOnDeparture { await gateway.handle(call) } } else { await gateway.handle(call) }
 
@@ -102,6 +102,18 @@ struct GatewayController {
         }
     }
 
+    /// Where the caller reaches this face: `KEYWARDEN_PUBLIC_URL`, else `http://` and the request's `Host` (when it is
+    /// a plain host and port), followed by the face's prefix; `nil` when neither says.
+    func faceURL(_ request: Request, prefix: String) -> String? {
+        if let publicURL = gateway.settings.publicURL { return publicURL + prefix }
+        guard let host = request.head.authority, !host.isEmpty, host.utf8.count <= 255,
+              host.utf8.allSatisfy({ byte in
+                  (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                      || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
+              }) else { return nil }
+        return "http://" + host + prefix
+    }
+
     /// The Keywarden token from whichever header the caller's SDK put its API key in.
     func authenticate(_ request: Request) async throws -> Principal {
         var presented: String?
@@ -111,9 +123,11 @@ struct GatewayController {
                 : HTTPField.Name(name).flatMap { request.headers[$0] }?.trimmingSpacesAndTabs
             if let token, AccessToken.looksLikeToken(token) { presented = token; break }
         }
+        // Gemini's clients may send the key as `?key=` (the gateway never forwards a token found there).
+        if presented == nil, let token = request.uri.queryParameters.get("key"), AccessToken.looksLikeToken(token) { presented = token }
         guard let presented else {
             throw KeywardenError(.unauthenticated, code: "unauthorized",
-                message: "Send a Keywarden service token as the API key (Authorization: Bearer, x-api-key, x-goog-api-key, xi-api-key, api-key or ocp-apim-subscription-key).")
+                message: "Send a Keywarden service token as the API key (Authorization: Bearer, x-api-key, x-goog-api-key, xi-api-key, api-key, ocp-apim-subscription-key, or ?key=).")
         }
         guard let principal = try await app.authenticate(presented: presented) else {
             throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The token is not valid or was revoked.")
