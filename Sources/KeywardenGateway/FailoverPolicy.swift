@@ -101,6 +101,9 @@ public struct FailoverPolicy: Sendable, Equatable {
                 let duration = retryAfter ?? defaultCooldown
                 return .failover(Failover(reason: "rate_limited", rest: Rest(duration: duration, rateLimited: true, owned: owned),
                                           record: nil, checkHealth: false))
+            case .modelNotFound?:
+                // The request named a model this key's account may not use: another key may; this one is not rested.
+                return .failover(Failover(reason: "model_not_allowed", rest: nil, record: nil, checkHealth: false))
             case .quotaExceeded?:
                 record = .quotaExceeded
                 reason = "quota_exceeded"

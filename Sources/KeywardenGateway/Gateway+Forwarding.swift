@@ -92,6 +92,7 @@ extension Gateway {
             let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(pair[0]).removingPercentEncoding ?? String(pair[0])
             if let authParameter, name == authParameter { return false }
+            if name == UploadSessionGrant.parameter { return false }
             guard pair.count == 2 else { return true }
             let value = String(pair[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(pair[1])
             return !AccessToken.looksLikeToken(value.trimmingCharacters(in: .whitespaces))
@@ -107,16 +108,46 @@ extension Gateway {
     /// `headers` with every URL the vendor handed out under its own `base` rewritten under Keywarden's face
     /// (`faceURL`): the client's next leg (an upload's bytes) passes through Keywarden, with the key injected, instead
     /// of going around it to the vendor. Other URLs, and headers that are no URL, are left as they are.
-    static func rewritingVendorURLs(_ headers: [(name: String, value: String)], base: String, faceURL: String?) -> [(name: String, value: String)] {
+    ///
+    /// An upload session's URL (`X-Goog-Upload-URL` with an `upload_id`) is the vendor's credential for the upload's
+    /// later legs, which clients send without a key: `grant` (path, upload id) makes the ``UploadSessionGrant`` the
+    /// rewritten URL carries so that Keywarden lets exactly those legs through.
+    static func rewritingVendorURLs(_ headers: [(name: String, value: String)], base: String, faceURL: String?,
+                                    grant: (_ path: String, _ uploadID: String) -> String? = { _, _ in nil }) -> [(name: String, value: String)] {
         guard let faceURL else { return headers }
         return headers.map { header in
-            guard vendorURLHeaders.contains(header.name.lowercased()) else { return header }
+            let name = header.name.lowercased()
+            guard vendorURLHeaders.contains(name) else { return header }
             let value = header.value.trimmingCharacters(in: .whitespaces)
             guard value.count >= base.count, value.prefix(base.count).lowercased() == base.lowercased() else { return header }
             let rest = value.dropFirst(base.count)
             guard rest.isEmpty || ["/", "?"].contains(rest.first) else { return header }
-            return (header.name, faceURL + rest)
+            var rewritten = faceURL + rest
+            if name == "x-goog-upload-url", let components = URLComponents(string: String(rest)),
+               let uploadID = components.queryItems?.first(where: { $0.name == "upload_id" })?.value,
+               let signed = grant(components.percentEncodedPath, uploadID) {
+                rewritten += (rest.contains("?") ? "&" : "?") + UploadSessionGrant.parameter + "=" + signed
+            }
+            return (header.name, rewritten)
         }
+    }
+
+    /// The grant for an upload session `path` and `uploadID` opened for `workspaceID` on `providerID`, signed.
+    func uploadGrant(providerID: String, workspaceID: String?, path: String, uploadID: String) -> String? {
+        UploadSessionGrant(providerID: providerID, workspaceID: workspaceID, path: path, uploadID: uploadID,
+                           expires: Int(Date().timeIntervalSince1970) + UploadSessionGrant.lifetime).encoded(sign: signUploadGrant)
+    }
+
+    /// The upload grant `text` presented for a call to `providerID`'s `path`, when it holds.
+    public func verifyUploadGrant(_ text: String, providerID: String, pathAndQuery: String) -> UploadSessionGrant? {
+        guard let components = URLComponents(string: pathAndQuery) else { return nil }
+        let uploadID = components.queryItems?.first { $0.name == "upload_id" }?.value
+        return UploadSessionGrant.verify(text, providerID: providerID, path: components.percentEncodedPath, uploadID: uploadID, sign: signUploadGrant)
+    }
+
+    /// Signs with the vault's fingerprint key (shared by every instance on the database).
+    func signUploadGrant(_ text: String) -> String? {
+        app.store.credentials.fingerprint(of: Secret(text))
     }
 
     /// Whether a value (a model a caller named) can go into a header as it is: visible ASCII and spaces, at most 256 bytes.

@@ -434,7 +434,11 @@ public final class Gateway: Sendable {
         noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
         let scrubber = scrubbers.scrubber(for: state.secrets)
         var headers = Self.scrubbed(Self.forwardedHeaders(response.headers, owned: owned), with: scrubber)
-        if case .native = call.face { headers = Self.rewritingVendorURLs(headers, base: vendorRequest.base, faceURL: call.faceURL) }
+        if case .native = call.face {
+            headers = Self.rewritingVendorURLs(headers, base: vendorRequest.base, faceURL: call.faceURL) { path, uploadID in
+                uploadGrant(providerID: provider.id, workspaceID: call.workspaceID, path: path, uploadID: uploadID)
+            }
+        }
         headers += Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model)
         let contentType = response.headers.first(name: "content-type")
         if status >= 400 {

@@ -50,6 +50,11 @@ struct MockVendor: Sendable {
             return json(forced, forced < 300 ? ["ok": true] : ["error": ["message": "forced \(forced)"]])
         }
         if family == .receiver { return json(200, ["received": true]) }
+        // Like Google: an upload session's later legs carry no key; the session URL (its upload_id) is the credential.
+        if family == .gemini, request.method == .post, ["/upload/v1beta/files", "/upload/v1/files"].contains(path), query["upload_id"] != nil,
+           let answer = geminiUpload(path: path, query: query, headers: headers, body: body) {
+            return answer
+        }
         guard let key = family.presentedKey(headers, query: query), !key.isEmpty else {
             return error(401, kind: .missingKey)
         }
@@ -116,7 +121,7 @@ struct MockVendor: Sendable {
             return error(429, kind: .rateLimit(String(format: "%.1fs", seconds)))
         }
 
-        if family == .gemini, method == "POST", path == "/upload/v1beta/files", let answer = geminiUpload(query: query, headers: headers, body: body) {
+        if family == .gemini, method == "POST", ["/upload/v1beta/files", "/upload/v1/files"].contains(path), let answer = geminiUpload(path: path, query: query, headers: headers, body: body) {
             return answer
         }
         if family.isVerification(method: method == "HEAD" ? "GET" : method, path: path) {
@@ -132,12 +137,12 @@ struct MockVendor: Sendable {
 
     /// Google's resumable upload: `start` answers with the session's absolute URL (on this mock's own origin, as Google
     /// answers with its own) in `X-Goog-Upload-URL`; `upload, finalize` at that URL takes the bytes and answers the file.
-    func geminiUpload(query: [String: String], headers: [String: String], body: ByteBuffer) -> Response? {
+    func geminiUpload(path: String, query: [String: String], headers: [String: String], body: ByteBuffer) -> Response? {
         let command = headers["x-goog-upload-command"]?.lowercased() ?? ""
         if command == "start", headers["x-goog-upload-protocol"] == "resumable" {
             let host = headers["host"] ?? "127.0.0.1"
             return Response(status: .ok, headers: [
-                .init("X-Goog-Upload-URL")!: "http://\(host)/upload/v1beta/files?upload_id=mock-\(body.readableBytes)-\(UInt32.random(in: 1...UInt32.max))&upload_protocol=resumable",
+                .init("X-Goog-Upload-URL")!: "http://\(host)\(path)?upload_id=mock-\(body.readableBytes)-\(UInt32.random(in: 1...UInt32.max))&upload_protocol=resumable",
                 .init("X-Goog-Upload-Status")!: "active", .init("X-Goog-Upload-Chunk-Granularity")!: "8388608",
             ])
         }

@@ -60,6 +60,14 @@ struct FailoverPolicyTests {
         }
     }
 
+    @Test("a 403 that refuses the request's model moves on to the next key without resting or recording the key, owned or shared")
+    func modelRefusalMovesOn() throws {
+        for owned in [true, false] {
+            #expect(failover(.answered(status: 403, verdict: .modelNotFound, retryAfter: nil), owned: owned)
+                == .init(reason: "model_not_allowed", rest: nil, record: nil, checkHealth: false))
+        }
+    }
+
     @Test("server errors and unreachable vendors move on without resting or recording anything")
     func serverErrorsMoveOn() throws {
         for status in [500, 502, 503, 529] {

@@ -444,8 +444,18 @@ struct GatewayTests {
         let seenByMock = try await rig.mocks.requests("gemini")
         let session = try #require(start.headers["x-goog-upload-url"], "\(start.status) \(start.headers) \(seenByMock)")
         #expect(start.status == 200 && session.hasPrefix(rig.base + "/gemini/upload/v1beta/files?upload_id="), "\(session)")
+        // The upload's legs carry no key (Google's session URL is the credential): the grant in the rewritten URL lets exactly
+        // this session through; altered, moved to another upload, or on another path, it lets nothing through.
+        #expect(session.contains("kw_session=v1.gemini."), "\(session)")
+        for forged in [session.replacingOccurrences(of: "kw_session=v1.gemini.", with: "kw_session=v1.gemini.x"),
+                       session.replacingOccurrences(of: "upload_id=", with: "upload_id=other"),
+                       session.replacingOccurrences(of: "/upload/v1beta/files", with: "/v1beta/files"),
+                       session.replacingOccurrences(of: "/gemini/", with: "/openai/")] {
+            let refused = try await TestHTTP.send("POST", forged, body: Data("x".utf8), headers: ["X-Goog-Upload-Command": "upload, finalize"])
+            #expect(refused.status == 401, "\(forged): \(refused.status) \(refused.text)")
+        }
         let uploaded = try await TestHTTP.send("POST", session, body: Data("hello file bytes".utf8), headers: [
-            "x-goog-api-key": token, "X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0",
+            "X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0",
         ])
         let file = uploaded.json["file"] as? [String: Any]
         #expect(uploaded.status == 200 && uploaded.headers["x-goog-upload-status"] == "final" && file?["displayName"] as? String == "hello file bytes",
@@ -453,6 +463,7 @@ struct GatewayTests {
         let legs = try await rig.mocks.requests("gemini").filter { $0["path"] as? String == "/upload/v1beta/files" }
         #expect(legs.count == 2 && legs.allSatisfy { ($0["headers"] as? [String: String])?["x-goog-api-key"] == vendorKey }, "\(legs)")
         #expect((legs.last?["query"] as? [String: String])?["upload_id"]?.hasPrefix("mock-") == true)
+        #expect((legs.last?["query"] as? [String: String])?["kw_session"] == nil, "the grant never reaches the vendor")
 
         // The token as Gemini's ?key= (and under any other name) authenticates, and is taken out of the query.
         try await rig.mocks.clear()
@@ -502,19 +513,6 @@ extension Dictionary where Key == String, Value == Any {
 
 @Suite("Vendor SDKs through the gateway", .serialized)
 struct SDKTests {
-    /// The Python with the `openai` and `anthropic` packages: `KEYWARDEN_PYTHON`, else `.venv/bin/python`, else `python3`.
-    static func python() -> String {
-        if let path = ProcessInfo.processInfo.environment["KEYWARDEN_PYTHON"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let venv = root.appendingPathComponent(".venv/bin/python").path
-        // The project's venv only when it has the SDKs (the API fuzz makes one with schemathesis alone).
-        let libraries = root.appendingPathComponent(".venv/lib")
-        let hasSDK = ((try? FileManager.default.contentsOfDirectory(atPath: libraries.path)) ?? []).contains { version in
-            FileManager.default.fileExists(atPath: libraries.appendingPathComponent(version).appendingPathComponent("site-packages/openai").path)
-        }
-        return FileManager.default.isExecutableFile(atPath: venv) && hasSDK ? venv : "/usr/bin/env"
-    }
-
     @Test("the official openai and anthropic Python SDKs complete a chat and a streamed chat with only base_url and api_key changed")
     func officialSDKs() async throws {
         let rig = try await GatewayRig(vendors: ["openai", "anthropic"])
@@ -526,8 +524,8 @@ struct SDKTests {
 
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("scripts/sdk-test.py").path
-        let python = Self.python()
-        let arguments = python == "/usr/bin/env" ? ["python3", script, rig.base, token] : [script, rig.base, token]
+        let python = try await PythonPeers.python(for: ["openai", "anthropic"])
+        let arguments = PythonPeers.arguments(python, script: script, [rig.base, token])
         let sdk = try ChildProcess(python, arguments)
         await sdk.wait(timeout: .seconds(300))
         let output = sdk.stdoutData, errors = sdk.stderr

@@ -36,17 +36,17 @@ struct TenantIsolationTests {
             let served = try await rig.call("/openai/v1/chat/completions", token: tokenB, json: GatewayRig.chat)
             #expect(served.status == 200, "\(served.status) \(served.text)")
         }
-        // The probe (Keywarden's own verification call, without A's header) finds the key good.
+        // A 403 that names the model refuses the request, not the key: nothing is recorded on the card, and A itself is
+        // served at once with a model the account may use (straight to the vendor, the next call works too).
         func cardStatus() async throws -> String? {
             let cards = try await rig.api("GET", "/api/v1/platform/providers")
             let card = (cards["providers"] as? [[String: Any]])?.first { $0["provider"] as? String == "openai" }
             return (card?["key"] as? [String: Any])?["status"] as? String
         }
-        try await rig.eventually("the probe records the platform key as valid") { try await cardStatus() == "valid" }
-        #expect(try await cardStatus() == "valid")
-        // A itself rests from that key for a while (its own doing), and says so.
+        let status = try await cardStatus()
+        #expect(status != "no_permission" && status != "invalid", "\(status ?? "nil")")
         let again = try await rig.call("/openai/v1/chat/completions", token: tokenA, json: GatewayRig.chat)
-        #expect(again.status == 422 || again.status == 429, "\(again.status) \(again.text)")
+        #expect(again.status == 200, "\(again.status) \(again.text)")
         let stillB = try await rig.call("/openai/v1/chat/completions", token: tokenB, json: GatewayRig.chat)
         #expect(stillB.status == 200)
     }

@@ -27,8 +27,9 @@ final class SMTPServer: Sendable {
                                  output: .discarded)
         caFile = cert
 
-        process = try ChildProcess("/usr/bin/env", ["python3", root.appendingPathComponent("scripts/test-smtp-server.py").path, cert, key,
-                                                    directory.appendingPathComponent("mail").path, Self.user, Self.password])
+        let python = try await PythonPeers.python(for: ["aiosmtpd"])
+        process = try ChildProcess(python, PythonPeers.arguments(python, script: root.appendingPathComponent("scripts/test-smtp-server.py").path,
+                                                                 [cert, key, directory.appendingPathComponent("mail").path, Self.user, Self.password]))
         let deadline = ContinuousClock.now + .seconds(30)
         while !process.stdout.contains("\n"), process.isRunning, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))

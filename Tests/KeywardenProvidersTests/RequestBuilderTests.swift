@@ -189,6 +189,10 @@ struct ClassifierTests {
         #expect(wait(400, #"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#).0 == .quotaExceeded)
         // ElevenLabs: quota_exceeded as its detail's status.
         #expect(wait(401, #"{"detail":{"status":"quota_exceeded","message":"This request exceeds your quota of 10000."}}"#).0 == .quotaExceeded)
+        // A 403 for the request's model refuses the model, not the key.
+        #expect(wait(403, #"{"error":{"message":"You are not allowed to sample from this model","type":"invalid_request_error","param":null,"code":"model_not_allowed"}}"#).0 == .modelNotFound)
+        #expect(wait(403, #"{"error":{"message":"Project `proj_x` does not have access to model `gpt-5.4`","type":"invalid_request_error","code":null}}"#).0 == .modelNotFound)
+        #expect(wait(403, #"{"error":{"message":"nope","type":"permission_error"}}"#).0 == .noPermission)
         // A body naming a member twice, or not JSON, is no structure: its words alone count.
         #expect(wait(429, #"{"error":{"code":"insufficient_quota","code":"rate_limit_exceeded"}}"#).0 == .rateLimited)
     }

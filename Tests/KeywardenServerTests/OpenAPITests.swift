@@ -64,7 +64,8 @@ struct OpenAPITests {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("kw-openapi-\(UUID().uuidString).yaml")
             try reply.body.write(to: file)
             defer { try? FileManager.default.removeItem(at: file) }
-            let validator = try ChildProcess.run("/usr/bin/env", ["python3", "-m", "openapi_spec_validator", file.path], output: .merged)
+            let python = try await PythonPeers.python(for: ["openapi_spec_validator"])
+            let validator = try ChildProcess.run(python, (python == "/usr/bin/env" ? ["python3"] : []) + ["-m", "openapi_spec_validator", file.path], output: .merged)
             #expect(validator.status == 0, "\(String(decoding: validator.stdout, as: UTF8.self))")
         }
     }

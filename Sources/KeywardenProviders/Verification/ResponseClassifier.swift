@@ -47,6 +47,9 @@ public enum ResponseClassifier {
         switch httpStatus {
         case 401:
             return answer(.invalid, say("The vendor rejected the key (401)."))
+        case 403 where error.refusesModel:
+            // The request's model, not the key: another key may serve it; this one serves everything else as before.
+            return answer(.modelNotFound, say("The key may not use this model (403)."))
         case 403:
             return answer(.noPermission, say("The key is not allowed to do this (403)."))
         case 402:

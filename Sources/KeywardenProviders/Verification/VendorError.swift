@@ -156,6 +156,15 @@ public struct VendorError: Sendable, Equatable {
         return Self.quotaPhrases.contains { text.contains($0) } ? .quotaExhausted : nil
     }
 
+    /// Whether the vendor refuses the model the request named, not the key (OpenAI's 403 `model_not_allowed`, "not
+    /// allowed to sample from this model"): the key serves other calls as before.
+    public var refusesModel: Bool {
+        let lowered = Set(codes.map { $0.lowercased() })
+        if !lowered.isDisjoint(with: ["model_not_allowed", "model_not_found", "model_access_denied"]) { return true }
+        let text = (message ?? "").lowercased()
+        return ["not allowed to sample from this model", "does not have access to model", "do not have access to the model"].contains { text.contains($0) }
+    }
+
     /// Whether the vendor says the account is out of credit or quota (not a passing rate limit).
     public var meansQuotaExhausted: Bool { throttle == .quotaExhausted }
 

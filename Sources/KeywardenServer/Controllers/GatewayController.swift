@@ -39,12 +39,22 @@ struct GatewayController {
 
     func forward(_ request: Request, context: KeywardenRequestContext, face: GatewayCall.Face, prefix: String) async throws -> Response {
         var receivedAt = ContinuousClock.now
-        let principal = try await authenticate(request)
-        let workspaceID = try workspace(for: principal, request: request)
-
         var path = String(request.uri.path.dropFirst(prefix.count))
         if path.isEmpty { path = "/" }
         if let query = request.uri.query, !query.isEmpty { path += "?" + query }
+
+        let workspaceID: String?
+        if case .native(let providerID) = face, Self.presentsNoToken(request), let text = request.uri.queryParameters.get(UploadSessionGrant.parameter) {
+            // A resumable upload's later leg: its client sends no key; the session URL Keywarden handed out carries a grant.
+            guard ["POST", "PUT"].contains(request.method.rawValue),
+                  let grant = gateway.verifyUploadGrant(String(text), providerID: providerID, pathAndQuery: path) else {
+                throw KeywardenError(.unauthenticated, code: "invalid_token", message: "The upload session is not valid here, or has ended.")
+            }
+            workspaceID = grant.workspaceID
+        } else {
+            let principal = try await authenticate(request)
+            workspaceID = try workspace(for: principal, request: request)
+        }
         let modality = try request.headers[.keywardenModality].map { text in
             guard let modality = Modality(rawValue: text) else { throw KeywardenError.invalid("X-Keywarden-Modality", "Unknown modality '\(text)'.") }
             return modality
@@ -112,6 +122,12 @@ struct GatewayController {
                       || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
               }) else { return nil }
         return "http://" + host + prefix
+    }
+
+    /// Whether the request carries nothing that could be a Keywarden token (no credential header, no `?key=`).
+    static func presentsNoToken(_ request: Request) -> Bool {
+        Gateway.credentialHeaders.allSatisfy { name in HTTPField.Name(name).map { request.headers[$0] == nil } ?? true }
+            && request.uri.queryParameters.get("key") == nil
     }
 
     /// The Keywarden token from whichever header the caller's SDK put its API key in.
