@@ -83,7 +83,7 @@ def outcome(call):
         return {"raised": type(error).__name__, "status": status if isinstance(status, int) else None}
 
 
-def compare(name, vendor, direct_call, keywarden_call, documented_body=None, compare_requests=True, pause=0.0):
+def compare(name, vendor, direct_call, keywarden_call, documented_body=None, compare_requests=True, pause=0.0, view=None):
     """Runs one call both ways and records whether the vendor and the SDK saw the same."""
     mock(vendor, "DELETE")
     direct = outcome(direct_call)
@@ -98,8 +98,9 @@ def compare(name, vendor, direct_call, keywarden_call, documented_body=None, com
     if direct != through:
         problems.append("the SDK saw different results")
     if compare_requests:
-        left = [comparable(r) for r in direct_requests]
-        right = [comparable(r, documented_body) for r in through_requests]
+        view = view or comparable
+        left = [view(r) for r in direct_requests]
+        right = [view(r, documented_body) for r in through_requests]
         if left != right:
             problems.append("the vendor received different requests")
             entry["vendor_direct"], entry["vendor_keywarden"] = left, right
@@ -268,6 +269,48 @@ def speech(client):
 
 
 compare("elevenlabs text to speech (binary audio)", "elevenlabs", lambda: speech(direct_eleven), lambda: speech(kw_eleven))
+
+# --- WebSockets: OpenAI Realtime, ElevenLabs stream-input ---------------------------------------------------------
+# The handshake is each WebSocket client's own (Keywarden's sends `Origin: <the vendor's scheme and host>`).
+HANDSHAKE = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol", "upgrade", "connection",
+             "user-agent", "host", "origin"}
+
+
+def session_comparable(request, documented_body=None):
+    """A WebSocket session as the vendor saw it: its path, query, key and messages (the handshake is each client's own)."""
+    entry = comparable(request)
+    entry["headers"] = {k: v for k, v in entry["headers"].items() if k not in HANDSHAKE}
+    entry["messages"] = request.get("messages")
+    return entry
+
+
+def realtime(client):
+    events, usage = [], None
+    with client.realtime.connect(model="gpt-realtime") as connection:
+        connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+        connection.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hello."}]})
+        connection.response.create()
+        for event in connection:
+            events.append(event.type)
+            if event.type == "response.output_text.delta":
+                events.append(event.delta)
+            if event.type == "response.done":
+                usage = event.response.usage.model_dump()
+                break
+    return {"events": events, "usage": usage}
+
+
+def stream_input(client):
+    # The SDK always speaks wss:// (it replaces the scheme): pointed at a plain-HTTP base, it is told ws:// instead.
+    client.text_to_speech._ws_base_url = client.text_to_speech._ws_base_url.replace("wss://", "ws://", 1)
+    audio = b"".join(client.text_to_speech.convert_realtime(voice_id="JBFqnCBsd6RMkjVDRZzb", text=iter(["Hello through ", "Keywarden."]),
+                                                            model_id="eleven_flash_v2_5"))
+    return base64.b64encode(audio).decode()
+
+
+compare("openai realtime session (WebSocket)", "openai", lambda: realtime(direct_openai), lambda: realtime(kw_openai), view=session_comparable)
+compare("elevenlabs stream-input session (WebSocket)", "elevenlabs", lambda: stream_input(direct_eleven), lambda: stream_input(kw_eleven),
+        view=session_comparable)
 
 print(json.dumps(report, indent=1, default=str))
 sys.exit(1 if report["differences"] else 0)

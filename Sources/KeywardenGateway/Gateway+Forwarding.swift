@@ -184,7 +184,8 @@ extension Gateway {
 
     /// Whether a shared key may serve this native call: the catalog's inference endpoints, plus what the operator allowed.
     func sharedKeyAllows(_ provider: ProviderDefinition, method: String, pathAndQuery: String) -> Bool {
-        EndpointRule.allows(provider.sharedKeyEndpoints + (settings.sharedKeyEndpoints[provider.id] ?? []), method: method, pathAndQuery: pathAndQuery)
+        // A WebSocket endpoint (Realtime, stream-input) is inference too.
+        EndpointRule.allows(provider.sharedKeyEndpoints + provider.webSocketEndpoints + (settings.sharedKeyEndpoints[provider.id] ?? []), method: method, pathAndQuery: pathAndQuery)
     }
 
     /// Reads a body up to `limit` bytes and stops there (a hostile vendor's endless error body is not read to its end;

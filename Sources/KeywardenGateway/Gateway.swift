@@ -95,7 +95,11 @@ public final class Gateway: Sendable {
             }
         }
 
-        // Every key tried failed (or none could be tried).
+        return failureResponse(state: state, meter: &meter, call: call)
+    }
+
+    /// The answer when every key tried failed (or none could be tried), and the call's usage row.
+    func failureResponse(state: AttemptState, meter: inout Meter, call: GatewayCall) -> GatewayResponse {
         switch state.lastFailure {
         case .vendor(let status, let vendorHeaders, let bytes)?:
             meter.status = status
@@ -119,7 +123,7 @@ public final class Gateway: Sendable {
 
     /// What a call asks for (provider or model, modality, the body's facts) and the keys that may serve it, in order; or
     /// the answer when none can be tried.
-    private func plan(_ call: GatewayCall, meter: inout Meter) async -> Planned {
+    func plan(_ call: GatewayCall, meter: inout Meter) async -> Planned {
         // What this instance holds serves only while it is confirmed current: past the staleness bound a key another
         // instance deactivated could still be here.
         guard app.isCurrent else {
@@ -488,7 +492,7 @@ public final class Gateway: Sendable {
     /// The request one key sends for a call: path, body and model for this key's provider (the OpenAI face's endpoint, a
     /// body rewritten for its model or for stream usage, what the key fills in), the key injected, the caller's headers
     /// that may travel; `nil` when this key may not serve it (the reason is in `state`).
-    private func prepare(_ candidate: Candidate, credential: Credential, provider: ProviderDefinition,
+    func prepare(_ candidate: Candidate, credential: Credential, provider: ProviderDefinition,
                          opened: (key: Secret?, extras: [String: Secret], version: KeyVersion), owned: Bool, of call: GatewayCall,
                          plan: CallPlan, state: inout AttemptState, meter: inout Meter) async -> PreparedCall? {
         var path = call.pathAndQuery

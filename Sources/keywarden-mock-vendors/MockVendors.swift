@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -76,8 +77,12 @@ struct MockVendors: AsyncParsableCommand {
             }
             var mock = MockVendor(name: name, family: family)
             mock.recording = !noRecord
+            let webSocketMock = mock
             let app = Application(
                 router: mock.router(),
+                server: .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: 16 * 1024 * 1024))) { head, _, _ in
+                    webSocketMock.shouldUpgrade(head)
+                },
                 configuration: .init(address: .hostname(host, port: 0), serverName: "mock-\(name)"),
                 onServerRunning: { channel in
                     FileHandle.standardOutput.write(Data("mock \(name) http://\(host):\(channel.localAddress?.port ?? 0)\n".utf8))

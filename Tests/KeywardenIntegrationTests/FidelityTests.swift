@@ -52,7 +52,7 @@ struct FidelityTests {
         #expect(run.terminationStatus == 0, "fidelity-test.py: \(output.suffix(6000)) \(run.stderr.suffix(3000))")
         let report = try #require(try JSONSerialization.jsonObject(with: run.stdoutData) as? [String: Any], "\(run.stderr.suffix(3000))")
         let compared = report["compared"] as? [String] ?? []
-        #expect(compared.count >= 18, "\(compared)")
+        #expect(compared.count >= 21, "\(compared)")
         #expect((report["differences"] as? [Any])?.isEmpty == true)
         // Both legs of the resumable upload went through Keywarden with the workspace's key injected.
         #expect((report["gemini_upload"] as? [String: Any])?["returned"] != nil, "\(String(describing: report["gemini_upload"]))")

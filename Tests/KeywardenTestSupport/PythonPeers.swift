@@ -13,7 +13,7 @@ public enum PythonPeers {
     public static let packages: [(module: String, requirement: String)] = [
         ("openai", "openai>=1.50"), ("anthropic", "anthropic>=0.40"), ("google.genai", "google-genai==3.6.1"),
         ("mistralai", "mistralai==3.7.0"), ("elevenlabs", "elevenlabs==2.78.0"), ("aiosmtpd", "aiosmtpd>=1.4"),
-        ("openapi_spec_validator", "openapi-spec-validator>=0.7"),
+        ("openapi_spec_validator", "openapi-spec-validator>=0.7"), ("websockets", "websockets>=13"),
     ]
 
     /// The repository's root.

@@ -234,6 +234,9 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
     public let sharedKeyEndpoints: [EndpointRule]
     /// What a call may leave out and the serving key fills in (beyond the chat completions endpoint's `model`).
     public let callDefaults: [CallDefault]
+    /// The endpoints that speak WebSocket (OpenAI's Realtime API, ElevenLabs' `stream-input`): an upgrade on the native
+    /// face is relayed to them with the key injected.
+    public let webSocketEndpoints: [EndpointRule]
 
     enum CodingKeys: String, CodingKey {
         case id, category, fields, auth, verification, models, modalities, summary
@@ -245,6 +248,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         case chatCompletions = "chat_completions"
         case sharedKeyEndpoints = "shared_key_endpoints"
         case callDefaults = "call_defaults"
+        case webSocketEndpoints = "websocket_endpoints"
     }
 
     public init(
@@ -252,8 +256,9 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         auth: AuthScheme, staticHeaders: [String: String] = [:], baseURL: String?,
         verification: VerificationCall, models: [CuratedModel], defaultModel: String?,
         modalities: [Modality], displayOrder: Int, summary: String? = nil, chatCompletions: ChatCompletionsEndpoint? = nil,
-        sharedKeyEndpoints: [EndpointRule] = [], callDefaults: [CallDefault] = []
+        sharedKeyEndpoints: [EndpointRule] = [], callDefaults: [CallDefault] = [], webSocketEndpoints: [EndpointRule] = []
     ) {
+        self.webSocketEndpoints = webSocketEndpoints
         self.id = id
         self.displayName = displayName
         self.category = category
@@ -288,14 +293,16 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.displayOrder = try c.decode(Int.self, forKey: .displayOrder)
         self.summary = try c.decodeIfPresent(String.self, forKey: .summary)
         self.chatCompletions = try c.decodeIfPresent(ChatCompletionsEndpoint.self, forKey: .chatCompletions)
-        var rules: [EndpointRule] = []
-        for text in try c.decodeIfPresent([String].self, forKey: .sharedKeyEndpoints) ?? [] {
-            guard let rule = EndpointRule(text) else {
-                throw DecodingError.dataCorruptedError(forKey: .sharedKeyEndpoints, in: c, debugDescription: "'\(text)' is not 'METHOD /path' or '*'")
+        func rules(_ key: CodingKeys) throws -> [EndpointRule] {
+            try (c.decodeIfPresent([String].self, forKey: key) ?? []).map { text in
+                guard let rule = EndpointRule(text) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "'\(text)' is not 'METHOD /path' or '*'")
+                }
+                return rule
             }
-            rules.append(rule)
         }
-        self.sharedKeyEndpoints = rules
+        self.sharedKeyEndpoints = try rules(.sharedKeyEndpoints)
+        self.webSocketEndpoints = try rules(.webSocketEndpoints)
         self.callDefaults = try c.decodeIfPresent([CallDefault].self, forKey: .callDefaults) ?? []
     }
 
@@ -317,6 +324,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         try c.encodeIfPresent(chatCompletions, forKey: .chatCompletions)
         try c.encode(sharedKeyEndpoints.map(\.description), forKey: .sharedKeyEndpoints)
         if !callDefaults.isEmpty { try c.encode(callDefaults, forKey: .callDefaults) }
+        if !webSocketEndpoints.isEmpty { try c.encode(webSocketEndpoints.map(\.description), forKey: .webSocketEndpoints) }
     }
 
     /// The id of the field that holds the API key.
@@ -348,7 +356,8 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
             id: id, displayName: displayName, category: category, fields: fields, auth: auth,
             staticHeaders: staticHeaders, baseURL: url, verification: verification, models: models,
             defaultModel: defaultModel, modalities: modalities, displayOrder: displayOrder, summary: summary,
-            chatCompletions: chatCompletions, sharedKeyEndpoints: sharedKeyEndpoints, callDefaults: callDefaults
+            chatCompletions: chatCompletions, sharedKeyEndpoints: sharedKeyEndpoints, callDefaults: callDefaults,
+            webSocketEndpoints: webSocketEndpoints
         )
     }
 }

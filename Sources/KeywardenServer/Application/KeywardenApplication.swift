@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
 import KeywardenCore
 import KeywardenApp
 import KeywardenGateway
@@ -130,12 +132,26 @@ public func buildApplication(
     onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
 ) -> some ApplicationProtocol {
     let settings = services.settings
-    let open = ClientConnectionGuard.Count(maximum: settings.connections.maximumConnections)
+    let open = ConnectionAdmission.Count(maximum: settings.connections.maximumConnections)
     let limits = settings.connections
     let departures = services.departures
+    let realtime = RealtimeController(app: services.app, gateway: services.gateway)
+    // HTTP/1.1, with WebSocket upgrades for the providers' realtime endpoints; every connection admitted (counted, its
+    // first head timed) before either is chosen.
+    let server = HTTPServerBuilder { responder in
+        AdmittedChannel(
+            inner: HTTP1WebSocketUpgradeChannel(
+                responder: responder,
+                configuration: .init(http1: .init(additionalChannelHandlers: [ClientConnectionGuard(limits: limits, departures: departures)]),
+                                     ws: .init(maxFrameSize: Gateway.maximumRealtimeMessage)),
+                shouldUpgrade: { head, _, logger in await realtime.shouldUpgrade(head, logger: logger) }
+            ),
+            admission: { ConnectionAdmission(count: open, headTimeout: limits.headTimeout) }
+        )
+    }
     return Application(
         router: buildRouter(services),
-        server: .http1(configuration: .init(additionalChannelHandlers: [ClientConnectionGuard(count: open, limits: limits, departures: departures)])),
+        server: server,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Keywarden"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? settings.port

@@ -24,7 +24,11 @@ struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     static func bearerToken(_ request: Request) -> String? {
-        guard let header = request.headers[.authorization] else { return nil }
+        request.headers[.authorization].flatMap(bearerToken(fromHeader:))
+    }
+
+    /// The token of an `Authorization: Bearer <token>` value.
+    static func bearerToken(fromHeader header: String) -> String? {
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         let token = parts[1].trimmingSpacesAndTabs

@@ -132,15 +132,23 @@ struct GatewayController {
 
     /// The Keywarden token from whichever header the caller's SDK put its API key in.
     func authenticate(_ request: Request) async throws -> Principal {
+        try await Self.authenticate(app, headers: request.headers, query: request.uri.queryParameters.get("key").map { String($0) })
+    }
+
+    /// The token from a credential header, `?key=` (`keyParameter`) or, for a WebSocket, a subprotocol that carries it
+    /// (`openai-insecure-api-key.<token>`), and the principal it names.
+    static func authenticate(_ app: AppServices, headers: HTTPFields, query keyParameter: String?, subprotocols: [String] = []) async throws -> Principal {
         var presented: String?
         for name in Gateway.credentialHeaders {
             let token = name == "authorization"
-                ? AuthenticationMiddleware.bearerToken(request)
-                : HTTPField.Name(name).flatMap { request.headers[$0] }?.trimmingSpacesAndTabs
+                ? headers[.authorization].flatMap(AuthenticationMiddleware.bearerToken(fromHeader:))
+                : HTTPField.Name(name).flatMap { headers[$0] }?.trimmingSpacesAndTabs
             if let token, AccessToken.looksLikeToken(token) { presented = token; break }
         }
         // Gemini's clients may send the key as `?key=` (the gateway never forwards a token found there).
-        if presented == nil, let token = request.uri.queryParameters.get("key"), AccessToken.looksLikeToken(token) { presented = token }
+        if presented == nil, let token = keyParameter, AccessToken.looksLikeToken(token) { presented = token }
+        if presented == nil, let token = subprotocols.first(where: { $0.hasPrefix(Gateway.keyInSubprotocol) })?.dropFirst(Gateway.keyInSubprotocol.count),
+           AccessToken.looksLikeToken(String(token)) { presented = String(token) }
         guard let presented else {
             throw KeywardenError(.unauthenticated, code: "unauthorized",
                 message: "Send a Keywarden service token as the API key (Authorization: Bearer, x-api-key, x-goog-api-key, xi-api-key, api-key, ocp-apim-subscription-key, or ?key=).")
@@ -153,7 +161,11 @@ struct GatewayController {
 
     /// The workspace the call is for: the token's own, or `X-Keywarden-Workspace` for a platform-bound token.
     func workspace(for principal: Principal, request: Request) throws -> String? {
-        let named = request.headers[.keywardenWorkspace]
+        try Self.workspace(for: principal, named: request.headers[.keywardenWorkspace])
+    }
+
+    /// The workspace a call is for, `named` being its `X-Keywarden-Workspace`.
+    static func workspace(for principal: Principal, named: String?) throws -> String? {
         if let bound = principal.workspaceID {
             if let named, named != bound { throw KeywardenError.notFound("workspace") }
             guard principal.decide(.gatewayUse, inWorkspace: bound) == .allowed else {

@@ -25,65 +25,48 @@ public struct ClientConnectionLimits: Sendable {
     }
 }
 
-/// Closes a client connection that sends nothing, or half a request head, for too long, and refuses connections past
-/// the server's maximum.
+/// Closes a client connection whose request body stalls, or that idles too long between requests, and tells
+/// ``ClientDepartures`` when its client leaves.
 ///
-/// It sits after the HTTP decoder: a request head is seen once it is whole. A new connection must bring one within
-/// ``ClientConnectionLimits/headTimeout``; after each answer, a kept-alive connection must bring the next within
-/// ``ClientConnectionLimits/idleTimeout`` (bytes trickling in, a head never finished, count as nothing). A request's body
-/// may go no longer than ``ClientConnectionLimits/bodyTimeout`` without a part arriving. While a request is being
-/// answered no timer runs: a long stream is not cut.
+/// It sits after the HTTP decoder, added once the connection's first request head has arrived (``ConnectionAdmission``
+/// counts the connection and times that first head, before HTTP or a WebSocket upgrade is chosen). After each answer, a
+/// kept-alive connection must bring its next head within ``ClientConnectionLimits/idleTimeout`` (bytes trickling in, a
+/// head never finished, count as nothing). A request's body may go no longer than ``ClientConnectionLimits/bodyTimeout``
+/// without a part arriving. While a request is being answered no timer runs: a long stream is not cut.
 final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    /// The connections open across the server.
-    final class Count: Sendable {
-        let open = Atomic(0)
-        let maximum: Int
-
-        init(maximum: Int) { self.maximum = maximum }
-    }
-
-    private let count: Count
     private let limits: ClientConnectionLimits
     private let departures: ClientDepartures?
     /// This connection, told when its client leaves.
     private var connection: ClientDepartures.Connection?
     private var timer: Scheduled<Void>?
-    private var counted = false
     /// Whether a request's head came and its end has not: its body is still arriving.
     private var receiving = false
     /// Whether the current request's answer has been written whole (an early answer, before its body ended).
     private var answered = false
 
-    init(count: Count, limits: ClientConnectionLimits, departures: ClientDepartures? = nil) {
-        self.count = count
+    init(limits: ClientConnectionLimits, departures: ClientDepartures? = nil) {
         self.limits = limits
         self.departures = departures
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         connection = departures?.opened(context.channel)
-        counted = true
-        if count.open.add(1, ordering: .relaxed).newValue > count.maximum {
-            context.close(promise: nil)
-            return
-        }
+        // The first head is on its way (it is what chose HTTP); its arrival starts the body's timer.
         arm(limits.headTimeout, context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         disarm()
-        uncount()
         clientLeft(context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         disarm()
-        uncount()
         clientLeft(context)
         context.fireChannelInactive()
     }
@@ -138,11 +121,5 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     private func disarm() {
         timer?.cancel()
         timer = nil
-    }
-
-    private func uncount() {
-        guard counted else { return }
-        counted = false
-        count.open.subtract(1, ordering: .relaxed)
     }
 }

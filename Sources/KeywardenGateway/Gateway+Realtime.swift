@@ -1,0 +1,201 @@
+import Foundation
+import HTTPTypes
+import KeywardenCore
+import KeywardenProviders
+import KeywardenStore
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import WSClient
+import WSCore
+
+/// A WebSocket session with a vendor (OpenAI's Realtime API, ElevenLabs' `stream-input`): the key chosen as for any call,
+/// its rate limit and budget held, and what to connect to with which headers.
+public struct RealtimeSession: Sendable {
+    /// The vendor's WebSocket URL (`wss://…`, or `ws://` for a plain-HTTP base such as a test's).
+    public let url: String
+    /// The headers of the vendor's handshake: the key injected, the catalog's static headers, the caller's own.
+    public let headers: [(name: String, value: String)]
+    /// The subprotocols to offer the vendor (the caller's, less any that carried a Keywarden token).
+    public let subprotocols: [String]
+    /// Headers for the client's `101` answer (`X-Keywarden-Source`, …).
+    public let answerHeaders: [(name: String, value: String)]
+    let meter: Gateway.Meter
+    let scrubber: SecretScrubber
+}
+
+/// What opening a WebSocket session came to.
+public enum RealtimeOpening: Sendable {
+    case ready(RealtimeSession)
+    /// No key may serve it: the answer a plain call would have had (its usage row written).
+    case refused(GatewayResponse)
+}
+
+extension Gateway {
+    /// Handshake headers the WebSocket client sets itself, never taken from the caller.
+    static let webSocketHandshakeHeaders: Set<String> = [
+        "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept", "sec-websocket-protocol",
+        "upgrade", "connection", "host", "content-length",
+    ]
+
+    /// The prefix of a subprotocol that carries an API key (OpenAI's browser clients: `openai-insecure-api-key.<key>`).
+    public static let keyInSubprotocol = "openai-insecure-api-key."
+
+    /// Chooses the key for a WebSocket session and holds its admission, as ``handle(_:)`` does for a call; the session
+    /// is then relayed by ``relay(_:client:clientWriter:logger:)``. No other key is tried once a session is opened.
+    public func openRealtime(_ call: GatewayCall, subprotocols: [String]) async -> RealtimeOpening {
+        var meter = Meter(call: call, started: call.receivedAt)
+        let plan: CallPlan
+        switch await self.plan(call, meter: &meter) {
+        case .planned(let planned): plan = planned
+        case .answered(let response): return .refused(response)
+        }
+        var state = AttemptState(limits: plan.limits)
+        for candidate in policy.keysToTry(plan.candidates) {
+            guard let credential = plan.snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
+            let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
+            do {
+                opened = try await app.resolution.openSecrets(of: credential, slot: candidate.slot)
+            } catch {
+                state.lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
+                continue
+            }
+            let owned = credential.scope.workspaceID == call.workspaceID
+            guard let prepared = await prepare(candidate, credential: credential, provider: provider, opened: opened, owned: owned, of: call,
+                                               plan: plan, state: &state, meter: &meter) else { continue }
+            switch await admitRate(for: candidate, meter: meter, limits: state.limits) {
+            case .admitted(let admission): meter.rateAdmission = admission
+            case .refused(let failure):
+                state.lastFailure = failure
+                continue
+            }
+            switch await reserveBudget(for: candidate, meter: meter, limits: state.limits) {
+            case .held(let held): meter.reservation = held
+            case .refused(let failure):
+                refundTokens(&meter)
+                state.lastFailure = failure
+                continue
+            }
+            meter.status = 101
+            noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
+            let headers = prepared.request.headers.filter { !Self.webSocketHandshakeHeaders.contains($0.name.lowercased()) && $0.name.lowercased() != "accept-encoding" }
+                .map { (name: $0.name, value: $0.value) }
+            let url = Self.webSocketURL(prepared.vendorRequest.url)
+            return .ready(RealtimeSession(
+                url: url, headers: headers, subprotocols: subprotocols.filter { !$0.hasPrefix(Self.keyInSubprotocol) },
+                answerHeaders: Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model),
+                meter: meter, scrubber: scrubbers.scrubber(for: state.secrets)))
+        }
+        return .refused(failureResponse(state: state, meter: &meter, call: call))
+    }
+
+    /// `https://…` as `wss://…`, `http://…` as `ws://…`.
+    static func webSocketURL(_ url: String) -> String {
+        if url.hasPrefix("https://") { return "wss://" + url.dropFirst("https://".count) }
+        if url.hasPrefix("http://") { return "ws://" + url.dropFirst("http://".count) }
+        return url
+    }
+
+    /// The largest message relayed either way (a second of 24 kHz PCM audio in base64 is ~64 KiB).
+    public static let maximumRealtimeMessage = 16 * 1024 * 1024
+
+    /// Relays a session both ways until either side closes, then closes the other with the same code; meters it.
+    ///
+    /// Each direction writes a message before it reads the next, so a slow side holds the other back (back-pressure).
+    /// Text from the vendor is scrubbed of the key like any answer.
+    public func relay(_ session: RealtimeSession, client: WebSocketInboundStream, clientWriter: WebSocketOutboundWriter, logger: Logger) async {
+        var fields = HTTPFields()
+        for (name, value) in session.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        if !session.subprotocols.isEmpty, let field = HTTPField.Name("Sec-WebSocket-Protocol") {
+            fields.append(HTTPField(name: field, value: session.subprotocols.joined(separator: ", ")))
+        }
+        let usage = RealtimeUsage(modality: session.meter.modality)
+        let scrubber = session.scrubber
+        var meter = session.meter
+        let limit = Self.maximumRealtimeMessage
+        do {
+            let configuration = WebSocketClientConfiguration(maxFrameSize: limit, additionalHeaders: fields, closeTimeout: .seconds(5))
+            let closing = try await WebSocketClient.connect(url: session.url, configuration: configuration, logger: logger) { vendor, vendorWriter, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await message in client.messages(maxSize: limit) {
+                            usage.clientSent(message)
+                            try await vendorWriter.write(message.outbound)
+                        }
+                    }
+                    group.addTask {
+                        for try await message in vendor.messages(maxSize: limit) {
+                            usage.vendorSent(message)
+                            switch message {
+                            case .text(let text): try await clientWriter.write(.text(scrubber.isEmpty ? text : scrubber.scrub(text)))
+                            case .binary(let bytes): try await clientWriter.write(.binary(bytes))
+                            }
+                        }
+                    }
+                    // Whichever side ends first ends the session.
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
+            }
+            try? await clientWriter.close(closing?.closeCode ?? .normalClosure, reason: closing?.reason.map { scrubber.scrub($0) })
+            meter.status = 200
+        } catch {
+            logger.warning("gateway: realtime session with the vendor failed", metadata: ["provider": "\(meter.providerID)", "error": "\(scrubber.scrub(String(describing: error)))"])
+            try? await clientWriter.close(.unexpectedServerError, reason: "The vendor's WebSocket could not be opened or failed.")
+            meter.status = usage.anything ? 200 : 502
+            meter.interrupted = usage.anything
+        }
+        finish(&meter, counts: usage.counts, model: usage.model ?? meter.model)
+    }
+}
+
+extension WebSocketMessage {
+    /// The message as a frame to write on.
+    var outbound: WebSocketOutboundWriter.OutboundFrame {
+        switch self {
+        case .text(let text): .text(text)
+        case .binary(let bytes): .binary(bytes)
+        }
+    }
+}
+
+/// What a WebSocket session used, read from its messages as they pass: a Realtime session's `response.done` events
+/// carry their response's tokens; a text-to-speech session is billed by the characters of the text sent.
+final class RealtimeUsage: Sendable {
+    private struct State {
+        var counts = UsageCounts()
+        var model: String?
+        var anything = false
+    }
+
+    private let state = Mutex(State())
+    private let modality: Modality
+
+    init(modality: Modality) {
+        self.modality = modality
+    }
+
+    var counts: UsageCounts { state.withLock { $0.counts } }
+    var model: String? { state.withLock { $0.model } }
+    /// Whether any message passed (a session that relayed is billed by the vendor, however it ended).
+    var anything: Bool { state.withLock { $0.anything } }
+
+    func clientSent(_ message: WebSocketMessage) {
+        state.withLock { $0.anything = true }
+        guard modality == .tts, case .text(let text) = message, let sent = RealtimeEvents.text(ofTTSMessage: text) else { return }
+        state.withLock { $0.counts.characters = ($0.counts.characters ?? 0).addingReportingOverflow(sent.count).partialValue }
+    }
+
+    func vendorSent(_ message: WebSocketMessage) {
+        state.withLock { $0.anything = true }
+        guard modality != .tts, case .text(let text) = message, let done = RealtimeEvents.responseUsage(text) else { return }
+        state.withLock { state in
+            state.counts.inputTokens = (state.counts.inputTokens ?? 0).saturatingAdding(done.input)
+            state.counts.outputTokens = (state.counts.outputTokens ?? 0).saturatingAdding(done.output)
+            if let model = done.model { state.model = model }
+        }
+    }
+}
