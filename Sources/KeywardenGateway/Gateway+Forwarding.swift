@@ -124,6 +124,7 @@ extension Gateway {
             guard rest.isEmpty || ["/", "?"].contains(rest.first) else { return header }
             var rewritten = faceURL + rest
             if name == "x-goog-upload-url", let components = URLComponents(string: String(rest)),
+               UploadSessionGrant.isUploadPath(components.percentEncodedPath),
                let uploadID = components.queryItems?.first(where: { $0.name == "upload_id" })?.value,
                let signed = grant(components.percentEncodedPath, uploadID) {
                 rewritten += (rest.contains("?") ? "&" : "?") + UploadSessionGrant.parameter + "=" + signed
@@ -145,9 +146,10 @@ extension Gateway {
         return UploadSessionGrant.verify(text, providerID: providerID, path: components.percentEncodedPath, uploadID: uploadID, sign: signUploadGrant)
     }
 
-    /// Signs with the vault's fingerprint key (shared by every instance on the database).
+    /// Signs with a key derived for upload grants from the vault's fingerprint key (shared by every instance on the
+    /// database; never the fingerprints' own HMAC, which the audit log shows for texts a tenant chooses).
     func signUploadGrant(_ text: String) -> String? {
-        app.store.credentials.fingerprint(of: Secret(text))
+        app.store.credentials.signature(of: text, purpose: "upload-session-grant")
     }
 
     /// Whether a value (a model a caller named) can go into a header as it is: visible ASCII and spaces, at most 256 bytes.

@@ -99,6 +99,13 @@ extension Gateway {
 
     /// The largest message relayed either way (a second of 24 kHz PCM audio in base64 is ~64 KiB).
     public static let maximumRealtimeMessage = 16 * 1024 * 1024
+    /// The longest a session lasts (OpenAI's own limit for a Realtime session is an hour).
+    static let maximumRealtimeSession = Duration.seconds(3600)
+    /// How long the vendor's side is still read for usage after the client left mid-response.
+    static let realtimeUsageGrace = Duration.seconds(2)
+
+    /// Why a session's relay ended.
+    enum RelayEnd: Sendable { case client, vendor, timeLimit }
 
     /// Relays a session both ways until either side closes, then closes the other with the same code; meters it.
     ///
@@ -119,29 +126,51 @@ extension Gateway {
         do {
             let configuration = WebSocketClientConfiguration(maxFrameSize: limit, additionalHeaders: fields, closeTimeout: .seconds(5))
             let closing = try await WebSocketClient.connect(url: session.url, configuration: configuration, logger: logger) { vendor, vendorWriter, _ in
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                try await withThrowingTaskGroup(of: RelayEnd.self) { group in
                     group.addTask {
                         for try await message in client.messages(maxSize: limit) {
                             usage.clientSent(message)
                             try await vendorWriter.write(message.outbound)
                         }
+                        return .client
                     }
                     group.addTask {
+                        // A client that has gone is written to no more, but the vendor's usage is still read.
+                        var clientGone = false
                         for try await message in vendor.messages(maxSize: limit) {
                             usage.vendorSent(message)
-                            switch message {
-                            case .text(let text): try await clientWriter.write(.text(scrubber.isEmpty ? text : scrubber.scrub(text)))
-                            case .binary(let bytes): try await clientWriter.write(.binary(bytes))
+                            guard !clientGone else { continue }
+                            do {
+                                switch message {
+                                case .text(let text): try await clientWriter.write(.text(scrubber.isEmpty ? text : scrubber.scrub(text)))
+                                case .binary(let bytes): try await clientWriter.write(.binary(bytes))
+                                }
+                            } catch {
+                                clientGone = true
                             }
                         }
+                        return .vendor
                     }
-                    // Whichever side ends first ends the session.
-                    _ = try await group.next()
+                    group.addTask {
+                        try await Task.sleep(for: Self.maximumRealtimeSession)
+                        return .timeLimit
+                    }
+                    // Whichever side ends first ends the session; a client that leaves mid-response leaves the vendor a
+                    // moment to report what that response used (it bills it).
+                    if try await group.next() == .client, usage.unfinishedResponses > 0 {
+                        group.addTask {
+                            try await Task.sleep(for: Self.realtimeUsageGrace)
+                            return .timeLimit
+                        }
+                        _ = try await group.next()
+                    }
                     group.cancelAll()
                 }
             }
             try? await clientWriter.close(closing?.closeCode ?? .normalClosure, reason: closing?.reason.map { scrubber.scrub($0) })
             meter.status = 200
+            // A response asked for and never reported done is billed by the vendor all the same: at least its estimate.
+            meter.interrupted = usage.unfinishedResponses > 0
         } catch {
             logger.warning("gateway: realtime session with the vendor failed", metadata: ["provider": "\(meter.providerID)", "error": "\(scrubber.scrub(String(describing: error)))"])
             try? await clientWriter.close(.unexpectedServerError, reason: "The vendor's WebSocket could not be opened or failed.")
@@ -169,6 +198,9 @@ final class RealtimeUsage: Sendable {
         var counts = UsageCounts()
         var model: String?
         var anything = false
+        /// `response.create` messages the client sent, and `response.done` events the vendor sent.
+        var created = 0
+        var done = 0
     }
 
     private let state = Mutex(State())
@@ -182,17 +214,25 @@ final class RealtimeUsage: Sendable {
     var model: String? { state.withLock { $0.model } }
     /// Whether any message passed (a session that relayed is billed by the vendor, however it ended).
     var anything: Bool { state.withLock { $0.anything } }
+    /// Responses the client asked for that the vendor has not reported done.
+    var unfinishedResponses: Int { state.withLock { max(0, $0.created - $0.done) } }
 
     func clientSent(_ message: WebSocketMessage) {
         state.withLock { $0.anything = true }
-        guard modality == .tts, case .text(let text) = message, let sent = RealtimeEvents.text(ofTTSMessage: text) else { return }
-        state.withLock { $0.counts.characters = ($0.counts.characters ?? 0).addingReportingOverflow(sent.count).partialValue }
+        guard case .text(let text) = message else { return }
+        if modality == .tts {
+            let characters = RealtimeEvents.ttsCharacters(text)
+            state.withLock { $0.counts.characters = ($0.counts.characters ?? 0).saturatingAdding(characters) }
+        } else if RealtimeEvents.asksForResponse(text) {
+            state.withLock { $0.created += 1 }
+        }
     }
 
     func vendorSent(_ message: WebSocketMessage) {
         state.withLock { $0.anything = true }
         guard modality != .tts, case .text(let text) = message, let done = RealtimeEvents.responseUsage(text) else { return }
         state.withLock { state in
+            state.done += 1
             state.counts.inputTokens = (state.counts.inputTokens ?? 0).saturatingAdding(done.input)
             state.counts.outputTokens = (state.counts.outputTokens ?? 0).saturatingAdding(done.output)
             if let model = done.model { state.model = model }

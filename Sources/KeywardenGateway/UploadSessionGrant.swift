@@ -6,8 +6,8 @@ import KeywardenCore
 /// Google's upload session URL is itself the credential: the client sends the file's bytes to it without an API key.
 /// Keywarden hands the client that URL rewritten under its own face, so the bytes pass through it; the rewritten URL
 /// carries this grant (`kw_session`), which lets exactly that session's legs (same provider, path and `upload_id`,
-/// within an hour) through without a token. It is signed with the vault's fingerprint key (HMAC-SHA256), shared by
-/// every instance on the database, and never forwarded to the vendor.
+/// within an hour) through without a token. It is signed (HMAC-SHA256) with a key derived for this purpose alone from the
+/// vault's fingerprint key, shared by every instance on the database, and never forwarded to the vendor.
 public struct UploadSessionGrant: Sendable, Equatable {
     public let providerID: String
     public let workspaceID: String?
@@ -30,9 +30,16 @@ public struct UploadSessionGrant: Sendable, Equatable {
         self.expires = expires
     }
 
-    /// What the signature covers: every field, the path and upload id included (they are read from the request).
+    /// What the signature covers: every field, the path and upload id included (they are read from the request), each
+    /// prefixed by its length in bytes, so no field's text can stand for another's.
     var signed: String {
-        ["keywarden.upload-session.v1", providerID, workspaceID ?? "-", "\(expires)", path, uploadID].joined(separator: "|")
+        ["keywarden.upload-session.v1", providerID, workspaceID ?? "-", "\(expires)", path, uploadID]
+            .map { "\($0.utf8.count):\($0)" }.joined(separator: "|")
+    }
+
+    /// Whether a path is an upload's (`/upload/…`): a grant is made, and accepted, for nothing else.
+    public static func isUploadPath(_ path: String) -> Bool {
+        path.hasPrefix("/upload/")
     }
 
     /// The grant as it travels: `v1.<provider>.<workspace or ->.<expires>.<signature>`; `nil` when nothing can sign.
@@ -46,8 +53,11 @@ public struct UploadSessionGrant: Sendable, Equatable {
     public static func verify(_ text: String, providerID: String, path: String, uploadID: String?, now: Date = Date(),
                               sign: (String) -> String?) -> UploadSessionGrant? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "v1", parts[1] == providerID, let uploadID, !uploadID.isEmpty,
-              let expires = UntrustedNumber.integer(parts[3], clampedTo: 0...Int(Int32.max)), expires >= Int(now.timeIntervalSince1970) else { return nil }
+        let seconds = Int(now.timeIntervalSince1970)
+        guard parts.count == 5, parts[0] == "v1", parts[1] == providerID, let uploadID, !uploadID.isEmpty, isUploadPath(path),
+              let expires = UntrustedNumber.integer(parts[3], clampedTo: 0...Int(Int32.max)),
+              // Within its lifetime from now: a grant never outlives the hour it was made for, however it was signed.
+              expires >= seconds, expires <= seconds + lifetime + 60 else { return nil }
         let grant = UploadSessionGrant(providerID: providerID, workspaceID: parts[2] == "-" ? nil : String(parts[2]), path: path,
                                        uploadID: uploadID, expires: expires)
         guard let expected = sign(grant.signed), Self.equalInConstantTime(expected, String(parts[4])) else { return nil }

@@ -27,9 +27,13 @@ struct ClientConnectionTests {
         let half = try Raw(port: port)
         half.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         let trickle = try Raw(port: port)
+        // Blank lines before any head (the HTTP parser skips them): still no head, still closed at the head limit.
+        let blank = try Raw(port: port)
+        blank.send("\r\n\r\n\n\n")
         let silentClosed = silent.secondsUntilClosed(limit: 10)
         #expect(silentClosed != nil && silentClosed! < 5, "a silent connection: \(silentClosed.map { "\($0) s" } ?? "still open")")
         #expect(half.secondsUntilClosed(limit: 10) != nil, "half a head")
+        #expect(blank.secondsUntilClosed(limit: 10) != nil, "blank lines and no head")
         for _ in 0..<3 { trickle.send("G"); try await Task.sleep(for: .milliseconds(300)) }
         #expect(trickle.secondsUntilClosed(limit: 10) != nil, "a head trickling in byte by byte")
         #expect(try await TestHTTP.get("http://127.0.0.1:\(port)/healthz").status == 200)

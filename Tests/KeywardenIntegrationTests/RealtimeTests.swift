@@ -45,7 +45,7 @@ struct RealtimeTests {
         #expect(browser["subprotocol"] as? String == "realtime" && (browser["received"] as? [Any])?.count ?? 0 >= 7, "\(browser)")
         // The vendor saw its key, never the token, and the client's messages as sent.
         let seen = try await rig.mocks.requests("openai").filter { $0["method"] as? String == "WS" }
-        #expect(seen.count == 2 && seen.allSatisfy { ($0["headers"] as? [String: String])?["authorization"] == "Bearer \(openaiKey)" }, "\(seen)")
+        #expect(seen.count >= 2 && seen.allSatisfy { ($0["headers"] as? [String: String])?["authorization"] == "Bearer \(openaiKey)" }, "\(seen)")
         #expect(!String(describing: seen).contains(token))
         #expect((seen.first?["messages"] as? [String]) == [#"{"type": "response.create"}"#])
 
@@ -55,10 +55,14 @@ struct RealtimeTests {
         let frames = speech["received"] as? [[String: Any]] ?? []
         #expect(frames.contains { $0["audio"] is String } && frames.last?["isFinal"] as? Bool == true, "\(speech)")
 
-        try await rig.eventually("the three sessions are metered") { try await Self.rows(rig, workspace: ws).count >= 3 }
+        // A client that leaves right after asking for a response: the vendor's report of it is still read, and billed.
+        _ = try await Self.probe(socketBase + "/openai/v1/realtime?model=gpt-realtime", headers: ["Authorization": "Bearer \(token)"],
+                                 send: [["type": "response.create"]], until: "session.created")
+
+        try await rig.eventually("the four sessions are metered") { try await Self.rows(rig, workspace: ws).count >= 4 }
         let rows = try await Self.rows(rig, workspace: ws)
         let realtime = rows.filter { $0["provider"] as? String == "openai" }
-        #expect(realtime.count == 2 && realtime.allSatisfy { $0["tokens_in"] as? Int == 12 && $0["tokens_out"] as? Int == 5 && $0["status"] as? Int == 200 }, "\(realtime)")
+        #expect(realtime.count == 3 && realtime.allSatisfy { $0["tokens_in"] as? Int == 12 && $0["tokens_out"] as? Int == 5 && $0["status"] as? Int == 200 }, "\(realtime)")
         let tts = rows.filter { $0["provider"] as? String == "elevenlabs" }
         #expect(tts.count == 1 && tts.first?["characters"] as? Int == 13 && tts.first?["modality"] as? String == "tts", "\(tts)")
 

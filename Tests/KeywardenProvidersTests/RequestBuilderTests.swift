@@ -197,6 +197,19 @@ struct ClassifierTests {
         #expect(wait(429, #"{"error":{"code":"insufficient_quota","code":"rate_limit_exceeded"}}"#).0 == .rateLimited)
     }
 
+    @Test("WebSocket messages are metered from their events: Realtime responses asked for and done, TTS text spoken, unreadable text charged whole")
+    func realtimeEvents() {
+        #expect(RealtimeEvents.responseUsage(#"{"type":"response.done","response":{"usage":{"input_tokens":12,"output_tokens":5}}}"#)?.input == 12)
+        #expect(RealtimeEvents.responseUsage(#"{"type":"response.output_text.delta","delta":"response.done"}"#) == nil)
+        #expect(RealtimeEvents.responseUsage(#"{"type":"response.done","type":"x","response":{"usage":{"input_tokens":1}}}"#) == nil)
+        #expect(RealtimeEvents.asksForResponse(#"{"type":"response.create"}"#) && RealtimeEvents.asksForResponse(#" {"type": "response.create", "response": {}} "#))
+        #expect(!RealtimeEvents.asksForResponse(#"{"type":"session.update","note":"response.create"}"#))
+        #expect(RealtimeEvents.ttsCharacters(#"{"text":"Hello "}"#) == 6 && RealtimeEvents.ttsCharacters(#"{"flush":true}"#) == 0)
+        let twice = #"{"text":"a","text":"a very long text the vendor may speak"}"#
+        #expect(RealtimeEvents.ttsCharacters(twice) == twice.count, "a message the meter cannot read is charged whole")
+        #expect(RealtimeEvents.ttsCharacters("not json at all") == 15)
+    }
+
     @Test("a Retry-After date is turned into seconds")
     func retryAfterDate() {
         let now = Date(timeIntervalSince1970: 1_800_000_000)

@@ -1,5 +1,6 @@
 import Foundation
 import KeywardenCore
+import Crypto
 import Testing
 @testable import KeywardenVault
 
@@ -124,5 +125,22 @@ struct KeyringTests {
         #expect(a.fingerprint(of: secret) == a.fingerprint(of: Secret("sk-same")))
         #expect(a.fingerprint(of: secret) != b.fingerprint(of: secret))
         #expect(a.fingerprint(of: secret).hasPrefix("fp_"))
+    }
+
+    @Test("a signature under a derived key is no fingerprint: storing a key with the signed text as its secret reveals nothing of it")
+    func derivedSignatures() {
+        let key = SecretFingerprinter.generateKey()
+        let a = SecretFingerprinter(key: key)
+        let text = "keywarden.upload-session.v1|gemini"
+        let signature = a.signature(of: text, purpose: "upload-session-grant")
+        #expect(signature.count == 64 && signature == a.signature(of: text, purpose: "upload-session-grant"))
+        // What the audit log shows for a key whose secret is that text: no part of the signature.
+        let fingerprint = a.fingerprint(of: Secret(text)).dropFirst(3)
+        #expect(!signature.contains(fingerprint))
+        // The raw HMAC under the fingerprint key is not the signature either.
+        let raw = key.withPlaintext { Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: $0))) }
+        #expect(raw != signature)
+        #expect(a.signature(of: text, purpose: "another") != signature)
+        #expect(SecretFingerprinter(key: SecretFingerprinter.generateKey()).signature(of: text, purpose: "upload-session-grant") != signature)
     }
 }

@@ -112,8 +112,9 @@ struct GatewayController {
         }
     }
 
-    /// Where the caller reaches this face: `KEYWARDEN_PUBLIC_URL`, else `http://` and the request's `Host` (when it is
-    /// a plain host and port), followed by the face's prefix; `nil` when neither says.
+    /// Where the caller reaches this face: `KEYWARDEN_PUBLIC_URL`, else the request's `Host` (when it is a plain host and
+    /// port) over `http`, or `https` when a proxy says `X-Forwarded-Proto: https`, followed by the face's prefix; `nil`
+    /// when neither says.
     func faceURL(_ request: Request, prefix: String) -> String? {
         if let publicURL = gateway.settings.publicURL { return publicURL + prefix }
         guard let host = request.head.authority, !host.isEmpty, host.utf8.count <= 255,
@@ -121,7 +122,9 @@ struct GatewayController {
                   (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                       || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
               }) else { return nil }
-        return "http://" + host + prefix
+        // Behind a TLS proxy that says so, the URL handed back is https: a grant in it must not travel in clear.
+        let scheme = request.headers[.xForwardedProto]?.lowercased() == "https" ? "https://" : "http://"
+        return scheme + host + prefix
     }
 
     /// Whether the request carries nothing that could be a Keywarden token (no credential header, no `?key=`).
@@ -188,6 +191,7 @@ struct GatewayController {
 }
 
 extension HTTPField.Name {
+    static let xForwardedProto = Self("X-Forwarded-Proto")!
     static let keywardenWorkspace = Self("X-Keywarden-Workspace")!
     static let keywardenConsumer = Self("X-Keywarden-Consumer")!
     static let keywardenModality = Self("X-Keywarden-Modality")!

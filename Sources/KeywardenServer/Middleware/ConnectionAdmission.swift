@@ -24,9 +24,10 @@ final class ConnectionAdmission: ChannelInboundHandler, RemovableChannelHandler 
     private let headTimeout: Duration
     private var counted = false
     private var timer: Scheduled<Void>?
-    /// Where the bytes so far stand against a head's end (a blank line, CRLF or LF alone): 0 inside a line, 1 just after
-    /// a line feed, 2 after a line feed and a carriage return, 3 once the first head is whole.
-    private var state = 0
+    /// Where the bytes so far stand against a head's end (a blank line, CRLF or LF alone): -1 before the head's first
+    /// byte (the HTTP parser skips line ends there, so they end nothing), 0 inside a line, 1 just after a line feed, 2
+    /// after a line feed and a carriage return, 3 once the first head is whole.
+    private var state = -1
 
     init(count: Count, headTimeout: Duration) {
         self.count = count
@@ -58,8 +59,9 @@ final class ConnectionAdmission: ChannelInboundHandler, RemovableChannelHandler 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if state < 3 {
             for byte in unwrapInboundIn(data).readableBytesView {
+                if state == -1, byte == 0x0A || byte == 0x0D { continue }
                 switch byte {
-                case 0x0A: state = state == 0 ? 1 : 3
+                case 0x0A: state = state <= 0 ? 1 : 3
                 case 0x0D: state = state == 1 ? 2 : 0
                 default: state = 0
                 }

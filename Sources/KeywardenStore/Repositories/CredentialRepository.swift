@@ -420,6 +420,12 @@ public struct CredentialRepository: Sendable {
         fingerprinter?.fingerprint(of: key)
     }
 
+    /// A MAC of `text` under a key derived for `purpose` from the vault's fingerprint key (shared by every instance on
+    /// the database); `nil` when there is no fingerprint key.
+    public func signature(of text: String, purpose: String) -> String? {
+        fingerprinter?.signature(of: text, purpose: purpose)
+    }
+
     // MARK: Row mapping
 
     static let columns = [

@@ -18,6 +18,17 @@ public struct SecretFingerprinter: Sendable {
         Secret(bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
     }
 
+    /// A MAC of `text` (hex, 32 bytes) under a key derived from the fingerprint key for `purpose` alone.
+    ///
+    /// Never the fingerprint's own HMAC: fingerprints of stored keys (chosen by whoever stores a key) are shown in the
+    /// audit log, so an HMAC under the fingerprint key is an oracle. The derived key is HKDF-SHA256 with the fingerprint
+    /// key as input keying material, a fixed salt and `purpose` as info: no fingerprint reveals anything of it.
+    public func signature(of text: String, purpose: String) -> String {
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: Array("keywarden.derived-mac.v1".utf8),
+                                             info: Array(purpose.utf8), outputByteCount: 32)
+        return Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: derived))
+    }
+
     /// `fp_` and 24 hex digits.
     public func fingerprint(of secret: Secret) -> String {
         let mac = secret.withPlaintext { HMAC<SHA256>.authenticationCode(for: $0, using: key) }
