@@ -86,7 +86,7 @@ struct MockVendor: Sendable {
         let method = request.method.rawValue
         // Like the vendors' API front ends: OPTIONS names the methods a path takes, with no body.
         if request.method == .options {
-            return Response(status: .noContent, headers: [.allow: "GET, HEAD, POST, OPTIONS", .init("X-Mock-Options")!: "1"])
+            return Response(status: .noContent, headers: [.allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", .init("X-Mock-Options")!: "1"])
         }
         if let hostile = try await hostileAnswer(key: key, ordinary: { try await ordinaryAnswer(key: key, method: method, path: path, query: query, body: body, headers: headers) }) {
             return hostile

@@ -374,7 +374,7 @@ struct GatewayTests {
         #expect(got.status == 200 && head.status == 200 && head.text.isEmpty, "\(head.status) \(head.text)")
         #expect(head.headers["content-type"] == got.headers["content-type"] && head.headers["x-keywarden-source"] == "byok")
         let options = try await TestHTTP.send("OPTIONS", rig.base + "/openai/v1/chat/completions", headers: ["Authorization": "Bearer \(token)"])
-        #expect(options.status == 204 && options.headers["allow"] == "GET, HEAD, POST, OPTIONS" && options.headers["x-mock-options"] == "1", "\(options.status) \(options.text)")
+        #expect(options.status == 204 && options.headers["allow"] == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" && options.headers["x-mock-options"] == "1", "\(options.status) \(options.text)")
         let seen = try await rig.mocks.requests("openai").map { "\($0["method"] as? String ?? "") \($0["path"] as? String ?? "")" }
         #expect(seen.contains("HEAD /v1/models") && seen.contains("OPTIONS /v1/chat/completions"), "\(seen)")
         // Without a token of its own, OPTIONS is refused like any other call (a browser's preflight is not answered).
