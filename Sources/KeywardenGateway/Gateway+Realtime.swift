@@ -23,6 +23,28 @@ public struct RealtimeSession: Sendable {
     public let answerHeaders: [(name: String, value: String)]
     let meter: Gateway.Meter
     let scrubber: SecretScrubber
+    /// Settles the session once: when its relay ends, or, when it never runs (the client went before the upgrade
+    /// finished), when the last copy of the session is released (its budget hold and rate admission are given back).
+    let settlement: RealtimeSettlement
+}
+
+/// Meters a WebSocket session exactly once.
+final class RealtimeSettlement: Sendable {
+    private let settle: @Sendable (_ counts: UsageCounts, _ model: String?, _ status: Int, _ interrupted: Bool) -> Void
+    private let done = Mutex(false)
+
+    init(_ settle: @escaping @Sendable (_ counts: UsageCounts, _ model: String?, _ status: Int, _ interrupted: Bool) -> Void) {
+        self.settle = settle
+    }
+
+    func callAsFunction(counts: UsageCounts, model: String?, status: Int, interrupted: Bool) {
+        guard done.withLock({ done in defer { done = true }; return !done }) else { return }
+        settle(counts, model, status, interrupted)
+    }
+
+    deinit {
+        if !done.withLock({ $0 }) { settle(UsageCounts(), nil, Gateway.clientClosedStatus, false) }
+    }
 }
 
 /// What opening a WebSocket session came to.
@@ -82,10 +104,17 @@ extension Gateway {
             let headers = prepared.request.headers.filter { !Self.webSocketHandshakeHeaders.contains($0.name.lowercased()) && $0.name.lowercased() != "accept-encoding" }
                 .map { (name: $0.name, value: $0.value) }
             let url = Self.webSocketURL(prepared.vendorRequest.url)
+            let openedMeter = meter
+            let settlement = RealtimeSettlement { [self] counts, model, status, interrupted in
+                var meter = openedMeter
+                meter.status = status
+                meter.interrupted = interrupted
+                finish(&meter, counts: counts, model: model ?? meter.model)
+            }
             return .ready(RealtimeSession(
                 url: url, headers: headers, subprotocols: subprotocols.filter { !$0.hasPrefix(Self.keyInSubprotocol) },
                 answerHeaders: Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model),
-                meter: meter, scrubber: scrubbers.scrubber(for: state.secrets)))
+                meter: meter, scrubber: scrubbers.scrubber(for: state.secrets), settlement: settlement))
         }
         return .refused(failureResponse(state: state, meter: &meter, call: call))
     }
@@ -121,7 +150,8 @@ extension Gateway {
         }
         let usage = RealtimeUsage(modality: session.meter.modality)
         let scrubber = session.scrubber
-        var meter = session.meter
+        var status = 200
+        var interrupted = false
         let limit = Self.maximumRealtimeMessage
         do {
             let configuration = WebSocketClientConfiguration(maxFrameSize: limit, additionalHeaders: fields, closeTimeout: .seconds(5))
@@ -168,16 +198,16 @@ extension Gateway {
                 }
             }
             try? await clientWriter.close(closing?.closeCode ?? .normalClosure, reason: closing?.reason.map { scrubber.scrub($0) })
-            meter.status = 200
             // A response asked for and never reported done is billed by the vendor all the same: at least its estimate.
-            meter.interrupted = usage.unfinishedResponses > 0
+            interrupted = usage.unfinishedResponses > 0
         } catch {
-            logger.warning("gateway: realtime session with the vendor failed", metadata: ["provider": "\(meter.providerID)", "error": "\(scrubber.scrub(String(describing: error)))"])
+            logger.warning("gateway: realtime session with the vendor failed",
+                           metadata: ["provider": "\(session.meter.providerID)", "error": "\(scrubber.scrub(String(describing: error)))"])
             try? await clientWriter.close(.unexpectedServerError, reason: "The vendor's WebSocket could not be opened or failed.")
-            meter.status = usage.anything ? 200 : 502
-            meter.interrupted = usage.anything
+            status = usage.anything ? 200 : 502
+            interrupted = usage.anything
         }
-        finish(&meter, counts: usage.counts, model: usage.model ?? meter.model)
+        session.settlement(counts: usage.counts, model: usage.model, status: status, interrupted: interrupted)
     }
 }
 
