@@ -69,7 +69,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(at: data) }
         let server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"])
         let port = try await server.waitUntilListening()
-        let admin = try #require(server.stdout.split(whereSeparator: \.isWhitespace).map(String.init).first { $0.hasPrefix("kw_") })
+        let admin = try #require(await server.firstRunToken())
         let workspace = try await KeywardenProcess.run(["workspaces", "create", "--data", data.path, "--name", "Fresh"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let added = try await KeywardenProcess.run(["keys", "add", "--data", data.path, "--workspace", workspace, "--provider", "openai",

@@ -45,14 +45,7 @@ final class GatewayRig: Sendable {
         let port = try await server.waitUntilListening()
         base = "http://127.0.0.1:\(port)"
         // A first run prints the admin token just after "listening on": wait for it.
-        var token = ""
-        let deadline = ContinuousClock.now + .seconds(10)
-        repeat {
-            token = server.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { $0.hasPrefix("kw_") } ?? ""
-            if !token.isEmpty || !firstRun { break }
-            try await Task.sleep(for: .milliseconds(20))
-        } while ContinuousClock.now < deadline
-        adminToken = token
+        adminToken = firstRun ? await server.firstRunToken() ?? "" : ""
     }
 
     /// The environment a command run on the rig's data directory needs (its PostgreSQL database, on that engine).

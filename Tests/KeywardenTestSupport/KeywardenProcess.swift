@@ -78,6 +78,19 @@ public final class KeywardenProcess: Sendable {
         throw ProcessError.notListening(stdout + stderr)
     }
 
+    /// The admin token a first run prints just after "listening on" (it may arrive a moment after that line); `nil`
+    /// when none comes within `timeout`.
+    public func firstRunToken(timeout: Duration = .seconds(10)) async -> String? {
+        let deadline = ContinuousClock.now + timeout
+        repeat {
+            if let token = stdout.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix("kw_") }) {
+                return token
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        } while ContinuousClock.now < deadline
+        return nil
+    }
+
     /// Sends a signal (SIGTERM by default).
     public func signal(_ signal: Int32 = SIGTERM) {
         process.signal(signal)
