@@ -76,4 +76,23 @@ struct ClientDepartureTests {
         #expect(Self.closings(mocks.output).count == 2, "no other key was called: \(mocks.output)")
         #expect(try await TestHTTP.get(rig.base + "/healthz").status == 200)
     }
+
+    @Test("pipelined requests: the end of the first answer does not start the idle timer while the second is still being answered")
+    func pipelinedAnswerIsNotCutByTheIdleTimer() async throws {
+        let mocks = try await MockVendorsProcess(vendors: ["openai", "mistral=hostile-raw"])
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_GATEWAY_TIMEOUT": "120", "KEYWARDEN_IDLE_TIMEOUT": "1"], mocks: mocks)
+        defer { Task { await rig.stop() } }
+        let port = try #require(Int(rig.base.split(separator: ":").last ?? ""))
+        let ws = try await rig.workspace("Pipelined")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, provider: "mistral", secret: "sk-stallstream-pipelined-0801")
+        // Two requests at once on one connection: a quick one, then a stream whose vendor sends one event and stalls.
+        let connection = try RawTCPConnection(port: port)
+        connection.send("GET /healthz HTTP/1.1\r\nHost: kw\r\n\r\n" + Self.request(token: token, stream: true))
+        let first = connection.read(until: "Hel", limit: 10)
+        #expect(first.contains("200 OK") && first.contains("Hel"), "\(first)")
+        // The idle limit (1 s) is not for a connection whose second answer is still streaming.
+        #expect(connection.secondsUntilClosed(limit: 2.5) == nil, "the second answer was cut by the idle timer")
+        connection.close()
+    }
 }

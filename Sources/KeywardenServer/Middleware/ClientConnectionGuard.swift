@@ -46,8 +46,9 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     private var timer: Scheduled<Void>?
     /// Whether a request's head came and its end has not: its body is still arriving.
     private var receiving = false
-    /// Whether the current request's answer has been written whole (an early answer, before its body ended).
-    private var answered = false
+    /// Requests whose head has come and whose answer has not been written whole: pipelined requests wait their turn,
+    /// and the connection is idle only when none is left.
+    private var unanswered = 0
 
     init(limits: ClientConnectionLimits, departures: ClientDepartures? = nil) {
         self.limits = limits
@@ -89,12 +90,13 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
         switch unwrapInboundIn(data) {
         case .head:
             receiving = true
-            answered = false
+            unanswered += 1
             arm(limits.bodyTimeout, context: context)
         case .end:
             receiving = false
-            // Answered before its body ended (a refusal need not wait): now idle; else being answered, untimed.
-            if answered { arm(limits.idleTimeout, context: context) } else { disarm() }
+            // Answered before its body ended (a refusal need not wait), and nothing else waits: now idle; else being
+            // answered, untimed.
+            if unanswered == 0 { arm(limits.idleTimeout, context: context) } else { disarm() }
         case .body:
             // Each part of the body restarts its limit.
             if receiving { arm(limits.bodyTimeout, context: context) }
@@ -104,9 +106,12 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
-            answered = true
-            // An answer written while the body still arrives leaves the body's limit running.
-            if !receiving { arm(limits.idleTimeout, context: context) }
+            unanswered = max(0, unanswered - 1)
+            // An answer written while a body still arrives leaves the body's limit running; while a pipelined request
+            // is still being answered, no timer runs.
+            if !receiving {
+                if unanswered == 0 { arm(limits.idleTimeout, context: context) } else { disarm() }
+            }
         }
         context.write(data, promise: promise)
     }
