@@ -75,14 +75,8 @@ extension Gateway {
         }
         var state = AttemptState(limits: plan.limits)
         for candidate in policy.keysToTry(plan.candidates) {
-            guard let credential = plan.snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { continue }
-            let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
-            do {
-                opened = try await app.resolution.openSecrets(of: credential, slot: candidate.slot)
-            } catch {
-                state.lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
-                continue
-            }
+            // The same gate as every call: a later key only while it still serves, an old secret only in its grace.
+            guard let (credential, provider, opened) = await open(candidate, of: call, plan: plan, state: &state, meter: &meter) else { continue }
             let owned = credential.scope.workspaceID == call.workspaceID
             guard let prepared = await prepare(candidate, credential: credential, provider: provider, opened: opened, owned: owned, of: call,
                                                plan: plan, state: &state, meter: &meter) else { continue }

@@ -283,11 +283,13 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// One key's attempt at a call: its request, the vendor's answer, and the policy's decision on it (`next`: try the
-    /// next key, what failed is in `state`).
-    private func attempt(_ candidate: Candidate, of call: GatewayCall, plan: CallPlan, state: inout AttemptState, meter: inout Meter,
-                         upstream: inout Duration) async -> AttemptOutcome {
-        guard let credential = plan.snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { return .next }
+    /// A candidate's key, opened, when it may be tried for this call: a later candidate only while this instance is current
+    /// and the key still serves the call; a rotated key's old secret only within its grace period and where the new one
+    /// cannot serve. `nil` otherwise (why, when it is a failure, is in `state`). Every kind of call (``handle(_:)``,
+    /// ``openRealtime(_:subprotocols:)``) chooses its keys through this one gate.
+    func open(_ candidate: Candidate, of call: GatewayCall, plan: CallPlan, state: inout AttemptState, meter: inout Meter) async
+        -> (credential: Credential, provider: ProviderDefinition, opened: (key: Secret?, extras: [String: Secret], version: KeyVersion))? {
+        guard let credential = plan.snapshot.credential(candidate.credentialID), let provider = app.catalog.provider(candidate.providerID) else { return nil }
         state.lastAttemptBilled = false
         if state.attempts > 0 {
             // A later key of the call (the earlier ones may have taken up to the first-byte deadline): used only if this
@@ -295,25 +297,22 @@ public final class Gateway: Sendable {
             // turned bad meanwhile, here or on another instance).
             guard app.isCurrent else {
                 state.lastFailure = .local(503, "store_unavailable", "Keywarden has not been able to confirm its keys are current; try again shortly.")
-                return .next
+                return nil
             }
             guard let live = try? await app.resolution.view(for: call.workspaceID),
                   case .success(let serving) = Resolver.resolve(plan.query, in: live, catalog: app.catalog, coolingDown: []),
-                  serving.contains(where: { $0.credentialID == candidate.credentialID && $0.slot == candidate.slot }) else { return .next }
+                  serving.contains(where: { $0.credentialID == candidate.credentialID && $0.slot == candidate.slot }) else { return nil }
         }
-        let owned = credential.scope.workspaceID == call.workspaceID
         // A rotated key's old secret serves until its grace period ends (the sweep then removes it), and only where the
         // new one cannot: it was refused in this call, or it is known bad (then the old one comes alone).
         if candidate.slot == .previous {
-            guard credential.lifecycle.previousServes(at: Date()) else { return .next }
+            guard credential.lifecycle.previousServes(at: Date()) else { return nil }
             let newSecretTried = plan.candidates.contains { $0.credentialID == candidate.credentialID && $0.slot == .current }
-            guard !newSecretTried || state.refusedCurrent.contains(candidate.credentialID) else { return .next }
+            guard !newSecretTried || state.refusedCurrent.contains(candidate.credentialID) else { return nil }
         }
 
-        // The request for this key.
-        let opened: (key: Secret?, extras: [String: Secret], version: KeyVersion)
         do {
-            opened = try await app.resolution.openSecrets(of: credential, slot: candidate.slot)
+            return (credential, provider, try await app.resolution.openSecrets(of: credential, slot: candidate.slot))
         } catch {
             if candidate.slot == .current { state.refusedCurrent.insert(candidate.credentialID) }
             state.attempts += 1
@@ -327,8 +326,16 @@ public final class Gateway: Sendable {
             ])
             metrics.failover(provider: provider.id, reason: "unreadable")
             state.lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
-            return .next
+            return nil
         }
+    }
+
+    /// One key's attempt at a call: its request, the vendor's answer, and the policy's decision on it (`next`: try the
+    /// next key, what failed is in `state`).
+    private func attempt(_ candidate: Candidate, of call: GatewayCall, plan: CallPlan, state: inout AttemptState, meter: inout Meter,
+                         upstream: inout Duration) async -> AttemptOutcome {
+        guard let (credential, provider, opened) = await open(candidate, of: call, plan: plan, state: &state, meter: &meter) else { return .next }
+        let owned = credential.scope.workspaceID == call.workspaceID
         guard let prepared = await prepare(candidate, credential: credential, provider: provider, opened: opened, owned: owned, of: call,
                                            plan: plan, state: &state, meter: &meter) else { return .next }
         let (request, vendorRequest, hidesUsageEvents, shapedByWorkspace) =
