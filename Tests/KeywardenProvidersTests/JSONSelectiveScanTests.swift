@@ -40,8 +40,8 @@ struct JSONSelectiveScanTests {
         return out
     }
 
-    static let nameLists = [UsageReader.answerNames, UsageReader.messageNames, UsageReader.usageNames, UsageReader.metadataNames,
-                            UsageReader.tokensNames, RequestFacts.requestNames, RequestFacts.streamOptionsNames, JSONNames("Key", "n17", "model")]
+    static let nameLists = [UsageReader.answerNames, AnthropicDialect.messageNames, AnthropicDialect.usageNames, OpenAIDialect.usageNames, GeminiDialect.metadataNames,
+                            OpenAIDialect.tokensNames, RequestFacts.requestNames, RequestFacts.streamOptionsNames, JSONNames("Key", "n17", "model")]
 
     @Test("the named members, and nil exactly when the full read is nil (invalid, or any name given twice)")
     func selectiveAgreesWithFull() {
@@ -62,17 +62,17 @@ struct JSONSelectiveScanTests {
         var counts = UsageCounts()
         var model: String?
         func raise(_ field: WritableKeyPath<UsageCounts, Int?>, _ value: Int?) {
-            guard let value, (0...UsageReader.maximumCount).contains(value) else { return }
+            guard let value, (0...UsageTally.maximumCount).contains(value) else { return }
             counts[keyPath: field] = max(counts[keyPath: field] ?? 0, value)
         }
         func numbers(_ usage: JSONObject?) {
             guard let usage else { return }
             let cached = [usage.int("cache_creation_input_tokens"), usage.int("cache_read_input_tokens")]
-                .compactMap { $0 }.filter { (0...UsageReader.maximumCount).contains($0) }.reduce(0) { $0.saturatingAdding($1) }
-            if let input = usage.int("prompt_tokens") ?? usage.int("input_tokens"), (0...UsageReader.maximumCount).contains(input) {
-                raise(\.inputTokens, min(input.saturatingAdding(cached), UsageReader.maximumCount))
+                .compactMap { $0 }.filter { (0...UsageTally.maximumCount).contains($0) }.reduce(0) { $0.saturatingAdding($1) }
+            if let input = usage.int("prompt_tokens") ?? usage.int("input_tokens"), (0...UsageTally.maximumCount).contains(input) {
+                raise(\.inputTokens, min(input.saturatingAdding(cached), UsageTally.maximumCount))
             } else if cached > 0 {
-                raise(\.inputTokens, min(cached, UsageReader.maximumCount))
+                raise(\.inputTokens, min(cached, UsageTally.maximumCount))
             }
             raise(\.outputTokens, usage.int("completion_tokens") ?? usage.int("output_tokens"))
             let tokens = usage.object("tokens")

@@ -237,9 +237,11 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
     /// The endpoints that speak WebSocket (OpenAI's Realtime API, ElevenLabs' `stream-input`): an upgrade on the native
     /// face is relayed to them with the key injected.
     public let webSocketEndpoints: [EndpointRule]
+    /// The wire shape its API speaks (``DialectID/generic`` when the entry names none).
+    public let dialect: DialectID
 
     enum CodingKeys: String, CodingKey {
-        case id, category, fields, auth, verification, models, modalities, summary
+        case id, category, fields, auth, verification, models, modalities, summary, dialect
         case displayName = "display_name"
         case staticHeaders = "static_headers"
         case baseURL = "base_url"
@@ -256,8 +258,10 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         auth: AuthScheme, staticHeaders: [String: String] = [:], baseURL: String?,
         verification: VerificationCall, models: [CuratedModel], defaultModel: String?,
         modalities: [Modality], displayOrder: Int, summary: String? = nil, chatCompletions: ChatCompletionsEndpoint? = nil,
-        sharedKeyEndpoints: [EndpointRule] = [], callDefaults: [CallDefault] = [], webSocketEndpoints: [EndpointRule] = []
+        sharedKeyEndpoints: [EndpointRule] = [], callDefaults: [CallDefault] = [], webSocketEndpoints: [EndpointRule] = [],
+        dialect: DialectID = .generic
     ) {
+        self.dialect = dialect
         self.webSocketEndpoints = webSocketEndpoints
         self.id = id
         self.displayName = displayName
@@ -304,6 +308,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.sharedKeyEndpoints = try rules(.sharedKeyEndpoints)
         self.webSocketEndpoints = try rules(.webSocketEndpoints)
         self.callDefaults = try c.decodeIfPresent([CallDefault].self, forKey: .callDefaults) ?? []
+        self.dialect = try c.decodeIfPresent(DialectID.self, forKey: .dialect) ?? .generic
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -311,6 +316,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         try c.encode(id, forKey: .id)
         try c.encode(displayName, forKey: .displayName)
         try c.encode(category, forKey: .category)
+        try c.encode(dialect, forKey: .dialect)
         try c.encode(fields, forKey: .fields)
         try c.encode(auth, forKey: .auth)
         try c.encode(staticHeaders, forKey: .staticHeaders)
@@ -357,7 +363,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
             staticHeaders: staticHeaders, baseURL: url, verification: verification, models: models,
             defaultModel: defaultModel, modalities: modalities, displayOrder: displayOrder, summary: summary,
             chatCompletions: chatCompletions, sharedKeyEndpoints: sharedKeyEndpoints, callDefaults: callDefaults,
-            webSocketEndpoints: webSocketEndpoints
+            webSocketEndpoints: webSocketEndpoints, dialect: dialect
         )
     }
 }

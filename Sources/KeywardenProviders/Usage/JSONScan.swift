@@ -379,6 +379,10 @@ struct JSONNames: Sendable {
 
     /// `names` must be plain (printable ASCII without `\` or `"`), as every name the gateway reads is.
     init(_ names: String...) {
+        self.init(names)
+    }
+
+    init(_ names: [String]) {
         assert(names.allSatisfy { PlainNames.isPlain(Array($0.utf8)[...]) && !$0.contains("\"") })
         self.names = names
         bytes = names.map { Array($0.utf8) }

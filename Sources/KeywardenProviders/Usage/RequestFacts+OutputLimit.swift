@@ -23,13 +23,20 @@ extension RequestFacts {
     /// Read only when a budget holds the call's estimate (one more scan of the body), not on every call.
     public static func outputLimit(body: [UInt8]) -> OutputLimit? {
         guard let request = JSONObject.body(body) else { return nil }
-        // Gemini reads its generation config under either spelling, and each field under either (proto JSON).
-        let generation = [request.object("generationConfig"), request.object("generation_config")].compactMap { $0 }
-        let limits = [request.int("max_completion_tokens"), request.int("max_tokens"), request.int("max_output_tokens")]
-            + generation.flatMap { [$0.int("maxOutputTokens"), $0.int("max_output_tokens")] }
-        let choices = ([request.int("n")] + generation.flatMap { [$0.int("candidateCount"), $0.int("candidate_count")] }).compactMap { $0 }.max() ?? 1
+        // Every dialect's members are read where it puts them (the largest wins): a body is judged as the most generous
+        // vendor would read it.
+        var limits: [Int?] = []
+        var choices: [Int?] = []
+        for dialect in Dialects.all {
+            let scopes = dialect.generationConfigMembers.isEmpty ? [request] : dialect.generationConfigMembers.compactMap { request.object($0) }
+            for scope in scopes {
+                limits += dialect.outputLimitMembers.map { scope.int($0) }
+                choices += dialect.choiceMembers.map { scope.int($0) }
+            }
+        }
+        let choiceCount = choices.compactMap { $0 }.max() ?? 1
         return OutputLimit(perChoice: limits.compactMap { $0 }.filter { $0 >= 0 }.max(),
-                           choices: min(max(choices, 1), PriceTable.maximumChoices))
+                           choices: min(max(choiceCount, 1), PriceTable.maximumChoices))
     }
 
     /// The most output tokens a JSON request body allows, all choices together (``OutputLimit/total``).

@@ -3,12 +3,8 @@ import KeywardenCore
 
 /// Reads what a call consumed from the vendor's answer, chunk by chunk, as it streams to the client.
 ///
-/// One reader serves every vendor: it knows the shapes of usage, not the vendors. OpenAI, Mistral,
-/// DeepSeek and the other OpenAI-shaped APIs send `usage.prompt_tokens` / `completion_tokens`;
-/// Anthropic `usage.input_tokens` / `output_tokens` (in a stream, in `message_start` and the
-/// cumulative `message_delta`); Gemini `usageMetadata` (an array of responses when streamed without `alt=sse`);
-/// OpenAI's Responses API `response.usage`; Groq's stream `x_groq.usage`.
-/// Each figure keeps the largest value seen, because streams repeat running totals.
+/// One reader serves every vendor: each dialect reads its own shape of usage (``VendorDialect/readUsage(_:into:)``),
+/// and an answer is read in all of them. Each figure keeps the largest value seen, because streams repeat running totals.
 ///
 /// An event stream is read line by line, parsing only the `data:` lines that mention usage, so a
 /// chunk costs one byte scan; any other body is kept (up to ``maximumBodySize``) and parsed once at the end.
@@ -134,58 +130,16 @@ public struct UsageReader: Sendable {
         return mention
     }
 
-    /// The members ``absorb(_:)`` reads of an answer or event, and of the objects in it: only these are recorded.
-    static let answerNames = JSONNames("model", "usage", "message", "response", "usageMetadata", "modelVersion", "x_groq")
-    static let messageNames = JSONNames("usage", "model")
-    static let responseNames = JSONNames("usage")
-    static let metadataNames = JSONNames("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount")
-    static let usageNames = JSONNames("cache_creation_input_tokens", "cache_read_input_tokens", "prompt_tokens", "input_tokens",
-                                      "completion_tokens", "output_tokens", "tokens")
-    static let tokensNames = JSONNames("input_tokens", "output_tokens")
+    /// The members the dialects' usage readings read of an answer or event: only these are recorded.
+    static let answerNames = JSONNames(Dialects.answerMembers)
 
-    /// Reads the shapes of usage from one JSON object (a whole answer, or one event's data).
+    /// Reads usage from one JSON object (a whole answer, or one event's data) in every dialect's shape: an answer is
+    /// read whatever its shape (a vendor's OpenAI-compatible endpoint answers in OpenAI's).
     mutating func absorb(_ answer: JSONObject) {
-        if let model = answer.string("model"), !model.isEmpty { self.model = model }
-        absorbNumbers(answer.object("usage", only: Self.usageNames))
-        if let message = answer.object("message", only: Self.messageNames) {
-            absorbNumbers(message.object("usage", only: Self.usageNames))
-            if let model = message.string("model") { self.model = model }
-        }
-        absorbNumbers(answer.object("response", only: Self.responseNames)?.object("usage", only: Self.usageNames))
-        // Groq's streams carry their totals in the last event's `x_groq.usage` (OpenAI's shape).
-        absorbNumbers(answer.object("x_groq", only: Self.responseNames)?.object("usage", only: Self.usageNames))
-        if let metadata = answer.object("usageMetadata", only: Self.metadataNames) {
-            raise(\.inputTokens, metadata.int("promptTokenCount"))
-            let candidates = metadata.int("candidatesTokenCount")
-            let thoughts = metadata.int("thoughtsTokenCount")
-            if candidates != nil || thoughts != nil { raise(\.outputTokens, (candidates ?? 0).saturatingAdding(thoughts ?? 0)) }
-        }
-        if let version = answer.string("modelVersion") { model = version }
-    }
-
-    mutating func absorbNumbers(_ usage: JSONObject?) {
-        guard let usage else { return }
-        // Anthropic counts cached prompt tokens apart from `input_tokens`: the prompt is all three.
-        let cached = [usage.int("cache_creation_input_tokens"), usage.int("cache_read_input_tokens")]
-            .compactMap { $0 }.filter { (0...Self.maximumCount).contains($0) }.reduce(0) { $0.saturatingAdding($1) }
-        if let input = usage.int("prompt_tokens") ?? usage.int("input_tokens"), (0...Self.maximumCount).contains(input) {
-            raise(\.inputTokens, min(input.saturatingAdding(cached), Self.maximumCount))
-        } else if cached > 0 {
-            raise(\.inputTokens, min(cached, Self.maximumCount))
-        }
-        raise(\.outputTokens, usage.int("completion_tokens") ?? usage.int("output_tokens"))
-        // Cohere's v2 chat: usage.tokens.{input,output}_tokens.
-        let tokens = usage.object("tokens", only: Self.tokensNames)
-        raise(\.inputTokens, tokens?.int("input_tokens"))
-        raise(\.outputTokens, tokens?.int("output_tokens"))
-    }
-
-    /// The largest count a vendor's answer is believed for (a trillion tokens); a larger or negative one is a lie and ignored.
-    static let maximumCount = 1_000_000_000_000
-
-    mutating func raise(_ field: WritableKeyPath<UsageCounts, Int?>, _ value: Int?) {
-        guard let value, (0...Self.maximumCount).contains(value) else { return }
-        counts[keyPath: field] = max(counts[keyPath: field] ?? 0, value)
+        var tally = UsageTally(counts: counts, model: model)
+        for dialect in Dialects.all { dialect.readUsage(answer, into: &tally) }
+        counts = tally.counts
+        model = tally.model
     }
 }
 

@@ -143,9 +143,9 @@ public struct VendorError: Sendable, Equatable {
     /// The throttle this error names; `nil` when it names none.
     public var throttle: Throttle? {
         let lowered = Set(codes.map { $0.lowercased() })
-        if !lowered.isDisjoint(with: Self.quotaCodes) { return .quotaExhausted }
-        if !lowered.isDisjoint(with: Self.rateLimitCodes) { return .rateLimit }
-        if lowered.contains("overloaded_error") { return .overloaded }
+        if !lowered.isDisjoint(with: Dialects.quotaCodes) { return .quotaExhausted }
+        if !lowered.isDisjoint(with: Dialects.rateLimitCodes) { return .rateLimit }
+        if !lowered.isDisjoint(with: Dialects.overloadCodes) { return .overloaded }
         // Google: the quotas exceeded say which limit it is. A daily quota lasts until the vendor's day ends; any
         // shorter window (per minute, per second), a RetryInfo, or no detail at all, is a rate limit.
         if lowered.contains("resource_exhausted") {
@@ -168,8 +168,6 @@ public struct VendorError: Sendable, Equatable {
     /// Whether the vendor says the account is out of credit or quota (not a passing rate limit).
     public var meansQuotaExhausted: Bool { throttle == .quotaExhausted }
 
-    static let quotaCodes: Set<String> = ["insufficient_quota", "quota_exceeded", "billing_hard_limit_reached", "billing_not_active", "payment_required"]
-    static let rateLimitCodes: Set<String> = ["rate_limit_exceeded", "rate_limit_error", "rate_limited", "too_many_requests", "requests", "tokens"]
     static let quotaPhrases = ["exceeded your current quota", "insufficient_quota", "credit balance", "out of credits", "billing", "quota exceeded",
                                "exceeds your quota", "insufficient balance"]
 
