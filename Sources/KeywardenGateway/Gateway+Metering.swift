@@ -33,7 +33,7 @@ extension Gateway {
             self.call = call
             self.started = started
             if case .native(let id) = call.face { providerID = id }
-            if case .chatCompletions(let id?) = call.face { providerID = id }
+            if let id = call.face.namedProvider { providerID = id }
         }
     }
 

@@ -107,7 +107,12 @@ public final class Gateway: Sendable {
             var headers = Self.scrubbed(Self.forwardedHeaders(vendorHeaders, owned: meter.candidate.map { Self.owns(call, $0) } ?? true), with: scrubber)
             if let candidate = meter.candidate { headers += Self.keywardenHeaders(candidate, attempts: state.attempts, owned: Self.owns(call, candidate)) }
             finish(&meter, counts: UsageCounts(), model: nil)
-            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, scrubber: scrubber)
+            var cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, scrubber: scrubber)
+            if let translation = state.lastTranslation {
+                cleaned = translation.error(status: status, body: cleaned)
+                headers.removeAll { ["content-type", "content-length"].contains($0.name.lowercased()) }
+                headers.append(("Content-Type", "application/json"))
+            }
             return GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil)
         case .local(let status, let code, let message)?:
             var headers: [(name: String, value: String)] = [("X-Keywarden-Attempts", "\(state.attempts)")]
@@ -168,10 +173,11 @@ public final class Gateway: Sendable {
             meter.modality = modality
             query = ResolutionQuery(workspaceID: call.workspaceID, providerID: providerID, model: facts.model, modality: modality,
                                     consumer: call.consumer, allowsOtherProvider: false)
-        case .chatCompletions(let providerID):
+        case .chatCompletions(let providerID), .messages(let providerID):
             meter.modality = .chat
             guard bodyBytes != nil, facts.isJSONObject else {
-                return .answered(finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON object body, as the OpenAI chat completions API expects."))
+                let api = call.face.callerShape == .anthropicMessages ? "Anthropic Messages" : "OpenAI chat completions"
+                return .answered(finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON object body, as the \(api) API expects."))
             }
             // No model (or "default"): the serving key's default model, which needs the provider named.
             let named = facts.model.flatMap { $0.isEmpty || $0 == Self.defaultModelName ? nil : $0 }
@@ -338,8 +344,9 @@ public final class Gateway: Sendable {
         let owned = credential.scope.workspaceID == call.workspaceID
         guard let prepared = await prepare(candidate, credential: credential, provider: provider, opened: opened, owned: owned, of: call,
                                            plan: plan, state: &state, meter: &meter) else { return .next }
-        let (request, vendorRequest, hidesUsageEvents, shapedByWorkspace) =
-            (prepared.request, prepared.vendorRequest, prepared.hidesUsageEvents, prepared.shapedByWorkspace)
+        let (request, vendorRequest, hidesUsageEvents, shapedByWorkspace, translation) =
+            (prepared.request, prepared.vendorRequest, prepared.hidesUsageEvents, prepared.shapedByWorkspace, prepared.translation)
+        state.lastTranslation = translation
         // The workspace's rate limit on the platform's keys counts the call, then the budget holds its cost.
         switch await admitRate(for: candidate, meter: meter, limits: state.limits) {
         case .admitted(let admission): meter.rateAdmission = admission
@@ -445,6 +452,11 @@ public final class Gateway: Sendable {
         noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
         let scrubber = scrubbers.scrubber(for: state.secrets)
         var headers = Self.scrubbed(Self.forwardedHeaders(response.headers, owned: owned), with: scrubber)
+        if let translation {
+            // The caller gets its own shape: the vendor's type and length describe another body.
+            headers.removeAll { ["content-type", "content-length"].contains($0.name.lowercased()) }
+            headers.append(("Content-Type", status >= 400 ? "application/json" : translation.contentType))
+        }
         if case .native = call.face {
             headers = Self.rewritingVendorURLs(headers, base: vendorRequest.base, faceURL: call.faceURL) { path, uploadID in
                 uploadGrant(providerID: provider.id, workspaceID: call.workspaceID, path: path, uploadID: uploadID)
@@ -455,7 +467,8 @@ public final class Gateway: Sendable {
         if status >= 400 {
             // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
             let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
-            let cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, scrubber: scrubber)
+            var cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, scrubber: scrubber)
+            if let translation { cleaned = translation.error(status: status, body: cleaned) }
             finish(&meter, counts: UsageCounts(), model: nil)
             return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil))
         }
@@ -474,21 +487,44 @@ public final class Gateway: Sendable {
         }
         let scrubbing = scrubber.isEmpty ? nil : scrubber
         // A scrubbed body may change length: only a HEAD's (no body) is passed on.
-        let length = contentType?.contains("text/event-stream") == true || (scrubbing != nil && call.method != "HEAD")
+        let length = contentType?.contains("text/event-stream") == true || (scrubbing != nil && call.method != "HEAD") || translation != nil
             ? nil : response.headers.first(name: "content-length").flatMap(Int.init)
+        var vendorBody = response.body
+        if let translation, !translation.stream, case .stream = vendorBody {
+            // A whole answer is translated whole: it is read first (up to the usage reader's limit).
+            vendorBody = .complete(ByteBuffer(bytes: await Self.collect(vendorBody, limit: UsageReader.maximumBodySize, waited: &upstream)))
+        }
         let upstreamBody: HTTPClientResponse.Body
-        switch response.body {
+        switch vendorBody {
         case .complete(let whole) where call.method != "HEAD" && status != 204 && status != 304:
             // The whole answer came with its head: read, metered and passed on in one piece.
             let passed = UpstreamStream.passWhole(whole, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents, scrubber: scrubbing)
             finish(&meter, counts: passed.result.counts, model: passed.result.model)
-            return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(passed.bytes), contentLength: nil))
+            guard let translation else {
+                return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(passed.bytes), contentLength: nil))
+            }
+            let vendorBytes = Array(passed.bytes.readableBytesView)
+            let translated: [UInt8]? = if translation.stream {
+                { var translator = translation.streamTranslator(); return translator.feed(vendorBytes) + translator.finish() }()
+            } else {
+                translation.answer(vendorBytes)
+            }
+            guard let translated else {
+                logger.warning("gateway: vendor's answer cannot be translated", metadata: ["provider": "\(provider.id)"])
+                return .delivered(GatewayResponse(
+                    status: 502, headers: Self.keywardenHeaders(candidate, attempts: state.attempts, owned: owned, model: meter.model)
+                        + [("Content-Type", "application/json")],
+                    body: .complete(ByteBuffer(bytes: ChatTranslation.error(translation.caller, status: 502,
+                        message: "\(provider.displayName) answered in a shape Keywarden cannot translate.", code: "upstream_invalid"))),
+                    contentLength: nil))
+            }
+            return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: translated)), contentLength: nil))
         case .complete(let whole): upstreamBody = .bytes(whole)
         case .stream(let parts): upstreamBody = parts
         }
         let finalMeter = meter
         let stream = UpstreamStream(body: upstreamBody, contentType: contentType, hidesUsageOnlyEvents: hidesUsageEvents,
-                                    scrubber: scrubbing) { [self] result, error in
+                                    scrubber: scrubbing, translator: translation?.streamTranslator()) { [self] result, error in
             var meter = finalMeter
             if error != nil { meter.interrupted = true }
             finish(&meter, counts: result.counts, model: result.model)
@@ -506,23 +542,55 @@ public final class Gateway: Sendable {
         var auth: AuthScheme?
         var body = call.body
         var sendModel: String?
-        if case .chatCompletions = call.face {
-            guard let endpoint = provider.chatCompletions else {
-                state.lastFailure = .local(400, "not_openai_compatible", "\(provider.displayName) has no OpenAI-compatible chat completions endpoint.")
+        var translation: ChatTranslation?
+        if let callerShape = call.face.callerShape {
+            // The unified face: the key's vendor speaks the caller's shape (its body passes, the model set), or another
+            // chat dialect (the body is translated to it, and the answer back).
+            guard let vendorShape = ChatTranslation.shape(of: provider.dialect) else {
+                state.lastFailure = .local(400, "not_chat_provider", "\(provider.displayName) has no chat API Keywarden can serve this call with.")
                 return nil
             }
-            path = endpoint.path
-            auth = endpoint.auth
             // The managed default (or another provider) answers with its own model; a "provider/" prefix is dropped.
             let model = candidate.providerID == plan.requestedProvider ? (plan.requestedModel ?? candidate.model) : candidate.model
-            if let model, model != plan.facts.model { sendModel = model }
             meter.model = model ?? meter.model
+            if vendorShape == callerShape {
+                switch callerShape {
+                case .openAIChat:
+                    guard let endpoint = provider.chatCompletions else {
+                        state.lastFailure = .local(400, "not_openai_compatible", "\(provider.displayName) has no OpenAI-compatible chat completions endpoint.")
+                        return nil
+                    }
+                    path = endpoint.path
+                    auth = endpoint.auth
+                case .anthropicMessages, .geminiGenerate:
+                    path = "/v1/messages"
+                }
+                if let model, model != plan.facts.model { sendModel = model }
+            } else {
+                guard let model, let bytes = plan.bodyBytes else {
+                    state.lastFailure = .local(400, "model_required", "Name a model, or give \(provider.displayName)'s key a default model.")
+                    return nil
+                }
+                let maxTokens = opened.extras["default_max_tokens"].flatMap { UntrustedNumber.integer($0.unprotectedString) } ?? 4096
+                do {
+                    let translated = try ChatTranslation.request(
+                        bytes, from: callerShape, to: vendorShape, model: model, target: provider.displayName,
+                        outputLimitMember: provider.chatCompletions?.outputLimitMember ?? "max_tokens", defaultMaxTokens: maxTokens)
+                    translation = translated.translation
+                    path = translated.path ?? provider.chatCompletions?.path ?? "/v1/chat/completions"
+                    body = .complete(ByteBuffer(bytes: translated.body))
+                    meter.sentBody = settings.prices.isEmpty ? nil : translated.body
+                } catch {
+                    state.lastFailure = .local(400, error.code, error.message)
+                    return nil
+                }
+            }
         }
         // One rewrite of the JSON body, when the model changes or the stream should carry usage.
         var hidesUsageEvents = false
         var sentBytes = plan.bodyBytes
-        let asksUsage = Self.asksForStreamUsage(plan.facts, provider: provider, path: path)
-        if sendModel != nil || asksUsage {
+        let asksUsage = translation == nil && Self.asksForStreamUsage(plan.facts, provider: provider, path: path)
+        if translation == nil, sendModel != nil || asksUsage {
             // A body that must carry another model, or ask its stream for usage, and cannot be edited byte for byte (not
             // one JSON object, a member named twice) is refused rather than sent with the caller's model or unmetered.
             guard let bytes = plan.bodyBytes, let rewritten = Self.rewritingBody(bytes, model: sendModel, includeUsage: asksUsage) else {
@@ -535,8 +603,8 @@ public final class Gateway: Sendable {
             hidesUsageEvents = asksUsage
         }
         // What the call left out, from this key: its default model, Anthropic's max tokens, ElevenLabs' voice.
-        let defaults = Self.planDefaults(for: call, provider: provider, path: path, body: sentBytes, facts: plan.facts,
-                                         model: candidate.model, extras: opened.extras)
+        let defaults = Self.planDefaults(for: call, provider: provider, path: path, body: translation == nil ? sentBytes : body.bytes.map { Array($0.readableBytesView) },
+                                         facts: plan.facts, model: candidate.model, extras: opened.extras)
         path = defaults.plan.pathAndQuery
         if let filled = defaults.body {
             body = .complete(ByteBuffer(bytes: filled))
@@ -550,7 +618,7 @@ public final class Gateway: Sendable {
             return nil
         }
         // The cost estimate reads the body as the vendor gets it (a filled-in max_tokens counts); only when a price needs it.
-        meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes)
+        if translation == nil { meter.sentBody = settings.prices.isEmpty ? nil : (defaults.body ?? sentBytes) }
         // A key the calling workspace does not own (the platform's, the managed default) serves only the provider's
         // inference endpoints through the native face, unless the operator allows more.
         if case .native = call.face, !owned, !sharedKeyAllows(provider, method: call.method, pathAndQuery: path) {
@@ -596,7 +664,7 @@ public final class Gateway: Sendable {
             return nil
         }
         return PreparedCall(request: request, vendorRequest: vendorRequest, hidesUsageEvents: hidesUsageEvents,
-                            shapedByWorkspace: shapedByWorkspace)
+                            shapedByWorkspace: shapedByWorkspace, translation: translation)
     }
 
     /// A key's request, ready to send.
@@ -607,6 +675,8 @@ public final class Gateway: Sendable {
         let hidesUsageEvents: Bool
         /// Whether a workspace shaped the target (it goes through the egress guard).
         let shapedByWorkspace: Bool
+        /// How the call is translated between the caller's chat shape and the vendor's (`nil`: it is not).
+        let translation: ChatTranslation?
     }
 
     /// What a call asks for, and the keys that may serve it, in order.
@@ -643,6 +713,8 @@ public final class Gateway: Sendable {
         var lastAttemptBilled = false
         /// Whether the client closed its connection: the call ends with no other key tried.
         var clientLeft = false
+        /// The last attempt's translation (its vendor's error goes back in the caller's shape).
+        var lastTranslation: ChatTranslation?
         let limits: EffectiveLimits?
 
         init(limits: EffectiveLimits?) {

@@ -11,8 +11,28 @@ public struct GatewayCall: Sendable {
     public enum Face: Sendable, Equatable {
         /// `/{provider}/…`: the vendor's own API, path and body untouched.
         case native(providerID: String)
-        /// `/v1/chat/completions`: OpenAI-shaped, routed by model (or `X-Keywarden-Provider`).
+        /// `/v1/chat/completions`: OpenAI-shaped, routed by model (or `X-Keywarden-Provider`), translated for a key whose
+        /// vendor speaks another dialect.
         case chatCompletions(providerID: String?)
+        /// `/v1/messages`: Anthropic-shaped, routed and translated as ``chatCompletions(providerID:)`` is.
+        case messages(providerID: String?)
+
+        /// The chat shape the caller speaks on a unified face (`nil` on the native face).
+        public var callerShape: ChatShape? {
+            switch self {
+            case .native: return nil
+            case .chatCompletions: return .openAIChat
+            case .messages: return .anthropicMessages
+            }
+        }
+
+        /// The provider named in `X-Keywarden-Provider` on a unified face.
+        public var namedProvider: String? {
+            switch self {
+            case .native: return nil
+            case .chatCompletions(let id), .messages(let id): return id
+            }
+        }
     }
 
     public var face: Face
@@ -134,10 +154,13 @@ public struct UpstreamStream: Sendable {
     var hidesUsageOnlyEvents = false
     /// Removes the call's secrets from what passes (`nil`: none was sent).
     let scrubber: SecretScrubber?
+    /// Translates the vendor's events into the caller's shape, after they are metered and scrubbed (`nil`: they pass).
+    let translator: ChatStreamTranslator?
     let completion: Completion
 
     init(body: HTTPClientResponse.Body, contentType: String?, hidesUsageOnlyEvents: Bool = false, scrubber: SecretScrubber? = nil,
-         finish: @escaping @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void) {
+         translator: ChatStreamTranslator? = nil, finish: @escaping @Sendable (_ reader: UsageReaderResult, _ error: (any Error)?) -> Void) {
+        self.translator = translator
         self.body = body
         self.contentType = contentType
         self.hidesUsageOnlyEvents = hidesUsageOnlyEvents
@@ -201,17 +224,24 @@ public struct UpstreamStream: Sendable {
         var firstPart = contentType.map { Gateway.isText($0.lowercased()) } ?? false
         var filter = hidesUsageOnlyEvents ? UsageEventFilter() : nil
         var scrubbing = scrubber?.stream()
+        var translating = translator
+        /// Passes scrubbed bytes on, translated when the caller speaks another shape.
+        func emit(_ chunk: ByteBuffer) async throws {
+            guard translating != nil else { return try await write(chunk) }
+            let translated = translating?.feed(chunk.readableBytesView) ?? []
+            if !translated.isEmpty { try await write(ByteBuffer(bytes: translated)) }
+        }
         /// Passes bytes on through the scrubber.
         func pass(_ chunk: ByteBuffer) async throws {
             guard scrubbing != nil else {
-                if chunk.readableBytes > 0 { try await write(chunk) }
+                if chunk.readableBytes > 0 { try await emit(chunk) }
                 return
             }
             switch scrubbing?.feed(chunk.readableBytesView) {
             case .prefix(let count)? where count > 0:
-                try await write(chunk.getSlice(at: chunk.readerIndex, length: count) ?? chunk)
+                try await emit(chunk.getSlice(at: chunk.readerIndex, length: count) ?? chunk)
             case .bytes(let bytes)? where !bytes.isEmpty:
-                try await write(ByteBuffer(bytes: bytes))
+                try await emit(ByteBuffer(bytes: bytes))
             default:
                 break
             }
@@ -230,7 +260,8 @@ public struct UpstreamStream: Sendable {
                 }
             }
             if let rest = filter?.finish(), !rest.isEmpty { try await pass(ByteBuffer(bytes: rest)) }
-            if let rest = scrubbing?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
+            if let rest = scrubbing?.finish(), !rest.isEmpty { try await emit(ByteBuffer(bytes: rest)) }
+            if let rest = translating?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
             reader.finish()
             finish(UsageReaderResult(counts: reader.counts, model: Self.acceptedModel(reader.model, scrubber: scrubber)), nil)
         } catch {

@@ -125,10 +125,13 @@ struct CallDefaultsGatewayTests {
     func chatFaceDefaultModel() async throws {
         let transport = ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: Self.ok) }
         let setup = try await setUp(transport)
-        for body in [#"{"messages":[]}"#, #"{"model":"default","messages":[]}"#] {
+        for body in [#"{"messages":[{"role":"user","content":"Hi"}]}"#, #"{"model":"default","messages":[{"role":"user","content":"Hi"}]}"#] {
             let answer = await setup.gateway.handle(setup.call("anthropic", path: "/v1/chat/completions", body: body, chatFace: true))
             #expect(answer.status == 200 && header(answer, "X-Keywarden-Model") == "claude-sonnet-4-6")
             #expect(try sentJSON(transport)["model"] as? String == "claude-sonnet-4-6")
+            // Translated to Anthropic's Messages API, its required max_tokens filled in from the card (2048).
+            #expect(transport.sent.last?.url.hasSuffix("/v1/messages") == true)
+            #expect(try sentJSON(transport)["max_tokens"] as? Int == 2048)
         }
         let unnamed = await setup.gateway.handle(setup.call(nil, path: "/v1/chat/completions", body: #"{"messages":[]}"#, chatFace: true))
         #expect(unnamed.status == 400)

@@ -53,16 +53,18 @@ struct GatewayTests {
         let engaged = try await rig.api("GET", "/api/v1/events?workspace=\(ws)&kind=fallback.engaged")
         #expect((engaged["items"] as? [Any])?.count == 1, "one event per transition, not one per call")
 
-        // 4. The platform's OpenAI card off: the OpenAI-compatible face falls to the managed default (Anthropic), with its model.
+        // 4. The platform's OpenAI card off: the OpenAI-compatible face falls to the managed default (Anthropic), with its
+        // model, translated to Anthropic's own Messages API (its key in Anthropic's header).
         try await rig.api("POST", "/api/v1/platform/providers/openai/deactivate", expect: 200)
         try await rig.mocks.clear()
         let viaManaged = try await rig.call("/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(viaManaged.status == 200, "\(viaManaged.text)")
         #expect(viaManaged.headers["x-keywarden-source"] == "managed" && viaManaged.headers["x-keywarden-provider"] == "anthropic")
         let sent = try await rig.mocks.requests("anthropic").last
-        #expect(sent?["path"] as? String == "/v1/chat/completions")
+        #expect(sent?["path"] as? String == "/v1/messages")
         #expect((sent?["body"] as? String)?.contains("claude-haiku-4-5") == true)
-        #expect((sent?["headers"] as? [String: String])?["authorization"] == "Bearer sk-ant-platform-0005")
+        #expect((sent?["headers"] as? [String: String])?["x-api-key"] == "sk-ant-platform-0005")
+        #expect(viaManaged.json["object"] as? String == "chat.completion", "the answer comes back in OpenAI's shape: \(viaManaged.text)")
         // The native face never switches provider.
         let nativeNoKey = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(nativeNoKey.status == 422 && nativeNoKey.json.errorCode == "no_key_available", "\(nativeNoKey.status) \(nativeNoKey.headers) \(nativeNoKey.text)")

@@ -184,16 +184,21 @@ public struct ChatCompletionsEndpoint: Codable, Sendable, Equatable {
     /// The `model` default of every call to it (``CallDefault/chatCompletionsModel(path:)``), parsed once with the
     /// catalog rather than on every call.
     public let modelDefault: CallDefault?
+    /// The member a translated request's output limit goes in (`max_completion_tokens` for OpenAI's own API, whose
+    /// reasoning models refuse `max_tokens`; `max_tokens` for the others).
+    public let outputLimitMember: String
 
     enum CodingKeys: String, CodingKey {
         case path, auth
         case streamUsageOnRequest = "stream_usage_on_request"
+        case outputLimitMember = "output_limit_member"
     }
 
-    public init(path: String, auth: AuthScheme? = nil, streamUsageOnRequest: Bool = false) {
+    public init(path: String, auth: AuthScheme? = nil, streamUsageOnRequest: Bool = false, outputLimitMember: String = "max_tokens") {
         self.path = path
         self.auth = auth
         self.streamUsageOnRequest = streamUsageOnRequest
+        self.outputLimitMember = outputLimitMember
         modelDefault = CallDefault.chatCompletionsModel(path: path)
     }
 
@@ -202,6 +207,7 @@ public struct ChatCompletionsEndpoint: Codable, Sendable, Equatable {
         path = try c.decode(String.self, forKey: .path)
         auth = try c.decodeIfPresent(AuthScheme.self, forKey: .auth)
         streamUsageOnRequest = try c.decodeIfPresent(Bool.self, forKey: .streamUsageOnRequest) ?? false
+        outputLimitMember = try c.decodeIfPresent(String.self, forKey: .outputLimitMember) ?? "max_tokens"
         modelDefault = CallDefault.chatCompletionsModel(path: path)
     }
 }

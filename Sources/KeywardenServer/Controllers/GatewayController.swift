@@ -10,7 +10,7 @@ import KeywardenVault
 import NIOCore
 
 /// The gateway's two faces: native pass-through (`/{provider}/…`, one route per catalog provider, so a
-/// vendor SDK works with only its base URL and API key changed) and OpenAI-compatible `/v1/chat/completions`.
+/// vendor SDK works with only its base URL and API key changed) and the unified `/v1/chat/completions` and `/v1/messages`.
 struct GatewayController {
     let app: AppServices
     let gateway: Gateway
@@ -28,12 +28,19 @@ struct GatewayController {
                 }
             }
         }
-        router.post("v1/chat/completions") { request, context in
-            let provider = request.headers[.keywardenProvider]
-            if let provider, !app.catalog.contains(provider) {
-                throw KeywardenError.invalid("X-Keywarden-Provider", "There is no provider '\(provider)'.")
+        // The unified faces: OpenAI's and Anthropic's chat shapes, each served by any chat provider's key.
+        let faces: [(path: String, face: @Sendable (String?) -> GatewayCall.Face)] = [
+            ("v1/chat/completions", { .chatCompletions(providerID: $0) }),
+            ("v1/messages", { .messages(providerID: $0) }),
+        ]
+        for (path, face) in faces {
+            router.post(RouterPath(path)) { request, context in
+                let provider = request.headers[.keywardenProvider]
+                if let provider, !app.catalog.contains(provider) {
+                    throw KeywardenError.invalid("X-Keywarden-Provider", "There is no provider '\(provider)'.")
+                }
+                return try await forward(request, context: context, face: face(provider), prefix: "")
             }
-            return try await forward(request, context: context, face: .chatCompletions(providerID: provider), prefix: "")
         }
     }
 
