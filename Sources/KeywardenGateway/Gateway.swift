@@ -179,8 +179,13 @@ public final class Gateway: Sendable {
                 let api = call.face.callerShape == .anthropicMessages ? "Anthropic Messages" : "OpenAI chat completions"
                 return .answered(finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON object body, as the \(api) API expects."))
             }
-            // No model (or "default"): the serving key's default model, which needs the provider named.
+            // No model (or "default"): the serving key's default model, at the provider named; else the workspace's own
+            // chat provider when it has one active (exclusive mode: the one it chose); else the platform's default.
             let named = facts.model.flatMap { $0.isEmpty || $0 == Self.defaultModelName ? nil : $0 }
+            var providerID = providerID
+            if named == nil, providerID == nil {
+                providerID = call.workspaceID.flatMap { workspaceChatProvider(snapshot, workspaceID: $0) } ?? snapshot.platform.managedDefault?.providerID
+            }
             guard named != nil || providerID != nil else {
                 return .answered(finishWithError(&meter, status: 400, code: "model_required",
                                        message: "Name a model, or name the provider in X-Keywarden-Provider to use its key's default model."))
@@ -238,6 +243,14 @@ public final class Gateway: Sendable {
         meter.providerID = requestedProvider ?? candidates[0].providerID
         return .planned(CallPlan(snapshot: snapshot, facts: facts, bodyBytes: bodyBytes, query: query, requestedModel: requestedModel,
                                  requestedProvider: requestedProvider, candidates: candidates, limits: limits))
+    }
+
+    /// The one chat provider whose keys the workspace has active (`nil`: none, or several).
+    func workspaceChatProvider(_ snapshot: ResolutionView, workspaceID: String) -> String? {
+        let providers = Set(snapshot.keys(ofWorkspace: workspaceID).filter { key in
+            key.active && app.catalog.provider(key.providerID).map { ChatTranslation.shape(of: $0.dialect) != nil } == true
+        }.map(\.providerID))
+        return providers.count == 1 ? providers.first : nil
     }
 
     /// The form fields a call's metering reads.

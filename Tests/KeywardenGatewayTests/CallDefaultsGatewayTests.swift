@@ -121,7 +121,7 @@ struct CallDefaultsGatewayTests {
         await setup.close()
     }
 
-    @Test("the OpenAI-compatible face: no model, or \"default\", with the provider named uses the key's model; with neither, model_required")
+    @Test("the OpenAI-compatible face: no model, or \"default\", with the provider named uses the key's model; with neither, the workspace's one chat provider")
     func chatFaceDefaultModel() async throws {
         let transport = ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: Self.ok) }
         let setup = try await setUp(transport)
@@ -133,9 +133,9 @@ struct CallDefaultsGatewayTests {
             #expect(transport.sent.last?.url.hasSuffix("/v1/messages") == true)
             #expect(try sentJSON(transport)["max_tokens"] as? Int == 2048)
         }
-        let unnamed = await setup.gateway.handle(setup.call(nil, path: "/v1/chat/completions", body: #"{"messages":[]}"#, chatFace: true))
-        #expect(unnamed.status == 400)
-        if case .complete(let buffer) = unnamed.body { #expect(String(buffer: buffer).contains("model_required")) }
+        // Neither: the workspace holds active keys of one chat provider only (exclusive mode's choice), which serves.
+        let unnamed = await setup.gateway.handle(setup.call(nil, path: "/v1/chat/completions", body: #"{"messages":[{"role":"user","content":"Hi"}]}"#, chatFace: true))
+        #expect(unnamed.status == 200 && header(unnamed, "X-Keywarden-Provider") == "anthropic" && header(unnamed, "X-Keywarden-Model") == "claude-sonnet-4-6")
         await setup.close()
     }
 }
