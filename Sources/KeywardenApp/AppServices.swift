@@ -96,6 +96,8 @@ public final class AppServices: Sendable {
     public var auditQuery: AuditQueryService { AuditQueryService(app: self) }
     /// Resolution and bindings.
     public var resolution: ResolutionService { ResolutionService(app: self) }
+    /// Chat routes (the unified face's fallback across providers).
+    public var routes: RouteService { RouteService(app: self) }
     /// The usage ledger.
     public var usage: UsageService { UsageService(app: self) }
     /// Admin UI sessions.

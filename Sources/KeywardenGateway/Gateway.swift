@@ -165,6 +165,8 @@ public final class Gateway: Sendable {
         meter.characters = facts.characters
         var query: ResolutionQuery
         var requestedModel = facts.model
+        var routed: Resolver.RouteResolution?
+        var routeName: String?
         switch call.face {
         case .native(let providerID):
             meter.providerID = providerID
@@ -182,11 +184,25 @@ public final class Gateway: Sendable {
             // No model (or "default"): the serving key's default model, at the provider named; else the workspace's own
             // chat provider when it has one active (exclusive mode: the one it chose); else the platform's default.
             let named = facts.model.flatMap { $0.isEmpty || $0 == Self.defaultModelName ? nil : $0 }
+            // A route: `route:<name>`, or a call naming no model nor provider when a route is named `default`.
+            if let name = ChatRoute.name(inModel: named) ?? (named == nil && providerID == nil && snapshot.route(Self.defaultModelName) != nil ? Self.defaultModelName : nil) {
+                guard let route = snapshot.route(name) else {
+                    return .answered(finishWithError(&meter, status: 404, code: "unknown_route", message: "There is no route '\(name)' for this workspace or the platform."))
+                }
+                routeName = name
+                let resting = cooldowns.resting(for: call.workspaceID, currentTag: { [resolution = app.resolution] in resolution.heldKeyTag(of: $0) })
+                switch Resolver.resolve(route: route, workspaceID: call.workspaceID, consumer: call.consumer, in: snapshot, catalog: app.catalog,
+                                        coolingDown: resting) {
+                case .success(let resolved): routed = resolved
+                case .failure(let failure):
+                    return .answered(finishWithError(&meter, status: 422, code: failure.code, message: failure.description))
+                }
+            }
             var providerID = providerID
-            if named == nil, providerID == nil {
+            if routed == nil, named == nil, providerID == nil {
                 providerID = call.workspaceID.flatMap { workspaceChatProvider(snapshot, workspaceID: $0) } ?? snapshot.platform.managedDefault?.providerID
             }
-            guard named != nil || providerID != nil else {
+            guard named != nil || providerID != nil || routed != nil else {
                 return .answered(finishWithError(&meter, status: 400, code: "model_required",
                                        message: "Name a model, or name the provider in X-Keywarden-Provider to use its key's default model."))
             }
@@ -202,13 +218,19 @@ public final class Gateway: Sendable {
             meter.model = routedModel
             query = ResolutionQuery(workspaceID: call.workspaceID, providerID: provider, model: routedModel, modality: .chat,
                                     consumer: call.consumer, allowsOtherProvider: true)
+            if let routed, let first = routed.candidates.first {
+                // Each key serves its step's model; the route's first key stands for the call until one answers.
+                requestedModel = nil
+                meter.model = first.model
+                query = routed.queries.first ?? query
+            }
         }
 
         // A rest of a secret the key no longer holds here is over (its secret was replaced, wherever the rest was met).
         let resolution = app.resolution
         let resting = cooldowns.resting(for: call.workspaceID, currentTag: { resolution.heldKeyTag(of: $0) })
         var candidates: [Candidate]
-        switch Resolver.resolve(query, in: snapshot, catalog: app.catalog, coolingDown: resting) {
+        switch routed.map({ Result<[Candidate], ResolutionFailure>.success($0.candidates) }) ?? Resolver.resolve(query, in: snapshot, catalog: app.catalog, coolingDown: resting) {
         case .success(let list):
             candidates = list
         case .failure(let failure):
@@ -239,10 +261,12 @@ public final class Gateway: Sendable {
             }
         }
         // The provider asked for (directly, or through its model); another one only serves as the managed default.
-        let requestedProvider = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id
+        // On a route no provider is asked for: each key serves its step's model.
+        let requestedProvider = routed != nil ? nil : query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id
         meter.providerID = requestedProvider ?? candidates[0].providerID
         return .planned(CallPlan(snapshot: snapshot, facts: facts, bodyBytes: bodyBytes, query: query, requestedModel: requestedModel,
-                                 requestedProvider: requestedProvider, candidates: candidates, limits: limits))
+                                 requestedProvider: requestedProvider, candidates: candidates, limits: limits,
+                                 routeQueries: routed?.queries ?? [], routeName: routeName))
     }
 
     /// The one chat provider whose keys the workspace has active (`nil`: none, or several).
@@ -319,8 +343,10 @@ public final class Gateway: Sendable {
                 return nil
             }
             guard let live = try? await app.resolution.view(for: call.workspaceID),
-                  case .success(let serving) = Resolver.resolve(plan.query, in: live, catalog: app.catalog, coolingDown: []),
-                  serving.contains(where: { $0.credentialID == candidate.credentialID && $0.slot == candidate.slot }) else { return nil }
+                  plan.servingQueries.contains(where: { query in
+                      guard case .success(let serving) = Resolver.resolve(query, in: live, catalog: app.catalog, coolingDown: []) else { return false }
+                      return serving.contains { $0.credentialID == candidate.credentialID && $0.slot == candidate.slot }
+                  }) else { return nil }
         }
         // A rotated key's old secret serves until its grace period ends (the sweep then removes it), and only where the
         // new one cannot: it was refused in this call, or it is known bad (then the old one comes alone).
@@ -705,6 +731,13 @@ public final class Gateway: Sendable {
         let candidates: [Candidate]
         /// The workspace's limits (`nil`: no workspace, or none known).
         let limits: EffectiveLimits?
+        /// A route's step queries (empty: the call is not routed): a later key must still serve its step.
+        var routeQueries: [ResolutionQuery] = []
+        /// The route serving the call, by name.
+        var routeName: String?
+
+        /// The queries a key of this call must still be resolved by.
+        var servingQueries: [ResolutionQuery] { routeQueries.isEmpty ? [query] : routeQueries }
     }
 
     enum Planned {

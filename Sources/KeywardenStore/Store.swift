@@ -96,6 +96,7 @@ public final class Store: Sendable {
     /// Events and their deliveries.
     public let events = EventRepository()
     public let bindings = BindingRepository()
+    public let routes = RouteRepository()
     public let webhooks = WebhookRepository()
     public let members = MemberRepository()
     public let budgets = BudgetRepository()

@@ -72,10 +72,11 @@ public struct ResolutionService: Sendable {
             let keys = try await self.store.credentials.list(scope: .platform, on: db)
             let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
             let plans = try await self.store.plans.all(on: db)
+            let routes = try await self.store.routes.list(workspaceID: nil, on: db)
             let resolution = PlatformResolution(
                 cards: Dictionary(cards.map { ($0.providerID, ResolutionSnapshot.PlatformCard(active: $0.active, defaultModel: $0.defaultModel)) }) { $1 },
                 credentials: keys, managedDefault: self.store.configuration.managedDefault,
-                plans: Dictionary(plans.map { ($0.name, $0) }) { $1 }
+                plans: Dictionary(plans.map { ($0.name, $0) }) { $1 }, routes: routes
             )
             return ResolutionState.PlatformPart(resolution: resolution, sealed: sealed)
         }
@@ -98,8 +99,9 @@ public struct ResolutionService: Sendable {
             let workspace = try await self.store.workspaces.get(id, on: db)
             let keys = workspace == nil ? [] : try await self.store.credentials.list(scope: .workspace(id), on: db)
             let bound = workspace == nil ? [] : try await self.bindings.list(workspaceID: id, on: db)
+            let routes = workspace == nil ? [] : try await self.store.routes.list(workspaceID: id, on: db)
             let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
-            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle) }, credentials: keys, bindings: bound)
+            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle) }, credentials: keys, bindings: bound, routes: routes)
             return ResolutionState.WorkspacePart(resolution: resolution, sealed: sealed)
         }
         app.resolutionState.insert(part, readAfter: mark)

@@ -128,7 +128,7 @@ public struct WorkspaceService: Sendable {
     }
 
     /// Deletes a workspace and everything it owns, in one transaction: its keys (each with its sealed secrets, each
-    /// audited as `credential.deleted` with its fingerprint), its bindings, its webhooks (with their signing secrets),
+    /// audited as `credential.deleted` with its fingerprint), its bindings and routes, its webhooks (with their signing secrets),
     /// its members, and its tokens (members' and services', with the admin UI sessions signed in with them) — they stop
     /// working at once, here and, through the change log, on every instance. Audited as `workspace.deleted` with the
     /// counts.
@@ -139,6 +139,7 @@ public struct WorkspaceService: Sendable {
         try await store.engine.transaction { db in
             guard let workspace = try await self.store.workspaces.get(id, on: db) else { throw KeywardenError.notFound("workspace") }
             let bindings = try await self.store.bindings.deleteAll(workspaceID: id, on: db)
+            try await self.store.routes.deleteAll(workspaceID: id, on: db)
             let hooks = try await self.store.webhooks.list(workspaceID: id, on: db)
             for hook in hooks {
                 try await self.store.webhooks.delete(hook.id, on: db)

@@ -177,8 +177,11 @@ public struct WorkspaceResolution: Sendable {
     public let keys: [Credential]
     let chain: [ChainKey]
     public let bindings: [Binding]
+    /// The workspace's chat routes by name.
+    public let routes: [String: ChatRoute]
 
-    public init(id: String, policy: ResolutionSnapshot.WorkspacePolicy?, credentials: [Credential], bindings: [Binding]) {
+    public init(id: String, policy: ResolutionSnapshot.WorkspacePolicy?, credentials: [Credential], bindings: [Binding], routes: [ChatRoute] = []) {
+        self.routes = Dictionary(routes.filter { $0.workspaceID == id }.map { ($0.name, $0) }) { $1 }
         self.id = id
         self.policy = policy
         keys = credentials.sorted(by: Credential.precedesInChain)
@@ -205,10 +208,13 @@ public struct PlatformResolution: Sendable {
     public let managedDefault: ResolutionSnapshot.ManagedDefault?
     /// The plans by name, with their default limits.
     public let plans: [String: Plan]
+    /// The platform's chat routes by name (every workspace's default).
+    public let routes: [String: ChatRoute]
 
     public init(cards: [String: ResolutionSnapshot.PlatformCard] = [:], credentials: [Credential] = [], managedDefault: ResolutionSnapshot.ManagedDefault? = nil,
-                plans: [String: Plan] = [:]) {
+                plans: [String: Plan] = [:], routes: [ChatRoute] = []) {
         self.plans = plans
+        self.routes = Dictionary(routes.filter { $0.workspaceID == nil }.map { ($0.name, $0) }) { $1 }
         var providers = cards.mapValues { ProviderEntry(card: $0) }
         var locations: [String: String] = [:]
         for credential in credentials where credential.scope.workspaceID == nil {
@@ -245,6 +251,11 @@ public struct ResolutionView: Sendable {
     public init(workspace: WorkspaceResolution?, platform: PlatformResolution) {
         self.workspace = workspace
         self.platform = platform
+    }
+
+    /// The route of this name: the workspace's, else the platform's.
+    public func route(_ name: String) -> ChatRoute? {
+        workspace?.routes[name] ?? platform.routes[name]
     }
 
     /// The workspace's plan, or `nil` when there is no such workspace (or it is not this view's).
@@ -495,5 +506,58 @@ extension CredentialRole {
         case .fallback: 1
         case .pool: 2
         }
+    }
+}
+
+extension Resolver {
+    /// What a route resolves to: every step's keys in chain order (each serving the step's model), then the managed
+    /// default's (with its model) as the last step of every route; and the query of each step, so a later key can be
+    /// checked against the step it came from.
+    public struct RouteResolution: Sendable, Equatable {
+        public var candidates: [Candidate]
+        /// Each step's query (and the managed default's last, when it serves).
+        public var queries: [ResolutionQuery]
+        /// Why each step that has no usable key has none.
+        public var reasons: [String]
+    }
+
+    /// Resolves a chat route for a workspace's call: `.failure` when no step (nor the managed default) has a usable key.
+    public static func resolve(
+        route: ChatRoute, workspaceID: String?, consumer: String?, in view: ResolutionView, catalog: ProviderCatalog,
+        coolingDown: Set<String> = [], random: (Int) -> Int = { Int.random(in: 0..<$0) }
+    ) -> Result<RouteResolution, ResolutionFailure> {
+        var resolution = RouteResolution(candidates: [], queries: [], reasons: [])
+        var seen = Set<String>()
+        func add(_ candidate: Candidate, model: String?) {
+            // A key serves a route once per model (a step may fall back to another model on the same key).
+            guard seen.insert("\(candidate.credentialID)|\(candidate.slot)|\(model ?? "")").inserted else { return }
+            resolution.candidates.append(Candidate(credentialID: candidate.credentialID, providerID: candidate.providerID, source: candidate.source,
+                                                   reason: candidate.reason, model: model, slot: candidate.slot))
+        }
+        for step in route.steps {
+            let query = ResolutionQuery(workspaceID: workspaceID, providerID: step.provider, model: step.model, modality: .chat,
+                                        consumer: consumer, allowsOtherProvider: false)
+            resolution.queries.append(query)
+            switch resolve(query, in: view, catalog: catalog, coolingDown: coolingDown, random: random) {
+            case .success(let list):
+                for candidate in list where candidate.source != .managed { add(candidate, model: step.model) }
+            case .failure(let failure):
+                resolution.reasons.append("\(step.provider)/\(step.model): " + failure.reasons.joined(separator: "; "))
+            }
+        }
+        if let managed = view.platform.managedDefault {
+            let query = ResolutionQuery(workspaceID: workspaceID, providerID: managed.providerID, model: managed.model, modality: .chat,
+                                        consumer: consumer, allowsOtherProvider: false)
+            if case .success(let list) = resolve(query, in: view, catalog: catalog, coolingDown: coolingDown, random: random) {
+                let managedKeys = list.filter { $0.source == .managed }
+                if !managedKeys.isEmpty { resolution.queries.append(query) }
+                for candidate in managedKeys { add(candidate, model: managed.model) }
+            }
+        }
+        guard !resolution.candidates.isEmpty else {
+            return .failure(ResolutionFailure(code: "no_key_available", providerID: nil,
+                                              reasons: ["route '\(route.name)': " + (resolution.reasons.isEmpty ? "no step has a usable key" : resolution.reasons.joined(separator: " | "))]))
+        }
+        return .success(resolution)
     }
 }

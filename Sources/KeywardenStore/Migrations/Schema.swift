@@ -15,6 +15,7 @@ public enum Schema {
         Migration(version: 10, name: "key lifecycle: expiry, rotate-by age, staged and previous secrets", apply: addKeyLifecycle),
         Migration(version: 11, name: "plans and their default limits", apply: addPlans),
         Migration(version: 12, name: "budget holds per call, instance heartbeats, usage rows that settle their hold", apply: addBudgetHolds),
+        Migration(version: 13, name: "chat routes", apply: addRoutes),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -370,5 +371,18 @@ public enum Schema {
         // The hold a call's usage row settles: the row and the settle are written by one statement, so the budget's
         // spending and the ledger agree after any fault.
         try await db.alter(table: "usage").column("hold_id", type: .text).run()
+    }
+
+    @Sendable
+    static func addRoutes(_ db: any SQLDatabase) async throws {
+        // A chat route: `owner` is a workspace id, or "" for the platform's; `steps` a JSON array of {provider, model}.
+        try await db.create(table: "routes")
+            .column("owner", type: .text, .notNull)
+            .column("name", type: .text, .notNull)
+            .column("steps", type: .text, .notNull)
+            .column("updated_at", type: .text, .notNull)
+            .column("updated_by", type: .text, .notNull)
+            .primaryKey("owner", "name")
+            .run()
     }
 }

@@ -15,6 +15,7 @@ public struct StoreCopy: Sendable {
         ("webhooks", ["id"]), ("deliveries", ["id"]), ("settings", ["key"]), ("bindings", ["workspace_id", "consumer", "modality"]),
         ("usage", ["id"]), ("sessions", ["digest"]), ("fallback_engagements", ["workspace_id", "provider_id"]),
         ("budget_spend", ["workspace_id", "period", "scope"]), ("rate_windows", ["workspace_id", "minute"]),
+        ("routes", ["owner", "name"]),
     ]
     /// The target's record of what was copied.
     static let progressTable = "keywarden_store_copy"
