@@ -431,6 +431,8 @@ case "scrub":
     scrubBenchmark()
 case "scrub-answer":
     scrubAnswerBenchmark()
+case "translate":
+    try translateBenchmark()
 case "populate":
     try await populateBenchmark()
 case "churn":
@@ -452,6 +454,7 @@ default:
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")
     print("       keywarden-bench resolve [--iterations N] [--workspaces N]   resolution in process (goal ≤ 2 µs)")
     print("       keywarden-bench scrub [--iterations N]                      the secret scrubber: a 4 MiB body, a 4 KiB key")
+    print("       keywarden-bench translate [--iterations N]                  chat translation between dialects, CPU µs per call")
     print("       keywarden-bench populate --data DIR --credentials N         fills a store for Benchmarks/scale.py")
     print("       keywarden-bench churn --data DIR [--interval-ms 50]         changes a random workspace's key, for Benchmarks/scale.py")
     print("       keywarden-bench floors --upstream URL                       Hummingbird and AsyncHTTPClient alone, for Benchmarks/gateway-cost.sh")
