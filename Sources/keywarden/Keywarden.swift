@@ -7,7 +7,7 @@ struct Keywarden: AsyncParsableCommand {
         commandName: "keywarden",
         abstract: "A self-hosted vault and gateway for AI provider keys.",
         subcommands: [
-            Serve.self, Init.self, Providers.self, Workspaces.self, Keys.self, Tokens.self, RotateMasterKey.self, Audit.self, Usage.self, MigrateStore.self,
+            Serve.self, Init.self, Providers.self, Workspaces.self, Keys.self, Tokens.self, RotateMasterKey.self, Audit.self, Usage.self, Routes.self, MigrateStore.self,
         ],
         defaultSubcommand: nil
     )

@@ -27,7 +27,7 @@ struct PagesController {
 
     /// Paths the pages own (kept apart from the API's in the OpenAPI check).
     static func isPage(_ path: String) -> Bool {
-        path == "/" || path == "/workspaces" || ["/login", "/logout", "/platform/providers", "/platform/notifications", "/platform/plans", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
+        path == "/" || path == "/workspaces" || ["/login", "/logout", "/platform/providers", "/platform/routes", "/platform/notifications", "/platform/plans", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
     }
 
     func addRoutes(to router: Router<KeywardenRequestContext>) {
@@ -41,6 +41,7 @@ struct PagesController {
         addSettingsRoutes(to: router)
         addUsageRoutes(to: router)
         addAuditRoutes(to: router)
+        addRoutePages(to: router)
     }
 
     // MARK: Helpers

@@ -1,6 +1,7 @@
 // The only script, and every page works without it: a confirmation dialog before a delete (forms marked data-confirm),
 // copy buttons (data-copy names the element whose text is copied), and selects that submit their form on change
-// (data-autosubmit: the workspace switcher, the new key's provider).
+// (data-autosubmit: the workspace switcher, the new key's provider); a route step's provider offers its own models in
+// the step's model field (data-model-input names that field).
 document.addEventListener("submit", function (event) {
   var form = event.target;
   if (!form.dataset || !form.dataset.confirm || form.dataset.confirmed === "yes") return;
@@ -32,4 +33,9 @@ document.addEventListener("click", function (event) {
 document.addEventListener("change", function (event) {
   var select = event.target;
   if (select.matches && select.matches("select[data-autosubmit]") && select.value && select.form) select.form.submit();
+  if (select.matches && select.matches("select[data-model-input]")) {
+    var input = document.getElementById(select.dataset.modelInput);
+    var list = select.value ? "route-models-" + select.value : "route-models";
+    if (input) input.setAttribute("list", document.getElementById(list) ? list : "route-models");
+  }
 });
