@@ -130,6 +130,51 @@ def openai_calls(vendor):
         attempt(f"{served}: {name}", function)
 
 
+def responses_calls(vendor):
+    """The openai SDK's Responses API: passed through to OpenAI, translated for the others."""
+    client = openai_client(tokens[vendor])
+    model = MODELS[vendor]
+    served = f"openai SDK responses served by {vendor}"
+
+    def create():
+        raw = client.responses.with_raw_response.create(model=model, instructions="Be brief.", input="Say hello.", store=False)
+        answer = raw.parse()
+        check(f"{served}: create", answer.output_text.startswith("Hello from the") and answer.status == "completed" and answer.usage.input_tokens > 0
+              and raw.headers.get("x-keywarden-provider") == vendor, answer.model_dump_json())
+
+    def stream():
+        deltas, final = [], None
+        for event in client.responses.create(model=model, input="Say hello.", stream=True, store=False):
+            if event.type == "response.output_text.delta": deltas.append(event.delta)
+            if event.type == "response.completed": final = event.response
+        check(f"{served}: stream", "".join(deltas).startswith("Hello from the") and len(deltas) > 1 and final is not None
+              and final.output_text.startswith("Hello from the") and final.usage.output_tokens > 0, f"{deltas} {final}")
+
+    def tools():
+        tool = {"type": "function", "name": "get_weather", "description": "The weather of a city", "parameters": WEATHER["function"]["parameters"]}
+        first = client.responses.create(model=model, input="What is the weather in Paris?", tools=[tool], store=False)
+        calls = [item for item in first.output if item.type == "function_call"]
+        ok = len(calls) == 1 and calls[0].name == "get_weather" and "city" in json.loads(calls[0].arguments)
+        follow = [{"role": "user", "content": "What is the weather in Paris?"}] + [item.model_dump(exclude_none=True) for item in first.output]
+        follow.append({"type": "function_call_output", "call_id": calls[0].call_id if calls else "none", "output": "Sunny, 21 C"})
+        second = client.responses.create(model=model, input=follow, tools=[tool], store=False)
+        check(f"{served}: tools in a multi-turn loop", ok and "Sunny, 21 C" in second.output_text, f"{first.model_dump_json()} / {second.output_text}")
+
+    def stateless():
+        try:
+            client.responses.create(model=model, input="Hi", previous_response_id="resp_123", store=False)
+            check(f"{served}: previous_response_id is refused", False, "no error")
+        except openai.BadRequestError as error:
+            body = error.body if isinstance(error.body, dict) else {}
+            check(f"{served}: previous_response_id is refused", body.get("code") == "unsupported_for_provider", body)
+
+    checks = [("create", create), ("stream", stream)]
+    if vendor != "openai":
+        checks += [("tools", tools), ("stateless", stateless)]
+    for name, function in checks:
+        attempt(f"{served}: {name}", function)
+
+
 def anthropic_calls(vendor):
     client = anthropic_client(tokens[vendor])
     model = MODELS[vendor]
@@ -201,6 +246,8 @@ for vendor in ["anthropic", "gemini"]:
     openai_calls(vendor)
 for vendor in ["openai", "gemini"]:
     anthropic_calls(vendor)
+for vendor in ["openai", "anthropic", "gemini"]:
+    responses_calls(vendor)
 attempt("exclusive switch", exclusive_switch)
 
 failed = [c for c in report["checks"] if not c["ok"]]

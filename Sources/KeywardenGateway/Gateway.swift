@@ -175,10 +175,14 @@ public final class Gateway: Sendable {
             meter.modality = modality
             query = ResolutionQuery(workspaceID: call.workspaceID, providerID: providerID, model: facts.model, modality: modality,
                                     consumer: call.consumer, allowsOtherProvider: false)
-        case .chatCompletions(let providerID), .messages(let providerID):
+        case .chatCompletions(let providerID), .messages(let providerID), .responses(let providerID):
             meter.modality = .chat
             guard bodyBytes != nil, facts.isJSONObject else {
-                let api = call.face.callerShape == .anthropicMessages ? "Anthropic Messages" : "OpenAI chat completions"
+                let api = switch call.face.callerShape {
+                case .anthropicMessages?: "Anthropic Messages"
+                case .openAIResponses?: "OpenAI Responses"
+                default: "OpenAI chat completions"
+                }
                 return .answered(finishWithError(&meter, status: 400, code: "invalid_request", message: "Send a JSON object body, as the \(api) API expects."))
             }
             // No model (or "default"): the serving key's default model, at the provider named; else the workspace's own
@@ -585,10 +589,12 @@ public final class Gateway: Sendable {
         if let callerShape = call.face.callerShape {
             // The unified face: the key's vendor speaks the caller's shape (its body passes, the model set), or another
             // chat dialect (the body is translated to it, and the answer back).
-            guard let vendorShape = ChatTranslation.shape(of: provider.dialect) else {
+            guard var vendorShape = ChatTranslation.shape(of: provider.dialect) else {
                 state.lastFailure = .local(400, "not_chat_provider", "\(provider.displayName) has no chat API Keywarden can serve this call with.")
                 return nil
             }
+            // A vendor with the Responses API (OpenAI's own) takes a Responses call as it is.
+            if callerShape == .openAIResponses, provider.responsesPath != nil { vendorShape = .openAIResponses }
             // The managed default (or another provider) answers with its own model; a "provider/" prefix is dropped.
             let model = candidate.providerID == plan.requestedProvider ? (plan.requestedModel ?? candidate.model) : candidate.model
             meter.model = model ?? meter.model
@@ -601,6 +607,8 @@ public final class Gateway: Sendable {
                     }
                     path = endpoint.path
                     auth = endpoint.auth
+                case .openAIResponses:
+                    path = provider.responsesPath ?? "/v1/responses"
                 case .anthropicMessages, .geminiGenerate:
                     path = "/v1/messages"
                 }

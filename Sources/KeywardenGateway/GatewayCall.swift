@@ -16,6 +16,8 @@ public struct GatewayCall: Sendable {
         case chatCompletions(providerID: String?)
         /// `/v1/messages`: Anthropic-shaped, routed and translated as ``chatCompletions(providerID:)`` is.
         case messages(providerID: String?)
+        /// `/v1/responses`: OpenAI's Responses API, routed and translated as ``chatCompletions(providerID:)`` is.
+        case responses(providerID: String?)
 
         /// The chat shape the caller speaks on a unified face (`nil` on the native face).
         public var callerShape: ChatShape? {
@@ -23,6 +25,7 @@ public struct GatewayCall: Sendable {
             case .native: return nil
             case .chatCompletions: return .openAIChat
             case .messages: return .anthropicMessages
+            case .responses: return .openAIResponses
             }
         }
 
@@ -30,7 +33,7 @@ public struct GatewayCall: Sendable {
         public var namedProvider: String? {
             switch self {
             case .native: return nil
-            case .chatCompletions(let id), .messages(let id): return id
+            case .chatCompletions(let id), .messages(let id), .responses(let id): return id
             }
         }
     }

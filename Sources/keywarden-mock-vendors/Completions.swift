@@ -24,6 +24,9 @@ extension MockVendor {
         if path.hasSuffix("/chat/completions") {
             return chatCompletion(object, ordered: ordered, midstream: midstream)
         }
+        if family == .openai || family == .azureOpenAI, path.hasSuffix("/v1/responses") {
+            return openAIResponse(object, midstream: midstream)
+        }
         if family == .anthropic, path == "/v1/messages" {
             return anthropicMessage(object, ordered: ordered, midstream: midstream)
         }
@@ -392,3 +395,54 @@ extension MockVendor {
 }
 
 struct MidstreamFailure: Error {}
+
+extension MockVendor {
+    /// OpenAI's Responses API: text only (the gateway passes it through to OpenAI, and translates it for the others).
+    func openAIResponse(_ object: [String: Any], midstream: Bool) -> Response {
+        guard let model = object["model"] as? String else {
+            return json(400, ["error": ["message": "Missing required parameter: 'model'.", "type": "invalid_request_error", "param": "model", "code": "missing_required_parameter"]])
+        }
+        var characters = (object["instructions"] as? String)?.count ?? 0
+        if let text = object["input"] as? String { characters += text.count }
+        for item in object["input"] as? [[String: Any]] ?? [] {
+            if let text = item["content"] as? String { characters += text.count }
+            for part in item["content"] as? [[String: Any]] ?? [] { characters += (part["text"] as? String)?.count ?? 0 }
+        }
+        let text = "Hello from the \(name) mock."
+        let words = text.split(separator: " ").map(String.init)
+        let (input, output) = (max(1, characters / 4), words.count)
+        let id = "resp_mock\(Int.random(in: 100_000...999_999))"
+        let usage: [String: Any] = ["input_tokens": input, "input_tokens_details": ["cached_tokens": 0], "output_tokens": output,
+                                    "output_tokens_details": ["reasoning_tokens": 0], "total_tokens": input + output]
+        func response(_ status: String, done: Bool) -> [String: Any] {
+            let part: [String: Any] = ["type": "output_text", "text": text, "annotations": [Any]()]
+            let message: [String: Any] = ["type": "message", "id": "msg_mock", "status": "completed", "role": "assistant", "content": [part]]
+            var body: [String: Any] = ["id": id, "object": "response", "created_at": 1_763_800_000, "status": status, "model": model]
+            body["error"] = NSNull()
+            body["incomplete_details"] = NSNull()
+            body["output"] = done ? [message] : [Any]()
+            body["parallel_tool_calls"] = true
+            body["tool_choice"] = "auto"
+            body["tools"] = [Any]()
+            body["usage"] = done ? usage : NSNull()
+            return body
+        }
+        guard object["stream"] as? Bool == true else { return json(200, response("completed", done: true)) }
+        var events: [(String, [String: Any])] = [("response.created", ["type": "response.created", "response": response("in_progress", done: false)])]
+        events.append(("response.output_item.added", ["type": "response.output_item.added", "output_index": 0,
+                                                       "item": ["type": "message", "id": "msg_mock", "status": "in_progress", "role": "assistant", "content": [] as [Any]]]))
+        events.append(("response.content_part.added", ["type": "response.content_part.added", "item_id": "msg_mock", "output_index": 0, "content_index": 0,
+                                                        "part": ["type": "output_text", "text": "", "annotations": [] as [Any]]]))
+        for (index, word) in words.enumerated() {
+            events.append(("response.output_text.delta", ["type": "response.output_text.delta", "item_id": "msg_mock", "output_index": 0, "content_index": 0,
+                                                           "delta": (index == 0 ? "" : " ") + word]))
+        }
+        events.append(("response.completed", ["type": "response.completed", "response": response("completed", done: true)]))
+        var sequenced: [String] = []
+        for (number, (type, var body)) in events.enumerated() {
+            body["sequence_number"] = number
+            sequenced.append("event: \(type)\ndata: \(serialize(body))\n\n")
+        }
+        return sse(sequenced, midstream: midstream)
+    }
+}

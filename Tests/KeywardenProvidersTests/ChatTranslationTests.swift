@@ -271,4 +271,43 @@ struct ChatTranslationTests {
         #expect(choice["finish_reason"] as? String == "stop")
         #expect((choice["message"] as? [String: Any])?["content"] as? String == #"{"z":"1","a":"2"}"#)
     }
+
+    @Test("a Responses call: input items (messages, function calls and their outputs, reasoning) translate, and an Anthropic stream comes back as Responses events")
+    func responsesCallerThroughAnthropic() throws {
+        let body = #"{"model":"m","instructions":"Be brief.","input":[{"role":"user","content":[{"type":"input_text","text":"Weather?"}]},{"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"Need it."}],"encrypted_content":"sig-3"},{"type":"function_call","call_id":"call_9","name":"weather","arguments":"{\"city\":\"Paris\"}"},{"type":"function_call_output","call_id":"call_9","output":"Sunny"}],"tools":[{"type":"function","name":"weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}],"max_output_tokens":200,"stream":true,"store":false}"#
+        let translated = try Self.translate(body, from: .openAIResponses, to: .anthropicMessages)
+        let sent = try Self.json(translated.body)
+        #expect(sent["system"] as? String == "Be brief." && sent["max_tokens"] as? Int == 200)
+        let messages = try #require(sent["messages"] as? [[String: Any]])
+        #expect(messages.map { $0["role"] as? String } == ["user", "assistant", "user"])
+        let assistant = try #require(messages[1]["content"] as? [[String: Any]])
+        #expect(assistant.map { $0["type"] as? String } == ["thinking", "tool_use"] && assistant[0]["signature"] as? String == "sig-3")
+        #expect(((messages[2]["content"] as? [[String: Any]])?.first)?["tool_use_id"] as? String == "call_9")
+        for (refused, field) in [(#"{"model":"m","input":"Hi","previous_response_id":"resp_1"}"#, "previous_response_id"),
+                                 (#"{"model":"m","input":"Hi","store":true}"#, "store"),
+                                 (#"{"model":"m","input":"Hi","tools":[{"type":"web_search"}]}"#, "tools[0]")] {
+            do {
+                _ = try Self.translate(refused, from: .openAIResponses, to: .anthropicMessages)
+                Issue.record("\(refused) passed")
+            } catch {
+                #expect(error.code == "unsupported_for_provider" && error.field == field)
+            }
+        }
+        var translator = translated.translation.streamTranslator()
+        let out = String(decoding: translator.feed(Array(Self.anthropicStream.utf8)) + translator.finish(), as: UTF8.self)
+        let types = out.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+        #expect(types.first == "response.created" && types.last == "response.completed")
+        #expect(types.contains("response.output_text.delta") && types.contains("response.function_call_arguments.delta"))
+        #expect(out.contains(#""type":"response.output_text.done""#) && out.contains("\"text\":\"Hel\u{e9}\""), "the text's done event carries the whole text")
+        let completed = try #require(out.split(separator: "\n").last { $0.hasPrefix("data: ") && $0.contains("response.completed") })
+        let response = try #require(try Self.json(Array(completed.dropFirst(6).utf8))["response"] as? [String: Any])
+        let output = try #require(response["output"] as? [[String: Any]])
+        #expect(output.map { $0["type"] as? String } == ["message", "function_call"])
+        #expect(output[1]["call_id"] as? String == "toolu_7" && output[1]["arguments"] as? String == #"{"city":"Paris"}"#)
+        #expect((response["usage"] as? [String: Any])?["output_tokens"] as? Int == 15)
+        // Whole: the same answer as one response object.
+        let whole = try Self.json(try #require(translated.translation.answer(Array(#"{"id":"msg_1","model":"claude","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#.utf8))))
+        #expect(whole["object"] as? String == "response" && whole["status"] as? String == "completed")
+        #expect(((whole["output"] as? [[String: Any]])?.first?["content"] as? [[String: Any]])?.first?["text"] as? String == "Hi")
+    }
 }

@@ -245,6 +245,9 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
     public let webSocketEndpoints: [EndpointRule]
     /// The wire shape its API speaks (``DialectID/generic`` when the entry names none).
     public let dialect: DialectID
+    /// Where it answers OpenAI's Responses API, when it does (OpenAI, Azure OpenAI): a unified-face Responses call goes
+    /// there untranslated.
+    public let responsesPath: String?
 
     enum CodingKeys: String, CodingKey {
         case id, category, fields, auth, verification, models, modalities, summary, dialect
@@ -257,6 +260,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         case sharedKeyEndpoints = "shared_key_endpoints"
         case callDefaults = "call_defaults"
         case webSocketEndpoints = "websocket_endpoints"
+        case responsesPath = "responses_path"
     }
 
     public init(
@@ -265,9 +269,10 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         verification: VerificationCall, models: [CuratedModel], defaultModel: String?,
         modalities: [Modality], displayOrder: Int, summary: String? = nil, chatCompletions: ChatCompletionsEndpoint? = nil,
         sharedKeyEndpoints: [EndpointRule] = [], callDefaults: [CallDefault] = [], webSocketEndpoints: [EndpointRule] = [],
-        dialect: DialectID = .generic
+        dialect: DialectID = .generic, responsesPath: String? = nil
     ) {
         self.dialect = dialect
+        self.responsesPath = responsesPath
         self.webSocketEndpoints = webSocketEndpoints
         self.id = id
         self.displayName = displayName
@@ -315,6 +320,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         self.webSocketEndpoints = try rules(.webSocketEndpoints)
         self.callDefaults = try c.decodeIfPresent([CallDefault].self, forKey: .callDefaults) ?? []
         self.dialect = try c.decodeIfPresent(DialectID.self, forKey: .dialect) ?? .generic
+        self.responsesPath = try c.decodeIfPresent(String.self, forKey: .responsesPath)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -323,6 +329,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
         try c.encode(displayName, forKey: .displayName)
         try c.encode(category, forKey: .category)
         try c.encode(dialect, forKey: .dialect)
+        try c.encodeIfPresent(responsesPath, forKey: .responsesPath)
         try c.encode(fields, forKey: .fields)
         try c.encode(auth, forKey: .auth)
         try c.encode(staticHeaders, forKey: .staticHeaders)
@@ -369,7 +376,7 @@ public struct ProviderDefinition: Codable, Sendable, Equatable, Identifiable {
             staticHeaders: staticHeaders, baseURL: url, verification: verification, models: models,
             defaultModel: defaultModel, modalities: modalities, displayOrder: displayOrder, summary: summary,
             chatCompletions: chatCompletions, sharedKeyEndpoints: sharedKeyEndpoints, callDefaults: callDefaults,
-            webSocketEndpoints: webSocketEndpoints, dialect: dialect
+            webSocketEndpoints: webSocketEndpoints, dialect: dialect, responsesPath: responsesPath
         )
     }
 }

@@ -32,6 +32,7 @@ struct GatewayController {
         let faces: [(path: String, face: @Sendable (String?) -> GatewayCall.Face)] = [
             ("v1/chat/completions", { .chatCompletions(providerID: $0) }),
             ("v1/messages", { .messages(providerID: $0) }),
+            ("v1/responses", { .responses(providerID: $0) }),
         ]
         for (path, face) in faces {
             router.post(RouterPath(path)) { request, context in

@@ -24,7 +24,7 @@ enum AnthropicMessagesWire {
     /// Reads a Messages request; a member that cannot travel to `target` is refused by name.
     static func readRequest(_ body: [UInt8], target: String) throws(TranslationError) -> ChatRequest {
         guard let object = JSONMembers.document(body) else { throw .invalid("body", "send one JSON object, as the Messages API expects.") }
-        for name in object.names.sorted() where !requestMembers.contains(name) && object[name] != nil {
+        for name in object.names.sorted() where !requestMembers.contains(name) && object.has(name) {
             throw .unsupported(name, target)
         }
         var request = ChatRequest()

@@ -4,6 +4,8 @@ import Foundation
 public enum ChatShape: String, Sendable, CaseIterable {
     /// OpenAI's Chat Completions (`POST /v1/chat/completions`), and every OpenAI-compatible vendor's.
     case openAIChat = "openai-chat"
+    /// OpenAI's Responses (`POST /v1/responses`; caller side, and OpenAI's own API).
+    case openAIResponses = "openai-responses"
     /// Anthropic's Messages (`POST /v1/messages`).
     case anthropicMessages = "anthropic-messages"
     /// Gemini's `generateContent` / `streamGenerateContent` (vendor side only).

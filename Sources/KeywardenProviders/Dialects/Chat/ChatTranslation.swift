@@ -47,6 +47,7 @@ public struct ChatTranslation: Sendable {
         switch caller {
         case .openAIChat: request = try OpenAIChatWire.readRequest(body, target: target)
         case .anthropicMessages: request = try AnthropicMessagesWire.readRequest(body, target: target)
+        case .openAIResponses: request = try OpenAIResponsesWire.readRequest(body, target: target)
         case .geminiGenerate: throw .unsupported("the Gemini shape", "a caller", "call the native face for Gemini")
         }
         guard !request.messages.isEmpty else { throw .invalid("messages", "give at least one message.") }
@@ -54,7 +55,7 @@ public struct ChatTranslation: Sendable {
         let path: String?
         var structuredTool: String?
         switch vendor {
-        case .openAIChat:
+        case .openAIChat, .openAIResponses:
             bytes = OpenAIChatWire.writeRequest(request, model: model, limitMember: outputLimitMember)
             path = nil
         case .anthropicMessages:
@@ -74,7 +75,7 @@ public struct ChatTranslation: Sendable {
     public func answer(_ body: [UInt8]) -> [UInt8]? {
         let read: ChatAnswer?
         switch vendor {
-        case .openAIChat: read = OpenAIChatWire.readAnswer(body)
+        case .openAIChat, .openAIResponses: read = OpenAIChatWire.readAnswer(body)
         case .anthropicMessages: read = AnthropicMessagesWire.readAnswer(body, structuredTool: structuredTool)
         case .geminiGenerate: read = GeminiGenerateWire.readAnswer(body)
         }
@@ -83,6 +84,7 @@ public struct ChatTranslation: Sendable {
         switch caller {
         case .openAIChat: return OpenAIChatWire.writeAnswer(answer, created: created)
         case .anthropicMessages: return AnthropicMessagesWire.writeAnswer(answer)
+        case .openAIResponses: return OpenAIResponsesWire.writeAnswer(answer, created: created)
         case .geminiGenerate: return nil
         }
     }
@@ -98,7 +100,7 @@ public struct ChatTranslation: Sendable {
     public static func error(_ caller: ChatShape, status: Int, message: String, code: String?) -> [UInt8] {
         switch caller {
         case .anthropicMessages: return AnthropicMessagesWire.writeError(status: status, message: message)
-        case .openAIChat, .geminiGenerate: return OpenAIChatWire.writeError(status: status, message: message, code: code)
+        case .openAIChat, .openAIResponses, .geminiGenerate: return OpenAIChatWire.writeError(status: status, message: message, code: code)
         }
     }
 
@@ -123,6 +125,7 @@ public struct ChatStreamTranslator: Sendable {
     private enum Writer: Sendable {
         case openAI(OpenAIChatStreamWriter)
         case anthropic(AnthropicStreamWriter)
+        case responses(OpenAIResponsesStreamWriter)
     }
 
     private var reader: Reader
@@ -135,26 +138,37 @@ public struct ChatStreamTranslator: Sendable {
 
     init(_ translation: ChatTranslation) {
         switch translation.vendor {
-        case .openAIChat: reader = .openAI(OpenAIChatStreamReader())
+        case .openAIChat, .openAIResponses: reader = .openAI(OpenAIChatStreamReader())
         case .anthropicMessages: reader = .anthropic(AnthropicStreamReader(structuredTool: translation.structuredTool))
         case .geminiGenerate: reader = .gemini(GeminiStreamReader())
         }
         switch translation.caller {
         case .anthropicMessages: writer = .anthropic(AnthropicStreamWriter())
+        case .openAIResponses: writer = .responses(OpenAIResponsesStreamWriter(created: translation.created))
         case .openAIChat, .geminiGenerate: writer = .openAI(OpenAIChatStreamWriter(includeUsage: translation.includeUsage, created: translation.created))
         }
     }
 
     /// Reads a chunk of the vendor's stream; returns what the caller receives for it.
     public mutating func feed<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+        // Read as one contiguous run (a ByteBuffer's view is one): a generic walk byte by byte across modules cost more
+        // than the translation itself.
+        if let out = bytes.withContiguousStorageIfAvailable({ feed(contiguous: $0) }) { return out }
+        return Array(bytes).withUnsafeBufferPointer { feed(contiguous: $0) }
+    }
+
+    private mutating func feed(contiguous chunk: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
-        for byte in bytes {
-            if byte == 0x0A {
-                readLine(into: &out)
-                line.removeAll(keepingCapacity: true)
-            } else if line.count < Self.maximumLine {
-                line.append(byte)
-            }
+        var start = 0
+        while start < chunk.count {
+            let rest = UnsafeBufferPointer(rebasing: chunk[start...])
+            let newline = rest.firstIndex(of: 0x0A)
+            let piece = UnsafeBufferPointer(rebasing: rest[..<(newline ?? rest.endIndex)])
+            line.append(contentsOf: piece.prefix(max(0, Self.maximumLine - line.count)))
+            guard let newline else { break }
+            readLine(into: &out)
+            line.removeAll(keepingCapacity: true)
+            start += newline + 1
         }
         return out
     }
@@ -203,6 +217,9 @@ public struct ChatStreamTranslator: Sendable {
         case .anthropic(var w):
             for event in events { w.write(event, into: &out) }
             writer = .anthropic(w)
+        case .responses(var w):
+            for event in events { w.write(event, into: &out) }
+            writer = .responses(w)
         }
         events.removeAll(keepingCapacity: true)
     }
@@ -213,6 +230,7 @@ public struct ChatStreamTranslator: Sendable {
         switch writer {
         case .openAI(var w): w.end(into: &out); writer = .openAI(w)
         case .anthropic(var w): w.end(into: &out); writer = .anthropic(w)
+        case .responses(var w): w.end(into: &out); writer = .responses(w)
         }
     }
 }

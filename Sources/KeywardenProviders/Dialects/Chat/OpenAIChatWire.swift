@@ -13,7 +13,7 @@ enum OpenAIChatWire {
     /// Reads a Chat Completions request; a member that cannot travel to `target` is refused by name.
     static func readRequest(_ body: [UInt8], target: String) throws(TranslationError) -> ChatRequest {
         guard let object = JSONMembers.document(body) else { throw .invalid("body", "send one JSON object, as the chat completions API expects.") }
-        for name in object.names.sorted() where !requestMembers.contains(name) && object[name] != nil {
+        for name in object.names.sorted() where !requestMembers.contains(name) && object.has(name) {
             throw .unsupported(name, target)
         }
         var request = ChatRequest()
@@ -436,24 +436,45 @@ struct OpenAIChatStreamWriter: Sendable {
     private var toolCount = 0
     private var finish: ChatFinish = .stop
     private var usage: ChatUsage?
-    private var opened = false
 
     init(includeUsage: Bool, created: Int) {
         self.includeUsage = includeUsage
         self.created = created
     }
 
-    private func chunk(_ out: inout [UInt8], finishReason: String? = nil, delta: (inout JSONWriter) -> Void) {
-        var json = JSONWriter(capacity: 256)
+    /// Every chunk's opening up to its delta (`{"id":…,"model":…,"choices":[{"index":0,"delta":`), made once the stream's
+    /// id and model are known.
+    private var opening: [UInt8] = []
+
+    private mutating func makeOpening() {
+        var json = JSONWriter(capacity: 160)
         json.beginObject()
         json.member("id", id); json.member("object", "chat.completion.chunk"); json.member("created", created); json.member("model", model)
         json.key("choices"); json.beginArray(); json.beginObject()
         json.member("index", 0)
-        json.key("delta"); json.beginObject(); delta(&json); json.endObject()
-        json.key("finish_reason"); if let finishReason { json.string(finishReason) } else { json.null() }
-        json.endObject(); json.endArray()
-        json.endObject()
-        SSE.write(data: json.bytes, into: &out)
+        json.key("delta")
+        opening = json.bytes
+    }
+
+    private static let openEnd = Array(#","finish_reason":null}]}"#.utf8)
+
+    private mutating func chunk(_ out: inout [UInt8], finishReason: String? = nil, delta: (inout JSONWriter) -> Void) {
+        if opening.isEmpty { makeOpening() }
+        var json = JSONWriter(capacity: 64)
+        json.beginObject(); delta(&json); json.endObject()
+        out.append(contentsOf: "data: ".utf8)
+        out.append(contentsOf: opening)
+        out.append(contentsOf: json.bytes)
+        if let finishReason {
+            out.append(contentsOf: #","finish_reason":"#.utf8)
+            var reason = JSONWriter(capacity: 24)
+            reason.string(finishReason)
+            out.append(contentsOf: reason.bytes)
+            out.append(contentsOf: "}]}".utf8)
+        } else {
+            out.append(contentsOf: Self.openEnd)
+        }
+        out.append(contentsOf: [0x0A, 0x0A])
     }
 
     mutating func write(_ event: ChatEvent, into out: inout [UInt8]) {
@@ -461,7 +482,7 @@ struct OpenAIChatStreamWriter: Sendable {
         case .start(let id, let model):
             self.id = id
             self.model = model
-            opened = true
+            opening = []
             chunk(&out) { $0.member("role", "assistant"); $0.member("content", "") }
         case .text(let text):
             chunk(&out) { $0.member("content", text) }
