@@ -240,20 +240,23 @@ enum JSONScan {
 
     /// The index after the string starting at `start` (its opening quote), checked as `decodeString` would.
     static func skipString(_ bytes: [UInt8], _ start: Int, _ end: Int) -> Int? {
-        var index = start + 1
-        var plain = true
-        while index < end {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                // Only a string with escapes or non-ASCII bytes needs the full check.
-                if plain { return index + 1 }
-                return decodeString(bytes, start, end)?.end
+        // The hottest loop of every read: walked on the buffer (`end` never passes the array's count).
+        let found: (end: Int, plain: Bool)? = bytes.withUnsafeBufferPointer { buffer in
+            var index = start + 1
+            var plain = true
+            let end = min(end, buffer.count)
+            while index < end {
+                let byte = buffer[index]
+                if byte == UInt8(ascii: "\"") { return (index + 1, plain) }
+                if byte < 0x20 { return nil }
+                if byte == UInt8(ascii: "\\") || byte >= 0x80 { plain = false }
+                index += byte == UInt8(ascii: "\\") ? 2 : 1
             }
-            if byte < 0x20 { return nil }
-            if byte == UInt8(ascii: "\\") || byte >= 0x80 { plain = false }
-            index += byte == UInt8(ascii: "\\") ? 2 : 1
+            return nil
         }
-        return nil
+        guard let found else { return nil }
+        // Only a string with escapes or non-ASCII bytes needs the full check.
+        return found.plain ? found.end : decodeString(bytes, start, end)?.end
     }
 
     /// The value of the four hexadecimal digits of a `\u` escape at `at` (before `end`), or `nil`.

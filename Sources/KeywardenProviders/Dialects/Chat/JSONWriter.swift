@@ -49,7 +49,11 @@ struct JSONWriter {
     private mutating func append(escaping text: String) {
         bytes.append(UInt8(ascii: "\""))
         // Most text needs no escape: copied whole.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        let plain = text.utf8.withContiguousStorageIfAvailable { utf8 in
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+            return true
+        } ?? false
+        if plain {
             bytes.append(contentsOf: text.utf8)
             bytes.append(UInt8(ascii: "\""))
             return
@@ -75,8 +79,8 @@ struct JSONWriter {
 /// A JSON document read once into a tape: every value's range, its member name (inside an object), its first child and
 /// its next sibling. The text is validated as strictly as ``JSONScan`` validates it (the same string, number and literal
 /// rules, the same depth limit) in a single pass; lookups then walk the tape and never scan the text again.
-final class JSONTape: @unchecked Sendable {
-    struct Node {
+struct JSONTape: Sendable {
+    struct Node: Sendable {
         var value: Range<Int>
         /// The member's name inside its quotes (empty for an array element or the root).
         var name: Range<Int>
@@ -85,25 +89,30 @@ final class JSONTape: @unchecked Sendable {
     }
 
     let bytes: [UInt8]
-    private(set) var nodes: [Node] = []
-
-    private init(_ bytes: [UInt8]) {
-        self.bytes = bytes
-        nodes.reserveCapacity(64)
-    }
+    let nodes: [Node]
 
     /// The document that is all of `bytes[range]` (JSON whitespace around it allowed); `nil` when it is not valid JSON.
     static func read(_ bytes: [UInt8], _ range: Range<Int>? = nil) -> JSONTape? {
         let range = range ?? 0..<bytes.count
-        let tape = JSONTape(bytes)
+        var builder = Builder(bytes: bytes)
         let start = JSONScan.skipSpace(bytes, range.lowerBound, range.upperBound)
-        guard let end = tape.value(at: start, end: range.upperBound, name: 0..<0, depth: 0),
+        guard let end = builder.value(at: start, end: range.upperBound, name: 0..<0, depth: 0),
               JSONScan.skipSpace(bytes, end, range.upperBound) == range.upperBound else { return nil }
-        return tape
+        return JSONTape(bytes: bytes, nodes: builder.nodes)
     }
 
+    /// Reads the text into nodes, once.
+    private struct Builder {
+        let bytes: [UInt8]
+        var nodes: [Node] = []
+
+        init(bytes: [UInt8]) {
+            self.bytes = bytes
+            nodes.reserveCapacity(max(16, bytes.count / 24))
+        }
+
     /// Records the value at `start` and its children; the index after it, or `nil` when it is not valid JSON.
-    private func value(at start: Int, end: Int, name: Range<Int>, depth: Int) -> Int? {
+    mutating func value(at start: Int, end: Int, name: Range<Int>, depth: Int) -> Int? {
         guard start < end, depth <= JSONScan.maximumDepth else { return nil }
         let node = nodes.count
         nodes.append(Node(value: start..<start, name: name))
@@ -122,7 +131,7 @@ final class JSONTape: @unchecked Sendable {
         return valueEnd
     }
 
-    private func object(at start: Int, end: Int, node: Int, depth: Int) -> Int? {
+    mutating func object(at start: Int, end: Int, node: Int, depth: Int) -> Int? {
         var index = JSONScan.skipSpace(bytes, start + 1, end)
         guard index < end else { return nil }
         if bytes[index] == UInt8(ascii: "}") { return index + 1 }
@@ -144,7 +153,7 @@ final class JSONTape: @unchecked Sendable {
         }
     }
 
-    private func array(at start: Int, end: Int, node: Int, depth: Int) -> Int? {
+    mutating func array(at start: Int, end: Int, node: Int, depth: Int) -> Int? {
         var index = JSONScan.skipSpace(bytes, start + 1, end)
         guard index < end else { return nil }
         if bytes[index] == UInt8(ascii: "]") { return index + 1 }
@@ -160,6 +169,7 @@ final class JSONTape: @unchecked Sendable {
             guard bytes[index] == UInt8(ascii: ",") else { return nil }
             index = JSONScan.skipSpace(bytes, index + 1, end)
         }
+    }
     }
 }
 
