@@ -228,11 +228,23 @@ public struct UpstreamStream: Sendable {
         var filter = hidesUsageOnlyEvents ? UsageEventFilter() : nil
         var scrubbing = scrubber?.stream()
         var translating = translator
+        // A translation writes new text from what it read (pieces joined, escapes decoded, a signature re-encoded into an
+        // id): what it writes is scrubbed again, so no piece the first scrub let pass alone leaves joined.
+        var rescrubbing = translator == nil ? nil : scrubber?.stream()
+        /// Writes translated bytes through the second scrub.
+        func writeTranslated(_ bytes: [UInt8]) async throws {
+            guard !bytes.isEmpty else { return }
+            guard rescrubbing != nil else { return try await write(ByteBuffer(bytes: bytes)) }
+            switch rescrubbing?.feed(bytes) {
+            case .prefix(let count)? where count > 0: try await write(ByteBuffer(bytes: bytes[..<count]))
+            case .bytes(let cleaned)? where !cleaned.isEmpty: try await write(ByteBuffer(bytes: cleaned))
+            default: break
+            }
+        }
         /// Passes scrubbed bytes on, translated when the caller speaks another shape.
         func emit(_ chunk: ByteBuffer) async throws {
             guard translating != nil else { return try await write(chunk) }
-            let translated = translating?.feed(chunk.readableBytesView) ?? []
-            if !translated.isEmpty { try await write(ByteBuffer(bytes: translated)) }
+            try await writeTranslated(translating?.feed(chunk.readableBytesView) ?? [])
         }
         /// Passes bytes on through the scrubber.
         func pass(_ chunk: ByteBuffer) async throws {
@@ -264,7 +276,8 @@ public struct UpstreamStream: Sendable {
             }
             if let rest = filter?.finish(), !rest.isEmpty { try await pass(ByteBuffer(bytes: rest)) }
             if let rest = scrubbing?.finish(), !rest.isEmpty { try await emit(ByteBuffer(bytes: rest)) }
-            if let rest = translating?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
+            if let rest = translating?.finish() { try await writeTranslated(rest) }
+            if let rest = rescrubbing?.finish(), !rest.isEmpty { try await write(ByteBuffer(bytes: rest)) }
             reader.finish()
             finish(UsageReaderResult(counts: reader.counts, model: Self.acceptedModel(reader.model, scrubber: scrubber)), nil)
         } catch {

@@ -63,13 +63,14 @@ struct HostileVendorTests {
             try await healthy(marker)
         }
 
-        // 3. A Test against a 4 MiB echo of the key finishes well under a second (bounded generously for a loaded machine).
+        // 3. A Test against a 4 MiB echo of the key finishes well under a second here (bounded at 10 s: a shared CI machine
+        // under load took 3.06 s once; what this guards against, a scan quadratic in the body, would take minutes).
         let (_, echoWorkspace, echoKey) = try await call("sk-hugeerror-canary-test-\(UUID().uuidString.prefix(8))")
         let started = ContinuousClock.now
         let test = try await rig.api("POST", "/api/v1/workspaces/\(echoWorkspace)/keys/\(echoKey)/test", expect: 200)
         let elapsed = ContinuousClock.now - started
         print("Test against a 4 MiB echo of the key: \(elapsed)")
-        #expect(elapsed < .seconds(3), "Test against a 4 MiB echo took \(elapsed)")
+        #expect(elapsed < .seconds(10), "Test against a 4 MiB echo took \(elapsed)")
         outputs.append("\(test)")
 
         // 4. A stream that never ends passes through; the client leaving ends it.

@@ -24,7 +24,8 @@ public struct RouteService: Sendable {
 
     private func authorize(_ principal: Principal, _ permission: Permission, _ owner: Owner) throws {
         let decision = switch owner {
-        case .platform: principal.decidePlatform(permission == .keysRead ? nil : permission)
+        // The platform's routes: a platform admin, or a platform-bound service token granted the permission (to read as to write).
+        case .platform: principal.decidePlatform(permission)
         case .workspace(let id): principal.decide(permission, inWorkspace: id)
         }
         switch decision {

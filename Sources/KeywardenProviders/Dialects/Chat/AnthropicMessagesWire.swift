@@ -304,7 +304,8 @@ enum AnthropicMessagesWire {
 
     static func writeUsage(_ usage: ChatUsage, into json: inout JSONWriter) {
         json.beginObject()
-        json.member("input_tokens", max(0, usage.input - usage.cacheRead - usage.cacheWrite))
+        // Anthropic counts cached tokens apart from input_tokens (each figure is at least 0: no overflow).
+        json.member("input_tokens", usage.input - min(usage.input, usage.cacheRead.saturatingAdding(usage.cacheWrite)))
         json.member("output_tokens", usage.output)
         json.member("cache_read_input_tokens", usage.cacheRead)
         json.member("cache_creation_input_tokens", usage.cacheWrite)

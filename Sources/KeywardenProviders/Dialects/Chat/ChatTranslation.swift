@@ -51,6 +51,16 @@ public struct ChatTranslation: Sendable {
         case .geminiGenerate: throw .unsupported("the Gemini shape", "a caller", "call the native face for Gemini")
         }
         guard !request.messages.isEmpty else { throw .invalid("messages", "give at least one message.") }
+        // A limit no vendor takes (zero, negative) is the caller's mistake, said here rather than in arithmetic.
+        if let limit = request.maxTokens, limit < 1 {
+            let field = switch caller {
+            case .anthropicMessages: "max_tokens"
+            case .openAIResponses: "max_output_tokens"
+            case .openAIChat, .geminiGenerate: "max_completion_tokens"
+            }
+            throw .invalid(field, "the output limit is a whole number of at least 1.")
+        }
+        if case .budget(let budget)? = request.reasoning, budget < 0 { throw .invalid("thinking.budget_tokens", "the thinking budget is a whole number of at least 0.") }
         let bytes: [UInt8]
         let path: String?
         var structuredTool: String?
@@ -63,8 +73,11 @@ public struct ChatTranslation: Sendable {
             structuredTool = AnthropicMessagesWire.structuredTool(request)?.name
             path = "/v1/messages"
         case .geminiGenerate:
+            guard let modelPath = GeminiGenerateWire.path(model: model, stream: request.stream) else {
+                throw .invalid("model", "a Gemini model id is letters, digits, '.', '-' and '_' only.")
+            }
             bytes = try GeminiGenerateWire.writeRequest(request)
-            path = GeminiGenerateWire.path(model: model, stream: request.stream)
+            path = modelPath
         }
         let translation = ChatTranslation(caller: caller, vendor: vendor, stream: request.stream, includeUsage: request.streamIncludesUsage,
                                           structuredTool: structuredTool, model: model, created: created)

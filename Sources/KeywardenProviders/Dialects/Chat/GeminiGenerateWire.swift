@@ -2,9 +2,13 @@ import Foundation
 
 /// Gemini's `generateContent` / `streamGenerateContent`, written (requests) and read (answers).
 enum GeminiGenerateWire {
-    /// The path of a call for `model`.
-    static func path(model: String, stream: Bool) -> String {
-        stream ? "/v1beta/models/\(model):streamGenerateContent?alt=sse" : "/v1beta/models/\(model):generateContent"
+    /// The path of a call for `model`; `nil` when the model is not a plain Gemini model id (letters, digits, `.`, `-`,
+    /// `_`): a model goes into the URL's path, where `/`, `:`, `?` or `#` would call another method or add a query.
+    static func path(model: String, stream: Bool) -> String? {
+        guard !model.isEmpty, model.utf8.count <= 200, model.utf8.allSatisfy({ byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x2E || byte == 0x2D || byte == 0x5F
+        }) else { return nil }
+        return stream ? "/v1beta/models/\(model):streamGenerateContent?alt=sse" : "/v1beta/models/\(model):generateContent"
     }
 
     // MARK: Tool call ids

@@ -222,8 +222,11 @@ struct OpenAIResponsesStreamWriter: Sendable {
     private var model = ""
     private var sequence = 0
     private var items: [OpenAIResponsesWire.Item] = []
-    /// The item open now, with what it has gathered.
+    /// The item open now (its text is kept apart, in ``openText``, appended in place: no copy per delta).
     private var open: OpenAIResponsesWire.Item?
+    /// What the open item has gathered: its text, thinking or arguments.
+    private var openText = ""
+    private var openSignature: String?
     private var finish: ChatFinish = .stop
     private var usage: ChatUsage?
 
@@ -242,8 +245,18 @@ struct OpenAIResponsesStreamWriter: Sendable {
 
     private var outputIndex: Int { items.count }
 
+    /// The open item with what it gathered.
+    private var gathered: OpenAIResponsesWire.Item? {
+        switch open {
+        case .message(let id, _)?: return .message(id: id, text: openText)
+        case .functionCall(let id, let callID, let name, _)?: return .functionCall(id: id, callID: callID, name: name, arguments: openText)
+        case .reasoning(let id, _, _)?: return .reasoning(id: id, text: openText, signature: openSignature)
+        case nil: return nil
+        }
+    }
+
     private mutating func close(_ out: inout [UInt8]) {
-        guard let item = open else { return }
+        guard let item = gathered else { return }
         let index = outputIndex
         switch item {
         case .message(let itemID, let text):
@@ -269,11 +282,15 @@ struct OpenAIResponsesStreamWriter: Sendable {
         }
         items.append(item)
         open = nil
+        openText = ""
+        openSignature = nil
     }
 
     private mutating func begin(_ item: OpenAIResponsesWire.Item, _ out: inout [UInt8]) {
         close(&out)
         open = item
+        openText = ""
+        openSignature = nil
         let index = outputIndex
         event("response.output_item.added", &out) { json in
             json.member("output_index", index)
@@ -306,36 +323,30 @@ struct OpenAIResponsesStreamWriter: Sendable {
                 OpenAIResponsesWire.writeResponse(id: id, model: model, created: created, status: "in_progress", items: [], finish: nil, usage: nil, into: &json)
             }
         case .text(let text):
-            if case .message(let itemID, let so)? = open {
-                open = .message(id: itemID, text: so + text)
-            } else {
-                begin(.message(id: "msg_\(id)_\(outputIndex)", text: text), &out)
-            }
+            if case .message? = open {} else { begin(.message(id: "msg_\(id)_\(outputIndex)", text: ""), &out) }
+            openText += text
             guard case .message(let itemID, _)? = open else { return }
             let index = outputIndex
             self.event("response.output_text.delta", &out) { json in
                 json.member("item_id", itemID); json.member("output_index", index); json.member("content_index", 0); json.member("delta", text)
             }
         case .thinking(let text):
-            if case .reasoning(let itemID, let so, let signature)? = open {
-                open = .reasoning(id: itemID, text: so + text, signature: signature)
-            } else {
-                begin(.reasoning(id: "rs_\(id)_\(outputIndex)", text: text, signature: nil), &out)
-            }
+            if case .reasoning? = open {} else { begin(.reasoning(id: "rs_\(id)_\(outputIndex)", text: "", signature: nil), &out) }
+            openText += text
             guard case .reasoning(let itemID, _, _)? = open else { return }
             let index = outputIndex
             self.event("response.reasoning_summary_text.delta", &out) { json in
                 json.member("item_id", itemID); json.member("output_index", index); json.member("summary_index", 0); json.member("delta", text)
             }
         case .signature(let signature):
-            if case .reasoning(let itemID, let text, let so)? = open { open = .reasoning(id: itemID, text: text, signature: (so ?? "") + signature) }
+            if case .reasoning? = open { openSignature = (openSignature ?? "") + signature }
         case .redactedThinking:
             break
         case .toolStart(let callID, let name):
             begin(.functionCall(id: "fc_\(id)_\(outputIndex)", callID: callID, name: name, arguments: ""), &out)
         case .toolArguments(let arguments):
-            guard case .functionCall(let itemID, let callID, let name, let so)? = open else { return }
-            open = .functionCall(id: itemID, callID: callID, name: name, arguments: so + arguments)
+            guard case .functionCall(let itemID, _, _, _)? = open else { return }
+            openText += arguments
             let index = outputIndex
             self.event("response.function_call_arguments.delta", &out) { json in
                 json.member("item_id", itemID); json.member("output_index", index); json.member("delta", arguments)
