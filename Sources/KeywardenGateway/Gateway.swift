@@ -90,6 +90,8 @@ public final class Gateway: Sendable {
                 state.lastFailure = .local(Self.clientClosedStatus, "client_closed", "The client closed its connection before the answer came.")
             }
             if state.clientLeft { break }
+            // The workspace's own-keys budget is spent: the platform's keys stand in only where the workspace chose so.
+            if state.ownBudgetSpent, candidate.source != .byok, plan.platformFallback != .onFailureOrBudget { continue }
             if case .delivered(let response) = await attempt(candidate, of: call, plan: plan, state: &state, meter: &meter, upstream: &upstream) {
                 return response
             }
@@ -110,6 +112,7 @@ public final class Gateway: Sendable {
             var cleaned = Self.errorBody(bytes, status: status, vendorHeaders: vendorHeaders, headers: &headers, scrubber: scrubber)
             if let translation = state.lastTranslation {
                 cleaned = translation.error(status: status, body: cleaned)
+                if let again = scrubber.scrubbedIfNeeded(cleaned) { cleaned = again }
                 headers.removeAll { ["content-type", "content-length"].contains($0.name.lowercased()) }
                 headers.append(("Content-Type", "application/json"))
             }
@@ -270,7 +273,8 @@ public final class Gateway: Sendable {
         meter.providerID = requestedProvider ?? candidates[0].providerID
         return .planned(CallPlan(snapshot: snapshot, facts: facts, bodyBytes: bodyBytes, query: query, requestedModel: requestedModel,
                                  requestedProvider: requestedProvider, candidates: candidates, limits: limits,
-                                 routeQueries: routed?.queries ?? [], routeName: routeName))
+                                 routeQueries: routed?.queries ?? [], routeName: routeName,
+                                 platformFallback: call.workspaceID.map { snapshot.platformFallback(ofWorkspace: $0) } ?? .onFailureOrBudget))
     }
 
     /// The one chat provider whose keys the workspace has active (`nil`: none, or several).
@@ -402,6 +406,7 @@ public final class Gateway: Sendable {
         case .held(let held): reservation = held
         case .refused(let failure):
             refundTokens(&meter)
+            if candidate.source == .byok { state.ownBudgetSpent = true }
             state.lastFailure = failure
             return .next
         }
@@ -511,7 +516,10 @@ public final class Gateway: Sendable {
             // A 400 and the like go back as the vendor sent them, with any echo of the key removed.
             let bytes = await Self.collect(response.body, limit: Self.errorBodyLimit, waited: &upstream)
             var cleaned = Self.errorBody(bytes, status: status, vendorHeaders: response.headers, headers: &headers, scrubber: scrubber)
-            if let translation { cleaned = translation.error(status: status, body: cleaned) }
+            if let translation {
+                cleaned = translation.error(status: status, body: cleaned)
+                if let again = scrubber.scrubbedIfNeeded(cleaned) { cleaned = again }
+            }
             finish(&meter, counts: UsageCounts(), model: nil)
             return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(ByteBuffer(bytes: cleaned)), contentLength: nil))
         }
@@ -547,11 +555,13 @@ public final class Gateway: Sendable {
                 return .delivered(GatewayResponse(status: status, headers: headers, body: .complete(passed.bytes), contentLength: nil))
             }
             let vendorBytes = Array(passed.bytes.readableBytesView)
-            let translated: [UInt8]? = if translation.stream {
+            var translated: [UInt8]? = if translation.stream {
                 { var translator = translation.streamTranslator(); return translator.feed(vendorBytes) + translator.finish() }()
             } else {
                 translation.answer(vendorBytes)
             }
+            // What the translation wrote is scrubbed again (pieces it joined, escapes it decoded).
+            if let written = translated, let cleaned = scrubbing?.scrubbedIfNeeded(written) { translated = cleaned }
             guard let translated else {
                 logger.warning("gateway: vendor's answer cannot be translated", metadata: ["provider": "\(provider.id)"])
                 return .delivered(GatewayResponse(
@@ -743,6 +753,8 @@ public final class Gateway: Sendable {
         var routeQueries: [ResolutionQuery] = []
         /// The route serving the call, by name.
         var routeName: String?
+        /// When the platform's keys stand in for the workspace's own (no workspace: they always may).
+        var platformFallback: PlatformFallback = .onFailureOrBudget
 
         /// The queries a key of this call must still be resolved by.
         var servingQueries: [ResolutionQuery] { routeQueries.isEmpty ? [query] : routeQueries }
@@ -769,6 +781,8 @@ public final class Gateway: Sendable {
         var clientLeft = false
         /// The last attempt's translation (its vendor's error goes back in the caller's shape).
         var lastTranslation: ChatTranslation?
+        /// Whether a key of the workspace's own was refused for its own-keys budget in this call.
+        var ownBudgetSpent = false
         let limits: EffectiveLimits?
 
         init(limits: EffectiveLimits?) {

@@ -14,6 +14,9 @@ public struct StoreConfiguration: Sendable {
     public var allowPrivateTargets: Bool
     /// The platform's built-in model for workspaces whose own provider is off or failing.
     public var managedDefault: ResolutionSnapshot.ManagedDefault?
+    /// When the platform's keys stand in for a workspace's own, where neither the workspace nor its plan says
+    /// (`KEYWARDEN_PLATFORM_FALLBACK`).
+    public var platformFallback: PlatformFallback = .platformDefault
     /// How many workspaces' resolution parts an instance keeps in memory (`KEYWARDEN_RESOLUTION_CACHE_WORKSPACES`);
     /// the others are read on their first call.
     public var resolutionCacheWorkspaces: Int = 20_000

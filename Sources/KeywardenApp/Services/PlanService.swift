@@ -50,6 +50,7 @@ public struct PlanService: Sendable {
                     "requests_per_minute": plan.rateLimits.requestsPerMinute.map(String.init) ?? "none",
                     "tokens_per_minute": plan.rateLimits.tokensPerMinute.map(String.init) ?? "none",
                     "budget_period": (plan.budgetCycle ?? .calendarMonth).text,
+                    "platform_fallback": plan.platformFallback?.rawValue ?? "default",
                 ]
             ), on: db)
             return plan

@@ -76,7 +76,7 @@ public struct ResolutionService: Sendable {
             let resolution = PlatformResolution(
                 cards: Dictionary(cards.map { ($0.providerID, ResolutionSnapshot.PlatformCard(active: $0.active, defaultModel: $0.defaultModel)) }) { $1 },
                 credentials: keys, managedDefault: self.store.configuration.managedDefault,
-                plans: Dictionary(plans.map { ($0.name, $0) }) { $1 }, routes: routes
+                plans: Dictionary(plans.map { ($0.name, $0) }) { $1 }, routes: routes, defaultFallback: self.store.configuration.platformFallback
             )
             return ResolutionState.PlatformPart(resolution: resolution, sealed: sealed)
         }
@@ -101,7 +101,7 @@ public struct ResolutionService: Sendable {
             let bound = workspace == nil ? [] : try await self.bindings.list(workspaceID: id, on: db)
             let routes = workspace == nil ? [] : try await self.store.routes.list(workspaceID: id, on: db)
             let sealed = try await self.store.secrets.all(ownerIDs: keys.map(\.id), fields: Self.sealedFields, on: db)
-            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle) }, credentials: keys, bindings: bound, routes: routes)
+            let resolution = WorkspaceResolution(id: id, policy: workspace.map { .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle, platformFallback: $0.platformFallback) }, credentials: keys, bindings: bound, routes: routes)
             return ResolutionState.WorkspacePart(resolution: resolution, sealed: sealed)
         }
         app.resolutionState.insert(part, readAfter: mark)
@@ -136,12 +136,13 @@ public struct ResolutionService: Sendable {
             let credentials = try await self.store.credentials.all(on: db)
             let cards = try await self.store.providers.all(on: db)
             return ResolutionSnapshot(
-                workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle)) }),
+                workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0.id, .init(byokAllowed: $0.byokAllowed, budget: $0.budget, rateLimits: $0.rateLimits, plan: $0.plan, budgetCycle: $0.budgetCycle, platformFallback: $0.platformFallback)) }),
                 credentials: credentials,
                 platformCards: Dictionary(uniqueKeysWithValues: cards.map { ($0.providerID, .init(active: $0.active, defaultModel: $0.defaultModel)) }),
                 bindings: try await self.bindings.list(workspaceID: nil, on: db),
                 managedDefault: self.store.configuration.managedDefault,
-                plans: Dictionary(uniqueKeysWithValues: try await self.store.plans.all(on: db).map { ($0.name, $0) })
+                plans: Dictionary(uniqueKeysWithValues: try await self.store.plans.all(on: db).map { ($0.name, $0) }),
+                defaultFallback: self.store.configuration.platformFallback
             )
         }
     }

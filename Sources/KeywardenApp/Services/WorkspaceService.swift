@@ -13,8 +13,12 @@ public struct WorkspaceChanges: Sendable {
     public var notificationEmail: String??
     /// `.some(nil)` takes the workspace off its plan.
     public var plan: String??
+    /// `.some(nil)` returns to the plan's setting (else the platform's default).
+    public var platformFallback: PlatformFallback??
 
-    public init(name: String? = nil, byokAllowed: Bool? = nil, exclusive: Bool? = nil, notificationEmail: String?? = nil, plan: String?? = nil) {
+    public init(name: String? = nil, byokAllowed: Bool? = nil, exclusive: Bool? = nil, notificationEmail: String?? = nil, plan: String?? = nil,
+                platformFallback: PlatformFallback?? = nil) {
+        self.platformFallback = platformFallback
         self.plan = plan
         self.name = name
         self.byokAllowed = byokAllowed
@@ -195,6 +199,10 @@ public struct WorkspaceService: Sendable {
                 if let plan, try await self.store.plans.get(try Plan.validName(plan), on: db) == nil { throw Self.unknownPlan(plan) }
                 workspace.plan = plan
                 changed["plan"] = plan ?? "none"
+            }
+            if let fallback = changes.platformFallback, fallback != workspace.platformFallback {
+                changed["platform_fallback"] = "\(workspace.platformFallback?.rawValue ?? "plan") → \(fallback?.rawValue ?? "plan")"
+                workspace.platformFallback = fallback
             }
             if let email = changes.notificationEmail, email != workspace.notificationEmail {
                 workspace.notificationEmail = email

@@ -7,8 +7,12 @@ public struct Plan: Sendable, Equatable, Codable {
     public var rateLimits: RateLimits
     /// How the plan's budgets' periods run (`nil`: calendar months).
     public var budgetCycle: BudgetCycle?
+    /// When the platform's keys stand in for a workspace's own (`nil`: the platform's default).
+    public var platformFallback: PlatformFallback?
 
-    public init(name: String, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits(), budgetCycle: BudgetCycle? = nil) {
+    public init(name: String, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits(), budgetCycle: BudgetCycle? = nil,
+                platformFallback: PlatformFallback? = nil) {
+        self.platformFallback = platformFallback
         self.budgetCycle = budgetCycle
         self.name = name
         self.budget = budget

@@ -59,8 +59,11 @@ public struct ResolutionSnapshot: Sendable {
         public let plan: String?
         /// How the workspace's budget periods run, if it chose (else its plan's, else calendar months).
         public let budgetCycle: BudgetCycle?
+        /// When the platform's keys stand in for the workspace's own, if it chose (else its plan's, else the default).
+        public let platformFallback: PlatformFallback?
         public init(byokAllowed: Bool, budget: BudgetLimits = BudgetLimits(), rateLimits: RateLimits = RateLimits(), plan: String? = nil,
-                    budgetCycle: BudgetCycle? = nil) {
+                    budgetCycle: BudgetCycle? = nil, platformFallback: PlatformFallback? = nil) {
+            self.platformFallback = platformFallback
             self.budgetCycle = budgetCycle
             self.byokAllowed = byokAllowed
             self.budget = budget
@@ -96,7 +99,8 @@ public struct ResolutionSnapshot: Sendable {
     private let owners: [String: String]
 
     public init(workspaces: [String: WorkspacePolicy] = [:], credentials: [Credential] = [], platformCards: [String: PlatformCard] = [:],
-                bindings: [Binding] = [], managedDefault: ManagedDefault? = nil, plans: [String: Plan] = [:]) {
+                bindings: [Binding] = [], managedDefault: ManagedDefault? = nil, plans: [String: Plan] = [:],
+                defaultFallback: PlatformFallback = .platformDefault) {
         var keysByWorkspace: [String: [Credential]] = [:]
         var platformKeys: [Credential] = []
         var owners: [String: String] = [:]
@@ -114,7 +118,8 @@ public struct ResolutionSnapshot: Sendable {
             parts[id] = WorkspaceResolution(id: id, policy: workspaces[id], credentials: keysByWorkspace[id] ?? [], bindings: bindingsByWorkspace[id] ?? [])
         }
         self.workspaces = parts
-        self.platform = PlatformResolution(cards: platformCards, credentials: platformKeys, managedDefault: managedDefault, plans: plans)
+        self.platform = PlatformResolution(cards: platformCards, credentials: platformKeys, managedDefault: managedDefault, plans: plans,
+                                           defaultFallback: defaultFallback)
         self.owners = owners
     }
 
@@ -210,9 +215,12 @@ public struct PlatformResolution: Sendable {
     public let plans: [String: Plan]
     /// The platform's chat routes by name (every workspace's default).
     public let routes: [String: ChatRoute]
+    /// When the platform's keys stand in for a workspace's own, when neither the workspace nor its plan says.
+    public let defaultFallback: PlatformFallback
 
     public init(cards: [String: ResolutionSnapshot.PlatformCard] = [:], credentials: [Credential] = [], managedDefault: ResolutionSnapshot.ManagedDefault? = nil,
-                plans: [String: Plan] = [:], routes: [ChatRoute] = []) {
+                plans: [String: Plan] = [:], routes: [ChatRoute] = [], defaultFallback: PlatformFallback = .platformDefault) {
+        self.defaultFallback = defaultFallback
         self.plans = plans
         self.routes = Dictionary(routes.filter { $0.workspaceID == nil }.map { ($0.name, $0) }) { $1 }
         var providers = cards.mapValues { ProviderEntry(card: $0) }
@@ -274,6 +282,12 @@ public struct ResolutionView: Sendable {
 
     /// A key by id: the workspace's or the platform's.
     public func credential(_ id: String) -> Credential? { workspace?.credential(id) ?? platform.credential(id) }
+
+    /// When the platform's keys stand in for a workspace's own: its setting, else its plan's, else the platform's default.
+    public func platformFallback(ofWorkspace workspaceID: String) -> PlatformFallback {
+        let policy = policy(ofWorkspace: workspaceID)
+        return policy?.platformFallback ?? policy?.plan.flatMap { platform.plans[$0]?.platformFallback } ?? platform.defaultFallback
+    }
 
     /// The limits that hold for a workspace (its own, else its plan's, else the platform's default budget); `nil` when
     /// there is no such workspace.
@@ -347,6 +361,8 @@ public enum Resolver {
         }
 
         var candidates = CandidateList()
+        /// Whether the workspace brings its own active keys for the provider (its choice of who pays then applies).
+        var hasOwnKeys = false
         var reasons: [String] = []
         let platform = view.platform.providers[providerID]
         // A key without a default model of its own uses its card's, else the catalog's.
@@ -402,6 +418,7 @@ public enum Resolver {
                         candidates.add(keys[index], .byok, "pool", model: model(keys[index]))
                     }
                 }
+                hasOwnKeys = keys.indices.contains { keys[$0].providerID == providerID && entry.keys[$0].active }
                 if own == 0 {
                     reasons.append("the workspace has no \(providerID) key")
                 } else if ready == 0 {
@@ -412,6 +429,14 @@ public enum Resolver {
             } else if entry?.chain.contains(where: { $0.providerID == providerID }) == true {
                 reasons.append("the workspace's plan does not allow its own keys")
             }
+        }
+
+        // The workspace's choice of who pays: with `never`, the platform's keys (and the managed default) do not stand in
+        // for a provider it brings its own active keys for.
+        if hasOwnKeys, let workspaceID = query.workspaceID, view.platformFallback(ofWorkspace: workspaceID) == .never {
+            reasons.append("the workspace's platform_fallback is never: the platform's keys do not stand in for its own \(providerID) keys")
+            guard !candidates.items.isEmpty else { return .failure(ResolutionFailure(code: "no_key_available", providerID: providerID, reasons: reasons)) }
+            return .success(candidates.items)
         }
 
         // 3: the platform's card for the provider.

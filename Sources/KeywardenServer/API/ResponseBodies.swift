@@ -157,6 +157,8 @@ struct WorkspaceBody: Encodable {
     let notificationEmail: String?
     /// The plan whose default limits it gets where it sets none.
     let plan: String?
+    /// When the platform's keys stand in for its own (`nil`: its plan's, else the platform's default).
+    let platformFallback: String?
     let createdAt: String
     let updatedAt: String
     /// The keys it stores (platform admins' list only).
@@ -171,6 +173,7 @@ struct WorkspaceBody: Encodable {
         exclusive = w.exclusive
         notificationEmail = w.notificationEmail
         plan = w.plan
+        platformFallback = w.platformFallback?.rawValue
         createdAt = w.createdAt
         updatedAt = w.updatedAt
         keys = nil
@@ -186,6 +189,7 @@ struct WorkspaceBody: Encodable {
         exclusive = w.exclusive
         notificationEmail = w.notificationEmail
         plan = w.plan
+        platformFallback = w.platformFallback?.rawValue
         createdAt = w.createdAt
         updatedAt = w.updatedAt
         keys = counts ? summary.keys : nil

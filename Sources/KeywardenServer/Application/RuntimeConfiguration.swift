@@ -223,6 +223,12 @@ public enum RuntimeConfiguration {
             targetCheck: EgressGuard(allowsPrivateTargets: allowPrivate),
             postgresURL: postgresURL
         )
+        if let text = environment["KEYWARDEN_PLATFORM_FALLBACK"], !text.isEmpty {
+            guard let fallback = PlatformFallback(rawValue: text) else {
+                throw ConfigurationError(variable: "KEYWARDEN_PLATFORM_FALLBACK", problem: "must be never, on_failure or on_failure_or_budget, got '\(text)'")
+            }
+            configuration.platformFallback = fallback
+        }
         if let text = environment["KEYWARDEN_RESOLUTION_CACHE_WORKSPACES"], !text.isEmpty {
             guard let number = UntrustedNumber.integer(text), (1...10_000_000).contains(number) else {
                 throw ConfigurationError(variable: "KEYWARDEN_RESOLUTION_CACHE_WORKSPACES", problem: "must be a whole number from 1 to 10000000, got '\(text)'")

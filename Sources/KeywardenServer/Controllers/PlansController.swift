@@ -27,7 +27,8 @@ struct PlansController {
                 budget: BudgetLimits(platform: try body.platformLimitCredits.map { try BudgetController.milli($0, field: "platform_limit_credits") },
                                      byok: try body.byokLimitCredits.map { try BudgetController.milli($0, field: "byok_limit_credits") }),
                 rateLimits: RateLimits(requestsPerMinute: body.requestsPerMinute, tokensPerMinute: body.tokensPerMinute),
-                budgetCycle: try body.budgetPeriod.map { try BudgetCycle.parse($0, field: "budget_period") }
+                budgetCycle: try body.budgetPeriod.map { try BudgetCycle.parse($0, field: "budget_period") },
+                platformFallback: try body.platformFallback.map { try PlatformFallback.parse($0) }
             )
             return try JSONResponse.make(PlanBody(try await app.plans.save(plan, actor: principal.actor)))
         }
@@ -40,9 +41,11 @@ struct PlansController {
 
     /// A plan's whole set of limits: each absent or null one is no limit (a PUT replaces the plan).
     struct SaveBody: RequestBody {
-        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits", "requests_per_minute", "tokens_per_minute", "budget_period"]
+        static let fields: Set<String> = ["platform_limit_credits", "byok_limit_credits", "requests_per_minute", "tokens_per_minute", "budget_period",
+                                          "platform_fallback"]
         static let nullableFields: Set<String> = fields
         let budgetPeriod: String?
+        let platformFallback: String?
         let platformLimitCredits: Double?
         let byokLimitCredits: Double?
         let requestsPerMinute: Int?
@@ -52,12 +55,15 @@ struct PlansController {
             case platformLimitCredits = "platform_limit_credits", byokLimitCredits = "byok_limit_credits"
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
             case budgetPeriod = "budget_period"
+            case platformFallback = "platform_fallback"
         }
     }
 
     struct PlanBody: Encodable {
         let name: String
         let budgetPeriod: String
+        /// When the platform's keys stand in for a workspace's own (`nil`: the platform's default).
+        let platformFallback: String?
         let platformLimitCredits: Double?
         let byokLimitCredits: Double?
         let requestsPerMinute: Int?
@@ -66,6 +72,7 @@ struct PlansController {
         init(_ plan: Plan) {
             name = plan.name
             budgetPeriod = (plan.budgetCycle ?? .calendarMonth).text
+            platformFallback = plan.platformFallback?.rawValue
             platformLimitCredits = plan.budget.platform.map { Double($0) / 1000 }
             byokLimitCredits = plan.budget.byok.map { Double($0) / 1000 }
             requestsPerMinute = plan.rateLimits.requestsPerMinute
@@ -75,6 +82,7 @@ struct PlansController {
         enum CodingKeys: String, CodingKey {
             case name
             case budgetPeriod = "budget_period"
+            case platformFallback = "platform_fallback"
             case platformLimitCredits = "platform_limit_credits", byokLimitCredits = "byok_limit_credits"
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
         }
@@ -83,6 +91,7 @@ struct PlansController {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(name, forKey: .name)
             try c.encode(budgetPeriod, forKey: .budgetPeriod)
+            try c.encode(platformFallback, forKey: .platformFallback)
             try c.encode(platformLimitCredits, forKey: .platformLimitCredits)
             try c.encode(byokLimitCredits, forKey: .byokLimitCredits)
             try c.encode(requestsPerMinute, forKey: .requestsPerMinute)

@@ -50,12 +50,16 @@ struct WorkspacesController {
             if !principal.isPlatformAdmin {
                 if body.byokAllowed != nil { throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change the plan's BYOK setting.", field: "byok_allowed") }
                 if body.plan.change != nil { throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change a workspace's plan.", field: "plan") }
+                // Who pays when the workspace's own keys cannot is the platform's money.
+                if body.platformFallback.change != nil {
+                    throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change when the platform's keys stand in.", field: "platform_fallback")
+                }
                 if body.exclusive != nil { _ = try Access.require(.keysUpdate, in: id, context) }
                 if body.name != nil || body.notificationEmail.change != nil { _ = try Access.require(.membersManage, in: id, context) }
             }
             let workspace = try await app.workspaceService.update(id, WorkspaceChanges(
                 name: body.name, byokAllowed: body.byokAllowed, exclusive: body.exclusive, notificationEmail: body.notificationEmail.change,
-                plan: body.plan.change
+                plan: body.plan.change, platformFallback: try body.platformFallback.change.map { try $0.map { try PlatformFallback.parse($0) } }
             ), actor: principal.actor)
             return try JSONResponse.make(WorkspaceBody(workspace))
         }
@@ -102,9 +106,10 @@ struct WorkspacesController {
     }
 
     struct UpdateBody: RequestBody {
-        static let fields: Set<String> = ["name", "byok_allowed", "exclusive", "notification_email", "plan"]
-        static let nullableFields: Set<String> = ["notification_email", "plan"]
+        static let fields: Set<String> = ["name", "byok_allowed", "exclusive", "notification_email", "plan", "platform_fallback"]
+        static let nullableFields: Set<String> = ["notification_email", "plan", "platform_fallback"]
         let plan: Patch<String>
+        let platformFallback: Patch<String>
         let name: String?
         let byokAllowed: Bool?
         let exclusive: Bool?
@@ -114,6 +119,7 @@ struct WorkspacesController {
             case name, exclusive, plan
             case byokAllowed = "byok_allowed"
             case notificationEmail = "notification_email"
+            case platformFallback = "platform_fallback"
         }
     }
 }

@@ -16,6 +16,7 @@ public enum Schema {
         Migration(version: 11, name: "plans and their default limits", apply: addPlans),
         Migration(version: 12, name: "budget holds per call, instance heartbeats, usage rows that settle their hold", apply: addBudgetHolds),
         Migration(version: 13, name: "chat routes", apply: addRoutes),
+        Migration(version: 14, name: "who pays when a workspace's own keys cannot: platform_fallback", apply: addPlatformFallback),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -384,5 +385,12 @@ public enum Schema {
             .column("updated_by", type: .text, .notNull)
             .primaryKey("owner", "name")
             .run()
+    }
+
+    @Sendable
+    static func addPlatformFallback(_ db: any SQLDatabase) async throws {
+        // never | on_failure | on_failure_or_budget; NULL: the plan's, else the platform's default.
+        try await db.alter(table: "workspaces").column("platform_fallback", type: .text).run()
+        try await db.alter(table: "plans").column("platform_fallback", type: .text).run()
     }
 }

@@ -23,15 +23,17 @@ public struct PlanRepository: Sendable {
         let now = Timestamp.now
         if try await get(plan.name, on: db) == nil {
             try await db.insert(into: Self.table)
-                .columns("name", "budget_platform_milli", "budget_byok_milli", "rate_rpm", "rate_tpm", "budget_cycle", "updated_at", "updated_by")
+                .columns("name", "budget_platform_milli", "budget_byok_milli", "rate_rpm", "rate_tpm", "budget_cycle", "platform_fallback", "updated_at", "updated_by")
                 .values(SQLBind(plan.name), SQLBind(plan.budget.platform), SQLBind(plan.budget.byok), SQLBind(plan.rateLimits.requestsPerMinute),
-                        SQLBind(plan.rateLimits.tokensPerMinute), SQLBind(plan.budgetCycle?.text), SQLBind(now), SQLBind(actor))
+                        SQLBind(plan.rateLimits.tokensPerMinute), SQLBind(plan.budgetCycle?.text), SQLBind(plan.platformFallback?.rawValue),
+                        SQLBind(now), SQLBind(actor))
                 .run()
         } else {
             try await db.update(Self.table)
                 .set("budget_platform_milli", to: plan.budget.platform).set("budget_byok_milli", to: plan.budget.byok)
                 .set("rate_rpm", to: plan.rateLimits.requestsPerMinute).set("rate_tpm", to: plan.rateLimits.tokensPerMinute)
                 .set("budget_cycle", to: plan.budgetCycle?.text)
+                .set("platform_fallback", to: plan.platformFallback?.rawValue)
                 .set("updated_at", to: now).set("updated_by", to: actor)
                 .where("name", .equal, plan.name).run()
         }
@@ -50,7 +52,8 @@ public struct PlanRepository: Sendable {
                                  byok: try row.decode(column: "budget_byok_milli", as: Int?.self)),
             rateLimits: RateLimits(requestsPerMinute: try row.decode(column: "rate_rpm", as: Int?.self),
                                    tokensPerMinute: try row.decode(column: "rate_tpm", as: Int?.self)),
-            budgetCycle: try row.decode(column: "budget_cycle", as: String?.self).flatMap(BudgetCycle.init(text:))
+            budgetCycle: try row.decode(column: "budget_cycle", as: String?.self).flatMap(BudgetCycle.init(text:)),
+            platformFallback: try row.decode(column: "platform_fallback", as: String?.self).flatMap(PlatformFallback.init(rawValue:))
         )
     }
 }

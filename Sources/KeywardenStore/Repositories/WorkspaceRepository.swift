@@ -21,6 +21,8 @@ public struct Workspace: Sendable, Equatable, Codable {
     public var plan: String?
     /// How its budgets' periods run, if it chose (else its plan's, else calendar months).
     public var budgetCycle: BudgetCycle?
+    /// When the platform's keys stand in for its own, if it chose (else its plan's, else the platform's default).
+    public var platformFallback: PlatformFallback?
 }
 
 /// The `workspaces` table.
@@ -57,6 +59,7 @@ public struct WorkspaceRepository: Sendable {
             .set("budget_platform_milli", to: workspace.budget.platform).set("budget_byok_milli", to: workspace.budget.byok)
             .set("rate_rpm", to: workspace.rateLimits.requestsPerMinute).set("rate_tpm", to: workspace.rateLimits.tokensPerMinute)
             .set("plan", to: workspace.plan).set("budget_cycle", to: workspace.budgetCycle?.text)
+            .set("platform_fallback", to: workspace.platformFallback?.rawValue)
             .where("id", .equal, workspace.id).run()
     }
 
@@ -118,7 +121,8 @@ public struct WorkspaceRepository: Sendable {
             rateLimits: RateLimits(requestsPerMinute: try row.decode(column: "rate_rpm", as: Int?.self),
                                    tokensPerMinute: try row.decode(column: "rate_tpm", as: Int?.self)),
             plan: try row.decode(column: "plan", as: String?.self),
-            budgetCycle: try row.decode(column: "budget_cycle", as: String?.self).flatMap(BudgetCycle.init(text:))
+            budgetCycle: try row.decode(column: "budget_cycle", as: String?.self).flatMap(BudgetCycle.init(text:)),
+            platformFallback: try row.decode(column: "platform_fallback", as: String?.self).flatMap(PlatformFallback.init(rawValue:))
         )
     }
 }
