@@ -17,6 +17,8 @@ public struct StoreConfiguration: Sendable {
     /// When the platform's keys stand in for a workspace's own, where neither the workspace nor its plan says
     /// (`KEYWARDEN_PLATFORM_FALLBACK`).
     public var platformFallback: PlatformFallback = .platformDefault
+    /// Whether a workspace's owner may mint `gateway.use` service tokens for it (`KEYWARDEN_OWNERS_MINT_GATEWAY_TOKENS`).
+    public var ownersMintGatewayTokens = true
     /// How many workspaces' resolution parts an instance keeps in memory (`KEYWARDEN_RESOLUTION_CACHE_WORKSPACES`);
     /// the others are read on their first call.
     public var resolutionCacheWorkspaces: Int = 20_000

@@ -300,10 +300,15 @@ struct WorkspaceAdministrationTests {
             let ws = try await workspace(app, "Delegation")
             let service = app.workspaceService
             let owner = MemberRole.owner.permissions
+            // gateway.use is held by no role; an owner (who manages members) may grant it, anyone else may not.
             await expectError("permission_not_held") {
                 _ = try await service.createServiceToken(workspaceID: ws, name: "svc", permissions: [.gatewayUse], mayGrantReveal: false,
-                                                         actor: "t", actingPermissions: owner)
+                                                         actor: "t", actingPermissions: MemberRole.admin.permissions)
             }
+            let (minted, _) = try await service.createServiceToken(workspaceID: ws, name: "backend", permissions: [.gatewayUse], mayGrantReveal: false,
+                                                                   actor: "t", actingPermissions: owner)
+            #expect(minted.permissions == [.gatewayUse])
+            try await service.revokeToken(workspaceID: ws, tokenID: minted.id, actor: "t")
             await expectError("permission_not_held") {
                 _ = try await service.createServiceToken(workspaceID: ws, name: "svc", permissions: [.keysRead, .keysCreate], mayGrantReveal: false,
                                                          actor: "t", actingPermissions: MemberRole.viewer.permissions)

@@ -338,8 +338,9 @@ public struct WorkspaceService: Sendable {
         if permissions.contains(.keysReveal), !mayGrantReveal {
             throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can grant keys.reveal.", field: "permissions")
         }
-        if let actingPermissions {
-            let missing = Set(permissions).subtracting(actingPermissions).map(\.rawValue).sorted()
+        if actingPermissions != nil {
+            let grantable = grantablePermissions(actingPermissions: actingPermissions, forWorkspace: workspaceID != nil)
+            let missing = Set(permissions).subtracting(grantable).subtracting([.keysReveal]).map(\.rawValue).sorted()
             if !missing.isEmpty {
                 throw KeywardenError(.forbidden, code: "permission_not_held",
                     message: "A token cannot be given a permission its creator does not hold: \(missing.joined(separator: ", ")).",
@@ -355,6 +356,16 @@ public struct WorkspaceService: Sendable {
             )
             return (record, token)
         }
+    }
+
+    /// The permissions who acts may give a service token (`nil`: a platform admin, or the command line: any). Anyone
+    /// else gives only what they hold — and a workspace's owner (who manages its members) also `gateway.use`, where the
+    /// platform allows it (`KEYWARDEN_OWNERS_MINT_GATEWAY_TOKENS`, on by default): such calls are held to the
+    /// workspace's budget and limits. `keys.reveal` is a platform admin's alone.
+    public func grantablePermissions(actingPermissions: Set<Permission>?, forWorkspace: Bool) -> Set<Permission> {
+        guard var acting = actingPermissions else { return Set(Self.servicePermissions) }
+        if forWorkspace, acting.contains(.membersManage), store.configuration.ownersMintGatewayTokens { acting.insert(.gatewayUse) }
+        return Set(Self.servicePermissions).intersection(acting).subtracting([.keysReveal])
     }
 
     /// Live tokens of a workspace (or the platform's own, for `nil`), members' included.

@@ -223,6 +223,13 @@ public enum RuntimeConfiguration {
             targetCheck: EgressGuard(allowsPrivateTargets: allowPrivate),
             postgresURL: postgresURL
         )
+        if let text = environment["KEYWARDEN_OWNERS_MINT_GATEWAY_TOKENS"], !text.isEmpty {
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": configuration.ownersMintGatewayTokens = true
+            case "false", "0", "no", "off": configuration.ownersMintGatewayTokens = false
+            default: throw ConfigurationError(variable: "KEYWARDEN_OWNERS_MINT_GATEWAY_TOKENS", problem: "must be true or false, got '\(text)'")
+            }
+        }
         if let text = environment["KEYWARDEN_PLATFORM_FALLBACK"], !text.isEmpty {
             guard let fallback = PlatformFallback(rawValue: text) else {
                 throw ConfigurationError(variable: "KEYWARDEN_PLATFORM_FALLBACK", problem: "must be never, on_failure or on_failure_or_budget, got '\(text)'")

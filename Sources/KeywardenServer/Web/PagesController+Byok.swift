@@ -38,13 +38,19 @@ extension PagesController {
         let exclusive: Bool
         let canEdit: Bool
         let cards: [Card]
+        /// Who pays when the workspace's own keys cannot: the setting that holds, in plain words.
+        let fallback: FallbackLine
+        /// Only a platform admin changes it (the platform's money).
+        let canSetFallback: Bool
     }
 
     func addByokRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("workspaces/:workspace/byok") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
-                return try await byokPage(session, workspaceID: workspaceID, notice: request.queryText("notice").map { Self.noticeText($0, provider: "API key") })
+                return try await byokPage(session, workspaceID: workspaceID, notice: request.queryText("notice").map {
+                    $0 == "fallback_set" ? Self.workspaceNotice($0) : Self.noticeText($0, provider: "API key")
+                })
             }
         }
     }
@@ -78,7 +84,8 @@ extension PagesController {
             )
         }
         let content = ByokPage(workspaceID: workspaceID, workspaceName: workspace.name, byokAllowed: workspace.byokAllowed,
-                               exclusive: workspace.exclusive, canEdit: canEdit, cards: cards)
+                               exclusive: workspace.exclusive, canEdit: canEdit, cards: cards,
+                               fallback: try await fallbackLine(workspace), canSetFallback: session.principal.isPlatformAdmin)
         let chrome = try await chrome(session, title: "Bring your own key", nav: "navByok", workspaceID: workspaceID, notice: notice, error: error)
         return WebResponse.page("byok", PageView(chrome: chrome, content: content), status: status)
     }

@@ -173,9 +173,7 @@ extension PagesController {
                                  permissions: token.permissions.map(\.rawValue).sorted().joined(separator: ", "),
                                  created: Self.day(token.createdAt), lastUsed: token.lastUsedAt.map(Self.minute) ?? "never")
         }
-        let offered = WorkspaceService.servicePermissions.filter { permission in
-            session.principal.isPlatformAdmin || (session.principal.permissions.contains(permission) && permission != .keysReveal)
-        }
+        let offered = app.workspaceService.grantablePermissions(actingPermissions: session.principal.actingPermissions, forWorkspace: true)
         let permissions = Permission.allCases.filter(offered.contains).map {
             MembersPage.PermissionOption(value: $0.rawValue, checked: $0 == .gatewayUse)
         }

@@ -60,6 +60,8 @@ extension PagesController {
         let paidBy: [PaidBy]
         let charts: [Chart]
         let budgets: [BudgetBar]
+        /// Who pays when the workspace's own keys cannot (beside the own-keys budget it bears on).
+        let fallback: FallbackLine
         /// Platform admins set the limits here.
         let canSetBudget: Bool
         let platformLimit: String
@@ -160,7 +162,7 @@ extension PagesController {
                           credits: BudgetService.credits(report.totals.milliCredits)),
             paidBy: paidBy,
             charts: [bySource, byProvider].map { .init(title: $0.title, svg: $0.svg, legend: $0.legend) },
-            budgets: budgets, canSetBudget: session.principal.isPlatformAdmin,
+            budgets: budgets, fallback: try await fallbackLine(settings), canSetBudget: session.principal.isPlatformAdmin,
             platformLimit: own.platform.map(BudgetService.credits) ?? "", byokLimit: own.byok.map(BudgetService.credits) ?? "",
             requestsPerMinute: settings.rateLimits.requestsPerMinute.map(String.init) ?? "",
             tokensPerMinute: settings.rateLimits.tokensPerMinute.map(String.init) ?? "",

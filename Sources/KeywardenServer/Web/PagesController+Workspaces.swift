@@ -21,6 +21,8 @@ extension PagesController {
             let deleteWarning: String
             /// The plans to choose from, this workspace's selected.
             let plans: [PlanOption]
+            /// Who pays when its own keys cannot, and the choices of the form that sets it.
+            var fallback: FallbackLine? = nil
         }
 
         struct PlanOption: Encodable {
@@ -37,10 +39,14 @@ extension PagesController {
             let requestsPerMinute: String
             let tokensPerMinute: String
             let period: String
+            /// When the platform's keys stand in for the own keys of a workspace on the plan.
+            var platformFallback: String = ""
         }
 
         let search: String
         let planRows: [PlanRow]
+        /// The plan form's choices for when the platform's keys stand in (blank: the platform's default).
+        var planFallbackOptions: [PlanOption] = []
         let rows: [Row]
         let total: Int
         let paging: Paging
@@ -133,9 +139,15 @@ extension PagesController {
                     let maximum = RateLimits.maximum
                     let name = try Plan.validName(form.text("plan_name") ?? "")
                     // A form without the period keeps the plan's (one set through the API is not lost).
-                    var cycle = try await app.plans.find(name)?.budgetCycle
+                    let existing = try await app.plans.find(name)
+                    var cycle = existing?.budgetCycle
                     if form["budget_period"] != nil {
                         cycle = try form.text("budget_period").map { try BudgetCycle.parse($0, field: "budget_period") }
+                    }
+                    // Likewise who pays when a workspace's own keys cannot: blank is the platform's default.
+                    var fallback = existing?.platformFallback
+                    if form["platform_fallback"] != nil {
+                        fallback = try form.text("platform_fallback").map { try PlatformFallback.parse($0) }
                     }
                     _ = try await app.plans.save(Plan(
                         name: name,
@@ -143,7 +155,8 @@ extension PagesController {
                                              byok: try Self.credits(form.text("byok_limit_credits"), field: "byok_limit_credits")),
                         rateLimits: RateLimits(requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...maximum),
                                                tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...maximum)),
-                        budgetCycle: cycle
+                        budgetCycle: cycle,
+                        platformFallback: fallback
                     ), actor: session.principal.actor)
                 } catch let error as KeywardenError {
                     return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
@@ -187,8 +200,11 @@ extension PagesController {
             WorkspacesPage.PlanRow(name: plan.name, platformBudget: credits(plan.budget.platform), byokBudget: credits(plan.budget.byok),
                                    requestsPerMinute: plan.rateLimits.requestsPerMinute.map(String.init) ?? "—",
                                    tokensPerMinute: plan.rateLimits.tokensPerMinute.map(String.init) ?? "—",
-                                   period: (plan.budgetCycle ?? .calendarMonth).text)
+                                   period: (plan.budgetCycle ?? .calendarMonth).text,
+                                   platformFallback: plan.platformFallback.map(Self.fallbackLabel) ?? "The platform's default")
         }
+        let platformDefault = app.store.configuration.platformFallback
+        let plansByName = Dictionary(plans.map { ($0.name, $0) }) { $1 }
         let rows = items.map { summary in
             let workspace = summary.workspace
             return WorkspacesPage.Row(
@@ -198,10 +214,13 @@ extension PagesController {
                     + "its members’ and service tokens stop working at once, and its calls through Keywarden are refused. "
                     + "Its usage history is kept for billing.",
                 plans: [.init(value: "", label: "No plan", selected: workspace.plan == nil)]
-                    + plans.map { .init(value: $0.name, label: $0.name, selected: $0.name == workspace.plan) }
+                    + plans.map { .init(value: $0.name, label: $0.name, selected: $0.name == workspace.plan) },
+                fallback: Self.fallbackLine(workspace, plan: workspace.plan.flatMap { plansByName[$0] }, platformDefault: platformDefault)
             )
         }
-        let content = WorkspacesPage(search: search, planRows: planRows, rows: rows, total: total, paging: Paging(page: pagination.page, perPage: pagination.perPage, total: total) { page in
+        let planFallbackOptions = [WorkspacesPage.PlanOption(value: "", label: "The platform's default (\(Self.fallbackLabel(platformDefault)))", selected: true)]
+            + PlatformFallback.allCases.map { .init(value: $0.rawValue, label: Self.fallbackLabel($0), selected: false) }
+        let content = WorkspacesPage(search: search, planRows: planRows, planFallbackOptions: planFallbackOptions, rows: rows, total: total, paging: Paging(page: pagination.page, perPage: pagination.perPage, total: total) { page in
             "/workspaces?page=\(page)" + (search.isEmpty ? "" : "&search=\(Self.queryEscape(search))")
         })
         let chrome = try await chrome(session, title: "Workspaces", nav: "navWorkspaces", workspaceID: nil, notice: notice, error: error)
@@ -211,7 +230,8 @@ extension PagesController {
     static func workspaceNotice(_ code: String) -> String {
         ["renamed": "Workspace renamed.", "byok_on": "The workspace may now bring its own keys.",
          "byok_off": "The workspace's own keys are no longer used; the platform's keys serve it.", "deleted": "Workspace deleted.",
-         "plan_set": "Plan set.", "plan_saved": "Plan saved.", "plan_deleted": "Plan deleted."][code] ?? "Done."
+         "plan_set": "Plan set.", "plan_saved": "Plan saved.", "plan_deleted": "Plan deleted.",
+         "fallback_set": "Saved: when the platform's keys stand in for the workspace's own."][code] ?? "Done."
     }
 
     /// A path segment as it may appear in a link (ids are plain; this keeps any other value inside its segment).

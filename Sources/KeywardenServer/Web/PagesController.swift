@@ -36,6 +36,7 @@ struct PagesController {
         addCardRotationRoutes(to: router)
         addKeyRoutes(to: router)
         addWorkspaceRoutes(to: router)
+        addPlatformFallbackRoutes(to: router)
         addMemberRoutes(to: router)
         addByokRoutes(to: router)
         addSettingsRoutes(to: router)

@@ -1,10 +1,12 @@
 import KeywardenApp
+import KeywardenCore
 import ArgumentParser
 import KeywardenStore
 
-/// `keywarden workspaces create|list`: the same service the API uses, on the data directory.
+/// `keywarden workspaces create|list|set-platform-fallback`: the same service the API uses, on the data directory.
 struct Workspaces: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create and list workspaces.", subcommands: [Create.self, List.self])
+    static let configuration = CommandConfiguration(abstract: "Create and list workspaces.",
+                                                    subcommands: [Create.self, List.self, SetPlatformFallback.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a workspace and print its id.")
@@ -31,9 +33,48 @@ struct Workspaces: AsyncParsableCommand {
             try await reportingFailures {
                 let workspaces = try await global.withStore { app in try await app.workspaceService.list() }
                 say(TextTable.render(
-                    header: ["ID", "NAME", "BYOK", "EXCLUSIVE", "CREATED"],
-                    rows: workspaces.map { [$0.id, $0.name, $0.byokAllowed ? "yes" : "no", $0.exclusive ? "yes" : "no", $0.createdAt] }
+                    header: ["ID", "NAME", "BYOK", "EXCLUSIVE", "PLATFORM FALLBACK", "CREATED"],
+                    rows: workspaces.map {
+                        [$0.id, $0.name, $0.byokAllowed ? "yes" : "no", $0.exclusive ? "yes" : "no", $0.platformFallback?.rawValue ?? "plan", $0.createdAt]
+                    }
                 ))
+            }
+        }
+    }
+
+    /// Who pays when a workspace's own keys cannot serve: the platform's money, set as a platform admin would (audited as
+    /// workspace.updated).
+    struct SetPlatformFallback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-platform-fallback",
+            abstract: "Set when the platform's keys stand in for a workspace's own keys.",
+            discussion: """
+            never: its own keys, or an error. on_failure: when its own keys fail, not when their budget is spent. \
+            on_failure_or_budget: also when their budget is spent (the platform pays). plan: back to its plan's setting, \
+            else the platform's default. E.g. `keywarden workspaces set-platform-fallback ws_123 never`.
+            """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The workspace id.") var workspace: String
+        @Argument(help: "never, on_failure, on_failure_or_budget, or plan (clears the workspace's own).") var value: String
+
+        func run() async throws {
+            try await reportingFailures {
+                let fallback: PlatformFallback?
+                if value == "plan" {
+                    fallback = nil
+                } else if let parsed = PlatformFallback(rawValue: value) {
+                    fallback = parsed
+                } else {
+                    throw KeywardenError.invalid("platform_fallback", "platform_fallback is never, on_failure, on_failure_or_budget or plan; got '\(value)'.")
+                }
+                let (effective, source) = try await global.withStore { app in
+                    let updated = try await app.workspaceService.update(workspace, WorkspaceChanges(platformFallback: .some(fallback)), actor: "cli")
+                    if let own = updated.platformFallback { return (own, "set for this workspace") }
+                    if let name = updated.plan, let planned = try await app.plans.find(name)?.platformFallback { return (planned, "from plan \(name)") }
+                    return (app.store.configuration.platformFallback, "the platform's default")
+                }
+                say("Workspace \(workspace): platform_fallback \(effective.rawValue) (\(source)). \(effective.explanation)")
             }
         }
     }
