@@ -30,23 +30,9 @@ enum OpenAIChatWire {
         request.user = object["user"]?.string
         request.parallelToolCalls = object["parallel_tool_calls"]?.bool
         if let effort = object["reasoning_effort"]?.string { request.reasoning = effort == "none" ? .disabled : .effort(effort) }
-        for (index, tool) in (object["tools"]?.elements ?? []).enumerated() {
-            guard let tool = tool.object, tool["type"]?.string == "function", let function = tool["function"]?.object,
-                  let name = function["name"]?.string else {
-                throw .unsupported("tools[\(index)]", target, "only function tools translate")
-            }
-            request.tools.append(ChatTool(name: name, description: function["description"]?.string,
-                                          parameters: function["parameters"]?.raw ?? #"{"type":"object","properties":{}}"#))
-        }
+        request.tools = try OpenAIChatWire.functionTools(object["tools"], target: target) { $0["function"]?.object }
         if let choice = object["tool_choice"] {
-            switch choice.string {
-            case "auto"?: request.toolChoice = .auto
-            case "none"?: request.toolChoice = ToolChoiceNone.value
-            case "required"?: request.toolChoice = .required
-            default:
-                guard let name = choice.object?["function"]?.object?["name"]?.string else { throw .invalid("tool_choice", "name a function") }
-                request.toolChoice = .tool(name)
-            }
+            request.toolChoice = try OpenAIChatWire.toolChoice(choice, target: target) { $0["function"]?.object?["name"]?.string }
         }
         if let format = object["response_format"]?.object {
             switch format["type"]?.string {
@@ -67,7 +53,33 @@ enum OpenAIChatWire {
         return request
     }
 
-    private enum ToolChoiceNone { static let value = ChatRequest.ToolChoice.none }
+    /// OpenAI's function tools (`tools`), each read from the object `function` finds in it (Chat nests it under
+    /// `function`, Responses does not); any other kind of tool is refused by name.
+    static func functionTools(_ tools: JSONValue?, target: String, function: (JSONMembers) -> JSONMembers?) throws(TranslationError) -> [ChatTool] {
+        var read: [ChatTool] = []
+        for (index, tool) in (tools?.elements ?? []).enumerated() {
+            guard let tool = tool.object, tool["type"]?.string == "function", let spec = function(tool), let name = spec["name"]?.string else {
+                throw .unsupported("tools[\(index)]", target, "only function tools translate")
+            }
+            read.append(ChatTool(name: name, description: spec["description"]?.string,
+                                 parameters: spec["parameters"]?.raw ?? #"{"type":"object","properties":{}}"#))
+        }
+        return read
+    }
+
+    /// OpenAI's `tool_choice`: `auto`, `none`, `required`, or an object naming a function (`name` finds it).
+    static func toolChoice(_ choice: JSONValue, target: String, name: (JSONMembers) -> String?) throws(TranslationError) -> ChatRequest.ToolChoice {
+        switch choice.string {
+        case "auto"?: return .auto
+        case "none"?: return ChatRequest.ToolChoice.none
+        case "required"?: return .required
+        default:
+            guard let object = choice.object, let function = name(object) else {
+                throw .unsupported("tool_choice", target, "auto, none, required or a function")
+            }
+            return .tool(function)
+        }
+    }
 
     private static func readMessage(_ value: JSONValue, at path: String, into request: inout ChatRequest, target: String) throws(TranslationError) {
         guard let message = value.object, let role = message["role"]?.string else { throw .invalid(path, "a message needs a role.") }

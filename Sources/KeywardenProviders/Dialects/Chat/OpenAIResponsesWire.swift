@@ -30,24 +30,9 @@ enum OpenAIResponsesWire {
         if let reasoning = object["reasoning"]?.object, let effort = reasoning["effort"]?.string {
             request.reasoning = effort == "none" ? .disabled : .effort(effort)
         }
-        for (index, tool) in (object["tools"]?.elements ?? []).enumerated() {
-            guard let tool = tool.object, tool["type"]?.string == "function", let name = tool["name"]?.string else {
-                throw .unsupported("tools[\(index)]", target, "only function tools translate")
-            }
-            request.tools.append(ChatTool(name: name, description: tool["description"]?.string,
-                                          parameters: tool["parameters"]?.raw ?? #"{"type":"object","properties":{}}"#))
-        }
+        request.tools = try OpenAIChatWire.functionTools(object["tools"], target: target) { $0 }
         if let choice = object["tool_choice"] {
-            switch choice.string {
-            case "auto"?: request.toolChoice = .auto
-            case "none"?: request.toolChoice = ChatRequest.ToolChoice.none
-            case "required"?: request.toolChoice = .required
-            default:
-                guard choice.object?["type"]?.string == "function", let name = choice.object?["name"]?.string else {
-                    throw .unsupported("tool_choice", target, "auto, none, required or a function")
-                }
-                request.toolChoice = .tool(name)
-            }
+            request.toolChoice = try OpenAIChatWire.toolChoice(choice, target: target) { $0["type"]?.string == "function" ? $0["name"]?.string : nil }
         }
         if let format = object["text"]?.object?["format"]?.object {
             switch format["type"]?.string {
