@@ -13,11 +13,18 @@ extension PagesController {
         router.get("platform/providers") { request, _ in
             try await page(request) { session in
                 guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-                var flash: [String: String] = [:]
+                var messages: [String: (String, String)] = [:]
                 if let provider = request.queryText("provider"), let notice = request.queryText("notice") {
-                    flash[provider] = Self.noticeText(notice, provider: app.catalog.provider(provider)?.displayName ?? provider)
+                    if notice == "tested", let card = try await app.platformCards.cards().0.first(where: { $0.provider.id == provider }) {
+                        // The outcome the test recorded on the card (never text from the URL).
+                        messages[provider] = card.status == .valid
+                            ? ("The key works.", "ok")
+                            : (card.credential?.lastError ?? "The test did not pass (\(card.status.rawValue)).", "bad")
+                    } else {
+                        messages[provider] = (Self.noticeText(notice, provider: app.catalog.provider(provider)?.displayName ?? provider), "ok")
+                    }
                 }
-                return try await providersPage(session, messages: flash.mapValues { ($0, "ok") })
+                return try await providersPage(session, messages: messages)
             }
         }
         router.post("platform/providers/:provider") { request, context in
@@ -25,22 +32,7 @@ extension PagesController {
                 let provider = try context.parameters.require("provider")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-                guard let definition = app.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
-                var extras: [String: Secret] = [:]
-                for field in definition.extraFields { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
-                let order = try form.text("display_order").map { text in
-                    guard let value = try NumberField.parse(text, field: "display_order", in: PlatformCardService.displayOrderRange) else {
-                        throw KeywardenError.missing("display_order")
-                    }
-                    return value
-                }
-                do {
-                    _ = try await app.platformCards.save(provider, PlatformCardUpdate(
-                        apiKey: form.text("api_key").map { Secret($0) }, extras: extras, defaultModel: form.text("default_model"), displayOrder: order
-                    ), actor: session.principal.actor)
-                } catch let error as KeywardenError {
-                    return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .unprocessableContent)
-                }
+                if let refused = try await saveCard(provider, form: form, session: session, always: true) { return refused }
                 return WebResponse.redirect("/platform/providers?notice=saved&provider=\(provider)#\(provider)")
             }
         }
@@ -48,24 +40,50 @@ extension PagesController {
             router.post("platform/providers/:provider/\(action)") { request, context in
                 try await page(request) { session in
                     let provider = try context.parameters.require("provider")
-                    _ = try await WebForm.read(request, context: context, csrf: session.csrf)
+                    let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                     guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                    // Test and Activate submit the card: a key (or extra) typed into it is saved first, not thrown away.
+                    if action != "deactivate", let refused = try await saveCard(provider, form: form, session: session, always: false) { return refused }
                     do {
                         switch action {
                         case "activate": _ = try await app.platformCards.activate(provider, actor: session.principal.actor)
                         case "deactivate": _ = try await app.platformCards.deactivate(provider, actor: session.principal.actor)
-                        default:
-                            let result = try await verification.testPlatformCard(provider, actor: session.principal.actor)
-                            return try await providersPage(session, messages: [provider: (result.message, result.status == .valid ? "ok" : "bad")],
-                                                           hints: [provider: result.hint])
+                        default: _ = try await verification.testPlatformCard(provider, actor: session.principal.actor)
                         }
                     } catch let error as KeywardenError {
                         return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .conflict)
                     }
-                    return WebResponse.redirect("/platform/providers?notice=\(action)d&provider=\(provider)#\(provider)")
+                    // Back to the card (post / redirect / get: a reload sends nothing again); a test's outcome is the
+                    // card's recorded status, shown on it.
+                    let notice = action == "test" ? "tested" : "\(action)d"
+                    return WebResponse.redirect("/platform/providers?notice=\(notice)&provider=\(provider)#\(provider)")
                 }
             }
         }
+    }
+
+    /// Saves what a card's form carries; `always: false` saves only when a key or an extra was typed. The page to answer
+    /// with when the save is refused (`nil`: saved, or nothing to save).
+    func saveCard(_ provider: String, form: WebForm, session: WebSession, always: Bool) async throws -> Response? {
+        guard let definition = app.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
+        var extras: [String: Secret] = [:]
+        for field in definition.extraFields { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
+        let typedKey = form.text("api_key").map { Secret($0) }
+        guard always || typedKey.map({ !$0.isBlank }) == true || extras.values.contains(where: { !$0.isBlank }) else { return nil }
+        do {
+            let order = try form.text("display_order").map { text in
+                guard let value = try NumberField.parse(text, field: "display_order", in: PlatformCardService.displayOrderRange) else {
+                    throw KeywardenError.missing("display_order")
+                }
+                return value
+            }
+            _ = try await app.platformCards.save(provider, PlatformCardUpdate(
+                apiKey: typedKey, extras: extras, defaultModel: form.text("default_model"), displayOrder: order
+            ), actor: session.principal.actor)
+        } catch let error as KeywardenError {
+            return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .unprocessableContent)
+        }
+        return nil
     }
 
     /// The platform's provider cards, with the stats strip.

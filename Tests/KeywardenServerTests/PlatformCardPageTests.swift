@@ -1,0 +1,33 @@
+import Foundation
+import KeywardenTestSupport
+import Testing
+
+/// A platform card's Test and Activate buttons submit the card: a key typed into it is saved first, and the answer is a
+/// redirect back to the card (a reload sends nothing again).
+@Suite("Admin pages: platform card actions")
+struct PlatformCardPageTests {
+    @Test("Activate with a freshly typed key saves it, activates the card and redirects to it; an empty card still meets the guard")
+    func activateSavesTypedKey() async throws {
+        try await APIHarness.run { harness, api in
+            let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            let activated = try await admin.post("/platform/providers/openai/activate", ["api_key": "sk-typed-then-activated-0001", "display_order": "10"])
+            #expect([302, 303].contains(activated.status) && activated.location == "/platform/providers?notice=activated&provider=openai#openai",
+                    "\(activated.status) \(activated.location ?? "-")")
+            func card(_ id: String) async throws -> [String: Any] {
+                let cards = try await api.get("/api/v1/platform/providers", token: harness.adminToken)
+                return (cards.json["providers"] as? [[String: Any]])?.first { $0["provider"] as? String == id } ?? [:]
+            }
+            let openai = try await card("openai")
+            #expect(openai["active"] as? Bool == true && (openai["key"] as? [String: Any])?["has_key"] as? Bool == true, "\(openai)")
+            let page = try await admin.get("/platform/providers?notice=activated&provider=openai")
+            #expect(page.body.contains("OpenAI activated."))
+            // Nothing typed: the guard speaks as before, on the card.
+            let guarded = try await admin.post("/platform/providers/anthropic/activate", ["display_order": "20"])
+            #expect(guarded.status == 409 && guarded.body.contains("Add an API key before activating."))
+            // A typed key the card refuses (two lines) is not saved, and says why on the page.
+            let refused = try await admin.post("/platform/providers/mistral/activate", ["api_key": "sk-bad\nkey"])
+            #expect(refused.status == 422, "\(refused.status)")
+            #expect((try await card("mistral")["key"] as? [String: Any])?["has_key"] as? Bool == false)
+        }
+    }
+}
