@@ -48,7 +48,7 @@ struct VerificationRouteTests {
         }
     }
 
-    @Test("verify on save keeps the key whatever the vendor says, with its status; keys.test is the member's")
+    @Test("verify on save keeps the key whatever the vendor says, with its status, inactive when refused; keys.test is the member's")
     func verifyOnSave() async throws {
         try await withMocks { harness, api, _ in
             let ws = try await api.createWorkspace("Acme")
@@ -63,6 +63,7 @@ struct VerificationRouteTests {
             #expect((verification["message"] as? String)?.contains("sk-ant-revoked") == false)
             let key = created.object("key")
             #expect(key["status"] as? String == "invalid" && key["has_key"] as? Bool == true)
+            #expect(key["active"] as? Bool == false, "a key the vendor refuses is saved inactive, not left serving as the active primary")
             let path = "/api/v1/workspaces/\(ws)/keys/\(key["id"] as! String)"
 
             #expect(try await api.post(path + "/test", token: viewer).status == 403)

@@ -27,7 +27,8 @@ public struct PlatformCard: Sendable {
     /// Everything the provider needs is filled.
     public var configured: Bool { missingFields.isEmpty }
     /// Active and configured: resolution may use it.
-    public var ready: Bool { state.active && configured }
+    /// Active, configured, and its key not refused by the vendor's last test.
+    public var ready: Bool { state.active && configured && ![.invalid, .noPermission].contains(status) }
     /// The saved default model has left the curated list.
     public var defaultModelIsCustom: Bool { state.defaultModel.map(provider.isCustomModel) ?? false }
 }

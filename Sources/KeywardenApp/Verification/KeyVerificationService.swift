@@ -39,6 +39,18 @@ public struct KeyVerificationService: Sendable {
         return try await verify(details.credential, defaultModel: details.credential.defaultModel, actor: actor)
     }
 
+    /// Save & Verify: tests a key just saved, and turns it off when the vendor refuses it (invalid, or without permission),
+    /// so a rejected key never serves as the workspace's active key under a green "saved"; whether it was turned off is
+    /// returned (the operator chooses what next). A passing doubt (rate limited, unreachable) leaves it as it is.
+    public func verifySaved(workspaceID: String, keyID: String, actor: String) async throws -> (result: VerificationResult, deactivated: Bool) {
+        let result = try await testWorkspaceKey(workspaceID: workspaceID, keyID: keyID, actor: actor)
+        guard [.invalid, .noPermission].contains(result.status), try await app.keys.get(workspaceID: workspaceID, keyID: keyID).credential.active else {
+            return (result, false)
+        }
+        _ = try await app.keys.deactivate(workspaceID: workspaceID, keyID: keyID, actor: actor)
+        return (result, true)
+    }
+
     /// Verifies a stored credential and records the outcome.
     public func verify(_ credential: Credential, defaultModel: String?, actor: String) async throws -> VerificationResult {
         guard let provider = store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }

@@ -87,12 +87,13 @@ struct KeysController {
         }
     }
 
-    /// With `?verify=true`, tests the saved key; the key stays saved whatever the outcome.
+    /// With `?verify=true`, tests the saved key; the key stays saved whatever the outcome, turned off when the vendor
+    /// refuses it (``KeyVerificationService/verifySaved(workspaceID:keyID:actor:)``).
     func verifyIfAsked(_ request: Request, _ details: KeyDetails, workspaceID: String, actor: String) async throws -> (KeyDetails, VerificationResult?) {
         guard try request.queryBool("verify"), details.provider?.verification.available == true, details.hasKey || details.provider?.requiresKey == false else {
             return (details, nil)
         }
-        let result = try await verification.testWorkspaceKey(workspaceID: workspaceID, keyID: details.credential.id, actor: actor)
+        let (result, _) = try await verification.verifySaved(workspaceID: workspaceID, keyID: details.credential.id, actor: actor)
         return (try await app.keys.get(workspaceID: workspaceID, keyID: details.credential.id), result)
     }
 

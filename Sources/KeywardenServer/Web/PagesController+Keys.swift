@@ -265,10 +265,11 @@ extension PagesController {
     /// A key's Test, for its row: the status, the vendor's message and the hint; a Test that could not run says why.
     func verificationNote(workspaceID: String, keyID: String, actor: String) async -> RowNote {
         do {
-            let result = try await verification.testWorkspaceKey(workspaceID: workspaceID, keyID: keyID, actor: actor)
+            let (result, deactivated) = try await verification.verifySaved(workspaceID: workspaceID, keyID: keyID, actor: actor)
             let status = result.status.rawValue.replacingOccurrences(of: "_", with: " ")
             let hint = result.hint == result.message ? "" : result.hint
-            return RowNote(keyID: keyID, text: [status.prefix(1).uppercased() + status.dropFirst() + ":", result.message, hint]
+            let off = deactivated ? "Saved inactive — the vendor refused it; fix it and activate, or delete it." : ""
+            return RowNote(keyID: keyID, text: [status.prefix(1).uppercased() + status.dropFirst() + ":", result.message, hint, off]
                 .filter { !$0.isEmpty }.joined(separator: " "), good: result.status == .valid)
         } catch let error as KeywardenError {
             return RowNote(keyID: keyID, text: "Not tested: \(error.message)", good: false)
