@@ -30,4 +30,25 @@ struct PlatformCardPageTests {
             #expect((try await card("mistral")["key"] as? [String: Any])?["has_key"] as? Bool == false)
         }
     }
+
+    @Test("Deactivate asks first, saying how many workspaces lose the key; a card's key can be removed (the card turns inactive, audited, 404 the second time)")
+    func deactivateWarnsAndKeyRemoves() async throws {
+        try await APIHarness.run { harness, api in
+            let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            _ = try await api.put("/api/v1/platform/providers/openai", token: harness.adminToken, json: ["api_key": "sk-platform-remove-me-0001"])
+            _ = try await api.post("/api/v1/platform/providers/openai/activate", token: harness.adminToken)
+            let relying = try await api.createWorkspace("Relies on the platform")
+            let own = try await api.createWorkspace("Brings its own")
+            _ = try await api.post("/api/v1/workspaces/\(own)/keys", token: harness.adminToken, json: ["provider": "openai", "description": "own", "api_key": "sk-own-0123456789"])
+            _ = relying
+            let page = try await admin.get("/platform/providers")
+            #expect(page.body.contains("Deactivate OpenAI? 1 workspace has no active OpenAI key of its own"), "the confirmation counts the workspaces cut off")
+            let removed = try await api.call(.delete, "/api/v1/platform/providers/openai/key", token: harness.adminToken)
+            #expect(removed.status == 200 && removed.object("card")["active"] as? Bool == false, "\(removed.text)")
+            #expect((removed.object("card")["key"] as? [String: Any])?["has_key"] as? Bool == false)
+            #expect(try await api.call(.delete, "/api/v1/platform/providers/openai/key", token: harness.adminToken).status == 404)
+            let audit = try await api.get("/api/v1/audit?per_page=20", token: harness.adminToken)
+            #expect(audit.text.contains("credential.deleted") && audit.text.contains("platform_card.deactivated") && !audit.text.contains("sk-platform-remove-me"))
+        }
+    }
 }

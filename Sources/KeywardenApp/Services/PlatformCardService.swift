@@ -158,6 +158,33 @@ public struct PlatformCardService: Sendable {
         try await setActive(false, providerID, actor: actor)
     }
 
+    /// How many workspaces rely on the platform's key for a provider: those without an active key of their own for it
+    /// (what deactivating or removing the card's key cuts off).
+    public func workspacesRelying(on providerID: String) async throws -> Int {
+        try await store.engine.read { db in
+            max(0, try await self.store.workspaces.count(on: db) - (try await self.store.credentials.workspacesWithActiveKey(providerID: providerID, on: db)))
+        }
+    }
+
+    /// Removes the card's key and extras (the card turns inactive: a card without a key cannot serve). Audited as
+    /// `platform_card.deactivated` (when it was active) and `credential.deleted` with the key's fingerprint; a card
+    /// with no key is `not_found`.
+    public func removeKey(_ providerID: String, actor: String) async throws -> PlatformCard {
+        let provider = try provider(providerID)
+        return try await store.engine.transaction { db in
+            let card = try await self.loadCard(provider, on: db)
+            guard let credential = card.credential else { throw KeywardenError.notFound("key") }
+            if card.state.active {
+                try await self.store.providers.setActive(false, for: providerID, by: actor, on: db)
+                try await self.store.audit.append(AuditEvent(
+                    actor: actor, action: "platform_card.deactivated", targetType: "provider", targetID: providerID, details: ["why": "key removed"]
+                ), on: db)
+            }
+            try await self.app.deleteCredential(credential, actor: actor, on: db)
+            return try await self.loadCard(provider, on: db)
+        }
+    }
+
     private func setActive(_ active: Bool, _ providerID: String, actor: String) async throws -> PlatformCard {
         let provider = try provider(providerID)
         return try await store.engine.transaction { db in

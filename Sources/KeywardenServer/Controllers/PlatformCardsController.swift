@@ -47,6 +47,11 @@ struct PlatformCardsController {
             let result = try await verification.testPlatformCard(try context.parameters.require("provider"), actor: principal.actor)
             return try JSONResponse.make(VerificationBody(result))
         }
+        group.delete(":provider/key") { _, context -> Response in
+            let principal = try Access.requirePlatform(context)
+            let card = try await app.platformCards.removeKey(try context.parameters.require("provider"), actor: principal.actor)
+            return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName)'s key removed; the card is inactive.", item: PlatformCardBody(card), itemKey: "card"))
+        }
         group.post(":provider/deactivate") { _, context -> Response in
             let principal = try Access.requirePlatform(context)
             let card = try await app.platformCards.deactivate(try context.parameters.require("provider"), actor: principal.actor)

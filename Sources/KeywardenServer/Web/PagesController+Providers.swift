@@ -36,18 +36,19 @@ extension PagesController {
                 return WebResponse.redirect("/platform/providers?notice=saved&provider=\(provider)#\(provider)")
             }
         }
-        for action in ["activate", "deactivate", "test"] {
+        for action in ["activate", "deactivate", "test", "remove-key"] {
             router.post("platform/providers/:provider/\(action)") { request, context in
                 try await page(request) { session in
                     let provider = try context.parameters.require("provider")
                     let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                     guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                     // Test and Activate submit the card: a key (or extra) typed into it is saved first, not thrown away.
-                    if action != "deactivate", let refused = try await saveCard(provider, form: form, session: session, always: false) { return refused }
+                    if action == "activate" || action == "test", let refused = try await saveCard(provider, form: form, session: session, always: false) { return refused }
                     do {
                         switch action {
                         case "activate": _ = try await app.platformCards.activate(provider, actor: session.principal.actor)
                         case "deactivate": _ = try await app.platformCards.deactivate(provider, actor: session.principal.actor)
+                        case "remove-key": _ = try await app.platformCards.removeKey(provider, actor: session.principal.actor)
                         default: _ = try await verification.testPlatformCard(provider, actor: session.principal.actor)
                         }
                     } catch let error as KeywardenError {
@@ -55,7 +56,11 @@ extension PagesController {
                     }
                     // Back to the card (post / redirect / get: a reload sends nothing again); a test's outcome is the
                     // card's recorded status, shown on it.
-                    let notice = action == "test" ? "tested" : "\(action)d"
+                    let notice = switch action {
+                    case "test": "tested"
+                    case "remove-key": "key_removed"
+                    default: "\(action)d"
+                    }
                     return WebResponse.redirect("/platform/providers?notice=\(notice)&provider=\(provider)#\(provider)")
                 }
             }
@@ -127,6 +132,9 @@ extension PagesController {
             let hint: String?
             /// Whether its key can be rotated (one is stored and the provider takes one).
             let canRotate: Bool
+            /// What deactivating (or removing the key) cuts off, for the confirmation.
+            let deactivateWarning: String
+            let removeWarning: String
         }
 
         let stats: Stats
@@ -136,9 +144,20 @@ extension PagesController {
         let displayOrderMax = PlatformCardService.displayOrderRange.upperBound
     }
 
+    /// A confirmation that says how many workspaces lose the platform's key for a provider.
+    static func cutOffWarning(_ question: String, provider: ProviderDefinition, relying: Int) -> String {
+        let workspaces = relying == 1 ? "1 workspace has" : "\(relying) workspaces have"
+        return "\(question) \(workspaces) no active \(provider.displayName) key of its own and will get no_key_available for \(provider.displayName) calls until it adds one."
+    }
+
     func providersPage(_ session: WebSession, messages: [String: (String, String)] = [:], hints: [String: String] = [:],
                        status: HTTPResponse.Status = .ok) async throws -> Response {
         let (cards, stats) = try await app.platformCards.cards()
+        // What switching a card off would cut off, for each active card's confirmation.
+        var relying: [String: Int] = [:]
+        for card in cards where card.state.active || card.credential != nil {
+            relying[card.provider.id] = try await app.platformCards.workspacesRelying(on: card.provider.id)
+        }
         let content = ProvidersPage(
             stats: .init(providers: stats.providers, active: stats.active, ready: stats.ready, noKey: stats.noKey),
             cards: cards.map { card in
@@ -155,7 +174,9 @@ extension PagesController {
                               placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), isSet: filled.contains(field.id))
                     },
                     hasModels: !provider.models.isEmpty, models: Self.modelOptions(provider, selected: card.state.defaultModel),
-                    message: message?.0, messageClass: message?.1, hint: hints[provider.id], canRotate: card.hasKey && provider.keyField != nil)
+                    message: message?.0, messageClass: message?.1, hint: hints[provider.id], canRotate: card.hasKey && provider.keyField != nil,
+                    deactivateWarning: Self.cutOffWarning("Deactivate \(provider.displayName)?", provider: provider, relying: relying[provider.id] ?? 0),
+                    removeWarning: Self.cutOffWarning("Remove \(provider.displayName)'s key? The card turns inactive.", provider: provider, relying: relying[provider.id] ?? 0))
             })
         let chrome = try await chrome(session, title: "AI & API keys", nav: "navProviders", workspaceID: nil)
         return WebResponse.page("providers", PageView(chrome: chrome, content: content), status: status)

@@ -103,6 +103,7 @@ struct PagesController {
         case "saved": return "\(provider) settings saved."
         case "activated": return "\(provider) activated."
         case "deactivated": return "\(provider) deactivated."
+        case "key_removed": return "\(provider)'s key removed; the card is inactive."
         case "created": return "API key created."
         case "updated": return "API key updated."
         case "deleted": return "API key deleted."

@@ -390,6 +390,13 @@ public struct CredentialRepository: Sendable {
         try await GroupedCount.byWorkspace(in: Self.table, workspaceIDs, on: db)
     }
 
+    /// How many workspaces have an active key of their own for a provider.
+    public func workspacesWithActiveKey(providerID: String, on db: any SQLDatabase) async throws -> Int {
+        let row = try await db.select().column(SQLFunction("count", args: SQLDistinct(SQLColumn("workspace_id"))), as: "n").from(Self.table)
+            .where("provider_id", .equal, providerID).where("active", .equal, true).where("workspace_id", .isNot, SQLLiteral.null).first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
+    }
+
     /// The providers with an active key in a workspace.
     public func activeProviders(workspaceID: String, on db: any SQLDatabase) async throws -> [String] {
         try await db.select().distinct().column("provider_id").from(Self.table)

@@ -68,6 +68,12 @@ public struct WorkspaceRepository: Sendable {
         try await db.select().column("*").from(Self.table).where("id", .equal, id).first().map(Self.decode)
     }
 
+    /// How many workspaces there are.
+    public func count(on db: any SQLDatabase) async throws -> Int {
+        let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(Self.table).first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
+    }
+
     /// How many workspaces are on a plan.
     public func count(onPlan plan: String, on db: any SQLDatabase) async throws -> Int {
         let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(Self.table).where("plan", .equal, plan).first()

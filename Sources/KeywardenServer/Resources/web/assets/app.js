@@ -1,24 +1,33 @@
-// The only script, and every page works without it: a confirmation dialog before a delete (forms marked data-confirm),
+// The only script, and every page works without it: a confirmation dialog before a delete (forms, or the button that
+// submits, marked data-confirm),
 // copy buttons (data-copy names the element whose text is copied), and selects that submit their form on change
 // (data-autosubmit: the workspace switcher, the new key's provider); a route step's provider offers its own models in
 // the step's model field (data-model-input names that field).
 document.addEventListener("submit", function (event) {
   var form = event.target;
-  if (!form.dataset || !form.dataset.confirm || form.dataset.confirmed === "yes") return;
+  // A confirmation on the button that submits (a card's Deactivate) or on the form.
+  var submitter = event.submitter && event.submitter.dataset && event.submitter.dataset.confirm ? event.submitter : null;
+  var source = submitter || form;
+  if (!source.dataset || !source.dataset.confirm || form.dataset.confirmed === "yes") return;
   event.preventDefault();
   var dialog = document.createElement("dialog");
   dialog.setAttribute("aria-label", "Confirm");
   var text = document.createElement("p");
-  text.textContent = form.dataset.confirm;
+  text.textContent = source.dataset.confirm;
   var actions = document.createElement("div");
   actions.className = "actions";
   var cancel = document.createElement("button");
   cancel.type = "button"; cancel.textContent = "Cancel"; cancel.id = "confirm-cancel";
   var ok = document.createElement("button");
-  ok.type = "button"; ok.textContent = form.dataset.confirmLabel || "Delete"; ok.className = "danger"; ok.id = "confirm-ok";
+  ok.type = "button"; ok.textContent = source.dataset.confirmLabel || "Delete"; ok.className = "danger"; ok.id = "confirm-ok";
   actions.append(cancel, ok); dialog.append(text, actions); document.body.append(dialog);
   cancel.addEventListener("click", function () { dialog.close(); dialog.remove(); });
-  ok.addEventListener("click", function () { form.dataset.confirmed = "yes"; dialog.close(); form.requestSubmit ? form.requestSubmit() : form.submit(); });
+  ok.addEventListener("click", function () {
+    form.dataset.confirmed = "yes"; dialog.close();
+    // Submitted again by the same button, so its formaction holds.
+    if (form.requestSubmit) { form.requestSubmit(submitter || undefined); } else { form.submit(); }
+    form.dataset.confirmed = "";
+  });
   dialog.showModal(); cancel.focus();
 });
 document.addEventListener("click", function (event) {
