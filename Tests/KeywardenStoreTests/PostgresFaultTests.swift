@@ -89,13 +89,18 @@ struct PostgresFaultTests {
     func lockWaitGivesUp() async throws {
         let (engine, url) = try await engine(timeout: .seconds(6))
         let holder = try await PostgresEngine(url: url, timeouts: DatabaseTimeouts(operation: .seconds(20)), logger: Self.logger)
+        // The waiter starts once the holder holds the lock (its insert done), not after a guess of time: a loaded CI
+        // machine once took longer than 300 ms to get there, and the waiter went first.
+        let (held, signal) = AsyncStream<Void>.makeStream()
         let holding = Task {
             try await holder.transaction { db in
                 try await db.raw("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('holder', 'x', 'now', 'test')").run()
+                signal.yield()
                 try await db.raw("SELECT pg_sleep(7)").run()
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        for await _ in held { break }
+        try await Task.sleep(for: .milliseconds(100))
         let started = ContinuousClock.now
         await #expect {
             try await engine.transaction { db in try await db.raw("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('waiter', 'y', 'now', 'test')").run() }
