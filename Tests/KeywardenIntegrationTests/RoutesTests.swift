@@ -79,6 +79,7 @@ struct RoutesTests {
             (["steps": [] as [Any]], "steps"),
             (["steps": Array(repeating: ["provider": "openai", "model": "m"], count: 9)], "steps"),
             (["steps": [["provider": "openai", "model": "has space"]]], "steps[0].model"),
+            (["steps": [["provider": "openai", "model": "m", "weight": 2]]], "steps"),
         ] as [([String: Any], String)] {
             let refused = try await rig.api("PUT", "/api/v1/workspaces/\(ws)/routes/bad", body, token: editor, expect: 400)
             #expect((refused["error"] as? [String: Any])?["field"] as? String == field, "\(body): \(refused)")

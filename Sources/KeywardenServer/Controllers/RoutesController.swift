@@ -37,9 +37,27 @@ struct RoutesController {
         static let fields: Set<String> = ["steps"]
         let steps: [Step]?
 
+        /// One step: `provider` and `model`, nothing else (an unknown member is `unknown_field`, as at the top level).
         struct Step: Decodable {
             let provider: String
             let model: String
+
+            private struct Name: CodingKey {
+                let stringValue: String
+                var intValue: Int? { nil }
+                init?(stringValue: String) { self.stringValue = stringValue }
+                init?(intValue: Int) { nil }
+            }
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: Name.self)
+                if let unknown = container.allKeys.map(\.stringValue).filter({ $0 != "provider" && $0 != "model" }).sorted().first {
+                    throw KeywardenError.invalid("steps", "A step has only provider and model; '\(unknown)' is not one of its fields.", code: "unknown_field")
+                }
+                guard let provider = Name(stringValue: "provider"), let model = Name(stringValue: "model") else { throw KeywardenError.missing("steps") }
+                self.provider = try container.decode(String.self, forKey: provider)
+                self.model = try container.decode(String.self, forKey: model)
+            }
         }
     }
 
