@@ -100,6 +100,8 @@ public final class AppServices: Sendable {
     public var routes: RouteService { RouteService(app: self) }
     /// The usage ledger.
     public var usage: UsageService { UsageService(app: self) }
+    /// The request log: each call with its key's and workspace's names.
+    public var requestLog: RequestLogService { RequestLogService(app: self) }
     /// Admin UI sessions.
     public var sessions: SessionService { SessionService(app: self) }
 

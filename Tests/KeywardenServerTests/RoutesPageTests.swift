@@ -115,7 +115,7 @@ struct RoutesPageTests {
         try await APIHarness.run { harness, api in
             let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
             let cards = try await admin.get("/platform/providers")
-            #expect(cards.body.contains(#"<a href="/platform/routes" >Platform routes</a>"#), "the platform's nav links to it")
+            #expect(cards.body.contains(#"<a href="/platform/routes" >Routes</a>"#), "the platform's nav links to it")
             let page = try await admin.get("/platform/routes")
             #expect(page.status == 200 && page.body.contains("Chat routes <span class=\"muted\">· Platform</span>") && page.body.contains("No routes yet."))
             let saved = try await admin.post("/platform/routes", ["name": "default", "step1_provider": "openai", "step1_model": "gpt-5.4-mini",

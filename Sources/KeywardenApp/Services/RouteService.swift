@@ -23,17 +23,8 @@ public struct RouteService: Sendable {
     }
 
     private func authorize(_ principal: Principal, _ permission: Permission, _ owner: Owner) throws {
-        let decision = switch owner {
         // The platform's routes: a platform admin, or a platform-bound service token granted the permission (to read as to write).
-        case .platform: principal.decidePlatform(permission)
-        case .workspace(let id): principal.decide(permission, inWorkspace: id)
-        }
-        switch decision {
-        case .allowed: return
-        // A foreign workspace is not found, as every workspace-scoped call answers.
-        case .notFound: throw KeywardenError.notFound("workspace")
-        case .forbidden: throw KeywardenError(.forbidden, code: "forbidden", message: "This token may not do \(permission.rawValue) here.")
-        }
+        try principal.authorize(permission, inWorkspace: owner.workspaceID)
     }
 
     /// The routes of an owner, by name.

@@ -117,6 +117,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     EventsController(app: app).addRoutes(to: api.group("events"))
     ResolutionController(app: app).addRoutes(to: api)
     RoutesController(app: app).addRoutes(to: api)
+    RequestLogController(app: app).addRoutes(to: api)
     AuditController(app: app).addRoutes(to: api.group("audit"))
     PagesController(app: app, verification: services.verification, keys: KeysController(app: app, verification: services.verification),
                     signInLimiter: services.limits.signIns, defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget)

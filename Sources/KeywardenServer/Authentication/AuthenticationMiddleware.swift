@@ -47,11 +47,7 @@ enum Access {
 
     /// The same check for a principal known otherwise (an admin-UI session).
     static func require(_ permission: Permission, in workspaceID: String, principal: Principal) throws {
-        switch principal.decide(permission, inWorkspace: workspaceID) {
-        case .allowed: return
-        case .forbidden: throw KeywardenError.forbidden
-        case .notFound: throw KeywardenError.notFound("workspace")
-        }
+        try principal.authorize(permission, inWorkspace: workspaceID)
     }
 
     /// The workspace a read of workspace-scoped records (audit log, events, usage) covers, `nil` for all of them.

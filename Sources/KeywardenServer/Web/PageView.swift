@@ -24,6 +24,8 @@ struct PageChrome: Encodable, MustacheParent {
     let canManageMembers: Bool
     /// The workspace the header's links point at.
     let workspaceID: String?
+    /// Its name, heading the workspace's navigation.
+    var workspaceName: String?
     /// The header link shown as current (`navKeys`, `navWorkspaces`, …).
     let nav: String
     /// The workspaces a platform admin can switch to (the first ones by name; the Workspaces page lists all).
@@ -70,6 +72,9 @@ extension PagesController {
             canManageMembers: shown.map { principal.decide(.membersManage, inWorkspace: $0) == .allowed } ?? false, workspaceID: shown, nav: nav,
             notice: notice, error: error
         )
+        if let shown, principal.canSee(workspace: shown) {
+            chrome.workspaceName = try? await app.workspaceService.get(shown).name
+        }
         if principal.isPlatformAdmin {
             let first = try await app.workspaceService.page(search: nil, pagination: try Pagination(page: 1, perPage: Self.switcherSize)).items
             chrome.switcher = first.map { .init(id: $0.workspace.id, name: $0.workspace.name, selected: $0.workspace.id == shown) }

@@ -161,6 +161,11 @@ extension PagesController {
         return text.prefix(10) + " " + text.dropFirst(11).prefix(5) + " UTC"
     }
 
+    /// A time to the second, as the logs show it: `2027-01-15 14:05:09` (UTC).
+    static func preciseTime(_ date: Date) -> String {
+        String(Timestamp.string(date).prefix(19)).replacingOccurrences(of: "T", with: " ")
+    }
+
     /// What a key's row says of its life: expiry near or past, rotation due, a rotation under way.
     static func lifecycleNote(_ l: KeyLifecycle, now: Date = Date()) -> (text: String, warn: Bool)? {
         if let staged = l.staged { return ("Rotating: new key \(staged.hint) staged (\(staged.status.rawValue.replacingOccurrences(of: "_", with: " "))).", false) }

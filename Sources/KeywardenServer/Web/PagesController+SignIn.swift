@@ -23,7 +23,7 @@ extension PagesController {
         }
         router.get("assets/:file") { _, context -> Response in
             let file = try context.parameters.require("file")
-            let types = ["app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"]
+            let types = ["app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8", "favicon.svg": "image/svg+xml"]
             guard let type = types[file], let data = ServerResources.data("web/assets/\(file)") else { throw KeywardenError.notFound("asset") }
             return Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=300", .init("X-Content-Type-Options")!: "nosniff"],
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))

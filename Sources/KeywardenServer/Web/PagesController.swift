@@ -27,7 +27,7 @@ struct PagesController {
 
     /// Paths the pages own (kept apart from the API's in the OpenAPI check).
     static func isPage(_ path: String) -> Bool {
-        path == "/" || path == "/workspaces" || ["/login", "/logout", "/platform/providers", "/platform/routes", "/platform/notifications", "/platform/plans", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
+        path == "/" || path == "/workspaces" || ["/login", "/logout", "/platform/providers", "/platform/routes", "/platform/requests", "/platform/notifications", "/platform/plans", "/workspaces/", "/audit", "/assets/"].contains { path.hasPrefix($0) }
     }
 
     func addRoutes(to router: Router<KeywardenRequestContext>) {
@@ -43,6 +43,7 @@ struct PagesController {
         addUsageRoutes(to: router)
         addAuditRoutes(to: router)
         addRoutePages(to: router)
+        addRequestLogRoutes(to: router)
     }
 
     // MARK: Helpers

@@ -17,6 +17,7 @@ public enum Schema {
         Migration(version: 12, name: "budget holds per call, instance heartbeats, usage rows that settle their hold", apply: addBudgetHolds),
         Migration(version: 13, name: "chat routes", apply: addRoutes),
         Migration(version: 14, name: "who pays when a workspace's own keys cannot: platform_fallback", apply: addPlatformFallback),
+        Migration(version: 15, name: "usage rows by key, for the request log and the keys table's last use", apply: addUsageByKey),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -392,5 +393,11 @@ public enum Schema {
         // never | on_failure | on_failure_or_budget; NULL: the plan's, else the platform's default.
         try await db.alter(table: "workspaces").column("platform_fallback", type: .text).run()
         try await db.alter(table: "plans").column("platform_fallback", type: .text).run()
+    }
+
+    @Sendable
+    static func addUsageByKey(_ db: any SQLDatabase) async throws {
+        // A key's calls in time order: its last use, its calls this period, the request log filtered by key.
+        try await db.create(index: "usage_by_credential").on("usage").column("credential_id").column("at").run()
     }
 }

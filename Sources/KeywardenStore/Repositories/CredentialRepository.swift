@@ -164,6 +164,25 @@ public struct CredentialRepository: Sendable {
         try await db.select().column("*").from(Self.table).where("id", .equal, id).first().map(Self.decode)
     }
 
+    /// How a key is named where its id is shown (the request log): its nickname and provider.
+    public struct Label: Sendable, Equatable {
+        public let name: String
+        public let providerID: String
+        public let workspaceID: String?
+    }
+
+    /// The labels of the keys among `ids` that still exist.
+    public func labels(ids: [String], on db: any SQLDatabase) async throws -> [String: Label] {
+        guard !ids.isEmpty else { return [:] }
+        var labels: [String: Label] = [:]
+        for row in try await db.select().columns("id", "description", "provider_id", "workspace_id").from(Self.table).where("id", .in, ids).all() {
+            labels[try row.decode(column: "id", as: String.self)] = Label(
+                name: try row.decode(column: "description", as: String.self), providerID: try row.decode(column: "provider_id", as: String.self),
+                workspaceID: try row.decode(column: "workspace_id", as: String?.self))
+        }
+        return labels
+    }
+
     /// Every credential of a scope.
     public func list(scope: Scope, on db: any SQLDatabase) async throws -> [Credential] {
         var query = db.select().column("*").from(Self.table)

@@ -90,22 +90,7 @@ public struct UsageRepository: Sendable {
             select = select.where(SQLGroupExpression([SQLColumn("at"), SQLColumn("id")]), .greaterThan,
                                   SQLGroupExpression([SQLBind(cursor.at), SQLBind(cursor.id)]))
         }
-        return try await select.orderBy("at").orderBy("id").limit(limit).all().map { row in
-            let at = try row.decode(column: "at", as: String.self)
-            let id = try row.decode(column: "id", as: String.self)
-            return Row(id: id, at: at, record: UsageRecord(
-                id: id, at: Timestamp.date(at) ?? Date(timeIntervalSince1970: 0), workspaceID: try row.decode(column: "workspace_id", as: String?.self),
-                providerID: try row.decode(column: "provider_id", as: String.self), model: try row.decode(column: "model", as: String?.self),
-                credentialID: try row.decode(column: "credential_id", as: String?.self),
-                source: try row.decode(column: "source", as: String?.self).flatMap(KeySource.init(rawValue:)),
-                modality: Modality(rawValue: try row.decode(column: "modality", as: String.self)) ?? .chat,
-                consumer: try row.decode(column: "consumer", as: String?.self), status: try row.decode(column: "status", as: Int.self),
-                latencyMilliseconds: try row.decode(column: "latency_ms", as: Int.self),
-                counts: UsageCounts(inputTokens: try row.decode(column: "tokens_in", as: Int?.self), outputTokens: try row.decode(column: "tokens_out", as: Int?.self),
-                                    characters: try row.decode(column: "characters", as: Int?.self)),
-                milliCredits: try row.decode(column: "milli_credits", as: Int.self), attempts: try row.decode(column: "attempts", as: Int.self),
-                holdID: try row.decode(column: "hold_id", as: String?.self)))
-        }
+        return try await select.orderBy("at").orderBy("id").limit(limit).all().map(Self.decodeRow)
     }
 
     static func binds(_ r: UsageRecord) -> [any SQLExpression] {

@@ -1,0 +1,12 @@
+/// Decisions turned into the errors every door answers with: the one check services run on the principal they are given.
+extension Principal {
+    /// Allows an action in a workspace (`nil`: the platform's), or throws `404 not_found` for a workspace that is not
+    /// the principal's and `403 forbidden` otherwise.
+    public func authorize(_ permission: Permission, inWorkspace id: String?) throws(KeywardenError) {
+        switch id.map({ decide(permission, inWorkspace: $0) }) ?? decidePlatform(permission) {
+        case .allowed: return
+        case .notFound: throw KeywardenError.notFound("workspace")
+        case .forbidden: throw KeywardenError(.forbidden, code: "forbidden", message: "This token may not do \(permission.rawValue) here.")
+        }
+    }
+}
