@@ -20,6 +20,8 @@ public final class AppServices: Sendable {
     let tokenCache = TokenCache()
     /// Budget counters held in memory when the store is a single process's (SQLite).
     let budgetBook = LocalBudgetBook()
+    /// The budget periods caught up with the ledger in this process.
+    let budgetCatchUps = BudgetCatchUps()
     /// Rate-limit windows held in memory when the store is a single process's (SQLite).
     let rateBook = LocalRateBook()
     /// Heartbeats, and the reclaim of dead instances' budget holds (PostgreSQL).

@@ -34,12 +34,13 @@ struct PlanLimitsTests {
         let own = try await rig.send("GET", "/api/v1/workspaces/\(ws)/budget", expect: 200)
         #expect((own.json["platform"] as? [String: Any])?["limit_source"] as? String == "workspace")
 
-        // A daily budget of its own: the period is today, and the refusal says so.
-        let daily = try await rig.send("PATCH", "/api/v1/workspaces/\(ws)/budget", ["platform_limit_credits": 1, "period": "day"], expect: 200)
+        // A daily budget of its own: the period is today, and the refusal says so. Today's spending is what today's calls
+        // cost (3 credits: the ledger's, whatever cycle counted them), so a limit of 4 leaves one call.
+        let daily = try await rig.send("PATCH", "/api/v1/workspaces/\(ws)/budget", ["platform_limit_credits": 4, "period": "day"], expect: 200)
         #expect(daily.json["period"] as? String == "day")
         let end = try #require(daily.json["period_end"] as? String)
         #expect(end.hasSuffix("T00:00:00.000Z"))
-        #expect(try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).status == 200, "a new period counts from zero")
+        #expect(try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).status == 200, "today's fourth credit")
         let today = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(today.status == 402 && today.text.contains("credits today") && today.text.contains(end), "\(today.text)")
         for bad in ["month:29", "Month", "weekly", ""] {

@@ -56,7 +56,19 @@ public struct BudgetService: Sendable {
     /// is counted from zero in its current period, the ledger keeps every call).
     public func setLimits(workspaceID: String, _ limits: BudgetLimits, cycle: BudgetCycle?? = nil, actor: String) async throws -> Workspace {
         try Self.check(limits)
-        return try await store.engine.transaction { db in
+        let workspace = try await saveLimits(workspaceID: workspaceID, limits, cycle: cycle, actor: actor)
+        // A limit set now holds the period's spending so far, including calls no limit counted.
+        let cycle = try await store.engine.read { db in
+            try await self.app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil, on: db).cycle
+        }
+        for scope in BudgetScope.allCases where limits[scope] != nil {
+            try await catchUp(workspaceID: workspaceID, period: BudgetPeriod(containing: Date(), cycle: cycle), scope: scope)
+        }
+        return workspace
+    }
+
+    private func saveLimits(workspaceID: String, _ limits: BudgetLimits, cycle: BudgetCycle??, actor: String) async throws -> Workspace {
+        try await store.engine.transaction { db in
             guard var workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
             let newCycle = cycle ?? workspace.budgetCycle
             guard workspace.budget != limits || workspace.budgetCycle != newCycle else { return workspace }
@@ -84,7 +96,15 @@ public struct BudgetService: Sendable {
 
     /// Each scope's state this period; `defaultPlatformLimit` applies where the workspace has no platform limit of its own.
     public func status(workspaceID: String, defaultPlatformLimit: Int?, at now: Date = Date()) async throws -> [BudgetStatus] {
-        try await store.engine.read { db in
+        // The meter shows what the limit will hold the next call to: caught up with the ledger first.
+        let limits = try await store.engine.read { db in
+            guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
+            return try await self.app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: defaultPlatformLimit, on: db)
+        }
+        for scope in BudgetScope.allCases where limits.budget[scope] != nil {
+            try await catchUpOnce(workspaceID: workspaceID, period: BudgetPeriod(containing: now, cycle: limits.cycle), scope: scope)
+        }
+        return try await store.engine.read { db in
             guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
             let effective = try await self.app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: defaultPlatformLimit, on: db)
             let period = BudgetPeriod(containing: now, cycle: effective.cycle)
@@ -103,6 +123,24 @@ public struct BudgetService: Sendable {
         }
     }
 
+    /// Counts, in a period's budget, what the ledger's rows of that period and scope cost beyond what the counter holds
+    /// (calls made while no limit applied): one definition of a period's spending for the meter, the limit and the usage
+    /// report. Idempotent; raises the counter held in memory too.
+    public func catchUp(workspaceID: String, period: BudgetPeriod, scope: BudgetScope) async throws {
+        let spent = try await store.engine.counterWrite { db in
+            try await self.store.budgets.catchUp(workspaceID: workspaceID, period: period, scope: scope, on: db)
+        }
+        let key = LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)
+        if countsInMemory { app.budgetBook.raise(key, toAtLeast: spent) }
+        app.budgetCatchUps.markDone(key)
+    }
+
+    /// ``catchUp(workspaceID:period:scope:)`` the first time this process meets the period (before its first hold or meter).
+    func catchUpOnce(workspaceID: String, period: BudgetPeriod, scope: BudgetScope) async throws {
+        guard !app.budgetCatchUps.isDone(LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)) else { return }
+        try await catchUp(workspaceID: workspaceID, period: period, scope: scope)
+    }
+
     /// Whether counters live in this process's memory (a single-process store) rather than in shared rows.
     var countsInMemory: Bool { app.isSingleProcess }
 
@@ -116,6 +154,7 @@ public struct BudgetService: Sendable {
         // A hold larger than the whole budget never fits (and never reaches the database's arithmetic).
         guard amount >= 0, amount <= limit else { return nil }
         let period = BudgetPeriod(containing: now, cycle: cycle)
+        try await catchUpOnce(workspaceID: workspaceID, period: period, scope: scope)
         var holdID: String?
         let held: Bool
         if countsInMemory {

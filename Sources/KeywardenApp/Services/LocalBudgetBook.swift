@@ -33,6 +33,16 @@ final class LocalBudgetBook: Sendable {
         }
     }
 
+    /// Raises a held key's spending to at least `spent` (the ledger's, caught up); a key not held is loaded from the store later.
+    func raise(_ key: Key, toAtLeast spent: Int) {
+        entries.withLock { entries in
+            guard var entry = entries[key], entry.spend.spent < spent else { return }
+            entry.spend.spent = spent
+            entry.dirty = true
+            entries[key] = entry
+        }
+    }
+
     /// Holds `amount` when spent and held stay within `limit`.
     func reserve(_ key: Key, amount: Int, limit: Int) -> Bool {
         entries.withLock { entries in
@@ -79,5 +89,21 @@ final class LocalBudgetBook: Sendable {
     /// Puts back counters whose write failed, so the next round writes them.
     func markDirty(_ keys: [Key]) {
         entries.withLock { entries in for key in keys { entries[key]?.dirty = true } }
+    }
+}
+
+/// The budget periods this process has caught up with the ledger (``BudgetService/catchUp(workspaceID:period:scope:)``):
+/// each once, before its first hold or meter. Forgetting them (past a bound) only costs a statement more.
+final class BudgetCatchUps: Sendable {
+    private let done = Mutex<Set<LocalBudgetBook.Key>>([])
+    static let bound = 100_000
+
+    func isDone(_ key: LocalBudgetBook.Key) -> Bool { done.withLock { $0.contains(key) } }
+
+    func markDone(_ key: LocalBudgetBook.Key) {
+        done.withLock { done in
+            if done.count >= Self.bound { done.removeAll(keepingCapacity: true) }
+            done.insert(key)
+        }
     }
 }

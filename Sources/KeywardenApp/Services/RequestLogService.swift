@@ -59,7 +59,7 @@ public struct RequestLogService: Sendable {
         let filter = scoped
         try NumberField.check(limit, field: "limit", in: 1...Self.maximumLimit)
         let after = try cursor.map { token throws(KeywardenError) in try UsageCursor(token: token) }
-        let showsPlatformKeys = scope == .platform
+        let showsPlatformKeys = Self.showsPlatformKeys(scope, principal)
         return try await store.engine.read { db in
             if let id = filter.workspaceID, try await self.store.workspaces.get(id, on: db) == nil { throw KeywardenError.notFound("workspace") }
             // A workspace's reader filters by its own keys (or a deleted one's id); another scope's key is not theirs to name.
@@ -86,13 +86,33 @@ public struct RequestLogService: Sendable {
         }
     }
 
+    /// Whether a reader sees which platform key served a call: on the platform's log, and for platform admins and
+    /// platform-bound tokens anywhere.
+    static func showsPlatformKeys(_ scope: Scope, _ principal: Principal) -> Bool {
+        scope == .platform || principal.isPlatformAdmin || principal.workspaceID == nil
+    }
+
     /// How the call's key is named to its reader.
     static func label(_ record: UsageRecord, keys: [String: CredentialRepository.Label], showsPlatformKeys: Bool) -> KeyLabel? {
         guard let id = record.credentialID else { return nil }
-        let paidByPlatform = record.source == .platform || record.source == .managed
+        let paidByPlatform = record.source == .platform || record.source == .managed || (keys[id].map { $0.workspaceID == nil } ?? false)
         if !showsPlatformKeys, paidByPlatform { return KeyLabel(id: nil, name: "Platform key", deleted: false) }
         guard let label = keys[id] else { return KeyLabel(id: id, name: "Deleted key", deleted: true) }
         return KeyLabel(id: id, name: label.name.isEmpty ? label.providerID : label.name, deleted: false)
+    }
+
+    /// Keys named as `scope`'s reader may see them (for the usage page's spend per key).
+    public func labels(ofKeys ids: [String], _ scope: Scope, principal: Principal) async throws -> [String: KeyLabel] {
+        let workspaceID: String? = if case .workspace(let id) = scope { id } else { nil }
+        try principal.authorize(.usageRead, inWorkspace: workspaceID)
+        let keys = try await store.engine.read { db in try await self.store.credentials.labels(ids: ids, on: db) }
+        var labels: [String: KeyLabel] = [:]
+        for id in ids {
+            let record = UsageRecord(at: Date(), workspaceID: workspaceID, providerID: "", model: nil, credentialID: id, source: nil, modality: .chat,
+                                     consumer: nil, status: 200, latencyMilliseconds: 0, counts: UsageCounts(), milliCredits: 0, attempts: 1)
+            labels[id] = Self.label(record, keys: keys, showsPlatformKeys: Self.showsPlatformKeys(scope, principal))
+        }
+        return labels
     }
 
     /// The keys a reader of `scope`'s log may filter by: the workspace's own, or the platform's.
@@ -104,8 +124,13 @@ public struct RequestLogService: Sendable {
         }
     }
 
-    /// Each of a workspace's keys' calls this budget period and its last call (for the keys table).
-    public func activity(ofKeys ids: [String], since: Date) async throws -> [String: KeyActivity] {
-        try await store.engine.read { db in try await self.store.usageRows.activity(ofKeys: ids, since: since, on: db) }
+    /// Each of a workspace's keys' calls since `since` (its budget period's start) and its last call, for its keys table
+    /// (`keys.read` there); ids of other workspaces' keys are not answered.
+    public func activity(ofKeys ids: [String], inWorkspace workspaceID: String, since: Date, principal: Principal) async throws -> [String: KeyActivity] {
+        try principal.authorize(.keysRead, inWorkspace: workspaceID)
+        return try await store.engine.read { db in
+            let own = try await self.store.credentials.labels(ids: ids, on: db).filter { $0.value.workspaceID == workspaceID }.map(\.key)
+            return try await self.store.usageRows.activity(ofKeys: own, since: since, on: db)
+        }
     }
 }

@@ -205,6 +205,8 @@ extension PagesController {
             let role: String
             let active: Bool
             let created: String
+            /// "2026-12-07 14:05 UTC · 12 calls this month", or "Never".
+            let lastUsed: String
             let toggleAction: String
             let toggleLabel: String
             /// A Test's (or Save & Verify's) result and hint, on the row it is about.
@@ -255,6 +257,10 @@ extension PagesController {
         let workspaceName: String
         let canEdit: Bool
         let total: Int
+        /// "1 key", "12 keys".
+        let totalText: String
+        /// What the table says when it has no rows: no match, or where to begin.
+        let emptyText: String
         let search: String
         let categories: [Option]
         let columns: [Column]
@@ -329,13 +335,20 @@ extension PagesController {
         }
         let currentSort = request.queryText("sort") ?? "created_at"
         let descending = request.queryText("order") == "desc"
-        let columns = [("description", "Description"), ("provider", "Provider"), (nil, "Key"), ("status", "Status"), (nil, "Role"), ("created_at", "Created")]
+        let columns = [("description", "Description"), ("provider", "Provider"), (nil, "Key"), ("status", "Status"), (nil, "Role"), ("created_at", "Created"),
+                       (nil, "Last used")]
             .map { (sort: String?, label: String) -> KeysPage.Column in
                 guard let sort else { return .init(label: label, sortable: false, href: nil, ariaSort: nil, arrow: nil) }
                 let isCurrent = sort == currentSort
                 return .init(label: label, sortable: true, href: link(sort: sort, order: isCurrent && !descending ? "desc" : "asc"),
                              ariaSort: isCurrent ? (descending ? "descending" : "ascending") : "none", arrow: isCurrent ? (descending ? " ▼" : " ▲") : "")
             }
+        // Calls this budget period and the last one, per key on the page.
+        let cycle = try await app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil).cycle
+        let period = BudgetPeriod(containing: Date(), cycle: cycle)
+        let activity = try await app.requestLog.activity(ofKeys: items.map(\.credential.id), inWorkspace: workspaceID, since: period.start,
+                                                          principal: session.principal)
+        let periodName = cycle.currentPeriodName
         let rows = items.map { details -> KeysPage.Row in
             let key = details.credential
             let note = rowNote?.keyID == key.id ? rowNote : nil
@@ -343,7 +356,11 @@ extension PagesController {
             return .init(id: key.id, description: key.description, provider: details.provider?.displayName ?? key.providerID,
                          hint: details.hasKey ? key.hint : "No key", status: details.status.rawValue.replacingOccurrences(of: "_", with: " "),
                          badgeClass: Self.badgeClass(details.hasKey ? details.status : nil), role: key.role.rawValue, active: key.active,
-                         created: String(Timestamp.string(key.createdAt).prefix(10)), toggleAction: key.active ? "deactivate" : "activate",
+                         created: String(Timestamp.string(key.createdAt).prefix(10)),
+                         lastUsed: activity[key.id].flatMap { use in
+                             use.lastUsedAt.map { Self.shortTime($0) + " · " + Plural.count(use.callsSince, "call") + " " + periodName }
+                         } ?? "Never",
+                         toggleAction: key.active ? "deactivate" : "activate",
                          toggleLabel: key.active ? "Deactivate" : "Activate", note: note?.text, noteClass: note.map { $0.good ? "ok" : "bad" } ?? "",
                          lifecycle: life?.text, lifecycleClass: life?.warn == true ? "bad" : "")
         }
@@ -386,7 +403,11 @@ extension PagesController {
             )
         }
         let content = KeysPage(
-            workspaceID: workspaceID, workspaceName: workspace.name, canEdit: canEdit, total: total, search: search,
+            workspaceID: workspaceID, workspaceName: workspace.name, canEdit: canEdit, total: total, totalText: Plural.count(total, "key"),
+            emptyText: search.isEmpty && category == "all"
+                ? (canCreate ? "No keys yet. Add the workspace's first key below: choose its provider, paste the key, Save & Verify." : "No keys yet.")
+                : "No keys match this search.",
+            search: search,
             categories: (["all"] + ProviderCategory.allCases.map(\.rawValue)).map { value in
                 .init(value: value, label: value == "all" ? "All" : Self.categoryLabel(value), selected: value == category)
             },

@@ -22,7 +22,23 @@ extension PagesController {
         struct PaidBy: Encodable {
             let label: String
             let credits: String
+            /// "3 calls".
+            let calls: String
+        }
+
+        /// One row of a spend table (per key, per model).
+        struct SpendRow: Encodable {
+            let name: String
             let calls: Int
+            let errors: Int
+            let tokens: String
+            let credits: String
+        }
+
+        struct SpendTable: Encodable {
+            let title: String
+            let column: String
+            let rows: [SpendRow]
         }
 
         struct Chart: Encodable {
@@ -54,6 +70,9 @@ extension PagesController {
 
         let workspaceID: String
         let workspaceName: String
+        /// What the totals cover, in words ("this budget period, from 2026-12-01").
+        let span: String
+        let spendTables: [SpendTable]
         let from: String
         let to: String
         let totals: Totals
@@ -118,8 +137,12 @@ extension PagesController {
                    status: HTTPResponse.Status = .ok) async throws -> Response {
         try require(.usageRead, session, workspaceID)
         let workspace = try await app.workspaceService.get(workspaceID)
-        let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false) ?? Date().addingTimeInterval(-29 * 86_400)
+        // The budget meters and the totals cover the same span unless the reader picks another: the current budget period.
+        let statuses = try await app.budgets.status(workspaceID: workspaceID, defaultPlatformLimit: defaultPlatformBudget)
+        let currentPeriod = statuses.first?.period ?? BudgetPeriod(containing: Date())
+        let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false) ?? currentPeriod.start
         let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
+        let isCurrentPeriod = request.queryText("from") == nil && request.queryText("to") == nil
         let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .source)
         let report = try await app.usage.report(query)
         // Who paid: the platform (its keys and the managed default) against the workspace's own keys.
@@ -130,14 +153,13 @@ extension PagesController {
         let platformPaid = sum([.platform, .managed]), ownKeys = sum([.byok])
         let paidBy: [UsagePage.PaidBy] = [
             .init(label: "Credits the platform paid (its keys and the managed default)", credits: BudgetService.credits(platformPaid.milliCredits),
-                  calls: platformPaid.calls),
-            .init(label: "Credits on the workspace's own keys", credits: BudgetService.credits(ownKeys.milliCredits), calls: ownKeys.calls),
+                  calls: Plural.count(platformPaid.calls, "call")),
+            .init(label: "Credits on the workspace's own keys", credits: BudgetService.credits(ownKeys.milliCredits), calls: Plural.count(ownKeys.calls, "call")),
         ]
         let lastDay = String(Timestamp.string(min(to.map { $0.addingTimeInterval(-1) } ?? Date(), Date())).prefix(10))
         let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
         let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source), days: days)
         let byProvider = UsageChart(title: "Calls per day by provider", rows: try await app.usage.daily(query, seriesBy: .provider), days: days)
-        let statuses = try await app.budgets.status(workspaceID: workspaceID, defaultPlatformLimit: defaultPlatformBudget)
         let budgets = statuses.compactMap { status -> UsagePage.BudgetBar? in
             guard let limit = status.limit, let fraction = status.fraction else { return nil }
             let percent = Int((fraction * 100).rounded(.down))
@@ -156,8 +178,16 @@ extension PagesController {
         let own = settings.budget
         var exportParts = ["from=\(String(Timestamp.string(from).prefix(10)))"]
         if let text = request.queryText("to") { exportParts.append("to=\(Self.queryEscape(text))") }
+        let spendTables = [
+            UsagePage.SpendTable(title: "Spend per key", column: "Key", rows: try await spendRows(query, by: .key, session: session, workspaceID: workspaceID)),
+            UsagePage.SpendTable(title: "Spend per model", column: "Model", rows: try await spendRows(query, by: .model, session: session, workspaceID: workspaceID)),
+        ]
+        let periodName = currentPeriod.end.timeIntervalSince(currentPeriod.start) > 86_400 * 20 ? "month" : "period"
+        let span = isCurrentPeriod
+            ? "This budget \(periodName), from \(String(Timestamp.string(currentPeriod.start).prefix(10))) to \(String(Timestamp.string(currentPeriod.end).prefix(10))) (UTC): the same span as the budget meters."
+            : "From \(String(Timestamp.string(from).prefix(10)))" + (to.map { " to \(String(Timestamp.string($0.addingTimeInterval(-1)).prefix(10))) (inclusive)" } ?? " to now") + "."
         let content = UsagePage(
-            workspaceID: workspaceID, workspaceName: workspace.name, from: String(Timestamp.string(from).prefix(10)), to: request.queryText("to") ?? "",
+            workspaceID: workspaceID, workspaceName: workspace.name, span: span, spendTables: spendTables, from: String(Timestamp.string(from).prefix(10)), to: request.queryText("to") ?? "",
             totals: .init(requests: report.totals.requests, tokensIn: report.totals.inputTokens, tokensOut: report.totals.outputTokens,
                           credits: BudgetService.credits(report.totals.milliCredits)),
             paidBy: paidBy,
@@ -175,6 +205,38 @@ extension PagesController {
             exportQuery: exportParts.joined(separator: "&"))
         let chrome = try await chrome(session, title: "Usage", nav: "navUsage", workspaceID: workspaceID, notice: notice, error: error)
         return WebResponse.page("usage", PageView(chrome: chrome, content: content), status: status)
+    }
+
+    /// A spend table's rows: the period's calls grouped by key or model, dearest first. Keys are named; a workspace's
+    /// reader sees the platform's keys as one row, "Platform keys" (two deleted keys are one "Deleted key" row).
+    func spendRows(_ query: UsageQuery, by dimension: UsageQuery.GroupBy, session: WebSession, workspaceID: String) async throws -> [UsagePage.SpendRow] {
+        var grouped = query
+        grouped.groupBy = dimension
+        let report = try await app.usage.report(grouped)
+        let labels = dimension == .key
+            ? try await app.requestLog.labels(ofKeys: report.groups.map(\.key).filter { !$0.isEmpty }, .workspace(workspaceID), principal: session.principal)
+            : [:]
+        var totals: [(String, UsageTotals)] = []
+        for group in report.groups {
+            let name: String
+            if group.key.isEmpty { name = dimension == .key ? "No key tried" : "No model named" }
+            else if dimension == .key { name = labels[group.key].map { $0.id == nil ? "Platform keys" : $0.name } ?? "Deleted key" }
+            else { name = group.key }
+            if let index = totals.firstIndex(where: { $0.0 == name }) {
+                var merged = totals[index].1
+                merged.requests += group.totals.requests
+                merged.errors += group.totals.errors
+                merged.inputTokens = merged.inputTokens.saturatingAdding(group.totals.inputTokens)
+                merged.outputTokens = merged.outputTokens.saturatingAdding(group.totals.outputTokens)
+                merged.milliCredits = merged.milliCredits.saturatingAdding(group.totals.milliCredits)
+                totals[index].1 = merged
+            } else {
+                totals.append((name, group.totals))
+            }
+        }
+        return totals.sorted { ($0.1.milliCredits, $0.1.requests) > ($1.1.milliCredits, $1.1.requests) }.map { name, t in
+            .init(name: name, calls: t.requests, errors: t.errors, tokens: "\(t.inputTokens) / \(t.outputTokens)", credits: BudgetService.credits(t.milliCredits))
+        }
     }
 
     /// A number of credits from a form (blank: no limit), with the API's rule.

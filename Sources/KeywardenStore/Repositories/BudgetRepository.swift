@@ -104,6 +104,23 @@ public struct BudgetRepository: Sendable {
         return !rows.isEmpty
     }
 
+    /// Raises a period's spending to at least what the ledger's rows of that period and scope cost (creating the row), in
+    /// one statement: spending made while no limit counted it (before a limit was set, or set on the plan) counts from
+    /// then on, so the budget's meter and the usage report say the same. Returns the spending after it.
+    public func catchUp(workspaceID: String, period: BudgetPeriod, scope: BudgetScope, on db: any SQLDatabase) async throws -> Int {
+        let sources: [KeySource] = scope == .byok ? [.byok] : [.platform, .managed]
+        let row = try await db.raw("""
+            INSERT INTO budget_spend (workspace_id, period, scope, spent_milli, reserved_milli, announced)
+            SELECT \(bind: workspaceID), \(bind: period.key), \(bind: scope.rawValue), CAST(COALESCE(SUM(milli_credits), 0) AS BIGINT), 0, 0 FROM usage
+            WHERE workspace_id = \(bind: workspaceID) AND at >= \(bind: Timestamp.string(period.start)) AND at < \(bind: Timestamp.string(period.end))
+              AND source IN (\(SQLList(sources.map { SQLBind($0.rawValue) })))
+            ON CONFLICT (workspace_id, period, scope) DO UPDATE SET spent_milli = CASE WHEN budget_spend.spent_milli < excluded.spent_milli
+                THEN excluded.spent_milli ELSE budget_spend.spent_milli END
+            RETURNING spent_milli
+            """).first()
+        return try row?.decode(column: "spent_milli", as: Int.self) ?? 0
+    }
+
     /// The spending of a period and scope (zero when nothing was spent).
     public func spend(workspaceID: String, period: String, scope: BudgetScope, on db: any SQLDatabase) async throws -> BudgetSpend {
         try await db.select().columns("spent_milli", "reserved_milli", "announced").from(Self.table)
