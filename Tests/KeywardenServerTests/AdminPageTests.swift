@@ -31,6 +31,31 @@ struct AdminPageTests {
                 (Int(response.status.code), String(buffer: response.body), response.headers[.location])
             }
         }
+
+        /// Posts a form and follows its redirect as a browser does, with the one-time message cookie it set: the page the
+        /// redirect lands on, that cookie, and whether the landing page cleared it.
+        func submit(_ path: String, _ fields: [String: String]) async throws -> (posted: Int, page: (status: Int, body: String), flash: String?, cleared: Bool) {
+            let form = (fields.merging(["csrf_token": csrf]) { $1 })
+                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+            let (status, location, flash) = try await api.client.execute(
+                uri: path, method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)
+            ) { response in
+                (Int(response.status.code), response.headers[.location],
+                 response.headers[values: .setCookie].first { $0.hasPrefix("kw_flash=") }?.split(separator: ";").first.map(String.init))
+            }
+            guard let location else { return (status, (0, ""), flash, false) }
+            let target = String(location.prefix { $0 != "#" })
+            let landed = try await landing(target, flash: flash)
+            return (status, (landed.status, landed.body), flash, landed.cleared)
+        }
+
+        /// A GET carrying a one-time message cookie (as the browser sends it after a redirect, or replays it).
+        func landing(_ path: String, flash: String?) async throws -> (status: Int, body: String, cleared: Bool) {
+            try await api.client.execute(uri: path, method: .get, headers: [.cookie: [cookie, flash].compactMap { $0 }.joined(separator: "; ")]) { response in
+                (Int(response.status.code), String(buffer: response.body),
+                 response.headers[values: .setCookie].contains { $0.hasPrefix("kw_flash=;") && $0.contains("Max-Age=0") })
+            }
+        }
     }
 
     static func signIn(_ api: API, token: String) async throws -> Browser {
@@ -58,13 +83,52 @@ struct AdminPageTests {
         try await APIHarness.run { harness, api in
             let ws = try await api.createWorkspace("Pages Co")
             let admin = try await Self.signIn(api, token: harness.adminToken)
-            let created = try await admin.post("/workspaces/\(ws)/tokens", ["name": "Backend", "permission_gateway.use": "on", "permission_usage.read": "on"])
-            #expect(created.status == 200)
-            let value = try #require(created.body.range(of: #"id="revealed-value">"#).map { String(created.body[$0.upperBound...].prefix { $0 != "<" }) })
-            #expect(value.hasPrefix("kw_") && created.body.contains("api_key=&quot;\(value)&quot;"))
+            let created = try await admin.submit("/workspaces/\(ws)/tokens", ["name": "Backend", "permission_gateway.use": "on", "permission_usage.read": "on"])
+            #expect(created.posted == 303 && created.page.status == 200 && created.cleared, "post / redirect / get; the landing page clears the message")
+            let body = created.page.body
+            let value = try #require(body.range(of: #"id="revealed-value">"#).map { String(body[$0.upperBound...].prefix { $0 != "<" }) })
+            #expect(value.hasPrefix("kw_") && body.contains("api_key=&quot;\(value)&quot;") && body.contains("Service token “Backend” created."))
             #expect(try await api.get("/api/v1/usage?workspace=\(ws)", token: value).status == 200, "the new token works")
             let again = try await admin.get("/workspaces/\(ws)/members")
             #expect(again.status == 200 && !again.body.contains(value) && again.body.contains("Backend"))
+            let tokens = try await api.get("/api/v1/workspaces/\(ws)/tokens", token: harness.adminToken)
+            #expect((tokens.json["items"] as? [[String: Any]])?.filter { $0["name"] as? String == "Backend" }.count == 1, "a reload minted nothing")
+            // The sealed message opens for its own session only: replayed in another, or tampered with, it shows nothing.
+            let other = try await Self.signIn(api, token: harness.adminToken)
+            let replayed = try await other.landing("/workspaces/\(ws)/members", flash: created.flash)
+            #expect(replayed.status == 200 && !replayed.body.contains(value))
+            if let flash = created.flash {
+                var bytes = Array(flash.utf8)
+                let middle = bytes.count * 2 / 3
+                bytes[middle] = bytes[middle] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+                let forged = try await admin.landing("/workspaces/\(ws)/members", flash: String(decoding: bytes, as: UTF8.self))
+                #expect(forged.status == 200 && !forged.body.contains(value) && !forged.body.contains("revealed-value"))
+            }
+            // A member added on the page: its sign-in token shown once, one member however often the page is reloaded.
+            let added = try await admin.submit("/workspaces/\(ws)/members", ["name": "Dana", "role": "member"])
+            #expect(added.posted == 303 && added.page.body.contains("Dana added as member.") && added.page.body.contains(#"id="revealed-value">kw_"#))
+            _ = try await admin.get("/workspaces/\(ws)/members")
+            let members = try await api.get("/api/v1/workspaces/\(ws)/members", token: harness.adminToken)
+            #expect((members.json["items"] as? [[String: Any]])?.filter { $0["name"] as? String == "Dana" }.count == 1)
+        }
+    }
+
+    @Test("Save & Verify and Test answer with a redirect to the key's row, its result shown once; a reload creates and tests nothing again")
+    func keyFormsPostRedirectGet() async throws {
+        try await APIHarness.run(settings: ServerSettings(host: "127.0.0.1", port: 0, verifyTimeoutSeconds: 1)) { harness, api in
+            let ws = try await api.createWorkspace("PRG")
+            let admin = try await Self.signIn(api, token: harness.adminToken)
+            let saved = try await admin.submit("/workspaces/\(ws)/keys", ["provider": "ollama", "description": "Reloaded", "api_key": "sk-prg-000000000001", "extra_base_url": "http://127.0.0.1:9", "verify": "1"])
+            #expect(saved.posted == 303 && saved.page.status == 200 && saved.cleared)
+            #expect(saved.page.body.contains("API key created.") && saved.page.body.contains(#"<p class="row-note"#), "the result is on the row")
+            let reload = try await admin.get("/workspaces/\(ws)/keys")
+            #expect(!reload.body.contains("API key created.") && !reload.body.contains(#"<p class="row-note"#), "shown once")
+            let keys = try await api.get("/api/v1/workspaces/\(ws)/keys", token: harness.adminToken)
+            let items = keys.json["items"] as? [[String: Any]] ?? []
+            #expect(items.count == 1, "one key, however often the page is reloaded")
+            let id = try #require(items.first?["id"] as? String)
+            let tested = try await admin.submit("/workspaces/\(ws)/keys/\(id)/test", [:])
+            #expect(tested.posted == 303 && tested.page.body.contains(#"<p class="row-note"#))
         }
     }
 

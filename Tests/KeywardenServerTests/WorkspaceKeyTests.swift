@@ -109,6 +109,62 @@ struct WorkspaceKeyTests {
         }
     }
 
+    @Test("exclusive mode: a switch away and back turns the provider's whole chain on as it was; a key a person turned off stays off")
+    func exclusiveSwitchBackRestoresTheChain() async throws {
+        try await APIHarness.run { _, api in
+            let admin = api.harness.adminToken
+            let ws = try await api.createWorkspace("Chain", exclusive: true)
+            let primary = try #require(try await api.createKey(ws, description: "OpenAI main", key: "sk-openai-main-000000001")["id"] as? String)
+            let fallback = try #require(try await api.createKey(ws, description: "OpenAI backup", key: "sk-openai-back-000000001", role: "fallback")["id"] as? String)
+            let spare = try #require(try await api.createKey(ws, description: "OpenAI spare", key: "sk-openai-spare-00000001", role: "fallback")["id"] as? String)
+            _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(spare)/deactivate", token: admin)
+            func active(_ id: String) async throws -> Bool? {
+                try await api.get("/api/v1/workspaces/\(ws)/keys/\(id)", token: admin).json["active"] as? Bool
+            }
+            // Switch to Anthropic: every active OpenAI key goes off.
+            let claude = try await api.post("/api/v1/workspaces/\(ws)/keys?switch=true", token: admin,
+                                            json: ["provider": "anthropic", "description": "Claude", "api_key": "sk-ant-chain-0000000001"])
+            #expect(claude.status == 201)
+            let claudeID = try #require(claude.object("key")["id"] as? String)
+            let afterSwitch = [try await active(primary), try await active(fallback), try await active(spare)]
+            #expect(afterSwitch == [false, false, false])
+            // Switch back by turning on OpenAI's primary: its fallback comes back too; the spare a person turned off does not.
+            let back = try await api.post("/api/v1/workspaces/\(ws)/keys/\(primary)/activate?switch=true", token: admin)
+            #expect(back.status == 200)
+            let afterBack = [try await active(primary), try await active(fallback)]
+            #expect(afterBack == [true, true], "the chain as it was")
+            #expect(try await active(spare) == false, "a key a person turned off stays off")
+            #expect(try await active(claudeID) == false)
+            // A key parked by a switch and then turned off by a person is not restored by the next switch back.
+            _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(claudeID)/activate?switch=true", token: admin)
+            _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(fallback)/deactivate", token: admin)
+            _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(primary)/activate?switch=true", token: admin)
+            let afterChoice = [try await active(primary), try await active(fallback)]
+            #expect(afterChoice == [true, false])
+        }
+    }
+
+    @Test("exclusive mode on the keys page: a new key of another provider asks to switch or save inactive, and does what was chosen")
+    func exclusiveChoiceOnTheKeysPage() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Page solo", exclusive: true)
+            let openai = try #require(try await api.createKey(ws, description: "OpenAI main", key: "sk-openai-page-000000001")["id"] as? String)
+            let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            let form = try await admin.get("/workspaces/\(ws)/keys?new=anthropic")
+            #expect(form.body.contains("One provider at a time") && form.body.contains(#"value="switch" required"#) && form.body.contains("OpenAI is serving now"))
+            #expect(try await admin.get("/workspaces/\(ws)/keys?new=openai").body.contains("One provider at a time") == false, "no choice for the active provider")
+            let inactive = try await admin.post("/workspaces/\(ws)/keys", ["provider": "anthropic", "description": "Claude later", "api_key": "sk-ant-page-00000000001",
+                                                                           "exclusive": "inactive"])
+            #expect(inactive.status == 303)
+            let keys = try await api.get("/api/v1/workspaces/\(ws)/keys", token: harness.adminToken).json["items"] as? [[String: Any]] ?? []
+            #expect(keys.first { $0["description"] as? String == "Claude later" }?["active"] as? Bool == false)
+            let switched = try await admin.post("/workspaces/\(ws)/keys", ["provider": "mistral", "description": "Mistral now", "api_key": "mistral-page-000000000001",
+                                                                           "exclusive": "switch"])
+            #expect(switched.status == 303)
+            #expect(try await api.get("/api/v1/workspaces/\(ws)/keys/\(openai)", token: harness.adminToken).json["active"] as? Bool == false)
+        }
+    }
+
     @Test("search, category and provider filters, sorting, and pagination edges")
     func listing() async throws {
         try await APIHarness.run { harness, api in

@@ -145,6 +145,8 @@ public struct KeyService: Sendable {
                 try await self.demotePrimary(of: siblings.filter { $0.id != keyID }, actor: actor, on: db)
             }
             let (updated, _) = try await self.app.updateCredential(credential, with: validated, actor: actor, on: db)
+            // A person set its state: a later switch back no longer restores it on its own.
+            if validated.active != nil { try await self.store.credentials.clearParked(keyID, on: db) }
             if updated.active {
                 let readable = try await self.store.credentials.keyIsReadable(updated, on: db)
                 if validated.active == true, !credential.active {
@@ -195,11 +197,14 @@ public struct KeyService: Sendable {
         }
         let active = try await store.credentials.list(scope: .workspace(workspace.id), on: db)
             .filter { $0.active && others.contains($0.providerID) }
-        try await store.credentials.setActive(false, ids: active.map(\.id), actor: actor, on: db)
+        // Parked, not just turned off: a switch back to that provider turns on its whole chain as it was.
+        try await store.credentials.park(ids: active.map(\.id), actor: actor, on: db)
+        let restored = try await store.credentials.unpark(workspaceID: workspace.id, providerID: providerID, actor: actor, on: db)
         try await store.audit.append(AuditEvent(
             actor: actor, action: "workspace.exclusive_switched", targetType: "workspace", targetID: workspace.id,
             workspaceID: workspace.id,
-            details: ["activated": providerID, "deactivated": others.joined(separator: ","), "keys": active.map(\.id).joined(separator: ",")]
+            details: ["activated": providerID, "deactivated": others.joined(separator: ","), "keys": active.map(\.id).joined(separator: ","),
+                      "restored": restored.joined(separator: ",")]
         ), on: db)
     }
 

@@ -12,7 +12,9 @@ extension PagesController {
     func addKeyRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("workspaces/:workspace/keys") { request, context in
             try await page(request) { session in
-                try await keysPage(request, session: session, workspaceID: try context.parameters.require("workspace"), editing: nil)
+                let flash = flash(request, session: session)
+                return try await keysPage(request, session: session, workspaceID: try context.parameters.require("workspace"), editing: nil,
+                                          notice: flash?.notice, rowNote: flash?.note)
             }
         }
         router.get("workspaces/:workspace/keys/:key") { request, context in
@@ -34,9 +36,9 @@ extension PagesController {
                     details = try await app.keys.create(workspaceID: workspaceID, NewKeyRequest(
                         providerID: form.text("provider") ?? "", description: form.text("description") ?? "", apiKey: form.text("api_key").map { Secret($0) },
                         extras: Self.extras(form, of: provider), defaultModel: form.text("default_model"),
-                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: true,
+                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: form["exclusive"] != "inactive",
                         expiresAt: try Self.expiresAt(form) ?? nil, rotateByDays: try Self.rotateByDays(form) ?? nil
-                    ), actor: session.principal.actor)
+                    ), switchExclusive: form["exclusive"] == "switch", actor: session.principal.actor)
                 } catch let error as KeywardenError {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, typed: form,
                                               status: APIError(error).status)
@@ -44,7 +46,8 @@ extension PagesController {
                 // Save & Verify: the key is saved whatever the vendor says; the result goes on its row.
                 if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
                     let note = await verificationNote(workspaceID: workspaceID, keyID: details.credential.id, actor: session.principal.actor)
-                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, notice: "API key created.", rowNote: note)
+                    return try redirect("/workspaces/\(workspaceID)/keys#row-\(details.credential.id)",
+                                        flash: WebFlash(notice: "API key created.", note: note), session: session, request: request)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/keys?notice=created")
             }
@@ -68,7 +71,8 @@ extension PagesController {
                 }
                 if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
                     let note = await verificationNote(workspaceID: workspaceID, keyID: keyID, actor: session.principal.actor)
-                    return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, notice: "API key updated.", rowNote: note)
+                    return try redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)",
+                                        flash: WebFlash(notice: "API key updated.", note: note), session: session, request: request)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/keys?notice=updated")
             }
@@ -90,7 +94,8 @@ extension PagesController {
                         case "test":
                             try require(.keysTest, session, workspaceID)
                             let note = await verificationNote(workspaceID: workspaceID, keyID: keyID, actor: actor)
-                            return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, rowNote: note)
+                            return try redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)", flash: WebFlash(note: note),
+                                                session: session, request: request)
                         case "activate":
                             try require(.keysUpdate, session, workspaceID)
                             _ = try await app.keys.activate(workspaceID: workspaceID, keyID: keyID, switchExclusive: form["switch"] == "1", actor: actor)
@@ -251,6 +256,8 @@ extension PagesController {
             let rotateByDays: String
             let keySetOn: String?
             let rotation: RotationPanel?
+            /// In exclusive mode, a new key of another provider than the active one: who it would turn off.
+            let exclusiveOthers: String?
         }
 
         let workspaceID: String
@@ -296,13 +303,21 @@ extension PagesController {
         return extras
     }
 
+    /// In an exclusive workspace, the active providers other than `providerID`, named ("OpenAI, Anthropic"); `nil` when none.
+    static func otherActiveProviders(_ app: AppServices, workspaceID: String, than providerID: String) async throws -> String? {
+        let keys = try await app.resolution.view(for: workspaceID).keys(ofWorkspace: workspaceID)
+        let others = Set(keys.filter { $0.active && $0.providerID != providerID }.map(\.providerID))
+        guard !others.isEmpty else { return nil }
+        return others.compactMap { app.catalog.provider($0)?.displayName }.sorted().joined(separator: ", ")
+    }
+
     /// The pool weight a form gives, read with the one checked-number parser and the service's bounds.
     static func weight(_ form: WebForm) throws(KeywardenError) -> Int? {
         try NumberField.parse(form.text("weight"), field: "weight", in: 1...KeyService.maximumWeight)
     }
 
     /// What a key's Test found, shown on its row.
-    struct RowNote {
+    struct RowNote: Codable, Sendable {
         let keyID: String
         let text: String
         let good: Bool
@@ -399,7 +414,8 @@ extension PagesController {
                 models: Self.modelOptions(provider, selected: editing?.credential.defaultModel ?? typed?.text("default_model") ?? provider.defaultModel),
                 roles: [CredentialRole.primary, .fallback, .pool].map { .init(value: $0.rawValue, label: $0.rawValue, selected: $0 == role) },
                 canVerify: provider.verification.available && session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed,
-                expiresOn: expiresOn, rotateByDays: rotateByDays, keySetOn: keySetOn, rotation: rotation
+                expiresOn: expiresOn, rotateByDays: rotateByDays, keySetOn: keySetOn, rotation: rotation,
+                exclusiveOthers: editing == nil && workspace.exclusive ? try await Self.otherActiveProviders(app, workspaceID: workspaceID, than: provider.id) : nil
             )
         }
         let content = KeysPage(

@@ -43,7 +43,7 @@ extension PagesController {
         }
 
         /// A token value shown once: a new member's sign-in token, or a service token with the SDK snippet.
-        struct Revealed: Encodable {
+        struct Revealed: Codable, Sendable {
             let title: String
             let value: String
             let snippet: String?
@@ -64,8 +64,9 @@ extension PagesController {
         router.get("workspaces/:workspace/members") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
+                let flash = flash(request, session: session)
                 return try await membersPage(request, session: session, workspaceID: workspaceID,
-                                             notice: request.queryText("notice").map(Self.membersNotice))
+                                             notice: flash?.notice ?? request.queryText("notice").map(Self.membersNotice), revealed: flash?.revealed)
             }
         }
         router.post("workspaces/:workspace/members") { request, context in
@@ -78,8 +79,10 @@ extension PagesController {
                     let (member, token) = try await app.workspaceService.addMember(
                         workspaceID: workspaceID, name: form.text("name") ?? "", role: role, actor: session.principal.actor,
                         actingRole: session.principal.actingRole)
-                    return try await membersPage(request, session: session, workspaceID: workspaceID, notice: "\(member.name) added as \(role.rawValue).",
-                                                 revealed: .init(title: "\(member.name)'s sign-in token", value: token.value, snippet: nil))
+                    // Post / redirect / get: a reload of the page that shows the token adds no second member.
+                    return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
+                        notice: "\(member.name) added as \(role.rawValue).",
+                        revealed: .init(title: "\(member.name)'s sign-in token", value: token.value, snippet: nil)), session: session, request: request)
                 } catch let error as KeywardenError where error.kind != .notFound {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
@@ -127,9 +130,11 @@ extension PagesController {
                         workspaceID: workspaceID, name: form.text("name") ?? "", permissions: permissions,
                         mayGrantReveal: session.principal.isPlatformAdmin, actor: session.principal.actor,
                         actingPermissions: session.principal.actingPermissions)
-                    return try await membersPage(request, session: session, workspaceID: workspaceID, notice: "Service token “\(record.name)” created.",
-                                                 revealed: .init(title: "The token for \(record.name)", value: token.value,
-                                                                 snippet: Self.sdkSnippet(origin: Self.origin(of: request), token: token.value)))
+                    // Post / redirect / get: a reload of the page that shows the token mints no second one.
+                    return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
+                        notice: "Service token “\(record.name)” created.",
+                        revealed: .init(title: "The token for \(record.name)", value: token.value,
+                                        snippet: Self.sdkSnippet(origin: Self.origin(of: request), token: token.value))), session: session, request: request)
                 } catch let error as KeywardenError where error.kind != .notFound {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }

@@ -5,6 +5,7 @@ import KeywardenApp
 import KeywardenProviders
 import KeywardenStore
 import KeywardenVault
+import HTTPTypes
 import NIOCore
 
 /// The admin UI: server-rendered pages over the same services as the API.
@@ -52,7 +53,12 @@ struct PagesController {
     func page(_ request: Request, _ body: (WebSession) async throws -> Response) async throws -> Response {
         guard let session = try await session(request) else { return WebResponse.redirect("/login") }
         do {
-            return try await body(session)
+            var response = try await body(session)
+            // A one-time message is shown by the first page after its POST, then gone (a reload shows it no more).
+            if request.method == .get, WebResponse.cookieValue(WebFlash.cookieName, in: request) != nil {
+                response.headers.append(HTTPField(name: .setCookie, value: WebResponse.cookie(WebFlash.cookieName, "", maxAge: 0, secure: WebResponse.isSecure(request))))
+            }
+            return response
         } catch let error as KeywardenError {
             let status = APIError(error).status
             let chrome = try await chrome(session, title: "Error", nav: "", workspaceID: session.principal.workspaceID, error: error.message)

@@ -18,6 +18,7 @@ public enum Schema {
         Migration(version: 13, name: "chat routes", apply: addRoutes),
         Migration(version: 14, name: "who pays when a workspace's own keys cannot: platform_fallback", apply: addPlatformFallback),
         Migration(version: 15, name: "usage rows by key, for the request log and the keys table's last use", apply: addUsageByKey),
+        Migration(version: 16, name: "keys an exclusive switch turned off, restored by a switch back", apply: addParkedKeys),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -399,5 +400,11 @@ public enum Schema {
     static func addUsageByKey(_ db: any SQLDatabase) async throws {
         // A key's calls in time order: its last use, its calls this period, the request log filtered by key.
         try await db.create(index: "usage_by_credential").on("usage").column("credential_id").column("at").run()
+    }
+
+    @Sendable
+    static func addParkedKeys(_ db: any SQLDatabase) async throws {
+        // TRUE: turned off by an exclusive-mode switch to another provider (not by a person); a switch back turns it on.
+        try await db.alter(table: "credentials").column("parked", type: boolean, .notNull, .default(SQLLiteral.boolean(false))).run()
     }
 }

@@ -316,6 +316,33 @@ public struct CredentialRepository: Sendable {
             .where("id", .in, ids).run()
     }
 
+    /// Turns keys off for an exclusive-mode switch to another provider, remembering that a switch did it (``unpark``).
+    public func park(ids: [String], actor: String, on db: any SQLDatabase) async throws {
+        guard !ids.isEmpty else { return }
+        for id in ids { ChangeLog.touch(.credential(id)) }
+        try await db.update(Self.table)
+            .set("active", to: false).set("parked", to: true).set("updated_at", to: Timestamp.now).set("updated_by", to: actor)
+            .where("id", .in, ids).run()
+    }
+
+    /// Turns back on the keys of a workspace's provider that a switch turned off: its chain as it was. Their ids.
+    public func unpark(workspaceID: String, providerID: String, actor: String, on db: any SQLDatabase) async throws -> [String] {
+        let ids = try await db.select().column("id").from(Self.table)
+            .where("workspace_id", .equal, workspaceID).where("provider_id", .equal, providerID).where("parked", .equal, true)
+            .all().map { try $0.decode(column: "id", as: String.self) }
+        guard !ids.isEmpty else { return [] }
+        for id in ids { ChangeLog.touch(.credential(id)) }
+        try await db.update(Self.table)
+            .set("active", to: true).set("parked", to: false).set("updated_at", to: Timestamp.now).set("updated_by", to: actor)
+            .where("id", .in, ids).run()
+        return ids
+    }
+
+    /// Forgets that a switch turned a key off: a person chose its state since.
+    public func clearParked(_ id: String, on db: any SQLDatabase) async throws {
+        try await db.update(Self.table).set("parked", to: false).where("id", .equal, id).where("parked", .equal, true).run()
+    }
+
     /// Deletes a credential and its sealed secrets (the application audits it).
     public func delete(_ credential: Credential, actor: String, on db: any SQLDatabase) async throws {
         ChangeLog.touch(ChangeScope(credential.scope))

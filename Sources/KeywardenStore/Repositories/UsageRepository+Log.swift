@@ -70,30 +70,17 @@ public struct UsageCursor: Sendable, Equatable {
     }
 
     /// The cursor as an opaque token (base64url of `at` and `id`).
-    public var token: String {
-        Data("\(at) \(id)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    public var token: String { Base64URL.encode(Array("\(at) \(id)".utf8)) }
 
     /// Reads a token made by ``token``; anything else is `400 invalid_cursor`.
     public init(token: String) throws(KeywardenError) {
         let invalid = KeywardenError.invalid("cursor", "cursor is the next_cursor of a previous page.", code: "invalid_cursor")
-        guard token.utf8.count <= 256, token.utf8.allSatisfy({ $0.isBase64URL }) else { throw invalid }
-        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { throw invalid }
+        guard token.utf8.count <= 256, let bytes = Base64URL.decode(token), let text = String(validating: bytes, as: UTF8.self) else { throw invalid }
         let parts = text.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 2, Timestamp.date(String(parts[0])) != nil, !parts[1].isEmpty,
-              parts[1].utf8.allSatisfy({ $0.isBase64URL }) else { throw invalid }
+              parts[1].utf8.allSatisfy(Base64URL.isAlphabet) else { throw invalid }
         at = String(parts[0])
         id = String(parts[1])
-    }
-}
-
-private extension UInt8 {
-    /// A letter, a digit, `-` or `_`.
-    var isBase64URL: Bool {
-        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) || self == 0x2D || self == 0x5F
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenCore
 
 /// Gemini's `generateContent` / `streamGenerateContent`, written (requests) and read (answers).
 enum GeminiGenerateWire {
@@ -17,16 +18,14 @@ enum GeminiGenerateWire {
     /// made of the call's place and its signature, so both survive the caller's round trip without any state here.
     static func callID(index: Int, signature: String?) -> String {
         guard let signature, !signature.isEmpty else { return "call_g\(index)" }
-        let url = signature.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        return "call_g\(index)_\(url)"
+        return "call_g\(index)_\(Base64URL.fromStandard(signature))"
     }
 
     /// The signature an id made by ``callID(index:signature:)`` carries.
     static func signature(inCallID id: String) -> String? {
         guard id.hasPrefix("call_g"), let underscore = id.dropFirst(6).firstIndex(of: "_") else { return nil }
-        var text = String(id[id.index(after: underscore)...]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while text.utf8.count % 4 != 0 { text += "=" }
-        return text.isEmpty ? nil : text
+        let text = String(id[id.index(after: underscore)...])
+        return text.isEmpty ? nil : Base64URL.toStandard(text)
     }
 
     // MARK: Requests
