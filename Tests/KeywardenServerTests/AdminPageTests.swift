@@ -104,6 +104,15 @@ struct AdminPageTests {
                 let forged = try await admin.landing("/workspaces/\(ws)/members", flash: String(decoding: bytes, as: UTF8.self))
                 #expect(forged.status == 200 && !forged.body.contains(value) && !forged.body.contains("revealed-value"))
             }
+            // A message is for the page its POST redirected to: another page (another tab) leaves it for that page.
+            let second = try await api.client.execute(
+                uri: "/workspaces/\(ws)/tokens", method: .post, headers: [.cookie: admin.cookie, .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "csrf_token=\(admin.csrf)&name=Second&permission_gateway.use=on")
+            ) { response in response.headers[values: .setCookie].first { $0.hasPrefix("kw_flash=") }?.split(separator: ";").first.map(String.init) }
+            let elsewhere = try await admin.landing("/workspaces/\(ws)/keys", flash: second)
+            #expect(elsewhere.status == 200 && !elsewhere.cleared && !elsewhere.body.contains("revealed-value"))
+            let meant = try await admin.landing("/workspaces/\(ws)/members", flash: second)
+            #expect(meant.cleared && meant.body.contains("Service token “Second” created.") && meant.body.contains("revealed-value"))
             // A member added on the page: its sign-in token shown once, one member however often the page is reloaded.
             let added = try await admin.submit("/workspaces/\(ws)/members", ["name": "Dana", "role": "member"])
             #expect(added.posted == 303 && added.page.body.contains("Dana added as member.") && added.page.body.contains(#"id="revealed-value">kw_"#))

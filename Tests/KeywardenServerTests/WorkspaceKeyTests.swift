@@ -141,6 +141,15 @@ struct WorkspaceKeyTests {
             _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(primary)/activate?switch=true", token: admin)
             let afterChoice = [try await active(primary), try await active(fallback)]
             #expect(afterChoice == [true, false])
+            // Switched away, the other provider then turned off by hand: turning this one on brings its parked chain back
+            // (nothing to switch from), and a parked key its vendor refused since stays off.
+            _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(fallback)/activate", token: admin)
+            _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(claudeID)/activate?switch=true", token: admin)
+            _ = try await api.post("/api/v1/workspaces/\(ws)/keys/\(claudeID)/deactivate", token: admin)
+            let reback = try await api.post("/api/v1/workspaces/\(ws)/keys/\(primary)/activate", token: admin)
+            #expect(reback.status == 200)
+            let afterHand = [try await active(primary), try await active(fallback)]
+            #expect(afterHand == [true, true])
         }
     }
 

@@ -27,7 +27,8 @@ extension AppServices {
         try await store.audit.append(AuditEvent(
             actor: actor, action: "credential.updated", targetType: "credential", targetID: credential.id,
             workspaceID: credential.scope.workspaceID,
-            details: ["provider": credential.providerID, "changed": changed.joined(separator: ",")],
+            details: ["provider": credential.providerID, "changed": changed.joined(separator: ",")]
+                .merging(Self.changes(from: credential, to: updated, changed)) { $1 },
             secretFingerprint: changed.contains("api_key") ? updated.fingerprint : nil
         ), on: db)
         return (updated, changed)
@@ -80,5 +81,31 @@ extension AppServices {
             details: ["name": name, "byok_allowed": "\(byokAllowed)", "exclusive": "\(exclusive)"]
         ), on: db)
         return workspace
+    }
+}
+
+extension AppServices {
+    /// What changed, as `before.<field>` and `after.<field>` (`-` for none): the key itself by fingerprint, never by
+    /// value; an extra only by name (extras are sealed like the key).
+    static func changes(from before: Credential, to after: Credential, _ changed: [String]) -> [String: String] {
+        func day(_ date: Date?) -> String { date.map { String(Timestamp.string($0).prefix(10)) } ?? "-" }
+        var details: [String: String] = [:]
+        for field in changed {
+            let pair: (String, String)? = switch field {
+            case "description": (before.description, after.description)
+            case "api_key": (before.fingerprint.map { "fingerprint " + $0 } ?? "-", after.fingerprint.map { "fingerprint " + $0 } ?? "-")
+            case "default_model": (before.defaultModel ?? "-", after.defaultModel ?? "-")
+            case "role": (before.role.rawValue, after.role.rawValue)
+            case "weight": (String(before.weight), String(after.weight))
+            case "active": (String(before.active), String(after.active))
+            case "expires_at": (day(before.lifecycle.expiresAt), day(after.lifecycle.expiresAt))
+            case "rotate_by_days": (before.lifecycle.rotateByDays.map(String.init) ?? "-", after.lifecycle.rotateByDays.map(String.init) ?? "-")
+            default: nil
+            }
+            guard let (old, new) = pair else { continue }
+            details["before.\(field)"] = old
+            details["after.\(field)"] = new
+        }
+        return details
     }
 }

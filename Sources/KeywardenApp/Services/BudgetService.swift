@@ -127,7 +127,7 @@ public struct BudgetService: Sendable {
     /// (calls made while no limit applied): one definition of a period's spending for the meter, the limit and the usage
     /// report. Idempotent; raises the counter held in memory too.
     public func catchUp(workspaceID: String, period: BudgetPeriod, scope: BudgetScope) async throws {
-        let spent = try await store.engine.counterWrite { db in
+        let spent = try await store.engine.transaction(changesState: false) { db in
             try await self.store.budgets.catchUp(workspaceID: workspaceID, period: period, scope: scope, on: db)
         }
         let key = LocalBudgetBook.Key(workspaceID: workspaceID, period: period.key, scope: scope)

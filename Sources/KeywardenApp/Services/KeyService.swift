@@ -189,7 +189,11 @@ public struct KeyService: Sendable {
     func ensureExclusive(_ workspace: Workspace, activating providerID: String, switching: Bool, actor: String, on db: any SQLDatabase) async throws {
         guard workspace.exclusive else { return }
         let others = try await store.credentials.activeProviders(workspaceID: workspace.id, on: db).filter { $0 != providerID }
-        guard !others.isEmpty else { return }
+        guard !others.isEmpty else {
+            // Nothing to switch from (its keys were turned off by hand since): the provider comes back as it was parked.
+            _ = try await store.credentials.unpark(workspaceID: workspace.id, providerID: providerID, actor: actor, on: db)
+            return
+        }
         let names = others.map { store.catalog.provider($0)?.displayName ?? $0 }.joined(separator: ", ")
         guard switching else {
             throw KeywardenError(.conflict, code: "exclusive_provider_active",

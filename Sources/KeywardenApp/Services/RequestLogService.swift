@@ -62,10 +62,11 @@ public struct RequestLogService: Sendable {
         let showsPlatformKeys = Self.showsPlatformKeys(scope, principal)
         return try await store.engine.read { db in
             if let id = filter.workspaceID, try await self.store.workspaces.get(id, on: db) == nil { throw KeywardenError.notFound("workspace") }
-            // A workspace's reader filters by its own keys (or a deleted one's id); another scope's key is not theirs to name.
+            // A workspace's reader filters by its own keys (or a deleted one's id); another scope's key matches nothing
+            // (answered as any id without calls, so the answer says nothing of it).
             if !showsPlatformKeys, let key = filter.credentialID, let credential = try await self.store.credentials.get(key, on: db),
                credential.scope != .workspace(filter.workspaceID ?? "") {
-                throw KeywardenError.notFound("key")
+                return Page(entries: [], nextCursor: nil)
             }
             // One more row than the page says whether another page follows.
             let rows = try await self.store.usageRows.log(filter, before: after, limit: limit + 1, on: db)

@@ -192,6 +192,8 @@ public struct WorkspaceService: Sendable {
                             field: "exclusive")
                     }
                 }
+                // Out of exclusive mode no switch comes back for parked keys: they stay off, as a person left them.
+                if !exclusive { try await self.store.credentials.forgetParked(workspaceID: id, on: db) }
                 workspace.exclusive = exclusive
                 changed["exclusive"] = "\(exclusive)"
             }

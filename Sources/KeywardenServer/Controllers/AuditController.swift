@@ -14,8 +14,33 @@ struct AuditController {
                 perPage: try request.queryInt("per_page", code: "invalid_pagination")
             )
             let workspaceID = try Access.readScope(.auditRead, requested: request.queryText("workspace"), platformWide: false, context)
-            let (entries, total) = try await app.auditQuery.page(workspaceID: workspaceID, action: request.queryText("action"), pagination: pagination)
-            return try JSONResponse.make(PageBody(items: entries, total: total, page: pagination.page, perPage: pagination.perPage))
+            let filter = AuditFilter(workspaceID: workspaceID, action: request.queryText("action"), actor: request.queryText("actor"),
+                                     targetType: request.queryText("target_type"), targetID: request.queryText("target_id"))
+            let (entries, total) = try await app.auditQuery.page(filter, pagination: pagination)
+            let named = try await app.auditQuery.named(entries)
+            return try JSONResponse.make(PageBody(items: named.map(NamedEntryBody.init), total: total, page: pagination.page, perPage: pagination.perPage))
         }
+    }
+}
+
+/// An entry as stored (its hash covers these members), with the names of who acted and on what as they are now.
+struct NamedEntryBody: Encodable {
+    let entry: AuditEntry
+    let actorName: String
+    let targetName: String?
+
+    init(_ named: NamedAuditEntry) {
+        entry = named.entry
+        actorName = named.actorName
+        targetName = named.targetName
+    }
+
+    enum CodingKeys: String, CodingKey { case actorName = "actor_name", targetName = "target_name" }
+
+    func encode(to encoder: any Encoder) throws {
+        try entry.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(actorName, forKey: .actorName)
+        try container.encodeIfPresent(targetName, forKey: .targetName)
     }
 }

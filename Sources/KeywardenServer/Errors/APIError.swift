@@ -75,6 +75,8 @@ extension APIError {
                       message: "The disk holding Keywarden's database is full; nothing was written. Ask the operator to free space.")
         case .lockHeld(let operation):
             self.init(.conflict, code: error.code, message: "Another \(operation) is running; wait for it to finish.")
+        case .unstorableText:
+            self.init(.badRequest, code: error.code, message: "A value holds a character that cannot be stored or searched (such as NUL); nothing was changed.")
         default:
             return nil
         }

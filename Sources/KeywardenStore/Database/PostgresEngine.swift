@@ -317,6 +317,8 @@ public final class PostgresEngine: DatabaseEngine {
             switch error.code {
             case .server:
                 let state = error.serverInfo?[.sqlState] ?? ""
+                // 22021 character not in repertoire (a NUL in text), 22P05 untranslatable character: the client's text.
+                if state == "22021" || state == "22P05" { return StoreError.unstorableText }
                 // 08: connection exception; 53: insufficient resources; 57: operator intervention (shutdown, statement
                 // timeout); 55P03: lock not available (lock timeout); 25P03: idle in transaction timeout; 40: transaction
                 // rollback (a deadlock's victim, a serialization failure): each may be tried again.

@@ -16,6 +16,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case unavailable(reason: String)
     /// The disk holding the database is full: nothing was written (`507 storage_full`).
     case storageFull(path: String)
+    /// A value the client sent holds a character the database cannot store or compare (a NUL in PostgreSQL's text):
+    /// nothing was written (`400 invalid_text`).
+    case unstorableText
 
     /// Seconds a client is asked to wait (`Retry-After`) after ``unavailable(reason:)``, on every route.
     public static let retryAfterSeconds = 2
@@ -35,6 +38,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .lockHeld: return "operation_in_progress"
         case .unavailable: return "store_unavailable"
         case .storageFull: return "storage_full"
+        case .unstorableText: return "invalid_text"
         }
     }
 
@@ -58,6 +62,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return detail
         case .closed:
             return "the store is closed"
+        case .unstorableText:
+            return "a value holds a character the database cannot store (such as NUL)"
         case .lockHeld(let operation):
             return "another \(operation) is running on this database; wait for it to finish (it cannot run twice at once)"
         case .unavailable(let reason):

@@ -104,21 +104,28 @@ public struct BudgetRepository: Sendable {
         return !rows.isEmpty
     }
 
-    /// Raises a period's spending to at least what the ledger's rows of that period and scope cost (creating the row), in
-    /// one statement: spending made while no limit counted it (before a limit was set, or set on the plan) counts from
-    /// then on, so the budget's meter and the usage report say the same. Returns the spending after it.
+    /// Raises a period's spending to at least what the ledger's rows of that period and scope cost (creating the row):
+    /// spending made while no limit counted it (before a limit was set, or set on the plan) counts from then on, so the
+    /// budget's meter and the usage report say the same. Run in a transaction: the row is locked first (PostgreSQL),
+    /// then the ledger summed by a statement of its own, which (read committed) sees every settle that committed before
+    /// the lock; a settle after it waits for the lock and adds its cost on top. Returns the spending after it.
     public func catchUp(workspaceID: String, period: BudgetPeriod, scope: BudgetScope, on db: any SQLDatabase) async throws -> Int {
+        try await ensureRow(workspaceID: workspaceID, period: period.key, scope: scope, on: db)
+        let current = try await db.select().column("spent_milli").from(Self.table)
+            .where("workspace_id", .equal, workspaceID).where("period", .equal, period.key).where("scope", .equal, scope.rawValue)
+            .for(.update).first()?.decode(column: "spent_milli", as: Int.self) ?? 0
         let sources: [KeySource] = scope == .byok ? [.byok] : [.platform, .managed]
-        let row = try await db.raw("""
-            INSERT INTO budget_spend (workspace_id, period, scope, spent_milli, reserved_milli, announced)
-            SELECT \(bind: workspaceID), \(bind: period.key), \(bind: scope.rawValue), CAST(COALESCE(SUM(milli_credits), 0) AS BIGINT), 0, 0 FROM usage
-            WHERE workspace_id = \(bind: workspaceID) AND at >= \(bind: Timestamp.string(period.start)) AND at < \(bind: Timestamp.string(period.end))
-              AND source IN (\(SQLList(sources.map { SQLBind($0.rawValue) })))
-            ON CONFLICT (workspace_id, period, scope) DO UPDATE SET spent_milli = CASE WHEN budget_spend.spent_milli < excluded.spent_milli
-                THEN excluded.spent_milli ELSE budget_spend.spent_milli END
-            RETURNING spent_milli
-            """).first()
-        return try row?.decode(column: "spent_milli", as: Int.self) ?? 0
+        let ledger = try await db.select()
+            .column(SQLRaw("CAST(COALESCE(SUM(milli_credits), 0) AS BIGINT)"), as: "spent")
+            .from(UsageRepository.table)
+            .where("workspace_id", .equal, workspaceID)
+            .where("at", .greaterThanOrEqual, Timestamp.string(period.start)).where("at", .lessThan, Timestamp.string(period.end))
+            .where("source", .in, sources.map(\.rawValue))
+            .first()?.decode(column: "spent", as: Int.self) ?? 0
+        guard ledger > current else { return current }
+        try await db.update(Self.table).set("spent_milli", to: SQLBind(ledger))
+            .where("workspace_id", .equal, workspaceID).where("period", .equal, period.key).where("scope", .equal, scope.rawValue).run()
+        return ledger
     }
 
     /// The spending of a period and scope (zero when nothing was spent).

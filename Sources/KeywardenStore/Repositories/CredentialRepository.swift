@@ -325,17 +325,28 @@ public struct CredentialRepository: Sendable {
             .where("id", .in, ids).run()
     }
 
-    /// Turns back on the keys of a workspace's provider that a switch turned off: its chain as it was. Their ids.
+    /// Turns back on the keys of a workspace's provider that a switch turned off: its chain as it was. A key that cannot
+    /// serve now (refused by its vendor since, or unreadable) stays off and is no longer parked. Their ids.
     public func unpark(workspaceID: String, providerID: String, actor: String, on db: any SQLDatabase) async throws -> [String] {
-        let ids = try await db.select().column("id").from(Self.table)
+        let parked = try await db.select().columns("id", "status").from(Self.table)
             .where("workspace_id", .equal, workspaceID).where("provider_id", .equal, providerID).where("parked", .equal, true)
-            .all().map { try $0.decode(column: "id", as: String.self) }
-        guard !ids.isEmpty else { return [] }
-        for id in ids { ChangeLog.touch(.credential(id)) }
-        try await db.update(Self.table)
-            .set("active", to: true).set("parked", to: false).set("updated_at", to: Timestamp.now).set("updated_by", to: actor)
-            .where("id", .in, ids).run()
-        return ids
+            .all().map { (try $0.decode(column: "id", as: String.self), VerificationStatus(rawValue: try $0.decode(column: "status", as: String.self))) }
+        guard !parked.isEmpty else { return [] }
+        let refused: Set<VerificationStatus> = [.invalid, .unreadable, .noPermission, .quotaExceeded]
+        let restored = parked.filter { !refused.contains($0.1 ?? .unverified) }.map(\.0)
+        for (id, _) in parked { ChangeLog.touch(.credential(id)) }
+        if !restored.isEmpty {
+            try await db.update(Self.table)
+                .set("active", to: true).set("parked", to: false).set("updated_at", to: Timestamp.now).set("updated_by", to: actor)
+                .where("id", .in, restored).run()
+        }
+        try await db.update(Self.table).set("parked", to: false).where("id", .in, parked.map(\.0)).run()
+        return restored
+    }
+
+    /// Forgets every parked key of a workspace (exclusive mode turned off).
+    public func forgetParked(workspaceID: String, on db: any SQLDatabase) async throws {
+        try await db.update(Self.table).set("parked", to: false).where("workspace_id", .equal, workspaceID).where("parked", .equal, true).run()
     }
 
     /// Forgets that a switch turned a key off: a person chose its state since.
