@@ -154,6 +154,16 @@ public final class Cooldowns: Sendable {
         }
     }
 
+    /// A key's rest in force for `workspaceID` (shared, or held for it), the longest one: how long it lasts still and
+    /// whether it is a vendor's rate limit (else a refusal being checked); `nil` when it serves.
+    public func rest(of credentialID: String, for workspaceID: String?, now: ContinuousClock.Instant = .now) -> (remaining: Duration, rateLimited: Bool)? {
+        state.withLock { state in
+            let rests = [state.shared[credentialID], workspaceID.flatMap { state.scoped[$0]?[credentialID] }].compactMap { $0 }.filter { $0.until > now }
+            guard let longest = rests.max(by: { $0.until < $1.until }) else { return nil }
+            return (longest.until - now, longest.rateLimited)
+        }
+    }
+
     /// How long until the first of these keys comes back from a rate-limit rest (shared, or held for `workspaceID`).
     public func shortestRateLimit(among ids: [String], for workspaceID: String? = nil, now: ContinuousClock.Instant = .now) -> Duration? {
         state.withLock { state in

@@ -120,7 +120,8 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     RequestLogController(app: app).addRoutes(to: api)
     AuditController(app: app).addRoutes(to: api.group("audit"))
     PagesController(app: app, verification: services.verification, keys: KeysController(app: app, verification: services.verification),
-                    signInLimiter: services.limits.signIns, defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget)
+                    cooldowns: services.gateway.cooldowns, signInLimiter: services.limits.signIns,
+                    defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget)
         .addRoutes(to: router)
     UsageController(app: app).addRoutes(to: api.group("usage"))
     UsageController(app: app).addExportRoute(to: api.group("usage"))

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import KeywardenCore
 import KeywardenApp
+import KeywardenGateway
 import KeywardenProviders
 import KeywardenStore
 import KeywardenVault
@@ -17,6 +18,8 @@ struct PagesController {
     let app: AppServices
     let verification: KeyVerificationService
     let keys: KeysController
+    /// The gateway's rests (this instance's), shown on the key chain page.
+    var cooldowns: Cooldowns? = nil
     /// Sign-in attempts per client address.
     let signInLimiter: RateLimiter
     /// The platform budget of a workspace without its own (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`).
@@ -45,6 +48,7 @@ struct PagesController {
         addAuditRoutes(to: router)
         addRoutePages(to: router)
         addRequestLogRoutes(to: router)
+        addChainRoutes(to: router)
     }
 
     // MARK: Helpers

@@ -16,8 +16,7 @@ struct Init: AsyncParsableCommand {
             if let token = report.adminToken {
                 say("Initialised \(path).")
                 say("Keyring: \(app.configuration.keyringSource)")
-                say("Platform admin token (shown only this once; store it now):")
-                say("  \(token.value)")
+                sayBoxed(["Platform admin token, shown only this once. Store it now.", "", token.value])
             } else {
                 say("\(path) was already initialised; nothing was overwritten.")
                 if !report.seed.inserted.isEmpty { say("Added providers: \(report.seed.inserted.joined(separator: ", "))") }

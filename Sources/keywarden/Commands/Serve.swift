@@ -26,8 +26,14 @@ struct Serve: AsyncParsableCommand {
                 say("Keywarden is listening on http://\(host):\(port)")
                 say(database)
                 if let token {
-                    say("First run: the platform admin token is below. It is shown only this once; store it now.")
-                    say("  \(token.value)")
+                    // Set apart, and last: the log lines that follow go to standard error and do not bury it.
+                    sayBoxed([
+                        "First run: the platform admin token, shown only this once. Store it now.",
+                        "",
+                        token.value,
+                        "",
+                        "Sign in at http://\(host):\(port)/login with it, or send it as a bearer token to /api/v1.",
+                    ])
                 }
             }
         }

@@ -20,3 +20,14 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+/// Lines set apart between two rules, indented, so the one that matters (a token) is easy to find and to copy whole.
+func sayBoxed(_ lines: [String]) {
+    let width = min(100, (lines.map(\.count).max() ?? 0) + 4)
+    let rule = String(repeating: "=", count: width)
+    say("")
+    say(rule)
+    for line in lines { say(line.isEmpty ? "" : "  " + line) }
+    say(rule)
+    say("")
+}
