@@ -56,7 +56,7 @@ done < "$data/vendors"
 env "${upstreams[@]}" KEYWARDEN_ALLOW_PRIVATE_TARGETS=1 "$binary" serve --data "$data/kw" --port 0 > "$data/out" 2> "$data/err" &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$data/out" 2>/dev/null && break; sleep 0.1; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' "$data/out" | sed 's/.*://')
+port=$(grep -o 'http://127.0.0.1:[0-9]*' "$data/out" | head -1 | sed 's/.*://')
 token=$(grep -o 'kw_[A-Za-z0-9_-]*' "$data/out" | head -1)
 [ -n "$port" ] && [ -n "$token" ] || { cat "$data/out" "$data/err"; echo "keywarden did not start"; exit 1; }
 

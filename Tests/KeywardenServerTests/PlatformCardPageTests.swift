@@ -6,6 +6,22 @@ import Testing
 /// redirect back to the card (a reload sends nothing again).
 @Suite("Admin pages: platform card actions")
 struct PlatformCardPageTests {
+    @Test("the cards filter by category and search (without script); each key field says where to get the key; busy buttons are marked")
+    func cardsFilterAndHelp() async throws {
+        try await APIHarness.run { harness, api in
+            let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            let all = try await admin.get("/platform/providers")
+            #expect(all.body.contains("Create one at platform.openai.com → API keys.") && all.body.contains(#"data-busy="Testing…""#))
+            let voice = try await admin.get("/platform/providers?category=voice")
+            #expect(voice.body.contains(#"id="elevenlabs""#) && !voice.body.contains(#"id="openai""#) && voice.body.contains("Showing "))
+            #expect(voice.body.contains(#"<option value="voice" selected>Voice</option>"#))
+            let search = try await admin.get("/platform/providers?search=anthrop")
+            #expect(search.body.contains(#"id="anthropic""#) && !search.body.contains(#"id="gemini""#))
+            let none = try await admin.get("/platform/providers?category=llm&search=zzz-nothing")
+            #expect(none.status == 200 && !none.body.contains(#"<section class="card provider""#))
+        }
+    }
+
     @Test("Activate with a freshly typed key saves it, activates the card and redirects to it; an empty card still meets the guard")
     func activateSavesTypedKey() async throws {
         try await APIHarness.run { harness, api in

@@ -110,6 +110,32 @@ struct VerificationRouteTests {
         }
     }
 
+    @Test("webhooks on the settings page: added with post / redirect / get (the secret shown once), a test event's delivery told in place")
+    func webhookPageAndTestEvent() async throws {
+        try await withMocks { harness, api, mocks in
+            let ws = try await api.createWorkspace("Hooked")
+            let browser = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            let empty = try await browser.submit("/workspaces/\(ws)/settings/test", [:])
+            #expect(empty.posted == 303 && empty.page.body.contains("there is no webhook or notification address"))
+            let url = try #require(mocks.urls["receiver"]) + "/hook?token=s3cr3t-query"
+            let added = try await browser.submit("/workspaces/\(ws)/settings/webhooks", ["url": url, "description": "Ops"])
+            #expect(added.posted == 303 && added.page.body.contains("Webhook added.") && added.page.body.contains("whsec_"))
+            let reload = try await browser.get("/workspaces/\(ws)/settings")
+            #expect(!reload.body.contains("whsec_"))
+            let hooks = try await api.get("/api/v1/workspaces/\(ws)/webhooks", token: harness.adminToken)
+            #expect((hooks.json["items"] as? [[String: Any]])?.count == 1, "one webhook, however often the page is reloaded")
+            // The dispatcher's rounds, as the running server would make them.
+            let rounds = Task { while !Task.isCancelled { _ = try? await api.services.dispatcher.deliverDue(); try? await Task.sleep(for: .milliseconds(100)) } }
+            defer { rounds.cancel() }
+            let tested = try await browser.submit("/workspaces/\(ws)/settings/test", [:])
+            #expect(tested.posted == 303 && tested.page.body.contains("Test event sent. Webhook ") && tested.page.body.contains(": delivered (200)."),
+                    "\(tested.page.body.components(separatedBy: "toast").dropFirst().first?.prefix(300) ?? "")")
+            #expect(!tested.page.body.contains("s3cr3t-query"), "the receiver's query is never shown")
+            let received = try await mocks.requests("receiver")
+            #expect(received.contains { ($0["path"] as? String) == "/hook" })
+        }
+    }
+
     @Test("SMTP settings: the password is leave-blank-to-keep and never shown")
     func smtpSettings() async throws {
         try await APIHarness.run { harness, api in

@@ -118,6 +118,15 @@ public struct NotificationSettingsService: Sendable {
         }
     }
 
+    /// The deliveries of one event of the scope (a test's, to show its outcome).
+    public func deliveries(ofEvent eventID: String, workspaceID: String?) async throws -> [Delivery] {
+        try await store.engine.read { db in
+            let hooks = Set(try await self.webhooks.list(workspaceID: workspaceID, on: db).map(\.id))
+            // Only the scope's own: a webhook of another scope, or an address, of an event that is not the scope's is not shown.
+            return try await self.events.deliveries(event: eventID, on: db).filter { $0.channel == .email || hooks.contains($0.target) }
+        }
+    }
+
     /// Opens a webhook's signing secret (for the dispatcher, at the moment of signing).
     public func signingSecret(of hook: Webhook) async throws -> Secret? {
         let context = Self.secretContext(hook)

@@ -24,7 +24,8 @@ extension PagesController {
                         messages[provider] = (Self.noticeText(notice, provider: app.catalog.provider(provider)?.displayName ?? provider), "ok")
                     }
                 }
-                return try await providersPage(session, messages: messages)
+                return try await providersPage(session, messages: messages,
+                                               filter: CardFilter(category: request.queryText("category"), search: request.queryText("search")))
             }
         }
         router.post("platform/providers/:provider") { request, context in
@@ -93,6 +94,12 @@ extension PagesController {
 
     /// The platform's provider cards, with the stats strip.
     struct ProvidersPage: Encodable {
+        struct Option: Encodable {
+            let value: String
+            let label: String
+            let selected: Bool
+        }
+
         struct Stats: Encodable {
             let providers: Int
             let active: Int
@@ -103,6 +110,8 @@ extension PagesController {
         struct KeyField: Encodable {
             let label: String
             let placeholder: String
+            /// Where to get this key.
+            let help: String?
         }
 
         struct Extra: Encodable {
@@ -112,6 +121,7 @@ extension PagesController {
             let required: Bool
             let placeholder: String
             let isSet: Bool
+            let help: String?
         }
 
         struct Card: Encodable {
@@ -138,6 +148,11 @@ extension PagesController {
         }
 
         let stats: Stats
+        /// The category and search the cards are filtered by, and the choices.
+        let categories: [Option]
+        let search: String
+        let filtered: Bool
+        let shownText: String
         let cards: [Card]
         /// The display order's bounds: the service's own.
         let displayOrderMin = PlatformCardService.displayOrderRange.lowerBound
@@ -151,8 +166,9 @@ extension PagesController {
     }
 
     func providersPage(_ session: WebSession, messages: [String: (String, String)] = [:], hints: [String: String] = [:],
-                       status: HTTPResponse.Status = .ok) async throws -> Response {
-        let (cards, stats) = try await app.platformCards.cards()
+                       filter: CardFilter = CardFilter(), status: HTTPResponse.Status = .ok) async throws -> Response {
+        let (all, stats) = try await app.platformCards.cards()
+        let cards = all.filter { filter.matches($0.provider) }
         // What switching a card off would cut off, for each active card's confirmation.
         var relying: [String: Int] = [:]
         for card in cards where card.state.active || card.credential != nil {
@@ -160,6 +176,8 @@ extension PagesController {
         }
         let content = ProvidersPage(
             stats: .init(providers: stats.providers, active: stats.active, ready: stats.ready, noKey: stats.noKey),
+            categories: filter.options, search: filter.search ?? "", filtered: filter.isActive,
+            shownText: filter.isActive ? "Showing \(cards.count) of \(Plural.count(all.count, "provider"))." : "",
             cards: cards.map { card in
                 let provider = card.provider
                 let filled = Set(card.credential?.extrasSet ?? [])
@@ -168,10 +186,11 @@ extension PagesController {
                     id: provider.id, name: provider.displayName, summary: provider.summary, active: card.state.active,
                     displayOrder: card.state.displayOrder, canTest: provider.verification.available, badge: Self.badge(card),
                     badgeClass: Self.badgeClass(card.hasKey ? card.status : nil),
-                    keyField: provider.keyField.map { .init(label: $0.label, placeholder: card.hasKey ? Self.savedPlaceholder : ($0.placeholder ?? "")) },
+                    keyField: provider.keyField.map { .init(label: $0.label, placeholder: card.hasKey ? Self.savedPlaceholder : ($0.placeholder ?? ""), help: $0.help) },
                     extras: provider.extraFields.map { field in
                         .init(cardID: provider.id, fieldID: field.id, label: field.label, required: field.required,
-                              placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), isSet: filled.contains(field.id))
+                              placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), isSet: filled.contains(field.id),
+                              help: field.help)
                     },
                     hasModels: !provider.models.isEmpty, models: Self.modelOptions(provider, selected: card.state.defaultModel),
                     message: message?.0, messageClass: message?.1, hint: hints[provider.id], canRotate: card.hasKey && provider.keyField != nil,
@@ -180,5 +199,31 @@ extension PagesController {
             })
         let chrome = try await chrome(session, title: "AI & API keys", nav: "navProviders", workspaceID: nil)
         return WebResponse.page("providers", PageView(chrome: chrome, content: content), status: status)
+    }
+}
+
+/// A filter of the 20-card pages: a category (All, LLM, Voice, Image, …) and a search over names and summaries.
+struct CardFilter: Sendable {
+    var category: String?
+    var search: String?
+
+    init(category: String? = nil, search: String? = nil) {
+        self.category = category == "all" ? nil : category
+        self.search = search?.trimmingCharacters(in: .whitespaces).isEmpty == false ? search : nil
+    }
+
+    var isActive: Bool { category != nil || search != nil }
+
+    func matches(_ provider: ProviderDefinition) -> Bool {
+        if let category, provider.category.rawValue != category { return false }
+        guard let search = search?.lowercased() else { return true }
+        return [provider.displayName, provider.id, provider.summary ?? ""].contains { $0.lowercased().contains(search) }
+    }
+
+    /// The category choices, this filter's selected.
+    var options: [PagesController.ProvidersPage.Option] {
+        (["all"] + ProviderCategory.allCases.map(\.rawValue)).map { value in
+            .init(value: value, label: value == "all" ? "All" : PagesController.categoryLabel(value), selected: value == (category ?? "all"))
+        }
     }
 }

@@ -9,7 +9,9 @@ extension PagesController {
     func addSettingsRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("workspaces/:workspace/settings") { request, context in
             try await page(request) { session in
-                try await settingsPage(session, workspaceID: try context.parameters.require("workspace"), notice: request.queryText("notice").map(Self.settingsNotice))
+                let flash = flash(request, session: session)
+                return try await settingsPage(session, workspaceID: try context.parameters.require("workspace"),
+                                              notice: flash?.notice ?? request.queryText("notice").map(Self.settingsNotice), secretOnce: flash?.revealed?.value)
             }
         }
         router.post("workspaces/:workspace/settings") { request, context in
@@ -54,7 +56,9 @@ extension PagesController {
         router.get("platform/notifications") { request, _ in
             try await page(request) { session in
                 guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-                return try await settingsPage(session, workspaceID: nil, notice: request.queryText("notice").map(Self.settingsNotice))
+                let flash = flash(request, session: session)
+                return try await settingsPage(session, workspaceID: nil, notice: flash?.notice ?? request.queryText("notice").map(Self.settingsNotice),
+                                              secretOnce: flash?.revealed?.value)
             }
         }
         router.post("platform/notifications/smtp") { request, context in
@@ -87,11 +91,36 @@ extension PagesController {
                         let (_, secret) = try await app.notifications.createWebhook(
                             workspaceID: workspaceID, url: form.text("url") ?? "", description: form.text("description") ?? "",
                             events: events, actor: session.principal.actor)
-                        // The signing secret is shown once, on this answer only (no-store, never in a URL).
-                        return try await settingsPage(session, workspaceID: workspaceID, notice: "Webhook added.", secretOnce: secret.unprotectedString)
+                        // The signing secret is shown once, on the page this redirects to (sealed, never in a URL): a reload adds no
+                        // second webhook.
+                        let back = platform ? "/platform/notifications" : "/workspaces/\(workspaceID ?? "")/settings"
+                        return try redirect(back + "#webhooks", flash: WebFlash(
+                            notice: "Webhook added.", revealed: .init(title: "Signing secret", value: secret.unprotectedString, snippet: nil)),
+                            session: session, request: request)
                     } catch let error as KeywardenError where error.kind != .notFound {
                         return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: .unprocessableContent)
                     }
+                }
+            }
+            // "Send a test event": to every webhook and the notification address of the scope; the answer waits (a few
+            // seconds at most) for the first attempt of each delivery and says how each went.
+            router.post(RouterPath("\(prefix)/test")) { request, context in
+                try await page(request) { session in
+                    let workspaceID = platform ? nil : try context.parameters.require("workspace")
+                    _ = try await WebForm.read(request, context: context, csrf: session.csrf)
+                    try requireSettings(session, workspaceID)
+                    let event = try await app.notifications.sendTest(workspaceID: workspaceID, actor: session.principal.actor)
+                    var deliveries = try await app.notifications.deliveries(ofEvent: event.id, workspaceID: workspaceID)
+                    let deadline = ContinuousClock.now + Self.testDeliveryWait
+                    while deliveries.contains(where: { $0.status == .pending && $0.attempts == 0 }), ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(200))
+                        deliveries = try await app.notifications.deliveries(ofEvent: event.id, workspaceID: workspaceID)
+                    }
+                    // The address shown without its query (a receiver's token may sit there), as the list shows it.
+                    let hooks = Dictionary(try await app.notifications.listWebhooks(workspaceID: workspaceID)
+                        .map { ($0.id, NotificationSettingsService.displayURL($0.url)) }) { first, _ in first }
+                    let back = platform ? "/platform/notifications" : "/workspaces/\(workspaceID ?? "")/settings"
+                    return try redirect(back + "#webhooks", flash: WebFlash(notice: Self.testOutcome(deliveries, hooks: hooks)), session: session, request: request)
                 }
             }
             router.post(RouterPath("\(prefix)/webhooks/:webhook/delete")) { request, context in
@@ -104,6 +133,26 @@ extension PagesController {
                 }
             }
         }
+    }
+
+    /// How long "Send a test event" waits for each delivery's first attempt.
+    static let testDeliveryWait: Duration = .seconds(8)
+
+    /// A test event's outcome, a line per delivery: delivered (with the receiver's status), failed (with its error, and
+    /// the retry to come), or still waiting.
+    static func testOutcome(_ deliveries: [Delivery], hooks: [String: String]) -> String {
+        guard !deliveries.isEmpty else { return "A test event was recorded, but there is no webhook or notification address to send it to." }
+        let lines = deliveries.map { delivery -> String in
+            let target = delivery.channel == .email ? "E-mail to \(delivery.target)" : "Webhook \(hooks[delivery.target] ?? delivery.target)"
+            switch delivery.status {
+            case .delivered: return target + ": delivered" + (delivery.lastStatusCode.map { " (\($0))" } ?? "") + "."
+            case .failed: return target + ": failed" + (delivery.lastError.map { ": \($0)" } ?? "") + "; no more attempts."
+            case .pending where delivery.attempts > 0:
+                return target + ": failed" + (delivery.lastError.map { ": \($0)" } ?? delivery.lastStatusCode.map { ": status \($0)" } ?? "") + "; it will be tried again."
+            case .pending: return target + ": not sent yet (the dispatcher is busy); see its deliveries below."
+            }
+        }
+        return "Test event sent. " + lines.joined(separator: " ")
     }
 
     func requireSettings(_ session: WebSession, _ workspaceID: String?) throws {

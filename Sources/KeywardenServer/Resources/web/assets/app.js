@@ -1,5 +1,6 @@
 // The only script, and every page works without it: a confirmation dialog before a delete (forms, or the button that
-// submits, marked data-confirm),
+// submits, marked data-confirm), a busy state on a button whose action waits for a vendor (data-busy: its text while
+// waiting; the form is not sent twice),
 // copy buttons (data-copy names the element whose text is copied), and selects that submit their form on change
 // (data-autosubmit: the workspace switcher, the new key's provider); a route step's provider offers its own models in
 // the step's model field (data-model-input names that field).
@@ -47,4 +48,27 @@ document.addEventListener("change", function (event) {
     var list = select.value ? "route-models-" + select.value : "route-models";
     if (input) input.setAttribute("list", document.getElementById(list) ? list : "route-models");
   }
+});
+// A button whose action waits for a vendor says so and cannot be pressed again; disabled a moment after the submit, so
+// its own name and value are still sent.
+document.addEventListener("submit", function (event) {
+  if (event.defaultPrevented) return;
+  var form = event.target;
+  if (form.dataset.busy === "yes") { event.preventDefault(); return; }
+  var button = event.submitter;
+  if (!button || !button.dataset || !button.dataset.busy) return;
+  form.dataset.busy = "yes";
+  button.classList.add("busy");
+  button.setAttribute("aria-busy", "true");
+  button.dataset.label = button.textContent;
+  button.textContent = button.dataset.busy;
+  setTimeout(function () { button.disabled = true; }, 0);
+});
+// The browser's back button may show the page as it was left: busy buttons come back.
+window.addEventListener("pageshow", function () {
+  document.querySelectorAll("button.busy").forEach(function (button) {
+    button.classList.remove("busy"); button.disabled = false; button.removeAttribute("aria-busy");
+    if (button.dataset.label) button.textContent = button.dataset.label;
+  });
+  document.querySelectorAll("form[data-busy]").forEach(function (form) { delete form.dataset.busy; });
 });
