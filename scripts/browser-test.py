@@ -190,7 +190,7 @@ try:
     check(note.startswith("Valid"), f"Save & Verify shows the result on the key's row: {note!r}")
     shot("04b-keys-saved-verified")
     visit(f"/workspaces/{workspace}/keys")
-    check("12 key(s)" in driver.page_source, "twelve keys in the table")
+    check("12 keys" in driver.page_source, "twelve keys in the table")
     check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10, "a page holds ten rows")
     submit(driver.find_element(By.CSS_SELECTOR, "a[rel=next]"))
     check(len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2 and "Page 2 of 2" in driver.page_source, "page two holds the other two")
@@ -201,7 +201,7 @@ try:
     rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
     check(len(rows) == 1 and "Assistant chat key" in rows[0].text, "search by description finds one key")
     visit(f"/workspaces/{workspace}/keys?category=voice")
-    check("3 key(s)" in driver.page_source, "the Voice category shows the ElevenLabs keys")
+    check("3 keys" in driver.page_source, "the Voice category shows the ElevenLabs keys")
     visit(f"/workspaces/{workspace}/keys")
     submit(driver.find_element(By.LINK_TEXT, "Description"))
     first = driver.find_elements(By.CSS_SELECTOR, "tbody tr td")[0].text
@@ -286,9 +286,23 @@ try:
     session = driver.get_cookie("kw_session")["value"]
     exported = urllib.request.urlopen(urllib.request.Request(href, headers={"Cookie": f"kw_session={session}"})).read().decode()
     check(exported.startswith("at,workspace_id,provider") and exported.count("\r\n") == 4, f"the usage page's CSV link exports the three calls: {exported[:80]!r}")
+    visit(f"/workspaces/{workspace}/requests")
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.requests tbody tr[data-request]")
+    check(len(rows) == 3, f"the request log lists the three calls: {len(rows)}")
+    shot("07c-requests")
+    visit(f"/workspaces/{workspace}/requests?status=error")
+    check("No calls match these filters." in driver.page_source, "the request log filters by status")
+    visit("/platform/requests")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "table.requests tbody tr[data-request]")) >= 3, "the platform's request log lists them too")
+    visit(f"/workspaces/{workspace}/chain")
+    check(driver.find_elements(By.CSS_SELECTOR, "section[id^='chain-'] table") and "A call now goes to" in driver.page_source,
+          "the key chain page says which key serves each provider")
+    shot("07d-chain")
     visit("/audit")
-    check("credential.created" in driver.page_source, "the audit log lists the changes")
+    check("credential.created" in driver.page_source and "(platform admin)" in driver.page_source, "the audit log lists the changes, by name")
     shot("08-audit")
+    visit("/audit?verify=1")
+    check("The chain is intact" in driver.page_source, "the audit page walks the chain")
 
     # Workspace settings: exclusive mode, a binding, a webhook (its secret shown once); the platform's e-mail settings.
     visit(f"/workspaces/{workspace}/settings")

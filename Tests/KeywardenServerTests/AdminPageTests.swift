@@ -141,6 +141,29 @@ struct AdminPageTests {
         }
     }
 
+    @Test("a key's settings that are not secret are shown as saved and can be cleared; sent back unchanged they change nothing")
+    func visibleExtrasShownAndCleared() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Extras")
+            let key = try await api.createKey(ws, provider: "anthropic", description: "Claude", key: "sk-ant-extras-canary-000001",
+                                              extras: ["default_max_tokens": "2048"])
+            let id = try #require(key["id"] as? String)
+            let admin = try await Self.signIn(api, token: harness.adminToken)
+            let edit = try await admin.get("/workspaces/\(ws)/keys/\(id)")
+            #expect(edit.body.contains(#"name="extra_default_max_tokens" type="number" autocomplete="off" placeholder="4096" value="2048""#))
+            #expect(edit.body.contains("Clear Default max tokens") && !edit.body.contains("sk-ant-extras-canary"), "the key itself stays masked")
+            let before = try await api.get("/api/v1/audit?target_id=\(id)&action=credential.updated", token: harness.adminToken)
+            let same = try await admin.post("/workspaces/\(ws)/keys/\(id)", ["description": "Claude", "extra_default_max_tokens": "2048"])
+            #expect(same.status == 303)
+            let after = try await api.get("/api/v1/audit?target_id=\(id)&action=credential.updated", token: harness.adminToken)
+            #expect(before.json["total"] as? Int == after.json["total"] as? Int, "the same value sent back is no change")
+            let cleared = try await admin.post("/workspaces/\(ws)/keys/\(id)", ["description": "Claude", "clear_extra_default_max_tokens": "on"])
+            #expect(cleared.status == 303)
+            let stored = try await api.get("/api/v1/workspaces/\(ws)/keys/\(id)", token: harness.adminToken)
+            #expect((stored.json["extras_set"] as? [String])?.contains("default_max_tokens") == false, "\(stored.text)")
+        }
+    }
+
     @Test("every form of the new pages refuses a POST without the session's CSRF token, and changes nothing")
     func formsNeedCSRF() async throws {
         try await APIHarness.run { harness, api in

@@ -23,7 +23,7 @@ struct ChainPageTests {
             let table = String(section[try #require(section.range(of: "<tbody>")).lowerBound...])
             let order = ["Main OpenAI", "Backup OpenAI", "Spare OpenAI", "sk-platform"].compactMap { table.range(of: $0)?.lowerBound }
             #expect(order.count == 3 && order == order.sorted(), "the chain's order")
-            #expect(table.contains("<td>Platform</td>"), "the platform's key, after the workspace's own")
+            #expect(table.contains(#"<td data-label="Paid by">Platform</td>"#), "the platform's key, after the workspace's own")
             #expect(section.contains("resting 90 s more: the vendor&#39;s rate limit") || section.contains("resting 90 s more: the vendor&#x27;s rate limit")
                     || section.contains("resting 89 s more"), "the primary rests")
             #expect(section.contains("turned off"), "the spare is off")

@@ -109,3 +109,16 @@ extension AppServices {
         return details
     }
 }
+
+extension AppServices {
+    /// The values of a key's settings that are not secret (a default max tokens, an API version, a region, an
+    /// endpoint: every extra field whose kind is not `secret`), opened to be shown and edited; an extra that does not
+    /// open is left out (its field stays "saved — leave blank to keep").
+    public func visibleExtras(of credential: Credential) async throws -> [String: String] {
+        guard let provider = store.catalog.provider(credential.providerID) else { return [:] }
+        let visible = Set(provider.extraFields.filter { $0.kind != .secret }.map(\.id))
+        guard !visible.isDisjoint(with: credential.extrasSet) else { return [:] }
+        let opened = try await store.engine.read { db in try? await self.store.credentials.openExtras(of: credential, on: db) } ?? [:]
+        return opened.filter { visible.contains($0.key) }.mapValues(\.unprotectedString)
+    }
+}

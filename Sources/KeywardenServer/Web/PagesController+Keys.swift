@@ -60,8 +60,10 @@ extension PagesController {
                 try require(.keysUpdate, session, workspaceID)
                 do {
                     let current = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
+                    let shown = try await app.visibleExtras(of: current.credential)
                     _ = try await app.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
-                        description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) }, extras: Self.extras(form, of: current.provider),
+                        description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) },
+                        extras: Self.extras(form, of: current.provider, unchanged: shown), clearExtras: Self.clearedExtras(form, of: current.provider),
                         defaultModel: form.text("default_model").map { .some($0) },
                         role: try form.text("role").map(KeysController.role), weight: try Self.weight(form),
                         expiresAt: try Self.expiresAt(form, current: current.credential.lifecycle.expiresAt), rotateByDays: try Self.rotateByDays(form)
@@ -231,6 +233,10 @@ extension PagesController {
             let help: String?
             /// The input's type: `text`, `url` or `number`.
             let inputType: String
+            /// A setting that is not secret, shown as saved (the secret ones stay masked).
+            let value: String?
+            /// Whether a saved value may be cleared here (a checkbox beside it).
+            let canClear: Bool
         }
 
         /// The form: a new key of the chosen provider (step 2), or an existing key.
@@ -297,10 +303,27 @@ extension PagesController {
     }
 
     /// The provider's extras a form filled (blank ones keep what is stored).
-    static func extras(_ form: WebForm, of provider: ProviderDefinition?) -> [String: Secret] {
+    /// A form's field for one extra: a setting that is not secret shows its saved value; a secret one stays masked.
+    static func field(_ field: ProviderField, filled: Set<String>, visible: [String: String], editing: Bool) -> KeysPage.Field {
+        let shown = visible[field.id]
+        let placeholder = shown == nil && filled.contains(field.id) ? savedPlaceholder : (field.placeholder ?? "")
+        let inputType = field.kind == .url ? "url" : field.kind == .integer ? "number" : "text"
+        return KeysPage.Field(fieldID: field.id, label: field.label, required: field.required && !filled.contains(field.id), placeholder: placeholder,
+                              help: field.help, inputType: inputType, value: shown, canClear: editing && filled.contains(field.id) && !field.required)
+    }
+
+    /// The extras a form fills; a shown setting sent back as it was (`unchanged`) is not a change.
+    static func extras(_ form: WebForm, of provider: ProviderDefinition?, unchanged: [String: String] = [:]) -> [String: Secret] {
         var extras: [String: Secret] = [:]
-        for field in provider?.extraFields ?? [] { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
+        for field in provider?.extraFields ?? [] {
+            if let value = form.text("extra_\(field.id)"), value != unchanged[field.id] { extras[field.id] = Secret(value) }
+        }
         return extras
+    }
+
+    /// The extras a form's "Clear" boxes name (`clear_extra_<id>`).
+    static func clearedExtras(_ form: WebForm, of provider: ProviderDefinition?) -> [String] {
+        (provider?.extraFields ?? []).filter { form["clear_extra_\($0.id)"] == "on" }.map(\.id)
     }
 
     /// In an exclusive workspace, the active providers other than `providerID`, named ("OpenAI, Anthropic"); `nil` when none.
@@ -385,6 +408,8 @@ extension PagesController {
         var form: KeysPage.Form?
         if (editing != nil && canEdit) || (editing == nil && canCreate), let provider = chosen, provider.keyField != nil {
             let filled = Set(editing?.credential.extrasSet ?? [])
+            var visible: [String: String] = [:]
+            if let editing { visible = try await app.visibleExtras(of: editing.credential) }
             let role = editing?.credential.role ?? typed?.text("role").flatMap(CredentialRole.init(rawValue:)) ?? .primary
             let lifecycle = editing?.credential.lifecycle
             let expiresOn: String = lifecycle?.expiresAt.map { String(Timestamp.string($0).prefix(10)) } ?? typed?.text("expires_at") ?? ""
@@ -405,11 +430,7 @@ extension PagesController {
                 keyLabel: provider.keyField?.label ?? "API key",
                 keyPlaceholder: editing?.hasKey == true ? Self.savedPlaceholder : (provider.keyField?.placeholder ?? ""),
                 keyHelp: provider.keyField?.help, requiresKey: editing == nil && provider.requiresKey,
-                extras: provider.extraFields.map { field in
-                    .init(fieldID: field.id, label: field.label, required: field.required && !filled.contains(field.id),
-                          placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), help: field.help,
-                          inputType: field.kind == .url ? "url" : field.kind == .integer ? "number" : "text")
-                },
+                extras: provider.extraFields.map { field in Self.field(field, filled: filled, visible: visible, editing: editing != nil) },
                 hasModels: !provider.models.isEmpty,
                 models: Self.modelOptions(provider, selected: editing?.credential.defaultModel ?? typed?.text("default_model") ?? provider.defaultModel),
                 roles: [CredentialRole.primary, .fallback, .pool].map { .init(value: $0.rawValue, label: $0.rawValue, selected: $0 == role) },

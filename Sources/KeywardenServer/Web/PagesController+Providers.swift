@@ -72,8 +72,9 @@ extension PagesController {
     /// with when the save is refused (`nil`: saved, or nothing to save).
     func saveCard(_ provider: String, form: WebForm, session: WebSession, always: Bool) async throws -> Response? {
         guard let definition = app.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
-        var extras: [String: Secret] = [:]
-        for field in definition.extraFields { if let value = form.text("extra_\(field.id)") { extras[field.id] = Secret(value) } }
+        var shown: [String: String] = [:]
+        if let credential = try await app.platformCards.card(provider).credential { shown = try await app.visibleExtras(of: credential) }
+        let extras = Self.extras(form, of: definition, unchanged: shown)
         let typedKey = form.text("api_key").map { Secret($0) }
         guard always || typedKey.map({ !$0.isBlank }) == true || extras.values.contains(where: { !$0.isBlank }) else { return nil }
         do {
@@ -84,7 +85,8 @@ extension PagesController {
                 return value
             }
             _ = try await app.platformCards.save(provider, PlatformCardUpdate(
-                apiKey: typedKey, extras: extras, defaultModel: form.text("default_model"), displayOrder: order
+                apiKey: typedKey, extras: extras, clearExtras: Self.clearedExtras(form, of: definition), defaultModel: form.text("default_model"),
+                displayOrder: order
             ), actor: session.principal.actor)
         } catch let error as KeywardenError {
             return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .unprocessableContent)
@@ -122,6 +124,9 @@ extension PagesController {
             let placeholder: String
             let isSet: Bool
             let help: String?
+            /// A setting that is not secret, shown as saved.
+            let value: String?
+            let canClear: Bool
         }
 
         struct Card: Encodable {
@@ -169,6 +174,9 @@ extension PagesController {
                        filter: CardFilter = CardFilter(), status: HTTPResponse.Status = .ok) async throws -> Response {
         let (all, stats) = try await app.platformCards.cards()
         let cards = all.filter { filter.matches($0.provider) }
+        // The settings that are not secret, shown on their cards.
+        var visible: [String: [String: String]] = [:]
+        for card in cards { if let credential = card.credential, !credential.extrasSet.isEmpty { visible[card.provider.id] = try await app.visibleExtras(of: credential) } }
         // What switching a card off would cut off, for each active card's confirmation.
         var relying: [String: Int] = [:]
         for card in cards where card.state.active || card.credential != nil {
@@ -188,9 +196,12 @@ extension PagesController {
                     badgeClass: Self.badgeClass(card.hasKey ? card.status : nil),
                     keyField: provider.keyField.map { .init(label: $0.label, placeholder: card.hasKey ? Self.savedPlaceholder : ($0.placeholder ?? ""), help: $0.help) },
                     extras: provider.extraFields.map { field in
-                        .init(cardID: provider.id, fieldID: field.id, label: field.label, required: field.required,
-                              placeholder: filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""), isSet: filled.contains(field.id),
-                              help: field.help)
+                        let value = visible[provider.id]?[field.id]
+                        return ProvidersPage.Extra(
+                            cardID: provider.id, fieldID: field.id, label: field.label, required: field.required,
+                            placeholder: value == nil && filled.contains(field.id) ? Self.savedPlaceholder : (field.placeholder ?? ""),
+                            isSet: filled.contains(field.id) && value == nil, help: field.help, value: value,
+                            canClear: filled.contains(field.id) && !field.required)
                     },
                     hasModels: !provider.models.isEmpty, models: Self.modelOptions(provider, selected: card.state.defaultModel),
                     message: message?.0, messageClass: message?.1, hint: hints[provider.id], canRotate: card.hasKey && provider.keyField != nil,
