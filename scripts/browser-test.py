@@ -491,7 +491,7 @@ try:
           "a viewer is offered no edit controls")
     shot("09-keys-viewer")
     visit("/platform/providers")
-    check("AI &amp; API keys" not in driver.page_source and "Something went wrong" in driver.page_source, "a viewer cannot open the platform cards")
+    check("AI &amp; API keys" not in driver.page_source and "You do not have permission for this" in driver.page_source, "a viewer cannot open the platform cards")
 
     # A POST without the session's CSRF token is refused and changes nothing; without a session it goes to sign-in.
     session_cookie = driver.get_cookie("kw_session")

@@ -164,6 +164,21 @@ struct AdminPageTests {
         }
     }
 
+    @Test("a page the token may not open says it is a permission, and what to do; a missing one says not found")
+    func forbiddenPageSaysPermission() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Perms")
+            let viewer = try await api.addMember(ws, role: "viewer")
+            let browser = try await Self.signIn(api, token: viewer)
+            let members = try await browser.get("/workspaces/\(ws)/members")
+            #expect(members.status == 403 && members.body.contains("You do not have permission for this") && members.body.contains("members.manage"))
+            let platform = try await browser.get("/platform/providers")
+            #expect(platform.status == 403 && platform.body.contains("Ask the workspace&#39;s owner") || platform.body.contains("Ask the workspace&#x27;s owner"))
+            let other = try await browser.get("/workspaces/ws_missing/keys")
+            #expect(other.status == 404 && other.body.contains("<h1>Not found</h1>"))
+        }
+    }
+
     @Test("every form of the new pages refuses a POST without the session's CSRF token, and changes nothing")
     func formsNeedCSRF() async throws {
         try await APIHarness.run { harness, api in

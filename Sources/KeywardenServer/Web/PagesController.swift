@@ -66,8 +66,9 @@ struct PagesController {
             return response
         } catch let error as KeywardenError {
             let status = APIError(error).status
-            let chrome = try await chrome(session, title: "Error", nav: "", workspaceID: session.principal.workspaceID, error: error.message)
-            return WebResponse.page("error", PageView(chrome: chrome, content: ErrorPage()), status: status)
+            let content = ErrorPage(error)
+            let chrome = try await chrome(session, title: content.heading, nav: "", workspaceID: session.principal.workspaceID, error: error.message)
+            return WebResponse.page("error", PageView(chrome: chrome, content: content), status: status)
         }
     }
 
@@ -86,8 +87,28 @@ struct PagesController {
         return "/audit"
     }
 
-    /// The error page: the message is the chrome's.
-    struct ErrorPage: Encodable {}
+    /// The error page: a heading that says what kind of trouble it is, and what to do; the message is the chrome's.
+    struct ErrorPage: Encodable {
+        let heading: String
+        let advice: String
+
+        init(_ error: KeywardenError) {
+            switch error.kind {
+            case .forbidden:
+                heading = "You do not have permission for this"
+                advice = "Your sign-in token's role or permissions do not include this action. Ask the workspace's owner or the platform admin to grant it."
+            case .notFound:
+                heading = "Not found"
+                advice = "It may have been deleted, or it belongs to a workspace you cannot see."
+            case .invalid, .unprocessable:
+                heading = "That did not work"
+                advice = "Go back, correct what the message names, and try again."
+            default:
+                heading = "Something went wrong"
+                advice = "Try again in a moment; nothing was changed."
+            }
+        }
+    }
 
     /// One entry of a Default model list; a separator before the legacy models.
     struct ModelOption: Encodable {
