@@ -51,7 +51,9 @@ struct UsageChart {
                 parts.append("<rect class=\"s\(seriesIndex % 5)\" x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(barWidth))\" height=\"\(f(h))\"><title>\(Self.escape(day)) · \(Self.escape(name)): \(count)</title></rect>")
             }
             if days.count <= 14 || index % max(1, days.count / 7) == 0 {
-                parts.append("<text x=\"\(Int(x + barWidth / 2))\" y=\"\(height - 8)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5b6478\">\(Self.escape(String(day.dropFirst(5))))</text>")
+                // Every other label may give way on a narrow screen, where the chart's text is drawn larger.
+                let thinned = days.count > 7 && index % 2 == 1 ? " thin" : ""
+                parts.append("<text class=\"day\(thinned)\" x=\"\(Int(x + barWidth / 2))\" y=\"\(height - 8)\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5b6478\">\(Self.escape(String(day.dropFirst(5))))</text>")
             }
         }
         parts.append("</svg>")
