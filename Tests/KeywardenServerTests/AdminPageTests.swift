@@ -161,6 +161,15 @@ struct AdminPageTests {
             #expect(cleared.status == 303)
             let stored = try await api.get("/api/v1/workspaces/\(ws)/keys/\(id)", token: harness.adminToken)
             #expect((stored.json["extras_set"] as? [String])?.contains("default_max_tokens") == false, "\(stored.text)")
+            // A URL that carries credentials stays masked; a plain one is shown.
+            let withCredentials = try await api.createKey(ws, provider: "ollama", description: "Hosted", key: "ollama-extras-000000001",
+                                                          extras: ["base_url": "https://user:pw-canary@llm.example.com/v1?api_key=q-canary"], active: false)
+            let hosted = try await admin.get("/workspaces/\(ws)/keys/\(try #require(withCredentials["id"] as? String))")
+            #expect(hosted.status == 200 && !hosted.body.contains("canary") && hosted.body.contains("saved — leave blank to keep"))
+            let plain = try await api.createKey(ws, provider: "ollama", description: "Plain", key: "ollama-extras-000000002",
+                                                extras: ["base_url": "https://llm.example.com/v1"], active: false)
+            let plainPage = try await admin.get("/workspaces/\(ws)/keys/\(try #require(plain["id"] as? String))")
+            #expect(plainPage.body.contains(#"value="https://llm.example.com/v1""#))
         }
     }
 

@@ -18,7 +18,11 @@ struct PlatformCardPageTests {
             let search = try await admin.get("/platform/providers?search=anthrop")
             #expect(search.body.contains(#"id="anthropic""#) && !search.body.contains(#"id="gemini""#))
             let none = try await admin.get("/platform/providers?category=llm&search=zzz-nothing")
-            #expect(none.status == 200 && !none.body.contains(#"<section class="card provider""#))
+            #expect(none.status == 200 && !none.body.contains(#"<section class="card provider""#) && none.body.contains("No provider matches this filter."))
+            // The workspace's own twenty cards filter the same way.
+            let ws = try await api.createWorkspace("Filtered")
+            let byok = try await admin.get("/workspaces/\(ws)/byok?category=voice")
+            #expect(byok.body.contains(#"id="card-elevenlabs""#) && !byok.body.contains(#"id="card-openai""#) && byok.body.contains("Showing "))
         }
     }
 

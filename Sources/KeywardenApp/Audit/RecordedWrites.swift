@@ -113,12 +113,18 @@ extension AppServices {
 extension AppServices {
     /// The values of a key's settings that are not secret (a default max tokens, an API version, a region, an
     /// endpoint: every extra field whose kind is not `secret`), opened to be shown and edited; an extra that does not
-    /// open is left out (its field stays "saved — leave blank to keep").
+    /// open, or a URL carrying credentials, is left out (its field stays "saved — leave blank to keep").
     public func visibleExtras(of credential: Credential) async throws -> [String: String] {
         guard let provider = store.catalog.provider(credential.providerID) else { return [:] }
         let visible = Set(provider.extraFields.filter { $0.kind != .secret }.map(\.id))
         guard !visible.isDisjoint(with: credential.extrasSet) else { return [:] }
         let opened = try await store.engine.read { db in try? await self.store.credentials.openExtras(of: credential, on: db) } ?? [:]
-        return opened.filter { visible.contains($0.key) }.mapValues(\.unprotectedString)
+        // A URL that carries credentials (a user and password, a query such as `?api_key=`) stays masked.
+        let urls = Set(provider.extraFields.filter { $0.kind == .url }.map(\.id))
+        return opened.filter { visible.contains($0.key) }.mapValues(\.unprotectedString).filter { id, value in
+            guard urls.contains(id) else { return true }
+            guard let components = URLComponents(string: value) else { return false }
+            return components.user == nil && components.password == nil && components.query == nil && components.fragment == nil
+        }
     }
 }

@@ -120,7 +120,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     RequestLogController(app: app).addRoutes(to: api)
     AuditController(app: app).addRoutes(to: api.group("audit"))
     PagesController(app: app, verification: services.verification, keys: KeysController(app: app, verification: services.verification),
-                    cooldowns: services.gateway.cooldowns, signInLimiter: services.limits.signIns,
+                    cooldowns: services.gateway.cooldowns, signInLimiter: services.limits.signIns, testLimiter: services.limits.webhookTests,
                     defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget)
         .addRoutes(to: router)
     UsageController(app: app).addRoutes(to: api.group("usage"))

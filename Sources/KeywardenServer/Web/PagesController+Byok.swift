@@ -42,6 +42,11 @@ extension PagesController {
         let fallback: FallbackLine
         /// Only a platform admin changes it (the platform's money).
         let canSetFallback: Bool
+        /// The category and search the cards are filtered by.
+        let categories: [ProvidersPage.Option]
+        let search: String
+        let filtered: Bool
+        let shownText: String
     }
 
     func addByokRoutes(to router: Router<KeywardenRequestContext>) {
@@ -50,13 +55,13 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 return try await byokPage(session, workspaceID: workspaceID, notice: request.queryText("notice").map {
                     $0 == "fallback_set" ? Self.workspaceNotice($0) : Self.noticeText($0, provider: "API key")
-                })
+                }, filter: CardFilter(category: request.queryText("category"), search: request.queryText("search")))
             }
         }
     }
 
     func byokPage(_ session: WebSession, workspaceID: String, notice: String? = nil, error: String? = nil,
-                  status: HTTPResponse.Status = .ok) async throws -> Response {
+                  filter: CardFilter = CardFilter(), status: HTTPResponse.Status = .ok) async throws -> Response {
         try require(.keysRead, session, workspaceID)
         let workspace = try await app.workspaceService.get(workspaceID)
         let canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
@@ -64,7 +69,8 @@ extension PagesController {
         let keys = try await app.resolution.view(for: workspaceID).keys(ofWorkspace: workspaceID)
         let byProvider = Dictionary(grouping: keys, by: \.providerID)
         let activeProviders = Set(keys.filter(\.active).map(\.providerID))
-        let cards = app.catalog.providers.filter { $0.keyField != nil }.map { provider -> ByokPage.Card in
+        let offered = app.catalog.providers.filter { $0.keyField != nil }
+        let cards = offered.filter(filter.matches).map { provider -> ByokPage.Card in
             let own = byProvider[provider.id] ?? []
             let first = own.first
             let active = own.contains(where: \.active)
@@ -85,7 +91,9 @@ extension PagesController {
         }
         let content = ByokPage(workspaceID: workspaceID, workspaceName: workspace.name, byokAllowed: workspace.byokAllowed,
                                exclusive: workspace.exclusive, canEdit: canEdit, cards: cards,
-                               fallback: try await fallbackLine(workspace), canSetFallback: session.principal.isPlatformAdmin)
+                               fallback: try await fallbackLine(workspace), canSetFallback: session.principal.isPlatformAdmin,
+                               categories: filter.options, search: filter.search ?? "", filtered: filter.isActive,
+                               shownText: filter.isActive ? "Showing \(cards.count) of \(Plural.count(offered.count, "provider"))." : "")
         let chrome = try await chrome(session, title: "Bring your own key", nav: "navByok", workspaceID: workspaceID, notice: notice, error: error)
         return WebResponse.page("byok", PageView(chrome: chrome, content: content), status: status)
     }

@@ -55,7 +55,9 @@ extension PagesController {
                     let query = ResolutionQuery(workspaceID: workspaceID, providerID: provider.id, modality: provider.modalities.first ?? .chat)
                     let outcome = try await app.resolution.resolve(query, coolingDown: resting)
                     let candidates = (try? outcome.get()) ?? []
-                    let order = candidates.filter { $0.slot == .current }.map(\.credentialID)
+                    // Each key once, where it first comes (a rotated key's old secret is the same key's second slot).
+                    var order: [String] = []
+                    for candidate in candidates where !order.contains(candidate.credentialID) { order.append(candidate.credentialID) }
                     func step(_ key: Credential, _ position: Int, paidBy: String, name: String) -> ChainPage.Step {
                         let rest = cooldowns?.rest(of: key.id, for: workspaceID)
                         let skipped: String? = if !key.active { "turned off" }
@@ -75,7 +77,8 @@ extension PagesController {
                         steps.append(step(key, steps.count + 1, paidBy: "Platform", name: showsPlatformKeys ? key.description : "Platform key"))
                     }
                     if let managed, managed.providerID == provider.id {
-                        let serves = candidates.contains { $0.source == .managed }
+                        // The managed default of a provider the platform has keys for is served by those keys.
+                        let serves = candidates.contains { $0.source == .managed || $0.source == .platform }
                         steps.append(.init(position: steps.count + 1, name: "Managed default (\(managed.model))", paidBy: "Platform (managed)", role: "managed",
                                            status: serves ? "ready" : "not ready", statusClass: serves ? "ok" : "", skipped: serves ? nil : "no usable platform key for it",
                                            tried: nil))
@@ -87,7 +90,7 @@ extension PagesController {
                     case .success where first != nil:
                         let whose = first.map { $0.source == .byok ? "its own key" : $0.source == .managed ? "the managed default" : "the platform's key" } ?? ""
                         let name = first.flatMap { view.credential($0.credentialID) }.map { $0.scope.workspaceID == nil && !showsPlatformKeys ? "" : " “\($0.description)”" } ?? ""
-                        summary = "A call now goes to \(whose)\(name)" + (candidates.count > 1 ? ", then \(Plural.count(candidates.count - 1, "more key")) if it fails." : ".")
+                        summary = "A call now goes to \(whose)\(name)" + (order.count > 1 ? ", then \(Plural.count(order.count - 1, "more key")) if it fails." : ".")
                         summaryClass = first?.source == .byok ? "ok" : "warn"
                     case .failure(let failure):
                         summary = "No key can serve a call now: \(failure.description)"

@@ -316,7 +316,10 @@ extension PagesController {
     static func extras(_ form: WebForm, of provider: ProviderDefinition?, unchanged: [String: String] = [:]) -> [String: Secret] {
         var extras: [String: Secret] = [:]
         for field in provider?.extraFields ?? [] {
-            if let value = form.text("extra_\(field.id)"), value != unchanged[field.id] { extras[field.id] = Secret(value) }
+            // Compared as the form reads them (trimmed): a value saved with spaces around it is no change either.
+            if let value = form.text("extra_\(field.id)"), value != unchanged[field.id]?.trimmingCharacters(in: .whitespaces) {
+                extras[field.id] = Secret(value)
+            }
         }
         return extras
     }

@@ -109,6 +109,10 @@ extension PagesController {
                     let workspaceID = platform ? nil : try context.parameters.require("workspace")
                     _ = try await WebForm.read(request, context: context, csrf: session.csrf)
                     try requireSettings(session, workspaceID)
+                    // The API's limit, shared: a few test notifications a minute per scope, whichever door sends them.
+                    if let wait = testLimiter?.acquire(workspaceID.map { "workspace:\($0)" } ?? "platform") {
+                        throw KeywardenError.rateLimited("test events", retryAfter: wait)
+                    }
                     let event = try await app.notifications.sendTest(workspaceID: workspaceID, actor: session.principal.actor)
                     var deliveries = try await app.notifications.deliveries(ofEvent: event.id, workspaceID: workspaceID)
                     let deadline = ContinuousClock.now + Self.testDeliveryWait
@@ -142,17 +146,21 @@ extension PagesController {
     /// the retry to come), or still waiting.
     static func testOutcome(_ deliveries: [Delivery], hooks: [String: String]) -> String {
         guard !deliveries.isEmpty else { return "A test event was recorded, but there is no webhook or notification address to send it to." }
-        let lines = deliveries.map { delivery -> String in
-            let target = delivery.channel == .email ? "E-mail to \(delivery.target)" : "Webhook \(hooks[delivery.target] ?? delivery.target)"
+        // Kept short: the text travels in a cookie (a browser keeps 4 KB of one).
+        func short(_ text: String) -> String { text.count > 160 ? String(text.prefix(157)) + "…" : text }
+        let shown = deliveries.prefix(8)
+        let more = deliveries.count - shown.count
+        let lines = shown.map { delivery -> String in
+            let target = short(delivery.channel == .email ? "E-mail to \(delivery.target)" : "Webhook \(hooks[delivery.target] ?? delivery.target)")
             switch delivery.status {
             case .delivered: return target + ": delivered" + (delivery.lastStatusCode.map { " (\($0))" } ?? "") + "."
-            case .failed: return target + ": failed" + (delivery.lastError.map { ": \($0)" } ?? "") + "; no more attempts."
+            case .failed: return target + ": failed" + (delivery.lastError.map { ": \(short($0))" } ?? "") + "; no more attempts."
             case .pending where delivery.attempts > 0:
-                return target + ": failed" + (delivery.lastError.map { ": \($0)" } ?? delivery.lastStatusCode.map { ": status \($0)" } ?? "") + "; it will be tried again."
+                return target + ": failed" + (delivery.lastError.map { ": \(short($0))" } ?? delivery.lastStatusCode.map { ": status \($0)" } ?? "") + "; it will be tried again."
             case .pending: return target + ": not sent yet (the dispatcher is busy); see its deliveries below."
             }
         }
-        return "Test event sent. " + lines.joined(separator: " ")
+        return "Test event sent. " + lines.joined(separator: " ") + (more > 0 ? " And \(more) more deliveries, in each webhook's log." : "")
     }
 
     func requireSettings(_ session: WebSession, _ workspaceID: String?) throws {

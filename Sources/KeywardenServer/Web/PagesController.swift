@@ -22,6 +22,8 @@ struct PagesController {
     var cooldowns: Cooldowns? = nil
     /// Sign-in attempts per client address.
     let signInLimiter: RateLimiter
+    /// Test notifications per scope (shared with the API's `…/webhooks/test`).
+    var testLimiter: RateLimiter? = nil
     /// The platform budget of a workspace without its own (`KEYWARDEN_DEFAULT_BUDGET_CREDITS`).
     var defaultPlatformBudget: Int? = nil
 
