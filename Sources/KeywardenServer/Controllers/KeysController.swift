@@ -5,7 +5,7 @@ import KeywardenProviders
 import KeywardenStore
 
 /// A workspace's own keys: list (search, category, provider, sort, pages), create, read, update
-/// (leave-blank-to-keep), delete, activate, deactivate.
+/// (leave-blank-to-keep), delete, activate, deactivate. ``KeyService`` authorizes the caller (the pages call it too); this decodes and encodes.
 struct KeysController {
     let app: AppServices
     let verification: KeyVerificationService
@@ -13,18 +13,17 @@ struct KeysController {
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.require(.keysRead, in: id, context)
             let pagination = try Pagination(
                 page: try request.queryInt("page", code: "invalid_pagination"),
                 perPage: try request.queryInt("per_page", code: "invalid_pagination")
             )
             let query = try listQuery(request, pagination: pagination)
-            let (items, total) = try await app.keys.list(workspaceID: id, query: query)
+            let (items, total) = try await app.keys.list(workspaceID: id, query: query, principal: try context.requirePrincipal())
             return try JSONResponse.make(PageBody(items: items.map(KeyBody.init), total: total, page: pagination.page, perPage: pagination.perPage))
         }
         group.post { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysCreate, in: id, context)
+            let principal = try context.requirePrincipal()
             let body = try await request.decodeBody(CreateBody.self, context: context)
             guard let provider = body.provider, !provider.isEmpty else { throw KeywardenError.missing("provider") }
             guard let description = body.description else { throw KeywardenError.missing("description") }
@@ -32,7 +31,7 @@ struct KeysController {
                 providerID: provider, description: description, apiKey: body.apiKey, extras: body.extras ?? [:],
                 defaultModel: body.defaultModel, role: try body.role.map(Self.role), weight: body.weight, active: body.active,
                 expiresAt: try body.expiresAt.map(LifecycleInput.date), rotateByDays: body.rotateByDays
-            ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
+            ), switchExclusive: try request.queryBool("switch"), principal: principal)
             let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
             return try JSONResponse.make(SavedAndVerifiedBody(
                 message: "API key created successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
@@ -40,19 +39,18 @@ struct KeysController {
         }
         group.get(":key") { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.require(.keysRead, in: id, context)
-            let details = try await app.keys.get(workspaceID: id, keyID: try context.parameters.require("key"))
+            let details = try await app.keys.get(workspaceID: id, keyID: try context.parameters.require("key"), principal: try context.requirePrincipal())
             return try JSONResponse.make(KeyBody(details))
         }
         group.patch(":key") { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysUpdate, in: id, context)
+            let principal = try context.requirePrincipal()
             let body = try await request.decodeBody(UpdateBody.self, context: context)
             let details = try await app.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), CredentialChanges(
                 description: body.description, apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
                 defaultModel: body.defaultModel.change, role: try body.role.map(Self.role), weight: body.weight, active: body.active,
                 expiresAt: try LifecycleInput.expiresAt(body.expiresAt), rotateByDays: body.rotateByDays.change
-            ), switchExclusive: try request.queryBool("switch"), actor: principal.actor)
+            ), switchExclusive: try request.queryBool("switch"), principal: principal)
             let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
             return try JSONResponse.make(SavedAndVerifiedBody(
                 message: "API key updated successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
@@ -60,16 +58,14 @@ struct KeysController {
         }
         group.delete(":key") { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysDelete, in: id, context)
-            try await app.keys.delete(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            try await app.keys.delete(workspaceID: id, keyID: try context.parameters.require("key"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageOnlyBody(message: "API key deleted successfully"))
         }
         group.post(":key/activate") { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysUpdate, in: id, context)
             let details = try await app.keys.activate(
                 workspaceID: id, keyID: try context.parameters.require("key"),
-                switchExclusive: try request.queryBool("switch"), actor: principal.actor
+                switchExclusive: try request.queryBool("switch"), principal: try context.requirePrincipal()
             )
             return try JSONResponse.make(MessageBody(message: "API key activated", item: KeyBody(details), itemKey: "key"))
         }
@@ -81,8 +77,7 @@ struct KeysController {
         }
         group.post(":key/deactivate") { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysUpdate, in: id, context)
-            let details = try await app.keys.deactivate(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            let details = try await app.keys.deactivate(workspaceID: id, keyID: try context.parameters.require("key"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageBody(message: "API key deactivated", item: KeyBody(details), itemKey: "key"))
         }
     }

@@ -29,7 +29,6 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.keysCreate, session, workspaceID)
                 let details: KeyDetails
                 do {
                     let provider = app.catalog.provider(form.text("provider") ?? "")
@@ -38,7 +37,7 @@ extension PagesController {
                         extras: Self.extras(form, of: provider), defaultModel: form.text("default_model"),
                         role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: form["exclusive"] != "inactive",
                         expiresAt: try Self.expiresAt(form) ?? nil, rotateByDays: try Self.rotateByDays(form) ?? nil
-                    ), switchExclusive: form["exclusive"] == "switch", actor: session.principal.actor)
+                    ), switchExclusive: form["exclusive"] == "switch", principal: session.principal)
                 } catch let error as KeywardenError {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, typed: form,
                                               status: APIError(error).status)
@@ -57,9 +56,8 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let keyID = try context.parameters.require("key")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.keysUpdate, session, workspaceID)
                 do {
-                    let current = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
+                    let current = try await app.keys.get(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                     let shown = try await app.visibleExtras(of: current.credential)
                     _ = try await app.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
                         description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) },
@@ -67,7 +65,7 @@ extension PagesController {
                         defaultModel: form.text("default_model").map { .some($0) },
                         role: try form.text("role").map(KeysController.role), weight: try Self.weight(form),
                         expiresAt: try Self.expiresAt(form, current: current.credential.lifecycle.expiresAt), rotateByDays: try Self.rotateByDays(form)
-                    ), actor: session.principal.actor)
+                    ), principal: session.principal)
                 } catch let error as KeywardenError {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
                 }
@@ -91,19 +89,16 @@ extension PagesController {
                     do {
                         switch action {
                         case "delete":
-                            try require(.keysDelete, session, workspaceID)
-                            try await app.keys.delete(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            try await app.keys.delete(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                         case "test":
                             try require(.keysTest, session, workspaceID)
                             let note = await verificationNote(workspaceID: workspaceID, keyID: keyID, actor: actor)
                             return try redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)", flash: WebFlash(note: note),
                                                 session: session, request: request)
                         case "activate":
-                            try require(.keysUpdate, session, workspaceID)
-                            _ = try await app.keys.activate(workspaceID: workspaceID, keyID: keyID, switchExclusive: form["switch"] == "1", actor: actor)
+                            _ = try await app.keys.activate(workspaceID: workspaceID, keyID: keyID, switchExclusive: form["switch"] == "1", principal: session.principal)
                         default:
-                            try require(.keysUpdate, session, workspaceID)
-                            _ = try await app.keys.deactivate(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            _ = try await app.keys.deactivate(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                         }
                     } catch let error as KeywardenError where error.kind != .notFound {
                         if fromCards { return try await byokPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status) }

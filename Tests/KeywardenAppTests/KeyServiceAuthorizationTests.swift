@@ -1,0 +1,57 @@
+import Foundation
+import KeywardenCore
+import KeywardenTestSupport
+import Testing
+@testable import KeywardenApp
+import KeywardenStore
+
+/// The key service authorizes the principal it is given, so the API and the pages share one check: each operation's
+/// permission in the key's workspace, another workspace answered as not found.
+@Suite("Key service: one check for both doors")
+struct KeyServiceAuthorizationTests {
+    static func principal(_ workspaceID: String?, _ role: MemberRole?, _ permissions: Set<Permission>, kind: TokenKind = .member) -> Principal {
+        Principal(tokenID: "tok_test", kind: kind, workspaceID: workspaceID, role: role, permissions: permissions, name: "test")
+    }
+
+    @Test("each operation needs its permission in the key's workspace; another workspace is not found; the actor recorded is the principal's")
+    func operationsAuthorizeThePrincipal() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Doors", byokAllowed: true, exclusive: false, actor: "test").id
+        let other = try await app.workspaceService.create(name: "Other", byokAllowed: true, exclusive: false, actor: "test").id
+        let request = NewKeyRequest(providerID: "openai", description: "Door key", apiKey: Secret("sk-doors-0000000000001"), extras: [:], defaultModel: nil,
+                                    role: nil, weight: nil, active: true, expiresAt: nil, rotateByDays: nil)
+        let viewer = Self.principal(ws, .viewer, [.keysRead])
+        let editor = Self.principal(ws, .admin, [.keysRead, .keysCreate, .keysUpdate, .keysDelete])
+        let stranger = Self.principal(other, .owner, Set(Permission.allCases))
+
+        await #expect(throws: KeywardenError.self) { _ = try await app.keys.create(workspaceID: ws, request, principal: viewer) }
+        do { _ = try await app.keys.create(workspaceID: ws, request, principal: stranger); Issue.record("a stranger created a key") } catch let error as KeywardenError {
+            #expect(error.kind == .notFound, "another workspace is not found, not forbidden")
+        }
+        let created = try await app.keys.create(workspaceID: ws, request, principal: editor)
+        #expect(created.credential.createdBy == editor.actor)
+        let id = created.credential.id
+        #expect(try await app.keys.get(workspaceID: ws, keyID: id, principal: viewer).credential.id == id)
+        do { _ = try await app.keys.get(workspaceID: ws, keyID: id, principal: stranger); Issue.record("a stranger read a key") } catch let error as KeywardenError {
+            #expect(error.kind == .notFound)
+        }
+        for operation in ["update", "deactivate", "activate", "delete"] {
+            do {
+                switch operation {
+                case "update": _ = try await app.keys.update(workspaceID: ws, keyID: id, CredentialChanges(description: "x"), principal: viewer)
+                case "deactivate": _ = try await app.keys.deactivate(workspaceID: ws, keyID: id, principal: viewer)
+                case "activate": _ = try await app.keys.activate(workspaceID: ws, keyID: id, principal: viewer)
+                default: try await app.keys.delete(workspaceID: ws, keyID: id, principal: viewer)
+                }
+                Issue.record("a viewer could \(operation)")
+            } catch let error as KeywardenError {
+                #expect(error.kind == .forbidden && error.message.contains("keys."), "\(operation): \(error.message)")
+            }
+        }
+        #expect(try await app.keys.deactivate(workspaceID: ws, keyID: id, principal: editor).credential.active == false)
+        try await app.keys.delete(workspaceID: ws, keyID: id, principal: editor)
+        await app.close()
+    }
+}
