@@ -12,36 +12,27 @@ struct MembersController {
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.membersManage, in: id, context)
             let body = try await request.decodeBody(AddBody.self, context: context)
             guard let name = body.name else { throw KeywardenError.missing("name") }
             let role = try Self.role(body.role)
-            let (member, token) = try await app.workspaceService.addMember(
-                workspaceID: id, name: name, role: role, actor: principal.actor, actingRole: principal.actingRole
-            )
+            let (member, token) = try await app.workspaceService.addMember(workspaceID: id, name: name, role: role, principal: try context.requirePrincipal())
             return try JSONResponse.make(AddedBody(member: MemberBody(member), token: token.value), status: .created)
         }
         group.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.requireVisible(id, context)
-            return try JSONResponse.make(["items": try await app.workspaceService.listMembers(workspaceID: id).map(MemberBody.init)])
+            return try JSONResponse.make(["items": try await app.workspaceService.listMembers(workspaceID: id, principal: try context.requirePrincipal()).map(MemberBody.init)])
         }
         group.patch(":member") { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.membersManage, in: id, context)
             let body = try await request.decodeBody(RoleBody.self, context: context)
             let member = try await app.workspaceService.changeMemberRole(
-                workspaceID: id, memberID: try context.parameters.require("member"), role: try Self.role(body.role),
-                actor: principal.actor, actingRole: principal.actingRole
+                workspaceID: id, memberID: try context.parameters.require("member"), role: try Self.role(body.role), principal: try context.requirePrincipal()
             )
             return try JSONResponse.make(MemberBody(member))
         }
         group.delete(":member") { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.membersManage, in: id, context)
-            try await app.workspaceService.removeMember(
-                workspaceID: id, memberID: try context.parameters.require("member"), actor: principal.actor, actingRole: principal.actingRole
-            )
+            try await app.workspaceService.removeMember(workspaceID: id, memberID: try context.parameters.require("member"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageOnlyBody(message: "Member removed; their tokens no longer work."))
         }
     }

@@ -11,34 +11,28 @@ struct TokensController {
     func addWorkspaceRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.membersManage, in: id, context)
-            return try await create(request, context: context, workspaceID: id, principal: principal)
+            return try await create(request, context: context, workspaceID: id, principal: try context.requirePrincipal())
         }
         group.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.require(.membersManage, in: id, context)
-            return try JSONResponse.make(["items": try await app.workspaceService.listTokens(workspaceID: id).map(TokenBody.init)])
+            return try JSONResponse.make(["items": try await app.workspaceService.listTokens(workspaceID: id, principal: try context.requirePrincipal()).map(TokenBody.init)])
         }
         group.delete(":token") { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.membersManage, in: id, context)
-            try await app.workspaceService.revokeToken(workspaceID: id, tokenID: try context.parameters.require("token"), actor: principal.actor)
+            try await app.workspaceService.revokeToken(workspaceID: id, tokenID: try context.parameters.require("token"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageOnlyBody(message: "Token revoked."))
         }
     }
 
     func addPlatformRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            return try await create(request, context: context, workspaceID: nil, principal: principal)
+            return try await create(request, context: context, workspaceID: nil, principal: try context.requirePrincipal())
         }
         group.get { _, context -> Response in
-            _ = try Access.requirePlatform(context)
-            return try JSONResponse.make(["items": try await app.workspaceService.listTokens(workspaceID: nil).map(TokenBody.init)])
+            return try JSONResponse.make(["items": try await app.workspaceService.listTokens(workspaceID: nil, principal: try context.requirePrincipal()).map(TokenBody.init)])
         }
         group.delete(":token") { _, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            try await app.workspaceService.revokeToken(workspaceID: nil, tokenID: try context.parameters.require("token"), actor: principal.actor)
+            try await app.workspaceService.revokeToken(workspaceID: nil, tokenID: try context.parameters.require("token"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageOnlyBody(message: "Token revoked."))
         }
     }
@@ -57,8 +51,7 @@ struct TokensController {
             permissions.append(permission)
         }
         let (record, token) = try await app.workspaceService.createServiceToken(
-            workspaceID: workspaceID, name: name, permissions: permissions,
-            mayGrantReveal: principal.isPlatformAdmin, actor: principal.actor, actingPermissions: principal.actingPermissions
+            workspaceID: workspaceID, name: name, permissions: permissions, principal: principal
         )
         return try JSONResponse.make(CreatedBody(token: TokenBody(record), value: token.value), status: .created)
     }

@@ -73,12 +73,10 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.membersManage, session, workspaceID)
                 do {
                     let role = try Self.memberRole(form.text("role"))
                     let (member, token) = try await app.workspaceService.addMember(
-                        workspaceID: workspaceID, name: form.text("name") ?? "", role: role, actor: session.principal.actor,
-                        actingRole: session.principal.actingRole)
+                        workspaceID: workspaceID, name: form.text("name") ?? "", role: role, principal: session.principal)
                     // Post / redirect / get: a reload of the page that shows the token adds no second member.
                     return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
                         notice: "\(member.name) added as \(role.rawValue).",
@@ -93,11 +91,9 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let memberID = try context.parameters.require("member")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.membersManage, session, workspaceID)
                 do {
                     _ = try await app.workspaceService.changeMemberRole(
-                        workspaceID: workspaceID, memberID: memberID, role: try Self.memberRole(form.text("role")),
-                        actor: session.principal.actor, actingRole: session.principal.actingRole)
+                        workspaceID: workspaceID, memberID: memberID, role: try Self.memberRole(form.text("role")), principal: session.principal)
                 } catch let error as KeywardenError where error.kind != .notFound {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
@@ -109,10 +105,8 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let memberID = try context.parameters.require("member")
                 _ = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.membersManage, session, workspaceID)
                 do {
-                    try await app.workspaceService.removeMember(workspaceID: workspaceID, memberID: memberID, actor: session.principal.actor,
-                                                                actingRole: session.principal.actingRole)
+                    try await app.workspaceService.removeMember(workspaceID: workspaceID, memberID: memberID, principal: session.principal)
                 } catch let error as KeywardenError where error.kind != .notFound {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
@@ -123,13 +117,10 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.membersManage, session, workspaceID)
                 let permissions = Permission.allCases.filter { form["permission_\($0.rawValue)"] == "on" }
                 do {
                     let (record, token) = try await app.workspaceService.createServiceToken(
-                        workspaceID: workspaceID, name: form.text("name") ?? "", permissions: permissions,
-                        mayGrantReveal: session.principal.isPlatformAdmin, actor: session.principal.actor,
-                        actingPermissions: session.principal.actingPermissions)
+                        workspaceID: workspaceID, name: form.text("name") ?? "", permissions: permissions, principal: session.principal)
                     // Post / redirect / get: a reload of the page that shows the token mints no second one.
                     return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
                         notice: "Service token “\(record.name)” created.",
@@ -144,8 +135,7 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 _ = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.membersManage, session, workspaceID)
-                try await app.workspaceService.revokeToken(workspaceID: workspaceID, tokenID: try context.parameters.require("token"), actor: session.principal.actor)
+                try await app.workspaceService.revokeToken(workspaceID: workspaceID, tokenID: try context.parameters.require("token"), principal: session.principal)
                 return WebResponse.redirect("/workspaces/\(workspaceID)/members?notice=revoked")
             }
         }
@@ -155,8 +145,8 @@ extension PagesController {
                      revealed: MembersPage.Revealed? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         try require(.membersManage, session, workspaceID)
         let workspace = try await app.workspaceService.get(workspaceID)
-        let members = try await app.workspaceService.listMembers(workspaceID: workspaceID)
-        let tokens = try await app.workspaceService.listTokens(workspaceID: workspaceID)
+        let members = try await app.workspaceService.listMembers(workspaceID: workspaceID, principal: session.principal)
+        let tokens = try await app.workspaceService.listTokens(workspaceID: workspaceID, principal: session.principal)
         let acting = session.principal.actingRole
         // A member's last use is their newest token's.
         var lastUse: [String: String] = [:]

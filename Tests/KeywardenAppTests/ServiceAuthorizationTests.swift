@@ -7,8 +7,8 @@ import KeywardenStore
 
 /// The key service authorizes the principal it is given, so the API and the pages share one check: each operation's
 /// permission in the key's workspace, another workspace answered as not found.
-@Suite("Key service: one check for both doors")
-struct KeyServiceAuthorizationTests {
+@Suite("Services authorize the principal: one check for both doors")
+struct ServiceAuthorizationTests {
     static func principal(_ workspaceID: String?, _ role: MemberRole?, _ permissions: Set<Permission>, kind: TokenKind = .member) -> Principal {
         Principal(tokenID: "tok_test", kind: kind, workspaceID: workspaceID, role: role, permissions: permissions, name: "test")
     }
@@ -52,6 +52,31 @@ struct KeyServiceAuthorizationTests {
         }
         #expect(try await app.keys.deactivate(workspaceID: ws, keyID: id, principal: editor).credential.active == false)
         try await app.keys.delete(workspaceID: ws, keyID: id, principal: editor)
+        await app.close()
+    }
+
+    @Test("members and tokens: members.manage in the workspace; the platform's tokens a platform admin's; no more granted than held")
+    func membersAndTokensAuthorizeThePrincipal() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Team", byokAllowed: true, exclusive: false, actor: "test").id
+        let other = try await app.workspaceService.create(name: "Other", byokAllowed: true, exclusive: false, actor: "test").id
+        let owner = Self.principal(ws, .owner, [.membersManage, .keysRead, .usageRead, .gatewayUse])
+        let admin = Self.principal(ws, .admin, [.keysRead, .keysUpdate])
+        let stranger = Self.principal(other, .owner, [.membersManage])
+        do { _ = try await app.workspaceService.addMember(workspaceID: ws, name: "x", role: .viewer, principal: admin); Issue.record("admin added") }
+        catch let error as KeywardenError { #expect(error.kind == .forbidden) }
+        do { _ = try await app.workspaceService.listTokens(workspaceID: ws, principal: stranger); Issue.record("stranger listed") }
+        catch let error as KeywardenError { #expect(error.kind == .notFound) }
+        do { _ = try await app.workspaceService.listTokens(workspaceID: nil, principal: owner); Issue.record("owner listed the platform's tokens") }
+        catch let error as KeywardenError { #expect(error.kind == .forbidden) }
+        let (member, _) = try await app.workspaceService.addMember(workspaceID: ws, name: "Dana", role: .member, principal: owner)
+        #expect(try await app.workspaceService.listMembers(workspaceID: ws, principal: admin).contains { $0.id == member.id })
+        do { _ = try await app.workspaceService.createServiceToken(workspaceID: ws, name: "svc", permissions: [.keysDelete], principal: owner); Issue.record("granted unheld") }
+        catch let error as KeywardenError { #expect(error.code == "permission_not_held") }
+        let (token, _) = try await app.workspaceService.createServiceToken(workspaceID: ws, name: "svc", permissions: [.gatewayUse], principal: owner)
+        try await app.workspaceService.revokeToken(workspaceID: ws, tokenID: token.id, principal: owner)
         await app.close()
     }
 }
