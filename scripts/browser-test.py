@@ -454,7 +454,7 @@ try:
     visit("/workspaces")
     driver.find_element(By.XPATH, f"//tr[@id='ws-{journey}']//button[text()='Delete']").click()
     warning = driver.find_element(By.TAG_NAME, "dialog").text
-    check("usage history is kept" in warning and "key(s) are deleted" in warning, f"the delete dialog says what happens to its keys: {warning!r}")
+    check("usage history is kept" in warning and ") are deleted with their secrets" in warning, f"the delete dialog says what happens to its keys: {warning!r}")
     shot("16-workspace-delete-confirm")
     submit(driver.find_element(By.ID, "confirm-ok"))
     check(wait_for("Workspace deleted.") and "Journey Company" not in driver.page_source, "deleting a workspace")

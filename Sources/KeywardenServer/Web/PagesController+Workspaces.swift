@@ -210,7 +210,7 @@ extension PagesController {
             return WorkspacesPage.Row(
                 id: workspace.id, name: workspace.name, byokAllowed: workspace.byokAllowed, exclusive: workspace.exclusive,
                 keys: summary.keys, calls: summary.callsThisMonth, renaming: renaming == workspace.id,
-                deleteWarning: "Delete the workspace “\(workspace.name)”? Its \(summary.keys) key(s) are deleted with their secrets, "
+                deleteWarning: "Delete the workspace “\(workspace.name)”? Its keys (\(Plural.count(summary.keys, "key"))) are deleted with their secrets, "
                     + "its members’ and service tokens stop working at once, and its calls through Keywarden are refused. "
                     + "Its usage history is kept for billing.",
                 plans: [.init(value: "", label: "No plan", selected: workspace.plan == nil)]
