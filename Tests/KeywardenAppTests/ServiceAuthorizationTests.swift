@@ -79,4 +79,25 @@ struct ServiceAuthorizationTests {
         try await app.workspaceService.revokeToken(workspaceID: ws, tokenID: token.id, principal: owner)
         await app.close()
     }
+
+    @Test("the platform's cards: a platform admin only; a workspace's owner and a platform service token without a grant are refused")
+    func platformCardsAuthorizeThePrincipal() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Tenant", byokAllowed: true, exclusive: false, actor: "test").id
+        let admin = Self.principal(nil, nil, [], kind: .platformAdmin)
+        let owner = Self.principal(ws, .owner, Set(Permission.allCases))
+        let platformService = Self.principal(nil, nil, [.usageRead], kind: .service)
+        for principal in [owner, platformService] {
+            do { _ = try await app.platformCards.cards(principal: principal); Issue.record("read the cards") }
+            catch let error as KeywardenError { #expect(error.kind == .forbidden) }
+            do { _ = try await app.platformCards.save("openai", PlatformCardUpdate(apiKey: Secret("sk-not-theirs-000001")), principal: principal); Issue.record("saved") }
+            catch let error as KeywardenError { #expect(error.kind == .forbidden) }
+        }
+        let saved = try await app.platformCards.save("openai", PlatformCardUpdate(apiKey: Secret("sk-platform-card-00001")), principal: admin)
+        #expect(saved.hasKey)
+        #expect(try await app.platformCards.activate("openai", principal: admin).state.active)
+        await app.close()
+    }
 }

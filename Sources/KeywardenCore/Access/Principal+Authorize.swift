@@ -9,4 +9,13 @@ extension Principal {
         case .forbidden: throw KeywardenError(.forbidden, code: "forbidden", message: "This token may not do \(permission.rawValue) here.")
         }
     }
+
+    /// Allows a platform-level action: a platform admin, or a platform-bound service token granted `permission` (none:
+    /// platform admins only); `403 forbidden` otherwise.
+    public func authorizePlatform(_ permission: Permission? = nil) throws(KeywardenError) {
+        guard decidePlatform(permission) == .allowed else {
+            throw KeywardenError(.forbidden, code: "forbidden", message: permission.map { "This token may not do \($0.rawValue) for the platform." }
+                                 ?? "Only a platform admin may do this.")
+        }
+    }
 }

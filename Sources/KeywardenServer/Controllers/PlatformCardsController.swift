@@ -11,12 +11,12 @@ struct PlatformCardsController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { _, context -> Response in
-            _ = try Access.requirePlatform(context)
-            let (cards, stats) = try await app.platformCards.cards()
+            let (cards, stats) = try await app.platformCards.cards(principal: try context.requirePrincipal())
             return try JSONResponse.make(CardsBody(providers: cards.map(PlatformCardBody.init), stats: stats))
         }
         group.put(":provider") { request, context -> Response in
-            let principal = try Access.requirePlatform(context)
+            let principal = try context.requirePrincipal()
+            try principal.authorizePlatform()
             let providerID = try context.parameters.require("provider")
             guard app.catalog.contains(providerID) else { throw KeywardenError.notFound("provider") }
             let body = try await request.decodeBody(SaveCardBody.self, context: context)
@@ -25,7 +25,7 @@ struct PlatformCardsController {
                 apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
                 defaultModel: body.defaultModel, displayOrder: body.displayOrder,
                 expiresAt: try LifecycleInput.expiresAt(body.expiresAt), rotateByDays: body.rotateByDays.change
-            ), actor: principal.actor)
+            ), principal: principal)
             // The saved card is kept whatever the verification finds; its status records the outcome.
             var result: VerificationResult?
             if verify, card.credential != nil, card.provider.verification.available {
@@ -38,8 +38,7 @@ struct PlatformCardsController {
             ))
         }
         group.post(":provider/activate") { _, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            let card = try await app.platformCards.activate(try context.parameters.require("provider"), actor: principal.actor)
+            let card = try await app.platformCards.activate(try context.parameters.require("provider"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) activated.", item: PlatformCardBody(card), itemKey: "card"))
         }
         group.post(":provider/test") { _, context -> Response in
@@ -48,13 +47,11 @@ struct PlatformCardsController {
             return try JSONResponse.make(VerificationBody(result))
         }
         group.delete(":provider/key") { _, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            let card = try await app.platformCards.removeKey(try context.parameters.require("provider"), actor: principal.actor)
+            let card = try await app.platformCards.removeKey(try context.parameters.require("provider"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName)'s key removed; the card is inactive.", item: PlatformCardBody(card), itemKey: "card"))
         }
         group.post(":provider/deactivate") { _, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            let card = try await app.platformCards.deactivate(try context.parameters.require("provider"), actor: principal.actor)
+            let card = try await app.platformCards.deactivate(try context.parameters.require("provider"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) deactivated.", item: PlatformCardBody(card), itemKey: "card"))
         }
     }

@@ -12,10 +12,10 @@ extension PagesController {
     func addProviderRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("platform/providers") { request, _ in
             try await page(request) { session in
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                // The card service authorizes the session's principal (a platform admin) on each read and change.
                 var messages: [String: (String, String)] = [:]
                 if let provider = request.queryText("provider"), let notice = request.queryText("notice") {
-                    if notice == "tested", let card = try await app.platformCards.cards().0.first(where: { $0.provider.id == provider }) {
+                    if notice == "tested", let card = try await app.platformCards.cards(principal: session.principal).0.first(where: { $0.provider.id == provider }) {
                         // The outcome the test recorded on the card (never text from the URL).
                         messages[provider] = card.status == .valid
                             ? ("The key works.", "ok")
@@ -32,7 +32,6 @@ extension PagesController {
             try await page(request) { session in
                 let provider = try context.parameters.require("provider")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 if let refused = try await saveCard(provider, form: form, session: session, always: true) { return refused }
                 return WebResponse.redirect("/platform/providers?notice=saved&provider=\(provider)#\(provider)")
             }
@@ -47,9 +46,9 @@ extension PagesController {
                     if action == "activate" || action == "test", let refused = try await saveCard(provider, form: form, session: session, always: false) { return refused }
                     do {
                         switch action {
-                        case "activate": _ = try await app.platformCards.activate(provider, actor: session.principal.actor)
-                        case "deactivate": _ = try await app.platformCards.deactivate(provider, actor: session.principal.actor)
-                        case "remove-key": _ = try await app.platformCards.removeKey(provider, actor: session.principal.actor)
+                        case "activate": _ = try await app.platformCards.activate(provider, principal: session.principal)
+                        case "deactivate": _ = try await app.platformCards.deactivate(provider, principal: session.principal)
+                        case "remove-key": _ = try await app.platformCards.removeKey(provider, principal: session.principal)
                         default: _ = try await verification.testPlatformCard(provider, actor: session.principal.actor)
                         }
                     } catch let error as KeywardenError {
@@ -73,7 +72,7 @@ extension PagesController {
     func saveCard(_ provider: String, form: WebForm, session: WebSession, always: Bool) async throws -> Response? {
         guard let definition = app.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
         var shown: [String: String] = [:]
-        if let credential = try await app.platformCards.card(provider).credential { shown = try await app.visibleExtras(of: credential) }
+        if let credential = try await app.platformCards.card(provider, principal: session.principal).credential { shown = try await app.visibleExtras(of: credential) }
         let extras = Self.extras(form, of: definition, unchanged: shown)
         let typedKey = form.text("api_key").map { Secret($0) }
         guard always || typedKey.map({ !$0.isBlank }) == true || extras.values.contains(where: { !$0.isBlank }) else { return nil }
@@ -87,7 +86,7 @@ extension PagesController {
             _ = try await app.platformCards.save(provider, PlatformCardUpdate(
                 apiKey: typedKey, extras: extras, clearExtras: Self.clearedExtras(form, of: definition), defaultModel: form.text("default_model"),
                 displayOrder: order
-            ), actor: session.principal.actor)
+            ), principal: session.principal)
         } catch let error as KeywardenError {
             return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .unprocessableContent)
         }
@@ -172,7 +171,7 @@ extension PagesController {
 
     func providersPage(_ session: WebSession, messages: [String: (String, String)] = [:], hints: [String: String] = [:],
                        filter: CardFilter = CardFilter(), status: HTTPResponse.Status = .ok) async throws -> Response {
-        let (all, stats) = try await app.platformCards.cards()
+        let (all, stats) = try await app.platformCards.cards(principal: session.principal)
         let cards = all.filter { filter.matches($0.provider) }
         // The settings that are not secret, shown on their cards.
         var visible: [String: [String: String]] = [:]
@@ -180,7 +179,7 @@ extension PagesController {
         // What switching a card off would cut off, for each active card's confirmation.
         var relying: [String: Int] = [:]
         for card in cards where card.state.active || card.credential != nil {
-            relying[card.provider.id] = try await app.platformCards.workspacesRelying(on: card.provider.id)
+            relying[card.provider.id] = try await app.platformCards.workspacesRelying(on: card.provider.id, principal: session.principal)
         }
         let content = ProvidersPage(
             stats: .init(providers: stats.providers, active: stats.active, ready: stats.ready, noKey: stats.noKey),
