@@ -100,4 +100,24 @@ struct ServiceAuthorizationTests {
         #expect(try await app.platformCards.activate("openai", principal: admin).state.active)
         await app.close()
     }
+
+    @Test("budgets: read with usage.read in the workspace; limits set by a platform admin only, never by the workspace's owner")
+    func budgetsAuthorizeThePrincipal() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (app, _) = try await fixture.open()
+        let ws = try await app.workspaceService.create(name: "Budgeted", byokAllowed: true, exclusive: false, actor: "test").id
+        let owner = Self.principal(ws, .owner, Set(Permission.allCases))
+        let stranger = Self.principal(nil, nil, [.gatewayUse], kind: .service)
+        #expect(try await app.budgets.status(workspaceID: ws, defaultPlatformLimit: nil, principal: owner).count == BudgetScope.allCases.count)
+        do { _ = try await app.budgets.status(workspaceID: ws, defaultPlatformLimit: nil, principal: stranger); Issue.record("read") }
+        catch let error as KeywardenError { #expect(error.kind == .forbidden) }
+        do { _ = try await app.budgets.setLimits(workspaceID: ws, BudgetLimits(platform: 1_000_000), principal: owner); Issue.record("owner raised its own budget") }
+        catch let error as KeywardenError { #expect(error.kind == .forbidden) }
+        do { _ = try await app.rateLimits.setLimits(workspaceID: ws, RateLimits(requestsPerMinute: 1_000), principal: owner); Issue.record("owner lifted its rate") }
+        catch let error as KeywardenError { #expect(error.kind == .forbidden) }
+        let admin = Self.principal(nil, nil, [], kind: .platformAdmin)
+        #expect(try await app.budgets.setLimits(workspaceID: ws, BudgetLimits(platform: 5_000), principal: admin).budget.platform == 5_000)
+        await app.close()
+    }
 }

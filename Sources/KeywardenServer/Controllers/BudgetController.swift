@@ -13,19 +13,21 @@ struct BudgetController {
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.require(.usageRead, in: id, context)
-            return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
+            return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget,
+                                                                                 principal: try context.requirePrincipal())))
         }
         group.patch { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.requirePlatform(context)
+            let principal = try context.requirePrincipal()
+            // Refused before the workspace is read: its limits are the platform's to see and set.
+            try principal.authorizePlatform()
             let body = try await request.decodeBody(UpdateBody.self, context: context)
             let current = try await app.workspaceService.get(id).budget
             var limits = current
             if let change = body.platformLimitCredits.change { limits.platform = try change.map { try Self.milli($0, field: "platform_limit_credits") } }
             if let change = body.byokLimitCredits.change { limits.byok = try change.map { try Self.milli($0, field: "byok_limit_credits") } }
             let cycle: BudgetCycle?? = try body.period.change.map { text in try text.map { try BudgetCycle.parse($0, field: "period") } }
-            _ = try await app.budgets.setLimits(workspaceID: id, limits, cycle: cycle, actor: principal.actor)
+            _ = try await app.budgets.setLimits(workspaceID: id, limits, cycle: cycle, principal: principal)
             return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
         }
     }
@@ -40,12 +42,13 @@ struct BudgetController {
         }
         group.patch { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.requirePlatform(context)
+            let principal = try context.requirePrincipal()
+            try principal.authorizePlatform()
             let body = try await request.decodeBody(RateLimitsUpdate.self, context: context)
             var limits = try await app.workspaceService.get(id).rateLimits
             if let change = body.requestsPerMinute.change { limits.requestsPerMinute = change }
             if let change = body.tokensPerMinute.change { limits.tokensPerMinute = change }
-            let workspace = try await app.rateLimits.setLimits(workspaceID: id, limits, actor: principal.actor)
+            let workspace = try await app.rateLimits.setLimits(workspaceID: id, limits, principal: principal)
             return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil).rateLimits))
         }
     }

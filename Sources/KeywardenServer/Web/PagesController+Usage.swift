@@ -108,7 +108,6 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 do {
                     let limits = BudgetLimits(platform: try Self.credits(form.text("platform_limit"), field: "platform_limit_credits"),
                                               byok: try Self.credits(form.text("byok_limit"), field: "byok_limit_credits"))
@@ -117,9 +116,9 @@ extension PagesController {
                         tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...RateLimits.maximum))
                     let cycle = try form.text("period").map { try BudgetCycle.parse($0, field: "period") }
                     _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, cycle: form["period"] == nil ? nil : .some(cycle),
-                                                        actor: session.principal.actor)
-                    _ = try await app.rateLimits.setLimits(workspaceID: workspaceID, rates, actor: session.principal.actor)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                                                        principal: session.principal)
+                    _ = try await app.rateLimits.setLimits(workspaceID: workspaceID, rates, principal: session.principal)
+                } catch let error as KeywardenError where error.kind != .notFound && error.kind != .forbidden {
                     return try await usagePage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/usage?notice=budget")
@@ -138,7 +137,7 @@ extension PagesController {
         try require(.usageRead, session, workspaceID)
         let workspace = try await app.workspaceService.get(workspaceID)
         // The budget meters and the totals cover the same span unless the reader picks another: the current budget period.
-        let statuses = try await app.budgets.status(workspaceID: workspaceID, defaultPlatformLimit: defaultPlatformBudget)
+        let statuses = try await app.budgets.status(workspaceID: workspaceID, defaultPlatformLimit: defaultPlatformBudget, principal: session.principal)
         let currentPeriod = statuses.first?.period ?? BudgetPeriod(containing: Date())
         let from = try UsageQuery.time(request.queryText("from"), field: "from", endOfDay: false) ?? currentPeriod.start
         let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
