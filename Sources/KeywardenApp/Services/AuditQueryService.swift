@@ -79,10 +79,8 @@ public struct AuditQueryService: Sendable {
             for actor in Set(entries.map(\.actor)) { actors[actor] = try await self.actorName(actor, on: db) }
             let keyIDs = entries.filter { $0.targetType == "credential" }.compactMap(\.targetID)
             let keys = try await self.store.credentials.labels(ids: Array(Set(keyIDs)), on: db)
-            var workspaces: [String: String] = [:]
-            for id in Set(entries.compactMap(\.workspaceID) + entries.filter { $0.targetType == "workspace" }.compactMap(\.targetID)) {
-                if let workspace = try await self.store.workspaces.get(id, on: db) { workspaces[id] = workspace.name }
-            }
+            let workspaces = try await self.store.workspaces.names(
+                ids: Array(Set(entries.compactMap(\.workspaceID) + entries.filter { $0.targetType == "workspace" }.compactMap(\.targetID))), on: db)
             var tokens: [String: String] = [:]
             for id in Set(entries.filter { $0.targetType == "token" }.compactMap(\.targetID)) {
                 if let token = try await self.store.tokens.get(id, on: db) { tokens[id] = token.name }

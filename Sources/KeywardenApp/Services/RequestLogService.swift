@@ -72,15 +72,11 @@ public struct RequestLogService: Sendable {
             let rows = try await self.store.usageRows.log(filter, before: after, limit: limit + 1, on: db)
             let shown = rows.prefix(limit)
             let keys = try await self.store.credentials.labels(ids: Array(Set(shown.compactMap(\.record.credentialID))), on: db)
-            var workspaces: [String: String] = [:]
-            if showsPlatformKeys {
-                for id in Set(shown.compactMap(\.record.workspaceID)) {
-                    if let workspace = try await self.store.workspaces.get(id, on: db) { workspaces[id] = workspace.name }
-                }
-            }
+            let workspaces = showsPlatformKeys
+                ? try await self.store.workspaces.names(ids: Array(Set(shown.compactMap(\.record.workspaceID))), on: db) : [:]
             let entries = shown.map { row in
                 Entry(record: row.record, workspaceName: row.record.workspaceID.flatMap { workspaces[$0] },
-                      key: Self.label(row.record, keys: keys, showsPlatformKeys: showsPlatformKeys))
+                      key: row.record.credentialID.map { Self.label($0, source: row.record.source, keys: keys, showsPlatformKeys: showsPlatformKeys) })
             }
             let next = rows.count > limit ? shown.last.map { UsageCursor(at: $0.at, id: $0.id).token } : nil
             return Page(entries: entries, nextCursor: next)
@@ -93,10 +89,10 @@ public struct RequestLogService: Sendable {
         scope == .platform || principal.isPlatformAdmin || principal.workspaceID == nil
     }
 
-    /// How the call's key is named to its reader.
-    static func label(_ record: UsageRecord, keys: [String: CredentialRepository.Label], showsPlatformKeys: Bool) -> KeyLabel? {
-        guard let id = record.credentialID else { return nil }
-        let paidByPlatform = record.source == .platform || record.source == .managed || (keys[id].map { $0.workspaceID == nil } ?? false)
+    /// How a key is named to its reader: a platform key (by the call's source, or by the key's scope) unnamed unless the
+    /// reader sees the platform's keys; a key gone since, "Deleted key".
+    static func label(_ id: String, source: KeySource?, keys: [String: CredentialRepository.Label], showsPlatformKeys: Bool) -> KeyLabel {
+        let paidByPlatform = source == .platform || source == .managed || (keys[id].map { $0.workspaceID == nil } ?? false)
         if !showsPlatformKeys, paidByPlatform { return KeyLabel(id: nil, name: "Platform key", deleted: false) }
         guard let label = keys[id] else { return KeyLabel(id: id, name: "Deleted key", deleted: true) }
         return KeyLabel(id: id, name: label.name.isEmpty ? label.providerID : label.name, deleted: false)
@@ -107,13 +103,8 @@ public struct RequestLogService: Sendable {
         let workspaceID: String? = if case .workspace(let id) = scope { id } else { nil }
         try principal.authorize(.usageRead, inWorkspace: workspaceID)
         let keys = try await store.engine.read { db in try await self.store.credentials.labels(ids: ids, on: db) }
-        var labels: [String: KeyLabel] = [:]
-        for id in ids {
-            let record = UsageRecord(at: Date(), workspaceID: workspaceID, providerID: "", model: nil, credentialID: id, source: nil, modality: .chat,
-                                     consumer: nil, status: 200, latencyMilliseconds: 0, counts: UsageCounts(), milliCredits: 0, attempts: 1)
-            labels[id] = Self.label(record, keys: keys, showsPlatformKeys: Self.showsPlatformKeys(scope, principal))
-        }
-        return labels
+        let shows = Self.showsPlatformKeys(scope, principal)
+        return Dictionary(uniqueKeysWithValues: Set(ids).map { ($0, Self.label($0, source: nil, keys: keys, showsPlatformKeys: shows)) })
     }
 
     /// The keys a reader of `scope`'s log may filter by: the workspace's own, or the platform's.

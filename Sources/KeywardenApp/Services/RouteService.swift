@@ -22,14 +22,9 @@ public struct RouteService: Sendable {
         }
     }
 
-    private func authorize(_ principal: Principal, _ permission: Permission, _ owner: Owner) throws {
-        // The platform's routes: a platform admin, or a platform-bound service token granted the permission (to read as to write).
-        try principal.authorize(permission, inWorkspace: owner.workspaceID)
-    }
-
     /// The routes of an owner, by name.
     public func list(_ owner: Owner, principal: Principal) async throws -> [ChatRoute] {
-        try authorize(principal, .keysRead, owner)
+        try principal.authorize(.keysRead, inWorkspace: owner.workspaceID)
         return try await store.engine.read { db in
             if let id = owner.workspaceID, try await self.store.workspaces.get(id, on: db) == nil { throw KeywardenError.notFound("workspace") }
             return try await self.store.routes.list(workspaceID: owner.workspaceID, on: db)
@@ -38,7 +33,7 @@ public struct RouteService: Sendable {
 
     /// Creates or replaces a route, audited as `route.set` with its steps (never a secret: providers and models).
     public func set(_ owner: Owner, name: String, steps: [ChatRoute.Step], principal: Principal) async throws -> ChatRoute {
-        try authorize(principal, .keysUpdate, owner)
+        try principal.authorize(.keysUpdate, inWorkspace: owner.workspaceID)
         let route = ChatRoute(name: name, workspaceID: owner.workspaceID, steps: steps)
         try route.validate(in: store.catalog)
         return try await store.engine.transaction { db in
@@ -54,7 +49,7 @@ public struct RouteService: Sendable {
 
     /// Removes a route, audited as `route.removed`; an unknown one is `not_found`.
     public func delete(_ owner: Owner, name: String, principal: Principal) async throws {
-        try authorize(principal, .keysUpdate, owner)
+        try principal.authorize(.keysUpdate, inWorkspace: owner.workspaceID)
         try await store.engine.transaction { db in
             guard let removed = try await self.store.routes.delete(workspaceID: owner.workspaceID, name: name, on: db) else {
                 throw KeywardenError.notFound("route")

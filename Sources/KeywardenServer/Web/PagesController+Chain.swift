@@ -50,8 +50,12 @@ extension PagesController {
                 }
                 var providers: [ChainPage.Provider] = []
                 for provider in shown {
-                    let resting = Set((own.filter { $0.providerID == provider.id } + view.platformKeys(for: provider.id)).map(\.id)
-                        .filter { cooldowns?.rest(of: $0, for: workspaceID) != nil })
+                    // Each key's rest read once: for the resolution below and for its row.
+                    var rests: [String: (remaining: Duration, rateLimited: Bool)] = [:]
+                    for key in own.filter({ $0.providerID == provider.id }) + view.platformKeys(for: provider.id) {
+                        rests[key.id] = cooldowns?.rest(of: key.id, for: workspaceID)
+                    }
+                    let resting = Set(rests.keys)
                     let query = ResolutionQuery(workspaceID: workspaceID, providerID: provider.id, modality: provider.modalities.first ?? .chat)
                     let outcome = try await app.resolution.resolve(query, coolingDown: resting)
                     let candidates = (try? outcome.get()) ?? []
@@ -59,7 +63,7 @@ extension PagesController {
                     var order: [String] = []
                     for candidate in candidates where !order.contains(candidate.credentialID) { order.append(candidate.credentialID) }
                     func step(_ key: Credential, _ position: Int, paidBy: String, name: String) -> ChainPage.Step {
-                        let rest = cooldowns?.rest(of: key.id, for: workspaceID)
+                        let rest = rests[key.id]
                         let skipped: String? = if !key.active { "turned off" }
                             else if !key.status.isUsable { "not usable: " + key.status.rawValue.replacingOccurrences(of: "_", with: " ") }
                             else if let rest { "resting \(Int(rest.remaining.components.seconds) + 1) s more: " + (rest.rateLimited ? "the vendor's rate limit" : "a refusal being checked") }

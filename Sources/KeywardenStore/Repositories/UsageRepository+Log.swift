@@ -88,10 +88,7 @@ extension UsageRepository {
     /// Up to `limit` rows matching `filter`, newest first, older than `cursor` (the last row of the previous page):
     /// pages that stay correct while calls are added.
     public func log(_ filter: RequestLogFilter, before cursor: UsageCursor?, limit: Int, on db: any SQLDatabase) async throws -> [Row] {
-        var select = db.select().columns(Self.columns).from(Self.table)
-        if let workspace = filter.workspaceID { select = select.where("workspace_id", .equal, workspace) }
-        if let from = filter.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
-        if let to = filter.to { select = select.where("at", .lessThan, Timestamp.string(to)) }
+        var select = Self.scoped(db.select().columns(Self.columns).from(Self.table), workspaceID: filter.workspaceID, from: filter.from, to: filter.to)
         if let provider = filter.providerID { select = select.where("provider_id", .equal, provider) }
         if let key = filter.credentialID { select = select.where("credential_id", .equal, key) }
         if let source = filter.source { select = select.where("source", .equal, source.rawValue) }

@@ -81,16 +81,23 @@ public struct UsageRepository: Sendable {
     /// Up to `limit` rows of `query`'s workspace and period (and `source`, when given), in time order, after `cursor`
     /// (the last row of the previous page: `at`, then `id`): pages that stay correct while calls are added.
     public func rows(_ query: UsageQuery, source: KeySource?, after cursor: (at: String, id: String)?, limit: Int, on db: any SQLDatabase) async throws -> [Row] {
-        var select = db.select().columns(Self.columns).from(Self.table)
-        if let workspace = query.workspaceID { select = select.where("workspace_id", .equal, workspace) }
-        if let from = query.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
-        if let to = query.to { select = select.where("at", .lessThan, Timestamp.string(to)) }
+        var select = Self.scoped(db.select().columns(Self.columns).from(Self.table), workspaceID: query.workspaceID, from: query.from, to: query.to)
         if let source { select = select.where("source", .equal, source.rawValue) }
         if let cursor {
             select = select.where(SQLGroupExpression([SQLColumn("at"), SQLColumn("id")]), .greaterThan,
                                   SQLGroupExpression([SQLBind(cursor.at), SQLBind(cursor.id)]))
         }
         return try await select.orderBy("at").orderBy("id").limit(limit).all().map(Self.decodeRow)
+    }
+
+    /// `select` narrowed to one workspace (when given) and a period (`from` inclusive, `to` exclusive): the one place the
+    /// ledger's reads say which rows a report, an export or the request log covers.
+    static func scoped(_ select: SQLSelectBuilder, workspaceID: String?, from: Date?, to: Date?) -> SQLSelectBuilder {
+        var select = select
+        if let workspaceID { select = select.where("workspace_id", .equal, workspaceID) }
+        if let from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
+        if let to { select = select.where("at", .lessThan, Timestamp.string(to)) }
+        return select
     }
 
     static func binds(_ r: UsageRecord) -> [any SQLExpression] {
@@ -119,11 +126,7 @@ public struct UsageRepository: Sendable {
     /// Totals grouped by one dimension, over a time range and optionally one workspace.
     public func report(_ query: UsageQuery, on db: any SQLDatabase) async throws -> UsageReport {
         func filtered(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
-            var select = select.from(Self.table)
-            if let workspace = query.workspaceID { select = select.where("workspace_id", .equal, workspace) }
-            if let from = query.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
-            if let to = query.to { select = select.where("at", .lessThan, Timestamp.string(to)) }
-            return select
+            Self.scoped(select.from(Self.table), workspaceID: query.workspaceID, from: query.from, to: query.to)
         }
         func sums(_ select: SQLSelectBuilder) -> SQLSelectBuilder {
             select
@@ -167,9 +170,7 @@ extension UsageRepository {
             .column(SQLFunction("COUNT", args: SQLLiteral.all), as: "requests")
             .column(SQLRaw("CAST(COALESCE(SUM(milli_credits), 0) AS BIGINT)"), as: "milli_credits")
             .from(Self.table)
-        if let workspace = query.workspaceID { select = select.where("workspace_id", .equal, workspace) }
-        if let from = query.from { select = select.where("at", .greaterThanOrEqual, Timestamp.string(from)) }
-        if let to = query.to { select = select.where("at", .lessThan, Timestamp.string(to)) }
+        select = Self.scoped(select, workspaceID: query.workspaceID, from: query.from, to: query.to)
         return try await select.groupBy(SQLRaw("SUBSTR(at, 1, 10)")).groupBy(SQLRaw("COALESCE(\(seriesBy.expression), '')"))
             .orderBy(SQLRaw("SUBSTR(at, 1, 10)")).all().map { row in
                 (try row.decode(column: "day", as: String.self), try row.decode(column: "series", as: String.self),

@@ -68,6 +68,16 @@ public struct WorkspaceRepository: Sendable {
         try await db.select().column("*").from(Self.table).where("id", .equal, id).first().map(Self.decode)
     }
 
+    /// The names of the workspaces among `ids` that exist, by id (one query).
+    public func names(ids: [String], on db: any SQLDatabase) async throws -> [String: String] {
+        guard !ids.isEmpty else { return [:] }
+        var names: [String: String] = [:]
+        for row in try await db.select().columns("id", "name").from(Self.table).where("id", .in, ids).all() {
+            names[try row.decode(column: "id", as: String.self)] = try row.decode(column: "name", as: String.self)
+        }
+        return names
+    }
+
     /// How many workspaces there are.
     public func count(on db: any SQLDatabase) async throws -> Int {
         let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(Self.table).first()
