@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import KeywardenTestSupport
 import NIOCore
+import NIOHTTP1
 import Testing
 
 /// The real `keywarden` binary in front of the real mock vendors, with an admin token and helpers.
@@ -113,6 +114,39 @@ final class GatewayRig: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
+    }
+
+    /// A page's HTML as a person signed in with `token` (the admin token by default) sees it: through the login form,
+    /// redirects not followed, cookies carried by hand.
+    func page(_ path: String, token: String? = nil) async throws -> (status: Int, html: String) {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        do {
+            func send(_ method: HTTPMethod, _ target: String, cookie: String, form: String? = nil) async throws -> (status: Int, cookies: [String], html: String) {
+                var request = HTTPClientRequest(url: base + target)
+                request.method = method
+                if !cookie.isEmpty { request.headers.add(name: "Cookie", value: cookie) }
+                if let form {
+                    request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                    request.body = .bytes(ByteBuffer(string: form))
+                }
+                let response = try await client.execute(request, timeout: .seconds(10))
+                let body = try await response.body.collect(upTo: 8 << 20)
+                let cookies = response.headers["set-cookie"].compactMap { $0.split(separator: ";").first.map(String.init) }
+                return (Int(response.status.code), cookies, String(buffer: body))
+            }
+            let login = try await send(.GET, "/login", cookie: "")
+            let marker = #"name="csrf_token" value=""#
+            let csrf = login.html.range(of: marker).map { String(login.html[$0.upperBound...].prefix { $0 != "\"" }) } ?? ""
+            let form = "csrf_token=\(csrf)&token=\(token ?? adminToken)"
+            let signedIn = try await send(.POST, "/login", cookie: login.cookies.joined(separator: "; "), form: form)
+            let session = signedIn.cookies.first { $0.hasPrefix("kw_session=") } ?? ""
+            let shown = try await send(.GET, path, cookie: session)
+            try await client.shutdown()
+            return (shown.status, shown.html)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     func usage(_ query: String) async throws -> [String: Any] {

@@ -151,19 +151,18 @@ struct GatewayTests {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { Task { try? await client.shutdown() } }
 
+        // Each part is stamped on the event loop as it arrives, not when this task reads it: on a machine loaded enough
+        // to starve the test's task (CI runs every suite at once), parts read late would look as if they came together.
         func stream(_ body: [String: Any]) async throws -> (status: Int, headers: HTTPHeaders, chunks: [(ContinuousClock.Instant, String)], failed: Bool) {
-            var request = HTTPClientRequest(url: rig.base + "/openai/v1/chat/completions")
-            request.method = .POST
+            var request = try HTTPClient.Request(url: rig.base + "/openai/v1/chat/completions", method: .POST)
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-            let response = try await client.execute(request, timeout: .seconds(30))
-            var chunks: [(ContinuousClock.Instant, String)] = []
-            var failed = false
-            do {
-                for try await chunk in response.body { chunks.append((.now, String(buffer: chunk))) }
-            } catch { failed = true }
-            return (Int(response.status.code), response.headers, chunks, failed)
+            request.body = .bytes(try JSONSerialization.data(withJSONObject: body))
+            let timer = ArrivalStamps()
+            let failed: Bool
+            do { try await client.execute(request: request, delegate: timer, deadline: .now() + .seconds(30)).futureResult.get(); failed = false } catch { failed = true }
+            let seen = timer.seen
+            return (seen.status, seen.headers, seen.chunks, failed)
         }
         var body = GatewayRig.chat
         body["stream"] = true
@@ -575,4 +574,30 @@ struct SDKTests {
             return (report["totals"] as? [String: Any])?["requests"] as? Int == 9 && openai?["tokens_out"] as? Int == 20
         }
     }
+}
+
+/// Stamps each part of an answer with the time it reached the event loop.
+private final class ArrivalStamps: HTTPClientResponseDelegate, @unchecked Sendable {
+    typealias Response = Void
+    private let lock = NSLock()
+    private var status = 0
+    private var headers = HTTPHeaders()
+    private var chunks: [(ContinuousClock.Instant, String)] = []
+
+    var seen: (status: Int, headers: HTTPHeaders, chunks: [(ContinuousClock.Instant, String)]) {
+        lock.withLock { (status, headers, chunks) }
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        lock.withLock { status = Int(head.status.code); headers = head.headers }
+        return task.eventLoop.makeSucceededFuture(())
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let now = ContinuousClock.now
+        lock.withLock { chunks.append((now, String(buffer: buffer))) }
+        return task.eventLoop.makeSucceededFuture(())
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {}
 }

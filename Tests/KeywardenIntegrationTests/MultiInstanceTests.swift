@@ -127,6 +127,12 @@ struct MultiInstanceTests {
         let limited = try await a.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(limited.status == 429)
         #expect(try await a.mocks.requests("openai").count == 1)
+        // B's key chain page reads B's own rests without calling a vendor: wait for the announced rest there first (a
+        // call to B before the announcement arrives would rightly try the key itself).
+        try await b.eventually("B's chain page shows the announced rest") {
+            try await b.page("/workspaces/\(ws)/chain", token: a.adminToken).html.contains("rate limit</")
+        }
+        #expect(try await a.mocks.requests("openai").count == 1, "the page called no vendor")
         try await b.eventually("B knows the key rests") {
             let reply = try await b.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
             return reply.status == 429 && reply.json.errorCode == "keys_cooling_down"
