@@ -293,7 +293,7 @@ struct AdminPageTests {
             #expect(try await owner.get("/workspaces").status == 403)
             #expect(try await owner.post("/workspaces", ["name": "Sneaky"]).status == 403)
             #expect(try await owner.post("/workspaces/\(mine)/delete", [:]).status == 403)
-            #expect(try await owner.post("/workspaces/\(mine)/byok", ["byok_allowed": "on"]).status == 403)
+            #expect(try await owner.post("/workspaces/\(mine)/byok", ["byok_allowed": "true"]).status == 403)
             #expect(try await owner.get("/workspaces/\(theirs)/members").status == 404, "another workspace is not found, not forbidden")
             #expect(try await owner.post("/workspaces/\(theirs)/tokens", ["name": "x", "permission_keys.read": "on"]).status == 404)
             let members = try await owner.get("/workspaces/\(mine)/members")

@@ -51,6 +51,15 @@ public struct KeywardenError: Error, Sendable, Equatable, CustomStringConvertibl
         KeywardenError(.invalid, code: code, message: message, field: field)
     }
 
+    /// Whether the trouble is in what was asked (a form shows it beside the fields), not in who asked or what exists:
+    /// a page re-renders a form for these only, so a refusal is never answered with another page's contents.
+    public var isAboutInput: Bool {
+        switch kind {
+        case .invalid, .conflict, .tooLarge, .unprocessable: return true
+        case .unauthenticated, .forbidden, .notFound, .tooManyRequests: return false
+        }
+    }
+
     /// A required value is missing.
     public static func missing(_ field: String, _ message: String? = nil) -> KeywardenError {
         KeywardenError(.invalid, code: "missing_field", message: message ?? "\(field) is required.", field: field)

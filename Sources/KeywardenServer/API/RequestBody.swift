@@ -144,6 +144,7 @@ extension KeyedDecodingContainer {
     func decode<Value>(_ type: Patch<Value>.Type, forKey key: Key) throws -> Patch<Value> {
         guard contains(key) else { return .absent }
         if try decodeNil(forKey: key) { return .null }
+        if WebForm.blankClears, (try? decode(String.self, forKey: key))?.isEmpty == true { return .null }
         return .value(try decode(Value.self, forKey: key))
     }
 }

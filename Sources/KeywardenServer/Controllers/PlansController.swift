@@ -11,30 +11,19 @@ struct PlansController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { _, context -> Response in
-            _ = try Access.requirePlatform(context)
-            return try JSONResponse.make(["items": try await app.plans.list().map(PlanBody.init)])
+            try JSONResponse.make(["items": try await app.plans.list(principal: try context.requirePrincipal()).map(PlanBody.init)])
         }
         group.get(":plan") { _, context -> Response in
-            _ = try Access.requirePlatform(context)
-            return try JSONResponse.make(PlanBody(try await app.plans.get(try context.parameters.require("plan"))))
+            try JSONResponse.make(PlanBody(try await app.plans.get(try context.parameters.require("plan"), principal: try context.requirePrincipal())))
         }
         group.put(":plan") { request, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            let name = try Plan.validName(try context.parameters.require("plan"))
-            let body = try await request.decodeBody(SaveBody.self, context: context)
-            let plan = Plan(
-                name: name,
-                budget: BudgetLimits(platform: try body.platformLimitCredits.map { try BudgetController.milli($0, field: "platform_limit_credits") },
-                                     byok: try body.byokLimitCredits.map { try BudgetController.milli($0, field: "byok_limit_credits") }),
-                rateLimits: RateLimits(requestsPerMinute: body.requestsPerMinute, tokensPerMinute: body.tokensPerMinute),
-                budgetCycle: try body.budgetPeriod.map { try BudgetCycle.parse($0, field: "budget_period") },
-                platformFallback: try body.platformFallback.map { try PlatformFallback.parse($0) }
-            )
-            return try JSONResponse.make(PlanBody(try await app.plans.save(plan, actor: principal.actor)))
+            let principal = try context.requirePrincipal()
+            try principal.authorizePlatform()
+            let plan = try await request.decodeBody(SaveBody.self, context: context).plan(named: try context.parameters.require("plan"))
+            return try JSONResponse.make(PlanBody(try await app.plans.save(plan, principal: principal)))
         }
         group.delete(":plan") { _, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            try await app.plans.delete(try context.parameters.require("plan"), actor: principal.actor)
+            try await app.plans.delete(try context.parameters.require("plan"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageOnlyBody(message: "Plan deleted."))
         }
     }
@@ -56,6 +45,19 @@ struct PlansController {
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
             case budgetPeriod = "budget_period"
             case platformFallback = "platform_fallback"
+        }
+
+        /// The plan it describes: each absent limit is no limit, an absent period a calendar month, an absent fallback
+        /// the platform's default.
+        func plan(named name: String) throws -> Plan {
+            Plan(
+                name: try Plan.validName(name),
+                budget: BudgetLimits(platform: try platformLimitCredits.map { try BudgetController.milli($0, field: "platform_limit_credits") },
+                                     byok: try byokLimitCredits.map { try BudgetController.milli($0, field: "byok_limit_credits") }),
+                rateLimits: RateLimits(requestsPerMinute: requestsPerMinute, tokensPerMinute: tokensPerMinute),
+                budgetCycle: try budgetPeriod.map { try BudgetCycle.parse($0, field: "budget_period") },
+                platformFallback: try platformFallback.map { try PlatformFallback.parse($0) }
+            )
         }
     }
 

@@ -10,12 +10,8 @@ struct WorkspacesController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            let body = try await request.decodeBody(CreateBody.self, context: context)
-            guard let name = body.name else { throw KeywardenError.missing("name") }
-            let workspace = try await app.workspaceService.create(
-                name: name, byokAllowed: body.byokAllowed ?? true, exclusive: body.exclusive ?? false, plan: body.plan, actor: principal.actor
-            )
+            let principal = try context.requirePrincipal()
+            let workspace = try await request.decodeBody(CreateBody.self, context: context).create(in: app.workspaceService, principal: principal)
             return try JSONResponse.make(WorkspaceBody(workspace), status: .created)
         }
         group.get { request, context -> Response in
@@ -27,48 +23,31 @@ struct WorkspacesController {
             let search = request.queryText("search")
             guard let own = principal.workspaceID else {
                 // A platform admin (with each workspace's counts) or a platform-bound service token: every workspace.
-                let (items, total) = try await app.workspaceService.page(search: search, pagination: pagination)
+                let (items, total) = try await app.workspaceService.page(search: search, pagination: pagination, principal: principal)
                 let bodies = items.map { WorkspaceBody($0, counts: principal.isPlatformAdmin) }
                 return try JSONResponse.make(PageBody(items: bodies, total: total, page: pagination.page, perPage: pagination.perPage))
             }
             // A workspace's token sees its own workspace only, under the same search.
-            let workspace = try await app.workspaceService.get(own)
+            let workspace = try await app.workspaceService.get(own, principal: principal)
             let matches = Self.nameContains(workspace.name, search)
             let items = matches && pagination.page == 1 ? [WorkspaceBody(workspace)] : []
             return try JSONResponse.make(PageBody(items: items, total: matches ? 1 : 0, page: pagination.page, perPage: pagination.perPage))
         }
         group.get(":workspace") { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.requireVisible(id, context)
-            return try JSONResponse.make(WorkspaceBody(try await app.workspaceService.get(id)))
+            return try JSONResponse.make(WorkspaceBody(try await app.workspaceService.get(id, principal: try context.requirePrincipal())))
         }
         group.patch(":workspace") { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.requireVisible(id, context)
-            let body = try await request.decodeBody(UpdateBody.self, context: context)
-            // Each setting has its own owner: the plan is the platform's, exclusive mode is about keys, the rest is the team's.
-            if !principal.isPlatformAdmin {
-                if body.byokAllowed != nil { throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change the plan's BYOK setting.", field: "byok_allowed") }
-                if body.plan.change != nil { throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change a workspace's plan.", field: "plan") }
-                // Who pays when the workspace's own keys cannot is the platform's money.
-                if body.platformFallback.change != nil {
-                    throw KeywardenError(.forbidden, code: "forbidden", message: "Only a platform admin can change when the platform's keys stand in.", field: "platform_fallback")
-                }
-                if body.exclusive != nil { _ = try Access.require(.keysUpdate, in: id, context) }
-                if body.name != nil || body.notificationEmail.change != nil { _ = try Access.require(.membersManage, in: id, context) }
-            }
-            let workspace = try await app.workspaceService.update(id, WorkspaceChanges(
-                name: body.name, byokAllowed: body.byokAllowed, exclusive: body.exclusive, notificationEmail: body.notificationEmail.change,
-                plan: body.plan.change, platformFallback: try body.platformFallback.change.map { try $0.map { try PlatformFallback.parse($0) } }
-            ), actor: principal.actor)
-            return try JSONResponse.make(WorkspaceBody(workspace))
+            let principal = try context.requirePrincipal()
+            // Each setting has its own owner: the service checks each change against the principal.
+            let changes = try await request.decodeBody(UpdateBody.self, context: context).changes()
+            return try JSONResponse.make(WorkspaceBody(try await app.workspaceService.update(id, changes, principal: principal)))
         }
         group.delete(":workspace") { _, context -> Response in
             let id = try context.parameters.require("workspace")
             // Another workspace's token is told it does not exist; the workspace's own members and tokens may not.
-            let principal = try Access.requireVisible(id, context)
-            guard principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-            let deletion = try await app.workspaceService.delete(id, actor: principal.actor)
+            let deletion = try await app.workspaceService.delete(id, principal: try context.requirePrincipal())
             return try JSONResponse.make(DeletedBody(
                 deleted: .init(keys: deletion.keys, members: deletion.members, tokens: deletion.tokens),
                 message: "Workspace deleted with its \(deletion.keys) keys, \(deletion.members) members and \(deletion.tokens) tokens; its usage history is kept."
@@ -103,6 +82,13 @@ struct WorkspacesController {
             case name, exclusive, plan
             case byokAllowed = "byok_allowed"
         }
+
+        /// Creates the workspace it describes (BYOK allowed and exclusive mode off unless said).
+        func create(in service: WorkspaceService, principal: Principal) async throws -> Workspace {
+            try principal.authorizePlatform()
+            guard let name else { throw KeywardenError.missing("name") }
+            return try await service.create(name: name, byokAllowed: byokAllowed ?? true, exclusive: exclusive ?? false, plan: plan, principal: principal)
+        }
     }
 
     struct UpdateBody: RequestBody {
@@ -120,6 +106,12 @@ struct WorkspacesController {
             case byokAllowed = "byok_allowed"
             case notificationEmail = "notification_email"
             case platformFallback = "platform_fallback"
+        }
+
+        /// The changes it asks for (a field left out keeps its value; `null` clears it).
+        func changes() throws -> WorkspaceChanges {
+            WorkspaceChanges(name: name, byokAllowed: byokAllowed, exclusive: exclusive, notificationEmail: notificationEmail.change,
+                             plan: plan.change, platformFallback: try platformFallback.change.map { try $0.map { try PlatformFallback.parse($0) } })
         }
     }
 }

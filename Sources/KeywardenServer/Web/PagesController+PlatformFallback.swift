@@ -31,7 +31,7 @@ extension PagesController {
     }
 
     /// The value of the form's first option: back to the plan's setting (else the platform's default).
-    static let fallbackFromPlan = "plan"
+    static let fallbackFromPlan = ""
 
     /// A setting's short name, as the selects show it.
     static func fallbackLabel(_ fallback: PlatformFallback) -> String {
@@ -61,28 +61,19 @@ extension PagesController {
         return Self.fallbackLine(workspace, plan: plan, platformDefault: app.store.configuration.platformFallback)
     }
 
-    /// A submitted value: `plan` clears the workspace's own (its plan's, else the platform's default holds).
-    static func submittedFallback(_ text: String?) throws(KeywardenError) -> PlatformFallback? {
-        let text = text ?? ""
-        if text == fallbackFromPlan { return nil }
-        guard let value = PlatformFallback(rawValue: text) else {
-            throw .invalid("platform_fallback", "Choose the plan's setting, never, on_failure or on_failure_or_budget.")
-        }
-        return value
-    }
-
     func addPlatformFallbackRoutes(to router: Router<KeywardenRequestContext>) {
         router.post("workspaces/:workspace/platform-fallback") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                // Who pays when the workspace's own keys cannot is the platform's money (the API refuses it alike).
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                // Who pays when the workspace's own keys cannot is the platform's money: the service refuses anyone else.
                 let fromCards = form["back"] == "byok"
                 do {
-                    let fallback = try Self.submittedFallback(form.text("platform_fallback"))
-                    _ = try await app.workspaceService.update(workspaceID, WorkspaceChanges(platformFallback: .some(fallback)), actor: session.principal.actor)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                    guard form["platform_fallback"] != nil else {
+                        throw KeywardenError.missing("platform_fallback", "Choose the plan's setting, never, on_failure or on_failure_or_budget.")
+                    }
+                    try await updateWorkspace(workspaceID, form, session: session, clearing: ["platform_fallback"])
+                } catch let error as KeywardenError where error.isAboutInput {
                     if fromCards {
                         return try await byokPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                     }

@@ -18,11 +18,10 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.keysUpdate, session, workspaceID)
                 do {
-                    _ = try await app.workspaceService.update(workspaceID, WorkspaceChanges(exclusive: form["exclusive"] == "on"), actor: session.principal.actor)
-                } catch let error as KeywardenError where error.kind != .notFound {
-                    return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: .conflict)
+                    try await updateWorkspace(workspaceID, form, session: session)
+                } catch let error as KeywardenError where error.isAboutInput {
+                    return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/settings?notice=saved")
             }

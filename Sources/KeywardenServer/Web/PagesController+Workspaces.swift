@@ -70,10 +70,9 @@ extension PagesController {
     func addWorkspaceRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("workspaces") { request, _ in
             try await page(request) { session in
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 // The header's switcher, without JavaScript: a GET with the chosen workspace.
                 if let open = request.queryText("open") {
-                    _ = try await app.workspaceService.get(open)
+                    _ = try await app.workspaceService.get(open, principal: session.principal)
                     return WebResponse.redirect("/workspaces/\(Self.pathEscape(open))/keys")
                 }
                 return try await workspacesPage(request, session: session, notice: request.queryText("notice").map(Self.workspaceNotice))
@@ -82,13 +81,10 @@ extension PagesController {
         router.post("workspaces") { request, context in
             try await page(request) { session in
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 let workspace: Workspace
                 do {
-                    workspace = try await app.workspaceService.create(
-                        name: form.text("name") ?? "", byokAllowed: form["byok_allowed"] == "on", exclusive: form["exclusive"] == "on",
-                        actor: session.principal.actor)
-                } catch let error as KeywardenError {
+                    workspace = try await form.decode(WorkspacesController.CreateBody.self).create(in: app.workspaceService, principal: session.principal)
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await workspacesPage(request, session: session, error: error.message, status: .unprocessableContent)
                 }
                 // Next on the journey: its members and the backend's token.
@@ -99,10 +95,9 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 do {
-                    _ = try await app.workspaceService.update(workspaceID, WorkspaceChanges(name: form.text("name") ?? ""), actor: session.principal.actor)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                    try await updateWorkspace(workspaceID, form, session: session)
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await workspacesPage(request, session: session, error: error.message, status: .unprocessableContent)
                 }
                 return WebResponse.redirect("/workspaces?notice=renamed")
@@ -112,20 +107,17 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-                let allowed = form["byok_allowed"] == "on"
-                _ = try await app.workspaceService.update(workspaceID, WorkspaceChanges(byokAllowed: allowed), actor: session.principal.actor)
-                return WebResponse.redirect("/workspaces?notice=\(allowed ? "byok_on" : "byok_off")")
+                let workspace = try await updateWorkspace(workspaceID, form, session: session)
+                return WebResponse.redirect("/workspaces?notice=\(workspace.byokAllowed ? "byok_on" : "byok_off")")
             }
         }
         router.post("workspaces/:workspace/plan") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 do {
-                    _ = try await app.workspaceService.update(workspaceID, WorkspaceChanges(plan: .some(form.text("plan"))), actor: session.principal.actor)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                    try await updateWorkspace(workspaceID, form, session: session, clearing: ["plan"])
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces?notice=plan_set")
@@ -134,31 +126,18 @@ extension PagesController {
         router.post("platform/plans") { request, context in
             try await page(request) { session in
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 do {
-                    let maximum = RateLimits.maximum
-                    let name = try Plan.validName(form.text("plan_name") ?? "")
-                    // A form without the period keeps the plan's (one set through the API is not lost).
-                    let existing = try await app.plans.find(name)
-                    var cycle = existing?.budgetCycle
-                    if form["budget_period"] != nil {
-                        cycle = try form.text("budget_period").map { try BudgetCycle.parse($0, field: "budget_period") }
+                    // The form is `PUT /api/v1/platform/plans/{name}` with the name among its fields.
+                    try session.principal.authorizePlatform()
+                    var plan = try form.decode(PlansController.SaveBody.self).plan(named: form.text("plan_name") ?? "")
+                    // A form without the period or the fallback (one older than them) keeps the plan's: one set through
+                    // the API is not lost.
+                    if form["budget_period"] == nil || form["platform_fallback"] == nil, let existing = try await app.plans.find(plan.name) {
+                        if form["budget_period"] == nil { plan.budgetCycle = existing.budgetCycle }
+                        if form["platform_fallback"] == nil { plan.platformFallback = existing.platformFallback }
                     }
-                    // Likewise who pays when a workspace's own keys cannot: blank is the platform's default.
-                    var fallback = existing?.platformFallback
-                    if form["platform_fallback"] != nil {
-                        fallback = try form.text("platform_fallback").map { try PlatformFallback.parse($0) }
-                    }
-                    _ = try await app.plans.save(Plan(
-                        name: name,
-                        budget: BudgetLimits(platform: try Self.credits(form.text("platform_limit_credits"), field: "platform_limit_credits"),
-                                             byok: try Self.credits(form.text("byok_limit_credits"), field: "byok_limit_credits")),
-                        rateLimits: RateLimits(requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...maximum),
-                                               tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...maximum)),
-                        budgetCycle: cycle,
-                        platformFallback: fallback
-                    ), actor: session.principal.actor)
-                } catch let error as KeywardenError {
+                    _ = try await app.plans.save(plan, principal: session.principal)
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces?notice=plan_saved#plans")
@@ -168,10 +147,9 @@ extension PagesController {
             try await page(request) { session in
                 let name = try context.parameters.require("plan")
                 _ = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 do {
-                    try await app.plans.delete(name, actor: session.principal.actor)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                    try await app.plans.delete(name, principal: session.principal)
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces?notice=plan_deleted#plans")
@@ -181,8 +159,7 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 _ = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-                _ = try await app.workspaceService.delete(workspaceID, actor: session.principal.actor)
+                _ = try await app.workspaceService.delete(workspaceID, principal: session.principal)
                 return WebResponse.redirect("/workspaces?notice=deleted")
             }
         }
@@ -192,9 +169,9 @@ extension PagesController {
                         status: HTTPResponse.Status = .ok) async throws -> Response {
         let search = request.queryText("search") ?? ""
         let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: 20)
-        let (items, total) = try await app.workspaceService.page(search: search.isEmpty ? nil : search, pagination: pagination)
+        let (items, total) = try await app.workspaceService.page(search: search.isEmpty ? nil : search, pagination: pagination, principal: session.principal)
         let renaming = request.queryText("rename")
-        let plans = try await app.plans.list()
+        let plans = try await app.plans.list(principal: session.principal)
         func credits(_ milli: Int?) -> String { milli.map { BudgetService.credits($0) } ?? "—" }
         let planRows = plans.map { plan in
             WorkspacesPage.PlanRow(name: plan.name, platformBudget: credits(plan.budget.platform), byokBudget: credits(plan.budget.byok),
@@ -225,6 +202,13 @@ extension PagesController {
         })
         let chrome = try await chrome(session, title: "Workspaces", nav: "navWorkspaces", workspaceID: nil, notice: notice, error: error)
         return WebResponse.page("workspaces", PageView(chrome: chrome, content: content), status: status)
+    }
+
+    /// Applies a workspace form's changes as `PATCH /api/v1/workspaces/{ws}` would (the same request type, the same checks).
+    @discardableResult
+    func updateWorkspace(_ workspaceID: String, _ form: WebForm, session: WebSession, clearing: Set<String> = []) async throws -> Workspace {
+        let changes = try form.decode(WorkspacesController.UpdateBody.self, clearing: clearing).changes()
+        return try await app.workspaceService.update(workspaceID, changes, principal: session.principal)
     }
 
     static func workspaceNotice(_ code: String) -> String {

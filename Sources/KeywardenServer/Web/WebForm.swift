@@ -15,6 +15,43 @@ struct WebForm {
         return value
     }
 
+    /// Decodes the form into an API request type, so a page's form and the API's JSON are read by one definition.
+    ///
+    /// Only the type's fields are read (the CSRF token and a page's own buttons are not the request's). A blank field is
+    /// left out (a PATCH keeps the value) unless `clearing` names it, when it is sent as empty (`null` to the API:
+    /// cleared). Checkboxes carry `value="true"`, with a hidden `false` before them where unticked means off (the last
+    /// value of a name wins). Errors name the field as the API's do.
+    func decode<T: RequestBody>(_ type: T.Type, clearing: Set<String> = []) throws -> T {
+        var pairs: [String] = []
+        for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+            let field = name.split(separator: "[", maxSplits: 1).first.map(String.init) ?? name
+            guard T.fields.contains(field) else { continue }
+            let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty {
+                guard clearing.contains(field), T.nullableFields.contains(field) else { continue }
+                pairs.append(Self.encode(name) + "=")
+            } else {
+                pairs.append(Self.encode(name) + "=" + Self.encode(trimmed))
+            }
+        }
+        do {
+            return try Self.$blankClears.withValue(true) { try URLEncodedFormDecoder().decode(T.self, from: pairs.joined(separator: "&")) }
+        } catch let error as DecodingError {
+            throw Request.describe(error)
+        } catch let error as KeywardenError {
+            throw error
+        } catch {
+            throw KeywardenError.invalid("form", "The form could not be read.")
+        }
+    }
+
+    /// While a form decodes: a blank value of a `Patch` field is `null` (a form has no other way to say "clear").
+    @TaskLocal static var blankClears = false
+
+    private static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~[]"))) ?? ""
+    }
+
     /// Parses `a=1&b=two+words` (the decoding browsers use for forms).
     static func parse(_ body: String) -> WebForm {
         var fields: [String: String] = [:]
