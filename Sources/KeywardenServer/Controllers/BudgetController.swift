@@ -22,12 +22,7 @@ struct BudgetController {
             // Refused before the workspace is read: its limits are the platform's to see and set.
             try principal.authorizePlatform()
             let body = try await request.decodeBody(UpdateBody.self, context: context)
-            let current = try await app.workspaceService.get(id).budget
-            var limits = current
-            if let change = body.platformLimitCredits.change { limits.platform = try change.map { try Self.milli($0, field: "platform_limit_credits") } }
-            if let change = body.byokLimitCredits.change { limits.byok = try change.map { try Self.milli($0, field: "byok_limit_credits") } }
-            let cycle: BudgetCycle?? = try body.period.change.map { text in try text.map { try BudgetCycle.parse($0, field: "period") } }
-            _ = try await app.budgets.setLimits(workspaceID: id, limits, cycle: cycle, principal: principal)
+            try await body.apply(to: id, app: app, principal: principal)
             return try JSONResponse.make(BudgetBody(try await app.budgets.status(workspaceID: id, defaultPlatformLimit: defaultPlatformBudget)))
         }
     }
@@ -44,11 +39,7 @@ struct BudgetController {
             let id = try context.parameters.require("workspace")
             let principal = try context.requirePrincipal()
             try principal.authorizePlatform()
-            let body = try await request.decodeBody(RateLimitsUpdate.self, context: context)
-            var limits = try await app.workspaceService.get(id).rateLimits
-            if let change = body.requestsPerMinute.change { limits.requestsPerMinute = change }
-            if let change = body.tokensPerMinute.change { limits.tokensPerMinute = change }
-            let workspace = try await app.rateLimits.setLimits(workspaceID: id, limits, principal: principal)
+            let workspace = try await request.decodeBody(RateLimitsUpdate.self, context: context).apply(to: id, app: app, principal: principal)
             return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil).rateLimits))
         }
     }
@@ -61,6 +52,16 @@ struct BudgetController {
 
         enum CodingKeys: String, CodingKey {
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
+        }
+
+        /// Sets the workspace's rate limits: each field given replaces its limit (`null`: none), the others are kept.
+        @discardableResult
+        func apply(to workspaceID: String, app: AppServices, principal: Principal) async throws -> Workspace {
+            try principal.authorizePlatform()
+            var limits = try await app.workspaceService.get(workspaceID).rateLimits
+            if let change = requestsPerMinute.change { limits.requestsPerMinute = change }
+            if let change = tokensPerMinute.change { limits.tokensPerMinute = change }
+            return try await app.rateLimits.setLimits(workspaceID: workspaceID, limits, principal: principal)
         }
     }
 
@@ -120,6 +121,18 @@ struct BudgetController {
             case platformLimitCredits = "platform_limit_credits"
             case byokLimitCredits = "byok_limit_credits"
             case period
+        }
+
+        /// Sets the workspace's budgets: each field given replaces its value (`null`: no limit, or the plan's period),
+        /// the others are kept.
+        func apply(to workspaceID: String, app: AppServices, principal: Principal) async throws {
+            // Refused before the workspace is read: its limits are the platform's to see and set.
+            try principal.authorizePlatform()
+            var limits = try await app.workspaceService.get(workspaceID).budget
+            if let change = platformLimitCredits.change { limits.platform = try change.map { try BudgetController.milli($0, field: "platform_limit_credits") } }
+            if let change = byokLimitCredits.change { limits.byok = try change.map { try BudgetController.milli($0, field: "byok_limit_credits") } }
+            let cycle: BudgetCycle?? = try period.change.map { text in try text.map { try BudgetCycle.parse($0, field: "period") } }
+            _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, cycle: cycle, principal: principal)
         }
     }
 

@@ -109,16 +109,14 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
-                    let limits = BudgetLimits(platform: try Self.credits(form.text("platform_limit"), field: "platform_limit_credits"),
-                                              byok: try Self.credits(form.text("byok_limit"), field: "byok_limit_credits"))
-                    let rates = RateLimits(
-                        requestsPerMinute: try NumberField.parse(form.text("requests_per_minute"), field: "requests_per_minute", in: 1...RateLimits.maximum),
-                        tokensPerMinute: try NumberField.parse(form.text("tokens_per_minute"), field: "tokens_per_minute", in: 1...RateLimits.maximum))
-                    let cycle = try form.text("period").map { try BudgetCycle.parse($0, field: "period") }
-                    _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, cycle: form["period"] == nil ? nil : .some(cycle),
-                                                        principal: session.principal)
-                    _ = try await app.rateLimits.setLimits(workspaceID: workspaceID, rates, principal: session.principal)
-                } catch let error as KeywardenError where error.kind != .notFound && error.kind != .forbidden {
+                    // The form is `PATCH …/budget` and `PATCH …/rate-limits` in one: blank is no limit. As at the API, refused
+                    // before the form is read (the services check again).
+                    try session.principal.authorizePlatform()
+                    let budgets = try form.decode(BudgetController.UpdateBody.self, clearing: BudgetController.UpdateBody.fields)
+                    let rates = try form.decode(BudgetController.RateLimitsUpdate.self, clearing: BudgetController.RateLimitsUpdate.fields)
+                    try await budgets.apply(to: workspaceID, app: app, principal: session.principal)
+                    try await rates.apply(to: workspaceID, app: app, principal: session.principal)
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await usagePage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/usage?notice=budget")
@@ -236,12 +234,5 @@ extension PagesController {
         return totals.sorted { ($0.1.milliCredits, $0.1.requests) > ($1.1.milliCredits, $1.1.requests) }.map { name, t in
             .init(name: name, calls: t.requests, errors: t.errors, tokens: "\(t.inputTokens) / \(t.outputTokens)", credits: BudgetService.credits(t.milliCredits))
         }
-    }
-
-    /// A number of credits from a form (blank: no limit), with the API's rule.
-    static func credits(_ text: String?, field: String) throws(KeywardenError) -> Int? {
-        guard let text else { return nil }
-        guard let value = UntrustedNumber.decimal(text) else { throw .invalid(field, "\(field) must be a number of credits.") }
-        return try BudgetController.milli(value, field: field)
     }
 }

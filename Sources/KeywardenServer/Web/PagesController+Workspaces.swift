@@ -85,7 +85,7 @@ extension PagesController {
                 do {
                     workspace = try await form.decode(WorkspacesController.CreateBody.self).create(in: app.workspaceService, principal: session.principal)
                 } catch let error as KeywardenError where error.isAboutInput {
-                    return try await workspacesPage(request, session: session, error: error.message, status: .unprocessableContent)
+                    return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
                 }
                 // Next on the journey: its members and the backend's token.
                 return WebResponse.redirect("/workspaces/\(workspace.id)/members?notice=created")
@@ -96,9 +96,11 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
+                    // A blank name is a mistake here, not "keep the name".
+                    guard form.text("name") != nil else { throw KeywardenError.missing("name") }
                     try await updateWorkspace(workspaceID, form, session: session)
                 } catch let error as KeywardenError where error.isAboutInput {
-                    return try await workspacesPage(request, session: session, error: error.message, status: .unprocessableContent)
+                    return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces?notice=renamed")
             }

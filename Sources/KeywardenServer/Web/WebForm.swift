@@ -34,9 +34,22 @@ struct WebForm {
                 pairs.append(Self.encode(name) + "=" + Self.encode(trimmed))
             }
         }
+        func decode(_ pairs: [String]) throws -> T {
+            try Self.$blankClears.withValue(true) { try URLEncodedFormDecoder().decode(T.self, from: pairs.joined(separator: "&")) }
+        }
         do {
-            return try Self.$blankClears.withValue(true) { try URLEncodedFormDecoder().decode(T.self, from: pairs.joined(separator: "&")) }
+            return try decode(pairs)
         } catch let error as DecodingError {
+            // The form decoder's errors do not carry the field's name: it is the field whose value, left out, decodes.
+            if case .typeMismatch(let type, let context) = error, context.codingPath.isEmpty,
+               let culprit = pairs.indices.first(where: { index in
+                   do { _ = try decode(pairs.enumerated().filter { $0.offset != index }.map(\.element)); return true } catch let other as DecodingError {
+                       if case .keyNotFound = other { return true } else { return false }
+                   } catch { return true }
+               }) {
+                let name = String(pairs[culprit].prefix { $0 != "=" && $0 != "%" && $0 != "[" })
+                throw KeywardenError.invalid(name, "\(name) must be \(Request.describe(type)).")
+            }
             throw Request.describe(error)
         } catch let error as KeywardenError {
             throw error

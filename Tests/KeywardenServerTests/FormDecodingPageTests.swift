@@ -1,0 +1,87 @@
+import Foundation
+import KeywardenCore
+import Testing
+@testable import KeywardenServer
+
+/// Pages decode their forms into the API's own request types: the same fields, the same checks, the same messages, and
+/// the service's authorization for both doors.
+@Suite("Forms decoded as the API's requests")
+struct FormDecodingPageTests {
+    @Test("the budget form sets what PATCH …/budget and …/rate-limits set; blank clears; bad values get the API's message; an owner is refused")
+    func budgetForm() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Budgeted")
+            let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            let path = "/workspaces/\(ws)/budget"
+            let set = try await admin.post(path, ["platform_limit_credits": "12.5", "byok_limit_credits": "3", "period": "week",
+                                                  "requests_per_minute": "60", "tokens_per_minute": ""])
+            #expect(set.status == 303, "\(set.status) \(set.body)")
+            var budget = try await api.get("/api/v1/workspaces/\(ws)/budget", token: harness.adminToken).json
+            #expect((budget["platform"] as? [String: Any])?["limit_credits"] as? Double == 12.5)
+            #expect((budget["byok"] as? [String: Any])?["limit_credits"] as? Double == 3 && budget["period"] as? String == "week")
+            var rates = try await api.get("/api/v1/workspaces/\(ws)/rate-limits", token: harness.adminToken).json
+            #expect(rates["requests_per_minute"] as? Int == 60 && rates["tokens_per_minute"] is NSNull)
+
+            // Each bad value is the API's 400, named, shown on the page; nothing changes.
+            let bad: [([String: String], String)] = [
+                (["platform_limit_credits": "-1"], "platform_limit_credits must be a number of credits"),
+                (["platform_limit_credits": "1e400"], "platform_limit_credits must be a number of credits"),
+                (["byok_limit_credits": "lots"], "byok_limit_credits must be a number"),
+                (["requests_per_minute": "0"], "requests_per_minute must be a whole number from 1"),
+                (["requests_per_minute": "1.5"], "requests_per_minute must be a number"),
+                (["requests_per_minute": "\(Int.max)0"], "requests_per_minute must be a number"),
+                (["period": "fortnight"], "period"),
+            ]
+            for (fields, message) in bad {
+                let answer = try await admin.post(path, fields)
+                #expect(answer.status == 400 && answer.body.contains(message) && answer.body.contains(#"role="alert""#), "\(fields): \(answer.status)")
+            }
+            budget = try await api.get("/api/v1/workspaces/\(ws)/budget", token: harness.adminToken).json
+            #expect((budget["platform"] as? [String: Any])?["limit_credits"] as? Double == 12.5, "unchanged by refused forms")
+
+            // Blank is no limit (the API's null).
+            #expect(try await admin.post(path, ["platform_limit_credits": "", "byok_limit_credits": "", "period": "",
+                                                "requests_per_minute": "", "tokens_per_minute": ""]).status == 303)
+            budget = try await api.get("/api/v1/workspaces/\(ws)/budget", token: harness.adminToken).json
+            #expect((budget["platform"] as? [String: Any])?["limit_credits"] is NSNull && budget["period"] as? String == "month")
+            rates = try await api.get("/api/v1/workspaces/\(ws)/rate-limits", token: harness.adminToken).json
+            #expect(rates["requests_per_minute"] is NSNull)
+
+            // A workspace owner holding the form is refused by the service, not shown a page.
+            let owner = try await AdminPageTests.signIn(api, token: try await api.addMember(ws, role: "owner"))
+            for fields in [["byok_limit_credits": "1000"], ["byok_limit_credits": "bad"], [:]] {
+                #expect(try await owner.post(path, fields).status == 403, "\(fields)")
+            }
+            budget = try await api.get("/api/v1/workspaces/\(ws)/budget", token: harness.adminToken).json
+            #expect((budget["byok"] as? [String: Any])?["limit_credits"] is NSNull)
+        }
+    }
+
+    @Test("the new-workspace form's checkboxes are true when ticked and false when not; a workspace member posting it or the plan form is refused, shown no list")
+    func workspaceAndPlanForms() async throws {
+        try await APIHarness.run { harness, api in
+            let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            // A browser sends the hidden `false`, then the ticked box's `true` (the last value of a name wins).
+            let ticked = try await admin.post("/workspaces", ["name": "Ticked", "byok_allowed": "true", "exclusive": "true"])
+            let unticked = try await admin.post("/workspaces", ["name": "Unticked", "byok_allowed": "false", "exclusive": "false"])
+            #expect(ticked.status == 303 && unticked.status == 303)
+            let list = try await api.get("/api/v1/workspaces?search=ticked", token: harness.adminToken).json["items"] as? [[String: Any]] ?? []
+            let byName = Dictionary(list.map { ($0["name"] as? String ?? "", $0) }) { $1 }
+            #expect(byName["Ticked"]?["byok_allowed"] as? Bool == true && byName["Ticked"]?["exclusive"] as? Bool == true)
+            #expect(byName["Unticked"]?["byok_allowed"] as? Bool == false && byName["Unticked"]?["exclusive"] as? Bool == false)
+            let badBox = try await admin.post("/workspaces", ["name": "Odd", "byok_allowed": "maybe"])
+            #expect(badBox.status == 400 && badBox.body.contains("byok_allowed must be true or false."), "\(badBox.status) \(badBox.body.components(separatedBy: "role=\"alert\"").last?.prefix(200) ?? "")")
+
+            let ws = try await api.createWorkspace("Members only")
+            let owner = try await AdminPageTests.signIn(api, token: try await api.addMember(ws, role: "owner"))
+            for (path, fields) in [("/workspaces", ["name": "Sneaky"]), ("/workspaces", ["name": ""]),
+                                   ("/platform/plans", ["plan_name": "free"]), ("/platform/plans", ["plan_name": "Bad Name"]),
+                                   ("/workspaces/\(ws)/plan", ["plan": ""]), ("/workspaces/\(ws)/rename", ["name": ""])] {
+                let refused = try await owner.post(path, fields)
+                #expect(refused.status == 403 && !refused.body.contains("Ticked"), "\(path) \(fields): \(refused.status) \(refused.body.prefix(300))")
+            }
+            let plans = try await api.get("/api/v1/platform/plans", token: harness.adminToken).json["items"] as? [Any]
+            #expect(plans?.isEmpty == true, "no plan was made by the refused form")
+        }
+    }
+}
