@@ -317,7 +317,7 @@ try:
     submit(driver.find_element(By.XPATH, "//button[text()='Add binding']"))
     check(wait_for("Binding saved.") and "assistant-1" in driver.page_source, "a binding is added and listed")
     driver.find_element(By.ID, "url").send_keys("https://hooks.example.com/keywarden")
-    driver.find_element(By.NAME, "event_key.invalid").click()
+    driver.find_element(By.XPATH, "//input[@name='events[]' and @value='key.invalid']").click()
     submit(driver.find_element(By.XPATH, "//button[text()='Add webhook']"))
     secret = driver.find_element(By.CSS_SELECTOR, "code.secret").text
     check(secret.startswith("whsec_") and "shown only this once" in driver.page_source, "a new webhook's signing secret is shown once")

@@ -32,6 +32,17 @@ struct AdminPageTests {
             }
         }
 
+        /// Posts fields in the order given, a name as often as it comes (`events[]`).
+        func post(_ path: String, pairs: [(String, String)]) async throws -> (status: Int, body: String, location: String?) {
+            let form = ([("csrf_token", csrf)] + pairs)
+                .map { "\($0.0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                .joined(separator: "&")
+            return try await api.client.execute(uri: path, method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+                                                body: ByteBuffer(string: form)) { response in
+                (Int(response.status.code), String(buffer: response.body), response.headers[.location])
+            }
+        }
+
         /// Posts a form and follows its redirect as a browser does, with the one-time message cookie it set: the page the
         /// redirect lands on, that cookie, and whether the landing page cleared it.
         func submit(_ path: String, _ fields: [String: String]) async throws -> (posted: Int, page: (status: Int, body: String), flash: String?, cleared: Bool) {

@@ -84,4 +84,44 @@ struct FormDecodingPageTests {
             #expect(plans?.isEmpty == true, "no plan was made by the refused form")
         }
     }
+
+    @Test("the webhook form is POST …/webhooks: its events a list, an unknown one the API's message; the SMTP form is PUT …/smtp; a reader may not add one")
+    func webhookAndSMTPForms() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Hooked")
+            let admin = try await AdminPageTests.signIn(api, token: harness.adminToken)
+            let path = "/workspaces/\(ws)/settings/webhooks"
+            let added = try await admin.post(path, pairs: [("url", "https://hooks.example.com/a"), ("description", "Ops"),
+                                                           ("events[]", "key.invalid"), ("events[]", "budget.threshold")])
+            #expect(added.status == 303, "\(added.status) \(added.body.components(separatedBy: "role=\"alert\"").last?.prefix(200) ?? "")")
+            let hooks = try await api.get("/api/v1/workspaces/\(ws)/webhooks", token: harness.adminToken).json["items"] as? [[String: Any]] ?? []
+            #expect(hooks.count == 1 && (hooks.first?["events"] as? [String]).map(Set.init) == ["key.invalid", "budget.threshold"], "\(hooks)")
+            let unknown = try await admin.post(path, pairs: [("url", "https://hooks.example.com/b"), ("events[]", "key.stolen")])
+            #expect(unknown.status == 400 && unknown.body.contains("Unknown event &#39;key.stolen&#39;") || unknown.body.contains("Unknown event &#x27;key.stolen&#x27;")
+                    || unknown.body.contains("Unknown event 'key.stolen'"), "\(unknown.status)")
+            let missing = try await admin.post(path, pairs: [("description", "no address")])
+            #expect(missing.status == 400 && missing.body.contains("url is required."))
+            let reader = try await AdminPageTests.signIn(api, token: try await api.addMember(ws, role: "viewer"))
+            #expect(try await reader.post(path, pairs: [("url", "https://hooks.example.com/c")]).status == 403)
+            #expect(try await reader.post(path, pairs: [("events[]", "nonsense")]).status == 403, "refused before the form is read")
+            #expect((try await api.get("/api/v1/workspaces/\(ws)/webhooks", token: harness.adminToken).json["items"] as? [Any])?.count == 1)
+
+            let smtp = "/platform/notifications/smtp"
+            #expect(try await admin.post(smtp, ["host": "smtp.example.com", "port": "2525", "security": "none", "from": "k@example.com",
+                                                "password": "smtp-canary-991"]).status == 303)
+            var saved = try await api.get("/api/v1/platform/smtp", token: harness.adminToken)
+            #expect(saved.json["port"] as? Int == 2525 && saved.json["has_password"] as? Bool == true && !saved.text.contains("smtp-canary-991"))
+            // A blank password keeps the kept one; a blank port is the security's usual one.
+            #expect(try await admin.post(smtp, ["host": "smtp.example.com", "port": "", "security": "tls", "from": "k@example.com", "password": ""]).status == 303)
+            saved = try await api.get("/api/v1/platform/smtp", token: harness.adminToken)
+            #expect(saved.json["port"] as? Int == 465 && saved.json["has_password"] as? Bool == true)
+            for (fields, message) in [(["host": "h", "from": "f@example.com", "port": "0"], "port is a number from 1 to 65535."),
+                                      (["host": "h", "from": "f@example.com", "port": "abc"], "port must be a number."),
+                                      (["host": "h", "from": "f@example.com", "security": "ssl3"], "security must be one of starttls, tls, none."),
+                                      (["from": "f@example.com"], "host is required.")] {
+                let answer = try await admin.post(smtp, fields)
+                #expect(answer.status == 400 && answer.body.contains(message), "\(fields): \(answer.status)")
+            }
+        }
+    }
 }

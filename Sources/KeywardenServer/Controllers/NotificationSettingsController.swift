@@ -11,28 +11,17 @@ struct NotificationSettingsController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get("smtp") { _, context -> Response in
-            _ = try Access.requirePlatform(context)
-            guard let (settings, hasPassword) = try await app.notifications.smtp() else {
+            guard let (settings, hasPassword) = try await app.notifications.smtp(principal: try context.requirePrincipal()) else {
                 return try JSONResponse.make(["configured": false])
             }
             return try JSONResponse.make(SMTPBody(settings, hasPassword: hasPassword))
         }
         group.put("smtp") { request, context -> Response in
-            let principal = try Access.requirePlatform(context)
+            let principal = try context.requirePrincipal()
+            try principal.authorizePlatform()
             let body = try await request.decodeBody(SaveBody.self, context: context)
-            guard let host = body.host else { throw KeywardenError.missing("host") }
-            guard let from = body.from else { throw KeywardenError.missing("from") }
-            let security = try body.security.map { text in
-                guard let security = SMTPSettings.Security(rawValue: text) else {
-                    throw KeywardenError.invalid("security", "security must be one of starttls, tls, none.")
-                }
-                return security
-            } ?? .starttls
-            let settings = SMTPSettings(
-                host: host, port: body.port ?? (security == .tls ? 465 : 587), security: security,
-                username: body.username, from: from, platformAddress: body.platformAddress
-            )
-            try await app.notifications.saveSMTP(settings, password: body.password, actor: principal.actor)
+            let settings = try body.settings()
+            try await app.notifications.saveSMTP(settings, password: body.password, principal: principal)
             let (saved, hasPassword) = try await app.notifications.smtp() ?? (settings, false)
             return try JSONResponse.make(MessageBody(message: "E-mail settings saved.", item: SMTPBody(saved, hasPassword: hasPassword), itemKey: "smtp"))
         }
@@ -51,6 +40,21 @@ struct NotificationSettingsController {
         enum CodingKeys: String, CodingKey {
             case host, port, security, username, password, from
             case platformAddress = "platform_address"
+        }
+
+        /// The settings it describes: STARTTLS unless said, on that security's usual port unless said.
+        func settings() throws -> SMTPSettings {
+            guard let host else { throw KeywardenError.missing("host") }
+            guard let from else { throw KeywardenError.missing("from") }
+            let security = try security.map { text in
+                guard let security = SMTPSettings.Security(rawValue: text) else {
+                    throw KeywardenError.invalid("security", "security must be one of starttls, tls, none.")
+                }
+                return security
+            } ?? .starttls
+            if let port, !(1...65_535).contains(port) { throw KeywardenError.invalid("port", "port is a number from 1 to 65535.") }
+            return SMTPSettings(host: host, port: port ?? (security == .tls ? 465 : 587), security: security,
+                                username: username, from: from, platformAddress: platformAddress)
         }
     }
 

@@ -2,6 +2,7 @@ import Hummingbird
 import KeywardenCore
 import KeywardenApp
 import KeywardenStore
+import KeywardenVault
 
 /// Webhooks of a workspace (keys.update) or of the platform (platform admin): register (the signing
 /// secret is shown once), list, delete, read the delivery log, send a test event.
@@ -11,52 +12,46 @@ struct WebhooksController {
     let testLimiter: RateLimiter
 
     func addWorkspaceRoutes(to group: RouterGroup<KeywardenRequestContext>) {
-        addRoutes(to: group) { context in
-            let id = try context.parameters.require("workspace")
-            return (id, try Access.require(.keysUpdate, in: id, context))
-        }
+        addRoutes(to: group) { context in try context.parameters.require("workspace") }
     }
 
     func addPlatformRoutes(to group: RouterGroup<KeywardenRequestContext>) {
-        addRoutes(to: group) { context in (nil, try Access.requirePlatform(context)) }
+        addRoutes(to: group) { _ in nil }
     }
 
-    func addRoutes(to group: RouterGroup<KeywardenRequestContext>, scope: @escaping @Sendable (KeywardenRequestContext) throws -> (String?, Principal)) {
+    /// - Parameter scope: the workspace of the route (`nil`: the platform's); the service authorizes the caller for it.
+    func addRoutes(to group: RouterGroup<KeywardenRequestContext>, scope: @escaping @Sendable (KeywardenRequestContext) throws -> String?) {
         group.post { request, context -> Response in
-            let (workspaceID, principal) = try scope(context)
-            let body = try await request.decodeBody(CreateBody.self, context: context)
-            guard let url = body.url else { throw KeywardenError.missing("url") }
-            let events = try (body.events ?? []).map { text in
-                guard let kind = EventKind(rawValue: text), kind != .test else {
-                    throw KeywardenError.invalid("events", "Unknown event '\(text)'; use \(EventKind.allCases.filter { $0 != .test }.map(\.rawValue).joined(separator: ", ")).")
-                }
-                return kind
-            }
-            let (hook, secret) = try await app.notifications.createWebhook(
-                workspaceID: workspaceID, url: url, description: body.description ?? "", events: events, actor: principal.actor
-            )
+            let workspaceID = try scope(context)
+            let principal = try context.requirePrincipal()
+            let (hook, secret) = try await request.decodeBody(CreateBody.self, context: context)
+                .create(in: app.notifications, workspaceID: workspaceID, principal: principal)
             return try JSONResponse.make(CreatedBody(webhook: WebhookBody(hook), signingSecret: secret.unprotectedString), status: .created)
         }
         group.get { _, context -> Response in
-            let (workspaceID, _) = try scope(context)
-            return try JSONResponse.make(["items": try await app.notifications.listWebhooks(workspaceID: workspaceID).map(WebhookBody.init)])
+            let workspaceID = try scope(context)
+            return try JSONResponse.make(["items": try await app.notifications.listWebhooks(workspaceID: workspaceID, principal: try context.requirePrincipal())
+                .map(WebhookBody.init)])
         }
         group.post("test") { _, context -> Response in
-            let (workspaceID, principal) = try scope(context)
+            let workspaceID = try scope(context)
+            let principal = try context.requirePrincipal()
+            try NotificationSettingsService.authorize(principal, workspaceID)
             if let wait = testLimiter.acquire(workspaceID.map { "workspace:\($0)" } ?? "platform") {
                 throw KeywardenError.rateLimited("test events", retryAfter: wait)
             }
-            let event = try await app.notifications.sendTest(workspaceID: workspaceID, actor: principal.actor)
+            let event = try await app.notifications.sendTest(workspaceID: workspaceID, principal: principal)
             return try JSONResponse.make(["message": "A test event was queued for every webhook and the notification address.", "event_id": event.id], status: .accepted)
         }
         group.delete(":webhook") { _, context -> Response in
-            let (workspaceID, principal) = try scope(context)
-            try await app.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), actor: principal.actor)
+            let workspaceID = try scope(context)
+            try await app.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), principal: try context.requirePrincipal())
             return try JSONResponse.make(MessageOnlyBody(message: "Webhook deleted."))
         }
         group.get(":webhook/deliveries") { _, context -> Response in
-            let (workspaceID, _) = try scope(context)
-            let deliveries = try await app.notifications.deliveries(workspaceID: workspaceID, webhookID: try context.parameters.require("webhook"))
+            let workspaceID = try scope(context)
+            let deliveries = try await app.notifications.deliveries(workspaceID: workspaceID, webhookID: try context.parameters.require("webhook"),
+                                                                     principal: try context.requirePrincipal())
             return try JSONResponse.make(["items": deliveries.map(DeliveryBody.init)])
         }
     }
@@ -66,6 +61,19 @@ struct WebhooksController {
         let url: String?
         let description: String?
         let events: [String]?
+
+        /// Registers the webhook it describes in the scope.
+        func create(in service: NotificationSettingsService, workspaceID: String?, principal: Principal) async throws -> (Webhook, Secret) {
+            try NotificationSettingsService.authorize(principal, workspaceID)
+            guard let url else { throw KeywardenError.missing("url") }
+            let kinds = try (events ?? []).map { text in
+                guard let kind = EventKind(rawValue: text), kind != .test else {
+                    throw KeywardenError.invalid("events", "Unknown event '\(text)'; use \(EventKind.allCases.filter { $0 != .test }.map(\.rawValue).joined(separator: ", ")).")
+                }
+                return kind
+            }
+            return try await service.createWebhook(workspaceID: workspaceID, url: url, description: description ?? "", events: kinds, principal: principal)
+        }
     }
 
     struct CreatedBody: Encodable {

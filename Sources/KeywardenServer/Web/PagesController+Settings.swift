@@ -54,7 +54,6 @@ extension PagesController {
         }
         router.get("platform/notifications") { request, _ in
             try await page(request) { session in
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 let flash = flash(request, session: session)
                 return try await settingsPage(session, workspaceID: nil, notice: flash?.notice ?? request.queryText("notice").map(Self.settingsNotice),
                                               secretOnce: flash?.revealed?.value)
@@ -63,16 +62,13 @@ extension PagesController {
         router.post("platform/notifications/smtp") { request, context in
             try await page(request) { session in
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                 do {
-                    guard let port = form.text("port").flatMap(Int.init), (1...65_535).contains(port) else { throw KeywardenError.invalid("port", "The port is a number from 1 to 65535.") }
-                    guard let security = SMTPSettings.Security(rawValue: form.text("security") ?? "") else { throw KeywardenError.invalid("security", "Choose starttls, tls or none.") }
-                    try await app.notifications.saveSMTP(SMTPSettings(
-                        host: form.text("host") ?? "", port: port, security: security, username: form.text("username"),
-                        from: form.text("from") ?? "", platformAddress: form.text("platform_address")
-                    ), password: form.text("password").map { Secret($0) }, actor: session.principal.actor)
-                } catch let error as KeywardenError {
-                    return try await settingsPage(session, workspaceID: nil, error: error.message, status: .unprocessableContent)
+                    // The form is `PUT /api/v1/platform/smtp` (a blank password keeps the one kept); refused before it is read.
+                    try session.principal.authorizePlatform()
+                    let body = try form.decode(NotificationSettingsController.SaveBody.self)
+                    try await app.notifications.saveSMTP(try body.settings(), password: body.password, principal: session.principal)
+                } catch let error as KeywardenError where error.isAboutInput {
+                    return try await settingsPage(session, workspaceID: nil, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/platform/notifications?notice=smtp")
             }
@@ -84,20 +80,19 @@ extension PagesController {
                 try await page(request) { session in
                     let workspaceID = platform ? nil : try context.parameters.require("workspace")
                     let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                    try requireSettings(session, workspaceID)
-                    let events = EventKind.allCases.filter { $0 != .test && form["event_\($0.rawValue)"] == "on" }
                     do {
-                        let (_, secret) = try await app.notifications.createWebhook(
-                            workspaceID: workspaceID, url: form.text("url") ?? "", description: form.text("description") ?? "",
-                            events: events, actor: session.principal.actor)
+                        // The form is `POST …/webhooks`: the service refuses a caller who may not manage the scope's.
+                        try NotificationSettingsService.authorize(session.principal, workspaceID)
+                        let (_, secret) = try await form.decode(WebhooksController.CreateBody.self)
+                            .create(in: app.notifications, workspaceID: workspaceID, principal: session.principal)
                         // The signing secret is shown once, on the page this redirects to (sealed, never in a URL): a reload adds no
                         // second webhook.
                         let back = platform ? "/platform/notifications" : "/workspaces/\(workspaceID ?? "")/settings"
                         return try redirect(back + "#webhooks", flash: WebFlash(
                             notice: "Webhook added.", revealed: .init(title: "Signing secret", value: secret.unprotectedString, snippet: nil)),
                             session: session, request: request)
-                    } catch let error as KeywardenError where error.kind != .notFound {
-                        return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: .unprocessableContent)
+                    } catch let error as KeywardenError where error.isAboutInput {
+                        return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                     }
                 }
             }
@@ -107,20 +102,20 @@ extension PagesController {
                 try await page(request) { session in
                     let workspaceID = platform ? nil : try context.parameters.require("workspace")
                     _ = try await WebForm.read(request, context: context, csrf: session.csrf)
-                    try requireSettings(session, workspaceID)
+                    try NotificationSettingsService.authorize(session.principal, workspaceID)
                     // The API's limit, shared: a few test notifications a minute per scope, whichever door sends them.
                     if let wait = testLimiter?.acquire(workspaceID.map { "workspace:\($0)" } ?? "platform") {
                         throw KeywardenError.rateLimited("test events", retryAfter: wait)
                     }
-                    let event = try await app.notifications.sendTest(workspaceID: workspaceID, actor: session.principal.actor)
-                    var deliveries = try await app.notifications.deliveries(ofEvent: event.id, workspaceID: workspaceID)
+                    let event = try await app.notifications.sendTest(workspaceID: workspaceID, principal: session.principal)
+                    var deliveries = try await app.notifications.deliveries(ofEvent: event.id, workspaceID: workspaceID, principal: session.principal)
                     let deadline = ContinuousClock.now + Self.testDeliveryWait
                     while deliveries.contains(where: { $0.status == .pending && $0.attempts == 0 }), ContinuousClock.now < deadline {
                         try await Task.sleep(for: .milliseconds(200))
-                        deliveries = try await app.notifications.deliveries(ofEvent: event.id, workspaceID: workspaceID)
+                        deliveries = try await app.notifications.deliveries(ofEvent: event.id, workspaceID: workspaceID, principal: session.principal)
                     }
                     // The address shown without its query (a receiver's token may sit there), as the list shows it.
-                    let hooks = Dictionary(try await app.notifications.listWebhooks(workspaceID: workspaceID)
+                    let hooks = Dictionary(try await app.notifications.listWebhooks(workspaceID: workspaceID, principal: session.principal)
                         .map { ($0.id, NotificationSettingsService.displayURL($0.url)) }) { first, _ in first }
                     let back = platform ? "/platform/notifications" : "/workspaces/\(workspaceID ?? "")/settings"
                     return try redirect(back + "#webhooks", flash: WebFlash(notice: Self.testOutcome(deliveries, hooks: hooks)), session: session, request: request)
@@ -130,8 +125,7 @@ extension PagesController {
                 try await page(request) { session in
                     let workspaceID = platform ? nil : try context.parameters.require("workspace")
                     _ = try await WebForm.read(request, context: context, csrf: session.csrf)
-                    try requireSettings(session, workspaceID)
-                    try await app.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), actor: session.principal.actor)
+                    try await app.notifications.deleteWebhook(workspaceID: workspaceID, id: try context.parameters.require("webhook"), principal: session.principal)
                     return WebResponse.redirect(platform ? "/platform/notifications?notice=deleted" : "/workspaces/\(workspaceID ?? "")/settings?notice=deleted")
                 }
             }
@@ -162,9 +156,6 @@ extension PagesController {
         return "Test event sent. " + lines.joined(separator: " ") + (more > 0 ? " And \(more) more deliveries, in each webhook's log." : "")
     }
 
-    func requireSettings(_ session: WebSession, _ workspaceID: String?) throws {
-        if let workspaceID { try require(.keysUpdate, session, workspaceID) } else if !session.principal.isPlatformAdmin { throw KeywardenError.forbidden }
-    }
 
     /// A workspace's settings (exclusive mode, bindings, webhooks) or the platform's notifications (webhooks, e-mail).
     struct SettingsPage: Encodable {
@@ -233,10 +224,9 @@ extension PagesController {
         var workspacePart: SettingsPage.WorkspacePart?
         var smtpPart: SettingsPage.SMTPPart?
         if let workspaceID {
-            try require(.keysRead, session, workspaceID)
+            let keys = try await app.keys.list(workspaceID: workspaceID, query: CredentialQuery(perPage: 100), principal: session.principal).items
             canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
-            let workspace = try await app.workspaceService.get(workspaceID)
-            let keys = try await app.keys.list(workspaceID: workspaceID, query: CredentialQuery(perPage: 100)).items
+            let workspace = try await app.workspaceService.get(workspaceID, principal: session.principal)
             let names = Dictionary(uniqueKeysWithValues: keys.map { ($0.credential.id, "\($0.credential.description) (\($0.provider?.displayName ?? $0.credential.providerID))") })
             heading = "Settings · \(workspace.name)"
             workspacePart = .init(
@@ -249,10 +239,9 @@ extension PagesController {
                 keyOptions: [.init(value: "provider_main", label: "The provider's main chain")]
                     + keys.map { .init(value: $0.credential.id, label: names[$0.credential.id] ?? $0.credential.id) })
         } else {
-            guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+            let smtp = try await app.notifications.smtp(principal: session.principal)
             canEdit = true
             heading = "Notifications"
-            let smtp = try await app.notifications.smtp()
             smtpPart = .init(
                 host: smtp?.0.host ?? "", port: smtp?.0.port ?? 587, username: smtp?.0.username ?? "", from: smtp?.0.from ?? "",
                 platformAddress: smtp?.0.platformAddress ?? "", passwordPlaceholder: smtp?.hasPassword == true ? Self.savedPlaceholder : "",
@@ -261,7 +250,8 @@ extension PagesController {
         let content = SettingsPage(
             heading: heading, canEdit: canEdit, base: workspaceID.map { "/workspaces/\($0)/settings" } ?? "/platform/notifications",
             workspace: workspacePart, smtp: smtpPart,
-            webhooks: try await app.notifications.listWebhooks(workspaceID: workspaceID).map { hook in
+            // The webhooks to those who may manage them (the API's rule): their addresses are the team's configuration.
+            webhooks: (canEdit ? try await app.notifications.listWebhooks(workspaceID: workspaceID, principal: session.principal) : []).map { hook in
                 .init(id: hook.id, url: NotificationSettingsService.displayURL(hook.url), description: hook.description,
                       events: hook.events.isEmpty ? "all" : hook.events.map(\.rawValue).joined(separator: ", "))
             },

@@ -5,7 +5,10 @@ import KeywardenVault
 
 /// An `application/x-www-form-urlencoded` body, read once and checked against the session's CSRF token.
 struct WebForm {
+    /// Each name's last value (a checkbox after its hidden `false` wins).
     let fields: [String: String]
+    /// Every value of a repeated name (`events[]`), in the order sent.
+    var lists: [String: [String]] = [:]
 
     subscript(name: String) -> String? { fields[name] }
 
@@ -23,7 +26,12 @@ struct WebForm {
     /// value of a name wins). Errors name the field as the API's do.
     func decode<T: RequestBody>(_ type: T.Type, clearing: Set<String> = []) throws -> T {
         var pairs: [String] = []
-        for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+        for (name, values) in lists.sorted(by: { $0.key < $1.key }) where T.fields.contains(String(name.dropLast(2))) {
+            for value in values where !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                pairs.append(Self.encode(name) + "=" + Self.encode(value.trimmingCharacters(in: .whitespacesAndNewlines)))
+            }
+        }
+        for (name, value) in fields.sorted(by: { $0.key < $1.key }) where !name.hasSuffix("[]") {
             let field = name.split(separator: "[", maxSplits: 1).first.map(String.init) ?? name
             guard T.fields.contains(field) else { continue }
             let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -68,6 +76,7 @@ struct WebForm {
     /// Parses `a=1&b=two+words` (the decoding browsers use for forms).
     static func parse(_ body: String) -> WebForm {
         var fields: [String: String] = [:]
+        var lists: [String: [String]] = [:]
         for pair in body.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ text: Substring) -> String {
@@ -75,9 +84,11 @@ struct WebForm {
             }
             let name = decode(parts[0])
             guard !name.isEmpty else { continue }
-            fields[name] = parts.count > 1 ? decode(parts[1]) : ""
+            let value = parts.count > 1 ? decode(parts[1]) : ""
+            fields[name] = value
+            if name.hasSuffix("[]") { lists[name, default: []].append(value) }
         }
-        return WebForm(fields: fields)
+        return WebForm(fields: fields, lists: lists)
     }
 
     /// Reads the form of a POST and refuses it unless its `csrf_token` matches `expected` (in constant time).
