@@ -14,14 +14,7 @@ struct ResolutionController {
             let principal = try context.requirePrincipal()
             let body = try await request.decodeBody(ResolveBody.self, context: context)
             let workspaceID = body.workspace ?? principal.workspaceID
-            if let workspaceID {
-                // The caller may explain resolution if it may send calls or read keys in that workspace.
-                if principal.decide(.gatewayUse, inWorkspace: workspaceID) != .allowed {
-                    _ = try Access.require(.keysRead, in: workspaceID, context)
-                }
-            } else if principal.decidePlatform(.gatewayUse) != .allowed {
-                _ = try Access.requirePlatform(context)
-            }
+            try ResolutionService.authorizeExplaining(principal, workspaceID: workspaceID)
             let modality = try body.modality.map { text in
                 guard let modality = Modality(rawValue: text) else { throw KeywardenError.invalid("modality", "Unknown modality '\(text)'.") }
                 return modality
@@ -66,30 +59,21 @@ struct ResolutionController {
         let bindings = api.group("workspaces/:workspace/bindings")
         bindings.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.require(.keysRead, in: id, context)
-            return try JSONResponse.make(["items": try await app.resolution.listBindings(workspaceID: id).map(BindingBody.init)])
+            return try JSONResponse.make(["items": try await app.resolution.listBindings(workspaceID: id, principal: try context.requirePrincipal()).map(BindingBody.init)])
         }
         bindings.put { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysUpdate, in: id, context)
-            let body = try await request.decodeBody(BindBody.self, context: context)
-            guard let consumer = body.consumer else { throw KeywardenError.missing("consumer") }
-            let modality = try Self.modality(body.modality)
-            let keyID: String?
-            switch (body.keyID, body.target) {
-            case (let key?, nil): keyID = key
-            case (nil, "provider_main"?): keyID = nil
-            case (nil, nil): throw KeywardenError.missing("key_id", "Give key_id, or target: \"provider_main\".")
-            default: throw KeywardenError.invalid("target", "Give either key_id or target: \"provider_main\".")
-            }
-            let binding = try await app.resolution.bind(workspaceID: id, consumer: consumer, modality: modality, keyID: keyID, actor: principal.actor)
+            let principal = try context.requirePrincipal()
+            try principal.authorize(.keysUpdate, inWorkspace: id)
+            let binding = try await request.decodeBody(BindBody.self, context: context).bind(in: app.resolution, workspaceID: id, principal: principal)
             return try JSONResponse.make(MessageBody(message: "Binding saved.", item: BindingBody(binding), itemKey: "binding"))
         }
         bindings.delete { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysUpdate, in: id, context)
+            let principal = try context.requirePrincipal()
+            try principal.authorize(.keysUpdate, inWorkspace: id)
             guard let consumer = request.queryText("consumer") else { throw KeywardenError.missing("consumer") }
-            try await app.resolution.unbind(workspaceID: id, consumer: consumer, modality: try Self.modality(request.queryText("modality")), actor: principal.actor)
+            try await app.resolution.unbind(workspaceID: id, consumer: consumer, modality: try Self.modality(request.queryText("modality")), principal: principal)
             return try JSONResponse.make(MessageOnlyBody(message: "Binding removed."))
         }
     }
@@ -126,6 +110,20 @@ struct ResolutionController {
         enum CodingKeys: String, CodingKey {
             case consumer, modality, target
             case keyID = "key_id"
+        }
+
+        /// Saves the binding it describes: to `key_id`, or to the provider's main chain with `target: "provider_main"`.
+        func bind(in service: ResolutionService, workspaceID: String, principal: Principal) async throws -> Binding {
+            guard let consumer else { throw KeywardenError.missing("consumer") }
+            let modality = try ResolutionController.modality(modality)
+            let bound: String?
+            switch (keyID, target) {
+            case (let key?, nil): bound = key
+            case (nil, "provider_main"?): bound = nil
+            case (nil, nil): throw KeywardenError.missing("key_id", "Give key_id, or target: \"provider_main\".")
+            default: throw KeywardenError.invalid("target", "Give either key_id or target: \"provider_main\".")
+            }
+            return try await service.bind(workspaceID: workspaceID, consumer: consumer, modality: modality, keyID: bound, principal: principal)
         }
     }
 

@@ -29,15 +29,14 @@ extension PagesController {
         router.post("workspaces/:workspace/settings/bindings") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
-                let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.keysUpdate, session, workspaceID)
-                let key = form.text("key_id")
+                var form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
-                    _ = try await app.resolution.bind(workspaceID: workspaceID, consumer: form.text("consumer") ?? "",
-                                                        modality: try ResolutionController.modality(form.text("modality")),
-                                                        keyID: key == "provider_main" ? nil : key, actor: session.principal.actor)
-                } catch let error as KeywardenError where error.kind != .notFound {
-                    return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: .unprocessableContent)
+                    // The form is `PUT …/bindings`; its key list offers the provider's main chain as one more choice.
+                    try session.principal.authorize(.keysUpdate, inWorkspace: workspaceID)
+                    if form["key_id"] == "provider_main" { form = form.setting("key_id", to: nil).setting("target", to: "provider_main") }
+                    _ = try await form.decode(ResolutionController.BindBody.self).bind(in: app.resolution, workspaceID: workspaceID, principal: session.principal)
+                } catch let error as KeywardenError where error.isAboutInput {
+                    return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/settings?notice=bound")
             }
@@ -46,9 +45,8 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                try require(.keysUpdate, session, workspaceID)
                 try await app.resolution.unbind(workspaceID: workspaceID, consumer: form.text("consumer") ?? "",
-                                                  modality: try ResolutionController.modality(form.text("modality")), actor: session.principal.actor)
+                                                  modality: try ResolutionController.modality(form.text("modality")), principal: session.principal)
                 return WebResponse.redirect("/workspaces/\(workspaceID)/settings?notice=unbound")
             }
         }
@@ -231,7 +229,7 @@ extension PagesController {
             heading = "Settings · \(workspace.name)"
             workspacePart = .init(
                 id: workspaceID, exclusive: workspace.exclusive,
-                bindings: try await app.resolution.listBindings(workspaceID: workspaceID).map { binding in
+                bindings: try await app.resolution.listBindings(workspaceID: workspaceID, principal: session.principal).map { binding in
                     .init(consumer: binding.consumer, modality: binding.modality?.rawValue ?? "every modality", modalityValue: binding.modality?.rawValue ?? "*",
                           target: binding.credentialID.map { names[$0] ?? $0 } ?? "the provider's main chain")
                 },

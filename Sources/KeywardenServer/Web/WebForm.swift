@@ -12,6 +12,13 @@ struct WebForm {
 
     subscript(name: String) -> String? { fields[name] }
 
+    /// The form with `name` set to `value` (`nil`: removed): a page's own spelling turned into the request's.
+    func setting(_ name: String, to value: String?) -> WebForm {
+        var fields = fields
+        fields[name] = value
+        return WebForm(fields: fields, lists: lists)
+    }
+
     /// The trimmed value, or `nil` when absent or blank.
     func text(_ name: String) -> String? {
         guard let value = fields[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else { return nil }
