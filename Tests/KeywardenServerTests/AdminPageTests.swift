@@ -212,9 +212,9 @@ struct AdminPageTests {
                 ("/workspaces/\(ws)/plan", ["plan": ""]),
                 ("/platform/plans", ["plan_name": "forged", "requests_per_minute": "1"]),
                 ("/platform/plans/kept/delete", [:]),
-                ("/workspaces/\(ws)/keys/\(key)/rotation/stage", ["new_api_key": "sk-forged-0002"]),
+                ("/workspaces/\(ws)/keys/\(key)/rotation/stage", ["api_key": "sk-forged-0002"]),
                 ("/workspaces/\(ws)/keys/\(key)/rotation/test", [:]),
-                ("/workspaces/\(ws)/keys/\(key)/rotation/promote", ["force": "1"]),
+                ("/workspaces/\(ws)/keys/\(key)/rotation/promote", ["force": "true"]),
                 ("/workspaces/\(ws)/keys/\(key)/rotation/finish", [:]),
                 ("/workspaces/\(ws)/keys/\(key)/rotation/cancel", [:]),
                 ("/workspaces", ["name": "Forged"]),
@@ -251,15 +251,15 @@ struct AdminPageTests {
             #expect(page.status == 200 && page.body.contains("Rotate this key") && page.body.contains("sk-…0001"))
             for step in ["stage", "test", "promote", "finish", "cancel"] {
                 for forged in ["", admin.csrf + "x"] {
-                    let answer = try await admin.post("/platform/providers/openai/rotation/\(step)", ["new_api_key": "sk-card-forged-0009", "force": "1"], csrf: forged)
+                    let answer = try await admin.post("/platform/providers/openai/rotation/\(step)", ["api_key": "sk-card-forged-0009", "force": "true"], csrf: forged)
                     #expect(answer.status == 403, "\(step) with a forged token → \(answer.status)")
                 }
             }
-            let staged = try await admin.post("/platform/providers/openai/rotation/stage", ["new_api_key": "sk-card-new-0002"])
+            let staged = try await admin.post("/platform/providers/openai/rotation/stage", ["api_key": "sk-card-new-0002"])
             #expect(staged.status == 200 && staged.body.contains("New key staged") && !staged.body.contains("sk-card-new-0002"))
             let refused = try await admin.post("/platform/providers/openai/rotation/promote", ["grace_hours": "2"])
             #expect(refused.status == 409 && refused.body.contains("Test the new key"), "\(refused.status)")
-            let promoted = try await admin.post("/platform/providers/openai/rotation/promote", ["grace_hours": "2", "force": "1"])
+            let promoted = try await admin.post("/platform/providers/openai/rotation/promote", ["grace_hours": "2", "force": "true"])
             #expect(promoted.status == 200 && promoted.body.contains("serves as its fallback until") && promoted.body.contains("sk-…0002"))
             let card = try await api.get("/api/v1/platform/providers", token: harness.adminToken)
             let openai = try #require((card.json["providers"] as? [[String: Any]])?.first { $0["provider"] as? String == "openai" })

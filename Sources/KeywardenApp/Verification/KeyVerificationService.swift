@@ -89,6 +89,12 @@ public struct KeyVerificationService: Sendable {
 
     /// Tests the secret staged for a key's rotation with the key's extras, and records the verdict on the staged
     /// secret (the key's own status is not touched: the current secret keeps serving).
+    /// Tests a staged key for a principal with `keys.test` on it (the platform's card key: platform admins).
+    public func testStaged(_ reference: KeyRotationService.Reference, principal: Principal) async throws -> (VerificationResult, Credential) {
+        try reference.authorize(principal, .keysTest)
+        return try await testStaged(reference, actor: principal.actor)
+    }
+
     public func testStaged(_ reference: KeyRotationService.Reference, actor: String) async throws -> (VerificationResult, Credential) {
         let rotation = app.keyRotation
         let credential = try await store.engine.read { db in try await rotation.credential(reference, on: db) }

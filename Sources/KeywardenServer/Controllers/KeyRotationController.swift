@@ -11,17 +11,9 @@ struct KeyRotationController {
     let app: AppServices
     let verification: KeyVerificationService
 
-    /// A route's key and who may act on it; `update` is keys.update's check, `test` keys.test's.
-    struct Target {
-        let reference: KeyRotationService.Reference
-        let actor: String
-    }
-
     func addWorkspaceRoutes(to group: RouterGroup<KeywardenRequestContext>) {
-        addRoutes(to: group, target: { context, permission in
-            let id = try context.parameters.require("workspace")
-            let principal = try Access.require(permission, in: id, context)
-            return Target(reference: .workspace(workspaceID: id, keyID: try context.parameters.require("key")), actor: principal.actor)
+        addRoutes(to: group, target: { context in
+            .workspace(workspaceID: try context.parameters.require("workspace"), keyID: try context.parameters.require("key"))
         }, answer: { reference in
             guard case .workspace(let workspaceID, let keyID) = reference else { throw KeywardenError.notFound("key") }
             return .workspaceKey(KeyBody(try await app.keys.get(workspaceID: workspaceID, keyID: keyID)))
@@ -29,11 +21,11 @@ struct KeyRotationController {
     }
 
     func addPlatformRoutes(to group: RouterGroup<KeywardenRequestContext>) {
-        addRoutes(to: group, target: { context, _ in
-            let principal = try Access.requirePlatform(context)
+        addRoutes(to: group, target: { context in
+            try context.requirePrincipal().authorizePlatform()
             let providerID = try context.parameters.require("provider")
             guard app.catalog.contains(providerID) else { throw KeywardenError.notFound("provider") }
-            return Target(reference: .platform(providerID: providerID), actor: principal.actor)
+            return .platform(providerID: providerID)
         }, answer: { reference in
             guard case .platform(let providerID) = reference else { throw KeywardenError.notFound("provider") }
             return .platformCard(PlatformCardBody(try await app.platformCards.card(providerID)))
@@ -62,7 +54,7 @@ struct KeyRotationController {
 
     func addRoutes(
         to group: RouterGroup<KeywardenRequestContext>,
-        target: @escaping @Sendable (KeywardenRequestContext, Permission) throws -> Target,
+        target: @escaping @Sendable (KeywardenRequestContext) throws -> KeyRotationService.Reference,
         answer: @escaping @Sendable (KeyRotationService.Reference) async throws -> KeyAnswer
     ) {
         let rotation = app.keyRotation
@@ -74,35 +66,37 @@ struct KeyRotationController {
                                                               verification: result.map(VerificationBody.init)), status: status)
         }
         group.post("rotation") { request, context -> Response in
-            let target = try target(context, .keysUpdate)
-            let body = try await request.decodeBody(StageBody.self, context: context)
-            guard let key = body.apiKey else { throw KeywardenError.missing("api_key", "api_key is required: the new key to rotate to.") }
-            _ = try await rotation.stage(target.reference, key: key, actor: target.actor)
-            return try await reply("New key staged; test it, then promote it.", target.reference, status: .created)
+            let reference = try target(context)
+            let principal = try context.requirePrincipal()
+            try reference.authorize(principal, .keysUpdate)
+            _ = try await request.decodeBody(StageBody.self, context: context).stage(reference, in: rotation, principal: principal)
+            return try await reply("New key staged; test it, then promote it.", reference, status: .created)
         }
         group.post("rotation/test") { _, context -> Response in
-            let target = try target(context, .keysTest)
-            let (result, _) = try await verification.testStaged(target.reference, actor: target.actor)
+            let reference = try target(context)
+            let (result, _) = try await verification.testStaged(reference, principal: try context.requirePrincipal())
             return try await reply(result.status == .valid ? "The new key works; promote it when ready." : "The new key did not pass its test.",
-                                   target.reference, verification: result)
+                                   reference, verification: result)
         }
         group.post("rotation/promote") { request, context -> Response in
-            let target = try target(context, .keysUpdate)
+            let reference = try target(context)
+            let principal = try context.requirePrincipal()
+            try reference.authorize(principal, .keysUpdate)
             let body = try await request.decodeOptionalBody(PromoteBody.self, context: context)
-            let key = try await rotation.promote(target.reference, graceHours: body?.graceHours, force: body?.force ?? false, actor: target.actor)
+            let key = try await rotation.promote(reference, graceHours: body?.graceHours, force: body?.force ?? false, principal: principal)
             let message = key.lifecycle.previous.map { "New key promoted; the old key serves as its fallback until \(Timestamp.string($0.until))." }
                 ?? "New key promoted; the old key is removed."
-            return try await reply(message, target.reference)
+            return try await reply(message, reference)
         }
         group.post("rotation/finish") { _, context -> Response in
-            let target = try target(context, .keysUpdate)
-            _ = try await rotation.finish(target.reference, actor: target.actor)
-            return try await reply("Rotation finished; the old key is removed.", target.reference)
+            let reference = try target(context)
+            _ = try await rotation.finish(reference, principal: try context.requirePrincipal())
+            return try await reply("Rotation finished; the old key is removed.", reference)
         }
         group.delete("rotation") { _, context -> Response in
-            let target = try target(context, .keysUpdate)
-            _ = try await rotation.cancel(target.reference, actor: target.actor)
-            return try await reply("Staged key discarded; the current key keeps serving.", target.reference)
+            let reference = try target(context)
+            _ = try await rotation.cancel(reference, principal: try context.requirePrincipal())
+            return try await reply("Staged key discarded; the current key keeps serving.", reference)
         }
     }
 
@@ -112,6 +106,12 @@ struct KeyRotationController {
 
         enum CodingKeys: String, CodingKey {
             case apiKey = "api_key"
+        }
+
+        /// Stages the new key it carries.
+        func stage(_ reference: KeyRotationService.Reference, in rotation: KeyRotationService, principal: Principal) async throws -> Credential {
+            guard let apiKey else { throw KeywardenError.missing("api_key", "api_key is required: the new key to rotate to.") }
+            return try await rotation.stage(reference, key: apiKey, principal: principal)
         }
     }
 

@@ -116,18 +116,16 @@ extension PagesController {
                     let workspaceID = try context.parameters.require("workspace")
                     let keyID = try context.parameters.require("key")
                     let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                    let actor = session.principal.actor
                     let reference = KeyRotationService.Reference.workspace(workspaceID: workspaceID, keyID: keyID)
                     let outcome: (notice: String?, note: RowNote?)
                     do {
-                        try require(step == "test" ? .keysTest : .keysUpdate, session, workspaceID)
-                        outcome = try await rotationStep(step, reference, form: form, actor: actor)
-                    } catch let error as KeywardenError where error.kind != .notFound {
-                        let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
+                        outcome = try await rotationStep(step, reference, form: form, principal: session.principal)
+                    } catch let error as KeywardenError where error.isAboutInput {
+                        let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                         return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details, error: error.message,
                                                   status: APIError(error).status)
                     }
-                    let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID)
+                    let details = try await app.keys.get(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details, notice: outcome.notice,
                                               rotationNote: outcome.note)
                 }

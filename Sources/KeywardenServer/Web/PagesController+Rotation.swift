@@ -49,25 +49,27 @@ struct RotationPanel: Encodable {
 
 extension PagesController {
     /// Carries out one step of a rotation posted from a page: what to say, and a test's verdict for the panel.
-    func rotationStep(_ step: String, _ reference: KeyRotationService.Reference, form: WebForm, actor: String) async throws
+    func rotationStep(_ step: String, _ reference: KeyRotationService.Reference, form: WebForm, principal: Principal) async throws
         -> (notice: String?, note: RowNote?) {
+        // Each step is the API's: refused before its form is read, then decoded into the API's request.
+        try reference.authorize(principal, step == "test" ? .keysTest : .keysUpdate)
         switch step {
         case "stage":
-            _ = try await app.keyRotation.stage(reference, key: Secret(form.text("new_api_key") ?? ""), actor: actor)
+            _ = try await form.decode(KeyRotationController.StageBody.self).stage(reference, in: app.keyRotation, principal: principal)
             return ("New key staged. Test it, then promote it.", nil)
         case "test":
-            let (result, credential) = try await verification.testStaged(reference, actor: actor)
+            let (result, credential) = try await verification.testStaged(reference, principal: principal)
             return (nil, RowNote(keyID: credential.id, text: Self.describe(result), good: result.status == .valid))
         case "promote":
-            let hours = try NumberField.parse(form.text("grace_hours"), field: "grace_hours", in: 0...KeyRotationService.maximumGraceHours)
-            let key = try await app.keyRotation.promote(reference, graceHours: hours, force: form["force"] == "1", actor: actor)
+            let body = try form.decode(KeyRotationController.PromoteBody.self)
+            let key = try await app.keyRotation.promote(reference, graceHours: body.graceHours, force: body.force ?? false, principal: principal)
             return (key.lifecycle.previous.map { "New key promoted. The old key serves as its fallback until \(Self.shortTime($0.until))." }
                 ?? "New key promoted; the old key is removed.", nil)
         case "finish":
-            _ = try await app.keyRotation.finish(reference, actor: actor)
+            _ = try await app.keyRotation.finish(reference, principal: principal)
             return ("Rotation finished: the old key is removed.", nil)
         default:
-            _ = try await app.keyRotation.cancel(reference, actor: actor)
+            _ = try await app.keyRotation.cancel(reference, principal: principal)
             return ("Staged key discarded; the current key keeps serving.", nil)
         }
     }
@@ -86,8 +88,7 @@ extension PagesController {
     func addCardRotationRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("platform/providers/:provider/rotation") { request, context in
             try await page(request) { session in
-                guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
-                return try await cardRotationPage(session, providerID: try context.parameters.require("provider"))
+                try await cardRotationPage(session, providerID: try context.parameters.require("provider"))
             }
         }
         for step in ["stage", "test", "promote", "finish", "cancel"] {
@@ -95,11 +96,10 @@ extension PagesController {
                 try await page(request) { session in
                     let providerID = try context.parameters.require("provider")
                     let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                    guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
                     do {
-                        let outcome = try await rotationStep(step, .platform(providerID: providerID), form: form, actor: session.principal.actor)
+                        let outcome = try await rotationStep(step, .platform(providerID: providerID), form: form, principal: session.principal)
                         return try await cardRotationPage(session, providerID: providerID, notice: outcome.notice, note: outcome.note)
-                    } catch let error as KeywardenError where error.kind != .notFound {
+                    } catch let error as KeywardenError where error.isAboutInput {
                         return try await cardRotationPage(session, providerID: providerID, error: error.message, status: APIError(error).status)
                     }
                 }
@@ -109,7 +109,7 @@ extension PagesController {
 
     func cardRotationPage(_ session: WebSession, providerID: String, notice: String? = nil, error: String? = nil, note: RowNote? = nil,
                           status: HTTPResponse.Status = .ok) async throws -> Response {
-        let card = try await app.platformCards.card(providerID)
+        let card = try await app.platformCards.card(providerID, principal: session.principal)
         guard let credential = card.credential, card.hasKey else {
             throw KeywardenError(.conflict, code: "key_required", message: "Add an API key before rotating it.", field: "api_key")
         }
