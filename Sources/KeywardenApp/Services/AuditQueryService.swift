@@ -72,6 +72,16 @@ public struct AuditQueryService: Sendable {
         }
     }
 
+    /// Entries newest first matching `filter`, within what the principal may read (`audit.read`: its own workspace; a
+    /// platform admin, every workspace or the one the filter names); the filter as narrowed.
+    public func page(_ filter: AuditFilter, pagination: Pagination, principal: Principal) async throws
+        -> (filter: AuditFilter, entries: [AuditEntry], total: Int) {
+        var filter = filter
+        filter.workspaceID = try principal.readableScope(.auditRead, requested: filter.workspaceID, platformWide: false)
+        let (entries, total) = try await page(filter, pagination: pagination)
+        return (filter, entries, total)
+    }
+
     /// The entries with names: people and tokens by name and kind, keys by nickname and provider, workspaces by name.
     public func named(_ entries: [AuditEntry]) async throws -> [NamedAuditEntry] {
         try await store.engine.read { db in

@@ -57,4 +57,11 @@ extension NotificationSettingsService {
         try principal.authorizePlatform()
         try await saveSMTP(settings, password: password, actor: principal.actor)
     }
+
+    /// Recorded events, newest first, within what the principal may read (`audit.read`: its own workspace; a platform
+    /// admin, every workspace or the one named).
+    public func events(workspaceID requested: String?, kind: EventKind?, principal: Principal) async throws -> [Event] {
+        let scope = try principal.readableScope(.auditRead, requested: requested, platformWide: false)
+        return try await store.engine.read { db in try await self.store.events.list(workspaceID: scope, kind: kind, on: db) }
+    }
 }

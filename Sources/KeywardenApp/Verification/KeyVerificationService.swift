@@ -23,6 +23,24 @@ public struct KeyVerificationService: Sendable {
     }
 
     /// Tests the platform's key for a provider (its card).
+    /// Tests the platform's card key of a provider (platform admins).
+    public func testPlatformCard(_ providerID: String, principal: Principal) async throws -> VerificationResult {
+        try principal.authorizePlatform()
+        return try await testPlatformCard(providerID, actor: principal.actor)
+    }
+
+    /// Tests a workspace's key for a principal with `keys.test` there.
+    public func testWorkspaceKey(workspaceID: String, keyID: String, principal: Principal) async throws -> VerificationResult {
+        try principal.authorize(.keysTest, inWorkspace: workspaceID)
+        return try await testWorkspaceKey(workspaceID: workspaceID, keyID: keyID, actor: principal.actor)
+    }
+
+    /// Tests a saved workspace key for a principal with `keys.test` there; a key its vendor refuses is turned off.
+    public func verifySaved(workspaceID: String, keyID: String, principal: Principal) async throws -> (result: VerificationResult, deactivated: Bool) {
+        try principal.authorize(.keysTest, inWorkspace: workspaceID)
+        return try await verifySaved(workspaceID: workspaceID, keyID: keyID, actor: principal.actor)
+    }
+
     public func testPlatformCard(_ providerID: String, actor: String) async throws -> VerificationResult {
         if let wait = testLimiter.acquire("platform") { throw KeywardenError.rateLimited("key tests", retryAfter: wait) }
         let card = try await app.platformCards.card(providerID)

@@ -18,4 +18,25 @@ extension Principal {
                                  ?? "Only a platform admin may do this.")
         }
     }
+
+    /// The workspace a read of workspace-scoped records (audit log, events, usage) covers, `nil` for all of them.
+    ///
+    /// Platform admins read every workspace or the one they name; a workspace's token reads its own (naming another is
+    /// `not_found`); a platform-bound service token names one, or — only with `platformWide` — reads them all with the
+    /// permission granted at platform level.
+    public func readableScope(_ permission: Permission, requested: String?, platformWide: Bool) throws(KeywardenError) -> String? {
+        if isPlatformAdmin { return requested }
+        if let own = workspaceID {
+            if let requested, requested != own { throw KeywardenError.notFound("workspace") }
+            try authorize(permission, inWorkspace: own)
+            return own
+        }
+        if let requested {
+            try authorize(permission, inWorkspace: requested)
+            return requested
+        }
+        guard platformWide else { throw KeywardenError.missing("workspace", "Name the workspace: ?workspace=…") }
+        try authorizePlatform(permission)
+        return nil
+    }
 }

@@ -50,26 +50,8 @@ enum Access {
         try principal.authorize(permission, inWorkspace: workspaceID)
     }
 
-    /// The workspace a read of workspace-scoped records (audit log, events, usage) covers, `nil` for all of them.
-    ///
-    /// Platform admins read every workspace or the one they name; a workspace token reads its own (naming another
-    /// is a 404); a platform-bound service token names one, or — only with `platformWide` — reads them all with the
-    /// permission granted at platform level.
     static func readScope(_ permission: Permission, requested: String?, platformWide: Bool, _ context: KeywardenRequestContext) throws -> String? {
-        let principal = try context.requirePrincipal()
-        if principal.isPlatformAdmin { return requested }
-        if let own = principal.workspaceID {
-            if let requested, requested != own { throw KeywardenError.notFound("workspace") }
-            try require(permission, in: own, principal: principal)
-            return own
-        }
-        if let requested {
-            try require(permission, in: requested, principal: principal)
-            return requested
-        }
-        guard platformWide else { throw KeywardenError.missing("workspace", "Name the workspace: ?workspace=…") }
-        _ = try requirePlatform(context, permission)
-        return nil
+        try context.requirePrincipal().readableScope(permission, requested: requested, platformWide: platformWide)
     }
 
     /// Allows reaching a workspace at all (reading its settings, its members).

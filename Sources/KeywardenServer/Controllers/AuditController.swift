@@ -13,10 +13,9 @@ struct AuditController {
                 page: try request.queryInt("page", code: "invalid_pagination"),
                 perPage: try request.queryInt("per_page", code: "invalid_pagination")
             )
-            let workspaceID = try Access.readScope(.auditRead, requested: request.queryText("workspace"), platformWide: false, context)
-            let filter = AuditFilter(workspaceID: workspaceID, action: request.queryText("action"), actor: request.queryText("actor"),
+            let filter = AuditFilter(workspaceID: request.queryText("workspace"), action: request.queryText("action"), actor: request.queryText("actor"),
                                      targetType: request.queryText("target_type"), targetID: request.queryText("target_id"))
-            let (entries, total) = try await app.auditQuery.page(filter, pagination: pagination)
+            let (_, entries, total) = try await app.auditQuery.page(filter, pagination: pagination, principal: try context.requirePrincipal())
             let named = try await app.auditQuery.named(entries)
             return try JSONResponse.make(PageBody(items: named.map(NamedEntryBody.init), total: total, page: pagination.page, perPage: pagination.perPage))
         }

@@ -71,8 +71,7 @@ struct KeysController {
         }
         group.post(":key/test") { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            let principal = try Access.require(.keysTest, in: id, context)
-            let result = try await verification.testWorkspaceKey(workspaceID: id, keyID: try context.parameters.require("key"), actor: principal.actor)
+            let result = try await verification.testWorkspaceKey(workspaceID: id, keyID: try context.parameters.require("key"), principal: try context.requirePrincipal())
             return try JSONResponse.make(VerificationBody(result))
         }
         group.post(":key/deactivate") { _, context -> Response in

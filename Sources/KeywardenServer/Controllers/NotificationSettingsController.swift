@@ -86,12 +86,11 @@ struct EventsController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
-            let workspaceID = try Access.readScope(.auditRead, requested: request.queryText("workspace"), platformWide: false, context)
             let kind = try request.queryText("kind").map { text in
                 guard let kind = EventKind(rawValue: text) else { throw KeywardenError.invalid("kind", "Unknown event kind '\(text)'.") }
                 return kind
             }
-            let events = try await app.engine.read { db in try await app.events.list(workspaceID: workspaceID, kind: kind, on: db) }
+            let events = try await app.notifications.events(workspaceID: request.queryText("workspace"), kind: kind, principal: try context.requirePrincipal())
             return try JSONResponse.make(["items": events.map(EventBody.init)])
         }
     }

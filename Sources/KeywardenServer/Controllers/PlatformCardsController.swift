@@ -42,8 +42,7 @@ struct PlatformCardsController {
             return try JSONResponse.make(MessageBody(message: "\(card.provider.displayName) activated.", item: PlatformCardBody(card), itemKey: "card"))
         }
         group.post(":provider/test") { _, context -> Response in
-            let principal = try Access.requirePlatform(context)
-            let result = try await verification.testPlatformCard(try context.parameters.require("provider"), actor: principal.actor)
+            let result = try await verification.testPlatformCard(try context.parameters.require("provider"), principal: try context.requirePrincipal())
             return try JSONResponse.make(VerificationBody(result))
         }
         group.delete(":provider/key") { _, context -> Response in

@@ -12,15 +12,16 @@ struct UsageController {
 
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { request, context -> Response in
-            let workspaceID = try Access.readScope(.usageRead, requested: request.queryText("workspace"), platformWide: true, context)
+            let principal = try context.requirePrincipal()
             let groupText = request.queryText("group_by") ?? "provider"
             guard let groupBy = UsageQuery.GroupBy(rawValue: groupText) else {
                 throw KeywardenError.invalid("group_by", "group_by is one of \(UsageQuery.GroupBy.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
             let (from, to) = try Self.period(request)
-            let report = try await app.usage.report(UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: groupBy))
+            let (query, report) = try await app.usage.report(UsageQuery(workspaceID: request.queryText("workspace"), from: from, to: to, groupBy: groupBy),
+                                                             principal: principal)
             return try JSONResponse.make(UsageBody(
-                workspace: workspaceID, groupBy: groupBy.rawValue, from: from.map(Timestamp.string), to: to.map(Timestamp.string),
+                workspace: query.workspaceID, groupBy: groupBy.rawValue, from: from.map(Timestamp.string), to: to.map(Timestamp.string),
                 groups: report.groups.map { TotalsBody($0.totals, key: $0.key) }, totals: TotalsBody(report.totals)
             ), headers: [.cacheControl: "no-store"])
         }
@@ -29,11 +30,9 @@ struct UsageController {
     /// `GET /api/v1/usage/export?format=csv|jsonl&workspace=&from=&to=&source=`: every metered call of the period, as a file.
     func addExportRoute(to group: RouterGroup<KeywardenRequestContext>) {
         group.get("export") { request, context -> Response in
-            let principal = try context.requirePrincipal()
-            let workspaceID = try Access.readScope(.usageRead, requested: request.queryText("workspace"), platformWide: true, context)
             let format = try Self.format(request.queryText("format") ?? "csv")
-            return try await Self.exportResponse(app: app, request: request, workspaceID: workspaceID, format: format,
-                                                 showsPlatformKeys: principal.isPlatformAdmin || principal.workspaceID == nil)
+            return try await Self.exportResponse(app: app, request: request, workspaceID: request.queryText("workspace"), format: format,
+                                                 principal: try context.requirePrincipal())
         }
     }
 
@@ -51,25 +50,27 @@ struct UsageController {
         return format
     }
 
-    /// The export as a streamed download: the period and source read from the query as the report reads them.
-    static func exportResponse(app: AppServices, request: Request, workspaceID: String?, format: UsageExport.Format,
-                               showsPlatformKeys: Bool) async throws -> Response {
+    /// The export as a streamed download of the principal's scope (`workspaceID`: the one asked for): the period and
+    /// source read from the query as the report reads them. Platform keys are named to platform readers only.
+    static func exportResponse(app: AppServices, request: Request, workspaceID requested: String?, format: UsageExport.Format,
+                               principal: Principal) async throws -> Response {
         let (from, to) = try Self.period(request)
         let source = try request.queryText("source").map { text throws(KeywardenError) -> KeySource in
             guard let source = KeySource(rawValue: text) else { throw .invalid("source", "source is byok, platform or managed.") }
             return source
         }
-        // Checked before the first byte: a missing workspace is a 404, not a truncated file.
+        // Checked before the first byte: a refusal or a missing workspace is an answer, not a truncated file.
+        let query = try app.usage.scoped(UsageQuery(workspaceID: requested, from: from, to: to, groupBy: .day), principal: principal)
+        let workspaceID = query.workspaceID
         if let workspaceID { _ = try await app.workspaceService.get(workspaceID) }
-        let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .day)
-        let export = UsageExport(format: format, showsPlatformKeys: showsPlatformKeys)
+        let export = UsageExport(format: format, showsPlatformKeys: principal.isPlatformAdmin || principal.workspaceID == nil)
         let name = "usage-\(workspaceID ?? "all")-\(from.map { String(Timestamp.string($0).prefix(10)) } ?? "start")-\(to.map { String(Timestamp.string($0).prefix(10)) } ?? "now").\(format.rawValue)"
         let headers: HTTPFields = [
             .contentType: format.contentType, .cacheControl: "no-store",
             .contentDisposition: "attachment; filename=\"\(name.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) })\"",
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            try await app.usage.export(query, source: source, as: export) { text in try await writer.write(ByteBuffer(string: text)) }
+            try await app.usage.export(query, source: source, as: export, principal: principal) { text in try await writer.write(ByteBuffer(string: text)) }
             try await writer.finish(nil)
         })
     }

@@ -59,16 +59,11 @@ extension PagesController {
         router.get("audit") { request, _ in
             try await page(request) { session in
                 let principal = session.principal
-                let workspaceID: String?
-                if principal.isPlatformAdmin { workspaceID = request.queryText("workspace") } else {
-                    guard let own = principal.workspaceID else { throw KeywardenError.forbidden }
-                    try require(.auditRead, session, own)
-                    workspaceID = own
-                }
                 let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: 25)
-                let filter = AuditFilter(workspaceID: workspaceID, action: request.queryText("action"), actor: request.queryText("actor"),
-                                         targetType: request.queryText("target_type"), targetID: request.queryText("target_id"))
-                let (entries, total) = try await app.auditQuery.page(filter, pagination: pagination)
+                let asked = AuditFilter(workspaceID: request.queryText("workspace"), action: request.queryText("action"), actor: request.queryText("actor"),
+                                        targetType: request.queryText("target_type"), targetID: request.queryText("target_id"))
+                let (filter, entries, total) = try await app.auditQuery.page(asked, pagination: pagination, principal: principal)
+                let workspaceID = filter.workspaceID
                 let named = try await app.auditQuery.named(entries)
                 let kept = ["workspace", "action", "actor", "target_type", "target_id"].compactMap { name in
                     request.queryText(name).map { "\(name)=\(Self.queryEscape($0))" }

@@ -38,13 +38,13 @@ extension PagesController {
                         role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: form["exclusive"] != "inactive",
                         expiresAt: try Self.expiresAt(form) ?? nil, rotateByDays: try Self.rotateByDays(form) ?? nil
                     ), switchExclusive: form["exclusive"] == "switch", principal: session.principal)
-                } catch let error as KeywardenError {
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, typed: form,
                                               status: APIError(error).status)
                 }
                 // Save & Verify: the key is saved whatever the vendor says; the result goes on its row.
                 if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
-                    let note = await verificationNote(workspaceID: workspaceID, keyID: details.credential.id, actor: session.principal.actor)
+                    let note = try await verificationNote(workspaceID: workspaceID, keyID: details.credential.id, principal: session.principal)
                     return try redirect("/workspaces/\(workspaceID)/keys#row-\(details.credential.id)",
                                         flash: WebFlash(notice: "API key created.", note: note), session: session, request: request)
                 }
@@ -66,11 +66,11 @@ extension PagesController {
                         role: try form.text("role").map(KeysController.role), weight: try Self.weight(form),
                         expiresAt: try Self.expiresAt(form, current: current.credential.lifecycle.expiresAt), rotateByDays: try Self.rotateByDays(form)
                     ), principal: session.principal)
-                } catch let error as KeywardenError {
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
                 }
                 if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
-                    let note = await verificationNote(workspaceID: workspaceID, keyID: keyID, actor: session.principal.actor)
+                    let note = try await verificationNote(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                     return try redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)",
                                         flash: WebFlash(notice: "API key updated.", note: note), session: session, request: request)
                 }
@@ -91,8 +91,7 @@ extension PagesController {
                         case "delete":
                             try await app.keys.delete(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                         case "test":
-                            try require(.keysTest, session, workspaceID)
-                            let note = await verificationNote(workspaceID: workspaceID, keyID: keyID, actor: actor)
+                            let note = try await verificationNote(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                             return try redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)", flash: WebFlash(note: note),
                                                 session: session, request: request)
                         case "activate":
@@ -100,7 +99,7 @@ extension PagesController {
                         default:
                             _ = try await app.keys.deactivate(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                         }
-                    } catch let error as KeywardenError where error.kind != .notFound {
+                    } catch let error as KeywardenError where error.isAboutInput {
                         if fromCards { return try await byokPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status) }
                         return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
                     }
@@ -280,16 +279,20 @@ extension PagesController {
     }
 
     /// A key's Test, for its row: the status, the vendor's message and the hint; a Test that could not run says why.
-    func verificationNote(workspaceID: String, keyID: String, actor: String) async -> RowNote {
+    /// Tests a saved key and words the outcome for its row; a refusal (no `keys.test`, another workspace's key) is the
+    /// page's answer, not a note.
+    func verificationNote(workspaceID: String, keyID: String, principal: Principal) async throws -> RowNote {
         do {
-            let (result, deactivated) = try await verification.verifySaved(workspaceID: workspaceID, keyID: keyID, actor: actor)
+            let (result, deactivated) = try await verification.verifySaved(workspaceID: workspaceID, keyID: keyID, principal: principal)
             let status = result.status.rawValue.replacingOccurrences(of: "_", with: " ")
             let hint = result.hint == result.message ? "" : result.hint
             let off = deactivated ? "Saved inactive — the vendor refused it; fix it and activate, or delete it." : ""
             return RowNote(keyID: keyID, text: [status.prefix(1).uppercased() + status.dropFirst() + ":", result.message, hint, off]
                 .filter { !$0.isEmpty }.joined(separator: " "), good: result.status == .valid)
-        } catch let error as KeywardenError {
+        } catch let error as KeywardenError where error.isAboutInput || error.kind == .tooManyRequests {
             return RowNote(keyID: keyID, text: "Not tested: \(error.message)", good: false)
+        } catch let error as KeywardenError {
+            throw error
         } catch {
             return RowNote(keyID: keyID, text: "Not tested: Keywarden could not run the test.", good: false)
         }

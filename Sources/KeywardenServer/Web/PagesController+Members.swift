@@ -81,7 +81,7 @@ extension PagesController {
                     return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
                         notice: "\(member.name) added as \(role.rawValue).",
                         revealed: .init(title: "\(member.name)'s sign-in token", value: token.value, snippet: nil)), session: session, request: request)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
             }
@@ -94,7 +94,7 @@ extension PagesController {
                 do {
                     _ = try await app.workspaceService.changeMemberRole(
                         workspaceID: workspaceID, memberID: memberID, role: try Self.memberRole(form.text("role")), principal: session.principal)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/members?notice=role")
@@ -107,7 +107,7 @@ extension PagesController {
                 _ = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
                     try await app.workspaceService.removeMember(workspaceID: workspaceID, memberID: memberID, principal: session.principal)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/members?notice=removed")
@@ -126,7 +126,7 @@ extension PagesController {
                         notice: "Service token “\(record.name)” created.",
                         revealed: .init(title: "The token for \(record.name)", value: token.value,
                                         snippet: Self.sdkSnippet(origin: Self.origin(of: request), token: token.value))), session: session, request: request)
-                } catch let error as KeywardenError where error.kind != .notFound {
+                } catch let error as KeywardenError where error.isAboutInput {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
             }

@@ -49,9 +49,9 @@ extension PagesController {
                         case "activate": _ = try await app.platformCards.activate(provider, principal: session.principal)
                         case "deactivate": _ = try await app.platformCards.deactivate(provider, principal: session.principal)
                         case "remove-key": _ = try await app.platformCards.removeKey(provider, principal: session.principal)
-                        default: _ = try await verification.testPlatformCard(provider, actor: session.principal.actor)
+                        default: _ = try await verification.testPlatformCard(provider, principal: session.principal)
                         }
-                    } catch let error as KeywardenError {
+                    } catch let error as KeywardenError where error.isAboutInput || error.kind == .tooManyRequests {
                         return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .conflict)
                     }
                     // Back to the card (post / redirect / get: a reload sends nothing again); a test's outcome is the
@@ -87,7 +87,7 @@ extension PagesController {
                 apiKey: typedKey, extras: extras, clearExtras: Self.clearedExtras(form, of: definition), defaultModel: form.text("default_model"),
                 displayOrder: order
             ), principal: session.principal)
-        } catch let error as KeywardenError {
+        } catch let error as KeywardenError where error.isAboutInput || error.kind == .tooManyRequests {
             return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .unprocessableContent)
         }
         return nil

@@ -101,7 +101,7 @@ extension PagesController {
                     let draft = RouteDraft(form)
                     do {
                         _ = try await app.routes.set(owner, name: draft.name, steps: draft.steps, principal: session.principal)
-                    } catch let error as KeywardenError where error.kind != .notFound && error.kind != .forbidden {
+                    } catch let error as KeywardenError where error.isAboutInput {
                         return try await routesPage(session, owner: owner, draft: draft, error: error.message, status: APIError(error).status)
                     }
                     return WebResponse.redirect("\(Self.routesBase(owner))?notice=saved&route=\(Self.queryEscape(draft.name))")

@@ -97,10 +97,8 @@ extension PagesController {
         for format in UsageExport.Format.allCases {
             router.get(RouterPath("workspaces/:workspace/usage/export.\(format.rawValue)")) { request, context in
                 try await page(request) { session in
-                    let workspaceID = try context.parameters.require("workspace")
-                    try require(.usageRead, session, workspaceID)
-                    return try await UsageController.exportResponse(app: app, request: request, workspaceID: workspaceID, format: format,
-                                                                    showsPlatformKeys: session.principal.isPlatformAdmin)
+                    try await UsageController.exportResponse(app: app, request: request, workspaceID: try context.parameters.require("workspace"),
+                                                             format: format, principal: session.principal)
                 }
             }
         }
@@ -132,8 +130,9 @@ extension PagesController {
 
     func usagePage(_ request: Request, session: WebSession, workspaceID: String, notice: String? = nil, error: String? = nil,
                    status: HTTPResponse.Status = .ok) async throws -> Response {
-        try require(.usageRead, session, workspaceID)
-        let workspace = try await app.workspaceService.get(workspaceID)
+        // Read first: a caller without usage.read in the workspace sees none of the page.
+        _ = try app.usage.scoped(UsageQuery(workspaceID: workspaceID, from: nil, to: nil, groupBy: .source), principal: session.principal)
+        let workspace = try await app.workspaceService.get(workspaceID, principal: session.principal)
         // The budget meters and the totals cover the same span unless the reader picks another: the current budget period.
         let statuses = try await app.budgets.status(workspaceID: workspaceID, defaultPlatformLimit: defaultPlatformBudget, principal: session.principal)
         let currentPeriod = statuses.first?.period ?? BudgetPeriod(containing: Date())
@@ -141,7 +140,7 @@ extension PagesController {
         let to = try UsageQuery.time(request.queryText("to"), field: "to", endOfDay: true)
         let isCurrentPeriod = request.queryText("from") == nil && request.queryText("to") == nil
         let query = UsageQuery(workspaceID: workspaceID, from: from, to: to, groupBy: .source)
-        let report = try await app.usage.report(query)
+        let report = try await app.usage.report(query, principal: session.principal).report
         // Who paid: the platform (its keys and the managed default) against the workspace's own keys.
         func sum(_ sources: [KeySource]) -> (milliCredits: Int, calls: Int) {
             report.groups.filter { group in sources.contains { $0.rawValue == group.key } }
@@ -155,8 +154,8 @@ extension PagesController {
         ]
         let lastDay = String(Timestamp.string(min(to.map { $0.addingTimeInterval(-1) } ?? Date(), Date())).prefix(10))
         let days = UsageChart.days(from: String(Timestamp.string(from).prefix(10)), to: lastDay)
-        let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source), days: days)
-        let byProvider = UsageChart(title: "Calls per day by provider", rows: try await app.usage.daily(query, seriesBy: .provider), days: days)
+        let bySource = UsageChart(title: "Calls per day by source", rows: try await app.usage.daily(query, seriesBy: .source, principal: session.principal), days: days)
+        let byProvider = UsageChart(title: "Calls per day by provider", rows: try await app.usage.daily(query, seriesBy: .provider, principal: session.principal), days: days)
         let budgets = statuses.compactMap { status -> UsagePage.BudgetBar? in
             guard let limit = status.limit, let fraction = status.fraction else { return nil }
             let percent = Int((fraction * 100).rounded(.down))
