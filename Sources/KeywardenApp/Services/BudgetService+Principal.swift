@@ -19,6 +19,14 @@ extension BudgetService {
 }
 
 extension RateLimitService {
+    /// The workspace's own requests and tokens per minute, and the ones that hold (its own, else its plan's), for a
+    /// principal with `usage.read` there.
+    public func limits(workspaceID: String, principal: Principal) async throws -> (own: Workspace, effective: RateLimits) {
+        try principal.authorize(.usageRead, inWorkspace: workspaceID)
+        let workspace = try await app.workspaceService.get(workspaceID)
+        return (workspace, try await app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil).rateLimits)
+    }
+
     /// Sets the workspace's requests and tokens per minute on the platform's keys (a platform admin).
     public func setLimits(workspaceID: String, _ limits: RateLimits, principal: Principal) async throws -> Workspace {
         try principal.authorizePlatform()

@@ -13,6 +13,12 @@ extension ResolutionService {
         }
     }
 
+    /// The state resolution reads for a workspace, for a principal that may read its keys (`keys.read`).
+    public func view(for workspaceID: String, principal: Principal) async throws -> ResolutionView {
+        try principal.authorize(.keysRead, inWorkspace: workspaceID)
+        return try await view(for: workspaceID)
+    }
+
     /// The workspace's bindings (`keys.read`).
     public func listBindings(workspaceID: String, principal: Principal) async throws -> [Binding] {
         try principal.authorize(.keysRead, inWorkspace: workspaceID)

@@ -35,36 +35,3 @@ struct AuthenticationMiddleware: RouterMiddleware {
         return token.isEmpty ? nil : token
     }
 }
-
-/// The access checks every controller makes, in one place.
-enum Access {
-    /// Allows an action in a workspace, or answers 404 for a workspace that is not the caller's, 403 otherwise.
-    static func require(_ permission: Permission, in workspaceID: String, _ context: KeywardenRequestContext) throws -> Principal {
-        let principal = try context.requirePrincipal()
-        try require(permission, in: workspaceID, principal: principal)
-        return principal
-    }
-
-    /// The same check for a principal known otherwise (an admin-UI session).
-    static func require(_ permission: Permission, in workspaceID: String, principal: Principal) throws {
-        try principal.authorize(permission, inWorkspace: workspaceID)
-    }
-
-    static func readScope(_ permission: Permission, requested: String?, platformWide: Bool, _ context: KeywardenRequestContext) throws -> String? {
-        try context.requirePrincipal().readableScope(permission, requested: requested, platformWide: platformWide)
-    }
-
-    /// Allows reaching a workspace at all (reading its settings, its members).
-    static func requireVisible(_ workspaceID: String, _ context: KeywardenRequestContext) throws -> Principal {
-        let principal = try context.requirePrincipal()
-        guard principal.canSee(workspace: workspaceID) else { throw KeywardenError.notFound("workspace") }
-        return principal
-    }
-
-    /// Allows a platform-level action.
-    static func requirePlatform(_ context: KeywardenRequestContext, _ permission: Permission? = nil) throws -> Principal {
-        let principal = try context.requirePrincipal()
-        guard principal.decidePlatform(permission) == .allowed else { throw KeywardenError.forbidden }
-        return principal
-    }
-}

@@ -31,9 +31,8 @@ struct BudgetController {
     func addRateLimitRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.get { _, context -> Response in
             let id = try context.parameters.require("workspace")
-            _ = try Access.require(.usageRead, in: id, context)
-            let workspace = try await app.workspaceService.get(id)
-            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: try await app.plans.effectiveLimits(of: workspace, defaultPlatformBudget: nil).rateLimits))
+            let (workspace, effective) = try await app.rateLimits.limits(workspaceID: id, principal: try context.requirePrincipal())
+            return try JSONResponse.make(RateLimitsBody(workspace.rateLimits, effective: effective))
         }
         group.patch { request, context -> Response in
             let id = try context.parameters.require("workspace")

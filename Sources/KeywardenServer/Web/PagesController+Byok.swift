@@ -62,11 +62,10 @@ extension PagesController {
 
     func byokPage(_ session: WebSession, workspaceID: String, notice: String? = nil, error: String? = nil,
                   filter: CardFilter = CardFilter(), status: HTTPResponse.Status = .ok) async throws -> Response {
-        try require(.keysRead, session, workspaceID)
-        let workspace = try await app.workspaceService.get(workspaceID)
+        // Every key of the workspace, in chain order (primaries first), from the state resolution reads (`keys.read`).
+        let keys = try await app.resolution.view(for: workspaceID, principal: session.principal).keys(ofWorkspace: workspaceID)
+        let workspace = try await app.workspaceService.get(workspaceID, principal: session.principal)
         let canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
-        // Every key of the workspace, in chain order (primaries first), from the state resolution reads.
-        let keys = try await app.resolution.view(for: workspaceID).keys(ofWorkspace: workspaceID)
         let byProvider = Dictionary(grouping: keys, by: \.providerID)
         let activeProviders = Set(keys.filter(\.active).map(\.providerID))
         let offered = app.catalog.providers.filter { $0.keyField != nil }

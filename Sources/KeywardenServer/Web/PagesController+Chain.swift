@@ -39,9 +39,8 @@ extension PagesController {
         router.get("workspaces/:workspace/chain") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
-                try require(.keysRead, session, workspaceID)
-                let workspace = try await app.workspaceService.get(workspaceID)
-                let view = try await app.resolution.view(for: workspaceID)
+                let view = try await app.resolution.view(for: workspaceID, principal: session.principal)
+                let workspace = try await app.workspaceService.get(workspaceID, principal: session.principal)
                 let own = view.keys(ofWorkspace: workspaceID)
                 let managed = view.platform.managedDefault
                 let showsPlatformKeys = session.principal.isPlatformAdmin

@@ -20,8 +20,9 @@ extension PagesController {
         router.get("workspaces/:workspace/keys/:key") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
-                try require(.keysUpdate, session, workspaceID)
-                let details = try await app.keys.get(workspaceID: workspaceID, keyID: try context.parameters.require("key"))
+                // The edit form, to those who may save it.
+                try session.principal.authorize(.keysUpdate, inWorkspace: workspaceID)
+                let details = try await app.keys.get(workspaceID: workspaceID, keyID: try context.parameters.require("key"), principal: session.principal)
                 return try await keysPage(request, session: session, workspaceID: workspaceID, editing: details)
             }
         }
@@ -347,11 +348,12 @@ extension PagesController {
 
     func keysPage(_ request: Request, session: WebSession, workspaceID: String, editing: KeyDetails?, notice: String? = nil, error: String? = nil,
                   rowNote: RowNote? = nil, rotationNote: RowNote? = nil, typed: WebForm? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        try require(.keysRead, session, workspaceID)
-        let workspace = try await app.workspaceService.get(workspaceID)
+        // Read first: a caller without keys.read in the workspace sees none of the page.
+        _ = try await app.resolution.view(for: workspaceID, principal: session.principal)
+        let workspace = try await app.workspaceService.get(workspaceID, principal: session.principal)
         let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: try request.queryInt("per_page", code: "invalid_pagination") ?? 10)
         let query = try keys.listQuery(request, pagination: pagination)
-        var (items, total) = try await app.keys.list(workspaceID: workspaceID, query: query)
+        var (items, total) = try await app.keys.list(workspaceID: workspaceID, query: query, principal: session.principal)
         // A key just tested stays in sight: pinned at the top when its page is another.
         if let rowNote, !items.contains(where: { $0.credential.id == rowNote.keyID }),
            let tested = try? await app.keys.get(workspaceID: workspaceID, keyID: rowNote.keyID) {

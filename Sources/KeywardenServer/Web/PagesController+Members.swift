@@ -143,10 +143,10 @@ extension PagesController {
 
     func membersPage(_ request: Request, session: WebSession, workspaceID: String, notice: String? = nil, error: String? = nil,
                      revealed: MembersPage.Revealed? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        try require(.membersManage, session, workspaceID)
-        let workspace = try await app.workspaceService.get(workspaceID)
-        let members = try await app.workspaceService.listMembers(workspaceID: workspaceID, principal: session.principal)
+        // The tokens first: members.manage, or none of the page.
         let tokens = try await app.workspaceService.listTokens(workspaceID: workspaceID, principal: session.principal)
+        let members = try await app.workspaceService.listMembers(workspaceID: workspaceID, principal: session.principal)
+        let workspace = try await app.workspaceService.get(workspaceID, principal: session.principal)
         let acting = session.principal.actingRole
         // A member's last use is their newest token's.
         var lastUse: [String: String] = [:]

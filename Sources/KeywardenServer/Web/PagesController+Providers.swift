@@ -41,7 +41,8 @@ extension PagesController {
                 try await page(request) { session in
                     let provider = try context.parameters.require("provider")
                     let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                    guard session.principal.isPlatformAdmin else { throw KeywardenError.forbidden }
+                    // Refused before a typed key is read or saved (each service call checks again).
+                    try session.principal.authorizePlatform()
                     // Test and Activate submit the card: a key (or extra) typed into it is saved first, not thrown away.
                     if action == "activate" || action == "test", let refused = try await saveCard(provider, form: form, session: session, always: false) { return refused }
                     do {

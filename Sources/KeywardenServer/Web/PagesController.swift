@@ -79,10 +79,6 @@ struct PagesController {
         return try await app.sessions.session(cookie: cookie)
     }
 
-    func require(_ permission: Permission, _ session: WebSession, _ workspaceID: String) throws {
-        try Access.require(permission, in: workspaceID, principal: session.principal)
-    }
-
     func home(_ principal: Principal) -> String {
         if principal.isPlatformAdmin { return "/platform/providers" }
         if let workspace = principal.workspaceID { return "/workspaces/\(workspace)/keys" }
