@@ -349,7 +349,7 @@ try:
     check(mia.startswith("kw_") and "shown only this once" in driver.page_source, "a new member's sign-in token is shown once")
     shot("12-member-added")
     driver.find_element(By.ID, "token-name").send_keys("Backend (production)")
-    check(driver.find_element(By.NAME, "permission_gateway.use").is_selected(), "a new service token has gateway.use ticked")
+    check(driver.find_element(By.CSS_SELECTOR, "input[name='permissions[]'][value='gateway.use']").is_selected(), "a new service token has gateway.use ticked")
     submit(driver.find_element(By.XPATH, "//button[text()='Create token']"))
     backend = driver.find_element(By.ID, "revealed-value").text
     snippet = driver.find_element(By.ID, "revealed-snippet").text
@@ -445,8 +445,8 @@ try:
     check(not driver.find_elements(By.ID, "switch-workspace") and not driver.find_elements(By.LINK_TEXT, "Workspaces"),
           "a workspace member is offered no workspace switcher or Workspaces page")
     submit(driver.find_element(By.LINK_TEXT, "Members"))
-    offered = [box.get_attribute("name") for box in driver.find_elements(By.CSS_SELECTOR, "input[name^=permission_]")]
-    check(offered and "permission_gateway.use" in offered and "permission_keys.reveal" not in offered,
+    offered = [box.get_attribute("value") for box in driver.find_elements(By.CSS_SELECTOR, "input[name='permissions[]']")]
+    check(offered and "gateway.use" in offered and "keys.reveal" not in offered,
           f"an owner is offered the permissions the role holds, and gateway.use (the platform allows it by default): {offered}")
     shot("15a-members-owner")
     submit(driver.find_element(By.XPATH, "//button[text()='Sign out']"))

@@ -46,8 +46,14 @@ struct AdminPageTests {
         /// Posts a form and follows its redirect as a browser does, with the one-time message cookie it set: the page the
         /// redirect lands on, that cookie, and whether the landing page cleared it.
         func submit(_ path: String, _ fields: [String: String]) async throws -> (posted: Int, page: (status: Int, body: String), flash: String?, cleared: Bool) {
-            let form = (fields.merging(["csrf_token": csrf]) { $1 })
-                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+            try await submit(path, pairs: fields.map { ($0.key, $0.value) })
+        }
+
+        /// ``submit(_:_:)`` with fields in the order given, a name as often as it comes (`permissions[]`).
+        func submit(_ path: String, pairs: [(String, String)]) async throws -> (posted: Int, page: (status: Int, body: String), flash: String?, cleared: Bool) {
+            let form = ([("csrf_token", csrf)] + pairs)
+                .map { "\($0.0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                .joined(separator: "&")
             let (status, location, flash) = try await api.client.execute(
                 uri: path, method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)
             ) { response in
@@ -94,7 +100,7 @@ struct AdminPageTests {
         try await APIHarness.run { harness, api in
             let ws = try await api.createWorkspace("Pages Co")
             let admin = try await Self.signIn(api, token: harness.adminToken)
-            let created = try await admin.submit("/workspaces/\(ws)/tokens", ["name": "Backend", "permission_gateway.use": "on", "permission_usage.read": "on"])
+            let created = try await admin.submit("/workspaces/\(ws)/tokens", pairs: [("name", "Backend"), ("permissions[]", "gateway.use"), ("permissions[]", "usage.read")])
             #expect(created.posted == 303 && created.page.status == 200 && created.cleared, "post / redirect / get; the landing page clears the message")
             let body = created.page.body
             let value = try #require(body.range(of: #"id="revealed-value">"#).map { String(body[$0.upperBound...].prefix { $0 != "<" }) })
@@ -118,7 +124,7 @@ struct AdminPageTests {
             // A message is for the page its POST redirected to: another page (another tab) leaves it for that page.
             let second = try await api.client.execute(
                 uri: "/workspaces/\(ws)/tokens", method: .post, headers: [.cookie: admin.cookie, .contentType: "application/x-www-form-urlencoded"],
-                body: ByteBuffer(string: "csrf_token=\(admin.csrf)&name=Second&permission_gateway.use=on")
+                body: ByteBuffer(string: "csrf_token=\(admin.csrf)&name=Second&permissions%5B%5D=gateway.use")
             ) { response in response.headers[values: .setCookie].first { $0.hasPrefix("kw_flash=") }?.split(separator: ";").first.map(String.init) }
             let elsewhere = try await admin.landing("/workspaces/\(ws)/keys", flash: second)
             #expect(elsewhere.status == 200 && !elsewhere.cleared && !elsewhere.body.contains("revealed-value"))
@@ -222,7 +228,7 @@ struct AdminPageTests {
                 ("/workspaces/\(ws)/byok", [:]),
                 ("/workspaces/\(ws)/delete", [:]),
                 ("/workspaces/\(ws)/members", ["name": "Forged", "role": "owner"]),
-                ("/workspaces/\(ws)/tokens", ["name": "Forged", "permission_gateway.use": "on"]),
+                ("/workspaces/\(ws)/tokens", ["name": "Forged", "permissions[]": "gateway.use"]),
             ]
             for (path, fields) in forms {
                 for forged in ["", "forged", admin.csrf + "x", String(admin.csrf.dropLast())] {
@@ -306,11 +312,11 @@ struct AdminPageTests {
             #expect(try await owner.post("/workspaces/\(mine)/delete", [:]).status == 403)
             #expect(try await owner.post("/workspaces/\(mine)/byok", ["byok_allowed": "true"]).status == 403)
             #expect(try await owner.get("/workspaces/\(theirs)/members").status == 404, "another workspace is not found, not forbidden")
-            #expect(try await owner.post("/workspaces/\(theirs)/tokens", ["name": "x", "permission_keys.read": "on"]).status == 404)
+            #expect(try await owner.post("/workspaces/\(theirs)/tokens", ["name": "x", "permissions[]": "keys.read"]).status == 404)
             let members = try await owner.get("/workspaces/\(mine)/members")
-            #expect(members.status == 200 && members.body.contains("permission_gateway.use") && !members.body.contains("permission_keys.reveal"),
+            #expect(members.status == 200 && members.body.contains(#"value="gateway.use""#) && !members.body.contains(#"value="keys.reveal""#),
                     "an owner is offered the permissions the role holds, and gateway.use (the platform allows it by default)")
-            let refused = try await owner.post("/workspaces/\(mine)/tokens", ["name": "Escalate", "permission_keys.reveal": "on"])
+            let refused = try await owner.post("/workspaces/\(mine)/tokens", ["name": "Escalate", "permissions[]": "keys.reveal"])
             #expect(refused.status == 403, "and the server refuses the rest anyway: \(refused.status)")
             let viewer = try await Self.signIn(api, token: try await api.addMember(mine, role: "viewer"))
             #expect(try await viewer.get("/workspaces/\(mine)/members").status == 403)

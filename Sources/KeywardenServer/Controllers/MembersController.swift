@@ -1,5 +1,6 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenVault
 import KeywardenApp
 import KeywardenStore
 
@@ -12,10 +13,8 @@ struct MembersController {
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
             let id = try context.parameters.require("workspace")
-            let body = try await request.decodeBody(AddBody.self, context: context)
-            guard let name = body.name else { throw KeywardenError.missing("name") }
-            let role = try Self.role(body.role)
-            let (member, token) = try await app.workspaceService.addMember(workspaceID: id, name: name, role: role, principal: try context.requirePrincipal())
+            let (member, token) = try await request.decodeBody(AddBody.self, context: context)
+                .add(in: app.workspaceService, workspaceID: id, principal: try context.requirePrincipal())
             return try JSONResponse.make(AddedBody(member: MemberBody(member), token: token.value), status: .created)
         }
         group.get { _, context -> Response in
@@ -53,6 +52,12 @@ struct MembersController {
         static let fields: Set<String> = ["name", "role"]
         let name: String?
         let role: String?
+
+        /// Adds the member it describes; their sign-in token, shown once.
+        func add(in service: WorkspaceService, workspaceID: String, principal: Principal) async throws -> (Member, AccessToken) {
+            guard let name else { throw KeywardenError.missing("name") }
+            return try await service.addMember(workspaceID: workspaceID, name: name, role: try MembersController.role(role), principal: principal)
+        }
     }
 
     struct AddedBody: Encodable {

@@ -1,5 +1,6 @@
 import Hummingbird
 import KeywardenCore
+import KeywardenVault
 import KeywardenApp
 import KeywardenStore
 
@@ -38,21 +39,8 @@ struct TokensController {
     }
 
     func create(_ request: Request, context: KeywardenRequestContext, workspaceID: String?, principal: Principal) async throws -> Response {
-        let body = try await request.decodeBody(CreateBody.self, context: context)
-        guard let name = body.name else { throw KeywardenError.missing("name") }
-        if let kind = body.kind, kind != TokenKind.service.rawValue {
-            throw KeywardenError.invalid("kind", "Only service tokens are created here; add a member for a person's token.")
-        }
-        var permissions: [Permission] = []
-        for text in body.permissions ?? [] {
-            guard let permission = Permission(rawValue: text) else {
-                throw KeywardenError.invalid("permissions", "Unknown permission '\(text)'.")
-            }
-            permissions.append(permission)
-        }
-        let (record, token) = try await app.workspaceService.createServiceToken(
-            workspaceID: workspaceID, name: name, permissions: permissions, principal: principal
-        )
+        let (record, token) = try await request.decodeBody(CreateBody.self, context: context)
+            .create(in: app.workspaceService, workspaceID: workspaceID, principal: principal)
         return try JSONResponse.make(CreatedBody(token: TokenBody(record), value: token.value), status: .created)
     }
 
@@ -61,6 +49,22 @@ struct TokensController {
         let name: String?
         let kind: String?
         let permissions: [String]?
+
+        /// Issues the service token it describes, carrying only permissions the principal holds.
+        func create(in service: WorkspaceService, workspaceID: String?, principal: Principal) async throws -> (TokenRecord, AccessToken) {
+            guard let name else { throw KeywardenError.missing("name") }
+            if let kind, kind != TokenKind.service.rawValue {
+                throw KeywardenError.invalid("kind", "Only service tokens are created here; add a member for a person's token.")
+            }
+            var granted: [Permission] = []
+            for text in permissions ?? [] {
+                guard let permission = Permission(rawValue: text) else {
+                    throw KeywardenError.invalid("permissions", "Unknown permission '\(text)'.")
+                }
+                granted.append(permission)
+            }
+            return try await service.createServiceToken(workspaceID: workspaceID, name: name, permissions: granted, principal: principal)
+        }
     }
 
     struct CreatedBody: Encodable {

@@ -74,12 +74,11 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
-                    let role = try Self.memberRole(form.text("role"))
-                    let (member, token) = try await app.workspaceService.addMember(
-                        workspaceID: workspaceID, name: form.text("name") ?? "", role: role, principal: session.principal)
+                    let (member, token) = try await form.decode(MembersController.AddBody.self)
+                        .add(in: app.workspaceService, workspaceID: workspaceID, principal: session.principal)
                     // Post / redirect / get: a reload of the page that shows the token adds no second member.
                     return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
-                        notice: "\(member.name) added as \(role.rawValue).",
+                        notice: "\(member.name) added as \(member.role.rawValue).",
                         revealed: .init(title: "\(member.name)'s sign-in token", value: token.value, snippet: nil)), session: session, request: request)
                 } catch let error as KeywardenError where error.isAboutInput {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
@@ -93,7 +92,8 @@ extension PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
                     _ = try await app.workspaceService.changeMemberRole(
-                        workspaceID: workspaceID, memberID: memberID, role: try Self.memberRole(form.text("role")), principal: session.principal)
+                        workspaceID: workspaceID, memberID: memberID, role: try MembersController.role(form.decode(MembersController.RoleBody.self).role),
+                        principal: session.principal)
                 } catch let error as KeywardenError where error.isAboutInput {
                     return try await membersPage(request, session: session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }
@@ -117,10 +117,9 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                let permissions = Permission.allCases.filter { form["permission_\($0.rawValue)"] == "on" }
                 do {
-                    let (record, token) = try await app.workspaceService.createServiceToken(
-                        workspaceID: workspaceID, name: form.text("name") ?? "", permissions: permissions, principal: session.principal)
+                    let (record, token) = try await form.decode(TokensController.CreateBody.self)
+                        .create(in: app.workspaceService, workspaceID: workspaceID, principal: session.principal)
                     // Post / redirect / get: a reload of the page that shows the token mints no second one.
                     return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
                         notice: "Service token “\(record.name)” created.",
@@ -181,12 +180,6 @@ extension PagesController {
     }
 
     /// The role a form names; anything else is refused with the API's own message.
-    static func memberRole(_ text: String?) throws(KeywardenError) -> MemberRole {
-        guard let text else { throw .missing("role") }
-        guard let role = MemberRole(rawValue: text) else { throw .invalid("role", "role must be one of owner, admin, member, viewer.") }
-        return role
-    }
-
     /// Where the browser reached Keywarden (`https://keys.example.com`), for the SDK snippet.
     static func origin(of request: Request) -> String {
         let host = request.head.authority ?? "localhost"
