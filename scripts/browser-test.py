@@ -306,10 +306,10 @@ try:
 
     # Workspace settings: exclusive mode, a binding, a webhook (its secret shown once); the platform's e-mail settings.
     visit(f"/workspaces/{workspace}/settings")
-    driver.find_element(By.NAME, "exclusive").click()
+    driver.find_element(By.CSS_SELECTOR, "input[type=checkbox][name=exclusive]").click()
     submit(driver.find_element(By.XPATH, "//section[@aria-labelledby='mode-title']//button"))
     # Three providers have active keys here: exclusive mode is refused, with the reason.
-    check("toast bad" in driver.page_source and not driver.find_element(By.NAME, "exclusive").is_selected(),
+    check("toast bad" in driver.page_source and not driver.find_element(By.CSS_SELECTOR, "input[type=checkbox][name=exclusive]").is_selected(),
           "exclusive mode is refused while several providers are active")
     driver.find_element(By.ID, "consumer").send_keys("assistant-1")
     Select(driver.find_element(By.ID, "modality")).select_by_value("tts")

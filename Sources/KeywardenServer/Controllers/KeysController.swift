@@ -25,13 +25,7 @@ struct KeysController {
             let id = try context.parameters.require("workspace")
             let principal = try context.requirePrincipal()
             let body = try await request.decodeBody(CreateBody.self, context: context)
-            guard let provider = body.provider, !provider.isEmpty else { throw KeywardenError.missing("provider") }
-            guard let description = body.description else { throw KeywardenError.missing("description") }
-            let details = try await app.keys.create(workspaceID: id, NewKeyRequest(
-                providerID: provider, description: description, apiKey: body.apiKey, extras: body.extras ?? [:],
-                defaultModel: body.defaultModel, role: try body.role.map(Self.role), weight: body.weight, active: body.active,
-                expiresAt: try body.expiresAt.map(LifecycleInput.date), rotateByDays: body.rotateByDays
-            ), switchExclusive: try request.queryBool("switch"), principal: principal)
+            let details = try await app.keys.create(workspaceID: id, try body.request(), switchExclusive: try request.queryBool("switch"), principal: principal)
             let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
             return try JSONResponse.make(SavedAndVerifiedBody(
                 message: "API key created successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
@@ -46,11 +40,8 @@ struct KeysController {
             let id = try context.parameters.require("workspace")
             let principal = try context.requirePrincipal()
             let body = try await request.decodeBody(UpdateBody.self, context: context)
-            let details = try await app.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), CredentialChanges(
-                description: body.description, apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
-                defaultModel: body.defaultModel.change, role: try body.role.map(Self.role), weight: body.weight, active: body.active,
-                expiresAt: try LifecycleInput.expiresAt(body.expiresAt), rotateByDays: body.rotateByDays.change
-            ), switchExclusive: try request.queryBool("switch"), principal: principal)
+            let details = try await app.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), try body.changes(),
+                                                    switchExclusive: try request.queryBool("switch"), principal: principal)
             let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
             return try JSONResponse.make(SavedAndVerifiedBody(
                 message: "API key updated successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
@@ -147,6 +138,17 @@ struct KeysController {
             case expiresAt = "expires_at"
             case rotateByDays = "rotate_by_days"
         }
+
+        /// The key it describes.
+        func request() throws -> NewKeyRequest {
+            guard let provider, !provider.isEmpty else { throw KeywardenError.missing("provider") }
+            guard let description else { throw KeywardenError.missing("description") }
+            return NewKeyRequest(
+                providerID: provider, description: description, apiKey: apiKey, extras: extras ?? [:], defaultModel: defaultModel,
+                role: try role.map(KeysController.role), weight: weight, active: active,
+                expiresAt: try expiresAt.map(LifecycleInput.date), rotateByDays: rotateByDays
+            )
+        }
     }
 
     struct UpdateBody: RequestBody {
@@ -171,6 +173,15 @@ struct KeysController {
             case defaultModel = "default_model"
             case expiresAt = "expires_at"
             case rotateByDays = "rotate_by_days"
+        }
+
+        /// The changes it asks for (a field left out keeps its value; `null` clears it).
+        func changes() throws -> CredentialChanges {
+            CredentialChanges(
+                description: description, apiKey: apiKey, extras: extras ?? [:], clearExtras: clearExtras ?? [],
+                defaultModel: defaultModel.change, role: try role.map(KeysController.role), weight: weight, active: active,
+                expiresAt: try LifecycleInput.expiresAt(expiresAt), rotateByDays: rotateByDays.change
+            )
         }
     }
 }

@@ -21,11 +21,7 @@ struct PlatformCardsController {
             guard app.catalog.contains(providerID) else { throw KeywardenError.notFound("provider") }
             let body = try await request.decodeBody(SaveCardBody.self, context: context)
             let verify = try request.queryBool("verify")
-            var card = try await app.platformCards.save(providerID, PlatformCardUpdate(
-                apiKey: body.apiKey, extras: body.extras ?? [:], clearExtras: body.clearExtras ?? [],
-                defaultModel: body.defaultModel, displayOrder: body.displayOrder,
-                expiresAt: try LifecycleInput.expiresAt(body.expiresAt), rotateByDays: body.rotateByDays.change
-            ), principal: principal)
+            var card = try await app.platformCards.save(providerID, try body.update(), principal: principal)
             // The saved card is kept whatever the verification finds; its status records the outcome.
             var result: VerificationResult?
             if verify, card.credential != nil, card.provider.verification.available {
@@ -79,6 +75,12 @@ struct PlatformCardsController {
             case displayOrder = "display_order"
             case expiresAt = "expires_at"
             case rotateByDays = "rotate_by_days"
+        }
+
+        /// The card's changes it asks for (a field left out keeps its value).
+        func update() throws -> PlatformCardUpdate {
+            PlatformCardUpdate(apiKey: apiKey, extras: extras ?? [:], clearExtras: clearExtras ?? [], defaultModel: defaultModel,
+                               displayOrder: displayOrder, expiresAt: try LifecycleInput.expiresAt(expiresAt), rotateByDays: rotateByDays.change)
         }
     }
 }

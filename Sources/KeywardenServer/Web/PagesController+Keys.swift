@@ -32,13 +32,10 @@ extension PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 let details: KeyDetails
                 do {
-                    let provider = app.catalog.provider(form.text("provider") ?? "")
-                    details = try await app.keys.create(workspaceID: workspaceID, NewKeyRequest(
-                        providerID: form.text("provider") ?? "", description: form.text("description") ?? "", apiKey: form.text("api_key").map { Secret($0) },
-                        extras: Self.extras(form, of: provider), defaultModel: form.text("default_model"),
-                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form), active: form["exclusive"] != "inactive",
-                        expiresAt: try Self.expiresAt(form) ?? nil, rotateByDays: try Self.rotateByDays(form) ?? nil
-                    ), switchExclusive: form["exclusive"] == "switch", principal: session.principal)
+                    // The form is `POST …/keys` (the exclusive-mode choice is its `active` and `?switch`).
+                    var key = try form.decode(KeysController.CreateBody.self).request()
+                    if form["exclusive"] == "inactive" { key.active = false }
+                    details = try await app.keys.create(workspaceID: workspaceID, key, switchExclusive: form["exclusive"] == "switch", principal: session.principal)
                 } catch let error as KeywardenError where error.isAboutInput {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, typed: form,
                                               status: APIError(error).status)
@@ -59,14 +56,13 @@ extension PagesController {
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
                     let current = try await app.keys.get(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
-                    let shown = try await app.visibleExtras(of: current.credential)
-                    _ = try await app.keys.update(workspaceID: workspaceID, keyID: keyID, CredentialChanges(
-                        description: form.text("description"), apiKey: form.text("api_key").map { Secret($0) },
-                        extras: Self.extras(form, of: current.provider, unchanged: shown), clearExtras: Self.clearedExtras(form, of: current.provider),
-                        defaultModel: form.text("default_model").map { .some($0) },
-                        role: try form.text("role").map(KeysController.role), weight: try Self.weight(form),
-                        expiresAt: try Self.expiresAt(form, current: current.credential.lifecycle.expiresAt), rotateByDays: try Self.rotateByDays(form)
-                    ), principal: session.principal)
+                    // The form is `PATCH …/keys/{key}`: blank keeps, except the expiry and the rotation age, which it clears.
+                    var changes = try form.decode(KeysController.UpdateBody.self, clearing: ["expires_at", "rotate_by_days"]).changes()
+                    changes.extras = Self.changedExtras(changes.extras, shown: try await app.visibleExtras(of: current.credential))
+                    // The form shows the expiry's day only: the same day keeps a time set through the API.
+                    if case .some(.some(let day)) = changes.expiresAt, let kept = current.credential.lifecycle.expiresAt,
+                       Timestamp.string(kept).prefix(10) == Timestamp.string(day).prefix(10) { changes.expiresAt = nil }
+                    _ = try await app.keys.update(workspaceID: workspaceID, keyID: keyID, changes, principal: session.principal)
                 } catch let error as KeywardenError where error.isAboutInput {
                     return try await keysPage(request, session: session, workspaceID: workspaceID, editing: nil, error: error.message, status: APIError(error).status)
                 }
@@ -131,21 +127,6 @@ extension PagesController {
                 }
             }
         }
-    }
-
-    /// The expiry a form gives: absent keeps, blank clears, else a day (2027-03-01). The form shows only the day, so the
-    /// same day keeps a time set through the API.
-    static func expiresAt(_ form: WebForm, current: Date? = nil) throws -> Date?? {
-        guard form["expires_at"] != nil else { return nil }
-        guard let text = form.text("expires_at") else { return .some(nil) }
-        if let current, Timestamp.string(current).prefix(10) == text { return nil }
-        return .some(try LifecycleInput.date(text))
-    }
-
-    /// The rotate-by age a form gives: absent keeps, blank clears.
-    static func rotateByDays(_ form: WebForm) throws(KeywardenError) -> Int?? {
-        guard form["rotate_by_days"] != nil else { return nil }
-        return .some(try NumberField.parse(form.text("rotate_by_days"), field: "rotate_by_days", in: 1...KeyLifecycle.maximumDays))
     }
 
     /// A verdict in one line: the status, the vendor's message and the hint.
@@ -308,22 +289,10 @@ extension PagesController {
         return KeysPage.Field(fieldID: field.id, label: field.label, required: field.required && !filled.contains(field.id), placeholder: placeholder,
                               help: field.help, inputType: inputType, value: shown, canClear: editing && filled.contains(field.id) && !field.required)
     }
-
-    /// The extras a form fills; a shown setting sent back as it was (`unchanged`) is not a change.
-    static func extras(_ form: WebForm, of provider: ProviderDefinition?, unchanged: [String: String] = [:]) -> [String: Secret] {
-        var extras: [String: Secret] = [:]
-        for field in provider?.extraFields ?? [] {
-            // Compared as the form reads them (trimmed): a value saved with spaces around it is no change either.
-            if let value = form.text("extra_\(field.id)"), value != unchanged[field.id]?.trimmingCharacters(in: .whitespaces) {
-                extras[field.id] = Secret(value)
-            }
-        }
-        return extras
-    }
-
-    /// The extras a form's "Clear" boxes name (`clear_extra_<id>`).
-    static func clearedExtras(_ form: WebForm, of provider: ProviderDefinition?) -> [String] {
-        (provider?.extraFields ?? []).filter { form["clear_extra_\($0.id)"] == "on" }.map(\.id)
+    /// The extras a form sends that differ from what it showed (a non-secret setting comes back as it was shown:
+    /// compared as the form reads them, trimmed, that is no change).
+    static func changedExtras(_ extras: [String: Secret], shown: [String: String]) -> [String: Secret] {
+        extras.filter { id, value in value.unprotectedString != shown[id]?.trimmingCharacters(in: .whitespaces) }
     }
 
     /// In an exclusive workspace, the active providers other than `providerID`, named ("OpenAI, Anthropic"); `nil` when none.
@@ -332,11 +301,6 @@ extension PagesController {
         let others = Set(keys.filter { $0.active && $0.providerID != providerID }.map(\.providerID))
         guard !others.isEmpty else { return nil }
         return others.compactMap { app.catalog.provider($0)?.displayName }.sorted().joined(separator: ", ")
-    }
-
-    /// The pool weight a form gives, read with the one checked-number parser and the service's bounds.
-    static func weight(_ form: WebForm) throws(KeywardenError) -> Int? {
-        try NumberField.parse(form.text("weight"), field: "weight", in: 1...KeyService.maximumWeight)
     }
 
     /// What a key's Test found, shown on its row.

@@ -71,23 +71,15 @@ extension PagesController {
     /// Saves what a card's form carries; `always: false` saves only when a key or an extra was typed. The page to answer
     /// with when the save is refused (`nil`: saved, or nothing to save).
     func saveCard(_ provider: String, form: WebForm, session: WebSession, always: Bool) async throws -> Response? {
-        guard let definition = app.catalog.provider(provider) else { throw KeywardenError.unknownProvider(provider) }
-        var shown: [String: String] = [:]
-        if let credential = try await app.platformCards.card(provider, principal: session.principal).credential { shown = try await app.visibleExtras(of: credential) }
-        let extras = Self.extras(form, of: definition, unchanged: shown)
-        let typedKey = form.text("api_key").map { Secret($0) }
-        guard always || typedKey.map({ !$0.isBlank }) == true || extras.values.contains(where: { !$0.isBlank }) else { return nil }
+        guard app.catalog.contains(provider) else { throw KeywardenError.unknownProvider(provider) }
         do {
-            let order = try form.text("display_order").map { text in
-                guard let value = try NumberField.parse(text, field: "display_order", in: PlatformCardService.displayOrderRange) else {
-                    throw KeywardenError.missing("display_order")
-                }
-                return value
+            // The card's form is `PUT /api/v1/platform/providers/{id}`; a non-secret setting sent back as shown is no change.
+            var update = try form.decode(PlatformCardsController.SaveCardBody.self).update()
+            if let credential = try await app.platformCards.card(provider, principal: session.principal).credential {
+                update.extras = Self.changedExtras(update.extras, shown: try await app.visibleExtras(of: credential))
             }
-            _ = try await app.platformCards.save(provider, PlatformCardUpdate(
-                apiKey: typedKey, extras: extras, clearExtras: Self.clearedExtras(form, of: definition), defaultModel: form.text("default_model"),
-                displayOrder: order
-            ), principal: session.principal)
+            guard always || update.apiKey.map({ !$0.isBlank }) == true || update.extras.values.contains(where: { !$0.isBlank }) else { return nil }
+            _ = try await app.platformCards.save(provider, update, principal: session.principal)
         } catch let error as KeywardenError where error.isAboutInput || error.kind == .tooManyRequests {
             return try await providersPage(session, messages: [provider: (error.message, "bad")], status: .unprocessableContent)
         }
