@@ -32,11 +32,16 @@ struct AdminPageTests {
             }
         }
 
-        /// Posts fields in the order given, a name as often as it comes (`events[]`).
-        func post(_ path: String, pairs: [(String, String)]) async throws -> (status: Int, body: String, location: String?) {
-            let form = ([("csrf_token", csrf)] + pairs)
+        /// The form as a browser encodes it, with the CSRF token first.
+        func encoded(_ pairs: [(String, String)]) -> String {
+            ([("csrf_token", csrf)] + pairs)
                 .map { "\($0.0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
                 .joined(separator: "&")
+        }
+
+        /// Posts fields in the order given, a name as often as it comes (`events[]`).
+        func post(_ path: String, pairs: [(String, String)]) async throws -> (status: Int, body: String, location: String?) {
+            let form = encoded(pairs)
             return try await api.client.execute(uri: path, method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
                                                 body: ByteBuffer(string: form)) { response in
                 (Int(response.status.code), String(buffer: response.body), response.headers[.location])
@@ -51,9 +56,7 @@ struct AdminPageTests {
 
         /// ``submit(_:_:)`` with fields in the order given, a name as often as it comes (`permissions[]`).
         func submit(_ path: String, pairs: [(String, String)]) async throws -> (posted: Int, page: (status: Int, body: String), flash: String?, cleared: Bool) {
-            let form = ([("csrf_token", csrf)] + pairs)
-                .map { "\($0.0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
-                .joined(separator: "&")
+            let form = encoded(pairs)
             let (status, location, flash) = try await api.client.execute(
                 uri: path, method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: form)
             ) { response in
