@@ -36,6 +36,9 @@ struct FormDecodingPageTests {
                 let answer = try await admin.post(path, fields)
                 #expect(answer.status == 400 && answer.body.contains(message) && answer.body.contains(#"role="alert""#), "\(fields): \(answer.status)")
             }
+            // A good budget beside a bad rate limit: the form is refused whole, nothing is set.
+            let mixed = try await admin.post(path, ["platform_limit_credits": "99", "requests_per_minute": "0"])
+            #expect(mixed.status == 400)
             budget = try await api.get("/api/v1/workspaces/\(ws)/budget", token: harness.adminToken).json
             #expect((budget["platform"] as? [String: Any])?["limit_credits"] as? Double == 12.5, "unchanged by refused forms")
 
@@ -69,6 +72,9 @@ struct FormDecodingPageTests {
             let byName = Dictionary(list.map { ($0["name"] as? String ?? "", $0) }) { $1 }
             #expect(byName["Ticked"]?["byok_allowed"] as? Bool == true && byName["Ticked"]?["exclusive"] as? Bool == true)
             #expect(byName["Unticked"]?["byok_allowed"] as? Bool == false && byName["Unticked"]?["exclusive"] as? Bool == false)
+            // A form stuffed with 1,500 fields (near the body limit) and one of the wrong type is answered at once, naming no field.
+            let stuffed = try await admin.post("/workspaces", pairs: (0..<1_500).map { ("byok_allowed[k\($0)]", "1") } + [("name", "Stuffed"), ("exclusive", "x")])
+            #expect(stuffed.status == 400 && !stuffed.body.contains("Stuffed</"), "\(stuffed.status) \(stuffed.body.components(separatedBy: "role=\"alert\"").last?.prefix(200) ?? "")")
             let badBox = try await admin.post("/workspaces", ["name": "Odd", "byok_allowed": "maybe"])
             #expect(badBox.status == 400 && badBox.body.contains("byok_allowed must be true or false."), "\(badBox.status) \(badBox.body.components(separatedBy: "role=\"alert\"").last?.prefix(200) ?? "")")
 
@@ -122,6 +128,22 @@ struct FormDecodingPageTests {
                 let answer = try await admin.post(smtp, fields)
                 #expect(answer.status == 400 && answer.body.contains(message), "\(fields): \(answer.status)")
             }
+        }
+    }
+
+    @Test("?verify=true on the keys API needs keys.test: a token without it is refused before anything is saved")
+    func verifyOnSaveNeedsKeysTest() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("No tests")
+            let token = try await api.serviceToken(ws, permissions: ["keys.create", "keys.read", "keys.update"])
+            let refused = try await api.post("/api/v1/workspaces/\(ws)/keys?verify=true", token: token,
+                                             json: ["provider": "openai", "description": "Untested", "api_key": "sk-untested-0001"])
+            #expect(refused.status == 403, "\(refused.status) \(refused.text)")
+            let keys = try await api.get("/api/v1/workspaces/\(ws)/keys", token: harness.adminToken).json["items"] as? [Any]
+            #expect(keys?.isEmpty == true, "nothing was saved")
+            let saved = try await api.post("/api/v1/workspaces/\(ws)/keys", token: token,
+                                           json: ["provider": "openai", "description": "Untested", "api_key": "sk-untested-0001"])
+            #expect(saved.status == 201)
         }
     }
 }

@@ -53,6 +53,11 @@ struct BudgetController {
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
         }
 
+        /// Refuses a value out of range before anything is set.
+        func check() throws {
+            try RateLimitService.check(RateLimits(requestsPerMinute: requestsPerMinute.change ?? nil, tokensPerMinute: tokensPerMinute.change ?? nil))
+        }
+
         /// Sets the workspace's rate limits: each field given replaces its limit (`null`: none), the others are kept.
         @discardableResult
         func apply(to workspaceID: String, app: AppServices, principal: Principal) async throws -> Workspace {
@@ -120,6 +125,13 @@ struct BudgetController {
             case platformLimitCredits = "platform_limit_credits"
             case byokLimitCredits = "byok_limit_credits"
             case period
+        }
+
+        /// Refuses a value out of range before anything is set.
+        func check() throws {
+            _ = try platformLimitCredits.change.map { try $0.map { try BudgetController.milli($0, field: "platform_limit_credits") } }
+            _ = try byokLimitCredits.change.map { try $0.map { try BudgetController.milli($0, field: "byok_limit_credits") } }
+            _ = try period.change.map { try $0.map { try BudgetCycle.parse($0, field: "period") } }
         }
 
         /// Sets the workspace's budgets: each field given replaces its value (`null`: no limit, or the plan's period),

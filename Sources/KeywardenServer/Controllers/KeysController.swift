@@ -24,9 +24,11 @@ struct KeysController {
         group.post { request, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try context.requirePrincipal()
+            // Asking for a test needs keys.test: refused before anything is saved.
+            if try request.queryBool("verify") { try principal.authorize(.keysTest, inWorkspace: id) }
             let body = try await request.decodeBody(CreateBody.self, context: context)
             let details = try await app.keys.create(workspaceID: id, try body.request(), switchExclusive: try request.queryBool("switch"), principal: principal)
-            let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
+            let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, principal: principal)
             return try JSONResponse.make(SavedAndVerifiedBody(
                 message: "API key created successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
             ), status: .created)
@@ -39,10 +41,11 @@ struct KeysController {
         group.patch(":key") { request, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try context.requirePrincipal()
+            if try request.queryBool("verify") { try principal.authorize(.keysTest, inWorkspace: id) }
             let body = try await request.decodeBody(UpdateBody.self, context: context)
             let details = try await app.keys.update(workspaceID: id, keyID: try context.parameters.require("key"), try body.changes(),
                                                     switchExclusive: try request.queryBool("switch"), principal: principal)
-            let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, actor: principal.actor)
+            let (saved, result) = try await verifyIfAsked(request, details, workspaceID: id, principal: principal)
             return try JSONResponse.make(SavedAndVerifiedBody(
                 message: "API key updated successfully", item: KeyBody(saved), itemKey: "key", verification: result.map(VerificationBody.init)
             ))
@@ -74,11 +77,11 @@ struct KeysController {
 
     /// With `?verify=true`, tests the saved key; the key stays saved whatever the outcome, turned off when the vendor
     /// refuses it (``KeyVerificationService/verifySaved(workspaceID:keyID:actor:)``).
-    func verifyIfAsked(_ request: Request, _ details: KeyDetails, workspaceID: String, actor: String) async throws -> (KeyDetails, VerificationResult?) {
+    func verifyIfAsked(_ request: Request, _ details: KeyDetails, workspaceID: String, principal: Principal) async throws -> (KeyDetails, VerificationResult?) {
         guard try request.queryBool("verify"), details.provider?.verification.available == true, details.hasKey || details.provider?.requiresKey == false else {
             return (details, nil)
         }
-        let (result, _) = try await verification.verifySaved(workspaceID: workspaceID, keyID: details.credential.id, actor: actor)
+        let (result, _) = try await verification.verifySaved(workspaceID: workspaceID, keyID: details.credential.id, principal: principal)
         return (try await app.keys.get(workspaceID: workspaceID, keyID: details.credential.id), result)
     }
 

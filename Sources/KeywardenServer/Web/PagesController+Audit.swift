@@ -62,8 +62,7 @@ extension PagesController {
                 let pagination = try Pagination(page: try request.queryInt("page", code: "invalid_pagination"), perPage: 25)
                 let asked = AuditFilter(workspaceID: request.queryText("workspace"), action: request.queryText("action"), actor: request.queryText("actor"),
                                         targetType: request.queryText("target_type"), targetID: request.queryText("target_id"))
-                let (filter, entries, total) = try await app.auditQuery.page(asked, pagination: pagination, principal: principal)
-                let workspaceID = filter.workspaceID
+                let (_, entries, total) = try await app.auditQuery.page(asked, pagination: pagination, principal: principal)
                 let named = try await app.auditQuery.named(entries)
                 let kept = ["workspace", "action", "actor", "target_type", "target_id"].compactMap { name in
                     request.queryText(name).map { "\(name)=\(Self.queryEscape($0))" }

@@ -80,7 +80,6 @@ extension PagesController {
                     let workspaceID = try context.parameters.require("workspace")
                     let keyID = try context.parameters.require("key")
                     let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                    let actor = session.principal.actor
                     // The provider cards post here too, and are answered there.
                     let fromCards = form["back"] == "byok"
                     do {

@@ -72,7 +72,7 @@ extension PagesController {
                     guard form["platform_fallback"] != nil else {
                         throw KeywardenError.missing("platform_fallback", "Choose the plan's setting, never, on_failure or on_failure_or_budget.")
                     }
-                    try await updateWorkspace(workspaceID, form, session: session, clearing: ["platform_fallback"])
+                    try await updateWorkspace(workspaceID, form.only(["platform_fallback"]), session: session, clearing: ["platform_fallback"])
                 } catch let error as KeywardenError where error.isAboutInput {
                     if fromCards {
                         return try await byokPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)

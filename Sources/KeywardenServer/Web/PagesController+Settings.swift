@@ -19,7 +19,7 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
-                    try await updateWorkspace(workspaceID, form, session: session)
+                    try await updateWorkspace(workspaceID, form.only(["exclusive"]), session: session)
                 } catch let error as KeywardenError where error.isAboutInput {
                     return try await settingsPage(session, workspaceID: workspaceID, error: error.message, status: APIError(error).status)
                 }

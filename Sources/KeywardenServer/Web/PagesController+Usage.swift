@@ -112,6 +112,9 @@ extension PagesController {
                     try session.principal.authorizePlatform()
                     let budgets = try form.decode(BudgetController.UpdateBody.self, clearing: BudgetController.UpdateBody.fields)
                     let rates = try form.decode(BudgetController.RateLimitsUpdate.self, clearing: BudgetController.RateLimitsUpdate.fields)
+                    // Every value checked before either is set: a refused form changes nothing.
+                    try budgets.check()
+                    try rates.check()
                     try await budgets.apply(to: workspaceID, app: app, principal: session.principal)
                     try await rates.apply(to: workspaceID, app: app, principal: session.principal)
                 } catch let error as KeywardenError where error.isAboutInput {

@@ -98,7 +98,7 @@ extension PagesController {
                 do {
                     // A blank name is a mistake here, not "keep the name".
                     guard form.text("name") != nil else { throw KeywardenError.missing("name") }
-                    try await updateWorkspace(workspaceID, form, session: session)
+                    try await updateWorkspace(workspaceID, form.only(["name"]), session: session)
                 } catch let error as KeywardenError where error.isAboutInput {
                     return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
                 }
@@ -109,7 +109,7 @@ extension PagesController {
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
-                let workspace = try await updateWorkspace(workspaceID, form, session: session)
+                let workspace = try await updateWorkspace(workspaceID, form.only(["byok_allowed"]), session: session)
                 return WebResponse.redirect("/workspaces?notice=\(workspace.byokAllowed ? "byok_on" : "byok_off")")
             }
         }
@@ -118,7 +118,7 @@ extension PagesController {
                 let workspaceID = try context.parameters.require("workspace")
                 let form = try await WebForm.read(request, context: context, csrf: session.csrf)
                 do {
-                    try await updateWorkspace(workspaceID, form, session: session, clearing: ["plan"])
+                    try await updateWorkspace(workspaceID, form.only(["plan"]), session: session, clearing: ["plan"])
                 } catch let error as KeywardenError where error.isAboutInput {
                     return try await workspacesPage(request, session: session, error: error.message, status: APIError(error).status)
                 }

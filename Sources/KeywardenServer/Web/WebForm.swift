@@ -56,7 +56,8 @@ struct WebForm {
             return try decode(pairs)
         } catch let error as DecodingError {
             // The form decoder's errors do not carry the field's name: it is the field whose value, left out, decodes.
-            if case .typeMismatch(let type, let context) = error, context.codingPath.isEmpty,
+            // Searched in small forms only (a page's own are under 40 fields): each try decodes the form again.
+            if case .typeMismatch(let type, let context) = error, context.codingPath.isEmpty, pairs.count <= Self.fieldsSearched,
                let culprit = pairs.indices.first(where: { index in
                    do { _ = try decode(pairs.enumerated().filter { $0.offset != index }.map(\.element)); return true } catch let other as DecodingError {
                        if case .keyNotFound = other { return true } else { return false }
@@ -71,6 +72,14 @@ struct WebForm {
         } catch {
             throw KeywardenError.invalid("form", "The form could not be read.")
         }
+    }
+
+    /// The most fields a form may have for a wrong one to be named (else the message names none).
+    static let fieldsSearched = 64
+
+    /// The form with only the fields `names` (and the CSRF token): a route that sets one thing ignores the rest.
+    func only(_ names: Set<String>) -> WebForm {
+        WebForm(fields: fields.filter { names.contains($0.key) }, lists: lists.filter { names.contains($0.key) })
     }
 
     /// While a form decodes: a blank value of a `Patch` field is `null` (a form has no other way to say "clear").
