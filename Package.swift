@@ -229,7 +229,7 @@ let package = Package(
             name: "KeywardenProvidersTests",
             dependencies: ["KeywardenProviders", "KeywardenApp", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
+                           .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .testTarget(
             name: "KeywardenNotificationsTests",

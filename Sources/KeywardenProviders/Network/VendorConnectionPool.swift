@@ -410,25 +410,14 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
         }
     }
 
-    private enum Phase {
-        case idle
-        case awaitingHead(EventLoopPromise<Answer>)
-        /// The head came in the read under way; its body so far, until the read ends (then it streams) or the body does.
-        case headRead(EventLoopPromise<Answer>, HTTPResponseHead, ByteBuffer?)
-        case streaming(Body.Source, keepAlive: Bool)
-        case closed
-    }
-
     private let flags: VendorConnection.Flags
-    private var phase = Phase.idle
+    /// What happens next, decided as values; this handler carries it out.
+    private var machine = VendorExchangeStateMachine(wholeBodyLimit: VendorExchangeHandler.wholeBodyLimit)
     private var context: ChannelHandlerContext?
-    private var exchange = 0
-    private var sawAnswerBytes = false
-    private var requestWritten = false
-    private var readsHeld = false
-    private var readPending = false
-    private var lastRead = NIODeadline.now()
-    private var readTimeout = TimeAmount.seconds(61)
+    /// The caller waiting for the current exchange's head.
+    private var answer: EventLoopPromise<Answer>?
+    /// The current answer's body, while it streams.
+    private var source: Body.Source?
     private var timer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     /// Gives the connection back to its pool (set by the pool).
@@ -451,169 +440,87 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     func begin(_ head: HTTPRequestHead, body: ByteBuffer?, answer: EventLoopPromise<Answer>, deadline: NIODeadline, readTimeout: TimeAmount) {
         idleTimer?.cancel()
         idleTimer = nil
-        guard case .idle = phase, let context, context.channel.isActive else {
-            answer.fail(VendorExchangeError.closedBeforeAnswer(written: false))
-            return
-        }
-        guard deadline > .now() else {
-            // Nothing is written for a call whose time is up: the connection stays as it was, and nothing reached the
-            // vendor (connectTimeout: a timeout the vendor does not bill).
-            answer.fail(HTTPClientError.connectTimeout)
-            becameIdle?()
-            return
-        }
-        exchange &+= 1
-        phase = .awaitingHead(answer)
-        sawAnswerBytes = false
-        requestWritten = false
-        readsHeld = false
-        self.readTimeout = readTimeout
-        let exchange = exchange
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) {
-            let handler = bound.value
-            guard handler.exchange == exchange, case .awaitingHead = handler.phase else { return }
-            // deadlineExceeded only once the vendor had the whole request (it works on it, and bills it); a request still
-            // being sent reached no one: connectTimeout.
-            handler.fail(handler.requestWritten ? HTTPClientError.deadlineExceeded : HTTPClientError.connectTimeout)
-        }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        // A head the encoder refused (a header or target NIO will not send) failed the exchange already.
-        guard case .awaitingHead = phase else { return }
-        if let body, body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        }
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { result in
-            let handler = bound.value
-            guard handler.exchange == exchange else { return }
-            switch result {
-            case .success:
-                handler.requestWritten = true
-            case .failure(let error):
-                // A write that failed before any answer (the vendor had closed the connection): not written whole.
-                if case .awaitingHead = handler.phase, !handler.sawAnswerBytes {
-                    handler.fail(VendorExchangeError.closedBeforeAnswer(written: false))
-                } else {
-                    handler.fail(error)
+        let action = machine.begin(channelActive: context?.channel.isActive ?? false, now: .now(), deadline: deadline, readTimeout: readTimeout)
+        switch action {
+        case .refuse(let failure, let release):
+            answer.fail(Self.error(failure))
+            if release { becameIdle?() }
+        case .send(let exchange, let readFirst):
+            guard let context else { return }
+            self.answer = answer
+            source = nil
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(deadline: deadline) {
+                let handler = bound.value
+                handler.run(handler.machine.deadlinePassed(exchange: exchange))
+            }
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            // A head the encoder refused (a header or target NIO will not send) failed the exchange already.
+            guard machine.phase == .awaitingHead, machine.exchange == exchange else { return }
+            if let body, body.readableBytes > 0 {
+                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { result in
+                let handler = bound.value
+                switch result {
+                case .success: handler.run(handler.machine.requestWritten(exchange: exchange, error: nil))
+                case .failure(let error): handler.run(handler.machine.requestWritten(exchange: exchange, error: error))
                 }
             }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+            if readFirst { context.read() }
+        default:
+            run(action)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
-        releaseHeldRead()
     }
 
     /// The caller of `answer` was cancelled while it waited for the head: the connection closes (the vendor stops
     /// working on the request, as when a client of its own goes away).
     func cancel(_ answer: EventLoopPromise<Answer>) {
-        switch phase {
-        case .awaitingHead(let waiting) where waiting.futureResult === answer.futureResult,
-             .headRead(let waiting, _, _) where waiting.futureResult === answer.futureResult:
-            fail(VendorCallCancelled(requestSent: requestWritten))
-        default:
-            break
-        }
+        run(machine.cancelled(current: self.answer?.futureResult === answer.futureResult))
     }
 
     func resumeReading(exchange: Int) {
-        guard exchange == self.exchange, case .streaming = phase, readsHeld else { return }
-        readsHeld = false
-        lastRead = .now()
-        if let context { armReadTimer(context: context) }
-        releaseHeldRead()
+        run(machine.readerWantsMore(exchange: exchange, now: .now()))
     }
 
     func callerLeft(exchange: Int) {
-        guard exchange == self.exchange, case .streaming = phase else { return }
-        // The caller stopped before the answer's end: the rest is never read, and the connection never reused.
-        retire()
+        run(machine.readerLeft(exchange: exchange))
     }
 
     /// Closes the connection if it is still idle after `timeout`.
     func closeWhenIdle(after timeout: TimeAmount) {
-        guard let context, case .idle = phase else { return }
-        let exchange = exchange
+        guard let context, case .scheduleIdleClose(let exchange) = machine.keptIdle() else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         idleTimer = context.eventLoop.scheduleTask(in: timeout) {
             let handler = bound.value
-            guard handler.exchange == exchange, case .idle = handler.phase else { return }
-            handler.retire()
+            handler.run(handler.machine.idleTimeoutPassed(exchange: exchange))
         }
     }
 
     // MARK: The vendor's side
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        sawAnswerBytes = true
-        lastRead = .now()
-        switch (unwrapInboundIn(data), phase) {
-        case (.head(let head), .awaitingHead(let answer)):
-            guard head.status != .switchingProtocols else {
-                fail(VendorExchangeError.unexpectedAnswer)
-                return
-            }
-            timer?.cancel()
-            phase = .headRead(answer, head, nil)
-            armReadTimer(context: context)
-        case (.body(var part), .headRead(let answer, let head, var gathered)):
-            if gathered == nil {
-                gathered = part
-            } else {
-                gathered?.writeBuffer(&part)
-            }
-            phase = .headRead(answer, head, gathered)
-            if let gathered, gathered.readableBytes > Self.wholeBodyLimit { startStreaming(context: context) }
-        case (.end, .headRead(let answer, let head, let gathered)):
-            timer?.cancel()
-            // The whole answer came in one read: the connection goes back first, then the caller has it all.
-            answerEnded(keepAlive: head.isKeepAlive && requestWritten)
-            answer.succeed(Answer(head: head, body: .complete(gathered ?? ByteBuffer())))
-        case (.body(let part), .streaming(let source, _)):
-            if source.yield(part) == .stopProducing {
-                // The caller is behind: no reads, and no read timeout, until it asks for more.
-                readsHeld = true
-                timer?.cancel()
-                timer = nil
-            }
-        case (.end, .streaming(let source, let keepAlive)):
-            timer?.cancel()
-            // The connection is back in the pool before the caller reads the end, so its next request finds it; one
-            // whose vendor answered before taking the whole request is closed (the rest of it is not sent).
-            answerEnded(keepAlive: keepAlive && requestWritten)
-            source.finish()
-        case (_, .closed):
-            break
-        default:
-            // Bytes while idle (nothing was asked), or a part out of order.
-            fail(VendorExchangeError.unexpectedAnswer)
+        switch unwrapInboundIn(data) {
+        case .head(let head): run(machine.receivedHead(head, now: .now()))
+        case .body(let part): run(machine.receivedBody(part, now: .now()))
+        case .end: run(machine.receivedEnd(now: .now()))
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // The read ended with the head but not the body: the caller has the head now and the body as it comes.
-        if case .headRead = phase { startStreaming(context: context) }
+        run(machine.readComplete())
         context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A vendor closing an idle kept connection without TLS's close_notify, or resetting it, before a byte of an
-        // answer: the close that follows decides (a retry may be allowed), as for a plain close.
-        if !sawAnswerBytes, case .awaitingHead = phase, Self.isAbruptClose(error) {
-            retire()
-            return
-        }
-        fail(error)
+        run(machine.errorCaught(error, abruptClose: Self.isAbruptClose(error)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        switch phase {
-        case .awaitingHead where !sawAnswerBytes:
-            fail(VendorExchangeError.closedBeforeAnswer(written: requestWritten))
-        case .awaitingHead, .headRead, .streaming:
-            fail(HTTPClientError.remoteConnectionClosed)
-        case .idle, .closed:
-            phase = .closed
-        }
+        run(machine.channelClosed())
         flags.retire()
         timer?.cancel()
         idleTimer?.cancel()
@@ -622,89 +529,138 @@ final class VendorExchangeHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if readsHeld {
-            readPending = true
-        } else {
-            context.read()
+        run(machine.readRequested())
+    }
+
+    // MARK: Carrying out the machine's actions
+
+    private func run(_ action: VendorExchangeStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .refuse, .send:
+            // Answers to `begin`, carried out there.
+            break
+        case .armReadTimer(let deadline):
+            armReadTimer(deadline)
+        case .startStreaming(let head, let gathered, let exchange):
+            startStreaming(head, gathered, exchange: exchange)
+        case .yield(let part):
+            if source?.yield(part) == .stopProducing { run(machine.readerIsBehind()) }
+        case .complete(let head, let body, let release, let readFirst):
+            timer?.cancel()
+            let waiting = answer
+            answer = nil
+            if readFirst { context?.read() }
+            self.release(release)
+            waiting?.succeed(Answer(head: head, body: .complete(body)))
+        case .finishStream(let release, let readFirst):
+            timer?.cancel()
+            let reader = source
+            source = nil
+            if readFirst { context?.read() }
+            self.release(release)
+            reader?.finish()
+        case .fail(let failure, let failed):
+            fail(Self.error(failure), failed)
+        case .retire:
+            retire()
+        case .pauseReadTimer:
+            timer?.cancel()
+            timer = nil
+        case .resume(let deadline, let readFirst):
+            armReadTimer(deadline)
+            if readFirst { context?.read() }
+        case .scheduleIdleClose:
+            // Scheduled by `closeWhenIdle`, which knows the timeout.
+            break
+        case .read:
+            context?.read()
         }
     }
 
-    // MARK: Helpers
-
     /// Hands the caller the head and a back-pressured sequence of the body (what was read so far first).
-    private func startStreaming(context: ChannelHandlerContext) {
-        guard case .headRead(let answer, let head, let gathered) = phase else { return }
+    private func startStreaming(_ head: HTTPResponseHead, _ gathered: ByteBuffer?, exchange: Int) {
+        guard let context else { return }
         let producer = Body.makeSequence(
             backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8), finishOnDeinit: false,
             delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
-        phase = .streaming(producer.source, keepAlive: head.isKeepAlive)
-        if let gathered, producer.source.yield(gathered) == .stopProducing {
-            readsHeld = true
-            timer?.cancel()
-            timer = nil
-        }
-        answer.succeed(Answer(head: head, body: .stream(producer.sequence)))
+        source = producer.source
+        if let gathered, producer.source.yield(gathered) == .stopProducing { run(machine.readerIsBehind()) }
+        let waiting = answer
+        answer = nil
+        waiting?.succeed(Answer(head: head, body: .stream(producer.sequence)))
     }
 
-    /// The answer ended and the request was written whole: the connection goes back to the pool, or is closed.
-    private func answerEnded(keepAlive: Bool) {
-        phase = .idle
-        readsHeld = false
-        releaseHeldRead()
-        if keepAlive, let context, context.channel.isActive, let becameIdle {
+    /// Gives the connection back to the pool, or closes it.
+    private func release(_ release: VendorExchangeStateMachine.Release) {
+        if release == .keep, let context, context.channel.isActive, let becameIdle {
             becameIdle()
         } else {
-            retire()
+            run(machine.closing())
         }
-    }
-
-    private func releaseHeldRead() {
-        guard !readsHeld, readPending, let context else { return }
-        readPending = false
-        context.read()
     }
 
     /// Closes the connection, which is never leased again from now on.
     private func retire() {
-        if case .awaitingHead = phase {} else { phase = .closed }
         flags.retire()
         context?.close(promise: nil)
     }
 
-    /// Fails the exchange in progress (its caller, or its body's reader) and closes the connection.
-    private func fail(_ error: any Error) {
-        // A head already read is the caller's: it gets the head, then the error in the body (a cut answer, not a failed
-        // attempt, so the vendor's work is neither repeated on another key nor left unmetered).
-        if case .headRead = phase, let context { startStreaming(context: context) }
-        let previous = phase
-        phase = .closed
+    /// Fails whom the failure reaches and closes the connection.
+    private func fail(_ error: any Error, _ failed: VendorExchangeStateMachine.Failed) {
         timer?.cancel()
-        switch previous {
-        case .awaitingHead(let answer), .headRead(let answer, _, _): answer.fail(error)
-        case .streaming(let source, _): source.finish(error)
-        case .idle, .closed: break
+        switch failed {
+        case .answer:
+            let waiting = answer
+            answer = nil
+            waiting?.fail(error)
+        case .streamAfterHead(let head, let gathered, let exchange):
+            // A head already read is the caller's: it gets the head, then the error in the body.
+            if context != nil {
+                startStreaming(head, gathered, exchange: exchange)
+                let reader = source
+                source = nil
+                reader?.finish(error)
+            } else {
+                let waiting = answer
+                answer = nil
+                waiting?.fail(error)
+            }
+        case .stream:
+            let reader = source
+            source = nil
+            reader?.finish(error)
+        case .nobody:
+            break
         }
         retire()
     }
 
-    /// Fails the exchange if the vendor stays silent for `readTimeout` while its body is awaited (not while the
-    /// caller holds reads back).
-    private func armReadTimer(context: ChannelHandlerContext) {
+    /// Fails the exchange if the vendor stays silent for the read timeout while its body is awaited (not while the
+    /// caller holds reads back); `deadline` is the last read plus that timeout.
+    private func armReadTimer(_ deadline: NIODeadline) {
         timer?.cancel()
-        let exchange = exchange
+        guard let context else { return }
+        let exchange = machine.exchange
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: lastRead + readTimeout) {
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
             let handler = bound.value
-            guard handler.exchange == exchange, !handler.readsHeld, let context = handler.context else { return }
-            switch handler.phase {
-            case .streaming, .headRead: break
-            default: return
-            }
-            if NIODeadline.now() - handler.lastRead < handler.readTimeout {
-                handler.armReadTimer(context: context)
-            } else {
-                handler.fail(HTTPClientError.readTimeout)
-            }
+            handler.run(handler.machine.readTimerFired(exchange: exchange, now: .now()))
+        }
+    }
+
+    /// The error a caller classifies for each failure (AsyncHTTPClient's where there is one).
+    static func error(_ failure: VendorExchangeStateMachine.Failure) -> any Error {
+        switch failure {
+        case .closedBeforeAnswer(let written): VendorExchangeError.closedBeforeAnswer(written: written)
+        case .connectTimeout: HTTPClientError.connectTimeout
+        case .deadlineExceeded: HTTPClientError.deadlineExceeded
+        case .readTimeout: HTTPClientError.readTimeout
+        case .remoteClosed: HTTPClientError.remoteConnectionClosed
+        case .unexpectedAnswer: VendorExchangeError.unexpectedAnswer
+        case .cancelled(let requestSent): VendorCallCancelled(requestSent: requestSent)
+        case .channel(let error): error
         }
     }
 
