@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "KeywardenGatewayTests",
             dependencies: ["KeywardenGateway", "KeywardenApp", "KeywardenTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Prometheus", package: "swift-prometheus")]
+                           .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .testTarget(
             name: "KeywardenServerTests",

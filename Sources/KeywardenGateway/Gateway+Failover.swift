@@ -28,23 +28,14 @@ extension Gateway {
             if failover.checkHealth { health?.requestCheck(credentialID: credential.id) }
             return
         }
-        let (app, health, logger) = (self.app, self.health, self.logger)
-        Task {
-            do {
-                try await app.notifications.recordStatus(credentialID: credential.id, status: record, message: message, checkedAt: Date(),
-                                                           actor: "gateway", keyVersion: keyVersion)
-            } catch {
-                logger.error("gateway: key status not recorded", metadata: ["key": "\(credential.id)", "error": "\(error)"])
-            }
-            if failover.checkHealth { health?.requestCheck(credentialID: credential.id) }
-        }
+        effects.submit(.recordStatus(credentialID: credential.id, status: record, message: message, keyVersion: keyVersion,
+                                     checkHealth: failover.checkHealth))
     }
 
     /// Tells the other instances on the database about a rest (PostgreSQL `NOTIFY`), so they do not hammer a key the
     /// vendor just refused; without it each instance would meet the vendor's 429 once itself.
     func announce(_ rest: Cooldowns.Announcement) {
-        let engine = app.engine
-        Task { await engine.announce(.rests, rest.payload) }
+        effects.submit(.announce(rest.payload))
     }
 
     /// Raises `fallback.engaged` when a workspace that has its own keys for the provider is served by the
@@ -55,15 +46,7 @@ extension Gateway {
         if candidate.source == .byok {
             // Released where it was engaged (here, or announced by another instance): the row goes, and the others hear.
             guard fallbacks.release(workspaceID: workspaceID, providerID: providerID) else { return }
-            let (app, logger) = (self.app, self.logger)
-            Task {
-                do {
-                    try await app.notifications.releaseFallback(workspaceID: workspaceID, providerID: providerID)
-                    await app.engine.announce(.rests, FallbackTracker.payload(engaged: false, workspaceID: workspaceID, providerID: providerID))
-                } catch {
-                    logger.error("gateway: fallback release not recorded", metadata: ["error": "\(error)"])
-                }
-            }
+            effects.submit(.releaseFallback(workspaceID: workspaceID, providerID: providerID))
             return
         }
         guard snapshot.policy(ofWorkspace: workspaceID)?.byokAllowed == true,
@@ -71,18 +54,7 @@ extension Gateway {
               fallbacks.engage(workspaceID: workspaceID, providerID: providerID)
         else { return }
         let reason = "the workspace's \(providerID) keys could not serve the call; \(candidate.source.rawValue) key used"
-        let (app, logger) = (self.app, self.logger)
-        Task {
-            do {
-                // The platform's key is not named to the workspace's hooks: the source says who paid. Another instance
-                // may have recorded the move already: then there is no second event.
-                try await app.notifications.recordFallback(workspaceID: workspaceID, providerID: providerID, source: candidate.source,
-                                                             credentialID: nil, reason: reason)
-                await app.engine.announce(.rests, FallbackTracker.payload(engaged: true, workspaceID: workspaceID, providerID: providerID))
-            } catch {
-                logger.error("gateway: fallback event not recorded", metadata: ["error": "\(error)"])
-            }
-        }
+        effects.submit(.recordFallback(workspaceID: workspaceID, providerID: providerID, source: candidate.source, reason: reason))
     }
 
     /// Whether an attempt's error ended it after the vendor had its request (the first-byte deadline, a read timeout):

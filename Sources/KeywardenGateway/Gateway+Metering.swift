@@ -139,12 +139,7 @@ extension Gateway {
     func settleTokens(_ admission: RateAdmission, used tokens: Int) {
         guard !app.rateLimits.settleHeld(admission, used: tokens) else { return }
         guard RateLimitService.settlement(admission, used: tokens, at: Date()).tokens != 0 else { return }
-        let (limits, logger) = (app.rateLimits, self.logger)
-        Task {
-            do { try await limits.settle(admission, used: tokens) } catch {
-                logger.error("gateway: tokens not counted for the rate limit", metadata: ["workspace": "\(admission.workspaceID)", "error": "\(error)"])
-            }
-        }
+        effects.submit(.settleTokens(admission, used: tokens))
     }
 
     /// Whole milliseconds of a duration, as a usage row records its latency.
@@ -284,22 +279,13 @@ extension Gateway {
             settle(reservation, cost: 0)
             return
         }
-        let (budgets, ledger) = (app.budgets, self.ledger)
-        Task {
-            do { try await budgets.release(reservation) } catch { ledger.releaseLater(reservation) }
-        }
+        effects.submit(.releaseBudget(reservation))
     }
 
     /// Settles a reservation held in this process's memory (a single-process store) at once; only the thresholds it
     /// reached need the store, off the call's path.
     func settle(_ reservation: BudgetReservation, cost: Int) {
-        let budgets = app.budgets
-        let logger = self.logger
-        guard let (spent, reached) = budgets.settleHeld(reservation, cost: cost), !reached.isEmpty else { return }
-        Task {
-            do { try await budgets.announce(reached, reservation: reservation, spent: spent) } catch {
-                logger.error("gateway: budget threshold not recorded", metadata: ["workspace": "\(reservation.workspaceID)", "error": "\(error)"])
-            }
-        }
+        guard let (spent, reached) = app.budgets.settleHeld(reservation, cost: cost), !reached.isEmpty else { return }
+        effects.submit(.announceThresholds(reached, reservation: reservation, spent: spent))
     }
 }

@@ -22,6 +22,8 @@ public final class Gateway: Sendable {
     let logger: Logger
     let policy: FailoverPolicy
     public let cooldowns = Cooldowns()
+    /// What calls leave to be done after them, carried out by one owner (a service of its own: run it beside the server).
+    public let effects: GatewayEffects
     let fallbacks = FallbackTracker()
     /// The scrubbers of the keys calls used lately.
     let scrubbers = SecretScrubber.Cache()
@@ -36,6 +38,7 @@ public final class Gateway: Sendable {
         self.ledger = ledger
         self.metrics = metrics
         self.logger = logger
+        effects = GatewayEffects(app: app, health: health, ledger: ledger, logger: logger)
         // Rests other instances announce are kept here too.
         let cooldowns = self.cooldowns
         // A key given a new secret is tried again at once: its rest was the old secret's refusal. The old secret's

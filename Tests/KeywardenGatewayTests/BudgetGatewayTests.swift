@@ -46,7 +46,7 @@ struct BudgetGatewayTests {
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
         let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
-                              logger: fixture.logs.logger)
+                              logger: fixture.logs.logger).carryingOutEffects()
         return Setup(fixture: fixture, app: app, gateway: gateway, ledger: ledger, workspaceID: ws)
     }
 
@@ -128,7 +128,7 @@ struct BudgetGatewayTests {
         // A second gateway over the same store stands for another instance.
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let other = Gateway(app: setup.app, transport: ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: Self.ok) },
-                            settings: GatewaySettings(), health: nil, ledger: setup.ledger, metrics: metrics, logger: setup.fixture.logs.logger)
+                            settings: GatewaySettings(), health: nil, ledger: setup.ledger, metrics: metrics, logger: setup.fixture.logs.logger).carryingOutEffects()
         let served = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<60 {
                 let gateway = index % 2 == 0 ? setup.gateway : other
@@ -239,7 +239,7 @@ struct BudgetGatewayTests {
         _ = try await setup.app.rateLimits.setLimits(workspaceID: setup.workspaceID, RateLimits(requestsPerMinute: 10), actor: "test")
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let other = Gateway(app: setup.app, transport: ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: Self.ok) },
-                            settings: GatewaySettings(), health: nil, ledger: setup.ledger, metrics: metrics, logger: setup.fixture.logs.logger)
+                            settings: GatewaySettings(), health: nil, ledger: setup.ledger, metrics: metrics, logger: setup.fixture.logs.logger).carryingOutEffects()
         let start = RateWindow(containing: Date()).key
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<40 {

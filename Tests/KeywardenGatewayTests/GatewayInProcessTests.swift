@@ -104,7 +104,7 @@ struct GatewayInProcessTests {
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
         let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
-                              logger: fixture.logs.logger)
+                              logger: fixture.logs.logger).carryingOutEffects()
         return Setup(fixture: fixture, app: app, gateway: gateway, ledger: ledger, workspaceID: ws,
                      primaryID: primary.credential.id, fallbackID: fallback.credential.id)
     }

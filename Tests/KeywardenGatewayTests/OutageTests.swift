@@ -26,7 +26,7 @@ struct OutageTests {
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
         let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
-                              logger: fixture.logs.logger)
+                              logger: fixture.logs.logger).carryingOutEffects()
         let call = GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions",
                                headers: [("Content-Type", "application/json")], body: .complete(ByteBuffer(string: #"{"model":"gpt-4.1-mini","messages":[]}"#)),
                                workspaceID: ws, consumer: nil, modality: nil)

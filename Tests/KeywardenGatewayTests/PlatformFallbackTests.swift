@@ -37,7 +37,7 @@ struct PlatformFallbackTests {
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
         let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
-                              logger: fixture.logs.logger)
+                              logger: fixture.logs.logger).carryingOutEffects()
         return (fixture, app, gateway, ledger, ws, transport)
     }
 

@@ -29,7 +29,7 @@ struct PriceMeteringTests {
         let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
         let transport = ScriptedTransport { _ in .respond(status: 200, headers: [("Content-Type", "application/json")], body: answer) }
         let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(prices: Self.prices), health: nil, ledger: ledger,
-                              metrics: metrics, logger: fixture.logs.logger)
+                              metrics: metrics, logger: fixture.logs.logger).carryingOutEffects()
         let call = GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: "/v1/chat/completions",
                                headers: [("Content-Type", "application/json")], body: .complete(ByteBuffer(string: body)),
                                workspaceID: ws, consumer: nil, modality: nil)

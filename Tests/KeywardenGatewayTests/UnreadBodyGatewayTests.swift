@@ -53,7 +53,7 @@ struct UnreadBodyGatewayTests {
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
         let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
-                              logger: fixture.logs.logger)
+                              logger: fixture.logs.logger).carryingOutEffects()
         return Setup(fixture: fixture, app: app, gateway: gateway, transport: transport, workspaceID: ws)
     }
 
@@ -156,7 +156,7 @@ struct VendorBillsGatewayTests {
         if let rates = limits.1 { _ = try await app.rateLimits.setLimits(workspaceID: ws, rates, actor: "test") }
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let ledger = UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger)
-        let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics, logger: fixture.logs.logger)
+        let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics, logger: fixture.logs.logger).carryingOutEffects()
         return (fixture, app, gateway, ledger, ws)
     }
 
@@ -241,7 +241,7 @@ struct UnreadEncodingGatewayTests {
         let metrics = GatewayMetrics(registry: PrometheusCollectorRegistry())
         let gateway = Gateway(app: app, transport: transport, settings: GatewaySettings(), health: nil,
                               ledger: UsageLedger(app: app, interval: .seconds(60), metrics: metrics, logger: fixture.logs.logger), metrics: metrics,
-                              logger: fixture.logs.logger)
+                              logger: fixture.logs.logger).carryingOutEffects()
         func call(_ body: [UInt8], _ headers: [(String, String)], path: String = "/v1/chat/completions") -> GatewayCall {
             GatewayCall(face: .native(providerID: "openai"), method: "POST", pathAndQuery: path, headers: headers,
                         body: .complete(ByteBuffer(bytes: body)), workspaceID: ws, consumer: nil, modality: nil)
@@ -288,10 +288,10 @@ struct InvalidStatusGatewayTests {
                                headers: [("Content-Type", "application/json")], body: .complete(ByteBuffer(string: #"{"model":"gpt-4.1-mini","messages":[]}"#)),
                                workspaceID: ws, consumer: nil, modality: nil)
         let served = await Gateway(app: app, transport: firstBad, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
-                                   logger: fixture.logs.logger).handle(call)
+                                   logger: fixture.logs.logger).carryingOutEffects().handle(call)
         #expect(served.status == 200 && firstBad.sent.count == 2)
         let refused = await Gateway(app: app, transport: allBad, settings: GatewaySettings(), health: nil, ledger: ledger, metrics: metrics,
-                                    logger: fixture.logs.logger).handle(call)
+                                    logger: fixture.logs.logger).carryingOutEffects().handle(call)
         #expect(refused.status == 502)
         if case .complete(let buffer) = refused.body { #expect(String(buffer: buffer).contains("upstream_invalid")) }
         await app.close()

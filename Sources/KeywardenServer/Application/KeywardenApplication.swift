@@ -221,6 +221,8 @@ public func runServer(
     if settings.healthChecksEnabled { members.append(.init(service: services.health)) }
     members.append(.init(service: KeyLifecycleSweep(app: app, settings: settings.lifecycle, logger: logger)))
     members.append(.init(service: services.ledger))
+    // The calls' effects stop after the server (its last calls' effects are carried out) and before the ledger.
+    members.append(.init(service: services.gateway.effects))
     members.append(.init(service: server))
     members.append(.init(service: ShutdownWatchdog(bound: settings.shutdownBound, logger: logger)))
     var configuration = ServiceGroupConfiguration(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
