@@ -53,18 +53,24 @@ struct BudgetController {
             case requestsPerMinute = "requests_per_minute", tokensPerMinute = "tokens_per_minute"
         }
 
-        /// Refuses a value out of range before anything is set.
-        func check() throws {
-            try RateLimitService.check(RateLimits(requestsPerMinute: requestsPerMinute.change ?? nil, tokensPerMinute: tokensPerMinute.change ?? nil))
+        /// The limits it asks for over `current`: each field given replaces its limit (`null`: none).
+        func limits(over current: RateLimits) -> RateLimits {
+            var limits = current
+            if let change = requestsPerMinute.change { limits.requestsPerMinute = change }
+            if let change = tokensPerMinute.change { limits.tokensPerMinute = change }
+            return limits
         }
 
-        /// Sets the workspace's rate limits: each field given replaces its limit (`null`: none), the others are kept.
+        /// Refuses a value out of range before anything is set.
+        func check() throws {
+            try RateLimitService.check(limits(over: RateLimits()))
+        }
+
+        /// Sets the workspace's rate limits: each field given replaces its limit, the others are kept.
         @discardableResult
         func apply(to workspaceID: String, app: AppServices, principal: Principal) async throws -> Workspace {
             try principal.authorizePlatform()
-            var limits = try await app.workspaceService.get(workspaceID).rateLimits
-            if let change = requestsPerMinute.change { limits.requestsPerMinute = change }
-            if let change = tokensPerMinute.change { limits.tokensPerMinute = change }
+            let limits = limits(over: try await app.workspaceService.get(workspaceID).rateLimits)
             return try await app.rateLimits.setLimits(workspaceID: workspaceID, limits, principal: principal)
         }
     }
@@ -127,22 +133,26 @@ struct BudgetController {
             case period
         }
 
-        /// Refuses a value out of range before anything is set.
-        func check() throws {
-            _ = try platformLimitCredits.change.map { try $0.map { try BudgetController.milli($0, field: "platform_limit_credits") } }
-            _ = try byokLimitCredits.change.map { try $0.map { try BudgetController.milli($0, field: "byok_limit_credits") } }
-            _ = try period.change.map { try $0.map { try BudgetCycle.parse($0, field: "period") } }
-        }
-
-        /// Sets the workspace's budgets: each field given replaces its value (`null`: no limit, or the plan's period),
-        /// the others are kept.
-        func apply(to workspaceID: String, app: AppServices, principal: Principal) async throws {
-            // Refused before the workspace is read: its limits are the platform's to see and set.
-            try principal.authorizePlatform()
-            var limits = try await app.workspaceService.get(workspaceID).budget
+        /// The limits it asks for over `current` (each field given replaces its value, `null`: no limit), and the period
+        /// (`nil`: kept; `.some(nil)`: the plan's).
+        func limits(over current: BudgetLimits) throws -> (BudgetLimits, cycle: BudgetCycle??) {
+            var limits = current
             if let change = platformLimitCredits.change { limits.platform = try change.map { try BudgetController.milli($0, field: "platform_limit_credits") } }
             if let change = byokLimitCredits.change { limits.byok = try change.map { try BudgetController.milli($0, field: "byok_limit_credits") } }
             let cycle: BudgetCycle?? = try period.change.map { text in try text.map { try BudgetCycle.parse($0, field: "period") } }
+            return (limits, cycle)
+        }
+
+        /// Refuses a value out of range before anything is set.
+        func check() throws {
+            _ = try limits(over: BudgetLimits())
+        }
+
+        /// Sets the workspace's budgets: each field given replaces its value, the others are kept.
+        func apply(to workspaceID: String, app: AppServices, principal: Principal) async throws {
+            // Refused before the workspace is read: its limits are the platform's to see and set.
+            try principal.authorizePlatform()
+            let (limits, cycle) = try limits(over: try await app.workspaceService.get(workspaceID).budget)
             _ = try await app.budgets.setLimits(workspaceID: workspaceID, limits, cycle: cycle, principal: principal)
         }
     }
