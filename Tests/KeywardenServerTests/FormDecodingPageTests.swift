@@ -146,4 +146,21 @@ struct FormDecodingPageTests {
             #expect(saved.status == 201)
         }
     }
+
+    @Test("the API refuses a caller before reading the body: a member creating a workspace or a webhook, another workspace's token patching it")
+    func refusedBeforeTheBodyIsRead() async throws {
+        try await APIHarness.run { harness, api in
+            let ws = try await api.createWorkspace("Mine")
+            let other = try await api.createWorkspace("Theirs")
+            let viewer = try await api.addMember(ws, role: "viewer")
+            let malformed: [String: Any] = ["name": 42, "byok_allowed": "maybe", "url": 7]
+            #expect(try await api.post("/api/v1/workspaces", token: viewer, json: malformed).status == 403)
+            #expect(try await api.post("/api/v1/workspaces/\(ws)/webhooks", token: viewer, json: malformed).status == 403)
+            #expect(try await api.post("/api/v1/platform/webhooks", token: viewer, json: malformed).status == 403)
+            #expect(try await api.patch("/api/v1/workspaces/\(other)", token: viewer, json: malformed).status == 404)
+            // The same bodies from the platform admin are the named 400s.
+            #expect(try await api.post("/api/v1/workspaces", token: harness.adminToken, json: malformed).status == 400)
+            #expect(try await api.patch("/api/v1/workspaces/\(other)", token: harness.adminToken, json: malformed).status == 400)
+        }
+    }
 }

@@ -24,6 +24,8 @@ struct WebhooksController {
         group.post { request, context -> Response in
             let workspaceID = try scope(context)
             let principal = try context.requirePrincipal()
+            // Refused before the body is read (the service checks again).
+            try NotificationSettingsService.authorize(principal, workspaceID)
             let (hook, secret) = try await request.decodeBody(CreateBody.self, context: context)
                 .create(in: app.notifications, workspaceID: workspaceID, principal: principal)
             return try JSONResponse.make(CreatedBody(webhook: WebhookBody(hook), signingSecret: secret.unprotectedString), status: .created)

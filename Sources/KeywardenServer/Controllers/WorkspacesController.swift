@@ -11,6 +11,8 @@ struct WorkspacesController {
     func addRoutes(to group: RouterGroup<KeywardenRequestContext>) {
         group.post { request, context -> Response in
             let principal = try context.requirePrincipal()
+            // Refused before the body is read (the service checks again).
+            try principal.authorizePlatform()
             let workspace = try await request.decodeBody(CreateBody.self, context: context).create(in: app.workspaceService, principal: principal)
             return try JSONResponse.make(WorkspaceBody(workspace), status: .created)
         }
@@ -40,7 +42,9 @@ struct WorkspacesController {
         group.patch(":workspace") { request, context -> Response in
             let id = try context.parameters.require("workspace")
             let principal = try context.requirePrincipal()
-            // Each setting has its own owner: the service checks each change against the principal.
+            // Another workspace is not found before its body is read; each setting has its own owner, and the service
+            // checks each change against the principal.
+            guard principal.canSee(workspace: id) else { throw KeywardenError.notFound("workspace") }
             let changes = try await request.decodeBody(UpdateBody.self, context: context).changes()
             return try JSONResponse.make(WorkspaceBody(try await app.workspaceService.update(id, changes, principal: principal)))
         }
