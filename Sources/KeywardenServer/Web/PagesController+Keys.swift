@@ -259,9 +259,8 @@ extension PagesController {
         let offersProviders: Bool
     }
 
-    /// A key's Test, for its row: the status, the vendor's message and the hint; a Test that could not run says why.
-    /// Tests a saved key and words the outcome for its row; a refusal (no `keys.test`, another workspace's key) is the
-    /// page's answer, not a note.
+    /// A key's Test, for its row: the status, the vendor's message and the hint; a Test that could not run says why. A
+    /// refusal (no `keys.test`, another workspace's key) is the page's answer, not a note.
     func verificationNote(workspaceID: String, keyID: String, principal: Principal) async throws -> RowNote {
         do {
             let (result, deactivated) = try await verification.verifySaved(workspaceID: workspaceID, keyID: keyID, principal: principal)
@@ -288,6 +287,7 @@ extension PagesController {
         return KeysPage.Field(fieldID: field.id, label: field.label, required: field.required && !filled.contains(field.id), placeholder: placeholder,
                               help: field.help, inputType: inputType, value: shown, canClear: editing && filled.contains(field.id) && !field.required)
     }
+
     /// The extras a form sends that differ from what it showed (a non-secret setting comes back as it was shown:
     /// compared as the form reads them, trimmed, that is no change).
     static func changedExtras(_ extras: [String: Secret], shown: [String: String]) -> [String: Secret] {

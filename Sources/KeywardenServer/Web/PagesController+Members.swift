@@ -179,7 +179,6 @@ extension PagesController {
         return WebResponse.page("members", PageView(chrome: chrome, content: content), status: status)
     }
 
-    /// The role a form names; anything else is refused with the API's own message.
     /// Where the browser reached Keywarden (`https://keys.example.com`), for the SDK snippet.
     static func origin(of request: Request) -> String {
         let host = request.head.authority ?? "localhost"

@@ -154,7 +154,6 @@ extension PagesController {
         return "Test event sent. " + lines.joined(separator: " ") + (more > 0 ? " And \(more) more deliveries, in each webhook's log." : "")
     }
 
-
     /// A workspace's settings (exclusive mode, bindings, webhooks) or the platform's notifications (webhooks, e-mail).
     struct SettingsPage: Encodable {
         struct Option: Encodable {

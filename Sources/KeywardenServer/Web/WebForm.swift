@@ -34,8 +34,8 @@ struct WebForm {
     func decode<T: RequestBody>(_ type: T.Type, clearing: Set<String> = []) throws -> T {
         var pairs: [String] = []
         for (name, values) in lists.sorted(by: { $0.key < $1.key }) where T.fields.contains(String(name.dropLast(2))) {
-            for value in values where !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                pairs.append(Self.encode(name) + "=" + Self.encode(value.trimmingCharacters(in: .whitespacesAndNewlines)))
+            for value in values.map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !value.isEmpty {
+                pairs.append(Self.encode(name) + "=" + Self.encode(value))
             }
         }
         for (name, value) in fields.sorted(by: { $0.key < $1.key }) where !name.hasSuffix("[]") {
@@ -77,9 +77,10 @@ struct WebForm {
     /// The most fields a form may have for a wrong one to be named (else the message names none).
     static let fieldsSearched = 64
 
-    /// The form with only the fields `names` (and the CSRF token): a route that sets one thing ignores the rest.
+    /// The form with only the fields `names` (a repeated one by its name without `[]`): a route that sets one thing
+    /// ignores the rest.
     func only(_ names: Set<String>) -> WebForm {
-        WebForm(fields: fields.filter { names.contains($0.key) }, lists: lists.filter { names.contains($0.key) })
+        WebForm(fields: fields.filter { names.contains($0.key) }, lists: lists.filter { names.contains(String($0.key.dropLast(2))) })
     }
 
     /// While a form decodes: a blank value of a `Patch` field is `null` (a form has no other way to say "clear").
