@@ -92,7 +92,21 @@ public final class GatewayEffects: Service, Sendable {
                 _ = try await app.budgets.announce(reached, reservation: reservation, spent: spent)
             }
         } catch {
-            logger.error("gateway: \(Self.name(of: effect)) not recorded", metadata: ["error": "\(error)"])
+            var metadata = Self.subject(of: effect)
+            metadata["error"] = "\(error)"
+            logger.error("gateway: \(Self.name(of: effect)) not recorded", metadata: metadata)
+        }
+    }
+
+    /// Whom an effect concerns, for a log line: the key or the workspace (ids only).
+    static func subject(of effect: Effect) -> Logger.Metadata {
+        switch effect {
+        case .recordStatus(let credentialID, _, _, _, _): ["key": "\(credentialID)"]
+        case .announce: [:]
+        case .releaseFallback(let workspaceID, let providerID), .recordFallback(let workspaceID, let providerID, _, _):
+            ["workspace": "\(workspaceID)", "provider": "\(providerID)"]
+        case .settleTokens(let admission, _): ["workspace": "\(admission.workspaceID)"]
+        case .releaseBudget(let reservation), .announceThresholds(_, let reservation, _): ["workspace": "\(reservation.workspaceID)"]
         }
     }
 
