@@ -245,6 +245,7 @@ let package = Package(
             dependencies: [
                 "KeywardenServer",
                 "KeywardenProviders",
+                "KeywardenGateway",
                 "KeywardenApp",
                 "KeywardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeywardenCore
+import KeywardenGateway
 import KeywardenServer
 import KeywardenStore
 import KeywardenTestSupport
@@ -38,15 +39,15 @@ struct OpenAPITests {
         let router = buildRouter(services)
         await services.shutdown()
         await store.close()
-        // Hummingbird writes captures as `{name}`, as OpenAPI does.
-        // The gateway registers `/{id}/**` per catalog provider; the document writes them once as `/{provider}/{vendor_path}`.
-        let registered = Set(router.routes.filter { !isAdminPagePath($0.path.description) }.map { route -> String in
-            let path = route.path.description
+        // Hummingbird writes captures as `{name}`, as OpenAPI does. The gateway's faces are answered before the router
+        // (`/{id}/**` per catalog provider, written once in the document as `/{provider}/{vendor_path}`).
+        let routes = router.routes.map { ($0.method.rawValue, $0.path.description) } + GatewayFaces(catalog: store.catalog).operations
+        let registered = Set(routes.filter { !isAdminPagePath($0.1) }.map { method, path -> String in
             let segments = path.split(separator: "/")
             if segments.count == 2, segments[1] == "**", store.catalog.contains(String(segments[0])) {
-                return "\(route.method.rawValue) /{provider}/{vendor_path}"
+                return "\(method) /{provider}/{vendor_path}"
             }
-            return "\(route.method.rawValue) \(path)"
+            return "\(method) \(path)"
         })
         let text = try #require(OpenAPIDocument.text)
         let documented = Self.documentedOperations(text)

@@ -93,7 +93,6 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
     HealthController(app: app).addRoutes(to: router)
     MetricsController(registry: services.metrics.registry, token: services.settings.metricsToken).addRoutes(to: router)
-    GatewayController(app: app, gateway: services.gateway, replayLimit: services.settings.gateway.replayLimit, departures: services.departures).addRoutes(to: router)
     CatalogController(catalog: app.catalog).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
 
@@ -125,7 +124,9 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
         .addRoutes(to: router)
     UsageController(app: app).addRoutes(to: api.group("usage"))
     UsageController(app: app).addExportRoute(to: api.group("usage"))
-    routeTable.fill(from: router)
+    // Gateway calls are answered before the router (``GatewayChannelHandler``); another method on a face's path is the
+    // router's to refuse, naming the methods the face takes.
+    routeTable.fill(from: router, adding: GatewayFaces(catalog: app.catalog).operations)
     return router
 }
 
@@ -139,13 +140,16 @@ public func buildApplication(
     let limits = settings.connections
     let departures = services.departures
     let realtime = RealtimeController(app: services.app, gateway: services.gateway)
+    let plane = GatewayDataPlane(app: services.app, gateway: services.gateway, replayLimit: settings.gateway.replayLimit, departures: departures,
+                                 logger: logger)
     // HTTP/1.1, with WebSocket upgrades for the providers' realtime endpoints; every connection admitted (counted, its
     // first head timed) before either is chosen.
     let server = HTTPServerBuilder { responder in
         AdmittedChannel(
             inner: HTTP1WebSocketUpgradeChannel(
                 responder: responder,
-                configuration: .init(http1: .init(additionalChannelHandlers: [ClientConnectionGuard(limits: limits, departures: departures)]),
+                configuration: .init(http1: .init(additionalChannelHandlers: [ClientConnectionGuard(limits: limits, departures: departures),
+                                                                              GatewayChannelHandler(plane: plane)]),
                                      ws: .init(maxFrameSize: Gateway.maximumRealtimeMessage)),
                 shouldUpgrade: { head, _, logger in await realtime.shouldUpgrade(head, logger: logger) }
             ),

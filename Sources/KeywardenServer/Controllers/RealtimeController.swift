@@ -34,9 +34,9 @@ struct RealtimeController {
         let query = URLComponents(string: target)?.queryItems
         let call: GatewayCall
         do {
-            let principal = try await GatewayController.authenticate(app, headers: head.headerFields, query: query?.first { $0.name == "key" }?.value,
+            let principal = try await GatewayDataPlane.authenticate(app, headers: head.headerFields, query: query?.first { $0.name == "key" }?.value,
                                                                       subprotocols: subprotocols)
-            let workspaceID = try GatewayController.workspace(for: principal, named: head.headerFields[.keywardenWorkspace])
+            let workspaceID = try GatewayDataPlane.workspace(for: principal, named: head.headerFields[.keywardenWorkspace])
             let modality = head.headerFields[.keywardenModality].flatMap(Modality.init(rawValue:))
             call = GatewayCall(face: .native(providerID: provider.id), method: "GET", pathAndQuery: pathAndQuery,
                                headers: head.headerFields.map { (name: $0.name.rawName, value: $0.value) }, body: .empty, workspaceID: workspaceID,

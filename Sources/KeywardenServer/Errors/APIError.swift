@@ -23,11 +23,21 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: responseHead.headerFields, body: .init(byteBuffer: bodyBuffer))
+    }
+
+    /// The answer's head: the status, the error's own headers and the JSON content type.
+    var responseHead: HTTPResponse {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
+        return HTTPResponse(status: status, headerFields: headers)
+    }
+
+    /// The answer's body, `{"error": {…}}`.
+    var bodyBuffer: ByteBuffer {
         let body = ErrorBody(error: .init(code: code, message: message, field: field))
         let data = (try? JSONEncoder().encode(body)) ?? Data(#"{"error":{"code":"internal","message":"error"}}"#.utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return ByteBuffer(bytes: data)
     }
 
     struct ErrorBody: Encodable {

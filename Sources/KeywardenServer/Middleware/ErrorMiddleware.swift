@@ -10,26 +10,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as KeywardenError {
-            throw APIError(error)
-        } catch let error as StoreError {
-            guard let answer = APIError(error) else {
-                context.logger.error("unhandled store error", metadata: ["error_code": "\(error.code)"])
-                throw APIError.internalError
-            }
-            context.logger.warning("store error", metadata: ["error": "\(error)"])
-            if PagesController.isPage(request.uri.path) { return WebResponse.storeError(answer) }
-            throw answer
-        } catch let error as HTTPError {
-            throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error))
-        } catch let error as any HTTPResponseError {
-            // Hummingbird's and NIO's own errors (a body over the limit is NIOTooManyBytesError).
-            throw APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error.status))
+        } catch let error as StoreError where PagesController.isPage(request.uri.path) && APIError(error) != nil {
+            // A page the database cannot serve says so as a page.
+            return WebResponse.storeError(APIError.answering(error, logger: context.logger))
         } catch {
-            context.logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
-            throw APIError.internalError
+            throw APIError.answering(error, logger: context.logger)
         }
     }
 
@@ -58,6 +43,36 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .notFound: return "No such route."
         case .contentTooLarge: return "The request body is larger than \(KeywardenRequestContext.maximumBodySize / 1024) KiB."
         default: return status.reasonPhrase
+        }
+    }
+}
+
+extension APIError {
+    /// The one error shape for any failure: typed errors answer for themselves, Hummingbird's own errors (unknown
+    /// route, body too large) are translated, anything else is logged and answered 500 without detail.
+    static func answering(_ error: any Error, logger: Logger) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as KeywardenError:
+            return APIError(error)
+        case let error as StoreError:
+            guard let answer = APIError(error) else {
+                logger.error("unhandled store error", metadata: ["error_code": "\(error.code)"])
+                return .internalError
+            }
+            logger.warning("store error", metadata: ["error": "\(error)"])
+            return answer
+        case let error as HTTPError:
+            return APIError(error.status, code: ErrorMiddleware<KeywardenRequestContext>.code(for: error.status),
+                            message: ErrorMiddleware<KeywardenRequestContext>.message(for: error))
+        case let error as any HTTPResponseError:
+            // Hummingbird's and NIO's own errors (a body over the limit is NIOTooManyBytesError).
+            return APIError(error.status, code: ErrorMiddleware<KeywardenRequestContext>.code(for: error.status),
+                            message: ErrorMiddleware<KeywardenRequestContext>.message(for: error.status))
+        default:
+            logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
+            return .internalError
         }
     }
 }

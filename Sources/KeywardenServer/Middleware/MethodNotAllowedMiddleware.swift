@@ -6,10 +6,12 @@ import Synchronization
 final class RouteTable: Sendable {
     private let routes = Mutex<[(components: [Substring?], method: HTTPRequest.Method)]>([])
 
-    /// Records the router's routes: path components (`nil` for a `{parameter}` capture) and method.
-    func fill<Context>(from router: Router<Context>) {
-        let table = router.routes.map { route in
-            (route.path.description.split(separator: "/").map { $0.hasPrefix("{") ? nil : $0 }, route.method)
+    /// Records the router's routes, and `others` (method, path) answered before it: path components (`nil` for a
+    /// `{parameter}` capture or `**`) and method.
+    func fill<Context>(from router: Router<Context>, adding others: [(method: String, path: String)] = []) {
+        let paths = router.routes.map { ($0.path.description, $0.method) } + others.map { ($0.path, HTTPRequest.Method($0.method)) }
+        let table = paths.compactMap { path, method in
+            method.map { method in (path.split(separator: "/").map { $0.hasPrefix("{") || $0 == "**" ? nil : $0 }, method) }
         }
         routes.withLock { $0 = table }
     }

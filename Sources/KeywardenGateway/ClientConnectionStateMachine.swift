@@ -1,0 +1,215 @@
+/// One client connection's requests as values, answered in turn: each by the gateway's data plane on the event loop, or
+/// by the router behind it (the management API and the pages).
+///
+/// The handler tells it what came in (a request's parts, a read asked for, a shutdown) and what went out (an answer's
+/// end), then carries out the actions it hands back, one at a time, until ``nextAction()`` has none. It holds no channel
+/// or part of its own meaning (`Part` is whatever the handler passes), so every path is tested with plain values.
+///
+/// HTTP/1.1 answers pipelined requests in order: a request that comes while another is being answered waits, with its
+/// parts, until that one's answer ended and its body was read whole; while ``maximumWaiting`` parts wait, or the call's
+/// body has no reader, no more is read from the client (below that, reading goes on, so a client that leaves is seen). A gateway call is answered by the data plane, so the router never sees it (nor counts it); the connection's
+/// end after a `Connection: close` request or during a shutdown is decided here for those calls.
+public struct ClientConnectionStateMachine<Part> {
+    /// Who answers a request.
+    public enum Owner: Equatable, Sendable {
+        /// The data plane: a gateway call.
+        case gateway
+        /// The router behind the data plane.
+        case router
+    }
+
+    /// What a part that came in is.
+    public enum Kind: Equatable, Sendable {
+        /// A request's head: who answers it, and whether the client asked to close after it (`Connection: close`).
+        case head(Owner, closeAfter: Bool)
+        case body
+        case end
+        /// A decoding error: the router answers it (400) and closes.
+        case error
+    }
+
+    /// What the handler does next.
+    public enum Action {
+        /// Pass the part on to the router.
+        case forward(Part)
+        /// Begin a gateway call with this head.
+        case startCall(Part)
+        /// Give the gateway call its request's part (a body part, or the end).
+        case feedCall(Part)
+        /// A part of a call already answered: nothing needs it.
+        case discard(Part)
+        /// Tell the router to quiesce (the server is shutting down).
+        case forwardQuiesce
+        /// Ask the client for more.
+        case read
+        /// Close the connection.
+        case close
+    }
+
+    /// The request being answered.
+    struct Exchange {
+        var owner: Owner
+        var closeAfter: Bool
+        var requestEnded = false
+        var answerEnded = false
+    }
+
+    /// How many parts of later requests may wait before reading stops.
+    public static var maximumWaiting: Int { 16 }
+
+    private var current: Exchange?
+    /// Parts of later requests, in the order they came.
+    private var waiting: [(part: Part, kind: Kind)] = []
+    private var waitingStart = 0
+    private var actions: [Action] = []
+    private var actionsStart = 0
+    /// A read was asked for while requests waited or the call's body had no reader: it is passed on when they are done.
+    private var readHeld = false
+    /// The gateway call's body reader wants no more for now.
+    private var bodyPaused = false
+    /// The server is shutting down: the connection closes once the answer under way ended.
+    private var quiescing = false
+    private var closed = false
+
+    public init() {}
+
+    /// Whether a request is being answered.
+    public var isAnswering: Bool { current != nil }
+
+    /// Who answers the request under way, if any.
+    public var currentOwner: Owner? { current?.owner }
+
+    // MARK: Events
+
+    /// A part came from the client.
+    public mutating func received(_ part: Part, _ kind: Kind) {
+        guard !closed else { return actions.append(.discard(part)) }
+        if waitingStart < waiting.count || current.map({ $0.requestEnded }) == true {
+            // An earlier request is still being answered, or others wait before this one: it waits its turn.
+            waiting.append((part, kind))
+            return
+        }
+        take(part, kind)
+    }
+
+    /// The answer to the request under way was written whole (by the data plane, or by the router on its way out).
+    public mutating func answerEnded() {
+        guard var exchange = current, !exchange.answerEnded else { return }
+        exchange.answerEnded = true
+        current = exchange
+        if exchange.owner == .gateway, exchange.closeAfter || quiescing {
+            close()
+            return
+        }
+        if exchange.requestEnded { finishExchange() }
+    }
+
+    /// The channel asked to read from the client.
+    public mutating func readRequested() {
+        if mustHoldReads {
+            readHeld = true
+        } else {
+            actions.append(.read)
+        }
+    }
+
+    /// The gateway call's body reader wants more (`true`) or no more for now (`false`).
+    public mutating func bodyDemand(_ wanted: Bool) {
+        bodyPaused = !wanted
+        if wanted { releaseHeldRead() }
+    }
+
+    /// The server is shutting down: close once the answer under way ended, or now when none is.
+    public mutating func quiesce() {
+        quiescing = true
+        switch current?.owner {
+        case .gateway?:
+            break  // closed when its answer ends (the router does not know of it)
+        case .router?, nil:
+            // The router closes after its own answer, or at once when idle.
+            actions.append(.forwardQuiesce)
+        }
+    }
+
+    /// The connection closed: nothing more is started.
+    public mutating func channelClosed() {
+        closed = true
+        current = nil
+        waiting.removeAll()
+        waitingStart = 0
+    }
+
+    /// The next thing to do, or `nil` when nothing is left.
+    public mutating func nextAction() -> Action? {
+        if actionsStart < actions.count {
+            let action = actions[actionsStart]
+            actionsStart += 1
+            if actionsStart == actions.count {
+                actions.removeAll(keepingCapacity: true)
+                actionsStart = 0
+            }
+            return action
+        }
+        return nil
+    }
+
+    // MARK: Internals
+
+    private mutating func take(_ part: Part, _ kind: Kind) {
+        switch kind {
+        case .head(let owner, let closeAfter):
+            current = Exchange(owner: owner, closeAfter: closeAfter)
+            bodyPaused = false
+            actions.append(owner == .gateway ? .startCall(part) : .forward(part))
+        case .body, .end:
+            guard var exchange = current else {
+                // A part without a head: the router's decoder says what is wrong.
+                actions.append(.forward(part))
+                return
+            }
+            switch exchange.owner {
+            case .router: actions.append(.forward(part))
+            case .gateway: actions.append(exchange.answerEnded && kind == .body ? .discard(part) : .feedCall(part))
+            }
+            if kind == .end {
+                exchange.requestEnded = true
+                current = exchange
+                if exchange.answerEnded { finishExchange() }
+            }
+        case .error:
+            // The router answers a request it cannot read, and closes.
+            actions.append(.forward(part))
+        }
+    }
+
+    /// The request under way was read whole and answered: the next waiting one begins.
+    private mutating func finishExchange() {
+        current = nil
+        // Shutting down: the router closes after its answer; nothing more begins.
+        if quiescing { return }
+        while current.map({ !$0.requestEnded }) ?? true, waitingStart < waiting.count {
+            let (part, kind) = waiting[waitingStart]
+            waitingStart += 1
+            take(part, kind)
+        }
+        if waitingStart == waiting.count {
+            waiting.removeAll(keepingCapacity: true)
+            waitingStart = 0
+        }
+        releaseHeldRead()
+    }
+
+    private var mustHoldReads: Bool { bodyPaused || waiting.count - waitingStart >= Self.maximumWaiting }
+
+    private mutating func releaseHeldRead() {
+        guard readHeld, !mustHoldReads else { return }
+        readHeld = false
+        actions.append(.read)
+    }
+
+    private mutating func close() {
+        guard !closed else { return }
+        actions.append(.close)
+        channelClosed()
+    }
+}

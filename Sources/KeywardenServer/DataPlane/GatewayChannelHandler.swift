@@ -1,0 +1,336 @@
+import HTTPTypes
+import KeywardenGateway
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// The data plane on a client connection: answers gateway calls on the connection's event loop and passes every other
+/// request on to the router behind it, answering pipelined requests in order.
+///
+/// It sits after the HTTP decoding (and ``ClientConnectionGuard``), before Hummingbird's own handlers: a gateway call
+/// never reaches the router. The decisions (whose turn, when to read, when to close) are
+/// ``ClientConnectionStateMachine``'s; this handler carries them out. A call runs as one task whose executor is this
+/// event loop (``EventLoopTaskExecutor``); its body is read here (collected, or streamed with back-pressure) and its
+/// answer written here, the head and a whole body in one write.
+final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// What came in, as the state machine holds it.
+    enum Incoming {
+        case part(HTTPRequestPart, route: GatewayFaces.Route?)
+        case error(any Error)
+    }
+
+    /// Where the call's request body goes as it is read.
+    private enum Intake {
+        case ignoring
+        case collecting(limit: Int, EventLoopPromise<ByteBuffer>)
+        case streaming(GatewayDataPlane.RequestBodyStream.Source)
+    }
+
+    private let plane: GatewayDataPlane
+    private var machine = ClientConnectionStateMachine<Incoming>()
+    private var intake = Intake.ignoring
+    /// The body collected so far (apart from ``intake``, so appending does not copy it).
+    private var collected = ByteBuffer()
+    private var context: ChannelHandlerContext?
+    private var executor: EventLoopTaskExecutor?
+    /// Writers waiting for the client to take more.
+    private var writabilityWaiters: [EventLoopPromise<Void>] = []
+    /// Whether `channelRead` is under way (its `channelReadComplete` follows; replayed parts need one of their own).
+    private var reading = false
+
+    init(plane: GatewayDataPlane) {
+        self.plane = plane
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        executor = EventLoopTaskExecutor(context.eventLoop)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        connectionEnded()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connectionEnded()
+        context.fireChannelInactive()
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch part {
+        case .head(let head):
+            // A WebSocket upgrade that was not taken is the router's to answer.
+            let route = head.headerFields[.upgrade] == nil ? plane.faces.route(method: head.method.rawValue, path: Substring(head.path ?? "/")) : nil
+            let closeAfter = head.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false
+            machine.received(.part(part, route: route), .head(route == nil ? .router : .gateway, closeAfter: closeAfter))
+        case .body:
+            machine.received(.part(part, route: nil), .body)
+        case .end:
+            machine.received(.part(part, route: nil), .end)
+        }
+        reading = true
+        carryOut(context)
+        reading = false
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        machine.received(.error(error), .error)
+        carryOut(context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        machine.quiesce()
+        carryOut(context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            let waiters = writabilityWaiters
+            writabilityWaiters.removeAll()
+            for waiter in waiters { waiter.succeed() }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Outbound (the router's answers)
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+        if case .end = unwrapOutboundIn(data), machine.currentOwner == .router {
+            machine.answerEnded()
+            carryOut(context)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        machine.readRequested()
+        carryOut(context)
+    }
+
+    // MARK: Carrying out the machine's actions
+
+    private func carryOut(_ context: ChannelHandlerContext) {
+        var forwarded = false
+        while let action = machine.nextAction() {
+            switch action {
+            case .forward(.part(let part, _)):
+                context.fireChannelRead(wrapInboundOut(part))
+                forwarded = true
+            case .forward(.error(let error)):
+                context.fireErrorCaught(error)
+            case .startCall(let incoming):
+                startCall(incoming, context: context)
+            case .feedCall(.part(let part, _)):
+                feed(part)
+            case .feedCall(.error), .discard:
+                break
+            case .forwardQuiesce:
+                context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            case .read:
+                context.read()
+            case .close:
+                context.close(promise: nil)
+            }
+        }
+        // Parts passed on outside a read (they waited their turn) are delivered as a read's would be.
+        if forwarded, !reading { context.fireChannelReadComplete() }
+    }
+
+    private func startCall(_ incoming: Incoming, context: ChannelHandlerContext) {
+        guard case .part(.head(let head), let route?) = incoming, let executor else { return }
+        let receivedAt = ContinuousClock.now
+        let fields = head.headerFields
+        let body: GatewayDataPlane.Body
+        switch GatewayRequestBody.plan(method: head.method.rawValue, declaredLength: fields[.contentLength].flatMap { Int($0) },
+                                       replayLimit: plane.replayLimit, contentType: fields[.contentType]) {
+        case .empty:
+            intake = .ignoring
+            body = .empty
+        case .collect(let limit):
+            let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
+            collected = ByteBuffer()
+            intake = .collecting(limit: limit, promise)
+            body = .collected(promise.futureResult, limit: limit)
+        case .streamOnce(let length):
+            let producer = GatewayDataPlane.RequestBodyStream.makeSequence(
+                backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
+                delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
+            intake = .streaming(producer.source)
+            body = .streamed(length: length, producer.sequence)
+        }
+        let answer = ClientAnswer(handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let plane = self.plane
+        let connection = plane.departures.connection(ObjectIdentifier(context.channel))
+        Task(executorPreference: executor) {
+            await plane.serve(head, route: route, body: body, answer: answer, receivedAt: receivedAt, connection: connection)
+        }
+    }
+
+    private func feed(_ part: HTTPRequestPart) {
+        switch (intake, part) {
+        case (.collecting(let limit, let promise), .body(let chunk)):
+            guard collected.readableBytes + chunk.readableBytes <= limit else {
+                intake = .ignoring
+                collected = ByteBuffer()
+                return promise.fail(GatewayDataPlane.BodyTooLarge())
+            }
+            collected.writeImmutableBuffer(chunk)
+        case (.collecting(_, let promise), .end):
+            intake = .ignoring
+            promise.succeed(collected)
+            collected = ByteBuffer()
+        case (.streaming(let source), .body(let chunk)):
+            if case .stopProducing = source.yield(chunk) { machine.bodyDemand(false) }
+        case (.streaming(let source), .end):
+            intake = .ignoring
+            source.finish()
+        case (.ignoring, _), (_, .head):
+            break
+        }
+    }
+
+    /// The connection closed: the call's body ends in an error, its writer is released, nothing more starts.
+    private func connectionEnded() {
+        machine.channelClosed()
+        switch intake {
+        case .collecting(_, let promise): promise.fail(ChannelError.ioOnClosedChannel)
+        case .streaming(let source): source.finish(ChannelError.ioOnClosedChannel)
+        case .ignoring: break
+        }
+        intake = .ignoring
+        let waiters = writabilityWaiters
+        writabilityWaiters.removeAll()
+        for waiter in waiters { waiter.fail(ChannelError.ioOnClosedChannel) }
+    }
+
+    // MARK: The call's answer (on the loop)
+
+    fileprivate func writeHead(_ head: HTTPResponse) {
+        guard let context else { return }
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    fileprivate func writeComplete(_ head: HTTPResponse, body: ByteBuffer) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+        writeEnd(context)
+    }
+
+    /// Writes a part; the future (when there is one) completes when the client may take more.
+    fileprivate func writeBody(_ chunk: ByteBuffer) -> EventLoopFuture<Void>? {
+        guard let context, context.channel.isActive else { return context?.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        context.writeAndFlush(wrapOutboundOut(.body(chunk)), promise: nil)
+        guard !context.channel.isWritable else { return nil }
+        let waiter = context.eventLoop.makePromise(of: Void.self)
+        writabilityWaiters.append(waiter)
+        return waiter.futureResult
+    }
+
+    fileprivate func writeEnd() {
+        guard let context else { return }
+        writeEnd(context)
+    }
+
+    private func writeEnd(_ context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        // The next request's turn (or the close the client asked for) comes once the answer is out.
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in handler.value.answered() }
+    }
+
+    fileprivate func abort() {
+        guard let context else { return }
+        context.close(promise: nil)
+    }
+
+    private func answered() {
+        guard let context else { return }
+        machine.answerEnded()
+        carryOut(context)
+    }
+
+    fileprivate func bodyDemand(_ wanted: Bool) {
+        guard let context else { return }
+        machine.bodyDemand(wanted)
+        carryOut(context)
+    }
+
+    /// Tells the handler when the call's reader of a streamed request body wants more (or has gone).
+    struct BodyDemand: NIOAsyncSequenceProducerDelegate {
+        let handler: NIOLoopBound<GatewayChannelHandler>
+
+        func produceMore() {
+            handler.eventLoop.execute { handler.value.bodyDemand(true) }
+        }
+
+        func didTerminate() {
+            handler.eventLoop.execute { handler.value.bodyDemand(true) }
+        }
+    }
+}
+
+/// Writes a gateway call's answer to its client's connection, from the call's task.
+///
+/// The task runs on the connection's event loop (its executor preference), so each write is made in place; from
+/// anywhere else it is made on the loop. Once the head is written, an error can only cut the answer (``abort()``).
+final class ClientAnswer: Sendable {
+    private let handler: NIOLoopBound<GatewayChannelHandler>
+    private let started = Atomic(false)
+
+    init(handler: NIOLoopBound<GatewayChannelHandler>) {
+        self.handler = handler
+    }
+
+    /// Whether the head was written (an error can no longer be answered).
+    var headWritten: Bool { started.load(ordering: .relaxed) }
+
+    /// The head and a whole body, in one write, and the end.
+    func complete(_ head: HTTPResponse, body: ByteBuffer) async {
+        started.store(true, ordering: .relaxed)
+        var head = head
+        head.headerFields[.contentLength] = String(body.readableBytes)
+        await onLoop { [head] in $0.writeComplete(head, body: body) }
+    }
+
+    /// The head of an answer whose body follows in parts.
+    func head(_ head: HTTPResponse) async throws {
+        started.store(true, ordering: .relaxed)
+        await onLoop { $0.writeHead(head) }
+    }
+
+    /// One part of the body; returns once the client may take more.
+    func body(_ chunk: ByteBuffer) async throws {
+        let waiting: EventLoopFuture<Void>? = await onLoop { $0.writeBody(chunk) }
+        try await waiting?.get()
+    }
+
+    /// The end of a body written in parts.
+    func end() async {
+        await onLoop { $0.writeEnd() }
+    }
+
+    /// Cuts the answer: the connection closes.
+    func abort() async {
+        await onLoop { $0.abort() }
+    }
+
+    private func onLoop<Result: Sendable>(_ body: @escaping @Sendable (GatewayChannelHandler) -> Result) async -> Result {
+        let handler = self.handler
+        if handler.eventLoop.inEventLoop { return body(handler.value) }
+        return await withCheckedContinuation { continuation in
+            handler.eventLoop.execute { continuation.resume(returning: body(handler.value)) }
+        }
+    }
+}
