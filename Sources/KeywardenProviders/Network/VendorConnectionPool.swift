@@ -142,13 +142,19 @@ public final class VendorConnectionPool: Sendable {
     private func lease(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> (VendorConnection, reused: Bool) {
         let idle = try state.withLock { state -> VendorConnection? in
             guard !state.isShutDown else { throw HTTPClientError.alreadyShutdown }
-            while let connection = state.idle[origin]?.popLast() {
-                if connection.channel.isActive, !connection.flags.isRetired { return connection }
-            }
-            return nil
+            guard state.idle[origin]?.isEmpty == false else { return nil }
+            return Self.takeIdle(from: &state.idle[origin, default: []])
         }
         if let idle { return (idle, true) }
         return (try await connect(origin, deadline: deadline), false)
+    }
+
+    /// The kept connection to use: one on the caller's own event loop first (the data plane calls from its client's
+    /// loop, so the answer comes back with no hop between threads), else the most recently kept; closed and retired
+    /// ones are dropped on the way.
+    static func takeIdle(from kept: inout [VendorConnection]) -> VendorConnection? {
+        kept.removeAll { !$0.channel.isActive || $0.flags.isRetired }
+        return (kept.lastIndex { $0.channel.eventLoop.inEventLoop } ?? kept.indices.last).map { kept.remove(at: $0) }
     }
 
     private func connect(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> VendorConnection {
