@@ -3,7 +3,6 @@ import Foundation
 import KeywardenCore
 import KeywardenApp
 import KeywardenProviders
-import KeywardenStore
 import NIOCore
 import NIOHTTP1
 

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import KeywardenCore
 import KeywardenProviders
-import KeywardenStore
 import KeywardenVault
 import NIOCore
 import NIOHTTP1
@@ -149,7 +148,7 @@ extension Gateway {
     /// Signs with a key derived for upload grants from the vault's fingerprint key (shared by every instance on the
     /// database; never the fingerprints' own HMAC, which the audit log shows for texts a tenant chooses).
     func signUploadGrant(_ text: String) -> String? {
-        app.store.credentials.signature(of: text, purpose: "upload-session-grant")
+        app.signature(of: text, purpose: "upload-session-grant")
     }
 
     /// Whether a value (a model a caller named) can go into a header as it is: visible ASCII and spaces, at most 256 bytes.

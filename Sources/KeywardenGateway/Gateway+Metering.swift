@@ -3,7 +3,6 @@ import Foundation
 import KeywardenApp
 import KeywardenCore
 import KeywardenProviders
-import KeywardenStore
 import NIOCore
 import NIOHTTP1
 
@@ -42,7 +41,7 @@ extension Gateway {
         meter.status = status
         var headers = headers
         // Keywarden's own unavailability says when to come back.
-        if status == 503, !headers.contains(where: { $0.name.lowercased() == "retry-after" }) { headers.append(("Retry-After", "\(StoreError.retryAfterSeconds)")) }
+        if status == 503, !headers.contains(where: { $0.name.lowercased() == "retry-after" }) { headers.append(("Retry-After", "\(app.unavailableRetryAfter)")) }
         finish(&meter, counts: UsageCounts(), model: nil, writesRow: writesRow)
         let json = #"{"error":{"code":"# + CallDefaultsPlan.jsonString(code) + #","message":"# + CallDefaultsPlan.jsonString(message) + #","type":"keywarden_error"}}"#
         let body = Array(json.utf8)
@@ -137,7 +136,7 @@ extension Gateway {
     /// Settles an admission with the tokens the call used (0: an attempt that failed over gives its reservation back): at
     /// once when the windows live in memory, else off the call's path.
     func settleTokens(_ admission: RateAdmission, used tokens: Int) {
-        guard !app.rateLimits.settleHeld(admission, used: tokens) else { return }
+        guard !app.settleHeld(admission, used: tokens) else { return }
         guard RateLimitService.settlement(admission, used: tokens, at: Date()).tokens != 0 else { return }
         effects.submit(.settleTokens(admission, used: tokens))
     }
@@ -168,7 +167,7 @@ extension Gateway {
         priced.candidate = candidate
         let estimate = estimate(priced, source: candidate.source)
         do {
-            if let held = try await app.budgets.reserve(workspaceID: workspaceID, scope: scope, amount: estimate, limit: limit, cycle: limits.cycle) {
+            if let held = try await app.reserve(workspaceID: workspaceID, scope: scope, amount: estimate, limit: limit, cycle: limits.cycle) {
                 return .held(held)
             }
         } catch {
@@ -200,7 +199,7 @@ extension Gateway {
         do {
             // Calls in flight count against the tokens per minute with their estimates, settled when they end.
             let estimate = limits.tokensPerMinute == nil ? 0 : estimatedTokens(meter)
-            switch try await app.rateLimits.admit(workspaceID: workspaceID, limits: limits, estimatedTokens: estimate) {
+            switch try await app.admit(workspaceID: workspaceID, limits: limits, estimatedTokens: estimate) {
             case .admitted(let admission):
                 return .admitted(admission)
             case .limited(let retryAfter):
@@ -285,7 +284,7 @@ extension Gateway {
     /// Settles a reservation held in this process's memory (a single-process store) at once; only the thresholds it
     /// reached need the store, off the call's path.
     func settle(_ reservation: BudgetReservation, cost: Int) {
-        guard let (spent, reached) = app.budgets.settleHeld(reservation, cost: cost), !reached.isEmpty else { return }
+        guard let (spent, reached) = app.settleHeld(reservation, cost: cost), !reached.isEmpty else { return }
         effects.submit(.announceThresholds(reached, reservation: reservation, spent: spent))
     }
 }

@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import KeywardenCore
 import KeywardenProviders
-import KeywardenStore
 import Logging
 import NIOCore
 import NIOHTTP1

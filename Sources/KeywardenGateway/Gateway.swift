@@ -3,7 +3,6 @@ import Foundation
 import KeywardenCore
 import KeywardenApp
 import KeywardenProviders
-import KeywardenStore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -13,7 +12,7 @@ import NIOHTTP1
 ///
 /// After the response head there is no retry: the client sees the vendor's stream as it comes.
 public final class Gateway: Sendable {
-    let app: AppServices
+    let app: any GatewayBackend
     let transport: any VendorTransport
     public let settings: GatewaySettings
     let health: HealthCheckService?
@@ -28,7 +27,7 @@ public final class Gateway: Sendable {
     /// The scrubbers of the keys calls used lately.
     let scrubbers = SecretScrubber.Cache()
 
-    public init(app: AppServices, transport: any VendorTransport, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
+    public init(app: any GatewayBackend, transport: any VendorTransport, settings: GatewaySettings, health: HealthCheckService?, ledger: UsageLedger,
                 metrics: GatewayMetrics, logger: Logger) {
         self.app = app
         self.transport = transport
@@ -49,13 +48,13 @@ public final class Gateway: Sendable {
             scrubbers.removeAll()
         }
         let fallbacks = self.fallbacks
-        let resolution = app.resolution
-        app.engine.listen(.rests) { payload in
+        let backend = app
+        app.followRests { payload in
             if payload.hasPrefix("fallback|") {
                 fallbacks.apply(payload)
             } else if let announcement = Cooldowns.Announcement(payload: payload) {
                 // A refusal of a secret this instance already knows replaced (the announcement came late) is not the key's.
-                if let refused = announcement.keyTag, let held = resolution.heldKeyTag(of: announcement.credentialID), held != refused { return }
+                if let refused = announcement.keyTag, let held = backend.heldKeyTag(of: announcement.credentialID), held != refused { return }
                 cooldowns.apply(announcement)
             }
         }
@@ -138,13 +137,13 @@ public final class Gateway: Sendable {
         // What this instance holds serves only while it is confirmed current: past the staleness bound a key another
         // instance deactivated could still be here.
         guard app.isCurrent else {
-            let since = app.staleness.sinceConfirmed.map { " for \($0.components.seconds) s" } ?? ""
+            let since = app.sinceConfirmed.map { " for \($0.components.seconds) s" } ?? ""
             return .answered(finishWithError(&meter, status: 503, code: "store_unavailable",
                 message: "Keywarden has not been able to confirm its keys are current\(since); try again shortly."))
         }
         let snapshot: ResolutionView
         do {
-            snapshot = try await app.resolution.view(for: call.workspaceID)
+            snapshot = try await app.resolutionView(for: call.workspaceID)
         } catch {
             logger.error("gateway: resolution state unavailable", metadata: ["error": "\(error)"])
             return .answered(finishWithError(&meter, status: 503, code: "store_unavailable", message: "Keywarden cannot read its keys right now; try again."))
@@ -200,7 +199,7 @@ public final class Gateway: Sendable {
                     return .answered(finishWithError(&meter, status: 404, code: "unknown_route", message: "There is no route '\(name)' for this workspace or the platform."))
                 }
                 routeName = name
-                let resting = cooldowns.resting(for: call.workspaceID, currentTag: { [resolution = app.resolution] in resolution.heldKeyTag(of: $0) })
+                let resting = cooldowns.resting(for: call.workspaceID, currentTag: { [backend = app] in backend.heldKeyTag(of: $0) })
                 switch Resolver.resolve(route: route, workspaceID: call.workspaceID, consumer: call.consumer, in: snapshot, catalog: app.catalog,
                                         coolingDown: resting) {
                 case .success(let resolved): routed = resolved
@@ -237,8 +236,8 @@ public final class Gateway: Sendable {
         }
 
         // A rest of a secret the key no longer holds here is over (its secret was replaced, wherever the rest was met).
-        let resolution = app.resolution
-        let resting = cooldowns.resting(for: call.workspaceID, currentTag: { resolution.heldKeyTag(of: $0) })
+        let backend = app
+        let resting = cooldowns.resting(for: call.workspaceID, currentTag: { backend.heldKeyTag(of: $0) })
         var candidates: [Candidate]
         switch routed.map({ Result<[Candidate], ResolutionFailure>.success($0.candidates) }) ?? Resolver.resolve(query, in: snapshot, catalog: app.catalog, coolingDown: resting) {
         case .success(let list):
@@ -249,7 +248,7 @@ public final class Gateway: Sendable {
             if !resting.isEmpty,
                case .success(let waiting) = Resolver.resolve(query, in: snapshot, catalog: app.catalog,
                                                              coolingDown: cooldowns.resting(for: call.workspaceID, refusedOnly: true,
-                                                                                            currentTag: { resolution.heldKeyTag(of: $0) })),
+                                                                                            currentTag: { backend.heldKeyTag(of: $0) })),
                let wait = cooldowns.shortestRateLimit(among: waiting.map(\.credentialID), for: call.workspaceID) {
                 let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
                 return .answered(finishWithError(&meter, status: 429, code: "keys_cooling_down",
@@ -353,7 +352,7 @@ public final class Gateway: Sendable {
                 state.lastFailure = .local(503, "store_unavailable", "Keywarden has not been able to confirm its keys are current; try again shortly.")
                 return nil
             }
-            guard let live = try? await app.resolution.view(for: call.workspaceID),
+            guard let live = try? await app.resolutionView(for: call.workspaceID),
                   plan.servingQueries.contains(where: { query in
                       guard case .success(let serving) = Resolver.resolve(query, in: live, catalog: app.catalog, coolingDown: []) else { return false }
                       return serving.contains { $0.credentialID == candidate.credentialID && $0.slot == candidate.slot }
@@ -368,7 +367,7 @@ public final class Gateway: Sendable {
         }
 
         do {
-            return (credential, provider, try await app.resolution.openSecrets(of: credential, slot: candidate.slot))
+            return (credential, provider, try await app.openSecrets(of: credential, slot: candidate.slot))
         } catch {
             if candidate.slot == .current { state.refusedCurrent.insert(candidate.credentialID) }
             state.attempts += 1

@@ -1,7 +1,6 @@
 import Foundation
 import KeywardenApp
 import KeywardenCore
-import KeywardenStore
 import Logging
 import ServiceLifecycle
 
@@ -30,14 +29,14 @@ public final class GatewayEffects: Service, Sendable {
         case announceThresholds([Int], reservation: BudgetReservation, spent: Int)
     }
 
-    private let app: AppServices
+    private let app: any GatewayBackend
     private let health: HealthCheckService?
     private let ledger: UsageLedger
     private let logger: Logger
     private let effects: AsyncStream<Effect>
     private let submitted: AsyncStream<Effect>.Continuation
 
-    public init(app: AppServices, health: HealthCheckService?, ledger: UsageLedger, logger: Logger) {
+    public init(app: any GatewayBackend, health: HealthCheckService?, ledger: UsageLedger, logger: Logger) {
         self.app = app
         self.health = health
         self.ledger = ledger
@@ -71,25 +70,23 @@ public final class GatewayEffects: Service, Sendable {
             switch effect {
             case .recordStatus(let credentialID, let status, let message, let keyVersion, let checkHealth):
                 defer { if checkHealth { health?.requestCheck(credentialID: credentialID) } }
-                try await app.notifications.recordStatus(credentialID: credentialID, status: status, message: message, checkedAt: Date(),
-                                                         actor: "gateway", keyVersion: keyVersion)
+                try await app.recordStatus(credentialID: credentialID, status: status, message: message, keyVersion: keyVersion)
             case .announce(let payload):
-                await app.engine.announce(.rests, payload)
+                await app.announceRest(payload)
             case .releaseFallback(let workspaceID, let providerID):
-                try await app.notifications.releaseFallback(workspaceID: workspaceID, providerID: providerID)
-                await app.engine.announce(.rests, FallbackTracker.payload(engaged: false, workspaceID: workspaceID, providerID: providerID))
+                try await app.releaseFallback(workspaceID: workspaceID, providerID: providerID)
+                await app.announceRest(FallbackTracker.payload(engaged: false, workspaceID: workspaceID, providerID: providerID))
             case .recordFallback(let workspaceID, let providerID, let source, let reason):
                 // The platform's key is not named to the workspace's hooks: the source says who paid. Another instance
                 // may have recorded the move already: then there is no second event.
-                try await app.notifications.recordFallback(workspaceID: workspaceID, providerID: providerID, source: source,
-                                                           credentialID: nil, reason: reason)
-                await app.engine.announce(.rests, FallbackTracker.payload(engaged: true, workspaceID: workspaceID, providerID: providerID))
+                try await app.recordFallback(workspaceID: workspaceID, providerID: providerID, source: source, reason: reason)
+                await app.announceRest(FallbackTracker.payload(engaged: true, workspaceID: workspaceID, providerID: providerID))
             case .settleTokens(let admission, let used):
-                try await app.rateLimits.settle(admission, used: used)
+                try await app.settle(admission, used: used)
             case .releaseBudget(let reservation):
-                do { try await app.budgets.release(reservation) } catch { ledger.releaseLater(reservation) }
+                do { try await app.release(reservation) } catch { ledger.releaseLater(reservation) }
             case .announceThresholds(let reached, let reservation, let spent):
-                _ = try await app.budgets.announce(reached, reservation: reservation, spent: spent)
+                try await app.announceThresholds(reached, reservation: reservation, spent: spent)
             }
         } catch {
             var metadata = Self.subject(of: effect)

@@ -1,7 +1,6 @@
 import Foundation
 import KeywardenCore
 import KeywardenApp
-import KeywardenStore
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -20,7 +19,7 @@ import Synchronization
 /// written are counted in the log (`usage rows not written at shutdown`).
 public final class UsageLedger: Service, Sendable {
     static let maximumBuffered = 200_000
-    let app: AppServices
+    let app: any GatewayBackend
     let interval: Duration
     let metrics: GatewayMetrics
     let logger: Logger
@@ -46,7 +45,7 @@ public final class UsageLedger: Service, Sendable {
 
     private let buffer = Mutex(Buffer())
 
-    public init(app: AppServices, interval: Duration, metrics: GatewayMetrics, logger: Logger, finalFlushWindow: Duration = .seconds(5)) {
+    public init(app: any GatewayBackend, interval: Duration, metrics: GatewayMetrics, logger: Logger, finalFlushWindow: Duration = .seconds(5)) {
         self.finalFlushWindow = finalFlushWindow
         self.app = app
         self.interval = interval
@@ -68,8 +67,7 @@ public final class UsageLedger: Service, Sendable {
             state.nextWrite &+= 1
             state.writing[id] = Task { [self] in
                 do {
-                    let settled = try await app.usage.record([record])
-                    do { try await app.budgets.settled(settled, reservations: [reservation]) } catch {
+                    try await app.record([record], settling: [reservation]) { error in
                         logger.error("budget thresholds not recorded", metadata: ["error": "\(error)"])
                     }
                 } catch {
@@ -145,10 +143,10 @@ public final class UsageLedger: Service, Sendable {
         defer { report() }
         var start = 0
         while start < batch.count {
-            let chunk = Array(batch[start..<min(start + UsageRepository.batchSize, batch.count)])
+            let chunk = Array(batch[start..<min(start + app.usageBatchSize, batch.count)])
             do {
                 try await write(chunk)
-            } catch where Self.isUnavailable(error) {
+            } catch where app.isUnavailable(error) {
                 logFailure("usage rows not written; kept for the next round", rows: batch.count - start, error: error)
                 keep(Array(batch[start...]))
                 return
@@ -157,7 +155,7 @@ public final class UsageLedger: Service, Sendable {
                 for (index, entry) in chunk.enumerated() {
                     do {
                         try await write([entry])
-                    } catch where Self.isUnavailable(error) {
+                    } catch where app.isUnavailable(error) {
                         keep(Array(chunk[index...]) + Array(batch[(start + chunk.count)...]))
                         return
                     } catch {
@@ -173,12 +171,7 @@ public final class UsageLedger: Service, Sendable {
 
     /// Writes rows (one statement on PostgreSQL), then claims the budget thresholds their settles reached.
     private func write(_ entries: [Entry]) async throws {
-        let settled = try await app.usage.record(entries.map(\.record))
-        guard !settled.isEmpty else { return }
-        // The settles are written; the thresholds they reached are claimed and raised once across instances.
-        do {
-            try await app.budgets.settled(settled, reservations: entries.compactMap(\.reservation))
-        } catch {
+        try await app.record(entries.map(\.record), settling: entries.compactMap(\.reservation)) { [logger] error in
             logger.error("budget thresholds not recorded", metadata: ["error": "\(error)"])
         }
     }
@@ -197,16 +190,6 @@ public final class UsageLedger: Service, Sendable {
         }
     }
 
-    /// Whether an error means the database is away (try again later), not that it refused what it was given.
-    static func isUnavailable(_ error: any Error) -> Bool {
-        if error is CancellationError { return true }
-        guard let error = error as? StoreError else { return false }
-        switch error {
-        case .unavailable, .closed, .databaseUnavailable, .storageFull: return true
-        default: return false
-        }
-    }
-
     private func releasePending() async {
         let releases = buffer.withLock { buffer -> [BudgetReservation] in
             defer { buffer.releases.removeAll() }
@@ -215,7 +198,7 @@ public final class UsageLedger: Service, Sendable {
         var failed: [BudgetReservation] = []
         for (index, reservation) in releases.enumerated() {
             do {
-                try await app.budgets.release(reservation)
+                try await app.release(reservation)
             } catch {
                 // The database refuses: the rest wait for the next round too.
                 failed = Array(releases[index...])

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import KeywardenStore
+import KeywardenCore
 
 @Suite("Stored times")
 struct TimestampTests {

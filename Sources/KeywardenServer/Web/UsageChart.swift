@@ -1,3 +1,4 @@
+import KeywardenCore
 import KeywardenStore
 
 /// A stacked bar chart of calls per day, drawn as SVG on the server (no script, no external library).

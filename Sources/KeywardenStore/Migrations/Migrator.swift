@@ -1,3 +1,4 @@
+import KeywardenCore
 import Logging
 import SQLKit
 

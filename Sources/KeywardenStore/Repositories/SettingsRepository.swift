@@ -1,3 +1,4 @@
+import KeywardenCore
 import Foundation
 import SQLKit
 
