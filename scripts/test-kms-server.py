@@ -1,9 +1,10 @@
 """The KMS servers of KMSClientTests, on a free port of 127.0.0.1; the first line printed is a JSON object saying where.
 
   test-kms-server.py moto    a real local KMS (moto in server mode) that checks SigV4 signatures: its first three
-                             requests (an IAM user, its access key, a policy allowing kms:*) go unauthenticated; every
-                             later one must be signed with that user's key. Creates, signed with it (boto3): a key, an
-                             alias of it, a second key and a disabled key. Prints the port, the credentials and the keys.
+                             requests (an IAM user, its access key, its policy) go unauthenticated; every later one must be
+                             signed with that user's key. Creates, signed with it (boto3): a key, an alias of it, a second
+                             key, a disabled key, and temporary credentials (a role assumed, with a session token).
+                             Prints the port, the credentials and the keys.
   test-kms-server.py double  a hostile KMS double (standard library only): its answer depends on the request's KeyId
                              (see BEHAVIOURS). Prints the port.
 
@@ -35,9 +36,17 @@ def moto():
     iam.create_user(UserName="keywarden")
     key = iam.create_access_key(UserName="keywarden")["AccessKey"]
     iam.put_user_policy(UserName="keywarden", PolicyName="kms", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:*", "iam:*", "sts:AssumeRole"], "Resource": "*"}]}))
+    signed = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                  aws_secret_access_key=key["SecretAccessKey"])
+    kms = boto3.client("kms", **signed)
+    # Temporary credentials (a session token that moto checks): a role the user assumes, allowed kms:*.
+    iam = boto3.client("iam", **signed)
+    role = iam.create_role(RoleName="keywarden-kms", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))["Role"]
+    iam.put_role_policy(RoleName="keywarden-kms", PolicyName="kms", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}))
-    kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    session = boto3.client("sts", **signed).assume_role(RoleArn=role["Arn"], RoleSessionName="keywarden-test")["Credentials"]
     main = kms.create_key(Description="keywarden test")["KeyMetadata"]
     kms.create_alias(AliasName="alias/keywarden-test", TargetKeyId=main["KeyId"])
     other = kms.create_key(Description="keywarden test, another key")["KeyMetadata"]
@@ -45,7 +54,9 @@ def moto():
     kms.disable_key(KeyId=disabled["KeyId"])
     print(json.dumps({"port": port, "accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"],
                       "keyId": main["KeyId"], "keyArn": main["Arn"], "alias": "alias/keywarden-test",
-                      "otherKeyId": other["KeyId"], "disabledKeyId": disabled["KeyId"]}), flush=True)
+                      "otherKeyId": other["KeyId"], "disabledKeyId": disabled["KeyId"],
+                      "sessionAccessKeyId": session["AccessKeyId"], "sessionSecretAccessKey": session["SecretAccessKey"],
+                      "sessionToken": session["SessionToken"]}), flush=True)
     threading.Event().wait()
 
 

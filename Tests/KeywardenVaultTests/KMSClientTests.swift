@@ -43,10 +43,11 @@ final class KMSPeer: Sendable {
     var endpoint: URL { URL(string: "http://127.0.0.1:\(port)") ?? URL(fileURLWithPath: "/") }
 
     /// A client of `keyID` on this server, with the credentials moto made (or `secret` instead of its secret key).
-    func client(keyID: String? = nil, accessKeyID: String? = nil, secret: String? = nil, timeout: Duration = .seconds(10),
-                httpClient: HTTPClient = .shared, logger: Logger? = nil) throws -> KMSClient {
+    func client(keyID: String? = nil, accessKeyID: String? = nil, secret: String? = nil, sessionToken: String? = nil,
+                timeout: Duration = .seconds(10), httpClient: HTTPClient = .shared, logger: Logger? = nil) throws -> KMSClient {
         let credentials = SigV4Signer.Credentials(accessKeyID: accessKeyID ?? info["accessKeyId"] ?? "AKIDEXAMPLE",
-                                                  secretAccessKey: Secret(secret ?? info["secretAccessKey"] ?? "not-a-secret"))
+                                                  secretAccessKey: Secret(secret ?? info["secretAccessKey"] ?? "not-a-secret"),
+                                                  sessionToken: sessionToken.map { Secret($0) })
         let configuration = try KMSConfiguration(keyID: keyID ?? info["keyId"] ?? "", region: "us-east-1", endpoint: endpoint,
                                                  credentials: credentials, timeout: timeout)
         if let logger { return KMSClient(configuration: configuration, httpClient: httpClient, logger: logger) }
@@ -119,6 +120,8 @@ struct KMSClientTests {
             try KMSConfiguration.fromEnvironment(noRegion)
         }
         for (name, value) in [("KEYWARDEN_MASTER_KEY_KMS_ENDPOINT", "ftp://kms.example"), ("KEYWARDEN_MASTER_KEY_KMS_ENDPOINT", "http:///nohost"),
+                              ("KEYWARDEN_MASTER_KEY_KMS_ENDPOINT", "https://kms.example/prefix"),
+                              ("KEYWARDEN_MASTER_KEY_KMS_ENDPOINT", "https://user:pass@kms.example"),
                               ("AWS_REGION", "EU WEST"), ("KEYWARDEN_MASTER_KEY_KMS_KEY_ID", "alias/with space")] {
             var bad = full
             bad[name] = value
@@ -136,12 +139,13 @@ struct KMSClientTests {
     @Test("a request is a signed POST / of the JSON API, its Host signed as sent (a port kept, a default port dropped)")
     func requestShape() throws {
         let credentials = SigV4Signer.Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("secret-example"), sessionToken: Secret("tok"))
-        for (endpoint, host) in [("http://127.0.0.1:4566", "127.0.0.1:4566"), ("https://kms.eu-west-1.amazonaws.com:443", "kms.eu-west-1.amazonaws.com")] {
+        for (endpoint, host) in [("http://127.0.0.1:4566", "127.0.0.1:4566"), ("https://kms.eu-west-1.amazonaws.com:443", "kms.eu-west-1.amazonaws.com"),
+                                 ("http://[::1]:4566/", "[::1]:4566")] {
             let configuration = try KMSConfiguration(keyID: "k", region: "eu-west-1", endpoint: URL(string: endpoint), credentials: credentials)
             let client = KMSClient(configuration: configuration, httpClient: .shared)
             let request = client.signedRequest(.describeKey, body: Array(#"{"KeyId":"k"}"#.utf8), at: Date(timeIntervalSince1970: 1_440_938_160))
             #expect(request.method == .POST)
-            #expect(request.url.hasSuffix("/"))
+            #expect(request.url == "\(endpoint.hasPrefix("https") ? "https" : "http")://\(host)/")
             #expect(request.headers.first(name: "host") == host)
             #expect(request.headers.first(name: "x-amz-target") == "TrentService.DescribeKey")
             #expect(request.headers.first(name: "content-type") == "application/x-amz-json-1.1")
@@ -150,6 +154,25 @@ struct KMSClientTests {
             #expect(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/kms/aws4_request, "
                                             + "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature="))
         }
+    }
+
+    @Test("an error is classified by its type, prefixed or suffixed as the AWS JSON protocols write it, else by its status")
+    func classification() {
+        func code(_ status: Int, _ header: String? = nil, _ body: String) -> String {
+            KMSVendorError.classify(status: status, errorType: header, body: Array(body.utf8), redacting: []).code
+        }
+        #expect(code(400, nil, #"{"__type":"com.amazonaws.kms#NotFoundException","message":"gone"}"#) == "kms_key_not_found")
+        #expect(code(400, "UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/", "") == "kms_access_denied")
+        #expect(code(400, nil, #"{"__type":"IncompleteSignatureException"}"#) == "kms_access_denied")
+        #expect(code(400, nil, #"{"__type":"KMSInvalidStateException"}"#) == "kms_key_disabled")
+        #expect(code(400, nil, #"{"__type":"InvalidCiphertextException"}"#) == "kms_invalid_ciphertext")
+        #expect(code(403, nil, "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>") == "kms_access_denied")
+        #expect(code(429, nil, "") == "kms_throttled")
+        #expect(code(502, nil, "<html>bad gateway</html>") == "kms_vendor_failure")
+        #expect(code(400, nil, #"{"__type":"LimitExceededException"}"#) == "kms_request_rejected")
+        let vendor = KMSVendorError.classify(status: 400, body: Array(#"{"__type":"a#B:c","message":"line\nbreak \u0007 sk-SECRET-1"}"#.utf8),
+                                             redacting: ["sk-SECRET-1"])
+        #expect(vendor == .rejected(KMSVendorError(status: 400, type: "B", message: "line break   \(Secret.redacted)")))
     }
 
     // MARK: Against moto (a real local KMS that checks signatures)
@@ -233,6 +256,20 @@ struct KMSClientTests {
         let refused = await kmsError { () async throws(KMSError) in try await unknown.encrypt(Secret("x")) }
         guard case .accessDenied(let other)? = refused else { Issue.record("\(String(describing: refused))"); return }
         #expect(other.type == "InvalidClientTokenId")
+    }
+
+    @Test("temporary credentials: the session token is sent and signed; moto refuses a wrong one or none")
+    func sessionToken() async throws {
+        let moto = try await KMSPeer.moto.value
+        let id = moto.info["sessionAccessKeyId"], secret = moto.info["sessionSecretAccessKey"], token = moto.info["sessionToken"] ?? ""
+        let client = try moto.client(accessKeyID: id, secret: secret, sessionToken: token)
+        let ciphertext = try await client.encrypt(Secret("under a role"), context: ["role": "1"])
+        #expect(try await client.decrypt(ciphertext, context: ["role": "1"]) == Secret("under a role"))
+        for wrong in [token + "x", nil] {
+            let refused = try moto.client(accessKeyID: id, secret: secret, sessionToken: wrong)
+            let error = await kmsError { () async throws(KMSError) in try await refused.describeKey() }
+            #expect(error?.code == "kms_access_denied", "\(String(describing: error))")
+        }
     }
 
     // MARK: Transport

@@ -15,6 +15,7 @@ import Synchronization
 /// AsyncHTTPClient's default `retryConnectionEstablishment`, an endpoint that refuses connections is reported as
 /// ``KMSError/unreachable(reason:)`` when the deadline comes (the pool retries until then); turn it off to fail at once.
 public struct KMSClient: Sendable {
+    /// The key, region, endpoint, credentials, deadline and bound of every call.
     public let configuration: KMSConfiguration
     private let httpClient: HTTPClient
     private let logger: Logger
@@ -114,7 +115,7 @@ public struct KMSClient: Sendable {
             guard answer.status == 200 else {
                 let redactions = secrets + [configuration.credentials.secretAccessKey.unprotectedString]
                     + (configuration.credentials.sessionToken.map { [$0.unprotectedString] } ?? [])
-                throw KMSVendorError.classify(status: answer.status, body: answer.body, redacting: redactions)
+                throw KMSVendorError.classify(status: answer.status, errorType: answer.errorType, body: answer.body, redacting: redactions)
             }
             let decoded: Answer
             do {
@@ -136,6 +137,8 @@ public struct KMSClient: Sendable {
     /// An answer's status and body (at most the bound).
     struct Answer: Sendable {
         let status: Int
+        /// `X-Amzn-ErrorType`, which names the error when the body does not.
+        let errorType: String?
         let body: [UInt8]
     }
 
@@ -161,7 +164,7 @@ public struct KMSClient: Sendable {
         let limit = configuration.maxAnswerBytes
         let request = signedRequest(operation, body: body)
         let client = httpClient, logger = logger
-        let progress = Progress()
+        let progress = HeadArrival()
         let outcome: Result<Answer, KMSError> = await withTaskGroup(of: Result<Answer, any Error>?.self) { group in
             group.addTask {
                 do {
@@ -196,29 +199,24 @@ public struct KMSClient: Sendable {
     }
 
     /// Whether the answer's head has come (from then on the deadline is our timer's, not AsyncHTTPClient's).
-    final class Progress: Sendable {
+    final class HeadArrival: Sendable {
         private let head = Mutex(false)
         var headReceived: Bool { head.withLock { $0 } }
         func receivedHead() { head.withLock { $0 = true } }
     }
 
-    /// The request with its signature: `POST` to the endpoint, the JSON body, `X-Amz-Target`, signed for `kms`.
+    /// The request with its signature: `POST /` to the endpoint, the JSON body, `X-Amz-Target`, signed for `kms`.
     func signedRequest(_ operation: Operation, body: [UInt8], at date: Date = Date()) -> HTTPClientRequest {
         let endpoint = configuration.endpoint
-        let path = endpoint.path.isEmpty ? "/" : endpoint.path
+        let scheme = endpoint.scheme?.lowercased() ?? "https"
         var host = endpoint.host ?? ""
         if host.contains(":") { host = "[\(host)]" }
-        if let port = endpoint.port, !(endpoint.scheme?.lowercased() == "https" && port == 443), !(endpoint.scheme?.lowercased() == "http" && port == 80) {
+        if let port = endpoint.port, !(scheme == "https" && port == 443), !(scheme == "http" && port == 80) {
             host += ":\(port)"
         }
         let headers = [("host", host), ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "TrentService.\(operation.rawValue)")]
-        let signature = signer.sign(method: "POST", path: path, headers: headers, body: body, at: date)
-        var components = URLComponents()
-        components.scheme = endpoint.scheme
-        components.host = endpoint.host
-        components.port = endpoint.port
-        components.percentEncodedPath = path
-        var request = HTTPClientRequest(url: components.string ?? endpoint.absoluteString)
+        let signature = signer.sign(method: "POST", path: "/", headers: headers, body: body, at: date)
+        var request = HTTPClientRequest(url: "\(scheme)://\(host)/")
         request.method = .POST
         for (name, value) in headers + signature { request.headers.add(name: name, value: value) }
         request.headers.add(name: "accept", value: "application/json")
@@ -227,7 +225,7 @@ public struct KMSClient: Sendable {
     }
 
     /// Sends the request and reads the answer, stopping at the bound.
-    static func send(_ request: HTTPClientRequest, client: HTTPClient, timeout: Duration, limit: Int, progress: Progress,
+    static func send(_ request: HTTPClientRequest, client: HTTPClient, timeout: Duration, limit: Int, progress: HeadArrival,
                      logger: Logger) async throws -> Answer {
         let response: HTTPClientResponse
         do {
@@ -251,7 +249,7 @@ public struct KMSClient: Sendable {
         } catch {
             throw ExchangeFailure.duringBody(error)
         }
-        return Answer(status: Int(response.status.code), body: body)
+        return Answer(status: Int(response.status.code), errorType: response.headers.first(name: "x-amzn-errortype"), body: body)
     }
 
     /// The ``KMSError`` an exchange's failure stands for.
@@ -356,6 +354,7 @@ public struct KMSDataKey: Sendable, CustomStringConvertible, CustomDebugStringCo
     /// An `AES_256` key's length.
     public static let byteCount = 32
 
+    /// The data key itself: use it, then let it go; never store it.
     public let plaintext: Secret
     /// The data key encrypted under the KMS key (store this; Decrypt gives the plaintext back).
     public let ciphertext: [UInt8]
@@ -369,10 +368,13 @@ public struct KMSDataKey: Sendable, CustomStringConvertible, CustomDebugStringCo
 
 /// What DescribeKey says of a key.
 public struct KMSKeyDescription: Sendable, Equatable {
+    /// The key's id (a UUID), whatever name it was asked by.
     public let keyID: String
+    /// The key's ARN (empty if the answer had none).
     public let arn: String
     /// `Enabled`, `Disabled`, `PendingDeletion`, …
     public let state: String
+    /// Whether the key is enabled.
     public let enabled: Bool
     /// `ENCRYPT_DECRYPT` for a key that wraps.
     public let usage: String

@@ -7,9 +7,11 @@ import KeywardenCore
 public struct KMSConfiguration: Sendable, CustomStringConvertible {
     /// The key: an id, an ARN, an alias (`alias/…`) or an alias ARN.
     public let keyID: String
+    /// The AWS region (`eu-west-1`), signed into every request.
     public let region: String
     /// The API's base URL: `https://kms.<region>.amazonaws.com` unless set (a local KMS, a VPC endpoint).
     public let endpoint: URL
+    /// The access key id, the secret access key and, for temporary credentials, the session token.
     public let credentials: SigV4Signer.Credentials
     /// How long a call may take, from sending the request to the last byte of the answer.
     public var timeout: Duration
@@ -92,9 +94,11 @@ public struct KMSConfiguration: Sendable, CustomStringConvertible {
         }
         let resolved: URL
         if let endpoint {
+            // The API is at `/`: a path, a query or user information is a mistake, not something to send.
             guard let scheme = endpoint.scheme?.lowercased(), scheme == "https" || scheme == "http", let host = endpoint.host, !host.isEmpty,
-                  endpoint.query == nil, endpoint.user == nil else {
-                throw .configuration(setting: names.endpoint, problem: "must be an http(s) URL with a host and no query, such as https://kms.eu-west-1.amazonaws.com")
+                  endpoint.path.isEmpty || endpoint.path == "/", endpoint.query == nil, endpoint.fragment == nil, endpoint.user == nil else {
+                throw .configuration(setting: names.endpoint,
+                                     problem: "must be an http(s) URL of a host (and port) only, such as https://kms.eu-west-1.amazonaws.com")
             }
             resolved = endpoint
         } else {

@@ -4,7 +4,7 @@ import KeywardenCore
 /// Why a call to the AWS KMS failed. Descriptions name the problem and what to check; they never contain a plaintext, a
 /// data key, a secret access key or a ciphertext.
 public enum KMSError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// A setting is missing or invalid; `setting` names the environment variable (or the parameter) to fix.
+    /// A setting or an argument is missing or invalid; `setting` names the environment variable (or the parameter).
     case configuration(setting: String, problem: String)
     /// The KMS could not be reached: connection refused, DNS failure, connect timeout, connection lost.
     case unreachable(reason: String)
@@ -89,14 +89,17 @@ public enum KMSError: Error, Sendable, Equatable, CustomStringConvertible {
 /// What the KMS said when it refused a call: the HTTP status, its error type without the `com.amazonaws.kms#` prefix,
 /// and its message, cleaned of control characters, of anything the call sent that is secret, and cut to 300 characters.
 public struct KMSVendorError: Sendable, Equatable, CustomStringConvertible {
+    /// The answer's HTTP status.
     public let status: Int
     /// The error type (`NotFoundException`), or an empty string when the answer named none.
     public let type: String
+    /// The KMS's message, cleaned and cut (possibly empty).
     public let message: String
 
     /// The longest vendor message kept.
     public static let messageLimit = 300
 
+    /// A vendor error as given (``classify(status:errorType:body:redacting:)`` cleans what it reads from an answer).
     public init(status: Int, type: String, message: String) {
         self.status = status
         self.type = type
@@ -108,11 +111,11 @@ public struct KMSVendorError: Sendable, Equatable, CustomStringConvertible {
         return message.isEmpty ? name : "\(name): \(message)"
     }
 
-    /// The error an answer with a status other than 200 stands for: by its `__type` (JSON) or `<Code>` (the XML some
-    /// front ends answer with), else by its status.
-    static func classify(status: Int, body: [UInt8], redacting secrets: [String]) -> KMSError {
-        let (rawType, rawMessage) = parse(body)
-        let type = clean(String(rawType.split(separator: "#").last ?? ""), limit: 100, redacting: secrets)
+    /// The error an answer with a status other than 200 stands for: by its `__type` (JSON), `<Code>` (the XML some
+    /// front ends answer with) or `X-Amzn-ErrorType` header, else by its status.
+    static func classify(status: Int, errorType: String? = nil, body: [UInt8], redacting secrets: [String]) -> KMSError {
+        let (bodyType, rawMessage) = parse(body)
+        let type = clean(shapeName(bodyType.isEmpty ? errorType ?? "" : bodyType), limit: 100, redacting: secrets)
         let vendor = KMSVendorError(status: status, type: type, message: clean(rawMessage, limit: messageLimit, redacting: secrets))
         switch type {
         case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException",
@@ -140,6 +143,13 @@ public struct KMSVendorError: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// An error type as the AWS JSON protocols write it, reduced to its name: what follows a `#`
+    /// (`com.amazonaws.kms#NotFoundException`), what precedes a `:` (`UnrecognizedClientException:http://internal…`).
+    static func shapeName(_ type: String) -> String {
+        let afterHash = type.firstIndex(of: "#").map { type[type.index(after: $0)...] } ?? type[...]
+        return String(afterHash.prefix { $0 != ":" }).trimmingCharacters(in: .whitespaces)
+    }
+
     /// The error type and message of a JSON (`__type`, `message` or `Message`) or XML (`<Code>`, `<Message>`) body.
     static func parse(_ body: [UInt8]) -> (type: String, message: String) {
         if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] {
@@ -159,6 +169,7 @@ public struct KMSVendorError: Sendable, Equatable, CustomStringConvertible {
     /// `text` with every occurrence of a secret replaced, control characters made spaces, and cut to `limit` characters.
     static func clean(_ text: String, limit: Int, redacting secrets: [String]) -> String {
         var text = text
+        // Shorter ones would blank ordinary words of the message; a secret that short is not one a KMS wraps.
         for secret in secrets where secret.count >= 4 {
             text = text.replacingOccurrences(of: secret, with: Secret.redacted)
         }
