@@ -8,7 +8,7 @@
   test-kms-server.py double  a hostile KMS double (standard library only): its answer depends on the request's KeyId
                              (see BEHAVIOURS). Prints the port.
 
-Both run until killed.
+Both run until killed, or until the process that started them ends.
 """
 import base64
 import json
@@ -156,5 +156,18 @@ def double():
     server.serve_forever()
 
 
+def exit_with_parent():
+    """Ends this server when the test process that started it is gone (a crash skips the test's own clean-up)."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == "__main__":
+    exit_with_parent()
     {"moto": moto, "double": double}[sys.argv[1]]()

@@ -108,7 +108,7 @@ public struct KMSClient: Sendable {
                 encoder.outputFormatting = [.withoutEscapingSlashes]
                 body = Array(try encoder.encode(request))
             } catch {
-                throw KMSError.malformedAnswer(detail: "the \(operation.rawValue) request could not be encoded")
+                throw KMSError.configuration(setting: operation.rawValue, problem: "could not be encoded as JSON")
             }
             let answer = try await exchange(operation, body: body)
             metadata["kms_status"] = "\(answer.status)"
@@ -134,8 +134,8 @@ public struct KMSClient: Sendable {
         }
     }
 
-    /// An answer's status and body (at most the bound).
-    struct Answer: Sendable {
+    /// An answer's status and body (at most the bound), before decoding.
+    struct RawAnswer: Sendable {
         let status: Int
         /// `X-Amzn-ErrorType`, which names the error when the body does not.
         let errorType: String?
@@ -158,14 +158,14 @@ public struct KMSClient: Sendable {
     /// (refused, DNS) when no connection was ever made, which is ``KMSError/unreachable(reason:)``, not a slow KMS.
     /// From the head on, a timer of ours cancels the reading at the deadline; a second later it also stops a call
     /// AsyncHTTPClient did not end.
-    func exchange(_ operation: Operation, body: [UInt8]) async throws(KMSError) -> Answer {
+    func exchange(_ operation: Operation, body: [UInt8]) async throws(KMSError) -> RawAnswer {
         let timeout = configuration.timeout
         let deadline = ContinuousClock.now + timeout
         let limit = configuration.maxAnswerBytes
         let request = signedRequest(operation, body: body)
         let client = httpClient, logger = logger
         let progress = HeadArrival()
-        let outcome: Result<Answer, KMSError> = await withTaskGroup(of: Result<Answer, any Error>?.self) { group in
+        let outcome: Result<RawAnswer, KMSError> = await withTaskGroup(of: Result<RawAnswer, any Error>?.self) { group in
             group.addTask {
                 do {
                     return .success(try await Self.send(request, client: client, timeout: timeout, limit: limit, progress: progress, logger: logger))
@@ -226,7 +226,7 @@ public struct KMSClient: Sendable {
 
     /// Sends the request and reads the answer, stopping at the bound.
     static func send(_ request: HTTPClientRequest, client: HTTPClient, timeout: Duration, limit: Int, progress: HeadArrival,
-                     logger: Logger) async throws -> Answer {
+                     logger: Logger) async throws -> RawAnswer {
         let response: HTTPClientResponse
         do {
             let (seconds, attoseconds) = timeout.components
@@ -249,7 +249,7 @@ public struct KMSClient: Sendable {
         } catch {
             throw ExchangeFailure.duringBody(error)
         }
-        return Answer(status: Int(response.status.code), errorType: response.headers.first(name: "x-amzn-errortype"), body: body)
+        return RawAnswer(status: Int(response.status.code), errorType: response.headers.first(name: "x-amzn-errortype"), body: body)
     }
 
     /// The ``KMSError`` an exchange's failure stands for.
