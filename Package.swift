@@ -50,6 +50,8 @@ let package = Package(
             dependencies: [
                 "KeywardenCore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Migrations, repositories, audit chain, rotation over SQLKit.
@@ -214,7 +216,8 @@ let package = Package(
         .testTarget(name: "KeywardenCoreTests", dependencies: ["KeywardenCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "KeywardenVaultTests",
-            dependencies: ["KeywardenVault", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["KeywardenVault", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Resources")]
         ),
         .testTarget(

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 
-/// The Python the tests' outside clients run in (the vendors' official SDKs, aiosmtpd), fetched by the tests themselves:
+/// The Python the tests' outside clients run in (the vendors' official SDKs, aiosmtpd, a local KMS), fetched by the tests themselves:
 /// `KEYWARDEN_PYTHON` when set; else the machine's `python3` when it already has every package asked for; else a
 /// virtual environment under `.build/test-python`, made and filled with pip once (under a file lock, so suites that
 /// start together install once).
@@ -14,6 +14,7 @@ public enum PythonPeers {
         ("openai", "openai>=1.50"), ("anthropic", "anthropic>=0.40"), ("google.genai", "google-genai==3.6.1"),
         ("mistralai", "mistralai==3.7.0"), ("elevenlabs", "elevenlabs==2.78.0"), ("aiosmtpd", "aiosmtpd>=1.4"),
         ("openapi_spec_validator", "openapi-spec-validator>=0.7"), ("websockets", "websockets>=13"),
+        ("moto.server", "moto[server]>=5"), ("boto3", "boto3"),
     ]
 
     /// The repository's root.
