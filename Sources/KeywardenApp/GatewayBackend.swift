@@ -15,6 +15,8 @@ public protocol GatewayBackend: Sendable {
     var isCurrent: Bool { get }
     /// How long ago this instance last confirmed it is current (`nil`: never).
     var sinceConfirmed: Duration? { get }
+    /// The principal a presented token names, or `nil` when it is not valid (from memory while recently seen).
+    func authenticate(presented: String) async throws -> Principal?
 
     // MARK: Resolution
 

@@ -15,7 +15,7 @@ import NIOCore
 /// Each client connection's ``GatewayChannelHandler`` routes a request here when ``GatewayFaces`` says it is a gateway
 /// call; ``serve(_:route:body:answer:receivedAt:connection:)`` runs as a task whose executor is that connection's event loop.
 struct GatewayDataPlane: Sendable {
-    let app: AppServices
+    let app: any GatewayBackend
     let gateway: Gateway
     let faces: GatewayFaces
     let replayLimit: Int
@@ -23,7 +23,7 @@ struct GatewayDataPlane: Sendable {
     let departures: ClientDepartures
     let logger: Logger
 
-    init(app: AppServices, gateway: Gateway, replayLimit: Int, departures: ClientDepartures, logger: Logger) {
+    init(app: any GatewayBackend, gateway: Gateway, replayLimit: Int, departures: ClientDepartures, logger: Logger) {
         self.app = app
         self.gateway = gateway
         self.faces = GatewayFaces(catalog: app.catalog)
@@ -183,7 +183,7 @@ struct GatewayDataPlane: Sendable {
 
     /// The token from a credential header, `?key=` (`keyParameter`) or, for a WebSocket, a subprotocol that carries it
     /// (`openai-insecure-api-key.<token>`), and the principal it names.
-    static func authenticate(_ app: AppServices, headers: HTTPFields, query keyParameter: String?, subprotocols: [String] = []) async throws -> Principal {
+    static func authenticate(_ app: any GatewayBackend, headers: HTTPFields, query keyParameter: String?, subprotocols: [String] = []) async throws -> Principal {
         var presented: String?
         for name in Gateway.credentialHeaders {
             let token = name == "authorization"
