@@ -244,7 +244,7 @@ extension Gateway {
         if let encoding = unreadableEncoding(headers) { return "content coding \(encoding)" }
         let type = headers.first(name: "content-type")?.lowercased() ?? ""
         guard isText(type) else { return nil }
-        if ["utf-16", "utf-32", "ucs-2", "ucs-4", "utf16", "utf32"].contains(where: { type.contains("charset=\($0)") || type.contains("charset=\"\($0)") }) {
+        if charsets(of: type).contains(where: { charset in ["utf-16", "utf-32", "ucs-2", "ucs-4", "utf16", "utf32"].contains { charset.hasPrefix($0) } }) {
             return "a wide charset"
         }
         if let whole, RequestBodyCheck.isWideText(whole.readableBytesView) { return "wide text" }
@@ -253,7 +253,18 @@ extension Gateway {
 
     /// Whether a content type is text a client reads as characters (JSON, `text/*`, an event stream, XML).
     static func isText(_ contentType: String) -> Bool {
-        contentType.contains("json") || contentType.hasPrefix("text/") || contentType.contains("xml") || contentType.contains("event-stream")
+        // The standard library's search (Foundation's `contains` on a `String` showed on the gateway's profile).
+        contentType.hasPrefix("text/") || contentType.firstRange(of: "json") != nil || contentType.firstRange(of: "xml") != nil
+            || contentType.firstRange(of: "event-stream") != nil
+    }
+
+    /// Every charset a lower-cased content type names (`charset=utf-16` or `charset="utf-16"`, each without its quote):
+    /// a hostile answer may name two, and clients differ on which they take.
+    static func charsets(of contentType: String) -> [Substring] {
+        contentType.ranges(of: "charset=").map { range in
+            let value = contentType[range.upperBound...]
+            return value.first == "\"" ? value.dropFirst() : value
+        }
     }
 
     /// Headers as the caller may see them: a value that holds a secret (or a long fragment of one, in any spelling the

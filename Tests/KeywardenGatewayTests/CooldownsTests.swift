@@ -109,6 +109,10 @@ struct CooldownsTests {
         #expect(Gateway.unreadableAnswer(["Content-Encoding": "identity"], whole: nil) == nil)
         #expect(Gateway.unreadableAnswer(["Content-Type": "application/json; charset=UTF-16"], whole: nil) != nil)
         #expect(Gateway.unreadableAnswer(["Content-Type": "text/event-stream; charset=\"utf-32\""], whole: nil) != nil)
+        // A second charset is read too (clients differ on which they take), and a charset with a suffix (`utf-16le`).
+        #expect(Gateway.unreadableAnswer(["Content-Type": "application/json; charset=utf-8; charset=utf-16"], whole: nil) != nil)
+        #expect(Gateway.unreadableAnswer(["Content-Type": "application/json;charset=UTF-16LE"], whole: nil) != nil)
+        #expect(Gateway.unreadableAnswer(["Content-Type": "application/json; charset=utf-8"], whole: nil) == nil)
         #expect(Gateway.unreadableAnswer(json, whole: ByteBuffer(bytes: [0x7B, 0x00, 0x22, 0x00])) == "wide text")
         #expect(Gateway.unreadableAnswer(json, whole: ByteBuffer(bytes: [0xFF, 0xFE, 0x7B, 0x00])) == "wide text")
         #expect(Gateway.unreadableAnswer(json, whole: ByteBuffer(string: #"{"ok":true}"#)) == nil)
