@@ -36,7 +36,11 @@ struct ConfigurationDocumentTests {
         let table = readme.components(separatedBy: "## Configuration").dropFirst().first?.components(separatedBy: "\n## ").first ?? ""
         // `KEYWARDEN_UPSTREAM_<ID>` in the table is the prefix `KEYWARDEN_UPSTREAM_` in the code.
         let documented = Set(Self.names(in: table.replacingOccurrences(of: "<ID>", with: "")))
-        let read = try Self.namesRead().subtracting(["KEYWARDEN_HTML"])
+        // The custody devices' settings are read by their clients (issue 28's building blocks, docs/vault.md), which
+        // `keywarden serve` does not use yet: they join the table when the master key can live in a device.
+        let all = try Self.namesRead()
+        let notServedYet = all.filter { $0.hasPrefix("KEYWARDEN_MASTER_KEY_KMS_") || $0.hasPrefix("KEYWARDEN_MASTER_KEY_PKCS11_") }
+        let read = all.subtracting(["KEYWARDEN_HTML"]).subtracting(notServedYet)
         #expect(read.count > 30, "the scan found the code's variables")
         #expect(read.subtracting(documented).sorted() == [], "read by the code, missing from the README's table")
         // An example of a prefix's name (`KEYWARDEN_UPSTREAM_OPENAI`) is read through its prefix.
