@@ -257,6 +257,18 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func answered() {
         guard let context else { return }
+        // Answered before its body ended (a refusal need not wait): what came of the body is let go, and the rest is
+        // read and dropped.
+        switch intake {
+        case .collecting(_, let promise):
+            collected = ByteBuffer()
+            promise.fail(CancellationError())
+        case .streaming(let source):
+            source.finish()
+        case .ignoring:
+            break
+        }
+        intake = .ignoring
         machine.answerEnded()
         carryOut(context)
     }
