@@ -24,7 +24,7 @@ public struct ClientConnectionStateMachine<Part> {
         case head(Owner, closeAfter: Bool)
         case body
         case end
-        /// A decoding error: the router answers it (400) and closes.
+        /// A decoding error: the router answers it (400) and closes; within a gateway call's body, the call does.
         case error
     }
 
@@ -34,7 +34,7 @@ public struct ClientConnectionStateMachine<Part> {
         case forward(Part)
         /// Begin a gateway call with this head.
         case startCall(Part)
-        /// Give the gateway call its request's part (a body part, or the end).
+        /// Give the gateway call its request's part (a body part, the end, or a decoding error of its body).
         case feedCall(Part)
         /// A part of a call already answered: nothing needs it.
         case discard(Part)
@@ -97,11 +97,20 @@ public struct ClientConnectionStateMachine<Part> {
         guard var exchange = current, !exchange.answerEnded else { return }
         exchange.answerEnded = true
         current = exchange
-        if exchange.owner == .gateway, exchange.closeAfter || quiescing {
+        // Whatever the call's reader wanted, the rest of its body is now read and dropped.
+        bodyPaused = false
+        switch exchange.owner {
+        case .gateway where exchange.closeAfter || quiescing:
             close()
             return
+        case .router where exchange.closeAfter:
+            // The router ends the connection after an answer to `Connection: close`: nothing after it is started.
+            stopped()
+            return
+        case .gateway, .router:
+            break
         }
-        if exchange.requestEnded { finishExchange() }
+        if exchange.requestEnded { finishExchange() } else { releaseHeldRead() }
     }
 
     /// The channel asked to read from the client.
@@ -122,10 +131,11 @@ public struct ClientConnectionStateMachine<Part> {
     /// The server is shutting down: close once the answer under way ended, or now when none is.
     public mutating func quiesce() {
         quiescing = true
-        switch current?.owner {
-        case .gateway?:
-            break  // closed when its answer ends (the router does not know of it)
-        case .router?, nil:
+        switch current {
+        case let exchange? where exchange.owner == .gateway:
+            // The router does not know of the call: closed when its answer ends, or now if it has.
+            if exchange.answerEnded { close() }
+        case .some, nil:
             // The router closes after its own answer, or at once when idle.
             actions.append(.forwardQuiesce)
         }
@@ -133,8 +143,13 @@ public struct ClientConnectionStateMachine<Part> {
 
     /// The connection closed: nothing more is started.
     public mutating func channelClosed() {
-        closed = true
+        stopped()
         current = nil
+    }
+
+    /// Nothing more is started on this connection; what waits is dropped.
+    private mutating func stopped() {
+        closed = true
         waiting.removeAll()
         waitingStart = 0
     }
@@ -158,6 +173,8 @@ public struct ClientConnectionStateMachine<Part> {
     private mutating func take(_ part: Part, _ kind: Kind) {
         switch kind {
         case .head(let owner, let closeAfter):
+            // Shutting down: nothing new begins.
+            guard !quiescing else { return close() }
             current = Exchange(owner: owner, closeAfter: closeAfter)
             bodyPaused = false
             actions.append(owner == .gateway ? .startCall(part) : .forward(part))
@@ -169,7 +186,7 @@ public struct ClientConnectionStateMachine<Part> {
             }
             switch exchange.owner {
             case .router: actions.append(.forward(part))
-            case .gateway: actions.append(exchange.answerEnded && kind == .body ? .discard(part) : .feedCall(part))
+            case .gateway: actions.append(exchange.answerEnded ? .discard(part) : .feedCall(part))
             }
             if kind == .end {
                 exchange.requestEnded = true
@@ -177,6 +194,14 @@ public struct ClientConnectionStateMachine<Part> {
                 if exchange.answerEnded { finishExchange() }
             }
         case .error:
+            if var exchange = current, exchange.owner == .gateway, !exchange.requestEnded {
+                // The call's own body cannot be read: the call learns it (it answers 400), and the connection closes
+                // after its answer (the router must not answer a request it does not own).
+                exchange.closeAfter = true
+                current = exchange
+                if exchange.answerEnded { close() } else { actions.append(.feedCall(part)) }
+                return
+            }
             // The router answers a request it cannot read, and closes.
             actions.append(.forward(part))
         }
@@ -184,9 +209,13 @@ public struct ClientConnectionStateMachine<Part> {
 
     /// The request under way was read whole and answered: the next waiting one begins.
     private mutating func finishExchange() {
+        let owner = current?.owner
         current = nil
-        // Shutting down: the router closes after its answer; nothing more begins.
-        if quiescing { return }
+        // Shutting down: the router closes after its own answer; after a call's, the connection closes here.
+        if quiescing {
+            if owner == .gateway { close() }
+            return
+        }
         while current.map({ !$0.requestEnded }) ?? true, waitingStart < waiting.count {
             let (part, kind) = waiting[waitingStart]
             waitingStart += 1

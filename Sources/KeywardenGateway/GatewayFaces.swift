@@ -42,8 +42,9 @@ public struct GatewayFaces: Sendable {
     /// The providers the native face serves, by id.
     private let providers: Set<String>
 
-    public init(catalog: ProviderCatalog) {
-        providers = Set(catalog.providers.filter { $0.baseURL != nil }.map(\.id))
+    /// The faces of `catalog`'s providers, but for ids in `reserved` (the router's own top-level segments, which win).
+    public init(catalog: ProviderCatalog, reserving reserved: Set<String> = []) {
+        providers = Set(catalog.providers.filter { $0.baseURL != nil && !reserved.contains($0.id) }.map(\.id))
     }
 
     /// The route of a request with this method and path (its query, if any, after `?`), or `nil` when it is not a
@@ -53,7 +54,10 @@ public struct GatewayFaces: Sendable {
         guard plain.first == "/" else { return nil }
         let afterSlash = plain.dropFirst()
         let first = afterSlash.firstIndex(of: "/").map { afterSlash[..<$0] } ?? afterSlash
-        if first == "v1", method == "POST", let face = Self.unified.first(where: { $0.path == plain }) {
+        if first == "v1", method == "POST" {
+            // As the router read them: a trailing slash is the same path.
+            let unslashed = plain.count > 1 && plain.last == "/" ? plain.dropLast() : plain
+            guard let face = Self.unified.first(where: { $0.path == unslashed }) else { return nil }
             return Route(kind: face.kind, prefix: "")
         }
         // `/{provider}/…`: the provider's segment followed by the vendor's path (at least its `/`).

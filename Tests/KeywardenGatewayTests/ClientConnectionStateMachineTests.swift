@@ -66,7 +66,7 @@ struct ClientConnectionStateMachineTests {
         machine.received("b2", .body)
         machine.received("e1", .end)
         machine.received("h2", .head(.router, closeAfter: false))
-        #expect(Self.drain(&machine) == ["discard:b2", "feed:e1", "forward:h2"])
+        #expect(Self.drain(&machine) == ["discard:b2", "discard:e1", "forward:h2"])
     }
 
     @Test("Connection: close on a gateway call closes after its answer; later requests are not started")
@@ -101,6 +101,39 @@ struct ClientConnectionStateMachineTests {
         #expect(Self.drain(&calling) == ["start:h1", "feed:e1"])
         calling.answerEnded()
         #expect(Self.drain(&calling) == ["close"])
+
+        // A call answered before its body ended (a refusal): a shutdown closes at once, not when the body ends.
+        var refused = Machine()
+        refused.received("h1", .head(.gateway, closeAfter: false))
+        refused.received("b1", .body)
+        refused.answerEnded()
+        _ = Self.drain(&refused)
+        refused.quiesce()
+        #expect(Self.drain(&refused) == ["close"])
+
+        // A shutdown while a router request waits behind a call: nothing new begins after the call.
+        var waiting = Machine()
+        waiting.received("h1", .head(.router, closeAfter: false))
+        waiting.received("e1", .end)
+        waiting.received("h2", .head(.gateway, closeAfter: false))
+        waiting.quiesce()
+        #expect(Self.drain(&waiting) == ["forward:h1", "forward:e1", "quiesce"])
+        waiting.answerEnded()
+        #expect(!Self.drain(&waiting).contains("start:h2"))
+    }
+
+    @Test("a router request that asks Connection: close: nothing pipelined after it is started (the router ends the connection)")
+    func routerCloseStopsTheConnection() {
+        var machine = Machine()
+        machine.received("h1", .head(.router, closeAfter: true))
+        machine.received("e1", .end)
+        machine.received("h2", .head(.gateway, closeAfter: false))
+        machine.received("e2", .end)
+        #expect(Self.drain(&machine) == ["forward:h1", "forward:e1"])
+        machine.answerEnded()
+        #expect(Self.drain(&machine).isEmpty, "the pipelined call must not reach a vendor")
+        machine.received("h3", .head(.gateway, closeAfter: false))
+        #expect(Self.drain(&machine) == ["discard:h3"])
     }
 
     @Test("reads stop while the call's body has no reader, or when too many parts wait, and resume when they are taken")
@@ -122,6 +155,37 @@ struct ClientConnectionStateMachineTests {
         machine.answerEnded()
         let replayed = Self.drain(&machine)
         #expect(replayed.last == "read" && replayed.count == Machine.maximumWaiting + 1, "\(replayed)")
+    }
+
+    @Test("a decoding error in a call's body goes to the call, which answers, and the connection closes after; never to the router")
+    func errorInTheCallsBody() {
+        var machine = Machine()
+        machine.received("h1", .head(.gateway, closeAfter: false))
+        machine.received("b1", .body)
+        machine.received("bad", .error)
+        #expect(Self.drain(&machine) == ["start:h1", "feed:b1", "feed:bad"])
+        machine.answerEnded()
+        #expect(Self.drain(&machine) == ["close"])
+
+        // Already answered (a refusal before the body ended): the connection closes at once.
+        var answered = Machine()
+        answered.received("h1", .head(.gateway, closeAfter: false))
+        answered.answerEnded()
+        _ = Self.drain(&answered)
+        answered.received("bad", .error)
+        #expect(Self.drain(&answered) == ["close"])
+    }
+
+    @Test("a call's reader that paused its body: once the call is answered, the rest of the body is read (and dropped)")
+    func answerReleasesAPausedBody() {
+        var machine = Machine()
+        machine.received("h1", .head(.gateway, closeAfter: false))
+        _ = Self.drain(&machine)
+        machine.bodyDemand(false)
+        machine.readRequested()
+        #expect(Self.drain(&machine).isEmpty)
+        machine.answerEnded()
+        #expect(Self.drain(&machine) == ["read"])
     }
 
     @Test("a decoding error waits its turn like a part, then goes to the router; nothing starts after the connection closed")

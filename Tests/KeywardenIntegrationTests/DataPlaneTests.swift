@@ -36,6 +36,8 @@ struct DataPlaneTests {
         let marks = [#""model":"gpt-4o-mini""#, #""status":"ok""#, "invalid_token", #""model":"gpt-4o""#, "Send a Keywarden token"]
         for (answer, mark) in zip(answers, marks) {
             #expect(answer.contains(mark), "expected \(mark) in \(answer)")
+            // Every answer says when and who, as the router's do (a vendor's own `Server` is not passed on).
+            #expect(answer.contains("\r\nServer: Keywarden\r\n") && answer.contains(" GMT\r\n"), "\(answer)")
         }
         // The connection is still good for another call.
         connection.send(Self.call(token: token, model: "gpt-4.1"))
@@ -56,5 +58,74 @@ struct DataPlaneTests {
         let answer = connection.read(until: "\"usage\"", limit: 10)
         #expect(answer.contains("200 OK") && answer.contains(#""model":"gpt-4o-mini"#), "\(answer)")
         #expect(connection.secondsUntilClosed(limit: 3) != nil, "the connection stayed open")
+    }
+
+    @Test("a router request that asks Connection: close ends the connection: a call pipelined behind it never reaches a vendor")
+    func routerCloseStopsPipelinedCalls() async throws {
+        let rig = try await GatewayRig()
+        defer { Task { await rig.stop() } }
+        let port = try #require(Int(rig.base.split(separator: ":").last ?? ""))
+        let ws = try await rig.workspace("Closed before the call")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, provider: "openai", secret: "sk-proj-closed-before-0903")
+        let connection = try RawTCPConnection(port: port)
+        defer { connection.close() }
+        connection.send("GET /healthz HTTP/1.1\r\nHost: kw\r\nConnection: close\r\n\r\n" + Self.call(token: token, model: "gpt-4o-mini"))
+        let text = connection.read(until: "never-there", limit: 3)
+        #expect(text.components(separatedBy: "HTTP/1.1 ").count == 2 && text.contains(#""status":"ok""#), "\(text)")
+        let export = try await TestHTTP.get(rig.base + "/api/v1/usage/export?format=jsonl", headers: ["Authorization": "Bearer \(rig.adminToken)"])
+        #expect(!export.text.contains(ws), "the pipelined call was made: \(export.text)")
+    }
+
+    @Test("spellings a client may use: an h2c Upgrade header is ignored, a trailing slash on a unified face is the same face")
+    func spellings() async throws {
+        let rig = try await GatewayRig()
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Spellings")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, provider: "openai", secret: "sk-proj-spellings-0904")
+        let body = Data(#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#.utf8)
+        let headers = ["Authorization": "Bearer \(token)", "Content-Type": "application/json"]
+        let upgrade = try await TestHTTP.send("POST", rig.base + "/openai/v1/chat/completions", body: body, headers: headers.merging(["Upgrade": "h2c"]) { $1 })
+        #expect(upgrade.status == 200, "\(upgrade.text)")
+        let slash = try await TestHTTP.send("POST", rig.base + "/v1/chat/completions/", body: body, headers: headers)
+        #expect(slash.status == 200, "\(slash.text)")
+    }
+
+    @Test("a call's chunked body that breaks HTTP's framing is answered once (400 malformed_body), never by the router too, and the connection closes")
+    func malformedChunkAnsweredOnce() async throws {
+        let rig = try await GatewayRig()
+        defer { Task { await rig.stop() } }
+        let port = try #require(Int(rig.base.split(separator: ":").last ?? ""))
+        let ws = try await rig.workspace("Broken chunks")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, provider: "openai", secret: "sk-proj-broken-chunks-0905")
+        let connection = try RawTCPConnection(port: port)
+        defer { connection.close() }
+        connection.send("POST /openai/v1/chat/completions HTTP/1.1\r\nHost: kw\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"mod\r\nZZ-not-a-size\r\n")
+        let text = connection.read(until: "never-there", limit: 3)
+        let answers = text.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.count == 1 && answers.first?.hasPrefix("400") == true && text.contains("malformed_body"), "\(text)")
+        #expect(connection.secondsUntilClosed(limit: 3) != nil, "the connection stayed open")
+    }
+
+    @Test("a graceful shutdown closes a connection whose call was refused while its body still trickles in, without waiting for the body")
+    func shutdownDoesNotWaitForARefusedBody() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("kw-dp-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let server = try KeywardenProcess(["serve", "--data", data.path, "--port", "0"], environment: ["KEYWARDEN_SHUTDOWN_TIMEOUT": "20"])
+        defer { server.signal(SIGKILL) }
+        let port = try await server.waitUntilListening()
+        let connection = try RawTCPConnection(port: port)
+        defer { connection.close() }
+        connection.send("POST /openai/v1/chat/completions HTTP/1.1\r\nHost: kw\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+        #expect(connection.read(until: "unauthorized", limit: 5).contains("401"))
+        connection.send("  ")
+        let started = ContinuousClock.now
+        server.signal(SIGTERM)
+        #expect(connection.secondsUntilClosed(limit: 10) != nil, "the connection stayed open through the shutdown")
+        _ = try await server.wait(timeout: .seconds(15))
+        #expect(ContinuousClock.now - started < .seconds(8), "the shutdown waited \(ContinuousClock.now - started)")
     }
 }

@@ -126,8 +126,15 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     UsageController(app: app).addExportRoute(to: api.group("usage"))
     // Gateway calls are answered before the router (``GatewayChannelHandler``); another method on a face's path is the
     // router's to refuse, naming the methods the face takes.
-    routeTable.fill(from: router, adding: GatewayFaces(catalog: app.catalog).operations)
+    routeTable.fill(from: router, adding: gatewayFaces(app.catalog, router: router).operations)
     return router
+}
+
+/// The data plane's faces beside `router`: a catalog provider whose id is a top-level segment of the router's (`api`,
+/// `login`) is not a native face, so the router's literal routes win, as they did when the faces were routes.
+func gatewayFaces(_ catalog: ProviderCatalog, router: Router<KeywardenRequestContext>) -> GatewayFaces {
+    let reserved = Set(router.routes.compactMap { $0.path.description.split(separator: "/").first.map(String.init) }.filter { !$0.hasPrefix("{") })
+    return GatewayFaces(catalog: catalog, reserving: reserved)
 }
 
 /// Builds the application: the router, the listening address, and `onListening` called with the bound port.
@@ -140,8 +147,9 @@ public func buildApplication(
     let limits = settings.connections
     let departures = services.departures
     let realtime = RealtimeController(app: services.app, gateway: services.gateway)
-    let plane = GatewayDataPlane(app: services.app, gateway: services.gateway, replayLimit: settings.gateway.replayLimit, departures: departures,
-                                 logger: logger)
+    let router = buildRouter(services)
+    let plane = GatewayDataPlane(app: services.app, gateway: services.gateway, faces: gatewayFaces(services.app.catalog, router: router),
+                                 replayLimit: settings.gateway.replayLimit, departures: departures, calls: services.liveCalls, logger: logger)
     // HTTP/1.1, with WebSocket upgrades for the providers' realtime endpoints; every connection admitted (counted, its
     // first head timed) before either is chosen.
     let server = HTTPServerBuilder { responder in
@@ -157,7 +165,7 @@ public func buildApplication(
         )
     }
     return Application(
-        router: buildRouter(services),
+        router: router,
         server: server,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Keywarden"),
         onServerRunning: { channel in
@@ -225,8 +233,10 @@ public func runServer(
     if settings.healthChecksEnabled { members.append(.init(service: services.health)) }
     members.append(.init(service: KeyLifecycleSweep(app: app, settings: settings.lifecycle, logger: logger)))
     members.append(.init(service: services.ledger))
-    // The calls' effects stop after the server (its last calls' effects are carried out) and before the ledger.
+    // The calls' effects stop after the server (its last calls' effects are carried out) and before the ledger; the
+    // data plane's calls under way are waited for between the two.
     members.append(.init(service: services.gateway.effects))
+    members.append(.init(service: DataPlaneDrain(calls: services.liveCalls)))
     members.append(.init(service: server))
     members.append(.init(service: ShutdownWatchdog(bound: settings.shutdownBound, logger: logger)))
     var configuration = ServiceGroupConfiguration(services: members, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -27,6 +27,8 @@ public struct ServerServices: Sendable {
     let egressProxy: EgressProxy?
     /// The client connections being served, so that work for a client that left is cancelled.
     let departures = ClientDepartures()
+    /// The gateway calls under way, which a graceful shutdown waits for.
+    let liveCalls = LiveCalls()
 
     /// Builds the services over a store: the egress proxy (unless private targets are allowed), one pair of HTTP
     /// clients for verification and webhooks, and one pair for the gateway (each: direct, and through the proxy).

@@ -42,6 +42,8 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
     /// Whether `channelRead` is under way (its `channelReadComplete` follows; replayed parts need one of their own).
     private var reading = false
+    /// The `Date` header's value, made once a second.
+    private var dates = HTTPDate.Cache()
 
     init(plane: GatewayDataPlane) {
         self.plane = plane
@@ -68,8 +70,10 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
-            // A WebSocket upgrade that was not taken is the router's to answer.
-            let route = head.headerFields[.upgrade] == nil ? plane.faces.route(method: head.method.rawValue, path: Substring(head.path ?? "/")) : nil
+            // A WebSocket upgrade that was not taken is the router's to answer (another upgrade, such as h2c, is ignored
+            // as HTTP/1.1 allows).
+            let asksWebSocket = head.headerFields[.upgrade].map { $0.lowercased().contains("websocket") } ?? false
+            let route = asksWebSocket ? nil : plane.faces.route(method: head.method.rawValue, path: Substring(head.path ?? "/"))
             let closeAfter = head.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false
             machine.received(.part(part, route: route), .head(route == nil ? .router : .gateway, closeAfter: closeAfter))
         case .body:
@@ -132,7 +136,9 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 startCall(incoming, context: context)
             case .feedCall(.part(let part, _)):
                 feed(part)
-            case .feedCall(.error), .discard:
+            case .feedCall(.error(let error)):
+                failIntake(error)
+            case .discard:
                 break
             case .forwardQuiesce:
                 context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
@@ -161,6 +167,8 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             collected = ByteBuffer()
             intake = .collecting(limit: limit, promise)
             body = .collected(promise.futureResult, limit: limit)
+            // Nothing more is read of the body until the call was authenticated and asks for it (``ClientAnswer/wantBody()``).
+            machine.bodyDemand(false)
         case .streamOnce(let length):
             let producer = GatewayDataPlane.RequestBodyStream.makeSequence(
                 backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
@@ -171,8 +179,10 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         let answer = ClientAnswer(handler: NIOLoopBound(self, eventLoop: context.eventLoop))
         let plane = self.plane
         let connection = plane.departures.connection(ObjectIdentifier(context.channel))
+        plane.calls.begin()
         Task(executorPreference: executor) {
             await plane.serve(head, route: route, body: body, answer: answer, receivedAt: receivedAt, connection: connection)
+            plane.calls.end()
         }
     }
 
@@ -199,15 +209,24 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
+    /// The call's body cannot be read whole: its reader learns why.
+    private func failIntake(_ error: any Error) {
+        switch intake {
+        case .collecting(_, let promise):
+            collected = ByteBuffer()
+            promise.fail(error)
+        case .streaming(let source):
+            source.finish(error)
+        case .ignoring:
+            break
+        }
+        intake = .ignoring
+    }
+
     /// The connection closed: the call's body ends in an error, its writer is released, nothing more starts.
     private func connectionEnded() {
         machine.channelClosed()
-        switch intake {
-        case .collecting(_, let promise): promise.fail(ChannelError.ioOnClosedChannel)
-        case .streaming(let source): source.finish(ChannelError.ioOnClosedChannel)
-        case .ignoring: break
-        }
-        intake = .ignoring
+        failIntake(ChannelError.ioOnClosedChannel)
         let waiters = writabilityWaiters
         writabilityWaiters.removeAll()
         for waiter in waiters { waiter.fail(ChannelError.ioOnClosedChannel) }
@@ -217,24 +236,41 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     fileprivate func writeHead(_ head: HTTPResponse) {
         guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.head(stamped(head))), promise: nil)
     }
 
     fileprivate func writeComplete(_ head: HTTPResponse, body: ByteBuffer) {
         guard let context else { return }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.head(stamped(head))), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
         writeEnd(context)
     }
 
-    /// Writes a part; the future (when there is one) completes when the client may take more.
-    fileprivate func writeBody(_ chunk: ByteBuffer) -> EventLoopFuture<Void>? {
-        guard let context, context.channel.isActive else { return context?.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+    /// Every answer's `Date` and `Server` (as the router's answers have them; a vendor's `Server` is not passed on).
+    private func stamped(_ head: HTTPResponse) -> HTTPResponse {
+        var head = head
+        head.headerFields[.date] = dates.now()
+        head.headerFields[.server] = "Keywarden"
+        return head
+    }
+
+    /// What became of a part written.
+    fileprivate enum Written: Sendable {
+        case taken
+        /// The client's socket is full: go on when this completes.
+        case wait(EventLoopFuture<Void>)
+        /// The connection is gone.
+        case closed
+    }
+
+    /// Writes a part of the body.
+    fileprivate func writeBody(_ chunk: ByteBuffer) -> Written {
+        guard let context, context.channel.isActive else { return .closed }
         context.writeAndFlush(wrapOutboundOut(.body(chunk)), promise: nil)
-        guard !context.channel.isWritable else { return nil }
+        guard !context.channel.isWritable else { return .taken }
         let waiter = context.eventLoop.makePromise(of: Void.self)
         writabilityWaiters.append(waiter)
-        return waiter.futureResult
+        return .wait(waiter.futureResult)
     }
 
     fileprivate func writeEnd() {
@@ -259,16 +295,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard let context else { return }
         // Answered before its body ended (a refusal need not wait): what came of the body is let go, and the rest is
         // read and dropped.
-        switch intake {
-        case .collecting(_, let promise):
-            collected = ByteBuffer()
-            promise.fail(CancellationError())
-        case .streaming(let source):
-            source.finish()
-        case .ignoring:
-            break
-        }
-        intake = .ignoring
+        failIntake(CancellationError())
         machine.answerEnded()
         carryOut(context)
     }
@@ -322,10 +349,18 @@ final class ClientAnswer: Sendable {
         await onLoop { $0.writeHead(head) }
     }
 
-    /// One part of the body; returns once the client may take more.
+    /// One part of the body; returns once the client may take more, and throws when the client is gone.
     func body(_ chunk: ByteBuffer) async throws {
-        let waiting: EventLoopFuture<Void>? = await onLoop { $0.writeBody(chunk) }
-        try await waiting?.get()
+        switch await onLoop({ $0.writeBody(chunk) }) {
+        case .taken: return
+        case .wait(let writable): try await writable.get()
+        case .closed: throw ChannelError.ioOnClosedChannel
+        }
+    }
+
+    /// The call was authenticated: the rest of a collected body may be read.
+    func wantBody() async {
+        await onLoop { $0.bodyDemand(true) }
     }
 
     /// The end of a body written in parts.

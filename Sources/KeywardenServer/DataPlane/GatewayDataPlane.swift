@@ -8,6 +8,7 @@ import KeywardenGateway
 import KeywardenVault
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The data plane's part shared by every connection: what turns a gateway call's head and body into a ``GatewayCall``
 /// (the token, the workspace, the face's settings) and its answer into response parts.
@@ -21,16 +22,27 @@ struct GatewayDataPlane: Sendable {
     let replayLimit: Int
     /// Who is still connected: a call whose client leaves is cancelled, and the vendor's connection closed with it.
     let departures: ClientDepartures
+    /// The calls under way (a graceful shutdown waits for them).
+    let calls: LiveCalls
     let logger: Logger
 
-    init(app: any GatewayBackend, gateway: Gateway, replayLimit: Int, departures: ClientDepartures, logger: Logger) {
+    init(app: any GatewayBackend, gateway: Gateway, faces: GatewayFaces, replayLimit: Int, departures: ClientDepartures, calls: LiveCalls,
+         logger: Logger) {
         self.app = app
         self.gateway = gateway
-        self.faces = GatewayFaces(catalog: app.catalog)
+        self.faces = faces
         self.replayLimit = replayLimit
         self.departures = departures
+        self.calls = calls
         self.logger = logger
     }
+
+    /// A body larger than this is worked on (parsed, translated, scrubbed) off the event loop, so one large call does not
+    /// hold up the other connections the loop serves.
+    static let largeBody = 256 * 1024
+
+    /// The status a call is metered and logged with when its client left before the answer (nginx's 499).
+    static let clientClosed = 499
 
     /// How a call's request body reaches it from the connection.
     enum Body: Sendable {
@@ -55,30 +67,51 @@ struct GatewayDataPlane: Sendable {
     func serve(_ head: HTTPRequest, route: GatewayFaces.Route, body: Body, answer: ClientAnswer, receivedAt start: ContinuousClock.Instant,
                connection: ClientDepartures.Connection?) async {
         var status = 500
+        var answeredAt: ContinuousClock.Instant?
         do {
-            let call = try await call(for: head, route: route, body: body, receivedAt: start)
-            let response = if let connection { await connection.cancellingOnDeparture { await gateway.handle(call) } } else { await gateway.handle(call) }
+            let call = try await call(for: head, route: route, body: body, answer: answer, receivedAt: start)
+            let response: GatewayResponse
+            if case .complete(let bytes) = call.body, bytes.readableBytes > Self.largeBody {
+                response = await withTaskExecutorPreference(globalConcurrentExecutor) { await handle(call, connection: connection) }
+            } else {
+                response = await handle(call, connection: connection)
+            }
             status = response.status
+            answeredAt = .now
             try await write(response, to: answer, connection: connection)
-        } catch let error where answer.headWritten {
-            // The answer was under way: the client sees it cut (the connection closes), as a vendor's cut stream.
+        } catch let error where answer.headWritten || Self.clientLeft(error) {
+            // The answer was under way, or the client is gone: the client sees it cut (the connection closes), as a
+            // vendor's cut stream.
+            if !answer.headWritten { status = Self.clientClosed }
             logger.debug("gateway: answer cut", metadata: ["error_type": "\(type(of: error))"])
             await answer.abort()
         } catch {
             let refusal = APIError.answering(error, logger: logger)
             status = refusal.status.code
+            answeredAt = .now
             await answer.complete(refusal.responseHead, body: refusal.bodyBuffer)
         }
+        // As the router's request log: the time to the answer's head.
         if logger.logLevel <= .info {
             logger.info("request", metadata: [
-                "method": "\(head.method.rawValue)", "path": "\(URI(head.path ?? "/").path)",
-                "status": "\(status)", "ms": "\(RequestLogMiddleware<KeywardenRequestContext>.milliseconds(ContinuousClock.now - start))",
+                "method": "\(head.method.rawValue)", "path": "\(URI(head.path ?? "/").path)", "status": "\(status)",
+                "ms": "\(RequestLogMiddleware<KeywardenRequestContext>.milliseconds((answeredAt ?? .now) - start))",
             ])
         }
     }
 
+    private func handle(_ call: GatewayCall, connection: ClientDepartures.Connection?) async -> GatewayResponse {
+        if let connection { await connection.cancellingOnDeparture { await gateway.handle(call) } } else { await gateway.handle(call) }
+    }
+
+    /// Whether an error says the client's connection is gone (nothing can be answered).
+    static func clientLeft(_ error: any Error) -> Bool {
+        error is ChannelError || error is CancellationError
+    }
+
     /// The call a request head and body make, once its token and workspace are known.
-    func call(for head: HTTPRequest, route: GatewayFaces.Route, body: Body, receivedAt start: ContinuousClock.Instant) async throws -> GatewayCall {
+    func call(for head: HTTPRequest, route: GatewayFaces.Route, body: Body, answer: ClientAnswer, receivedAt start: ContinuousClock.Instant)
+        async throws -> GatewayCall {
         var receivedAt = start
         let uri = URI(head.path ?? "/")
         var path = String(uri.path.dropFirst(route.prefix.count))
@@ -122,11 +155,15 @@ struct GatewayDataPlane: Sendable {
             // The client's upload is its time, not Keywarden's: `Server-Timing`'s `kw` starts again after it.
             defer { receivedAt += ContinuousClock.now - uploadStarted }
             let buffer: ByteBuffer
+            // Authenticated: the rest of the body may come.
+            await answer.wantBody()
             do {
                 buffer = try await future.get()
             } catch is BodyTooLarge {
                 throw KeywardenError(.tooLarge, code: "body_too_large",
                     message: "A request body without Content-Length may be at most \(limit) bytes; send Content-Length to stream larger ones.")
+            } catch is HTTPParserError {
+                throw KeywardenError(.invalid, code: "malformed_body", message: "The request body is not valid HTTP (its framing or chunks).")
             }
             callBody = buffer.readableBytes == 0 ? .empty : .complete(buffer)
         }
