@@ -223,7 +223,7 @@ let package = Package(
         .testTarget(name: "KeywardenCoreTests", dependencies: ["KeywardenCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "KeywardenVaultTests",
-            dependencies: ["KeywardenVault", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["KeywardenVault", "CKeywardenPKCS11", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Resources")]
         ),
