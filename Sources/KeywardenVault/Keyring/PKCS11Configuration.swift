@@ -110,6 +110,7 @@ public struct PKCS11Configuration: Sendable, CustomStringConvertible {
         self.keyLabel = keyLabel
     }
 
+    /// The key, token and module; the PIN shown as `<redacted>`.
     public var description: String {
         "PKCS#11 key '\(keyLabel)' on token '\(tokenLabel)' through \(modulePath) (PIN \(Secret.redacted))"
     }

@@ -54,6 +54,7 @@ public enum PKCS11Error: Error, Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
+    /// What went wrong and what to check, in one line (never a PIN or a plaintext).
     public var description: String {
         switch self {
         case .configuration(let setting, let problem):
@@ -125,6 +126,7 @@ public struct PKCS11ReturnValue: Sendable, Hashable, CustomStringConvertible {
         return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
 
+    /// The name and the hex code: `CKR_PIN_INCORRECT (0x000000A0)`, or `CKR 0x80000001` for a value not named here.
     public var description: String { name.map { "\($0) (\(hex))" } ?? "CKR \(hex)" }
 
     static let names: [UInt: String] = [

@@ -339,17 +339,18 @@ public final class PKCS11Token: Sendable {
 
     /// The slot of the one initialized token labelled `label`.
     private static func slot(labelled label: String, functions: CK_FUNCTION_LIST_PTR) throws(PKCS11Error) -> CK_SLOT_ID {
-        var slots: [CK_SLOT_ID] = []
+        var slots: [CK_SLOT_ID]?
         var count: CK_ULONG = 0
-        for _ in 0..<4 {
+        // A token may come between the count and the list (CKR_BUFFER_TOO_SMALL): ask again.
+        for _ in 0..<4 where slots == nil {
             try check(kw_p11_slots_with_token(functions, nil, &count), "C_GetSlotList")
-            slots = [CK_SLOT_ID](repeating: 0, count: Int(count))
-            let value = kw_p11_slots_with_token(functions, &slots, &count)
+            var listed = [CK_SLOT_ID](repeating: 0, count: Int(count))
+            let value = kw_p11_slots_with_token(functions, &listed, &count)
             if value == CK_RV(CKR_BUFFER_TOO_SMALL) { continue }
             try check(value, "C_GetSlotList")
-            slots = Array(slots.prefix(Int(count)))
-            break
+            slots = Array(listed.prefix(Int(count)))
         }
+        guard let slots else { throw .failed(operation: "C_GetSlotList", returnValue: PKCS11ReturnValue(UInt(CKR_BUFFER_TOO_SMALL))) }
         var matches: [(slot: CK_SLOT_ID, flags: CK_FLAGS)] = []
         for slot in slots {
             var info = CK_TOKEN_INFO()
