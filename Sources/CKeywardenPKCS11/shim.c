@@ -75,6 +75,11 @@ CK_RV kw_p11_close_session(CK_FUNCTION_LIST_PTR functions, CK_SESSION_HANDLE ses
     return functions->C_CloseSession(session);
 }
 
+CK_RV kw_p11_session_info(CK_FUNCTION_LIST_PTR functions, CK_SESSION_HANDLE session, CK_SESSION_INFO *info) {
+    REQUIRE(C_GetSessionInfo);
+    return functions->C_GetSessionInfo(session, info);
+}
+
 CK_RV kw_p11_login_user(CK_FUNCTION_LIST_PTR functions, CK_SESSION_HANDLE session, const CK_BYTE *pin, CK_ULONG pinLength) {
     REQUIRE(C_Login);
     return functions->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR)pin, pinLength);

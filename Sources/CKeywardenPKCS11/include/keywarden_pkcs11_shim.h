@@ -30,6 +30,9 @@ CK_RV kw_p11_token_info(CK_FUNCTION_LIST_PTR functions, CK_SLOT_ID slot, CK_TOKE
 CK_RV kw_p11_open_session(CK_FUNCTION_LIST_PTR functions, CK_SLOT_ID slot, CK_SESSION_HANDLE *session);
 CK_RV kw_p11_close_session(CK_FUNCTION_LIST_PTR functions, CK_SESSION_HANDLE session);
 
+/* C_GetSessionInfo: whether the session (and its token) is still there. */
+CK_RV kw_p11_session_info(CK_FUNCTION_LIST_PTR functions, CK_SESSION_HANDLE session, CK_SESSION_INFO *info);
+
 /* C_Login as the normal user (CKU_USER). */
 CK_RV kw_p11_login_user(CK_FUNCTION_LIST_PTR functions, CK_SESSION_HANDLE session, const CK_BYTE *pin, CK_ULONG pinLength);
 

@@ -192,6 +192,12 @@ public final class PKCS11Token: Sendable {
                 case CK_RV(CKR_BUFFER_TOO_SMALL):
                     capacity = Int(length)
                 case _ where failedAtInit == 0 && Self.decryptionFailures.contains(UInt(value)):
+                    // A generic failure may also be the device's: a session that is gone says so.
+                    var info = CK_SESSION_INFO()
+                    let probe = kw_p11_session_info(module.functions, session, &info)
+                    if PKCS11Error.goneValues.contains(UInt(probe)) {
+                        throw .deviceGone(operation: "C_Decrypt", returnValue: PKCS11ReturnValue(UInt(value)))
+                    }
                     throw .decryptionFailed(detail: "C_Decrypt: \(PKCS11ReturnValue(UInt(value)))")
                 default:
                     throw keyError(value, operation: failedAtInit != 0 ? "C_DecryptInit" : "C_Decrypt", state: &state)
@@ -320,7 +326,8 @@ public final class PKCS11Token: Sendable {
 
     /// What `C_Decrypt` answers when the tag does not match. The specification says `CKR_ENCRYPTED_DATA_INVALID` (or
     /// `…_LEN_RANGE` for a truncated one); SoftHSM2 2.6 answers `CKR_GENERAL_ERROR`, so after a `C_DecryptInit` that
-    /// succeeded, that counts as a ciphertext that does not open too.
+    /// succeeded, that counts as a ciphertext that does not open too, unless `C_GetSessionInfo` then says the session
+    /// or the token is gone.
     static let decryptionFailures: Set<UInt> = [
         UInt(CKR_ENCRYPTED_DATA_INVALID), UInt(CKR_ENCRYPTED_DATA_LEN_RANGE), UInt(CKR_DATA_INVALID), UInt(CKR_DATA_LEN_RANGE),
         UInt(CKR_GENERAL_ERROR), UInt(CKR_FUNCTION_FAILED),
