@@ -32,9 +32,9 @@ enum SoftHSM {
 
     static let absent = "SoftHSM2 is not installed (no libsofthsm2.so or softhsm2-util; apt-get install softhsm2): the PKCS#11 token tests are SKIPPED"
 
-    /// The process's token folder and configuration file, `SOFTHSM2_CONF` set to it (once).
+    /// The process's token folder and configuration file, `SOFTHSM2_CONF` set to it (once); removed when the process ends.
     static let configuration: Result<String, ConfigurationFailed> = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-softhsm-\(UUID().uuidString)")
+        let directory = TestFolder.root.appendingPathComponent("softhsm")
         let tokens = directory.appendingPathComponent("tokens")
         let file = directory.appendingPathComponent("softhsm2.conf")
         do {
@@ -71,11 +71,22 @@ enum SoftHSM {
     }
 }
 
-/// A PIN file in a folder of its own.
+/// This test process's folder for tokens and PIN files, removed when the process exits.
+enum TestFolder {
+    static let root: URL = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("kw-pkcs11-\(getpid())-\(UUID().uuidString.prefix(8))")
+        atexit {
+            try? FileManager.default.removeItem(at: TestFolder.root)
+        }
+        return root
+    }()
+}
+
+/// A PIN file of its own.
 func pinFile(_ pin: String, trailing: String = "\n") throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-pin-\(UUID().uuidString)")
+    let directory = TestFolder.root.appendingPathComponent("pins")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let file = directory.appendingPathComponent("pin")
+    let file = directory.appendingPathComponent(UUID().uuidString)
     try (pin + trailing).write(to: file, atomically: true, encoding: .utf8)
     return file.path
 }
