@@ -44,11 +44,18 @@ let package = Package(
             name: "KeywardenCore",
             resources: [.copy("Resources/catalog.json")]
         ),
+        // The PKCS#11 (Cryptoki) header, written from the OASIS specification, and a thin C layer over a module loaded at
+        // run time (dlopen + C_GetFunctionList): nothing links against an HSM's library.
+        .target(
+            name: "CKeywardenPKCS11",
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
+        ),
         // Keyring and envelope encryption.
         .target(
             name: "KeywardenVault",
             dependencies: [
                 "KeywardenCore",
+                "CKeywardenPKCS11",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -217,7 +224,7 @@ let package = Package(
         .testTarget(name: "KeywardenCoreTests", dependencies: ["KeywardenCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(
             name: "KeywardenVaultTests",
-            dependencies: ["KeywardenVault", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["KeywardenVault", "CKeywardenPKCS11", "KeywardenTestSupport", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Resources")]
         ),
