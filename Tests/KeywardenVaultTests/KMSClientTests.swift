@@ -280,7 +280,7 @@ struct KMSClientTests {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         let noRetry = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        for (httpClient, bound) in [(HTTPClient.shared, Duration.seconds(4)), (noRetry, Duration.seconds(1))] {
+        for (httpClient, bound) in [(HTTPClient.shared, Duration.seconds(8)), (noRetry, Duration.seconds(3))] {
             let settings = try KMSConfiguration(keyID: "k", region: "us-east-1", endpoint: URL(string: "http://127.0.0.1:\(port)"),
                                                 credentials: .init(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("s")), timeout: .seconds(1.5))
             let client = KMSClient(configuration: settings, httpClient: httpClient)
