@@ -10,8 +10,8 @@ import NIOPosix
 /// [--streams-per-connection K] [--events 64] [--pace-ms 20] [--ramp-ms 0] [--threads 1]` opens N connections (their
 /// starts spread evenly over `ramp-ms`), sends K streamed chat completions on each in turn (keep-alive), timestamps
 /// each request's send and every event's arrival (an event ends at a blank line), and prints one JSON line: time to
-/// first event p50 / p99 / max, inter-event gap p50 / p99 / max (µs), `late` (events, the first included, later than
-/// 10× the pace after the one before or the request), `errors` (a status other than 200, a stream cut or ended with
+/// first event p50 / p99 / max, inter-event gap p50 / p99 / max (µs), `late` (events later than 10× the pace after the
+/// one before), `late_first` (first events later than that after the request: not paced, reported apart), `errors` (a status other than 200, a stream cut or ended with
 /// fewer events than `events` + 2, a connection refused, a stream past its deadline) and `streams` (N × K).
 struct StreamClientPlan: Sendable {
     let host: String
@@ -26,7 +26,7 @@ struct StreamClientPlan: Sendable {
     let threads: Int
     let body: ByteBuffer
 
-    /// An event later than this after the one before it (or after the request, for the first) is late.
+    /// An event later than this after the one before it is late (a first event, after the request: `lateFirst`).
     var lateBound: Int64 { pace.nanoseconds * 10 }
     /// A stream not finished by then is cut and counted as an error.
     var streamDeadline: TimeAmount { pace * Int64(expectedEvents) * 3 + .seconds(10) }
@@ -37,6 +37,7 @@ struct StreamFigures: Sendable {
     var firstEvents: [Int64] = []
     var gaps: [Int64] = []
     var late = 0
+    var lateFirst = 0
     var errors = 0
     var streams = 0
 
@@ -44,6 +45,7 @@ struct StreamFigures: Sendable {
         firstEvents += other.firstEvents
         gaps += other.gaps
         late += other.late
+        lateFirst += other.lateFirst
         errors += other.errors
         streams += other.streams
     }
@@ -120,6 +122,7 @@ func streamReport(_ figures: StreamFigures, plan: StreamClientPlan) -> String {
     let gaps = figures.gaps.sorted()
     let fields: [(String, String)] = [
         ("streams", String(figures.streams)), ("errors", String(figures.errors)), ("late", String(figures.late)),
+        ("late_first", String(figures.lateFirst)),
         ("concurrency", String(plan.concurrency)), ("events_per_stream", String(plan.expectedEvents)),
         ("pace_ms", String(plan.pace.nanoseconds / 1_000_000)), ("gaps", String(gaps.count)),
         ("ttfe_p50_us", String(format: "%.1f", percentile(first, 0.5))), ("ttfe_p99_us", String(format: "%.1f", percentile(first, 0.99))),
@@ -218,8 +221,13 @@ final class StreamConnectionHandler: ChannelInboundHandler {
     /// An event ended at `now`: the first's delay from the request, or the gap since the one before.
     private func arrived(at now: Int64) {
         let delay = now - lastEventAt
-        if events == 0 { figures.firstEvents.append(delay) } else { figures.gaps.append(delay) }
-        if delay > plan.lateBound { figures.late += 1 }
+        if events == 0 {
+            figures.firstEvents.append(delay)
+            if delay > plan.lateBound { figures.lateFirst += 1 }
+        } else {
+            figures.gaps.append(delay)
+            if delay > plan.lateBound { figures.late += 1 }
+        }
         lastEventAt = now
         events += 1
     }
