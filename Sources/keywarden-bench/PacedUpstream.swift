@@ -4,8 +4,8 @@ import NIOHTTP1
 import NIOPosix
 
 /// A paced streaming upstream for `Benchmarks/gateway-cost.sh`: a vendor that streams slowly, the way a model does.
-/// **A measuring instrument, not production code.**
 ///
+/// **A measuring instrument, not production code.**
 /// `keywarden-bench paced-upstream [--port P] [--events 64] [--pace-ms 20]` prints `listening PORT`, then answers
 /// every POST: a body with `"stream":true` gets an OpenAI-shaped event stream (`text/event-stream`, chunked) of
 /// `events` chat.completion.chunk events, then a usage chunk, then `data: [DONE]` — one event per pace, the first at
@@ -64,8 +64,10 @@ struct PacedScript: Sendable {
     var total: Int { events + 2 }
 }
 
-/// One server connection of the paced upstream: collects a request's body, then answers with a fixed completion or
-/// a paced stream whose events are written by tasks scheduled on the connection's own loop.
+/// One server connection of the paced upstream: a fixed completion, or a paced stream, per request.
+///
+/// It collects a request's body, then answers with the fixed completion or a stream whose events are written by tasks
+/// scheduled on the connection's own loop.
 final class PacedStreamHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart

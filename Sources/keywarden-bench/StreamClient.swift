@@ -3,16 +3,16 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// What `keywarden-bench stream-client` is asked to do: where to send the streamed calls, how many at once, and what
-/// the paced upstream behind them sends.
+/// What `keywarden-bench stream-client` is asked to do: where to send streamed calls, how many, and what comes back.
 ///
 /// `keywarden-bench stream-client --url http://HOST:PORT/PATH [--header 'Name: value']… [--concurrency N]
 /// [--streams-per-connection K] [--events 64] [--pace-ms 20] [--ramp-ms 0] [--threads 1]` opens N connections (their
 /// starts spread evenly over `ramp-ms`), sends K streamed chat completions on each in turn (keep-alive), timestamps
 /// each request's send and every event's arrival (an event ends at a blank line), and prints one JSON line: time to
 /// first event p50 / p99 / max, inter-event gap p50 / p99 / max (µs), `late` (events later than 10× the pace after the
-/// one before), `late_first` (first events later than that after the request: not paced, reported apart), `errors` (a status other than 200, a stream cut or ended with
-/// fewer events than `events` + 2, a connection refused, a stream past its deadline) and `streams` (N × K).
+/// one before), `late_first` (first events later than that after the request: not paced, reported apart), `errors`
+/// (a status other than 200, a stream cut or ended with fewer events than `events` + 2, a connection refused, a
+/// stream past its deadline) and `streams` (N × K).
 struct StreamClientPlan: Sendable {
     let host: String
     let port: Int
@@ -51,6 +51,7 @@ struct StreamFigures: Sendable {
     }
 }
 
+/// Why `keywarden-bench stream-client` cannot start.
 enum StreamClientError: Error {
     case badURL(String)
 }
@@ -133,8 +134,10 @@ func streamReport(_ figures: StreamFigures, plan: StreamClientPlan) -> String {
     return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
 }
 
-/// One client connection: sends its streamed calls one after another, finds each event's end (a blank line) in the
-/// answer's body parts as they arrive, and times them. Lives on its channel's loop; reports once, through `promise`.
+/// One client connection of the stream client: sends its streamed calls in turn and times their events.
+///
+/// It finds each event's end (a blank line) in the answer's body parts as they arrive. Lives on its channel's loop;
+/// reports once, through `promise`.
 final class StreamConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
