@@ -32,13 +32,13 @@
 # usage chunk and [DONE], one every 20 ms, written from the event loop), an nginx proxy_pass to it (proxy_buffering off)
 # and a Keywarden whose OpenAI upstream it is (KEYWARDEN_MAX_CONNECTIONS raised); with --baseline, the baseline's too.
 # `keywarden-bench stream-client` times the streams (request sent → first event; gaps between events) directly and
-# through each proxy: 20 streams one at a time (added time to first event and added gap p50 / p99 over direct), then a
-# sweep of concurrent streams (250, 500, 1000, 2000, 4000, their starts spread over 1 s; KEYWARDEN_BENCH_SWEEP to
-# change) stopping at the first step with an error or a gap between events longer than 10× the pace: "held" is the last
+# through each proxy: 20 streams one at a time, every target back to back (added time to first event and added gap
+# p50 / p99 over direct), then, target by target, a sweep of concurrent streams (250, 500, 1000, 2000, 4000, their
+# starts spread over 1 s; KEYWARDEN_BENCH_SWEEP to change) stopping at the first step with an error or a gap between events longer than 10× the pace: "held" is the last
 # clean step (first events are not paced: their p99 at the held step is shown, and late ones counted, apart).
 # The proxy process's VmRSS (/proc/PID/status; nginx: its worker): idle (after start and one call), sampled every
 # second under 30 s of wrk at 16 connections on the plain call (KEYWARDEN_BENCH_STEADY_SECONDS) — its max, and
-# "plateau" when the last third's mean is within 5 % of the middle third's — and during the streams, and recovered
+# "plateau" when the last third's mean is within 5 % of the middle third's — and during the sweep, and recovered
 # 60 s after that proxy's last load (bound: ≤ 1.2 × idle + 10 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -361,11 +361,20 @@ for target in "${stream_targets[@]}"; do
   [ "$code" = 200 ] || { echo "$name (paced upstream) answered $code: $(head -c 300 "$work/pcheck")"; exit 1; }
   if [ -n "$pid" ]; then rss_kb "$pid" > "$work/rss-$(slug "$name")-idle"; fi
 done
+# One stream at a time through every target back to back, so the added figures compare runs seconds apart.
 for target in "${stream_targets[@]}"; do
   IFS='|' read -r name url auth pid <<< "$target"
   s=$(slug "$name")
   code=$(curl -sN -o "$work/scheck-$s" -w '%{http_code}' -X POST "$url" -H "Authorization: $auth" -H 'Content-Type: application/json' -d "$streamed")
   [ "$code" = 200 ] && grep -q '\[DONE\]' "$work/scheck-$s" || { echo "$name streamed answered $code: $(head -c 300 "$work/scheck-$s")"; exit 1; }
+  echo "$sequential streams one at a time through $name…" >&2
+  "$bench_bin" stream-client --url "$url" --header "Authorization: $auth" --concurrency 1 \
+    --streams-per-connection "$sequential" > "$work/stream-$s-sequential.json"
+done
+# Then each proxy's memory under wrk and during the concurrent streams (direct's last, while the proxies' memory settles).
+for target in "${stream_targets[@]}"; do
+  IFS='|' read -r name url auth pid <<< "$target"
+  s=$(slug "$name")
   if [ -n "$pid" ]; then
     echo "memory of $name under ${steady} s of wrk at 16 connections…" >&2
     sample_rss "$pid" "$work/rss-$s-steady" & sampler=$!
@@ -373,9 +382,7 @@ for target in "${stream_targets[@]}"; do
     kill "$sampler"; wait "$sampler" 2>/dev/null || true
     sample_rss "$pid" "$work/rss-$s-streams" & sampler=$!
   fi
-  echo "streams through $name: $sequential one at a time, then concurrent ($sweep)…" >&2
-  "$bench_bin" stream-client --url "$url" --header "Authorization: $auth" --concurrency 1 \
-    --streams-per-connection "$sequential" > "$work/stream-$s-sequential.json"
+  echo "concurrent streams through $name ($sweep)…" >&2
   for n in $sweep; do
     "$bench_bin" stream-client --url "$url" --header "Authorization: $auth" --concurrency "$n" --ramp-ms 1000 --threads 2 \
       > "$work/stream-$s-sweep-$n.json"
@@ -416,7 +423,7 @@ for name, _, _, pid in targets:
             break
     rows[name] = (sequential, held, failed, load(f"{work}/stream-{s}-sweep-{held}.json") if held else None)
 direct = rows["direct"][0]
-print(f"\nstreams: 64 events + usage + [DONE], paced 20 ms; {direct['streams']} one at a time, then concurrent (held = most with no error and no event > 200 ms late)")
+print(f"\nstreams: 64 events + usage + [DONE], paced 20 ms; {direct['streams']} one at a time, then concurrent (held = most concurrent with no error and no gap > 200 ms)")
 print(f"{'':18} {'TTFE p50':>9} {'TTFE p99':>9} {'gap p50':>9} {'gap p99':>9} {'+TTFE p50':>10} {'+TTFE p99':>10} {'+gap p50':>9} {'+gap p99':>9} {'err/late':>9} {'held':>6} {'its TTFE p99':>13}  first failure")
 for name, (q, held, failed, kept) in rows.items():
     fail = "none up to " + str(sweep[-1]) if failed is None else (
