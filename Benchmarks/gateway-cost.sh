@@ -34,8 +34,9 @@
 # `keywarden-bench stream-client` times the streams (request sent → first event; gaps between events) directly and
 # through each proxy: 20 streams one at a time, every target back to back (added time to first event and added gap
 # p50 / p99 over direct), then, target by target, a sweep of concurrent streams (250, 500, 1000, 2000, 4000, their
-# starts spread over 1 s; KEYWARDEN_BENCH_SWEEP to change) stopping at the first step with an error or a gap between events longer than 10× the pace: "held" is the last
-# clean step (first events are not paced: their p99 at the held step is shown, and late ones counted, apart).
+# starts spread over 1 s; KEYWARDEN_BENCH_SWEEP to change) stopping at the first step with an error or a gap between
+# events longer than 10× the pace: "held" is the last clean step (first events are not paced: their p99 at the held
+# step is shown, and late ones counted, apart).
 # The proxy process's VmRSS (/proc/PID/status; nginx: its worker): idle (after start and one call), sampled every
 # second under 30 s of wrk at 16 connections on the plain call (KEYWARDEN_BENCH_STEADY_SECONDS) — its max, and
 # "plateau" when the last third's mean is within 5 % of the middle third's — and during the sweep, and recovered
