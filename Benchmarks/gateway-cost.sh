@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The gateway's cost per call against nginx, side by side in one run (run on purpose; not part of CI):
 #   Benchmarks/gateway-cost.sh [seconds per measurement, default 10] [--peers] [--bin DIR] [--floors-only] [--scratch-path DIR]
+#                              [--no-streams | --streams-only]
 # (--bin: the keywarden binary of another build, e.g. a saved baseline, instead of building this checkout's;
 #  --baseline DIR: also a Keywarden from another build (e.g. the last release), measured in the same run right after
 #  this build's, so a before/after comparison shares the machine's state;
 #  --perf FILE: `perf record -g` of Keywarden during the native face's 16-connection run (another target: KEYWARDEN_BENCH_PERF_TARGET=name),
 #  for `perf report -i FILE`;
 #  --floors-only: only direct, nginx and the floors (no Keywarden is built or started);
-#  --scratch-path DIR: build and find this checkout's binaries in DIR (swift build --scratch-path) instead of .build.
+#  --scratch-path DIR: build and find this checkout's binaries in DIR (swift build --scratch-path) instead of .build;
+#  --no-streams: skip the second table (streams and memory, about 4 minutes more; 5 with --baseline);
+#  --streams-only: only the second table.
 #  valgrind 3.19 here stops on the Swift 6 runtime, even with --tool=none, so instruction counts are not offered.)
 #
 # One static upstream (nginx `return 200` with a fixed chat completion, or a fixed event stream) is called
@@ -23,6 +26,21 @@
 # For each: p50 / p99 at one connection (wrk --latency), requests/s at 16 connections (wrk), and the CPU time of
 # the proxy process per call during the 16-connection run (utime + stime from /proc/PID/stat, divided by the
 # requests wrk counted) — stable on a noisy machine, unlike wall-clock figures. Added = proxy − direct.
+#
+# The second table, streams and memory (the "On the Bench" harness's readings), has processes of its own, so its
+# memory figures start clean: a paced upstream (`keywarden-bench paced-upstream`: 64 chat.completion.chunk events, a
+# usage chunk and [DONE], one every 20 ms, written from the event loop), an nginx proxy_pass to it (proxy_buffering off)
+# and a Keywarden whose OpenAI upstream it is (KEYWARDEN_MAX_CONNECTIONS raised); with --baseline, the baseline's too.
+# `keywarden-bench stream-client` times the streams (request sent → first event; gaps between events) directly and
+# through each proxy: 20 streams one at a time, every target back to back (added time to first event and added gap
+# p50 / p99 over direct), then, target by target, a sweep of concurrent streams (250, 500, 1000, 2000, 4000, their
+# starts spread over 1 s; KEYWARDEN_BENCH_SWEEP to change) stopping at the first step with an error or a gap between
+# events longer than 10× the pace: "held" is the last clean step (first events are not paced: their p99 at the held
+# step is shown, and late ones counted, apart).
+# The proxy process's VmRSS (/proc/PID/status; nginx: its worker): idle (after start and one call), sampled every
+# second under 30 s of wrk at 16 connections on the plain call (KEYWARDEN_BENCH_STEADY_SECONDS) — its max, and
+# "plateau" when the last third's mean is within 5 % of the middle third's — and during the sweep, and recovered
+# 60 s after that proxy's last load (bound: ≤ 1.2 × idle + 10 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=10
@@ -31,19 +49,30 @@ bin=
 perf_out=
 baseline=
 floors_only=0
+streams=1
+streams_only=0
 scratch=
 kw_port= kw_pid= token= budget_token= platform_token= limits_token=
 while [ $# -gt 0 ]; do
   case $1 in
     --peers) peers=1;; --bin) bin=$2; shift;; --baseline) baseline=$2; shift;; --perf) perf_out=$2; shift;;
-    --floors-only) floors_only=1;; --scratch-path) scratch=$2; shift;; *) seconds=$1;;
+    --floors-only) floors_only=1;; --scratch-path) scratch=$2; shift;;
+    --no-streams) streams=0;; --streams-only) streams_only=1;; *) seconds=$1;;
   esac
   shift
 done
+# Thousands of concurrent streams take as many descriptors in each process (twice in a proxy).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d /tmp/kw-cost.XXXXXX)
 chmod 755 "$work"
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+# TERM first: an nginx master killed with -9 leaves its worker running (and listening) after the script.
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  sleep 1
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 command -v nginx >/dev/null && command -v wrk >/dev/null || {
@@ -118,10 +147,12 @@ wait_http "http://127.0.0.1:$px_port/v1/chat/completions"
 proxy_worker=$(pgrep -P "$proxy_master" | head -1)
 
 # 2. Keywarden: a workspace with its own OpenAI key, a service token; the upstream stands in for OpenAI.
-#    start_keywarden BIN NAME sets kw_port, kw_pid and token.
+#    start_keywarden BIN NAME [UPSTREAM_PORT] sets kw_port, kw_pid and token (with an upstream port: that upstream, and
+#    room for thousands of client connections).
 start_keywarden() {
   kw_port=$(free_port)
-  KEYWARDEN_UPSTREAM_OPENAI="http://127.0.0.1:$up_port" KEYWARDEN_ALLOW_PRIVATE_TARGETS=1 KEYWARDEN_HEALTH_INTERVAL=0 KEYWARDEN_LOG_LEVEL=warning \
+  KEYWARDEN_UPSTREAM_OPENAI="http://127.0.0.1:${3:-$up_port}" KEYWARDEN_ALLOW_PRIVATE_TARGETS=1 KEYWARDEN_HEALTH_INTERVAL=0 KEYWARDEN_LOG_LEVEL=warning \
+    KEYWARDEN_MAX_CONNECTIONS=${3:+8192} \
     "$1/keywarden" serve --data "$work/$2" --port "$kw_port" > "$work/$2.out" 2> "$work/$2.err" & pids+=($!)
   kw_pid=$!
   wait_http "http://127.0.0.1:$kw_port/readyz"
@@ -218,6 +249,7 @@ fi
 results="$work/results.tsv"
 : > "$results"
 index=0
+[ "$streams_only" = 1 ] && targets=()
 for target in "${targets[@]}"; do
   IFS='|' read -r name url auth body extra pid <<< "$target"
   index=$((index + 1))
@@ -253,7 +285,7 @@ print(f"{name}\t{p50}\t{p99}\t{cpu}\t{rps}")
 PY
 done
 
-python3 - "$results" <<'PY'
+[ "$streams_only" = 1 ] || python3 - "$results" <<'PY'
 import math, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -273,3 +305,162 @@ for name in [n for n in rows if n.startswith(("keywarden", "hummingbird", "nio",
           f"{p99 - b[1] - (nginx[1] - rows['direct'][1]):.0f} µs over nginx's (goals ≤ 100 / ≤ 500), req/s {rps / nginx[3]:.2f}× nginx's (goal ≥ 0.20)")
 PY
 
+
+# 5. Streams and memory: a paced upstream, an nginx proxy and a Keywarden of their own (see the header).
+[ "$streams" = 1 ] || exit 0
+sweep=${KEYWARDEN_BENCH_SWEEP:-250 500 1000 2000 4000}
+steady=${KEYWARDEN_BENCH_STEADY_SECONDS:-30}
+sequential=${KEYWARDEN_BENCH_SEQUENTIAL:-20}
+bench_bin="$release_dir/keywarden-bench"
+"$bench_bin" paced-upstream --events 64 --pace-ms 20 > "$work/paced.out" 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do grep -q listening "$work/paced.out" 2>/dev/null && break; sleep 0.1; done
+paced_port=$(awk '/listening/ {print $2}' "$work/paced.out")
+sp_port=$(free_port)
+mkdir -p "$work/sproxy/logs" "$work/sproxy/tmp"
+cat > "$work/sproxy/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $work/sproxy/nginx.pid;
+error_log $work/sproxy/logs/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $work/sproxy/tmp; proxy_temp_path $work/sproxy/tmp; fastcgi_temp_path $work/sproxy/tmp;
+  uwsgi_temp_path $work/sproxy/tmp; scgi_temp_path $work/sproxy/tmp;
+  upstream paced { server 127.0.0.1:$paced_port; keepalive 128; }
+  server {
+    listen 127.0.0.1:$sp_port backlog=4096;
+    keepalive_requests 1000000;
+    location / { proxy_pass http://paced; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+CONF
+nginx -p "$work/sproxy" -c "$work/sproxy/nginx.conf" -g 'daemon off;' & pids+=($!)
+sproxy_master=$!
+wait_http "http://127.0.0.1:$sp_port/v1/chat/completions"
+sproxy_worker=$(pgrep -P "$sproxy_master" | head -1)
+# name | chat completions url | authorization | pid whose memory is the proxy's
+stream_targets=("nginx|http://127.0.0.1:$sp_port/v1/chat/completions|Bearer sk-direct|$sproxy_worker")
+if [ "$floors_only" = 0 ]; then
+  start_keywarden "$bin" kw-streams "$paced_port"
+  stream_targets+=("keywarden native|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$kw_pid")
+  if [ -n "$baseline" ]; then
+    start_keywarden "$baseline" kw-baseline-streams "$paced_port"
+    stream_targets+=("baseline native|http://127.0.0.1:$kw_port/openai/v1/chat/completions|Bearer $token|$kw_pid")
+  fi
+fi
+stream_targets+=("direct|http://127.0.0.1:$paced_port/v1/chat/completions|Bearer sk-direct|")
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+sample_rss() { while kill -0 "$1" 2>/dev/null; do rss_kb "$1" >> "$2"; sleep 1; done; }
+slug() { echo "${1// /-}"; }
+printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' "$plain" > "$work/plain.lua"
+# Idle: after start and one call.
+for target in "${stream_targets[@]}"; do
+  IFS='|' read -r name url auth pid <<< "$target"
+  code=$(curl -s -o "$work/pcheck" -w '%{http_code}' -X POST "$url" -H "Authorization: $auth" -H 'Content-Type: application/json' -d "$plain")
+  [ "$code" = 200 ] || { echo "$name (paced upstream) answered $code: $(head -c 300 "$work/pcheck")"; exit 1; }
+  if [ -n "$pid" ]; then rss_kb "$pid" > "$work/rss-$(slug "$name")-idle"; fi
+done
+# One stream at a time through every target back to back, so the added figures compare runs seconds apart.
+for target in "${stream_targets[@]}"; do
+  IFS='|' read -r name url auth pid <<< "$target"
+  s=$(slug "$name")
+  code=$(curl -sN -o "$work/scheck-$s" -w '%{http_code}' -X POST "$url" -H "Authorization: $auth" -H 'Content-Type: application/json' -d "$streamed")
+  [ "$code" = 200 ] && grep -q '\[DONE\]' "$work/scheck-$s" || { echo "$name streamed answered $code: $(head -c 300 "$work/scheck-$s")"; exit 1; }
+  echo "$sequential streams one at a time through $name…" >&2
+  "$bench_bin" stream-client --url "$url" --header "Authorization: $auth" --concurrency 1 \
+    --streams-per-connection "$sequential" > "$work/stream-$s-sequential.json"
+done
+# Then each proxy's memory under wrk and during the concurrent streams (direct's last, while the proxies' memory settles).
+for target in "${stream_targets[@]}"; do
+  IFS='|' read -r name url auth pid <<< "$target"
+  s=$(slug "$name")
+  if [ -n "$pid" ]; then
+    echo "memory of $name under ${steady} s of wrk at 16 connections…" >&2
+    sample_rss "$pid" "$work/rss-$s-steady" & sampler=$!
+    wrk -t2 -c16 -d"${steady}s" -s "$work/plain.lua" -H "Authorization: $auth" "$url" > "$work/steady-$s"
+    kill "$sampler"; wait "$sampler" 2>/dev/null || true
+    sample_rss "$pid" "$work/rss-$s-streams" & sampler=$!
+  fi
+  echo "concurrent streams through $name ($sweep)…" >&2
+  for n in $sweep; do
+    "$bench_bin" stream-client --url "$url" --header "Authorization: $auth" --concurrency "$n" --ramp-ms 1000 --threads 2 \
+      > "$work/stream-$s-sweep-$n.json"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["errors"] == 0 and d["late"] == 0 else 1)' \
+      "$work/stream-$s-sweep-$n.json" || break
+  done
+  if [ -n "$pid" ]; then
+    kill "$sampler"; wait "$sampler" 2>/dev/null || true
+    date +%s > "$work/rss-$s-end"
+  fi
+done
+# Recovered: 60 s after each proxy's last load.
+for target in "${stream_targets[@]}"; do
+  IFS='|' read -r name url auth pid <<< "$target"
+  [ -n "$pid" ] || continue
+  s=$(slug "$name")
+  left=$(( $(cat "$work/rss-$s-end") + 60 - $(date +%s) ))
+  if [ "$left" -gt 0 ]; then echo "waiting ${left} s for $name's memory to settle…" >&2; sleep "$left"; fi
+  rss_kb "$pid" > "$work/rss-$s-recovered"
+done
+
+python3 - "$work" "$sweep" "${stream_targets[@]}" <<'PY'
+import json, os, sys
+work, sweep, targets = sys.argv[1], [int(n) for n in sys.argv[2].split()], [t.split("|") for t in sys.argv[3:]]
+def slug(name): return name.replace(" ", "-")
+def load(path): return json.load(open(path)) if os.path.exists(path) else None
+rows = {}
+for name, _, _, pid in targets:
+    s = slug(name)
+    sequential = load(f"{work}/stream-{s}-sequential.json")
+    held, failed = 0, None
+    for n in sweep:
+        step = load(f"{work}/stream-{s}-sweep-{n}.json")
+        if step is None: break
+        if step["errors"] == 0 and step["late"] == 0: held = n
+        else:
+            failed = step
+            break
+    rows[name] = (sequential, held, failed, load(f"{work}/stream-{s}-sweep-{held}.json") if held else None)
+direct = rows["direct"][0]
+print(f"\nstreams: 64 events + usage + [DONE], paced 20 ms; {direct['streams']} one at a time, then concurrent (held = most concurrent with no error and no gap > 200 ms)")
+print(f"{'':18} {'TTFE p50':>9} {'TTFE p99':>9} {'gap p50':>9} {'gap p99':>9} {'+TTFE p50':>10} {'+TTFE p99':>10} {'+gap p50':>9} {'+gap p99':>9} {'err/late':>9} {'held':>6} {'its TTFE p99':>13}  first failure")
+for name, (q, held, failed, kept) in rows.items():
+    fail = "none up to " + str(sweep[-1]) if failed is None else (
+        f"{failed['concurrency']}: {failed['errors']} errors, {failed['late']} gaps > 200 ms (max {failed['gap_max_us'] / 1000:.0f} ms), "
+        f"TTFE p99 {failed['ttfe_p99_us'] / 1000:.0f} ms")
+    kept_ttfe = f"{kept['ttfe_p99_us'] / 1000:10.1f} ms" if kept else f"{'-':>13}"
+    print(f"{name:18} {q['ttfe_p50_us']:9.0f} {q['ttfe_p99_us']:9.0f} {q['gap_p50_us']:9.0f} {q['gap_p99_us']:9.0f} "
+          f"{q['ttfe_p50_us'] - direct['ttfe_p50_us']:10.0f} {q['ttfe_p99_us'] - direct['ttfe_p99_us']:10.0f} "
+          f"{q['gap_p50_us'] - direct['gap_p50_us']:9.0f} {q['gap_p99_us'] - direct['gap_p99_us']:9.0f} "
+          f"{str(q['errors']) + '/' + str(q['late']):>9} {held:6} {kept_ttfe}  {fail}")
+print("(µs; + = over direct, one stream at a time; err/late: errors / gaps > 200 ms of those; held: concurrent streams)")
+
+def samples(path): return [int(line) / 1024 for line in open(path) if line.strip()] if os.path.exists(path) else []
+print(f"\nmemory (VmRSS MB of the proxy process; nginx: its worker)")
+print(f"{'':18} {'idle':>7} {'wrk max':>8} {'plateau':>14} {'streams max':>12} {'recovered':>10} {'bound':>7}")
+memory = {}
+for name, _, _, pid in targets:
+    if not pid: continue
+    s = slug(name)
+    idle = samples(f"{work}/rss-{s}-idle")[0]
+    steady, streams, recovered = samples(f"{work}/rss-{s}-steady"), samples(f"{work}/rss-{s}-streams"), samples(f"{work}/rss-{s}-recovered")[0]
+    third = len(steady) // 3
+    middle, last = steady[third:2 * third], steady[2 * third:]
+    drift = (sum(last) / len(last)) / (sum(middle) / len(middle)) - 1 if middle and last else float("nan")
+    bound = 1.2 * idle + 10
+    memory[name] = (drift, recovered <= bound)
+    print(f"{name:18} {idle:7.1f} {max(steady, default=0):8.1f} {('yes' if abs(drift) <= 0.05 else 'no') + f' ({drift * 100:+.1f} %)':>14} "
+          f"{max(streams, default=0):12.1f} {recovered:10.1f} {bound:7.1f}")
+print("(plateau: the last third of the wrk samples within 5 % of the middle third; bound: recovered ≤ 1.2 × idle + 10 MB)")
+
+for name, (q, held, failed, kept) in rows.items():
+    if name == "direct": continue
+    line = (f"\n{name}: added time to first event {q['ttfe_p50_us'] - direct['ttfe_p50_us']:.0f} µs (goal ≤ 200), added gap p99 "
+            f"{q['gap_p99_us'] - direct['gap_p99_us']:.0f} µs (goal ≤ 100); concurrent streams held {held} (goal ≥ 2000; direct held {rows['direct'][1]})")
+    if name in memory:
+        drift, within = memory[name]
+        line += f"; RSS {'plateaus' if abs(drift) <= 0.05 else 'does not plateau'} ({drift * 100:+.1f} %), recovered {'within' if within else 'over'} the bound"
+    print(line)
+PY

@@ -17,6 +17,7 @@ import SQLKit
 //   keywarden-bench populate --data DIR --credentials N     (for Benchmarks/scale.py)
 //   keywarden-bench churn --data DIR [--interval-ms 50]     (for Benchmarks/scale.py)
 //   keywarden-bench floors / nio-floors --upstream URL      (for Benchmarks/gateway-cost.sh)
+//   keywarden-bench paced-upstream / stream-client          (streams, for Benchmarks/gateway-cost.sh)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 
@@ -449,6 +450,21 @@ case "nio-floors":
         exit(2)
     }
     try await nioFloorsServer(upstream: upstream, port: option("--port", default: 0))
+case "paced-upstream":
+    try await pacedUpstreamServer(
+        port: option("--port", default: 0), events: option("--events", default: 64),
+        pace: .milliseconds(Int64(max(1, option("--pace-ms", default: 20)))))
+case "stream-client":
+    guard let url = textOption("--url") else {
+        print("usage: keywarden-bench stream-client --url http://HOST:PORT/PATH [--header 'Name: value']… [--concurrency N] [--streams-per-connection K]")
+        exit(2)
+    }
+    let headerLines = arguments.indices.filter { arguments[$0] == "--header" && $0 + 1 < arguments.count }.map { arguments[$0 + 1] }
+    try await streamClient(
+        url: url, headerLines: headerLines, concurrency: option("--concurrency", default: 1),
+        streamsPerConnection: option("--streams-per-connection", default: 1), events: option("--events", default: 64),
+        paceMilliseconds: option("--pace-ms", default: 20), rampMilliseconds: option("--ramp-ms", default: 0),
+        threads: option("--threads", default: 1))
 default:
     print("usage: keywarden-bench vault [--iterations N] [--credentials N]   figures for the vault goals")
     print("       keywarden-bench open-loop [--iterations N]                  vault opens only, for a profiler")
@@ -459,5 +475,7 @@ default:
     print("       keywarden-bench churn --data DIR [--interval-ms 50]         changes a random workspace's key, for Benchmarks/scale.py")
     print("       keywarden-bench floors --upstream URL                       Hummingbird and AsyncHTTPClient alone, for Benchmarks/gateway-cost.sh")
     print("       keywarden-bench nio-floors --upstream URL                   a lean SwiftNIO forwarder and fixed answer, for Benchmarks/gateway-cost.sh")
+    print("       keywarden-bench paced-upstream [--events 64] [--pace-ms 20] an SSE upstream, one event per pace, for Benchmarks/gateway-cost.sh")
+    print("       keywarden-bench stream-client --url URL [--concurrency N]   times streams' first events and gaps, prints JSON")
     exit(2)
 }
