@@ -44,6 +44,8 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var reading = false
     /// The `Date` header's value, made once a second.
     private var dates = HTTPDate.Cache()
+    /// A flush of written body parts is on its way.
+    private var flushScheduled = false
 
     init(plane: GatewayDataPlane) {
         self.plane = plane
@@ -263,10 +265,16 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case closed
     }
 
-    /// Writes a part of the body.
+    /// Writes a part of the body; the flush comes once the parts at hand are written (one flush, one system call, for
+    /// the parts a vendor's read brought together).
     fileprivate func writeBody(_ chunk: ByteBuffer) -> Written {
         guard let context, context.channel.isActive else { return .closed }
-        context.writeAndFlush(wrapOutboundOut(.body(chunk)), promise: nil)
+        context.write(wrapOutboundOut(.body(chunk)), promise: nil)
+        if !flushScheduled {
+            flushScheduled = true
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute { handler.value.flushWritten() }
+        }
         guard !context.channel.isWritable else { return .taken }
         let waiter = context.eventLoop.makePromise(of: Void.self)
         writabilityWaiters.append(waiter)
@@ -276,6 +284,11 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     fileprivate func writeEnd() {
         guard let context else { return }
         writeEnd(context)
+    }
+
+    private func flushWritten() {
+        flushScheduled = false
+        context?.flush()
     }
 
     private func writeEnd(_ context: ChannelHandlerContext) {
