@@ -69,6 +69,8 @@ public struct ClientConnectionStateMachine<Part> {
     private var bodyPaused = false
     /// The server is shutting down: the connection closes once the answer under way ended.
     private var quiescing = false
+    /// The exchange under way is the connection's last (the router answered a request that asked to close).
+    private var lastExchange = false
     private var closed = false
 
     public init() {}
@@ -104,9 +106,9 @@ public struct ClientConnectionStateMachine<Part> {
             close()
             return
         case .router where exchange.closeAfter:
-            // The router ends the connection after an answer to `Connection: close`: nothing after it is started.
-            stopped()
-            return
+            // The router ends the connection after an answer to `Connection: close` (its request's body, if any, still
+            // goes to it): nothing after this exchange is started.
+            lastExchange = true
         case .gateway, .router:
             break
         }
@@ -211,6 +213,7 @@ public struct ClientConnectionStateMachine<Part> {
     private mutating func finishExchange() {
         let owner = current?.owner
         current = nil
+        if lastExchange { return stopped() }
         // Shutting down: the router closes after its own answer; after a call's, the connection closes here.
         if quiescing {
             if owner == .gateway { close() }

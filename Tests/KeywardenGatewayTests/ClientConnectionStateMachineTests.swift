@@ -122,8 +122,17 @@ struct ClientConnectionStateMachineTests {
         #expect(!Self.drain(&waiting).contains("start:h2"))
     }
 
-    @Test("a router request that asks Connection: close: nothing pipelined after it is started (the router ends the connection)")
+    @Test("a router request that asks Connection: close: the rest of its body still goes to the router; nothing pipelined after it is started")
     func routerCloseStopsTheConnection() {
+        var early = Machine()
+        early.received("h1", .head(.router, closeAfter: true))
+        early.received("b1", .body)
+        early.answerEnded()
+        early.received("b2", .body)
+        early.received("e1", .end)
+        early.received("h2", .head(.router, closeAfter: false))
+        #expect(Self.drain(&early) == ["forward:h1", "forward:b1", "forward:b2", "forward:e1", "discard:h2"])
+
         var machine = Machine()
         machine.received("h1", .head(.router, closeAfter: true))
         machine.received("e1", .end)

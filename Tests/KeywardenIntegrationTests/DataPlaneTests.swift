@@ -57,7 +57,10 @@ struct DataPlaneTests {
         connection.send(Self.call(token: token, model: "gpt-4o-mini", close: true))
         let answer = connection.read(until: "\"usage\"", limit: 10)
         #expect(answer.contains("200 OK") && answer.contains(#""model":"gpt-4o-mini"#), "\(answer)")
+        // The answer says the connection ends (RFC 9112 9.6).
+        #expect(answer.lowercased().contains("\r\nconnection: close\r\n"), "\(answer)")
         #expect(connection.secondsUntilClosed(limit: 3) != nil, "the connection stayed open")
+
     }
 
     @Test("a router request that asks Connection: close ends the connection: a call pipelined behind it never reaches a vendor")

@@ -46,6 +46,17 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var dates = HTTPDate.Cache()
     /// A flush of written body parts is on its way.
     private var flushScheduled = false
+    /// The number of the gateway call under way (signals of an earlier one's body are told apart by it).
+    private var exchange = 0
+    /// Whether the call under way asked to close after its answer (its answer says `Connection: close`).
+    private var closesAfterAnswer = false
+
+    /// Whether a request asks to close the connection after its answer (a `close` token in `Connection`, in any case, as
+    /// the HTTP parser reads it: it takes no request after one).
+    static func asksToClose(_ fields: HTTPFields) -> Bool {
+        guard let value = fields[.connection] else { return false }
+        return value.lowercased().split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" } == "close" }
+    }
 
     init(plane: GatewayDataPlane) {
         self.plane = plane
@@ -76,7 +87,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             // as HTTP/1.1 allows).
             let asksWebSocket = head.headerFields[.upgrade].map { $0.lowercased().contains("websocket") } ?? false
             let route = asksWebSocket ? nil : plane.faces.route(method: head.method.rawValue, path: Substring(head.path ?? "/"))
-            let closeAfter = head.headerFields[.connection].map { $0.lowercased().contains("close") } ?? false
+            let closeAfter = Self.asksToClose(head.headerFields)
             machine.received(.part(part, route: route), .head(route == nil ? .router : .gateway, closeAfter: closeAfter))
         case .body:
             machine.received(.part(part, route: nil), .body)
@@ -158,6 +169,8 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard case .part(.head(let head), let route?) = incoming, let executor else { return }
         let receivedAt = ContinuousClock.now
         let fields = head.headerFields
+        exchange &+= 1
+        closesAfterAnswer = Self.asksToClose(fields)
         let body: GatewayDataPlane.Body
         switch GatewayRequestBody.plan(method: head.method.rawValue, declaredLength: fields[.contentLength].flatMap { Int($0) },
                                        replayLimit: plane.replayLimit, contentType: fields[.contentType]) {
@@ -174,11 +187,11 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .streamOnce(let length):
             let producer = GatewayDataPlane.RequestBodyStream.makeSequence(
                 backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16), finishOnDeinit: false,
-                delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
+                delegate: BodyDemand(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange))
             intake = .streaming(producer.source)
             body = .streamed(length: length, producer.sequence)
         }
-        let answer = ClientAnswer(handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let answer = ClientAnswer(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchange: exchange)
         let plane = self.plane
         let connection = plane.departures.connection(ObjectIdentifier(context.channel))
         plane.calls.begin()
@@ -253,6 +266,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         var head = head
         head.headerFields[.date] = dates.now()
         head.headerFields[.server] = "Keywarden"
+        if closesAfterAnswer { head.headerFields[.connection] = "close" }
         return head
     }
 
@@ -301,6 +315,8 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     fileprivate func abort() {
         guard let context else { return }
+        // What was written goes out before the close (a close drops writes not yet flushed).
+        context.flush()
         context.close(promise: nil)
     }
 
@@ -313,8 +329,10 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         carryOut(context)
     }
 
-    fileprivate func bodyDemand(_ wanted: Bool) {
-        guard let context else { return }
+    /// The call of exchange `exchange` wants its body read (or no more for now); a late signal of an earlier call's is
+    /// ignored, so it cannot release the next call's body before that call was authenticated.
+    fileprivate func bodyDemand(_ wanted: Bool, exchange: Int) {
+        guard let context, exchange == self.exchange else { return }
         machine.bodyDemand(wanted)
         carryOut(context)
     }
@@ -322,13 +340,14 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Tells the handler when the call's reader of a streamed request body wants more (or has gone).
     struct BodyDemand: NIOAsyncSequenceProducerDelegate {
         let handler: NIOLoopBound<GatewayChannelHandler>
+        let exchange: Int
 
         func produceMore() {
-            handler.eventLoop.execute { handler.value.bodyDemand(true) }
+            handler.eventLoop.execute { handler.value.bodyDemand(true, exchange: exchange) }
         }
 
         func didTerminate() {
-            handler.eventLoop.execute { handler.value.bodyDemand(true) }
+            handler.eventLoop.execute { handler.value.bodyDemand(true, exchange: exchange) }
         }
     }
 }
@@ -339,10 +358,13 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 /// anywhere else it is made on the loop. Once the head is written, an error can only cut the answer (``abort()``).
 final class ClientAnswer: Sendable {
     private let handler: NIOLoopBound<GatewayChannelHandler>
+    /// The number of the call on its connection.
+    private let exchange: Int
     private let started = Atomic(false)
 
-    init(handler: NIOLoopBound<GatewayChannelHandler>) {
+    init(handler: NIOLoopBound<GatewayChannelHandler>, exchange: Int) {
         self.handler = handler
+        self.exchange = exchange
     }
 
     /// Whether the head was written (an error can no longer be answered).
@@ -373,7 +395,8 @@ final class ClientAnswer: Sendable {
 
     /// The call was authenticated: the rest of a collected body may be read.
     func wantBody() async {
-        await onLoop { $0.bodyDemand(true) }
+        let exchange = self.exchange
+        await onLoop { $0.bodyDemand(true, exchange: exchange) }
     }
 
     /// The end of a body written in parts.
