@@ -75,11 +75,11 @@ public struct ClientConnectionStateMachine<Part> {
 
     public init() {}
 
-    /// Whether a request is being answered.
-    public var isAnswering: Bool { current != nil }
-
     /// Who answers the request under way, if any.
     public var currentOwner: Owner? { current?.owner }
+
+    /// Whether the connection closes after the answer under way (its answer says so: `Connection: close`).
+    public var closesAfterAnswer: Bool { current?.closeAfter ?? false }
 
     // MARK: Events
 
@@ -211,14 +211,11 @@ public struct ClientConnectionStateMachine<Part> {
 
     /// The request under way was read whole and answered: the next waiting one begins.
     private mutating func finishExchange() {
-        let owner = current?.owner
         current = nil
         if lastExchange { return stopped() }
-        // Shutting down: the router closes after its own answer; after a call's, the connection closes here.
-        if quiescing {
-            if owner == .gateway { close() }
-            return
-        }
+        // Shutting down: the router closes after its own answer (a call's answer closed the connection already, in
+        // `answerEnded` or `quiesce`); nothing more begins.
+        if quiescing { return }
         while current.map({ !$0.requestEnded }) ?? true, waitingStart < waiting.count {
             let (part, kind) = waiting[waitingStart]
             waitingStart += 1

@@ -48,8 +48,6 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var flushScheduled = false
     /// The number of the gateway call under way (signals of an earlier one's body are told apart by it).
     private var exchange = 0
-    /// Whether the call under way asked to close after its answer (its answer says `Connection: close`).
-    private var closesAfterAnswer = false
 
     /// Whether a request asks to close the connection after its answer (a `close` token in `Connection`, in any case, as
     /// the HTTP parser reads it: it takes no request after one).
@@ -170,7 +168,6 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         let receivedAt = ContinuousClock.now
         let fields = head.headerFields
         exchange &+= 1
-        closesAfterAnswer = Self.asksToClose(fields)
         let body: GatewayDataPlane.Body
         switch GatewayRequestBody.plan(method: head.method.rawValue, declaredLength: fields[.contentLength].flatMap { Int($0) },
                                        replayLimit: plane.replayLimit, contentType: fields[.contentType]) {
@@ -266,7 +263,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         var head = head
         head.headerFields[.date] = dates.now()
         head.headerFields[.server] = "Keywarden"
-        if closesAfterAnswer { head.headerFields[.connection] = "close" }
+        if machine.closesAfterAnswer { head.headerFields[.connection] = "close" }
         return head
     }
 

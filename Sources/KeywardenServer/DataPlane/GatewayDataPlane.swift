@@ -68,8 +68,9 @@ struct GatewayDataPlane: Sendable {
                connection: ClientDepartures.Connection?) async {
         var status = 500
         var answeredAt: ContinuousClock.Instant?
+        let uri = URI(head.path ?? "/")
         do {
-            let call = try await call(for: head, route: route, body: body, answer: answer, receivedAt: start)
+            let call = try await call(for: head, uri: uri, route: route, body: body, answer: answer, receivedAt: start)
             let response: GatewayResponse
             if case .complete(let bytes) = call.body, bytes.readableBytes > Self.largeBody {
                 response = await withTaskExecutorPreference(globalConcurrentExecutor) { await handle(call, connection: connection) }
@@ -94,7 +95,7 @@ struct GatewayDataPlane: Sendable {
         // As the router's request log: the time to the answer's head.
         if logger.logLevel <= .info {
             logger.info("request", metadata: [
-                "method": "\(head.method.rawValue)", "path": "\(URI(head.path ?? "/").path)", "status": "\(status)",
+                "method": "\(head.method.rawValue)", "path": "\(uri.path)", "status": "\(status)",
                 "ms": "\(RequestLogMiddleware<KeywardenRequestContext>.milliseconds((answeredAt ?? .now) - start))",
             ])
         }
@@ -110,10 +111,9 @@ struct GatewayDataPlane: Sendable {
     }
 
     /// The call a request head and body make, once its token and workspace are known.
-    func call(for head: HTTPRequest, route: GatewayFaces.Route, body: Body, answer: ClientAnswer, receivedAt start: ContinuousClock.Instant)
-        async throws -> GatewayCall {
+    func call(for head: HTTPRequest, uri: URI, route: GatewayFaces.Route, body: Body, answer: ClientAnswer,
+              receivedAt start: ContinuousClock.Instant) async throws -> GatewayCall {
         var receivedAt = start
-        let uri = URI(head.path ?? "/")
         var path = String(uri.path.dropFirst(route.prefix.count))
         if path.isEmpty { path = "/" }
         if let query = uri.query, !query.isEmpty { path += "?" + query }

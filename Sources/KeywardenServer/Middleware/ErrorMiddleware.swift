@@ -17,34 +17,6 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError.answering(error, logger: context.logger)
         }
     }
-
-    static func code(for status: HTTPResponse.Status) -> String {
-        switch status {
-        case .notFound: return "not_found"
-        case .methodNotAllowed: return "method_not_allowed"
-        case .contentTooLarge: return "body_too_large"
-        case .badRequest: return "bad_request"
-        case .unauthorized: return "unauthorized"
-        case .forbidden: return "forbidden"
-        case .unsupportedMediaType: return "unsupported_media_type"
-        default: return status.code >= 500 ? "internal" : "error"
-        }
-    }
-
-    static func message(for error: HTTPError) -> String {
-        switch error.status {
-        case .notFound, .contentTooLarge: return message(for: error.status)
-        default: return error.body ?? error.status.reasonPhrase
-        }
-    }
-
-    static func message(for status: HTTPResponse.Status) -> String {
-        switch status {
-        case .notFound: return "No such route."
-        case .contentTooLarge: return "The request body is larger than \(KeywardenRequestContext.maximumBodySize / 1024) KiB."
-        default: return status.reasonPhrase
-        }
-    }
 }
 
 extension APIError {
@@ -64,15 +36,46 @@ extension APIError {
             logger.warning("store error", metadata: ["error": "\(error)"])
             return answer
         case let error as HTTPError:
-            return APIError(error.status, code: ErrorMiddleware<KeywardenRequestContext>.code(for: error.status),
-                            message: ErrorMiddleware<KeywardenRequestContext>.message(for: error))
+            return APIError(error.status, code: code(for: error.status),
+                            message: message(for: error))
         case let error as any HTTPResponseError:
             // Hummingbird's and NIO's own errors (a body over the limit is NIOTooManyBytesError).
-            return APIError(error.status, code: ErrorMiddleware<KeywardenRequestContext>.code(for: error.status),
-                            message: ErrorMiddleware<KeywardenRequestContext>.message(for: error.status))
+            return APIError(error.status, code: code(for: error.status),
+                            message: message(for: error.status))
         default:
             logger.error("unhandled error", metadata: ["error_type": "\(type(of: error))"])
             return .internalError
+        }
+    }
+
+    /// The stable code of a status Hummingbird or NIO answered with.
+    private static func code(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: return "not_found"
+        case .methodNotAllowed: return "method_not_allowed"
+        case .contentTooLarge: return "body_too_large"
+        case .badRequest: return "bad_request"
+        case .unauthorized: return "unauthorized"
+        case .forbidden: return "forbidden"
+        case .unsupportedMediaType: return "unsupported_media_type"
+        default: return status.code >= 500 ? "internal" : "error"
+        }
+    }
+
+    /// The message of a Hummingbird error: its own text, but for the statuses answered in Keywarden's words.
+    private static func message(for error: HTTPError) -> String {
+        switch error.status {
+        case .notFound, .contentTooLarge: return message(for: error.status)
+        default: return error.body ?? error.status.reasonPhrase
+        }
+    }
+
+    /// Keywarden's words for a status.
+    private static func message(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: return "No such route."
+        case .contentTooLarge: return "The request body is larger than \(KeywardenRequestContext.maximumBodySize / 1024) KiB."
+        default: return status.reasonPhrase
         }
     }
 }
