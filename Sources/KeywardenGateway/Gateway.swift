@@ -377,10 +377,15 @@ public final class Gateway: Sendable {
             let unreadable = error as? UnreadableSecret
             logger.error("gateway: key does not open; skipped", metadata: [
                 "key": "\(credential.id)", "reason": "\(unreadable?.reason.description ?? "unreadable")",
-                "master_key": "\(unreadable?.masterKeyID ?? "?")",
+                "wrapping_key": "\(unreadable?.wrappingKeyID ?? "?")",
             ])
-            metrics.failover(provider: provider.id, reason: "unreadable")
-            state.lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
+            if unreadable?.isCustodyUnavailable == true {
+                metrics.failover(provider: provider.id, reason: "custody_unavailable")
+                state.lastFailure = .local(503, "key_custody_unavailable", "The device holding the master key cannot be used now; try again shortly.")
+            } else {
+                metrics.failover(provider: provider.id, reason: "unreadable")
+                state.lastFailure = .local(502, "key_unreadable", "A key of \(provider.displayName) could not be opened.")
+            }
             return nil
         }
     }

@@ -33,6 +33,10 @@ public struct StoreConfiguration: Sendable {
     /// How long an instance unseen (no heartbeat) is taken for dead, so its budget holds are given back
     /// (`KEYWARDEN_INSTANCE_DEAD_AFTER`; PostgreSQL).
     public var instanceDeadAfter: Duration = .seconds(60)
+    /// The device holding the master key (`KEYWARDEN_MASTER_KEY_PKCS11_*` or `KEYWARDEN_MASTER_KEY_KMS_*`); `nil`: the keyring.
+    public var masterKeyDevice: MasterKeyDevice?
+    /// How long an unwrapped workspace key is held in memory (`KEYWARDEN_WORKSPACE_KEY_CACHE_SECONDS`).
+    public var scopeKeyCacheTimeToLive: Duration = Vault.defaultCacheTimeToLive
     /// How a URL a workspace saves is judged before it is stored (the server injects one that resolves names;
     /// the connect-time check in KeywardenProviders is what enforces the rule).
     public var targetCheck: any NetworkTargetCheck
@@ -134,23 +138,40 @@ public final class Store: Sendable {
             throw StoreError.notInitialized(path: directory.path)
         }
         let source = configuration.keyringSource
+        let device = configuration.masterKeyDevice
         // The data directory is needed for the SQLite file or a keyring file kept in it; with PostgreSQL and a master key
         // from elsewhere, nothing is written there (it is not even created).
-        if !isPostgres || source.isGenerated {
+        if !isPostgres || (device == nil && source.isGenerated) {
             try prepareDataDirectory(directory)
         }
 
-        // The keyring comes before the database is written to, and is never silently replaced.
-        if source.isGenerated, let file = source.file, !file.exists {
-            if fileExists || isPostgres {
-                let sealed = try await countSealedSecrets(configuration, logger: logger)
-                if sealed > 0 { throw StoreError.keyringMissing(path: file.url.path, sealedSecrets: sealed) }
+        let vault: Vault
+        if let device {
+            // The master key is in the device: no keyring is made. One that exists (from before the device) is kept
+            // to open data keys sealed under it, until a rotation moved them to workspace keys.
+            let legacy = source.file.map { $0.exists } == false ? nil : try? LocalKeyring(source: source)
+            let custodian = try await device.open(logger: logger)
+            vault = Vault(custodian: custodian, legacyKeyring: legacy, cacheTimeToLive: configuration.scopeKeyCacheTimeToLive)
+            do {
+                try await vault.checkCustody()
+            } catch {
+                await vault.close()
+                throw error
             }
-            _ = try file.create()
-            report.createdKeyring = true
-            logger.info("generated a new keyring", metadata: ["path": "\(file.url.path)"])
+            logger.info("master key in a device", metadata: ["custodian": "\(custodian)", "master_key": "\(custodian.activeKeyID)"])
+        } else {
+            // The keyring comes before the database is written to, and is never silently replaced.
+            if source.isGenerated, let file = source.file, !file.exists {
+                if fileExists || isPostgres {
+                    let sealed = try await countSealedSecrets(configuration, logger: logger)
+                    if sealed > 0 { throw StoreError.keyringMissing(path: file.url.path, sealedSecrets: sealed) }
+                }
+                _ = try file.create()
+                report.createdKeyring = true
+                logger.info("generated a new keyring", metadata: ["path": "\(file.url.path)"])
+            }
+            vault = Vault(custodian: try LocalKeyring(source: source), cacheTimeToLive: configuration.scopeKeyCacheTimeToLive)
         }
-        let vault = try Vault(source: source)
 
         let engine = try await configuration.openEngine(logger: logger)
         do {
@@ -163,30 +184,50 @@ public final class Store: Sendable {
             let fingerprinter = try await loadFingerprinter(engine: engine, vault: vault, logger: logger)
             let store = Store(configuration: configuration, engine: engine, vault: vault, fingerprinter: fingerprinter, logger: logger)
 
-            let counts = try await engine.read { db in try await store.secrets.countByMasterKey(on: db) }
-            let known = Set(vault.keyring.keys.map(\.id))
-            report.secretsUnderUnknownKeys = counts.filter { !known.contains($0.key) }.values.reduce(0, +)
+            report.secretsUnderUnknownKeys = try await store.countSecretsUnderUnknownKeys()
             if report.secretsUnderUnknownKeys > 0 {
                 logger.warning(
-                    "stored secrets are wrapped by master keys this keyring does not have; they will show as unreadable until the right master key is configured",
-                    metadata: ["secrets": "\(report.secretsUnderUnknownKeys)", "keyring": "\(source)"]
+                    "stored secrets are wrapped by master keys this process does not have; they will show as unreadable until the right master key is configured",
+                    metadata: ["secrets": "\(report.secretsUnderUnknownKeys)", "master_key": "\(vault.custodian)"]
                 )
             }
             return (store, report)
         } catch {
             await engine.close()
+            await vault.close()
             throw error
         }
     }
+
+    /// Secrets no master key of this process opens: format-1 data keys under master keys the keyring lacks, and data
+    /// keys under scope keys wrapped by master keys the custodian lacks.
+    func countSecretsUnderUnknownKeys() async throws -> Int {
+        let known = Set([vault.custodian.activeKeyID] + vault.custodian.decryptOnlyKeyIDs)
+        let keyring = Set(vault.localKeyring?.keyring.keys.map(\.id) ?? [])
+        return try await engine.read { db in
+            let scopeKeys = try await db.select().columns("id", "master_key_id").from(ScopeKeyRepository.table).all()
+            var lost = Set<String>()
+            for row in scopeKeys where !known.contains(try row.decode(column: "master_key_id", as: String.self)) {
+                lost.insert(try row.decode(column: "id", as: String.self))
+            }
+            return try await self.secrets.countByWrappingKey(on: db).filter { id, _ in
+                id.hasPrefix("wk-") ? lost.contains(id) : !keyring.contains(id)
+            }.values.reduce(0, +)
+        }
+    }
+
+    /// Where the vault finds scope keys outside a transaction (each read on a pooled connection).
+    public var scopeKeys: ScopeKeyRepository.Directory { ScopeKeyRepository().directory(engine: engine) }
 
     /// Whether the database answers (for `/readyz`).
     public func ping() async -> Bool {
         await engine.ping()
     }
 
-    /// Closes the database.
+    /// Closes the database and the master key's device.
     public func close() async {
         await engine.close()
+        await vault.close()
     }
 
     // MARK: Opening steps
@@ -228,10 +269,14 @@ public final class Store: Sendable {
         let repository = SealedSecretRepository()
         let key: Secret? = try await engine.transaction { db in
             if let sealed = try await repository.get(context, on: db) {
-                return try? vault.open(sealed, in: context)
+                do {
+                    return try await vault.open(sealed, in: context, on: db)
+                } catch VaultError.unreadable {
+                    return nil
+                }
             }
             let key = SecretFingerprinter.generateKey()
-            try await repository.put(try vault.seal(key, in: context), for: context, on: db)
+            try await repository.put(try await vault.seal(key, in: context, on: db), for: context, on: db)
             return key
         }
         guard let key else {

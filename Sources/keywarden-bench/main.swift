@@ -38,6 +38,13 @@ func measure(_ iterations: Int, _ body: () throws -> Void) rethrows -> Double {
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }
 
+func measure(_ iterations: Int, _ body: () async throws -> Void) async rethrows -> Double {
+    let start = ContinuousClock.now
+    for _ in 0..<iterations { try await body() }
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
 func rate(_ iterations: Int, _ seconds: Double) -> String {
     String(format: "%10.0f ops/s  %7.2f µs/op", Double(iterations) / seconds, seconds / Double(iterations) * 1e6)
 }
@@ -52,16 +59,17 @@ func vaultBenchmark() async throws {
     print("Vault: seal and open, \(iterations) iterations each, \(plaintext.count)-byte secret")
     let rawKey = SymmetricKey(size: .bits256)
     let vault = Vault(keyring: .generate())
+    let keys = InMemoryScopeKeyDirectory()
     let rawBox = try AES.GCM.seal(plaintext, using: rawKey)
     // What storage holds: nonce ‖ ciphertext ‖ tag. The baseline parses it as the vault parses its own.
     guard let rawStored = rawBox.combined else { fatalError("AES-GCM with a 12-byte nonce has a combined form") }
-    let sealed = try vault.seal(secret, in: context)
+    let sealed = try await vault.seal(secret, in: context, keys: keys)
     var sink = 0
 
     // Warm up, then alternate the measurements so both see the same machine state.
     for _ in 0..<10_000 {
         sink &+= try AES.GCM.open(AES.GCM.SealedBox(combined: rawStored), using: rawKey).count
-        sink &+= try vault.open(sealed, in: context).byteCount
+        sink &+= try await vault.open(sealed, in: context, keys: keys).byteCount
     }
     // The floor of any envelope: two opens of the same shape (a 32-byte key, then the secret), each with associated data.
     let associatedData = Data(repeating: 7, count: 48)
@@ -73,9 +81,9 @@ func vaultBenchmark() async throws {
     let perRound = iterations / rounds
     for _ in 0..<rounds {
         rawSeal += try measure(perRound) { sink &+= try AES.GCM.seal(plaintext, using: rawKey).ciphertext.count }
-        vaultSeal += try measure(perRound) { sink &+= try vault.seal(secret, in: context).ciphertext.count }
+        vaultSeal += try await measure(perRound) { sink &+= try await vault.seal(secret, in: context, keys: keys).ciphertext.count }
         rawOpen += try measure(perRound) { sink &+= try AES.GCM.open(AES.GCM.SealedBox(combined: rawStored), using: rawKey).count }
-        vaultOpen += try measure(perRound) { sink &+= try vault.open(sealed, in: context).byteCount }
+        vaultOpen += try await measure(perRound) { sink &+= try await vault.open(sealed, in: context, keys: keys).byteCount }
         twoOpens += try measure(perRound) {
             sink &+= try AES.GCM.open(AES.GCM.SealedBox(combined: keyStored), using: rawKey, authenticating: associatedData).count
             sink &+= try AES.GCM.open(AES.GCM.SealedBox(combined: secretStored), using: rawKey, authenticating: associatedData).count
@@ -110,7 +118,7 @@ func vaultBenchmark() async throws {
                 let id = String(format: "key_bench%08d", index)
                 let key = Secret("sk-bench-\(index)-" + String(repeating: "x", count: 40))
                 let context = SecretContext(scope: .platform, ownerID: id, field: "api_key")
-                let sealed = try store.vault.seal(key, in: context)
+                let sealed = try await store.vault.seal(key, in: context, on: db)
                 credentialRows.append([
                     SQLBind(id), SQLBind("platform"), SQLBind("openai"), SQLBind("bench \(index)"),
                     SQLBind(key.maskedHint), SQLBind(now), SQLBind("bench"), SQLBind(now), SQLBind("bench"),
@@ -151,7 +159,7 @@ func vaultBenchmark() async throws {
             wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)),
             ciphertext: Array(try row.decode(column: "ciphertext", as: Data.self))
         )
-        if (try? store.vault.open(sealedRow, in: SecretContext(scope: .platform, ownerID: id, field: "api_key"))) != nil { opened += 1 }
+        if (try? await store.vault.open(sealedRow, in: SecretContext(scope: .platform, ownerID: id, field: "api_key"), keys: store.scopeKeys)) != nil { opened += 1 }
     }
     print("  after rotation \(opened) of \(sample.count) sampled secrets open")
     await store.close()
@@ -422,9 +430,10 @@ case "resolve":
 case "open-loop":
     let vault = Vault(keyring: .generate())
     let context = SecretContext(scope: .workspace("ws_bench"), ownerID: "key_bench", field: "api_key")
-    let sealed = try vault.seal(Secret("sk-proj-" + String(repeating: "A1b2C3d4", count: 6)), in: context)
+    let keys = InMemoryScopeKeyDirectory()
+    let sealed = try await vault.seal(Secret("sk-proj-" + String(repeating: "A1b2C3d4", count: 6)), in: context, keys: keys)
     var sink = 0
-    for _ in 0..<option("--iterations", default: 1_000_000) { sink &+= try vault.open(sealed, in: context).byteCount }
+    for _ in 0..<option("--iterations", default: 1_000_000) { sink &+= try await vault.open(sealed, in: context, keys: keys).byteCount }
     print(sink)
 case "vault":
     try await vaultBenchmark()

@@ -88,7 +88,7 @@ struct KeyringTests {
     }
 
     @Test("a vault notices when another process rewrote its keyring file")
-    func vaultReloadsChangedFile() throws {
+    func vaultReloadsChangedFile() async throws {
         let url = try temporaryDirectory().appendingPathComponent("keyring.json")
         let file = KeyringFile(url: url)
         var keyring = try file.create()
@@ -99,10 +99,11 @@ struct KeyringTests {
         keyring.promote(MasterKey.generate())
         try file.write(keyring)
         let context = SecretContext(scope: .platform, ownerID: "k", field: "api_key")
-        let sealedByOther = try Vault(keyring: keyring).seal(Secret("v"), in: context)
+        let keys = InMemoryScopeKeyDirectory()
+        let sealedByOther = try await Vault(keyring: keyring).seal(Secret("v"), in: context, keys: keys)
 
-        // Opening a secret under the unknown new key reloads the file.
-        #expect(try vault.open(sealedByOther, in: context).unprotectedString == "v")
+        // Opening a secret whose workspace key is under the unknown new key reloads the file.
+        #expect(try await vault.open(sealedByOther, in: context, keys: keys).unprotectedString == "v")
         #expect(vault.activeKeyID == keyring.active.id && vault.activeKeyID != firstID)
     }
 

@@ -9,26 +9,28 @@ import Testing
 struct VaultTests {
     let canary = "sk-canary-KW-2f8e61d0a9b4c7e3"
     let context = SecretContext(scope: .workspace("ws_a"), ownerID: "key_1", field: "api_key")
+    /// The stored workspace keys (the database's table, in memory); fresh for each test.
+    let keys = InMemoryScopeKeyDirectory()
 
     @Test("a sealed secret opens to the same value")
-    func roundTrip() throws {
+    func roundTrip() async throws {
         let vault = Vault(keyring: .generate())
-        let sealed = try vault.seal(Secret(canary), in: context)
-        #expect(try vault.open(sealed, in: context).unprotectedString == canary)
+        let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
+        #expect(try await vault.open(sealed, in: context, keys: keys).unprotectedString == canary)
     }
 
     @Test("an empty secret and a long one round-trip")
-    func roundTripEdges() throws {
+    func roundTripEdges() async throws {
         let vault = Vault(keyring: .generate())
         for value in ["", String(repeating: "x", count: 100_000)] {
-            #expect(try vault.open(vault.seal(Secret(value), in: context), in: context).unprotectedString == value)
+            #expect(try await vault.open(try await vault.seal(Secret(value), in: context, keys: keys), in: context, keys: keys).unprotectedString == value)
         }
     }
 
     @Test("the stored bytes do not contain the plaintext")
-    func confidentiality() throws {
+    func confidentiality() async throws {
         let vault = Vault(keyring: .generate())
-        let sealed = try vault.seal(Secret(canary), in: context)
+        let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
         let needle = Array(canary.utf8)
         for haystack in [sealed.wrappedKey, sealed.ciphertext, sealed.wrappedKey + sealed.ciphertext] {
             #expect(!contains(haystack, needle))
@@ -38,9 +40,9 @@ struct VaultTests {
     }
 
     @Test("one flipped bit anywhere in either part makes the secret unreadable")
-    func everyBitFlipIsDetected() throws {
+    func everyBitFlipIsDetected() async throws {
         let vault = Vault(keyring: .generate())
-        let sealed = try vault.seal(Secret(canary), in: context)
+        let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
         var checked = 0
         for part in 0..<2 {
             let bytes = part == 0 ? sealed.wrappedKey : sealed.ciphertext
@@ -51,7 +53,7 @@ struct VaultTests {
                     let candidate = part == 0
                         ? SealedSecret(wrappedKey: tampered, ciphertext: sealed.ciphertext)
                         : SealedSecret(wrappedKey: sealed.wrappedKey, ciphertext: tampered)
-                    #expect(throws: VaultError.self) { try vault.open(candidate, in: context) }
+                    await #expect(throws: VaultError.self) { try await vault.open(candidate, in: context, keys: keys) }
                     checked += 1
                 }
             }
@@ -60,25 +62,25 @@ struct VaultTests {
     }
 
     @Test("truncated or extended ciphertexts are unreadable, not a crash")
-    func truncation() throws {
+    func truncation() async throws {
         let vault = Vault(keyring: .generate())
-        let sealed = try vault.seal(Secret(canary), in: context)
+        let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
         for length in 0..<sealed.wrappedKey.count {
             let candidate = SealedSecret(wrappedKey: Array(sealed.wrappedKey.prefix(length)), ciphertext: sealed.ciphertext)
-            #expect(throws: VaultError.self) { try vault.open(candidate, in: context) }
+            await #expect(throws: VaultError.self) { try await vault.open(candidate, in: context, keys: keys) }
         }
         for length in 0..<sealed.ciphertext.count {
             let candidate = SealedSecret(wrappedKey: sealed.wrappedKey, ciphertext: Array(sealed.ciphertext.prefix(length)))
-            #expect(throws: VaultError.self) { try vault.open(candidate, in: context) }
+            await #expect(throws: VaultError.self) { try await vault.open(candidate, in: context, keys: keys) }
         }
         let extended = SealedSecret(wrappedKey: sealed.wrappedKey + [0], ciphertext: sealed.ciphertext)
-        #expect(throws: VaultError.self) { try vault.open(extended, in: context) }
+        await #expect(throws: VaultError.self) { try await vault.open(extended, in: context, keys: keys) }
     }
 
     @Test("a ciphertext moved to another credential, field, scope or workspace does not open")
-    func movedEntriesDoNotOpen() throws {
+    func movedEntriesDoNotOpen() async throws {
         let vault = Vault(keyring: .generate())
-        let sealed = try vault.seal(Secret(canary), in: context)
+        let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
         let elsewhere = [
             SecretContext(scope: .workspace("ws_a"), ownerID: "key_2", field: "api_key"),
             SecretContext(scope: .workspace("ws_a"), ownerID: "key_1", field: "extras"),
@@ -86,79 +88,118 @@ struct VaultTests {
             SecretContext(scope: .platform, ownerID: "key_1", field: "api_key"),
         ]
         for other in elsewhere {
-            #expect(throws: VaultError.unreadable(.authenticationFailed)) { try vault.open(sealed, in: other) }
+            await #expect(throws: VaultError.unreadable(.authenticationFailed)) { try await vault.open(sealed, in: other, keys: keys) }
         }
         // Swapping only the wrapped data keys of two rows fails too.
         let other = SecretContext(scope: .workspace("ws_a"), ownerID: "key_2", field: "api_key")
-        let second = try vault.seal(Secret("another"), in: other)
+        let second = try await vault.seal(Secret("another"), in: other, keys: keys)
         let swapped = SealedSecret(wrappedKey: second.wrappedKey, ciphertext: sealed.ciphertext)
-        #expect(throws: VaultError.self) { try vault.open(swapped, in: context) }
+        await #expect(throws: VaultError.self) { try await vault.open(swapped, in: context, keys: keys) }
     }
 
     @Test("two seals of one secret differ, and nonces never repeat over many seals")
-    func sealsAreRandomized() throws {
+    func sealsAreRandomized() async throws {
         let vault = Vault(keyring: .generate())
-        let a = try vault.seal(Secret(canary), in: context)
-        let b = try vault.seal(Secret(canary), in: context)
+        let a = try await vault.seal(Secret(canary), in: context, keys: keys)
+        let b = try await vault.seal(Secret(canary), in: context, keys: keys)
         #expect(a.ciphertext != b.ciphertext && a.wrappedKey != b.wrappedKey)
 
         var secretNonces = Set<[UInt8]>()
         var keyNonces = Set<[UInt8]>()
         let headerLength = 2 + a.wrappedKey[1]
         for _ in 0..<5000 {
-            let sealed = try vault.seal(Secret(canary), in: context)
+            let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
             secretNonces.insert(Array(sealed.ciphertext[1..<13]))
             keyNonces.insert(Array(sealed.wrappedKey[Int(headerLength)..<Int(headerLength) + 12]))
         }
         #expect(secretNonces.count == 5000 && keyNonces.count == 5000)
     }
 
-    @Test("the header names the master key, so opening never guesses")
-    func headerCarriesMasterKeyID() throws {
+    @Test("the data key's header names the workspace key, whose record names the master key: opening never guesses")
+    func headerCarriesKeyIDs() async throws {
         let keyring = Keyring.generate()
         let vault = Vault(keyring: keyring)
-        let sealed = try vault.seal(Secret(canary), in: context)
-        #expect(sealed.masterKeyID == keyring.active.id)
-        #expect(sealed.wrappedKey[0] == 1 && sealed.ciphertext[0] == 1)
+        let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
+        let stored = try #require(try await keys.activeKey(for: context.scope))
+        #expect(sealed.scopeKeyID == stored.id && sealed.masterKeyID == nil)
+        #expect(stored.masterKeyID == keyring.active.id && stored.id.hasPrefix("wk-") && stored.id.utf8.count == 15)
+        #expect(sealed.wrappedKey[0] == 2 && sealed.ciphertext[0] == 1)
+        // One workspace key per scope: a second secret of the scope is sealed under the same one, another scope gets its own.
+        _ = try await vault.seal(Secret("b"), in: SecretContext(scope: context.scope, ownerID: "key_2", field: "api_key"), keys: keys)
+        _ = try await vault.seal(Secret("c"), in: SecretContext(scope: .workspace("ws_b"), ownerID: "key_3", field: "api_key"), keys: keys)
+        #expect(keys.all.count == 2)
     }
 
     @Test("a wrong keyring reports unreadable for each secret, and nothing crashes")
-    func wrongKeyring() throws {
-        let sealedSecrets = try (0..<20).map { index in
-            try Vault(keyring: .generate()).seal(Secret("secret-\(index)"), in: context)
-        }
+    func wrongKeyring() async throws {
         let stranger = Vault(keyring: .generate())
-        for sealed in sealedSecrets {
-            #expect(throws: VaultError.unreadable(.unknownMasterKey)) { try stranger.open(sealed, in: context) }
+        for index in 0..<20 {
+            let directory = InMemoryScopeKeyDirectory()
+            let sealed = try await Vault(keyring: .generate()).seal(Secret("secret-\(index)"), in: context, keys: directory)
+            await #expect(throws: VaultError.unreadable(.unknownMasterKey)) { try await stranger.open(sealed, in: context, keys: directory) }
         }
     }
 
-    @Test("after a rotation every old secret opens, re-wrapped or not, and re-wrapping keeps the ciphertext")
-    func rotateThenReadOld() throws {
+    @Test("a data key naming a workspace key that does not exist (shredded) is unreadable")
+    func shreddedScopeKey() async throws {
+        let vault = Vault(keyring: .generate())
+        let sealed = try await vault.seal(Secret(canary), in: context, keys: keys)
+        keys.removeAll(of: context.scope)
+        vault.forget(scope: context.scope)
+        await #expect(throws: VaultError.unreadable(.unknownScopeKey)) { try await vault.open(sealed, in: context, keys: keys) }
+    }
+
+    @Test("a master-key rotation re-wraps workspace keys only: data keys and ciphertexts stay, and the old key can go")
+    func rotateThenReadOld() async throws {
         var keyring = Keyring.generate()
         let oldID = keyring.active.id
-        let vault = Vault(keyring: keyring)
-        let contexts = (0..<10).map { SecretContext(scope: .platform, ownerID: "key_\($0)", field: "api_key") }
-        let sealed = try contexts.map { try vault.seal(Secret("value-\($0.ownerID)"), in: $0) }
+        let local = LocalKeyring(keyring: keyring)
+        let vault = Vault(custodian: local)
+        let contexts = (0..<10).map { SecretContext(scope: .workspace("ws_\($0 % 3)"), ownerID: "key_\($0)", field: "api_key") }
+        var sealed: [SealedSecret] = []
+        for context in contexts { sealed.append(try await vault.seal(Secret("value-\(context.ownerID)"), in: context, keys: keys)) }
 
         keyring.promote(MasterKey.generate())
-        vault.replaceKeyring(keyring)
+        local.replaceKeyring(keyring)
         #expect(vault.activeKeyID != oldID)
-        #expect(keyring.decryptOnlyIDs == [oldID])
-
+        for stored in keys.all {
+            let rewrapped = try await vault.rewrapScopeKey(stored)
+            #expect(rewrapped.id == stored.id && rewrapped.masterKeyID == vault.activeKeyID && rewrapped.wrapped != stored.wrapped)
+            #expect(try await vault.rewrapScopeKey(rewrapped) == rewrapped)
+            keys.replace(rewrapped)
+        }
+        // Retired: nothing under the old key is needed any more.
+        try keyring.retire(id: oldID)
+        local.replaceKeyring(keyring)
+        vault.forgetAll()
         for (context, old) in zip(contexts, sealed) {
-            #expect(try vault.open(old, in: context).unprotectedString == "value-\(context.ownerID)")
-            let rewrapped = try vault.rewrap(old, in: context)
-            #expect(rewrapped.masterKeyID == vault.activeKeyID)
-            #expect(rewrapped.ciphertext == old.ciphertext)
-            #expect(try vault.open(rewrapped, in: context).unprotectedString == "value-\(context.ownerID)")
-            #expect(try vault.rewrap(rewrapped, in: context) == rewrapped)
+            #expect(try await vault.open(old, in: context, keys: keys).unprotectedString == "value-\(context.ownerID)")
+        }
+    }
+
+    @Test("a secret of format 1 (a data key under the master key) opens, and moves to its workspace key")
+    func formatOneMovesToScopeKeys() async throws {
+        var keyring = Keyring.generate()
+        let oldID = keyring.active.id
+        let local = LocalKeyring(keyring: keyring)
+        let vault = Vault(custodian: local)
+        let old = try vault.sealInFormat1(Secret(canary), in: context)
+        #expect(old.masterKeyID == oldID && old.scopeKeyID == nil)
+        #expect(try await vault.open(old, in: context, keys: keys).unprotectedString == canary)
+        let moved = try await vault.rewrap(old, in: context, keys: keys)
+        #expect(moved.scopeKeyID != nil && moved.ciphertext == old.ciphertext)
+        #expect(try await vault.rewrap(moved, in: context, keys: keys) == moved)
+        // A format-1 data key moved to another row does not move.
+        await #expect(throws: VaultError.self) {
+            try await vault.rewrap(old, in: SecretContext(scope: .workspace("ws_b"), ownerID: "key_1", field: "api_key"), keys: keys)
         }
 
-        // Once the old key is retired, only re-wrapped secrets open.
+        keyring.promote(MasterKey.generate())
         try keyring.retire(id: oldID)
-        vault.replaceKeyring(keyring)
-        #expect(throws: VaultError.unreadable(.unknownMasterKey)) { try vault.open(sealed[0], in: contexts[0]) }
+        local.replaceKeyring(keyring)
+        await #expect(throws: VaultError.unreadable(.unknownMasterKey)) { try await vault.open(old, in: context, keys: keys) }
+        // The moved one still opens: its workspace key is held (a rotation would have re-wrapped it before the retirement).
+        #expect(try await vault.open(moved, in: context, keys: keys).unprotectedString == canary)
     }
 
     @Test("the active key cannot be retired")

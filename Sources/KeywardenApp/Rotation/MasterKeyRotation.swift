@@ -25,14 +25,16 @@ public struct RotationReport: Sendable, Equatable {
     public let keysStillInUse: [String: Int]
 }
 
-/// Re-wraps every data key under the active master key, in batches, resumably.
+/// Re-wraps every workspace (scope) key under the active master key, and moves data keys of format 1 (wrapped by a
+/// master key directly, before scope keys) to their scope's key; in batches, resumably.
 ///
 /// With a keyring file, a run first adds a new active key and saves the file (the old key stays,
-/// decrypt-only), records the rotation, then walks `vault_secrets`. If the process dies, the next
-/// run finds the unfinished rotation and continues with the same target key. Secrets are never
-/// re-encrypted: only their small wrapped data keys change. The server keeps serving meanwhile:
-/// each batch is one short transaction, and the server's vault reloads the keyring file when it
-/// meets the new key id.
+/// decrypt-only); with keys from the environment or a device, the operator made the new key active first. The run
+/// records the rotation, walks `vault_scope_keys` (one row per workspace: the cost does not grow with the number of
+/// secrets), then `vault_secrets` for rows still in format 1. If the process dies, the next run finds the unfinished
+/// rotation and continues with the same target key. Secrets are never re-encrypted. The server keeps serving
+/// meanwhile: each batch is one short transaction, and the server's vault reloads the keyring file when it meets
+/// the new key id.
 public struct MasterKeyRotation: Sendable {
     let engine: any DatabaseEngine
     let vault: Vault
@@ -81,17 +83,18 @@ public struct MasterKeyRotation: Sendable {
         }
         var state = RotationProgress(rewrapped: 0, unreadable: 0, total: total)
         progress(state)
+        try await rewrapScopeKeys(to: targetKeyID, rotationID: rotationID, batchSize: min(batchSize, Self.scopeKeyBatch), state: &state, progress: progress)
         // Passes repeat until one finds nothing left to move: rows the server sealed with the old key
         // during the run (before it noticed the new keyring) are picked up by the next pass.
         var unreadableKeys = Set<[String]>()
         while true {
             var movedThisPass = 0
             // A pipeline of two: the next batch is read and re-wrapped (on another core) while this one is written.
-            var prepared = try await prepareBatch(notOn: targetKeyID, after: WalkCursor(), batchSize: batchSize)
+            var prepared = try await prepareBatch(after: WalkCursor(), batchSize: batchSize)
             while let batch = prepared {
                 // Stopping between batches is safe: each batch is committed, and the next run resumes.
                 try Task.checkCancellation()
-                async let following = prepareBatch(notOn: targetKeyID, after: batch.cursor, batchSize: batchSize)
+                async let following = prepareBatch(after: batch.cursor, batchSize: batchSize)
                 for row in batch.unreadable where unreadableKeys.insert([row.ownerID, row.field]).inserted {
                     state.unreadable += 1
                     logger.warning("secret does not open with any master key; left as it is", metadata: [
@@ -102,7 +105,7 @@ public struct MasterKeyRotation: Sendable {
                     // Held copies wrapped by the old key still open (it stays decrypt-only until retired): caches
                     // reload once, when the rotation finishes, not after every batch.
                     ChangeLog.touch(.uncached)
-                    let moved = try await Self.store(updates, targetKeyID: targetKeyID, on: db)
+                    let moved = try await Self.store(updates, on: db)
                     try await db.update(Self.rotationsTable)
                         .set("rewrapped", to: SQLBinaryExpression(SQLColumn("rewrapped"), .add, SQLBind(moved)))
                         .set("unreadable", to: state.unreadable)
@@ -116,7 +119,7 @@ public struct MasterKeyRotation: Sendable {
                 prepared = try await following
             }
             if movedThisPass == 0 { break }
-            let remaining = try await engine.read { db in try await Self.countNotOn(targetKeyID, on: db) }
+            let remaining = try await engine.read { db in try await Self.countLegacy(on: db) }
             if remaining <= unreadableKeys.count { break }
         }
         let stillInUse = try await engine.transaction { [state] db in
@@ -129,13 +132,89 @@ public struct MasterKeyRotation: Sendable {
                 actor: actor, action: "master_key.rotated", targetType: "master_key", targetID: targetKeyID,
                 details: ["rewrapped": "\(state.rewrapped)", "unreadable": "\(state.unreadable)"]
             ), on: db)
-            return try await SealedSecretRepository().countByMasterKey(on: db).filter { $0.key != targetKeyID }
+            return try await Self.countByMasterKey(on: db).filter { $0.key != targetKeyID }
         }
         logger.info("master key rotation finished", metadata: [
             "target": "\(targetKeyID)", "rewrapped": "\(state.rewrapped)", "unreadable": "\(state.unreadable)",
         ])
         return RotationReport(targetKeyID: targetKeyID, resumed: resumed, progress: state, keysStillInUse: stillInUse)
     }
+
+    /// Re-wraps every workspace key not yet under `targetKeyID`, a batch per transaction (each row only if it is still
+    /// wrapped as it was read). Keys the custodian cannot unwrap are counted unreadable and left; a device that cannot
+    /// be used stops the run (it resumes).
+    func rewrapScopeKeys(to targetKeyID: String, rotationID: String, batchSize: Int, state: inout RotationProgress,
+                         progress: @Sendable (RotationProgress) -> Void) async throws {
+        // Passes repeat until one moves nothing: a key a server made under the old master key during the run (before it
+        // read the new keyring), with an id before the walk's position, is caught by the next pass.
+        var movedThisPass = 1
+        var unreadable = Set<String>()
+        while movedThisPass > 0 {
+            movedThisPass = try await rewrapScopeKeysOnce(to: targetKeyID, rotationID: rotationID, batchSize: batchSize, state: &state, unreadableSeen: &unreadable,
+                                                         progress: progress)
+        }
+    }
+
+    /// One pass of ``rewrapScopeKeys(to:rotationID:state:progress:)``; returns how many keys it moved.
+    private func rewrapScopeKeysOnce(to targetKeyID: String, rotationID: String, batchSize: Int, state: inout RotationProgress,
+                                     unreadableSeen: inout Set<String>, progress: @Sendable (RotationProgress) -> Void) async throws -> Int {
+        var after = ""
+        var movedThisPass = 0
+        while true {
+            try Task.checkCancellation()
+            let keys = try await engine.read { [after] db in
+                try await ScopeKeyRepository().notWrapped(by: targetKeyID, after: after, limit: batchSize, on: db)
+            }
+            guard let last = keys.last else { return movedThisPass }
+            after = last.id
+            // A device answers over the network: a few calls at a time.
+            var rewrapped: [(WrappedScopeKey, WrappedScopeKey)] = []
+            var unreadable: [(WrappedScopeKey, VaultError)] = []
+            try await withThrowingTaskGroup(of: (WrappedScopeKey, Result<WrappedScopeKey, VaultError>).self) { group in
+                var next = keys.makeIterator()
+                func add() -> Bool {
+                    guard let key = next.next() else { return false }
+                    group.addTask { [vault] in
+                        do throws(VaultError) { return (key, .success(try await vault.rewrapScopeKey(key))) } catch { return (key, .failure(error)) }
+                    }
+                    return true
+                }
+                for _ in 0..<Self.deviceCallsInFlight where !add() { break }
+                while let (key, result) = try await group.next() {
+                    switch result {
+                    case .success(let wrapped): rewrapped.append((key, wrapped))
+                    case .failure(.custodyUnavailable(let code, let detail)): throw VaultError.custodyUnavailable(code: code, detail: detail)
+                    case .failure(let error): unreadable.append((key, error))
+                    }
+                    _ = add()
+                }
+            }
+            unreadable = unreadable.filter { unreadableSeen.insert($0.0.id).inserted }
+            for (key, error) in unreadable {
+                logger.warning("workspace key does not open with any master key; left as it is", metadata: [
+                    "workspace_key": "\(key.id)", "scope": "\(key.scope)", "master_key": "\(key.masterKeyID)", "reason": "\(error)",
+                ])
+            }
+            let moved = try await engine.transaction { [rewrapped, unreadable = state.unreadable + unreadable.count] db in
+                var moved = 0
+                for (old, new) in rewrapped where try await ScopeKeyRepository().replaceWrapping(of: old, with: new, on: db) { moved += 1 }
+                try await db.update(Self.rotationsTable)
+                    .set("rewrapped", to: SQLBinaryExpression(SQLColumn("rewrapped"), .add, SQLBind(moved)))
+                    .set("unreadable", to: unreadable)
+                    .where("id", .equal, rotationID).run()
+                return moved
+            }
+            movedThisPass += moved
+            state.rewrapped += moved
+            state.unreadable += unreadable.count
+            progress(state)
+        }
+    }
+
+    /// Workspace keys read per batch of the walk, at most.
+    static let scopeKeyBatch = 1_000
+    /// Wraps and unwraps a device is asked for at once during a rotation.
+    static let deviceCallsInFlight = 8
 
     /// Removes decrypt-only keys that no stored secret refers to any more; returns their ids.
     ///
@@ -146,18 +225,20 @@ public struct MasterKeyRotation: Sendable {
     }
 
     private func retireAlone(actor: String) async throws -> [String] {
-        vault.reloadIfChanged()
-        var keyring = vault.keyring
-        let counts = try await engine.read { db in try await SealedSecretRepository().countByMasterKey(on: db) }
-        let retirable = keyring.decryptOnlyIDs
+        vault.localKeyring?.reloadIfChanged()
+        let counts = try await engine.read { db in try await Self.countByMasterKey(on: db) }
+        // With a device, the keyring (kept to open format-1 data keys) retires whole once nothing needs it.
+        let keyringIDs = vault.localKeyring?.keyring.keys.map(\.id) ?? []
+        let retirable = vault.custodian.decryptOnlyKeyIDs + (vault.custodian is LocalKeyring ? [] : keyringIDs)
         for id in retirable {
             if let rows = counts[id], rows > 0 { throw KeyringError.keyStillInUse(id: id, rows: rows) }
         }
         guard !retirable.isEmpty else { return [] }
-        if let file = source.file {
+        if let local = vault.custodian as? LocalKeyring, let file = source.file {
+            var keyring = local.keyring
             for id in retirable { try keyring.retire(id: id) }
             try file.write(keyring)
-            vault.replaceKeyring(keyring)
+            local.replaceKeyring(keyring)
         }
         try await engine.transaction { db in
             for id in retirable {
@@ -173,7 +254,7 @@ public struct MasterKeyRotation: Sendable {
 
     /// Finds the rotation to continue, or starts a new one (with a new key when the keyring is a file).
     func prepare(actor: String) async throws -> (id: String, target: String, resumed: Bool) {
-        vault.reloadIfChanged()
+        vault.localKeyring?.reloadIfChanged()
         let activeID = vault.activeKeyID
         let unfinished = try await engine.read { db in
             try await db.select().columns("id", "target_key_id").from(Self.rotationsTable)
@@ -186,22 +267,22 @@ public struct MasterKeyRotation: Sendable {
         }
 
         let target: String
-        switch source {
-        case .environment:
-            // The operator chose the new key (KEYWARDEN_MASTER_KEY) and listed the old ones as previous.
-            let counts = try await engine.read { db in try await SealedSecretRepository().countByMasterKey(on: db) }
-            guard counts.keys.contains(where: { $0 != activeID }) else {
-                throw KeyringError.notRotatable(reason: "every stored secret is already wrapped by the active master key \(activeID); to rotate with keys from the environment, set KEYWARDEN_MASTER_KEY to a new key and KEYWARDEN_MASTER_KEY_PREVIOUS to the old one, then run rotate-master-key again")
-            }
-            target = activeID
-        case .file(let url, _):
-            var keyring = vault.keyring
+        if let local = vault.custodian as? LocalKeyring, case .file(let url, _) = source {
+            var keyring = local.keyring
             let newKey = MasterKey.generate()
             keyring.promote(newKey)
             // The new key is on disk before any secret refers to it.
             try KeyringFile(url: url).write(keyring)
-            vault.replaceKeyring(keyring)
+            local.replaceKeyring(keyring)
             target = newKey.id
+        } else {
+            // The operator made the new key active (KEYWARDEN_MASTER_KEY, or the device's key label or id) and listed
+            // the old ones as previous.
+            let counts = try await engine.read { db in try await Self.countByMasterKey(on: db) }
+            guard counts.keys.contains(where: { $0 != activeID }) else {
+                throw KeyringError.notRotatable(reason: "every workspace key is already wrapped by the active master key \(activeID) and no secret is in the old format; to rotate, make a new master key active (KEYWARDEN_MASTER_KEY, KEYWARDEN_MASTER_KEY_PKCS11_KEY_LABEL or KEYWARDEN_MASTER_KEY_KMS_KEY_ID) and list the old one as previous (KEYWARDEN_MASTER_KEY_PREVIOUS, …_PKCS11_PREVIOUS_KEY_LABELS or …_KMS_PREVIOUS_KEY_IDS), then run rotate-master-key again")
+            }
+            target = activeID
         }
 
         let id = Identifier.make("rot")
@@ -226,18 +307,27 @@ public struct MasterKeyRotation: Sendable {
         let cursor: WalkCursor
     }
 
-    /// Reads the batch after `cursor` and re-wraps its data keys under the target; `nil` when the walk is done.
-    func prepareBatch(notOn targetKeyID: String, after cursor: WalkCursor, batchSize: Int) async throws -> PreparedBatch? {
+    /// Reads the batch of format-1 rows after `cursor` and moves their data keys to their scopes' keys; `nil` when the
+    /// walk is done.
+    func prepareBatch(after cursor: WalkCursor, batchSize: Int) async throws -> PreparedBatch? {
         let rows = try await engine.read { db in
-            try await Self.batch(notOn: targetKeyID, after: cursor, limit: batchSize, on: db)
+            try await Self.batch(after: cursor, limit: batchSize, on: db)
         }
         guard let last = rows.last else { return nil }
         var prepared = PreparedBatch(cursor: WalkCursor(rowid: last.rowid ?? 0, owner: last.ownerID, field: last.field))
         prepared.updates.reserveCapacity(rows.count)
+        // Each scope's key is read (or made) once per batch, not per row.
+        var scopeKeys: [Scope: ScopeKey] = [:]
+        let directory = ScopeKeyRepository().directory(engine: engine)
         for row in rows {
             do {
-                prepared.updates.append((row, try vault.rewrap(row.sealed, in: row.context)))
-            } catch {
+                prepared.updates.append((row, try await vault.rewrap(row.sealed, in: row.context) {
+                    if let known = scopeKeys[row.context.scope] { return known }
+                    let key = try await vault.activeScopeKey(for: row.context.scope, keys: directory)
+                    scopeKeys[row.context.scope] = key
+                    return key
+                }))
+            } catch let error as VaultError {
                 prepared.unreadable.append((row.ownerID, row.field, "\(error)"))
             }
         }
@@ -272,10 +362,10 @@ public struct MasterKeyRotation: Sendable {
     /// Writes a batch of re-wrapped data keys in one statement, each only if its row still holds the
     /// wrapped key that was read (a row the server re-sealed meanwhile is left for the next pass).
     /// Returns how many rows changed.
-    static func store(_ updates: [(row: StoredRow, sealed: SealedSecret)], targetKeyID: String, on db: any SQLDatabase) async throws -> Int {
+    static func store(_ updates: [(row: StoredRow, sealed: SealedSecret)], on db: any SQLDatabase) async throws -> Int {
         let byRowid = walksStorageOrder(db)
-        // Five or four values per row, two more per statement (the target key id, the time).
-        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: byRowid ? 5 : 4, others: 2)
+        // Six or five values per row, one more per statement (the time).
+        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: byRowid ? 6 : 5, others: 1)
         var moved = 0
         for start in stride(from: 0, to: updates.count, by: rowsPerStatement) {
             let chunk = updates[start..<min(start + rowsPerStatement, updates.count)]
@@ -283,29 +373,32 @@ public struct MasterKeyRotation: Sendable {
             let rows: [SQLQueryString]
             let match: SQLQueryString
             let newKey: SQLQueryString
+            let newKeyID: SQLQueryString
             if byRowid {
                 // The rowid finds the row; its owner and field make sure it is still the row the key was wrapped for
                 // (a VACUUM may renumber rows), and the old wrapped key that nobody re-sealed it meanwhile.
                 rows = chunk.map {
-                    "(\(bind: $0.row.rowid ?? -1), \(bind: $0.row.ownerID), \(bind: $0.row.field), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)))"
+                    "(\(bind: $0.row.rowid ?? -1), \(bind: $0.row.ownerID), \(bind: $0.row.field), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)), \(bind: $0.sealed.wrappingKeyID ?? ""))"
                 }
                 match = """
                     \(ident: secretsTable).rowid = v.column1 AND \(ident: secretsTable).owner_id = v.column2
                       AND \(ident: secretsTable).field = v.column3 AND \(ident: secretsTable).wrapped_key = v.column4
                     """
                 newKey = "v.column5"
+                newKeyID = "v.column6"
             } else {
                 rows = chunk.map {
-                    "(\(bind: $0.row.ownerID), \(bind: $0.row.field), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)))"
+                    "(\(bind: $0.row.ownerID), \(bind: $0.row.field), \(bind: Data($0.row.sealed.wrappedKey)), \(bind: Data($0.sealed.wrappedKey)), \(bind: $0.sealed.wrappingKeyID ?? ""))"
                 }
                 match = """
                     \(ident: secretsTable).owner_id = v.column1 AND \(ident: secretsTable).field = v.column2
                       AND \(ident: secretsTable).wrapped_key = v.column3
                     """
                 newKey = "v.column4"
+                newKeyID = "v.column5"
             }
             let query: SQLQueryString = """
-                UPDATE \(ident: secretsTable) SET master_key_id = \(bind: targetKeyID), wrapped_key = \(newKey), updated_at = \(bind: Timestamp.now)
+                UPDATE \(ident: secretsTable) SET master_key_id = \(newKeyID), wrapped_key = \(newKey), updated_at = \(bind: Timestamp.now)
                 FROM (VALUES \(rows.joined(separator: ", "))) AS v
                 WHERE \(match)
                 RETURNING \(ident: secretsTable).owner_id
@@ -315,19 +408,36 @@ public struct MasterKeyRotation: Sendable {
         return moved
     }
 
+    /// Workspace keys not wrapped by `keyID`, and secrets still in format 1: what a rotation to `keyID` moves.
     static func countNotOn(_ keyID: String, on db: any SQLDatabase) async throws -> Int {
-        let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(secretsTable)
+        let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(ScopeKeyRepository.table)
             .where("master_key_id", .notEqual, keyID).first()
+        return try (row?.decode(column: "n", as: Int.self) ?? 0) + (try await countLegacy(on: db))
+    }
+
+    /// Secrets whose data key is in format 1 (wrapped by a master key `mk-…` directly).
+    static func countLegacy(on db: any SQLDatabase) async throws -> Int {
+        let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(secretsTable)
+            .where("master_key_id", .like, "mk-%").first()
         return try row?.decode(column: "n", as: Int.self) ?? 0
     }
 
-    static func batch(notOn keyID: String, after cursor: WalkCursor, limit: Int, on db: any SQLDatabase) async throws -> [StoredRow] {
+    /// What each master key still wraps: workspace keys, and secrets in format 1.
+    static func countByMasterKey(on db: any SQLDatabase) async throws -> [String: Int] {
+        var counts = try await ScopeKeyRepository().countByMasterKey(on: db)
+        for (id, count) in try await SealedSecretRepository().countByWrappingKey(on: db) where id.hasPrefix("mk-") {
+            counts[id, default: 0] += count
+        }
+        return counts
+    }
+
+    static func batch(after cursor: WalkCursor, limit: Int, on db: any SQLDatabase) async throws -> [StoredRow] {
         // The ciphertext is not read: only the data key is re-wrapped.
         let byRowid = walksStorageOrder(db)
         var query = db.select()
             .columns("scope", "owner_id", "field", "wrapped_key")
             .from(secretsTable)
-            .where("master_key_id", .notEqual, keyID)
+            .where("master_key_id", .like, "mk-%")
         if byRowid {
             query = query.column(SQLAlias(SQLRaw("rowid"), as: SQLIdentifier("walk_rowid")))
                 .where(SQLRaw("rowid"), .greaterThan, SQLBind(cursor.rowid))

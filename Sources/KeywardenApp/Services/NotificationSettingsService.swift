@@ -81,7 +81,7 @@ public struct NotificationSettingsService: Sendable {
             try await self.webhooks.insert(hook, on: db)
             let secret = Secret(AccessToken.generate().value.replacingOccurrences(of: AccessToken.prefix, with: "whsec_"))
             let context = Self.secretContext(hook)
-            try await self.store.secrets.put(try self.store.vault.seal(secret, in: context), for: context, on: db)
+            try await self.store.secrets.put(try await self.store.vault.seal(secret, in: context, on: db), for: context, on: db)
             try await self.store.audit.append(AuditEvent(
                 actor: actor, action: "webhook.created", targetType: "webhook", targetID: hook.id, workspaceID: workspaceID,
                 details: ["url": Self.displayURL(url), "events": events.map(\.rawValue).joined(separator: ",")],
@@ -132,7 +132,7 @@ public struct NotificationSettingsService: Sendable {
         let context = Self.secretContext(hook)
         return try await store.engine.read { db in
             guard let sealed = try await self.store.secrets.get(context, on: db) else { return nil }
-            return try self.store.vault.open(sealed, in: context)
+            return try await self.store.vault.open(sealed, in: context, on: db)
         }
     }
 
@@ -176,8 +176,8 @@ public struct NotificationSettingsService: Sendable {
     public func smtpForSending() async throws -> (SMTPSettings, Secret?)? {
         try await store.engine.read { db in
             guard let settings = try await self.settings.get(Self.smtpKey, as: SMTPSettings.self, on: db) else { return nil }
-            let sealed = try await self.store.secrets.get(Self.smtpPasswordContext, on: db)
-            return (settings, try sealed.map { try self.store.vault.open($0, in: Self.smtpPasswordContext) })
+            guard let sealed = try await self.store.secrets.get(Self.smtpPasswordContext, on: db) else { return (settings, nil) }
+            return (settings, try await self.store.vault.open(sealed, in: Self.smtpPasswordContext, on: db))
         }
     }
 
@@ -193,7 +193,7 @@ public struct NotificationSettingsService: Sendable {
             try await self.settings.set(Self.smtpKey, to: settings, by: actor, on: db)
             var fingerprint: String?
             if let password, !password.isBlank {
-                try await self.store.secrets.put(try self.store.vault.seal(password, in: Self.smtpPasswordContext), for: Self.smtpPasswordContext, on: db)
+                try await self.store.secrets.put(try await self.store.vault.seal(password, in: Self.smtpPasswordContext, on: db), for: Self.smtpPasswordContext, on: db)
                 fingerprint = self.store.fingerprinter?.fingerprint(of: password)
             }
             try await self.store.audit.append(AuditEvent(

@@ -35,12 +35,15 @@ public struct ResolutionService: Sendable {
         let sealedKey = sealed[credential.id + "/" + keyContext.field]
         let sealedExtras = sealed[credential.id + "/" + extrasContext.field]
         do {
-            let key = try sealedKey.map { try store.vault.open($0, in: keyContext) }
-            let extras = try sealedExtras.map { try CredentialRepository.decodeExtras(try store.vault.open($0, in: extrasContext)) } ?? [:]
+            var key: Secret?
+            if let sealedKey { key = try await store.vault.open(sealedKey, in: keyContext, keys: store.scopeKeys) }
+            var extras: [String: Secret] = [:]
+            if let sealedExtras { extras = try CredentialRepository.decodeExtras(try await store.vault.open(sealedExtras, in: extrasContext, keys: store.scopeKeys)) }
             return (key, extras, KeyVersion(key: sealedKey?.ciphertext, extras: sealedExtras?.ciphertext))
         } catch let error as VaultError {
-            // The master key the data key is wrapped by names what is missing (an instance without the newest keyring).
-            throw UnreadableSecret(reason: error, masterKeyID: sealedKey?.masterKeyID ?? sealedExtras?.masterKeyID)
+            // The key the data key is wrapped by names what is missing (a scope key shredded or under a master key this
+            // instance lacks; in format 1, a master key of a newer keyring).
+            throw UnreadableSecret(reason: error, wrappingKeyID: sealedKey?.wrappingKeyID ?? sealedExtras?.wrappingKeyID)
         }
     }
 
@@ -189,10 +192,17 @@ public struct ResolutionService: Sendable {
 }
 
 
-/// A stored secret that does not open here, with the id of the master key that wrapped it (never key material).
+/// A stored secret that does not open here, with the id of the key that wrapped its data key (a workspace key `wk-…`,
+/// or in format 1 a master key `mk-…`; never key material).
 public struct UnreadableSecret: Error, Sendable, CustomStringConvertible {
     public let reason: VaultError
-    public let masterKeyID: String?
+    public let wrappingKeyID: String?
 
-    public var description: String { "\(reason), wrapped by master key \(masterKeyID ?? "?")" }
+    /// Whether the master key's device could not be used (the secret itself may be fine: a 503, not a bad key).
+    public var isCustodyUnavailable: Bool {
+        if case .custodyUnavailable = reason { return true }
+        return false
+    }
+
+    public var description: String { "\(reason), data key wrapped by \(wrappingKeyID ?? "?")" }
 }

@@ -72,9 +72,9 @@ public struct SessionService: Sendable {
     /// Seals a message for the page at `path` of this session (post / redirect / get): opened only there, with the same
     /// session, within ``flashLifetime``, by any instance (the vault's master key is shared). It may carry a one-time
     /// token value.
-    public func sealFlash(_ message: Secret, for session: WebSession, path: String, now: Date = Date()) throws -> String {
+    public func sealFlash(_ message: Secret, for session: WebSession, path: String, now: Date = Date()) async throws -> String {
         let expires = Int(now.timeIntervalSince1970 + Self.flashLifetime)
-        let sealed = try store.vault.seal(message, in: Self.flashContext(session, path: path, expires: expires))
+        let sealed = try await store.vault.seal(message, in: Self.flashContext(session, path: path, expires: expires), keys: store.scopeKeys)
         var bytes = [UInt8](String(expires).utf8) + [0x2E]
         bytes += [UInt8(sealed.wrappedKey.count >> 8), UInt8(sealed.wrappedKey.count & 0xFF)] + sealed.wrappedKey + sealed.ciphertext
         return Base64URL.encode(bytes)
@@ -82,7 +82,7 @@ public struct SessionService: Sendable {
 
     /// Opens a message sealed by ``sealFlash(_:for:path:now:)`` for this session and page; `nil` when it is not one, is
     /// another session's or page's, was tampered with, or has expired.
-    public func openFlash(_ text: String, for session: WebSession, path: String, now: Date = Date()) -> Secret? {
+    public func openFlash(_ text: String, for session: WebSession, path: String, now: Date = Date()) async -> Secret? {
         guard text.utf8.count <= 8192, let bytes = Base64URL.decode(text), let dot = bytes.firstIndex(of: 0x2E),
               let expires = UntrustedNumber.integer(String(decoding: bytes[..<dot], as: UTF8.self)),
               Double(expires) > now.timeIntervalSince1970, Double(expires) <= now.timeIntervalSince1970 + Self.flashLifetime + 5
@@ -92,7 +92,7 @@ public struct SessionService: Sendable {
         let length = Int(rest[0]) << 8 | Int(rest[1])
         guard rest.count >= 2 + length else { return nil }
         let sealed = SealedSecret(wrappedKey: Array(rest[2..<(2 + length)]), ciphertext: Array(rest[(2 + length)...]))
-        return try? store.vault.open(sealed, in: Self.flashContext(session, path: path, expires: expires))
+        return try? await store.vault.open(sealed, in: Self.flashContext(session, path: path, expires: expires), keys: store.scopeKeys)
     }
 
     /// Binds a message to its session (by a digest of its anti-forgery token, which no other session shares), the page

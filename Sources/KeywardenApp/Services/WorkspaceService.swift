@@ -134,13 +134,13 @@ public struct WorkspaceService: Sendable {
     /// Deletes a workspace and everything it owns, in one transaction: its keys (each with its sealed secrets, each
     /// audited as `credential.deleted` with its fingerprint), its bindings and routes, its webhooks (with their signing secrets),
     /// its members, and its tokens (members' and services', with the admin UI sessions signed in with them) — they stop
-    /// working at once, here and, through the change log, on every instance. Audited as `workspace.deleted` with the
-    /// counts.
+    /// working at once, here and, through the change log, on every instance — and its workspace keys (shredding: see
+    /// docs/vault.md). Audited as `workspace.deleted` with the counts.
     ///
     /// Kept: the usage rows (the workspace's billing history), its events and their deliveries, and the audit log.
     /// An unknown id is `not_found`.
     public func delete(_ id: String, actor: String) async throws -> WorkspaceDeletion {
-        try await store.engine.transaction { db in
+        let deletion = try await store.engine.transaction { db in
             guard let workspace = try await self.store.workspaces.get(id, on: db) else { throw KeywardenError.notFound("workspace") }
             let bindings = try await self.store.bindings.deleteAll(workspaceID: id, on: db)
             try await self.store.routes.deleteAll(workspaceID: id, on: db)
@@ -154,16 +154,21 @@ public struct WorkspaceService: Sendable {
             let tokens = try await self.store.tokens.deleteAll(workspaceID: id, on: db)
             let members = try await self.store.members.deleteAll(workspaceID: id, on: db)
             try await self.store.workspaces.delete(id, on: db)
+            // Shredding: the workspace's keys go with it, so its sealed secrets open nowhere (in a copy of the database
+            // taken before, once the master key that wrapped them is rotated away).
+            let shredded = try await ScopeKeyRepository().deleteAll(of: .workspace(id), on: db)
             let deletion = WorkspaceDeletion(keys: keys.count, members: members, tokens: tokens)
             try await self.store.audit.append(AuditEvent(
                 actor: actor, action: "workspace.deleted", targetType: "workspace", targetID: id, workspaceID: id,
                 details: [
                     "name": workspace.name, "keys": "\(deletion.keys)", "members": "\(deletion.members)", "tokens": "\(deletion.tokens)",
-                    "bindings": "\(bindings)", "webhooks": "\(hooks.count)",
+                    "bindings": "\(bindings)", "webhooks": "\(hooks.count)", "workspace_keys_shredded": "\(shredded)",
                 ]
             ), on: db)
             return deletion
         }
+        store.vault.forget(scope: .workspace(id))
+        return deletion
     }
 
     /// The first instant of `date`'s month, UTC.

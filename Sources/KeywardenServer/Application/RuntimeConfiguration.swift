@@ -251,6 +251,16 @@ public enum RuntimeConfiguration {
         if let dead = try storeSeconds("KEYWARDEN_INSTANCE_DEAD_AFTER", range: 5...86_400, environment: environment) {
             configuration.instanceDeadAfter = dead
         }
+        if let held = try storeSeconds("KEYWARDEN_WORKSPACE_KEY_CACHE_SECONDS", range: 1...86_400, environment: environment) {
+            configuration.scopeKeyCacheTimeToLive = held
+        }
+        do {
+            configuration.masterKeyDevice = try MasterKeyDevice.fromEnvironment(environment)
+        } catch PKCS11Error.configuration(let setting, let problem) {
+            throw ConfigurationError(variable: setting, problem: problem)
+        } catch KMSError.configuration(let setting, let problem) {
+            throw ConfigurationError(variable: setting, problem: problem)
+        }
         return configuration
     }
 

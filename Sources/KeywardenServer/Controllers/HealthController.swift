@@ -13,11 +13,11 @@ struct HealthController<Context: RequestContext> {
             HealthStatus(status: "ok")
         }
         router.get("/readyz") { _, _ -> Response in
-            app.vault.reloadIfChanged()
+            app.vault.localKeyring?.reloadIfChanged()
             let databaseOK = await app.ping()
             let loaded = app.resolutionReady
             let current = app.isCurrent
-            let keys = app.vault.keyring.keys.count
+            let keys = 1 + app.vault.custodian.decryptOnlyKeyIDs.count
             let ready = databaseOK && loaded && current
             let body = Readiness(
                 status: ready ? "ready" : "not_ready",

@@ -1,6 +1,7 @@
 import Hummingbird
 import KeywardenCore
 import KeywardenStore
+import KeywardenVault
 import Logging
 
 /// Gives every failure the one error shape: typed errors answer for themselves, Hummingbird's own
@@ -35,6 +36,17 @@ extension APIError {
             }
             logger.warning("store error", metadata: ["error": "\(error)"])
             return answer
+        case let error as VaultError:
+            if case .custodyUnavailable = error {
+                // The device's own words (which setting or code to check) are for the operator's log, not the client.
+                logger.warning("the master key's device cannot be used", metadata: ["error": "\(error)"])
+                return APIError(.serviceUnavailable, code: error.code,
+                                message: "The device holding Keywarden's master key cannot be used right now; nothing was changed. Try again shortly.",
+                                headers: [.retryAfter: "\(StoreError.retryAfterSeconds)"])
+            }
+            logger.error("a stored secret does not open", metadata: ["error": "\(error)"])
+            return APIError(.internalServerError, code: "secret_unreadable",
+                            message: "A stored secret could not be opened with this instance's master key; the error was logged.")
         case let error as HTTPError:
             return APIError(error.status, code: code(for: error.status),
                             message: message(for: error))

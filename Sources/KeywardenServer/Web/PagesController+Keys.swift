@@ -12,7 +12,7 @@ extension PagesController {
     func addKeyRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("workspaces/:workspace/keys") { request, context in
             try await page(request) { session in
-                let flash = flash(request, session: session)
+                let flash = await flash(request, session: session)
                 return try await keysPage(request, session: session, workspaceID: try context.parameters.require("workspace"), editing: nil,
                                           notice: flash?.notice, rowNote: flash?.note)
             }
@@ -43,7 +43,7 @@ extension PagesController {
                 // Save & Verify: the key is saved whatever the vendor says; the result goes on its row.
                 if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
                     let note = try await verificationNote(workspaceID: workspaceID, keyID: details.credential.id, principal: session.principal)
-                    return try redirect("/workspaces/\(workspaceID)/keys#row-\(details.credential.id)",
+                    return try await redirect("/workspaces/\(workspaceID)/keys#row-\(details.credential.id)",
                                         flash: WebFlash(notice: "API key created.", note: note), session: session, request: request)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/keys?notice=created")
@@ -68,7 +68,7 @@ extension PagesController {
                 }
                 if form["verify"] == "1", session.principal.decide(.keysTest, inWorkspace: workspaceID) == .allowed {
                     let note = try await verificationNote(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
-                    return try redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)",
+                    return try await redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)",
                                         flash: WebFlash(notice: "API key updated.", note: note), session: session, request: request)
                 }
                 return WebResponse.redirect("/workspaces/\(workspaceID)/keys?notice=updated")
@@ -88,7 +88,7 @@ extension PagesController {
                             try await app.keys.delete(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
                         case "test":
                             let note = try await verificationNote(workspaceID: workspaceID, keyID: keyID, principal: session.principal)
-                            return try redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)", flash: WebFlash(note: note),
+                            return try await redirect("/workspaces/\(workspaceID)/keys#row-\(keyID)", flash: WebFlash(note: note),
                                                 session: session, request: request)
                         case "activate":
                             _ = try await app.keys.activate(workspaceID: workspaceID, keyID: keyID, switchExclusive: form["switch"] == "1", principal: session.principal)

@@ -64,7 +64,7 @@ extension PagesController {
         router.get("workspaces/:workspace/members") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
-                let flash = flash(request, session: session)
+                let flash = await flash(request, session: session)
                 return try await membersPage(request, session: session, workspaceID: workspaceID,
                                              notice: flash?.notice ?? request.queryText("notice").map(Self.membersNotice), revealed: flash?.revealed)
             }
@@ -77,7 +77,7 @@ extension PagesController {
                     let (member, token) = try await form.decode(MembersController.AddBody.self)
                         .add(in: app.workspaceService, workspaceID: workspaceID, principal: session.principal)
                     // Post / redirect / get: a reload of the page that shows the token adds no second member.
-                    return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
+                    return try await redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
                         notice: "\(member.name) added as \(member.role.rawValue).",
                         revealed: .init(title: "\(member.name)'s sign-in token", value: token.value, snippet: nil)), session: session, request: request)
                 } catch let error as KeywardenError where error.isAboutInput {
@@ -121,7 +121,7 @@ extension PagesController {
                     let (record, token) = try await form.decode(TokensController.CreateBody.self)
                         .create(in: app.workspaceService, workspaceID: workspaceID, principal: session.principal)
                     // Post / redirect / get: a reload of the page that shows the token mints no second one.
-                    return try redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
+                    return try await redirect("/workspaces/\(workspaceID)/members#revealed", flash: WebFlash(
                         notice: "Service token “\(record.name)” created.",
                         revealed: .init(title: "The token for \(record.name)", value: token.value,
                                         snippet: Self.sdkSnippet(origin: Self.origin(of: request), token: token.value))), session: session, request: request)

@@ -9,7 +9,7 @@ extension PagesController {
     func addSettingsRoutes(to router: Router<KeywardenRequestContext>) {
         router.get("workspaces/:workspace/settings") { request, context in
             try await page(request) { session in
-                let flash = flash(request, session: session)
+                let flash = await flash(request, session: session)
                 return try await settingsPage(session, workspaceID: try context.parameters.require("workspace"),
                                               notice: flash?.notice ?? request.queryText("notice").map(Self.settingsNotice), secretOnce: flash?.revealed?.value)
             }
@@ -52,7 +52,7 @@ extension PagesController {
         }
         router.get("platform/notifications") { request, _ in
             try await page(request) { session in
-                let flash = flash(request, session: session)
+                let flash = await flash(request, session: session)
                 return try await settingsPage(session, workspaceID: nil, notice: flash?.notice ?? request.queryText("notice").map(Self.settingsNotice),
                                               secretOnce: flash?.revealed?.value)
             }
@@ -86,7 +86,7 @@ extension PagesController {
                         // The signing secret is shown once, on the page this redirects to (sealed, never in a URL): a reload adds no
                         // second webhook.
                         let back = platform ? "/platform/notifications" : "/workspaces/\(workspaceID ?? "")/settings"
-                        return try redirect(back + "#webhooks", flash: WebFlash(
+                        return try await redirect(back + "#webhooks", flash: WebFlash(
                             notice: "Webhook added.", revealed: .init(title: "Signing secret", value: secret.unprotectedString, snippet: nil)),
                             session: session, request: request)
                     } catch let error as KeywardenError where error.isAboutInput {
@@ -116,7 +116,7 @@ extension PagesController {
                     let hooks = Dictionary(try await app.notifications.listWebhooks(workspaceID: workspaceID, principal: session.principal)
                         .map { ($0.id, NotificationSettingsService.displayURL($0.url)) }) { first, _ in first }
                     let back = platform ? "/platform/notifications" : "/workspaces/\(workspaceID ?? "")/settings"
-                    return try redirect(back + "#webhooks", flash: WebFlash(notice: Self.testOutcome(deliveries, hooks: hooks)), session: session, request: request)
+                    return try await redirect(back + "#webhooks", flash: WebFlash(notice: Self.testOutcome(deliveries, hooks: hooks)), session: session, request: request)
                 }
             }
             router.post(RouterPath("\(prefix)/webhooks/:webhook/delete")) { request, context in

@@ -62,7 +62,7 @@ struct PagesController {
             var response = try await body(session)
             // A one-time message is shown by the page it is for, then gone (a reload shows it no more).
             if request.method == .get, let cookie = WebResponse.cookieValue(WebFlash.cookieName, in: request),
-               app.sessions.openFlash(cookie, for: session, path: request.uri.path) != nil {
+               await app.sessions.openFlash(cookie, for: session, path: request.uri.path) != nil {
                 response.headers.append(HTTPField(name: .setCookie, value: WebResponse.cookie(WebFlash.cookieName, "", maxAge: 0, secure: WebResponse.isSecure(request))))
             }
             return response

@@ -17,18 +17,18 @@ struct WebFlash: Codable, Sendable {
 
 extension PagesController {
     /// Redirects to `location` carrying `flash` for the page there.
-    func redirect(_ location: String, flash: WebFlash, session: WebSession, request: Request) throws -> Response {
+    func redirect(_ location: String, flash: WebFlash, session: WebSession, request: Request) async throws -> Response {
         let json = try JSONEncoder().encode(flash)
         let path = String(location.prefix { $0 != "?" && $0 != "#" })
-        let sealed = try app.sessions.sealFlash(Secret(String(decoding: json, as: UTF8.self)), for: session, path: path)
+        let sealed = try await app.sessions.sealFlash(Secret(String(decoding: json, as: UTF8.self)), for: session, path: path)
         return WebResponse.redirect(location, cookies: [WebResponse.cookie(WebFlash.cookieName, sealed, maxAge: Int(SessionService.flashLifetime),
                                                                            secure: WebResponse.isSecure(request))])
     }
 
     /// The message the previous POST left for this page, if it is this session's and fresh (``page(_:_:)`` clears it).
-    func flash(_ request: Request, session: WebSession) -> WebFlash? {
+    func flash(_ request: Request, session: WebSession) async -> WebFlash? {
         guard let cookie = WebResponse.cookieValue(WebFlash.cookieName, in: request),
-              let opened = app.sessions.openFlash(cookie, for: session, path: request.uri.path) else { return nil }
+              let opened = await app.sessions.openFlash(cookie, for: session, path: request.uri.path) else { return nil }
         return try? JSONDecoder().decode(WebFlash.self, from: Data(opened.unprotectedString.utf8))
     }
 }

@@ -19,6 +19,7 @@ public enum Schema {
         Migration(version: 14, name: "who pays when a workspace's own keys cannot: platform_fallback", apply: addPlatformFallback),
         Migration(version: 15, name: "usage rows by key, for the request log and the keys table's last use", apply: addUsageByKey),
         Migration(version: 16, name: "keys an exclusive switch turned off, restored by a switch back", apply: addParkedKeys),
+        Migration(version: 17, name: "a key per workspace: vault_scope_keys", apply: addScopeKeys),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -406,5 +407,22 @@ public enum Schema {
     static func addParkedKeys(_ db: any SQLDatabase) async throws {
         // TRUE: turned off by an exclusive-mode switch to another provider (not by a person); a switch back turns it on.
         try await db.alter(table: "credentials").column("parked", type: boolean, .notNull, .default(SQLLiteral.boolean(false))).run()
+    }
+
+    @Sendable
+    static func addScopeKeys(_ db: any SQLDatabase) async throws {
+        // Each scope's key-encryption keys, wrapped by the master key; data keys in `vault_secrets` name theirs
+        // (format 2). A rotation of the master key re-wraps these rows only. No foreign key to `workspaces`: the
+        // workspace's deletion deletes them itself, in the same transaction (shredding).
+        try await db.create(table: "vault_scope_keys")
+            .column("id", type: .text, .primaryKey(autoIncrement: false))
+            .column("scope", type: .text, .notNull)
+            .column("master_key_id", type: .text, .notNull)
+            .column("wrapped_key", type: .blob, .notNull)
+            .column("created_at", type: .text, .notNull)
+            .column("updated_at", type: .text, .notNull)
+            .run()
+        try await db.create(index: "vault_scope_keys_by_scope").on("vault_scope_keys").column("scope").column("created_at").run()
+        try await db.create(index: "vault_scope_keys_by_master_key").on("vault_scope_keys").column("master_key_id").run()
     }
 }

@@ -10,13 +10,13 @@ extension CredentialRepository {
     public func openSecret(of credential: Credential, field: String, on db: any SQLDatabase) async throws -> Secret? {
         let context = Self.context(credential, field: field)
         guard let sealed = try await secrets.get(context, on: db) else { return nil }
-        return try vault.open(sealed, in: context)
+        return try await vault.open(sealed, in: context, on: db)
     }
 
     /// Stages a new secret beside the current one (replacing one staged before), in the caller's transaction.
     public func stage(_ key: Secret, on credential: Credential, actor: String, on db: any SQLDatabase) async throws -> Credential {
         let context = Self.context(credential, field: Self.stagedKeyField)
-        try await secrets.put(try vault.seal(key, in: context), for: context, on: db)
+        try await secrets.put(try await vault.seal(key, in: context, on: db), for: context, on: db)
         var updated = credential
         updated.lifecycle.staged = StagedKey(hint: key.maskedHint, fingerprint: fingerprinter?.fingerprint(of: key), stagedAt: Date(), stagedBy: actor)
         updated.updatedAt = Date()
@@ -37,7 +37,7 @@ extension CredentialRepository {
         var updated = credential
         if let current = try? await openSecret(of: credential, field: Self.keyField, on: db), !credential.hint.isEmpty {
             let context = Self.context(credential, field: Self.previousKeyField)
-            try await secrets.put(try vault.seal(current, in: context), for: context, on: db)
+            try await secrets.put(try await vault.seal(current, in: context, on: db), for: context, on: db)
             updated.lifecycle.previous = PreviousKey(hint: credential.hint, until: graceUntil)
         } else {
             // A current secret that does not open cannot serve as a fallback: it is replaced outright.
@@ -45,7 +45,7 @@ extension CredentialRepository {
             updated.lifecycle.previous = nil
         }
         let context = Self.context(credential, field: Self.keyField)
-        try await secrets.put(try vault.seal(next, in: context), for: context, on: db)
+        try await secrets.put(try await vault.seal(next, in: context, on: db), for: context, on: db)
         try await dropSecret(of: credential, field: Self.stagedKeyField, on: db)
         updated.hint = staged.hint
         updated.fingerprint = staged.fingerprint

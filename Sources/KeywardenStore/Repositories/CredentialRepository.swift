@@ -150,11 +150,11 @@ public struct CredentialRepository: Sendable {
         try await db.insert(into: Self.table).columns(Self.columns).values(Self.binds(credential)).run()
         if let key {
             let context = Self.context(credential, field: Self.keyField)
-            try await secrets.put(try vault.seal(key, in: context), for: context, on: db)
+            try await secrets.put(try await vault.seal(key, in: context, on: db), for: context, on: db)
         }
         if !filledExtras.isEmpty {
             let context = Self.context(credential, field: Self.extrasField)
-            try await secrets.put(try vault.seal(Self.encodeExtras(filledExtras), in: context), for: context, on: db)
+            try await secrets.put(try await vault.seal(Self.encodeExtras(filledExtras), in: context, on: db), for: context, on: db)
         }
         return credential
     }
@@ -197,14 +197,14 @@ public struct CredentialRepository: Sendable {
     public func openKey(of credential: Credential, on db: any SQLDatabase) async throws -> Secret? {
         let context = Self.context(credential, field: Self.keyField)
         guard let sealed = try await secrets.get(context, on: db) else { return nil }
-        return try vault.open(sealed, in: context)
+        return try await vault.open(sealed, in: context, on: db)
     }
 
     /// Opens a credential's extras (empty when none are stored).
     public func openExtras(of credential: Credential, on db: any SQLDatabase) async throws -> [String: Secret] {
         let context = Self.context(credential, field: Self.extrasField)
         guard let sealed = try await secrets.get(context, on: db) else { return [:] }
-        return try Self.decodeExtras(try vault.open(sealed, in: context))
+        return try Self.decodeExtras(try await vault.open(sealed, in: context, on: db))
     }
 
     /// Which sealed key and extras a credential holds now: a verdict reached with one version is not recorded on another.
@@ -230,7 +230,7 @@ public struct CredentialRepository: Sendable {
         apply(changes.description, \.description, "description")
         if let key = changes.replacementKey {
             let context = Self.context(credential, field: Self.keyField)
-            try await secrets.put(try vault.seal(key, in: context), for: context, on: db)
+            try await secrets.put(try await vault.seal(key, in: context, on: db), for: context, on: db)
             updated.hint = key.maskedHint
             updated.fingerprint = fingerprinter?.fingerprint(of: key)
             updated.status = .unverified
@@ -251,7 +251,7 @@ public struct CredentialRepository: Sendable {
                 try await db.delete(from: SealedSecretRepository.table)
                     .where("owner_id", .equal, credential.id).where("field", .equal, Self.extrasField).run()
             } else {
-                try await secrets.put(try vault.seal(Self.encodeExtras(extras), in: context), for: context, on: db)
+                try await secrets.put(try await vault.seal(Self.encodeExtras(extras), in: context, on: db), for: context, on: db)
             }
             updated.extrasSet = extras.keys.sorted()
             // The key's verification depended on the extras (an organization, an endpoint).
@@ -465,7 +465,7 @@ public struct CredentialRepository: Sendable {
     public func keyIsReadable(_ credential: Credential, on db: any SQLDatabase) async throws -> Bool? {
         let context = Self.context(credential, field: Self.keyField)
         guard let sealed = try await secrets.get(context, on: db) else { return nil }
-        return (try? vault.open(sealed, in: context)) != nil
+        return (try? await vault.open(sealed, in: context, on: db)) != nil
     }
 
     /// The credentials of a scope whose key has this fingerprint.

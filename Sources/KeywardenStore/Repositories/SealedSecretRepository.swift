@@ -13,7 +13,8 @@ public struct SealedSecretRepository: Sendable {
     public func put(_ sealed: SealedSecret, for context: SecretContext, on db: any SQLDatabase) async throws {
         ChangeLog.touch(.credential(context.ownerID))
         let now = Timestamp.now
-        let masterKeyID = sealed.masterKeyID ?? ""
+        // `master_key_id` names the key that wraps the data key: a scope key (`wk-…`), or in format 1 a master key (`mk-…`).
+        let masterKeyID = sealed.wrappingKeyID ?? ""
         let existing = try await db.select().column("owner_id").from(Self.table)
             .where("owner_id", .equal, context.ownerID).where("field", .equal, context.field).first()
         if existing == nil {
@@ -89,8 +90,8 @@ public struct SealedSecretRepository: Sendable {
         try await db.delete(from: Self.table).where("owner_id", .equal, ownerID).run()
     }
 
-    /// How many sealed secrets each master key wraps.
-    public func countByMasterKey(on db: any SQLDatabase) async throws -> [String: Int] {
+    /// How many sealed secrets each wrapping key wraps (scope keys `wk-…`; master keys `mk-…` for format 1).
+    public func countByWrappingKey(on db: any SQLDatabase) async throws -> [String: Int] {
         let rows = try await db.select()
             .column("master_key_id")
             .column(SQLFunction("count", args: SQLLiteral.all), as: "n")

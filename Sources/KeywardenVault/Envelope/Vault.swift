@@ -1,153 +1,252 @@
 import Crypto
 import Foundation
 import KeywardenCore
-import Synchronization
 
-/// Seals and opens secrets with envelope encryption: a fresh AES-256-GCM data key per secret,
-/// wrapped by the keyring's active master key.
+/// Seals and opens secrets with envelope encryption in three levels: the master key (held by a custodian: the keyring,
+/// a PKCS#11 token or a KMS) wraps one key per scope (a workspace, or the platform), which wraps a fresh AES-256-GCM
+/// data key per secret.
 ///
-/// When the keyring lives in a file, the vault notices when another process (a
-/// `rotate-master-key` run) rewrote it: before sealing, and when a header names a key it does not
-/// know. So a server keeps serving through a rotation.
+/// A scope key is unwrapped by the custodian once, then held in a bounded cache for a bounded time, so the device is
+/// not called per secret or per gateway call. Wrapped scope keys live in a ``ScopeKeyDirectory`` handed to each call
+/// (the store's table, inside the caller's transaction when there is one). Data keys sealed before scope keys existed
+/// (format 1, wrapped by a master key directly) still open with the keyring; a rotation moves them to scope keys.
 public final class Vault: Sendable {
-    private struct State {
-        var keyring: Keyring
-        var stamp: KeyringFile.FileStamp?
-    }
+    /// Where the master key lives.
+    public let custodian: any MasterKeyCustodian
+    /// The keyring, when there is one: the custodian itself, or the keyring kept beside a device to open format-1 data keys.
+    public let localKeyring: LocalKeyring?
+    let cache: ScopeKeyCache
 
-    private let source: KeyringSource?
-    private let state: Mutex<State>
-
-    private static let dataKeyPurpose: StaticString = "keywarden.data-key.v1"
+    private static let legacyDataKeyPurpose: StaticString = "keywarden.data-key.v1"
+    private static let dataKeyPurpose: StaticString = "keywarden.data-key.v2"
     private static let secretPurpose: StaticString = "keywarden.secret.v1"
 
+    /// How long an unwrapped scope key is held by default (`KEYWARDEN_WORKSPACE_KEY_CACHE_SECONDS`).
+    public static let defaultCacheTimeToLive: Duration = .seconds(300)
+    /// How many unwrapped scope keys are held at most by default.
+    public static let defaultCacheCapacity = 20_000
+
+    /// A vault whose master key is held by `custodian`; `legacyKeyring` opens data keys of format 1.
+    public init(custodian: any MasterKeyCustodian, legacyKeyring: LocalKeyring? = nil,
+                cacheTimeToLive: Duration = defaultCacheTimeToLive, cacheCapacity: Int = defaultCacheCapacity) {
+        self.custodian = custodian
+        self.localKeyring = legacyKeyring ?? (custodian as? LocalKeyring)
+        self.cache = ScopeKeyCache(timeToLive: cacheTimeToLive, capacity: cacheCapacity)
+    }
+
     /// A vault over a fixed keyring.
-    public init(keyring: Keyring) {
-        self.source = nil
-        self.state = Mutex(State(keyring: keyring, stamp: nil))
+    public convenience init(keyring: Keyring) {
+        self.init(custodian: LocalKeyring(keyring: keyring))
     }
 
-    /// A vault that loads its keyring from `source` and reloads it when its file changes.
-    public init(source: KeyringSource) throws(KeyringError) {
-        let stamp = source.file?.stamp()
-        let keyring = try source.load()
-        self.source = source
-        self.state = Mutex(State(keyring: keyring, stamp: stamp))
+    /// A vault whose keyring comes from `source` (reloaded when its file changes).
+    public convenience init(source: KeyringSource) throws(KeyringError) {
+        self.init(custodian: try LocalKeyring(source: source))
     }
 
-    /// The keyring as last loaded.
-    public var keyring: Keyring { state.withLock { $0.keyring } }
+    /// The id of the master key that wraps new scope keys.
+    public var activeKeyID: String { custodian.activeKeyID }
 
-    /// The id of the master key that wraps new data keys.
-    public var activeKeyID: String { state.withLock { $0.keyring.active.id } }
+    /// How long an unwrapped scope key is held.
+    public var cacheTimeToLive: Duration { cache.timeToLive }
 
     // MARK: Seal, open, rewrap
 
-    /// Seals `secret` for the row and field described by `context`.
-    public func seal(_ secret: Secret, in context: SecretContext) throws(VaultError) -> SealedSecret {
-        reloadIfChanged()
-        let master = state.withLock { $0.keyring.active }
+    /// Seals `secret` for the row and field described by `context`, under its scope's key (made now if the scope has none).
+    public func seal(_ secret: Secret, in context: SecretContext, keys: some ScopeKeyDirectory) async throws -> SealedSecret {
+        let scopeKey = try await activeScopeKey(for: context.scope, keys: keys)
         let dataKey = SymmetricKey(size: .bits256)
+        let ciphertext: [UInt8]
+        let wrappedKey: [UInt8]
         do {
             let box = try secret.withPlaintext { plaintext in
                 try AES.GCM.seal(plaintext, using: dataKey, authenticating: context.associatedData(purpose: Self.secretPurpose))
             }
             guard let combined = box.combined else { throw VaultError.sealFailed }
-            var ciphertext: [UInt8] = [EnvelopeFormat.version]
-            ciphertext.append(contentsOf: combined)
-            let wrappedKey = try Self.wrap(dataKey, with: master, in: context)
-            return SealedSecret(wrappedKey: wrappedKey, ciphertext: ciphertext)
+            ciphertext = [EnvelopeFormat.version] + combined
+            wrappedKey = try Self.wrap(dataKey, with: scopeKey, in: context)
         } catch {
-            throw .sealFailed
+            throw VaultError.sealFailed
         }
+        return SealedSecret(wrappedKey: wrappedKey, ciphertext: ciphertext)
     }
 
-    /// Opens a sealed secret; any failure is ``VaultError/unreadable(_:)``.
-    public func open(_ sealed: SealedSecret, in context: SecretContext) throws(VaultError) -> Secret {
-        let dataKey = try unwrapDataKey(sealed, in: context)
+    /// Opens a sealed secret. A ciphertext that does not open is ``VaultError/unreadable(_:)``; a scope key the device
+    /// cannot unwrap now is ``VaultError/custodyUnavailable(code:detail:)``; the directory's own errors pass through.
+    public func open(_ sealed: SealedSecret, in context: SecretContext, keys: some ScopeKeyDirectory) async throws -> Secret {
+        let dataKey = try await unwrapDataKey(sealed, in: context, keys: keys)
         let body = sealed.ciphertext
         guard body.count >= 1 + EnvelopeFormat.nonceLength + EnvelopeFormat.tagLength, body[0] == EnvelopeFormat.version else {
-            throw .unreadable(.malformed)
+            throw VaultError.unreadable(.malformed)
         }
         do {
             let box = try AES.GCM.SealedBox(combined: body[1...])
             let plaintext = try AES.GCM.open(box, using: dataKey, authenticating: context.associatedData(purpose: Self.secretPurpose))
             return Secret(bytes: Array(plaintext))
         } catch {
-            throw .unreadable(.authenticationFailed)
+            throw VaultError.unreadable(.authenticationFailed)
         }
     }
 
-    /// Re-wraps the data key under the active master key; the secret's ciphertext is not touched.
-    /// Returns `sealed` unchanged when it is already wrapped by the active key.
-    public func rewrap(_ sealed: SealedSecret, in context: SecretContext) throws(VaultError) -> SealedSecret {
-        let master = state.withLock { $0.keyring.active }
-        guard sealed.masterKeyID != master.id else { return sealed }
-        let dataKey = try unwrapDataKey(sealed, in: context)
+    /// Moves a data key of format 1 (under a master key) to its scope's key; the secret's ciphertext is not touched.
+    /// Returns `sealed` unchanged when it is already under a scope key.
+    public func rewrap(_ sealed: SealedSecret, in context: SecretContext, keys: some ScopeKeyDirectory) async throws -> SealedSecret {
+        guard sealed.format == EnvelopeFormat.legacyVersion else { return sealed }
+        let dataKey = try await unwrapDataKey(sealed, in: context, keys: keys)
+        return try Self.rewrapped(sealed, dataKey: dataKey, under: try await activeScopeKey(for: context.scope, keys: keys), in: context)
+    }
+
+    /// Moves a data key of format 1 to the scope key `scopeKey` gives (asked only once the data key opened: a
+    /// rotation's walk reads each scope's key once, and a row that does not open makes none).
+    public func rewrap(_ sealed: SealedSecret, in context: SecretContext, scopeKey: () async throws -> ScopeKey) async throws -> SealedSecret {
+        guard sealed.format == EnvelopeFormat.legacyVersion else { return sealed }
+        let dataKey = try unwrapLegacyDataKey(sealed, in: context)
+        let key = try await scopeKey()
+        guard key.scope == context.scope else { throw VaultError.sealFailed }
+        return try Self.rewrapped(sealed, dataKey: dataKey, under: key, in: context)
+    }
+
+    private static func rewrapped(_ sealed: SealedSecret, dataKey: SymmetricKey, under scopeKey: ScopeKey, in context: SecretContext) throws -> SealedSecret {
         do {
-            return SealedSecret(wrappedKey: try Self.wrap(dataKey, with: master, in: context), ciphertext: sealed.ciphertext)
+            return SealedSecret(wrappedKey: try wrap(dataKey, with: scopeKey, in: context), ciphertext: sealed.ciphertext)
         } catch {
-            throw .sealFailed
+            throw VaultError.sealFailed
         }
     }
 
-    // MARK: Keyring changes
-
-    /// Re-reads the keyring file if it changed on disk; returns whether the keyring changed.
-    /// A file that cannot be read keeps the keyring already loaded.
-    @discardableResult
-    public func reloadIfChanged() -> Bool {
-        guard let source, let file = source.file else { return false }
-        let stamp = file.stamp()
-        let current = state.withLock { $0.stamp }
-        guard stamp != current, let keyring = try? source.load() else { return false }
-        state.withLock { $0 = State(keyring: keyring, stamp: stamp) }
-        return true
+    /// Seals in format 1 (a data key wrapped by the keyring's active master key directly), as builds before scope keys
+    /// did: for tests of the move to scope keys.
+    package func sealInFormat1(_ secret: Secret, in context: SecretContext) throws -> SealedSecret {
+        guard let master = localKeyring?.keyring.active else { throw VaultError.sealFailed }
+        let dataKey = SymmetricKey(size: .bits256)
+        let box = try secret.withPlaintext { try AES.GCM.seal($0, using: dataKey, authenticating: context.associatedData(purpose: Self.secretPurpose)) }
+        let wrapped = try dataKey.withUnsafeBytes { bytes in
+            try AES.GCM.seal(bytes, using: master.key, authenticating: context.associatedData(purpose: Self.legacyDataKeyPurpose, extra: master.id))
+        }
+        guard let secretBox = box.combined, let keyBox = wrapped.combined else { throw VaultError.sealFailed }
+        return SealedSecret(wrappedKey: [EnvelopeFormat.legacyVersion, UInt8(master.idBytes.count)] + master.idBytes + keyBox,
+                            ciphertext: [EnvelopeFormat.version] + secretBox)
     }
 
-    /// Replaces the keyring in memory (after this process rewrote its file).
-    public func replaceKeyring(_ keyring: Keyring) {
-        let stamp = source?.file?.stamp()
-        state.withLock { $0 = State(keyring: keyring, stamp: stamp) }
+    // MARK: Scope keys
+
+    /// The key new secrets of `scope` are sealed under, made (and stored in `keys`) when the scope has none.
+    public func activeScopeKey(for scope: Scope, keys: some ScopeKeyDirectory) async throws -> ScopeKey {
+        if let stored = try await keys.activeKey(for: scope) {
+            return try await unwrap(stored)
+        }
+        let material = SymmetricKey(size: .bits256)
+        let id = ScopeKey.makeID()
+        let secret = material.withUnsafeBytes { Secret(bytes: Array($0)) }
+        let (masterKeyID, wrapped) = try await custodian.wrap(secret, id: id, scope: scope)
+        try await keys.insert(WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: Timestamp.now))
+        let key = ScopeKey(id: id, scope: scope, key: material)
+        // Held by id only: a key whose row is rolled back is never named by a committed data key.
+        cache.hold(key)
+        return key
+    }
+
+    /// The stored scope key in the clear: from the cache, else unwrapped by the custodian and held.
+    public func unwrap(_ stored: WrappedScopeKey) async throws(VaultError) -> ScopeKey {
+        if let held = cache.key(id: stored.id), held.scope == stored.scope { return held }
+        let material = try await custodian.unwrap(stored)
+        guard material.byteCount == EnvelopeFormat.dataKeyLength else { throw .unreadable(.malformed) }
+        let key = ScopeKey(id: stored.id, scope: stored.scope, key: material.withPlaintext { SymmetricKey(data: $0) })
+        cache.hold(key)
+        return key
+    }
+
+    /// Wraps a stored scope key again under the custodian's active master key (a master-key rotation: the scope key,
+    /// and so every data key under it, stays the same). Returns `stored` unchanged when it is already under it.
+    public func rewrapScopeKey(_ stored: WrappedScopeKey) async throws(VaultError) -> WrappedScopeKey {
+        guard stored.masterKeyID != custodian.activeKeyID else { return stored }
+        let material = try await custodian.unwrap(stored)
+        let (masterKeyID, wrapped) = try await custodian.wrap(material, id: stored.id, scope: stored.scope)
+        return WrappedScopeKey(id: stored.id, scope: stored.scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: stored.createdAt)
+    }
+
+    /// Drops the keys of `scope` from memory (its workspace was deleted: its secrets are shredded).
+    public func forget(scope: Scope) {
+        cache.forget(scope: scope)
+    }
+
+    /// Drops every unwrapped scope key from memory.
+    public func forgetAll() {
+        cache.removeAll()
+    }
+
+    /// Has the custodian wrap and unwrap a probe, so a device that is unreachable or refuses is said at start.
+    public func checkCustody() async throws(VaultError) {
+        let probe = Secret(bytes: Array(repeating: 0, count: EnvelopeFormat.dataKeyLength))
+        let id = "probe"
+        let (masterKeyID, wrapped) = try await custodian.wrap(probe, id: id, scope: .platform)
+        _ = try await custodian.unwrap(WrappedScopeKey(id: id, scope: .platform, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: Timestamp.now))
+    }
+
+    /// Releases the custodian's device session or client.
+    public func close() async {
+        cache.removeAll()
+        await custodian.close()
     }
 
     // MARK: Data keys
 
-    private static func wrap(_ dataKey: SymmetricKey, with master: MasterKey, in context: SecretContext) throws -> [UInt8] {
-        let id = Array(master.id.utf8)
+    private static func wrap(_ dataKey: SymmetricKey, with scopeKey: ScopeKey, in context: SecretContext) throws -> [UInt8] {
+        let id = Array(scopeKey.id.utf8)
         let box = try dataKey.withUnsafeBytes { bytes in
-            try AES.GCM.seal(bytes, using: master.key, authenticating: context.associatedData(purpose: dataKeyPurpose, extra: master.id))
+            try AES.GCM.seal(bytes, using: scopeKey.key, authenticating: context.associatedData(purpose: dataKeyPurpose, extra: scopeKey.id))
         }
         guard let combined = box.combined, id.count <= Int(UInt8.max) else { throw VaultError.sealFailed }
-        var wrapped: [UInt8] = [EnvelopeFormat.version, UInt8(id.count)]
+        var wrapped: [UInt8] = [EnvelopeFormat.scopedVersion, UInt8(id.count)]
         wrapped.reserveCapacity(2 + id.count + combined.count)
         wrapped.append(contentsOf: id)
         wrapped.append(contentsOf: combined)
         return wrapped
     }
 
-    private func unwrapDataKey(_ sealed: SealedSecret, in context: SecretContext) throws(VaultError) -> SymmetricKey {
+    /// Opens a data key of format 1 with the keyring's master key its header names.
+    private func unwrapLegacyDataKey(_ sealed: SealedSecret, in context: SecretContext) throws(VaultError) -> SymmetricKey {
         let wrapped = sealed.wrappedKey
-        guard wrapped.count >= 2, wrapped[0] == EnvelopeFormat.version else { throw .unreadable(.malformed) }
+        guard sealed.format == EnvelopeFormat.legacyVersion, wrapped.count >= 2 else { throw .unreadable(.malformed) }
         let headerLength = 2 + Int(wrapped[1])
         guard wrapped[1] > 0, wrapped.count == headerLength + EnvelopeFormat.nonceLength + EnvelopeFormat.dataKeyLength + EnvelopeFormat.tagLength else {
             throw .unreadable(.malformed)
         }
-        let idBytes = wrapped[2..<headerLength]
-        let master: MasterKey
-        if let known = state.withLock({ $0.keyring.key(idBytes: idBytes) }) {
-            master = known
-        } else if reloadIfChanged(), let reloaded = state.withLock({ $0.keyring.key(idBytes: idBytes) }) {
-            master = reloaded
-        } else {
-            throw .unreadable(.unknownMasterKey)
-        }
+        guard let localKeyring else { throw .unreadable(.unknownMasterKey) }
+        let master = try localKeyring.masterKey(idBytes: wrapped[2..<headerLength])
         do {
             let box = try AES.GCM.SealedBox(combined: wrapped[headerLength...])
-            let bytes = try AES.GCM.open(box, using: master.key, authenticating: context.associatedData(purpose: Self.dataKeyPurpose, extra: master.id))
+            let bytes = try AES.GCM.open(box, using: master.key, authenticating: context.associatedData(purpose: Self.legacyDataKeyPurpose, extra: master.id))
             return SymmetricKey(data: bytes)
         } catch {
             throw .unreadable(.authenticationFailed)
+        }
+    }
+
+    private func unwrapDataKey(_ sealed: SealedSecret, in context: SecretContext, keys: some ScopeKeyDirectory) async throws -> SymmetricKey {
+        guard sealed.format == EnvelopeFormat.scopedVersion else { return try unwrapLegacyDataKey(sealed, in: context) }
+        let wrapped = sealed.wrappedKey
+        guard wrapped.count >= 2 else { throw VaultError.unreadable(.malformed) }
+        let headerLength = 2 + Int(wrapped[1])
+        guard wrapped[1] > 0, wrapped.count == headerLength + EnvelopeFormat.nonceLength + EnvelopeFormat.dataKeyLength + EnvelopeFormat.tagLength else {
+            throw VaultError.unreadable(.malformed)
+        }
+        let id = String(decoding: wrapped[2..<headerLength], as: UTF8.self)
+        let scopeKey: ScopeKey
+        if let held = cache.key(id: id) {
+            scopeKey = held
+        } else {
+            guard let stored = try await keys.key(id: id) else { throw VaultError.unreadable(.unknownScopeKey) }
+            scopeKey = try await unwrap(stored)
+        }
+        // A scope key opens only its own scope's data keys (the associated data says so too).
+        guard scopeKey.scope == context.scope else { throw VaultError.unreadable(.authenticationFailed) }
+        do {
+            let box = try AES.GCM.SealedBox(combined: wrapped[headerLength...])
+            let bytes = try AES.GCM.open(box, using: scopeKey.key, authenticating: context.associatedData(purpose: Self.dataKeyPurpose, extra: id))
+            return SymmetricKey(data: bytes)
+        } catch {
+            throw VaultError.unreadable(.authenticationFailed)
         }
     }
 }

@@ -5,11 +5,17 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadable(UnreadableReason)
     /// The secret could not be sealed (a failure of the crypto library).
     case sealFailed
+    /// The master key's device (a PKCS#11 token, a KMS) could not be used: unreachable, refusing (a wrong PIN, a
+    /// disabled key, denied access), or slow past its deadline. `code` is the device client's stable code; `detail`
+    /// says what to check (never a PIN, a key or a plaintext). Operations that need it answer 503.
+    case custodyUnavailable(code: String, detail: String)
 
     /// Why a ciphertext is unreadable.
     public enum UnreadableReason: String, Sendable, Equatable {
         /// The header names a master key the keyring does not have.
         case unknownMasterKey = "unknown_master_key"
+        /// The header names a workspace (scope) key that does not exist: never made, or shredded with its workspace.
+        case unknownScopeKey = "unknown_workspace_key"
         /// The bytes are too short, or their version is not one this build reads.
         case malformed
         /// Authentication failed: wrong key, tampered bytes, or a ciphertext moved to another row.
@@ -21,6 +27,7 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unreadable: return "unreadable"
         case .sealFailed: return "seal_failed"
+        case .custodyUnavailable: return "key_custody_unavailable"
         }
     }
 
@@ -28,6 +35,7 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unreadable(let reason): return "unreadable (\(reason.rawValue))"
         case .sealFailed: return "the secret could not be sealed"
+        case .custodyUnavailable(let code, let detail): return "the master key's device cannot be used now (\(code)): \(detail)"
         }
     }
 }

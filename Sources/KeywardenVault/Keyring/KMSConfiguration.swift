@@ -20,6 +20,8 @@ public struct KMSConfiguration: Sendable, CustomStringConvertible {
 
     /// The deadline of a call unless configured otherwise.
     public static let defaultTimeout: Duration = .seconds(5)
+    /// The variable that names the KMS key holding the master key.
+    public static let keyIDVariable = "KEYWARDEN_MASTER_KEY_KMS_KEY_ID"
     /// The answer bound unless configured otherwise: 64 KiB.
     public static let defaultMaxAnswerBytes = 65_536
 
@@ -75,7 +77,7 @@ public struct KMSConfiguration: Sendable, CustomStringConvertible {
         var accessKeyID: String
 
         static let parameters = Names(keyID: "keyID", region: "region", endpoint: "endpoint", accessKeyID: "credentials.accessKeyID")
-        static let environment = Names(keyID: "KEYWARDEN_MASTER_KEY_KMS_KEY_ID", region: "AWS_REGION",
+        static let environment = Names(keyID: keyIDVariable, region: "AWS_REGION",
                                        endpoint: "KEYWARDEN_MASTER_KEY_KMS_ENDPOINT", accessKeyID: "AWS_ACCESS_KEY_ID")
     }
 

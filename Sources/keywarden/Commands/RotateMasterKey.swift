@@ -42,6 +42,8 @@ struct RotateMasterKey: AsyncParsableCommand {
                     let retired = try await rotation.retire(actor: "cli")
                     if retired.isEmpty {
                         say("No decrypt-only master key to retire.")
+                    } else if app.configuration.masterKeyDevice != nil {
+                        say("Nothing stored uses \(retired.joined(separator: ", ")) any more: remove it from the previous keys' setting (and the keyring, if one is kept), then destroy it in the device.")
                     } else if case .environment = app.configuration.keyringSource {
                         say("No stored secret uses \(retired.joined(separator: ", ")) any more: remove it from \(KeyringSource.previousKeysVariable).")
                     } else {
@@ -53,9 +55,9 @@ struct RotateMasterKey: AsyncParsableCommand {
                         bar.update(done: progress.rewrapped + progress.unreadable, total: progress.total)
                     }
                     bar.finish()
-                    say("\(report.resumed ? "Resumed and finished" : "Finished") rotation to \(report.targetKeyID): \(report.progress.rewrapped) secret(s) re-wrapped.")
+                    say("\(report.resumed ? "Resumed and finished" : "Finished") rotation to \(report.targetKeyID): \(report.progress.rewrapped) key(s) re-wrapped (workspace keys, and data keys moved from the old format).")
                     if report.progress.unreadable > 0 {
-                        say("\(report.progress.unreadable) secret(s) do not open with any master key and were left as they are (they show as unreadable).")
+                        say("\(report.progress.unreadable) key(s) do not open with any master key and were left as they are (their secrets show as unreadable).")
                     }
                     if report.keysStillInUse.isEmpty {
                         say("Old master keys are now unused: run `keywarden rotate-master-key --retire` to remove them.")
