@@ -9,39 +9,7 @@ import Testing
 import Glibc
 #endif
 
-/// A server of `scripts/test-kms-server.py` on a free port of 127.0.0.1: moto (a real local KMS that checks SigV4
-/// signatures) or the hostile double. Started once per test process; ChildProcess kills it when the process exits.
-final class KMSPeer: Sendable {
-    let process: ChildProcess
-    let info: [String: String]
-    let port: Int
-
-    static let moto = Task { try await KMSPeer(mode: "moto", modules: ["moto.server", "boto3"]) }
-    static let double = Task { try await KMSPeer(mode: "double", modules: []) }
-
-    struct StartFailed: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    init(mode: String, modules: [String]) async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let python = try await PythonPeers.python(for: modules)
-        process = try ChildProcess(python, PythonPeers.arguments(python, script: root.appendingPathComponent("scripts/test-kms-server.py").path, [mode]))
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !process.stdout.contains("\n"), process.isRunning, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let line = process.stdout.split(separator: "\n").first.map(String.init) ?? ""
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let port = object["port"] as? Int else {
-            process.signal(SIGKILL)
-            throw StartFailed(description: "test-kms-server.py \(mode) did not start: \(process.stderr.suffix(2000))")
-        }
-        self.port = port
-        info = object.compactMapValues { $0 as? String }
-    }
-
-    var endpoint: URL { URL(string: "http://127.0.0.1:\(port)") ?? URL(fileURLWithPath: "/") }
-
+extension KMSPeer {
     /// A client of `keyID` on this server, with the credentials moto made (or `secret` instead of its secret key).
     func client(keyID: String? = nil, accessKeyID: String? = nil, secret: String? = nil, sessionToken: String? = nil,
                 timeout: Duration = .seconds(10), httpClient: HTTPClient = .shared, logger: Logger? = nil) throws -> KMSClient {

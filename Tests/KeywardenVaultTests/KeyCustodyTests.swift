@@ -124,12 +124,11 @@ struct ScopeKeyCacheTests {
     }
 }
 
-@Suite("Key custody on SoftHSM2", .serialized, .enabled(if: SoftHSM.available, Comment(rawValue: SoftHSM.absent)))
-struct PKCS11CustodyTests {
-    let pin = "pin-custody-77a1"
-    let logger = Logger(label: "test")
+/// In the token suite, which is serialized: a token's close finalizes the module the other tests use.
+extension PKCS11TokenTests {
+    var logger: Logger { Logger(label: "test") }
 
-    func configuration(key: String = "kw-master") throws -> PKCS11Configuration {
+    func custodyToken(key: String = "kw-master") throws -> PKCS11Configuration {
         let label = SoftHSM.label("custody")
         try SoftHSM.makeToken(label: label, pin: pin)
         let configuration = try PKCS11Configuration(modulePath: try #require(SoftHSM.module), tokenLabel: label, pin: Secret(pin), keyLabel: key)
@@ -141,13 +140,13 @@ struct PKCS11CustodyTests {
 
     @Test("seal, restart, open: workspace keys wrapped inside the token")
     func sealRestartOpen() async throws {
-        let configuration = try configuration()
+        let configuration = try custodyToken()
         try await CustodyChecks.sealRestartOpen { try PKCS11Custodian(configuration: configuration, logger: logger) }
     }
 
     @Test("the master key rotated inside the token: workspace keys re-wrapped under the new key open without the old one")
     func rotateInsideTheToken() async throws {
-        let old = try configuration(key: "kw-master-1")
+        let old = try custodyToken(key: "kw-master-1")
         let keys = InMemoryScopeKeyDirectory()
         let context = SecretContext(scope: .workspace("ws_r"), ownerID: "key_1", field: "api_key")
         let first = Vault(custodian: try PKCS11Custodian(configuration: old, logger: logger))
@@ -174,7 +173,7 @@ struct PKCS11CustodyTests {
 
     @Test("a wrong PIN or a missing key is a clear error at start")
     func refusalsAtStart() throws {
-        let configuration = try configuration()
+        let configuration = try custodyToken()
         let wrongPIN = try PKCS11Configuration(modulePath: configuration.modulePath, tokenLabel: configuration.tokenLabel, pin: Secret("0000"),
                                                keyLabel: configuration.keyLabel)
         #expect(throws: PKCS11Error.wrongPIN) { try PKCS11Custodian(configuration: wrongPIN, logger: logger) }
@@ -184,7 +183,7 @@ struct PKCS11CustodyTests {
 
     @Test("the token's session lost mid-run is opened again on the next call")
     func sessionLostMidRun() async throws {
-        let configuration = try configuration()
+        let configuration = try custodyToken()
         let custodian = try PKCS11Custodian(configuration: configuration, logger: logger)
         let keys = InMemoryScopeKeyDirectory()
         let context = SecretContext(scope: .workspace("ws_s"), ownerID: "key_1", field: "api_key")
