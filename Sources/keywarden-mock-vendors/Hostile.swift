@@ -31,6 +31,7 @@ extension MockVendor {
         if key.contains("widetext") { return wideText(key) }
         if key.contains("echokey") { return echoKey(key) }
         if key.contains("neverendingstream") { return neverEndingStream() }
+        if key.contains("floodstream") { return floodStream() }
         if key.contains("neverendingheaders") {
             // Hummingbird always finishes a head: the endless one is the raw listener's (`--vendor hostile-raw`).
             return json(421, ["error": ["message": "neverendingheaders is served by the hostile-raw listener (--vendor hostile-raw), not by the \(name) mock", "type": "invalid_request_error", "code": "mock_usage"]])
@@ -174,6 +175,19 @@ extension MockVendor {
                 try await writer.write(ByteBuffer(string: "data: \(serialize(event))\n\n"))
                 index += 1
                 try await Task.sleep(for: .milliseconds(100))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// A 200 event stream that never ends and is not paced: OpenAI-shaped chunks of about 16 KiB each, written as fast as
+    /// the caller takes them (the writer waits while its connection is full), until it goes away or the mock shuts down.
+    func floodStream() -> Response {
+        let event = chunk("chatcmpl-flood", "mock-flood", delta: ["content": String(repeating: "flood ", count: 2_730)], finish: nil)
+        let part = ByteBuffer(string: "data: \(serialize(event))\n\n")
+        return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"], body: ResponseBody { writer in
+            while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                try await writer.write(part)
             }
             try await writer.finish(nil)
         })

@@ -36,6 +36,7 @@ import ServiceLifecycle
 /// | `widetext` | 200 chat completion in UTF-16LE without a byte-order mark or charset, the key as its content |
 /// | `echostream` | 200 `text/event-stream` whose content is the key half `\u`-escaped, written in two parts 50 ms apart that cut the key in two |
 /// | `neverendingstream` | 200 `text/event-stream`, one OpenAI-shaped chunk every 100 ms until the client goes away |
+/// | `floodstream` | 200 `text/event-stream` that never ends, OpenAI-shaped chunks of ~16 KiB written as fast as the client takes them, until it goes away |
 /// | `gzipsurprise` | the ordinary answer (200, or 401 with `revoked` too, …) with `Content-Encoding: gzip` nobody asked for, really gzip (a fixed-Huffman deflate block: a key in it is not visible as is) |
 /// | `gzipsurprisefake` | the same, labelled gzip but sent as it is |
 ///

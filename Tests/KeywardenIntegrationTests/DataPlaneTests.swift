@@ -80,6 +80,79 @@ struct DataPlaneTests {
         #expect(!export.text.contains(ws), "the pipelined call was made: \(export.text)")
     }
 
+    @Test("a client that stops reading a streamed answer is given up on at the send timeout: the connection closes, the call is metered 499, the server answers others")
+    func clientThatStopsReadingIsAbandoned() async throws {
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_SEND_TIMEOUT": "1"])
+        defer { Task { await rig.stop() } }
+        let port = try #require(Int(rig.base.split(separator: ":").last ?? ""))
+        let ws = try await rig.workspace("Stopped reading")
+        let token = try await rig.serviceToken(ws)
+        // The vendor streams without end, as fast as it is taken.
+        _ = try await rig.key(ws, provider: "openai", secret: "sk-floodstream-stopped-reading-0906")
+        let body = #"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        let connection = try RawTCPConnection(port: port, receiveBuffer: 4096)
+        defer { connection.close() }
+        connection.send("POST /openai/v1/chat/completions HTTP/1.1\r\nHost: kw\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let first = connection.read(until: "flood flood", limit: 10)
+        #expect(first.contains("200 OK") && first.contains("text/event-stream"), "\(first.prefix(400))")
+        // The client reads no more: the buffers on the way fill within moments, and the server gives up a second later.
+        let stopped = ContinuousClock.now
+        let line = "the client took nothing of its answer within the send timeout"
+        try await rig.eventually("the server gave the call up", timeout: .seconds(15)) { rig.server.stderr.contains(line) }
+        let gaveUp = ContinuousClock.now - stopped
+        #expect(gaveUp >= .milliseconds(900) && gaveUp < .seconds(6), "given up after \(gaveUp)")
+        #expect(!rig.server.stderr.contains(token) && !rig.server.stderr.contains("sk-floodstream"), "a secret in the log")
+        // Closed: what the kernels' buffers held arrives, then the end (a stream still open would flow for ever).
+        let closed = connection.secondsUntilClosed(limit: 10)
+        #expect(closed != nil, "the connection stayed open")
+        // Metered as a client that left mid-stream: 499, one row.
+        try await rig.eventually("the call is metered") {
+            let export = try await TestHTTP.get(rig.base + "/api/v1/usage/export?format=jsonl", headers: ["Authorization": "Bearer \(rig.adminToken)"])
+            return export.text.contains(ws)
+        }
+        let export = try await TestHTTP.get(rig.base + "/api/v1/usage/export?format=jsonl", headers: ["Authorization": "Bearer \(rig.adminToken)"])
+        let rows = export.text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["workspace_id"] as? String == ws }
+        #expect(rows.count == 1 && rows.first?["status"] as? Int == 499, "\(rows)")
+        // The server still answers, a call included.
+        #expect(try await TestHTTP.get(rig.base + "/healthz").status == 200)
+        let other = try await rig.workspace("Still served")
+        _ = try await rig.key(other, provider: "openai", secret: "sk-proj-still-served-0907")
+        let reply = try await rig.call("/openai/v1/chat/completions", token: try await rig.serviceToken(other), json: GatewayRig.chat)
+        #expect(reply.status == 200, "\(reply.text)")
+    }
+
+    @Test("a whole answer written at once to a client that never reads is given up on at the send timeout too")
+    func wholeAnswerToAClientThatNeverReads() async throws {
+        let rig = try await GatewayRig(environment: ["KEYWARDEN_SEND_TIMEOUT": "1", "KEYWARDEN_GATEWAY_REPLAY_LIMIT": "\(8 << 20)"])
+        defer { Task { await rig.stop() } }
+        let port = try #require(Int(rig.base.split(separator: ":").last ?? ""))
+        let ws = try await rig.workspace("Never reads")
+        let token = try await rig.serviceToken(ws)
+        _ = try await rig.key(ws, provider: "anthropic", secret: "sk-ant-api03-never-reads-0908")
+        // An OpenAI-shaped call answered by Anthropic, not streamed: the answer is translated whole and written in one
+        // write. The mock echoes a tool's result: ~3.9 MB, more than the kernels' buffers on the way take (~3 MB here).
+        let result = String(repeating: "result ", count: 560_000)
+        let body = #"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"Weather?"},"#
+            + #"{"role":"assistant","content":null,"tool_calls":[{"id":"call_big","type":"function","function":{"name":"weather","arguments":"{}"}}]},"#
+            + #"{"role":"tool","tool_call_id":"call_big","content":"\#(result)"}],"#
+            + #""tools":[{"type":"function","function":{"name":"weather","parameters":{"type":"object","properties":{}}}}]}"#
+        let connection = try RawTCPConnection(port: port, receiveBuffer: 4096)
+        defer { connection.close() }
+        connection.send("POST /v1/chat/completions HTTP/1.1\r\nHost: kw\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\n"
+            + "X-Keywarden-Provider: anthropic\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        // The client reads nothing at all.
+        let sent = ContinuousClock.now
+        let line = "the client took nothing of its answer within the send timeout"
+        try await rig.eventually("the server gave the answer up", timeout: .seconds(20)) { rig.server.stderr.contains(line) }
+        let gaveUp = ContinuousClock.now - sent
+        #expect(gaveUp >= .milliseconds(900) && gaveUp < .seconds(10), "given up after \(gaveUp)")
+        let closed = connection.secondsUntilClosed(limit: 10)
+        #expect(closed != nil, "the connection stayed open")
+        #expect(try await TestHTTP.get(rig.base + "/healthz").status == 200)
+    }
+
     @Test("a trailing slash on a unified face is the same face")
     func spellings() async throws {
         let rig = try await GatewayRig()

@@ -7,8 +7,13 @@ import Glibc
 public final class RawTCPConnection {
     public let fd: Int32
 
-    public init(port: Int) throws {
+    /// - Parameter receiveBuffer: the socket's `SO_RCVBUF`, set before connecting (so the window it offers is small from
+    ///   the start): a client that stops reading fills it, and then the server's side, quickly.
+    public init(port: Int, receiveBuffer: Int? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer.map(Int32.init) {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -157,7 +157,7 @@ public func buildApplication(
             inner: HTTP1WebSocketUpgradeChannel(
                 responder: responder,
                 configuration: .init(http1: .init(additionalChannelHandlers: [ClientConnectionGuard(limits: limits, departures: departures),
-                                                                              GatewayChannelHandler(plane: plane)]),
+                                                                              GatewayChannelHandler(plane: plane, sendTimeout: limits.sendTimeout)]),
                                      ws: .init(maxFrameSize: Gateway.maximumRealtimeMessage)),
                 shouldUpgrade: { head, _, logger in await realtime.shouldUpgrade(head, logger: logger) }
             ),

@@ -113,7 +113,8 @@ public enum RuntimeConfiguration {
             headTimeout: duration(try seconds("KEYWARDEN_HEAD_TIMEOUT", default: 30, minimum: 1)),
             idleTimeout: duration(try seconds("KEYWARDEN_IDLE_TIMEOUT", default: 75, minimum: 1)),
             maximumConnections: try integer("KEYWARDEN_MAX_CONNECTIONS", default: 4_096, range: 1...1_000_000),
-            bodyTimeout: duration(try seconds("KEYWARDEN_BODY_TIMEOUT", default: 60, minimum: 1))
+            bodyTimeout: duration(try seconds("KEYWARDEN_BODY_TIMEOUT", default: 60, minimum: 1)),
+            sendTimeout: duration(try seconds("KEYWARDEN_SEND_TIMEOUT", default: 60, minimum: 1))
         )
         return settings
     }

@@ -11,7 +11,8 @@ import Synchronization
 /// never reaches the router. The decisions (whose turn, when to read, when to close) are
 /// ``ClientConnectionStateMachine``'s; this handler carries them out. A call runs as one task whose executor is this
 /// event loop (``EventLoopTaskExecutor``); its body is read here (collected, or streamed with back-pressure) and its
-/// answer written here, the head and a whole body in one write.
+/// answer written here, the head and a whole body in one write. An answer the client stops taking is given up on after
+/// the send timeout (``SendTimeout``): the connection closes, and the call ends as when its client leaves.
 final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -48,6 +49,9 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var flushScheduled = false
     /// The number of the gateway call under way (signals of an earlier one's body are told apart by it).
     private var exchange = 0
+    /// Whether the client still takes the call's answer (``SendTimeout``), and its timer.
+    private var sending: SendTimeout
+    private var sendTimer: Scheduled<Void>?
 
     /// Whether a request asks to close the connection after its answer (a `close` token in `Connection`, in any case, as
     /// the HTTP parser reads it: it takes no request after one).
@@ -56,8 +60,11 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         return value.lowercased().split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" } == "close" }
     }
 
-    init(plane: GatewayDataPlane) {
+    /// - Parameter sendTimeout: how long a call's answer may wait in the connection without the client taking a byte of
+    ///   it (`KEYWARDEN_SEND_TIMEOUT`).
+    init(plane: GatewayDataPlane, sendTimeout: Duration) {
         self.plane = plane
+        sending = SendTimeout(limit: sendTimeout)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -114,6 +121,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             writabilityWaiters.removeAll()
             for waiter in waiters { waiter.succeed() }
         }
+        carryOut(sending.writabilityChanged(context.channel.isWritable, waiting: Self.waiting(context)))
         context.fireChannelWritabilityChanged()
     }
 
@@ -238,6 +246,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The connection closed: the call's body ends in an error, its writer is released, nothing more starts.
     private func connectionEnded() {
         machine.channelClosed()
+        carryOut(sending.answerEnded())
         failIntake(ChannelError.ioOnClosedChannel)
         let waiters = writabilityWaiters
         writabilityWaiters.removeAll()
@@ -248,11 +257,13 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     fileprivate func writeHead(_ head: HTTPResponse) {
         guard let context else { return }
+        answerBegins(context)
         context.writeAndFlush(wrapOutboundOut(.head(stamped(head))), promise: nil)
     }
 
     fileprivate func writeComplete(_ head: HTTPResponse, body: ByteBuffer) {
         guard let context else { return }
+        answerBegins(context)
         context.write(wrapOutboundOut(.head(stamped(head))), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
         writeEnd(context)
@@ -308,6 +319,8 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         // The next request's turn (or the close the client asked for) comes once the answer is out.
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         written.futureResult.whenComplete { _ in handler.value.answered() }
+        // Not out at once (it ran `answered()` if it was): the end waits for the client to take what is before it.
+        if sending.isAnswering { carryOut(sending.endWritten(waiting: Self.waiting(context))) }
     }
 
     fileprivate func abort() {
@@ -318,6 +331,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func answered() {
+        carryOut(sending.answerEnded())
         guard let context else { return }
         // Answered before its body ended (a refusal need not wait): what came of the body is let go, and the rest is
         // read and dropped.
@@ -332,6 +346,50 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard let context, exchange == self.exchange else { return }
         machine.bodyDemand(wanted)
         carryOut(context)
+    }
+
+    // MARK: The send timeout
+
+    /// A call's answer begins: it is watched until it is out.
+    private func answerBegins(_ context: ChannelHandlerContext) {
+        // The bytes waiting count only when the connection is full already (a writable one arms no timer).
+        carryOut(sending.answerBegan(waiting: context.channel.isWritable ? 0 : Self.waiting(context)))
+    }
+
+    /// The bytes written to the connection and not yet taken by the client's socket.
+    private static func waiting(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+    }
+
+    private func carryOut(_ action: SendTimeout.Action?) {
+        switch action {
+        case nil:
+            break
+        case .arm(let timer)?:
+            sendTimer?.cancel()
+            guard let context else { return }
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            sendTimer = context.eventLoop.scheduleTask(in: TimeAmount(sending.limit)) { handler.value.sendDeadlinePassed(timer: timer) }
+        case .cancel?:
+            sendTimer?.cancel()
+            sendTimer = nil
+        case .abandon?:
+            sendTimer = nil
+            guard let context else { return }
+            let limit = sending.limit.components
+            plane.logger.notice("gateway: the client took nothing of its answer within the send timeout; the call is abandoned", metadata: [
+                "send_timeout_s": "\(Double(limit.seconds) + Double(limit.attoseconds) / 1e18)",
+                "unsent_bytes": "\(Self.waiting(context))",
+            ])
+            // Nothing flushed goes: the client takes nothing. The call sees its connection gone (499, the vendor's stream
+            // cancelled), as when its client leaves.
+            context.close(promise: nil)
+        }
+    }
+
+    private func sendDeadlinePassed(timer: Int) {
+        guard let context else { return }
+        carryOut(sending.deadlinePassed(timer: timer, waiting: Self.waiting(context)))
     }
 
     /// Tells the handler when the call's reader of a streamed request body wants more (or has gone).

@@ -15,13 +15,18 @@ public struct ClientConnectionLimits: Sendable {
     /// `client_body_timeout`): a body that stops holds a connection, and a handler, no longer; a large upload that keeps
     /// coming, however slowly a vendor takes it, is not cut.
     public var bodyTimeout: Duration
+    /// How long a gateway call's answer may wait in the connection without the client taking a byte of it
+    /// (`KEYWARDEN_SEND_TIMEOUT`, as nginx's `send_timeout`): a client that stops reading holds its call, its vendor
+    /// connection and its budget hold no longer; a slow reader that keeps taking is not cut.
+    public var sendTimeout: Duration
 
     public init(headTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(75), maximumConnections: Int = 4_096,
-                bodyTimeout: Duration = .seconds(60)) {
+                bodyTimeout: Duration = .seconds(60), sendTimeout: Duration = .seconds(60)) {
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
         self.maximumConnections = max(1, maximumConnections)
         self.bodyTimeout = bodyTimeout
+        self.sendTimeout = sendTimeout
     }
 }
 
