@@ -34,12 +34,15 @@ public final class AppServices: Sendable {
     let tokenUsage: TokenUsageRecorder
     /// Applies the change log to both.
     let follower: ChangeFollower
+    /// Gateway calls on workspaces' own keys, counted per minute until their custody entries are appended.
+    let custodyTally: CustodyTally
     /// Who hears that keys got a new secret (the gateway lifts their rests).
     private let keyReplacedHandlers = Mutex<[@Sendable ([String]) -> Void]>([])
 
     public init(store: Store) {
         self.store = store
         tokenUsage = TokenUsageRecorder(store: store)
+        custodyTally = CustodyTally(instanceID: store.engine.instanceID)
         holdKeeper = BudgetHoldKeeper(deadAfter: store.configuration.instanceDeadAfter)
         resolutionState = ResolutionState(capacity: store.configuration.resolutionCacheWorkspaces)
         let reference = AppServicesReference()
@@ -106,6 +109,8 @@ public final class AppServices: Sendable {
     public var requestLog: RequestLogService { RequestLogService(app: self) }
     /// Admin UI sessions.
     public var sessions: SessionService { SessionService(app: self) }
+    /// Each workspace's custody log.
+    public var custody: CustodyService { CustodyService(app: self) }
 
     /// Opens the store and brings the application's state up: the catalog seeded, and on a first run the first
     /// platform-admin token issued (both audited).
@@ -166,6 +171,10 @@ public final class AppServices: Sendable {
     /// Stops following changes, lets the last-used writes under way finish, and closes the database.
     public func close() async {
         follower.stop()
+        // The minutes under way are appended now (the usage rows were written before: the gateway drained first).
+        do { try await custody.appendTallied(everything: true) } catch {
+            store.logger.warning("custody: gateway calls of the last minutes were not appended", metadata: ["error": "\(error)", "slots": "\(custodyTally.pending)"])
+        }
         await tokenUsage.close()
         await store.close()
     }

@@ -52,6 +52,8 @@ public protocol GatewayBackend: Sendable {
     func record(_ records: [UsageRecord], settling reservations: [BudgetReservation], thresholdsFailed: @Sendable (any Error) -> Void) async throws
     /// Writes this instance's heartbeat and gives back dead instances' budget holds, when due.
     func keepBudgetHolds() async
+    /// Appends to the workspaces' custody logs the gateway calls of the minutes that have ended (called each second).
+    func appendCustody() async
     /// The most usage rows ``record(_:settling:thresholdsFailed:)`` takes at once.
     var usageBatchSize: Int { get }
     /// Whether an error means the store is away (try again later), not that it refused what it was given.
@@ -124,12 +126,21 @@ extension AppServices: GatewayBackend {
 
     public func record(_ records: [UsageRecord], settling reservations: [BudgetReservation], thresholdsFailed: @Sendable (any Error) -> Void) async throws {
         let settled = try await usage.record(records)
+        // Custody: the calls on workspaces' own keys are counted (not on the calls' path: where the ledger writes its
+        // batch); ``appendCustody()`` appends each minute once it has ended.
+        custodyTally.add(records)
         guard !settled.isEmpty else { return }
         // The settles are written; the thresholds they reached are claimed and raised once across instances.
         do { try await budgets.settled(settled, reservations: reservations) } catch { thresholdsFailed(error) }
     }
 
     public var usageBatchSize: Int { UsageRepository.batchSize }
+
+    public func appendCustody() async {
+        do { try await custody.appendTallied() } catch {
+            store.logger.warning("custody: gateway calls not appended yet; kept for the next round", metadata: ["error": "\(error)"])
+        }
+    }
 
     public func isUnavailable(_ error: any Error) -> Bool {
         if error is CancellationError { return true }

@@ -375,7 +375,8 @@ public final class Gateway: Sendable {
             meter.candidate = candidate
             // An instance that lacks a master key the others have (a rotation not yet distributed) says which.
             let unreadable = error as? UnreadableSecret
-            logger.error("gateway: key does not open; skipped", metadata: [
+            // A device away is an outage (warned), not a damaged key (an error).
+            logger.log(level: unreadable?.isCustodyUnavailable == true ? .warning : .error, "gateway: key does not open; skipped", metadata: [
                 "key": "\(credential.id)", "reason": "\(unreadable?.reason.description ?? "unreadable")",
                 "wrapping_key": "\(unreadable?.wrappingKeyID ?? "?")",
             ])

@@ -97,6 +97,7 @@ public final class UsageLedger: Service, Sendable {
             group.addTask { [self] in
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     await app.keepBudgetHolds()
+                    await app.appendCustody()
                     try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
                 }
             }

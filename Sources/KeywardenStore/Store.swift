@@ -202,8 +202,9 @@ public final class Store: Sendable {
     /// Secrets no master key of this process opens: format-1 data keys under master keys the keyring lacks, and data
     /// keys under scope keys wrapped by master keys the custodian lacks.
     func countSecretsUnderUnknownKeys() async throws -> Int {
-        let known = Set([vault.custodian.activeKeyID] + vault.custodian.decryptOnlyKeyIDs)
         let keyring = Set(vault.localKeyring?.keyring.keys.map(\.id) ?? [])
+        // A device's keys, and the keyring's (kept beside a device, it opens the keys it wrapped before).
+        let known = Set([vault.custodian.activeKeyID] + vault.custodian.decryptOnlyKeyIDs).union(keyring)
         return try await engine.read { db in
             let scopeKeys = try await db.select().columns("id", "master_key_id").from(ScopeKeyRepository.table).all()
             var lost = Set<String>()

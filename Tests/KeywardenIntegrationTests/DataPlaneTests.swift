@@ -99,9 +99,10 @@ struct DataPlaneTests {
         // The client reads no more: the buffers on the way fill within moments, and the server gives up a second later.
         let stopped = ContinuousClock.now
         let line = "the client took nothing of its answer within the send timeout"
-        try await rig.eventually("the server gave the call up", timeout: .seconds(15)) { rig.server.stderr.contains(line) }
+        try await rig.eventually("the server gave the call up", timeout: .seconds(40)) { rig.server.stderr.contains(line) }
         let gaveUp = ContinuousClock.now - stopped
-        #expect(gaveUp >= .milliseconds(900) && gaveUp < .seconds(6), "given up after \(gaveUp)")
+        // Liveness (a loaded machine drains the buffers slowly): SendTimeoutTests hold the timing itself.
+        #expect(gaveUp >= .milliseconds(900) && gaveUp < .seconds(30), "given up after \(gaveUp)")
         #expect(!rig.server.stderr.contains(token) && !rig.server.stderr.contains("sk-floodstream"), "a secret in the log")
         // Closed: what the kernels' buffers held arrives, then the end (a stream still open would flow for ever).
         let closed = connection.secondsUntilClosed(limit: 10)

@@ -96,3 +96,50 @@ struct KeyCustodyBinaryTests {
         #expect(both.status != 0 && both.stderr.contains("KEYWARDEN_MASTER_KEY_KMS_KEY_ID"), "\(both.stderr)")
     }
 }
+
+/// The custody log through the real binary: calls, a Test, the API, the export, the page, `audit verify`.
+@Suite("Custody log, end to end", .serialized)
+struct CustodyLogBinaryTests {
+    @Test("gateway calls (per minute, appended when the process stops) and a Test are in the workspace's log; the export's chain links from the workspace's genesis; another workspace is not found")
+    func custodyThroughTheAPI() async throws {
+        let mocks = try await MockVendorsProcess(vendors: ["openai"])
+        let first = try await GatewayRig(mocks: mocks)
+        let ws = try await first.workspace("Custody Co")
+        let key = try await first.key(ws, secret: "sk-custody-binary-0a1b2c3d")
+        let token = try await first.serviceToken(ws)
+        for _ in 0..<3 { #expect(try await first.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).status == 200) }
+        try await first.api("POST", "/api/v1/workspaces/\(ws)/keys/\(key)/test", expect: 200)
+        let strangerWorkspace = try await first.workspace("Stranger")
+        let stranger = try await first.serviceToken(strangerWorkspace, permissions: ["audit.read"])
+        let admin = first.adminToken
+        await first.stop(mocksToo: false, keepData: true)
+
+        let rig = try await GatewayRig(mocks: mocks, data: first.data)
+        defer { Task { await rig.stop() } }
+        let page = try await rig.api("GET", "/api/v1/workspaces/\(ws)/custody", token: admin, expect: 200)
+        let items = try #require(page["items"] as? [[String: Any]])
+        let uses = items.compactMap { $0["use"] as? String }
+        #expect(uses.contains("test") && uses.contains("gateway_call"), "\(items)")
+        let calls = items.filter { $0["use"] as? String == "gateway_call" }.compactMap { $0["count"] as? Int }.reduce(0, +)
+        #expect(calls == 3)
+
+        let export = try await TestHTTP.get(rig.base + "/api/v1/workspaces/\(ws)/custody/export", headers: ["Authorization": "Bearer \(admin)"])
+        #expect(export.status == 200)
+        let lines = export.text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.count == page["total"] as? Int)
+        var previous = CustodyEntry.genesisHash(workspaceID: ws)
+        for line in lines {
+            #expect(line["prev_hash"] as? String == previous)
+            previous = line["hash"] as? String ?? ""
+        }
+
+        let refused = try await TestHTTP.get(rig.base + "/api/v1/workspaces/\(ws)/custody", headers: ["Authorization": "Bearer \(stranger)"])
+        #expect(refused.status == 404)
+        let html = try await rig.page("/workspaces/\(ws)/custody", token: admin)
+        #expect(html.status == 200 && html.html.contains("Gateway calls") && html.html.contains("/custody/export"))
+
+        let verified = try await KeywardenProcess.run(["audit", "verify", "--data", rig.data.path], environment: rig.commandEnvironment)
+        #expect(verified.status == 0 && verified.stdout.contains("Custody logs intact"), "\(verified.stdout)\(verified.stderr)")
+        #expect(!export.text.contains("sk-custody-binary"))
+    }
+}

@@ -118,7 +118,7 @@ extension AppServices {
         guard let provider = store.catalog.provider(credential.providerID) else { return [:] }
         let visible = Set(provider.extraFields.filter { $0.kind != .secret }.map(\.id))
         guard !visible.isDisjoint(with: credential.extrasSet) else { return [:] }
-        let opened = try await store.engine.read { db in try? await self.store.credentials.openExtras(of: credential, on: db) } ?? [:]
+        let opened = try await store.engine.read { db in try await VaultError.unlessUnreadable { try await self.store.credentials.openExtras(of: credential, on: db) } } ?? [:]
         // A URL that carries credentials (a user and password, a query such as `?api_key=`) stays masked.
         let urls = Set(provider.extraFields.filter { $0.kind == .url }.map(\.id))
         return opened.filter { visible.contains($0.key) }.mapValues(\.unprotectedString).filter { id, value in

@@ -160,6 +160,11 @@ public struct MasterKeyRotation: Sendable {
                                      unreadableSeen: inout Set<String>, progress: @Sendable (RotationProgress) -> Void) async throws -> Int {
         var after = ""
         var movedThisPass = 0
+        // The vault wraps under its custodian's active key: it must be the rotation's target (a keyring file replaced
+        // during the run would otherwise move keys to a third key, pass after pass).
+        guard vault.activeKeyID == targetKeyID else {
+            throw KeyringError.notRotatable(reason: "the active master key changed to \(vault.activeKeyID) during the rotation to \(targetKeyID); run rotate-master-key again")
+        }
         while true {
             try Task.checkCancellation()
             let keys = try await engine.read { [after] db in
@@ -183,7 +188,7 @@ public struct MasterKeyRotation: Sendable {
                 while let (key, result) = try await group.next() {
                     switch result {
                     case .success(let wrapped): rewrapped.append((key, wrapped))
-                    case .failure(.custodyUnavailable(let code, let detail)): throw VaultError.custodyUnavailable(code: code, detail: detail)
+                    case .failure(.custodyUnavailable(let code, let detail)): throw VaultError.custodyUnavailable(deviceCode: code, detail: detail)
                     case .failure(let error): unreadable.append((key, error))
                     }
                     _ = add()
@@ -196,6 +201,8 @@ public struct MasterKeyRotation: Sendable {
                 ])
             }
             let moved = try await engine.transaction { [rewrapped, unreadable = state.unreadable + unreadable.count] db in
+                // No cache holds wrapped workspace keys: no instance reloads for this.
+                ChangeLog.touch(.uncached)
                 var moved = 0
                 for (old, new) in rewrapped where try await ScopeKeyRepository().replaceWrapping(of: old, with: new, on: db) { moved += 1 }
                 try await db.update(Self.rotationsTable)
@@ -327,7 +334,7 @@ public struct MasterKeyRotation: Sendable {
                     scopeKeys[row.context.scope] = key
                     return key
                 }))
-            } catch let error as VaultError {
+            } catch let error as VaultError where !error.isCustodyUnavailable {
                 prepared.unreadable.append((row.ownerID, row.field, "\(error)"))
             }
         }

@@ -13,6 +13,14 @@ public struct KeyRotationService: Sendable {
     public enum Reference: Sendable, Equatable {
         case workspace(workspaceID: String, keyID: String)
         case platform(providerID: String)
+
+        /// The scope whose key seals the key's secrets.
+        var scope: Scope {
+            switch self {
+            case .workspace(let workspaceID, _): return .workspace(workspaceID)
+            case .platform: return .platform
+            }
+        }
     }
 
     let app: AppServices
@@ -26,6 +34,7 @@ public struct KeyRotationService: Sendable {
     /// Stages `key` as the key's next secret (replacing one staged before); the current secret keeps serving.
     public func stage(_ reference: Reference, key: Secret, actor: String) async throws -> Credential {
         guard !key.isBlank else { throw KeywardenError.missing("api_key", "api_key is required: the new key to rotate to.") }
+        try await store.vault.prepare(reference.scope, keys: store.scopeKeys)
         return try await store.engine.transaction { db in
             let credential = try await self.credential(reference, on: db)
             guard let provider = self.store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }
@@ -66,6 +75,7 @@ public struct KeyRotationService: Sendable {
     public func promote(_ reference: Reference, graceHours: Int?, force: Bool, actor: String) async throws -> Credential {
         let hours = graceHours ?? Self.defaultGraceHours
         try NumberField.check(hours, field: "grace_hours", in: 0...Self.maximumGraceHours)
+        try await store.vault.prepare(reference.scope, keys: store.scopeKeys)
         return try await store.engine.transaction { db in
             let credential = try await self.credential(reference, on: db)
             guard let staged = credential.lifecycle.staged else {
@@ -137,7 +147,7 @@ public struct KeyRotationService: Sendable {
             guard let key = try await self.store.credentials.openSecret(of: credential, field: CredentialRepository.stagedKeyField, on: db) else {
                 throw KeywardenError(.conflict, code: "nothing_staged", message: "No new key is staged for this key; add one first.")
             }
-            return (key, (try? await self.store.credentials.openExtras(of: credential, on: db)) ?? [:])
+            return (key, try await VaultError.unlessUnreadable { try await self.store.credentials.openExtras(of: credential, on: db) } ?? [:])
         }
     }
 
@@ -176,5 +186,7 @@ public struct KeyRotationService: Sendable {
             actor: actor, action: action, targetType: "credential", targetID: credential.id,
             workspaceID: credential.scope.workspaceID, details: details, secretFingerprint: fingerprint
         ), on: db)
+        // Each step handles the key's secrets: its workspace's custody log says so (a test of the staged secret as a test).
+        try await app.custody.record(action == "key.rotation_tested" ? .test : .rotation, of: credential, actor: actor, on: db)
     }
 }

@@ -88,6 +88,8 @@ public struct KeyService: Sendable {
         try KeyLifecycle.check(expiresAt: request.expiresAt, rotateByDays: request.rotateByDays)
         let active = request.active ?? true
         let extras = request.extras.filter { !$0.value.isBlank }
+        // The workspace's key unwrapped before the write lock is taken (no device call while it is held).
+        try await store.vault.prepare(.workspace(workspaceID), keys: store.scopeKeys)
 
         return try await store.engine.transaction { db in
             guard let workspace = try await self.store.workspaces.get(workspaceID, on: db) else { throw KeywardenError.notFound("workspace") }
@@ -128,6 +130,7 @@ public struct KeyService: Sendable {
                 try await ensureAllowedTargets(provider, validated.extras)
             }
         }
+        try await store.vault.prepare(.workspace(workspaceID), keys: store.scopeKeys)
         return try await store.engine.transaction { db in
             let credential = try await self.credential(keyID, workspaceID: workspaceID, on: db)
             guard let provider = self.store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }

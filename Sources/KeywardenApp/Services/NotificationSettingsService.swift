@@ -68,6 +68,7 @@ public struct NotificationSettingsService: Sendable {
         if workspaceID != nil { try await store.configuration.ensureAllowedTarget(url, field: "url") }
         let description = description.trimmingCharacters(in: .whitespacesAndNewlines)
         guard description.unicodeScalars.count <= 200 else { throw KeywardenError.invalid("description", "description is longer than 200 characters.") }
+        try await store.vault.prepare(workspaceID.map(Scope.workspace) ?? .platform, keys: store.scopeKeys)
         return try await store.engine.transaction { db in
             if let workspaceID, try await self.store.workspaces.get(workspaceID, on: db) == nil { throw KeywardenError.notFound("workspace") }
             let limit = workspaceID == nil ? Self.maximumPlatformWebhooks : Self.maximumWorkspaceWebhooks
@@ -189,6 +190,7 @@ public struct NotificationSettingsService: Sendable {
         if let address = settings.platformAddress, !WorkspaceService.looksLikeEmail(address) {
             throw KeywardenError.invalid("platform_address", "platform_address must be an e-mail address.")
         }
+        try await store.vault.prepare(.platform, keys: store.scopeKeys)
         try await store.engine.transaction { db in
             try await self.settings.set(Self.smtpKey, to: settings, by: actor, on: db)
             var fingerprint: String?

@@ -106,6 +106,8 @@ public struct PlatformCardService: Sendable {
             try NumberField.check(order, field: "display_order", in: Self.displayOrderRange)
         }
         try KeyLifecycle.check(expiresAt: update.expiresAt ?? nil, rotateByDays: update.rotateByDays ?? nil)
+        // The platform's key unwrapped before the write lock is taken (no device call while it is held).
+        try await store.vault.prepare(.platform, keys: store.scopeKeys)
         return try await store.engine.transaction { db in
             let existing = try await self.platformCredential(providerID, on: db)
             let key = update.apiKey.flatMap { $0.isBlank ? nil : $0 }

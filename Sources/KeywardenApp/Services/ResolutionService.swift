@@ -123,6 +123,7 @@ public struct ResolutionService: Sendable {
                 workspaceID: credential.scope.workspaceID, details: ["provider": credential.providerID, "source": source.rawValue],
                 secretFingerprint: credential.fingerprint
             ), on: db)
+            try await self.app.custody.record(.reveal, of: credential, actor: actor, on: db)
             return key
         }
     }
@@ -199,10 +200,7 @@ public struct UnreadableSecret: Error, Sendable, CustomStringConvertible {
     public let wrappingKeyID: String?
 
     /// Whether the master key's device could not be used (the secret itself may be fine: a 503, not a bad key).
-    public var isCustodyUnavailable: Bool {
-        if case .custodyUnavailable = reason { return true }
-        return false
-    }
+    public var isCustodyUnavailable: Bool { reason.isCustodyUnavailable }
 
     public var description: String { "\(reason), data key wrapped by \(wrappingKeyID ?? "?")" }
 }

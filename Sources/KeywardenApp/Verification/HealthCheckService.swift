@@ -141,7 +141,7 @@ public final class HealthCheckService: Service, Sendable {
 
     func run(_ credential: Credential, defaultModel: String?) async {
         do {
-            let result = try await verification.verify(credential, defaultModel: defaultModel, actor: "system:health")
+            let result = try await verification.verify(credential, defaultModel: defaultModel, actor: KeyVerificationService.healthCheckActor)
             if result.status == .unreachable {
                 await state.failed(credential.id, now: ContinuousClock.now, initial: settings.initialBackoff, maximum: settings.maximumBackoff)
             } else {

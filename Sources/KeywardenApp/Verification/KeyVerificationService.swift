@@ -69,6 +69,9 @@ public struct KeyVerificationService: Sendable {
         return (result, true)
     }
 
+    /// The actor the periodic health check verifies as.
+    public static let healthCheckActor = "system:health"
+
     /// Verifies a stored credential and records the outcome.
     public func verify(_ credential: Credential, defaultModel: String?, actor: String) async throws -> VerificationResult {
         guard let provider = store.catalog.provider(credential.providerID) else { throw KeywardenError.unknownProvider(credential.providerID) }
@@ -78,10 +81,11 @@ public struct KeyVerificationService: Sendable {
         }
         let result: VerificationResult
         var version: KeyVersion?
+        var usedSecret = false
         do {
             let (key, extras, used) = try await store.engine.read { db in
                 (try await self.store.credentials.openKey(of: credential, on: db),
-                 (try? await self.store.credentials.openExtras(of: credential, on: db)) ?? [:],
+                 try await VaultError.unlessUnreadable { try await self.store.credentials.openExtras(of: credential, on: db) } ?? [:],
                  try await self.store.credentials.keyVersion(of: credential, on: db))
             }
             version = used
@@ -90,10 +94,13 @@ public struct KeyVerificationService: Sendable {
             }
             result = await verifier.verify(provider: provider, credentials: VendorCredentials(key: key, extras: extras), defaultModel: defaultModel,
                                            forWorkspace: credential.scope != .platform, logger: logger)
-        } catch let error as VaultError {
+            usedSecret = true
+        } catch let error as VaultError where !error.isCustodyUnavailable {
             logger.warning("stored key does not open", metadata: ["credential": "\(credential.id)", "reason": "\(error)"])
             result = VerificationResult(status: .unreadable, message: "The stored key cannot be decrypted.")
         }
+        // The secret went to its vendor: the workspace's custody log says so.
+        if usedSecret { try await app.custody.record(actor == Self.healthCheckActor ? .healthCheck : .test, of: credential, actor: actor) }
         // A missing field is the operator's to fix, not a verdict on the key: it is answered, not recorded. A verdict on a
         // key that was replaced while it was being tested is not recorded on the new one.
         if result.status != .unverified {
@@ -132,7 +139,7 @@ public struct KeyVerificationService: Sendable {
             let (key, extras) = try await rotation.openStaged(credential)
             result = await verifier.verify(provider: provider, credentials: VendorCredentials(key: key, extras: extras),
                                            defaultModel: credential.defaultModel, forWorkspace: credential.scope != .platform, logger: logger)
-        } catch let error as VaultError {
+        } catch let error as VaultError where !error.isCustodyUnavailable {
             logger.warning("staged key does not open", metadata: ["credential": "\(credential.id)", "reason": "\(error)"])
             result = VerificationResult(status: .unreadable, message: "The staged key cannot be decrypted.")
         }

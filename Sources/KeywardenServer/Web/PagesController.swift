@@ -51,6 +51,7 @@ struct PagesController {
         addRoutePages(to: router)
         addRequestLogRoutes(to: router)
         addChainRoutes(to: router)
+        addCustodyRoutes(to: router)
     }
 
     // MARK: Helpers

@@ -36,29 +36,7 @@ public struct AuditEntry: Sendable, Equatable, Codable {
         seq: Int, at: String, actor: String, action: String, targetType: String, targetID: String?,
         workspaceID: String?, details: String, secretFingerprint: String?, prevHash: String
     ) -> String {
-        var hasher = SHA256()
-        func add(_ value: String?) {
-            guard let value else {
-                hasher.update(data: [0xFF, 0xFF, 0xFF, 0xFF])
-                return
-            }
-            let bytes = Array(value.utf8)
-            let n = UInt32(bytes.count)
-            hasher.update(data: [UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)])
-            hasher.update(data: bytes)
-        }
-        add("keywarden.audit.v1")
-        add(String(seq))
-        add(at)
-        add(actor)
-        add(action)
-        add(targetType)
-        add(targetID)
-        add(workspaceID)
-        add(details)
-        add(secretFingerprint)
-        add(prevHash)
-        return Hex.encode(hasher.finalize())
+        ChainHash.of(["keywarden.audit.v1", String(seq), at, actor, action, targetType, targetID, workspaceID, details, secretFingerprint, prevHash])
     }
 
     /// Whether the stored hash matches the entry's content.
@@ -91,5 +69,24 @@ public struct AuditEvent: Sendable {
         self.workspaceID = workspaceID
         self.details = details
         self.secretFingerprint = secretFingerprint
+    }
+}
+
+/// The hash of a chained entry: SHA-256 of its parts, each length-prefixed (an absent part has its own marker), so no
+/// two different entries hash the same bytes. Shared by the audit log and the custody log.
+enum ChainHash {
+    static func of(_ parts: [String?]) -> String {
+        var hasher = SHA256()
+        for part in parts {
+            guard let part else {
+                hasher.update(data: [0xFF, 0xFF, 0xFF, 0xFF])
+                continue
+            }
+            let bytes = Array(part.utf8)
+            let n = UInt32(truncatingIfNeeded: bytes.count)
+            hasher.update(data: [UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)])
+            hasher.update(data: bytes)
+        }
+        return Hex.encode(hasher.finalize())
     }
 }

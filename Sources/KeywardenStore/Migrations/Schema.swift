@@ -20,6 +20,7 @@ public enum Schema {
         Migration(version: 15, name: "usage rows by key, for the request log and the keys table's last use", apply: addUsageByKey),
         Migration(version: 16, name: "keys an exclusive switch turned off, restored by a switch back", apply: addParkedKeys),
         Migration(version: 17, name: "a key per workspace: vault_scope_keys", apply: addScopeKeys),
+        Migration(version: 18, name: "each workspace's custody log", apply: addCustodyLog),
     ]
 
     static let boolean = SQLDataType.custom(SQLRaw("BOOLEAN"))
@@ -424,5 +425,24 @@ public enum Schema {
             .run()
         try await db.create(index: "vault_scope_keys_by_scope").on("vault_scope_keys").column("scope").column("created_at").run()
         try await db.create(index: "vault_scope_keys_by_master_key").on("vault_scope_keys").column("master_key_id").run()
+    }
+
+    @Sendable
+    static func addCustodyLog(_ db: any SQLDatabase) async throws {
+        // One hash chain per workspace (seq 1, 2, 3… within it). Kept when the workspace is deleted, as the audit log is.
+        try await db.create(table: "custody_log")
+            .column("workspace_id", type: .text, .notNull)
+            .column("seq", type: .bigint, .notNull)
+            .column("at", type: .text, .notNull)
+            .column("use", type: .text, .notNull)
+            .column("credential_id", type: .text, .notNull)
+            .column("count", type: .bigint, .notNull)
+            .column("first_at", type: .text, .notNull)
+            .column("last_at", type: .text, .notNull)
+            .column("actor", type: .text, .notNull)
+            .column("prev_hash", type: .text, .notNull)
+            .column("hash", type: .text, .notNull)
+            .primaryKey("workspace_id", "seq")
+            .run()
     }
 }

@@ -10,12 +10,13 @@ import SQLKit
 public struct StoreCopy: Sendable {
     /// The tables copied, parents before children, each with the columns that order its rows.
     public static let tables: [(name: String, order: [String])] = [
-        ("providers", ["id"]), ("plans", ["name"]), ("workspaces", ["id"]), ("credentials", ["id"]), ("vault_secrets", ["owner_id", "field"]),
+        ("providers", ["id"]), ("plans", ["name"]), ("workspaces", ["id"]), ("vault_scope_keys", ["id"]), ("credentials", ["id"]),
+        ("vault_secrets", ["owner_id", "field"]),
         ("vault_rotations", ["id"]), ("members", ["id"]), ("tokens", ["id"]), ("audit_log", ["seq"]), ("events", ["id"]),
         ("webhooks", ["id"]), ("deliveries", ["id"]), ("settings", ["key"]), ("bindings", ["workspace_id", "consumer", "modality"]),
         ("usage", ["id"]), ("sessions", ["digest"]), ("fallback_engagements", ["workspace_id", "provider_id"]),
         ("budget_spend", ["workspace_id", "period", "scope"]), ("rate_windows", ["workspace_id", "minute"]),
-        ("routes", ["owner", "name"]),
+        ("routes", ["owner", "name"]), ("custody_log", ["workspace_id", "seq"]),
     ]
     /// The target's record of what was copied.
     static let progressTable = "keywarden_store_copy"

@@ -35,7 +35,7 @@ extension CredentialRepository {
         }
         let now = Date()
         var updated = credential
-        if let current = try? await openSecret(of: credential, field: Self.keyField, on: db), !credential.hint.isEmpty {
+        if let current = try await VaultError.unlessUnreadable({ try await openSecret(of: credential, field: Self.keyField, on: db) }) ?? nil, !credential.hint.isEmpty {
             let context = Self.context(credential, field: Self.previousKeyField)
             try await secrets.put(try await vault.seal(current, in: context, on: db), for: context, on: db)
             updated.lifecycle.previous = PreviousKey(hint: credential.hint, until: graceUntil)

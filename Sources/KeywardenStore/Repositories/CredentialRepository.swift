@@ -243,7 +243,7 @@ public struct CredentialRepository: Sendable {
         let cleared = changes.clearExtras.filter { credential.extrasSet.contains($0) }
         if !filled.isEmpty || !cleared.isEmpty {
             // Unreadable stored extras cannot be merged; the new values replace them.
-            var extras = (try? await openExtras(of: credential, on: db)) ?? [:]
+            var extras = try await VaultError.unlessUnreadable { try await openExtras(of: credential, on: db) } ?? [:]
             for id in cleared { extras[id] = nil }
             for (id, value) in filled { extras[id] = value }
             let context = Self.context(credential, field: Self.extrasField)
@@ -465,7 +465,7 @@ public struct CredentialRepository: Sendable {
     public func keyIsReadable(_ credential: Credential, on db: any SQLDatabase) async throws -> Bool? {
         let context = Self.context(credential, field: Self.keyField)
         guard let sealed = try await secrets.get(context, on: db) else { return nil }
-        return (try? await vault.open(sealed, in: context, on: db)) != nil
+        return try await VaultError.unlessUnreadable { try await vault.open(sealed, in: context, on: db) } != nil
     }
 
     /// The credentials of a scope whose key has this fingerprint.

@@ -58,6 +58,8 @@ public struct ScopeKeyRepository: Sendable {
 
     /// Stores a new key.
     public func insert(_ key: WrappedScopeKey, on db: any SQLDatabase) async throws {
+        // No cache holds wrapped workspace keys (the vault finds them by id when it misses): no instance reloads for it.
+        ChangeLog.touch(.uncached)
         try await db.insert(into: Self.table).columns(Self.columns + ["updated_at"])
             .values(SQLBind(key.id), SQLBind(key.scope.description), SQLBind(key.masterKeyID), SQLBind(Data(key.wrapped)),
                     SQLBind(key.createdAt), SQLBind(Timestamp.now))
@@ -67,6 +69,7 @@ public struct ScopeKeyRepository: Sendable {
     /// Replaces a key's wrapping (a master-key rotation), only if it is still wrapped as `previous` was; returns
     /// whether it changed.
     public func replaceWrapping(of previous: WrappedScopeKey, with rewrapped: WrappedScopeKey, on db: any SQLDatabase) async throws -> Bool {
+        ChangeLog.touch(.uncached)
         let rows = try await db.update(Self.table)
             .set("master_key_id", to: rewrapped.masterKeyID).set("wrapped_key", to: Data(rewrapped.wrapped)).set("updated_at", to: Timestamp.now)
             .where("id", .equal, previous.id).where("master_key_id", .equal, previous.masterKeyID)

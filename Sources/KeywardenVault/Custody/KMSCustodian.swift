@@ -20,6 +20,11 @@ public final class KMSCustodian: MasterKeyCustodian {
 
     /// A custodian of `configuration`'s key and the `previousKeyIDs` (same region, endpoint and credentials).
     public init(configuration: KMSConfiguration, previousKeyIDs: [String] = [], logger: Logger) throws(KMSError) {
+        // A key's id is recorded with every workspace key it wraps, and decrypting names it: an alias, which can be
+        // pointed at another key, would make them all fail to open the day it is.
+        for keyID in [configuration.keyID] + previousKeyIDs where keyID.hasPrefix("alias/") || keyID.contains(":alias/") {
+            throw KMSError.configuration(setting: KMSConfiguration.keyIDVariable, problem: "names an alias (\(keyID)); give the key's id or ARN")
+        }
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         httpConfiguration.timeout = .init(connect: .init(configuration.timeout), read: .init(configuration.timeout))
@@ -77,6 +82,6 @@ public final class KMSCustodian: MasterKeyCustodian {
     /// A ciphertext that does not open is unreadable; every other failure means the KMS cannot be used now.
     static func vaultError(_ error: KMSError) -> VaultError {
         if case .invalidCiphertext = error { return .unreadable(.authenticationFailed) }
-        return .custodyUnavailable(code: error.code, detail: error.description)
+        return .custodyUnavailable(deviceCode: error.code, detail: error.description)
     }
 }

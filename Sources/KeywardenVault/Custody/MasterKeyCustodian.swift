@@ -15,7 +15,7 @@ public protocol MasterKeyCustodian: Sendable, CustomStringConvertible {
     /// Unwraps a stored scope key with the master key its record names.
     ///
     /// A box that does not open is ``VaultError/unreadable(_:)``; a device that does not answer or refuses is
-    /// ``VaultError/custodyUnavailable(code:detail:)``.
+    /// ``VaultError/custodyUnavailable(deviceCode:detail:)``.
     func unwrap(_ key: WrappedScopeKey) async throws(VaultError) -> Secret
     /// Releases the device's session or client (idempotent).
     func close() async

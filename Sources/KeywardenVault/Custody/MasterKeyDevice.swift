@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 
 /// A device that holds the master key, as configured: a PKCS#11 token or an AWS KMS key.
 public enum MasterKeyDevice: Sendable, CustomStringConvertible {
@@ -37,7 +38,8 @@ public enum MasterKeyDevice: Sendable, CustomStringConvertible {
     public func open(logger: Logger) async throws -> any MasterKeyCustodian {
         switch self {
         case .pkcs11(let configuration, let previous):
-            let custodian: Result<PKCS11Custodian, PKCS11Error> = await withTaskExecutorPreference(globalConcurrentExecutor) {
+            // Opening logs in and finds the keys: a blocking call, on NIO's thread pool.
+            let custodian = try await NIOThreadPool.singleton.runIfActive {
                 Result { () throws(PKCS11Error) in try PKCS11Custodian(configuration: configuration, previousKeyLabels: previous, logger: logger) }
             }
             return try custodian.get()

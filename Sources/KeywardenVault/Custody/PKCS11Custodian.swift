@@ -1,5 +1,6 @@
 import KeywardenCore
 import Logging
+import NIOPosix
 import Synchronization
 
 /// A PKCS#11 token as custodian: scope keys are wrapped and unwrapped by the token (AES-256-GCM with a key that is
@@ -7,8 +8,9 @@ import Synchronization
 ///
 /// The active key is `KEYWARDEN_MASTER_KEY_PKCS11_KEY_LABEL`; earlier keys listed in
 /// `KEYWARDEN_MASTER_KEY_PKCS11_PREVIOUS_KEY_LABELS` only unwrap, until a rotation moved every scope key off them. A
-/// token whose device went away is opened again on the next call. Calls run on the global executor, never on the
-/// caller's (an event loop): a token's answer is waited for on a thread that may block.
+/// token whose device went away is opened again on the next call. Calls run on NIO's blocking thread pool, never on the
+/// caller's executor (an event loop) or the cooperative pool: a token's answer is waited for on a thread that may block.
+/// (A call the device never answers cannot be cut short: PKCS#11 has no timeout; it holds one pool thread.)
 public final class PKCS11Custodian: MasterKeyCustodian {
     /// Lists earlier key labels (comma-separated) that only unwrap.
     public static let previousKeyLabelsVariable = "KEYWARDEN_MASTER_KEY_PKCS11_PREVIOUS_KEY_LABELS"
@@ -75,19 +77,24 @@ public final class PKCS11Custodian: MasterKeyCustodian {
     /// Runs `body` with the token of `label` off the caller's executor, opening the token again once when its device
     /// went away; the token's errors become the vault's.
     private func withToken<R: Sendable>(label: String, _ body: @escaping @Sendable (PKCS11Token) throws(PKCS11Error) -> R) async throws(VaultError) -> R {
-        let result: Result<R, PKCS11Error> = await withTaskExecutorPreference(globalConcurrentExecutor) {
-            do throws(PKCS11Error) {
-                let token = try self.token(label: label)
+        let result: Result<R, PKCS11Error>
+        do {
+            result = try await NIOThreadPool.singleton.runIfActive { () -> Result<R, PKCS11Error> in
                 do throws(PKCS11Error) {
-                    return .success(try body(token))
-                } catch where error.isTransient || error == .closed {
-                    self.logger.notice("pkcs11: the token went away; opening it again", metadata: ["pkcs11_error": "\(error.code)"])
-                    let reopened = try self.reopen(label: label, replacing: token)
-                    return .success(try body(reopened))
+                    let token = try self.token(label: label)
+                    do throws(PKCS11Error) {
+                        return .success(try body(token))
+                    } catch where error.isTransient || error == .closed {
+                        self.logger.notice("pkcs11: the token went away; opening it again", metadata: ["pkcs11_error": "\(error.code)"])
+                        let reopened = try self.reopen(label: label, replacing: token)
+                        return .success(try body(reopened))
+                    }
+                } catch {
+                    return .failure(error)
                 }
-            } catch {
-                return .failure(error)
             }
+        } catch {
+            throw .custodyUnavailable(deviceCode: "pkcs11_pool_closed", detail: "the thread pool that calls the token is shut down")
         }
         switch result {
         case .success(let value): return value
@@ -117,6 +124,6 @@ public final class PKCS11Custodian: MasterKeyCustodian {
     /// A box that does not open is unreadable; every other refusal means the device cannot be used now.
     static func vaultError(_ error: PKCS11Error) -> VaultError {
         if case .decryptionFailed = error { return .unreadable(.authenticationFailed) }
-        return .custodyUnavailable(code: error.code, detail: error.description)
+        return .custodyUnavailable(deviceCode: error.code, detail: error.description)
     }
 }

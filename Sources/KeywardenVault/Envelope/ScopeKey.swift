@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Lives in memory only, in the vault's bounded cache; its bytes are zeroed when the last reference goes
 /// (swift-crypto's `SymmetricKey` clears its storage on release).
-public struct ScopeKey: Sendable {
+public struct ScopeKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// `wk-` and 12 hex digits, random (15 bytes: a string Swift keeps inline); written in the header of every data key
     /// it wraps. The table's primary key refuses a repeat.
     public let id: String
@@ -21,6 +21,11 @@ public struct ScopeKey: Sendable {
         self.key = key
     }
 
+    public var description: String { "ScopeKey(\(id), \(scope))" }
+    public var debugDescription: String { description }
+    /// Reflection (`dump`, a debugger) shows the id and scope, never the key.
+    public var customMirror: Mirror { Mirror(self, children: ["id": id, "scope": scope], displayStyle: .struct) }
+
     /// A new random id.
     static func makeID() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -30,7 +35,7 @@ public struct ScopeKey: Sendable {
 }
 
 /// A scope key as stored: its material wrapped by the master key custodian.
-public struct WrappedScopeKey: Sendable, Equatable, CustomStringConvertible {
+public struct WrappedScopeKey: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
     /// The scope key's id.
     public let id: String
     /// The scope it belongs to.
@@ -51,6 +56,8 @@ public struct WrappedScopeKey: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "WrappedScopeKey(\(id), \(scope), master key \(masterKeyID))" }
+    /// Reflection shows the names, not the wrapped bytes.
+    public var customMirror: Mirror { Mirror(self, children: ["id": id, "scope": scope, "masterKeyID": masterKeyID], displayStyle: .struct) }
 }
 
 /// Where the vault finds and keeps wrapped scope keys (the store's `vault_scope_keys` table, or memory in tests).

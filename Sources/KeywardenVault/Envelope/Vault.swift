@@ -47,6 +47,13 @@ public final class Vault: Sendable {
     /// The id of the master key that wraps new scope keys.
     public var activeKeyID: String { custodian.activeKeyID }
 
+    /// Holds `scope`'s key unwrapped, when it has one, outside any transaction: a seal in a transaction after it then
+    /// calls no device while it holds the database's write lock. (A scope's first key is still made in the seal's
+    /// transaction, once in the scope's life: made here, it would outlive a transaction that fails.)
+    public func prepare(_ scope: Scope, keys: some ScopeKeyDirectory) async throws {
+        if let stored = try await keys.activeKey(for: scope) { _ = try await unwrap(stored) }
+    }
+
     /// How long an unwrapped scope key is held.
     public var cacheTimeToLive: Duration { cache.timeToLive }
 
@@ -72,7 +79,7 @@ public final class Vault: Sendable {
     }
 
     /// Opens a sealed secret. A ciphertext that does not open is ``VaultError/unreadable(_:)``; a scope key the device
-    /// cannot unwrap now is ``VaultError/custodyUnavailable(code:detail:)``; the directory's own errors pass through.
+    /// cannot unwrap now is ``VaultError/custodyUnavailable(deviceCode:detail:)``; the directory's own errors pass through.
     public func open(_ sealed: SealedSecret, in context: SecretContext, keys: some ScopeKeyDirectory) async throws -> Secret {
         let dataKey = try await unwrapDataKey(sealed, in: context, keys: keys)
         let body = sealed.ciphertext
@@ -139,7 +146,9 @@ public final class Vault: Sendable {
         let id = ScopeKey.makeID()
         let secret = material.withUnsafeBytes { Secret(bytes: Array($0)) }
         let (masterKeyID, wrapped) = try await custodian.wrap(secret, id: id, scope: scope)
-        try await keys.insert(WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: Timestamp.now))
+        let stored = WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: Timestamp.now)
+        try await checkRoundTrip(stored, material: secret)
+        try await keys.insert(stored)
         let key = ScopeKey(id: id, scope: scope, key: material)
         // Held by id only: a key whose row is rolled back is never named by a committed data key.
         cache.hold(key)
@@ -149,7 +158,7 @@ public final class Vault: Sendable {
     /// The stored scope key in the clear: from the cache, else unwrapped by the custodian and held.
     public func unwrap(_ stored: WrappedScopeKey) async throws(VaultError) -> ScopeKey {
         if let held = cache.key(id: stored.id), held.scope == stored.scope { return held }
-        let material = try await custodian.unwrap(stored)
+        let material = try await unwrapMaterial(stored)
         guard material.byteCount == EnvelopeFormat.dataKeyLength else { throw .unreadable(.malformed) }
         let key = ScopeKey(id: stored.id, scope: stored.scope, key: material.withPlaintext { SymmetricKey(data: $0) })
         cache.hold(key)
@@ -160,9 +169,30 @@ public final class Vault: Sendable {
     /// and so every data key under it, stays the same). Returns `stored` unchanged when it is already under it.
     public func rewrapScopeKey(_ stored: WrappedScopeKey) async throws(VaultError) -> WrappedScopeKey {
         guard stored.masterKeyID != custodian.activeKeyID else { return stored }
-        let material = try await custodian.unwrap(stored)
+        let material = try await unwrapMaterial(stored)
         let (masterKeyID, wrapped) = try await custodian.wrap(material, id: stored.id, scope: stored.scope)
-        return WrappedScopeKey(id: stored.id, scope: stored.scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: stored.createdAt)
+        let rewrapped = WrappedScopeKey(id: stored.id, scope: stored.scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: stored.createdAt)
+        // The old wrapping is overwritten and its master key may be destroyed after: the new one must open first.
+        try await checkRoundTrip(rewrapped, material: material)
+        return rewrapped
+    }
+
+    /// A stored scope key's material: by the custodian, or — for a key wrapped by the keyring before a device held the
+    /// master key (`mk-…`) — by the keyring kept beside it, until a rotation moves it under the device.
+    private func unwrapMaterial(_ stored: WrappedScopeKey) async throws(VaultError) -> Secret {
+        if let localKeyring, localKeyring !== (custodian as? LocalKeyring), stored.masterKeyID.hasPrefix(MasterKey.idPrefix) {
+            return try await localKeyring.unwrap(stored)
+        }
+        return try await custodian.unwrap(stored)
+    }
+
+    /// Unwraps what was just wrapped and compares it with `material`: a device that wraps wrongly now and then is caught
+    /// before anything depends on what it wrote.
+    private func checkRoundTrip(_ stored: WrappedScopeKey, material: Secret) async throws(VaultError) {
+        let opened = try await custodian.unwrap(stored)
+        guard opened == material else {
+            throw .custodyUnavailable(deviceCode: "wrap_check_failed", detail: "the master key's device returned a wrapping that does not open to the key it was given")
+        }
     }
 
     /// Drops the keys of `scope` from memory (its workspace was deleted: its secrets are shredded).
@@ -237,6 +267,8 @@ public final class Vault: Sendable {
             scopeKey = held
         } else {
             guard let stored = try await keys.key(id: id) else { throw VaultError.unreadable(.unknownScopeKey) }
+            // Another scope's key is not even unwrapped (a header naming it costs no device call).
+            guard stored.scope == context.scope else { throw VaultError.unreadable(.authenticationFailed) }
             scopeKey = try await unwrap(stored)
         }
         // A scope key opens only its own scope's data keys (the associated data says so too).

@@ -6,9 +6,9 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The secret could not be sealed (a failure of the crypto library).
     case sealFailed
     /// The master key's device (a PKCS#11 token, a KMS) could not be used: unreachable, refusing (a wrong PIN, a
-    /// disabled key, denied access), or slow past its deadline. `code` is the device client's stable code; `detail`
+    /// disabled key, denied access), or slow past its deadline. `deviceCode` is the device client's stable code; `detail`
     /// says what to check (never a PIN, a key or a plaintext). Operations that need it answer 503.
-    case custodyUnavailable(code: String, detail: String)
+    case custodyUnavailable(deviceCode: String, detail: String)
 
     /// Why a ciphertext is unreadable.
     public enum UnreadableReason: String, Sendable, Equatable {
@@ -20,6 +20,12 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         case malformed
         /// Authentication failed: wrong key, tampered bytes, or a ciphertext moved to another row.
         case authenticationFailed = "authentication_failed"
+    }
+
+    /// Whether the master key's device could not be used (a passing outage, not a verdict on the secret).
+    public var isCustodyUnavailable: Bool {
+        if case .custodyUnavailable = self { return true }
+        return false
     }
 
     /// A stable code.
@@ -36,6 +42,18 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unreadable(let reason): return "unreadable (\(reason.rawValue))"
         case .sealFailed: return "the secret could not be sealed"
         case .custodyUnavailable(let code, let detail): return "the master key's device cannot be used now (\(code)): \(detail)"
+        }
+    }
+}
+
+extension VaultError {
+    /// What `body` opens, or `nil` when it is unreadable (a state: shown as "No key"); every other error, a device that
+    /// cannot be used now above all, is thrown, so a passing outage never reads as a missing secret.
+    public static func unlessUnreadable<T>(_ body: () async throws -> T) async throws -> T? {
+        do {
+            return try await body()
+        } catch VaultError.unreadable {
+            return nil
         }
     }
 }

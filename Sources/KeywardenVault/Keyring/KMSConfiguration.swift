@@ -102,6 +102,10 @@ public struct KMSConfiguration: Sendable, CustomStringConvertible {
                 throw .configuration(setting: names.endpoint,
                                      problem: "must be an http(s) URL of a host (and port) only, such as https://kms.eu-west-1.amazonaws.com")
             }
+            // Encrypt and Decrypt carry workspace keys in the clear inside the TLS: plain http only to this machine.
+            if scheme == "http", !["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) {
+                throw .configuration(setting: names.endpoint, problem: "must be https (plain http is accepted for 127.0.0.1 and localhost only)")
+            }
             resolved = endpoint
         } else {
             guard let url = URL(string: "https://kms.\(region).amazonaws.com") else {

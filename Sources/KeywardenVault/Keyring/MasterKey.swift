@@ -65,6 +65,9 @@ public struct MasterKey: Sendable {
 
     static func deriveID(for key: SymmetricKey) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array("keywarden.master-key-id.v1".utf8), using: key)
-        return "mk-" + Hex.encode(mac.prefix(6))
+        return idPrefix + Hex.encode(mac.prefix(6))
     }
+
+    /// What every keyring master key's id begins with.
+    public static let idPrefix = "mk-"
 }

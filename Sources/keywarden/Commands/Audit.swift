@@ -6,9 +6,10 @@ import KeywardenStore
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Inspect the audit log.", subcommands: [Verify.self])
 
-    /// `keywarden audit verify`: walks the hash chain and names the first broken entry.
+    /// `keywarden audit verify`: walks the audit log's hash chain and each workspace's custody log, and names the first
+    /// broken entry.
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check the audit log's hash chain; exits 1 and names the first broken entry if it was tampered with.")
+        static let configuration = CommandConfiguration(abstract: "Check the audit log's and the custody logs' hash chains; exits 1 and names the first broken entry if one was tampered with.")
 
         @OptionGroup var global: GlobalOptions
 
@@ -18,8 +19,10 @@ struct Audit: AsyncParsableCommand {
                 let logger = global.makeLogger()
                 let (app, _) = try await AppServices.open(try global.storeConfiguration(), createIfMissing: false, logger: logger)
                 let result: AuditLog.Verification
+                let custody: CustodyLog.Verification
                 do {
                     result = try await app.audit.verify(app.engine)
+                    custody = try await app.custody.verify()
                 } catch {
                     await app.close()
                     throw error
@@ -30,6 +33,12 @@ struct Audit: AsyncParsableCommand {
                     intact = false
                 } else {
                     say("Audit log intact: \(result.entries) entries verified.")
+                }
+                if let broken = custody.firstBroken {
+                    say("Custody log of \(broken.workspaceID) broken at entry \(broken.seq): \(broken.reason).")
+                    intact = false
+                } else {
+                    say("Custody logs intact: \(custody.entries) entries in \(custody.chains) workspace(s) verified.")
                 }
             }
             if !intact { throw ExitCode(1) }
