@@ -201,10 +201,7 @@ public struct MasterKeyRotation: Sendable {
                 ])
             }
             let moved = try await engine.transaction { [rewrapped, unreadable = state.unreadable + unreadable.count] db in
-                // No cache holds wrapped workspace keys: no instance reloads for this.
-                ChangeLog.touch(.uncached)
-                var moved = 0
-                for (old, new) in rewrapped where try await ScopeKeyRepository().replaceWrapping(of: old, with: new, on: db) { moved += 1 }
+                let moved = try await ScopeKeyRepository().replaceWrappings(rewrapped.map { (previous: $0.0, rewrapped: $0.1) }, on: db)
                 try await db.update(Self.rotationsTable)
                     .set("rewrapped", to: SQLBinaryExpression(SQLColumn("rewrapped"), .add, SQLBind(moved)))
                     .set("unreadable", to: unreadable)

@@ -80,7 +80,7 @@ public struct CustodyService: Sendable {
 }
 
 /// Gateway calls on workspaces' own keys, counted per workspace, key and minute until the minute is appended.
-final class CustodyTally: Sendable {
+public final class CustodyTally: Sendable {
     struct Bucket: Sendable {
         var count: Int
         var first: Date
@@ -98,16 +98,18 @@ final class CustodyTally: Sendable {
     /// Who the entries name as the user: this instance.
     let actor: String
 
-    init(instanceID: String) {
+    /// A tally whose entries name `instanceID` as the user.
+    public init(instanceID: String) {
         actor = "instance:" + instanceID
     }
 
-    static func minute(of date: Date) -> Int64 {
+    /// Minutes since 1970 of `date`.
+    public static func minute(of date: Date) -> Int64 {
         Int64((date.timeIntervalSince1970 / 60).rounded(.down))
     }
 
     /// Counts the calls of `records` served by a workspace's own key.
-    func add(_ records: [UsageRecord]) {
+    public func add(_ records: [UsageRecord]) {
         var own: [(Slot, Date)] = []
         for record in records where record.source == .byok {
             guard let workspaceID = record.workspaceID, let credentialID = record.credentialID else { continue }
@@ -129,7 +131,7 @@ final class CustodyTally: Sendable {
     }
 
     /// Takes the minutes before `minute` (all with `nil`), as events by workspace, oldest first.
-    func take(endedBefore minute: Int64?) -> [(String, [CustodyEvent])] {
+    public func take(endedBefore minute: Int64?) -> [(String, [CustodyEvent])] {
         let taken: [(Slot, Bucket)] = buckets.withLock { buckets in
             let due = buckets.filter { minute == nil || $0.key.minute < minute ?? 0 }
             for slot in due.keys { buckets[slot] = nil }

@@ -77,6 +77,30 @@ public struct ScopeKeyRepository: Sendable {
         return !rows.isEmpty
     }
 
+    /// Replaces many keys' wrappings in few statements (a rotation's batch), each only if it is still wrapped as it was
+    /// read; returns how many changed.
+    public func replaceWrappings(_ pairs: [(previous: WrappedScopeKey, rewrapped: WrappedScopeKey)], on db: any SQLDatabase) async throws -> Int {
+        guard !pairs.isEmpty else { return 0 }
+        ChangeLog.touch(.uncached)
+        let rowsPerStatement = StatementLimits.rowsPerStatement(bindingColumns: 4, others: 1)
+        var changed = 0
+        for start in stride(from: 0, to: pairs.count, by: rowsPerStatement) {
+            let chunk = pairs[start..<min(start + rowsPerStatement, pairs.count)]
+            // VALUES columns are column1, column2, … on SQLite and PostgreSQL alike.
+            let rows: [SQLQueryString] = chunk.map {
+                "(\(bind: $0.previous.id), \(bind: $0.previous.masterKeyID), \(bind: $0.rewrapped.masterKeyID), \(bind: Data($0.rewrapped.wrapped)))"
+            }
+            let query: SQLQueryString = """
+                UPDATE \(ident: Self.table) SET master_key_id = v.column3, wrapped_key = v.column4, updated_at = \(bind: Timestamp.now)
+                FROM (VALUES \(rows.joined(separator: ", "))) AS v
+                WHERE \(ident: Self.table).id = v.column1 AND \(ident: Self.table).master_key_id = v.column2
+                RETURNING \(ident: Self.table).id
+                """
+            changed += try await db.raw(query).all().count
+        }
+        return changed
+    }
+
     /// Up to `limit` keys not wrapped by `masterKeyID`, after the id `after` (a rotation's walk).
     public func notWrapped(by masterKeyID: String, after: String, limit: Int, on db: any SQLDatabase) async throws -> [WrappedScopeKey] {
         try await db.select().columns(Self.columns).from(Self.table)
