@@ -290,3 +290,39 @@ struct KMSCustodyTests {
         }
     }
 }
+
+/// Calls that miss one workspace key together share one device call.
+@Suite("Key custody: one unwrap per key at a time")
+struct ScopeKeySingleFlightTests {
+    @Test("a hundred calls missing the same workspace key at once make one device call")
+    func concurrentMissesShareOneUnwrap() async throws {
+        let counting = CountingCustodian(SlowCustodian(LocalKeyring(keyring: .generate())))
+        let keys = InMemoryScopeKeyDirectory()
+        let context = SecretContext(scope: .workspace("ws_busy"), ownerID: "key_1", field: "api_key")
+        let sealed = try await Vault(custodian: counting).seal(Secret("v"), in: context, keys: keys)
+        let before = counting.unwraps
+        let vault = Vault(custodian: counting)
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<100 { group.addTask { try await vault.open(sealed, in: context, keys: keys).unprotectedString } }
+            for try await value in group { #expect(value == "v") }
+        }
+        #expect(counting.unwraps == before + 1)
+    }
+}
+
+/// A custodian whose unwrap takes 50 ms, as a device across a network does.
+final class SlowCustodian: MasterKeyCustodian {
+    let inner: any MasterKeyCustodian
+    init(_ inner: any MasterKeyCustodian) { self.inner = inner }
+    var activeKeyID: String { inner.activeKeyID }
+    var decryptOnlyKeyIDs: [String] { inner.decryptOnlyKeyIDs }
+    var description: String { "slow \(inner)" }
+    func wrap(_ material: Secret, id: String, scope: Scope) async throws(VaultError) -> (masterKeyID: String, wrapped: [UInt8]) {
+        try await inner.wrap(material, id: id, scope: scope)
+    }
+    func unwrap(_ key: WrappedScopeKey) async throws(VaultError) -> Secret {
+        try? await Task.sleep(for: .milliseconds(50))
+        return try await inner.unwrap(key)
+    }
+    func close() async { await inner.close() }
+}

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KeywardenCore
+import Synchronization
 
 /// Seals and opens secrets with envelope encryption in three levels: the master key (held by a custodian: the keyring,
 /// a PKCS#11 token or a KMS) wraps one key per scope (a workspace, or the platform), which wraps a fresh AES-256-GCM
@@ -16,6 +17,8 @@ public final class Vault: Sendable {
     /// The keyring, when there is one: the custodian itself, or the keyring kept beside a device to open format-1 data keys.
     public let localKeyring: LocalKeyring?
     let cache: ScopeKeyCache
+    /// The unwraps under way, by scope-key id: calls that miss the same key together wait for one device call.
+    private let unwrapping = Mutex<[String: Task<Secret, any Error>]>([:])
 
     private static let legacyDataKeyPurpose: StaticString = "keywarden.data-key.v1"
     private static let dataKeyPurpose: StaticString = "keywarden.data-key.v2"
@@ -158,7 +161,7 @@ public final class Vault: Sendable {
     /// The stored scope key in the clear: from the cache, else unwrapped by the custodian and held.
     public func unwrap(_ stored: WrappedScopeKey) async throws(VaultError) -> ScopeKey {
         if let held = cache.key(id: stored.id), held.scope == stored.scope { return held }
-        let material = try await unwrapMaterial(stored)
+        let material = try await unwrapOnce(stored)
         guard material.byteCount == EnvelopeFormat.dataKeyLength else { throw .unreadable(.malformed) }
         let key = ScopeKey(id: stored.id, scope: stored.scope, key: material.withPlaintext { SymmetricKey(data: $0) })
         cache.hold(key)
@@ -175,6 +178,27 @@ public final class Vault: Sendable {
         // The old wrapping is overwritten and its master key may be destroyed after: the new one must open first.
         try await checkRoundTrip(rewrapped, material: material)
         return rewrapped
+    }
+
+    /// The material of `stored`, with one device call for every caller that misses the same key at once (a busy
+    /// workspace's calls all miss together when its key's time is up). Keyed by id, wrapping and scope: a record that
+    /// differs in any of them (a tampered row) is unwrapped on its own.
+    private func unwrapOnce(_ stored: WrappedScopeKey) async throws(VaultError) -> Secret {
+        let flight = stored.id + "/" + stored.masterKeyID + "/" + stored.scope.description + "/" + Hex.encode(stored.wrapped.suffix(16))
+        let (task, leads) = unwrapping.withLock { running -> (Task<Secret, any Error>, Bool) in
+            if let task = running[flight] { return (task, false) }
+            let task = Task { [self] () async throws -> Secret in try await self.unwrapMaterial(stored) }
+            running[flight] = task
+            return (task, true)
+        }
+        defer { if leads { unwrapping.withLock { $0[flight] = nil } } }
+        do {
+            return try await task.value
+        } catch let error as VaultError {
+            throw error
+        } catch {
+            throw .custodyUnavailable(deviceCode: "unwrap_failed", detail: "the workspace key's unwrap ended without an answer")
+        }
     }
 
     /// A stored scope key's material: by the custodian, or — for a key wrapped by the keyring before a device held the
