@@ -283,4 +283,41 @@ struct RotationTests {
         #expect(deleted.details.contains(#""workspace_keys_shredded":"1""#))
         await store.close()
     }
+
+    @Test("one workspace's key rotated: its secrets' data keys move to a new key, the old key goes, other workspaces are untouched; everything opens")
+    func workspaceKeyRotation() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let (store, _) = try await fixture.open()
+        let credentials = try await addWorkspaceKeys(2, to: store)
+        let ws = try #require(credentials[0].scope.workspaceID)
+        let otherWorkspace = try #require(credentials[1].scope.workspaceID)
+        // A second key in the workspace, with extras.
+        let second = try await store.engine.transaction { db in
+            try await store.credentials.insert(NewCredential(scope: .workspace(ws), providerID: "anthropic", description: "k9",
+                                                             apiKey: Secret("sk-rotate-9-abcdefghijkl"), extras: ["x": Secret("extra")]), actor: "test", on: db)
+        }
+        let before = try await ciphertexts(store, column: "wrapped_key")
+        let oldKey = try #require(try await store.engine.read { db in try await ScopeKeyRepository().activeKey(for: .workspace(ws), on: db) })
+
+        let report = try await store.workspaceKeyRotation.run(workspaceID: ws, actor: "test", batchSize: 2)
+        #expect(report.rewrapped == 4 && report.unreadable == 0 && report.retired == [oldKey.id] && report.newKeyID != oldKey.id)  // 2 keys, 2 extras
+        let after = try await ciphertexts(store, column: "wrapped_key")
+        for (row, wrapped) in after {
+            let moved = row.hasPrefix(credentials[0].id) || row.hasPrefix(second.id)
+            #expect((wrapped != before[row]) == moved, "\(row)")
+        }
+        let keys = try await store.engine.read { db in
+            try await db.select().columns("id", "scope").from("vault_scope_keys").all().map { try $0.decode(column: "scope", as: String.self) }
+        }
+        #expect(keys.filter { $0 == "workspace:\(ws)" }.count == 1 && keys.contains("workspace:\(otherWorkspace)"))
+        store.vault.forgetAll()
+        try await expectWorkspaceKeysOpen(credentials, in: store)
+        #expect(try await store.engine.read { db in try await store.credentials.openExtras(of: second, on: db) }["x"]?.unprotectedString == "extra")
+        // Sealed after the rotation: under the new key.
+        let entries = try await store.engine.read { db in try await store.audit.list(limit: 5, offset: 0, on: db) }
+        #expect(entries.contains { $0.action == "workspace.key_rotated" && $0.targetID == ws })
+        await #expect(throws: KeywardenError.self) { try await store.workspaceKeyRotation.run(workspaceID: "ws_missing", actor: "test") }
+        await store.close()
+    }
 }

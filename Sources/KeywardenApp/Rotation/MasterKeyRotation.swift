@@ -211,6 +211,7 @@ public struct MasterKeyRotation: Sendable {
             movedThisPass += moved
             state.rewrapped += moved
             state.unreadable += unreadable.count
+            state.total = max(state.total, state.rewrapped + state.unreadable)
             progress(state)
         }
     }

@@ -145,17 +145,35 @@ public final class Vault: Sendable {
         if let stored = try await keys.activeKey(for: scope) {
             return try await unwrap(stored)
         }
+        return try await makeScopeKey(for: scope, keys: keys)
+    }
+
+    /// Makes a new key for `scope`, wrapped by the master key and stored in `keys`: the scope's newest, so new secrets
+    /// are sealed under it (a workspace-key rotation moves the older secrets to it).
+    public func makeScopeKey(for scope: Scope, keys: some ScopeKeyDirectory) async throws -> ScopeKey {
         let material = SymmetricKey(size: .bits256)
         let id = ScopeKey.makeID()
         let secret = material.withUnsafeBytes { Secret(bytes: Array($0)) }
         let (masterKeyID, wrapped) = try await custodian.wrap(secret, id: id, scope: scope)
-        let stored = WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: Timestamp.now)
+        // Newer than the scope's newest, even within its millisecond: the newest seals.
+        var createdAt = Date()
+        if let newest = try await keys.activeKey(for: scope), let time = Timestamp.date(newest.createdAt), time >= createdAt.addingTimeInterval(-0.001) {
+            createdAt = time.addingTimeInterval(0.001)
+        }
+        let stored = WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: Timestamp.string(createdAt))
         try await checkRoundTrip(stored, material: secret)
         try await keys.insert(stored)
         let key = ScopeKey(id: id, scope: scope, key: material)
         // Held by id only: a key whose row is rolled back is never named by a committed data key.
         cache.hold(key)
         return key
+    }
+
+    /// Moves a data key (of either format) to `scopeKey`, a newer key of its scope; the secret's ciphertext is not touched.
+    public func rewrap(_ sealed: SealedSecret, in context: SecretContext, to scopeKey: ScopeKey, keys: some ScopeKeyDirectory) async throws -> SealedSecret {
+        guard sealed.scopeKeyID != scopeKey.id else { return sealed }
+        guard scopeKey.scope == context.scope else { throw VaultError.sealFailed }
+        return try Self.rewrapped(sealed, dataKey: try await unwrapDataKey(sealed, in: context, keys: keys), under: scopeKey, in: context)
     }
 
     /// The stored scope key in the clear: from the cache, else unwrapped by the custodian and held.

@@ -6,7 +6,7 @@ import KeywardenStore
 /// `keywarden workspaces create|list|set-platform-fallback`: the same service the API uses, on the data directory.
 struct Workspaces: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create and list workspaces.",
-                                                    subcommands: [Create.self, List.self, SetPlatformFallback.self])
+                                                    subcommands: [Create.self, List.self, SetPlatformFallback.self, RotateKey.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a workspace and print its id.")
@@ -21,6 +21,25 @@ struct Workspaces: AsyncParsableCommand {
                     try await app.workspaceService.create(name: name, byokAllowed: !noByok, exclusive: exclusive, actor: "cli")
                 }
                 say(workspace.id)
+            }
+        }
+    }
+
+    /// A new key for one workspace, its secrets' data keys moved to it, its older key deleted (audited as
+    /// workspace.key_rotated). The master key and the other workspaces are not touched.
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key", abstract: "Rotate one workspace's key: its secrets' data keys move to a new one."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The workspace id.") var workspace: String
+
+        func run() async throws {
+            try await reportingFailures {
+                let report = try await global.withStore { app in try await app.workspaceKeyRotation.run(workspaceID: workspace, actor: "cli") }
+                say("Workspace \(workspace) now seals under \(report.newKeyID): \(report.rewrapped) data key(s) moved"
+                    + (report.retired.isEmpty ? "." : "; retired \(report.retired.joined(separator: ", ")).")
+                    + (report.unreadable > 0 ? " \(report.unreadable) secret(s) open under no key and were left as they are." : ""))
             }
         }
     }
