@@ -138,7 +138,7 @@ extension AppServices: GatewayBackend {
 
     public func appendCustody() async {
         do { try await custody.appendTallied() } catch {
-            store.logger.warning("custody: gateway calls not appended yet; kept for the next round", metadata: ["error": "\(error)"])
+            store.logger.warning("custody: gateway calls not appended; kept (merged per key) until the store takes them", metadata: ["error": "\(error)"])
         }
     }
 

@@ -97,6 +97,12 @@ public final class UsageLedger: Service, Sendable {
             group.addTask { [self] in
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     await app.keepBudgetHolds()
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+                }
+            }
+            // The custody log's minutes, apart: a slow append must not delay the heartbeat.
+            group.addTask { [self] in
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     await app.appendCustody()
                     try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
                 }

@@ -30,10 +30,9 @@ public struct WorkspaceKeyRotation: Sendable {
         guard try await store.engine.read({ db in try await self.store.workspaces.get(workspaceID, on: db) }) != nil else {
             throw KeywardenError.notFound("workspace")
         }
-        return try await DatabaseDeadline.$override.withValue(.seconds(600)) {
-            try await store.engine.withExclusiveLock(MasterKeyRotation.lockName) {
-                try await self.runAlone(workspaceID: workspaceID, actor: actor, batchSize: max(1, batchSize))
-            }
+        // Batches are small: each transaction keeps the ordinary deadline.
+        return try await store.engine.withExclusiveLock(MasterKeyRotation.lockName) {
+            try await self.runAlone(workspaceID: workspaceID, actor: actor, batchSize: max(1, batchSize))
         }
     }
 
@@ -95,11 +94,16 @@ public struct WorkspaceKeyRotation: Sendable {
         }
         // The older keys go once no secret names them (an unreadable one keeps its key).
         let retired: [String] = try await store.engine.transaction { [rewrapped, unreadable = unreadable.count] db in
-            let inUse = Set(try await db.select().distinct().column("master_key_id").from(SealedSecretRepository.table)
-                .where("scope", .equal, scope.description).all().map { try $0.decode(column: "master_key_id", as: String.self) })
-            let older = try await db.select().column("id").from(ScopeKeyRepository.table)
+            guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
+            let candidates = try await db.select().column("id").from(ScopeKeyRepository.table)
                 .where("scope", .equal, scope.description).where("id", .notEqual, newKey.id).all()
-                .map { try $0.decode(column: "id", as: String.self) }.filter { !inUse.contains($0) }
+                .map { try $0.decode(column: "id", as: String.self) }
+            var older: [String] = []
+            for id in candidates {
+                // One row naming it keeps it (by the index of data keys' wrapping keys).
+                let named = try await db.select().column("owner_id").from(SealedSecretRepository.table).where("master_key_id", .equal, id).limit(1).first()
+                if named == nil { older.append(id) }
+            }
             for id in older { try await db.delete(from: ScopeKeyRepository.table).where("id", .equal, id).run() }
             try await self.store.audit.append(AuditEvent(
                 actor: actor, action: "workspace.key_rotated", targetType: "workspace", targetID: workspaceID, workspaceID: workspaceID,

@@ -28,18 +28,32 @@ public struct CustodyService: Sendable {
         try await store.engine.transaction(changesState: false) { db in try await self.record(use, of: credential, actor: actor, on: db) }
     }
 
-    /// Appends the gateway calls of the minutes that have ended (all of them with `everything`, when the process stops).
-    /// What cannot be written is kept for the next time.
+    /// Appends the gateway calls of the minutes that have ended (all of them with `everything`, when the process stops):
+    /// one short transaction per workspace, so a large backlog after an outage holds the write lock briefly at a time
+    /// and one workspace's failure holds back no other's. What cannot be written is kept (merged per key) for the next
+    /// round; the first error of an outage is thrown, the next ones are not repeated.
     public func appendTallied(everything: Bool = false, now: Date = Date()) async throws {
         let due = app.custodyTally.take(endedBefore: everything ? nil : CustodyTally.minute(of: now))
         guard !due.isEmpty else { return }
-        do {
-            try await store.engine.transaction(changesState: false) { db in
-                for (workspaceID, events) in due { try await self.log.append(events, workspaceID: workspaceID, on: db) }
+        var failed: [(String, [CustodyEvent])] = []
+        var firstError: (any Error)?
+        for (workspaceID, events) in due {
+            if firstError != nil {
+                failed.append((workspaceID, events))
+                continue
             }
-        } catch {
-            app.custodyTally.putBack(due)
-            throw error
+            do {
+                _ = try await store.engine.transaction(changesState: false) { db in try await self.log.append(events, workspaceID: workspaceID, on: db) }
+            } catch {
+                firstError = error
+                failed.append((workspaceID, events))
+            }
+        }
+        app.custodyTally.putBack(failed)
+        if let firstError {
+            if app.custodyTally.markFailing(true) { throw firstError }
+        } else if !app.custodyTally.markFailing(false) {
+            store.logger.info("custody: gateway calls appended again after a failure")
         }
     }
 
@@ -95,6 +109,7 @@ public final class CustodyTally: Sendable {
     }
 
     private let buckets = Mutex<[Slot: Bucket]>([:])
+    private let failing = Mutex(false)
     /// Who the entries name as the user: this instance.
     let actor: String
 
@@ -147,17 +162,32 @@ public final class CustodyTally: Sendable {
         }
     }
 
-    /// Puts back what could not be appended.
+    /// Puts back what could not be appended, merged per workspace and key into one slot (its earliest minute): a long
+    /// outage keeps one slot per key in use, not one per key and minute.
     func putBack(_ due: [(String, [CustodyEvent])]) {
+        guard !due.isEmpty else { return }
         buckets.withLock { buckets in
             for (workspaceID, events) in due {
+                var merged: [String: Bucket] = [:]
                 for event in events {
                     guard let first = Timestamp.date(event.firstAt), let last = Timestamp.date(event.lastAt) else { continue }
-                    let slot = Slot(workspaceID: workspaceID, credentialID: event.credentialID, minute: Self.minute(of: first))
-                    let bucket = buckets[slot] ?? Bucket(count: 0, first: first, last: last)
-                    buckets[slot] = Bucket(count: bucket.count + event.count, first: min(bucket.first, first), last: max(bucket.last, last))
+                    let bucket = merged[event.credentialID] ?? Bucket(count: 0, first: first, last: last)
+                    merged[event.credentialID] = Bucket(count: bucket.count + event.count, first: min(bucket.first, first), last: max(bucket.last, last))
+                }
+                for (credentialID, bucket) in merged {
+                    let slot = Slot(workspaceID: workspaceID, credentialID: credentialID, minute: Self.minute(of: bucket.first))
+                    let held = buckets[slot] ?? Bucket(count: 0, first: bucket.first, last: bucket.last)
+                    buckets[slot] = Bucket(count: held.count + bucket.count, first: min(held.first, bucket.first), last: max(held.last, bucket.last))
                 }
             }
+        }
+    }
+
+    /// Records whether appending fails now; returns whether that changed (so an outage is said once, and its end).
+    func markFailing(_ failing: Bool) -> Bool {
+        self.failing.withLock { state in
+            defer { state = failing }
+            return state != failing
         }
     }
 

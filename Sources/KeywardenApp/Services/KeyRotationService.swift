@@ -186,7 +186,12 @@ public struct KeyRotationService: Sendable {
             actor: actor, action: action, targetType: "credential", targetID: credential.id,
             workspaceID: credential.scope.workspaceID, details: details, secretFingerprint: fingerprint
         ), on: db)
-        // Each step handles the key's secrets: its workspace's custody log says so (a test of the staged secret as a test).
-        try await app.custody.record(action == "key.rotation_tested" ? .test : .rotation, of: credential, actor: actor, on: db)
+        // The steps that open or seal the key's secrets are in its workspace's custody log (a staged secret's test as a
+        // test); a cancel or a finish only drops one.
+        switch action {
+        case "key.rotation_tested": try await app.custody.record(.test, of: credential, actor: actor, on: db)
+        case "key.rotation_staged", "key.rotation_promoted": try await app.custody.record(.rotation, of: credential, actor: actor, on: db)
+        default: break
+        }
     }
 }

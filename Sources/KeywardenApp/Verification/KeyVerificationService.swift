@@ -100,7 +100,12 @@ public struct KeyVerificationService: Sendable {
             result = VerificationResult(status: .unreadable, message: "The stored key cannot be decrypted.")
         }
         // The secret went to its vendor: the workspace's custody log says so.
-        if usedSecret { try await app.custody.record(actor == Self.healthCheckActor ? .healthCheck : .test, of: credential, actor: actor) }
+        if usedSecret {
+            // The verdict is recorded whatever becomes of this entry (the vendor was called; a missing entry is logged).
+            do { try await app.custody.record(actor == Self.healthCheckActor ? .healthCheck : .test, of: credential, actor: actor) } catch {
+                logger.warning("custody: a test's use was not recorded", metadata: ["credential": "\(credential.id)", "error": "\(error)"])
+            }
+        }
         // A missing field is the operator's to fix, not a verdict on the key: it is answered, not recorded. A verdict on a
         // key that was replaced while it was being tested is not recorded on the new one.
         if result.status != .unverified {

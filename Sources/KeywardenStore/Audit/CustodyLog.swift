@@ -93,7 +93,11 @@ public struct CustodyLog: Sendable {
                                         firstAt: event.firstAt, lastAt: event.lastAt, actor: event.actor, prevHash: prevHash, hash: hash))
             prevHash = hash
         }
-        try await db.insert(into: Self.table).models(entries).run()
+        // Bounded statements: a backlog of many minutes stays under the engines' bind limits.
+        let perStatement = StatementLimits.rowsPerStatement(bindingColumns: 11)
+        for start in stride(from: 0, to: entries.count, by: perStatement) {
+            try await db.insert(into: Self.table).models(Array(entries[start..<min(start + perStatement, entries.count)])).run()
+        }
         return entries
     }
 

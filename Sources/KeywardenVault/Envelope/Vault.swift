@@ -18,7 +18,15 @@ public final class Vault: Sendable {
     public let localKeyring: LocalKeyring?
     let cache: ScopeKeyCache
     /// The unwraps under way, by scope-key id: calls that miss the same key together wait for one device call.
-    private let unwrapping = Mutex<[String: Task<Secret, any Error>]>([:])
+    private let unwrapping = Mutex<[Flight: Task<Secret, any Error>]>([:])
+
+    /// One unwrap under way: the whole record, so only callers of the very same record share it.
+    private struct Flight: Hashable {
+        let id: String
+        let masterKeyID: String
+        let scope: Scope
+        let wrapped: [UInt8]
+    }
 
     private static let legacyDataKeyPurpose: StaticString = "keywarden.data-key.v1"
     private static let dataKeyPurpose: StaticString = "keywarden.data-key.v2"
@@ -199,10 +207,10 @@ public final class Vault: Sendable {
     }
 
     /// The material of `stored`, with one device call for every caller that misses the same key at once (a busy
-    /// workspace's calls all miss together when its key's time is up). Keyed by id, wrapping and scope: a record that
-    /// differs in any of them (a tampered row) is unwrapped on its own.
+    /// workspace's calls all miss together when its key's time is up). Keyed by the whole record: one that differs in
+    /// anything (a tampered row) is unwrapped on its own.
     private func unwrapOnce(_ stored: WrappedScopeKey) async throws(VaultError) -> Secret {
-        let flight = stored.id + "/" + stored.masterKeyID + "/" + stored.scope.description + "/" + Hex.encode(stored.wrapped.suffix(16))
+        let flight = Flight(id: stored.id, masterKeyID: stored.masterKeyID, scope: stored.scope, wrapped: stored.wrapped)
         let (task, leads) = unwrapping.withLock { running -> (Task<Secret, any Error>, Bool) in
             if let task = running[flight] { return (task, false) }
             let task = Task { [self] () async throws -> Secret in try await self.unwrapMaterial(stored) }
