@@ -136,7 +136,9 @@ struct CustodyLogBinaryTests {
         let refused = try await TestHTTP.get(rig.base + "/api/v1/workspaces/\(ws)/custody", headers: ["Authorization": "Bearer \(stranger)"])
         #expect(refused.status == 404)
         let html = try await rig.page("/workspaces/\(ws)/custody", token: admin)
-        #expect(html.status == 200 && html.html.contains("Gateway calls") && html.html.contains("/custody/export"))
+        #expect(html.status == 200 && html.html.contains("Gateway calls") && html.html.contains("/custody/export.jsonl"))
+        let download = try await rig.page("/workspaces/\(ws)/custody/export.jsonl", token: admin)
+        #expect(download.status == 200 && download.html.split(separator: "\n").count == lines.count, "the page's download is the API's export")
 
         let verified = try await KeywardenProcess.run(["audit", "verify", "--data", rig.data.path], environment: rig.commandEnvironment)
         #expect(verified.status == 0 && verified.stdout.contains("Custody logs intact"), "\(verified.stdout)\(verified.stderr)")

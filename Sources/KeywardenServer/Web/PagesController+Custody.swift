@@ -27,6 +27,7 @@ extension PagesController {
     }
 
     func addCustodyRoutes(to router: Router<KeywardenRequestContext>) {
+        addCustodyExportRoute(to: router)
         router.get("workspaces/:workspace/custody") { request, context in
             try await page(request) { session in
                 let workspaceID = try context.parameters.require("workspace")
@@ -47,6 +48,14 @@ extension PagesController {
                 )
                 let chrome = try await chrome(session, title: "Custody", nav: "navCustody", workspaceID: workspaceID)
                 return WebResponse.page("custody", PageView(chrome: chrome, content: content))
+            }
+        }
+    }
+
+    func addCustodyExportRoute(to router: Router<KeywardenRequestContext>) {
+        router.get("workspaces/:workspace/custody/export.jsonl") { request, context in
+            try await page(request) { session in
+                try await CustodyController.exportResponse(app: app, workspaceID: try context.parameters.require("workspace"), principal: session.principal)
             }
         }
     }
