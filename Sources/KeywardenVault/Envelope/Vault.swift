@@ -163,13 +163,14 @@ public final class Vault: Sendable {
         let id = ScopeKey.makeID()
         let secret = material.withUnsafeBytes { Secret(bytes: Array($0)) }
         let (masterKeyID, wrapped) = try await custodian.wrap(secret, id: id, scope: scope)
-        // Newer than the scope's newest, even within its millisecond: the newest seals.
+        try await checkRoundTrip(WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: ""), material: secret)
+        // Newer than the scope's newest, even within its millisecond: the newest seals (read after the device calls,
+        // just before the insert).
         var createdAt = Date()
         if let newest = try await keys.activeKey(for: scope), let time = Timestamp.date(newest.createdAt), time >= createdAt.addingTimeInterval(-0.001) {
             createdAt = time.addingTimeInterval(0.001)
         }
         let stored = WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: Timestamp.string(createdAt))
-        try await checkRoundTrip(stored, material: secret)
         try await keys.insert(stored)
         let key = ScopeKey(id: id, scope: scope, key: material)
         // Held by id only: a key whose row is rolled back is never named by a committed data key.
