@@ -90,3 +90,45 @@ enum ChainHash {
         return Hex.encode(hasher.finalize())
     }
 }
+
+/// An entry of a hash chain: its place, its predecessor's hash, its own, and whether its content gives its hash.
+protocol ChainedEntry {
+    var seq: Int { get }
+    var prevHash: String { get }
+    var hash: String { get }
+    var hashMatchesContent: Bool { get }
+}
+
+extension AuditEntry: ChainedEntry {}
+extension CustodyEntry: ChainedEntry {}
+
+/// Walking a hash chain from its first entry: the audit log's, and each workspace's custody log.
+enum ChainWalk {
+    /// Reads the chain a page at a time (`page(after, limit)`: the entries after `seq` `after`, in order) from the entry
+    /// whose `prev_hash` is `genesis`, and names the first entry that does not follow from its predecessor.
+    static func verify<Entry: ChainedEntry>(genesis: String, pageSize: Int,
+                                            page: (_ after: Int, _ limit: Int) async throws -> [Entry]) async throws -> (entries: Int, broken: (seq: Int, reason: String)?) {
+        var expectedSeq = 1
+        var prevHash = genesis
+        var checked = 0
+        while true {
+            let entries = try await page(expectedSeq - 1, pageSize)
+            for entry in entries {
+                if entry.seq != expectedSeq {
+                    return (checked, (entry.seq, "sequence gap: expected entry \(expectedSeq), found \(entry.seq) (entries were removed)"))
+                }
+                if entry.prevHash != prevHash {
+                    return (checked, (entry.seq, "its prev_hash does not match the hash of entry \(entry.seq - 1) (an entry before it was changed, removed or inserted)"))
+                }
+                if !entry.hashMatchesContent {
+                    return (checked, (entry.seq, "its content does not match its hash (the entry was edited)"))
+                }
+                checked += 1
+                expectedSeq += 1
+                prevHash = entry.hash
+            }
+            if entries.count < pageSize { break }
+        }
+        return (checked, nil)
+    }
+}

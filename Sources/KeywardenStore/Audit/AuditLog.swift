@@ -55,33 +55,14 @@ public struct AuditLog: Sendable {
 
     /// Walks the chain from the first entry and names the first one that does not follow from its predecessor.
     public func verify(_ engine: any DatabaseEngine, pageSize: Int = 1000) async throws -> Verification {
-        var expectedSeq = 1
-        var prevHash = AuditEntry.genesisHash
-        var checked = 0
-        while true {
-            let after = expectedSeq - 1
-            let page = try await engine.read { db in
+        let outcome = try await ChainWalk.verify(genesis: AuditEntry.genesisHash, pageSize: pageSize) { after, limit in
+            try await engine.read { db in
                 try await db.select().column("*").from(Self.table)
-                    .where("seq", .greaterThan, after).orderBy("seq", .ascending).limit(pageSize)
+                    .where("seq", .greaterThan, after).orderBy("seq", .ascending).limit(limit)
                     .all(decoding: AuditEntry.self)
             }
-            for entry in page {
-                if entry.seq != expectedSeq {
-                    return Verification(entries: checked, firstBroken: (entry.seq, "sequence gap: expected entry \(expectedSeq), found \(entry.seq) (entries were removed)"))
-                }
-                if entry.prevHash != prevHash {
-                    return Verification(entries: checked, firstBroken: (entry.seq, "its prev_hash does not match the hash of entry \(entry.seq - 1) (an entry before it was changed, removed or inserted)"))
-                }
-                if !entry.hashMatchesContent {
-                    return Verification(entries: checked, firstBroken: (entry.seq, "its content does not match its hash (the entry was edited)"))
-                }
-                checked += 1
-                expectedSeq += 1
-                prevHash = entry.hash
-            }
-            if page.count < pageSize { break }
         }
-        return Verification(entries: checked, firstBroken: nil)
+        return Verification(entries: outcome.entries, firstBroken: outcome.broken)
     }
 
     static func canonicalJSON(_ details: [String: String]) -> String {

@@ -155,28 +155,8 @@ public struct CustodyLog: Sendable {
 
     /// Walks one workspace's chain.
     public func verify(workspaceID: String, _ engine: any DatabaseEngine, pageSize: Int = 1000) async throws -> (entries: Int, broken: (seq: Int, reason: String)?) {
-        var expectedSeq = 1
-        var prevHash = CustodyEntry.genesisHash(workspaceID: workspaceID)
-        var checked = 0
-        while true {
-            let after = expectedSeq - 1
-            let page = try await engine.read { db in try await self.entries(workspaceID: workspaceID, after: after, limit: pageSize, on: db) }
-            for entry in page {
-                if entry.seq != expectedSeq {
-                    return (checked, (entry.seq, "sequence gap: expected entry \(expectedSeq), found \(entry.seq) (entries were removed)"))
-                }
-                if entry.prevHash != prevHash {
-                    return (checked, (entry.seq, "its prev_hash does not match the hash of entry \(entry.seq - 1) (an entry before it was changed, removed or inserted)"))
-                }
-                if !entry.hashMatchesContent {
-                    return (checked, (entry.seq, "its content does not match its hash (the entry was edited)"))
-                }
-                checked += 1
-                expectedSeq += 1
-                prevHash = entry.hash
-            }
-            if page.count < pageSize { break }
+        try await ChainWalk.verify(genesis: CustodyEntry.genesisHash(workspaceID: workspaceID), pageSize: pageSize) { after, limit in
+            try await engine.read { db in try await self.entries(workspaceID: workspaceID, after: after, limit: limit, on: db) }
         }
-        return (checked, nil)
     }
 }

@@ -66,17 +66,6 @@ public struct ScopeKeyRepository: Sendable {
             .run()
     }
 
-    /// Replaces a key's wrapping (a master-key rotation), only if it is still wrapped as `previous` was; returns
-    /// whether it changed.
-    public func replaceWrapping(of previous: WrappedScopeKey, with rewrapped: WrappedScopeKey, on db: any SQLDatabase) async throws -> Bool {
-        ChangeLog.touch(.uncached)
-        let rows = try await db.update(Self.table)
-            .set("master_key_id", to: rewrapped.masterKeyID).set("wrapped_key", to: Data(rewrapped.wrapped)).set("updated_at", to: Timestamp.now)
-            .where("id", .equal, previous.id).where("master_key_id", .equal, previous.masterKeyID)
-            .returning("id").all()
-        return !rows.isEmpty
-    }
-
     /// Replaces many keys' wrappings in few statements (a rotation's batch), each only if it is still wrapped as it was
     /// read; returns how many changed.
     public func replaceWrappings(_ pairs: [(previous: WrappedScopeKey, rewrapped: WrappedScopeKey)], on db: any SQLDatabase) async throws -> Int {

@@ -14,9 +14,7 @@ public enum MasterKeyDevice: Sendable, CustomStringConvertible {
     /// companion setting, throws (a ``PKCS11Error`` or ``KMSError`` naming the setting).
     public static func fromEnvironment(_ environment: [String: String]) throws -> MasterKeyDevice? {
         func isSet(_ name: String) -> Bool { !(environment[name]?.trimmingCharacters(in: .whitespaces).isEmpty ?? true) }
-        func list(_ name: String) -> [String] {
-            (environment[name] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
+        func list(_ name: String) -> [String] { KeyringSource.list(environment[name]) }
         let pkcs11 = isSet(PKCS11Configuration.Variable.module)
         let kms = isSet(KMSConfiguration.keyIDVariable)
         switch (pkcs11, kms) {

@@ -109,9 +109,7 @@ public final class Vault: Sendable {
     /// Moves a data key of format 1 (under a master key) to its scope's key; the secret's ciphertext is not touched.
     /// Returns `sealed` unchanged when it is already under a scope key.
     public func rewrap(_ sealed: SealedSecret, in context: SecretContext, keys: some ScopeKeyDirectory) async throws -> SealedSecret {
-        guard sealed.format == EnvelopeFormat.legacyVersion else { return sealed }
-        let dataKey = try await unwrapDataKey(sealed, in: context, keys: keys)
-        return try Self.rewrapped(sealed, dataKey: dataKey, under: try await activeScopeKey(for: context.scope, keys: keys), in: context)
+        try await rewrap(sealed, in: context) { try await self.activeScopeKey(for: context.scope, keys: keys) }
     }
 
     /// Moves a data key of format 1 to the scope key `scopeKey` gives (asked only once the data key opened: a
@@ -285,14 +283,22 @@ public final class Vault: Sendable {
         return wrapped
     }
 
+    /// The length of a wrapped data key's header (`version ‖ id length ‖ id`), checking that a whole box of a data key
+    /// follows it (either format).
+    private static func headerLength(of wrapped: [UInt8]) throws(VaultError) -> Int {
+        guard wrapped.count >= 2, wrapped[1] > 0 else { throw .unreadable(.malformed) }
+        let headerLength = 2 + Int(wrapped[1])
+        guard wrapped.count == headerLength + EnvelopeFormat.nonceLength + EnvelopeFormat.dataKeyLength + EnvelopeFormat.tagLength else {
+            throw .unreadable(.malformed)
+        }
+        return headerLength
+    }
+
     /// Opens a data key of format 1 with the keyring's master key its header names.
     private func unwrapLegacyDataKey(_ sealed: SealedSecret, in context: SecretContext) throws(VaultError) -> SymmetricKey {
         let wrapped = sealed.wrappedKey
-        guard sealed.format == EnvelopeFormat.legacyVersion, wrapped.count >= 2 else { throw .unreadable(.malformed) }
-        let headerLength = 2 + Int(wrapped[1])
-        guard wrapped[1] > 0, wrapped.count == headerLength + EnvelopeFormat.nonceLength + EnvelopeFormat.dataKeyLength + EnvelopeFormat.tagLength else {
-            throw .unreadable(.malformed)
-        }
+        guard sealed.format == EnvelopeFormat.legacyVersion else { throw .unreadable(.malformed) }
+        let headerLength = try Self.headerLength(of: wrapped)
         guard let localKeyring else { throw .unreadable(.unknownMasterKey) }
         let master = try localKeyring.masterKey(idBytes: wrapped[2..<headerLength])
         do {
@@ -307,11 +313,7 @@ public final class Vault: Sendable {
     private func unwrapDataKey(_ sealed: SealedSecret, in context: SecretContext, keys: some ScopeKeyDirectory) async throws -> SymmetricKey {
         guard sealed.format == EnvelopeFormat.scopedVersion else { return try unwrapLegacyDataKey(sealed, in: context) }
         let wrapped = sealed.wrappedKey
-        guard wrapped.count >= 2 else { throw VaultError.unreadable(.malformed) }
-        let headerLength = 2 + Int(wrapped[1])
-        guard wrapped[1] > 0, wrapped.count == headerLength + EnvelopeFormat.nonceLength + EnvelopeFormat.dataKeyLength + EnvelopeFormat.tagLength else {
-            throw VaultError.unreadable(.malformed)
-        }
+        let headerLength = try Self.headerLength(of: wrapped)
         let id = String(decoding: wrapped[2..<headerLength], as: UTF8.self)
         let scopeKey: ScopeKey
         if let held = cache.key(id: id) {

@@ -21,8 +21,7 @@ public enum KeyringSource: Sendable, CustomStringConvertible {
     /// Chooses the source from configuration.
     public static func resolve(environment: [String: String], dataDirectory: URL) -> KeyringSource {
         if let key = environment[masterKeyVariable], !key.isEmpty {
-            let previous = (environment[previousKeysVariable] ?? "")
-                .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let previous = Self.list(environment[previousKeysVariable])
             return .environment(active: key, previous: previous)
         }
         if let path = environment[masterKeyFileVariable], !path.isEmpty {
@@ -64,5 +63,12 @@ public enum KeyringSource: Sendable, CustomStringConvertible {
         case .file(let url, true): return url.path
         case .file(let url, false): return "\(Self.masterKeyFileVariable) (\(url.path))"
         }
+    }
+}
+
+extension KeyringSource {
+    /// A comma-separated setting (earlier keys, key labels, key ids), its items trimmed, empty ones dropped.
+    static func list(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }
