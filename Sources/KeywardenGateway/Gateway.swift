@@ -380,7 +380,13 @@ public final class Gateway: Sendable {
                 "key": "\(credential.id)", "reason": "\(unreadable?.reason.description ?? "unreadable")",
                 "wrapping_key": "\(unreadable?.wrappingKeyID ?? "?")",
             ])
-            if unreadable?.isCustodyUnavailable == true {
+            if unreadable?.reason.isCustomerKeyRevoked == true {
+                // The customer took Keywarden's access to the workspace's own KMS key away: its keys are passed over and
+                // the call follows the fallback rules (the platform's keys where the workspace's settings allow).
+                metrics.failover(provider: provider.id, reason: "customer_key_revoked")
+                state.lastFailure = .local(403, "customer_key_revoked",
+                                           "This workspace's keys are sealed under its own KMS key, and access to that key has been revoked by the customer.")
+            } else if unreadable?.isCustodyUnavailable == true {
                 metrics.failover(provider: provider.id, reason: "custody_unavailable")
                 state.lastFailure = .local(503, "key_custody_unavailable", "The device holding the master key cannot be used now; try again shortly.")
             } else {

@@ -35,6 +35,8 @@ public struct StoreConfiguration: Sendable {
     public var instanceDeadAfter: Duration = .seconds(60)
     /// The device holding the master key (`KEYWARDEN_MASTER_KEY_PKCS11_*` or `KEYWARDEN_MASTER_KEY_KMS_*`); `nil`: the keyring.
     public var masterKeyDevice: MasterKeyDevice?
+    /// How workspaces' own KMS keys are reached (`KEYWARDEN_CUSTOMER_KEYS=aws-kms`); `nil`: workspaces cannot bring one.
+    public var customerKeys: CustomerKeyConfiguration?
     /// How long an unwrapped workspace key is held in memory (`KEYWARDEN_WORKSPACE_KEY_CACHE_SECONDS`).
     public var scopeKeyCacheTimeToLive: Duration = Vault.defaultCacheTimeToLive
     /// How a URL a workspace saves is judged before it is stored (the server injects one that resolves names;
@@ -146,12 +148,14 @@ public final class Store: Sendable {
         }
 
         let vault: Vault
+        // Made once nothing before the vault can fail (its HTTP client is shut down by the vault's close).
+        func customerKeys() -> CustomerKeys? { configuration.customerKeys.map { CustomerKeys(configuration: $0, logger: logger) } }
         if let device {
             // The master key is in the device: no keyring is made. One that exists (from before the device) is kept
             // to open data keys sealed under it, until a rotation moved them to workspace keys.
             let legacy = source.file.map { $0.exists } == false ? nil : try? LocalKeyring(source: source)
             let custodian = try await device.open(logger: logger)
-            vault = Vault(custodian: custodian, legacyKeyring: legacy, cacheTimeToLive: configuration.scopeKeyCacheTimeToLive)
+            vault = Vault(custodian: custodian, legacyKeyring: legacy, customerKeys: customerKeys(), cacheTimeToLive: configuration.scopeKeyCacheTimeToLive)
             do {
                 try await vault.checkCustody()
             } catch {
@@ -170,7 +174,8 @@ public final class Store: Sendable {
                 report.createdKeyring = true
                 logger.info("generated a new keyring", metadata: ["path": "\(file.url.path)"])
             }
-            vault = Vault(custodian: try LocalKeyring(source: source), cacheTimeToLive: configuration.scopeKeyCacheTimeToLive)
+            let keyring = try LocalKeyring(source: source)
+            vault = Vault(custodian: keyring, customerKeys: customerKeys(), cacheTimeToLive: configuration.scopeKeyCacheTimeToLive)
         }
 
         let engine = try await configuration.openEngine(logger: logger)
@@ -208,7 +213,10 @@ public final class Store: Sendable {
         return try await engine.read { db in
             let scopeKeys = try await db.select().columns("id", "master_key_id").from(ScopeKeyRepository.table).all()
             var lost = Set<String>()
-            for row in scopeKeys where !known.contains(try row.decode(column: "master_key_id", as: String.self)) {
+            // A key under a workspace's own KMS key opens or not by its customer's decision: not counted here.
+            for row in scopeKeys {
+                let wrappingKey = try row.decode(column: "master_key_id", as: String.self)
+                guard !known.contains(wrappingKey), !wrappingKey.hasPrefix(CustomerKeys.prefix) else { continue }
                 lost.insert(try row.decode(column: "id", as: String.self))
             }
             return try await self.secrets.countByWrappingKey(on: db).filter { id, _ in

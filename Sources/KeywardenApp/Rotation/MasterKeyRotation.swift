@@ -416,7 +416,7 @@ public struct MasterKeyRotation: Sendable {
     /// Workspace keys not wrapped by `keyID`, and secrets still in format 1: what a rotation to `keyID` moves.
     static func countNotOn(_ keyID: String, on db: any SQLDatabase) async throws -> Int {
         let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(ScopeKeyRepository.table)
-            .where("master_key_id", .notEqual, keyID).first()
+            .where("master_key_id", .notEqual, keyID).where("master_key_id", .notLike, ScopeKeyRepository.customerWrapped).first()
         return try (row?.decode(column: "n", as: Int.self) ?? 0) + (try await countLegacy(on: db))
     }
 

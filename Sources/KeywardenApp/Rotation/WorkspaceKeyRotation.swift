@@ -25,20 +25,26 @@ public struct WorkspaceKeyRotation: Sendable {
     let app: AppServices
     var store: Store { app.store }
 
-    /// Rotates `workspaceID`'s key; `not_found` for an unknown workspace.
-    public func run(workspaceID: String, actor: String, batchSize: Int = 500) async throws -> WorkspaceKeyRotationReport {
+    /// Rotates `workspaceID`'s key to a new one wrapped by the master key, or by `customerKey` (the workspace's own
+    /// KMS key); `not_found` for an unknown workspace.
+    public func run(workspaceID: String, actor: String, customerKey: CustomerKeyARN? = nil, batchSize: Int = 500) async throws -> WorkspaceKeyRotationReport {
         guard try await store.engine.read({ db in try await self.store.workspaces.get(workspaceID, on: db) }) != nil else {
             throw KeywardenError.notFound("workspace")
         }
         // Batches are small: each transaction keeps the ordinary deadline.
         return try await store.engine.withExclusiveLock(MasterKeyRotation.lockName) {
-            try await self.runAlone(workspaceID: workspaceID, actor: actor, batchSize: max(1, batchSize))
+            try await self.runAlone(workspaceID: workspaceID, actor: actor, customerKey: customerKey, batchSize: max(1, batchSize))
         }
     }
 
-    private func runAlone(workspaceID: String, actor: String, batchSize: Int) async throws -> WorkspaceKeyRotationReport {
+    private func runAlone(workspaceID: String, actor: String, customerKey: CustomerKeyARN?, batchSize: Int) async throws -> WorkspaceKeyRotationReport {
         let scope = Scope.workspace(workspaceID)
-        let newKey = try await store.vault.makeScopeKey(for: scope, keys: store.scopeKeys)
+        // Every key the secrets are under must open before a new one becomes the workspace's newest: a customer key
+        // that refuses now would leave the secrets under it while the workspace seemed to have moved off it.
+        for stored in try await store.engine.read({ db in try await ScopeKeyRepository().keys(of: scope, on: db) }) where stored.isUnderCustomerKey {
+            _ = try await store.vault.unwrap(stored)
+        }
+        let newKey = try await store.vault.makeScopeKey(for: scope, keys: store.scopeKeys, customerKey: customerKey)
         var rewrapped = 0
         var unreadable = Set<[String]>()
         // Passes repeat until one moves nothing: a secret sealed meanwhile under an older key is caught by the next.
@@ -107,7 +113,7 @@ public struct WorkspaceKeyRotation: Sendable {
             for id in older { try await db.delete(from: ScopeKeyRepository.table).where("id", .equal, id).run() }
             try await self.store.audit.append(AuditEvent(
                 actor: actor, action: "workspace.key_rotated", targetType: "workspace", targetID: workspaceID, workspaceID: workspaceID,
-                details: ["workspace_key": newKey.id, "rewrapped": "\(rewrapped)", "unreadable": "\(unreadable)", "retired": older.joined(separator: ",")]
+                details: ["workspace_key": newKey.id, "wrapped_by": customerKey.map { "customer key \($0.arn)" } ?? "master key", "rewrapped": "\(rewrapped)", "unreadable": "\(unreadable)", "retired": older.joined(separator: ",")]
             ), on: db)
             return older
         }

@@ -119,6 +119,7 @@ public func buildRouter(_ services: ServerServices) -> Router<KeywardenRequestCo
     RequestLogController(app: app).addRoutes(to: api)
     AuditController(app: app).addRoutes(to: api.group("audit"))
     CustodyController(app: app).addRoutes(to: api.group("workspaces/:workspace/custody"))
+    CustomerKeyController(app: app).addRoutes(to: api.group("workspaces/:workspace/customer-key"))
     PagesController(app: app, verification: services.verification, keys: KeysController(app: app, verification: services.verification),
                     cooldowns: services.gateway.cooldowns, signInLimiter: services.limits.signIns, testLimiter: services.limits.webhookTests,
                     defaultPlatformBudget: services.settings.gateway.defaultPlatformBudget)

@@ -257,6 +257,7 @@ public enum RuntimeConfiguration {
         }
         do {
             configuration.masterKeyDevice = try MasterKeyDevice.fromEnvironment(environment)
+            configuration.customerKeys = try CustomerKeyConfiguration.fromEnvironment(environment)
         } catch PKCS11Error.configuration(let setting, let problem) {
             throw ConfigurationError(variable: setting, problem: problem)
         } catch KMSError.configuration(let setting, let problem) {

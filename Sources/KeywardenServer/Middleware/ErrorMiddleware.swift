@@ -37,6 +37,11 @@ extension APIError {
             logger.warning("store error", metadata: ["error": "\(error)"])
             return answer
         case let error as VaultError:
+            if case .customerKeyRevoked = error {
+                logger.notice("a workspace's own KMS key refuses Keywarden", metadata: ["error": "\(error)"])
+                return APIError(.forbidden, code: error.code,
+                                message: "This workspace's keys are sealed under its own KMS key, and access to that key has been revoked by the customer; nothing was changed. Restore Keywarden's access to the key to use them again.")
+            }
             if case .custodyUnavailable = error {
                 // The device's own words (which setting or code to check) are for the operator's log, not the client.
                 logger.warning("the master key's device cannot be used", metadata: ["error": "\(error)"])

@@ -51,6 +51,12 @@ public struct ScopeKeyRepository: Sendable {
             .orderBy("created_at", .descending).orderBy("id", .descending).limit(1).first().map(Self.decode)
     }
 
+    /// Every key of `scope`, newest first.
+    public func keys(of scope: Scope, on db: any SQLDatabase) async throws -> [WrappedScopeKey] {
+        try await db.select().columns(Self.columns).from(Self.table).where("scope", .equal, scope.description)
+            .orderBy("created_at", .descending).orderBy("id", .descending).all().map(Self.decode)
+    }
+
     /// The key with this id.
     public func key(id: String, on db: any SQLDatabase) async throws -> WrappedScopeKey? {
         try await db.select().columns(Self.columns).from(Self.table).where("id", .equal, id).first().map(Self.decode)
@@ -90,18 +96,23 @@ public struct ScopeKeyRepository: Sendable {
         return changed
     }
 
-    /// Up to `limit` keys not wrapped by `masterKeyID`, after the id `after` (a rotation's walk).
+    /// Up to `limit` keys not wrapped by `masterKeyID`, after the id `after` (a rotation's walk); keys under a
+    /// workspace's own KMS key are not the master key's and are left out.
     public func notWrapped(by masterKeyID: String, after: String, limit: Int, on db: any SQLDatabase) async throws -> [WrappedScopeKey] {
         try await db.select().columns(Self.columns).from(Self.table)
-            .where("master_key_id", .notEqual, masterKeyID).where("id", .greaterThan, after)
+            .where("master_key_id", .notEqual, masterKeyID).where("master_key_id", .notLike, Self.customerWrapped)
+            .where("id", .greaterThan, after)
             .orderBy("id").limit(limit).all().map(Self.decode)
     }
 
-    /// How many keys each master key wraps.
+    /// The `LIKE` pattern of keys wrapped by a workspace's own KMS key.
+    public static let customerWrapped = CustomerKeys.prefix + "%"
+
+    /// How many keys each master key wraps (keys under workspaces' own KMS keys are not counted).
     public func countByMasterKey(on db: any SQLDatabase) async throws -> [String: Int] {
         var counts: [String: Int] = [:]
         for row in try await db.select().column("master_key_id").column(SQLFunction("count", args: SQLLiteral.all), as: "n")
-            .from(Self.table).groupBy("master_key_id").all() {
+            .from(Self.table).where("master_key_id", .notLike, Self.customerWrapped).groupBy("master_key_id").all() {
             counts[try row.decode(column: "master_key_id", as: String.self)] = try row.decode(column: "n", as: Int.self)
         }
         return counts

@@ -55,6 +55,15 @@ public struct WrappedScopeKey: Sendable, Equatable, CustomStringConvertible, Cus
         self.createdAt = createdAt
     }
 
+    /// The workspace's own KMS key that wrapped it, when not the master key.
+    public var customerKey: CustomerKeyARN? {
+        guard isUnderCustomerKey, case .success(let key) = CustomerKeyARN.parse(String(masterKeyID.dropFirst(CustomerKeys.prefix.count))) else { return nil }
+        return key
+    }
+
+    /// Whether a workspace's own KMS key wrapped it (`cmk:…`), not the master key.
+    public var isUnderCustomerKey: Bool { masterKeyID.hasPrefix(CustomerKeys.prefix) }
+
     public var description: String { "WrappedScopeKey(\(id), \(scope), master key \(masterKeyID))" }
     /// Reflection shows the names, not the wrapped bytes.
     public var customMirror: Mirror { Mirror(self, children: ["id": id, "scope": scope, "masterKeyID": masterKeyID], displayStyle: .struct) }

@@ -16,7 +16,14 @@ public final class Vault: Sendable {
     public let custodian: any MasterKeyCustodian
     /// The keyring, when there is one: the custodian itself, or the keyring kept beside a device to open format-1 data keys.
     public let localKeyring: LocalKeyring?
+    /// Workspaces' own KMS keys, when the platform lets workspaces bring one (``CustomerKeyConfiguration``).
+    public let customerKeys: CustomerKeys?
     let cache: ScopeKeyCache
+    /// Refusals of customer keys, by workspace-key id, remembered for a short time: a workspace whose customer revoked
+    /// access does not have every call ask the customer's KMS again (and the customer's re-enabling is seen within it).
+    private let refusals = Mutex<[String: (error: VaultError, until: ContinuousClock.Instant)]>([:])
+    /// How long a customer key's refusal is remembered: the cache's time to live, at most 10 seconds.
+    public let customerKeyRetryInterval: Duration
     /// The unwraps under way, by scope-key id: calls that miss the same key together wait for one device call.
     private let unwrapping = Mutex<[Flight: Task<Secret, any Error>]>([:])
 
@@ -38,11 +45,13 @@ public final class Vault: Sendable {
     public static let defaultCacheCapacity = 20_000
 
     /// A vault whose master key is held by `custodian`; `legacyKeyring` opens data keys of format 1.
-    public init(custodian: any MasterKeyCustodian, legacyKeyring: LocalKeyring? = nil,
+    public init(custodian: any MasterKeyCustodian, legacyKeyring: LocalKeyring? = nil, customerKeys: CustomerKeys? = nil,
                 cacheTimeToLive: Duration = defaultCacheTimeToLive, cacheCapacity: Int = defaultCacheCapacity) {
         self.custodian = custodian
         self.localKeyring = legacyKeyring ?? (custodian as? LocalKeyring)
+        self.customerKeys = customerKeys
         self.cache = ScopeKeyCache(timeToLive: cacheTimeToLive, capacity: cacheCapacity)
+        self.customerKeyRetryInterval = min(cacheTimeToLive, .seconds(10))
     }
 
     /// A vault over a fixed keyring.
@@ -154,13 +163,21 @@ public final class Vault: Sendable {
         return try await makeScopeKey(for: scope, keys: keys)
     }
 
-    /// Makes a new key for `scope`, wrapped by the master key and stored in `keys`: the scope's newest, so new secrets
-    /// are sealed under it (a workspace-key rotation moves the older secrets to it).
-    public func makeScopeKey(for scope: Scope, keys: some ScopeKeyDirectory) async throws -> ScopeKey {
+    /// Makes a new key for `scope`, wrapped by the master key (or by the workspace's own KMS key `customerKey`) and
+    /// stored in `keys`: the scope's newest, so new secrets are sealed under it (a workspace-key rotation moves the older
+    /// secrets to it).
+    public func makeScopeKey(for scope: Scope, keys: some ScopeKeyDirectory, customerKey: CustomerKeyARN? = nil) async throws -> ScopeKey {
         let material = SymmetricKey(size: .bits256)
         let id = ScopeKey.makeID()
         let secret = material.withUnsafeBytes { Secret(bytes: Array($0)) }
-        let (masterKeyID, wrapped) = try await custodian.wrap(secret, id: id, scope: scope)
+        let masterKeyID: String
+        let wrapped: [UInt8]
+        if let customerKey {
+            guard let customerKeys, scope.workspaceID != nil else { throw Self.customerKeysNotConfigured }
+            (masterKeyID, wrapped) = (customerKey.wrappingKeyID, try await customerKeys.wrap(secret, id: id, scope: scope, under: customerKey))
+        } else {
+            (masterKeyID, wrapped) = try await custodian.wrap(secret, id: id, scope: scope)
+        }
         try await checkRoundTrip(WrappedScopeKey(id: id, scope: scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: ""), material: secret)
         // Newer than the scope's newest, even within its millisecond: the newest seals (read after the device calls,
         // just before the insert).
@@ -186,7 +203,25 @@ public final class Vault: Sendable {
     /// The stored scope key in the clear: from the cache, else unwrapped by the custodian and held.
     public func unwrap(_ stored: WrappedScopeKey) async throws(VaultError) -> ScopeKey {
         if let held = cache.key(id: stored.id), held.scope == stored.scope { return held }
-        let material = try await unwrapOnce(stored)
+        let material: Secret
+        if stored.isUnderCustomerKey {
+            if let refused = recentRefusal(of: stored.id) { throw refused }
+            do throws(VaultError) {
+                material = try await unwrapOnce(stored)
+                refusals.withLock { $0[stored.id] = nil }
+            } catch {
+                if error.isCustodyUnavailable {
+                    let until = ContinuousClock.now.advanced(by: customerKeyRetryInterval)
+                    refusals.withLock { refusals in
+                        if refusals.count >= 10_000 { refusals.removeAll() }
+                        refusals[stored.id] = (error, until)
+                    }
+                }
+                throw error
+            }
+        } else {
+            material = try await unwrapOnce(stored)
+        }
         guard material.byteCount == EnvelopeFormat.dataKeyLength else { throw .unreadable(.malformed) }
         let key = ScopeKey(id: stored.id, scope: stored.scope, key: material.withPlaintext { SymmetricKey(data: $0) })
         cache.hold(key)
@@ -195,8 +230,9 @@ public final class Vault: Sendable {
 
     /// Wraps a stored scope key again under the custodian's active master key (a master-key rotation: the scope key,
     /// and so every data key under it, stays the same). Returns `stored` unchanged when it is already under it.
+    /// A key under a workspace's own KMS key is not the master key's: it is returned unchanged.
     public func rewrapScopeKey(_ stored: WrappedScopeKey) async throws(VaultError) -> WrappedScopeKey {
-        guard stored.masterKeyID != custodian.activeKeyID else { return stored }
+        guard stored.masterKeyID != custodian.activeKeyID, !stored.isUnderCustomerKey else { return stored }
         let material = try await unwrapMaterial(stored)
         let (masterKeyID, wrapped) = try await custodian.wrap(material, id: stored.id, scope: stored.scope)
         let rewrapped = WrappedScopeKey(id: stored.id, scope: stored.scope, masterKeyID: masterKeyID, wrapped: wrapped, createdAt: stored.createdAt)
@@ -229,6 +265,10 @@ public final class Vault: Sendable {
     /// A stored scope key's material: by the custodian, or — for a key wrapped by the keyring before a device held the
     /// master key (`mk-…`) — by the keyring kept beside it, until a rotation moves it under the device.
     private func unwrapMaterial(_ stored: WrappedScopeKey) async throws(VaultError) -> Secret {
+        if stored.isUnderCustomerKey {
+            guard let customerKeys else { throw Self.customerKeysNotConfigured }
+            return try await customerKeys.unwrap(stored)
+        }
         if let localKeyring, localKeyring !== (custodian as? LocalKeyring), stored.masterKeyID.hasPrefix(MasterKey.idPrefix) {
             return try await localKeyring.unwrap(stored)
         }
@@ -238,11 +278,30 @@ public final class Vault: Sendable {
     /// Unwraps what was just wrapped and compares it with `material`: a device that wraps wrongly now and then is caught
     /// before anything depends on what it wrote.
     private func checkRoundTrip(_ stored: WrappedScopeKey, material: Secret) async throws(VaultError) {
-        let opened = try await custodian.unwrap(stored)
+        let opened = try await unwrapMaterial(stored)
         guard opened == material else {
             throw .custodyUnavailable(deviceCode: "wrap_check_failed", detail: "the master key's device returned a wrapping that does not open to the key it was given")
         }
     }
+
+    /// The refusal of a customer key remembered for `id`, while it is recent.
+    private func recentRefusal(of id: String) -> VaultError? {
+        let now = ContinuousClock.now
+        return refusals.withLock { refusals in
+            guard let refusal = refusals[id] else { return nil }
+            guard refusal.until > now else {
+                refusals[id] = nil
+                return nil
+            }
+            return refusal.error
+        }
+    }
+
+    /// What an instance without ``CustomerKeyConfiguration`` says of a key under a customer's KMS key.
+    static let customerKeysNotConfigured = VaultError.custodyUnavailable(
+        deviceCode: "customer_keys_not_configured",
+        detail: "a workspace key is wrapped by the workspace's own KMS key, and this instance is not configured to reach customer keys (\(CustomerKeyConfiguration.modeVariable))"
+    )
 
     /// Drops the keys of `scope` from memory (its workspace was deleted: its secrets are shredded).
     public func forget(scope: Scope) {
@@ -266,6 +325,7 @@ public final class Vault: Sendable {
     public func close() async {
         cache.removeAll()
         await custodian.close()
+        await customerKeys?.close()
     }
 
     // MARK: Data keys

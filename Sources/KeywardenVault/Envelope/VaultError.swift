@@ -9,6 +9,10 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
     /// disabled key, denied access), or slow past its deadline. `deviceCode` is the device client's stable code; `detail`
     /// says what to check (never a PIN, a key or a plaintext). Operations that need it answer 503.
     case custodyUnavailable(deviceCode: String, detail: String)
+    /// The workspace's own KMS key (a customer-managed key) refuses Keywarden: disabled, scheduled for deletion,
+    /// deleted, or its policy no longer granting access. The customer's decision, lasting until they reverse it; the
+    /// workspace's secrets do not open meanwhile (its calls fall to the platform's keys where its settings allow).
+    case customerKeyRevoked(deviceCode: String, detail: String)
 
     /// Why a ciphertext is unreadable.
     public enum UnreadableReason: String, Sendable, Equatable {
@@ -22,9 +26,18 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         case authenticationFailed = "authentication_failed"
     }
 
-    /// Whether the master key's device could not be used (a passing outage, not a verdict on the secret).
+    /// Whether the key above the secret could not be used: the master key's device (a passing outage) or the
+    /// workspace's own KMS key (revoked by its customer). Not a verdict on the secret: it is not marked unreadable.
     public var isCustodyUnavailable: Bool {
-        if case .custodyUnavailable = self { return true }
+        switch self {
+        case .custodyUnavailable, .customerKeyRevoked: return true
+        case .unreadable, .sealFailed: return false
+        }
+    }
+
+    /// Whether the workspace's own KMS key refuses Keywarden (its customer revoked access).
+    public var isCustomerKeyRevoked: Bool {
+        if case .customerKeyRevoked = self { return true }
         return false
     }
 
@@ -34,6 +47,7 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unreadable: return "unreadable"
         case .sealFailed: return "seal_failed"
         case .custodyUnavailable: return "key_custody_unavailable"
+        case .customerKeyRevoked: return "customer_key_revoked"
         }
     }
 
@@ -42,6 +56,7 @@ public enum VaultError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unreadable(let reason): return "unreadable (\(reason.rawValue))"
         case .sealFailed: return "the secret could not be sealed"
         case .custodyUnavailable(let code, let detail): return "the master key's device cannot be used now (\(code)): \(detail)"
+        case .customerKeyRevoked(let code, let detail): return "the workspace's own KMS key refuses Keywarden (\(code)): \(detail)"
         }
     }
 }
