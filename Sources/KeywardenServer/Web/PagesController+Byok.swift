@@ -38,6 +38,8 @@ extension PagesController {
         let exclusive: Bool
         let canEdit: Bool
         let cards: [Card]
+        /// The toast when the workspace's own KMS key refuses Keywarden.
+        let customerKeyRevoked: String?
         /// Who pays when the workspace's own keys cannot: the setting that holds, in plain words.
         let fallback: FallbackLine
         /// Only a platform admin changes it (the platform's money).
@@ -68,6 +70,7 @@ extension PagesController {
         let canEdit = session.principal.decide(.keysUpdate, inWorkspace: workspaceID) == .allowed
         let byProvider = Dictionary(grouping: keys, by: \.providerID)
         let activeProviders = Set(keys.filter(\.active).map(\.providerID))
+        let revoked = try await revokedCustomerKey(workspaceID: workspaceID, principal: session.principal)
         let offered = app.catalog.providers.filter { $0.keyField != nil }
         let cards = offered.filter(filter.matches).map { provider -> ByokPage.Card in
             let own = byProvider[provider.id] ?? []
@@ -75,11 +78,13 @@ extension PagesController {
             let active = own.contains(where: \.active)
             let others = activeProviders.subtracting([provider.id]).compactMap { app.catalog.provider($0)?.displayName }.sorted()
             let switches = workspace.exclusive && !active && !others.isEmpty
-            let status = first.map { $0.hint.isEmpty ? "No key" : $0.status.rawValue.replacingOccurrences(of: "_", with: " ") } ?? "Not set"
+            var status = first.map { $0.hint.isEmpty ? "No key" : $0.status.rawValue.replacingOccurrences(of: "_", with: " ") } ?? "Not set"
+            var badgeClass = Self.badgeClass(first.flatMap { $0.hint.isEmpty ? nil : $0.status })
+            if revoked != nil, let first, !first.hint.isEmpty { (status, badgeClass) = (Self.customerKeyRevokedText, "bad") }
             return ByokPage.Card(
                 providerID: provider.id, name: provider.displayName, summary: provider.summary ?? "", keyID: first?.id,
                 hint: first.map { $0.hint.isEmpty ? "No key" : $0.hint } ?? "", status: status,
-                badgeClass: Self.badgeClass(first.flatMap { $0.hint.isEmpty ? nil : $0.status }), active: active,
+                badgeClass: badgeClass, active: active,
                 model: first?.defaultModel.map { provider.model($0)?.label ?? $0 }, keyCount: own.count, several: own.count > 1,
                 toggleAction: active ? "deactivate" : "activate",
                 toggleLabel: active ? "Turn off" : switches ? "Switch to \(provider.displayName)" : "Turn on",
@@ -89,7 +94,7 @@ extension PagesController {
             )
         }
         let content = ByokPage(workspaceID: workspaceID, workspaceName: workspace.name, byokAllowed: workspace.byokAllowed,
-                               exclusive: workspace.exclusive, canEdit: canEdit, cards: cards,
+                               exclusive: workspace.exclusive, canEdit: canEdit, cards: cards, customerKeyRevoked: revoked.map(Self.customerKeyRevokedToast),
                                fallback: try await fallbackLine(workspace), canSetFallback: session.principal.isPlatformAdmin,
                                categories: filter.options, search: filter.search ?? "", filtered: filter.isActive,
                                shownText: filter.isActive ? "Showing \(cards.count) of \(Plural.count(offered.count, "provider"))." : "")

@@ -251,6 +251,8 @@ extension PagesController {
         let categories: [Option]
         let columns: [Column]
         let rows: [Row]
+        /// The toast when the workspace's own KMS key refuses Keywarden.
+        let customerKeyRevoked: String?
         let paging: Paging
         /// Step 1 of adding a key: the providers to choose from.
         let providers: [Option]
@@ -351,13 +353,16 @@ extension PagesController {
         let activity = try await app.requestLog.activity(ofKeys: items.map(\.credential.id), inWorkspace: workspaceID, since: period.start,
                                                           principal: session.principal)
         let periodName = cycle.currentPeriodName
+        let revoked = try await revokedCustomerKey(workspaceID: workspaceID, principal: session.principal)
         let rows = items.map { details -> KeysPage.Row in
             let key = details.credential
+            let revokedHere = revoked != nil && details.hasKey
             let note = rowNote?.keyID == key.id ? rowNote : nil
             let life = Self.lifecycleNote(key.lifecycle)
             return .init(id: key.id, description: key.description, provider: details.provider?.displayName ?? key.providerID,
-                         hint: details.hasKey ? key.hint : "No key", status: details.status.rawValue.replacingOccurrences(of: "_", with: " "),
-                         badgeClass: Self.badgeClass(details.hasKey ? details.status : nil), role: key.role.rawValue, active: key.active,
+                         hint: details.hasKey ? key.hint : "No key",
+                         status: revokedHere ? Self.customerKeyRevokedText : details.status.rawValue.replacingOccurrences(of: "_", with: " "),
+                         badgeClass: revokedHere ? "bad" : Self.badgeClass(details.hasKey ? details.status : nil), role: key.role.rawValue, active: key.active,
                          created: String(Timestamp.string(key.createdAt).prefix(10)),
                          lastUsed: activity[key.id].flatMap { use in
                              use.lastUsedAt.map { Self.shortTime($0) + " · " + Plural.count(use.callsSince, "call") + " " + periodName }
@@ -412,7 +417,7 @@ extension PagesController {
             categories: (["all"] + ProviderCategory.allCases.map(\.rawValue)).map { value in
                 .init(value: value, label: value == "all" ? "All" : Self.categoryLabel(value), selected: value == category)
             },
-            columns: columns, rows: rows,
+            columns: columns, rows: rows, customerKeyRevoked: revoked.map(Self.customerKeyRevokedToast),
             paging: Paging(page: pagination.page, perPage: pagination.perPage, total: total) { link(page: $0) },
             providers: canCreate && editing == nil
                 ? keyProviders.map { .init(value: $0.id, label: $0.displayName, selected: $0.id == chosen?.id) } : [],

@@ -67,6 +67,14 @@ struct PagesController {
                 response.headers.append(HTTPField(name: .setCookie, value: WebResponse.cookie(WebFlash.cookieName, "", maxAge: 0, secure: WebResponse.isSecure(request))))
             }
             return response
+        } catch let error as VaultError where error.isCustodyUnavailable {
+            // A customer's key revoked, or the master key's device away: said on a page, not answered as JSON.
+            let said = error.isCustomerKeyRevoked
+                ? KeywardenError(.forbidden, code: error.code, message: "This workspace's keys are sealed under its own KMS key, and access to that key has been revoked by the customer; nothing was changed.")
+                : KeywardenError(.conflict, code: error.code, message: "The key that opens these secrets cannot be reached right now; nothing was changed. Try again shortly.")
+            let content = ErrorPage(said)
+            let chrome = try await chrome(session, title: content.heading, nav: "", workspaceID: session.principal.workspaceID, error: said.message)
+            return WebResponse.page("error", PageView(chrome: chrome, content: content), status: error.isCustomerKeyRevoked ? .forbidden : .serviceUnavailable)
         } catch let error as KeywardenError {
             let status = APIError(error).status
             let content = ErrorPage(error)
@@ -92,6 +100,11 @@ struct PagesController {
         let advice: String
 
         init(_ error: KeywardenError) {
+            if error.code == "customer_key_revoked" {
+                heading = "Key access revoked by the customer"
+                advice = "Restore Keywarden's access to the workspace's KMS key (enable the key, or grant it again in the key's policy); its keys open again within seconds."
+                return
+            }
             switch error.kind {
             case .forbidden:
                 heading = "You do not have permission for this"
