@@ -1,6 +1,7 @@
 """The KMS servers of KMSClientTests, on a free port of 127.0.0.1; the first line printed is a JSON object saying where.
 
-  test-kms-server.py moto    a real local KMS (moto in server mode) that checks SigV4 signatures: its first three
+  test-kms-server.py moto    a real local KMS (moto in server mode) that checks SigV4 signatures and, as AWS does, refuses
+                             to use a disabled key or one pending deletion (moto alone uses them): its first three
                              requests (an IAM user, its access key, its policy) go unauthenticated; every later one must be
                              signed with that user's key. Creates, signed with it (boto3): a key, an alias of it, a second
                              key, a disabled key, and temporary credentials (a role assumed, with a session token).
@@ -20,11 +21,47 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def refuse_unusable_keys():
+    """AWS refuses Encrypt, Decrypt and GenerateDataKey with a key that is disabled (400 DisabledException) or pending
+    deletion (400 KMSInvalidStateException); moto 5 reports the state but uses the key anyway. Make it refuse as AWS
+    does, so a customer disabling (or scheduling the deletion of) their key is seen as it would be."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.kms.models import KmsBackend
+
+    def check(backend, key_id):
+        key = backend.keys.get(backend.any_id_to_key_id(key_id))
+        if key is None:
+            return
+        if key.key_state == "Disabled":
+            raise JsonRESTError("DisabledException", f"{key.arn} is disabled.")
+        if key.key_state == "PendingDeletion":
+            raise JsonRESTError("KMSInvalidStateException", f"{key.arn} is pending deletion.")
+
+    encrypt, decrypt, generate_data_key = KmsBackend.encrypt, KmsBackend.decrypt, KmsBackend.generate_data_key
+
+    def checked_encrypt(self, key_id, *args, **kwargs):
+        check(self, key_id)
+        return encrypt(self, key_id, *args, **kwargs)
+
+    def checked_decrypt(self, *args, **kwargs):
+        plaintext, arn = decrypt(self, *args, **kwargs)
+        check(self, arn)
+        return plaintext, arn
+
+    def checked_generate_data_key(self, key_id, *args, **kwargs):
+        check(self, key_id)
+        return generate_data_key(self, key_id, *args, **kwargs)
+
+    KmsBackend.encrypt, KmsBackend.decrypt, KmsBackend.generate_data_key = checked_encrypt, checked_decrypt, checked_generate_data_key
+
+
 def moto():
     os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     import boto3
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    refuse_unusable_keys()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -36,4 +36,17 @@ public final class KMSPeer: Sendable {
 
     public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)") ?? URL(fileURLWithPath: "/") }
 
+    /// A customer's action on their own key of this (moto) KMS, with the AWS SDK: `create` (prints the new key's ARN),
+    /// `disable`, `enable`, `schedule-deletion`, `cancel-deletion` (print the key's state).
+    @discardableResult
+    public func customer(_ action: String, key: String? = nil) async throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let python = try await PythonPeers.python(for: ["boto3"])
+        let arguments = PythonPeers.arguments(python, script: root.appendingPathComponent("scripts/test-kms-customer.py").path,
+                                              [endpoint.absoluteString, info["accessKeyId"] ?? "", info["secretAccessKey"] ?? "", action] + (key.map { [$0] } ?? []))
+        let run = try ChildProcess.run(python, arguments)
+        guard run.status == 0 else { throw StartFailed(description: "test-kms-customer.py \(action) failed: \(run.stderr.suffix(2000))") }
+        return String(decoding: run.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
 }
