@@ -145,3 +145,138 @@ struct CustodyLogBinaryTests {
         #expect(!export.text.contains("sk-custody-binary"))
     }
 }
+
+/// A workspace's own KMS key through the real binary: set by its owner, used by gateway calls, disabled and re-enabled by
+/// the customer with the AWS SDK, shown on the pages, and passed over by calls that then follow the fallback rules.
+@Suite("Customer-managed keys, end to end", .serialized)
+struct CustomerKeyBinaryTests {
+    static let byok = "sk-cmk-byok-canary-5e0d1f"
+    static let platform = "sk-cmk-platform-key-77aa01"
+
+    @Test("the owner sets the workspace's KMS key; the customer disables it and calls fall to the platform's key, the cards say \"Key access revoked by the customer\", writes are 403; re-enabled, its own key serves again; removed, the master key wraps it")
+    func revokedByTheCustomer() async throws {
+        let moto = try await KMSPeer.moto.value
+        let arn = try await moto.customer("create")
+        let rig = try await GatewayRig(environment: [
+            "KEYWARDEN_CUSTOMER_KEYS": "aws-kms", "KEYWARDEN_CUSTOMER_KEY_KMS_ENDPOINT": moto.endpoint.absoluteString,
+            "AWS_ACCESS_KEY_ID": moto.info["accessKeyId"] ?? "", "AWS_SECRET_ACCESS_KEY": moto.info["secretAccessKey"] ?? "",
+            "KEYWARDEN_WORKSPACE_KEY_CACHE_SECONDS": "1",
+        ], vendors: ["openai"])
+        defer { Task { await rig.stop() } }
+        try await rig.platformCard("openai", secret: Self.platform)
+        let ws = try await rig.workspace("Customer Keyed")
+        let keyID = try await rig.key(ws, secret: Self.byok)
+        let token = try await rig.serviceToken(ws)
+        let ownerReply = try await TestHTTP.send("POST", rig.base + "/api/v1/workspaces/\(ws)/members",
+                                                 body: try JSONSerialization.data(withJSONObject: ["name": "Olga", "role": "owner"]),
+                                                 headers: ["Authorization": "Bearer \(rig.adminToken)", "Content-Type": "application/json"])
+        let owner = try #require((try JSONSerialization.jsonObject(with: ownerReply.body) as? [String: Any])?["token"] as? String)
+        let viewerReply = try await TestHTTP.send("POST", rig.base + "/api/v1/workspaces/\(ws)/members",
+                                                  body: try JSONSerialization.data(withJSONObject: ["name": "Vic", "role": "admin"]),
+                                                  headers: ["Authorization": "Bearer \(rig.adminToken)", "Content-Type": "application/json"])
+        let admin = try #require((try JSONSerialization.jsonObject(with: viewerReply.body) as? [String: Any])?["token"] as? String)
+        func lastKeySent() async throws -> String? {
+            try await rig.mocks.requests("openai").last.flatMap { ($0["headers"] as? [String: String])?["authorization"] }
+        }
+        func code(_ reply: [String: Any]) -> String? { (reply["error"] as? [String: Any])?["code"] as? String }
+
+        // Before: the master key wraps the workspace's key.
+        let before = try await rig.api("GET", "/api/v1/workspaces/\(ws)/customer-key", token: owner, expect: 200)
+        #expect(before["offered"] as? Bool == true && before["customer_key"] is NSNull, "\(before)")
+        // Not the workspace admin's to set (members.manage), and bad ARNs are refused by name.
+        #expect(code(try await rig.api("PUT", "/api/v1/workspaces/\(ws)/customer-key", ["key_arn": arn], token: admin, expect: 403)) == "forbidden")
+        for bad in ["alias/mine", "arn:aws:kms:us-east-1:123456789012:alias/mine", "not an arn", ""] {
+            #expect(code(try await rig.api("PUT", "/api/v1/workspaces/\(ws)/customer-key", ["key_arn": bad], token: owner, expect: 400)) == "invalid_customer_key")
+        }
+        #expect(code(try await rig.api("PUT", "/api/v1/workspaces/\(ws)/customer-key", ["key_arn": arn, "extra": 1], token: owner, expect: 400)) == "unknown_field")
+
+        // The owner sets it: the workspace's secrets move under a workspace key the customer's key wraps.
+        let set = try await rig.api("PUT", "/api/v1/workspaces/\(ws)/customer-key", ["key_arn": arn], token: owner, expect: 200)
+        let shown = try #require(set["customer_key"] as? [String: Any])
+        #expect(shown["key_arn"] as? String == arn && shown["state"] as? String == "active", "\(set)")
+        #expect((set["rotation"] as? [String: Any])?["rewrapped"] as? Int ?? 0 >= 1, "\(set)")
+        #expect(try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).status == 200)
+        #expect(try await lastKeySent() == "Bearer \(Self.byok)")
+
+        // The customer disables the key: within the cache bound, the workspace's own key is passed over.
+        #expect(try await moto.customer("disable", key: arn) == "Disabled")
+        try await Task.sleep(for: .milliseconds(1300))
+        let fallen = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(fallen.status == 200, "\(fallen.status) \(fallen.text)")
+        #expect(try await lastKeySent() == "Bearer \(Self.platform)")
+        let revoked = try await rig.api("GET", "/api/v1/workspaces/\(ws)/customer-key", token: owner, expect: 200)
+        let revokedKey = try #require(revoked["customer_key"] as? [String: Any])
+        #expect(revokedKey["state"] as? String == "revoked" && revokedKey["code"] as? String == "kms_key_disabled", "\(revoked)")
+        for path in ["/workspaces/\(ws)/byok", "/workspaces/\(ws)/keys", "/workspaces/\(ws)/custody"] {
+            let page = try await rig.page(path, token: owner)
+            #expect(page.status == 200 && page.html.contains("Key access revoked by the customer"), "\(path): \(page.status) \(page.html.suffix(600))")
+        }
+        // What needs the secrets is refused with the reason, and nothing is marked bad.
+        let test = try await TestHTTP.send("POST", rig.base + "/api/v1/workspaces/\(ws)/keys/\(keyID)/test",
+                                           headers: ["Authorization": "Bearer \(owner)"])
+        #expect(test.status == 403 && test.text.contains("customer_key_revoked"), "\(test.status) \(test.text)")
+        let write = try await TestHTTP.send("POST", rig.base + "/api/v1/workspaces/\(ws)/keys",
+                                            body: try JSONSerialization.data(withJSONObject: ["provider": "openai", "description": "k2", "api_key": "sk-second-key-0000"]),
+                                            headers: ["Authorization": "Bearer \(owner)", "Content-Type": "application/json"])
+        #expect(write.status == 403 && write.text.contains("customer_key_revoked"), "\(write.status) \(write.text)")
+        // Removing the key needs it: the secrets are under it.
+        #expect(code(try await rig.api("DELETE", "/api/v1/workspaces/\(ws)/customer-key", token: owner, expect: 403)) == "customer_key_revoked")
+        let listed = try await rig.api("GET", "/api/v1/workspaces/\(ws)/keys?per_page=50", token: owner, expect: 200)
+        #expect(!"\(listed)".contains("unreadable"), "\(listed)")
+
+        // A workspace that may not fall back is told why its call cannot be served.
+        try await rig.api("PATCH", "/api/v1/workspaces/\(ws)", ["platform_fallback": "never"], expect: 200)
+        let refused = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+        #expect(refused.status == 403 && refused.text.contains("customer_key_revoked"), "\(refused.status) \(refused.text)")
+        try await rig.api("PATCH", "/api/v1/workspaces/\(ws)", ["platform_fallback": NSNull()], expect: 200)
+
+        // Re-enabled: the workspace's own key serves again within seconds.
+        #expect(try await moto.customer("enable", key: arn) == "Enabled")
+        try await rig.eventually("the workspace's own key serves again", timeout: .seconds(20)) {
+            _ = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
+            return try await lastKeySent() == "Bearer \(Self.byok)"
+        }
+
+        // Removed: back under the master key; disabling the customer's key no longer matters.
+        let removed = try await rig.api("DELETE", "/api/v1/workspaces/\(ws)/customer-key", token: owner, expect: 200)
+        #expect(removed["customer_key"] is NSNull, "\(removed)")
+        try await moto.customer("disable", key: arn)
+        try await Task.sleep(for: .milliseconds(1300))
+        #expect(try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat).status == 200)
+        #expect(try await lastKeySent() == "Bearer \(Self.byok)")
+
+        let audit = try await rig.api("GET", "/api/v1/audit?workspace=\(ws)", expect: 200)
+        let actions = (audit["items"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
+        #expect(actions.contains("workspace.customer_key_set") && actions.contains("workspace.customer_key_removed"), "\(actions)")
+        let verify = try await KeywardenProcess.run(["audit", "verify", "--data", rig.data.path], environment: rig.commandEnvironment)
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+
+        await rig.stop()
+        let logs = rig.server.stdout + rig.server.stderr
+        #expect(!logs.contains(Self.byok) && !logs.contains(Self.platform) && !logs.contains(moto.info["secretAccessKey"] ?? "-"))
+    }
+
+    @Test("a platform that does not offer customer keys says so; one that names the accounts refuses other accounts' keys")
+    func notOfferedAndAccounts() async throws {
+        let plain = try await GatewayRig(vendors: ["openai"])
+        let ws = try await plain.workspace("Plain")
+        let status = try await plain.api("GET", "/api/v1/workspaces/\(ws)/customer-key", expect: 200)
+        #expect(status["offered"] as? Bool == false)
+        let refused = try await plain.api("PUT", "/api/v1/workspaces/\(ws)/customer-key",
+                                          ["key_arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"], expect: 409)
+        #expect((refused["error"] as? [String: Any])?["code"] as? String == "customer_keys_not_offered")
+        await plain.stop()
+
+        let moto = try await KMSPeer.moto.value
+        let narrow = try await GatewayRig(environment: [
+            "KEYWARDEN_CUSTOMER_KEYS": "aws-kms", "KEYWARDEN_CUSTOMER_KEY_KMS_ENDPOINT": moto.endpoint.absoluteString,
+            "AWS_ACCESS_KEY_ID": moto.info["accessKeyId"] ?? "", "AWS_SECRET_ACCESS_KEY": moto.info["secretAccessKey"] ?? "",
+            "KEYWARDEN_CUSTOMER_KEY_ACCOUNTS": "111122223333",
+        ], vendors: ["openai"])
+        defer { Task { await narrow.stop() } }
+        let other = try await narrow.workspace("Narrow")
+        let arn = try await moto.customer("create")
+        let answer = try await narrow.api("PUT", "/api/v1/workspaces/\(other)/customer-key", ["key_arn": arn], expect: 400)
+        #expect((answer["error"] as? [String: Any])?["code"] as? String == "customer_key_account_not_allowed")
+    }
+}

@@ -461,11 +461,17 @@ public struct CredentialRepository: Sendable {
             .orderBy("provider_id").all().map { try $0.decode(column: "provider_id", as: String.self) }
     }
 
-    /// Whether a credential's stored key opens: `nil` when none is stored.
+    /// Whether a credential's stored key opens: `nil` when none is stored. A key above it that cannot be used now (the
+    /// master key's device away, the workspace's own KMS key revoked by its customer) is no verdict on the secret: it
+    /// counts as readable, so a list of keys still shows them (with what their custody says).
     public func keyIsReadable(_ credential: Credential, on db: any SQLDatabase) async throws -> Bool? {
         let context = Self.context(credential, field: Self.keyField)
         guard let sealed = try await secrets.get(context, on: db) else { return nil }
-        return try await VaultError.unlessUnreadable { try await vault.open(sealed, in: context, on: db) } != nil
+        do {
+            return try await VaultError.unlessUnreadable { try await vault.open(sealed, in: context, on: db) } != nil
+        } catch let error as VaultError where error.isCustodyUnavailable {
+            return true
+        }
     }
 
     /// The credentials of a scope whose key has this fingerprint.
