@@ -223,6 +223,10 @@ struct CustomerKeyBinaryTests {
         #expect(code(try await rig.api("DELETE", "/api/v1/workspaces/\(ws)/customer-key", token: owner, expect: 403)) == "customer_key_revoked")
         let listed = try await rig.api("GET", "/api/v1/workspaces/\(ws)/keys?per_page=50", token: owner, expect: 200)
         #expect(!"\(listed)".contains("unreadable"), "\(listed)")
+        let item = try #require((listed["items"] as? [[String: Any]])?.first)
+        #expect(item["customer_key_revoked"] as? Bool == true && item["has_key"] as? Bool == true, "\(item)")
+        let one = try await rig.api("GET", "/api/v1/workspaces/\(ws)/keys/\(keyID)", token: owner, expect: 200)
+        #expect(one["customer_key_revoked"] as? Bool == true, "\(one)")
 
         // A workspace that may not fall back is told why its call cannot be served.
         try await rig.api("PATCH", "/api/v1/workspaces/\(ws)", ["platform_fallback": "never"], expect: 200)

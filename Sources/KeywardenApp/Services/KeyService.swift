@@ -10,6 +10,9 @@ public struct KeyDetails: Sendable {
     public let provider: ProviderDefinition?
     /// Whether the stored key opens; `nil` when none is stored.
     public let keyReadable: Bool?
+    /// Whether the workspace's own KMS key refuses Keywarden now (its customer revoked access): the key is stored and
+    /// not known bad, but does not open until access is restored.
+    public var customerKeyRevoked = false
 
     public var hasKey: Bool { keyReadable == true }
     public var status: VerificationStatus { keyReadable == false ? .unreadable : credential.status }
@@ -58,19 +61,32 @@ public struct KeyService: Sendable {
 
     /// A page of keys, filtered and sorted.
     public func list(workspaceID: String, query: CredentialQuery) async throws -> (items: [KeyDetails], total: Int) {
-        try await store.engine.read { db in
+        let (items, total) = try await store.engine.read { db in
             guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
             let (items, total) = try await self.store.credentials.page(workspaceID: workspaceID, query: query, on: db)
             var details: [KeyDetails] = []
             for credential in items { details.append(try await self.details(credential, on: db)) }
             return (details, total)
         }
+        return (try await markingCustomerKey(items, workspaceID: workspaceID), total)
     }
 
     public func get(workspaceID: String, keyID: String) async throws -> KeyDetails {
-        try await store.engine.read { db in
+        let details = try await store.engine.read { db in
             let credential = try await self.credential(keyID, workspaceID: workspaceID, on: db)
             return try await self.details(credential, on: db)
+        }
+        return try await markingCustomerKey([details], workspaceID: workspaceID)[0]
+    }
+
+    /// `items` with ``KeyDetails/customerKeyRevoked`` set on stored keys while the workspace's own KMS key refuses
+    /// Keywarden (asked outside the read: it may call the KMS, once per cache period).
+    private func markingCustomerKey(_ items: [KeyDetails], workspaceID: String) async throws -> [KeyDetails] {
+        guard items.contains(where: \.hasKey), try await app.customerKeys.status(workspaceID: workspaceID)?.isRevoked == true else { return items }
+        return items.map { details in
+            var marked = details
+            marked.customerKeyRevoked = details.hasKey
+            return marked
         }
     }
 

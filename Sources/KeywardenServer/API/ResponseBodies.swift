@@ -75,6 +75,8 @@ struct KeyBody: Encodable {
     let hasKey: Bool
     let hint: String
     let status: String
+    /// `true` while the workspace's own KMS key refuses Keywarden (key access revoked by the customer).
+    let customerKeyRevoked: Bool
     let role: String
     let weight: Int
     let position: Int
@@ -101,6 +103,7 @@ struct KeyBody: Encodable {
         hasKey = details.hasKey
         hint = details.hasKey ? c.hint : ""
         status = details.status.rawValue
+        customerKeyRevoked = details.customerKeyRevoked
         role = c.role.rawValue
         weight = c.weight
         position = c.position

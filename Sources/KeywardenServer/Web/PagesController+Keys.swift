@@ -356,7 +356,7 @@ extension PagesController {
         let revoked = try await revokedCustomerKey(workspaceID: workspaceID, principal: session.principal)
         let rows = items.map { details -> KeysPage.Row in
             let key = details.credential
-            let revokedHere = revoked != nil && details.hasKey
+            let revokedHere = details.customerKeyRevoked
             let note = rowNote?.keyID == key.id ? rowNote : nil
             let life = Self.lifecycleNote(key.lifecycle)
             return .init(id: key.id, description: key.description, provider: details.provider?.displayName ?? key.providerID,
