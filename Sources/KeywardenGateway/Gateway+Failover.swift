@@ -39,7 +39,7 @@ extension Gateway {
 
     /// Raises `fallback.engaged` when a workspace that has its own keys for the provider is served by the
     /// platform's or the managed key, once per move; the workspace's own key serving again re-arms it.
-    func noteSource(_ candidate: Candidate, call: GatewayCall, snapshot: ResolutionView, query: ResolutionQuery) {
+    func noteSource(_ candidate: Candidate, call: GatewayCall, snapshot: ResolutionView, query: ResolutionQuery, customerKeyRevoked: Bool = false) {
         guard let workspaceID = call.workspaceID else { return }
         let providerID = query.providerID ?? app.catalog.provider(servingModel: query.model ?? "")?.id ?? candidate.providerID
         if candidate.source == .byok {
@@ -52,7 +52,9 @@ extension Gateway {
               snapshot.keys(ofWorkspace: workspaceID).contains(where: { $0.providerID == providerID && $0.active && !$0.hint.isEmpty }),
               fallbacks.engage(workspaceID: workspaceID, providerID: providerID)
         else { return }
-        let reason = "the workspace's \(providerID) keys could not serve the call; \(candidate.source.rawValue) key used"
+        let reason = customerKeyRevoked
+            ? "key access revoked by the customer: the workspace's own KMS key refuses Keywarden, so its \(providerID) keys do not open; \(candidate.source.rawValue) key used"
+            : "the workspace's \(providerID) keys could not serve the call; \(candidate.source.rawValue) key used"
         effects.submit(.recordFallback(workspaceID: workspaceID, providerID: providerID, source: candidate.source, reason: reason))
     }
 

@@ -93,7 +93,7 @@ extension Gateway {
                 continue
             }
             meter.status = 101
-            noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
+            noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query, customerKeyRevoked: state.customerKeyRevoked)
             let headers = prepared.request.headers.filter { !Self.webSocketHandshakeHeaders.contains($0.name.lowercased()) && $0.name.lowercased() != "accept-encoding" }
                 .map { (name: $0.name, value: $0.value) }
             let url = Self.webSocketURL(prepared.vendorRequest.url)

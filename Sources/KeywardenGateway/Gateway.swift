@@ -384,6 +384,7 @@ public final class Gateway: Sendable {
                 // The customer took Keywarden's access to the workspace's own KMS key away: its keys are passed over and
                 // the call follows the fallback rules (the platform's keys where the workspace's settings allow).
                 metrics.failover(provider: provider.id, reason: "customer_key_revoked")
+                state.customerKeyRevoked = true
                 state.lastFailure = .local(403, "customer_key_revoked",
                                            "This workspace's keys are sealed under its own KMS key, and access to that key has been revoked by the customer.")
             } else if unreadable?.isCustodyUnavailable == true {
@@ -511,7 +512,7 @@ public final class Gateway: Sendable {
 
         // This key answers: pass the response on, every secret sent in this call removed from its head and its body.
         meter.status = status
-        noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query)
+        noteSource(candidate, call: call, snapshot: plan.snapshot, query: plan.query, customerKeyRevoked: state.customerKeyRevoked)
         let scrubber = scrubbers.scrubber(for: state.secrets)
         var headers = Self.scrubbed(Self.forwardedHeaders(response.headers, owned: owned), with: scrubber)
         if let translation {
@@ -797,6 +798,8 @@ public final class Gateway: Sendable {
         var lastTranslation: ChatTranslation?
         /// Whether a key of the workspace's own was refused for its own-keys budget in this call.
         var ownBudgetSpent = false
+        /// Whether a key of the workspace's own did not open because its customer revoked access to their KMS key.
+        var customerKeyRevoked = false
         let limits: EffectiveLimits?
 
         init(limits: EffectiveLimits?) {

@@ -204,6 +204,11 @@ struct CustomerKeyBinaryTests {
         let fallen = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(fallen.status == 200, "\(fallen.status) \(fallen.text)")
         #expect(try await lastKeySent() == "Bearer \(Self.platform)")
+        // The platform hears of it once, with the reason (fallback.engaged, to its webhooks and e-mail).
+        try await rig.eventually("fallback.engaged names the revocation") {
+            let events = try await rig.api("GET", "/api/v1/events?workspace=\(ws)&kind=fallback.engaged")
+            return "\(events)".contains("key access revoked by the customer")
+        }
         let revoked = try await rig.api("GET", "/api/v1/workspaces/\(ws)/customer-key", token: owner, expect: 200)
         let revokedKey = try #require(revoked["customer_key"] as? [String: Any])
         #expect(revokedKey["state"] as? String == "revoked" && revokedKey["code"] as? String == "kms_key_disabled", "\(revoked)")
