@@ -27,6 +27,8 @@ extension Gateway {
         var rateAdmission: RateAdmission?
         /// The body as sent to the vendor (with the model and the defaults filled in), for the cost estimate.
         var sentBody: [UInt8]?
+        /// The workspace's own keys whose secrets were opened for this call (each a use in its custody log).
+        var ownKeysOpened: [String] = []
 
         init(call: GatewayCall, started: ContinuousClock.Instant) {
             self.call = call
@@ -79,12 +81,13 @@ extension Gateway {
             }
             settleTokens(admission, used: tokens)
         }
-        let record = UsageRecord(
+        var record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: meter.candidate?.providerID ?? meter.providerID,
             model: model ?? meter.model, credentialID: meter.candidate?.credentialID, source: source, modality: meter.modality,
             consumer: meter.call.consumer, status: meter.interrupted ? 499 : meter.status, latencyMilliseconds: Self.milliseconds(elapsed), counts: counts,
             milliCredits: credits, attempts: meter.attempts, holdID: settling?.holdID
         )
+        record.ownKeysUsed = meter.ownKeysOpened
         if let settling { ledger.appendSettlingNow(record, settling: settling) } else if writesRow { ledger.append(record) }
         let providerLabel = meter.candidate?.providerID ?? (meter.providerID.isEmpty ? "unknown" : meter.providerID)
         metrics.call(provider: providerLabel, source: source?.rawValue ?? "none", status: meter.status, duration: elapsed)
@@ -105,19 +108,22 @@ extension Gateway {
     /// Charges an attempt that ended without an answer after its request was sent (the first-byte deadline, a read
     /// timeout: status 504; the client leaving: 499): the vendor bills it. Its own usage row carries its estimate, which
     /// settles its budget hold; its estimated tokens count against the tokens-per-minute limit at once.
-    func chargeUnansweredAttempt(_ candidate: Candidate, meter: Meter, reservation: BudgetReservation?, status: Int) {
+    /// The attempt's key leaves the call's list of own keys used: its own row counts it.
+    func chargeUnansweredAttempt(_ candidate: Candidate, meter: inout Meter, reservation: BudgetReservation?, status: Int) {
+        if let index = meter.ownKeysOpened.lastIndex(of: candidate.credentialID) { meter.ownKeysOpened.remove(at: index) }
         var attempt = meter
         attempt.candidate = candidate
         attempt.status = status
         let credits = estimate(attempt, source: candidate.source)
         if let admission = meter.rateAdmission { settleTokens(admission, used: estimatedTokens(attempt)) }
-        let record = UsageRecord(
+        var record = UsageRecord(
             at: Date(), workspaceID: meter.call.workspaceID, providerID: candidate.providerID, model: meter.model, credentialID: candidate.credentialID,
             source: candidate.source, modality: meter.modality, consumer: meter.call.consumer, status: status,
             latencyMilliseconds: Self.milliseconds(ContinuousClock.now - meter.started),
             counts: settings.prices.estimatedCounts(requestSize(attempt)), milliCredits: credits, attempts: 1,
             holdID: reservation?.holdID
         )
+        record.ownKeysUsed = candidate.source == .byok ? [candidate.credentialID] : []
         if let reservation, reservation.holdID != nil {
             ledger.appendSettlingNow(record, settling: reservation)
         } else {

@@ -367,7 +367,12 @@ public final class Gateway: Sendable {
         }
 
         do {
-            return (credential, provider, try await app.openSecrets(of: credential, slot: candidate.slot))
+            let opened = try await app.openSecrets(of: credential, slot: candidate.slot)
+            // A use of the workspace's own secret, for its custody log (counted when the call's row is written).
+            if candidate.source == .byok, credential.scope.workspaceID == call.workspaceID, !meter.ownKeysOpened.contains(credential.id) {
+                meter.ownKeysOpened.append(credential.id)
+            }
+            return (credential, provider, opened)
         } catch {
             if candidate.slot == .current { state.refusedCurrent.insert(candidate.credentialID) }
             state.attempts += 1
@@ -440,7 +445,7 @@ public final class Gateway: Sendable {
                 state.clientLeft = true
                 state.lastAttemptBilled = (error as? VendorCallCancelled)?.requestSent ?? false
                 if state.lastAttemptBilled {
-                    chargeUnansweredAttempt(candidate, meter: meter, reservation: reservation, status: Self.clientClosedStatus)
+                    chargeUnansweredAttempt(candidate, meter: &meter, reservation: reservation, status: Self.clientClosedStatus)
                 } else {
                     release(reservation)
                     refundTokens(&meter)
@@ -455,7 +460,7 @@ public final class Gateway: Sendable {
             if state.lastAttemptBilled {
                 // The vendor got the request and was working on it when the deadline ended the attempt: it bills it. The
                 // attempt is charged its estimate (a row of its own), against the budget and the tokens-per-minute limit.
-                chargeUnansweredAttempt(candidate, meter: meter, reservation: reservation, status: 504)
+                chargeUnansweredAttempt(candidate, meter: &meter, reservation: reservation, status: 504)
             } else {
                 release(reservation)
                 refundTokens(&meter)

@@ -123,12 +123,16 @@ public final class CustodyTally: Sendable {
         Int64((date.timeIntervalSince1970 / 60).rounded(.down))
     }
 
-    /// Counts the calls of `records` served by a workspace's own key.
+    /// Counts the uses of workspaces' own keys in `records`: every own key a call opened (``UsageRecord/ownKeysUsed``,
+    /// failed-over ones too), else the answering key when it is the workspace's own.
     public func add(_ records: [UsageRecord]) {
         var own: [(Slot, Date)] = []
-        for record in records where record.source == .byok {
-            guard let workspaceID = record.workspaceID, let credentialID = record.credentialID else { continue }
-            own.append((Slot(workspaceID: workspaceID, credentialID: credentialID, minute: Self.minute(of: record.at)), record.at))
+        for record in records {
+            guard let workspaceID = record.workspaceID else { continue }
+            let keys = record.ownKeysUsed ?? (record.source == .byok ? record.credentialID.map { [$0] } ?? [] : [])
+            for credentialID in keys {
+                own.append((Slot(workspaceID: workspaceID, credentialID: credentialID, minute: Self.minute(of: record.at)), record.at))
+            }
         }
         guard !own.isEmpty else { return }
         buckets.withLock { buckets in

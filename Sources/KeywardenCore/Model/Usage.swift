@@ -37,6 +37,10 @@ public struct UsageRecord: Sendable, Equatable {
     public var attempts: Int
     /// The budget hold (shared, on PostgreSQL) this call's cost settles when its row is written; `nil` when none.
     public var holdID: String?
+    /// The workspace's own keys whose secrets this call opened, in order (failed-over ones too): each is a use the
+    /// workspace's custody log counts. Not stored with the row; `nil` (not tracked): the answering key alone, if the
+    /// workspace's.
+    public var ownKeysUsed: [String]?
 
     public init(id: String = Identifier.make("use"), at: Date, workspaceID: String?, providerID: String, model: String?, credentialID: String?,
                 source: KeySource?, modality: Modality, consumer: String?, status: Int, latencyMilliseconds: Int, counts: UsageCounts,
