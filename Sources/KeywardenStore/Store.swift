@@ -190,6 +190,18 @@ public final class Store: Sendable {
             let store = Store(configuration: configuration, engine: engine, vault: vault, fingerprinter: fingerprinter, logger: logger)
 
             report.secretsUnderUnknownKeys = try await store.countSecretsUnderUnknownKeys()
+            if vault.customerKeys == nil {
+                let underCustomerKeys = try await engine.read { db in
+                    try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(ScopeKeyRepository.table)
+                        .where("master_key_id", .like, ScopeKeyRepository.customerWrapped).first()?.decode(column: "n", as: Int.self) ?? 0
+                }
+                if underCustomerKeys > 0 {
+                    logger.warning(
+                        "workspaces' keys are wrapped by their own KMS keys, and this instance is not configured to reach them: their secrets do not open here; set KEYWARDEN_CUSTOMER_KEYS=aws-kms as on the other instances",
+                        metadata: ["workspace_keys": "\(underCustomerKeys)"]
+                    )
+                }
+            }
             if report.secretsUnderUnknownKeys > 0 {
                 logger.warning(
                     "stored secrets are wrapped by master keys this process does not have; they will show as unreadable until the right master key is configured",

@@ -48,17 +48,44 @@ struct CustomerKeyTests {
         func vendor(_ type: String) -> KMSVendorError { KMSVendorError(status: 400, type: type, message: "m") }
         let revoked: [KMSError] = [.keyDisabled(vendor("DisabledException")), .keyDisabled(vendor("KMSInvalidStateException")),
                                    .keyNotFound(vendor("NotFoundException")), .accessDenied(vendor("AccessDeniedException")),
-                                   .accessDenied(KMSVendorError(status: 403, type: "", message: ""))]
+                                   .rejected(vendor("InvalidKeyUsageException"))]
         for error in revoked { #expect(CustomerKeys.vaultError(error, key: key).isCustomerKeyRevoked, "\(error)") }
         let outages: [KMSError] = [.accessDenied(vendor("UnrecognizedClientException")), .accessDenied(vendor("InvalidSignatureException")),
                                    .accessDenied(vendor("ExpiredTokenException")), .unreachable(reason: "refused"),
                                    .deadlineExceeded(after: .seconds(5)), .throttled(vendor("ThrottlingException")),
-                                   .vendorFailure(vendor("KMSInternalException")), .malformedAnswer(detail: "x")]
+                                   .vendorFailure(vendor("KMSInternalException")), .malformedAnswer(detail: "x"),
+                                   // Retryable by AWS's word, and answers without an error type (a proxy's, a wrong region's front end).
+                                   .keyDisabled(vendor("KeyUnavailableException")), .accessDenied(KMSVendorError(status: 403, type: "", message: "")),
+                                   .keyNotFound(KMSVendorError(status: 404, type: "", message: "")), .rejected(vendor("ValidationException"))]
         for error in outages {
             let said = CustomerKeys.vaultError(error, key: key)
             #expect(said.isCustodyUnavailable && !said.isCustomerKeyRevoked, "\(error)")
         }
         #expect(CustomerKeys.vaultError(.invalidCiphertext(vendor("InvalidCiphertextException")), key: key) == .unreadable(.authenticationFailed))
+    }
+
+    @Test("a region is a region (it becomes part of the KMS's host name); an AWS regional endpoint serves its own region only; aws-cn keys go to amazonaws.com.cn")
+    func regionsAndEndpoints() async throws {
+        for region in ["us-east-1", "eu-west-3", "us-gov-west-1", "ap-southeast-4", "cn-north-1", "il-central-1"] {
+            #expect(CustomerKeyARN.isRegion(region), "\(region)")
+        }
+        for region in ["s3", "kms", "us-east", "us--1", "u-east-1", "us-east-123", "us-east-1a", "fips-us-east-1", "us-east-1.evil", "US-east-1", ""] {
+            #expect(!CustomerKeyARN.isRegion(region), "\(region)")
+        }
+        let uuid = "1234abcd-12ab-34cd-56ef-1234567890ab"
+        let china = try CustomerKeyARN.parse("arn:aws-cn:kms:cn-north-1:111122223333:key/\(uuid)").get()
+        #expect(china.regionalEndpoint?.absoluteString == "https://kms.cn-north-1.amazonaws.com.cn")
+        let ireland = try CustomerKeyARN.parse("arn:aws:kms:eu-west-1:111122223333:key/\(uuid)").get()
+        #expect(ireland.regionalEndpoint?.absoluteString == "https://kms.eu-west-1.amazonaws.com")
+        let credentials = SigV4Signer.Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"))
+        func keys(_ endpoint: String?) throws -> CustomerKeys {
+            CustomerKeys(configuration: try CustomerKeyConfiguration(credentials: credentials, endpoint: endpoint.flatMap(URL.init(string:))), logger: logger)
+        }
+        let (regional, own, plain, vpce) = (try keys("https://kms.us-east-1.amazonaws.com"), try keys("https://kms.eu-west-1.amazonaws.com"),
+                                            try keys(nil), try keys("https://vpce-0abc.kms.eu-west-1.vpce.amazonaws.com"))
+        #expect(!regional.reaches(ireland))
+        #expect(own.reaches(ireland) && plain.reaches(ireland) && vpce.reaches(ireland))
+        for keys in [regional, own, plain, vpce] { await keys.close() }
     }
 
     func customerKeys(_ moto: KMSPeer, endpoint: URL? = nil, secret: String? = nil, accounts: Set<String> = []) throws -> CustomerKeys {
@@ -105,6 +132,17 @@ struct CustomerKeyTests {
         await #expect(throws: VaultError.self) { try await vault.open(sealed, in: context, keys: directory) }
         try await Task.sleep(for: vault.customerKeyRetryInterval + .milliseconds(100))
         #expect(try await vault.open(sealed, in: context, keys: directory).unprotectedString == Self.canary)
+
+        // Asked now, past the copy held: a revocation a moment ago is seen at once, and the copy is dropped.
+        let held = Vault(custodian: LocalKeyring(keyring: .generate()), customerKeys: try customerKeys(moto), cacheTimeToLive: .seconds(300))
+        _ = try await held.unwrap(stored)
+        try await moto.customer("disable", key: arn)
+        #expect(try await held.open(sealed, in: context, keys: directory).unprotectedString == Self.canary, "the copy held serves")
+        await #expect(throws: VaultError.self) { try await held.checkCustomerKey(stored) }
+        await #expect(throws: VaultError.self) { try await held.open(sealed, in: context, keys: directory) }
+        await held.close()
+        try await moto.customer("enable", key: arn)
+        try await Task.sleep(for: vault.customerKeyRetryInterval + .milliseconds(100))
 
         // Scheduled for deletion: refused again once the key held is dropped.
         #expect(try await moto.customer("schedule-deletion", key: arn) == "PendingDeletion")

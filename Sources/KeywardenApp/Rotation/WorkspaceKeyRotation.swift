@@ -4,6 +4,16 @@ import KeywardenStore
 import KeywardenVault
 import SQLKit
 
+/// What wraps the workspace's new key in a rotation.
+public enum WorkspaceKeyWrapping: Sendable, Equatable {
+    /// What wraps its newest key now: the master key, or its own KMS key (a routine rotation changes neither).
+    case keep
+    /// Keywarden's master key.
+    case masterKey
+    /// The workspace's own KMS key.
+    case customerKey(CustomerKeyARN)
+}
+
 /// What a workspace-key rotation did.
 public struct WorkspaceKeyRotationReport: Sendable, Equatable {
     /// The workspace's new key.
@@ -25,24 +35,44 @@ public struct WorkspaceKeyRotation: Sendable {
     let app: AppServices
     var store: Store { app.store }
 
-    /// Rotates `workspaceID`'s key to a new one wrapped by the master key, or by `customerKey` (the workspace's own
-    /// KMS key); `not_found` for an unknown workspace.
-    public func run(workspaceID: String, actor: String, customerKey: CustomerKeyARN? = nil, batchSize: Int = 500) async throws -> WorkspaceKeyRotationReport {
+    /// Rotates `workspaceID`'s key to a new one wrapped as `wrapping` says; `not_found` for an unknown workspace.
+    ///
+    /// First every key of the workspace under a customer's KMS key is checked with that KMS (not the copy in memory): a
+    /// key its customer revoked stops the rotation (`customer_key_revoked`), unless `abandoningRevoked` (a platform
+    /// admin's way out of a key that is gone for good: the secrets under it are left as they are, unreadable).
+    public func run(workspaceID: String, actor: String, wrapping: WorkspaceKeyWrapping = .keep, abandoningRevoked: Bool = false,
+                    batchSize: Int = 500) async throws -> WorkspaceKeyRotationReport {
         guard try await store.engine.read({ db in try await self.store.workspaces.get(workspaceID, on: db) }) != nil else {
             throw KeywardenError.notFound("workspace")
         }
         // Batches are small: each transaction keeps the ordinary deadline.
         return try await store.engine.withExclusiveLock(MasterKeyRotation.lockName) {
-            try await self.runAlone(workspaceID: workspaceID, actor: actor, customerKey: customerKey, batchSize: max(1, batchSize))
+            try await self.runAlone(workspaceID: workspaceID, actor: actor, wrapping: wrapping, abandoningRevoked: abandoningRevoked,
+                                    batchSize: max(1, batchSize))
         }
     }
 
-    private func runAlone(workspaceID: String, actor: String, customerKey: CustomerKeyARN?, batchSize: Int) async throws -> WorkspaceKeyRotationReport {
+    private func runAlone(workspaceID: String, actor: String, wrapping: WorkspaceKeyWrapping, abandoningRevoked: Bool,
+                          batchSize: Int) async throws -> WorkspaceKeyRotationReport {
         let scope = Scope.workspace(workspaceID)
-        // Every key the secrets are under must open before a new one becomes the workspace's newest: a customer key
-        // that refuses now would leave the secrets under it while the workspace seemed to have moved off it.
-        for stored in try await store.engine.read({ db in try await ScopeKeyRepository().keys(of: scope, on: db) }) where stored.isUnderCustomerKey {
-            _ = try await store.vault.unwrap(stored)
+        let existing = try await store.engine.read { db in try await ScopeKeyRepository().keys(of: scope, on: db) }
+        // Every key the secrets are under must open, by its KMS's answer now, before a new one becomes the workspace's
+        // newest: a customer key that refuses would otherwise leave the secrets under it while the workspace seemed to
+        // have moved off it, and a key revoked a moment ago would be moved off with the copy still held in memory.
+        for stored in existing where stored.isUnderCustomerKey {
+            do throws(VaultError) {
+                try await store.vault.checkCustomerKey(stored)
+            } catch {
+                guard error.isCustomerKeyRevoked, abandoningRevoked else { throw error }
+                store.logger.warning("workspace key under a revoked customer key abandoned: the secrets under it stay unreadable", metadata: [
+                    "workspace": "\(workspaceID)", "workspace_key": "\(stored.id)", "reason": "\(error)",
+                ])
+            }
+        }
+        let customerKey: CustomerKeyARN? = switch wrapping {
+        case .keep: existing.first?.customerKey
+        case .masterKey: nil
+        case .customerKey(let key): key
         }
         let newKey = try await store.vault.makeScopeKey(for: scope, keys: store.scopeKeys, customerKey: customerKey)
         var rewrapped = 0
@@ -70,7 +100,7 @@ public struct WorkspaceKeyRotation: Sendable {
                     do {
                         let moved = try await store.vault.rewrap(SealedSecret(wrappedKey: wrapped, ciphertext: []), in: context, to: newKey, keys: store.scopeKeys)
                         updates.append((owner, field, wrapped, moved))
-                    } catch let error as VaultError where !error.isCustodyUnavailable {
+                    } catch let error as VaultError where !error.isCustodyUnavailable || (abandoningRevoked && error.isCustomerKeyRevoked) {
                         if unreadable.insert([owner, field]).inserted {
                             store.logger.warning("secret does not open with its workspace's keys; left as it is", metadata: [
                                 "owner": "\(owner)", "field": "\(field)", "reason": "\(error)",

@@ -27,8 +27,14 @@ public struct CustomerKeyStatus: Sendable, Equatable {
     public let state: State
     /// The KMS's stable code when not active (`kms_key_disabled`, `kms_access_denied`, `kms_unreachable`, …).
     public let code: String?
-    /// What the KMS said, in words (the customer's KMS's own message; never key material).
-    public let detail: String?
+    /// What the KMS said, in words (the customer's KMS's own message; never key material). Shown to the workspace's
+    /// owners only: it may name Keywarden's AWS principal or endpoint.
+    public var detail: String?
+    /// Secrets of the workspace not yet under its newest key (a move to or from the customer's key not finished: set
+    /// or remove the key again to finish it).
+    public let movingSecrets: Int
+    /// Whether this key wraps the workspace's newest key; `false`: a removal not finished left secrets under it.
+    public let inForce: Bool
 
     /// Whether the customer revoked Keywarden's access.
     public var isRevoked: Bool { state == .revoked }
@@ -55,16 +61,23 @@ public struct CustomerKeyService: Sendable {
     /// Whether workspaces may bring their own KMS key on this platform.
     public var isOffered: Bool { store.vault.customerKeys != nil }
 
-    /// The workspace's customer key and its state now (`nil`: its key is wrapped by the master key). Asks the KMS only
-    /// when the workspace key is not held (within the vault's cache) and no refusal is remembered (a few seconds).
+    /// The workspace's customer key and its state now (`nil`: no key of the workspace is under one). Asks the KMS only
+    /// when the workspace key is not held (within the vault's cache) and no revocation is remembered (a few seconds).
     public func status(workspaceID: String) async throws -> CustomerKeyStatus? {
-        let stored = try await store.engine.read { db in
+        let scope = Scope.workspace(workspaceID)
+        let (keys, moving) = try await store.engine.read { db in
             guard try await self.store.workspaces.get(workspaceID, on: db) != nil else { throw KeywardenError.notFound("workspace") }
-            return try await ScopeKeyRepository().activeKey(for: .workspace(workspaceID), on: db)
+            let keys = try await ScopeKeyRepository().keys(of: scope, on: db)
+            guard let newest = keys.first, keys.contains(where: \.isUnderCustomerKey) else { return (keys, 0) }
+            let row = try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(SealedSecretRepository.table)
+                .where("scope", .equal, scope.description).where("master_key_id", .notEqual, newest.id).first()
+            return (keys, try row?.decode(column: "n", as: Int.self) ?? 0)
         }
-        guard let stored, let key = stored.customerKey else { return nil }
+        // The newest key when a customer key wraps it; else an older one still holding secrets (a removal not finished).
+        guard let stored = keys.first(where: \.isUnderCustomerKey), let key = stored.customerKey else { return nil }
         func status(_ state: CustomerKeyStatus.State, _ code: String? = nil, _ detail: String? = nil) -> CustomerKeyStatus {
-            CustomerKeyStatus(keyARN: key.arn, workspaceKeyID: stored.id, since: stored.createdAt, state: state, code: code, detail: detail)
+            CustomerKeyStatus(keyARN: key.arn, workspaceKeyID: stored.id, since: stored.createdAt, state: state, code: code, detail: detail,
+                              movingSecrets: moving, inForce: stored.id == keys.first?.id)
         }
         do {
             _ = try await store.vault.unwrap(stored)
@@ -93,15 +106,19 @@ public struct CustomerKeyService: Sendable {
         guard customerKeys.allows(key) else {
             throw KeywardenError.invalid("key_arn", "Keys of AWS account \(key.account) are not accepted on this platform.", code: "customer_key_account_not_allowed")
         }
+        guard customerKeys.reaches(key) else {
+            throw KeywardenError.invalid("key_arn", "The key is in \(key.region); this platform's KMS endpoint serves another region.", code: "invalid_customer_key")
+        }
         // The platform's master key is not the customer's to revoke.
         let masterKeys = ([store.vault.custodian.activeKeyID] + store.vault.custodian.decryptOnlyKeyIDs)
             .filter { $0.hasPrefix("kms:") }.map { String($0.dropFirst(4)) }
         if masterKeys.contains(where: { $0 == key.arn || $0 == key.keyID || $0.hasSuffix("/" + key.keyID) }) {
             throw KeywardenError.invalid("key_arn", "That is Keywarden's own master key; name a key of the workspace's own.", code: "invalid_customer_key")
         }
+        try await checkCurrentKeys(workspaceID: workspaceID)
         let rotation: WorkspaceKeyRotationReport
         do {
-            rotation = try await app.workspaceKeyRotation.run(workspaceID: workspaceID, actor: actor, customerKey: key)
+            rotation = try await app.workspaceKeyRotation.run(workspaceID: workspaceID, actor: actor, wrapping: .customerKey(key))
         } catch VaultError.customerKeyRevoked(let code, let detail) {
             throw KeywardenError(.unprocessable, code: "customer_key_refused",
                                  message: "The KMS key refused Keywarden (\(code)): \(detail). Enable the key, and grant Keywarden's AWS principal kms:Encrypt and kms:Decrypt in its policy.",
@@ -112,14 +129,34 @@ public struct CustomerKeyService: Sendable {
         return CustomerKeyChange(status: try await status(workspaceID: workspaceID), rotation: rotation)
     }
 
-    /// Puts the workspace's secrets back under a workspace key the master key wraps. The customer's key must still let
-    /// Keywarden decrypt (the secrets are under it until they moved): a revoked key is `customer_key_revoked`.
-    public func remove(workspaceID: String, actor: String) async throws -> CustomerKeyChange {
+    /// Puts the workspace's secrets back under a workspace key the master key wraps (also finishes a removal that
+    /// stopped half way). The customer's key must still let Keywarden decrypt, by its KMS's answer now (the secrets are
+    /// under it until they moved): a revoked key is `customer_key_revoked`.
+    ///
+    /// `abandoning` (platform admins) is the way out of a key that is gone for good: the workspace gets a new key the
+    /// master key wraps, so it can store keys again; the secrets under the revoked key stay unreadable ("No key").
+    public func remove(workspaceID: String, abandoning: Bool = false, actor: String) async throws -> CustomerKeyChange {
         guard let current = try await status(workspaceID: workspaceID) else { throw KeywardenError.notFound("customer key") }
-        let rotation = try await app.workspaceKeyRotation.run(workspaceID: workspaceID, actor: actor, customerKey: nil)
-        try await audit(actor: actor, action: "workspace.customer_key_removed", workspaceID: workspaceID,
-                        details: ["key_arn": current.keyARN, "workspace_key": rotation.newKeyID, "rewrapped": "\(rotation.rewrapped)"])
-        return CustomerKeyChange(status: nil, rotation: rotation)
+        let rotation = try await app.workspaceKeyRotation.run(workspaceID: workspaceID, actor: actor, wrapping: .masterKey, abandoningRevoked: abandoning)
+        try await audit(actor: actor, action: abandoning ? "workspace.customer_key_abandoned" : "workspace.customer_key_removed", workspaceID: workspaceID,
+                        details: ["key_arn": current.keyARN, "workspace_key": rotation.newKeyID, "rewrapped": "\(rotation.rewrapped)",
+                                  "unreadable": "\(rotation.unreadable)"])
+        return CustomerKeyChange(status: try await status(workspaceID: workspaceID), rotation: rotation)
+    }
+
+    /// Checks each key of the workspace under a customer's KMS key with that KMS now: a revoked one stops a change of
+    /// the workspace's key (the secrets under it could not move) with `customer_key_revoked`, naming the current key.
+    private func checkCurrentKeys(workspaceID: String) async throws {
+        let keys = try await store.engine.read { db in try await ScopeKeyRepository().keys(of: .workspace(workspaceID), on: db) }
+        for stored in keys where stored.isUnderCustomerKey {
+            do throws(VaultError) {
+                try await store.vault.checkCustomerKey(stored)
+            } catch {
+                guard error.isCustomerKeyRevoked else { throw error }
+                throw KeywardenError(.forbidden, code: "customer_key_revoked",
+                                     message: "The workspace's current KMS key (\(stored.customerKey?.arn ?? stored.masterKeyID)) refuses Keywarden, so the secrets under it cannot move; restore access to it first.")
+            }
+        }
     }
 
     private func audit(actor: String, action: String, workspaceID: String, details: [String: String]) async throws {
@@ -131,10 +168,13 @@ public struct CustomerKeyService: Sendable {
 }
 
 extension CustomerKeyService {
-    /// The workspace's customer key and its state, for a principal who reads its keys (`keys.read`).
+    /// The workspace's customer key and its state, for a principal who reads its keys (`keys.read`); the KMS's own
+    /// words only for its owners (`members.manage`).
     public func status(workspaceID: String, principal: Principal) async throws -> CustomerKeyStatus? {
         try principal.authorize(.keysRead, inWorkspace: workspaceID)
-        return try await status(workspaceID: workspaceID)
+        guard var status = try await status(workspaceID: workspaceID) else { return nil }
+        if principal.decide(.membersManage, inWorkspace: workspaceID) != .allowed { status.detail = nil }
+        return status
     }
 
     /// Sets the workspace's own KMS key (its owners: `members.manage`; platform admins).
@@ -143,10 +183,12 @@ extension CustomerKeyService {
         return try await set(workspaceID: workspaceID, keyARN: keyARN, actor: principal.actor)
     }
 
-    /// Removes the workspace's own KMS key (its owners: `members.manage`; platform admins).
-    public func remove(workspaceID: String, principal: Principal) async throws -> CustomerKeyChange {
+    /// Removes the workspace's own KMS key (its owners: `members.manage`; platform admins); abandoning a revoked one
+    /// is the platform's (platform admins).
+    public func remove(workspaceID: String, abandoning: Bool = false, principal: Principal) async throws -> CustomerKeyChange {
         try principal.authorize(.membersManage, inWorkspace: workspaceID)
-        return try await remove(workspaceID: workspaceID, actor: principal.actor)
+        if abandoning { try principal.authorizePlatform() }
+        return try await remove(workspaceID: workspaceID, abandoning: abandoning, actor: principal.actor)
     }
 }
 

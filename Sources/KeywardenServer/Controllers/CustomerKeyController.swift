@@ -4,7 +4,8 @@ import KeywardenApp
 import KeywardenCore
 
 /// `GET|PUT|DELETE /api/v1/workspaces/{workspace}/customer-key`: the workspace's own KMS key (a customer-managed key)
-/// and its state; setting one rotates the workspace's key under it, removing it rotates back under the master key.
+/// and its state; setting one rotates the workspace's key under it, removing it rotates back under the master key
+/// (`?abandon=true`, platform admins: away from a key revoked for good, leaving the secrets under it unreadable).
 struct CustomerKeyController {
     let app: AppServices
 
@@ -24,9 +25,10 @@ struct CustomerKeyController {
             let change = try await app.customerKeys.set(workspaceID: workspaceID, keyARN: keyARN, principal: principal)
             return try JSONResponse.make(ChangeBody(offered: true, change: change))
         }
-        group.delete { _, context -> Response in
+        group.delete { request, context -> Response in
             let workspaceID = try context.parameters.require("workspace")
-            let change = try await app.customerKeys.remove(workspaceID: workspaceID, principal: try context.requirePrincipal())
+            let change = try await app.customerKeys.remove(workspaceID: workspaceID, abandoning: try request.queryBool("abandon"),
+                                                           principal: try context.requirePrincipal())
             return try JSONResponse.make(ChangeBody(offered: app.customerKeys.isOffered, change: change))
         }
     }
@@ -48,6 +50,8 @@ struct CustomerKeyController {
         let state: String
         let code: String?
         let message: String?
+        let movingSecrets: Int
+        let inForce: Bool
 
         init(_ status: CustomerKeyStatus) {
             keyARN = status.keyARN
@@ -56,10 +60,13 @@ struct CustomerKeyController {
             state = status.state.rawValue
             code = status.code
             message = status.detail
+            movingSecrets = status.movingSecrets
+            inForce = status.inForce
         }
 
         enum CodingKeys: String, CodingKey {
             case keyARN = "key_arn", workspaceKey = "workspace_key", since, state, code, message
+            case movingSecrets = "moving_secrets", inForce = "in_force"
         }
     }
 

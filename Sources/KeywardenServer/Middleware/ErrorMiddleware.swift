@@ -46,7 +46,7 @@ extension APIError {
                 // The device's own words (which setting or code to check) are for the operator's log, not the client.
                 logger.warning("the master key's device cannot be used", metadata: ["error": "\(error)"])
                 return APIError(.serviceUnavailable, code: error.code,
-                                message: "The device holding Keywarden's master key cannot be used right now; nothing was changed. Try again shortly.",
+                                message: "The key that opens these secrets (Keywarden's master key in its device, or the workspace's own KMS key) cannot be used right now; nothing was changed. Try again shortly.",
                                 headers: [.retryAfter: "\(StoreError.retryAfterSeconds)"])
             }
             logger.error("a stored secret does not open", metadata: ["error": "\(error)"])

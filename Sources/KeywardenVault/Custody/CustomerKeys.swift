@@ -11,6 +11,8 @@ import Synchronization
 public struct CustomerKeyARN: Sendable, Hashable, CustomStringConvertible {
     /// The ARN as given (`arn:aws:kms:eu-west-1:111122223333:key/…`).
     public let arn: String
+    /// The AWS partition (`aws`, `aws-cn`, `aws-us-gov`).
+    public let partition: String
     /// The region the key lives in, from the ARN.
     public let region: String
     /// The AWS account that owns the key, from the ARN (12 digits).
@@ -27,10 +29,7 @@ public struct CustomerKeyARN: Sendable, Hashable, CustomStringConvertible {
             return .failure(.init("must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID)"))
         }
         let (region, account, resource) = (parts[3], parts[4], parts[5])
-        guard (1...32).contains(region.count), region.first.map({ ("a"..."z").contains($0) }) == true,
-              region.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }) else {
-            return .failure(.init("names no AWS region (such as eu-west-1)"))
-        }
+        guard isRegion(region) else { return .failure(.init("names no AWS region (such as eu-west-1)")) }
         guard account.count == 12, account.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) else {
             return .failure(.init("names no AWS account (12 digits)"))
         }
@@ -38,7 +37,22 @@ public struct CustomerKeyARN: Sendable, Hashable, CustomStringConvertible {
         guard resource.hasPrefix("key/") else { return .failure(.init("must name a key (…:key/KEY-ID)")) }
         let keyID = String(resource.dropFirst(4))
         guard isKeyID(keyID) else { return .failure(.init("names no key id (a UUID, or mrk- and 32 hex digits)")) }
-        return .success(CustomerKeyARN(arn: text, region: region, account: account, keyID: keyID))
+        return .success(CustomerKeyARN(arn: text, partition: parts[1], region: region, account: account, keyID: keyID))
+    }
+
+    /// An AWS region's shape: two letters, one or more words, a number (`eu-west-1`, `us-gov-west-1`, `ap-southeast-4`);
+    /// the region becomes part of the KMS's host name, so nothing else is one.
+    static func isRegion(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let letters = { (s: Substring) in !s.isEmpty && s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) } }
+        guard parts.count >= 3, text.count <= 32, let number = parts.last, parts[0].count == 2, letters(parts[0]) else { return false }
+        return parts.dropFirst().dropLast().allSatisfy(letters) && (1...2).contains(number.count)
+            && number.unicodeScalars.allSatisfy { ("0"..."9").contains($0) }
+    }
+
+    /// AWS's KMS endpoint for the key's region and partition.
+    var regionalEndpoint: URL? {
+        URL(string: "https://kms.\(region).\(partition == "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com")")
     }
 
     /// A key id: a UUID in lower-case hex, or a multi-Region key's `mrk-` and 32 hex digits.
@@ -162,6 +176,14 @@ public final class CustomerKeys: Sendable {
         configuration.allowedAccounts.isEmpty || configuration.allowedAccounts.contains(key.account)
     }
 
+    /// Whether the configured endpoint serves `key`'s region: an AWS regional endpoint (`kms.REGION.amazonaws.com`)
+    /// serves its own region only; any other endpoint (a VPC endpoint's name, a local KMS) is taken at its word.
+    public func reaches(_ key: CustomerKeyARN) -> Bool {
+        guard let host = configuration.endpoint?.host?.lowercased(), host.hasPrefix("kms."),
+              host.hasSuffix(".amazonaws.com") || host.hasSuffix(".amazonaws.com.cn") else { return true }
+        return host.dropFirst(4).prefix { $0 != "." } == key.region
+    }
+
     /// Encrypts a workspace key's material under `key`, bound to the workspace key's id and scope.
     func wrap(_ material: Secret, id: String, scope: Scope, under key: CustomerKeyARN) async throws(VaultError) -> [UInt8] {
         do {
@@ -192,7 +214,7 @@ public final class CustomerKeys: Sendable {
     /// The client of `key` (one per ARN, over the shared HTTP client).
     private func client(for key: CustomerKeyARN) throws(KMSError) -> KMSClient {
         if let client = clients.withLock({ $0[key.arn] }) { return client }
-        let kms = try KMSConfiguration(keyID: key.arn, region: key.region, endpoint: configuration.endpoint,
+        let kms = try KMSConfiguration(keyID: key.arn, region: key.region, endpoint: configuration.endpoint ?? key.regionalEndpoint,
                                        credentials: configuration.credentials, timeout: configuration.timeout)
         let client = KMSClient(configuration: kms, httpClient: httpClient, logger: logger)
         clients.withLock { clients in
@@ -208,13 +230,16 @@ public final class CustomerKeys: Sendable {
         switch error {
         case .invalidCiphertext:
             return .unreadable(.authenticationFailed)
-        case .keyDisabled(let vendor), .keyNotFound(let vendor):
-            return .customerKeyRevoked(deviceCode: error.code, detail: "the customer's KMS key \(key.arn) refuses Keywarden (\(vendor))")
-        case .accessDenied(let vendor) where vendor.type == "AccessDeniedException" || vendor.type.isEmpty:
-            // The key's policy (or a grant) no longer lets Keywarden's credentials use the key: the customer's doing.
+        case .keyDisabled(let vendor) where vendor.type != "KeyUnavailableException" && !vendor.type.isEmpty,
+             .keyNotFound(let vendor) where !vendor.type.isEmpty,
+             // The key's policy (or a grant) no longer lets Keywarden's credentials use the key: the customer's doing.
+             .accessDenied(let vendor) where vendor.type == "AccessDeniedException",
+             // A key that cannot do what it is asked (an asymmetric key, a key for signing): the customer's choice.
+             .rejected(let vendor) where ["InvalidKeyUsageException", "UnsupportedOperationException"].contains(vendor.type):
             return .customerKeyRevoked(deviceCode: error.code, detail: "the customer's KMS key \(key.arn) refuses Keywarden (\(vendor))")
         default:
-            // Keywarden's own credentials refused, the KMS away, slow or failing: nothing the customer did.
+            // Keywarden's own credentials refused, the KMS away, slow or failing, an answer without an error type (a
+            // proxy's), a key that is only unavailable for a while (KeyUnavailableException): nothing the customer did.
             return .custodyUnavailable(deviceCode: error.code, detail: "the customer's KMS key \(key.arn) cannot be used now: \(error)")
         }
     }

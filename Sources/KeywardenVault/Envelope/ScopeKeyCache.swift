@@ -51,6 +51,11 @@ final class ScopeKeyCache: Sendable {
         }
     }
 
+    /// Drops the key with this id.
+    func forget(id: String) {
+        entries.withLock { $0[id] = nil }
+    }
+
     /// Drops every key of `scope`.
     func forget(scope: Scope) {
         entries.withLock { $0 = $0.filter { $0.value.key.scope != scope } }

@@ -19,8 +19,9 @@ public final class Vault: Sendable {
     /// Workspaces' own KMS keys, when the platform lets workspaces bring one (``CustomerKeyConfiguration``).
     public let customerKeys: CustomerKeys?
     let cache: ScopeKeyCache
-    /// Refusals of customer keys, by workspace-key id, remembered for a short time: a workspace whose customer revoked
-    /// access does not have every call ask the customer's KMS again (and the customer's re-enabling is seen within it).
+    /// Refusals of customer keys (revocations, not outages), by workspace-key id, remembered for a short time: a
+    /// workspace whose customer revoked access does not have every call ask the customer's KMS again (and the customer's
+    /// re-enabling is seen within it).
     private let refusals = Mutex<[String: (error: VaultError, until: ContinuousClock.Instant)]>([:])
     /// How long a customer key's refusal is remembered: the cache's time to live, at most 10 seconds.
     public let customerKeyRetryInterval: Duration
@@ -210,13 +211,7 @@ public final class Vault: Sendable {
                 material = try await unwrapOnce(stored)
                 refusals.withLock { $0[stored.id] = nil }
             } catch {
-                if error.isCustodyUnavailable {
-                    let until = ContinuousClock.now.advanced(by: customerKeyRetryInterval)
-                    refusals.withLock { refusals in
-                        if refusals.count >= 10_000 { refusals.removeAll() }
-                        refusals[stored.id] = (error, until)
-                    }
-                }
+                remember(error, of: stored)
                 throw error
             }
         } else {
@@ -281,6 +276,33 @@ public final class Vault: Sendable {
         let opened = try await unwrapMaterial(stored)
         guard opened == material else {
             throw .custodyUnavailable(deviceCode: "wrap_check_failed", detail: "the master key's device returned a wrapping that does not open to the key it was given")
+        }
+    }
+
+    /// Asks the customer's KMS now whether a workspace key under a customer key opens, past the cache and any remembered
+    /// refusal: what a change of the workspace's wrapping checks first (a key revoked a moment ago must not be moved off
+    /// with the copy still held in memory). A refusal drops the copy held, so calls stop using it at once.
+    public func checkCustomerKey(_ stored: WrappedScopeKey) async throws(VaultError) {
+        guard stored.isUnderCustomerKey else { return }
+        do throws(VaultError) {
+            let material = try await unwrapMaterial(stored)
+            refusals.withLock { $0[stored.id] = nil }
+            guard material.byteCount == EnvelopeFormat.dataKeyLength else { throw .unreadable(.malformed) }
+        } catch {
+            remember(error, of: stored)
+            throw error
+        }
+    }
+
+    /// Remembers a customer key's revocation (not an outage: one throttled or slow answer must not stop a workspace's
+    /// own keys for seconds), and drops the copy of the key held.
+    private func remember(_ error: VaultError, of stored: WrappedScopeKey) {
+        guard error.isCustomerKeyRevoked else { return }
+        cache.forget(id: stored.id)
+        let until = ContinuousClock.now.advanced(by: customerKeyRetryInterval)
+        refusals.withLock { refusals in
+            if refusals.count >= 10_000 { refusals.removeAll() }
+            refusals[stored.id] = (error, until)
         }
     }
 
