@@ -112,3 +112,45 @@ struct ClientConnectionTests {
         #expect(try await TestHTTP.get("http://127.0.0.1:\(listening)/healthz").status == 200)
     }
 }
+
+/// Requests whose heads the HTTP stack once lost: an upgrade nothing takes, and a path with runs of `/`.
+@Suite("Request heads, end to end", .serialized)
+struct RequestHeadEndToEndTests {
+    @Test("Upgrade: h2c (with or without a body, on the API or the gateway) is answered over HTTP/1.1 (the connection closed after it when Connection named the upgrade, kept otherwise); //openai//v1/… is served as /openai/v1/…")
+    func unsupportedUpgradeAndMergedSlashes() async throws {
+        let rig = try await GatewayRig(vendors: ["openai"])
+        defer { Task { await rig.stop() } }
+        let ws = try await rig.workspace("Heads")
+        _ = try await rig.key(ws, secret: "sk-heads-0000000000000001")
+        let token = try await rig.serviceToken(ws)
+        let port = try #require(Int(rig.base.split(separator: ":").last ?? ""))
+        let body = #"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hi"}]}"#
+        let requests = [
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: h2c\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+            "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)",
+            "POST //openai//v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)",
+        ]
+        for request in requests {
+            let raw = try RawTCPConnection(port: port)
+            raw.send(request)
+            let answer = raw.read(until: "\r\n\r\n", limit: 10)
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(request.prefix(80)) → \(answer.prefix(200))")
+            #expect(!answer.lowercased().contains("upgrade: h2c") && !answer.hasPrefix("HTTP/1.1 101"))
+            if request.contains("Connection: Upgrade") {
+                // The upgrade was named in Connection: the answer closes the connection (the next request goes on a new one).
+                #expect(raw.secondsUntilClosed(limit: 10) != nil, "closed after its answer")
+            } else {
+                // The same connection serves the next request.
+                raw.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                #expect(raw.read(until: "HTTP/1.1 200", limit: 10).contains("HTTP/1.1 200"), "\(request.prefix(60)): a second request on the connection")
+            }
+            raw.close()
+        }
+        // The vendor heard neither the upgrade nor the doubled slashes.
+        let sent = try await rig.mocks.requests("openai")
+        #expect(sent.count == 2, "\(sent.count)")
+        #expect(sent.allSatisfy { ($0["path"] as? String).map { !$0.contains("//") } ?? true })
+        #expect(sent.allSatisfy { ($0["headers"] as? [String: String])?["upgrade"] == nil })
+    }
+}

@@ -82,7 +82,8 @@ final class ConnectionAdmission: ChannelInboundHandler, RemovableChannelHandler 
     }
 }
 
-/// A server child channel with ``ConnectionAdmission`` first in its pipeline, before `inner` sets up the rest.
+/// A server child channel with ``ConnectionAdmission`` first in its pipeline, before `inner` sets up the rest, and
+/// ``RequestHeadHygiene`` right after the HTTP decoder `inner` puts in.
 struct AdmittedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
@@ -91,7 +92,10 @@ struct AdmittedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(admission(), position: .first)
-        }.flatMap { inner.setup(channel: channel, logger: logger) }
+        }.flatMap { inner.setup(channel: channel, logger: logger) }.flatMapThrowing { value in
+            try RequestHeadHygiene.install(in: channel)
+            return value
+        }
     }
 
     func handle(value: Value, logger: Logger) async {
