@@ -3,8 +3,9 @@ import ServiceLifecycle
 
 /// A background service's loop: one round, then a pause, until graceful shutdown; a failed round is logged and the next
 /// one comes on time (a round in progress stops at its next await when shutdown cancels it).
-enum PeriodicRounds {
-    static func run(every pause: Duration, logger: Logger, failure: String,
+public enum PeriodicRounds {
+    /// Runs `round` every `pause` until graceful shutdown; a thrown error is logged as `failure`.
+    public static func run(every pause: Duration, logger: Logger, failure: String,
                     _ round: @escaping @Sendable () async throws -> Void) async {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

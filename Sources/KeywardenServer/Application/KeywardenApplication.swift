@@ -234,6 +234,7 @@ public func runServer(
     var members: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StoreShutdownService(app: app)), .init(service: services.dispatcher)]
     if settings.healthChecksEnabled { members.append(.init(service: services.health)) }
     members.append(.init(service: KeyLifecycleSweep(app: app, settings: settings.lifecycle, logger: logger)))
+    members.append(.init(service: MemoryTrimmer(calls: services.liveCalls, interval: .seconds(5), logger: logger)))
     members.append(.init(service: services.ledger))
     // The calls' effects stop after the server (its last calls' effects are carried out) and before the ledger; the
     // data plane's calls under way are waited for between the two.

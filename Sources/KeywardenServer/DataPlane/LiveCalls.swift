@@ -4,21 +4,28 @@ import Synchronization
 /// The gateway calls under way on the data plane, so a graceful shutdown waits for them: a call runs as a task of its
 /// own (not a child of the connection's), and its effects and usage row must reach their owners before those stop.
 final class LiveCalls: Sendable {
-    private let state = Mutex(0)
+    /// Calls under way, and calls ever started.
+    private let state = Mutex((underWay: 0, started: 0))
 
     init() {}
 
     /// How many calls are under way.
-    var count: Int { state.withLock { $0 } }
+    var count: Int { state.withLock { $0.underWay } }
+
+    /// How many calls have started since the process began (wrapping, never trapping).
+    var started: Int { state.withLock { $0.started } }
 
     /// A call began.
     func begin() {
-        state.withLock { $0 += 1 }
+        state.withLock { state in
+            state.underWay += 1
+            state.started &+= 1
+        }
     }
 
     /// A call ended (its answer written or cut, its effects handed on).
     func end() {
-        state.withLock { $0 = max(0, $0 - 1) }
+        state.withLock { $0.underWay = max(0, $0.underWay - 1) }
     }
 
     /// Returns once no call is under way, or when the waiting task is cancelled (the service group's bound).
