@@ -7,27 +7,38 @@ import Synchronization
 import Glibc
 #endif
 
-/// When to give freed memory back to the system: once per quiet spell, after a load has ended.
+/// When to give freed memory back to the system: when a load has ended, and again now and then while it stays quiet.
 ///
 /// glibc's allocator keeps what the process freed in its arenas (one per thread that allocated, and Swift's
 /// concurrency runs many), so the resident size stays at its peak long after a load. `malloc_trim` returns the free
-/// pages; it walks the heap, so it is asked for only when no call is under way and none started since the last look,
-/// and only once until calls come again. A value: events in, a decision out.
+/// pages; it walks the heap, so it is asked for only when no call is under way and none started since the last look:
+/// at the first quiet look, then every `repeatEvery` looks while it stays quiet (what is freed later — the vendor
+/// pool's idle connections closing after 50 s, caches expiring — is returned too). A value: events in, a decision out.
 struct MemoryTrimPolicy: Sendable, Equatable {
+    /// Quiet looks between two trims of one quiet spell.
+    let repeatEvery: Int
     private var lastStarted: Int?
-    private var trimmedSinceActivity = true
+    /// Quiet looks since the spell began (0: activity at the last look).
+    private var quietLooks = 0
+    /// Whether anything ran since the process began (an idle process has nothing to give back).
+    private var everActive = false
+
+    init(repeatEvery: Int = 2) {
+        self.repeatEvery = max(1, repeatEvery)
+    }
 
     /// The decision at a look: `started` is the count of calls ever started, `underWay` how many run now.
     mutating func look(started: Int, underWay: Int) -> Bool {
         defer { lastStarted = started }
         guard let lastStarted else { return false }
         if started != lastStarted || underWay > 0 {
-            trimmedSinceActivity = false
+            everActive = true
+            quietLooks = 0
             return false
         }
-        guard !trimmedSinceActivity else { return false }
-        trimmedSinceActivity = true
-        return true
+        guard everActive else { return false }
+        quietLooks += 1
+        return (quietLooks - 1) % repeatEvery == 0
     }
 }
 
