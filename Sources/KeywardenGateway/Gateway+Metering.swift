@@ -108,9 +108,11 @@ extension Gateway {
     /// Charges an attempt that ended without an answer after its request was sent (the first-byte deadline, a read
     /// timeout: status 504; the client leaving: 499): the vendor bills it. Its own usage row carries its estimate, which
     /// settles its budget hold; its estimated tokens count against the tokens-per-minute limit at once.
-    /// The attempt's key leaves the call's list of own keys used: its own row counts it.
+    /// The own keys opened so far in the call (this attempt's and those failed over before it) are counted by this row,
+    /// and leave the call's list: the call's own row may not be written (its last attempt billed here).
     func chargeUnansweredAttempt(_ candidate: Candidate, meter: inout Meter, reservation: BudgetReservation?, status: Int) {
-        if let index = meter.ownKeysOpened.lastIndex(of: candidate.credentialID) { meter.ownKeysOpened.remove(at: index) }
+        let ownKeys = meter.ownKeysOpened
+        meter.ownKeysOpened = []
         var attempt = meter
         attempt.candidate = candidate
         attempt.status = status
@@ -123,7 +125,7 @@ extension Gateway {
             counts: settings.prices.estimatedCounts(requestSize(attempt)), milliCredits: credits, attempts: 1,
             holdID: reservation?.holdID
         )
-        record.ownKeysUsed = candidate.source == .byok ? [candidate.credentialID] : []
+        record.ownKeysUsed = ownKeys
         if let reservation, reservation.holdID != nil {
             ledger.appendSettlingNow(record, settling: reservation)
         } else {

@@ -230,6 +230,40 @@ struct GatewayInProcessTests {
         await setup.close()
     }
 
+    @Test("the custody log counts every own key a call opened: a key refused with 429 and the one that answered; a key failed over before an attempt that timed out, whose own row is the only one written")
+    func custodyCountsEveryOwnKeyOpened() async throws {
+        let timesOut = Mutex(false)
+        let transport = ScriptedTransport { key in
+            if key == Self.primaryKey {
+                return .respond(status: 429, headers: Self.json + [("Retry-After", "1")],
+                                body: #"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#)
+            }
+            return timesOut.withLock { $0 } ? .fail(.deadlineExceeded) : .respond(status: 200, headers: Self.json, body: Self.ok)
+        }
+        let setup = try await setUp(transport)
+        let owner = Principal(tokenID: "tok_owner", kind: .member, workspaceID: setup.workspaceID, role: .owner, permissions: [.auditRead], name: "test")
+        func counts() async throws -> [String: Int] {
+            await setup.ledger.flush()
+            try await setup.app.custody.appendTallied(everything: true)
+            let (entries, _, _) = try await setup.app.custody.page(workspaceID: setup.workspaceID, pagination: try Pagination(page: 1, perPage: 100), principal: owner)
+            return Dictionary(entries.filter { $0.use == .gatewayCall }.map { ($0.credentialID, $0.count) }) { $0 + $1 }
+        }
+        let served = await setup.gateway.handle(setup.call())
+        _ = try await bodyText(served)
+        #expect(served.status == 200 && transport.keysSeen == [Self.primaryKey, Self.fallbackKey])
+        #expect(try await counts() == [setup.primaryID: 1, setup.fallbackID: 1])
+
+        // The primary rests a second; then it is refused again and the fallback times out: the call's own row is not
+        // written (its last attempt billed in a row of its own), and both keys are counted there, once.
+        try await Task.sleep(for: .milliseconds(1100))
+        timesOut.withLock { $0 = true }
+        let timedOut = await setup.gateway.handle(setup.call())
+        _ = try await bodyText(timedOut)
+        #expect(timedOut.status == 504 && transport.keysSeen == [Self.primaryKey, Self.fallbackKey, Self.primaryKey, Self.fallbackKey])
+        #expect(try await counts() == [setup.primaryID: 2, setup.fallbackID: 2])
+        await setup.close()
+    }
+
     @Test("a vendor that sends no response head in time is left for the next key; when none answers, 504 upstream_timeout; each attempt the vendors had is billed its estimate in a row of its own")
     func timeoutsMoveOn() async throws {
         let transport = ScriptedTransport { _ in .fail(.deadlineExceeded) }

@@ -116,7 +116,7 @@ struct ClientConnectionTests {
 /// Requests whose heads the HTTP stack once lost: an upgrade nothing takes, and a path with runs of `/`.
 @Suite("Request heads, end to end", .serialized)
 struct RequestHeadEndToEndTests {
-    @Test("Upgrade: h2c (with or without a body, on the API or the gateway) is answered over HTTP/1.1 (the connection closed after it when Connection named the upgrade, kept otherwise); //openai//v1/… is served as /openai/v1/…")
+    @Test("Upgrade: h2c (with or without a body, on the API or the gateway) is answered over HTTP/1.1 and the connection closed after it, what follows dropped; //openai//v1/… is served as /openai/v1/…; an absolute-form target keeps its host")
     func unsupportedUpgradeAndMergedSlashes() async throws {
         let rig = try await GatewayRig(vendors: ["openai"])
         defer { Task { await rig.stop() } }
@@ -130,6 +130,8 @@ struct RequestHeadEndToEndTests {
             "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
             "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)",
             "POST //openai//v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)",
+            // Absolute-form: the host stays a host.
+            "GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         ]
         for request in requests {
             let raw = try RawTCPConnection(port: port)
@@ -137,8 +139,8 @@ struct RequestHeadEndToEndTests {
             let answer = raw.read(until: "\r\n\r\n", limit: 10)
             #expect(answer.hasPrefix("HTTP/1.1 200"), "\(request.prefix(80)) → \(answer.prefix(200))")
             #expect(!answer.lowercased().contains("upgrade: h2c") && !answer.hasPrefix("HTTP/1.1 101"))
-            if request.contains("Connection: Upgrade") {
-                // The upgrade was named in Connection: the answer closes the connection (the next request goes on a new one).
+            if request.contains("Upgrade: ") {
+                // An upgrade was asked for: the answer closes the connection (the next request goes on a new one).
                 #expect(raw.secondsUntilClosed(limit: 10) != nil, "closed after its answer")
             } else {
                 // The same connection serves the next request.
@@ -147,6 +149,13 @@ struct RequestHeadEndToEndTests {
             }
             raw.close()
         }
+        // After a request that stopped the HTTP decoder, what the client keeps sending is dropped (not kept until the
+        // connection closes), and the connection still closes after its answer.
+        let flooding = try RawTCPConnection(port: port)
+        flooding.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" + String(repeating: "x", count: 1 << 20))
+        #expect(flooding.read(until: "\r\n\r\n", limit: 10).hasPrefix("HTTP/1.1 200"))
+        #expect(flooding.secondsUntilClosed(limit: 10) != nil)
+        flooding.close()
         // The vendor heard neither the upgrade nor the doubled slashes.
         let sent = try await rig.mocks.requests("openai")
         #expect(sent.count == 2, "\(sent.count)")

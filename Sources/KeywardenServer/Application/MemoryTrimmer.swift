@@ -11,32 +11,37 @@ import Glibc
 ///
 /// glibc's allocator keeps what the process freed in its arenas (one per thread that allocated, and Swift's
 /// concurrency runs many), so the resident size stays at its peak long after a load. `malloc_trim` returns the free
-/// pages; it walks the heap, so it is asked for only when no call is under way and none started since the last look:
-/// at the first quiet look, then every `repeatEvery` looks while it stays quiet (what is freed later — the vendor
-/// pool's idle connections closing after 50 s, caches expiring — is returned too). A value: events in, a decision out.
+/// pages; it walks the heap, so it is asked for only when no gateway call is under way and none started since the
+/// last look (realtime sessions and management requests are not counted: a trim locks one arena at a time, briefly):
+/// at the first quiet look, then every `repeatEvery` looks while it stays quiet, `trimsPerSpell` times in all (what is
+/// freed later — the vendor pool's idle connections closing after 50 s — is returned too; then it rests until calls
+/// come again). A value: events in, a decision out.
 struct MemoryTrimPolicy: Sendable, Equatable {
     /// Quiet looks between two trims of one quiet spell.
     let repeatEvery: Int
-    private var lastStarted: Int?
+    /// Trims of one quiet spell at most.
+    let trimsPerSpell: Int
+    /// The count of calls ever started at the last look (the process starts at 0: a load before the first look counts).
+    private var lastStarted = 0
     /// Quiet looks since the spell began (0: activity at the last look).
     private var quietLooks = 0
     /// Whether anything ran since the process began (an idle process has nothing to give back).
     private var everActive = false
 
-    init(repeatEvery: Int = 2) {
+    init(repeatEvery: Int = 2, trimsPerSpell: Int = 8) {
         self.repeatEvery = max(1, repeatEvery)
+        self.trimsPerSpell = max(1, trimsPerSpell)
     }
 
     /// The decision at a look: `started` is the count of calls ever started, `underWay` how many run now.
     mutating func look(started: Int, underWay: Int) -> Bool {
         defer { lastStarted = started }
-        guard let lastStarted else { return false }
         if started != lastStarted || underWay > 0 {
             everActive = true
             quietLooks = 0
             return false
         }
-        guard everActive else { return false }
+        guard everActive, quietLooks < repeatEvery * trimsPerSpell else { return false }
         quietLooks += 1
         return (quietLooks - 1) % repeatEvery == 0
     }
@@ -57,11 +62,14 @@ struct MemoryTrimmer: Service {
         let policy = Mutex(MemoryTrimPolicy())
         await PeriodicRounds.run(every: interval, logger: logger, failure: "memory: trim round failed") { [calls, logger] in
             guard policy.withLock({ $0.look(started: calls.started, underWay: calls.count) }) else { return }
-            let before = Self.residentBytes()
+            let measures = logger.logLevel <= .debug
+            let before = measures ? Self.residentBytes() : nil
             _ = trim(0)
-            logger.debug("memory: freed pages returned after a load", metadata: [
-                "rss_mb_before": "\((before ?? 0) >> 20)", "rss_mb_after": "\((Self.residentBytes() ?? 0) >> 20)",
-            ])
+            if measures {
+                logger.debug("memory: freed pages returned after a load", metadata: [
+                    "rss_mb_before": "\((before ?? 0) >> 20)", "rss_mb_after": "\((Self.residentBytes() ?? 0) >> 20)",
+                ])
+            }
         }
     }
 

@@ -28,6 +28,9 @@ final class ConnectionAdmission: ChannelInboundHandler, RemovableChannelHandler 
     /// byte (the HTTP parser skips line ends there, so they end nothing), 0 inside a line, 1 just after a line feed, 2
     /// after a line feed and a carriage return, 3 once the first head is whole.
     private var state = -1
+    /// Whether the connection's later bytes are dropped: the HTTP decoder stopped reading them (after a request that
+    /// asked to upgrade, or a CONNECT), and would otherwise keep them all until the connection closes.
+    private var discarding = false
 
     init(count: Count, headTimeout: Duration) {
         self.count = count
@@ -56,7 +59,13 @@ final class ConnectionAdmission: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelInactive()
     }
 
+    /// Drops every byte that arrives from now on (the connection closes after its answer; its end is still seen).
+    func discardInput() {
+        discarding = true
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if discarding { return }
         if state < 3 {
             for byte in unwrapInboundIn(data).readableBytesView {
                 if state == -1, byte == 0x0A || byte == 0x0D { continue }

@@ -4,30 +4,48 @@ import NIOHTTP1
 /// Makes every request head one the rest of the pipeline reads as HTTP/1.1 meant it, right after the HTTP decoder:
 ///
 /// - An `Upgrade` to anything but WebSocket (`h2c`, TLS, a made-up protocol) is ignored, as RFC 9110 §7.8 lets a server
-///   do: the header, its `Connection` token and `HTTP2-Settings` are removed, and the request is answered over HTTP/1.1.
-///   (NIO's upgrade handler loses the head of a request whose upgrade no upgrader takes, and refuses its body: the
-///   client got no answer at all.) When `Connection` named the upgrade, the HTTP decoder before this handler has stopped
-///   reading the connection as HTTP after this request: the answer says `Connection: close`, and the client opens a new
-///   connection for its next request.
-/// - Runs of `/` in the path are one `/` (as nginx's `merge_slashes`): `//openai/v1/models` is `/openai/v1/models`
-///   for the router and the gateway alike. The query is left as it is.
+///   do: the header, its `Connection` tokens and `HTTP2-Settings` are removed, and the request is answered over
+///   HTTP/1.1. (NIO's upgrade handler loses the head of a request whose upgrade no upgrader takes, and refuses its body:
+///   the client got no answer at all.) The HTTP decoder before this handler has stopped reading the connection as HTTP
+///   after such a request (and after a `CONNECT`): the request says exactly `Connection: close`, so its answer closes
+///   the connection, and once the request has ended, ``ConnectionAdmission`` drops what else arrives (the decoder would
+///   keep it all until then).
+/// - Runs of `/` in an origin-form path (one that starts with `/`) are one `/`, as nginx's `merge_slashes`:
+///   `//openai/v1/models` is `/openai/v1/models` for the router and the gateway alike. The query is left as it is.
 final class RequestHeadHygiene: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
 
+    /// Whether a head came before (the upgrade handler reads the connection's first request only).
+    private var seenHead = false
+    /// Whether the request under way ends the connection's HTTP (its end turns the input off).
+    private var endsHTTP = false
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .head(let head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
-        if Self.asksWebSocket(head) {
-            // Taken, the connection carries WebSocket frames from now on, which this handler does not read: it leaves
-            // (a refused upgrade's later requests on the connection go without it).
-            var head = head
-            if let merged = Self.mergedSlashes(head.uri) { head.uri = merged }
-            context.fireChannelRead(wrapInboundOut(.head(head)))
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-            return
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            let first = !seenHead
+            seenHead = true
+            if first, Self.asksWebSocket(head), Self.carriesHandshake(head) {
+                // The upgrade handler decides; taken, the connection carries WebSocket frames from now on, which this
+                // handler does not read: it leaves (a refused upgrade is answered 400 and closed).
+                var head = head
+                if let merged = Self.mergedSlashes(head.uri) { head.uri = merged }
+                context.fireChannelRead(wrapInboundOut(.head(head)))
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                return
+            }
+            endsHTTP = Self.stopsDecoder(head)
+            guard let cleaned = Self.cleaned(head) else { return context.fireChannelRead(data) }
+            context.fireChannelRead(wrapInboundOut(.head(cleaned)))
+        case .body:
+            context.fireChannelRead(data)
+        case .end:
+            if endsHTTP, let admission = try? context.pipeline.syncOperations.handler(type: ConnectionAdmission.self) {
+                admission.discardInput()
+            }
+            context.fireChannelRead(data)
         }
-        guard let cleaned = Self.cleaned(head) else { return context.fireChannelRead(data) }
-        context.fireChannelRead(wrapInboundOut(.head(cleaned)))
     }
 
     /// Whether `head` asks to upgrade to WebSocket.
@@ -35,25 +53,31 @@ final class RequestHeadHygiene: ChannelInboundHandler, RemovableChannelHandler {
         head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
     }
 
-    /// `head` made clean, or `nil` when it already is.
+    /// Whether `head` carries a WebSocket handshake's key and version (without them NIO's upgrader refuses the head and
+    /// the client would get no answer: such a request is answered over HTTP/1.1 instead).
+    static func carriesHandshake(_ head: HTTPRequestHead) -> Bool {
+        head.headers.contains(name: "sec-websocket-key") && head.headers.contains(name: "sec-websocket-version")
+    }
+
+    /// Whether the HTTP decoder stops reading the connection after this request: an upgrade asked for (any `Upgrade`
+    /// header: the parser's own reading of `Connection` decides, so every one counts) or a `CONNECT`.
+    static func stopsDecoder(_ head: HTTPRequestHead) -> Bool {
+        head.method == .CONNECT || head.headers.contains(name: "upgrade")
+    }
+
+    /// `head` made clean, or `nil` when it already is. A head that stops the decoder says exactly `Connection: close`.
+    /// A WebSocket upgrade after the connection's first request keeps its `Upgrade` (Hummingbird answers it with a
+    /// redirect to a new connection, where the upgrade runs).
     static func cleaned(_ head: HTTPRequestHead) -> HTTPRequestHead? {
         var head = head
         var changed = false
-        if !head.headers[canonicalForm: "upgrade"].isEmpty, !asksWebSocket(head) {
+        if head.headers.contains(name: "upgrade"), !(asksWebSocket(head) && carriesHandshake(head)) {
             head.headers.remove(name: "upgrade")
             head.headers.remove(name: "http2-settings")
-            let tokens = head.headers[canonicalForm: "connection"]
-            var connection = tokens.filter {
-                let token = $0.lowercased()
-                return token != "upgrade" && token != "http2-settings" && token != "keep-alive"
-            }
-            if tokens.contains(where: { $0.lowercased() == "upgrade" }), !connection.contains(where: { $0.lowercased() == "close" }) {
-                connection.append("close")
-            } else if tokens.contains(where: { $0.lowercased() == "keep-alive" }) {
-                connection.append("keep-alive")
-            }
-            head.headers.remove(name: "connection")
-            if !connection.isEmpty { head.headers.add(name: "Connection", value: connection.joined(separator: ", ")) }
+            changed = true
+        }
+        if stopsDecoder(head) || changed, head.headers[canonicalForm: "connection"].map({ $0.lowercased() }) != ["close"] {
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
             changed = true
         }
         if let merged = mergedSlashes(head.uri) {
@@ -63,8 +87,10 @@ final class RequestHeadHygiene: ChannelInboundHandler, RemovableChannelHandler {
         return changed ? head : nil
     }
 
-    /// `uri` with each run of `/` in its path made one, or `nil` when it has none.
+    /// `uri` with each run of `/` in its path made one, or `nil` when it has none or is not a path (an absolute-form
+    /// `http://…` target, `*`).
     static func mergedSlashes(_ uri: String) -> String? {
+        guard uri.utf8.first == UInt8(ascii: "/") else { return nil }
         let path = uri.firstIndex(of: "?").map { uri[..<$0] } ?? uri[...]
         guard path.contains("//") else { return nil }
         var merged = ""
