@@ -208,7 +208,8 @@ struct KMSClientTests {
         #expect(vendor.type == "NotFoundException" && vendor.status == 400)
         let unknownAlias = await kmsError { () async throws(KMSError) in try await client.describeKey("alias/nope") }
         #expect(unknownAlias?.code == "kms_key_not_found")
-        // moto 5.2.6 reports the state of a disabled key but still encrypts with it: a test that needs a refusal uses the double.
+        // moto alone reports the state of a disabled key but still encrypts with it; scripts/test-kms-server.py makes it
+        // refuse as AWS does (CustomerKeyTests use that).
         let disabled = try await client.describeKey(moto.info["disabledKeyId"])
         #expect(!disabled.enabled && disabled.state == "Disabled")
     }

@@ -272,7 +272,8 @@ struct KMSCustodyTests {
     @Test("a disabled key, denied access or an unreachable KMS is custody_unavailable at the start check, never a crash")
     func refusals() async throws {
         let moto = try await KMSPeer.moto.value
-        // moto does not refuse a disabled key (docs/vault.md): the hostile double answers as AWS does.
+        // The hostile double answers as AWS does (the moto of scripts/test-kms-server.py refuses disabled keys too; its
+        // refusals are CustomerKeyTests' subject).
         let double = try await KMSPeer.double.value
         for (configuration, code) in [(try configuration(moto, keyID: "disabled", endpoint: double.endpoint), "kms_key_disabled"),
                                       (try configuration(moto, keyID: "bad-signature", endpoint: double.endpoint), "kms_access_denied"),
