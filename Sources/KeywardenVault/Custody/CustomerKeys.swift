@@ -115,24 +115,13 @@ public struct CustomerKeyConfiguration: Sendable, CustomStringConvertible {
     /// The configuration `environment` gives: `nil` unless `KEYWARDEN_CUSTOMER_KEYS=aws-kms`; then the credentials
     /// from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) are required.
     public static func fromEnvironment(_ environment: [String: String]) throws(KMSError) -> CustomerKeyConfiguration? {
-        func value(_ name: String) -> String? {
-            guard let text = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
-            return text
-        }
-        switch value(modeVariable)?.lowercased() {
+        switch KMSConfiguration.setting(modeVariable, in: environment)?.lowercased() {
         case nil, "off": return nil
         case "aws-kms": break
         case let other?: throw .configuration(setting: modeVariable, problem: "must be aws-kms or off, got '\(other)'")
         }
-        guard let accessKeyID = value("AWS_ACCESS_KEY_ID") else { throw .configuration(setting: "AWS_ACCESS_KEY_ID", problem: "is not set (\(modeVariable) is aws-kms)") }
-        guard let secret = value("AWS_SECRET_ACCESS_KEY") else { throw .configuration(setting: "AWS_SECRET_ACCESS_KEY", problem: "is not set (\(modeVariable) is aws-kms)") }
-        var endpoint: URL?
-        if let text = value(endpointVariable) {
-            guard let url = URL(string: text) else { throw .configuration(setting: endpointVariable, problem: "is not a URL") }
-            endpoint = url
-        }
-        let credentials = SigV4Signer.Credentials(accessKeyID: accessKeyID, secretAccessKey: Secret(secret),
-                                                  sessionToken: value("AWS_SESSION_TOKEN").map { Secret($0) })
+        let credentials = try KMSConfiguration.credentials(in: environment, missing: "is not set (\(modeVariable) is aws-kms)")
+        let endpoint = try KMSConfiguration.endpoint(endpointVariable, in: environment)
         return try CustomerKeyConfiguration(credentials: credentials, endpoint: endpoint,
                                             allowedAccounts: Set(KeyringSource.list(environment[accountsVariable])))
     }

@@ -39,34 +39,41 @@ public struct KMSConfiguration: Sendable, CustomStringConvertible {
     /// An empty variable counts as unset. A missing or invalid one throws ``KMSError/configuration(setting:problem:)``
     /// naming it.
     public static func fromEnvironment(_ environment: [String: String]) throws(KMSError) -> KMSConfiguration {
-        func value(_ name: String) -> String? {
-            guard let text = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
-            return text
-        }
-        func required(_ name: String) throws(KMSError) -> String {
-            guard let text = value(name) else { throw .configuration(setting: name, problem: "is not set") }
-            return text
-        }
-        let keyID = try required(Names.environment.keyID)
+        func value(_ name: String) -> String? { setting(name, in: environment) }
+        guard let keyID = value(Names.environment.keyID) else { throw .configuration(setting: Names.environment.keyID, problem: "is not set") }
         guard let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") else {
             throw .configuration(setting: "AWS_REGION (or AWS_DEFAULT_REGION)", problem: "is not set")
         }
         let regionName = value("AWS_REGION") != nil ? "AWS_REGION" : "AWS_DEFAULT_REGION"
-        var endpoint: URL?
-        if let text = value(Names.environment.endpoint) {
-            guard let url = URL(string: text) else {
-                throw .configuration(setting: Names.environment.endpoint, problem: "is not a URL")
-            }
-            endpoint = url
-        }
-        let accessKeyID = try required("AWS_ACCESS_KEY_ID")
-        let secretAccessKey = try required("AWS_SECRET_ACCESS_KEY")
-        let credentials = SigV4Signer.Credentials(accessKeyID: accessKeyID, secretAccessKey: Secret(secretAccessKey),
-                                                  sessionToken: value("AWS_SESSION_TOKEN").map { Secret($0) })
+        let endpoint = try endpoint(Names.environment.endpoint, in: environment)
+        let credentials = try credentials(in: environment, missing: "is not set")
         var names = Names.environment
         names.region = regionName
         return try KMSConfiguration(keyID: keyID, region: region, endpoint: endpoint, credentials: credentials, timeout: defaultTimeout,
                                     maxAnswerBytes: defaultMaxAnswerBytes, names: names)
+    }
+
+    /// A variable's text, trimmed; an empty one counts as unset.
+    static func setting(_ name: String, in environment: [String: String]) -> String? {
+        guard let text = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
+        return text
+    }
+
+    /// The URL a variable names, `nil` when unset; one that is not a URL throws naming it (its shape is checked where
+    /// the configuration is made).
+    static func endpoint(_ name: String, in environment: [String: String]) throws(KMSError) -> URL? {
+        guard let text = setting(name, in: environment) else { return nil }
+        guard let url = URL(string: text) else { throw .configuration(setting: name, problem: "is not a URL") }
+        return url
+    }
+
+    /// The standard AWS credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, for temporary credentials,
+    /// `AWS_SESSION_TOKEN`; a missing one throws naming it, with `missing` as the problem.
+    static func credentials(in environment: [String: String], missing: String) throws(KMSError) -> SigV4Signer.Credentials {
+        guard let accessKeyID = setting("AWS_ACCESS_KEY_ID", in: environment) else { throw .configuration(setting: "AWS_ACCESS_KEY_ID", problem: missing) }
+        guard let secret = setting("AWS_SECRET_ACCESS_KEY", in: environment) else { throw .configuration(setting: "AWS_SECRET_ACCESS_KEY", problem: missing) }
+        return SigV4Signer.Credentials(accessKeyID: accessKeyID, secretAccessKey: Secret(secret),
+                                       sessionToken: setting("AWS_SESSION_TOKEN", in: environment).map { Secret($0) })
     }
 
     /// What each setting is called in errors: the environment variable or the parameter.
