@@ -207,16 +207,15 @@ public final class Vault: Sendable {
         let material: Secret
         if stored.isUnderCustomerKey {
             if let refused = recentRefusal(of: stored.id) { throw refused }
-            do throws(VaultError) {
-                material = try await unwrapOnce(stored)
-                refusals.withLock { $0[stored.id] = nil }
-            } catch {
-                remember(error, of: stored)
-                throw error
-            }
+            material = try await customerKeyMaterial(stored) { () async throws(VaultError) -> Secret in try await self.unwrapOnce(stored) }
         } else {
             material = try await unwrapOnce(stored)
         }
+        return try hold(material, of: stored)
+    }
+
+    /// `material` as the scope key `stored` wraps, held in the cache.
+    private func hold(_ material: Secret, of stored: WrappedScopeKey) throws(VaultError) -> ScopeKey {
         guard material.byteCount == EnvelopeFormat.dataKeyLength else { throw .unreadable(.malformed) }
         let key = ScopeKey(id: stored.id, scope: stored.scope, key: material.withPlaintext { SymmetricKey(data: $0) })
         cache.hold(key)
@@ -281,13 +280,20 @@ public final class Vault: Sendable {
 
     /// Asks the customer's KMS now whether a workspace key under a customer key opens, past the cache and any remembered
     /// refusal: what a change of the workspace's wrapping checks first (a key revoked a moment ago must not be moved off
-    /// with the copy still held in memory). A refusal drops the copy held, so calls stop using it at once.
+    /// with the copy still held in memory). A refusal drops the copy held, so calls stop using it at once; an answer
+    /// holds the key afresh (the change that follows uses it without asking again).
     public func checkCustomerKey(_ stored: WrappedScopeKey) async throws(VaultError) {
         guard stored.isUnderCustomerKey else { return }
+        _ = try hold(try await customerKeyMaterial(stored) { () async throws(VaultError) -> Secret in try await self.unwrapMaterial(stored) }, of: stored)
+    }
+
+    /// A customer-wrapped key's material from `unwrapping`: a revocation is remembered (and the copy held dropped), an
+    /// answer forgets an earlier one.
+    private func customerKeyMaterial(_ stored: WrappedScopeKey, _ unwrapping: () async throws(VaultError) -> Secret) async throws(VaultError) -> Secret {
         do throws(VaultError) {
-            let material = try await unwrapMaterial(stored)
+            let material = try await unwrapping()
             refusals.withLock { $0[stored.id] = nil }
-            guard material.byteCount == EnvelopeFormat.dataKeyLength else { throw .unreadable(.malformed) }
+            return material
         } catch {
             remember(error, of: stored)
             throw error
