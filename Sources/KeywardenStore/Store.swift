@@ -189,12 +189,10 @@ public final class Store: Sendable {
             let fingerprinter = try await loadFingerprinter(engine: engine, vault: vault, logger: logger)
             let store = Store(configuration: configuration, engine: engine, vault: vault, fingerprinter: fingerprinter, logger: logger)
 
-            report.secretsUnderUnknownKeys = try await store.countSecretsUnderUnknownKeys()
+            let unopened = try await store.countKeysNotOpenedHere()
+            report.secretsUnderUnknownKeys = unopened.secretsUnderUnknownKeys
             if vault.customerKeys == nil {
-                let underCustomerKeys = try await engine.read { db in
-                    try await db.select().column(SQLFunction("count", args: SQLLiteral.all), as: "n").from(ScopeKeyRepository.table)
-                        .where("master_key_id", .like, ScopeKeyRepository.customerWrapped).first()?.decode(column: "n", as: Int.self) ?? 0
-                }
+                let underCustomerKeys = unopened.customerWrappedKeys
                 if underCustomerKeys > 0 {
                     logger.warning(
                         "workspaces' keys are wrapped by their own KMS keys, and this instance is not configured to reach them: their secrets do not open here; set KEYWARDEN_CUSTOMER_KEYS=aws-kms as on the other instances",
@@ -216,24 +214,31 @@ public final class Store: Sendable {
         }
     }
 
-    /// Secrets no master key of this process opens: format-1 data keys under master keys the keyring lacks, and data
-    /// keys under scope keys wrapped by master keys the custodian lacks.
-    func countSecretsUnderUnknownKeys() async throws -> Int {
+    /// Secrets no master key of this process opens (format-1 data keys under master keys the keyring lacks, and data
+    /// keys under scope keys wrapped by master keys the custodian lacks), and the workspace keys wrapped by customers'
+    /// own KMS keys (which a process opens only when configured to reach them): one read of the scope keys for both.
+    func countKeysNotOpenedHere() async throws -> (secretsUnderUnknownKeys: Int, customerWrappedKeys: Int) {
         let keyring = Set(vault.localKeyring?.keyring.keys.map(\.id) ?? [])
         // A device's keys, and the keyring's (kept beside a device, it opens the keys it wrapped before).
         let known = Set([vault.custodian.activeKeyID] + vault.custodian.decryptOnlyKeyIDs).union(keyring)
         return try await engine.read { db in
             let scopeKeys = try await db.select().columns("id", "master_key_id").from(ScopeKeyRepository.table).all()
             var lost = Set<String>()
-            // A key under a workspace's own KMS key opens or not by its customer's decision: not counted here.
+            var customerWrapped = 0
+            // A key under a workspace's own KMS key opens or not by its customer's decision: not counted as lost.
             for row in scopeKeys {
                 let wrappingKey = try row.decode(column: "master_key_id", as: String.self)
-                guard !known.contains(wrappingKey), !wrappingKey.hasPrefix(CustomerKeys.prefix) else { continue }
+                if wrappingKey.hasPrefix(CustomerKeys.prefix) {
+                    customerWrapped += 1
+                    continue
+                }
+                guard !known.contains(wrappingKey) else { continue }
                 lost.insert(try row.decode(column: "id", as: String.self))
             }
-            return try await self.secrets.countByWrappingKey(on: db).filter { id, _ in
+            let secrets = try await self.secrets.countByWrappingKey(on: db).filter { id, _ in
                 id.hasPrefix("wk-") ? lost.contains(id) : !keyring.contains(id)
             }.values.reduce(0, +)
+            return (secrets, customerWrapped)
         }
     }
 

@@ -80,6 +80,13 @@ struct CustomerKeyServiceTests {
         }
         #expect(audit.contains("workspace.customer_key_set") && audit.contains("workspace.customer_key_abandoned"), "\(audit)")
         await app.close()
+
+        // An instance not configured for customer keys says at start that some workspaces' keys are under them.
+        #expect(!fixture.logs.text.contains("not configured to reach them"))
+        let (plain, report) = try await fixture.open(create: false)
+        #expect(fixture.logs.text.contains("not configured to reach them"))
+        #expect(report.secretsUnderUnknownKeys == 0, "a key under a customer's KMS key is not a lost master key")
+        await plain.close()
     }
 
     @Test("the custody log counts every own key a call opened, failed-over ones too, and an unanswered attempt's key once")
