@@ -172,6 +172,9 @@ struct VendorBillsGatewayTests {
                 : .respond(status: 200, headers: [("Content-Type", "text/event-stream")], body: "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n")
         }
         let (fixture, app, gateway, _, ws) = try await setUp(transport, limits: (nil, RateLimits(requestsPerMinute: 100, tokensPerMinute: 1_000)))
+        // Both calls must fall in one minute's window for the first to count against the second: the minute is taken
+        // before the first call and compared after the second.
+        let minute = RateWindow(containing: Date()).key
         let first = await gateway.handle(call(ws, #"{"model":"gpt-4.1-mini","stream":true,"max_tokens":600,"messages":[]}"#))
         #expect(first.status == 200)
         if case .stream(let stream) = first.body { try await stream.pump { _ in } }
@@ -179,7 +182,6 @@ struct VendorBillsGatewayTests {
         // estimated at ~465 no longer fits the minute's 1,000 (counted as 0, it would). On PostgreSQL the settlement is
         // written off the call's path: given a moment, it must not have given the estimate back.
         try await Task.sleep(for: .milliseconds(300))
-        let minute = RateWindow(containing: Date()).key
         let next = await gateway.handle(call(ws, #"{"model":"gpt-4.1-mini","max_tokens":450,"messages":[]}"#))
         if case .stream(let stream) = next.body { try await stream.pump { _ in } }
         if RateWindow(containing: Date()).key == minute { #expect(next.status == 429, "the stream's tokens were counted as none") }
