@@ -83,12 +83,16 @@ struct ScopeKeyCacheTests {
         let sealed = try await Vault(custodian: counting).seal(Secret("v"), in: context, keys: keys)
         // Making the key unwrapped it once too (the wrapping is checked before it is stored).
         let made = counting.unwraps
-        let vault = Vault(custodian: counting, cacheTimeToLive: .milliseconds(300))
+        let vault = Vault(custodian: counting, cacheTimeToLive: .seconds(1))
+        let started = ContinuousClock.now
         for _ in 0..<1000 { _ = try await vault.open(sealed, in: context, keys: keys) }
-        #expect(counting.unwraps == made + 1)
-        try await Task.sleep(for: .milliseconds(400))
+        // On a machine loaded enough that the opens outlast the key's time, it is rightly asked again: only the count
+        // of a run within the time is exact.
+        if ContinuousClock.now - started < .seconds(1) { #expect(counting.unwraps == made + 1) }
+        let before = counting.unwraps
+        try await Task.sleep(for: .milliseconds(1_100))
         _ = try await vault.open(sealed, in: context, keys: keys)
-        #expect(counting.unwraps == made + 2)
+        #expect(counting.unwraps == before + 1, "its time is up: asked again")
     }
 
     @Test("a device that goes away: held keys keep serving until their time is up, then 503-class errors, never a crash; back, it serves again")
