@@ -210,6 +210,59 @@ struct VendorConnectionPoolTests {
         await vendor.stop()
     }
 
+    @Test("a caller on an event loop is served by that loop's connections only (a new one there when it has none), each loop keeping its own up to the idle limit; a caller off the loops takes any kept one")
+    func callersOnALoopKeepToItsConnections() async throws {
+        // Answers wait for the gate in force when their request came (open unless a test step closes one).
+        let open = ScriptedVendorServer.Gate()
+        open.release()
+        let gate = Mutex(open)
+        let vendor = try await ScriptedVendorServer { _ in .gated(first: "", rest: answer(#"{"ok":true}"#), gate: gate.withLock { $0 }) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { group.shutdownGracefully { _ in } }
+        var configuration = VendorConnectionPool.Configuration()
+        configuration.maximumIdlePerOrigin = 1
+        let pool = try VendorConnectionPool(configuration: configuration, group: group)
+        let loops = Array(group.makeIterator())
+        /// One call from a task on `loop` (nil: off the loops); whether it ran there.
+        @Sendable func call(on loop: (any EventLoop)?) async throws -> Bool {
+            let work: @Sendable () async throws -> Bool = {
+                let response = try await Self.post(pool, vendor.url())
+                #expect(try await Self.text(response) == #"{"ok":true}"#)
+                return loop.map { $0.inEventLoop } ?? true
+            }
+            guard let loop else { return try await work() }
+            return try await Task(executorPreference: EventLoopTaskExecutor(loop)) { try await work() }.value
+        }
+        #expect(try await call(on: loops[0]) && vendor.connectionCount == 1)
+        #expect(try await call(on: loops[0]) && vendor.connectionCount == 1, "the loop's kept connection is reused")
+        // The other loop does not borrow loop 0's connection: it gets one of its own, and keeps it beside loop 0's (the
+        // limit of one idle connection holds per loop, so callers alternating between loops make no new ones).
+        #expect(try await call(on: loops[1]) && vendor.connectionCount == 2)
+        for index in [1, 0, 1, 0] { #expect(try await call(on: loops[index]) && vendor.connectionCount == 2) }
+        // Off the loops, any kept connection serves.
+        #expect(try await call(on: nil) && vendor.connectionCount == 2)
+        #expect(try await Self.eventually { pool.counts.idle == 2 })
+
+        // Three calls at once on loop 0 (their answers held until all three reached the vendor): one takes the kept
+        // connection, two make new ones; past the limit, loop 0 keeps one and closes two, and loop 1's stays.
+        let held = ScriptedVendorServer.Gate()
+        gate.withLock { $0 = held }
+        let before = vendor.seen.count
+        async let first = call(on: loops[0])
+        async let second = call(on: loops[0])
+        async let third = call(on: loops[0])
+        #expect(try await Self.eventually { vendor.seen.count == before + 3 })
+        gate.withLock { $0 = open }
+        held.release()
+        _ = try await (first, second, third)
+        #expect(vendor.connectionCount == 4)
+        #expect(try await Self.eventually { pool.counts.idle == 2 && pool.counts.open == 2 })
+        #expect(try await call(on: loops[1]) && vendor.connectionCount == 4, "loop 1's connection was not displaced by loop 0's")
+        #expect(try await call(on: loops[0]) && vendor.connectionCount == 4)
+        await pool.shutdown()
+        await vendor.stop()
+    }
+
     @Test("a kept connection the vendor closed before answering: a GET or a POST with an Idempotency-Key is sent once more on a new one; a plain POST is not, and a new connection that closes is an error")
     func staleConnectionIsRetriedOnlyWhenSafe() async throws {
         // The second request on every connection meets a close: the vendor's idle timeout, met at the worst moment.

@@ -52,7 +52,7 @@ public final class VendorConnectionPool: Sendable {
         public var readTimeout: TimeAmount = .seconds(61)
         /// How long an idle connection is kept (under the common 60 s of load balancers, so the pool closes first).
         public var idleTimeout: TimeAmount = .seconds(50)
-        /// Idle connections kept per origin; more are closed as their answers end.
+        /// Idle connections kept per origin on each event loop; at the limit, the one kept longest gives way.
         public var maximumIdlePerOrigin = 256
         /// TLS for `https` origins (the system's trust roots by default).
         public var tls: TLSConfiguration = .makeClientConfiguration()
@@ -140,21 +140,29 @@ public final class VendorConnectionPool: Sendable {
     // MARK: Connections
 
     private func lease(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> (VendorConnection, reused: Bool) {
+        // `any()` is the caller's own loop when it calls from one of the group's (a new connection is made there too).
+        let loop = group.any()
+        let callerLoop = loop.inEventLoop ? loop : nil
         let idle = try state.withLock { state -> VendorConnection? in
             guard !state.isShutDown else { throw HTTPClientError.alreadyShutdown }
             guard state.idle[origin]?.isEmpty == false else { return nil }
-            return Self.takeIdle(from: &state.idle[origin, default: []])
+            return Self.takeIdle(from: &state.idle[origin, default: []], callerLoop: callerLoop)
         }
         if let idle { return (idle, true) }
         return (try await connect(origin, deadline: deadline), false)
     }
 
-    /// The kept connection to use: one on the caller's own event loop first (the data plane calls from its client's
-    /// loop, so the answer comes back with no hop between threads), else the most recently kept; closed and retired
-    /// ones are dropped on the way.
-    static func takeIdle(from kept: inout [VendorConnection]) -> VendorConnection? {
+    /// The kept connection to use, the most recently kept first; closed and retired ones are dropped on the way.
+    ///
+    /// A caller on one of the group's loops (the data plane calls from its client's loop) takes only a connection of that
+    /// loop, and gets a new one there when it has none: an answer read on another loop reaches its caller through a
+    /// wake-up of the caller's thread for every part (a stream's every event), as AsyncHTTPClient's
+    /// `.delegateAndChannel` preference and nginx's per-worker keep-alive pools avoid. Each loop keeps its own
+    /// connections, so a handshake is paid once per loop, not per call.
+    static func takeIdle(from kept: inout [VendorConnection], callerLoop: (any EventLoop)?) -> VendorConnection? {
         kept.removeAll { !$0.channel.isActive || $0.flags.isRetired }
-        return (kept.lastIndex { $0.channel.eventLoop.inEventLoop } ?? kept.indices.last).map { kept.remove(at: $0) }
+        guard let callerLoop else { return kept.popLast() }
+        return kept.lastIndex { $0.channel.eventLoop === callerLoop }.map { kept.remove(at: $0) }
     }
 
     private func connect(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> VendorConnection {
@@ -234,14 +242,26 @@ public final class VendorConnectionPool: Sendable {
         return connection
     }
 
-    /// Takes back a connection whose answer ended and that both sides keep alive; closes it past the idle limit.
+    /// Takes back a connection whose answer ended and that both sides keep alive. The idle limit holds per origin and
+    /// event loop (callers take only their own loop's connections, as nginx's workers keep their own): at it, the
+    /// connection of this loop kept longest is closed to make room.
     private func keep(_ connection: VendorConnection, idleTimeout: TimeAmount) {
-        let kept = state.withLock { state -> Bool in
-            guard !state.isShutDown, state.open[ObjectIdentifier(connection.channel)] != nil,
-                  state.idle[connection.origin, default: []].count < configuration.maximumIdlePerOrigin else { return false }
-            state.idle[connection.origin, default: []].append(connection)
-            return true
+        let limit = configuration.maximumIdlePerOrigin
+        let loop = connection.channel.eventLoop
+        let (kept, displaced) = state.withLock { state -> (Bool, VendorConnection?) in
+            guard !state.isShutDown, state.open[ObjectIdentifier(connection.channel)] != nil, limit > 0 else { return (false, nil) }
+            var kept = state.idle[connection.origin, default: []]
+            kept.removeAll { !$0.channel.isActive || $0.flags.isRetired }
+            var displaced: VendorConnection?
+            if kept.count(where: { $0.channel.eventLoop === loop }) >= limit,
+               let oldest = kept.firstIndex(where: { $0.channel.eventLoop === loop }) {
+                displaced = kept.remove(at: oldest)
+            }
+            kept.append(connection)
+            state.idle[connection.origin] = kept
+            return (true, displaced)
         }
+        displaced?.channel.close(promise: nil)
         if kept {
             connection.handler.value.closeWhenIdle(after: idleTimeout)
         } else {

@@ -1,5 +1,6 @@
 import HTTPTypes
 import KeywardenGateway
+import KeywardenProviders
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
