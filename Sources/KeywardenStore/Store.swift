@@ -180,8 +180,21 @@ public final class Store: Sendable {
 
         let engine = try await configuration.openEngine(logger: logger)
         do {
-            if !createIfMissing, ((try? await Migrator().appliedVersion(engine)) ?? 0) == 0 {
-                throw StoreError.notInitialized(path: isPostgres ? "the database" : directory.path)
+            if !createIfMissing {
+                // No migrations table is "not initialised"; a database that cannot answer now (busy past its deadline,
+                // unreachable) says so, not that it was never made.
+                let applied: Int
+                do {
+                    applied = try await Migrator().appliedVersion(engine)
+                } catch let error as StoreError {
+                    switch error {
+                    case .unavailable, .closed, .databaseUnavailable, .storageFull: throw error
+                    default: applied = 0
+                    }
+                } catch {
+                    applied = 0
+                }
+                if applied == 0 { throw StoreError.notInitialized(path: isPostgres ? "the database" : directory.path) }
             }
             let applied = try await Migrator().migrate(engine, logger: logger)
             report.createdDatabase = applied.contains(1)
