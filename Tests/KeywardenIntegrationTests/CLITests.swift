@@ -103,8 +103,10 @@ struct CLITests {
             _ = round
         }
         print("CLI change → used by the server: \(delays)")
-        // The poll runs every 250 ms; the bound leaves room for a loaded machine, the printed figures are the measure.
-        #expect(delays.allSatisfy { $0 < .seconds(3) }, "\(delays)")
+        // The poll runs every 250 ms; the bounds leave room for a loaded machine (where one change of seven once took 3.1 s
+        // in a full parallel run), the printed figures are the measure: most within a second, every one within the wait.
+        let sorted = delays.sorted()
+        #expect(sorted[sorted.count / 2] < .seconds(1) && sorted.allSatisfy { $0 < .seconds(5) }, "\(delays)")
         server.signal(SIGTERM)
         _ = try await server.wait()
     }

