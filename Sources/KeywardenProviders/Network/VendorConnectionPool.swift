@@ -157,10 +157,10 @@ public final class VendorConnectionPool: Sendable {
     /// A caller on one of the group's loops (the data plane calls from its client's loop) takes only a connection of that
     /// loop, and gets a new one there when it has none: an answer read on another loop reaches its caller through a
     /// wake-up of the caller's thread for every part (a stream's every event), as AsyncHTTPClient's
-    /// `.delegateAndChannel` preference and nginx's per-worker keep-alive pools avoid. Each loop keeps its own
-    /// connections, so a handshake is paid once per loop, not per call.
+    /// `.delegateAndChannel` preference and nginx's per-worker keep-alive pools avoid. The price: a handshake per loop
+    /// (and per call in flight on it) where one shared set would have served.
     static func takeIdle(from kept: inout [VendorConnection], callerLoop: (any EventLoop)?) -> VendorConnection? {
-        kept.removeAll { !$0.channel.isActive || $0.flags.isRetired }
+        kept.removeAll { !$0.isReusable }
         guard let callerLoop else { return kept.popLast() }
         return kept.lastIndex { $0.channel.eventLoop === callerLoop }.map { kept.remove(at: $0) }
     }
@@ -251,7 +251,7 @@ public final class VendorConnectionPool: Sendable {
         let (kept, displaced) = state.withLock { state -> (Bool, VendorConnection?) in
             guard !state.isShutDown, state.open[ObjectIdentifier(connection.channel)] != nil, limit > 0 else { return (false, nil) }
             var kept = state.idle[connection.origin, default: []]
-            kept.removeAll { !$0.channel.isActive || $0.flags.isRetired }
+            kept.removeAll { !$0.isReusable }
             var displaced: VendorConnection?
             if kept.count(where: { $0.channel.eventLoop === loop }) >= limit,
                let oldest = kept.firstIndex(where: { $0.channel.eventLoop === loop }) {
@@ -295,6 +295,9 @@ struct VendorConnection: Sendable {
 
     let channel: any Channel
     let handler: NIOLoopBound<VendorExchangeHandler>
+
+    /// Whether the connection may be leased again: still open and not retired.
+    var isReusable: Bool { channel.isActive && !flags.isRetired }
     let flags: Flags
     let origin: VendorOrigin
 
