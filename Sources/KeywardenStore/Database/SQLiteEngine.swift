@@ -11,6 +11,11 @@ import SQLiteNIO
 /// One writer connection serializes transactions (`BEGIN IMMEDIATE`); a few reader connections
 /// serve reads concurrently (WAL lets them read while the writer writes). Other processes
 /// (the CLI beside a running server) wait up to the busy timeout for the write lock.
+///
+/// SQLite's calls block their thread (a write waiting for another process's lock sleeps in it for up to the busy
+/// timeout), so the engine owns a thread per connection, as GRDB gives each connection its own queue: no connection
+/// waits for a thread another connection, another engine or the key custodian holds (NIO's shared pool has a thread
+/// per core).
 public final class SQLiteEngine: DatabaseEngine {
     public let name = "sqlite"
     /// The database file.
@@ -39,8 +44,12 @@ public final class SQLiteEngine: DatabaseEngine {
                 throw StoreError.databaseUnavailable(path: path, reason: "cannot create the file")
             }
         }
+        // The threads SQLite's calls run on: one per connection.
+        let threads = SQLiteThreads(count: readers + 1)
         let open: @Sendable (Bool) async throws -> SQLiteConnection = { readOnly in
-            let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            let connection = try await SQLiteConnection.open(
+                storage: .file(path: path), threadPool: threads.pool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()
+            )
             do {
                 for pragma in Self.connectionPragmas(readOnly: readOnly) {
                     _ = try await connection.query(pragma, [])
@@ -51,7 +60,12 @@ public final class SQLiteEngine: DatabaseEngine {
             }
             return connection
         }
-        let close: @Sendable (SQLiteConnection) async -> Void = { try? await $0.close() }
+        // Closing a connection needs the threads: the closure holds them, so they outlive every connection the pools
+        // can still close (one given back after the engine closed, one whose opening finished late).
+        let close: @Sendable (SQLiteConnection) async -> Void = { connection in
+            withExtendedLifetime(threads) {}
+            try? await connection.close()
+        }
         self.writer = ConnectionPool(capacity: 1, open: { try await open(false) }, close: close)
         self.readers = ConnectionPool(capacity: readers, open: { try await open(true) }, close: close)
         do {
@@ -195,6 +209,21 @@ public final class SQLiteEngine: DatabaseEngine {
     public func close() async {
         await writer.close()
         await readers.close()
+    }
+}
+
+/// The threads of one engine's connections, stopped when the last holder (the engine, its pools' open and close)
+/// lets go: a connection can be closed as long as anything can still hand it back.
+final class SQLiteThreads: Sendable {
+    let pool: NIOThreadPool
+
+    init(count: Int) {
+        pool = NIOThreadPool(numberOfThreads: count)
+        pool.start()
+    }
+
+    deinit {
+        pool.shutdownGracefully { _ in }
     }
 }
 
