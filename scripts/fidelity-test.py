@@ -52,8 +52,15 @@ def mock(vendor, method="GET", path="/__mock/requests"):
         return json.loads(answer.read() or b"null")
 
 
-def recorded(vendor):
-    return [r for r in mock(vendor) if not r["path"].startswith("/__mock")]
+def recorded(vendor, sessions=0):
+    """What the vendor received; with `sessions`, waits (up to 10 s) until that many WebSocket sessions are recorded: the
+    mock records one when it ends, and through Keywarden it ends after the client's end reached the vendor."""
+    deadline = time.monotonic() + 10
+    while True:
+        requests = [r for r in mock(vendor) if not r["path"].startswith("/__mock")]
+        if sum(r["method"] == "WS" for r in requests) >= sessions or time.monotonic() > deadline:
+            return requests
+        time.sleep(0.05)
 
 
 # Where an SDK may put the key; Keywarden puts it where the catalog says the vendor reads it (Anthropic: x-api-key).
@@ -83,16 +90,16 @@ def outcome(call):
         return {"raised": type(error).__name__, "status": status if isinstance(status, int) else None}
 
 
-def compare(name, vendor, direct_call, keywarden_call, documented_body=None, compare_requests=True, pause=0.0, view=None):
+def compare(name, vendor, direct_call, keywarden_call, documented_body=None, compare_requests=True, pause=0.0, view=None, sessions=0):
     """Runs one call both ways and records whether the vendor and the SDK saw the same."""
     mock(vendor, "DELETE")
     direct = outcome(direct_call)
-    direct_requests = recorded(vendor)
+    direct_requests = recorded(vendor, sessions)
     mock(vendor, "DELETE")
     if pause:
         time.sleep(pause)
     through = outcome(keywarden_call)
-    through_requests = recorded(vendor)
+    through_requests = recorded(vendor, sessions)
     entry = {"call": name, "direct": direct, "keywarden": through}
     problems = []
     if direct != through:
@@ -308,9 +315,10 @@ def stream_input(client):
     return base64.b64encode(audio).decode()
 
 
-compare("openai realtime session (WebSocket)", "openai", lambda: realtime(direct_openai), lambda: realtime(kw_openai), view=session_comparable)
+compare("openai realtime session (WebSocket)", "openai", lambda: realtime(direct_openai), lambda: realtime(kw_openai), view=session_comparable,
+        sessions=1)
 compare("elevenlabs stream-input session (WebSocket)", "elevenlabs", lambda: stream_input(direct_eleven), lambda: stream_input(kw_eleven),
-        view=session_comparable)
+        view=session_comparable, sessions=1)
 
 print(json.dumps(report, indent=1, default=str))
 sys.exit(1 if report["differences"] else 0)
