@@ -242,9 +242,9 @@ extension Gateway {
     /// it came with the head (a stream's first part is checked as it passes: ``UpstreamStream``).
     static func unreadableAnswer(_ headers: HTTPHeaders, whole: ByteBuffer?) -> String? {
         if let encoding = unreadableEncoding(headers) { return "content coding \(encoding)" }
-        let type = headers.first(name: "content-type")?.lowercased() ?? ""
+        let type = headers.first(name: "content-type") ?? ""
         guard isText(type) else { return nil }
-        if charsets(of: type).contains(where: { charset in ["utf-16", "utf-32", "ucs-2", "ucs-4", "utf16", "utf32"].contains { charset.hasPrefix($0) } }) {
+        if charsets(of: type.lowercased()).contains(where: { charset in ["utf-16", "utf-32", "ucs-2", "ucs-4", "utf16", "utf32"].contains { charset.hasPrefix($0) } }) {
             return "a wide charset"
         }
         if let whole, RequestBodyCheck.isWideText(whole.readableBytesView) { return "wide text" }
@@ -253,9 +253,8 @@ extension Gateway {
 
     /// Whether a content type is text a client reads as characters (JSON, `text/*`, an event stream, XML).
     static func isText(_ contentType: String) -> Bool {
-        // The standard library's search (Foundation's `contains` on a `String` showed on the gateway's profile).
-        contentType.hasPrefix("text/") || contentType.firstRange(of: "json") != nil || contentType.firstRange(of: "xml") != nil
-            || contentType.firstRange(of: "event-stream") != nil
+        ASCIIText.hasPrefix("text/", ignoringCaseAfterBlanks: contentType) || ASCIIText.contains("json", ignoringCaseIn: contentType)
+            || ASCIIText.contains("xml", ignoringCaseIn: contentType) || ASCIIText.contains("event-stream", ignoringCaseIn: contentType)
     }
 
     /// Every charset a lower-cased content type names (`charset=utf-16` or `charset="utf-16"`, each without its quote):

@@ -112,10 +112,11 @@ public enum GatewayRequestBody: Sendable {
 
     /// Whether a content type says the body is not JSON to any vendor: a form upload, sound, a picture, a film.
     public static func isBinary(contentType: String?) -> Bool {
-        guard let type = contentType?.lowercased().trimmingCharacters(in: .whitespaces) else { return false }
+        guard let type = contentType else { return false }
         // `image/json` or `audio/x+json` says JSON as loudly as it says media.
-        guard !type.contains("json") else { return false }
-        return ["multipart/", "audio/", "image/", "video/"].contains { type.hasPrefix($0) }
+        guard !ASCIIText.contains("json", ignoringCaseIn: type) else { return false }
+        return ASCIIText.hasPrefix("multipart/", ignoringCaseAfterBlanks: type) || ASCIIText.hasPrefix("audio/", ignoringCaseAfterBlanks: type)
+            || ASCIIText.hasPrefix("image/", ignoringCaseAfterBlanks: type) || ASCIIText.hasPrefix("video/", ignoringCaseAfterBlanks: type)
     }
 
     case empty
@@ -224,7 +225,7 @@ public struct UpstreamStream: Sendable {
     /// Sends every chunk to `write` as it arrives; meters the call when the stream ends or fails.
     public func pump(_ write: (ByteBuffer) async throws -> Void) async throws {
         var reader = UsageReader(contentType: contentType)
-        var firstPart = contentType.map { Gateway.isText($0.lowercased()) } ?? false
+        var firstPart = contentType.map { Gateway.isText($0) } ?? false
         var filter = hidesUsageOnlyEvents ? UsageEventFilter() : nil
         var scrubbing = scrubber?.stream()
         var translating = translator

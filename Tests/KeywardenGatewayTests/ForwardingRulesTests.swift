@@ -64,6 +64,24 @@ struct ForwardingRulesTests {
         }
     }
 
+    @Test("media, forms and text are told from a content type in any case and after blanks; a type naming JSON is never media")
+    func contentTypeKinds() {
+        for type in ["audio/mpeg", "AUDIO/WAV", " image/png", "\tVideo/MP4", "multipart/form-data; boundary=x", "Multipart/Mixed"] {
+            #expect(GatewayRequestBody.isBinary(contentType: type), "\(type)")
+        }
+        for type in ["application/json", "image/x+json", "Audio/JSON", "text/plain", "application/octet-stream", "xaudio/mpeg", "", "audio"] {
+            #expect(!GatewayRequestBody.isBinary(contentType: type), "\(type)")
+        }
+        #expect(!GatewayRequestBody.isBinary(contentType: nil))
+        for type in ["text/plain", "TEXT/HTML", "application/json", "application/problem+JSON", "application/xml", "text/event-stream",
+                     "application/x-ndjson", " text/csv"] {
+            #expect(Gateway.isText(type), "\(type)")
+        }
+        for type in ["audio/mpeg", "image/png", "application/octet-stream", "", "application/texts"] {
+            #expect(!Gateway.isText(type), "\(type)")
+        }
+    }
+
     @Test("Server-Timing gives milliseconds with microsecond precision, never negative, never overflowing")
     func serverTimingFormat() {
         #expect(ServerTiming.header(own: .microseconds(212), upstream: .microseconds(41_870)) == "kw;dur=0.212, upstream;dur=41.870")

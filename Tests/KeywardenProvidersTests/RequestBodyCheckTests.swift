@@ -147,5 +147,35 @@ struct MeteredMemberTests {
         #expect(RequestBodyCheck.isWideText([0x00, 0x7B, 0x00, 0x22]))
         #expect(RequestBodyCheck.isWideText([0x00, 0x00, 0xFE, 0xFF]))
         #expect(!RequestBodyCheck.isWideText(Array(#"{"model":"m"}"#.utf8)))
+        // Marks alone, a NUL at each of the first four places, and past them; short and empty bodies; a ByteBuffer-like
+        // slice that does not start at index 0.
+        #expect(RequestBodyCheck.isWideText([0xFE, 0xFF]) && RequestBodyCheck.isWideText([0xFF, 0xFE, 0x7B]))
+        for place in 0..<4 {
+            var body = Array(#"{"model":"m"}"#.utf8)
+            body[place] = 0
+            #expect(RequestBodyCheck.isWideText(body), "NUL at \(place)")
+        }
+        #expect(!RequestBodyCheck.isWideText(Array(#"{"mo"#.utf8) + [0x00]), "a NUL past the first four bytes is the JSON reader's to refuse")
+        #expect(!RequestBodyCheck.isWideText([UInt8]()) && !RequestBodyCheck.isWideText([0xFF]) && !RequestBodyCheck.isWideText([0xFE, 0xFE]))
+        #expect(RequestBodyCheck.isWideText((Array(#"xx{"#.utf8) + [0x00])[2...]))
+        #expect(!RequestBodyCheck.isWideText([0x7B, 0xFF, 0xFE, 0x22]), "a mark counts only at the start")
+    }
+
+    @Test("a content type is searched and prefixed in any case, after blanks, and non-ASCII text is searched as characters")
+    func contentTypeText() {
+        for type in ["application/json", "APPLICATION/JSON", "application/vnd.api+Json; charset=utf-8", "image/x+json", "  text/json"] {
+            #expect(ASCIIText.contains("json", ignoringCaseIn: type), "\(type)")
+            #expect(RequestBodyCheck.looksLikeJSON([], contentType: type), "\(type)")
+        }
+        for type in ["", "application/octet-stream", "jso n", "application/js", "text/plain; x=\u{2028}jsoN"] {
+            #expect(ASCIIText.contains("json", ignoringCaseIn: type) == type.lowercased().contains("json"), "\(type)")
+        }
+        #expect(ASCIIText.contains("json", ignoringCaseIn: "application/é+JSON"), "non-ASCII text is searched as characters")
+        for (type, form) in [("multipart/form-data; boundary=x", true), (" \tMultipart/Form-Data;boundary=x", true), ("multipart/mixed", false),
+                             ("xmultipart/form-data", false), ("multipart/form", false), ("", false)] {
+            #expect(ASCIIText.hasPrefix("multipart/form-data", ignoringCaseAfterBlanks: type) == form, "\(type)")
+            #expect(MultipartForm.isForm(type) == form, "\(type)")
+        }
+        #expect(!ASCIIText.hasPrefix("multipart/form-data", ignoringCaseAfterBlanks: "\u{A0}multipart/form-data"), "only spaces and tabs are blanks")
     }
 }

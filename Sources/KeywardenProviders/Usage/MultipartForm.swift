@@ -11,7 +11,7 @@ public enum MultipartForm {
 
     /// Whether a content type is a form upload.
     public static func isForm(_ contentType: String?) -> Bool {
-        contentType?.lowercased().trimmingSpacesAndTabs.hasPrefix("multipart/form-data") == true
+        contentType.map { ASCIIText.hasPrefix("multipart/form-data", ignoringCaseAfterBlanks: $0) } ?? false
     }
 
     /// The `boundary` parameter of a `multipart/form-data` content type (quoted or not); `nil` when there is none, or

@@ -24,7 +24,7 @@ public enum RequestBodyCheck {
     /// Whether a vendor would take `body` for JSON: its content type says so, or its first byte after white space (or a
     /// byte-order mark) opens an object or an array. A body that merely claims another type is not let through unread.
     public static func looksLikeJSON(_ body: [UInt8], contentType: String?) -> Bool {
-        if let contentType, contentType.lowercased().contains("json") { return true }
+        if let contentType, ASCIIText.contains("json", ignoringCaseIn: contentType) { return true }
         var index = 0
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
         while index < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[index]) { index += 1 }
@@ -33,9 +33,17 @@ public enum RequestBodyCheck {
 
     /// Whether `body` is UTF-16 or UTF-32 text: its byte-order mark, or a NUL among its first four bytes (RFC 4627's
     /// way of telling the encoding of JSON).
+    ///
+    /// Inlinable, so a caller in another module reads its bytes specialized (the generic walk showed on the gateway's
+    /// profile). `00 00 FE FF`, UTF-32's mark, is a NUL among the first four.
+    @inlinable
     public static func isWideText<Bytes: Collection<UInt8>>(_ body: Bytes) -> Bool {
-        if body.starts(with: [0xFF, 0xFE]) || body.starts(with: [0xFE, 0xFF]) || body.starts(with: [0x00, 0x00, 0xFE, 0xFF]) { return true }
-        return body.prefix(4).contains(0)
+        var first: UInt8 = 1
+        for (offset, byte) in body.prefix(4).enumerated() {
+            if byte == 0 { return true }
+            if offset == 0 { first = byte } else if offset == 1, (first, byte) == (0xFF, 0xFE) || (first, byte) == (0xFE, 0xFF) { return true }
+        }
+        return false
     }
 
     /// Checks that `body` is one JSON object every parser reads alike.
@@ -87,24 +95,35 @@ public enum RequestBodyCheck {
     /// one of the right name and another type (`"max_tokens":"4096"`, which pydantic turns into a number) is read by
     /// some and not by the meter; two that fold alike are read by each as it likes: all are refused. Elsewhere (the
     /// messages, a tool's schema) names are the caller's own: only an exact repeat is refused there.
-    static let metered: [String: JSONType] = [
+    static let metered = Schema([
         "model": .string, "model_id": .string, "stream": .boolean, "stream_options": .object,
         "max_tokens": .integer, "max_completion_tokens": .integer, "max_output_tokens": .integer,
         "generationConfig": .object, "generation_config": .object, "n": .integer, "text": .string, "input": .any,
-    ]
+    ])
 
     /// The members the meter reads inside the objects of ``metered``.
-    static let nested: [String: [String: JSONType]] = {
-        let generation: [String: JSONType] = ["maxOutputTokens": .integer, "max_output_tokens": .integer,
-                                              "candidateCount": .integer, "candidate_count": .integer]
-        return ["stream_options": ["include_usage": .boolean], "generationConfig": generation, "generation_config": generation]
+    static let nested: [String: Schema] = {
+        let generation = Schema(["maxOutputTokens": .integer, "max_output_tokens": .integer, "candidateCount": .integer, "candidate_count": .integer])
+        return ["stream_options": Schema(["include_usage": .boolean]), "generationConfig": generation, "generation_config": generation]
     }()
+
+    /// The members the meter reads in one object, and their spellings by folded name (made once, not per object read).
+    struct Schema: Sendable {
+        let types: [String: JSONType]
+        /// Each folded name (``folded(_:)``) and the members that fold to it.
+        let spellings: [String: [String]]
+
+        init(_ types: [String: JSONType]) {
+            self.types = types
+            spellings = Dictionary(grouping: types.keys, by: RequestBodyCheck.folded)
+        }
+    }
 
     /// Members two vendors read as the same thing by different names: a body carrying both is read by each as it
     /// likes (ElevenLabs' `model_id` beside `model`, `text` beside `input`).
     static let aliases: [(String, String)] = [("model", "model_id"), ("text", "input")]
 
-    enum JSONType {
+    enum JSONType: Sendable {
         case string, boolean, integer, object, any
     }
 
@@ -134,9 +153,8 @@ public enum RequestBodyCheck {
         func fail(_ what: String) -> Problem { Problem(text: "\(what) at \(location)") }
 
         /// Reads the object at `start`; `schema`: the members the meter reads in it (``RequestBodyCheck/metered``).
-        mutating func object(at start: Int, depth: Int, schema: [String: JSONType]? = nil) throws(Problem) -> Int {
+        mutating func object(at start: Int, depth: Int, schema: Schema? = nil) throws(Problem) -> Int {
             guard depth <= RequestBodyCheck.maximumDepth else { throw fail("nesting deeper than \(RequestBodyCheck.maximumDepth) levels") }
-            let metered = schema.map { schema in Dictionary(grouping: schema.keys, by: RequestBodyCheck.folded) } ?? [:]
             var seen: [String: String] = [:]
             var index = JSONScan.skipSpace(bytes, start + 1, bytes.count)
             guard index < bytes.count else { throw fail("an unfinished object") }
@@ -144,14 +162,16 @@ public enum RequestBodyCheck {
             while true {
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("malformed JSON (a member name expected)") }
                 let (name, nameEnd) = try string(at: index)
-                let loose = RequestBodyCheck.folded(name)
-                // Names the meter reads are compared as the loosest parser compares them; the caller's own exactly.
-                let fold = metered[loose] != nil ? loose : name
+                // Names the meter reads are compared as the loosest parser compares them; the caller's own exactly (and
+                // are not folded: most objects of a body are the caller's).
+                let loose = schema.map { _ in RequestBodyCheck.folded(name) }
+                let spellings = loose.flatMap { schema?.spellings[$0] }
+                let fold = spellings != nil ? loose ?? name : name
                 if let earlier = seen[fold] {
                     let shownName = RequestBodyCheck.shown(name)
                     throw fail(earlier == name ? "duplicate member \"\(shownName)\"" : "members \"\(RequestBodyCheck.shown(earlier))\" and \"\(shownName)\" that some parsers take for one")
                 }
-                if let spellings = metered[loose], !spellings.contains(name) {
+                if let spellings, !spellings.contains(name) {
                     throw fail("member \"\(RequestBodyCheck.shown(name))\" that some parsers read as \"\(spellings.sorted()[0])\"")
                 }
                 if schema != nil {
@@ -170,7 +190,7 @@ public enum RequestBodyCheck {
                 path.append(.member(name))
                 let valueStart = index
                 index = try value(at: index, depth: depth, schema: schema == nil ? nil : RequestBodyCheck.nested[name])
-                if let type = schema?[name], !RequestBodyCheck.value(bytes[valueStart..<index], is: type) {
+                if let type = schema?.types[name], !RequestBodyCheck.value(bytes[valueStart..<index], is: type) {
                     throw fail("a value of another type than the meter reads")
                 }
                 path.removeLast()
@@ -201,7 +221,7 @@ public enum RequestBodyCheck {
             }
         }
 
-        mutating func value(at start: Int, depth: Int, schema: [String: JSONType]? = nil) throws(Problem) -> Int {
+        mutating func value(at start: Int, depth: Int, schema: Schema? = nil) throws(Problem) -> Int {
             guard start < bytes.count else { throw fail("a missing value") }
             switch bytes[start] {
             case UInt8(ascii: "{"): return try object(at: start, depth: depth + 1, schema: schema)

@@ -23,13 +23,8 @@ public struct UsageReader: Sendable {
 
     /// - Parameter contentType: the answer's `Content-Type`; `text/event-stream` is read as a stream.
     public init(contentType: String?) {
-        isEventStream = contentType.map { type in
-            ASCIIText.withBytes(of: type) { ASCIIText.firstIndex(of: Self.eventStream, in: $0, ignoringCase: true) != nil }
-                ?? type.lowercased().contains("text/event-stream")
-        } ?? false
+        isEventStream = contentType.map { ASCIIText.contains("text/event-stream", ignoringCaseIn: $0) } ?? false
     }
-
-    private static let eventStream = Array("text/event-stream".utf8)
 
     /// Reads one chunk of the body.
     public mutating func feed<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {

@@ -91,7 +91,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .head(let head):
             // A WebSocket upgrade that was not taken is the router's to answer (another upgrade, such as h2c, is ignored
             // as HTTP/1.1 allows).
-            let asksWebSocket = head.headerFields[.upgrade].map { $0.lowercased().contains("websocket") } ?? false
+            let asksWebSocket = head.headerFields[.upgrade].map { ASCIIText.contains("websocket", ignoringCaseIn: $0) } ?? false
             let route = asksWebSocket ? nil : plane.faces.route(method: head.method.rawValue, path: Substring(head.path ?? "/"))
             let closeAfter = Self.asksToClose(head.headerFields)
             machine.received(.part(part, route: route), .head(route == nil ? .router : .gateway, closeAfter: closeAfter))
