@@ -48,7 +48,12 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     private let departures: ClientDepartures?
     /// This connection, told when its client leaves.
     private var connection: ClientDepartures.Connection?
-    private var timer: Scheduled<Void>?
+    /// When the connection closes unless something re-arms or disarms it first; `nil`: no limit runs.
+    private var deadline: NIODeadline?
+    /// The one timer scheduled, and when it fires. Re-arming later does not move it (each request arms and disarms
+    /// twice; scheduling and cancelling a task each time showed on the profile): when it fires before the deadline it is
+    /// scheduled again for the rest.
+    private var timer: (task: Scheduled<Void>, fires: NIODeadline)?
     /// Whether a request's head came and its end has not: its body is still arriving.
     private var receiving = false
     /// Requests whose head has come and whose answer has not been written whole: pipelined requests wait their turn,
@@ -67,12 +72,12 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        disarm()
+        cancelTimer()
         clientLeft(context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        disarm()
+        cancelTimer()
         clientLeft(context)
         context.fireChannelInactive()
     }
@@ -122,14 +127,42 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func arm(_ limit: Duration, context: ChannelHandlerContext) {
-        disarm()
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        timer = context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { bound.value.close(promise: nil) }
+        let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
+        self.deadline = deadline
+        if let timer, timer.fires <= deadline { return }
+        schedule(at: deadline, context: context)
     }
 
+    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        timer?.task.cancel()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let task = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.timerFired(context: context)
+        }
+        timer = (task, deadline)
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        guard let deadline else { return }
+        if NIODeadline.now() < deadline {
+            schedule(at: deadline, context: context)
+        } else {
+            self.deadline = nil
+            context.close(promise: nil)
+        }
+    }
+
+    /// Stops the limit; the timer, if any, finds nothing to do when it fires (it is cancelled when the handler goes).
     private func disarm() {
-        timer?.cancel()
+        deadline = nil
+    }
+
+    private func cancelTimer() {
+        deadline = nil
+        timer?.task.cancel()
         timer = nil
     }
 }
