@@ -76,5 +76,11 @@ struct FieldTemplateTests {
         let ids = (0..<1000).map { _ in Identifier.make("key") }
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.hasPrefix("key_") && $0.count == 30 })
+        // Every character of the alphabet turns up at every place (the bytes are random, not zero or repeated).
+        let alphabet = Set("0123456789abcdefghjkmnpqrstvwxyz")
+        for place in 4..<30 {
+            let seen = Set(ids.map { Array($0)[place] })
+            #expect(seen.isSubset(of: alphabet) && seen.count >= 28, "place \(place): \(seen.count) letters")
+        }
     }
 }
