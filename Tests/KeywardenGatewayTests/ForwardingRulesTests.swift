@@ -73,6 +73,11 @@ struct ForwardingRulesTests {
             #expect(!GatewayRequestBody.isBinary(contentType: type), "\(type)")
         }
         #expect(!GatewayRequestBody.isBinary(contentType: nil))
+        // A combining mark after the slash makes another character: not media, so the body is read (as `String` said).
+        for type in ["audio/\u{301}x", "image/\u{301}png", "video/\u{20DD}mp4", "audio\u{301}/mpeg"] {
+            #expect(!GatewayRequestBody.isBinary(contentType: type), "\(type.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        #expect(GatewayRequestBody.isBinary(contentType: "audio/mpeg; name=é"))
         for type in ["text/plain", "TEXT/HTML", "application/json", "application/problem+JSON", "application/xml", "text/event-stream",
                      "application/x-ndjson", " text/csv"] {
             #expect(Gateway.isText(type), "\(type)")

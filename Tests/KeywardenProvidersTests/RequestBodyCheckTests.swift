@@ -177,5 +177,8 @@ struct MeteredMemberTests {
             #expect(MultipartForm.isForm(type) == form, "\(type)")
         }
         #expect(!ASCIIText.hasPrefix("multipart/form-data", ignoringCaseAfterBlanks: "\u{A0}multipart/form-data"), "only spaces and tabs are blanks")
+        // Non-ASCII text is compared as characters: a combining mark joins the byte before it into another character.
+        #expect(!ASCIIText.hasPrefix("audio/", ignoringCaseAfterBlanks: "audio/\u{301}x") && !MultipartForm.isForm("multipart/form-data\u{301}; boundary=x"))
+        #expect(ASCIIText.hasPrefix("audio/", ignoringCaseAfterBlanks: " AUDIO/é") && MultipartForm.isForm("Multipart/Form-Data; boundary=é"))
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Byte searches over text that is all ASCII, where each byte is one character (only CR LF pairs two, and no needle
 /// here holds either): the same answers as `String`'s character searches, without building characters. Text that is
 /// not all ASCII is left to `String`.
@@ -32,9 +34,14 @@ public enum ASCIIText {
         }
     }
 
-    /// Whether `text`, after its leading spaces and tabs, starts with `prefix` (lowercase ASCII) in any case.
+    /// Whether `text`, after its leading spaces and tabs, starts with `prefix` (lowercase ASCII) in any case. Text that
+    /// is not all ASCII is compared as characters: a combining mark after the prefix's last byte (`audio/\u{301}x`)
+    /// makes another character, so it does not start with the prefix (as `String.hasPrefix` says).
     public static func hasPrefix(_ prefix: StaticString, ignoringCaseAfterBlanks text: String) -> Bool {
         prefix.withUTF8Buffer { prefixBytes in
+            guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
+                return text.drop { $0 == " " || $0 == "\t" }.lowercased().hasPrefix(String(decoding: prefixBytes, as: UTF8.self))
+            }
             var bytes = text.utf8.drop { $0 == 0x20 || $0 == 0x09 }[...]
             for expected in prefixBytes {
                 guard let byte = bytes.popFirst() else { return false }
