@@ -37,7 +37,8 @@ public struct ClientConnectionLimits: Sendable {
 /// counts the connection and times that first head, before HTTP or a WebSocket upgrade is chosen). After each answer, a
 /// kept-alive connection must bring its next head within ``ClientConnectionLimits/idleTimeout`` (bytes trickling in, a
 /// head never finished, count as nothing). A request's body may go no longer than ``ClientConnectionLimits/bodyTimeout``
-/// without a part arriving. While a request is being answered no timer runs: a long stream is not cut.
+/// without a part arriving. While a request is being answered no limit runs (a timer left pending finds nothing to do):
+/// a long stream is not cut.
 final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -53,7 +54,9 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
     /// The one timer scheduled, and when it fires. Re-arming later does not move it (each request arms and disarms
     /// twice; scheduling and cancelling a task each time showed on the profile): when it fires before the deadline it is
     /// scheduled again for the rest.
-    private var timer: (task: Scheduled<Void>, fires: NIODeadline)?
+    private var timer: (task: Scheduled<Void>, fires: NIODeadline, number: UInt64)?
+    /// The number of the last timer scheduled: a timer that fires after another replaced it does nothing.
+    private var timerNumber: UInt64 = 0
     /// Whether a request's head came and its end has not: its body is still arriving.
     private var receiving = false
     /// Requests whose head has come and whose answer has not been written whole: pipelined requests wait their turn,
@@ -136,15 +139,19 @@ final class ClientConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler
 
     private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
         timer?.task.cancel()
+        timerNumber &+= 1
+        let number = timerNumber
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let task = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = bound.value
-            handler.timerFired(context: context)
+            handler.timerFired(number, context: context)
         }
-        timer = (task, deadline)
+        timer = (task, deadline, number)
     }
 
-    private func timerFired(context: ChannelHandlerContext) {
+    private func timerFired(_ number: UInt64, context: ChannelHandlerContext) {
+        // One cancelled in the tick it was due, and replaced since, leaves the current timer alone.
+        guard timer?.number == number else { return }
         timer = nil
         guard let deadline else { return }
         if NIODeadline.now() < deadline {

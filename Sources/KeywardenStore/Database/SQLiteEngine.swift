@@ -45,7 +45,7 @@ public final class SQLiteEngine: DatabaseEngine {
             }
         }
         // The threads SQLite's calls run on: one per connection.
-        let threads = SQLiteThreads(count: readers + 1)
+        let threads = SQLiteThreads(count: max(1, readers) + 1)
         let open: @Sendable (Bool) async throws -> SQLiteConnection = { readOnly in
             let connection = try await SQLiteConnection.open(
                 storage: .file(path: path), threadPool: threads.pool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()
@@ -63,8 +63,8 @@ public final class SQLiteEngine: DatabaseEngine {
         // Closing a connection needs the threads: the closure holds them, so they outlive every connection the pools
         // can still close (one given back after the engine closed, one whose opening finished late).
         let close: @Sendable (SQLiteConnection) async -> Void = { connection in
-            withExtendedLifetime(threads) {}
             try? await connection.close()
+            withExtendedLifetime(threads) {}
         }
         self.writer = ConnectionPool(capacity: 1, open: { try await open(false) }, close: close)
         self.readers = ConnectionPool(capacity: readers, open: { try await open(true) }, close: close)
