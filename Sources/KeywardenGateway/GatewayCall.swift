@@ -115,9 +115,11 @@ public enum GatewayRequestBody: Sendable {
         guard let type = contentType else { return false }
         // `image/json` or `audio/x+json` says JSON as loudly as it says media.
         guard !ASCIIText.contains("json", ignoringCaseIn: type) else { return false }
-        return ASCIIText.hasPrefix("multipart/", ignoringCaseAfterBlanks: type) || ASCIIText.hasPrefix("audio/", ignoringCaseAfterBlanks: type)
-            || ASCIIText.hasPrefix("image/", ignoringCaseAfterBlanks: type) || ASCIIText.hasPrefix("video/", ignoringCaseAfterBlanks: type)
+        return mediaPrefixes.contains { ASCIIText.hasPrefix($0, ignoringCaseAfterBlanks: type) }
     }
+
+    /// The type families ``isBinary(contentType:)`` takes for media.
+    private static let mediaPrefixes: [StaticString] = ["multipart/", "audio/", "image/", "video/"]
 
     case empty
     case complete(ByteBuffer)

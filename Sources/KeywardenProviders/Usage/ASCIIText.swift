@@ -1,4 +1,5 @@
 import Foundation
+import KeywardenCore
 
 /// Byte searches over text that is all ASCII, where each byte is one character (only CR LF pairs two, and no needle
 /// here holds either): the same answers as `String`'s character searches, without building characters. Text that is
@@ -40,7 +41,7 @@ public enum ASCIIText {
     public static func hasPrefix(_ prefix: StaticString, ignoringCaseAfterBlanks text: String) -> Bool {
         prefix.withUTF8Buffer { prefixBytes in
             guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
-                return text.drop { $0 == " " || $0 == "\t" }.lowercased().hasPrefix(String(decoding: prefixBytes, as: UTF8.self))
+                return text.trimmingSpacesAndTabs.lowercased().hasPrefix(String(decoding: prefixBytes, as: UTF8.self))
             }
             var bytes = text.utf8.drop { $0 == 0x20 || $0 == 0x09 }[...]
             for expected in prefixBytes {
