@@ -9,8 +9,8 @@ import SQLiteNIO
 /// (a commit returns only once it is on disk).
 ///
 /// One writer connection serializes transactions (`BEGIN IMMEDIATE`); a few reader connections
-/// serve reads concurrently (WAL lets them read while the writer writes). Other processes
-/// (the CLI beside a running server) wait up to the busy timeout for the write lock.
+/// serve reads concurrently (WAL lets them read while the writer writes). A connection waits for another process's
+/// write lock (the CLI beside a running server) up to the operation's deadline (SQLite's busy timeout).
 ///
 /// SQLite's calls block their thread (a write waiting for another process's lock sleeps in it for up to the busy
 /// timeout), so the engine owns a thread per connection, as GRDB gives each connection its own queue: no connection
@@ -28,9 +28,6 @@ public final class SQLiteEngine: DatabaseEngine {
     private let writer: ConnectionPool<SQLiteConnection>
     private let readers: ConnectionPool<SQLiteConnection>
     private let logger: Logger
-
-    /// How long a writer waits for another process's write lock before failing.
-    public static let busyTimeoutMilliseconds = 10_000
 
     /// Opens (creating if needed) the database at `path` and checks that it is usable.
     public init(path: String, readers: Int = 4, timeouts: DatabaseTimeouts = DatabaseTimeouts(), logger: Logger) async throws {
@@ -51,7 +48,7 @@ public final class SQLiteEngine: DatabaseEngine {
                 storage: .file(path: path), threadPool: threads.pool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any()
             )
             do {
-                for pragma in Self.connectionPragmas(readOnly: readOnly) {
+                for pragma in Self.connectionPragmas(readOnly: readOnly, busyTimeout: timeouts.operation) {
                     _ = try await connection.query(pragma, [])
                 }
             } catch {
@@ -89,9 +86,11 @@ public final class SQLiteEngine: DatabaseEngine {
     /// The writer's page cache, in KiB.
     static let writerCacheKilobytes = 32 * 1024
 
-    static func connectionPragmas(readOnly: Bool) -> [String] {
+    /// What each connection is set to; `busyTimeout` is how long it waits for another connection's write lock.
+    static func connectionPragmas(readOnly: Bool, busyTimeout: Duration) -> [String] {
         var pragmas = [
-            "PRAGMA busy_timeout = \(busyTimeoutMilliseconds)",
+            // SQLite keeps the timeout in a C int (compared before converting: a huge duration's milliseconds overflow).
+            "PRAGMA busy_timeout = \(busyTimeout >= .milliseconds(Int32.max) ? Int64(Int32.max) : max(0, busyTimeout.milliseconds))",
             "PRAGMA foreign_keys = ON",
             "PRAGMA synchronous = FULL",
             // Statement journals (an UPDATE of many rows in a transaction keeps one) and temporary b-trees in memory,
