@@ -192,22 +192,89 @@ struct ConnectionPoolTests {
         pool.release(back, reusable: true)
     }
 
-    @Test("a closed pool fails its waiters and closes connections as they come back")
-    func closeFailsWaiters() async throws {
+    @Test("a closed pool fails its waiters at once, closes what comes back, and returns from close only once the last held connection came back and was closed")
+    func closeFailsWaitersAndWaitsForHeldConnections() async throws {
+        let opener = Opener()
+        let pool = pool(opener, capacity: 2)
+        let first = try await pool.acquire()
+        let second = try await pool.acquire()
+        let waiter = Task { try await pool.acquire() }
+        try await Task.sleep(for: .milliseconds(20))
+        let returned = Flag()
+        let closing = Task {
+            await pool.close(within: .seconds(60))
+            await returned.set()
+        }
+        await #expect(throws: StoreError.closed) { _ = try await waiter.value }
+        pool.release(first, reusable: true)
+        try await Task.sleep(for: .milliseconds(200))
+        let firstClosed = first.connection.closed.load(ordering: .relaxed)
+        #expect(firstClosed)
+        #expect(await !returned.isSet, "close waits for the connection still held")
+        pool.release(second, reusable: true)
+        await closing.value
+        let secondClosed = second.connection.closed.load(ordering: .relaxed)
+        #expect(secondClosed, "closed before close returned")
+        await #expect(throws: StoreError.closed) { _ = try await pool.acquire() }
+    }
+
+    @Test("an idle connection is closed by the time close returns")
+    func closeClosesIdleConnections() async throws {
+        let pool = pool(Opener(), capacity: 1)
+        let lease = try await pool.acquire()
+        pool.release(lease, reusable: true)
+        await pool.close(within: .seconds(60))
+        let closed = lease.connection.closed.load(ordering: .relaxed)
+        #expect(closed)
+    }
+
+    @Test("close gives up waiting at its limit for a holder that never comes back; the connection is closed when it does")
+    func closeGivesUpOnAHolderThatStays() async throws {
         let opener = Opener()
         let pool = pool(opener, capacity: 1)
         let held = try await pool.acquire()
-        let waiter = Task { try await pool.acquire() }
-        try await Task.sleep(for: .milliseconds(20))
-        await pool.close()
-        await #expect(throws: StoreError.closed) { _ = try await waiter.value }
+        let start = ContinuousClock.now
+        await pool.close(within: .milliseconds(300))
+        #expect(ContinuousClock.now - start >= .milliseconds(300))
+        let closedEarly = held.connection.closed.load(ordering: .relaxed)
+        #expect(!closedEarly)
         pool.release(held, reusable: true)
-        // Closed off the caller's path, soon.
         var closed = false
         for _ in 0..<500 where !closed {
             try await Task.sleep(for: .milliseconds(10))
             closed = held.connection.closed.load(ordering: .relaxed)
         }
         #expect(closed)
+    }
+
+    @Test("a connection still opening when the pool closes is closed once it opened, and close waits for that")
+    func closeWaitsForAnOpeningConnection() async throws {
+        let opened = Atomic<Int>(0)
+        let gate = AsyncStream.makeStream(of: Void.self)
+        let connections = Mutex<[Connection]>([])
+        let pool = ConnectionPool<Connection>(
+            capacity: 1,
+            open: {
+                for await _ in gate.stream { break }
+                let connection = Connection(opened.add(1, ordering: .relaxed).newValue)
+                connections.withLock { $0.append(connection) }
+                return connection
+            },
+            close: { $0.closed.store(true, ordering: .relaxed) }
+        )
+        let waiter = Task { try await pool.acquire() }
+        try await Task.sleep(for: .milliseconds(50))
+        let returned = Flag()
+        let closing = Task {
+            await pool.close(within: .seconds(60))
+            await returned.set()
+        }
+        await #expect(throws: StoreError.closed) { _ = try await waiter.value }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(await !returned.isSet, "close waits for the connection being opened")
+        gate.continuation.yield()
+        await closing.value
+        let all = connections.withLock { $0 }
+        #expect(all.count == 1 && all.allSatisfy { $0.closed.load(ordering: .relaxed) })
     }
 }

@@ -6,12 +6,6 @@ import Testing
 
 @Suite("SQLite engine")
 struct SQLiteEngineTests {
-    /// Whether something happened.
-    actor Flag {
-        private(set) var isSet = false
-        func set() { isSet = true }
-    }
-
     @Test("writes blocked on another connection's lock, more of them than there are cores, hold only their own threads: another engine answers meanwhile")
     func blockedWritersHoldOnlyTheirOwnThreads() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kw-sqlite-threads-\(UUID().uuidString)")

@@ -44,8 +44,22 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         var waiting: [UInt64: Waiting] = [:]
         var lastFailure: (at: ContinuousClock.Instant, error: any Error)?
         var isClosed = false
+        /// Connections out of the pool whose closing has not finished.
+        var closing = 0
+        /// Callers of ``ConnectionPool/close(within:)`` waiting for the last connection to be closed.
+        var drainWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
 
         var total: Int { idle.count + leased.count + opening }
+
+        /// Closed, with no connection open, opening or closing.
+        var isDrained: Bool { isClosed && total == 0 && closing == 0 }
+
+        /// Every caller waiting for the drain, taken, once the pool is drained.
+        mutating func drainWaitersIfDrained() -> [CheckedContinuation<Void, Never>] {
+            guard isDrained, !drainWaiters.isEmpty else { return [] }
+            defer { drainWaiters.removeAll() }
+            return Array(drainWaiters.values)
+        }
 
         mutating func lease(_ connection: Connection) -> Lease {
             nextID &+= 1
@@ -139,6 +153,7 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
             guard !state.isClosed else { return .fail(StoreError.closed) }
             while let connection = state.idle.popLast() {
                 if isUsable(connection) { return .take(state.lease(connection)) }
+                state.closing += 1
                 unusable.append(connection)
             }
             var opens = false
@@ -211,6 +226,7 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
             }
             while let connection = state.idle.popLast() {
                 guard isUsable(connection) else {
+                    state.closing += 1
                     unusable.append(connection)
                     continue
                 }
@@ -246,7 +262,10 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         let usable = reusable && isUsable(lease.connection)
         let next = state.withLock { state -> Return in
             guard state.leased.removeValue(forKey: lease.id) != nil else { return .nothing }
-            guard usable, !state.isClosed else { return .discard(refill: reserveRefill(&state)) }
+            guard usable, !state.isClosed else {
+                state.closing += 1
+                return .discard(refill: reserveRefill(&state))
+            }
             if let waiter = state.nextWaiter() { return .hand(waiter, state.lease(lease.connection)) }
             state.idle.append(lease.connection)
             return .nothing
@@ -262,16 +281,43 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         }
     }
 
-    /// Closes idle connections now and leased ones when they come back; fails every waiter.
-    func close() async {
+    /// Closes idle connections now and leased ones when they come back; fails every waiter. Returns once every
+    /// connection is closed (one being opened, once it opened), or after `limit` (a holder that has not come back).
+    func close(within limit: Duration) async {
         let (waiters, idle) = state.withLock { state -> ([Waiter], [Connection]) in
             guard !state.isClosed else { return ([], []) }
             state.isClosed = true
             defer { state.idle.removeAll() }
+            state.closing += state.idle.count
             return (state.allWaiters(), state.idle)
         }
         for waiter in waiters { waiter.resume(throwing: StoreError.closed) }
-        for connection in idle { await closeConnection(connection) }
+        for connection in idle {
+            await closeConnection(connection)
+            finishedClosing()
+        }
+        let id = state.withLock { state -> UInt64 in
+            state.nextID &+= 1
+            return state.nextID
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let drained = self.state.withLock { state -> Bool in
+                        if state.isDrained { return true }
+                        state.drainWaiters[id] = continuation
+                        return false
+                    }
+                    if drained { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                self.state.withLock { $0.drainWaiters.removeValue(forKey: id) }?.resume()
+            }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// How many connections are open or opening, how many are leased, and how many callers wait (for tests and metrics).
@@ -283,9 +329,23 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
 
     // MARK: Private
 
+    /// Closes a connection counted in ``State/closing``.
     private func discard(_ connection: Connection) {
         let close = closeConnection
-        Task { await close(connection) }
+        Task {
+            await close(connection)
+            self.finishedClosing()
+        }
+    }
+
+    /// A connection counted in ``State/closing`` is closed: a caller of ``close(within:)`` waiting for the last one
+    /// goes on.
+    private func finishedClosing() {
+        let waiters = state.withLock { state in
+            state.closing -= 1
+            return state.drainWaitersIfDrained()
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Counts an open for the first waiter when one waits and a place is free; whether it did.
@@ -300,18 +360,21 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         Task {
             do {
                 let connection = try await open()
-                let waiter = state.withLock { state -> (Waiter, Lease)? in
+                let next = state.withLock { state -> Return in
                     state.opening -= 1
                     state.lastFailure = nil
-                    guard !state.isClosed else { return nil }
-                    if let waiter = state.nextWaiter() { return (waiter, state.lease(connection)) }
+                    guard !state.isClosed else {
+                        state.closing += 1
+                        return .discard(refill: false)
+                    }
+                    if let waiter = state.nextWaiter() { return .hand(waiter, state.lease(connection)) }
                     state.idle.append(connection)
-                    return nil
+                    return .nothing
                 }
-                if let (waiter, lease) = waiter {
-                    waiter.resume(returning: lease)
-                } else if state.withLock({ $0.isClosed }) {
-                    discard(connection)
+                switch next {
+                case .nothing: break
+                case .hand(let waiter, let lease): waiter.resume(returning: lease)
+                case .discard: discard(connection)
                 }
             } catch {
                 openFailed(error)
@@ -322,12 +385,14 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
     /// A connection could not be opened: the server is probably unreachable. The waiter it was opened for is told; so
     /// is every waiter when no connection is left or coming that could serve them (none waits for what cannot come).
     private func openFailed(_ error: any Error) {
-        let waiters = state.withLock { state -> [Waiter] in
+        let (waiters, drainWaiters) = state.withLock { state -> ([Waiter], [CheckedContinuation<Void, Never>]) in
             state.opening -= 1
             state.lastFailure = (.now, error)
-            if state.leased.isEmpty, state.opening == 0 { return state.allWaiters() }
-            return state.nextWaiter().map { [$0] } ?? []
+            let drainWaiters = state.drainWaitersIfDrained()
+            if state.leased.isEmpty, state.opening == 0 { return (state.allWaiters(), drainWaiters) }
+            return (state.nextWaiter().map { [$0] } ?? [], drainWaiters)
         }
         for waiter in waiters { waiter.resume(throwing: error) }
+        for waiter in drainWaiters { waiter.resume() }
     }
 }

@@ -254,11 +254,14 @@ public final class PostgresEngine: DatabaseEngine {
         (try? await withConnection(following, limit: timeouts.ping) { db in try await db.raw("SELECT 1 AS ok").first() != nil }) ?? false
     }
 
+    /// Closes every connection: idle ones at once, one in use when its holder gives it back (within the operation's
+    /// deadline).
     public func close() async {
         listening.withLock { $0.task }?.cancel()
-        await general.close()
-        await counters.close()
-        await following.close()
+        async let generalClosed: Void = general.close(within: timeouts.operation)
+        async let countersClosed: Void = counters.close(within: timeouts.operation)
+        async let followingClosed: Void = following.close(within: timeouts.operation)
+        _ = await (generalClosed, countersClosed, followingClosed)
     }
 
     // MARK: Connections

@@ -205,9 +205,12 @@ public final class SQLiteEngine: DatabaseEngine {
         }
     }
 
+    /// Closes every connection: idle ones at once, one in use when its holder gives it back (within the operation's
+    /// deadline), so the last one's checkpoint has moved the WAL into the file when this returns.
     public func close() async {
-        await writer.close()
-        await readers.close()
+        async let writerClosed: Void = writer.close(within: timeouts.operation)
+        async let readersClosed: Void = readers.close(within: timeouts.operation)
+        _ = await (writerClosed, readersClosed)
     }
 }
 
