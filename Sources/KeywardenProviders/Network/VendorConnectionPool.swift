@@ -60,8 +60,21 @@ public final class VendorConnectionPool: Sendable {
         public init() {}
     }
 
+    /// Where idle connections wait: per origin and event loop (a caller on a loop takes only that loop's), so taking and
+    /// keeping one touches only its own list.
+    struct IdleKey: Hashable {
+        let origin: VendorOrigin
+        let loop: ObjectIdentifier
+
+        init(_ origin: VendorOrigin, _ loop: any EventLoop) {
+            self.origin = origin
+            self.loop = ObjectIdentifier(loop)
+        }
+    }
+
     private struct State {
-        var idle: [VendorOrigin: [VendorConnection]] = [:]
+        /// The most recently kept last.
+        var idle: [IdleKey: [VendorConnection]] = [:]
         var open: [ObjectIdentifier: any Channel] = [:]
         var isShutDown = false
     }
@@ -145,24 +158,29 @@ public final class VendorConnectionPool: Sendable {
         let callerLoop = loop.inEventLoop ? loop : nil
         let idle = try state.withLock { state -> VendorConnection? in
             guard !state.isShutDown else { throw HTTPClientError.alreadyShutdown }
-            guard state.idle[origin]?.isEmpty == false else { return nil }
-            return Self.takeIdle(from: &state.idle[origin, default: []], callerLoop: callerLoop)
+            if let callerLoop { return Self.takeIdle(from: &state.idle, IdleKey(origin, callerLoop)) }
+            for key in Array(state.idle.keys) where key.origin == origin {
+                if let connection = Self.takeIdle(from: &state.idle, key) { return connection }
+            }
+            return nil
         }
         if let idle { return (idle, true) }
         return (try await connect(origin, deadline: deadline), false)
     }
 
-    /// The kept connection to use, the most recently kept first; closed and retired ones are dropped on the way.
+    /// The kept connection of `key` to use, the most recently kept first; closed and retired ones are dropped on the way.
     ///
     /// A caller on one of the group's loops (the data plane calls from its client's loop) takes only a connection of that
     /// loop, and gets a new one there when it has none: an answer read on another loop reaches its caller through a
     /// wake-up of the caller's thread for every part (a stream's every event), as AsyncHTTPClient's
     /// `.delegateAndChannel` preference and nginx's per-worker keep-alive pools avoid. The price: a handshake per loop
     /// (and per call in flight on it) where one shared set would have served.
-    static func takeIdle(from kept: inout [VendorConnection], callerLoop: (any EventLoop)?) -> VendorConnection? {
-        kept.removeAll { !$0.isReusable }
-        guard let callerLoop else { return kept.popLast() }
-        return kept.lastIndex { $0.channel.eventLoop === callerLoop }.map { kept.remove(at: $0) }
+    static func takeIdle(from idle: inout [IdleKey: [VendorConnection]], _ key: IdleKey) -> VendorConnection? {
+        defer { if idle[key]?.isEmpty == true { idle[key] = nil } }
+        while let connection = idle[key]?.popLast() {
+            if connection.isReusable { return connection }
+        }
+        return nil
     }
 
     private func connect(_ origin: VendorOrigin, deadline: NIODeadline) async throws -> VendorConnection {
@@ -247,18 +265,14 @@ public final class VendorConnectionPool: Sendable {
     /// connection of this loop kept longest is closed to make room.
     private func keep(_ connection: VendorConnection, idleTimeout: TimeAmount) {
         let limit = configuration.maximumIdlePerOrigin
-        let loop = connection.channel.eventLoop
+        let key = IdleKey(connection.origin, connection.channel.eventLoop)
         let (kept, displaced) = state.withLock { state -> (Bool, VendorConnection?) in
             guard !state.isShutDown, state.open[ObjectIdentifier(connection.channel)] != nil, limit > 0 else { return (false, nil) }
-            var kept = state.idle[connection.origin, default: []]
-            kept.removeAll { !$0.isReusable }
+            // Changed in place, no copy of the list under the lock; a closed connection leaves it when its channel
+            // closes (`forget`), a retired one when it is next taken.
             var displaced: VendorConnection?
-            if kept.count(where: { $0.channel.eventLoop === loop }) >= limit,
-               let oldest = kept.firstIndex(where: { $0.channel.eventLoop === loop }) {
-                displaced = kept.remove(at: oldest)
-            }
-            kept.append(connection)
-            state.idle[connection.origin] = kept
+            if let count = state.idle[key]?.count, count >= limit { displaced = state.idle[key]?.removeFirst() }
+            state.idle[key, default: []].append(connection)
             return (true, displaced)
         }
         displaced?.channel.close(promise: nil)
@@ -272,8 +286,9 @@ public final class VendorConnectionPool: Sendable {
     private func forget(_ channel: any Channel, of origin: VendorOrigin) {
         state.withLock { state in
             state.open[ObjectIdentifier(channel)] = nil
-            state.idle[origin]?.removeAll { $0.channel === channel }
-            if state.idle[origin]?.isEmpty == true { state.idle[origin] = nil }
+            let key = IdleKey(origin, channel.eventLoop)
+            state.idle[key]?.removeAll { $0.channel === channel }
+            if state.idle[key]?.isEmpty == true { state.idle[key] = nil }
         }
     }
 
@@ -306,8 +321,13 @@ struct VendorConnection: Sendable {
         let loop = channel.eventLoop
         let answer = loop.makePromise(of: VendorExchangeHandler.Answer.self)
         let handler = handler
-        loop.execute {
+        // A caller on the connection's loop (the data plane's calls) begins at once, not one loop turn later.
+        if loop.inEventLoop {
             handler.value.begin(head, body: body, answer: answer, deadline: deadline, readTimeout: readTimeout)
+        } else {
+            loop.execute {
+                handler.value.begin(head, body: body, answer: answer, deadline: deadline, readTimeout: readTimeout)
+            }
         }
         let started = try await withTaskCancellationHandler {
             try await answer.futureResult.get()
