@@ -256,10 +256,13 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     // MARK: The call's answer (on the loop)
 
+    /// Writes a streamed answer's head; it is flushed with the parts written in the same loop turn (a stream's first
+    /// event, when it came with the head, goes out in the same system call).
     fileprivate func writeHead(_ head: HTTPResponse) {
         guard let context else { return }
         answerBegins(context)
-        context.writeAndFlush(wrapOutboundOut(.head(stamped(head))), promise: nil)
+        context.write(wrapOutboundOut(.head(stamped(head))), promise: nil)
+        flushSoon(context)
     }
 
     fileprivate func writeComplete(_ head: HTTPResponse, body: ByteBuffer) {
@@ -293,11 +296,7 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     fileprivate func writeBody(_ chunk: ByteBuffer) -> Written {
         guard let context, context.channel.isActive else { return .closed }
         context.write(wrapOutboundOut(.body(chunk)), promise: nil)
-        if !flushScheduled {
-            flushScheduled = true
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            context.eventLoop.execute { handler.value.flushWritten() }
-        }
+        flushSoon(context)
         guard !context.channel.isWritable else { return .taken }
         let waiter = context.eventLoop.makePromise(of: Void.self)
         writabilityWaiters.append(waiter)
@@ -307,6 +306,14 @@ final class GatewayChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     fileprivate func writeEnd() {
         guard let context else { return }
         writeEnd(context)
+    }
+
+    /// Flushes what was written once the work at hand on the loop is done (one flush for the parts written meanwhile).
+    private func flushSoon(_ context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { handler.value.flushWritten() }
     }
 
     private func flushWritten() {
