@@ -276,7 +276,7 @@ extension Gateway {
         return headers.compactMap { header in
             // A name as sent, and lower-cased as HTTP/2 and many clients read it.
             let lower = header.name.lowercased()
-            guard scrubber.scrub(header.name) == header.name, scrubber.scrub(lower) == lower else { return nil }
+            guard scrubber.scrub(header.name) == header.name, lower == header.name || scrubber.scrub(lower) == lower else { return nil }
             return (header.name, scrubber.scrub(header.value))
         }
     }

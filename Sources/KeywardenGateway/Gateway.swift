@@ -261,8 +261,10 @@ public final class Gateway: Sendable {
         }
         // The workspace's limits (its own, else its plan's, else the platform's default), read once for every attempt.
         let limits = call.workspaceID.flatMap { snapshot.limits(ofWorkspace: $0, defaultPlatformBudget: settings.defaultPlatformBudget) }
-        // A body every vendor's parser may not read as Keywarden does serves only keys it may pass to unread.
-        if let why = Self.unreadBody(call, bodyBytes: bodyBytes, contentType: contentType, form: form) {
+        // A body every vendor's parser may not read as Keywarden does serves only keys it may pass to unread (judged
+        // only when a candidate reads it: otherwise none would be set aside).
+        if candidates.contains(where: { Self.readsBody($0, limits: limits) }),
+           let why = Self.unreadBody(call, bodyBytes: bodyBytes, contentType: contentType, form: form) {
             candidates = candidates.filter { !Self.readsBody($0, limits: limits) }
             guard !candidates.isEmpty else {
                 meter.providerID = query.providerID ?? meter.providerID
