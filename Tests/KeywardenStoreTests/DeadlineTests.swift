@@ -247,6 +247,24 @@ struct ConnectionPoolTests {
         #expect(closed)
     }
 
+    @Test("close called from a cancelled task returns at once, held connections or not (its wait ends with the task)")
+    func closeFromACancelledTaskDoesNotWait() async throws {
+        let pool = pool(Opener(), capacity: 1)
+        let held = try await pool.acquire()
+        let (started, starting) = AsyncStream.makeStream(of: Void.self)
+        let closing = Task {
+            // Cancelled before close is called: the limit's sleep ends at once, whichever of the two steps runs first.
+            for await _ in started { break }
+            await pool.close(within: .seconds(3_600))
+        }
+        closing.cancel()
+        starting.yield()
+        let start = ContinuousClock.now
+        await closing.value
+        #expect(ContinuousClock.now - start < .seconds(60))
+        pool.release(held, reusable: true)
+    }
+
     @Test("a connection still opening when the pool closes is closed once it opened, and close waits for that")
     func closeWaitsForAnOpeningConnection() async throws {
         let opened = Atomic<Int>(0)

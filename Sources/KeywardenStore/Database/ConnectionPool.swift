@@ -48,6 +48,8 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         var closing = 0
         /// Callers of ``ConnectionPool/close(within:)`` waiting for the last connection to be closed.
         var drainWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Waits whose limit passed before their caller was in place (it then goes on at once).
+        var expiredDrains: Set<UInt64> = []
 
         var total: Int { idle.count + leased.count + opening }
 
@@ -304,7 +306,7 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let drained = self.state.withLock { state -> Bool in
-                        if state.isDrained { return true }
+                        if state.isDrained || state.expiredDrains.remove(id) != nil { return true }
                         state.drainWaiters[id] = continuation
                         return false
                     }
@@ -312,8 +314,15 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
                 }
             }
             group.addTask {
+                // Also when the caller's task is cancelled (the sleep ends at once): close returns without waiting.
                 try? await Task.sleep(for: limit)
-                self.state.withLock { $0.drainWaiters.removeValue(forKey: id) }?.resume()
+                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    if let waiter = state.drainWaiters.removeValue(forKey: id) { return waiter }
+                    // Its caller is not in place yet (or already went on): it must not wait when it comes.
+                    if !state.isDrained { state.expiredDrains.insert(id) }
+                    return nil
+                }
+                waiter?.resume()
             }
             await group.next()
             group.cancelAll()

@@ -206,11 +206,11 @@ public final class SQLiteEngine: DatabaseEngine {
     }
 
     /// Closes every connection: idle ones at once, one in use when its holder gives it back (within the operation's
-    /// deadline), so the last one's checkpoint has moved the WAL into the file when this returns.
+    /// deadline). The pools close one after the other: SQLite moves the WAL into the file when its last connection
+    /// closes alone, and two closing together may each leave it to the other.
     public func close() async {
-        async let writerClosed: Void = writer.close(within: timeouts.operation)
-        async let readersClosed: Void = readers.close(within: timeouts.operation)
-        _ = await (writerClosed, readersClosed)
+        await writer.close(within: timeouts.operation)
+        await readers.close(within: timeouts.operation)
     }
 }
 
