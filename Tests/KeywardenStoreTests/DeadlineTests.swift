@@ -117,6 +117,25 @@ struct ConnectionPoolTests {
                        isUsable: { !$0.dead.load(ordering: .relaxed) })
     }
 
+    /// Closes `pool` in a task of its own (with a limit no test reaches); the flag is set once close returned.
+    func startClosing(_ pool: ConnectionPool<Connection>) -> (Task<Void, Never>, Flag) {
+        let returned = Flag()
+        let closing = Task {
+            await pool.close(within: .seconds(60))
+            await returned.set()
+        }
+        return (closing, returned)
+    }
+
+    /// Whether `connection` is closed within 5 s (a connection given back is closed off the caller's path).
+    static func closedSoon(_ connection: Connection) async throws -> Bool {
+        for _ in 0..<500 {
+            if connection.closed.load(ordering: .relaxed) { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return connection.closed.load(ordering: .relaxed)
+    }
+
     @Test("a connection that died while idle is not handed out again; a new one is opened in its place and the dead one closed")
     func deadIdleConnectionIsReplaced() async throws {
         let opener = Opener()
@@ -126,12 +145,7 @@ struct ConnectionPoolTests {
         first.connection.dead.store(true, ordering: .relaxed)
         let second = try await pool.acquire()
         #expect(second.connection.id != first.connection.id)
-        var closed = false
-        for _ in 0..<500 where !closed {
-            try await Task.sleep(for: .milliseconds(10))
-            closed = first.connection.closed.load(ordering: .relaxed)
-        }
-        #expect(closed)
+        #expect(try await Self.closedSoon(first.connection))
         pool.release(second, reusable: true)
     }
 
@@ -200,11 +214,7 @@ struct ConnectionPoolTests {
         let second = try await pool.acquire()
         let waiter = Task { try await pool.acquire() }
         try await Task.sleep(for: .milliseconds(20))
-        let returned = Flag()
-        let closing = Task {
-            await pool.close(within: .seconds(60))
-            await returned.set()
-        }
+        let (closing, returned) = startClosing(pool)
         await #expect(throws: StoreError.closed) { _ = try await waiter.value }
         pool.release(first, reusable: true)
         try await Task.sleep(for: .milliseconds(200))
@@ -239,12 +249,7 @@ struct ConnectionPoolTests {
         let closedEarly = held.connection.closed.load(ordering: .relaxed)
         #expect(!closedEarly)
         pool.release(held, reusable: true)
-        var closed = false
-        for _ in 0..<500 where !closed {
-            try await Task.sleep(for: .milliseconds(10))
-            closed = held.connection.closed.load(ordering: .relaxed)
-        }
-        #expect(closed)
+        #expect(try await Self.closedSoon(held.connection))
     }
 
     @Test("close called from a cancelled task returns at once, held connections or not (its wait ends with the task)")
@@ -282,11 +287,7 @@ struct ConnectionPoolTests {
         )
         let waiter = Task { try await pool.acquire() }
         try await Task.sleep(for: .milliseconds(50))
-        let returned = Flag()
-        let closing = Task {
-            await pool.close(within: .seconds(60))
-            await returned.set()
-        }
+        let (closing, returned) = startClosing(pool)
         await #expect(throws: StoreError.closed) { _ = try await waiter.value }
         try await Task.sleep(for: .milliseconds(100))
         #expect(await !returned.isSet, "close waits for the connection being opened")

@@ -63,6 +63,17 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
             return Array(drainWaiters.values)
         }
 
+        /// The most recently returned idle connection that is still usable; unusable ones met on the way are taken off,
+        /// counted as closing, and put in `unusable` for the caller to close.
+        mutating func popUsableIdle(_ isUsable: (Connection) -> Bool, unusable: inout [Connection]) -> Connection? {
+            while let connection = idle.popLast() {
+                if isUsable(connection) { return connection }
+                closing += 1
+                unusable.append(connection)
+            }
+            return nil
+        }
+
         mutating func lease(_ connection: Connection) -> Lease {
             nextID &+= 1
             leased[nextID] = connection
@@ -153,11 +164,7 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
         var unusable: [Connection] = []
         let step = state.withLock { state -> Step in
             guard !state.isClosed else { return .fail(StoreError.closed) }
-            while let connection = state.idle.popLast() {
-                if isUsable(connection) { return .take(state.lease(connection)) }
-                state.closing += 1
-                unusable.append(connection)
-            }
+            if let connection = state.popUsableIdle(isUsable, unusable: &unusable) { return .take(state.lease(connection)) }
             var opens = false
             if state.total < capacity {
                 if let failure = state.lastFailure, ContinuousClock.now - failure.at < Self.retryDelay { return .fail(failure.error) }
@@ -226,12 +233,7 @@ final class ConnectionPool<Connection: Sendable>: Sendable {
                 leave(&state)
                 return .fail(StoreError.closed)
             }
-            while let connection = state.idle.popLast() {
-                guard isUsable(connection) else {
-                    state.closing += 1
-                    unusable.append(connection)
-                    continue
-                }
+            if let connection = state.popUsableIdle(isUsable, unusable: &unusable) {
                 leave(&state)
                 return .take(state.lease(connection))
             }
